@@ -1,0 +1,414 @@
+//! ternd's configuration: FRR-style text, one command per line, with modes.
+//!
+//! The same [`ConfigSession`] applies lines from the config file and, later,
+//! from the CLI's config mode, so both accept exactly one grammar. A line that
+//! is unknown or malformed is refused with its file, line number and a
+//! reason; nothing of a refused file is applied. [`Config::render`] prints the
+//! running configuration in the same syntax, so that reading it back gives the
+//! same state.
+use std::{collections::BTreeMap, fmt, path::Path};
+
+/// Longest hostname accepted (as a DNS label sequence, RFC 1035's 253).
+const MAX_HOSTNAME: usize = 253;
+/// Linux interface names are at most IFNAMSIZ - 1 bytes.
+const MAX_IFNAME: usize = 15;
+
+/// The whole configuration of one ternd.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// `hostname NAME`: the node's name in prompts and show output.
+    pub hostname: Option<String>,
+    /// `log stdout [LEVEL]`: the daemon's log level (syslog level names).
+    pub log_level: Option<LogLevel>,
+    /// `interface NAME` stanzas, by name. Tern's eBPF counters are attached
+    /// to every interface named here.
+    pub interfaces: BTreeMap<String, InterfaceConfig>,
+}
+
+/// One `interface NAME` stanza.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InterfaceConfig {
+    /// `description TEXT`.
+    pub description: Option<String>,
+}
+
+/// Log levels with FRR's (syslog's) names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Emergencies,
+    Alerts,
+    Critical,
+    Errors,
+    Warnings,
+    Notifications,
+    Informational,
+    Debugging,
+}
+
+impl LogLevel {
+    const ALL: [(&'static str, LogLevel); 8] = [
+        ("emergencies", LogLevel::Emergencies),
+        ("alerts", LogLevel::Alerts),
+        ("critical", LogLevel::Critical),
+        ("errors", LogLevel::Errors),
+        ("warnings", LogLevel::Warnings),
+        ("notifications", LogLevel::Notifications),
+        ("informational", LogLevel::Informational),
+        ("debugging", LogLevel::Debugging),
+    ];
+
+    fn parse(s: &str) -> Option<LogLevel> {
+        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, l)| *l)
+    }
+
+    /// FRR's keyword for the level.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, l)| *l == self)
+            .map_or("debugging", |(n, _)| n)
+    }
+
+    /// The tracing filter directive this level maps to.
+    pub fn tracing_directive(self) -> &'static str {
+        match self {
+            LogLevel::Emergencies | LogLevel::Alerts | LogLevel::Critical | LogLevel::Errors => {
+                "error"
+            }
+            LogLevel::Warnings => "warn",
+            LogLevel::Notifications | LogLevel::Informational => "info",
+            LogLevel::Debugging => "debug",
+        }
+    }
+}
+
+/// The mode a line is read in, as vtysh's nodes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `(config)#`
+    Config,
+    /// `(config-if)#` for the named interface.
+    Interface(String),
+}
+
+/// A refused line: where, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file, or a name for the source (e.g. "<cli>").
+    pub source: String,
+    /// 1-based line number.
+    pub line: usize,
+    /// The offending line, trimmed.
+    pub text: String,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: {} (in \"{}\")",
+            self.source, self.line, self.reason, self.text
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Errors loading a config file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ConfigError>),
+}
+
+/// Applies command lines to a [`Config`], tracking the current mode.
+#[derive(Debug)]
+pub struct ConfigSession {
+    mode: Mode,
+}
+
+impl Default for ConfigSession {
+    fn default() -> Self {
+        Self { mode: Mode::Config }
+    }
+}
+
+impl ConfigSession {
+    /// The mode the next line is read in.
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    /// Applies one line. Comments (`!`, `#`) and blank lines are accepted
+    /// and do nothing. On error, neither `config` nor the mode changes.
+    pub fn apply(&mut self, config: &mut Config, line: &str) -> Result<(), String> {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('!') || line.starts_with('#') {
+            return Ok(());
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let saved = self.mode.clone();
+        if let Mode::Interface(ifname) = &self.mode {
+            let ifname = ifname.clone();
+            match self.apply_interface(config, &ifname, &words, line)? {
+                Handled::Yes => return Ok(()),
+                // Not an interface command: like vtysh, fall back to the
+                // parent node, which leaves interface mode.
+                Handled::No => self.mode = Mode::Config,
+            }
+        }
+        let result = self.apply_config(config, &words);
+        if result.is_err() {
+            self.mode = saved;
+        }
+        result
+    }
+
+    fn apply_config(&mut self, config: &mut Config, words: &[&str]) -> Result<(), String> {
+        match words {
+            ["hostname", name] => {
+                check_hostname(name)?;
+                config.hostname = Some((*name).to_owned());
+            }
+            ["hostname"] => return Err("hostname needs a name".into()),
+            ["hostname", ..] => return Err("hostname takes one word".into()),
+            ["no", "hostname", ..] => config.hostname = None,
+            ["log", "stdout"] => config.log_level = Some(LogLevel::Debugging),
+            ["log", "stdout", level] => {
+                config.log_level = Some(LogLevel::parse(level).ok_or_else(|| {
+                    format!(
+                        "unknown log level \"{level}\" (one of: {})",
+                        LogLevel::ALL.map(|(n, _)| n).join(", ")
+                    )
+                })?)
+            }
+            ["no", "log", "stdout", ..] => config.log_level = None,
+            ["log", other, ..] => {
+                return Err(format!(
+                    "log destination \"{other}\" is not supported (ternd logs to stdout/stderr; use \"log stdout LEVEL\")"
+                ));
+            }
+            ["interface", name] => {
+                check_ifname(name)?;
+                config.interfaces.entry((*name).to_owned()).or_default();
+                self.mode = Mode::Interface((*name).to_owned());
+            }
+            ["interface", _, "vrf", ..] => {
+                return Err("interfaces in a VRF are not supported yet".into());
+            }
+            ["interface"] => return Err("interface needs a name".into()),
+            ["interface", ..] => return Err("interface takes one name".into()),
+            ["no", "interface", name] => {
+                if config.interfaces.remove(*name).is_none() {
+                    return Err(format!("interface {name} is not configured"));
+                }
+            }
+            ["exit"] | ["end"] => self.mode = Mode::Config,
+            [first, ..] => return Err(format!("unknown command \"{first}\"")),
+            [] => {}
+        }
+        Ok(())
+    }
+
+    fn apply_interface(
+        &mut self,
+        config: &mut Config,
+        ifname: &str,
+        words: &[&str],
+        line: &str,
+    ) -> Result<Handled, String> {
+        let Some(iface) = config.interfaces.get_mut(ifname) else {
+            // Removed underneath us (e.g. `no interface` from another session).
+            self.mode = Mode::Config;
+            return Ok(Handled::No);
+        };
+        match words {
+            ["description"] => return Err("description needs a text".into()),
+            ["description", ..] => {
+                let text = line["description".len()..].trim();
+                iface.description = Some(text.to_owned());
+            }
+            ["no", "description", ..] => iface.description = None,
+            ["exit"] | ["exit-interface"] => self.mode = Mode::Config,
+            _ => return Ok(Handled::No),
+        }
+        Ok(Handled::Yes)
+    }
+}
+
+enum Handled {
+    Yes,
+    No,
+}
+
+fn check_hostname(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_HOSTNAME
+        && name
+            .split('.')
+            .all(|l| !l.is_empty() && l.len() <= 63 && !l.starts_with('-'))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("invalid hostname \"{name}\""))
+    }
+}
+
+fn check_ifname(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_IFNAME {
+        return Err(format!(
+            "invalid interface name \"{name}\": 1 to {MAX_IFNAME} characters"
+        ));
+    }
+    if name == "." || name == ".." || name.bytes().any(|b| b == b'/' || b == b':' || b <= b' ') {
+        return Err(format!("invalid interface name \"{name}\""));
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Parses a whole config text. Every refused line is reported; if any
+    /// is, no configuration results.
+    pub fn parse(source: &str, text: &str) -> Result<Config, Vec<ConfigError>> {
+        let mut config = Config::default();
+        let mut session = ConfigSession::default();
+        let mut errors = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if let Err(reason) = session.apply(&mut config, line) {
+                errors.push(ConfigError {
+                    source: source.to_owned(),
+                    line: i + 1,
+                    text: line.trim().to_owned(),
+                    reason,
+                });
+            }
+        }
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<Config, LoadError> {
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&path.display().to_string(), &text).map_err(LoadError::Invalid)
+    }
+
+    /// The configuration in the file's own syntax (`show running-config`).
+    pub fn render(&self) -> String {
+        let mut out = String::from("!\n");
+        if let Some(h) = &self.hostname {
+            out.push_str(&format!("hostname {h}\n"));
+        }
+        if let Some(l) = self.log_level {
+            out.push_str(&format!("log stdout {}\n", l.name()));
+        }
+        out.push_str("!\n");
+        for (name, iface) in &self.interfaces {
+            out.push_str(&format!("interface {name}\n"));
+            if let Some(d) = &iface.description {
+                out.push_str(&format!(" description {d}\n"));
+            }
+            out.push_str("exit\n!\n");
+        }
+        out.push_str("end\n");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "\
+! node1
+hostname node1
+log stdout informational
+!
+interface eth1
+ description uplink to tor1
+!
+interface eth2
+exit
+# trailing comment
+";
+
+    #[test]
+    fn parses_a_good_file() {
+        let c = Config::parse("t.conf", GOOD).expect("valid");
+        assert_eq!(c.hostname.as_deref(), Some("node1"));
+        assert_eq!(c.log_level, Some(LogLevel::Informational));
+        assert_eq!(c.interfaces.len(), 2);
+        assert_eq!(
+            c.interfaces["eth1"].description.as_deref(),
+            Some("uplink to tor1")
+        );
+        assert_eq!(c.interfaces["eth2"].description, None);
+    }
+
+    #[test]
+    fn render_reads_back_to_the_same_state() {
+        let c = Config::parse("t.conf", GOOD).expect("valid");
+        let text = c.render();
+        let again = Config::parse("running", &text).expect("rendered config parses");
+        assert_eq!(again, c);
+        assert_eq!(again.render(), text);
+    }
+
+    #[test]
+    fn top_level_command_leaves_interface_mode() {
+        let c = Config::parse("t", "interface eth1\nhostname n\n").expect("valid");
+        assert_eq!(c.hostname.as_deref(), Some("n"));
+        // description outside interface mode is unknown at top level
+        let e = Config::parse("t", "interface eth1\nhostname n\ndescription x\n").unwrap_err();
+        assert_eq!(e[0].line, 3);
+    }
+
+    #[test]
+    fn bad_lines_name_file_line_and_reason() {
+        let text = "hostname ok\nfrobnicate now\ninterface\nhostname a b\nlog stdout loud\ninterface averyveryverylongname\nlog file /tmp/x\n";
+        let errs = Config::parse("/etc/tern/ternd.conf", text).unwrap_err();
+        let lines: Vec<usize> = errs.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![2, 3, 4, 5, 6, 7]);
+        assert_eq!(
+            errs[0].to_string(),
+            "/etc/tern/ternd.conf:2: unknown command \"frobnicate\" (in \"frobnicate now\")"
+        );
+        assert!(errs[3].reason.contains("unknown log level \"loud\""));
+        assert!(errs[4].reason.contains("1 to 15 characters"));
+    }
+
+    #[test]
+    fn odd_bytes_never_panic() {
+        for text in [
+            "\u{0}",
+            "interface \u{7f}",
+            "hostname ..",
+            "hostname -a",
+            "interface a/b",
+            "description",
+            "\u{feff}hostname x",
+            "interface eth1\n description \u{1F600}",
+        ] {
+            let _ = Config::parse("t", text);
+        }
+        assert!(Config::parse("t", "hostname ..").is_err());
+        assert!(Config::parse("t", "interface a/b").is_err());
+    }
+}

@@ -1,0 +1,8 @@
+//! Tern's BGP speaker and the `ternd` daemon around it.
+//!
+//! Today the daemon reads its FRR-style configuration, attaches Tern's eBPF
+//! interface counters, and serves the control socket that `tern` talks to.
+//! The BGP wire codec lives in the `tern-bgp-wire` crate beside this one.
+pub mod config;
+pub mod daemon;
+pub mod server;

@@ -1,0 +1,163 @@
+//! ternd: Tern's per-node daemon.
+//!
+//! `ternd [-N NAME] [-f FILE] [-C]`: reads the FRR-style config (refusing the
+//! whole file on any bad line, with file:line and a reason), attaches the
+//! eBPF counters to the interfaces it names, and serves the control socket
+//! for `tern`. -N selects an instance, as FRR's daemons do: its socket,
+//! default config path and bpffs pins carry the name.
+use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Instant};
+
+use clap::Parser;
+use tern_bgpd::{config::Config, daemon::Daemon, server};
+use tokio::sync::Mutex;
+
+#[derive(Parser, Debug)]
+#[command(name = "ternd", version, about = "Tern routing daemon")]
+struct Args {
+    /// Instance name (like FRR's -N): socket /run/tern/NAME/ternd.sock,
+    /// default config /etc/tern/NAME/ternd.conf.
+    #[arg(short = 'N', long = "pathspace")]
+    instance: Option<String>,
+    /// Configuration file.
+    #[arg(short = 'f', long = "config_file")]
+    config: Option<PathBuf>,
+    /// Check the configuration file and exit (like FRR's -C).
+    #[arg(short = 'C', long = "dryrun")]
+    check: bool,
+    /// Where bpffs is mounted.
+    #[arg(long, default_value = "/sys/fs/bpf")]
+    bpffs: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(n) = &args.instance
+        && let Err(e) = tern_control::validate_instance(n)
+    {
+        eprintln!("ternd: {e}");
+        return ExitCode::from(2);
+    }
+    let config_path = args.config.clone().unwrap_or_else(|| match &args.instance {
+        Some(n) => PathBuf::from("/etc/tern").join(n).join("ternd.conf"),
+        None => PathBuf::from("/etc/tern/ternd.conf"),
+    });
+    let config = match Config::load(&config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ternd: {e}");
+            eprintln!("ternd: not started: fix the configuration");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.check {
+        println!("ternd: {} is valid", config_path.display());
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&config);
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ternd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(args, config_path, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("ternd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let default = config
+        .log_level
+        .map_or("info", |l| l.tracing_directive());
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}
+
+async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let instance = args.instance.clone();
+    let socket = tern_control::socket_path(instance.as_deref())?;
+    let pins = tern_ebpf::pin_dir(&args.bpffs, instance.as_deref().unwrap_or("default"));
+    if !args.bpffs.join(".").exists() {
+        anyhow::bail!(
+            "bpffs is not mounted on {} (mount -t bpf bpf {})",
+            args.bpffs.display(),
+            args.bpffs.display()
+        );
+    }
+    // Bind first: a second daemon of the same instance stops here, before
+    // it touches the first one's pins.
+    let listener = server::bind(&socket)?;
+    let counters = tern_ebpf::CounterPrograms::load(Some(&pins))
+        .context("cannot load the eBPF counter programs (root and bpffs needed)")?;
+    let netlink = tern_netlink::Netlink::open()?;
+    let daemon = Daemon {
+        config,
+        config_file: config_path.clone(),
+        instance: instance.clone(),
+        started: Instant::now(),
+        netlink,
+        counters,
+    };
+    let daemon = Arc::new(Mutex::new(daemon));
+    tracing::info!(
+        instance = instance.as_deref().unwrap_or("-"),
+        config = %config_path.display(),
+        socket = %socket.display(),
+        "ternd started"
+    );
+
+    // Reconcile loop: until the link watch lands, poll links once a second
+    // so counters follow interfaces that appear, vanish or are re-created.
+    let reconciler = {
+        let daemon = daemon.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let mut d = daemon.lock().await;
+                match d.netlink.links().await {
+                    Ok(links) => d.reconcile_counters(&links),
+                    Err(e) => tracing::warn!(error = %e, "link dump failed"),
+                }
+            }
+        })
+    };
+    let server = tokio::spawn(server::serve(listener, daemon.clone()));
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+    }
+    server.abort();
+    reconciler.abort();
+    // Wait for both tasks to drop their share of the daemon.
+    let _ = server.await;
+    let _ = reconciler.await;
+    let _ = std::fs::remove_file(&socket);
+    if instance.is_some()
+        && let Some(dir) = socket.parent()
+    {
+        let _ = std::fs::remove_dir(dir);
+    }
+    daemon.lock().await.counters.shutdown();
+    drop(daemon);
+    let _ = std::fs::remove_dir(&pins);
+    tracing::info!("ternd stopped");
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! ternd as a process: config refusal with file:line, the control socket's
+//! permissions, garbage on the socket, and a clean stop. Needs root (bpf).
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    os::unix::{fs::PermissionsExt, net::UnixStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+const TERND: &str = env!("CARGO_BIN_EXE_ternd");
+
+fn temp_config(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("write config");
+    (dir, path)
+}
+
+#[test]
+fn bad_config_is_refused_with_file_line_and_reason() {
+    let (_d, path) = temp_config("bad.conf", "hostname ok\n!\ninterface eth1\n bogus words\nlog stdout loud\n");
+    let out = Command::new(TERND)
+        .args(["-N", "t-badconf", "-f"])
+        .arg(&path)
+        .output()
+        .expect("run ternd");
+    assert_eq!(out.status.code(), Some(1), "must exit 1, not panic (101)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let p = path.display();
+    assert!(err.contains(&format!("{p}:4: unknown command \"bogus\"")), "{err}");
+    assert!(err.contains(&format!("{p}:5: unknown log level \"loud\"")), "{err}");
+    assert!(err.contains("not started"), "{err}");
+    assert!(!Path::new("/run/tern/t-badconf/ternd.sock").exists());
+}
+
+#[test]
+fn missing_config_is_a_clear_error() {
+    let out = Command::new(TERND)
+        .args(["-N", "t-missing", "-f", "/nonexistent/tern/ternd.conf"])
+        .output()
+        .expect("run ternd");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot read config file /nonexistent/tern/ternd.conf: No such file or directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_mode_validates_without_starting() {
+    let (_d, path) = temp_config("ok.conf", "hostname n1\ninterface lo\n");
+    let out = Command::new(TERND).arg("-C").arg("-f").arg(&path).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is valid"));
+}
+
+#[test]
+fn bad_instance_names_are_refused() {
+    let out = Command::new(TERND).args(["-N", "../etc", "-C"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid instance name"));
+}
+
+/// A running ternd, stopped (SIGTERM) and reaped on drop.
+struct Ternd {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Ternd {
+    fn start(instance: &str, config: &Path) -> Ternd {
+        let socket = PathBuf::from(format!("/run/tern/{instance}/ternd.sock"));
+        let child = Command::new(TERND)
+            .args(["-N", instance, "-f"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ternd");
+        let mut t = Ternd { child, socket };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while UnixStream::connect(&t.socket).is_err() {
+            if let Ok(Some(status)) = t.child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = t.child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!("ternd exited early ({status}): {err}");
+            }
+            assert!(Instant::now() < deadline, "ternd socket never appeared");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        t
+    }
+
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        self.child.wait().expect("wait ternd")
+    }
+}
+
+impl Drop for Ternd {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.stop();
+        }
+    }
+}
+
+fn roundtrip(stream: &mut UnixStream, line: &[u8]) -> serde_json::Value {
+    stream.write_all(line).expect("write");
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut reply = String::new();
+    reader.read_line(&mut reply).expect("read reply");
+    serde_json::from_str(&reply).unwrap_or_else(|e| panic!("reply {reply:?}: {e}"))
+}
+
+#[test]
+fn control_socket_survives_garbage_and_stops_cleanly() {
+    let instance = format!("t-sock-{}", std::process::id());
+    let (_d, path) = temp_config("ternd.conf", "hostname sockets\ninterface lo\n");
+    let mut d = Ternd::start(&instance, &path);
+
+    let mode = std::fs::metadata(&d.socket).expect("socket").permissions().mode();
+    assert_eq!(mode & 0o777, 0o660, "socket mode {:o}", mode & 0o777);
+
+    let mut s = UnixStream::connect(&d.socket).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let r = roundtrip(&mut s, b"this is not json\n");
+    assert_eq!(r["reply"], "error");
+    assert!(r["message"].as_str().unwrap_or("").contains("malformed request"));
+    let r = roundtrip(&mut s, b"{\"request\":\"no-such-request\"}\n");
+    assert_eq!(r["reply"], "error");
+    let r = roundtrip(&mut s, &[0xff, 0xfe, 0x00, b'\n']);
+    assert_eq!(r["reply"], "error");
+    // The same connection still works for a real request.
+    let r = roundtrip(&mut s, b"{\"request\":\"show-version\"}\n");
+    assert_eq!(r["reply"], "version");
+    assert_eq!(r["hostname"], "sockets");
+
+    // A client that disconnects mid-line does not disturb the daemon.
+    {
+        let mut c = UnixStream::connect(&d.socket).expect("connect");
+        c.write_all(b"{\"request\":\"sho").expect("write");
+    }
+    // An oversized line is answered with an error and the connection closed.
+    {
+        let mut c = UnixStream::connect(&d.socket).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(20))).ok();
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..17 {
+            if c.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+        let mut reply = String::new();
+        let _ = BufReader::new(&c).read_line(&mut reply);
+        assert!(reply.contains("longer than"), "reply: {reply:?}");
+    }
+    // The daemon is still serving.
+    let mut s2 = UnixStream::connect(&d.socket).expect("connect after garbage");
+    s2.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let r = roundtrip(&mut s2, b"{\"request\":\"show-interfaces\",\"name\":\"lo\"}\n");
+    assert_eq!(r["reply"], "interfaces");
+    assert_eq!(r["interfaces"][0]["name"], "lo");
+    assert!(r["interfaces"][0]["tern"].is_object(), "lo counters attached: {r}");
+
+    // A second daemon of the same instance refuses to start.
+    let out = Command::new(TERND)
+        .args(["-N", &instance, "-f"])
+        .arg(&path)
+        .output()
+        .expect("run second ternd");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already serves"));
+
+    let status = d.stop();
+    assert!(status.success(), "ternd exit {status}");
+    assert!(!d.socket.exists(), "socket removed on stop");
+    assert!(!Path::new(&format!("/sys/fs/bpf/tern/{instance}")).exists(), "pins removed");
+}

@@ -1,0 +1,272 @@
+//! The command grammar of `tern` and the matcher that turns a typed line
+//! into a command, with vtysh's rules: words may be shortened to any unique
+//! prefix (`sh int br`), an exact keyword beats a prefix, a keyword beats a
+//! free argument, and errors say unknown, ambiguous or incomplete.
+
+/// One word of a command pattern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Token {
+    /// A keyword and its help text.
+    Kw(&'static str, &'static str),
+    /// An interface name.
+    IfName,
+}
+
+/// What a command does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    ShowVersion,
+    ShowInterfaces,
+    ShowInterfacesBrief,
+    ShowInterface,
+    ShowRunningConfig,
+    Exit,
+}
+
+/// One command: its words, and whether it takes a trailing `json`.
+#[derive(Clone, Copy, Debug)]
+pub struct CommandDef {
+    pub tokens: &'static [Token],
+    pub json: bool,
+    pub action: Action,
+}
+
+use Token::{IfName, Kw};
+
+const SHOW: Token = Kw("show", "Show running system information");
+const INTERFACE: Token = Kw("interface", "Interface status and configuration");
+
+/// Every command `tern` knows.
+pub const COMMANDS: &[CommandDef] = &[
+    CommandDef {
+        tokens: &[SHOW, Kw("version", "Displays ternd version")],
+        json: false,
+        action: Action::ShowVersion,
+    },
+    CommandDef {
+        tokens: &[SHOW, INTERFACE],
+        json: true,
+        action: Action::ShowInterfaces,
+    },
+    CommandDef {
+        tokens: &[SHOW, INTERFACE, Kw("brief", "Interface status and configuration summary")],
+        json: true,
+        action: Action::ShowInterfacesBrief,
+    },
+    CommandDef {
+        tokens: &[SHOW, INTERFACE, IfName],
+        json: true,
+        action: Action::ShowInterface,
+    },
+    CommandDef {
+        tokens: &[SHOW, Kw("running-config", "running configuration (same as write terminal)")],
+        json: false,
+        action: Action::ShowRunningConfig,
+    },
+    CommandDef {
+        tokens: &[Kw("exit", "Exit current mode and down to previous mode")],
+        json: false,
+        action: Action::Exit,
+    },
+    CommandDef {
+        tokens: &[Kw("quit", "Exit current mode and down to previous mode")],
+        json: false,
+        action: Action::Exit,
+    },
+];
+
+const JSON: Token = Kw("json", "JavaScript Object Notation");
+
+/// A matched command with its arguments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parsed {
+    pub action: Action,
+    /// The interface name, for commands that take one.
+    pub ifname: Option<String>,
+    pub json: bool,
+}
+
+/// Why a line is not a command, with the index of the offending word.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    Unknown { word: usize },
+    Ambiguous { word: usize },
+    Incomplete,
+}
+
+/// How well a word matches a token; higher wins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Quality {
+    Var,
+    Partial,
+    Exact,
+}
+
+fn quality(tok: Token, word: &str) -> Option<Quality> {
+    match tok {
+        Kw(k, _) if k == word => Some(Quality::Exact),
+        Kw(k, _) if k.starts_with(word) => Some(Quality::Partial),
+        Kw(..) => None,
+        IfName => (!word.is_empty() && word.len() <= 15 && !word.contains('/'))
+            .then_some(Quality::Var),
+    }
+}
+
+/// A command's tokens, with `json` appended when asked for.
+fn tokens_of(def: &CommandDef, with_json: bool) -> Vec<Token> {
+    let mut t = def.tokens.to_vec();
+    if with_json {
+        t.push(JSON);
+    }
+    t
+}
+
+/// Every pattern: each command, and its `json` form where it has one.
+fn patterns(commands: &[CommandDef]) -> Vec<(usize, bool, Vec<Token>)> {
+    let mut out = Vec::new();
+    for (i, def) in commands.iter().enumerate() {
+        out.push((i, false, tokens_of(def, false)));
+        if def.json {
+            out.push((i, true, tokens_of(def, true)));
+        }
+    }
+    out
+}
+
+/// Matches a line against the grammar.
+pub fn parse(line: &str) -> Result<Parsed, ParseError> {
+    parse_in(COMMANDS, line)
+}
+
+fn parse_in(commands: &[CommandDef], line: &str) -> Result<Parsed, ParseError> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    if words.is_empty() {
+        return Err(ParseError::Incomplete);
+    }
+    let mut live = patterns(commands);
+    for (i, w) in words.iter().enumerate() {
+        let scored: Vec<_> = live
+            .iter()
+            .filter_map(|p| {
+                let tok = *p.2.get(i)?;
+                quality(tok, w).map(|q| (q, p.clone()))
+            })
+            .collect();
+        let Some(best) = scored.iter().map(|(q, _)| *q).max() else {
+            return Err(ParseError::Unknown { word: i });
+        };
+        live = scored
+            .into_iter()
+            .filter(|(q, _)| *q == best)
+            .map(|(_, p)| p)
+            .collect();
+        if best == Quality::Partial {
+            let mut kws: Vec<&str> = live
+                .iter()
+                .filter_map(|p| match p.2[i] {
+                    Kw(k, _) => Some(k),
+                    IfName => None,
+                })
+                .collect();
+            kws.sort_unstable();
+            kws.dedup();
+            if kws.len() > 1 {
+                return Err(ParseError::Ambiguous { word: i });
+            }
+        }
+    }
+    let Some((idx, json, toks)) = live.into_iter().find(|p| p.2.len() == words.len()) else {
+        return Err(ParseError::Incomplete);
+    };
+    let def = &commands[idx];
+    let ifname = toks
+        .iter()
+        .zip(&words)
+        .find(|(t, _)| **t == IfName)
+        .map(|(_, w)| (*w).to_owned());
+    Ok(Parsed {
+        action: def.action,
+        ifname,
+        json,
+    })
+}
+
+/// vtysh's message for a refused line.
+pub fn error_message(line: &str, err: &ParseError) -> String {
+    let line = line.trim();
+    match err {
+        ParseError::Unknown { .. } => format!("% Unknown command: {line}"),
+        ParseError::Ambiguous { .. } => format!("% Ambiguous command: {line}"),
+        ParseError::Incomplete => format!("% Command incomplete: {line}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(line: &str) -> Parsed {
+        parse(line).unwrap_or_else(|e| panic!("{line}: {e:?}"))
+    }
+
+    #[test]
+    fn full_and_abbreviated_forms() {
+        assert_eq!(ok("show version").action, Action::ShowVersion);
+        assert_eq!(ok("sh ver").action, Action::ShowVersion);
+        assert_eq!(ok("  show   interface ").action, Action::ShowInterfaces);
+        assert_eq!(ok("sh int br").action, Action::ShowInterfacesBrief);
+        let p = ok("sh int brief json");
+        assert!(p.json);
+        assert_eq!(ok("show running-config").action, Action::ShowRunningConfig);
+        assert_eq!(ok("sh run").action, Action::ShowRunningConfig);
+    }
+
+    #[test]
+    fn keyword_beats_interface_name() {
+        assert_eq!(ok("show interface brief").action, Action::ShowInterfacesBrief);
+        let p = ok("show interface eth1");
+        assert_eq!(p.action, Action::ShowInterface);
+        assert_eq!(p.ifname.as_deref(), Some("eth1"));
+        let p = ok("show interface eth1 json");
+        assert!(p.json);
+        // "json" alone after interface is the json form of the list.
+        let p = ok("show interface json");
+        assert_eq!(p.action, Action::ShowInterfaces);
+        assert!(p.json);
+    }
+
+    #[test]
+    fn errors_like_vtysh() {
+        assert_eq!(parse("show bogus"), Err(ParseError::Unknown { word: 1 }));
+        assert_eq!(parse("frob"), Err(ParseError::Unknown { word: 0 }));
+        assert_eq!(parse("show"), Err(ParseError::Incomplete));
+        assert_eq!(parse(""), Err(ParseError::Incomplete));
+        // "show version json" is not a command
+        assert_eq!(parse("show version json"), Err(ParseError::Unknown { word: 2 }));
+        assert_eq!(
+            error_message("sh bogus", &ParseError::Unknown { word: 1 }),
+            "% Unknown command: sh bogus"
+        );
+    }
+
+    #[test]
+    fn ambiguous_prefixes() {
+        const T: &[CommandDef] = &[
+            CommandDef {
+                tokens: &[Kw("show", ""), Kw("interface", "")],
+                json: false,
+                action: Action::ShowInterfaces,
+            },
+            CommandDef {
+                tokens: &[Kw("show", ""), Kw("ip", "")],
+                json: false,
+                action: Action::ShowVersion,
+            },
+        ];
+        assert_eq!(parse_in(T, "sh i"), Err(ParseError::Ambiguous { word: 1 }));
+        assert_eq!(parse_in(T, "sh in").unwrap().action, Action::ShowInterfaces);
+        assert_eq!(parse_in(T, "sh ip").unwrap().action, Action::ShowVersion);
+        assert_eq!(ok("e").action, Action::Exit);
+        assert_eq!(ok("show r").action, Action::ShowRunningConfig);
+    }
+}

@@ -1,0 +1,208 @@
+//! The control protocol spoken over ternd's Unix socket, shared by the daemon
+//! and the `tern` CLI.
+//!
+//! Framing: one JSON document per line, both ways. The client sends one
+//! [`Request`] line and reads one [`Reply`] line; it may send more requests on
+//! the same connection. A line longer than [`MAX_LINE`] or that does not parse
+//! gets an error reply, and the daemon goes on serving.
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+pub mod framing;
+
+/// Longest request or reply line accepted, in bytes.
+pub const MAX_LINE: usize = 16 * 1024 * 1024;
+
+/// Directory holding the sockets of every instance (as /var/run/frr for FRR).
+pub const RUN_DIR: &str = "/run/tern";
+
+/// Socket file name inside an instance's run directory.
+pub const SOCKET_NAME: &str = "ternd.sock";
+
+/// Errors of the protocol layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "invalid instance name {0:?}: use 1 to 64 letters, digits, '.', '-' or '_', not starting with '.'"
+    )]
+    InstanceName(String),
+    #[error("i/o on the control socket: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("control message longer than {MAX_LINE} bytes")]
+    TooLong,
+    #[error("malformed control message: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("the daemon closed the connection")]
+    Closed,
+}
+
+/// Checks an instance name (the `-N` of ternd and tern, like vtysh's).
+pub fn validate_instance(name: &str) -> Result<(), Error> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InstanceName(name.to_owned()))
+    }
+}
+
+/// The run directory of an instance: /run/tern or /run/tern/NAME.
+pub fn run_dir(instance: Option<&str>) -> Result<PathBuf, Error> {
+    let base = PathBuf::from(RUN_DIR);
+    match instance {
+        None => Ok(base),
+        Some(n) => {
+            validate_instance(n)?;
+            Ok(base.join(n))
+        }
+    }
+}
+
+/// The control socket of an instance.
+pub fn socket_path(instance: Option<&str>) -> Result<PathBuf, Error> {
+    Ok(run_dir(instance)?.join(SOCKET_NAME))
+}
+
+/// What the CLI asks the daemon.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "kebab-case")]
+pub enum Request {
+    /// Daemon identity and health.
+    ShowVersion,
+    /// Interfaces of the daemon's namespace; `name` narrows to one.
+    ShowInterfaces { name: Option<String> },
+    /// The running configuration in the config file's syntax.
+    ShowRunningConfig,
+}
+
+/// What the daemon answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "kebab-case")]
+pub enum Reply {
+    Version(VersionInfo),
+    Interfaces { interfaces: Vec<InterfaceInfo> },
+    RunningConfig { text: String },
+    /// The request could not be served; `message` says why (already phrased
+    /// for an operator).
+    Error { message: String },
+}
+
+/// Identity and health of a daemon.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    /// ternd's version (the workspace's crate version).
+    pub version: String,
+    pub hostname: String,
+    pub instance: Option<String>,
+    pub pid: u32,
+    pub uptime_secs: u64,
+    pub config_file: String,
+    /// Interfaces with Tern's eBPF counters attached.
+    pub counters_attached: Vec<String>,
+}
+
+/// One interface as `show interface` presents it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceInfo {
+    pub name: String,
+    pub ifindex: u32,
+    /// Kernel link kind (veth, vxlan, ...), empty for physical and loopback.
+    pub kind: String,
+    pub admin_up: bool,
+    /// Carrier present (IFF_LOWER_UP).
+    pub lower_up: bool,
+    pub loopback: bool,
+    /// The kernel's IFF_* flags.
+    pub flags: u32,
+    /// Link-layer type ("Ethernet", "Loopback", ...).
+    pub link_type: String,
+    /// The peer or lower device's ifindex (a veth's other end).
+    pub parent_ifindex: Option<u32>,
+    /// RFC 2863 operational state, lower-case as `ip link` prints it.
+    pub oper_state: String,
+    pub mtu: u32,
+    pub hw_addr: String,
+    pub addresses: Vec<IpNet>,
+    /// The kernel's counters (IFLA_STATS64).
+    pub kernel: KernelCounters,
+    /// Tern's eBPF counters, when the config names this interface.
+    pub tern: Option<TernCounters>,
+    /// Description from the config, if any.
+    pub description: Option<String>,
+}
+
+/// The kernel's own counters for one interface.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelCounters {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub rx_errors: u64,
+    pub rx_dropped: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub tx_errors: u64,
+    pub tx_dropped: u64,
+    pub multicast: u64,
+}
+
+/// Packets and bytes counted by Tern's TCX programs on one interface.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TernCounters {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_names() {
+        for ok in ["node1", "clab-tern-node1", "a.b_c-1"] {
+            assert!(validate_instance(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", ".hidden", "a/b", "a b", &"x".repeat(65)] {
+            assert!(validate_instance(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            socket_path(Some("node1")).unwrap(),
+            PathBuf::from("/run/tern/node1/ternd.sock")
+        );
+        assert_eq!(socket_path(None).unwrap(), PathBuf::from("/run/tern/ternd.sock"));
+    }
+
+    #[test]
+    fn requests_and_replies_round_trip_as_json() {
+        let reqs = [
+            Request::ShowVersion,
+            Request::ShowInterfaces { name: None },
+            Request::ShowInterfaces {
+                name: Some("eth1".into()),
+            },
+            Request::ShowRunningConfig,
+        ];
+        for r in reqs {
+            let s = serde_json::to_string(&r).unwrap();
+            assert!(!s.contains('\n'));
+            assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
+        }
+        assert_eq!(
+            serde_json::to_string(&Request::ShowVersion).unwrap(),
+            r#"{"request":"show-version"}"#
+        );
+        let e = Reply::Error {
+            message: "no".into(),
+        };
+        let s = serde_json::to_string(&e).unwrap();
+        assert_eq!(serde_json::from_str::<Reply>(&s).unwrap(), e);
+    }
+}

@@ -1,0 +1,14 @@
+//! Tern's eBPF loader: loads the programs built from ebpf/programs, attaches
+//! them to interfaces through TCX, pins their maps under the daemon's instance
+//! name and reads them back as typed values.
+pub mod counters;
+
+pub use counters::{CounterPrograms, Direction, Error, pin_dir};
+pub use tern_ebpf_common::IfCounters;
+
+/// The compiled counters object (built by build.rs with nightly for
+/// bpfel-unknown-none).
+pub(crate) static COUNTERS_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(
+    env!("OUT_DIR"),
+    "/tern-counters"
+));
