@@ -3,9 +3,7 @@
 //! tern-netlink and tern-ebpf only.
 use std::{path::PathBuf, time::Instant};
 
-use tern_control::{
-    InterfaceInfo, KernelCounters, Reply, Request, TernCounters, VersionInfo,
-};
+use tern_control::{InterfaceInfo, KernelCounters, Reply, Request, TernCounters, VersionInfo};
 use tern_ebpf::CounterPrograms;
 use tern_netlink::{Link, Netlink, OperState};
 
@@ -73,7 +71,11 @@ impl Daemon {
                 pid: std::process::id(),
                 uptime_secs: self.started.elapsed().as_secs(),
                 config_file: self.config_file.display().to_string(),
-                counters_attached: self.counters.attached().map(|(n, _)| n.to_owned()).collect(),
+                counters_attached: self
+                    .counters
+                    .attached()
+                    .map(|(n, _)| n.to_owned())
+                    .collect(),
             }),
             Request::ShowRunningConfig => Reply::RunningConfig {
                 text: self.config.render(),

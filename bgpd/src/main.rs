@@ -76,9 +76,7 @@ fn main() -> ExitCode {
 
 fn init_logging(config: &Config) {
     use tracing_subscriber::EnvFilter;
-    let default = config
-        .log_level
-        .map_or("info", |l| l.tracing_directive());
+    let default = config.log_level.map_or("info", |l| l.tracing_directive());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -19,7 +19,10 @@ fn temp_config(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
 
 #[test]
 fn bad_config_is_refused_with_file_line_and_reason() {
-    let (_d, path) = temp_config("bad.conf", "hostname ok\n!\ninterface eth1\n bogus words\nlog stdout loud\n");
+    let (_d, path) = temp_config(
+        "bad.conf",
+        "hostname ok\n!\ninterface eth1\n bogus words\nlog stdout loud\n",
+    );
     let out = Command::new(TERND)
         .args(["-N", "t-badconf", "-f"])
         .arg(&path)
@@ -28,8 +31,14 @@ fn bad_config_is_refused_with_file_line_and_reason() {
     assert_eq!(out.status.code(), Some(1), "must exit 1, not panic (101)");
     let err = String::from_utf8_lossy(&out.stderr);
     let p = path.display();
-    assert!(err.contains(&format!("{p}:4: unknown command \"bogus\"")), "{err}");
-    assert!(err.contains(&format!("{p}:5: unknown log level \"loud\"")), "{err}");
+    assert!(
+        err.contains(&format!("{p}:4: unknown command \"bogus\"")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{p}:5: unknown log level \"loud\"")),
+        "{err}"
+    );
     assert!(err.contains("not started"), "{err}");
     assert!(!Path::new("/run/tern/t-badconf/ternd.sock").exists());
 }
@@ -43,7 +52,9 @@ fn missing_config_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("cannot read config file /nonexistent/tern/ternd.conf: No such file or directory"),
+        err.contains(
+            "cannot read config file /nonexistent/tern/ternd.conf: No such file or directory"
+        ),
         "{err}"
     );
 }
@@ -51,14 +62,26 @@ fn missing_config_is_a_clear_error() {
 #[test]
 fn check_mode_validates_without_starting() {
     let (_d, path) = temp_config("ok.conf", "hostname n1\ninterface lo\n");
-    let out = Command::new(TERND).arg("-C").arg("-f").arg(&path).output().expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(TERND)
+        .arg("-C")
+        .arg("-f")
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("is valid"));
 }
 
 #[test]
 fn bad_instance_names_are_refused() {
-    let out = Command::new(TERND).args(["-N", "../etc", "-C"]).output().expect("run");
+    let out = Command::new(TERND)
+        .args(["-N", "../etc", "-C"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid instance name"));
 }
@@ -124,14 +147,22 @@ fn control_socket_survives_garbage_and_stops_cleanly() {
     let (_d, path) = temp_config("ternd.conf", "hostname sockets\ninterface lo\n");
     let mut d = Ternd::start(&instance, &path);
 
-    let mode = std::fs::metadata(&d.socket).expect("socket").permissions().mode();
+    let mode = std::fs::metadata(&d.socket)
+        .expect("socket")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o660, "socket mode {:o}", mode & 0o777);
 
     let mut s = UnixStream::connect(&d.socket).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
     let r = roundtrip(&mut s, b"this is not json\n");
     assert_eq!(r["reply"], "error");
-    assert!(r["message"].as_str().unwrap_or("").contains("malformed request"));
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("malformed request")
+    );
     let r = roundtrip(&mut s, b"{\"request\":\"no-such-request\"}\n");
     assert_eq!(r["reply"], "error");
     let r = roundtrip(&mut s, &[0xff, 0xfe, 0x00, b'\n']);
@@ -163,10 +194,16 @@ fn control_socket_survives_garbage_and_stops_cleanly() {
     // The daemon is still serving.
     let mut s2 = UnixStream::connect(&d.socket).expect("connect after garbage");
     s2.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    let r = roundtrip(&mut s2, b"{\"request\":\"show-interfaces\",\"name\":\"lo\"}\n");
+    let r = roundtrip(
+        &mut s2,
+        b"{\"request\":\"show-interfaces\",\"name\":\"lo\"}\n",
+    );
     assert_eq!(r["reply"], "interfaces");
     assert_eq!(r["interfaces"][0]["name"], "lo");
-    assert!(r["interfaces"][0]["tern"].is_object(), "lo counters attached: {r}");
+    assert!(
+        r["interfaces"][0]["tern"].is_object(),
+        "lo counters attached: {r}"
+    );
 
     // A second daemon of the same instance refuses to start.
     let out = Command::new(TERND)
@@ -180,5 +217,8 @@ fn control_socket_survives_garbage_and_stops_cleanly() {
     let status = d.stop();
     assert!(status.success(), "ternd exit {status}");
     assert!(!d.socket.exists(), "socket removed on stop");
-    assert!(!Path::new(&format!("/sys/fs/bpf/tern/{instance}")).exists(), "pins removed");
+    assert!(
+        !Path::new(&format!("/sys/fs/bpf/tern/{instance}")).exists(),
+        "pins removed"
+    );
 }

@@ -49,7 +49,11 @@ pub const COMMANDS: &[CommandDef] = &[
         action: Action::ShowInterfaces,
     },
     CommandDef {
-        tokens: &[SHOW, INTERFACE, Kw("brief", "Interface status and configuration summary")],
+        tokens: &[
+            SHOW,
+            INTERFACE,
+            Kw("brief", "Interface status and configuration summary"),
+        ],
         json: true,
         action: Action::ShowInterfacesBrief,
     },
@@ -59,7 +63,13 @@ pub const COMMANDS: &[CommandDef] = &[
         action: Action::ShowInterface,
     },
     CommandDef {
-        tokens: &[SHOW, Kw("running-config", "running configuration (same as write terminal)")],
+        tokens: &[
+            SHOW,
+            Kw(
+                "running-config",
+                "running configuration (same as write terminal)",
+            ),
+        ],
         json: false,
         action: Action::ShowRunningConfig,
     },
@@ -107,8 +117,9 @@ fn quality(tok: Token, word: &str) -> Option<Quality> {
         Kw(k, _) if k == word => Some(Quality::Exact),
         Kw(k, _) if k.starts_with(word) => Some(Quality::Partial),
         Kw(..) => None,
-        IfName => (!word.is_empty() && word.len() <= 15 && !word.contains('/'))
-            .then_some(Quality::Var),
+        IfName => {
+            (!word.is_empty() && word.len() <= 15 && !word.contains('/')).then_some(Quality::Var)
+        }
     }
 }
 
@@ -223,7 +234,10 @@ mod tests {
 
     #[test]
     fn keyword_beats_interface_name() {
-        assert_eq!(ok("show interface brief").action, Action::ShowInterfacesBrief);
+        assert_eq!(
+            ok("show interface brief").action,
+            Action::ShowInterfacesBrief
+        );
         let p = ok("show interface eth1");
         assert_eq!(p.action, Action::ShowInterface);
         assert_eq!(p.ifname.as_deref(), Some("eth1"));
@@ -242,7 +256,10 @@ mod tests {
         assert_eq!(parse("show"), Err(ParseError::Incomplete));
         assert_eq!(parse(""), Err(ParseError::Incomplete));
         // "show version json" is not a command
-        assert_eq!(parse("show version json"), Err(ParseError::Unknown { word: 2 }));
+        assert_eq!(
+            parse("show version json"),
+            Err(ParseError::Unknown { word: 2 })
+        );
         assert_eq!(
             error_message("sh bogus", &ParseError::Unknown { word: 1 }),
             "% Unknown command: sh bogus"

@@ -24,7 +24,7 @@ const IFF_RUNNING: u32 = 0x40;
 /// Orders interface names as zebra does: by name, numbers compared as
 /// numbers (eth2 before eth10).
 pub fn sort_interfaces(list: &mut [InterfaceInfo]) {
-    list.sort_by(|a, b| natural_key(&a.name).cmp(&natural_key(&b.name)));
+    list.sort_by_key(|i| natural_key(&i.name));
 }
 
 /// Splits a name into text and number runs for natural ordering.
@@ -75,7 +75,11 @@ pub fn uptime(secs: u64) -> String {
 /// `show version`
 pub fn version(v: &VersionInfo, kernel: &str) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Tern {} ({}) on Linux({kernel}).", v.version, v.hostname);
+    let _ = writeln!(
+        out,
+        "Tern {} ({}) on Linux({kernel}).",
+        v.version, v.hostname
+    );
     let _ = writeln!(
         out,
         "ternd pid {}, instance {}, up {}",
@@ -172,8 +176,16 @@ pub fn interfaces(list: &[InterfaceInfo]) -> String {
 /// `show interface brief`
 pub fn interfaces_brief(list: &[InterfaceInfo]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:<16}{:<8}{:<16}Addresses", "Interface", "Status", "VRF");
-    let _ = writeln!(out, "{:<16}{:<8}{:<16}---------", "---------", "------", "---");
+    let _ = writeln!(
+        out,
+        "{:<16}{:<8}{:<16}Addresses",
+        "Interface", "Status", "VRF"
+    );
+    let _ = writeln!(
+        out,
+        "{:<16}{:<8}{:<16}---------",
+        "---------", "------", "---"
+    );
     for i in list {
         let addrs: Vec<String> = i
             .addresses
@@ -329,7 +341,10 @@ mod tests {
 
     #[test]
     fn flags_in_frr_order() {
-        assert_eq!(flags_string(0x1 | 0x2 | 0x40 | 0x1000), "<UP,BROADCAST,RUNNING,MULTICAST>");
+        assert_eq!(
+            flags_string(0x1 | 0x2 | 0x40 | 0x1000),
+            "<UP,BROADCAST,RUNNING,MULTICAST>"
+        );
         assert_eq!(flags_string(0x1 | 0x8 | 0x40), "<UP,LOOPBACK,RUNNING>");
     }
 
@@ -357,11 +372,15 @@ eth1            up      default         192.0.2.0/31
     #[test]
     fn detail_starts_like_zebra() {
         let text = interfaces(&[eth1()]);
-        assert!(text.starts_with("Interface eth1 is up, line protocol is up\n  vrf: default\n  Description: uplink\n"));
+        assert!(text.starts_with(
+            "Interface eth1 is up, line protocol is up\n  vrf: default\n  Description: uplink\n"
+        ));
         assert!(text.contains("  flags: <UP,BROADCAST,RUNNING,MULTICAST>\n  Type: Ethernet\n  HWaddr: 06:a5:57:f6:ef:db\n  inet 192.0.2.0/31\n  inet6 2001:db8:0:1::1/64\n"));
         assert!(text.contains("  Interface Type VETH\n"));
         assert!(text.contains("  Parent ifindex: 5\n"));
-        assert!(text.contains("Tern eBPF counters: input packets 3, bytes 294, output packets 4, bytes 392"));
+        assert!(text.contains(
+            "Tern eBPF counters: input packets 3, bytes 294, output packets 4, bytes 392"
+        ));
     }
 
     #[test]

@@ -87,11 +87,17 @@ pub enum Request {
 #[serde(tag = "reply", rename_all = "kebab-case")]
 pub enum Reply {
     Version(VersionInfo),
-    Interfaces { interfaces: Vec<InterfaceInfo> },
-    RunningConfig { text: String },
+    Interfaces {
+        interfaces: Vec<InterfaceInfo>,
+    },
+    RunningConfig {
+        text: String,
+    },
     /// The request could not be served; `message` says why (already phrased
     /// for an operator).
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 /// Identity and health of a daemon.
@@ -177,7 +183,10 @@ mod tests {
             socket_path(Some("node1")).unwrap(),
             PathBuf::from("/run/tern/node1/ternd.sock")
         );
-        assert_eq!(socket_path(None).unwrap(), PathBuf::from("/run/tern/ternd.sock"));
+        assert_eq!(
+            socket_path(None).unwrap(),
+            PathBuf::from("/run/tern/ternd.sock")
+        );
     }
 
     #[test]

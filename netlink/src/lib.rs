@@ -84,7 +84,9 @@ impl Netlink {
                     _ => {}
                 }
             }
-            let Some(ip) = local.or(address) else { continue };
+            let Some(ip) = local.or(address) else {
+                continue;
+            };
             let Ok(net) = IpNet::new(ip, m.header.prefix_len) else {
                 continue;
             };

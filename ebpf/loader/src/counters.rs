@@ -126,7 +126,8 @@ impl CounterPrograms {
                 .ok_or(Error::Missing(name))?
                 .try_into()
                 .map_err(|source| Error::Program { name, source })?;
-            prog.load().map_err(|source| Error::Program { name, source })?;
+            prog.load()
+                .map_err(|source| Error::Program { name, source })?;
         }
         let pin = match pin_dir {
             None => None,

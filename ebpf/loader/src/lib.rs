@@ -8,7 +8,5 @@ pub use tern_ebpf_common::IfCounters;
 
 /// The compiled counters object (built by build.rs with nightly for
 /// bpfel-unknown-none).
-pub(crate) static COUNTERS_OBJ: &[u8] = aya::include_bytes_aligned!(concat!(
-    env!("OUT_DIR"),
-    "/tern-counters"
-));
+pub(crate) static COUNTERS_OBJ: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tern-counters"));

@@ -35,7 +35,10 @@ fn ingress_and_egress_count_packets_and_bytes() {
 
     for len in [60, 100, 1514] {
         let verdict = progs.test_run(Direction::Ingress, &frame(len)).unwrap();
-        assert_eq!(verdict, TCX_NEXT, "counting must not decide the packet's fate");
+        assert_eq!(
+            verdict, TCX_NEXT,
+            "counting must not decide the packet's fate"
+        );
     }
     let verdict = progs.test_run(Direction::Egress, &frame(42)).unwrap();
     assert_eq!(verdict, TCX_NEXT);

@@ -1,0 +1,126 @@
+//! Helpers for Tern's end-to-end tests: find the built binaries, copy a lab
+//! topology under a unique lab name, and run commands with their output
+//! kept for the failure message.
+//!
+//! The tests run the real programs (tern-lab, ternd, tern, FRR's daemons)
+//! as root in network namespaces they create and remove. `cargo build
+//! --workspace --bins` must have run first (tests/run.sh does it).
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Directory of the workspace's built binaries (target/debug), found from
+/// the running test executable (target/debug/deps/NAME-HASH).
+pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("TERN_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .expect("target directory")
+}
+
+/// Path of a workspace binary; panics with a clear message if not built.
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} is not built: run `cargo build --workspace --bins` first (tests/run.sh does)",
+        p.display()
+    );
+    p
+}
+
+/// Runs a command, returning its output; panics if it cannot be started.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Runs a command that must succeed; returns its stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Copies the topology folder `lab/topologies` to a temporary directory and
+/// renames the lab in `file` to `name`, so that a test's namespaces
+/// (`clab-NAME-NODE`) never collide with a lab someone runs by hand.
+pub fn private_topology(file: &str, name: &str) -> (TempLab, PathBuf) {
+    let src = repo_root().join("lab/topologies");
+    let dst = std::env::temp_dir().join(format!("tern-test-{name}"));
+    let _ = std::fs::remove_dir_all(&dst);
+    copy_dir(&src, &dst);
+    let topo = dst.join(file);
+    let text = std::fs::read_to_string(&topo).expect("read topology");
+    let mut renamed = false;
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if !renamed && l.starts_with("name:") {
+                renamed = true;
+                format!("name: {name}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(renamed, "{file} has no top-level name:");
+    std::fs::write(&topo, text + "\n").expect("write topology");
+    (TempLab { dir: dst }, topo)
+}
+
+/// A copied topology folder, removed on drop.
+#[derive(Debug)]
+pub struct TempLab {
+    dir: PathBuf,
+}
+
+impl Drop for TempLab {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).expect("mkdir");
+    for e in std::fs::read_dir(src).expect("read_dir") {
+        let e = e.expect("dir entry");
+        let to = dst.join(e.file_name());
+        if e.file_type().expect("file type").is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), &to).expect("copy");
+        }
+    }
+}
+
+/// Namespaces whose name starts with `prefix`.
+pub fn netns_with_prefix(prefix: &str) -> Vec<String> {
+    let out = run(Command::new("ip").args(["netns", "list"]));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(prefix))
+        .map(str::to_owned)
+        .collect()
+}

@@ -1,0 +1,131 @@
+//! The default lab topology end to end: tern-lab brings up an FRR ToR and
+//! two Tern nodes in namespaces, the nodes ping the ToR, FRR answers vtysh,
+//! ternd's eBPF counters moved by the pings' packets, and `down` leaves no
+//! namespace and no process behind. Needs root, FRR and bpffs (lab/setup.sh).
+use std::{path::PathBuf, process::Command};
+
+use serde_json::Value;
+use tern_tests::{bin, netns_with_prefix, private_topology, run, run_ok};
+
+/// Runs `tern-lab down` on drop, so a failing test still cleans up.
+struct LabGuard {
+    topo: PathBuf,
+}
+
+impl Drop for LabGuard {
+    fn drop(&mut self) {
+        let _ = Command::new(bin("tern-lab"))
+            .args(["down", "-t"])
+            .arg(&self.topo)
+            .output();
+    }
+}
+
+fn eth1_counters(instance: &str) -> (u64, u64, u64, u64) {
+    let out =
+        run_ok(Command::new(bin("tern")).args(["-N", instance, "-c", "show interface eth1 json"]));
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let c = &v["eth1"]["ternCounters"];
+    assert!(
+        c.is_object(),
+        "ternd on {instance} has no counters on eth1: {out}"
+    );
+    let get = |k: &str| c[k].as_u64().unwrap_or_else(|| panic!("{k} in {c}"));
+    (
+        get("inputPackets"),
+        get("inputBytes"),
+        get("outputPackets"),
+        get("outputBytes"),
+    )
+}
+
+fn pids_in(ns: &str) -> Vec<u32> {
+    let out = run(Command::new("ip").args(["netns", "pids", ns]));
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// Whether `pid` still runs. An exited process whose parent has not reaped
+/// it yet (a zombie: state Z or X) has released everything and counts as gone.
+fn running(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next());
+    !matches!(state, Some("Z" | "X" | "x") | None)
+}
+
+#[test]
+fn default_lab_comes_up_pings_counts_and_goes_down_clean() {
+    let lab = format!("t{}", std::process::id());
+    let prefix = format!("clab-{lab}-");
+    let (_copy, topo) = private_topology("tern.clab.yml", &lab);
+    let guard = LabGuard { topo: topo.clone() };
+
+    run_ok(Command::new(bin("tern-lab")).args(["up", "-t"]).arg(&topo));
+    let (tor1, node1, node2) = (
+        format!("{prefix}tor1"),
+        format!("{prefix}node1"),
+        format!("{prefix}node2"),
+    );
+    let mut namespaces = netns_with_prefix(&prefix);
+    namespaces.sort();
+    assert_eq!(namespaces, vec![node1.clone(), node2.clone(), tor1.clone()]);
+    let pids: Vec<u32> = namespaces.iter().flat_map(|ns| pids_in(ns)).collect();
+    assert!(
+        pids.len() >= 4,
+        "zebra, bgpd and two ternd expected, found pids {pids:?}"
+    );
+
+    // FRR answers on its own instance.
+    let v = run_ok(Command::new("vtysh").args(["-N", &tor1, "-c", "show version"]));
+    assert!(v.contains("FRRouting"), "{v}");
+    // Each ternd answers and counts on eth1.
+    for n in [&node1, &node2] {
+        let v = run_ok(Command::new(bin("tern")).args(["-N", n, "-c", "show version"]));
+        assert!(v.contains("eBPF interface counters (TCX) on: eth1"), "{v}");
+    }
+
+    let before = eth1_counters(&node1);
+    let tern_lab = bin("tern-lab");
+    for (node, dst) in [
+        ("node1", "192.0.2.0"),
+        ("node1", "2001:db8:0:1::1"),
+        ("node2", "192.0.2.2"),
+    ] {
+        let out = run_ok(
+            Command::new(&tern_lab)
+                .args(["exec", "-t"])
+                .arg(&topo)
+                .args([node, "--", "ping", "-c", "5", "-i", "0.2", "-W", "2", dst]),
+        );
+        assert!(out.contains("5 received"), "{node} -> {dst}: {out}");
+    }
+    let after = eth1_counters(&node1);
+    // node1 sent 10 echo requests and got 10 replies (plus ARP/ND).
+    let (rx_p, rx_b, tx_p, tx_b) = (
+        after.0 - before.0,
+        after.1 - before.1,
+        after.2 - before.2,
+        after.3 - before.3,
+    );
+    assert!(rx_p >= 10 && tx_p >= 10, "packets in {rx_p}, out {tx_p}");
+    // An IPv4 echo of ping's default size is 98 bytes on the wire, IPv6 118.
+    assert!(rx_b >= 5 * 98 + 5 * 118, "bytes in {rx_b}");
+    assert!(tx_b >= 5 * 98 + 5 * 118, "bytes out {tx_b}");
+
+    run_ok(Command::new(&tern_lab).args(["down", "-t"]).arg(&topo));
+    assert!(
+        netns_with_prefix(&prefix).is_empty(),
+        "namespaces left behind"
+    );
+    for pid in &pids {
+        assert!(!running(*pid), "process {pid} left behind");
+    }
+    assert!(!std::path::Path::new(&format!("/run/tern/{node1}")).exists());
+    drop(guard);
+}
