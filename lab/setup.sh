@@ -14,7 +14,7 @@ fail() { printf '[setup] FAILED: %s\n' "$*" >&2; exit 1; }
 APT_PACKAGES=(
   frr gobgpd bird2 exabgp iperf3 iputils-ping tcpdump tshark jq
   iproute2 procps psmisc nftables iptables ethtool
-  containernetworking-plugins tmux
+  containernetworking-plugins tmux xxd
 )
 
 missing=()
@@ -88,6 +88,16 @@ fi
 # Kernel features the tests rely on.
 [ -r /sys/kernel/btf/vmlinux ] || fail "kernel BTF (/sys/kernel/btf/vmlinux) is missing"
 ip netns list >/dev/null 2>&1 || fail "ip netns does not work"
+
+# Name Tern's route protocol id (tern-netlink's TERN_PROTO) for `ip route`.
+mkdir -p /etc/iproute2/rt_protos.d
+[ -f /etc/iproute2/rt_protos.d/tern.conf ] || printf '202\ttern\n' > /etc/iproute2/rt_protos.d/tern.conf
+
+# cargo-fuzz runs the BGP decoders' fuzz targets (bgpd/wire/fuzz/run.sh).
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  say "installing cargo-fuzz (about two minutes)"
+  cargo install --locked cargo-fuzz@0.13.2 || fail "cargo-fuzz did not install"
+fi
 
 # The 'tern' group may use ternd's control socket (as 'frrvty' for vtysh).
 getent group tern >/dev/null || groupadd --system tern || fail "cannot create group tern"
