@@ -1,16 +1,29 @@
 //! Tern's kernel interface over rtnetlink: the only crate that speaks it.
 //!
 //! A [`Netlink`] owns one rtnetlink connection (its task runs on the caller's
-//! tokio runtime) and answers typed questions about the namespace it was
-//! opened in. Routes, neighbours and the link/address watch come with the BGP
-//! and datapath work; this first cut reads links and addresses.
+//! tokio runtime) for questions about the namespace it was opened in, and a
+//! second socket for programming the FIB (see `fib.rs`, `batch.rs`). Both
+//! stay bound to the network namespace of the thread that called
+//! [`Netlink::open`]. The link/address/route watch is in `watch.rs`.
+mod batch;
+mod fib;
 pub mod link;
+mod nexthop;
+pub mod route;
+mod watch;
 
+pub use batch::{BatchReport, OpError, OpFailure};
 pub use link::{Link, LinkStats, OperState};
+pub use route::{
+    IPV6_DEFAULT_METRIC, KernelRoute, NextHop, RT_TABLE_MAIN, Route, RouteOp, TERN_PROTO,
+};
+pub use watch::LinkEvent;
+
+use std::sync::Arc;
 
 use futures::TryStreamExt;
 use ipnet::IpNet;
-use netlink_packet_route::address::AddressAttribute;
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 
 /// Errors talking to the kernel.
 #[derive(Debug, thiserror::Error)]
@@ -23,12 +36,27 @@ pub enum Error {
         #[source]
         source: rtnetlink::Error,
     },
+    /// One route operation failed (see [`OpError`]).
+    #[error("route {prefix}: {source}")]
+    Route {
+        prefix: IpNet,
+        #[source]
+        source: OpError,
+    },
+    #[error("purging protocol {protocol}: {failed} routes not deleted, the first because {first}")]
+    Purge {
+        protocol: u8,
+        failed: usize,
+        first: OpError,
+    },
 }
 
-/// One rtnetlink connection.
+/// Tern's link to the kernel of one network namespace: an rtnetlink
+/// connection for dumps and a FIB socket for route batches. Clones share both.
 #[derive(Clone)]
 pub struct Netlink {
     handle: rtnetlink::Handle,
+    fib: Arc<tokio::sync::Mutex<fib::Fib>>,
 }
 
 impl std::fmt::Debug for Netlink {
@@ -43,61 +71,69 @@ impl Netlink {
     /// when every clone of the handle is dropped.
     pub fn open() -> Result<Self, Error> {
         let (conn, handle, _) = rtnetlink::new_connection().map_err(Error::Open)?;
+        let fib = batch::FibSocket::open().map_err(Error::Open)?;
         tokio::spawn(conn);
-        Ok(Self { handle })
+        Ok(Self {
+            handle,
+            fib: Arc::new(tokio::sync::Mutex::new(fib::Fib::new(fib))),
+        })
     }
 
     /// Every link of the namespace with its addresses, by ifindex.
     pub async fn links(&self) -> Result<Vec<Link>, Error> {
-        let mut links: Vec<Link> = self
-            .handle
-            .link()
-            .get()
-            .execute()
-            .map_ok(|m| Link::from_message(&m))
-            .try_collect()
-            .await
-            .map_err(|source| Error::Request {
-                what: "link dump",
-                source,
-            })?;
-        let addrs: Vec<_> = self
-            .handle
-            .address()
-            .get()
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|source| Error::Request {
-                what: "address dump",
-                source,
-            })?;
-        for m in addrs {
-            // IFA_LOCAL is the interface's own address on point-to-point
-            // links; IFA_ADDRESS otherwise.
-            let mut local = None;
-            let mut address = None;
-            for a in &m.attributes {
-                match a {
-                    AddressAttribute::Local(ip) => local = Some(*ip),
-                    AddressAttribute::Address(ip) => address = Some(*ip),
-                    _ => {}
-                }
-            }
-            let Some(ip) = local.or(address) else {
-                continue;
-            };
-            let Ok(net) = IpNet::new(ip, m.header.prefix_len) else {
-                continue;
-            };
-            if let Some(l) = links.iter_mut().find(|l| l.index == m.header.index) {
-                l.addresses.push(net);
-            }
-        }
-        links.sort_by_key(|l| l.index);
-        for l in &mut links {
-            l.addresses.sort_by_key(|a| (a.addr().is_ipv6(), *a));
-        }
-        Ok(links)
+        links_of(&self.handle).await
     }
+}
+
+/// The link and address dumps behind [`Netlink::links`], on any handle.
+pub(crate) async fn links_of(handle: &rtnetlink::Handle) -> Result<Vec<Link>, Error> {
+    let mut links: Vec<Link> = handle
+        .link()
+        .get()
+        .execute()
+        .map_ok(|m| Link::from_message(&m))
+        .try_collect()
+        .await
+        .map_err(|source| Error::Request {
+            what: "link dump",
+            source,
+        })?;
+    let addrs: Vec<_> = handle
+        .address()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|source| Error::Request {
+            what: "address dump",
+            source,
+        })?;
+    for m in addrs {
+        let Some(net) = address_net(&m) else {
+            continue;
+        };
+        if let Some(l) = links.iter_mut().find(|l| l.index == m.header.index) {
+            l.addresses.push(net);
+        }
+    }
+    links.sort_by_key(|l| l.index);
+    for l in &mut links {
+        l.addresses.sort_by_key(|a| (a.addr().is_ipv6(), *a));
+    }
+    Ok(links)
+}
+
+/// The interface address an address message carries: IFA_LOCAL (the
+/// interface's own address on point-to-point links), else IFA_ADDRESS.
+pub(crate) fn address_net(m: &AddressMessage) -> Option<IpNet> {
+    let mut local = None;
+    let mut address = None;
+    for a in &m.attributes {
+        match a {
+            AddressAttribute::Local(ip) => local = Some(*ip),
+            AddressAttribute::Address(ip) => address = Some(*ip),
+            _ => {}
+        }
+    }
+    IpNet::new(local.or(address)?, m.header.prefix_len).ok()
 }
