@@ -9,6 +9,23 @@ use tern_netlink::{Link, Netlink, OperState};
 
 use crate::config::Config;
 
+/// The BGP router-id FRR would pick without `bgp router-id`: the highest
+/// IPv4 address on a loopback (other than 127/8), else the highest IPv4
+/// address on any interface that is up.
+pub fn pick_router_id(links: &[Link]) -> Option<std::net::Ipv4Addr> {
+    let v4 = |l: &Link| {
+        l.addresses
+            .iter()
+            .filter_map(|a| match a.addr() {
+                std::net::IpAddr::V4(v) if !v.is_loopback() && !v.is_unspecified() => Some(v),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let lo = links.iter().filter(|l| l.loopback).flat_map(v4).max();
+    lo.or_else(|| links.iter().filter(|l| l.admin_up).flat_map(v4).max())
+}
+
 /// Everything one ternd knows.
 #[derive(Debug)]
 pub struct Daemon {
@@ -18,6 +35,8 @@ pub struct Daemon {
     pub started: Instant,
     pub netlink: Netlink,
     pub counters: CounterPrograms,
+    /// The BGP speaker, when the config has `router bgp`.
+    pub speaker: Option<crate::speaker::SpeakerHandle>,
 }
 
 impl Daemon {
@@ -79,6 +98,15 @@ impl Daemon {
             }),
             Request::ShowRunningConfig => Reply::RunningConfig {
                 text: self.config.render(),
+            },
+            Request::ShowBgpSummary => match &self.speaker {
+                None => Reply::BgpSummary(tern_control::BgpSummary::default()),
+                Some(sp) => match sp.summary().await {
+                    Some(s) => Reply::BgpSummary(s),
+                    None => Reply::Error {
+                        message: "the BGP speaker is not running".into(),
+                    },
+                },
             },
             Request::ShowInterfaces { name } => match self.netlink.links().await {
                 Err(e) => Reply::Error {

@@ -5,4 +5,8 @@
 //! The BGP wire codec lives in the `tern-bgp-wire` crate beside this one.
 pub mod config;
 pub mod daemon;
+pub mod fib;
+pub mod fsm;
+pub mod rib;
 pub mod server;
+pub mod speaker;

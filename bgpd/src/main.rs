@@ -103,6 +103,29 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
     let counters = tern_ebpf::CounterPrograms::load(Some(&pins))
         .context("cannot load the eBPF counter programs (root and bpffs needed)")?;
     let netlink = tern_netlink::Netlink::open()?;
+    let netlink_for_stop = netlink.clone();
+    let speaker = match &config.bgp {
+        None => None,
+        Some(bgp) => {
+            let links = netlink.links().await?;
+            let router_id = bgp
+                .router_id
+                .or_else(|| tern_bgpd::daemon::pick_router_id(&links))
+                .context("no BGP router-id: configure `bgp router-id A.B.C.D` (there is no IPv4 address to take one from)")?;
+            let fib = tern_bgpd::fib::spawn(netlink.clone()).await;
+            let sp = tern_bgpd::speaker::spawn(
+                bgp.clone(),
+                router_id,
+                tern_bgpd::speaker::SpeakerOptions {
+                    hostname: config.hostname.clone(),
+                    ..Default::default()
+                },
+                fib,
+            )
+            .context("cannot start BGP: binding TCP port 179 failed")?;
+            Some(sp)
+        }
+    };
     let daemon = Daemon {
         config,
         config_file: config_path.clone(),
@@ -110,6 +133,7 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
         started: Instant::now(),
         netlink,
         counters,
+        speaker,
     };
     let daemon = Arc::new(Mutex::new(daemon));
     tracing::info!(
@@ -141,6 +165,18 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+    }
+    // Cease the BGP sessions, then take Tern's routes out of the kernel
+    // (FRR's zebra does the same on a clean stop).
+    let speaker = daemon.lock().await.speaker.take();
+    if let Some(sp) = speaker {
+        sp.shutdown().await;
+        // Let the writers put the NOTIFICATIONs on the wire.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        match netlink_for_stop.purge(tern_netlink::TERN_PROTO).await {
+            Ok(n) => tracing::info!(routes = n, "removed Tern's routes from the kernel"),
+            Err(e) => tracing::warn!(error = %e, "cannot remove Tern's routes"),
+        }
     }
     server.abort();
     reconciler.abort();

@@ -20,6 +20,10 @@ pub enum Action {
     ShowInterfacesBrief,
     ShowInterface,
     ShowRunningConfig,
+    /// `show bgp summary`: every family with peers.
+    ShowBgpSummary,
+    ShowBgpSummaryV4,
+    ShowBgpSummaryV6,
     Exit,
 }
 
@@ -34,6 +38,12 @@ pub struct CommandDef {
 use Token::{IfName, Kw};
 
 const SHOW: Token = Kw("show", "Show running system information");
+const BGP: Token = Kw("bgp", "BGP information");
+const IP: Token = Kw("ip", "IP information");
+const IPV4: Token = Kw("ipv4", "Address Family");
+const IPV6: Token = Kw("ipv6", "Address Family");
+const UNICAST: Token = Kw("unicast", "Address Family modifier");
+const SUMMARY: Token = Kw("summary", "Summary of BGP neighbor status");
 const INTERFACE: Token = Kw("interface", "Interface status and configuration");
 
 /// Every command `tern` knows.
@@ -72,6 +82,26 @@ pub const COMMANDS: &[CommandDef] = &[
         ],
         json: false,
         action: Action::ShowRunningConfig,
+    },
+    CommandDef {
+        tokens: &[SHOW, BGP, SUMMARY],
+        json: true,
+        action: Action::ShowBgpSummary,
+    },
+    CommandDef {
+        tokens: &[SHOW, IP, BGP, SUMMARY],
+        json: true,
+        action: Action::ShowBgpSummaryV4,
+    },
+    CommandDef {
+        tokens: &[SHOW, BGP, IPV4, UNICAST, SUMMARY],
+        json: true,
+        action: Action::ShowBgpSummaryV4,
+    },
+    CommandDef {
+        tokens: &[SHOW, BGP, IPV6, UNICAST, SUMMARY],
+        json: true,
+        action: Action::ShowBgpSummaryV6,
     },
     CommandDef {
         tokens: &[Kw("exit", "Exit current mode and down to previous mode")],
@@ -230,6 +260,23 @@ mod tests {
         assert!(p.json);
         assert_eq!(ok("show running-config").action, Action::ShowRunningConfig);
         assert_eq!(ok("sh run").action, Action::ShowRunningConfig);
+    }
+
+    #[test]
+    fn bgp_summary_forms() {
+        assert_eq!(ok("sh bgp su").action, Action::ShowBgpSummary);
+        assert_eq!(ok("show ip bgp summary").action, Action::ShowBgpSummaryV4);
+        assert_eq!(
+            ok("sh bgp ipv6 uni sum json").action,
+            Action::ShowBgpSummaryV6
+        );
+        assert!(ok("show bgp summary json").json);
+        assert_eq!(parse("show bgp"), Err(ParseError::Incomplete));
+        // "sh i" is ambiguous between interface and ip.
+        assert_eq!(
+            parse("sh i bgp summary"),
+            Err(ParseError::Ambiguous { word: 1 })
+        );
     }
 
     #[test]

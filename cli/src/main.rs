@@ -11,6 +11,7 @@ use std::{
 
 use clap::Parser;
 use tern_cli::{
+    bgp,
     client::Client,
     commands::{self, Action, Parsed},
     render,
@@ -121,6 +122,9 @@ fn execute(client: &mut Client, p: &Parsed) -> Result<String, String> {
         Action::ShowInterface => Request::ShowInterfaces {
             name: p.ifname.clone(),
         },
+        Action::ShowBgpSummary | Action::ShowBgpSummaryV4 | Action::ShowBgpSummaryV6 => {
+            Request::ShowBgpSummary
+        }
         Action::Exit => return Ok(String::new()),
     };
     let mut reply = client.request(&req).map_err(|e| e.to_string())?;
@@ -143,6 +147,21 @@ fn execute(client: &mut Client, p: &Parsed) -> Result<String, String> {
                 render::pretty(&render::interfaces_json(&interfaces, false))
             } else {
                 render::interfaces(&interfaces)
+            })
+        }
+        (
+            Action::ShowBgpSummary | Action::ShowBgpSummaryV4 | Action::ShowBgpSummaryV6,
+            Reply::BgpSummary(s),
+        ) => {
+            let family = match p.action {
+                Action::ShowBgpSummaryV4 => Some("ipv4Unicast"),
+                Action::ShowBgpSummaryV6 => Some("ipv6Unicast"),
+                _ => None,
+            };
+            Ok(if p.json {
+                render::pretty(&bgp::summary_json(&s, family))
+            } else {
+                bgp::summary_text(&s, family)
             })
         }
         (_, other) => Err(format!("unexpected reply from ternd: {other:?}")),

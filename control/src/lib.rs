@@ -80,6 +80,8 @@ pub enum Request {
     ShowInterfaces { name: Option<String> },
     /// The running configuration in the config file's syntax.
     ShowRunningConfig,
+    /// BGP sessions and counts (`show bgp summary`).
+    ShowBgpSummary,
 }
 
 /// What the daemon answers.
@@ -93,11 +95,54 @@ pub enum Reply {
     RunningConfig {
         text: String,
     },
+    BgpSummary(BgpSummary),
     /// The request could not be served; `message` says why (already phrased
     /// for an operator).
     Error {
         message: String,
     },
+}
+
+/// `show bgp summary`: the speaker and its neighbors.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpSummary {
+    /// False when the config has no `router bgp`.
+    pub configured: bool,
+    pub router_id: String,
+    pub local_as: u32,
+    /// Loc-RIB prefixes per family ("ipv4Unicast", "ipv6Unicast").
+    pub rib_count: std::collections::BTreeMap<String, u64>,
+    /// Bytes the Loc-RIB of each family takes, as the RIB estimates it.
+    pub rib_memory: std::collections::BTreeMap<String, u64>,
+    pub peers: Vec<BgpPeerSummary>,
+}
+
+/// One neighbor's line of `show bgp summary`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpPeerSummary {
+    pub address: String,
+    pub remote_as: u32,
+    pub local_as: u32,
+    /// FSM state as FRR names it (Idle, Connect, Active, OpenSent,
+    /// OpenConfirm, Established), or "Idle (Admin)" when shut down.
+    pub state: String,
+    pub msg_rcvd: u64,
+    pub msg_sent: u64,
+    /// Seconds since the session came up (Established) or went down; None
+    /// when it never came up.
+    pub uptime_secs: Option<u64>,
+    /// Families the neighbor is activated for ("ipv4Unicast", ...).
+    pub families: Vec<String>,
+    /// Prefixes received (accepted) and sent, per family.
+    pub pfx_rcvd: std::collections::BTreeMap<String, u64>,
+    pub pfx_sent: std::collections::BTreeMap<String, u64>,
+    pub established: u32,
+    pub dropped: u32,
+    pub description: Option<String>,
+    /// The peer's hostname from its FQDN capability, if it sent one.
+    pub hostname: Option<String>,
+    /// Why the session last went down.
+    pub last_reset: Option<String>,
 }
 
 /// Identity and health of a daemon.

@@ -8,6 +8,10 @@
 //! same state.
 use std::{collections::BTreeMap, fmt, path::Path};
 
+pub mod bgp;
+
+pub use bgp::{BgpConfig, Family};
+
 /// Longest hostname accepted (as a DNS label sequence, RFC 1035's 253).
 const MAX_HOSTNAME: usize = 253;
 /// Linux interface names are at most IFNAMSIZ - 1 bytes.
@@ -23,6 +27,8 @@ pub struct Config {
     /// `interface NAME` stanzas, by name. Tern's eBPF counters are attached
     /// to every interface named here.
     pub interfaces: BTreeMap<String, InterfaceConfig>,
+    /// `router bgp ASN`.
+    pub bgp: Option<BgpConfig>,
 }
 
 /// One `interface NAME` stanza.
@@ -89,6 +95,21 @@ pub enum Mode {
     Config,
     /// `(config-if)#` for the named interface.
     Interface(String),
+    /// `(config-router)#`
+    Router,
+    /// `(config-router-af)#`
+    RouterAf(Family),
+}
+
+impl Mode {
+    /// The mode a line falls back to when this one does not know it.
+    fn parent(&self) -> Option<Mode> {
+        match self {
+            Mode::Config => None,
+            Mode::Interface(_) | Mode::Router => Some(Mode::Config),
+            Mode::RouterAf(_) => Some(Mode::Router),
+        }
+    }
 }
 
 /// A refused line: where, and why.
@@ -156,24 +177,99 @@ impl ConfigSession {
         }
         let words: Vec<&str> = line.split_whitespace().collect();
         let saved = self.mode.clone();
-        if let Mode::Interface(ifname) = &self.mode {
-            let ifname = ifname.clone();
-            match self.apply_interface(config, &ifname, &words, line)? {
-                Handled::Yes => return Ok(()),
-                // Not an interface command: like vtysh, fall back to the
-                // parent node, which leaves interface mode.
-                Handled::No => self.mode = Mode::Config,
+        // Like vtysh: a line the current mode does not know is tried in the
+        // parent modes, and the mode that takes it becomes current.
+        let mut mode = Some(self.mode.clone());
+        let mut result = Err(String::new());
+        while let Some(m) = mode {
+            self.mode = m.clone();
+            result = self.apply_in(config, &m, &words, line);
+            match result {
+                Ok(Handled::Yes) | Err(_) => break,
+                Ok(Handled::No) => mode = m.parent(),
             }
         }
-        let result = self.apply_config(config, &words);
-        if result.is_err() {
-            self.mode = saved;
+        match result {
+            Ok(Handled::Yes) => Ok(()),
+            Ok(Handled::No) => {
+                self.mode = saved;
+                Err(format!(
+                    "unknown command \"{}\"",
+                    words.first().unwrap_or(&"")
+                ))
+            }
+            Err(e) => {
+                self.mode = saved;
+                Err(e)
+            }
         }
-        result
     }
 
-    fn apply_config(&mut self, config: &mut Config, words: &[&str]) -> Result<(), String> {
+    fn apply_in(
+        &mut self,
+        config: &mut Config,
+        mode: &Mode,
+        words: &[&str],
+        line: &str,
+    ) -> Result<Handled, String> {
+        match mode {
+            Mode::Config => self.apply_config(config, words),
+            Mode::Interface(ifname) => self.apply_interface(config, ifname, words, line),
+            Mode::Router | Mode::RouterAf(_) => {
+                let Some(bgp) = config.bgp.as_mut() else {
+                    return Ok(Handled::No);
+                };
+                match (mode, words) {
+                    (Mode::Router, ["address-family", rest @ ..]) => {
+                        let family = bgp::parse_family(rest)?;
+                        self.mode = Mode::RouterAf(family);
+                        Ok(Handled::Yes)
+                    }
+                    (Mode::Router, ["exit"]) => {
+                        self.mode = Mode::Config;
+                        Ok(Handled::Yes)
+                    }
+                    (Mode::Router, _) => bgp::apply_router(bgp, words, line),
+                    (Mode::RouterAf(_), ["exit-address-family"] | ["exit"]) => {
+                        self.mode = Mode::Router;
+                        Ok(Handled::Yes)
+                    }
+                    (Mode::RouterAf(f), _) => bgp::apply_af(bgp, *f, words),
+                    _ => Ok(Handled::No),
+                }
+            }
+        }
+    }
+
+    fn apply_config(&mut self, config: &mut Config, words: &[&str]) -> Result<Handled, String> {
         match words {
+            ["router", "bgp", asn] => {
+                let asn = bgp::parse_asn(asn)?;
+                match &config.bgp {
+                    Some(b) if b.asn != asn => {
+                        return Err(format!(
+                            "BGP is already running; AS is {} (\"no router bgp {}\" first)",
+                            b.asn, b.asn
+                        ));
+                    }
+                    Some(_) => {}
+                    None => config.bgp = Some(BgpConfig::new(asn)),
+                }
+                self.mode = Mode::Router;
+            }
+            ["router", "bgp", _, "vrf", ..] => {
+                return Err("BGP in a VRF is not supported yet".into());
+            }
+            ["router", "bgp"] => return Err("router bgp needs an AS number".into()),
+            ["no", "router", "bgp", ..] => {
+                if config.bgp.take().is_none() {
+                    return Err("BGP is not configured".into());
+                }
+            }
+            ["frr", "version", ..] | ["frr", "defaults", "datacenter"] => {
+                // Accepted for configs shared with FRR; Tern's defaults are
+                // the datacenter profile's.
+            }
             ["hostname", name] => {
                 check_hostname(name)?;
                 config.hostname = Some((*name).to_owned());
@@ -212,10 +308,9 @@ impl ConfigSession {
                 }
             }
             ["exit"] | ["end"] => self.mode = Mode::Config,
-            [first, ..] => return Err(format!("unknown command \"{first}\"")),
-            [] => {}
+            _ => return Ok(Handled::No),
         }
-        Ok(())
+        Ok(Handled::Yes)
     }
 
     fn apply_interface(
@@ -227,7 +322,6 @@ impl ConfigSession {
     ) -> Result<Handled, String> {
         let Some(iface) = config.interfaces.get_mut(ifname) else {
             // Removed underneath us (e.g. `no interface` from another session).
-            self.mode = Mode::Config;
             return Ok(Handled::No);
         };
         match words {
@@ -244,7 +338,8 @@ impl ConfigSession {
     }
 }
 
-enum Handled {
+/// Whether a mode knew a line (errors are separate: a known line can be bad).
+pub(crate) enum Handled {
     Yes,
     No,
 }
@@ -326,6 +421,9 @@ impl Config {
                 out.push_str(&format!(" description {d}\n"));
             }
             out.push_str("exit\n!\n");
+        }
+        if let Some(b) = &self.bgp {
+            bgp::render(b, &mut out);
         }
         out.push_str("end\n");
         out
@@ -410,5 +508,136 @@ exit
         }
         assert!(Config::parse("t", "hostname ..").is_err());
         assert!(Config::parse("t", "interface a/b").is_err());
+    }
+}
+
+#[cfg(test)]
+mod bgp_tests {
+    use super::*;
+
+    const NODE1: &str = "\
+hostname node1
+!
+router bgp 65001
+ bgp router-id 198.51.100.11
+ neighbor 192.0.2.0 remote-as 65000
+ neighbor 192.0.2.0 description tor1
+ neighbor 2001:db8:0:1::1 remote-as external
+ neighbor 2001:db8:0:1::1 timers 1 3
+ !
+ address-family ipv4 unicast
+  network 10.244.1.0/24
+  network 198.51.100.11/32
+ exit-address-family
+ !
+ address-family ipv6 unicast
+  network 2001:db8:244:1::/64
+  neighbor 192.0.2.0 activate
+ exit-address-family
+exit
+!
+interface eth1
+";
+
+    #[test]
+    fn router_bgp_block_parses() {
+        let c = Config::parse("n1", NODE1).expect("valid");
+        let b = c.bgp.as_ref().expect("bgp");
+        assert_eq!(b.asn, 65001);
+        assert_eq!(b.router_id, Some("198.51.100.11".parse().unwrap()));
+        let tor: std::net::IpAddr = "192.0.2.0".parse().unwrap();
+        let v6: std::net::IpAddr = "2001:db8:0:1::1".parse().unwrap();
+        assert_eq!(
+            b.neighbors[&tor].remote_as,
+            Some(bgp::RemoteAsConfig::Asn(65000))
+        );
+        assert_eq!(b.neighbors[&tor].timers(), (3, 9));
+        assert_eq!(b.neighbors[&v6].timers(), (1, 3));
+        assert!(b.is_active(tor, Family::Ipv4Unicast));
+        assert!(
+            b.is_active(tor, Family::Ipv6Unicast),
+            "activated explicitly"
+        );
+        assert!(b.is_active(v6, Family::Ipv6Unicast));
+        assert!(!b.is_active(v6, Family::Ipv4Unicast));
+        assert_eq!(b.networks(Family::Ipv4Unicast).count(), 2);
+        // `interface eth1` after the router block is a top-level line.
+        assert!(c.interfaces.contains_key("eth1"));
+    }
+
+    #[test]
+    fn router_bgp_round_trips_through_running_config() {
+        let c = Config::parse("n1", NODE1).expect("valid");
+        let text = c.render();
+        let again = Config::parse("running", &text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+        assert_eq!(again, c, "{text}");
+        assert_eq!(again.render(), text);
+    }
+
+    #[test]
+    fn bad_bgp_lines_are_refused() {
+        let cases = [
+            ("router bgp 0", "AS 0 is reserved"),
+            ("router bgp 4294967296", "invalid AS number"),
+            ("router bgp 65001\n bgp router-id 0.0.0.0", "not usable"),
+            (
+                "router bgp 65001\n neighbor 192.0.2.9 timers 3 9",
+                "remote-as ...\" first",
+            ),
+            (
+                "router bgp 65001\n neighbor 192.0.2.9 remote-as 65000\n neighbor 192.0.2.9 timers 1 2",
+                "at least 3",
+            ),
+            (
+                "router bgp 65001\n neighbor tor remote-as 65000",
+                "not an IP address",
+            ),
+            (
+                "router bgp 65001\n address-family l2vpn evpn",
+                "not supported",
+            ),
+            (
+                "router bgp 65001\n address-family ipv4 unicast\n  network 10.0.0.1/24",
+                "host bits",
+            ),
+            (
+                "router bgp 65001\n address-family ipv4 unicast\n  network 2001:db8::/32",
+                "not an ipv4 unicast prefix",
+            ),
+            ("router bgp 65001\nrouter bgp 65002", "already running"),
+            (
+                "router bgp 65001\n neighbor 192.0.2.9 remote-as 65000\n neighbor 192.0.2.9 frobnicate",
+                "unknown or unsupported neighbor option",
+            ),
+        ];
+        for (text, want) in cases {
+            let errs = Config::parse("t", text).expect_err(text);
+            assert!(
+                errs.iter().any(|e| e.reason.contains(want)),
+                "{text}: {errs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn asdot_and_modes() {
+        let c = Config::parse("t", "router bgp 1.10\n").expect("asdot");
+        assert_eq!(c.bgp.map(|b| b.asn), Some(65546));
+        let mut s = ConfigSession::default();
+        let mut c = Config::default();
+        s.apply(&mut c, "router bgp 65001").unwrap();
+        assert_eq!(s.mode(), &Mode::Router);
+        s.apply(&mut c, "address-family ipv6 unicast").unwrap();
+        assert_eq!(s.mode(), &Mode::RouterAf(Family::Ipv6Unicast));
+        // A bad line keeps the mode.
+        assert!(s.apply(&mut c, "network nonsense").is_err());
+        assert_eq!(s.mode(), &Mode::RouterAf(Family::Ipv6Unicast));
+        s.apply(&mut c, "exit-address-family").unwrap();
+        assert_eq!(s.mode(), &Mode::Router);
+        s.apply(&mut c, "hostname x").unwrap();
+        assert_eq!(s.mode(), &Mode::Config);
+        s.apply(&mut c, "router bgp 65001").unwrap();
+        s.apply(&mut c, "end").unwrap();
+        assert_eq!(s.mode(), &Mode::Config);
     }
 }

@@ -1,0 +1,421 @@
+//! `router bgp` configuration: the model, the lines of `(config-router)#`
+//! and `(config-router-af)#`, and their rendering for show running-config.
+//!
+//! Defaults follow FRR's `datacenter` profile, which is what a node facing
+//! its top-of-rack router wants: keepalive 3 s / hold 9 s, connect retry
+//! 10 s, and no policy required to exchange routes on eBGP. A neighbor is
+//! activated in the address family of its own address unless told otherwise.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt::Write as _,
+    net::{IpAddr, Ipv4Addr},
+};
+
+use ipnet::IpNet;
+
+use super::Handled;
+
+/// Keepalive interval of FRR's datacenter profile, in seconds.
+pub const DEFAULT_KEEPALIVE: u16 = 3;
+/// Hold time of FRR's datacenter profile, in seconds.
+pub const DEFAULT_HOLD: u16 = 9;
+/// Connect retry interval of FRR's datacenter profile, in seconds.
+pub const DEFAULT_CONNECT_RETRY: u16 = 10;
+
+/// The address families Tern speaks today.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    Ipv4Unicast,
+    Ipv6Unicast,
+}
+
+impl Family {
+    pub const ALL: [Family; 2] = [Family::Ipv4Unicast, Family::Ipv6Unicast];
+
+    /// `ipv4 unicast` / `ipv6 unicast`.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Family::Ipv4Unicast => "ipv4 unicast",
+            Family::Ipv6Unicast => "ipv6 unicast",
+        }
+    }
+
+    /// The family whose routes share the address's version.
+    pub fn of(addr: IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::Ipv4Unicast,
+            IpAddr::V6(_) => Family::Ipv6Unicast,
+        }
+    }
+
+    fn holds(self, net: &IpNet) -> bool {
+        matches!(
+            (self, net),
+            (Family::Ipv4Unicast, IpNet::V4(_)) | (Family::Ipv6Unicast, IpNet::V6(_))
+        )
+    }
+}
+
+/// `neighbor X remote-as ...`
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemoteAsConfig {
+    Asn(u32),
+    Internal,
+    External,
+}
+
+/// One `neighbor ADDRESS ...` set of lines.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NeighborConfig {
+    pub remote_as: Option<RemoteAsConfig>,
+    pub description: Option<String>,
+    /// `timers KEEPALIVE HOLD`.
+    pub timers: Option<(u16, u16)>,
+    /// `timers connect SECONDS`.
+    pub connect_retry: Option<u16>,
+    pub passive: bool,
+    pub shutdown: bool,
+}
+
+impl NeighborConfig {
+    /// Keepalive and hold time in force.
+    pub fn timers(&self) -> (u16, u16) {
+        self.timers.unwrap_or((DEFAULT_KEEPALIVE, DEFAULT_HOLD))
+    }
+}
+
+/// Per-family settings of one neighbor (`address-family` mode).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AfNeighbor {
+    /// `neighbor X activate` / `no neighbor X activate`; None is the default
+    /// (active in the family of the neighbor's own address).
+    pub activate: Option<bool>,
+}
+
+/// One `address-family ... unicast` block.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AfConfig {
+    /// `network PREFIX`: routes this node originates (pod CIDRs).
+    pub networks: BTreeSet<IpNet>,
+    /// `maximum-paths N`: ECMP width for eBGP paths (FRR's default is 64).
+    pub maximum_paths: Option<u16>,
+    pub neighbors: BTreeMap<IpAddr, AfNeighbor>,
+}
+
+/// `router bgp ASN`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BgpConfig {
+    pub asn: u32,
+    pub router_id: Option<Ipv4Addr>,
+    pub neighbors: BTreeMap<IpAddr, NeighborConfig>,
+    pub families: BTreeMap<Family, AfConfig>,
+}
+
+impl BgpConfig {
+    pub fn new(asn: u32) -> Self {
+        Self {
+            asn,
+            router_id: None,
+            neighbors: BTreeMap::new(),
+            families: BTreeMap::new(),
+        }
+    }
+
+    /// Whether `peer` exchanges routes of `family`.
+    pub fn is_active(&self, peer: IpAddr, family: Family) -> bool {
+        let explicit = self
+            .families
+            .get(&family)
+            .and_then(|af| af.neighbors.get(&peer))
+            .and_then(|n| n.activate);
+        explicit.unwrap_or(Family::of(peer) == family)
+    }
+
+    /// The networks originated in `family`.
+    pub fn networks(&self, family: Family) -> impl Iterator<Item = &IpNet> {
+        self.families
+            .get(&family)
+            .into_iter()
+            .flat_map(|af| af.networks.iter())
+    }
+
+    /// ECMP width for `family` (FRR's default: 64 with multipath compiled in).
+    pub fn maximum_paths(&self, family: Family) -> u16 {
+        self.families
+            .get(&family)
+            .and_then(|af| af.maximum_paths)
+            .unwrap_or(64)
+    }
+}
+
+pub(super) fn parse_asn(s: &str) -> Result<u32, String> {
+    // asplain, or asdot (RFC 5396) "X.Y".
+    let v = if let Some((hi, lo)) = s.split_once('.') {
+        let hi: u16 = hi
+            .parse()
+            .map_err(|_| format!("invalid AS number \"{s}\""))?;
+        let lo: u16 = lo
+            .parse()
+            .map_err(|_| format!("invalid AS number \"{s}\""))?;
+        (u32::from(hi) << 16) | u32::from(lo)
+    } else {
+        s.parse::<u32>()
+            .map_err(|_| format!("invalid AS number \"{s}\" (1..4294967295)"))?
+    };
+    if v == 0 {
+        return Err("AS 0 is reserved (RFC 7607)".into());
+    }
+    Ok(v)
+}
+
+fn parse_peer(s: &str) -> Result<IpAddr, String> {
+    s.parse::<IpAddr>().map_err(|_| {
+        format!("neighbor \"{s}\" is not an IP address (peer-groups and interface peers are not supported yet)")
+    })
+}
+
+fn parse_u16(s: &str, what: &str, min: u16, max: u16) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(v) if v >= min && v <= max => Ok(v),
+        _ => Err(format!("invalid {what} \"{s}\" ({min}..{max})")),
+    }
+}
+
+/// Lines of `(config-router)#`. `Handled::No` lets the caller try the parent
+/// mode (a top-level line leaves router mode, as in vtysh).
+pub(super) fn apply_router(
+    bgp: &mut BgpConfig,
+    words: &[&str],
+    line: &str,
+) -> Result<Handled, String> {
+    match words {
+        ["bgp", "router-id", id] => {
+            let id: Ipv4Addr = id
+                .parse()
+                .map_err(|_| format!("invalid router-id \"{id}\" (an IPv4 address)"))?;
+            if id.is_unspecified() || id.is_broadcast() || id.is_multicast() {
+                return Err(format!("router-id {id} is not usable"));
+            }
+            bgp.router_id = Some(id);
+        }
+        ["no", "bgp", "router-id", ..] => bgp.router_id = None,
+        ["neighbor", peer, rest @ ..] => {
+            let addr = parse_peer(peer)?;
+            apply_neighbor(bgp, addr, rest, line)?;
+        }
+        ["no", "neighbor", peer] => {
+            let addr = parse_peer(peer)?;
+            if bgp.neighbors.remove(&addr).is_none() {
+                return Err(format!("neighbor {addr} is not configured"));
+            }
+            for af in bgp.families.values_mut() {
+                af.neighbors.remove(&addr);
+            }
+        }
+        ["no", "neighbor", peer, rest @ ..] => {
+            let addr = parse_peer(peer)?;
+            let n = bgp
+                .neighbors
+                .get_mut(&addr)
+                .ok_or_else(|| format!("neighbor {addr} is not configured"))?;
+            match rest {
+                ["description", ..] => n.description = None,
+                ["timers", "connect", ..] => n.connect_retry = None,
+                ["timers", ..] => n.timers = None,
+                ["passive"] => n.passive = false,
+                ["shutdown", ..] => n.shutdown = false,
+                _ => return Err(format!("unknown neighbor option \"{}\"", rest.join(" "))),
+            }
+        }
+        _ => return Ok(Handled::No),
+    }
+    Ok(Handled::Yes)
+}
+
+fn apply_neighbor(
+    bgp: &mut BgpConfig,
+    addr: IpAddr,
+    rest: &[&str],
+    line: &str,
+) -> Result<(), String> {
+    if let ["remote-as", asn] = rest {
+        let r = match *asn {
+            "internal" => RemoteAsConfig::Internal,
+            "external" => RemoteAsConfig::External,
+            a => RemoteAsConfig::Asn(parse_asn(a)?),
+        };
+        bgp.neighbors.entry(addr).or_default().remote_as = Some(r);
+        return Ok(());
+    }
+    let n = bgp
+        .neighbors
+        .get_mut(&addr)
+        .ok_or_else(|| format!("neighbor {addr} needs \"neighbor {addr} remote-as ...\" first"))?;
+    match rest {
+        ["description", _, ..] => {
+            let at = line
+                .find("description")
+                .map_or(line.len(), |i| i + "description".len());
+            n.description = Some(line[at..].trim().to_owned());
+        }
+        ["timers", "connect", s] => {
+            n.connect_retry = Some(parse_u16(s, "connect timer", 1, 65535)?);
+        }
+        ["timers", ka, hold] => {
+            let ka = parse_u16(ka, "keepalive", 0, 65535)?;
+            let hold = parse_u16(hold, "hold time", 0, 65535)?;
+            if hold != 0 && hold < 3 {
+                return Err(format!(
+                    "hold time {hold} must be 0 or at least 3 (RFC 4271)"
+                ));
+            }
+            n.timers = Some((ka, hold));
+        }
+        ["passive"] => n.passive = true,
+        ["shutdown"] => n.shutdown = true,
+        [] => return Err("incomplete neighbor command".into()),
+        other => {
+            return Err(format!(
+                "unknown or unsupported neighbor option \"{}\"",
+                other.join(" ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Parses `ipv4 unicast` / `ipv6 unicast` after `address-family`.
+pub(super) fn parse_family(words: &[&str]) -> Result<Family, String> {
+    match words {
+        ["ipv4"] | ["ipv4", "unicast"] => Ok(Family::Ipv4Unicast),
+        ["ipv6"] | ["ipv6", "unicast"] => Ok(Family::Ipv6Unicast),
+        _ => Err(format!(
+            "address family \"{}\" is not supported (ipv4 unicast, ipv6 unicast)",
+            words.join(" ")
+        )),
+    }
+}
+
+/// Lines of `(config-router-af)#`.
+pub(super) fn apply_af(
+    bgp: &mut BgpConfig,
+    family: Family,
+    words: &[&str],
+) -> Result<Handled, String> {
+    let known: Vec<IpAddr> = bgp.neighbors.keys().copied().collect();
+    let af = bgp.families.entry(family).or_default();
+    let handled = apply_af_line(af, family, &known, words);
+    // Keep the model canonical: what renders to nothing is not stored, so
+    // that reading running-config back gives an equal state.
+    for af in bgp.families.values_mut() {
+        af.neighbors.retain(|_, n| *n != AfNeighbor::default());
+    }
+    bgp.families.retain(|_, af| *af != AfConfig::default());
+    handled
+}
+
+fn apply_af_line(
+    af: &mut AfConfig,
+    family: Family,
+    known: &[IpAddr],
+    words: &[&str],
+) -> Result<Handled, String> {
+    match words {
+        ["network", p] | ["no", "network", p] => {
+            let net: IpNet = p.parse().map_err(|_| format!("invalid prefix \"{p}\""))?;
+            if !family.holds(&net) {
+                return Err(format!("{net} is not an {} prefix", family.keyword()));
+            }
+            if net.trunc() != net {
+                return Err(format!(
+                    "{net} has host bits set (did you mean {}?)",
+                    net.trunc()
+                ));
+            }
+            if words[0] == "no" {
+                if !af.networks.remove(&net) {
+                    return Err(format!("network {net} is not configured"));
+                }
+            } else {
+                af.networks.insert(net);
+            }
+        }
+        ["maximum-paths", n] => af.maximum_paths = Some(parse_u16(n, "maximum-paths", 1, 256)?),
+        ["no", "maximum-paths", ..] => af.maximum_paths = None,
+        ["neighbor", peer, "activate"] | ["no", "neighbor", peer, "activate"] => {
+            let addr = parse_peer(peer)?;
+            if !known.contains(&addr) {
+                return Err(format!("neighbor {addr} is not configured"));
+            }
+            let on = words[0] != "no";
+            // Only a departure from the default is stored.
+            af.neighbors.entry(addr).or_default().activate =
+                (on != (Family::of(addr) == family)).then_some(on);
+        }
+        _ => return Ok(Handled::No),
+    }
+    Ok(Handled::Yes)
+}
+
+/// The `router bgp` block in running-config syntax.
+pub(super) fn render(bgp: &BgpConfig, out: &mut String) {
+    let _ = writeln!(out, "router bgp {}", bgp.asn);
+    if let Some(id) = bgp.router_id {
+        let _ = writeln!(out, " bgp router-id {id}");
+    }
+    for (addr, n) in &bgp.neighbors {
+        match n.remote_as {
+            Some(RemoteAsConfig::Asn(a)) => {
+                let _ = writeln!(out, " neighbor {addr} remote-as {a}");
+            }
+            Some(RemoteAsConfig::Internal) => {
+                let _ = writeln!(out, " neighbor {addr} remote-as internal");
+            }
+            Some(RemoteAsConfig::External) => {
+                let _ = writeln!(out, " neighbor {addr} remote-as external");
+            }
+            None => {}
+        }
+        if let Some(d) = &n.description {
+            let _ = writeln!(out, " neighbor {addr} description {d}");
+        }
+        if n.passive {
+            let _ = writeln!(out, " neighbor {addr} passive");
+        }
+        if n.shutdown {
+            let _ = writeln!(out, " neighbor {addr} shutdown");
+        }
+        if let Some((ka, hold)) = n.timers {
+            let _ = writeln!(out, " neighbor {addr} timers {ka} {hold}");
+        }
+        if let Some(c) = n.connect_retry {
+            let _ = writeln!(out, " neighbor {addr} timers connect {c}");
+        }
+    }
+    for (family, af) in &bgp.families {
+        let mut body = String::new();
+        for net in &af.networks {
+            let _ = writeln!(body, "  network {net}");
+        }
+        for (addr, n) in &af.neighbors {
+            match n.activate {
+                Some(true) => {
+                    let _ = writeln!(body, "  neighbor {addr} activate");
+                }
+                Some(false) => {
+                    let _ = writeln!(body, "  no neighbor {addr} activate");
+                }
+                None => {}
+            }
+        }
+        if let Some(m) = af.maximum_paths {
+            let _ = writeln!(body, "  maximum-paths {m}");
+        }
+        if !body.is_empty() {
+            let _ = writeln!(out, " !\n address-family {}", family.keyword());
+            out.push_str(&body);
+            out.push_str(" exit-address-family\n");
+        }
+    }
+    out.push_str("exit\n!\n");
+}

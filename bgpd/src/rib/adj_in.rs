@@ -1,0 +1,451 @@
+//! Adj-RIB-In: routes received from peers and originated locally, with the
+//! import checks (RFC 4271 §9.1.2: AS_PATH loop, treated as withdrawn;
+//! RFC 4456 §8: ORIGINATOR_ID and CLUSTER_LIST loops; RFC 4271 §6.3 first
+//! AS; a next hop that is one of our own addresses), into the Loc-RIB.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use tern_bgp_wire::{Nlri, NlriPrefix, UpdateMessage, UpdateOutcome};
+
+use super::attrs::Received;
+use super::decision::{self, Ctx, Mutation};
+use super::{
+    Changes, Dest, Path, PathAttrs, PeerId, PeerInfo, Rib, RouteNextHop, Source, family_of,
+};
+use crate::config::Family;
+
+/// Why received routes were refused (they are treated as withdrawn).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    /// ORIGIN or AS_PATH (or NEXT_HOP for the NLRI field) missing.
+    Incomplete,
+    /// Our AS is in the AS_PATH.
+    AsPathLoop,
+    /// The AS_PATH of an eBGP path does not start with the peer's AS.
+    FirstAs,
+    /// ORIGINATOR_ID is our router id.
+    OriginatorLoop,
+    /// CLUSTER_LIST holds our cluster id.
+    ClusterLoop,
+    /// The next hop is one of our addresses, or no usable address.
+    NextHop,
+}
+
+/// The prefix of an NLRI entry if it belongs to `family`.
+fn prefix_of(family: Family, nlri: &Nlri) -> Option<IpNet> {
+    match (family, nlri.prefix) {
+        (Family::Ipv4Unicast, NlriPrefix::Ipv4(p)) => Some(IpNet::V4(p)),
+        (Family::Ipv6Unicast, NlriPrefix::Ipv6(p)) => Some(IpNet::V6(p)),
+        _ => None,
+    }
+}
+
+fn usable_next_hop(nh: &RouteNextHop) -> bool {
+    if let RouteNextHop::V6 {
+        global,
+        link_local: None,
+    } = nh
+        && global.is_unspecified()
+    {
+        return false;
+    }
+    nh.addresses().next().is_some()
+        && nh.addresses().all(|a| match a {
+            IpAddr::V4(v) => !(v.is_unspecified() || v.is_multicast() || v.is_broadcast()),
+            // The global address may be :: when only the link-local one is
+            // meant (RFC 2545 leaves it to the link).
+            IpAddr::V6(v) => !(v.is_multicast() || v.is_loopback()),
+        })
+}
+
+impl Rib {
+    /// Applies a decoded UPDATE from `peer` to its Adj-RIB-In and the
+    /// Loc-RIB. The RFC 7606 outcome is honoured (treat-as-withdraw turns
+    /// the announcements into withdrawals); a session reset is the caller's
+    /// to handle. Routes of families not active on the session are ignored.
+    pub fn update_from_peer(&mut self, peer: PeerId, update: &UpdateMessage) -> Changes {
+        self.op += 1;
+        let changes = self.apply_update(peer, update);
+        self.finish(changes)
+    }
+
+    fn apply_update(&mut self, peer: PeerId, update: &UpdateMessage) -> Changes {
+        let mut changes = Changes::default();
+        let Some(state) = self.peers.get(&peer) else {
+            tracing::warn!(peer = peer.0, "UPDATE from a peer the RIB does not know");
+            return changes;
+        };
+        let info = state.info.clone();
+        let source = Source::Peer(peer);
+        for (afi_safi, nlri) in update.withdrawals() {
+            let Some(family) = family_of(afi_safi).filter(|f| info.has(*f)) else {
+                continue;
+            };
+            if let Some(prefix) = prefix_of(family, nlri) {
+                let id = nlri.path_id.unwrap_or(0);
+                self.remove_path(family, prefix, source, id, &mut changes);
+            }
+        }
+        if !matches!(
+            update.outcome,
+            UpdateOutcome::Accept | UpdateOutcome::AttributeDiscard(_)
+        ) {
+            return changes;
+        }
+        if update.nlri.is_empty() && update.mp_reach().is_none() {
+            return changes;
+        }
+        let received = PathAttrs::from_update(update, info.ibgp, info.codec.four_octet_as);
+        let verdict = self.import_check(&info, &received);
+        // The NLRI field: IPv4 unicast with NEXT_HOP.
+        if !update.nlri.is_empty() && info.has(Family::Ipv4Unicast) {
+            let attrs = verdict.and_then(|()| {
+                let nh = received.next_hop.ok_or(Refusal::Incomplete)?;
+                self.with_next_hop(&received.attrs, RouteNextHop::V4(nh))
+            });
+            self.announce(
+                peer,
+                Family::Ipv4Unicast,
+                update.nlri.iter(),
+                attrs,
+                &mut changes,
+            );
+        }
+        // MP_REACH_NLRI: any family we route, the next hop inside.
+        if let Some(mp) = update.mp_reach()
+            && let Some(family) = family_of(mp.family).filter(|f| info.has(*f))
+        {
+            let attrs = verdict.and_then(|()| {
+                let nh = match mp.next_hop {
+                    tern_bgp_wire::NextHop::Ipv4(a) => RouteNextHop::V4(a),
+                    tern_bgp_wire::NextHop::Ipv6 { global, link_local } => {
+                        RouteNextHop::V6 { global, link_local }
+                    }
+                    _ => return Err(Refusal::NextHop),
+                };
+                self.with_next_hop(&received.attrs, nh)
+            });
+            self.announce(peer, family, mp.nlri.iter(), attrs, &mut changes);
+        }
+        changes
+    }
+
+    /// The checks that refuse a whole UPDATE's announcements.
+    fn import_check(&self, info: &PeerInfo, r: &Received) -> Result<(), Refusal> {
+        let a = &r.attrs;
+        if !r.complete {
+            return Err(Refusal::Incomplete);
+        }
+        if a.as_path.contains(info.local_as) || a.as_path.contains(self.config.local_as) {
+            return Err(Refusal::AsPathLoop);
+        }
+        if !info.ibgp
+            && self.config.enforce_first_as
+            && a.as_path.first_as() != Some(info.remote_as)
+        {
+            return Err(Refusal::FirstAs);
+        }
+        if info.ibgp {
+            if a.originator_id == Some(self.config.router_id) {
+                return Err(Refusal::OriginatorLoop);
+            }
+            if a.cluster_list.contains(&self.config.cluster_id()) {
+                return Err(Refusal::ClusterLoop);
+            }
+        }
+        Ok(())
+    }
+
+    /// The interned attributes with next hop `nh`, unless `nh` is unusable
+    /// or one of our own addresses.
+    fn with_next_hop(
+        &mut self,
+        base: &PathAttrs,
+        nh: RouteNextHop,
+    ) -> Result<Arc<PathAttrs>, Refusal> {
+        if !usable_next_hop(&nh) || nh.addresses().any(|a| self.is_own_address(a)) {
+            return Err(Refusal::NextHop);
+        }
+        let mut attrs = base.clone();
+        attrs.next_hop = nh;
+        Ok(self.interner.intern(attrs))
+    }
+
+    fn is_own_address(&self, addr: IpAddr) -> bool {
+        self.own_addresses.contains(&addr)
+            || self.peers.values().any(|s| {
+                let i = &s.info;
+                i.local_addr == addr || i.local_addr_v6.map(IpAddr::V6) == Some(addr)
+            })
+    }
+
+    /// Installs (or, when refused, withdraws) the routes of one NLRI list.
+    fn announce<'a>(
+        &mut self,
+        peer: PeerId,
+        family: Family,
+        nlri: impl Iterator<Item = &'a Nlri>,
+        attrs: Result<Arc<PathAttrs>, Refusal>,
+        changes: &mut Changes,
+    ) {
+        let source = Source::Peer(peer);
+        match attrs {
+            Ok(attrs) => {
+                for n in nlri {
+                    let Some(prefix) = prefix_of(family, n) else {
+                        continue;
+                    };
+                    let id = n.path_id.unwrap_or(0);
+                    if let Some(s) = self.peers.get_mut(&peer)
+                        && !s.denied.is_empty()
+                    {
+                        s.denied.remove(&(family, prefix, id));
+                    }
+                    self.upsert(family, prefix, source, id, &attrs, changes);
+                }
+            }
+            Err(why) => {
+                tracing::debug!(
+                    peer = peer.0,
+                    ?why,
+                    family = family.keyword(),
+                    "routes refused, treated as withdrawn"
+                );
+                for n in nlri {
+                    let Some(prefix) = prefix_of(family, n) else {
+                        continue;
+                    };
+                    let id = n.path_id.unwrap_or(0);
+                    self.remove_path(family, prefix, source, id, changes);
+                    if let Some(s) = self.peers.get_mut(&peer) {
+                        s.denied.insert((family, prefix, id));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds or replaces the path of (`source`, `path_id`) for `prefix`.
+    fn upsert(
+        &mut self,
+        family: Family,
+        prefix: IpNet,
+        source: Source,
+        path_id: u32,
+        attrs: &Arc<PathAttrs>,
+        changes: &mut Changes,
+    ) {
+        let seq = self.next_seq();
+        let Self {
+            v4,
+            v6,
+            peers,
+            config,
+            scratch,
+            op,
+            ..
+        } = self;
+        let op = *op;
+        let table = match family {
+            Family::Ipv4Unicast => v4,
+            Family::Ipv6Unicast => v6,
+        };
+        let dest = table.entry(prefix).or_insert_with(Dest::default);
+        let mut added = false;
+        let ctx = Ctx { peers, config, op };
+        decision::change(
+            dest,
+            family,
+            prefix,
+            &ctx,
+            scratch,
+            changes,
+            |paths| match paths
+                .iter_mut()
+                .find(|p| p.source == source && p.path_id == path_id)
+            {
+                Some(p) if Arc::ptr_eq(&p.attrs, attrs) => Mutation::None,
+                Some(p) => {
+                    p.attrs = Arc::clone(attrs);
+                    p.seq = seq;
+                    Mutation::Changed
+                }
+                None => {
+                    paths.push(Path {
+                        source,
+                        path_id,
+                        rank: u32::MAX,
+                        attrs: Arc::clone(attrs),
+                        seq,
+                    });
+                    added = true;
+                    Mutation::Appended
+                }
+            },
+        );
+        if added
+            && let Source::Peer(id) = source
+            && let Some(s) = peers.get_mut(&id)
+        {
+            *s.accepted.get_mut(family) += 1;
+        }
+    }
+
+    /// Removes the path of (`source`, `path_id`) for `prefix`, if any.
+    fn remove_path(
+        &mut self,
+        family: Family,
+        prefix: IpNet,
+        source: Source,
+        path_id: u32,
+        changes: &mut Changes,
+    ) {
+        let Self {
+            v4,
+            v6,
+            peers,
+            config,
+            scratch,
+            op,
+            ..
+        } = self;
+        let op = *op;
+        if let Source::Peer(id) = source
+            && let Some(s) = peers.get_mut(&id)
+            && !s.denied.is_empty()
+        {
+            s.denied.remove(&(family, prefix, path_id));
+        }
+        let table = match family {
+            Family::Ipv4Unicast => v4,
+            Family::Ipv6Unicast => v6,
+        };
+        let Some(dest) = table.get_mut(&prefix) else {
+            return;
+        };
+        let mut removed = false;
+        let ctx = Ctx { peers, config, op };
+        decision::change(dest, family, prefix, &ctx, scratch, changes, |paths| {
+            let before = paths.len();
+            paths.retain(|p| !(p.source == source && p.path_id == path_id));
+            removed = paths.len() != before;
+            if removed {
+                Mutation::Changed
+            } else {
+                Mutation::None
+            }
+        });
+        // An emptied entry is removed once the change is advertised.
+        if removed
+            && let Source::Peer(id) = source
+            && let Some(s) = peers.get_mut(&id)
+        {
+            let n = s.accepted.get_mut(family);
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// Removes every path of a session that went down; returns the FIB and
+    /// best-path changes (advertise them to the remaining peers). The peer
+    /// is forgotten, its Adj-RIB-Out with it.
+    pub fn peer_down(&mut self, peer: PeerId) -> Changes {
+        let mut changes = Changes::default();
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return changes;
+        };
+        self.op += 1;
+        // Kept while its paths go, so that what was exported from them can
+        // be withdrawn from the others; sent nothing itself.
+        state.down = true;
+        let accepted = state.accepted;
+        let source = Source::Peer(peer);
+        let Self {
+            v4,
+            v6,
+            peers,
+            config,
+            scratch,
+            op,
+            ..
+        } = self;
+        let op = *op;
+        let ctx = Ctx { peers, config, op };
+        for (family, table) in [(Family::Ipv4Unicast, v4), (Family::Ipv6Unicast, v6)] {
+            if accepted.get(family) == 0 {
+                continue;
+            }
+            table.retain(|prefix, dest| {
+                if dest.paths.iter().any(|p| p.source == source) {
+                    decision::change(
+                        dest,
+                        family,
+                        *prefix,
+                        &ctx,
+                        scratch,
+                        &mut changes,
+                        |paths| {
+                            paths.retain(|p| p.source != source);
+                            Mutation::Changed
+                        },
+                    );
+                }
+                !dest.paths.is_empty()
+            });
+        }
+        let changes = self.finish(changes);
+        self.peers.remove(&peer);
+        self.interner.sweep();
+        changes
+    }
+
+    /// Originates `prefix` (a `network` line, a service VIP): ORIGIN IGP,
+    /// empty AS_PATH, next hop self.
+    pub fn originate(&mut self, family: Family, prefix: IpNet) -> Changes {
+        self.op += 1;
+        let mut changes = Changes::default();
+        let attrs = Arc::clone(&self.local_attrs);
+        self.upsert(
+            family,
+            prefix.trunc(),
+            Source::Local,
+            0,
+            &attrs,
+            &mut changes,
+        );
+        self.finish(changes)
+    }
+
+    /// Stops originating `prefix`.
+    pub fn withdraw_local(&mut self, family: Family, prefix: IpNet) -> Changes {
+        self.op += 1;
+        let mut changes = Changes::default();
+        self.remove_path(family, prefix.trunc(), Source::Local, 0, &mut changes);
+        self.finish(changes)
+    }
+
+    /// Reruns the decision process on every prefix of `family`.
+    pub(super) fn reselect_all(&mut self, family: Family) -> Changes {
+        let mut changes = Changes::default();
+        let Self {
+            v4,
+            v6,
+            peers,
+            config,
+            scratch,
+            op,
+            ..
+        } = self;
+        let op = *op;
+        let table = match family {
+            Family::Ipv4Unicast => v4,
+            Family::Ipv6Unicast => v6,
+        };
+        let ctx = Ctx { peers, config, op };
+        for (prefix, dest) in table.iter_mut() {
+            decision::reselect(dest, family, *prefix, &ctx, scratch, &mut changes);
+        }
+        changes
+    }
+}

@@ -1,0 +1,397 @@
+//! Routing information bases of the BGP speaker (RFC 4271 §3.2, §9): the
+//! Adj-RIB-In of each peer, the Loc-RIB with the decision process (best
+//! path and ECMP set), and the Adj-RIB-Out of each peer with the export
+//! rules and the packing of UPDATEs. Pure and sans-IO: the daemon feeds
+//! decoded UPDATEs and session events in and takes back FIB changes and
+//! UPDATE messages to send.
+//!
+//! ```text
+//! update_from_peer / peer_down / originate / withdraw_local
+//!     ──▶ Changes { fib: kernel routes to change,
+//!                   updates: UPDATEs per peer (Adj-RIB-Out diffs) }
+//! peer_up ──▶ initial UPDATEs + End-of-RIB for the new session
+//! ```
+//!
+//! Layout: each prefix of the Loc-RIB holds its candidate paths in a small
+//! vector, best first, then the rest of the ECMP set; a peer's Adj-RIB-In
+//! is its paths in those vectors (after the import checks). Attribute sets
+//! are interned and shared between prefixes. A peer's Adj-RIB-Out is not
+//! stored (RFC 4271 §3.2 allows it): it is the export of the Loc-RIB's best
+//! paths to that peer, a pure function of the best path and the session.
+//! When a best path changes, each peer is sent the difference between the
+//! export of the old best path and that of the new one.
+
+mod adj_in;
+mod adj_out;
+mod attrs;
+mod decision;
+mod intern;
+mod pack;
+mod show;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use tern_bgp_wire::{AfiSafi, Codec, UpdateMessage};
+
+use crate::config::{BgpConfig, Family};
+
+pub use attrs::{DEFAULT_LOCAL_PREF, PathAttrs, RouteNextHop, UnknownAttr};
+pub use show::{PathSource, PathView, PeerCounts, RouteView};
+
+use intern::{FastState, Interner};
+
+/// The daemon's handle for one BGP session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u32);
+
+/// What the RIB needs to know about an established session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub id: PeerId,
+    /// The peer's address (the last tie-breaker of the decision process).
+    pub addr: IpAddr,
+    /// Our AS on this session (prepended on eBGP, used for loop detection).
+    pub local_as: u32,
+    pub remote_as: u32,
+    /// The peer's BGP identifier from its OPEN.
+    pub remote_id: Ipv4Addr,
+    /// Our BGP identifier.
+    pub local_id: Ipv4Addr,
+    /// Our address on this session: the next hop we advertise (next-hop-self).
+    /// An IPv6 link-local one is also sent as the link-local next hop to
+    /// external peers (RFC 2545 §3).
+    pub local_addr: IpAddr,
+    /// Our global IPv6 address, the next hop of IPv6 routes (and of IPv4
+    /// routes under RFC 8950) when the session runs over IPv4 or link-local.
+    pub local_addr_v6: Option<Ipv6Addr>,
+    /// Internal peer (same AS).
+    pub ibgp: bool,
+    /// `neighbor X route-reflector-client` (RFC 4456).
+    pub rr_client: bool,
+    /// The families negotiated and activated on this session.
+    pub families: Vec<Family>,
+    /// What the OPEN exchange negotiated: AS width, ADD-PATH, message size,
+    /// RFC 8950 next hops.
+    pub codec: Codec,
+}
+
+impl PeerInfo {
+    fn has(&self, family: Family) -> bool {
+        self.families.contains(&family)
+    }
+
+    /// Our link-local address on the link to the peer, when the session
+    /// runs over one.
+    fn local_link_local(&self) -> Option<Ipv6Addr> {
+        match self.local_addr {
+            IpAddr::V6(a) if a.is_unicast_link_local() => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// Settings of the decision process and of route reflection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RibConfig {
+    /// `router bgp ASN`.
+    pub local_as: u32,
+    /// Our BGP identifier.
+    pub router_id: Ipv4Addr,
+    /// `bgp cluster-id`; the router id when unset (RFC 4456 §7).
+    pub cluster_id: Option<Ipv4Addr>,
+    /// `maximum-paths` for IPv4 unicast (FRR's default: 64).
+    pub maximum_paths_v4: u16,
+    /// `maximum-paths` for IPv6 unicast.
+    pub maximum_paths_v6: u16,
+    /// `bgp always-compare-med`.
+    pub always_compare_med: bool,
+    /// `bgp bestpath as-path multipath-relax`.
+    pub multipath_relax: bool,
+    /// `neighbor X enforce-first-as` (FRR's default: on): an eBGP path
+    /// whose AS_PATH does not start with the peer's AS is treated as
+    /// withdrawn.
+    pub enforce_first_as: bool,
+}
+
+impl RibConfig {
+    /// FRR's defaults for `router bgp local_as`.
+    pub fn new(local_as: u32, router_id: Ipv4Addr) -> Self {
+        Self {
+            local_as,
+            router_id,
+            cluster_id: None,
+            maximum_paths_v4: 64,
+            maximum_paths_v6: 64,
+            always_compare_med: false,
+            multipath_relax: false,
+            enforce_first_as: true,
+        }
+    }
+
+    /// The settings of a `router bgp` block; `router_id` is the one in
+    /// force (configured or chosen by the daemon).
+    pub fn from_bgp(bgp: &BgpConfig, router_id: Ipv4Addr) -> Self {
+        Self {
+            maximum_paths_v4: bgp.maximum_paths(Family::Ipv4Unicast),
+            maximum_paths_v6: bgp.maximum_paths(Family::Ipv6Unicast),
+            ..Self::new(bgp.asn, bgp.router_id.unwrap_or(router_id))
+        }
+    }
+
+    /// ECMP width of `family`, at least 1.
+    pub fn maximum_paths(&self, family: Family) -> usize {
+        let n = match family {
+            Family::Ipv4Unicast => self.maximum_paths_v4,
+            Family::Ipv6Unicast => self.maximum_paths_v6,
+        };
+        usize::from(n.max(1))
+    }
+
+    /// The CLUSTER_ID we add when reflecting.
+    pub fn cluster_id(&self) -> Ipv4Addr {
+        self.cluster_id.unwrap_or(self.router_id)
+    }
+}
+
+/// A change of what the kernel should forward for one prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FibChange {
+    pub family: Family,
+    pub prefix: IpNet,
+    /// The ECMP next hops of the best path set; empty: remove the route.
+    pub nexthops: Vec<IpAddr>,
+}
+
+/// What one RIB operation changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Routes to install or remove, in order (a later entry for the same
+    /// prefix supersedes an earlier one). Locally originated routes are
+    /// never installed.
+    pub fib: Vec<FibChange>,
+    /// Prefixes whose best path changed.
+    pub best_changed: Vec<(Family, IpNet)>,
+    /// UPDATEs to send, per peer, in order: what brings each peer's
+    /// Adj-RIB-Out in line with the new best paths.
+    pub updates: PeerUpdates,
+    /// The best path before the change, for each entry of `best_changed`
+    /// (consumed when the UPDATEs are computed).
+    prior: Vec<Prior>,
+}
+
+/// UPDATEs to send, per peer.
+pub type PeerUpdates = Vec<(PeerId, Vec<UpdateMessage>)>;
+
+/// A best path before a change: its source and attributes.
+type Prior = Option<(Source, Arc<PathAttrs>)>;
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.fib.is_empty() && self.best_changed.is_empty() && self.updates.is_empty()
+    }
+
+    /// Appends the changes of a later operation.
+    pub fn merge(&mut self, other: Changes) {
+        self.fib.extend(other.fib);
+        self.best_changed.extend(other.best_changed);
+        self.prior.extend(other.prior);
+        for (peer, msgs) in other.updates {
+            match self.updates.iter_mut().find(|(p, _)| *p == peer) {
+                Some((_, mine)) => mine.extend(msgs),
+                None => self.updates.push((peer, msgs)),
+            }
+        }
+    }
+
+    /// The FIB changes and the UPDATEs per peer.
+    pub fn into_parts(self) -> (Vec<FibChange>, PeerUpdates) {
+        (self.fib, self.updates)
+    }
+}
+
+/// Who a path came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Source {
+    /// Originated here (`network`, service VIPs).
+    Local,
+    Peer(PeerId),
+}
+
+/// One candidate path of a prefix.
+#[derive(Clone, Debug)]
+struct Path {
+    source: Source,
+    /// ADD-PATH path identifier as received (0 without ADD-PATH).
+    path_id: u32,
+    /// Position given by the last decision: 0 best, then the ECMP set.
+    rank: u32,
+    attrs: Arc<PathAttrs>,
+    /// Arrival order, for "prefer the oldest eBGP path".
+    seq: u64,
+}
+
+/// The Loc-RIB entry of one prefix: candidates, best first, then the rest
+/// of the ECMP set (`multipath` paths in all), then the others.
+#[derive(Clone, Debug, Default)]
+struct Dest {
+    paths: Vec<Path>,
+    multipath: usize,
+    /// The operation that last recorded a best-path change here (each
+    /// prefix is advertised once per operation, from its first prior).
+    mark: u64,
+}
+
+type Table = HashMap<IpNet, Dest, FastState>;
+
+/// A count per family.
+#[derive(Clone, Copy, Debug, Default)]
+struct PerFamily {
+    v4: usize,
+    v6: usize,
+}
+
+impl PerFamily {
+    fn get(&self, family: Family) -> usize {
+        match family {
+            Family::Ipv4Unicast => self.v4,
+            Family::Ipv6Unicast => self.v6,
+        }
+    }
+
+    fn get_mut(&mut self, family: Family) -> &mut usize {
+        match family {
+            Family::Ipv4Unicast => &mut self.v4,
+            Family::Ipv6Unicast => &mut self.v6,
+        }
+    }
+}
+
+/// An established peer: its session facts and counters.
+struct PeerState {
+    info: PeerInfo,
+    /// Paths accepted into the Loc-RIB.
+    accepted: PerFamily,
+    /// Routes received but refused by the import checks (loops, own next hop).
+    denied: HashSet<(Family, IpNet, u32), FastState>,
+    /// Routes in the Adj-RIB-Out (advertised and not withdrawn).
+    advertised: PerFamily,
+    /// Going down: its paths are being removed, it is sent nothing.
+    down: bool,
+}
+
+/// Scratch buffers reused across prefixes, so that the hot path allocates
+/// only for what it returns.
+#[derive(Default)]
+struct Scratch {
+    cands: Vec<decision::Cand>,
+    order: Vec<usize>,
+    fib_old: Vec<IpAddr>,
+    fib_new: Vec<IpAddr>,
+}
+
+/// The RIBs of one BGP speaker.
+pub struct Rib {
+    config: RibConfig,
+    v4: Table,
+    v6: Table,
+    peers: BTreeMap<PeerId, PeerState>,
+    interner: Interner<PathAttrs>,
+    local_attrs: Arc<PathAttrs>,
+    /// Our addresses beyond the sessions' own (next hop sanity check).
+    own_addresses: Vec<IpAddr>,
+    seq: u64,
+    /// Counts the operations, for `Dest::mark`.
+    op: u64,
+    scratch: Scratch,
+}
+
+impl Rib {
+    /// A RIB for `router bgp local_as` with FRR's defaults.
+    pub fn new(local_as: u32, router_id: Ipv4Addr) -> Self {
+        Self::with_config(RibConfig::new(local_as, router_id))
+    }
+
+    pub fn with_config(config: RibConfig) -> Self {
+        let mut interner = Interner::default();
+        let local_attrs = interner.intern(PathAttrs::local());
+        Self {
+            config,
+            v4: Table::default(),
+            v6: Table::default(),
+            peers: BTreeMap::new(),
+            interner,
+            local_attrs,
+            own_addresses: Vec::new(),
+            seq: 0,
+            op: 0,
+            scratch: Scratch::default(),
+        }
+    }
+
+    pub fn config(&self) -> &RibConfig {
+        &self.config
+    }
+
+    /// Our addresses on the node (besides the sessions' local addresses):
+    /// a received next hop equal to one of them is refused.
+    pub fn set_own_addresses(&mut self, addrs: impl IntoIterator<Item = IpAddr>) {
+        self.own_addresses = addrs.into_iter().collect();
+    }
+
+    /// Changes `maximum-paths` of `family` and reruns the decision process.
+    pub fn set_maximum_paths(&mut self, family: Family, paths: u16) -> Changes {
+        self.op += 1;
+        match family {
+            Family::Ipv4Unicast => self.config.maximum_paths_v4 = paths,
+            Family::Ipv6Unicast => self.config.maximum_paths_v6 = paths,
+        }
+        let changes = self.reselect_all(family);
+        self.finish(changes)
+    }
+
+    /// Number of prefixes in the Loc-RIB of `family`.
+    pub fn prefix_count(&self, family: Family) -> usize {
+        self.table(family).len()
+    }
+
+    fn table_mut(&mut self, family: Family) -> &mut Table {
+        match family {
+            Family::Ipv4Unicast => &mut self.v4,
+            Family::Ipv6Unicast => &mut self.v6,
+        }
+    }
+
+    fn table(&self, family: Family) -> &Table {
+        match family {
+            Family::Ipv4Unicast => &self.v4,
+            Family::Ipv6Unicast => &self.v6,
+        }
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+}
+
+/// The wire family of a configured family.
+pub(crate) fn afi_safi(family: Family) -> AfiSafi {
+    match family {
+        Family::Ipv4Unicast => AfiSafi::IPV4_UNICAST,
+        Family::Ipv6Unicast => AfiSafi::IPV6_UNICAST,
+    }
+}
+
+/// The configured family of a wire family, if Tern routes it.
+pub(crate) fn family_of(afi_safi: AfiSafi) -> Option<Family> {
+    match afi_safi {
+        AfiSafi::IPV4_UNICAST => Some(Family::Ipv4Unicast),
+        AfiSafi::IPV6_UNICAST => Some(Family::Ipv6Unicast),
+        _ => None,
+    }
+}

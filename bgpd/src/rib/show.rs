@@ -1,0 +1,156 @@
+//! Read-only views of the RIBs for the CLI: the paths of a prefix with
+//! FRR's status flags (`*>` best, `*=` multipath, `*` valid) for
+//! `show ip bgp`, and per-peer prefix counts for `show bgp summary`.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use ipnet::IpNet;
+
+use super::{Dest, PathAttrs, PeerId, Rib, Source};
+use crate::config::Family;
+
+/// Where a path came from, as `show ip bgp` prints it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathSource {
+    /// Originated here (FRR shows next hop 0.0.0.0 / ::, weight 32768).
+    Local,
+    Peer {
+        id: PeerId,
+        addr: IpAddr,
+        /// The peer's BGP identifier.
+        router_id: Ipv4Addr,
+        ibgp: bool,
+    },
+}
+
+/// One path of a prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathView {
+    pub source: PathSource,
+    /// ADD-PATH identifier as received (0 without ADD-PATH).
+    pub path_id: u32,
+    pub attrs: Arc<PathAttrs>,
+    /// `>`: the best path.
+    pub best: bool,
+    /// `=` (and FRR's JSON "multipath"): in the ECMP set of more than one
+    /// path; the best path included.
+    pub multipath: bool,
+    /// `*`: usable. Paths that fail the import checks are not kept, so
+    /// every path shown is valid.
+    pub valid: bool,
+}
+
+/// A prefix and its paths, best first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteView {
+    pub family: Family,
+    pub prefix: IpNet,
+    pub paths: Vec<PathView>,
+}
+
+/// Prefix counters of one peer in one family (`show bgp summary`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerCounts {
+    /// Routes the peer announced and has not withdrawn.
+    pub received: usize,
+    /// Of those, the ones that passed the import checks (FRR's PfxRcd).
+    pub accepted: usize,
+    /// Routes we advertise to the peer (FRR's PfxSnt).
+    pub advertised: usize,
+}
+
+impl Rib {
+    fn view(&self, family: Family, prefix: IpNet, dest: &Dest) -> RouteView {
+        let ecmp = dest.multipath > 1;
+        let paths = dest
+            .paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| PathView {
+                source: match p.source {
+                    Source::Local => PathSource::Local,
+                    Source::Peer(id) => match self.peers.get(&id) {
+                        Some(s) => PathSource::Peer {
+                            id,
+                            addr: s.info.addr,
+                            router_id: s.info.remote_id,
+                            ibgp: s.info.ibgp,
+                        },
+                        None => PathSource::Peer {
+                            id,
+                            addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                            router_id: Ipv4Addr::UNSPECIFIED,
+                            ibgp: false,
+                        },
+                    },
+                },
+                path_id: p.path_id,
+                attrs: Arc::clone(&p.attrs),
+                best: i == 0,
+                multipath: ecmp && i < dest.multipath,
+                valid: true,
+            })
+            .collect();
+        RouteView {
+            family,
+            prefix,
+            paths,
+        }
+    }
+
+    /// The paths of `prefix` (`show ip bgp PREFIX`).
+    pub fn route(&self, family: Family, prefix: IpNet) -> Option<RouteView> {
+        let prefix = prefix.trunc();
+        let dest = self.table(family).get(&prefix)?;
+        Some(self.view(family, prefix, dest))
+    }
+
+    /// Every prefix of `family` in address order (`show ip bgp`).
+    pub fn routes(&self, family: Family) -> Vec<RouteView> {
+        let mut out: Vec<RouteView> = self
+            .table(family)
+            .iter()
+            .map(|(prefix, dest)| self.view(family, *prefix, dest))
+            .collect();
+        out.sort_by_key(|r| r.prefix);
+        out
+    }
+
+    /// The ECMP next hops installed for `prefix` (empty when none).
+    pub fn fib_nexthops(&self, family: Family, prefix: IpNet) -> Vec<IpAddr> {
+        let mut out = Vec::new();
+        if let Some(dest) = self.table(family).get(&prefix.trunc()) {
+            super::decision::fib_nexthops(dest, &mut out);
+        }
+        out
+    }
+
+    /// Prefix counters of `peer` in `family`; None for an unknown peer.
+    pub fn peer_counts(&self, peer: PeerId, family: Family) -> Option<PeerCounts> {
+        let s = self.peers.get(&peer)?;
+        let accepted = s.accepted.get(family);
+        let denied = s.denied.iter().filter(|(f, _, _)| *f == family).count();
+        Some(PeerCounts {
+            received: accepted + denied,
+            accepted,
+            advertised: s.advertised.get(family),
+        })
+    }
+
+    /// Routes `peer` announced in `family` (accepted or not); 0 for an
+    /// unknown peer.
+    pub fn received_count(&self, peer: PeerId, family: Family) -> usize {
+        self.peer_counts(peer, family).map_or(0, |c| c.received)
+    }
+
+    /// Routes we advertise to `peer` in `family`; 0 for an unknown peer.
+    pub fn advertised_count(&self, peer: PeerId, family: Family) -> usize {
+        self.peer_counts(peer, family).map_or(0, |c| c.advertised)
+    }
+
+    /// The established peers the RIB knows.
+    pub fn peers(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.peers.keys().copied()
+    }
+}

@@ -1,0 +1,716 @@
+//! The BGP speaker: one task that owns every peer's FSM, the RIBs and the
+//! route changes towards the kernel, fed by the connection I/O tasks
+//! (io.rs), its timers and the control socket.
+//!
+//! Everything that decides is pure (fsm.rs, rib/); this module carries out
+//! their actions: connects, writes, timers, and FIB changes.
+pub mod io;
+mod peer;
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::{IpAddr, Ipv4Addr},
+    time::{Duration, Instant},
+};
+
+use tern_bgp_wire::{Message, UpdateMessage};
+use tern_control::{BgpPeerSummary, BgpSummary};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    config::{BgpConfig, Family},
+    fsm::{Action, Event, State, Timer},
+    rib::{Changes, FibChange, PeerId, Rib},
+};
+use io::{ConnId, IoEvent};
+use peer::{Conn, Peer};
+
+/// Requests from the daemon (control socket, config changes).
+#[derive(Debug)]
+pub enum Command {
+    Summary(oneshot::Sender<BgpSummary>),
+    /// Cease every session (Administrative Shutdown) and stop.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A handle to the running speaker.
+#[derive(Clone, Debug)]
+pub struct SpeakerHandle {
+    tx: mpsc::UnboundedSender<Command>,
+}
+
+impl SpeakerHandle {
+    /// Sends Cease to every peer and stops the speaker; returns once the
+    /// NOTIFICATIONs are queued to their connections.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Shutdown(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// `show bgp summary`.
+    pub async fn summary(&self) -> Option<BgpSummary> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Command::Summary(tx)).ok()?;
+        rx.await.ok()
+    }
+}
+
+/// Where best-path changes go (the kernel FIB task).
+pub type FibSender = mpsc::UnboundedSender<Vec<FibChange>>;
+
+/// Options of the speaker that are not BGP configuration.
+#[derive(Clone, Debug)]
+pub struct SpeakerOptions {
+    /// TCP port to listen on and connect to (179).
+    pub port: u16,
+    /// The node's hostname, sent in the FQDN capability (FRR shows it).
+    pub hostname: Option<String>,
+}
+
+impl Default for SpeakerOptions {
+    fn default() -> Self {
+        Self {
+            port: io::BGP_PORT,
+            hostname: None,
+        }
+    }
+}
+
+/// Timer expiry, sent by the timer tasks.
+#[derive(Debug)]
+struct TimerEvent {
+    peer: IpAddr,
+    conn: ConnId,
+    timer: Timer,
+}
+
+/// The speaker's state.
+struct Speaker {
+    config: BgpConfig,
+    router_id: Ipv4Addr,
+    opts: SpeakerOptions,
+    peers: BTreeMap<IpAddr, Peer>,
+    rib: Rib,
+    io_tx: mpsc::UnboundedSender<IoEvent>,
+    timer_tx: mpsc::UnboundedSender<TimerEvent>,
+    fib: FibSender,
+    next_conn: ConnId,
+    timers: HashMap<(IpAddr, ConnId, Timer), tokio::task::JoinHandle<()>>,
+}
+
+/// Starts the speaker: binds port 179 (an error if that fails), starts every
+/// configured neighbor, originates the `network` routes.
+pub fn spawn(
+    config: BgpConfig,
+    router_id: Ipv4Addr,
+    opts: SpeakerOptions,
+    fib: FibSender,
+) -> std::io::Result<SpeakerHandle> {
+    let listener = io::listen(opts.port)?;
+    let (io_tx, mut io_rx) = mpsc::unbounded_channel();
+    let (timer_tx, mut timer_rx) = mpsc::unbounded_channel();
+    let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
+    let accept = io::accept_loop(listener, io_tx.clone());
+    let rib = Rib::with_config(crate::rib::RibConfig::from_bgp(&config, router_id));
+    let mut sp = Speaker {
+        config,
+        router_id,
+        opts,
+        peers: BTreeMap::new(),
+        rib,
+        io_tx,
+        timer_tx,
+        fib,
+        next_conn: 1,
+        timers: HashMap::new(),
+    };
+    tokio::spawn(async move {
+        sp.start();
+        loop {
+            tokio::select! {
+                Some(ev) = io_rx.recv() => sp.on_io(ev),
+                Some(t) = timer_rx.recv() => sp.on_timer(t),
+                cmd = cmd_rx.recv() => match cmd {
+                    Some(Command::Shutdown(done)) => {
+                        sp.shutdown();
+                        let _ = done.send(());
+                        break;
+                    }
+                    Some(c) => sp.on_command(c),
+                    None => break,
+                },
+            }
+        }
+        accept.abort();
+        sp.shutdown();
+    });
+    Ok(SpeakerHandle { tx: cmd_tx })
+}
+
+impl Speaker {
+    fn start(&mut self) {
+        tracing::info!(asn = self.config.asn, router_id = %self.router_id, "BGP speaker started");
+        let mut changes = Changes::default();
+        for family in Family::ALL {
+            let nets: Vec<_> = self.config.networks(family).copied().collect();
+            for net in nets {
+                changes.merge(self.rib.originate(family, net));
+            }
+        }
+        self.apply_changes(changes);
+        let neighbors: Vec<_> = self
+            .config
+            .neighbors
+            .iter()
+            .map(|(a, n)| (*a, n.clone()))
+            .collect();
+        for (i, (addr, ncfg)) in neighbors.into_iter().enumerate() {
+            let Some(peer) = Peer::new(
+                PeerId(u32::try_from(i).unwrap_or(u32::MAX)),
+                addr,
+                ncfg,
+                &self.config,
+                self.router_id,
+                self.opts.hostname.as_deref(),
+            ) else {
+                tracing::warn!(peer = %addr, "neighbor without remote-as: not started");
+                continue;
+            };
+            let shutdown = peer.cfg.shutdown;
+            self.peers.insert(addr, peer);
+            if !shutdown {
+                let conn = self.new_conn(addr, !self.peer_passive(addr));
+                self.fsm_event(addr, conn, Event::ManualStart);
+            }
+        }
+    }
+
+    fn peer_passive(&self, addr: IpAddr) -> bool {
+        self.peers.get(&addr).is_some_and(|p| p.cfg.passive)
+    }
+
+    /// Creates a connection slot (and its FSM) for `addr`.
+    fn new_conn(&mut self, addr: IpAddr, outgoing: bool) -> ConnId {
+        let id = self.next_conn;
+        self.next_conn += 1;
+        if let Some(p) = self.peers.get_mut(&addr) {
+            let fsm = p.new_fsm(!outgoing);
+            p.conns.push(Conn::new(id, fsm, outgoing));
+        }
+        id
+    }
+
+    fn shutdown(&mut self) {
+        if self.peers.is_empty() && self.timers.is_empty() {
+            return;
+        }
+        let addrs: Vec<IpAddr> = self.peers.keys().copied().collect();
+        for a in addrs {
+            let conns: Vec<ConnId> = self.peers[&a].conns.iter().map(|c| c.id).collect();
+            for c in conns {
+                self.fsm_event(a, c, Event::ManualStop);
+            }
+        }
+        for (_, t) in self.timers.drain() {
+            t.abort();
+        }
+        self.peers.clear();
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Summary(reply) => {
+                let _ = reply.send(self.summary());
+            }
+            Command::Shutdown(done) => {
+                self.shutdown();
+                let _ = done.send(());
+            }
+        }
+    }
+
+    fn on_timer(&mut self, t: TimerEvent) {
+        self.timers.remove(&(t.peer, t.conn, t.timer));
+        let event = match t.timer {
+            Timer::ConnectRetry => Event::ConnectRetryTimerExpires,
+            Timer::Hold => Event::HoldTimerExpires,
+            Timer::Keepalive => Event::KeepaliveTimerExpires,
+            Timer::IdleHold => Event::IdleHoldTimerExpires,
+        };
+        self.fsm_event(t.peer, t.conn, event);
+    }
+
+    fn on_io(&mut self, ev: IoEvent) {
+        match ev {
+            IoEvent::Connected { peer, conn, stream } => {
+                let Some(c) = self.conn_mut(peer, conn) else {
+                    return; // the slot is gone: the stream just closes
+                };
+                c.connect_task = None;
+                if c.fsm.state() != State::Connect && c.fsm.state() != State::Active {
+                    return;
+                }
+                self.attach(peer, conn, stream);
+                self.fsm_event(peer, conn, Event::TcpConnected);
+            }
+            IoEvent::ConnectFailed { peer, conn, error } => {
+                tracing::debug!(%peer, %error, "connect failed");
+                if let Some(c) = self.conn_mut(peer, conn) {
+                    c.connect_task = None;
+                    self.fsm_event(peer, conn, Event::TcpConnectionFails);
+                }
+            }
+            IoEvent::Accepted { stream, remote } => self.on_accept(stream, remote),
+            IoEvent::Message { peer, conn, msg } => self.on_message(peer, conn, msg),
+            IoEvent::Closed { peer, conn, error } => {
+                if let Some(e) = error {
+                    tracing::info!(%peer, error = %e, "connection closed");
+                }
+                if self
+                    .conn_mut(peer, conn)
+                    .is_some_and(|c| c.writer.is_some())
+                {
+                    self.fsm_event(peer, conn, Event::TcpConnectionFails);
+                }
+            }
+        }
+    }
+
+    fn conn_mut(&mut self, peer: IpAddr, conn: ConnId) -> Option<&mut Conn> {
+        self.peers
+            .get_mut(&peer)?
+            .conns
+            .iter_mut()
+            .find(|c| c.id == conn)
+    }
+
+    /// Starts the I/O tasks of an established TCP connection.
+    fn attach(&mut self, peer: IpAddr, conn: ConnId, stream: tokio::net::TcpStream) {
+        let local = stream.local_addr().ok().map(|a| io::unmap(a.ip()));
+        let tx = self.io_tx.clone();
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let open = p.local_open.clone();
+        let Some(c) = p.conns.iter_mut().find(|c| c.id == conn) else {
+            return;
+        };
+        let (writer, [reader, _writer_task]) = io::run_connection(stream, peer, conn, open, tx);
+        // The writer task ends by itself once `writer` is dropped and its
+        // queue is written out (so a last NOTIFICATION still leaves).
+        c.writer = Some(writer);
+        c.tasks.push(reader);
+        c.local_addr = local;
+    }
+
+    /// RFC 4271 section 6.8: a connection from a peer we may already be
+    /// talking to.
+    fn on_accept(&mut self, stream: tokio::net::TcpStream, remote: std::net::SocketAddr) {
+        let addr = remote.ip();
+        let Some(p) = self.peers.get(&addr) else {
+            tracing::info!(peer = %addr, "connection from an unconfigured address refused");
+            return;
+        };
+        if p.cfg.shutdown {
+            return;
+        }
+        let existing: Vec<(ConnId, State)> =
+            p.conns.iter().map(|c| (c.id, c.fsm.state())).collect();
+        if existing.iter().any(|(_, s)| *s == State::Established) {
+            tracing::info!(peer = %addr, "connection refused: session already established");
+            return;
+        }
+        // A slot still waiting for TCP takes the connection.
+        if let Some((id, state)) = existing
+            .iter()
+            .find(|(_, s)| matches!(s, State::Idle | State::Connect | State::Active))
+            .copied()
+        {
+            if let Some(c) = self.conn_mut(addr, id) {
+                if let Some(t) = c.connect_task.take() {
+                    t.abort();
+                }
+                c.outgoing = false;
+            }
+            if state == State::Idle {
+                self.fsm_event(addr, id, Event::IdleHoldTimerExpires);
+            }
+            self.attach(addr, id, stream);
+            self.fsm_event(addr, id, Event::TcpConnected);
+            return;
+        }
+        if existing.len() >= 2 {
+            return;
+        }
+        // Both sides connected at once: run a second FSM on this
+        // connection; the OPENs will tell which one stays.
+        let id = self.new_conn(addr, false);
+        self.fsm_event(addr, id, Event::ManualStart);
+        self.attach(addr, id, stream);
+        self.fsm_event(addr, id, Event::TcpConnected);
+    }
+
+    fn on_message(
+        &mut self,
+        peer: IpAddr,
+        conn: ConnId,
+        msg: Result<Message, tern_bgp_wire::MessageError>,
+    ) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        p.stats.msg_rcvd += 1;
+        let msg = match msg {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "malformed message");
+                self.fsm_event(peer, conn, Event::MessageError(e.notification()));
+                return;
+            }
+        };
+        match msg {
+            Message::Open(open) => {
+                if self.resolve_collision(peer, conn, open.bgp_id) {
+                    self.fsm_event(peer, conn, Event::OpenReceived(open));
+                }
+            }
+            Message::Keepalive => self.fsm_event(peer, conn, Event::KeepaliveReceived),
+            Message::Notification(n) => {
+                tracing::warn!(%peer, "received NOTIFICATION {}/{}", n.code_name(), n.subcode_name());
+                self.fsm_event(peer, conn, Event::NotificationReceived(n));
+            }
+            Message::RouteRefresh(_) => {
+                self.fsm_event(peer, conn, Event::UpdateReceived);
+                self.refresh_out(peer, conn);
+            }
+            Message::Update(update) => self.on_update(peer, conn, update),
+        }
+    }
+
+    /// With two connections to one peer, keeps the one opened by the side
+    /// with the higher BGP Identifier (RFC 4271 section 6.8). Returns false
+    /// when `conn` itself was closed.
+    fn resolve_collision(&mut self, peer: IpAddr, conn: ConnId, remote_id: Ipv4Addr) -> bool {
+        let Some(p) = self.peers.get(&peer) else {
+            return false;
+        };
+        let Some(other) = p.conns.iter().find(|c| {
+            c.id != conn
+                && matches!(
+                    c.fsm.state(),
+                    State::OpenSent | State::OpenConfirm | State::Established
+                )
+        }) else {
+            return true;
+        };
+        let other_id = other.id;
+        let loser = if other.fsm.state() == State::Established {
+            conn
+        } else {
+            // The connection the lower identifier opened is closed.
+            let ours_wins = u32::from(self.router_id) > u32::from(remote_id);
+            let this_outgoing = p
+                .conns
+                .iter()
+                .find(|c| c.id == conn)
+                .is_some_and(|c| c.outgoing);
+            let close_this = if ours_wins {
+                !this_outgoing
+            } else {
+                this_outgoing
+            };
+            if close_this { conn } else { other_id }
+        };
+        tracing::info!(%peer, "connection collision: closing one connection");
+        self.close_collision_loser(peer, loser);
+        loser != conn
+    }
+
+    fn close_collision_loser(&mut self, peer: IpAddr, loser: ConnId) {
+        let n = tern_bgp_wire::NotificationMessage::cease(
+            crate::fsm::cease::CONNECTION_COLLISION_RESOLUTION,
+        );
+        self.send(peer, loser, &Message::Notification(n));
+        for t in [
+            Timer::ConnectRetry,
+            Timer::Hold,
+            Timer::Keepalive,
+            Timer::IdleHold,
+        ] {
+            self.stop_timer(peer, loser, t);
+        }
+        let passive = self.peer_passive(peer);
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.conns.retain(|c| c.id != loser);
+            // The survivor restarts per the neighbor's own config if it fails.
+            for c in &mut p.conns {
+                c.fsm.set_passive(passive);
+            }
+        }
+    }
+
+    fn on_update(&mut self, peer: IpAddr, conn: ConnId, update: UpdateMessage) {
+        let established = self.peers.get(&peer).and_then(|p| p.established_conn()) == Some(conn);
+        if !established {
+            // An UPDATE outside Established is an FSM error.
+            self.fsm_event(peer, conn, Event::UpdateReceived);
+            return;
+        }
+        self.fsm_event(peer, conn, Event::UpdateReceived);
+        if let tern_bgp_wire::UpdateOutcome::SessionReset(e) = &update.outcome {
+            tracing::warn!(%peer, error = %e, "UPDATE error: resetting the session (RFC 7606)");
+            self.fsm_event(peer, conn, Event::MessageError(e.notification()));
+            return;
+        }
+        if !matches!(update.outcome, tern_bgp_wire::UpdateOutcome::Accept) {
+            tracing::warn!(%peer, outcome = ?update.outcome, "UPDATE handled per RFC 7606");
+        }
+        let Some(id) = self.peers.get(&peer).map(|p| p.id) else {
+            return;
+        };
+        let changes = self.rib.update_from_peer(id, &update);
+        self.apply_changes(changes);
+    }
+
+    /// Re-advertises everything to a peer that asked (ROUTE-REFRESH).
+    fn refresh_out(&mut self, peer: IpAddr, conn: ConnId) {
+        let Some(info) = self.peers.get(&peer).and_then(|p| p.info.clone()) else {
+            return;
+        };
+        for u in self.rib.peer_up(&info) {
+            self.send(peer, conn, &Message::Update(u));
+        }
+    }
+
+    /// Feeds an event to one connection's FSM and carries out its actions.
+    fn fsm_event(&mut self, peer: IpAddr, conn: ConnId, event: Event) {
+        let Some(c) = self.conn_mut(peer, conn) else {
+            return;
+        };
+        let actions = c.fsm.process(event);
+        for a in actions {
+            self.act(peer, conn, a);
+        }
+    }
+
+    fn act(&mut self, peer: IpAddr, conn: ConnId, action: Action) {
+        match action {
+            Action::Connect => {
+                let ttl = self.peers.get(&peer).and_then(|p| p.ttl());
+                let port = self.opts.port;
+                let tx = self.io_tx.clone();
+                if let Some(c) = self.conn_mut(peer, conn)
+                    && c.writer.is_none()
+                    && c.connect_task.is_none()
+                {
+                    c.outgoing = true;
+                    c.connect_task = Some(io::connect(peer, conn, ttl, port, tx));
+                }
+            }
+            Action::Disconnect => {
+                if let Some(c) = self.conn_mut(peer, conn) {
+                    c.close();
+                }
+            }
+            Action::SendOpen(open) => self.send(peer, conn, &Message::Open(open)),
+            Action::SendKeepalive => self.send(peer, conn, &Message::Keepalive),
+            Action::SendNotification(n) => {
+                tracing::warn!(%peer, "sending NOTIFICATION {}/{}", n.code_name(), n.subcode_name());
+                self.send(peer, conn, &Message::Notification(n));
+            }
+            Action::StartTimer(t, d) => self.start_timer(peer, conn, t, d),
+            Action::StopTimer(t) => self.stop_timer(peer, conn, t),
+            Action::Established(session) => self.on_established(peer, conn, *session),
+            Action::Down(reason) => self.on_down(peer, conn, reason),
+        }
+    }
+
+    fn send(&mut self, peer: IpAddr, conn: ConnId, msg: &Message) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let Some(c) = p.conns.iter_mut().find(|c| c.id == conn) else {
+            return;
+        };
+        let Some(w) = &c.writer else {
+            return;
+        };
+        match msg.to_bytes(&c.codec) {
+            Ok(bytes) => {
+                if w.send(bytes).is_ok() {
+                    p.stats.msg_sent += 1;
+                }
+            }
+            Err(e) => tracing::error!(%peer, error = %e, "cannot encode a message"),
+        }
+    }
+
+    fn start_timer(&mut self, peer: IpAddr, conn: ConnId, timer: Timer, after: Duration) {
+        self.stop_timer(peer, conn, timer);
+        let tx = self.timer_tx.clone();
+        let h = tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let _ = tx.send(TimerEvent { peer, conn, timer });
+        });
+        self.timers.insert((peer, conn, timer), h);
+    }
+
+    fn stop_timer(&mut self, peer: IpAddr, conn: ConnId, timer: Timer) {
+        if let Some(h) = self.timers.remove(&(peer, conn, timer)) {
+            h.abort();
+        }
+    }
+
+    fn on_established(&mut self, peer: IpAddr, conn: ConnId, session: crate::fsm::Session) {
+        let families: Vec<Family> = Family::ALL
+            .into_iter()
+            .filter(|f| self.config.is_active(peer, *f))
+            .collect();
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let Some(c) = p.conns.iter_mut().find(|c| c.id == conn) else {
+            return;
+        };
+        c.codec = session.codec.clone();
+        let local_addr = c.local_addr;
+        // The other connection of a collision, if any, is no longer needed.
+        p.conns.retain(|c| c.id == conn);
+        p.stats.since = Some(Instant::now());
+        p.stats.hostname = peer::fqdn_hostname(&session.remote_open);
+        let info = p.peer_info(&session, local_addr, families);
+        p.info = Some(info.clone());
+        tracing::info!(%peer, remote_as = info.remote_as, "session Established");
+        let updates = self.rib.peer_up(&info);
+        for u in updates {
+            self.send(peer, conn, &Message::Update(u));
+        }
+    }
+
+    fn on_down(&mut self, peer: IpAddr, conn: ConnId, reason: crate::fsm::DownReason) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let was_established = p.info.is_some() && p.conns.len() == 1;
+        let last_conn = p.conns.len() == 1;
+        if let Some(c) = p.conns.iter_mut().find(|c| c.id == conn) {
+            c.close();
+            c.codec = tern_bgp_wire::Codec::default();
+        }
+        p.stats.last_reset = Some(peer::describe(&reason));
+        if !last_conn {
+            // A second connection failed before winning: drop its slot.
+            p.conns.retain(|c| c.id != conn);
+            return;
+        }
+        if was_established {
+            p.info = None;
+            p.stats.since = Some(Instant::now());
+            tracing::warn!(%peer, reason = %peer::describe(&reason), "session down");
+            let id = p.id;
+            let changes = self.rib.peer_down(id);
+            self.apply_changes(changes);
+        }
+    }
+
+    /// Sends the RIB's outcome: FIB changes to the kernel task, UPDATEs to
+    /// the established peers.
+    fn apply_changes(&mut self, changes: Changes) {
+        let (fib, updates) = changes.into_parts();
+        if !fib.is_empty() {
+            let _ = self.fib.send(fib);
+        }
+        for (id, msgs) in updates {
+            let Some((addr, conn)) = self
+                .peers
+                .iter()
+                .find(|(_, p)| p.id == id)
+                .and_then(|(a, p)| Some((*a, p.established_conn()?)))
+            else {
+                continue;
+            };
+            for m in msgs {
+                self.send(addr, conn, &Message::Update(m));
+            }
+        }
+    }
+
+    fn summary(&self) -> BgpSummary {
+        let mut rib_count = BTreeMap::new();
+        for f in Family::ALL {
+            rib_count.insert(family_key(f).to_owned(), self.rib.prefix_count(f) as u64);
+        }
+        let peers = self
+            .peers
+            .iter()
+            .map(|(addr, p)| {
+                let state = match p.conns.first() {
+                    _ if p.cfg.shutdown => "Idle (Admin)".to_owned(),
+                    Some(c) => p
+                        .conns
+                        .iter()
+                        .map(|c| c.fsm.state())
+                        .max_by_key(|s| *s as u8)
+                        .unwrap_or(c.fsm.state())
+                        .name()
+                        .to_owned(),
+                    None => "Idle".to_owned(),
+                };
+                let families: Vec<Family> = Family::ALL
+                    .into_iter()
+                    .filter(|f| self.config.is_active(*addr, *f))
+                    .collect();
+                let mut pfx_rcvd = BTreeMap::new();
+                let mut pfx_sent = BTreeMap::new();
+                for f in &families {
+                    pfx_rcvd.insert(
+                        family_key(*f).to_owned(),
+                        self.rib.received_count(p.id, *f) as u64,
+                    );
+                    pfx_sent.insert(
+                        family_key(*f).to_owned(),
+                        self.rib.advertised_count(p.id, *f) as u64,
+                    );
+                }
+                let established_count: u32 = p.stats.established_before
+                    + p.conns.iter().map(|c| c.fsm.established_count).sum::<u32>();
+                BgpPeerSummary {
+                    address: addr.to_string(),
+                    remote_as: p.remote_as_number(self.config.asn),
+                    local_as: self.config.asn,
+                    state,
+                    msg_rcvd: p.stats.msg_rcvd,
+                    msg_sent: p.stats.msg_sent,
+                    uptime_secs: p.stats.since.map(|t| t.elapsed().as_secs()),
+                    families: families.iter().map(|f| family_key(*f).to_owned()).collect(),
+                    pfx_rcvd,
+                    pfx_sent,
+                    established: established_count,
+                    dropped: p.stats.dropped_before
+                        + p.conns.iter().map(|c| c.fsm.dropped_count).sum::<u32>(),
+                    description: p.cfg.description.clone(),
+                    hostname: p.stats.hostname.clone(),
+                    last_reset: p.stats.last_reset.clone(),
+                }
+            })
+            .collect();
+        BgpSummary {
+            configured: true,
+            router_id: self.router_id.to_string(),
+            local_as: self.config.asn,
+            rib_count,
+            rib_memory: BTreeMap::new(),
+            peers,
+        }
+    }
+}
+
+/// FRR's JSON key of a family.
+pub fn family_key(f: Family) -> &'static str {
+    match f {
+        Family::Ipv4Unicast => "ipv4Unicast",
+        Family::Ipv6Unicast => "ipv6Unicast",
+    }
+}

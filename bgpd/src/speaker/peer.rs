@@ -1,0 +1,267 @@
+//! One configured neighbor: its connection slots (two during a collision),
+//! counters for `show bgp summary`, and the OPEN we send it.
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    time::Instant,
+};
+
+use tern_bgp_wire::{AfiSafi, Capability, Codec, ExtendedNextHopEntry, Fqdn, OpenMessage};
+use tokio::{sync::mpsc, task::JoinHandle};
+
+use super::io::ConnId;
+use crate::{
+    config::{BgpConfig, Family, bgp::NeighborConfig, bgp::RemoteAsConfig},
+    fsm::{DownReason, Fsm, FsmConfig, RemoteAs, Session, State},
+    rib::{PeerId, PeerInfo},
+};
+
+/// Counters kept across connections.
+#[derive(Debug, Default)]
+pub struct PeerStats {
+    pub msg_rcvd: u64,
+    pub msg_sent: u64,
+    /// When the session last came up or went down.
+    pub since: Option<Instant>,
+    pub established_before: u32,
+    pub dropped_before: u32,
+    pub hostname: Option<String>,
+    pub last_reset: Option<String>,
+}
+
+/// One TCP connection slot with its FSM.
+#[derive(Debug)]
+pub struct Conn {
+    pub id: ConnId,
+    pub fsm: Fsm,
+    /// We opened it (else the peer did).
+    pub outgoing: bool,
+    pub writer: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    /// The reader task (the writer task stops when `writer` is dropped).
+    pub tasks: Vec<JoinHandle<()>>,
+    pub connect_task: Option<JoinHandle<()>>,
+    pub codec: Codec,
+    pub local_addr: Option<IpAddr>,
+}
+
+impl Conn {
+    pub fn new(id: ConnId, fsm: Fsm, outgoing: bool) -> Self {
+        Self {
+            id,
+            fsm,
+            outgoing,
+            writer: None,
+            tasks: Vec::new(),
+            connect_task: None,
+            codec: Codec::default(),
+            local_addr: None,
+        }
+    }
+
+    /// Closes the TCP connection: the writer flushes what it has queued
+    /// (a NOTIFICATION, typically) and shuts the socket; the reader stops.
+    pub fn close(&mut self) {
+        self.writer = None;
+        for t in self.tasks.drain(..) {
+            // The reader is stopped now so nothing more is delivered.
+            t.abort();
+        }
+        if let Some(t) = self.connect_task.take() {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// A configured neighbor.
+#[derive(Debug)]
+pub struct Peer {
+    pub id: PeerId,
+    pub addr: IpAddr,
+    pub cfg: NeighborConfig,
+    pub remote_as: RemoteAs,
+    pub local_as: u32,
+    pub local_id: Ipv4Addr,
+    pub local_open: OpenMessage,
+    pub conns: Vec<Conn>,
+    pub stats: PeerStats,
+    /// Set while Established.
+    pub info: Option<PeerInfo>,
+}
+
+impl Peer {
+    /// None when the neighbor has no remote-as.
+    pub fn new(
+        id: PeerId,
+        addr: IpAddr,
+        cfg: NeighborConfig,
+        bgp: &BgpConfig,
+        local_id: Ipv4Addr,
+        hostname: Option<&str>,
+    ) -> Option<Peer> {
+        let remote_as = match cfg.remote_as? {
+            RemoteAsConfig::Asn(a) => RemoteAs::Asn(a),
+            RemoteAsConfig::Internal => RemoteAs::Internal,
+            RemoteAsConfig::External => RemoteAs::External,
+        };
+        let (_, hold) = cfg.timers();
+        let local_open = local_open(bgp, addr, hold, local_id, hostname);
+        Some(Peer {
+            id,
+            addr,
+            cfg,
+            remote_as,
+            local_as: bgp.asn,
+            local_id,
+            local_open,
+            conns: Vec::new(),
+            stats: PeerStats::default(),
+            info: None,
+        })
+    }
+
+    pub fn new_fsm(&self, passive: bool) -> Fsm {
+        let (keepalive, hold) = self.cfg.timers();
+        Fsm::new(FsmConfig {
+            local_as: self.local_as,
+            local_id: self.local_id,
+            remote_as: self.remote_as,
+            hold_time: hold,
+            keepalive,
+            connect_retry: self
+                .cfg
+                .connect_retry
+                .unwrap_or(crate::config::bgp::DEFAULT_CONNECT_RETRY),
+            passive: passive || self.cfg.passive,
+            open: self.local_open.clone(),
+        })
+    }
+
+    /// The connection in Established, if any.
+    pub fn established_conn(&self) -> Option<ConnId> {
+        self.conns
+            .iter()
+            .find(|c| c.fsm.state() == State::Established)
+            .map(|c| c.id)
+    }
+
+    /// TTL of outgoing packets: 1 on eBGP (directly connected), the default
+    /// on iBGP.
+    pub fn ttl(&self) -> Option<u32> {
+        match self.remote_as {
+            RemoteAs::Asn(a) if a == self.local_as => None,
+            RemoteAs::Internal => None,
+            _ => Some(1),
+        }
+    }
+
+    /// The remote AS for display: the configured one, or the one learned.
+    pub fn remote_as_number(&self, local_as: u32) -> u32 {
+        match (&self.info, self.remote_as) {
+            (Some(i), _) => i.remote_as,
+            (None, RemoteAs::Asn(a)) => a,
+            (None, RemoteAs::Internal) => local_as,
+            (None, RemoteAs::External) => 0,
+        }
+    }
+
+    pub fn peer_info(
+        &self,
+        session: &Session,
+        local_addr: Option<IpAddr>,
+        families: Vec<Family>,
+    ) -> PeerInfo {
+        PeerInfo {
+            id: self.id,
+            addr: self.addr,
+            local_as: self.local_as,
+            remote_as: session.remote_open.asn(),
+            remote_id: session.remote_open.bgp_id,
+            local_id: self.local_id,
+            // A connected socket always has a local address; should the
+            // kernel not say, no address of ours is claimed (never the peer's).
+            local_addr: local_addr.unwrap_or(match self.addr {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+            }),
+            local_addr_v6: match local_addr {
+                Some(IpAddr::V6(v6)) => Some(v6),
+                _ => None,
+            },
+            ibgp: session.ibgp,
+            rr_client: false,
+            families,
+            codec: session.codec.clone(),
+        }
+    }
+}
+
+/// The OPEN we send to `addr`: 4-octet AS, route refresh, multiprotocol for
+/// the families we speak, extended next hop for IPv4 over an IPv6 session,
+/// and our hostname (FQDN), as FRR sends them.
+fn local_open(
+    bgp: &BgpConfig,
+    addr: IpAddr,
+    hold: u16,
+    id: Ipv4Addr,
+    hostname: Option<&str>,
+) -> OpenMessage {
+    let mut caps = Vec::new();
+    for f in Family::ALL {
+        if bgp.is_active(addr, f) {
+            caps.push(Capability::Multiprotocol(afi_safi(f)));
+        }
+    }
+    caps.push(Capability::RouteRefresh);
+    caps.push(Capability::FourOctetAs(bgp.asn));
+    if addr.is_ipv6() && bgp.is_active(addr, Family::Ipv4Unicast) {
+        caps.push(Capability::ExtendedNextHop(vec![ExtendedNextHopEntry {
+            nlri: AfiSafi::IPV4_UNICAST,
+            next_hop_afi: tern_bgp_wire::Afi::IPV6,
+        }]));
+    }
+    let host = hostname.map(str::to_owned).or_else(|| {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+    });
+    if let Some(host) = host {
+        caps.push(Capability::Fqdn(Fqdn::new(&host, "")));
+    }
+    OpenMessage::new(bgp.asn, hold, id, caps)
+}
+
+pub fn afi_safi(f: Family) -> AfiSafi {
+    match f {
+        Family::Ipv4Unicast => AfiSafi::IPV4_UNICAST,
+        Family::Ipv6Unicast => AfiSafi::IPV6_UNICAST,
+    }
+}
+
+/// The hostname a peer announced in its FQDN capability.
+pub fn fqdn_hostname(open: &OpenMessage) -> Option<String> {
+    open.capabilities().find_map(|c| match c {
+        Capability::Fqdn(f) => Some(f.hostname_lossy()),
+        _ => None,
+    })
+}
+
+/// A down reason as FRR words it in `show bgp neighbors`.
+pub fn describe(reason: &DownReason) -> String {
+    match reason {
+        DownReason::Sent(n) => {
+            format!("NOTIFICATION sent ({}/{})", n.code_name(), n.subcode_name())
+        }
+        DownReason::Received(n) => format!(
+            "NOTIFICATION received ({}/{})",
+            n.code_name(),
+            n.subcode_name()
+        ),
+        DownReason::ConnectionClosed => "Peer closed the session".to_owned(),
+        DownReason::Stopped => "Admin. shutdown".to_owned(),
+    }
+}

@@ -1,0 +1,186 @@
+//! BGP between ternd and a real FRR 8.4 top-of-rack router, on the default
+//! lab: sessions come up, each node's `network` routes reach FRR and, through
+//! it, the other node's kernel FIB (with Tern's route protocol id), packets
+//! follow those routes, and stopping a node withdraws its routes everywhere.
+//! Needs root, FRR and bpffs (lab/setup.sh).
+use std::{
+    path::PathBuf,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use tern_tests::{bin, private_topology, run, run_ok};
+
+struct LabGuard {
+    topo: PathBuf,
+}
+
+impl Drop for LabGuard {
+    fn drop(&mut self) {
+        let _ = Command::new(bin("tern-lab"))
+            .args(["down", "-t"])
+            .arg(&self.topo)
+            .output();
+    }
+}
+
+/// Polls `check` until it returns Ok or `secs` pass; the last error explains
+/// the failure (topotest style: poll with a deadline, never sleep blindly).
+fn eventually<T>(secs: u64, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(e) if Instant::now() >= deadline => panic!("not reached in {secs} s: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+fn json(cmd: &mut Command) -> Value {
+    let out = run_ok(cmd);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn vtysh(instance: &str, cmd: &str) -> Value {
+    json(Command::new("vtysh").args(["-N", instance, "-c", cmd]))
+}
+
+/// Tern's routes in a namespace's main table: prefix -> gateways.
+fn tern_routes(ns: &str) -> Vec<(String, String)> {
+    let proto = tern_netlink::TERN_PROTO.to_string();
+    let v = json(Command::new("ip").args(["-n", ns, "-j", "route", "show", "proto", &proto]));
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    (
+                        r["dst"].as_str().unwrap_or("").to_owned(),
+                        r["gateway"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn ternd_peers_with_frr_exchanges_installs_and_withdraws() {
+    let lab = format!("b{}", std::process::id());
+    let (_copy, topo) = private_topology("tern.clab.yml", &lab);
+    let _guard = LabGuard { topo: topo.clone() };
+    run_ok(Command::new(bin("tern-lab")).args(["up", "-t"]).arg(&topo));
+    let tor1 = format!("clab-{lab}-tor1");
+    let node1 = format!("clab-{lab}-node1");
+    let node2 = format!("clab-{lab}-node2");
+
+    // FRR's own view: both Tern nodes Established, two prefixes from each.
+    eventually(30, || {
+        let v = vtysh(&tor1, "show bgp ipv4 unicast summary json");
+        for (peer, host) in [("192.0.2.1", "node1"), ("192.0.2.3", "node2")] {
+            let p = &v["peers"][peer];
+            if p["state"] != "Established" || p["pfxRcd"] != 2 {
+                return Err(format!("{peer}: {p}"));
+            }
+            if p["hostname"] != host {
+                return Err(format!("{peer} hostname: {p}"));
+            }
+        }
+        Ok(())
+    });
+    let rib = vtysh(&tor1, "show ip bgp json");
+    let path = &rib["routes"]["10.244.1.0/24"][0];
+    assert_eq!(path["nexthops"][0]["ip"], "192.0.2.1", "{path}");
+    assert_eq!(path["path"], "65001", "{path}");
+    assert_eq!(path["origin"], "IGP", "{path}");
+
+    // Tern's view, through tern's FRR-compatible JSON.
+    let v = json(Command::new(bin("tern")).args(["-N", &node1, "-c", "show bgp summary json"]));
+    let p = &v["ipv4Unicast"]["peers"]["192.0.2.0"];
+    assert_eq!(p["state"], "Established", "{v}");
+    assert_eq!(p["remoteAs"], 65000);
+    assert_eq!(p["hostname"], "tor1");
+    assert_eq!(p["pfxSnt"], 2, "{p}");
+
+    // node2's kernel FIB holds node1's routes via tor1, and not its own.
+    let routes = eventually(10, || {
+        let r = tern_routes(&node2);
+        let want = [
+            ("10.244.1.0/24", "192.0.2.2"),
+            ("198.51.100.11", "192.0.2.2"),
+            ("198.51.100.1", "192.0.2.2"),
+        ];
+        if want
+            .iter()
+            .all(|(d, g)| r.iter().any(|(rd, rg)| rd == d && rg == g))
+        {
+            Ok(r)
+        } else {
+            Err(format!("{r:?}"))
+        }
+    });
+    assert!(
+        !routes.iter().any(|(d, _)| d == "10.244.2.0/24"),
+        "a node must not install its own prefix learned back: {routes:?}"
+    );
+
+    // Packets follow the BGP routes: node2's loopback reaches node1's.
+    let out = run(Command::new(bin("tern-lab"))
+        .args(["exec", "-t"])
+        .arg(&topo)
+        .args([
+            "node2",
+            "--",
+            "ping",
+            "-c",
+            "3",
+            "-i",
+            "0.2",
+            "-W",
+            "2",
+            "-I",
+            "198.51.100.12",
+            "198.51.100.11",
+        ]));
+    assert!(
+        out.status.success(),
+        "loopback to loopback over BGP routes: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // Withdraw path: node1's ternd stops; its routes leave FRR and node2.
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("/run/tern-lab/{lab}/state.json")).expect("state file"),
+    )
+    .expect("state json");
+    let pid = state["nodes"]
+        .as_array()
+        .and_then(|nodes| nodes.iter().find(|n| n["name"] == "node1"))
+        .and_then(|n| n["processes"][0]["pid"].as_i64())
+        .unwrap_or_else(|| panic!("node1's ternd pid in {state}"));
+    run_ok(Command::new("kill").args(["-TERM", &pid.to_string()]));
+    eventually(10, || {
+        let r = tern_routes(&node2);
+        if r.iter()
+            .any(|(d, _)| d == "10.244.1.0/24" || d == "198.51.100.11")
+        {
+            Err(format!("node2 still has node1's routes: {r:?}"))
+        } else {
+            Ok(())
+        }
+    });
+    eventually(10, || {
+        let v = vtysh(&tor1, "show ip bgp json");
+        if v["routes"].get("10.244.1.0/24").is_some() {
+            return Err("FRR still has 10.244.1.0/24".into());
+        }
+        let s = vtysh(&tor1, "show bgp ipv4 unicast summary json");
+        if s["peers"]["192.0.2.1"]["state"] == "Established" {
+            return Err("FRR still Established with node1".into());
+        }
+        Ok(())
+    });
+    // A clean stop takes node1's own routes out of its kernel.
+    assert!(tern_routes(&node1).is_empty(), "{:?}", tern_routes(&node1));
+}
