@@ -63,7 +63,13 @@ pub async fn spawn(netlink: Netlink) -> mpsc::UnboundedSender<Vec<FibChange>> {
                 .collect();
             let report = netlink.apply_batch(&ops).await;
             for f in &report.failures {
-                tracing::warn!(route = ?ops.get(f.index), error = %f.error, "FIB write failed");
+                let op = ops.get(f.index);
+                // The kernel drops routes through a link that went down: a
+                // delete that finds nothing is already done.
+                if matches!(op, Some(RouteOp::Delete(_))) && f.error.is_not_found() {
+                    continue;
+                }
+                tracing::warn!(route = ?op, error = %f.error, "FIB write failed");
             }
         }
     });

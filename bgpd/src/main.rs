@@ -126,6 +126,41 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
             Some(sp)
         }
     };
+    // Interface events: fast failover of sessions over a link that went
+    // down, and a FIB rewrite when one comes back (the kernel drops the
+    // routes through a link that goes down without telling anyone).
+    let watcher = speaker.clone().map(|sp| {
+        let nl = netlink.clone();
+        tokio::spawn(async move {
+            let mut events = match nl.watch().await {
+                Ok(rx) => rx,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no interface watch: link failures wait for the hold timer");
+                    return;
+                }
+            };
+            let mut addrs: std::collections::HashMap<u32, Vec<std::net::IpAddr>> = nl
+                .links()
+                .await
+                .map(|ls| ls.into_iter().map(|l| (l.index, l.addresses.iter().map(|a| a.addr()).collect())).collect())
+                .unwrap_or_default();
+            while let Some(ev) = events.recv().await {
+                use tern_netlink::LinkEvent as L;
+                match ev {
+                    L::AddressAdded { index, net } => addrs.entry(index).or_default().push(net.addr()),
+                    L::AddressRemoved { index, net } => {
+                        addrs.entry(index).or_default().retain(|a| *a != net.addr());
+                    }
+                    L::LinkDown { index, .. } | L::LinkRemoved { index, .. } => {
+                        let a = addrs.get(&index).cloned().unwrap_or_default();
+                        sp.notify(tern_bgpd::speaker::Command::InterfaceDown(a));
+                    }
+                    L::LinkUp { .. } | L::Overrun => sp.notify(tern_bgpd::speaker::Command::ResyncFib),
+                    _ => {}
+                }
+            }
+        })
+    });
     let daemon = Daemon {
         config,
         config_file: config_path.clone(),
@@ -177,6 +212,9 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
             Ok(n) => tracing::info!(routes = n, "removed Tern's routes from the kernel"),
             Err(e) => tracing::warn!(error = %e, "cannot remove Tern's routes"),
         }
+    }
+    if let Some(w) = &watcher {
+        w.abort();
     }
     server.abort();
     reconciler.abort();

@@ -183,4 +183,36 @@ fn ternd_peers_with_frr_exchanges_installs_and_withdraws() {
     });
     // A clean stop takes node1's own routes out of its kernel.
     assert!(tern_routes(&node1).is_empty(), "{:?}", tern_routes(&node1));
+
+    // node2's uplink goes down: the session resets at once (fast external
+    // failover, well before the 9 s hold timer), and comes back with the
+    // routes when the link does.
+    let state = |ns: &str| {
+        let v = json(Command::new(bin("tern")).args(["-N", ns, "-c", "show bgp summary json"]));
+        v["ipv4Unicast"]["peers"]["192.0.2.2"]["state"]
+            .as_str()
+            .unwrap_or("?")
+            .to_owned()
+    };
+    assert_eq!(state(&node2), "Established");
+    run_ok(Command::new("ip").args(["-n", &node2, "link", "set", "eth1", "down"]));
+    eventually(3, || match state(&node2).as_str() {
+        "Established" => Err("still Established".to_owned()),
+        _ => Ok(()),
+    });
+    run_ok(Command::new("ip").args(["-n", &node2, "link", "set", "eth1", "up"]));
+    eventually(30, || match state(&node2).as_str() {
+        "Established" => Ok(()),
+        s => Err(s.to_owned()),
+    });
+    eventually(10, || {
+        let r = tern_routes(&node2);
+        if r.iter()
+            .any(|(d, g)| d == "198.51.100.1" && g == "192.0.2.2")
+        {
+            Ok(())
+        } else {
+            Err(format!("tor1's loopback not back in node2's FIB: {r:?}"))
+        }
+    });
 }

@@ -75,6 +75,8 @@ pub struct NeighborConfig {
     pub connect_retry: Option<u16>,
     pub passive: bool,
     pub shutdown: bool,
+    /// `password WORD`: TCP MD5 signature key (RFC 2385).
+    pub password: Option<String>,
 }
 
 impl NeighborConfig {
@@ -223,6 +225,7 @@ pub(super) fn apply_router(
                 ["timers", "connect", ..] => n.connect_retry = None,
                 ["timers", ..] => n.timers = None,
                 ["passive"] => n.passive = false,
+                ["password", ..] => n.password = None,
                 ["shutdown", ..] => n.shutdown = false,
                 _ => return Err(format!("unknown neighbor option \"{}\"", rest.join(" "))),
             }
@@ -272,6 +275,13 @@ fn apply_neighbor(
             n.timers = Some((ka, hold));
         }
         ["passive"] => n.passive = true,
+        ["password", pw] => {
+            if pw.len() > 80 {
+                return Err("password longer than 80 characters (TCP MD5 key limit)".into());
+            }
+            n.password = Some((*pw).to_owned());
+        }
+        ["password", ..] => return Err("password takes one word".into()),
         ["shutdown"] => n.shutdown = true,
         [] => return Err("incomplete neighbor command".into()),
         other => {
@@ -381,6 +391,9 @@ pub(super) fn render(bgp: &BgpConfig, out: &mut String) {
         }
         if n.passive {
             let _ = writeln!(out, " neighbor {addr} passive");
+        }
+        if let Some(pw) = &n.password {
+            let _ = writeln!(out, " neighbor {addr} password {pw}");
         }
         if n.shutdown {
             let _ = writeln!(out, " neighbor {addr} shutdown");

@@ -60,6 +60,7 @@ pub fn connect(
     conn: ConnId,
     ttl: Option<u32>,
     port: u16,
+    md5_key: Option<String>,
     tx: mpsc::UnboundedSender<IoEvent>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -69,6 +70,9 @@ pub fn connect(
                 IpAddr::V6(_) => TcpSocket::new_v6()?,
             };
             socket.set_nodelay(true)?;
+            if let Some(key) = &md5_key {
+                super::md5::set_key(&socket, peer, key.as_bytes(), false)?;
+            }
             let stream = socket.connect(SocketAddr::new(peer, port)).await?;
             if let Some(ttl) = ttl {
                 stream.set_ttl(ttl)?;

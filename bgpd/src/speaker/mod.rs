@@ -5,6 +5,7 @@
 //! Everything that decides is pure (fsm.rs, rib/); this module carries out
 //! their actions: connects, writes, timers, and FIB changes.
 pub mod io;
+pub mod md5;
 mod peer;
 
 use std::{
@@ -31,6 +32,13 @@ pub enum Command {
     Summary(oneshot::Sender<BgpSummary>),
     /// Cease every session (Administrative Shutdown) and stop.
     Shutdown(oneshot::Sender<()>),
+    /// An interface went down; these were its addresses. Directly connected
+    /// eBGP sessions over it are reset at once (FRR's fast external
+    /// failover) instead of waiting for the hold timer.
+    InterfaceDown(Vec<IpAddr>),
+    /// The kernel may have dropped routes (an interface came back, or the
+    /// watch overran): write every best path to the FIB again.
+    ResyncFib,
 }
 
 /// A handle to the running speaker.
@@ -47,6 +55,11 @@ impl SpeakerHandle {
         if self.tx.send(Command::Shutdown(tx)).is_ok() {
             let _ = rx.await;
         }
+    }
+
+    /// Sends a command that needs no answer.
+    pub fn notify(&self, cmd: Command) {
+        let _ = self.tx.send(cmd);
     }
 
     /// `show bgp summary`.
@@ -109,6 +122,13 @@ pub fn spawn(
     fib: FibSender,
 ) -> std::io::Result<SpeakerHandle> {
     let listener = io::listen(opts.port)?;
+    for (addr, n) in &config.neighbors {
+        if let Some(pw) = &n.password {
+            md5::set_key(&listener, *addr, pw.as_bytes(), true).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("TCP MD5 key for {addr}: {e}"))
+            })?;
+        }
+    }
     let (io_tx, mut io_rx) = mpsc::unbounded_channel();
     let (timer_tx, mut timer_rx) = mpsc::unbounded_channel();
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
@@ -228,11 +248,66 @@ impl Speaker {
                 self.shutdown();
                 let _ = done.send(());
             }
+            Command::InterfaceDown(addrs) => self.interface_down(&addrs),
+            Command::ResyncFib => self.resync_fib(),
+        }
+    }
+
+    fn interface_down(&mut self, addrs: &[IpAddr]) {
+        let hit: Vec<(IpAddr, ConnId)> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.ttl() == Some(1))
+            .flat_map(|(a, p)| {
+                p.conns
+                    .iter()
+                    .filter(|c| c.local_addr.is_some_and(|l| addrs.contains(&l)))
+                    .map(move |c| (*a, c.id))
+            })
+            .collect();
+        for (peer, conn) in hit {
+            tracing::warn!(%peer, "interface down: resetting the session (fast external failover)");
+            self.fsm_event(peer, conn, Event::TcpConnectionFails);
+        }
+    }
+
+    fn resync_fib(&mut self) {
+        let mut fib = Vec::new();
+        for family in Family::ALL {
+            for view in self.rib.routes(family) {
+                let nexthops = self.rib.fib_nexthops(family, view.prefix);
+                if !nexthops.is_empty() {
+                    fib.push(FibChange {
+                        family,
+                        prefix: view.prefix,
+                        nexthops,
+                    });
+                }
+            }
+        }
+        if !fib.is_empty() {
+            tracing::info!(routes = fib.len(), "rewriting the FIB");
+            let _ = self.fib.send(fib);
         }
     }
 
     fn on_timer(&mut self, t: TimerEvent) {
         self.timers.remove(&(t.peer, t.conn, t.timer));
+        if t.timer == Timer::ConnectRetry
+            && let Some(p) = self.peers.get(&t.peer)
+            && p.conns.iter().any(|c| c.id == t.conn && c.writer.is_none())
+        {
+            if p.cfg.password.is_some() {
+                tracing::warn!(
+                    peer = %t.peer,
+                    "no BGP connection with the peer yet; a TCP MD5 password is configured: \
+                     a password mismatch looks exactly like this (the kernel drops segments \
+                     without the right signature)"
+                );
+            } else {
+                tracing::info!(peer = %t.peer, "no BGP connection with the peer yet");
+            }
+        }
         let event = match t.timer {
             Timer::ConnectRetry => Event::ConnectRetryTimerExpires,
             Timer::Hold => Event::HoldTimerExpires,
@@ -499,6 +574,7 @@ impl Speaker {
         match action {
             Action::Connect => {
                 let ttl = self.peers.get(&peer).and_then(|p| p.ttl());
+                let key = self.peers.get(&peer).and_then(|p| p.cfg.password.clone());
                 let port = self.opts.port;
                 let tx = self.io_tx.clone();
                 if let Some(c) = self.conn_mut(peer, conn)
@@ -506,7 +582,7 @@ impl Speaker {
                     && c.connect_task.is_none()
                 {
                     c.outgoing = true;
-                    c.connect_task = Some(io::connect(peer, conn, ttl, port, tx));
+                    c.connect_task = Some(io::connect(peer, conn, ttl, port, key, tx));
                 }
             }
             Action::Disconnect => {

@@ -1,0 +1,350 @@
+//! A scripted BGP peer sends ternd well-formed and malformed UPDATEs over a
+//! real TCP session and checks the RFC 7606 outcome in ternd's kernel FIB
+//! and session state: treat-as-withdraw and attribute-discard keep the
+//! session up, a malformed MP_REACH_NLRI or a broken header resets it with
+//! the right NOTIFICATION, and ternd keeps running throughout.
+//!
+//! Two throwaway namespaces joined by a veth: ternd runs in one, the test's
+//! peer thread enters the other. Needs root.
+use std::{
+    fs::File,
+    io::{BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpStream},
+    os::unix::net::UnixStream,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use tern_bgp_wire::{Capability, Codec, Message, OpenMessage};
+
+const TERND: &str = env!("CARGO_BIN_EXE_ternd");
+const TERN_PROTO: &str = "202";
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The two namespaces and ternd; all removed on drop.
+struct Setup {
+    dut: String,
+    peer: String,
+    ternd: Option<Child>,
+    instance: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.ternd.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.dut])
+            .status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.peer])
+            .status();
+    }
+}
+
+fn setup() -> Setup {
+    let pid = std::process::id();
+    let dut = format!("tern-mu-dut-{pid}");
+    let peer = format!("tern-mu-peer-{pid}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut s = Setup {
+        dut: dut.clone(),
+        peer: peer.clone(),
+        ternd: None,
+        instance: format!("t-mu-{pid}"),
+        _dir: dir,
+    };
+    sh(&["ip", "netns", "add", &dut]);
+    sh(&["ip", "netns", "add", &peer]);
+    sh(&[
+        "ip", "link", "add", "name", "eth1", "netns", &dut, "type", "veth", "peer", "name", "eth1",
+        "netns", &peer,
+    ]);
+    for (ns, addr) in [(&dut, "192.0.2.1/24"), (&peer, "192.0.2.2/24")] {
+        sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        sh(&["ip", "-n", ns, "link", "set", "eth1", "up"]);
+        sh(&["ip", "-n", ns, "addr", "add", addr, "dev", "eth1"]);
+    }
+    let conf = s._dir.path().join("ternd.conf");
+    std::fs::write(
+        &conf,
+        "hostname dut\nrouter bgp 65001\n bgp router-id 198.51.100.11\n neighbor 192.0.2.2 remote-as 65099\n neighbor 192.0.2.2 timers 30 90\n neighbor 192.0.2.2 passive\n",
+    )
+    .expect("write config");
+    let child = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{dut}"))
+        .arg("--")
+        .arg(TERND)
+        .args(["-N", &s.instance, "-f"])
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start ternd");
+    s.ternd = Some(child);
+    let sock = format!("/run/tern/{}/ternd.sock", s.instance);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while UnixStream::connect(&sock).is_err() {
+        assert!(Instant::now() < deadline, "ternd did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s
+}
+
+/// Asks ternd for its BGP summary over the control socket.
+fn peer_state(s: &Setup) -> String {
+    let mut c =
+        UnixStream::connect(format!("/run/tern/{}/ternd.sock", s.instance)).expect("socket");
+    c.write_all(b"{\"request\":\"show-bgp-summary\"}\n")
+        .expect("write");
+    let mut line = String::new();
+    BufReader::new(&c).read_line(&mut line).expect("read");
+    let v: serde_json::Value = serde_json::from_str(&line).expect("json");
+    v["peers"][0]["state"].as_str().unwrap_or("?").to_owned()
+}
+
+fn fib(s: &Setup) -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["-n", &s.dut, "-j", "route", "show", "proto", TERN_PROTO])
+        .output()
+        .expect("ip route");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r["dst"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn eventually(secs: u64, what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !ok() {
+        assert!(Instant::now() < deadline, "not reached in {secs} s: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A BGP message with the given type and body.
+fn message(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![0xff; 16];
+    m.extend_from_slice(
+        &u16::try_from(19 + body.len())
+            .expect("message fits")
+            .to_be_bytes(),
+    );
+    m.push(kind);
+    m.extend_from_slice(body);
+    m
+}
+
+/// An UPDATE with these raw path attributes and IPv4 NLRI bytes.
+fn update(attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
+    let mut b = vec![0, 0];
+    b.extend_from_slice(
+        &u16::try_from(attrs.len())
+            .expect("attributes fit")
+            .to_be_bytes(),
+    );
+    b.extend_from_slice(attrs);
+    b.extend_from_slice(nlri);
+    message(2, &b)
+}
+
+const ORIGIN_IGP: [u8; 4] = [0x40, 1, 1, 0];
+const ORIGIN_BAD: [u8; 4] = [0x40, 1, 1, 7];
+/// AS_SEQUENCE [65099], 4-octet.
+const AS_PATH: [u8; 9] = [0x40, 2, 6, 2, 1, 0, 0, 0xfe, 0x4b];
+const NEXT_HOP: [u8; 7] = [0x40, 3, 4, 192, 0, 2, 2];
+/// AGGREGATOR with 3 octets instead of 8.
+const AGGREGATOR_BAD: [u8; 6] = [0xc0, 7, 3, 1, 2, 3];
+/// MP_REACH_NLRI cut after AFI.
+const MP_REACH_BAD: [u8; 5] = [0x80, 14, 2, 0, 1];
+
+fn attrs(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+/// The scripted peer's connection.
+struct Peer {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Peer {
+    fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send");
+    }
+
+    /// The next message from ternd, skipping KEEPALIVEs unless asked for.
+    fn recv(&mut self, keepalives: bool) -> Option<Message> {
+        let codec = Codec {
+            four_octet_as: true,
+            ..Codec::default()
+        };
+        loop {
+            if let Ok(Some(n)) = codec.frame(&self.buf) {
+                let msg =
+                    Message::decode(&self.buf[..n], &codec).expect("ternd sent a valid message");
+                self.buf.drain(..n);
+                if matches!(msg, Message::Keepalive) && !keepalives {
+                    continue;
+                }
+                return Some(msg);
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// The next NOTIFICATION, skipping UPDATEs (End-of-RIB, routes) and
+    /// KEEPALIVEs; None if the connection closes first.
+    fn notification(&mut self) -> Option<tern_bgp_wire::NotificationMessage> {
+        loop {
+            match self.recv(false)? {
+                Message::Notification(n) => return Some(n),
+                _ => continue,
+            }
+        }
+    }
+
+    fn establish(peer_ns: &str) -> Peer {
+        // Enter the peer namespace on this thread only.
+        let ns = File::open(format!("/run/netns/{peer_ns}")).expect("netns");
+        nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let stream = loop {
+            match TcpStream::connect_timeout(
+                &SocketAddr::from(([192, 0, 2, 1], 179)),
+                Duration::from_secs(2),
+            ) {
+                Ok(s) => break s,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "connect to ternd: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut p = Peer {
+            stream,
+            buf: Vec::new(),
+        };
+        let open = OpenMessage::new(
+            65099,
+            90,
+            "192.0.2.99".parse().expect("id"),
+            vec![
+                Capability::Multiprotocol(tern_bgp_wire::AfiSafi::IPV4_UNICAST),
+                Capability::FourOctetAs(65099),
+            ],
+        );
+        let bytes = Message::Open(open)
+            .to_bytes(&Codec::default())
+            .expect("encode");
+        p.send(&bytes);
+        assert!(
+            matches!(p.recv(false), Some(Message::Open(_))),
+            "ternd's OPEN"
+        );
+        p.send(&message(4, &[]));
+        assert!(
+            matches!(p.recv(true), Some(Message::Keepalive)),
+            "ternd's KEEPALIVE"
+        );
+        p
+    }
+}
+
+#[test]
+fn rfc7606_outcomes_against_a_live_ternd() {
+    let s = setup();
+    let peer_ns = s.peer.clone();
+    let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish(&peer_ns)).join())
+        .expect("peer thread");
+    eventually(10, "Established", || peer_state(&s) == "Established");
+
+    // A well-formed route is installed.
+    p.send(&update(
+        &attrs(&[&ORIGIN_IGP, &AS_PATH, &NEXT_HOP]),
+        &[24, 100, 64, 1],
+    ));
+    eventually(10, "100.64.1.0/24 in the FIB", || {
+        fib(&s).contains(&"100.64.1.0/24".to_owned())
+    });
+
+    // Bad ORIGIN: treat-as-withdraw; the route leaves, the session stays.
+    p.send(&update(
+        &attrs(&[&ORIGIN_BAD, &AS_PATH, &NEXT_HOP]),
+        &[24, 100, 64, 1],
+    ));
+    eventually(10, "100.64.1.0/24 withdrawn", || {
+        !fib(&s).contains(&"100.64.1.0/24".to_owned())
+    });
+    assert_eq!(peer_state(&s), "Established");
+
+    // Bad AGGREGATOR: attribute discard; the route is used.
+    p.send(&update(
+        &attrs(&[&ORIGIN_IGP, &AS_PATH, &NEXT_HOP, &AGGREGATOR_BAD]),
+        &[24, 100, 64, 2],
+    ));
+    eventually(10, "100.64.2.0/24 in the FIB", || {
+        fib(&s).contains(&"100.64.2.0/24".to_owned())
+    });
+    assert_eq!(peer_state(&s), "Established");
+
+    // Malformed MP_REACH_NLRI: session reset with an UPDATE Message Error.
+    p.send(&update(
+        &attrs(&[&ORIGIN_IGP, &AS_PATH, &NEXT_HOP, &MP_REACH_BAD]),
+        &[],
+    ));
+    let n = p.notification().expect("a NOTIFICATION before the close");
+    assert_eq!(n.code, 3, "UPDATE Message Error: {n:?}");
+    assert!(p.recv(false).is_none(), "ternd closes the connection");
+    eventually(10, "routes of the reset session withdrawn", || {
+        fib(&s).is_empty()
+    });
+    assert_ne!(peer_state(&s), "Established");
+
+    // A new session, then a header with a broken marker: Connection Not
+    // Synchronized, and ternd is still serving afterwards.
+    let peer_ns = s.peer.clone();
+    let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish(&peer_ns)).join())
+        .expect("peer thread");
+    let mut bad = message(4, &[]);
+    bad[3] = 0;
+    p.send(&bad);
+    let n = p.notification().expect("a NOTIFICATION before the close");
+    assert_eq!((n.code, n.subcode), (1, 1), "{n:?}");
+    let mut s = s;
+    let alive = s
+        .ternd
+        .as_mut()
+        .map(|c| c.try_wait().map(|st| st.is_none()).unwrap_or(false));
+    assert_eq!(
+        alive,
+        Some(true),
+        "ternd must survive every malformed input"
+    );
+    assert!(!peer_state(&s).is_empty());
+}
