@@ -741,10 +741,10 @@ impl Speaker {
                 let mut pfx_rcvd = BTreeMap::new();
                 let mut pfx_sent = BTreeMap::new();
                 for f in &families {
-                    pfx_rcvd.insert(
-                        family_key(*f).to_owned(),
-                        self.rib.received_count(p.id, *f) as u64,
-                    );
+                    // FRR's PfxRcd counts the prefixes accepted (after the
+                    // loop and next-hop checks), not every one received.
+                    let accepted = self.rib.peer_counts(p.id, *f).map_or(0, |c| c.accepted);
+                    pfx_rcvd.insert(family_key(*f).to_owned(), accepted as u64);
                     pfx_sent.insert(
                         family_key(*f).to_owned(),
                         self.rib.advertised_count(p.id, *f) as u64,

@@ -1,0 +1,116 @@
+//! Dual-stack BGP with FRR 8.4: an IPv4 session, and an IPv6 session that
+//! carries IPv6 unicast and IPv4 unicast with IPv6 next hops (RFC 8950,
+//! extended next hop). Checks FRR's own view and ternd's kernel FIB.
+//! Needs root and FRR (lab/setup.sh).
+use std::{
+    path::PathBuf,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use tern_tests::{bin, private_topology, run_ok};
+
+struct LabGuard {
+    topo: PathBuf,
+}
+
+impl Drop for LabGuard {
+    fn drop(&mut self) {
+        let _ = Command::new(bin("tern-lab"))
+            .args(["down", "-t"])
+            .arg(&self.topo)
+            .output();
+    }
+}
+
+fn eventually<T>(secs: u64, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(e) if Instant::now() >= deadline => panic!("not reached in {secs} s: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(250)),
+        }
+    }
+}
+
+fn json(cmd: &mut Command) -> Value {
+    let out = run_ok(cmd);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn vtysh(instance: &str, cmd: &str) -> Value {
+    json(Command::new("vtysh").args(["-N", instance, "-c", cmd]))
+}
+
+#[test]
+fn ipv6_session_carries_ipv6_and_ipv4_with_extended_next_hop() {
+    let lab = format!("x{}", std::process::id());
+    let (_copy, topo) = private_topology("dualstack.clab.yml", &lab);
+    let _guard = LabGuard { topo: topo.clone() };
+    run_ok(Command::new(bin("tern-lab")).args(["up", "-t"]).arg(&topo));
+    let tor1 = format!("clab-{lab}-tor1");
+    let node1 = format!("clab-{lab}-node1");
+
+    // FRR: both sessions up; the IPv6 one carries both families.
+    eventually(40, || {
+        let v4 = vtysh(&tor1, "show bgp ipv4 unicast summary json");
+        let v6 = vtysh(&tor1, "show bgp ipv6 unicast summary json");
+        let checks = [
+            (&v4["peers"]["192.0.2.1"], 1),
+            (&v4["peers"]["2001:db8:0:1::2"], 1),
+            (&v6["peers"]["2001:db8:0:1::2"], 1),
+        ];
+        for (p, pfx) in checks {
+            if p["state"] != "Established" || p["pfxRcd"] != pfx {
+                return Err(format!("{p}"));
+            }
+        }
+        Ok(())
+    });
+    // FRR holds node1's IPv4 prefix from both sessions, one of them with an
+    // IPv6 next hop, and installs both as ECMP.
+    let r = vtysh(&tor1, "show ip bgp 10.244.1.0/24 json");
+    let hops: Vec<String> = r["paths"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p["nexthops"][0]["ip"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(hops.contains(&"2001:db8:0:1::2".to_owned()), "{r}");
+    assert!(hops.contains(&"192.0.2.1".to_owned()), "{r}");
+    let v6 = vtysh(&tor1, "show bgp ipv6 unicast 2001:db8:244:1::/64 json");
+    assert!(v6["paths"][0]["valid"] == true, "{v6}");
+
+    // ternd's FIB: IPv6 route via tor1's IPv6 address; IPv4 route with an
+    // IPv4 and an IPv6 (RTA_VIA) next hop.
+    let proto = tern_netlink::TERN_PROTO.to_string();
+    eventually(10, || {
+        let v6 = json(
+            Command::new("ip").args(["-n", &node1, "-6", "-j", "route", "show", "proto", &proto]),
+        );
+        let ok6 = v6.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|r| r["dst"] == "2001:db8:100::1" && r["gateway"] == "2001:db8:0:1::1")
+        });
+        let v4 =
+            json(Command::new("ip").args(["-n", &node1, "-j", "route", "show", "proto", &proto]));
+        let ok4 = v4.as_array().is_some_and(|a| {
+            a.iter().any(|r| {
+                r["dst"] == "198.51.100.1"
+                    && r["nexthops"].as_array().is_some_and(|n| {
+                        n.iter().any(|h| h["gateway"] == "192.0.2.0")
+                            && n.iter().any(|h| h["via"]["host"] == "2001:db8:0:1::1")
+                    })
+            })
+        });
+        if ok6 && ok4 {
+            Ok(())
+        } else {
+            Err(format!("v6 {v6}\nv4 {v4}"))
+        }
+    });
+}
