@@ -99,6 +99,29 @@ impl Daemon {
             Request::ShowRunningConfig => Reply::RunningConfig {
                 text: self.config.render(),
             },
+            Request::AddVip { prefix } | Request::DelVip { prefix } => {
+                let announce = matches!(req, Request::AddVip { .. });
+                match &self.speaker {
+                    None => Reply::Error {
+                        message:
+                            "BGP is not configured (no `router bgp`): VIPs cannot be announced"
+                                .into(),
+                    },
+                    Some(sp) => match sp.vip(prefix, announce).await {
+                        Ok(vips) => Reply::Vips { vips },
+                        Err(message) => Reply::Error { message },
+                    },
+                }
+            }
+            Request::ShowVips => match &self.speaker {
+                None => Reply::Vips { vips: Vec::new() },
+                Some(sp) => match sp.vips().await {
+                    Some(vips) => Reply::Vips { vips },
+                    None => Reply::Error {
+                        message: "the BGP speaker is not running".into(),
+                    },
+                },
+            },
             Request::ShowBgpSummary => match &self.speaker {
                 None => Reply::BgpSummary(tern_control::BgpSummary::default()),
                 Some(sp) => match sp.summary().await {

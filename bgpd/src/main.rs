@@ -146,13 +146,22 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
                 .unwrap_or_default();
             while let Some(ev) = events.recv().await {
                 use tern_netlink::LinkEvent as L;
+                tracing::debug!(event = ?ev, "interface event");
                 match ev {
                     L::AddressAdded { index, net } => addrs.entry(index).or_default().push(net.addr()),
                     L::AddressRemoved { index, net } => {
                         addrs.entry(index).or_default().retain(|a| *a != net.addr());
                     }
                     L::LinkDown { index, .. } | L::LinkRemoved { index, .. } => {
-                        let a = addrs.get(&index).cloned().unwrap_or_default();
+                        // The addresses we knew on the link, and what it still
+                        // holds (IPv4 addresses stay on a link that goes down;
+                        // IPv6 ones are removed, so the cache is needed too).
+                        let mut a = addrs.get(&index).cloned().unwrap_or_default();
+                        if let Ok(links) = nl.links().await {
+                            for l in links.iter().filter(|l| l.index == index) {
+                                a.extend(l.addresses.iter().map(|n| n.addr()));
+                            }
+                        }
                         sp.notify(tern_bgpd::speaker::Command::InterfaceDown(a));
                     }
                     L::LinkUp { .. } | L::Overrun => sp.notify(tern_bgpd::speaker::Command::ResyncFib),

@@ -10,6 +10,8 @@ pub enum Token {
     Kw(&'static str, &'static str),
     /// An interface name.
     IfName,
+    /// An IPv4 or IPv6 prefix (A.B.C.D/M, X:X::X:X/M).
+    Prefix,
 }
 
 /// What a command does.
@@ -24,6 +26,9 @@ pub enum Action {
     ShowBgpSummary,
     ShowBgpSummaryV4,
     ShowBgpSummaryV6,
+    VipAdd,
+    VipDel,
+    ShowVips,
     Exit,
 }
 
@@ -43,6 +48,8 @@ const IP: Token = Kw("ip", "IP information");
 const IPV4: Token = Kw("ipv4", "Address Family");
 const IPV6: Token = Kw("ipv6", "Address Family");
 const UNICAST: Token = Kw("unicast", "Address Family modifier");
+const SERVICE: Token = Kw("service", "Kubernetes-style services");
+const VIP: Token = Kw("vip", "Service LoadBalancer VIPs announced over BGP");
 const SUMMARY: Token = Kw("summary", "Summary of BGP neighbor status");
 const INTERFACE: Token = Kw("interface", "Interface status and configuration");
 
@@ -84,6 +91,31 @@ pub const COMMANDS: &[CommandDef] = &[
         action: Action::ShowRunningConfig,
     },
     CommandDef {
+        tokens: &[
+            SERVICE,
+            VIP,
+            Kw("add", "Announce a service VIP over BGP"),
+            Token::Prefix,
+        ],
+        json: false,
+        action: Action::VipAdd,
+    },
+    CommandDef {
+        tokens: &[
+            SERVICE,
+            VIP,
+            Kw("del", "Withdraw a service VIP"),
+            Token::Prefix,
+        ],
+        json: false,
+        action: Action::VipDel,
+    },
+    CommandDef {
+        tokens: &[SHOW, SERVICE, VIP],
+        json: true,
+        action: Action::ShowVips,
+    },
+    CommandDef {
         tokens: &[SHOW, BGP, SUMMARY],
         json: true,
         action: Action::ShowBgpSummary,
@@ -123,6 +155,8 @@ pub struct Parsed {
     pub action: Action,
     /// The interface name, for commands that take one.
     pub ifname: Option<String>,
+    /// The prefix, for commands that take one.
+    pub prefix: Option<ipnet::IpNet>,
     pub json: bool,
 }
 
@@ -150,6 +184,7 @@ fn quality(tok: Token, word: &str) -> Option<Quality> {
         IfName => {
             (!word.is_empty() && word.len() <= 15 && !word.contains('/')).then_some(Quality::Var)
         }
+        Token::Prefix => word.parse::<ipnet::IpNet>().is_ok().then_some(Quality::Var),
     }
 }
 
@@ -204,9 +239,9 @@ fn parse_in(commands: &[CommandDef], line: &str) -> Result<Parsed, ParseError> {
         if best == Quality::Partial {
             let mut kws: Vec<&str> = live
                 .iter()
-                .filter_map(|p| match p.2[i] {
-                    Kw(k, _) => Some(k),
-                    IfName => None,
+                .filter_map(|p| match p.2.get(i) {
+                    Some(Kw(k, _)) => Some(*k),
+                    _ => None,
                 })
                 .collect();
             kws.sort_unstable();
@@ -225,9 +260,15 @@ fn parse_in(commands: &[CommandDef], line: &str) -> Result<Parsed, ParseError> {
         .zip(&words)
         .find(|(t, _)| **t == IfName)
         .map(|(_, w)| (*w).to_owned());
+    let prefix = toks
+        .iter()
+        .zip(&words)
+        .find(|(t, _)| **t == Token::Prefix)
+        .and_then(|(_, w)| w.parse().ok());
     Ok(Parsed {
         action: def.action,
         ifname,
+        prefix,
         json,
     })
 }
@@ -260,6 +301,19 @@ mod tests {
         assert!(p.json);
         assert_eq!(ok("show running-config").action, Action::ShowRunningConfig);
         assert_eq!(ok("sh run").action, Action::ShowRunningConfig);
+    }
+
+    #[test]
+    fn vip_commands() {
+        let p = ok("service vip add 198.51.100.100/32");
+        assert_eq!(p.action, Action::VipAdd);
+        assert_eq!(p.prefix, Some("198.51.100.100/32".parse().unwrap()));
+        assert_eq!(ok("serv vip del 2001:db8::1/128").action, Action::VipDel);
+        assert_eq!(
+            parse("service vip add not-a-prefix"),
+            Err(ParseError::Unknown { word: 3 })
+        );
+        assert_eq!(ok("sh service vip json").action, Action::ShowVips);
     }
 
     #[test]

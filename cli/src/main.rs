@@ -125,6 +125,12 @@ fn execute(client: &mut Client, p: &Parsed) -> Result<String, String> {
         Action::ShowBgpSummary | Action::ShowBgpSummaryV4 | Action::ShowBgpSummaryV6 => {
             Request::ShowBgpSummary
         }
+        Action::VipAdd | Action::VipDel => match p.prefix {
+            Some(prefix) if p.action == Action::VipAdd => Request::AddVip { prefix },
+            Some(prefix) => Request::DelVip { prefix },
+            None => return Err("a prefix is needed".into()),
+        },
+        Action::ShowVips => Request::ShowVips,
         Action::Exit => return Ok(String::new()),
     };
     let mut reply = client.request(&req).map_err(|e| e.to_string())?;
@@ -164,6 +170,13 @@ fn execute(client: &mut Client, p: &Parsed) -> Result<String, String> {
                 bgp::summary_text(&s, family)
             })
         }
+        (Action::VipAdd | Action::VipDel, Reply::Vips { .. }) => Ok(String::new()),
+        (Action::ShowVips, Reply::Vips { vips }) => Ok(if p.json {
+            let list: Vec<String> = vips.iter().map(ToString::to_string).collect();
+            render::pretty(&serde_json::json!({ "vips": list }))
+        } else {
+            vips.iter().map(|v| format!("{v}\n")).collect()
+        }),
         (_, other) => Err(format!("unexpected reply from ternd: {other:?}")),
     }
 }

@@ -82,6 +82,12 @@ pub enum Request {
     ShowRunningConfig,
     /// BGP sessions and counts (`show bgp summary`).
     ShowBgpSummary,
+    /// Announce a service VIP (a /32 or /128) to every BGP peer.
+    AddVip { prefix: IpNet },
+    /// Withdraw a service VIP.
+    DelVip { prefix: IpNet },
+    /// The VIPs announced now.
+    ShowVips,
 }
 
 /// What the daemon answers.
@@ -96,6 +102,10 @@ pub enum Reply {
         text: String,
     },
     BgpSummary(BgpSummary),
+    /// The VIPs announced, after the change if the request made one.
+    Vips {
+        vips: Vec<IpNet>,
+    },
     /// The request could not be served; `message` says why (already phrased
     /// for an operator).
     Error {

@@ -149,6 +149,51 @@ fn ternd_peers_with_frr_exchanges_installs_and_withdraws() {
         String::from_utf8_lossy(&out.stdout)
     );
 
+    // Service VIPs added and removed at run time reach FRR and node2.
+    let tern = |ns: &str, cmd: &str| run(Command::new(bin("tern")).args(["-N", ns, "-c", cmd]));
+    let out = tern(&node1, "service vip add 198.51.100.100/32");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually(10, || {
+        let v = vtysh(&tor1, "show ip bgp json");
+        let p = &v["routes"]["198.51.100.100/32"][0];
+        if p["nexthops"][0]["ip"] == "192.0.2.1" {
+            Ok(())
+        } else {
+            Err(format!("FRR has no VIP via node1: {p}"))
+        }
+    });
+    eventually(10, || {
+        let r = tern_routes(&node2);
+        if r.iter().any(|(d, _)| d == "198.51.100.100") {
+            Ok(())
+        } else {
+            Err(format!("{r:?}"))
+        }
+    });
+    let out = tern(&node1, "show service vip");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "198.51.100.100/32\n");
+    let bad = tern(&node1, "service vip add 198.51.100.0/24");
+    assert_eq!(bad.status.code(), Some(2), "a /24 is not a VIP");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("host route"));
+    let out = tern(&node1, "service vip del 198.51.100.100/32");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually(10, || {
+        let v = vtysh(&tor1, "show ip bgp json");
+        if v["routes"].get("198.51.100.100/32").is_some() {
+            Err("FRR still has the withdrawn VIP".into())
+        } else {
+            Ok(())
+        }
+    });
+
     // Withdraw path: node1's ternd stops; its routes leave FRR and node2.
     let state: Value = serde_json::from_str(
         &std::fs::read_to_string(format!("/run/tern-lab/{lab}/state.json")).expect("state file"),

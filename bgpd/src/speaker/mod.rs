@@ -39,6 +39,14 @@ pub enum Command {
     /// The kernel may have dropped routes (an interface came back, or the
     /// watch overran): write every best path to the FIB again.
     ResyncFib,
+    /// Announce (true) or withdraw (false) a service VIP; the reply is the
+    /// VIP set after the change, or why it was refused.
+    Vips(oneshot::Sender<Vec<ipnet::IpNet>>),
+    Vip {
+        prefix: ipnet::IpNet,
+        announce: bool,
+        reply: oneshot::Sender<Result<Vec<ipnet::IpNet>, String>>,
+    },
 }
 
 /// A handle to the running speaker.
@@ -55,6 +63,31 @@ impl SpeakerHandle {
         if self.tx.send(Command::Shutdown(tx)).is_ok() {
             let _ = rx.await;
         }
+    }
+
+    /// Announces or withdraws a service VIP; returns the VIPs now announced.
+    pub async fn vip(
+        &self,
+        prefix: ipnet::IpNet,
+        announce: bool,
+    ) -> Result<Vec<ipnet::IpNet>, String> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Vip {
+                prefix,
+                announce,
+                reply: tx,
+            })
+            .map_err(|_| "the BGP speaker is not running".to_owned())?;
+        rx.await
+            .map_err(|_| "the BGP speaker is not running".to_owned())?
+    }
+
+    /// The VIPs announced now.
+    pub async fn vips(&self) -> Option<Vec<ipnet::IpNet>> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Command::Vips(tx)).ok()?;
+        rx.await.ok()
     }
 
     /// Sends a command that needs no answer.
@@ -109,6 +142,8 @@ struct Speaker {
     io_tx: mpsc::UnboundedSender<IoEvent>,
     timer_tx: mpsc::UnboundedSender<TimerEvent>,
     fib: FibSender,
+    /// Service VIPs announced through the control socket.
+    vips: std::collections::BTreeSet<ipnet::IpNet>,
     next_conn: ConnId,
     timers: HashMap<(IpAddr, ConnId, Timer), tokio::task::JoinHandle<()>>,
 }
@@ -143,6 +178,7 @@ pub fn spawn(
         io_tx,
         timer_tx,
         fib,
+        vips: std::collections::BTreeSet::new(),
         next_conn: 1,
         timers: HashMap::new(),
     };
@@ -249,8 +285,49 @@ impl Speaker {
                 let _ = done.send(());
             }
             Command::InterfaceDown(addrs) => self.interface_down(&addrs),
+            Command::Vips(reply) => {
+                let _ = reply.send(self.vips.iter().copied().collect());
+            }
+            Command::Vip {
+                prefix,
+                announce,
+                reply,
+            } => {
+                let _ = reply.send(self.vip(prefix, announce));
+            }
             Command::ResyncFib => self.resync_fib(),
         }
+    }
+
+    /// Service VIPs: host routes originated at run time (the services
+    /// datapath will drive this through the control socket).
+    fn vip(&mut self, prefix: ipnet::IpNet, announce: bool) -> Result<Vec<ipnet::IpNet>, String> {
+        let (family, host_len) = match prefix {
+            ipnet::IpNet::V4(_) => (Family::Ipv4Unicast, 32),
+            ipnet::IpNet::V6(_) => (Family::Ipv6Unicast, 128),
+        };
+        if prefix.prefix_len() != host_len {
+            return Err(format!("a VIP is a host route (/{host_len}): {prefix}"));
+        }
+        if announce {
+            if !self.vips.insert(prefix) {
+                return Err(format!("VIP {prefix} is already announced"));
+            }
+            let changes = self.rib.originate(family, prefix);
+            self.apply_changes(changes);
+            tracing::info!(vip = %prefix, "VIP announced");
+        } else {
+            if !self.vips.remove(&prefix) {
+                return Err(format!("VIP {prefix} is not announced"));
+            }
+            // A `network` line for the same prefix keeps it originated.
+            if !self.config.networks(family).any(|n| *n == prefix) {
+                let changes = self.rib.withdraw_local(family, prefix);
+                self.apply_changes(changes);
+            }
+            tracing::info!(vip = %prefix, "VIP withdrawn");
+        }
+        Ok(self.vips.iter().copied().collect())
     }
 
     fn interface_down(&mut self, addrs: &[IpAddr]) {
