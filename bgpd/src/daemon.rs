@@ -7,7 +7,7 @@ use tern_control::{InterfaceInfo, KernelCounters, Reply, Request, TernCounters, 
 use tern_ebpf::CounterPrograms;
 use tern_netlink::{Link, Netlink, OperState};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigSession};
 
 /// The BGP router-id FRR would pick without `bgp router-id`: the highest
 /// IPv4 address on a loopback (other than 127/8), else the highest IPv4
@@ -35,8 +35,8 @@ pub struct Daemon {
     pub started: Instant,
     pub netlink: Netlink,
     pub counters: CounterPrograms,
-    /// The BGP speaker, when the config has `router bgp`.
-    pub speaker: Option<crate::speaker::SpeakerHandle>,
+    /// The BGP speaker and its tasks, when the config has `router bgp`.
+    pub bgp: Option<crate::bgp_runtime::BgpRuntime>,
 }
 
 impl Daemon {
@@ -80,6 +80,92 @@ impl Daemon {
         }
     }
 
+    /// Applies one line of config mode to the running configuration, live.
+    /// A line that does not parse, or whose change cannot be carried out,
+    /// is refused and leaves both the configuration and the mode as they
+    /// were.
+    pub async fn configure(&mut self, session: &mut ConfigSession, line: &str) -> Reply {
+        let saved = session.clone();
+        let mut new = self.config.clone();
+        if let Err(reason) = session.apply(&mut new, line) {
+            return Reply::Error { message: reason };
+        }
+        match self.commit(new).await {
+            Ok(()) => Reply::ConfigApplied {
+                mode: session.mode().prompt_name().to_owned(),
+            },
+            Err(e) => {
+                *session = saved;
+                Reply::Error {
+                    message: format!("{e:#}"),
+                }
+            }
+        }
+    }
+
+    /// Makes `new` the running configuration, reconciling BGP with it.
+    async fn commit(&mut self, new: Config) -> anyhow::Result<()> {
+        let old_bgp = self.config.bgp.clone();
+        match (&old_bgp, &new.bgp) {
+            (None, None) => self.config = new,
+            (None, Some(b)) => {
+                let rt = crate::bgp_runtime::BgpRuntime::start(&new, b, &self.netlink).await?;
+                self.bgp = Some(rt);
+                self.config = new;
+            }
+            (Some(_), None) => {
+                if let Some(rt) = self.bgp.take() {
+                    rt.stop(&self.netlink).await;
+                }
+                self.config = new;
+            }
+            (Some(o), Some(n)) if o.asn != n.asn || o.router_id != n.router_id => {
+                if let Some(rt) = self.bgp.take() {
+                    rt.stop(&self.netlink).await;
+                }
+                match crate::bgp_runtime::BgpRuntime::start(&new, n, &self.netlink).await {
+                    Ok(rt) => {
+                        self.bgp = Some(rt);
+                        self.config = new;
+                    }
+                    Err(e) => {
+                        // Put the old speaker back: the change is refused.
+                        if let Ok(rt) =
+                            crate::bgp_runtime::BgpRuntime::start(&self.config, o, &self.netlink)
+                                .await
+                        {
+                            self.bgp = Some(rt);
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            (Some(o), Some(n)) => {
+                if o != n
+                    && let Some(rt) = &self.bgp
+                {
+                    rt.speaker
+                        .notify(crate::speaker::Command::Reconfigure(Box::new(n.clone())));
+                }
+                self.config = new;
+            }
+        }
+        Ok(())
+    }
+
+    /// `write memory`: the running configuration to the config file,
+    /// atomically, the previous file kept as FILE.bak.
+    pub fn write_memory(&self) -> Reply {
+        match write_atomically(&self.config_file, &self.config.render()) {
+            Ok(()) => Reply::Written {
+                path: self.config_file.display().to_string(),
+            },
+            Err(e) => Reply::Error {
+                message: format!("cannot write {}: {e}", self.config_file.display()),
+            },
+        }
+    }
+
     /// Answers one control request.
     pub async fn handle(&mut self, req: Request) -> Reply {
         match req {
@@ -101,7 +187,7 @@ impl Daemon {
             },
             Request::AddVip { prefix } | Request::DelVip { prefix } => {
                 let announce = matches!(req, Request::AddVip { .. });
-                match &self.speaker {
+                match self.bgp.as_ref().map(|b| &b.speaker) {
                     None => Reply::Error {
                         message:
                             "BGP is not configured (no `router bgp`): VIPs cannot be announced"
@@ -113,7 +199,7 @@ impl Daemon {
                     },
                 }
             }
-            Request::ShowVips => match &self.speaker {
+            Request::ShowVips => match self.bgp.as_ref().map(|b| &b.speaker) {
                 None => Reply::Vips { vips: Vec::new() },
                 Some(sp) => match sp.vips().await {
                     Some(vips) => Reply::Vips { vips },
@@ -122,7 +208,11 @@ impl Daemon {
                     },
                 },
             },
-            Request::ShowBgpSummary => match &self.speaker {
+            Request::ConfigLine { .. } => Reply::Error {
+                message: "configuration lines are served per connection".into(),
+            },
+            Request::WriteMemory => self.write_memory(),
+            Request::ShowBgpSummary => match self.bgp.as_ref().map(|b| &b.speaker) {
                 None => Reply::BgpSummary(tern_control::BgpSummary::default()),
                 Some(sp) => match sp.summary().await {
                     Some(s) => Reply::BgpSummary(s),
@@ -201,6 +291,39 @@ impl Daemon {
                 .and_then(|i| i.description.clone()),
         }
     }
+}
+
+/// Writes `text` to `path` so that a crash leaves either the old or the
+/// new file, never a torn one: a temporary file in the same directory,
+/// fsync, the old file kept as PATH.bak, rename, fsync of the directory.
+pub fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "ternd.conf".to_owned());
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        if path.exists() {
+            std::fs::copy(path, dir.join(format!("{name}.bak")))?;
+        }
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 fn oper_state_name(s: OperState) -> &'static str {

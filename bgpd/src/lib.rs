@@ -3,6 +3,7 @@
 //! Today the daemon reads its FRR-style configuration, attaches Tern's eBPF
 //! interface counters, and serves the control socket that `tern` talks to.
 //! The BGP wire codec lives in the `tern-bgp-wire` crate beside this one.
+pub mod bgp_runtime;
 pub mod config;
 pub mod daemon;
 pub mod fib;

@@ -104,72 +104,10 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
         .context("cannot load the eBPF counter programs (root and bpffs needed)")?;
     let netlink = tern_netlink::Netlink::open()?;
     let netlink_for_stop = netlink.clone();
-    let speaker = match &config.bgp {
+    let bgp = match &config.bgp {
         None => None,
-        Some(bgp) => {
-            let links = netlink.links().await?;
-            let router_id = bgp
-                .router_id
-                .or_else(|| tern_bgpd::daemon::pick_router_id(&links))
-                .context("no BGP router-id: configure `bgp router-id A.B.C.D` (there is no IPv4 address to take one from)")?;
-            let fib = tern_bgpd::fib::spawn(netlink.clone()).await;
-            let sp = tern_bgpd::speaker::spawn(
-                bgp.clone(),
-                router_id,
-                tern_bgpd::speaker::SpeakerOptions {
-                    hostname: config.hostname.clone(),
-                    ..Default::default()
-                },
-                fib,
-            )
-            .context("cannot start BGP: binding TCP port 179 failed")?;
-            Some(sp)
-        }
+        Some(b) => Some(tern_bgpd::bgp_runtime::BgpRuntime::start(&config, b, &netlink).await?),
     };
-    // Interface events: fast failover of sessions over a link that went
-    // down, and a FIB rewrite when one comes back (the kernel drops the
-    // routes through a link that goes down without telling anyone).
-    let watcher = speaker.clone().map(|sp| {
-        let nl = netlink.clone();
-        tokio::spawn(async move {
-            let mut events = match nl.watch().await {
-                Ok(rx) => rx,
-                Err(e) => {
-                    tracing::warn!(error = %e, "no interface watch: link failures wait for the hold timer");
-                    return;
-                }
-            };
-            let mut addrs: std::collections::HashMap<u32, Vec<std::net::IpAddr>> = nl
-                .links()
-                .await
-                .map(|ls| ls.into_iter().map(|l| (l.index, l.addresses.iter().map(|a| a.addr()).collect())).collect())
-                .unwrap_or_default();
-            while let Some(ev) = events.recv().await {
-                use tern_netlink::LinkEvent as L;
-                tracing::debug!(event = ?ev, "interface event");
-                match ev {
-                    L::AddressAdded { index, net } => addrs.entry(index).or_default().push(net.addr()),
-                    L::AddressRemoved { index, net } => {
-                        addrs.entry(index).or_default().retain(|a| *a != net.addr());
-                    }
-                    L::LinkDown { index, .. } | L::LinkRemoved { index, .. } => {
-                        // The addresses we knew on the link, and what it still
-                        // holds (IPv4 addresses stay on a link that goes down;
-                        // IPv6 ones are removed, so the cache is needed too).
-                        let mut a = addrs.get(&index).cloned().unwrap_or_default();
-                        if let Ok(links) = nl.links().await {
-                            for l in links.iter().filter(|l| l.index == index) {
-                                a.extend(l.addresses.iter().map(|n| n.addr()));
-                            }
-                        }
-                        sp.notify(tern_bgpd::speaker::Command::InterfaceDown(a));
-                    }
-                    L::LinkUp { .. } | L::Overrun => sp.notify(tern_bgpd::speaker::Command::ResyncFib),
-                    _ => {}
-                }
-            }
-        })
-    });
     let daemon = Daemon {
         config,
         config_file: config_path.clone(),
@@ -177,7 +115,7 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
         started: Instant::now(),
         netlink,
         counters,
-        speaker,
+        bgp,
     };
     let daemon = Arc::new(Mutex::new(daemon));
     tracing::info!(
@@ -210,20 +148,10 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
     }
-    // Cease the BGP sessions, then take Tern's routes out of the kernel
-    // (FRR's zebra does the same on a clean stop).
-    let speaker = daemon.lock().await.speaker.take();
-    if let Some(sp) = speaker {
-        sp.shutdown().await;
-        // Let the writers put the NOTIFICATIONs on the wire.
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        match netlink_for_stop.purge(tern_netlink::TERN_PROTO).await {
-            Ok(n) => tracing::info!(routes = n, "removed Tern's routes from the kernel"),
-            Err(e) => tracing::warn!(error = %e, "cannot remove Tern's routes"),
-        }
-    }
-    if let Some(w) = &watcher {
-        w.abort();
+    // Cease the BGP sessions, then take Tern's routes out of the kernel.
+    let bgp = daemon.lock().await.bgp.take();
+    if let Some(b) = bgp {
+        b.stop(&netlink_for_stop).await;
     }
     server.abort();
     reconciler.abort();

@@ -108,6 +108,8 @@ async fn client(stream: UnixStream, daemon: Arc<Mutex<Daemon>>) -> io::Result<()
     let (rd, mut wr) = stream.into_split();
     let mut rd = BufReader::new(rd);
     let mut line = Vec::new();
+    // This connection's config mode (`configure terminal` in tern).
+    let mut session = crate::config::ConfigSession::default();
     loop {
         line.clear();
         let n = (&mut rd)
@@ -129,6 +131,10 @@ async fn client(stream: UnixStream, daemon: Arc<Mutex<Daemon>>) -> io::Result<()
             line.pop();
         }
         let reply = match serde_json::from_slice::<Request>(&line) {
+            Ok(Request::ConfigLine { line }) => {
+                tracing::info!(%line, "config line");
+                daemon.lock().await.configure(&mut session, &line).await
+            }
             Ok(req) => {
                 tracing::debug!(?req, "control request");
                 daemon.lock().await.handle(req).await

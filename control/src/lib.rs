@@ -88,6 +88,15 @@ pub enum Request {
     DelVip { prefix: IpNet },
     /// The VIPs announced now.
     ShowVips,
+    /// One line typed in configuration mode (`configure terminal`). The
+    /// daemon keeps the mode per control connection; the line is applied to
+    /// the running configuration at once, or refused with the reason and no
+    /// change. `end` returns the connection's session to the top mode.
+    ConfigLine { line: String },
+    /// `write memory`: save the running configuration to the config file
+    /// atomically (temporary file, fsync, rename), keeping the previous file
+    /// as FILE.bak.
+    WriteMemory,
 }
 
 /// What the daemon answers.
@@ -105,6 +114,16 @@ pub enum Reply {
     /// The VIPs announced, after the change if the request made one.
     Vips {
         vips: Vec<IpNet>,
+    },
+    /// A configuration line was applied; `mode` is the mode the next line is
+    /// read in, as vtysh names it in the prompt: "config", "config-if",
+    /// "config-router", "config-router-af".
+    ConfigApplied {
+        mode: String,
+    },
+    /// The running configuration was saved to `path`.
+    Written {
+        path: String,
     },
     /// The request could not be served; `message` says why (already phrased
     /// for an operator).

@@ -1,7 +1,7 @@
-//! Starting and probing the daemons of FRR and Tern nodes: where their
-//! binaries are, their run directories and config copies, the detached
-//! `setsid nsenter --net=... -- DAEMON` launch, and the vtysh / tern commands
-//! that tell whether a node answers.
+//! Starting and probing the daemons of FRR, Tern, GoBGP and BIRD nodes:
+//! where their binaries are, their run directories and config copies, the
+//! detached `setsid nsenter --net=... -- DAEMON` launch, and the vtysh / tern /
+//! gobgp / birdc commands that tell whether a node answers.
 
 use std::ffi::OsString;
 use std::fs;
@@ -15,6 +15,7 @@ use crate::Options;
 use crate::error::LabError;
 use crate::names::{FRR_RUN_DIR, FRR_SBIN_DIR, NETNS_DIR, TERN_RUN_DIR};
 use crate::process::{self, ProcessRecord};
+use crate::state::NodeState;
 use crate::sys;
 use crate::topology::{Node, Role};
 
@@ -26,8 +27,14 @@ const FRR_USER: &str = "frr";
 const DAEMONIZE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to wait for an FRR pid file after the daemonizing parent exited.
 const PID_FILE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long to wait for ternd's launcher to exec into ternd.
+/// How long to wait for a foreground daemon's launcher to exec into it.
 const EXEC_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a configuration check (`gobgpd -d`, `bird -p`) may take.
+const CONFIG_CHECK_TIMEOUT: Duration = Duration::from_secs(30);
+/// BIRD's control socket in the node's directory (`birdc -s`).
+pub const BIRD_SOCKET: &str = "bird.ctl";
+/// Longest unix socket path (sun_path is 108 bytes with its NUL).
+const MAX_SOCKET_PATH: usize = 107;
 /// Lines of log shown when a daemon fails.
 pub(crate) const LOG_TAIL_LINES: usize = 30;
 
@@ -45,6 +52,25 @@ pub(crate) struct NodeEnv<'a> {
 /// Path of an FRR daemon binary.
 pub fn frr_daemon_path(daemon: &str) -> PathBuf {
     Path::new(FRR_SBIN_DIR).join(daemon)
+}
+
+/// Finds a tool of the peers' Debian packages (gobgpd, gobgp, bird, birdc):
+/// on PATH, else in /usr/sbin or /usr/bin (PATH may lack sbin).
+pub(crate) fn peer_tool(name: &str) -> Option<PathBuf> {
+    sys::which(name).or_else(|| {
+        ["/usr/sbin", "/usr/bin"]
+            .iter()
+            .map(|dir| Path::new(dir).join(name))
+            .find(|p| sys::is_executable(p))
+    })
+}
+
+/// Like `peer_tool`, but a missing tool is an error naming its package.
+pub(crate) fn require_peer_tool(name: &str, package: &str) -> Result<PathBuf, LabError> {
+    peer_tool(name).ok_or_else(|| LabError::MissingTool {
+        tool: name.to_owned(),
+        hint: format!("install the Debian package {package} (bash lab/setup.sh)"),
+    })
 }
 
 /// Finds `ternd` or `tern`: in `opts.tern_bin_dir`, else $TERN_BIN_DIR; then
@@ -154,17 +180,22 @@ pub(crate) fn prepare_tern(env: &NodeEnv<'_>) -> Result<(PathBuf, Option<PathBuf
 }
 
 /// `setsid nsenter --net=/run/netns/NS -- PROGRAM ARGS...`, detached: stdin
-/// from /dev/null, stdout and stderr appended to the node's log, the node's
-/// `env:` added to the environment.
-fn detached(env: &NodeEnv<'_>, program: &Path, args: &[OsString]) -> Result<Command, LabError> {
-    let log = fs::OpenOptions::new()
+/// from /dev/null, stdout and stderr appended to `log`, the node's `env:`
+/// added to the environment.
+fn detached(
+    env: &NodeEnv<'_>,
+    log: &Path,
+    program: &Path,
+    args: &[OsString],
+) -> Result<Command, LabError> {
+    let log_out = fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(env.log)
-        .map_err(|e| LabError::io(format!("opening {}", env.log.display()), e))?;
-    let log_err = log
+        .open(log)
+        .map_err(|e| LabError::io(format!("opening {}", log.display()), e))?;
+    let log_err = log_out
         .try_clone()
-        .map_err(|e| LabError::io(format!("opening {}", env.log.display()), e))?;
+        .map_err(|e| LabError::io(format!("opening {}", log.display()), e))?;
     let mut cmd = Command::new("setsid");
     cmd.arg("nsenter")
         .arg(format!("--net={NETNS_DIR}/{}", env.namespace))
@@ -173,7 +204,7 @@ fn detached(env: &NodeEnv<'_>, program: &Path, args: &[OsString]) -> Result<Comm
         .args(args)
         .envs(&env.node.env)
         .stdin(Stdio::null())
-        .stdout(Stdio::from(log))
+        .stdout(Stdio::from(log_out))
         .stderr(Stdio::from(log_err));
     Ok(cmd)
 }
@@ -201,7 +232,7 @@ pub(crate) fn start_frr_daemon(
         "0".into(),
         format!("--log=file:{}", daemon_log.display()).into(),
     ];
-    let mut cmd = detached(env, &program, &args)?;
+    let mut cmd = detached(env, env.log, &program, &args)?;
     let command = sys::describe(&cmd);
     tracing::info!(node = %env.node.name, %command, "starting {daemon}");
     let failed = |reason: String| LabError::DaemonFailed {
@@ -262,14 +293,122 @@ pub(crate) fn start_ternd(
     conf: &Path,
 ) -> Result<ProcessRecord, LabError> {
     let args: Vec<OsString> = vec!["-N".into(), env.namespace.into(), "-f".into(), conf.into()];
-    let mut cmd = detached(env, ternd, &args)?;
+    start_foreground(env, "ternd", ternd, &args, env.log)
+}
+
+/// Prepares a GoBGP node: checks its configuration with `gobgpd --dry-run`
+/// and returns the config copy.
+pub(crate) fn prepare_gobgp(env: &NodeEnv<'_>, gobgpd: &Path) -> Result<PathBuf, LabError> {
+    let conf = copy_config(env, "gobgpd.conf", None)?;
+    let mut check = Command::new(gobgpd);
+    check.args(gobgpd_config_args(&conf)).arg("--dry-run");
+    check_config(env, "gobgpd", &mut check)?;
+    Ok(conf)
+}
+
+fn gobgpd_config_args(conf: &Path) -> Vec<OsString> {
+    vec!["-f".into(), conf.into(), "-t".into(), "toml".into()]
+}
+
+/// Starts gobgpd in the foreground (plain-text log in `gobgpd.log`, gRPC API
+/// on its default :50051, which is the node's own inside its namespace).
+pub(crate) fn start_gobgpd(
+    env: &NodeEnv<'_>,
+    gobgpd: &Path,
+    conf: &Path,
+) -> Result<ProcessRecord, LabError> {
+    let mut args = gobgpd_config_args(conf);
+    args.extend(["--log-plain".into(), "--pprof-disable".into()]);
+    let log = env.dir.join("gobgpd.log");
+    start_foreground(env, "gobgpd", gobgpd, &args, &log)
+}
+
+/// BIRD's control socket of a node whose directory is `dir`.
+pub fn bird_socket(dir: &Path) -> PathBuf {
+    dir.join(BIRD_SOCKET)
+}
+
+/// Prepares a BIRD node: checks its configuration with `bird -p` and that its
+/// control socket path fits a unix socket; returns the config copy.
+pub(crate) fn prepare_bird(env: &NodeEnv<'_>, bird: &Path) -> Result<PathBuf, LabError> {
+    let socket = bird_socket(env.dir);
+    let len = socket.as_os_str().len();
+    if len > MAX_SOCKET_PATH {
+        return Err(LabError::DaemonFailed {
+            node: env.node.name.clone(),
+            daemon: "bird".to_owned(),
+            reason: format!(
+                "its control socket {} is {len} bytes long, more than a unix socket \
+                 allows ({MAX_SOCKET_PATH}): use a shorter lab or node name",
+                socket.display()
+            ),
+            log_tail: String::new(),
+        });
+    }
+    let conf = copy_config(env, "bird.conf", None)?;
+    let mut check = Command::new(bird);
+    check.arg("-p").arg("-c").arg(&conf);
+    check_config(env, "bird", &mut check)?;
+    Ok(conf)
+}
+
+/// Starts BIRD in the foreground (`-f`: its `log stderr` lines go to
+/// `bird.log`), control socket `bird.ctl` and pid file `bird.pid` in the
+/// node's directory.
+pub(crate) fn start_bird(
+    env: &NodeEnv<'_>,
+    bird: &Path,
+    conf: &Path,
+) -> Result<ProcessRecord, LabError> {
+    let args: Vec<OsString> = vec![
+        "-f".into(),
+        "-c".into(),
+        conf.into(),
+        "-s".into(),
+        bird_socket(env.dir).into(),
+        "-P".into(),
+        env.dir.join("bird.pid").into(),
+    ];
+    let log = env.dir.join("bird.log");
+    start_foreground(env, "bird", bird, &args, &log)
+}
+
+/// Runs a daemon's configuration check; a failure names the daemon and shows
+/// what the check printed.
+fn check_config(env: &NodeEnv<'_>, daemon: &str, check: &mut Command) -> Result<(), LabError> {
+    let command = sys::describe(check);
+    let out = sys::capture(check, CONFIG_CHECK_TIMEOUT)?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(LabError::DaemonFailed {
+        node: env.node.name.clone(),
+        daemon: daemon.to_owned(),
+        reason: format!(
+            "its configuration was refused: `{command}` ended with {}",
+            sys::describe_status(out.status)
+        ),
+        log_tail: out.combined(),
+    })
+}
+
+/// Starts a daemon that stays in the foreground of a detached child (output
+/// appended to `log`) and records its pid.
+fn start_foreground(
+    env: &NodeEnv<'_>,
+    daemon: &str,
+    program: &Path,
+    args: &[OsString],
+    log: &Path,
+) -> Result<ProcessRecord, LabError> {
+    let mut cmd = detached(env, log, program, args)?;
     let command = sys::describe(&cmd);
-    tracing::info!(node = %env.node.name, %command, "starting ternd");
+    tracing::info!(node = %env.node.name, %command, "starting {daemon}");
     let failed = |reason: String| LabError::DaemonFailed {
         node: env.node.name.clone(),
-        daemon: "ternd".to_owned(),
+        daemon: daemon.to_owned(),
         reason,
-        log_tail: sys::log_tail(&[env.log.to_owned()], LOG_TAIL_LINES),
+        log_tail: sys::log_tail(&[log.to_owned()], LOG_TAIL_LINES),
     };
     let mut child = cmd.spawn().map_err(|source| LabError::Spawn {
         command: command.clone(),
@@ -277,7 +416,7 @@ pub(crate) fn start_ternd(
     })?;
     let pid = i32::try_from(child.id()).map_err(|_| failed("pid out of range".to_owned()))?;
     // setsid and nsenter exec in turn (neither forks here): wait until the
-    // pid runs ternd itself, so the record names the right program.
+    // pid runs the daemon itself, so the record names the right program.
     let deadline = Instant::now() + EXEC_TIMEOUT;
     loop {
         if let Some(status) = child.try_wait().map_err(|e| LabError::io(&command, e))? {
@@ -286,40 +425,44 @@ pub(crate) fn start_ternd(
                 sys::describe_status(status)
             )));
         }
-        if process::runs_program(pid, ternd) {
+        if process::runs_program(pid, program) {
             break;
         }
         if Instant::now() >= deadline {
             return Err(failed(format!(
                 "pid {pid} did not become {} within {} s",
-                ternd.display(),
+                program.display(),
                 EXEC_TIMEOUT.as_secs()
             )));
         }
         thread::sleep(Duration::from_millis(20));
     }
-    tracing::info!(node = %env.node.name, pid, "ternd running");
+    tracing::info!(node = %env.node.name, pid, "{daemon} running");
     Ok(ProcessRecord {
-        name: "ternd".to_owned(),
+        name: daemon.to_owned(),
         pid,
-        program: ternd.to_owned(),
+        program: program.to_owned(),
         start_time: process::start_time(pid),
-        log: env.log.to_owned(),
+        log: log.to_owned(),
     })
 }
 
 /// The command that answers when a node's daemons are ready, if it has any.
-pub(crate) fn ready_check(role: Role, instance: &str, tern: Option<&Path>) -> Option<Command> {
-    match role {
+pub(crate) fn ready_check(node: &NodeState, tern: Option<&Path>) -> Option<Command> {
+    let instance = node.instance.as_str();
+    match node.role {
         Role::Frr => Some(vtysh(instance, "show version")),
         Role::Tern => tern.map(|t| tern_cli(t, instance, "show version")),
+        Role::Gobgp => Some(gobgp_cli(&node.namespace, &["global"])),
+        Role::Bird => Some(birdc(&node.dir, "show status")),
         Role::Host => None,
     }
 }
 
 /// The commands `status` shows for a node.
-pub(crate) fn status_checks(role: Role, instance: &str, tern: Option<&Path>) -> Vec<Command> {
-    match role {
+pub(crate) fn status_checks(node: &NodeState, tern: Option<&Path>) -> Vec<Command> {
+    let instance = node.instance.as_str();
+    match node.role {
         Role::Frr => vec![vtysh(instance, "show bgp summary")],
         Role::Tern => tern
             .map(|t| {
@@ -329,6 +472,8 @@ pub(crate) fn status_checks(role: Role, instance: &str, tern: Option<&Path>) -> 
                 ]
             })
             .unwrap_or_default(),
+        Role::Gobgp => vec![gobgp_cli(&node.namespace, &["neighbor"])],
+        Role::Bird => vec![birdc(&node.dir, "show protocols")],
         Role::Host => Vec::new(),
     }
 }
@@ -342,5 +487,21 @@ fn vtysh(instance: &str, command: &str) -> Command {
 fn tern_cli(tern: &Path, instance: &str, command: &str) -> Command {
     let mut cmd = Command::new(tern);
     cmd.args(["-N", instance, "-c", command]);
+    cmd
+}
+
+/// `gobgp ARGS...` inside the node's namespace, where it reaches the node's
+/// gobgpd at its default 127.0.0.1:50051.
+fn gobgp_cli(namespace: &str, args: &[&str]) -> Command {
+    let mut argv = vec![peer_tool("gobgp").unwrap_or_else(|| PathBuf::from("gobgp"))];
+    argv.extend(args.iter().map(PathBuf::from));
+    sys::nsenter(namespace, &argv)
+}
+
+/// `birdc -s DIR/bird.ctl COMMAND` (a unix socket: no namespace needed).
+fn birdc(dir: &Path, command: &str) -> Command {
+    let mut cmd = Command::new(peer_tool("birdc").unwrap_or_else(|| PathBuf::from("birdc")));
+    cmd.arg("-s").arg(bird_socket(dir));
+    cmd.args(command.split_whitespace());
     cmd
 }

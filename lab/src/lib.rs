@@ -1,7 +1,8 @@
 //! tern-lab: builds containerlab topologies on one Linux machine with network
 //! namespaces instead of containers. Each node gets namespace `clab-LAB-NODE`
 //! (containerlab's container name), links become veth pairs, FRR nodes run
-//! zebra + bgpd and Tern nodes run ternd inside their namespace.
+//! zebra + bgpd, Tern nodes ternd, GoBGP nodes gobgpd and BIRD nodes bird
+//! inside their namespace.
 //!
 //! ```no_run
 //! use tern_lab::{Options, Topology};
@@ -29,15 +30,15 @@ mod sys;
 mod topology;
 mod up;
 
-pub use daemons::find_tern_binary;
+pub use daemons::{BIRD_SOCKET, bird_socket, find_tern_binary};
 pub use down::{DownReport, down, down_lab};
 pub use error::{LabError, TopologyError, TopologyErrorKind};
 pub use process::ProcessRecord;
 pub use state::{LabState, NodeState, Phase};
 pub use status::{CheckOutput, LabStatus, NodeStatus, ProcessStatus, exec, status};
 pub use topology::{
-    Bind, BindMode, Endpoint, ExecLine, FRR_CONFIG_PATH, Link, Node, Role, TERN_CONFIG_PATH,
-    Topology,
+    BIRD_CONFIG_PATH, Bind, BindMode, Endpoint, ExecLine, FRR_CONFIG_PATH, GOBGP_CONFIG_PATH, Link,
+    Node, Role, TERN_CONFIG_PATH, Topology,
 };
 pub use up::{UpReport, up};
 

@@ -12,7 +12,7 @@ use crate::Options;
 use crate::daemons;
 use crate::error::LabError;
 use crate::netns;
-use crate::state::{LabState, Phase};
+use crate::state::{LabState, NodeState, Phase};
 use crate::sys;
 use crate::topology::{Role, Topology};
 
@@ -62,7 +62,8 @@ pub struct LabStatus {
 
 /// Inspects the lab named in `topo`: the recorded state when there is one,
 /// else the topology's nodes (all unhealthy, as the lab is not up). Runs
-/// each daemon's show commands (vtysh for FRR nodes, tern for Tern nodes).
+/// each daemon's show commands (vtysh for FRR nodes, tern for Tern nodes,
+/// `gobgp neighbor` for GoBGP nodes, `birdc show protocols` for BIRD nodes).
 pub fn status(topo: &Topology, opts: &Options) -> Result<LabStatus, LabError> {
     let state = LabState::load(&opts.state_root, &topo.name)?;
     let tern = if topo.nodes.iter().any(|n| n.role == Role::Tern)
@@ -95,7 +96,7 @@ pub fn status(topo: &Topology, opts: &Options) -> Result<LabStatus, LabError> {
                     n.role,
                     &n.namespace,
                     processes,
-                    Some(&n.instance),
+                    Some(n),
                     tern.as_deref(),
                 )
             })
@@ -132,12 +133,12 @@ fn node_status(
     role: Role,
     namespace: &str,
     processes: Vec<ProcessStatus>,
-    instance: Option<&str>,
+    state: Option<&NodeState>,
     tern: Option<&std::path::Path>,
 ) -> NodeStatus {
     let namespace_present = netns::exists(namespace);
     let mut checks = Vec::new();
-    if let Some(instance) = instance.filter(|_| namespace_present) {
+    if let Some(state) = state.filter(|_| namespace_present) {
         if role == Role::Tern && tern.is_none() {
             checks.push(CheckOutput {
                 command: "tern".to_owned(),
@@ -146,7 +147,7 @@ fn node_status(
                     .to_owned(),
             });
         }
-        for mut cmd in daemons::status_checks(role, instance, tern) {
+        for mut cmd in daemons::status_checks(state, tern) {
             let command = sys::describe(&cmd);
             let check = match sys::capture(&mut cmd, CHECK_TIMEOUT) {
                 Ok(out) => CheckOutput {

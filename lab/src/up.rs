@@ -36,10 +36,23 @@ pub struct UpReport {
     pub elapsed: Duration,
 }
 
-/// The tern binaries a lab with Tern nodes needs.
-struct TernBins {
-    ternd: PathBuf,
-    tern: PathBuf,
+/// The binaries a lab needs besides FRR's: tern's for Tern nodes, the
+/// peers' daemons for GoBGP and BIRD nodes.
+#[derive(Default)]
+struct Bins {
+    ternd: Option<PathBuf>,
+    tern: Option<PathBuf>,
+    gobgpd: Option<PathBuf>,
+    bird: Option<PathBuf>,
+}
+
+impl Bins {
+    fn get<'a>(path: &'a Option<PathBuf>, name: &str) -> Result<&'a Path, LabError> {
+        path.as_deref().ok_or_else(|| LabError::BinaryNotFound {
+            name: name.to_owned(),
+            searched: Vec::new(),
+        })
+    }
 }
 
 /// Builds the lab described by `topo`. Refuses if any part of it exists;
@@ -63,7 +76,7 @@ pub fn up(topo: &Topology, opts: &Options) -> Result<UpReport, LabError> {
     let mut state = initial_state(topo, &lab_dir);
     let result = state
         .save(&opts.state_root)
-        .and_then(|()| build(topo, opts, bins.as_ref(), &mut state));
+        .and_then(|()| build(topo, opts, &bins, &mut state));
     match result {
         Ok(()) => {
             tracing::info!(lab = %topo.name, "lab is up");
@@ -93,7 +106,7 @@ pub fn up(topo: &Topology, opts: &Options) -> Result<UpReport, LabError> {
 }
 
 /// Checks root, tools and binaries before anything is created.
-fn preflight(topo: &Topology, opts: &Options) -> Result<Option<TernBins>, LabError> {
+fn preflight(topo: &Topology, opts: &Options) -> Result<Bins, LabError> {
     sys::require_root()?;
     sys::require_tools(&["ip", "nsenter", "setsid"])?;
     if topo.nodes.iter().any(|n| n.role == Role::Frr) {
@@ -108,14 +121,21 @@ fn preflight(topo: &Topology, opts: &Options) -> Result<Option<TernBins>, LabErr
             }
         }
     }
-    if topo.nodes.iter().any(|n| n.role == Role::Tern) {
-        Ok(Some(TernBins {
-            ternd: daemons::find_tern_binary("ternd", opts)?,
-            tern: daemons::find_tern_binary("tern", opts)?,
-        }))
-    } else {
-        Ok(None)
+    let has = |role: Role| topo.nodes.iter().any(|n| n.role == role);
+    let mut bins = Bins::default();
+    if has(Role::Tern) {
+        bins.ternd = Some(daemons::find_tern_binary("ternd", opts)?);
+        bins.tern = Some(daemons::find_tern_binary("tern", opts)?);
     }
+    if has(Role::Gobgp) {
+        bins.gobgpd = Some(daemons::require_peer_tool("gobgpd", "gobgpd")?);
+        daemons::require_peer_tool("gobgp", "gobgpd")?;
+    }
+    if has(Role::Bird) {
+        bins.bird = Some(daemons::require_peer_tool("bird", "bird2")?);
+        daemons::require_peer_tool("birdc", "bird2")?;
+    }
+    Ok(bins)
 }
 
 /// Refuses when this lab's state or any of its namespaces exist.
@@ -198,7 +218,7 @@ fn node_paths(state: &LabState, node: &str) -> Result<(String, PathBuf, PathBuf)
 fn build(
     topo: &Topology,
     opts: &Options,
-    bins: Option<&TernBins>,
+    bins: &Bins,
     state: &mut LabState,
 ) -> Result<(), LabError> {
     // Namespaces and node directories.
@@ -254,15 +274,22 @@ fn build(
                 }
             }
             Role::Tern => {
-                let Some(bins) = bins else {
-                    return Err(LabError::BinaryNotFound {
-                        name: "ternd".to_owned(),
-                        searched: Vec::new(),
-                    });
-                };
+                let ternd = Bins::get(&bins.ternd, "ternd")?;
                 let (conf, run_dir) = daemons::prepare_tern(&env)?;
                 record(state, opts, &node.name, |n| n.run_dirs.extend(run_dir))?;
-                let proc = daemons::start_ternd(&env, &bins.ternd, &conf)?;
+                let proc = daemons::start_ternd(&env, ternd, &conf)?;
+                record(state, opts, &node.name, |n| n.processes.push(proc))?;
+            }
+            Role::Gobgp => {
+                let gobgpd = Bins::get(&bins.gobgpd, "gobgpd")?;
+                let conf = daemons::prepare_gobgp(&env, gobgpd)?;
+                let proc = daemons::start_gobgpd(&env, gobgpd, &conf)?;
+                record(state, opts, &node.name, |n| n.processes.push(proc))?;
+            }
+            Role::Bird => {
+                let bird = Bins::get(&bins.bird, "bird")?;
+                let conf = daemons::prepare_bird(&env, bird)?;
+                let proc = daemons::start_bird(&env, bird, &conf)?;
                 record(state, opts, &node.name, |n| n.processes.push(proc))?;
             }
             Role::Host => {}
@@ -301,12 +328,12 @@ fn run_exec_lines(node: &Node, namespace: &str) -> Result<(), LabError> {
     Ok(())
 }
 
-/// Polls every FRR and Tern node until its check command succeeds, failing
+/// Polls every node with daemons until its check command succeeds, failing
 /// early when one of its processes dies.
-fn wait_ready(opts: &Options, bins: Option<&TernBins>, state: &LabState) -> Result<(), LabError> {
+fn wait_ready(opts: &Options, bins: &Bins, state: &LabState) -> Result<(), LabError> {
     let started = Instant::now();
     let deadline = started + opts.ready_timeout;
-    let tern = bins.map(|b| b.tern.as_path());
+    let tern = bins.tern.as_deref();
     let mut pending: Vec<&NodeState> = state
         .nodes
         .iter()
@@ -328,7 +355,7 @@ fn wait_ready(opts: &Options, bins: Option<&TernBins>, state: &LabState) -> Resu
                     log_tail: tail_for(node, dead),
                 });
             }
-            let Some(mut check) = daemons::ready_check(node.role, &node.instance, tern) else {
+            let Some(mut check) = daemons::ready_check(node, tern) else {
                 pending.remove(i);
                 last_error.remove(i);
                 continue;
@@ -356,7 +383,7 @@ fn wait_ready(opts: &Options, bins: Option<&TernBins>, state: &LabState) -> Resu
         }
         if Instant::now() >= deadline {
             let node = pending[0];
-            let check = daemons::ready_check(node.role, &node.instance, tern)
+            let check = daemons::ready_check(node, tern)
                 .map(|c| sys::describe(&c))
                 .unwrap_or_default();
             let logs: Vec<PathBuf> = node

@@ -404,3 +404,190 @@ topology:
         Vec::<String>::new()
     );
 }
+
+const GOBGPD_CONF: &str = r#"[global.config]
+  as = 65100
+  router-id = "198.51.100.2"
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "192.0.2.1"
+    peer-as = 65200
+  [neighbors.timers.config]
+    connect-retry = 1
+    hold-time = 9
+    keepalive-interval = 3
+"#;
+
+const BIRD_CONF: &str = "log stderr all;\nrouter id 198.51.100.3;\nprotocol device {}\n\
+protocol static { ipv4; route 198.51.100.3/32 blackhole; }\n\
+protocol bgp g1 { local as 65200; neighbor 192.0.2.0 as 65100; connect retry time 1;\n\
+  ipv4 { import all; export all; }; }\n";
+
+/// Polls `check` for up to 30 s.
+fn eventually(what: &str, mut check: impl FnMut() -> Result<(), String>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match check() {
+            Ok(()) => return,
+            Err(e) if std::time::Instant::now() >= deadline => panic!("{what}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+#[test]
+fn gobgp_and_bird_nodes_run_peer_answer_and_go_away() {
+    require_netns();
+    let lab = lab_name('p');
+    let yaml = format!(
+        r#"name: {lab}
+topology:
+  nodes:
+    g1:
+      kind: linux
+      image: jauderho/gobgp:v3.10.0
+      binds: [g1/gobgpd.conf:/etc/gobgp/gobgpd.conf]
+      exec: [ip addr add 192.0.2.0/31 dev eth1]
+    b1:
+      kind: linux
+      image: pierky/bird:2.0.12
+      startup-config: b1/bird.conf
+      exec: [ip addr add 192.0.2.1/31 dev eth1]
+  links:
+    - endpoints: ["g1:eth1", "b1:eth1"]
+"#
+    );
+    let dir = write_files(&[
+        ("lab.clab.yml", &yaml),
+        ("g1/gobgpd.conf", GOBGPD_CONF),
+        ("b1/bird.conf", BIRD_CONF),
+    ]);
+    let topo = Topology::load(dir.path().join("lab.clab.yml")).expect("topology");
+    let opts = Options::default();
+    let guard = Guard {
+        topo: &topo,
+        opts: &opts,
+    };
+    let report = tern_lab::up(&topo, &opts).expect("up");
+    let procs: Vec<(Role, String)> = report
+        .nodes
+        .iter()
+        .flat_map(|n| n.processes.iter().map(|p| (n.role, p.name.clone())))
+        .collect();
+    assert_eq!(
+        procs,
+        [(Role::Gobgp, "gobgpd".into()), (Role::Bird, "bird".into())]
+    );
+    let recorded: Vec<_> = report
+        .nodes
+        .iter()
+        .flat_map(|n| n.processes.clone())
+        .collect();
+    assert!(recorded.iter().all(|p| p.is_running()), "{recorded:#?}");
+    let b1_dir = &report.nodes[1].dir;
+    let socket = tern_lab::bird_socket(b1_dir);
+    assert!(socket.exists(), "{}", socket.display());
+
+    // The two daemons peer with each other (each tool asked on its side),
+    // and BIRD's loopback reaches GoBGP's RIB.
+    let g1 = format!("clab-{lab}-g1");
+    eventually("GoBGP and BIRD Established", || {
+        let bird =
+            run_ok(
+                Command::new("birdc")
+                    .arg("-s")
+                    .arg(&socket)
+                    .args(["show", "protocols", "g1"]),
+            );
+        let rib = run_ok(Command::new("nsenter").args([
+            &format!("--net=/run/netns/{g1}"),
+            "--",
+            "gobgp",
+            "global",
+            "rib",
+        ]));
+        if bird.contains("Established") && rib.contains("198.51.100.3/32") {
+            Ok(())
+        } else {
+            Err(format!("birdc: {bird}\ngobgp: {rib}"))
+        }
+    });
+
+    let status = tern_lab::status(&topo, &opts).expect("status");
+    assert!(status.healthy, "{status:#?}");
+    let g = &status.nodes[0];
+    assert!(g.checks[0].command.contains("gobgp neighbor"), "{g:#?}");
+    assert!(g.checks[0].output.contains("192.0.2.1"), "{g:#?}");
+    assert!(g.checks[0].output.contains("Establ"), "{g:#?}");
+    let b = &status.nodes[1];
+    assert!(b.checks[0].command.contains("show protocols"), "{b:#?}");
+    assert!(b.checks[0].output.contains("Established"), "{b:#?}");
+    let bird_log = fs::read_to_string(b1_dir.join("bird.log")).expect("bird.log");
+    assert!(bird_log.contains("Started"), "{bird_log}");
+
+    tern_lab::down(&topo, &opts).expect("down");
+    std::mem::forget(guard);
+    for p in &recorded {
+        assert!(!p.is_running(), "{p:?} survived");
+    }
+    assert_eq!(
+        namespaces_with_prefix(&format!("clab-{lab}-")),
+        Vec::<String>::new()
+    );
+    assert!(!Path::new("/run/tern-lab").join(&lab).exists());
+}
+
+#[test]
+fn bad_gobgp_or_bird_config_fails_up_with_the_daemons_words() {
+    require_netns();
+    for (tag, image, file, text, daemon, words) in [
+        (
+            'g',
+            "jauderho/gobgp:v3.10.0",
+            "gobgpd.conf",
+            "[global.config]\n  as = \"not a number\"\n",
+            "gobgpd",
+            "global.config.as",
+        ),
+        (
+            'b',
+            "pierky/bird:2.0.12",
+            "bird.conf",
+            "router id 198.51.100.3;\nprotocol bogus {}\n",
+            "bird",
+            "bird.conf:2",
+        ),
+    ] {
+        let lab = lab_name(tag);
+        let yaml = format!(
+            "name: {lab}\ntopology:\n  nodes:\n    r1: {{kind: linux, image: \"{image}\", startup-config: r1/{file}}}\n"
+        );
+        let conf = format!("r1/{file}");
+        let dir = write_files(&[("lab.clab.yml", &yaml), (&conf, text)]);
+        let topo = Topology::load(dir.path().join("lab.clab.yml")).expect("topology");
+        let opts = Options::default();
+        let _guard = Guard {
+            topo: &topo,
+            opts: &opts,
+        };
+        let err = tern_lab::up(&topo, &opts).expect_err("up must fail");
+        match err.root_cause() {
+            LabError::DaemonFailed {
+                node,
+                daemon: d,
+                log_tail,
+                ..
+            } => {
+                assert_eq!(node, "r1");
+                assert_eq!(d, daemon);
+                assert!(log_tail.contains(words), "{err}");
+            }
+            other => panic!("wrong error: {other}"),
+        }
+        assert_eq!(
+            namespaces_with_prefix(&format!("clab-{lab}-")),
+            Vec::<String>::new()
+        );
+        assert!(!Path::new("/run/tern-lab").join(&lab).exists());
+    }
+}

@@ -102,6 +102,16 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// vtysh's name of the mode, as in the prompt `(config-router)#`.
+    pub fn prompt_name(&self) -> &'static str {
+        match self {
+            Mode::Config => "config",
+            Mode::Interface(_) => "config-if",
+            Mode::Router => "config-router",
+            Mode::RouterAf(_) => "config-router-af",
+        }
+    }
+
     /// The mode a line falls back to when this one does not know it.
     fn parent(&self) -> Option<Mode> {
         match self {
@@ -151,7 +161,7 @@ pub enum LoadError {
 }
 
 /// Applies command lines to a [`Config`], tracking the current mode.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ConfigSession {
     mode: Mode,
 }

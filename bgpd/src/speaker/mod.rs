@@ -32,6 +32,12 @@ pub enum Command {
     Summary(oneshot::Sender<BgpSummary>),
     /// Cease every session (Administrative Shutdown) and stop.
     Shutdown(oneshot::Sender<()>),
+    /// An address or a link came up: sessions waiting in Active try to
+    /// connect now instead of at their next connect-retry expiry (the peer
+    /// may have just become reachable).
+    RetryConnects,
+    /// A changed `router bgp` block (same AS and router-id).
+    Reconfigure(Box<BgpConfig>),
     /// An interface went down; these were its addresses. Directly connected
     /// eBGP sessions over it are reset at once (FRR's fast external
     /// failover) instead of waiting for the hold timer.
@@ -144,6 +150,10 @@ struct Speaker {
     fib: FibSender,
     /// Service VIPs announced through the control socket.
     vips: std::collections::BTreeSet<ipnet::IpNet>,
+    /// A duplicate of the listening socket, to set MD5 keys of neighbors
+    /// added at run time.
+    listener_fd: std::os::fd::OwnedFd,
+    next_peer: u32,
     next_conn: ConnId,
     timers: HashMap<(IpAddr, ConnId, Timer), tokio::task::JoinHandle<()>>,
 }
@@ -164,6 +174,7 @@ pub fn spawn(
             })?;
         }
     }
+    let listener_fd = std::os::fd::AsFd::as_fd(&listener).try_clone_to_owned()?;
     let (io_tx, mut io_rx) = mpsc::unbounded_channel();
     let (timer_tx, mut timer_rx) = mpsc::unbounded_channel();
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
@@ -179,6 +190,8 @@ pub fn spawn(
         timer_tx,
         fib,
         vips: std::collections::BTreeSet::new(),
+        listener_fd,
+        next_peer: 0,
         next_conn: 1,
         timers: HashMap::new(),
     };
@@ -222,24 +235,124 @@ impl Speaker {
             .iter()
             .map(|(a, n)| (*a, n.clone()))
             .collect();
-        for (i, (addr, ncfg)) in neighbors.into_iter().enumerate() {
-            let Some(peer) = Peer::new(
-                PeerId(u32::try_from(i).unwrap_or(u32::MAX)),
-                addr,
-                ncfg,
-                &self.config,
-                self.router_id,
-                self.opts.hostname.as_deref(),
-            ) else {
-                tracing::warn!(peer = %addr, "neighbor without remote-as: not started");
-                continue;
-            };
-            let shutdown = peer.cfg.shutdown;
-            self.peers.insert(addr, peer);
-            if !shutdown {
-                let conn = self.new_conn(addr, !self.peer_passive(addr));
-                self.fsm_event(addr, conn, Event::ManualStart);
+        for (addr, ncfg) in neighbors {
+            self.add_peer(addr, ncfg);
+        }
+    }
+
+    /// Creates a neighbor and starts its session (unless shut down).
+    fn add_peer(&mut self, addr: IpAddr, ncfg: crate::config::bgp::NeighborConfig) {
+        let id = PeerId(self.next_peer);
+        self.next_peer = self.next_peer.saturating_add(1);
+        let Some(peer) = Peer::new(
+            id,
+            addr,
+            ncfg,
+            &self.config,
+            self.router_id,
+            self.opts.hostname.as_deref(),
+        ) else {
+            tracing::warn!(peer = %addr, "neighbor without remote-as: not started");
+            return;
+        };
+        let shutdown = peer.cfg.shutdown;
+        self.peers.insert(addr, peer);
+        if !shutdown {
+            let conn = self.new_conn(addr, !self.peer_passive(addr));
+            self.fsm_event(addr, conn, Event::ManualStart);
+        }
+    }
+
+    /// Stops a neighbor's session (Cease) and forgets it.
+    fn remove_peer(&mut self, addr: IpAddr) {
+        let conns: Vec<ConnId> = self
+            .peers
+            .get(&addr)
+            .map(|p| p.conns.iter().map(|c| c.id).collect())
+            .unwrap_or_default();
+        for c in conns {
+            self.fsm_event(addr, c, Event::ManualStop);
+        }
+        self.timers.retain(|(a, _, _), h| {
+            if *a == addr {
+                h.abort();
+                false
+            } else {
+                true
             }
+        });
+        if let Some(p) = self.peers.remove(&addr) {
+            // Routes of a session that was up went with its Down action;
+            // this also covers a peer the RIB still knows.
+            let changes = self.rib.peer_down(p.id);
+            self.apply_changes(changes);
+        }
+        let _ = md5::set_key(&self.listener_fd, addr, b"", true);
+    }
+
+    /// Applies a changed `router bgp` block with the same AS and router-id:
+    /// originated networks, maximum-paths and neighbors are brought in line;
+    /// a neighbor whose settings changed restarts its session.
+    fn reconfigure(&mut self, new: BgpConfig) {
+        let old = std::mem::replace(&mut self.config, new);
+        let mut changes = Changes::default();
+        for family in Family::ALL {
+            if old.maximum_paths(family) != self.config.maximum_paths(family) {
+                let n = self.config.maximum_paths(family);
+                changes.merge(self.rib.set_maximum_paths(family, n));
+            }
+            let before: std::collections::BTreeSet<_> = old.networks(family).copied().collect();
+            let after: std::collections::BTreeSet<_> =
+                self.config.networks(family).copied().collect();
+            for net in after.difference(&before) {
+                changes.merge(self.rib.originate(family, *net));
+            }
+            for net in before.difference(&after) {
+                if !self.vips.contains(net) {
+                    changes.merge(self.rib.withdraw_local(family, *net));
+                }
+            }
+        }
+        self.apply_changes(changes);
+        let activation = |c: &BgpConfig, a: IpAddr| -> Vec<bool> {
+            Family::ALL.iter().map(|f| c.is_active(a, *f)).collect()
+        };
+        let addrs: std::collections::BTreeSet<IpAddr> = old
+            .neighbors
+            .keys()
+            .chain(self.config.neighbors.keys())
+            .copied()
+            .collect();
+        for addr in addrs {
+            let before = old.neighbors.get(&addr);
+            let after = self.config.neighbors.get(&addr).cloned();
+            match (before, after) {
+                (Some(_), None) => {
+                    tracing::info!(peer = %addr, "neighbor removed");
+                    self.remove_peer(addr);
+                }
+                (None, Some(n)) => {
+                    tracing::info!(peer = %addr, "neighbor added");
+                    self.set_listener_key(addr, &n);
+                    self.add_peer(addr, n);
+                }
+                (Some(b), Some(n)) => {
+                    if *b != n || activation(&old, addr) != activation(&self.config, addr) {
+                        tracing::info!(peer = %addr, "neighbor changed: restarting its session");
+                        self.remove_peer(addr);
+                        self.set_listener_key(addr, &n);
+                        self.add_peer(addr, n);
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+    }
+
+    fn set_listener_key(&self, addr: IpAddr, n: &crate::config::bgp::NeighborConfig) {
+        let key = n.password.as_deref().unwrap_or("");
+        if let Err(e) = md5::set_key(&self.listener_fd, addr, key.as_bytes(), true) {
+            tracing::warn!(peer = %addr, error = %e, "cannot set the TCP MD5 key");
         }
     }
 
@@ -285,6 +398,24 @@ impl Speaker {
                 let _ = done.send(());
             }
             Command::InterfaceDown(addrs) => self.interface_down(&addrs),
+            Command::Reconfigure(cfg) => self.reconfigure(*cfg),
+            Command::RetryConnects => {
+                let waiting: Vec<(IpAddr, ConnId)> = self
+                    .peers
+                    .iter()
+                    .filter(|(_, p)| !p.cfg.passive && !p.cfg.shutdown)
+                    .flat_map(|(a, p)| {
+                        p.conns
+                            .iter()
+                            .filter(|c| c.fsm.state() == State::Active && c.writer.is_none())
+                            .map(move |c| (*a, c.id))
+                    })
+                    .collect();
+                for (peer, conn) in waiting {
+                    self.stop_timer(peer, conn, Timer::ConnectRetry);
+                    self.fsm_event(peer, conn, Event::ConnectRetryTimerExpires);
+                }
+            }
             Command::Vips(reply) => {
                 let _ = reply.send(self.vips.iter().copied().collect());
             }

@@ -19,6 +19,10 @@ mod tests;
 pub const FRR_CONFIG_PATH: &str = "/etc/frr/frr.conf";
 /// Container path of ternd's configuration.
 pub const TERN_CONFIG_PATH: &str = "/etc/tern/ternd.conf";
+/// Container path of gobgpd's configuration (TOML).
+pub const GOBGP_CONFIG_PATH: &str = "/etc/gobgp/gobgpd.conf";
+/// Container path of BIRD's configuration.
+pub const BIRD_CONFIG_PATH: &str = "/etc/bird/bird.conf";
 
 /// Node-level keys tern-lab understands; any other key is an error.
 const NODE_KEYS: &[&str] = &["kind", "image", "binds", "exec", "env", "startup-config"];
@@ -31,6 +35,10 @@ pub enum Role {
     Frr,
     /// Tern: ternd, configured from `/etc/tern/ternd.conf`.
     Tern,
+    /// GoBGP: gobgpd, configured from `/etc/gobgp/gobgpd.conf` (TOML).
+    Gobgp,
+    /// BIRD 2: bird, configured from `/etc/bird/bird.conf`.
+    Bird,
     /// A plain host: only a namespace and its exec lines.
     Host,
 }
@@ -38,8 +46,10 @@ pub enum Role {
 impl Role {
     /// Decides the role from an image reference. The image's name (its last
     /// path component, without tag or digest) containing `frr` makes an FRR
-    /// node, containing `tern` a Tern node; anything else is a plain host.
-    /// Looking only at the name keeps `registry.internal/alpine` a host.
+    /// node, containing `tern` a Tern node, `gobgp` a GoBGP node
+    /// (`jauderho/gobgp:v3.10.0`), `bird` a BIRD node (`pierky/bird:2.0.12`);
+    /// anything else is a plain host. Looking only at the name keeps
+    /// `registry.internal/alpine` a host.
     pub fn from_image(image: &str) -> Role {
         let without_digest = image.split('@').next().unwrap_or(image);
         let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
@@ -48,6 +58,10 @@ impl Role {
             Role::Frr
         } else if name.contains("tern") {
             Role::Tern
+        } else if name.contains("gobgp") {
+            Role::Gobgp
+        } else if name.contains("bird") {
+            Role::Bird
         } else {
             Role::Host
         }
@@ -58,6 +72,8 @@ impl Role {
         match self {
             Role::Frr => Some(FRR_CONFIG_PATH),
             Role::Tern => Some(TERN_CONFIG_PATH),
+            Role::Gobgp => Some(GOBGP_CONFIG_PATH),
+            Role::Bird => Some(BIRD_CONFIG_PATH),
             Role::Host => None,
         }
     }
@@ -68,6 +84,8 @@ impl fmt::Display for Role {
         f.write_str(match self {
             Role::Frr => "frr",
             Role::Tern => "tern",
+            Role::Gobgp => "gobgp",
+            Role::Bird => "bird",
             Role::Host => "host",
         })
     }
@@ -105,7 +123,7 @@ pub struct Node {
     pub kind: String,
     pub image: String,
     pub role: Role,
-    /// Host path of the node's daemon configuration (FRR and Tern nodes).
+    /// Host path of the node's daemon configuration (every role but hosts).
     pub config: Option<PathBuf>,
     pub binds: Vec<Bind>,
     pub exec: Vec<ExecLine>,

@@ -160,8 +160,50 @@ fn roles_come_from_the_image_name() {
         Role::from_image("registry.example:5000/team/tern"),
         Role::Tern
     );
+    assert_eq!(Role::from_image("jauderho/gobgp:v3.10.0"), Role::Gobgp);
+    assert_eq!(Role::from_image("docker.io/osrg/GoBGP"), Role::Gobgp);
+    assert_eq!(Role::from_image("pierky/bird:2.0.12"), Role::Bird);
+    assert_eq!(Role::from_image("ghcr.io/x/bird2@sha256:abcd"), Role::Bird);
     assert_eq!(Role::from_image("alpine:3"), Role::Host);
     assert_eq!(Role::from_image("registry.internal/alpine"), Role::Host);
+    // Only the image's own name counts, not its registry path or tag.
+    assert_eq!(Role::from_image("bird.example/alpine:gobgp"), Role::Host);
+    assert_eq!(Role::Gobgp.config_path(), Some(GOBGP_CONFIG_PATH));
+    assert_eq!(Role::Bird.config_path(), Some(BIRD_CONFIG_PATH));
+    assert_eq!(Role::Gobgp.to_string(), "gobgp");
+    assert_eq!(Role::Bird.to_string(), "bird");
+}
+
+#[test]
+fn peer_labs_parse() {
+    for (file, router, role) in [
+        ("gobgp.clab.yml", "gobgp1", Role::Gobgp),
+        ("bird.clab.yml", "bird1", Role::Bird),
+    ] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("topologies")
+            .join(file);
+        let t = Topology::load(&path).unwrap_or_else(|e| panic!("{file} must parse: {e}"));
+        let roles: Vec<(&str, Role)> = t.nodes.iter().map(|n| (n.name.as_str(), n.role)).collect();
+        assert_eq!(
+            roles,
+            [(router, role), ("node1", Role::Tern), ("node2", Role::Tern)],
+            "{file}"
+        );
+        let links: Vec<String> = t.links.iter().map(|l| format!("{} {}", l.a, l.b)).collect();
+        assert_eq!(
+            links,
+            [
+                format!("{router}:eth1 node1:eth1"),
+                format!("{router}:eth2 node2:eth1")
+            ],
+            "{file}"
+        );
+        for node in &t.nodes {
+            let config = node.config.as_ref().expect("config");
+            assert!(config.is_file(), "{}", config.display());
+        }
+    }
 }
 
 fn node_yaml(body: &str) -> String {
@@ -261,17 +303,20 @@ fn configs_must_exist() {
         }
         other => panic!("wrong error: {other}"),
     }
-    let e = fx.err(&node_yaml("      kind: linux\n      image: tern:latest\n"));
-    assert!(
-        matches!(
-            e.kind,
-            K::MissingConfig {
-                container_path: TERN_CONFIG_PATH,
-                ..
-            }
-        ),
-        "{e}"
-    );
+    for (image, path) in [
+        ("tern:latest", TERN_CONFIG_PATH),
+        ("jauderho/gobgp:v3.10.0", GOBGP_CONFIG_PATH),
+        ("pierky/bird:2.0.12", BIRD_CONFIG_PATH),
+    ] {
+        let e = fx.err(&node_yaml(&format!(
+            "      kind: linux\n      image: {image}\n"
+        )));
+        assert!(
+            matches!(e.kind, K::MissingConfig { container_path, .. } if container_path == path),
+            "{e}"
+        );
+        assert!(e.to_string().contains(path), "{e}");
+    }
     let e = fx.err(&node_yaml(
         "      kind: linux\n      image: tern:latest\n      binds: [nope.conf:/etc/tern/ternd.conf]\n",
     ));
