@@ -81,6 +81,9 @@ pub enum Event {
     ManualStart,
     /// 2: ManualStop: administrative shutdown.
     ManualStop,
+    /// Like ManualStop, but the session ends with this Cease (e.g. Maximum
+    /// Number of Prefixes Reached): down, and no automatic restart.
+    StopWith(NotificationMessage),
     /// 9
     ConnectRetryTimerExpires,
     /// 10
@@ -229,6 +232,13 @@ impl Fsm {
             (_, E::ManualStart) => {}
             (S::Idle, _) => {}
 
+            (_, E::StopWith(n)) => {
+                self.stopped = true;
+                if matches!(self.state, S::OpenSent | S::OpenConfirm | S::Established) {
+                    out.push(Action::SendNotification(n.clone()));
+                }
+                self.enter_idle(&mut out, DownReason::Sent(n));
+            }
             (_, E::ManualStop) => {
                 self.stopped = true;
                 if matches!(self.state, S::OpenSent | S::OpenConfirm | S::Established) {

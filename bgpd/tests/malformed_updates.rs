@@ -56,16 +56,16 @@ impl Drop for Setup {
     }
 }
 
-fn setup() -> Setup {
+fn setup(tag: &str, extra_config: &str) -> Setup {
     let pid = std::process::id();
-    let dut = format!("tern-mu-dut-{pid}");
-    let peer = format!("tern-mu-peer-{pid}");
+    let dut = format!("tern-{tag}-dut-{pid}");
+    let peer = format!("tern-{tag}-peer-{pid}");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut s = Setup {
         dut: dut.clone(),
         peer: peer.clone(),
         ternd: None,
-        instance: format!("t-mu-{pid}"),
+        instance: format!("t-{tag}-{pid}"),
         _dir: dir,
     };
     sh(&["ip", "netns", "add", &dut]);
@@ -82,7 +82,7 @@ fn setup() -> Setup {
     let conf = s._dir.path().join("ternd.conf");
     std::fs::write(
         &conf,
-        "hostname dut\nrouter bgp 65001\n bgp router-id 198.51.100.11\n neighbor 192.0.2.2 remote-as 65099\n neighbor 192.0.2.2 timers 30 90\n neighbor 192.0.2.2 passive\n",
+        format!("hostname dut\nrouter bgp 65001\n bgp router-id 198.51.100.11\n neighbor 192.0.2.2 remote-as 65099\n neighbor 192.0.2.2 timers 30 90\n neighbor 192.0.2.2 passive\n{extra_config}"),
     )
     .expect("write config");
     let child = Command::new("nsenter")
@@ -278,7 +278,7 @@ impl Peer {
 
 #[test]
 fn rfc7606_outcomes_against_a_live_ternd() {
-    let s = setup();
+    let s = setup("mu", "");
     let peer_ns = s.peer.clone();
     let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish(&peer_ns)).join())
         .expect("peer thread");
@@ -347,4 +347,33 @@ fn rfc7606_outcomes_against_a_live_ternd() {
         "ternd must survive every malformed input"
     );
     assert!(!peer_state(&s).is_empty());
+}
+
+#[test]
+fn maximum_prefix_stops_the_session_with_cease_1() {
+    let s = setup(
+        "mp",
+        " address-family ipv4 unicast\n  neighbor 192.0.2.2 maximum-prefix 2\n",
+    );
+    let peer_ns = s.peer.clone();
+    let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish(&peer_ns)).join())
+        .expect("peer thread");
+    eventually(10, "Established", || peer_state(&s) == "Established");
+    // Two prefixes are within the limit, a third is one too many.
+    p.send(&update(
+        &attrs(&[&ORIGIN_IGP, &AS_PATH, &NEXT_HOP]),
+        &[24, 100, 64, 1, 24, 100, 64, 2],
+    ));
+    eventually(10, "two routes in the FIB", || fib(&s).len() == 2);
+    assert_eq!(peer_state(&s), "Established");
+    p.send(&update(
+        &attrs(&[&ORIGIN_IGP, &AS_PATH, &NEXT_HOP]),
+        &[24, 100, 64, 3],
+    ));
+    let n = p.notification().expect("a NOTIFICATION before the close");
+    // Cease / Maximum Number of Prefixes Reached; data AFI 1, SAFI 1, limit 2.
+    assert_eq!((n.code, n.subcode), (6, 1), "{n:?}");
+    assert_eq!(n.data, vec![0, 1, 1, 0, 0, 0, 2]);
+    eventually(10, "the session's routes withdrawn", || fib(&s).is_empty());
+    assert_eq!(peer_state(&s), "Idle (PfxCt)");
 }

@@ -77,6 +77,10 @@ pub struct NeighborConfig {
     pub shutdown: bool,
     /// `password WORD`: TCP MD5 signature key (RFC 2385).
     pub password: Option<String>,
+    /// `ebgp-multihop [TTL]`: an eBGP peer that is not directly connected.
+    pub ebgp_multihop: Option<u8>,
+    /// `update-source IFNAME|ADDRESS`: the local address of the session.
+    pub update_source: Option<String>,
 }
 
 impl NeighborConfig {
@@ -92,6 +96,11 @@ pub struct AfNeighbor {
     /// `neighbor X activate` / `no neighbor X activate`; None is the default
     /// (active in the family of the neighbor's own address).
     pub activate: Option<bool>,
+    /// `neighbor X maximum-prefix N`: more accepted prefixes than N end the
+    /// session with Cease / Maximum Number of Prefixes Reached (RFC 4486).
+    pub maximum_prefix: Option<u32>,
+    /// `neighbor X route-reflector-client` (RFC 4456).
+    pub rr_client: bool,
 }
 
 /// One `address-family ... unicast` block.
@@ -139,6 +148,21 @@ impl BgpConfig {
             .get(&family)
             .into_iter()
             .flat_map(|af| af.networks.iter())
+    }
+
+    /// `neighbor X maximum-prefix N` in `family`.
+    pub fn maximum_prefix(&self, peer: IpAddr, family: Family) -> Option<u32> {
+        self.families
+            .get(&family)
+            .and_then(|af| af.neighbors.get(&peer))
+            .and_then(|n| n.maximum_prefix)
+    }
+
+    /// Whether `peer` is a route-reflector client (in any family).
+    pub fn is_rr_client(&self, peer: IpAddr) -> bool {
+        self.families
+            .values()
+            .any(|af| af.neighbors.get(&peer).is_some_and(|n| n.rr_client))
     }
 
     /// ECMP width for `family` (FRR's default: 64 with multipath compiled in).
@@ -226,6 +250,8 @@ pub(super) fn apply_router(
                 ["timers", ..] => n.timers = None,
                 ["passive"] => n.passive = false,
                 ["password", ..] => n.password = None,
+                ["ebgp-multihop", ..] => n.ebgp_multihop = None,
+                ["update-source", ..] => n.update_source = None,
                 ["shutdown", ..] => n.shutdown = false,
                 _ => return Err(format!("unknown neighbor option \"{}\"", rest.join(" "))),
             }
@@ -282,6 +308,17 @@ fn apply_neighbor(
             n.password = Some((*pw).to_owned());
         }
         ["password", ..] => return Err("password takes one word".into()),
+        ["ebgp-multihop"] => n.ebgp_multihop = Some(255),
+        ["ebgp-multihop", ttl] => {
+            let t = parse_u16(ttl, "TTL", 1, 255)?;
+            n.ebgp_multihop = Some(u8::try_from(t).unwrap_or(255));
+        }
+        ["update-source", src] => {
+            if src.parse::<IpAddr>().is_err() {
+                super::check_ifname(src)?;
+            }
+            n.update_source = Some((*src).to_owned());
+        }
         ["shutdown"] => n.shutdown = true,
         [] => return Err("incomplete neighbor command".into()),
         other => {
@@ -352,6 +389,30 @@ fn apply_af_line(
         }
         ["maximum-paths", n] => af.maximum_paths = Some(parse_u16(n, "maximum-paths", 1, 256)?),
         ["no", "maximum-paths", ..] => af.maximum_paths = None,
+        ["neighbor", peer, "maximum-prefix", n] => {
+            let addr = parse_peer(peer)?;
+            if !known.contains(&addr) {
+                return Err(format!("neighbor {addr} is not configured"));
+            }
+            let n: u32 = n
+                .parse()
+                .ok()
+                .filter(|v| *v >= 1)
+                .ok_or_else(|| format!("invalid maximum-prefix \"{n}\" (1..4294967295)"))?;
+            af.neighbors.entry(addr).or_default().maximum_prefix = Some(n);
+        }
+        ["no", "neighbor", peer, "maximum-prefix", ..] => {
+            let addr = parse_peer(peer)?;
+            af.neighbors.entry(addr).or_default().maximum_prefix = None;
+        }
+        ["neighbor", peer, "route-reflector-client"]
+        | ["no", "neighbor", peer, "route-reflector-client"] => {
+            let addr = parse_peer(peer)?;
+            if !known.contains(&addr) {
+                return Err(format!("neighbor {addr} is not configured"));
+            }
+            af.neighbors.entry(addr).or_default().rr_client = words[0] != "no";
+        }
         ["neighbor", peer, "activate"] | ["no", "neighbor", peer, "activate"] => {
             let addr = parse_peer(peer)?;
             if !known.contains(&addr) {
@@ -395,6 +456,18 @@ pub(super) fn render(bgp: &BgpConfig, out: &mut String) {
         if let Some(pw) = &n.password {
             let _ = writeln!(out, " neighbor {addr} password {pw}");
         }
+        match n.ebgp_multihop {
+            Some(255) => {
+                let _ = writeln!(out, " neighbor {addr} ebgp-multihop");
+            }
+            Some(t) => {
+                let _ = writeln!(out, " neighbor {addr} ebgp-multihop {t}");
+            }
+            None => {}
+        }
+        if let Some(src) = &n.update_source {
+            let _ = writeln!(out, " neighbor {addr} update-source {src}");
+        }
         if n.shutdown {
             let _ = writeln!(out, " neighbor {addr} shutdown");
         }
@@ -419,6 +492,12 @@ pub(super) fn render(bgp: &BgpConfig, out: &mut String) {
                     let _ = writeln!(body, "  no neighbor {addr} activate");
                 }
                 None => {}
+            }
+            if let Some(m) = n.maximum_prefix {
+                let _ = writeln!(body, "  neighbor {addr} maximum-prefix {m}");
+            }
+            if n.rr_client {
+                let _ = writeln!(body, "  neighbor {addr} route-reflector-client");
             }
         }
         if let Some(m) = af.maximum_paths {

@@ -370,7 +370,7 @@ fn check_hostname(name: &str) -> Result<(), String> {
     }
 }
 
-fn check_ifname(name: &str) -> Result<(), String> {
+pub(crate) fn check_ifname(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > MAX_IFNAME {
         return Err(format!(
             "invalid interface name \"{name}\": 1 to {MAX_IFNAME} characters"
@@ -534,10 +534,17 @@ router bgp 65001
  neighbor 192.0.2.0 description tor1
  neighbor 2001:db8:0:1::1 remote-as external
  neighbor 2001:db8:0:1::1 timers 1 3
+ neighbor 198.51.100.99 remote-as 65099
+ neighbor 198.51.100.99 ebgp-multihop 3
+ neighbor 198.51.100.99 update-source lo
+ neighbor 198.51.100.98 remote-as internal
+ neighbor 198.51.100.98 update-source 198.51.100.11
  !
  address-family ipv4 unicast
   network 10.244.1.0/24
   network 198.51.100.11/32
+  neighbor 198.51.100.98 route-reflector-client
+  neighbor 192.0.2.0 maximum-prefix 1000
  exit-address-family
  !
  address-family ipv6 unicast

@@ -61,6 +61,7 @@ pub fn connect(
     ttl: Option<u32>,
     port: u16,
     md5_key: Option<String>,
+    source: Option<IpAddr>,
     tx: mpsc::UnboundedSender<IoEvent>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -70,6 +71,9 @@ pub fn connect(
                 IpAddr::V6(_) => TcpSocket::new_v6()?,
             };
             socket.set_nodelay(true)?;
+            if let Some(src) = source {
+                socket.bind(SocketAddr::new(src, 0))?;
+            }
             if let Some(key) = &md5_key {
                 super::md5::set_key(&socket, peer, key.as_bytes(), false)?;
             }

@@ -755,6 +755,33 @@ impl Speaker {
         };
         let changes = self.rib.update_from_peer(id, &update);
         self.apply_changes(changes);
+        self.check_prefix_limit(peer, conn, id);
+    }
+
+    /// `neighbor X maximum-prefix N`: past N accepted prefixes the session
+    /// ends with Cease / Maximum Number of Prefixes Reached (RFC 4486: the
+    /// data is AFI, SAFI and the limit) and stays down until reconfigured.
+    fn check_prefix_limit(&mut self, peer: IpAddr, conn: ConnId, id: PeerId) {
+        for family in Family::ALL {
+            let Some(max) = self.config.maximum_prefix(peer, family) else {
+                continue;
+            };
+            let accepted = self.rib.peer_counts(id, family).map_or(0, |c| c.accepted);
+            if accepted as u64 > u64::from(max) {
+                tracing::warn!(%peer, accepted, max, family = family.keyword(), "maximum-prefix exceeded: session stopped");
+                let af = peer::afi_safi(family);
+                let mut data = af.afi.0.to_be_bytes().to_vec();
+                data.push(af.safi.0);
+                data.extend_from_slice(&max.to_be_bytes());
+                let n =
+                    tern_bgp_wire::NotificationMessage::new(tern_bgp_wire::code::CEASE, 1, data);
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.stats.prefix_limit_hit = true;
+                }
+                self.fsm_event(peer, conn, Event::StopWith(n));
+                return;
+            }
+        }
     }
 
     /// Re-advertises everything to a peer that asked (ROUTE-REFRESH).
@@ -783,6 +810,7 @@ impl Speaker {
             Action::Connect => {
                 let ttl = self.peers.get(&peer).and_then(|p| p.ttl());
                 let key = self.peers.get(&peer).and_then(|p| p.cfg.password.clone());
+                let source = self.peers.get(&peer).and_then(|p| p.source_address());
                 let port = self.opts.port;
                 let tx = self.io_tx.clone();
                 if let Some(c) = self.conn_mut(peer, conn)
@@ -790,7 +818,7 @@ impl Speaker {
                     && c.connect_task.is_none()
                 {
                     c.outgoing = true;
-                    c.connect_task = Some(io::connect(peer, conn, ttl, port, key, tx));
+                    c.connect_task = Some(io::connect(peer, conn, ttl, port, key, source, tx));
                 }
             }
             Action::Disconnect => {
@@ -864,7 +892,8 @@ impl Speaker {
         p.conns.retain(|c| c.id == conn);
         p.stats.since = Some(Instant::now());
         p.stats.hostname = peer::fqdn_hostname(&session.remote_open);
-        let info = p.peer_info(&session, local_addr, families);
+        let mut info = p.peer_info(&session, local_addr, families);
+        info.rr_client = self.config.is_rr_client(peer);
         p.info = Some(info.clone());
         tracing::info!(%peer, remote_as = info.remote_as, "session Established");
         let updates = self.rib.peer_up(&info);
@@ -932,6 +961,7 @@ impl Speaker {
             .map(|(addr, p)| {
                 let state = match p.conns.first() {
                     _ if p.cfg.shutdown => "Idle (Admin)".to_owned(),
+                    _ if p.stats.prefix_limit_hit => "Idle (PfxCt)".to_owned(),
                     Some(c) => p
                         .conns
                         .iter()

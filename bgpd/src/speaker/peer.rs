@@ -26,6 +26,8 @@ pub struct PeerStats {
     pub dropped_before: u32,
     pub hostname: Option<String>,
     pub last_reset: Option<String>,
+    /// The session was stopped for exceeding maximum-prefix.
+    pub prefix_limit_hit: bool,
 }
 
 /// One TCP connection slot with its FSM.
@@ -155,8 +157,37 @@ impl Peer {
         match self.remote_as {
             RemoteAs::Asn(a) if a == self.local_as => None,
             RemoteAs::Internal => None,
-            _ => Some(1),
+            _ => Some(self.cfg.ebgp_multihop.map_or(1, u32::from)),
         }
+    }
+
+    /// The local address to connect from (`update-source`): the address
+    /// itself, or the first address of the peer's family on the interface.
+    pub fn source_address(&self) -> Option<IpAddr> {
+        let src = self.cfg.update_source.as_deref()?;
+        if let Ok(a) = src.parse::<IpAddr>() {
+            return Some(a);
+        }
+        let addrs = nix::ifaddrs::getifaddrs().ok()?;
+        for ifa in addrs {
+            if ifa.interface_name != src {
+                continue;
+            }
+            let Some(sa) = ifa.address else { continue };
+            let ip = if let Some(v4) = sa.as_sockaddr_in() {
+                IpAddr::V4(v4.ip())
+            } else if let Some(v6) = sa.as_sockaddr_in6() {
+                IpAddr::V6(v6.ip())
+            } else {
+                continue;
+            };
+            let link_local = matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
+            if ip.is_ipv4() == self.addr.is_ipv4() && !link_local {
+                return Some(ip);
+            }
+        }
+        tracing::warn!(peer = %self.addr, source = src, "update-source has no usable address");
+        None
     }
 
     /// The remote AS for display: the configured one, or the one learned.
