@@ -82,15 +82,23 @@ async fn watch(nl: Netlink, sp: SpeakerHandle) {
                 .collect()
         })
         .unwrap_or_default();
+    send_kernel_routes(&nl, &sp).await;
     while let Some(ev) = events.recv().await {
         tracing::debug!(event = ?ev, "interface event");
         match ev {
+            LinkEvent::RouteAdded(r) | LinkEvent::RouteRemoved(r)
+                if r.protocol != tern_netlink::TERN_PROTO =>
+            {
+                send_kernel_routes(&nl, &sp).await;
+            }
             LinkEvent::AddressAdded { index, net } => {
                 addrs.entry(index).or_default().push(net.addr());
+                send_kernel_routes(&nl, &sp).await;
                 sp.notify(Command::RetryConnects);
             }
             LinkEvent::AddressRemoved { index, net } => {
                 addrs.entry(index).or_default().retain(|a| *a != net.addr());
+                send_kernel_routes(&nl, &sp).await;
             }
             LinkEvent::LinkDown { index, .. } | LinkEvent::LinkRemoved { index, .. } => {
                 // The addresses we knew on the link, and what it still holds
@@ -104,11 +112,73 @@ async fn watch(nl: Netlink, sp: SpeakerHandle) {
                 }
                 sp.notify(Command::InterfaceDown(a));
             }
-            LinkEvent::LinkUp { .. } | LinkEvent::Overrun => {
+            LinkEvent::LinkUp { .. } => {
+                send_kernel_routes(&nl, &sp).await;
                 sp.notify(Command::ResyncFib);
                 sp.notify(Command::RetryConnects);
             }
+            // Not a FIB rewrite here: writing the whole table would itself
+            // flood the watch (our own route notifications) and overrun it
+            // again.
+            LinkEvent::Overrun => send_kernel_routes(&nl, &sp).await,
             _ => {}
         }
     }
+}
+
+/// What `redistribute` may originate, classified as FRR does: connected
+/// (the subnets of the interfaces' addresses, loopback /32s included),
+/// static (main-table routes with proto static), kernel (main-table routes
+/// of any other protocol but the kernel's own and Tern's).
+async fn send_kernel_routes(nl: &Netlink, sp: &SpeakerHandle) {
+    use crate::config::{Family, bgp::Redistribute};
+    const RTPROT_KERNEL: u8 = 2;
+    const RTPROT_STATIC: u8 = 4;
+    let Ok(routes) = nl
+        .kernel_routes(None, Some(tern_netlink::RT_TABLE_MAIN))
+        .await
+    else {
+        tracing::warn!("cannot read the kernel's routes for redistribute");
+        return;
+    };
+    let mut out = Vec::new();
+    if let Ok(links) = nl.links().await {
+        for l in links.iter().filter(|l| l.admin_up) {
+            for a in &l.addresses {
+                let net = a.trunc();
+                let family = match net {
+                    ipnet::IpNet::V4(v4) if !v4.addr().is_loopback() => Family::Ipv4Unicast,
+                    ipnet::IpNet::V6(v6)
+                        if !v6.addr().is_loopback()
+                            && (v6.addr().segments()[0] & 0xffc0) != 0xfe80 =>
+                    {
+                        Family::Ipv6Unicast
+                    }
+                    _ => continue,
+                };
+                out.push((family, net, Redistribute::Connected));
+            }
+        }
+    }
+    for r in routes {
+        let prefix = r.route.prefix;
+        let family = match prefix {
+            ipnet::IpNet::V4(_) => Family::Ipv4Unicast,
+            ipnet::IpNet::V6(v6) => {
+                let first = v6.addr().segments()[0];
+                if (first & 0xffc0) == 0xfe80 || (first & 0xff00) == 0xff00 {
+                    continue;
+                }
+                Family::Ipv6Unicast
+            }
+        };
+        let kind = match r.protocol {
+            p if p == tern_netlink::TERN_PROTO => continue,
+            RTPROT_KERNEL => continue,
+            RTPROT_STATIC => Redistribute::Static,
+            _ => Redistribute::Kernel,
+        };
+        out.push((family, prefix, kind));
+    }
+    sp.notify(Command::KernelRoutes(out));
 }

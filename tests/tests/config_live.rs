@@ -142,6 +142,57 @@ fn config_lines_apply_live_and_write_memory_round_trips() {
         frr_state(&tor1, "192.0.2.1") == "Established"
     });
 
+    // redistribute: connected subnets (the uplink /31, the loopback /32),
+    // static and kernel routes, added and removed live.
+    c.line("address-family ipv4 unicast").expect("af");
+    c.line("redistribute connected")
+        .expect("redistribute connected");
+    eventually(10, "connected subnets in FRR", || {
+        frr_has(&tor1, "198.51.100.11/32") && frr_has(&tor1, "192.0.2.0/31")
+    });
+    c.line("redistribute static").expect("redistribute static");
+    c.line("redistribute kernel").expect("redistribute kernel");
+    run_ok(Command::new("ip").args([
+        "-n",
+        &node1,
+        "route",
+        "add",
+        "10.99.0.0/24",
+        "via",
+        "192.0.2.0",
+        "proto",
+        "static",
+    ]));
+    run_ok(Command::new("ip").args([
+        "-n",
+        &node1,
+        "route",
+        "add",
+        "10.98.0.0/24",
+        "via",
+        "192.0.2.0",
+    ]));
+    eventually(10, "static and kernel routes in FRR", || {
+        frr_has(&tor1, "10.99.0.0/24") && frr_has(&tor1, "10.98.0.0/24")
+    });
+    run_ok(Command::new("ip").args(["-n", &node1, "route", "del", "10.99.0.0/24"]));
+    eventually(10, "a removed static route is withdrawn", || {
+        !frr_has(&tor1, "10.99.0.0/24")
+    });
+    c.line("no redistribute connected")
+        .expect("no redistribute");
+    eventually(10, "connected subnets withdrawn", || {
+        !frr_has(&tor1, "192.0.2.0/31")
+    });
+    c.line("no redistribute kernel")
+        .expect("no redistribute kernel");
+    c.line("no redistribute static")
+        .expect("no redistribute static");
+    assert_eq!(
+        c.line("exit-address-family").as_deref(),
+        Ok("config-router")
+    );
+
     // write memory: the file equals the running config and reads back.
     c.line("address-family ipv4 unicast").expect("af");
     c.line("network 10.244.12.0/24").expect("network");

@@ -103,6 +103,37 @@ pub struct AfNeighbor {
     pub rr_client: bool,
 }
 
+/// `redistribute connected|kernel|static`: which kernel routes are
+/// originated into BGP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Redistribute {
+    /// Interface subnets (the kernel's proto-kernel routes without gateway).
+    Connected,
+    /// Routes other programs or `ip route` put in the main table.
+    Kernel,
+    /// Routes with protocol `static`.
+    Static,
+}
+
+impl Redistribute {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Redistribute::Connected => "connected",
+            Redistribute::Kernel => "kernel",
+            Redistribute::Static => "static",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Redistribute> {
+        match s {
+            "connected" => Some(Redistribute::Connected),
+            "kernel" => Some(Redistribute::Kernel),
+            "static" => Some(Redistribute::Static),
+            _ => None,
+        }
+    }
+}
+
 /// One `address-family ... unicast` block.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AfConfig {
@@ -110,6 +141,8 @@ pub struct AfConfig {
     pub networks: BTreeSet<IpNet>,
     /// `maximum-paths N`: ECMP width for eBGP paths (FRR's default is 64).
     pub maximum_paths: Option<u16>,
+    /// `redistribute connected|kernel|static`.
+    pub redistribute: BTreeSet<Redistribute>,
     pub neighbors: BTreeMap<IpAddr, AfNeighbor>,
 }
 
@@ -148,6 +181,13 @@ impl BgpConfig {
             .get(&family)
             .into_iter()
             .flat_map(|af| af.networks.iter())
+    }
+
+    /// Whether `family` redistributes routes of kind `r`.
+    pub fn redistributes(&self, family: Family, r: Redistribute) -> bool {
+        self.families
+            .get(&family)
+            .is_some_and(|af| af.redistribute.contains(&r))
     }
 
     /// `neighbor X maximum-prefix N` in `family`.
@@ -388,6 +428,19 @@ fn apply_af_line(
             }
         }
         ["maximum-paths", n] => af.maximum_paths = Some(parse_u16(n, "maximum-paths", 1, 256)?),
+        ["redistribute", what] | ["no", "redistribute", what] => {
+            let r = Redistribute::parse(what).ok_or_else(|| {
+                format!("cannot redistribute \"{what}\" (connected, kernel, static)")
+            })?;
+            if words[0] == "no" {
+                af.redistribute.remove(&r);
+            } else {
+                af.redistribute.insert(r);
+            }
+        }
+        ["redistribute", ..] => {
+            return Err("route-map and metric on redistribute are not supported yet".into());
+        }
         ["no", "maximum-paths", ..] => af.maximum_paths = None,
         ["neighbor", peer, "maximum-prefix", n] => {
             let addr = parse_peer(peer)?;
@@ -482,6 +535,9 @@ pub(super) fn render(bgp: &BgpConfig, out: &mut String) {
         let mut body = String::new();
         for net in &af.networks {
             let _ = writeln!(body, "  network {net}");
+        }
+        for r in &af.redistribute {
+            let _ = writeln!(body, "  redistribute {}", r.keyword());
         }
         for (addr, n) in &af.neighbors {
             match n.activate {

@@ -36,6 +36,8 @@ pub enum Command {
     /// connect now instead of at their next connect-retry expiry (the peer
     /// may have just become reachable).
     RetryConnects,
+    /// The kernel routes that `redistribute` may originate, as they are now.
+    KernelRoutes(Vec<(Family, ipnet::IpNet, crate::config::bgp::Redistribute)>),
     /// A changed `router bgp` block (same AS and router-id).
     Reconfigure(Box<BgpConfig>),
     /// An interface went down; these were its addresses. Directly connected
@@ -154,6 +156,9 @@ struct Speaker {
     /// added at run time.
     listener_fd: std::os::fd::OwnedFd,
     next_peer: u32,
+    /// Kernel routes that `redistribute` may take, and what it originated.
+    kernel_routes: Vec<(Family, ipnet::IpNet, crate::config::bgp::Redistribute)>,
+    redistributed: std::collections::BTreeSet<(Family, ipnet::IpNet)>,
     next_conn: ConnId,
     timers: HashMap<(IpAddr, ConnId, Timer), tokio::task::JoinHandle<()>>,
 }
@@ -192,6 +197,8 @@ pub fn spawn(
         vips: std::collections::BTreeSet::new(),
         listener_fd,
         next_peer: 0,
+        kernel_routes: Vec::new(),
+        redistributed: std::collections::BTreeSet::new(),
         next_conn: 1,
         timers: HashMap::new(),
     };
@@ -398,7 +405,14 @@ impl Speaker {
                 let _ = done.send(());
             }
             Command::InterfaceDown(addrs) => self.interface_down(&addrs),
-            Command::Reconfigure(cfg) => self.reconfigure(*cfg),
+            Command::Reconfigure(cfg) => {
+                self.reconfigure(*cfg);
+                self.redistribute();
+            }
+            Command::KernelRoutes(routes) => {
+                self.kernel_routes = routes;
+                self.redistribute();
+            }
             Command::RetryConnects => {
                 let waiting: Vec<(IpAddr, ConnId)> = self
                     .peers
@@ -459,6 +473,30 @@ impl Speaker {
             tracing::info!(vip = %prefix, "VIP withdrawn");
         }
         Ok(self.vips.iter().copied().collect())
+    }
+
+    /// Brings the routes originated by `redistribute` in line with the
+    /// kernel's routes and the config. A prefix also given by a `network`
+    /// line or a VIP stays originated when it leaves the kernel.
+    fn redistribute(&mut self) {
+        let want: std::collections::BTreeSet<(Family, ipnet::IpNet)> = self
+            .kernel_routes
+            .iter()
+            .filter(|(f, _, r)| self.config.redistributes(*f, *r))
+            .map(|(f, p, _)| (*f, *p))
+            .collect();
+        let mut changes = Changes::default();
+        for (f, p) in want.difference(&self.redistributed) {
+            changes.merge(self.rib.originate(*f, *p));
+        }
+        for (f, p) in self.redistributed.difference(&want) {
+            let kept = self.config.networks(*f).any(|n| n == p) || self.vips.contains(p);
+            if !kept {
+                changes.merge(self.rib.withdraw_local(*f, *p));
+            }
+        }
+        self.redistributed = want;
+        self.apply_changes(changes);
     }
 
     fn interface_down(&mut self, addrs: &[IpAddr]) {
