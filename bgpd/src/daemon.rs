@@ -88,7 +88,13 @@ impl Daemon {
         let saved = session.clone();
         let mut new = self.config.clone();
         if let Err(reason) = session.apply(&mut new, line) {
-            return Reply::Error { message: reason };
+            // vtysh's wording for a line no mode knows; the reason otherwise.
+            let message = if reason.starts_with("unknown command") {
+                format!("Unknown command: {}", line.trim())
+            } else {
+                reason
+            };
+            return Reply::Error { message };
         }
         match self.commit(new).await {
             Ok(()) => Reply::ConfigApplied {

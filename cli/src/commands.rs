@@ -1,7 +1,8 @@
-//! The command grammar of `tern` and the matcher that turns a typed line
-//! into a command, with vtysh's rules: words may be shortened to any unique
-//! prefix (`sh int br`), an exact keyword beats a prefix, a keyword beats a
-//! free argument, and errors say unknown, ambiguous or incomplete.
+//! The command grammar of `tern`'s exec mode and the matcher that turns a
+//! typed line into a command, with vtysh's rules: words may be shortened to
+//! any unique prefix (`sh int br`), an exact keyword beats a prefix, a
+//! keyword beats a free argument, and errors say unknown, ambiguous or
+//! incomplete. [`crate::help`] answers `?` and TAB from the same tables.
 
 /// One word of a command pattern.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -12,6 +13,28 @@ pub enum Token {
     IfName,
     /// An IPv4 or IPv6 prefix (A.B.C.D/M, X:X::X:X/M).
     Prefix,
+    /// Any other argument: its name as vtysh shows it (`WORD`,
+    /// `(1-255)`, `A.B.C.D`), its help text, and what it accepts.
+    Arg(&'static str, &'static str, ArgKind),
+}
+
+/// What an [`Token::Arg`] accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgKind {
+    /// One word.
+    Word,
+    /// The rest of the line, however many words (`description LINE`).
+    Line,
+    /// An interface name, under the name and help text given.
+    IfName,
+    /// A number in this inclusive range.
+    Range(u64, u64),
+    /// An AS number, asplain or asdot.
+    Asn,
+    Ipv4,
+    Ipv6,
+    Ipv4Prefix,
+    Ipv6Prefix,
 }
 
 /// What a command does.
@@ -29,6 +52,12 @@ pub enum Action {
     VipAdd,
     VipDel,
     ShowVips,
+    /// `configure terminal`: enter config mode (the client's own state).
+    ConfigureTerminal,
+    /// `write [memory|file]`, `copy running-config startup-config`.
+    WriteMemory,
+    /// `end` in exec mode: nothing to leave.
+    End,
     Exit,
 }
 
@@ -52,6 +81,10 @@ const SERVICE: Token = Kw("service", "Kubernetes-style services");
 const VIP: Token = Kw("vip", "Service LoadBalancer VIPs announced over BGP");
 const SUMMARY: Token = Kw("summary", "Summary of BGP neighbor status");
 const INTERFACE: Token = Kw("interface", "Interface status and configuration");
+const WRITE: Token = Kw(
+    "write",
+    "Write running configuration to memory, network, or terminal",
+);
 
 /// Every command `tern` knows.
 pub const COMMANDS: &[CommandDef] = &[
@@ -136,6 +169,60 @@ pub const COMMANDS: &[CommandDef] = &[
         action: Action::ShowBgpSummaryV6,
     },
     CommandDef {
+        tokens: &[
+            Kw("configure", "Configuration from vty interface"),
+            Kw("terminal", "Configuration terminal"),
+        ],
+        json: false,
+        action: Action::ConfigureTerminal,
+    },
+    CommandDef {
+        tokens: &[WRITE],
+        json: false,
+        action: Action::WriteMemory,
+    },
+    CommandDef {
+        tokens: &[
+            WRITE,
+            Kw(
+                "memory",
+                "Write configuration to the file (same as write file)",
+            ),
+        ],
+        json: false,
+        action: Action::WriteMemory,
+    },
+    CommandDef {
+        tokens: &[
+            WRITE,
+            Kw(
+                "file",
+                "Write configuration to the file (same as write memory)",
+            ),
+        ],
+        json: false,
+        action: Action::WriteMemory,
+    },
+    CommandDef {
+        tokens: &[WRITE, Kw("terminal", "Write to terminal")],
+        json: false,
+        action: Action::ShowRunningConfig,
+    },
+    CommandDef {
+        tokens: &[
+            Kw("copy", "Copy from one file to another"),
+            Kw("running-config", "Copy from current system configuration"),
+            Kw("startup-config", "Copy to startup configuration"),
+        ],
+        json: false,
+        action: Action::WriteMemory,
+    },
+    CommandDef {
+        tokens: &[Kw("end", "End current mode and change to enable mode")],
+        json: false,
+        action: Action::End,
+    },
+    CommandDef {
         tokens: &[Kw("exit", "Exit current mode and down to previous mode")],
         json: false,
         action: Action::Exit,
@@ -170,21 +257,46 @@ pub enum ParseError {
 
 /// How well a word matches a token; higher wins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Quality {
+pub(crate) enum Quality {
     Var,
     Partial,
     Exact,
 }
 
-fn quality(tok: Token, word: &str) -> Option<Quality> {
+/// How `word` matches `tok`, if at all.
+pub(crate) fn quality(tok: Token, word: &str) -> Option<Quality> {
     match tok {
         Kw(k, _) if k == word => Some(Quality::Exact),
         Kw(k, _) if k.starts_with(word) => Some(Quality::Partial),
         Kw(..) => None,
-        IfName => {
-            (!word.is_empty() && word.len() <= 15 && !word.contains('/')).then_some(Quality::Var)
-        }
+        IfName => is_ifname(word).then_some(Quality::Var),
         Token::Prefix => word.parse::<ipnet::IpNet>().is_ok().then_some(Quality::Var),
+        Token::Arg(_, _, kind) => arg_matches(kind, word).then_some(Quality::Var),
+    }
+}
+
+/// A plausible Linux interface name.
+fn is_ifname(word: &str) -> bool {
+    !word.is_empty() && word.len() <= 15 && !word.contains('/')
+}
+
+fn arg_matches(kind: ArgKind, word: &str) -> bool {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    match kind {
+        ArgKind::Word | ArgKind::Line => !word.is_empty(),
+        ArgKind::IfName => is_ifname(word),
+        ArgKind::Range(lo, hi) => word.parse::<u64>().is_ok_and(|n| (lo..=hi).contains(&n)),
+        ArgKind::Asn => {
+            let plain = word.parse::<u32>().is_ok_and(|n| n > 0);
+            let dot = word
+                .split_once('.')
+                .is_some_and(|(a, b)| a.parse::<u16>().is_ok() && b.parse::<u16>().is_ok());
+            plain || dot
+        }
+        ArgKind::Ipv4 => word.parse::<Ipv4Addr>().is_ok(),
+        ArgKind::Ipv6 => word.parse::<Ipv6Addr>().is_ok(),
+        ArgKind::Ipv4Prefix => word.parse::<ipnet::Ipv4Net>().is_ok(),
+        ArgKind::Ipv6Prefix => word.parse::<ipnet::Ipv6Net>().is_ok(),
     }
 }
 
@@ -198,7 +310,7 @@ fn tokens_of(def: &CommandDef, with_json: bool) -> Vec<Token> {
 }
 
 /// Every pattern: each command, and its `json` form where it has one.
-fn patterns(commands: &[CommandDef]) -> Vec<(usize, bool, Vec<Token>)> {
+pub(crate) fn patterns(commands: &[CommandDef]) -> Vec<(usize, bool, Vec<Token>)> {
     let mut out = Vec::new();
     for (i, def) in commands.iter().enumerate() {
         out.push((i, false, tokens_of(def, false)));
@@ -317,6 +429,18 @@ mod tests {
     }
 
     #[test]
+    fn config_and_write_commands() {
+        assert_eq!(ok("conf t").action, Action::ConfigureTerminal);
+        assert_eq!(ok("configure terminal").action, Action::ConfigureTerminal);
+        assert_eq!(parse("conf"), Err(ParseError::Incomplete));
+        for line in ["write", "wr mem", "write file", "copy run start"] {
+            assert_eq!(ok(line).action, Action::WriteMemory, "{line}");
+        }
+        assert_eq!(ok("write terminal").action, Action::ShowRunningConfig);
+        assert_eq!(ok("end").action, Action::End);
+    }
+
+    #[test]
     fn bgp_summary_forms() {
         assert_eq!(ok("sh bgp su").action, Action::ShowBgpSummary);
         assert_eq!(ok("show ip bgp summary").action, Action::ShowBgpSummaryV4);
@@ -384,7 +508,8 @@ mod tests {
         assert_eq!(parse_in(T, "sh i"), Err(ParseError::Ambiguous { word: 1 }));
         assert_eq!(parse_in(T, "sh in").unwrap().action, Action::ShowInterfaces);
         assert_eq!(parse_in(T, "sh ip").unwrap().action, Action::ShowVersion);
-        assert_eq!(ok("e").action, Action::Exit);
+        assert_eq!(ok("ex").action, Action::Exit);
+        assert_eq!(parse("e"), Err(ParseError::Ambiguous { word: 0 }));
         assert_eq!(ok("show r").action, Action::ShowRunningConfig);
     }
 }

@@ -1,6 +1,11 @@
 //! The `tern` command line: its command grammar, the client of ternd's
-//! control socket, and renderers that print what vtysh prints.
+//! control socket, renderers that print what vtysh prints, and the
+//! interactive shell (modes, `?`, TAB, history).
 pub mod bgp;
 pub mod client;
 pub mod commands;
+pub mod config_words;
+pub mod help;
 pub mod render;
+pub mod session;
+pub mod shell;

@@ -1,0 +1,373 @@
+//! The words of config mode as the shell knows them, statically: ternd owns
+//! the config grammar and judges every line, but `?`, TAB and abbreviations
+//! (`nei 192.0.2.2 rem 65002`) need the words before a line is sent. Help
+//! texts are FRR 8.4's. A line the tables do not know is sent as typed.
+use crate::{
+    commands::{
+        ArgKind::{self, Asn, Ipv4, Ipv4Prefix, Ipv6, Ipv6Prefix, Line, Range, Word},
+        Quality, Token,
+        Token::{Arg, Kw},
+        quality,
+    },
+    help::Pattern,
+};
+
+const NO: Token = Kw("no", "Negate a command or set its defaults");
+const END: Token = Kw("end", "End current mode and change to enable mode");
+const EXIT: Token = Kw("exit", "Exit current mode and down to previous mode");
+const DO: Token = Kw("do", "To run exec commands in config-mode");
+const BGP: Token = Kw("bgp", "BGP information");
+const ASN: Token = Arg("(1-4294967295)", "AS number", Asn);
+const NEIGHBOR: Token = Kw("neighbor", "Specify neighbor router");
+const PEERS: [Token; 2] = [
+    Arg("A.B.C.D", "Neighbor address", Ipv4),
+    Arg("X:X::X:X", "Neighbor IPv6 address", Ipv6),
+];
+const LEVELS: [(&str, &str); 8] = [
+    ("alerts", "Immediate action needed"),
+    ("critical", "Critical conditions"),
+    ("debugging", "Debugging messages"),
+    ("emergencies", "System is unusable"),
+    ("errors", "Error conditions"),
+    ("informational", "Informational messages"),
+    ("notifications", "Normal but significant conditions"),
+    ("warnings", "Warning conditions"),
+];
+
+/// The mode a config mode falls back to for a line it does not know, as
+/// ternd (and vtysh) do.
+fn parent(mode: &str) -> Option<&'static str> {
+    match mode {
+        "config-if" | "config-router" => Some("config"),
+        "config-router-af" => Some("config-router"),
+        _ => None,
+    }
+}
+
+/// The words of one config mode (as the daemon names it in its reply),
+/// with `end`, `exit` and `do`.
+pub fn patterns(mode: &str) -> Vec<Pattern> {
+    let mut p = match mode {
+        "config" => top(),
+        "config-if" => interface(),
+        "config-router" => router(),
+        "config-router-af" => address_family(),
+        _ => Vec::new(),
+    };
+    p.extend([vec![END], vec![EXIT], vec![DO]]);
+    p
+}
+
+/// `(config)#`
+fn top() -> Vec<Pattern> {
+    let hostname = Kw("hostname", "Set system's network name");
+    let name = Arg("WORD", "This system's network name", Word);
+    let log = Kw("log", "Logging control");
+    let stdout = Kw("stdout", "Set stdout logging level");
+    let ifname = Arg("IFNAME", "Interface's name", ArgKind::IfName);
+    let router = Kw("router", "Enable a routing process");
+    let mut p = vec![
+        vec![hostname, name],
+        vec![NO, Kw("hostname", "Reset system's network name")],
+        vec![NO, Kw("hostname", "Reset system's network name"), name],
+        vec![log, stdout],
+        vec![NO, log, stdout],
+        vec![Kw("interface", "Select an interface to configure"), ifname],
+        vec![
+            NO,
+            Kw("interface", "Delete a pseudo interface's configuration"),
+            ifname,
+        ],
+        vec![router, BGP, ASN],
+        vec![NO, router, BGP],
+        vec![NO, router, BGP, ASN],
+    ];
+    p.extend(LEVELS.iter().map(|(l, h)| vec![log, stdout, Kw(l, h)]));
+    p
+}
+
+/// `(config-if)#`
+fn interface() -> Vec<Pattern> {
+    let description = Kw("description", "Interface specific description");
+    vec![
+        vec![
+            description,
+            Arg("LINE", "Characters describing this interface", Line),
+        ],
+        vec![NO, description],
+    ]
+}
+
+/// `(config-router)#`
+fn router() -> Vec<Pattern> {
+    let router_id = Kw("router-id", "Override configured router identifier");
+    let family = Kw("address-family", "Enter Address Family command mode");
+    let unicast = Kw("unicast", "Address Family modifier");
+    let timers = Kw("timers", "BGP per neighbor timers");
+    let mut p = vec![
+        vec![
+            BGP,
+            router_id,
+            Arg("A.B.C.D", "Manually configured router identifier", Ipv4),
+        ],
+        vec![NO, BGP, router_id],
+    ];
+    for af in [Kw("ipv4", "Address Family"), Kw("ipv6", "Address Family")] {
+        p.push(vec![family, af]);
+        p.push(vec![family, af, unicast]);
+    }
+    let remote_as = Kw("remote-as", "Specify a BGP neighbor");
+    let tails: Vec<Vec<Token>> = vec![
+        vec![remote_as, ASN],
+        vec![remote_as, Kw("internal", "Internal BGP peer")],
+        vec![remote_as, Kw("external", "External BGP peer")],
+        vec![
+            Kw("description", "Neighbor specific description"),
+            Arg("LINE", "Up to 80 characters describing this neighbor", Line),
+        ],
+        vec![
+            timers,
+            Arg("(0-65535)", "Keepalive interval", Range(0, 65535)),
+            Arg("(0-65535)", "Holdtime", Range(0, 65535)),
+        ],
+        vec![
+            timers,
+            Kw("connect", "BGP connect timer"),
+            Arg("(1-65535)", "Connect timer", Range(1, 65535)),
+        ],
+        vec![Kw("passive", "Don't send open messages to this neighbor")],
+        vec![
+            Kw("password", "Set a password"),
+            Arg("LINE", "The password", Word),
+        ],
+        vec![Kw(
+            "ebgp-multihop",
+            "Allow EBGP neighbors not on directly connected networks",
+        )],
+        vec![
+            Kw(
+                "ebgp-multihop",
+                "Allow EBGP neighbors not on directly connected networks",
+            ),
+            Arg("(1-255)", "maximum hop count", Range(1, 255)),
+        ],
+        vec![
+            Kw("update-source", "Source of routing updates"),
+            Arg("A.B.C.D", "IPv4 address", Ipv4),
+        ],
+        vec![
+            Kw("update-source", "Source of routing updates"),
+            Arg("X:X::X:X", "IPv6 address", Ipv6),
+        ],
+        vec![
+            Kw("update-source", "Source of routing updates"),
+            Arg("WORD", "Interface name", ArgKind::IfName),
+        ],
+        vec![Kw("shutdown", "Administratively shut down this neighbor")],
+    ];
+    p.extend(neighbor_forms(&tails, true));
+    p
+}
+
+/// `(config-router-af)#`
+fn address_family() -> Vec<Pattern> {
+    let network = Kw("network", "Specify a network to announce via BGP");
+    let paths = Kw("maximum-paths", "Forward packets over multiple paths");
+    let npaths = Arg("(1-256)", "Number of paths", Range(1, 256));
+    let mut p = vec![
+        vec![Kw(
+            "exit-address-family",
+            "Exit from Address Family configuration mode",
+        )],
+        vec![paths, npaths],
+        vec![NO, paths],
+        vec![NO, paths, npaths],
+    ];
+    for prefix in [
+        Arg("A.B.C.D/M", "IPv4 prefix", Ipv4Prefix),
+        Arg("X:X::X:X/M", "IPv6 prefix", Ipv6Prefix),
+    ] {
+        p.push(vec![network, prefix]);
+        p.push(vec![NO, network, prefix]);
+    }
+    let max_prefix = Kw(
+        "maximum-prefix",
+        "Maximum number of prefix accept from this peer",
+    );
+    let tails = vec![
+        vec![Kw(
+            "activate",
+            "Enable the Address Family for this Neighbor",
+        )],
+        vec![
+            max_prefix,
+            Arg(
+                "(1-4294967295)",
+                "maximum no. of prefix limit",
+                Range(1, 4_294_967_295),
+            ),
+        ],
+        vec![Kw(
+            "route-reflector-client",
+            "Configure a neighbor as Route Reflector client",
+        )],
+    ];
+    p.extend(neighbor_forms(&tails, false));
+    p
+}
+
+/// `neighbor PEER TAIL` for each peer kind and tail, and the `no` forms:
+/// the whole line, the tail's first word alone and, in router mode,
+/// `no neighbor PEER`.
+fn neighbor_forms(tails: &[Vec<Token>], bare_no: bool) -> Vec<Pattern> {
+    let mut p = Vec::new();
+    for peer in PEERS {
+        if bare_no {
+            p.push(vec![NO, NEIGHBOR, peer]);
+        }
+        for tail in tails {
+            let mut line = vec![NEIGHBOR, peer];
+            line.extend(tail);
+            let mut no_line = vec![NO];
+            no_line.extend(&line);
+            let mut no_short = vec![NO, NEIGHBOR, peer];
+            no_short.extend(tail.first());
+            p.push(line);
+            p.push(no_line);
+            p.push(no_short);
+        }
+    }
+    p
+}
+
+/// `line` with each word typed as a unique prefix of a keyword spelled out
+/// (`nei 192.0.2.2 rem 65002` -> `neighbor 192.0.2.2 remote-as 65002`), over
+/// the words of `mode` and of the modes it falls back to. Everything else,
+/// free text included, is kept byte for byte; from the first word the
+/// tables do not know, the rest is sent as typed for the daemon to judge.
+pub fn expand(mode: &str, line: &str) -> String {
+    let mut all = Vec::new();
+    let mut m = Some(mode);
+    while let Some(name) = m {
+        all.extend(patterns(name));
+        m = parent(name);
+    }
+    let mut live: Vec<&Pattern> = all.iter().collect();
+    let mut out = String::with_capacity(line.len());
+    let mut copied = 0;
+    for (i, (at, word)) in words_at(line).into_iter().enumerate() {
+        let scored: Vec<(Quality, &Pattern)> = live
+            .iter()
+            .filter_map(|p| Some((quality(*p.get(i)?, word)?, *p)))
+            .collect();
+        let Some(best) = scored.iter().map(|(q, _)| *q).max() else {
+            break;
+        };
+        live = scored
+            .into_iter()
+            .filter(|(q, _)| *q == best)
+            .map(|(_, p)| p)
+            .collect();
+        let mut keywords: Vec<&str> = live
+            .iter()
+            .filter_map(|p| match p.get(i) {
+                Some(Kw(k, _)) => Some(*k),
+                _ => None,
+            })
+            .collect();
+        keywords.sort_unstable();
+        keywords.dedup();
+        if live
+            .iter()
+            .any(|p| matches!(p.get(i), Some(Arg(_, _, Line))))
+        {
+            break;
+        }
+        if let (Quality::Partial, [k]) = (best, keywords.as_slice()) {
+            out.push_str(&line[copied..at]);
+            out.push_str(k);
+            copied = at + word.len();
+        }
+    }
+    out.push_str(&line[copied..]);
+    out
+}
+
+/// The words of a line with their byte offsets.
+fn words_at(line: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in line.char_indices() {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                out.push((s, &line[s..i]));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push((s, &line[s..]));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abbreviations_are_spelled_out() {
+        assert_eq!(
+            expand("config-router", "nei 192.0.2.2 rem 65002"),
+            "neighbor 192.0.2.2 remote-as 65002"
+        );
+        assert_eq!(expand("config", "ro bgp 65001"), "router bgp 65001");
+        assert_eq!(expand("config", "log std deb"), "log stdout debugging");
+        assert_eq!(expand("config", "int eth1"), "interface eth1");
+        assert_eq!(expand("config", "en"), "end");
+        assert_eq!(
+            expand("config-router-af", "net 10.0.0.0/24"),
+            "network 10.0.0.0/24"
+        );
+        // Words of the parent modes too, as ternd falls back to them.
+        assert_eq!(expand("config-router-af", "int eth1"), "interface eth1");
+    }
+
+    #[test]
+    fn free_text_and_unknown_words_are_kept() {
+        assert_eq!(
+            expand("config-if", "desc  uplink   to  tor1 "),
+            "description  uplink   to  tor1 "
+        );
+        assert_eq!(
+            expand("config-router", "neighbor 192.0.2.2 desc  a  b"),
+            "neighbor 192.0.2.2 description  a  b"
+        );
+        assert_eq!(expand("config", "frr defaults dat"), "frr defaults dat");
+        // Ambiguous: left for the daemon to refuse.
+        assert_eq!(expand("config-router-af", "ne"), "ne");
+        assert_eq!(expand("config", "hostname ro"), "hostname ro");
+    }
+
+    #[test]
+    fn every_mode_offers_end_exit_do() {
+        for m in [
+            "config",
+            "config-if",
+            "config-router",
+            "config-router-af",
+            "?",
+        ] {
+            let p = patterns(m);
+            for w in ["end", "exit", "do"] {
+                assert!(
+                    p.iter()
+                        .any(|t| matches!(t.as_slice(), [Kw(k, _)] if *k == w)),
+                    "{m}: {w}"
+                );
+            }
+        }
+    }
+}

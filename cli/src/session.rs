@@ -1,0 +1,483 @@
+//! One shell session with ternd: the mode the next line is read in (exec,
+//! or a config mode as the daemon names it) and what a line does there.
+//!
+//! Exec lines are matched against [`crate::commands`] and answered here.
+//! `configure terminal` enters config mode on the client side; from then on
+//! every line goes to ternd as a config line and its reply names the next
+//! mode. `end` (and `exit` from `(config)`) comes back to exec mode;
+//! `do CMD` runs an exec command. The `-c` list, a piped script and the
+//! interactive shell all go through [`Session::run_line`].
+use std::io::Write;
+
+use tern_control::{Reply, Request};
+
+use crate::{
+    bgp,
+    client::{Client, ClientError},
+    commands::{self, Action, Parsed},
+    config_words, render,
+};
+
+/// Something that answers control requests: ternd's socket, or a fake in
+/// tests.
+pub trait Control {
+    fn request(&mut self, req: &Request) -> Result<Reply, ClientError>;
+}
+
+impl Control for Client {
+    fn request(&mut self, req: &Request) -> Result<Reply, ClientError> {
+        Client::request(self, req)
+    }
+}
+
+/// Where the next line is read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `HOSTNAME#`
+    Exec,
+    /// A config mode as ternd names it: "config", "config-if",
+    /// "config-router", "config-router-af".
+    Config(String),
+}
+
+impl Mode {
+    /// vtysh's prompt for this mode: `node1# `, `node1(config-router)# `.
+    pub fn prompt(&self, hostname: &str) -> String {
+        match self {
+            Mode::Exec => format!("{hostname}# "),
+            Mode::Config(m) => format!("{hostname}({m})# "),
+        }
+    }
+}
+
+/// How one line ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Failed,
+    /// `exit` or `quit` in exec mode: the session ends.
+    Exit,
+}
+
+/// A session: the daemon connection, the mode, the hostname for the prompt.
+#[derive(Debug)]
+pub struct Session<C> {
+    control: C,
+    mode: Mode,
+    hostname: String,
+}
+
+impl<C: Control> Session<C> {
+    /// A session in exec mode; the hostname is `tern` until
+    /// [`Session::refresh_hostname`] asks the daemon.
+    pub fn new(control: C) -> Self {
+        Session {
+            control,
+            mode: Mode::Exec,
+            hostname: "tern".into(),
+        }
+    }
+
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    /// The prompt for the current mode.
+    pub fn prompt(&self) -> String {
+        self.mode.prompt(&self.hostname)
+    }
+
+    /// Takes the hostname from `show version` (kept when that fails).
+    pub fn refresh_hostname(&mut self) {
+        if let Ok(Reply::Version(v)) = self.control.request(&Request::ShowVersion) {
+            self.hostname = v.hostname;
+        }
+    }
+
+    /// Runs one line in the current mode, printing its output to `out` and
+    /// errors to `err`.
+    pub fn run_line(&mut self, line: &str, out: &mut dyn Write, err: &mut dyn Write) -> Outcome {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('!') {
+            return Outcome::Ok;
+        }
+        match self.mode.clone() {
+            Mode::Exec => self.exec_line(trimmed, out, err),
+            Mode::Config(mode) => self.config_line(&mode, line, out, err),
+        }
+    }
+
+    /// Leaves config mode (Ctrl-Z, `end`): tells the daemon, whose own
+    /// config session returns to the top, and comes back to exec mode.
+    pub fn end_config(&mut self, err: &mut dyn Write) {
+        if matches!(self.mode, Mode::Exec) {
+            return;
+        }
+        self.mode = Mode::Exec;
+        let req = Request::ConfigLine { line: "end".into() };
+        // A refusal does not keep the operator in config mode; only a lost
+        // daemon is worth saying.
+        if let Err(e) = self.control.request(&req) {
+            let _ = writeln!(err, "% {e}");
+        }
+    }
+
+    fn exec_line(&mut self, line: &str, out: &mut dyn Write, err: &mut dyn Write) -> Outcome {
+        let parsed = match commands::parse(line) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = writeln!(err, "{}", commands::error_message(line, &e));
+                return Outcome::Failed;
+            }
+        };
+        match parsed.action {
+            Action::Exit => Outcome::Exit,
+            Action::End => Outcome::Ok,
+            Action::ConfigureTerminal => {
+                self.mode = Mode::Config("config".into());
+                Outcome::Ok
+            }
+            Action::WriteMemory => self.write_memory(out, err),
+            _ => match execute(&mut self.control, &parsed) {
+                Ok(text) => {
+                    let _ = out.write_all(text.as_bytes());
+                    Outcome::Ok
+                }
+                Err(msg) => {
+                    let _ = writeln!(err, "% {msg}");
+                    Outcome::Failed
+                }
+            },
+        }
+    }
+
+    /// `write memory`, with vtysh's words around ternd's answer.
+    fn write_memory(&mut self, out: &mut dyn Write, err: &mut dyn Write) -> Outcome {
+        let _ = writeln!(out, "Building Configuration...");
+        let _ = out.flush();
+        match self.control.request(&Request::WriteMemory) {
+            Ok(Reply::Written { path }) => {
+                let _ = writeln!(out, "Configuration saved to {path}\n[OK]");
+                Outcome::Ok
+            }
+            Ok(Reply::Error { message }) => {
+                let _ = writeln!(err, "% {message}");
+                Outcome::Failed
+            }
+            Ok(other) => {
+                let _ = writeln!(err, "% unexpected reply from ternd: {other:?}");
+                Outcome::Failed
+            }
+            Err(e) => {
+                let _ = writeln!(err, "% {e}");
+                Outcome::Failed
+            }
+        }
+    }
+
+    fn config_line(
+        &mut self,
+        mode: &str,
+        line: &str,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> Outcome {
+        let line = config_words::expand(mode, line.trim());
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let sent = match words.as_slice() {
+            ["do"] => {
+                let _ = writeln!(err, "% Command incomplete: do");
+                return Outcome::Failed;
+            }
+            ["do", ..] => {
+                let body = line.trim_start().strip_prefix("do").unwrap_or("").trim();
+                return match commands::parse(body).map(|p| p.action) {
+                    // Mode changes have no meaning under `do`.
+                    Ok(Action::Exit | Action::End | Action::ConfigureTerminal) => Outcome::Ok,
+                    _ => self.exec_line(body, out, err),
+                };
+            }
+            ["end"] => {
+                self.end_config(err);
+                return Outcome::Ok;
+            }
+            ["exit" | "quit"] if mode == "config" => {
+                self.end_config(err);
+                return Outcome::Ok;
+            }
+            ["exit" | "quit"] => "exit".to_owned(),
+            _ => line.clone(),
+        };
+        let hostname_changed =
+            matches!(words.as_slice(), ["hostname", ..] | ["no", "hostname", ..]);
+        match self.control.request(&Request::ConfigLine { line: sent }) {
+            Ok(Reply::ConfigApplied { mode }) => {
+                self.mode = Mode::Config(mode);
+                if hostname_changed {
+                    self.refresh_hostname();
+                }
+                Outcome::Ok
+            }
+            Ok(Reply::Error { message }) => {
+                let _ = writeln!(err, "% {message}");
+                Outcome::Failed
+            }
+            Ok(other) => {
+                let _ = writeln!(err, "% unexpected reply from ternd: {other:?}");
+                Outcome::Failed
+            }
+            Err(e) => {
+                let _ = writeln!(err, "% {e}");
+                Outcome::Failed
+            }
+        }
+    }
+}
+
+/// Runs an exec command that asks the daemon something and renders the
+/// answer as vtysh would.
+fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
+    let req = match p.action {
+        Action::ShowVersion => Request::ShowVersion,
+        Action::ShowRunningConfig => Request::ShowRunningConfig,
+        Action::ShowInterfaces | Action::ShowInterfacesBrief => {
+            Request::ShowInterfaces { name: None }
+        }
+        Action::ShowInterface => Request::ShowInterfaces {
+            name: p.ifname.clone(),
+        },
+        Action::ShowBgpSummary | Action::ShowBgpSummaryV4 | Action::ShowBgpSummaryV6 => {
+            Request::ShowBgpSummary
+        }
+        Action::VipAdd | Action::VipDel => match p.prefix {
+            Some(prefix) if p.action == Action::VipAdd => Request::AddVip { prefix },
+            Some(prefix) => Request::DelVip { prefix },
+            None => return Err("a prefix is needed".into()),
+        },
+        Action::ShowVips => Request::ShowVips,
+        Action::WriteMemory => Request::WriteMemory,
+        Action::Exit | Action::End | Action::ConfigureTerminal => return Ok(String::new()),
+    };
+    let mut reply = control.request(&req).map_err(|e| e.to_string())?;
+    if let Reply::Interfaces { interfaces } = &mut reply {
+        render::sort_interfaces(interfaces);
+    }
+    match (p.action, reply) {
+        (_, Reply::Error { message }) => Err(message),
+        (Action::ShowVersion, Reply::Version(v)) => Ok(render::version(&v, &kernel_release())),
+        (Action::ShowRunningConfig, Reply::RunningConfig { text }) => Ok(format!(
+            "Building configuration...\n\nCurrent configuration:\n{text}"
+        )),
+        (Action::ShowInterfacesBrief, Reply::Interfaces { interfaces }) => Ok(if p.json {
+            render::pretty(&render::interfaces_json(&interfaces, true))
+        } else {
+            render::interfaces_brief(&interfaces)
+        }),
+        (Action::ShowInterfaces | Action::ShowInterface, Reply::Interfaces { interfaces }) => {
+            Ok(if p.json {
+                render::pretty(&render::interfaces_json(&interfaces, false))
+            } else {
+                render::interfaces(&interfaces)
+            })
+        }
+        (
+            Action::ShowBgpSummary | Action::ShowBgpSummaryV4 | Action::ShowBgpSummaryV6,
+            Reply::BgpSummary(s),
+        ) => {
+            let family = match p.action {
+                Action::ShowBgpSummaryV4 => Some("ipv4Unicast"),
+                Action::ShowBgpSummaryV6 => Some("ipv6Unicast"),
+                _ => None,
+            };
+            Ok(if p.json {
+                render::pretty(&bgp::summary_json(&s, family))
+            } else {
+                bgp::summary_text(&s, family)
+            })
+        }
+        (Action::VipAdd | Action::VipDel, Reply::Vips { .. }) => Ok(String::new()),
+        (Action::ShowVips, Reply::Vips { vips }) => Ok(if p.json {
+            let list: Vec<String> = vips.iter().map(ToString::to_string).collect();
+            render::pretty(&serde_json::json!({ "vips": list }))
+        } else {
+            vips.iter().map(|v| format!("{v}\n")).collect()
+        }),
+        (_, other) => Err(format!("unexpected reply from ternd: {other:?}")),
+    }
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tern_control::VersionInfo;
+
+    /// A daemon that follows modes as ternd does and records the config
+    /// lines it was sent.
+    #[derive(Default)]
+    struct Fake {
+        lines: Vec<String>,
+        mode: String,
+        refuse_config: bool,
+    }
+
+    impl Control for Fake {
+        fn request(&mut self, req: &Request) -> Result<Reply, ClientError> {
+            Ok(match req {
+                Request::ShowVersion => Reply::Version(VersionInfo {
+                    version: "0.1.0".into(),
+                    hostname: "node1".into(),
+                    instance: None,
+                    pid: 1,
+                    uptime_secs: 0,
+                    config_file: "/etc/tern/ternd.conf".into(),
+                    counters_attached: Vec::new(),
+                }),
+                Request::ConfigLine { line } => {
+                    self.lines.push(line.clone());
+                    if self.refuse_config {
+                        return Ok(Reply::Error {
+                            message: "not yet".into(),
+                        });
+                    }
+                    let words: Vec<&str> = line.split_whitespace().collect();
+                    self.mode = match (self.mode.as_str(), words.as_slice()) {
+                        (_, ["router", "bgp", _]) => "config-router",
+                        (_, ["interface", _]) => "config-if",
+                        (_, ["address-family", ..]) => "config-router-af",
+                        ("config-router-af", ["exit" | "exit-address-family"]) => "config-router",
+                        (_, ["exit" | "end"]) => "config",
+                        (_, ["bogus", ..]) => {
+                            return Ok(Reply::Error {
+                                message: "unknown command \"bogus\"".into(),
+                            });
+                        }
+                        ("", _) => "config",
+                        (m, _) => return Ok(Reply::ConfigApplied { mode: m.into() }),
+                    }
+                    .into();
+                    Reply::ConfigApplied {
+                        mode: self.mode.clone(),
+                    }
+                }
+                Request::WriteMemory => Reply::Written {
+                    path: "/etc/tern/ternd.conf".into(),
+                },
+                _ => Reply::Error {
+                    message: "not in this fake".into(),
+                },
+            })
+        }
+    }
+
+    /// Runs lines; returns the prompt after each, stdout and stderr.
+    fn run(s: &mut Session<Fake>, lines: &[&str]) -> (Vec<String>, String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let prompts = lines
+            .iter()
+            .map(|l| {
+                s.run_line(l, &mut out, &mut err);
+                s.prompt()
+            })
+            .collect();
+        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+        (prompts, text(out), text(err))
+    }
+
+    #[test]
+    fn prompt_per_mode() {
+        assert_eq!(Mode::Exec.prompt("node1"), "node1# ");
+        for m in ["config", "config-if", "config-router", "config-router-af"] {
+            assert_eq!(
+                Mode::Config(m.into()).prompt("node1"),
+                format!("node1({m})# ")
+            );
+        }
+    }
+
+    #[test]
+    fn modes_follow_the_daemon_and_end_returns_to_exec() {
+        let mut s = Session::new(Fake::default());
+        s.refresh_hostname();
+        let (prompts, _, err) = run(
+            &mut s,
+            &[
+                "conf t",
+                "router bgp 65001",
+                "address-family ipv4 unicast",
+                "net 10.0.0.0/24",
+                "exit-address-family",
+                "bogus line",
+                "exit",
+                "interface eth1",
+                "end",
+            ],
+        );
+        assert_eq!(
+            prompts,
+            [
+                "node1(config)# ",
+                "node1(config-router)# ",
+                "node1(config-router-af)# ",
+                "node1(config-router-af)# ",
+                "node1(config-router)# ",
+                "node1(config-router)# ",
+                "node1(config)# ",
+                "node1(config-if)# ",
+                "node1# ",
+            ]
+        );
+        assert_eq!(err, "% unknown command \"bogus\"\n");
+        // `conf t` is the client's; the abbreviation was spelled out.
+        assert_eq!(s.control.lines[2], "network 10.0.0.0/24");
+        assert_eq!(s.control.lines.last().map(String::as_str), Some("end"));
+    }
+
+    #[test]
+    fn exit_from_config_sends_end_and_exit_from_exec_ends() {
+        let mut s = Session::new(Fake::default());
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert_eq!(
+            s.run_line("configure terminal", &mut out, &mut err),
+            Outcome::Ok
+        );
+        assert_eq!(s.run_line("exit", &mut out, &mut err), Outcome::Ok);
+        assert_eq!(s.mode(), &Mode::Exec);
+        assert_eq!(s.control.lines, ["end"]);
+        assert_eq!(s.run_line("exit", &mut out, &mut err), Outcome::Exit);
+    }
+
+    #[test]
+    fn refused_config_lines_keep_the_mode() {
+        let mut s = Session::new(Fake {
+            refuse_config: true,
+            ..Fake::default()
+        });
+        let (prompts, _, err) = run(&mut s, &["conf t", "router bgp 65001", "end"]);
+        assert_eq!(prompts, ["tern(config)# ", "tern(config)# ", "tern# "]);
+        assert_eq!(err, "% not yet\n");
+    }
+
+    #[test]
+    fn do_and_write_memory() {
+        let mut s = Session::new(Fake::default());
+        let (_, out, err) = run(
+            &mut s,
+            &["conf t", "do write", "do", "do exit", "end", "wr mem"],
+        );
+        assert_eq!(
+            out,
+            "Building Configuration...\nConfiguration saved to /etc/tern/ternd.conf\n[OK]\n"
+                .repeat(2)
+        );
+        assert_eq!(err, "% Command incomplete: do\n");
+        assert_eq!(s.mode(), &Mode::Exec);
+        let (_, _, err) = run(&mut s, &["show bogus"]);
+        assert_eq!(err, "% Unknown command: show bogus\n");
+    }
+}
