@@ -190,6 +190,21 @@ fn address_family() -> Vec<Pattern> {
         p.push(vec![network, prefix]);
         p.push(vec![NO, network, prefix]);
     }
+    let redistribute = Kw(
+        "redistribute",
+        "Redistribute information from another routing protocol",
+    );
+    for (kind, help) in [
+        (
+            "connected",
+            "Connected routes (directly attached subnet or host)",
+        ),
+        ("kernel", "Kernel routes (not installed via the zebra RIB)"),
+        ("static", "Statically configured routes"),
+    ] {
+        p.push(vec![redistribute, Kw(kind, help)]);
+        p.push(vec![NO, redistribute, Kw(kind, help)]);
+    }
     let max_prefix = Kw(
         "maximum-prefix",
         "Maximum number of prefix accept from this peer",
