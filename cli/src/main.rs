@@ -30,7 +30,22 @@ struct Args {
     commands: Vec<String>,
 }
 
+/// Restores the default SIGPIPE action, so that `tern ... | head` ends
+/// quietly when the reader goes away instead of panicking in println!.
+fn default_sigpipe() {
+    // SAFETY: setting a signal's disposition to SIG_DFL installs no handler
+    // and runs before any other thread exists.
+    #[allow(unsafe_code)]
+    unsafe {
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        );
+    }
+}
+
 fn main() -> ExitCode {
+    default_sigpipe();
     let args = Args::parse();
     let client = match Client::connect(args.instance.as_deref()) {
         Ok(c) => c,

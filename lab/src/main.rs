@@ -55,7 +55,22 @@ enum Verb {
     },
 }
 
+/// Restores the default SIGPIPE action, so that `tern-lab ... | head` ends
+/// quietly when the reader goes away instead of panicking in println!.
+fn default_sigpipe() {
+    // SAFETY: setting a signal's disposition to SIG_DFL installs no handler
+    // and runs before any other thread exists.
+    #[allow(unsafe_code)]
+    unsafe {
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        );
+    }
+}
+
 fn main() -> ExitCode {
+    default_sigpipe();
     // The verbs print their own report on stdout; logs are for problems
     // (RUST_LOG=info shows every step).
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
