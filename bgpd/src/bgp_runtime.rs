@@ -33,7 +33,9 @@ impl BgpRuntime {
         let router_id = bgp.router_id.or_else(|| pick_router_id(&links)).context(
             "no BGP router-id: configure `bgp router-id A.B.C.D` (there is no IPv4 address to take one from)",
         )?;
-        let fib = crate::fib::spawn(netlink.clone()).await;
+        // The FIB task and the watch get their own netlink sockets: the
+        // kernel runs one dump per socket at a time (EBUSY otherwise).
+        let fib = crate::fib::spawn(Netlink::open()?).await;
         let speaker = speaker::spawn(
             bgp.clone(),
             router_id,
@@ -44,7 +46,7 @@ impl BgpRuntime {
             fib,
         )
         .context("cannot start BGP: binding TCP port 179 failed")?;
-        let watcher = tokio::spawn(watch(netlink.clone(), speaker.clone()));
+        let watcher = tokio::spawn(watch(Netlink::open()?, speaker.clone()));
         Ok(Self { speaker, watcher })
     }
 

@@ -117,6 +117,13 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
         counters,
         bgp,
     };
+    // Attach the counters to the interfaces that exist now, before the
+    // first client can ask (the reconcile loop follows later changes).
+    let mut daemon = daemon;
+    match daemon.netlink.links().await {
+        Ok(links) => daemon.reconcile_counters(&links),
+        Err(e) => tracing::warn!(error = %e, "link dump failed"),
+    }
     let daemon = Arc::new(Mutex::new(daemon));
     tracing::info!(
         instance = instance.as_deref().unwrap_or("-"),

@@ -237,6 +237,27 @@ fn down_cleans_up_after_a_crashed_up() {
         .args(["--", "sleep", "300"])
         .spawn()
         .expect("spawn sleep in namespace");
+    // nsenter enters the namespace a moment after it starts: wait for it,
+    // or `down` may look before the process is there.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = Command::new("ip")
+            .args(["netns", "pids", &ours[0]])
+            .output()
+            .expect("ip netns pids");
+        let pids = String::from_utf8_lossy(&out.stdout).to_string();
+        if pids
+            .split_whitespace()
+            .any(|p| p == sleeper.id().to_string())
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sleeper never entered the namespace"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let run_dir = Path::new("/var/run/frr").join(&ours[1]);
     fs::create_dir_all(&run_dir).expect("mkdir run dir");
 
