@@ -469,6 +469,7 @@ pub(crate) fn status_checks(node: &NodeState, tern: Option<&Path>) -> Vec<Comman
                 vec![
                     tern_cli(t, instance, "show version"),
                     tern_cli(t, instance, "show interface brief"),
+                    tern_cli(t, instance, "show bgp summary"),
                 ]
             })
             .unwrap_or_default(),

@@ -409,7 +409,11 @@ topology:
         .collect();
     assert_eq!(
         outputs,
-        ["fake tern: show version", "fake tern: show interface brief"]
+        [
+            "fake tern: show version",
+            "fake tern: show interface brief",
+            "fake tern: show bgp summary"
+        ]
     );
 
     tern_lab::down(&topo, &opts).expect("down");
