@@ -38,6 +38,7 @@ impl BgpRuntime {
         let fib = crate::fib::spawn(Netlink::open()?).await;
         let speaker = speaker::spawn(
             bgp.clone(),
+            std::sync::Arc::new(config.policy.clone()),
             router_id,
             SpeakerOptions {
                 hostname: config.hostname.clone(),

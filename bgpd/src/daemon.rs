@@ -147,11 +147,17 @@ impl Daemon {
                 }
             }
             (Some(o), Some(n)) => {
-                if o != n
-                    && let Some(rt) = &self.bgp
-                {
-                    rt.speaker
-                        .notify(crate::speaker::Command::Reconfigure(Box::new(n.clone())));
+                if let Some(rt) = &self.bgp {
+                    if o != n {
+                        rt.speaker
+                            .notify(crate::speaker::Command::Reconfigure(Box::new(n.clone())));
+                    }
+                    if self.config.policy != new.policy {
+                        rt.speaker
+                            .notify(crate::speaker::Command::SetPolicy(std::sync::Arc::new(
+                                new.policy.clone(),
+                            )));
+                    }
                 }
                 self.config = new;
             }

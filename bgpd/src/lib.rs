@@ -8,6 +8,7 @@ pub mod config;
 pub mod daemon;
 pub mod fib;
 pub mod fsm;
+pub mod policy;
 pub mod rib;
 pub mod server;
 pub mod speaker;

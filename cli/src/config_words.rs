@@ -38,7 +38,7 @@ const LEVELS: [(&str, &str); 8] = [
 /// ternd (and vtysh) do.
 fn parent(mode: &str) -> Option<&'static str> {
     match mode {
-        "config-if" | "config-router" => Some("config"),
+        "config-if" | "config-router" | "config-route-map" => Some("config"),
         "config-router-af" => Some("config-router"),
         _ => None,
     }
@@ -52,6 +52,7 @@ pub fn patterns(mode: &str) -> Vec<Pattern> {
         "config-if" => interface(),
         "config-router" => router(),
         "config-router-af" => address_family(),
+        "config-route-map" => route_map(),
         _ => Vec::new(),
     };
     p.extend([vec![END], vec![EXIT], vec![DO]]);
@@ -83,6 +84,153 @@ fn top() -> Vec<Pattern> {
         vec![NO, router, BGP, ASN],
     ];
     p.extend(LEVELS.iter().map(|(l, h)| vec![log, stdout, Kw(l, h)]));
+    p.extend(policy_objects());
+    p
+}
+
+/// `ip|ipv6 prefix-list`, `bgp community-list`, `route-map` (config mode).
+fn policy_objects() -> Vec<Pattern> {
+    let plist = Kw("prefix-list", "Build a prefix list");
+    let pname = Arg("WORD", "Name of a prefix list", Word);
+    let seq = Kw("seq", "sequence number of an entry");
+    let seqn = Arg("(1-4294967295)", "Sequence number", Range(1, 4_294_967_295));
+    let actions = [
+        Kw("permit", "Specify packets to forward"),
+        Kw("deny", "Specify packets to reject"),
+    ];
+    let mut p = Vec::new();
+    for (family, prefix) in [
+        (
+            Kw("ip", "IP information"),
+            Arg("A.B.C.D/M", "IP prefix <network>/<length>", Ipv4Prefix),
+        ),
+        (
+            Kw("ipv6", "IPv6 information"),
+            Arg("X:X::X:X/M", "IPv6 prefix", Ipv6Prefix),
+        ),
+    ] {
+        let rest = Arg("LINE", "[ge N] [le N]", Line);
+        for action in actions {
+            for head in [
+                vec![family, plist, pname],
+                vec![family, plist, pname, seq, seqn],
+            ] {
+                let mut any = head.clone();
+                any.extend([action, Kw("any", "Any prefix match")]);
+                let mut one = head.clone();
+                one.extend([action, prefix]);
+                let mut ranged = one.clone();
+                ranged.push(rest);
+                let mut no = vec![NO];
+                no.extend(&one);
+                p.extend([any, one, ranged, no]);
+            }
+        }
+        p.push(vec![NO, family, plist, pname]);
+        p.push(vec![NO, family, plist, pname, seq, seqn]);
+    }
+    let clist = Kw("community-list", "Add a community list entry");
+    let standard = Kw("standard", "Add a standard community-list entry");
+    let cname = Arg("WORD", "Community list name", Word);
+    let comms = Arg(
+        "LINE",
+        "Community number in AA:NN format or a well-known name",
+        Line,
+    );
+    for action in actions {
+        p.push(vec![BGP, clist, standard, cname, action, comms]);
+        p.push(vec![BGP, clist, standard, cname, seq, seqn, action, comms]);
+    }
+    p.push(vec![NO, BGP, clist, standard, cname]);
+    let rmap = Kw(
+        "route-map",
+        "Create route-map or enter route-map command mode",
+    );
+    let rname = Arg("WORD", "Route map tag", Word);
+    let order = Arg(
+        "(1-65535)",
+        "Sequence to insert to/delete from existing route-map entry",
+        Range(1, 65535),
+    );
+    for action in [
+        Kw("permit", "Route map permits set operations"),
+        Kw("deny", "Route map denies set operations"),
+    ] {
+        p.push(vec![rmap, rname, action, order]);
+        p.push(vec![NO, rmap, rname, action, order]);
+    }
+    p.push(vec![NO, rmap, rname]);
+    p
+}
+
+/// `(config-route-map)#`
+fn route_map() -> Vec<Pattern> {
+    let mtch = Kw("match", "Match values from routing table");
+    let set = Kw("set", "Set values in destination routing protocol");
+    let address = Kw("address", "Match address of route");
+    let plist = Kw("prefix-list", "Match entries of prefix-lists");
+    let pname = Arg("WORD", "IP prefix-list name", Word);
+    let community = Kw("community", "Match BGP community list");
+    let cname = Arg("WORD", "Community-list name", Word);
+    let local_pref = Kw("local-preference", "BGP local preference path attribute");
+    let metric = Kw("metric", "Metric value for destination routing protocol");
+    let set_comm = Kw("community", "BGP community attribute");
+    let as_path = Kw("as-path", "Transform BGP AS-path attribute");
+    let prepend = Kw("prepend", "Prepend to the as-path");
+    let mut p = vec![
+        vec![mtch, Kw("ip", "IP information"), address, plist, pname],
+        vec![mtch, Kw("ipv6", "IPv6 information"), address, plist, pname],
+        vec![mtch, community, cname],
+        vec![
+            mtch,
+            community,
+            cname,
+            Kw("exact-match", "Do exact matching of communities"),
+        ],
+        vec![
+            set,
+            local_pref,
+            Arg(
+                "(0-4294967295)",
+                "Preference value",
+                Range(0, 4_294_967_295),
+            ),
+        ],
+        vec![
+            set,
+            metric,
+            Arg("(0-4294967295)", "Metric value", Range(0, 4_294_967_295)),
+        ],
+        vec![set, set_comm, Kw("none", "No community attribute")],
+        vec![
+            set,
+            set_comm,
+            Arg(
+                "LINE",
+                "Community number in AA:NN format or a well-known name, [additive]",
+                Line,
+            ),
+        ],
+        vec![
+            set,
+            as_path,
+            prepend,
+            Arg("LINE", "AS numbers to prepend", Line),
+        ],
+    ];
+    for tail in [
+        vec![mtch, Kw("ip", "IP information"), address],
+        vec![mtch, Kw("ipv6", "IPv6 information"), address],
+        vec![mtch, community],
+        vec![set, local_pref],
+        vec![set, metric],
+        vec![set, set_comm],
+        vec![set, as_path, prepend],
+    ] {
+        let mut no = vec![NO];
+        no.extend(tail);
+        p.push(no);
+    }
     p
 }
 
@@ -227,6 +375,15 @@ fn address_family() -> Vec<Pattern> {
             "Configure a neighbor as Route Reflector client",
         )],
     ];
+    let route_map = Kw("route-map", "Apply route map to neighbor");
+    let name = Arg("WORD", "Name of route map", Word);
+    let mut tails = tails;
+    for dir in [
+        Kw("in", "Apply map to incoming routes"),
+        Kw("out", "Apply map to outbound routes"),
+    ] {
+        tails.push(vec![route_map, name, dir]);
+    }
     p.extend(neighbor_forms(&tails, false));
     p
 }
@@ -268,8 +425,7 @@ pub fn expand(mode: &str, line: &str) -> String {
         m = parent(name);
     }
     let mut live: Vec<&Pattern> = all.iter().collect();
-    let mut out = String::with_capacity(line.len());
-    let mut copied = 0;
+    let mut seen = Vec::new();
     for (i, (at, word)) in words_at(line).into_iter().enumerate() {
         let scored: Vec<(Quality, &Pattern)> = live
             .iter()
@@ -283,6 +439,20 @@ pub fn expand(mode: &str, line: &str) -> String {
             .filter(|(q, _)| *q == best)
             .map(|(_, p)| p)
             .collect();
+        seen.push((i, at, word));
+        if live
+            .iter()
+            .any(|p| matches!(p.get(i), Some(Arg(_, _, Line))))
+        {
+            break;
+        }
+    }
+    // A word is spelled out when every line still possible after the words
+    // that follow it has the same keyword there (`ro bgp` is `router bgp`:
+    // `route-map` needs no `bgp` keyword but a name, and loses on it).
+    let mut out = String::with_capacity(line.len());
+    let mut copied = 0;
+    for (i, at, word) in seen {
         let mut keywords: Vec<&str> = live
             .iter()
             .filter_map(|p| match p.get(i) {
@@ -292,13 +462,10 @@ pub fn expand(mode: &str, line: &str) -> String {
             .collect();
         keywords.sort_unstable();
         keywords.dedup();
-        if live
-            .iter()
-            .any(|p| matches!(p.get(i), Some(Arg(_, _, Line))))
+        let all_keyword = live.iter().all(|p| matches!(p.get(i), Some(Kw(..))));
+        if let ([k], true) = (keywords.as_slice(), all_keyword)
+            && *k != word
         {
-            break;
-        }
-        if let (Quality::Partial, [k]) = (best, keywords.as_slice()) {
             out.push_str(&line[copied..at]);
             out.push_str(k);
             copied = at + word.len();
@@ -339,6 +506,26 @@ mod tests {
             "neighbor 192.0.2.2 remote-as 65002"
         );
         assert_eq!(expand("config", "ro bgp 65001"), "router bgp 65001");
+        assert_eq!(
+            expand("config", "route-m TOR-IN perm 10"),
+            "route-map TOR-IN permit 10"
+        );
+        assert_eq!(
+            expand("config", "ip prefix-l PODS seq 5 per 10.244.0.0/16 le 24"),
+            "ip prefix-list PODS seq 5 permit 10.244.0.0/16 le 24"
+        );
+        assert_eq!(
+            expand("config-route-map", "set local 300"),
+            "set local-preference 300"
+        );
+        assert_eq!(
+            expand("config-route-map", "ma ip add prefix-l PODS"),
+            "match ip address prefix-list PODS"
+        );
+        assert_eq!(
+            expand("config-router-af", "nei 192.0.2.0 route-m IN in"),
+            "neighbor 192.0.2.0 route-map IN in"
+        );
         assert_eq!(expand("config", "log std deb"), "log stdout debugging");
         assert_eq!(expand("config", "int eth1"), "interface eth1");
         assert_eq!(expand("config", "en"), "end");

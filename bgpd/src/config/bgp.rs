@@ -101,6 +101,10 @@ pub struct AfNeighbor {
     pub maximum_prefix: Option<u32>,
     /// `neighbor X route-reflector-client` (RFC 4456).
     pub rr_client: bool,
+    /// `neighbor X route-map NAME in`: import policy.
+    pub route_map_in: Option<String>,
+    /// `neighbor X route-map NAME out`: export policy.
+    pub route_map_out: Option<String>,
 }
 
 /// `redistribute connected|kernel|static`: which kernel routes are
@@ -196,6 +200,18 @@ impl BgpConfig {
             .get(&family)
             .and_then(|af| af.neighbors.get(&peer))
             .and_then(|n| n.maximum_prefix)
+    }
+
+    /// The route-maps (in, out) applied to `peer` in `family`.
+    pub fn route_maps(&self, peer: IpAddr, family: Family) -> (Option<&str>, Option<&str>) {
+        let n = self
+            .families
+            .get(&family)
+            .and_then(|af| af.neighbors.get(&peer));
+        (
+            n.and_then(|n| n.route_map_in.as_deref()),
+            n.and_then(|n| n.route_map_out.as_deref()),
+        )
     }
 
     /// Whether `peer` is a route-reflector client (in any family).
@@ -466,6 +482,31 @@ fn apply_af_line(
             }
             af.neighbors.entry(addr).or_default().rr_client = words[0] != "no";
         }
+        ["neighbor", peer, "route-map", name, dir] => {
+            let addr = parse_peer(peer)?;
+            if !known.contains(&addr) {
+                return Err(format!("neighbor {addr} is not configured"));
+            }
+            super::policy::check_name("route-map", name)?;
+            let n = af.neighbors.entry(addr).or_default();
+            match *dir {
+                "in" => n.route_map_in = Some((*name).to_owned()),
+                "out" => n.route_map_out = Some((*name).to_owned()),
+                _ => return Err(format!("route-map direction \"{dir}\": in or out")),
+            }
+        }
+        ["no", "neighbor", peer, "route-map", .., dir] => {
+            let addr = parse_peer(peer)?;
+            let n = af.neighbors.entry(addr).or_default();
+            match *dir {
+                "in" => n.route_map_in = None,
+                "out" => n.route_map_out = None,
+                _ => return Err(format!("route-map direction \"{dir}\": in or out")),
+            }
+        }
+        ["neighbor", _, "route-map", ..] => {
+            return Err("usage: neighbor ADDRESS route-map NAME in|out".into());
+        }
         ["neighbor", peer, "activate"] | ["no", "neighbor", peer, "activate"] => {
             let addr = parse_peer(peer)?;
             if !known.contains(&addr) {
@@ -554,6 +595,12 @@ pub(super) fn render(bgp: &BgpConfig, out: &mut String) {
             }
             if n.rr_client {
                 let _ = writeln!(body, "  neighbor {addr} route-reflector-client");
+            }
+            if let Some(m) = &n.route_map_in {
+                let _ = writeln!(body, "  neighbor {addr} route-map {m} in");
+            }
+            if let Some(m) = &n.route_map_out {
+                let _ = writeln!(body, "  neighbor {addr} route-map {m} out");
             }
         }
         if let Some(m) = af.maximum_paths {

@@ -9,8 +9,11 @@
 use std::{collections::BTreeMap, fmt, path::Path};
 
 pub mod bgp;
+mod policy;
 
 pub use bgp::{BgpConfig, Family};
+
+use crate::policy::Policy;
 
 /// Longest hostname accepted (as a DNS label sequence, RFC 1035's 253).
 const MAX_HOSTNAME: usize = 253;
@@ -29,6 +32,8 @@ pub struct Config {
     pub interfaces: BTreeMap<String, InterfaceConfig>,
     /// `router bgp ASN`.
     pub bgp: Option<BgpConfig>,
+    /// Prefix-lists, community-lists and route-maps.
+    pub policy: Policy,
 }
 
 /// One `interface NAME` stanza.
@@ -99,6 +104,8 @@ pub enum Mode {
     Router,
     /// `(config-router-af)#`
     RouterAf(Family),
+    /// `(config-route-map)#`: entry SEQ of route-map NAME.
+    RouteMap(String, u32),
 }
 
 impl Mode {
@@ -109,6 +116,7 @@ impl Mode {
             Mode::Interface(_) => "config-if",
             Mode::Router => "config-router",
             Mode::RouterAf(_) => "config-router-af",
+            Mode::RouteMap(..) => "config-route-map",
         }
     }
 
@@ -116,7 +124,7 @@ impl Mode {
     fn parent(&self) -> Option<Mode> {
         match self {
             Mode::Config => None,
-            Mode::Interface(_) | Mode::Router => Some(Mode::Config),
+            Mode::Interface(_) | Mode::Router | Mode::RouteMap(..) => Some(Mode::Config),
             Mode::RouterAf(_) => Some(Mode::Router),
         }
     }
@@ -225,6 +233,13 @@ impl ConfigSession {
         match mode {
             Mode::Config => self.apply_config(config, words),
             Mode::Interface(ifname) => self.apply_interface(config, ifname, words, line),
+            Mode::RouteMap(name, seq) => match words {
+                ["exit"] => {
+                    self.mode = Mode::Config;
+                    Ok(Handled::Yes)
+                }
+                _ => policy::apply_route_map_line(&mut config.policy, name, *seq, words),
+            },
             Mode::Router | Mode::RouterAf(_) => {
                 let Some(bgp) = config.bgp.as_mut() else {
                     return Ok(Handled::No);
@@ -276,6 +291,20 @@ impl ConfigSession {
                     return Err("BGP is not configured".into());
                 }
             }
+            ["ip" | "ipv6", "prefix-list", ..] | ["no", "ip" | "ipv6", "prefix-list", ..] => {
+                return policy::apply_prefix_list(&mut config.policy, words);
+            }
+            ["bgp", "community-list", ..] | ["no", "bgp", "community-list", ..] => {
+                return policy::apply_community_list(&mut config.policy, words);
+            }
+            ["route-map", name, action, seq] => {
+                let (name, seq) = policy::enter_route_map(&mut config.policy, name, action, seq)?;
+                self.mode = Mode::RouteMap(name, seq);
+            }
+            ["route-map", ..] => {
+                return Err("usage: route-map NAME permit|deny SEQ".into());
+            }
+            ["no", "route-map", rest @ ..] => policy::remove_route_map(&mut config.policy, rest)?,
             ["frr", "version", ..] | ["frr", "defaults", "datacenter"] => {
                 // Accepted for configs shared with FRR; Tern's defaults are
                 // the datacenter profile's.
@@ -435,6 +464,7 @@ impl Config {
         if let Some(b) = &self.bgp {
             bgp::render(b, &mut out);
         }
+        policy::render(&self.policy, &mut out);
         out.push_str("end\n");
         out
     }

@@ -191,6 +191,11 @@ impl Rib {
         changes: &mut Changes,
     ) {
         let source = Source::Peer(peer);
+        let import_map = self
+            .peers
+            .get(&peer)
+            .and_then(|s| s.info.route_maps.import(family))
+            .map(Arc::<str>::from);
         match attrs {
             Ok(attrs) => {
                 for n in nlri {
@@ -198,12 +203,23 @@ impl Rib {
                         continue;
                     };
                     let id = n.path_id.unwrap_or(0);
+                    let policed = match &import_map {
+                        None => Some(Arc::clone(&attrs)),
+                        Some(map) => self.import_policy(map, &prefix, &attrs),
+                    };
+                    let Some(policed) = policed else {
+                        self.remove_path(family, prefix, source, id, changes);
+                        if let Some(s) = self.peers.get_mut(&peer) {
+                            s.denied.insert((family, prefix, id));
+                        }
+                        continue;
+                    };
                     if let Some(s) = self.peers.get_mut(&peer)
                         && !s.denied.is_empty()
                     {
                         s.denied.remove(&(family, prefix, id));
                     }
-                    self.upsert(family, prefix, source, id, &attrs, changes);
+                    self.upsert(family, prefix, source, id, &policed, changes);
                 }
             }
             Err(why) => {

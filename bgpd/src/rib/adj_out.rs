@@ -13,13 +13,14 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use tern_bgp_wire::{AfiSafi, Codec, Community, UpdateMessage};
 
-use super::attrs::prepend;
+use super::attrs::prepend as prepend_as;
 use super::intern::{FastState, Interner};
 use super::{
     Changes, PathAttrs, PeerId, PeerInfo, PeerState, PeerUpdates, PerFamily, Prior, Rib, RibConfig,
     RouteNextHop, Source, afi_safi, pack,
 };
 use crate::config::Family;
+use crate::policy::{Outcome, Policy};
 
 /// The facts about a path's source that export rules read.
 #[derive(Clone, Copy)]
@@ -47,6 +48,7 @@ struct ExportKey {
 /// Exports paths for peers, sharing the rewritten attribute sets.
 struct Exporter<'a> {
     config: &'a RibConfig,
+    policy: &'a Policy,
     interner: &'a mut Interner<PathAttrs>,
     cache: HashMap<(usize, ExportKey), Arc<PathAttrs>, FastState>,
 }
@@ -98,11 +100,13 @@ fn unchanged_next_hop(family: Family, nh: RouteNextHop, to: &PeerInfo) -> Option
 }
 
 impl Exporter<'_> {
-    /// The attributes to send `to` for best path `best` (from `origin`,
-    /// None when local), or None when the path is not for `to`.
+    /// The attributes to send `to` for best path `best` of `prefix` (from
+    /// `origin`, None when local), or None when the path is not for `to`.
+    /// Without an export route-map the result does not depend on `prefix`.
     fn export(
         &mut self,
         family: Family,
+        prefix: &IpNet,
         best: Best<'_>,
         origin: Option<Origin>,
         to: &PeerInfo,
@@ -148,31 +152,37 @@ impl Exporter<'_> {
             reflect,
         };
         let ptr = Arc::as_ptr(a) as usize;
-        if let Some(out) = self.cache.get(&(ptr, key)) {
-            return Some(Arc::clone(out));
+        let Some(map) = to.route_maps.export(family) else {
+            if let Some(out) = self.cache.get(&(ptr, key)) {
+                return Some(Arc::clone(out));
+            }
+            let mut out = rewrite(a, &key, self.config.cluster_id());
+            leave_as(&mut out, key.prepend);
+            let out = self.interner.intern(out);
+            self.cache.insert((ptr, key), Arc::clone(&out));
+            return Some(out);
+        };
+        // As FRR: the route-map sees the attributes rewritten for the
+        // peer, before our AS is prepended (so its MED and LOCAL_PREF
+        // are what gets sent).
+        let mut out = rewrite(a, &key, self.config.cluster_id());
+        match self.policy.apply(map, prefix, &out) {
+            Outcome::Deny => return None,
+            Outcome::Unchanged => {}
+            Outcome::Changed(changed) => out = *changed,
         }
-        let out = self
-            .interner
-            .intern(rewrite(a, &key, self.config.cluster_id()));
-        self.cache.insert((ptr, key), Arc::clone(&out));
-        Some(out)
+        leave_as(&mut out, key.prepend);
+        Some(self.interner.intern(out))
     }
 }
 
-/// The attributes of `a` as sent under `key`.
+/// The attributes of `a` as sent under `key`, but for the AS prepend.
 fn rewrite(a: &PathAttrs, key: &ExportKey, cluster_id: Ipv4Addr) -> PathAttrs {
     let mut out = a.clone();
     out.next_hop = key.next_hop;
     out.local_pref = key.local_pref;
     if !key.keep_med {
         out.med = None;
-    }
-    if let Some(asn) = key.prepend {
-        out.as_path = prepend(&a.as_path, asn);
-        // Not for other ASes: RFC 4456 §8, RFC 4360 §2.
-        out.originator_id = None;
-        out.cluster_list.clear();
-        out.ext_communities.retain(|c| c.is_transitive());
     }
     if let Some(originator) = key.reflect {
         out.originator_id.get_or_insert(originator);
@@ -181,10 +191,24 @@ fn rewrite(a: &PathAttrs, key: &ExportKey, cluster_id: Ipv4Addr) -> PathAttrs {
     out
 }
 
+/// Towards eBGP (`prepend` is our AS): our AS in front, and what must not
+/// leave the AS removed.
+fn leave_as(out: &mut PathAttrs, prepend: Option<u32>) {
+    let Some(asn) = prepend else {
+        return;
+    };
+    out.as_path = prepend_as(&out.as_path, asn);
+    out.local_pref = None;
+    // Not for other ASes: RFC 4456 §8, RFC 4360 §2.
+    out.originator_id = None;
+    out.cluster_list.clear();
+    out.ext_communities.retain(|c| c.is_transitive());
+}
+
 /// What one peer is to be sent for one family.
 #[derive(Default)]
-struct FamilyBatch {
-    withdrawn: Vec<IpNet>,
+pub(super) struct FamilyBatch {
+    pub(super) withdrawn: Vec<IpNet>,
     groups: Vec<(Arc<PathAttrs>, Vec<IpNet>)>,
     index: HashMap<usize, usize, FastState>,
     /// The group of the last announcement (most follow their predecessor's).
@@ -192,7 +216,7 @@ struct FamilyBatch {
 }
 
 impl FamilyBatch {
-    fn announce(&mut self, attrs: &Arc<PathAttrs>, prefix: IpNet) {
+    pub(super) fn announce(&mut self, attrs: &Arc<PathAttrs>, prefix: IpNet) {
         let key = Arc::as_ptr(attrs) as usize;
         let slot = match self.last {
             Some((k, i)) if k == key => Some(i),
@@ -212,11 +236,11 @@ impl FamilyBatch {
         }
     }
 
-    fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.withdrawn.is_empty() && self.groups.is_empty()
     }
 
-    fn pack(&self, family: Family, codec: &Codec, out: &mut Vec<UpdateMessage>) {
+    pub(super) fn pack(&self, family: Family, codec: &Codec, out: &mut Vec<UpdateMessage>) {
         pack::withdrawals(family, &self.withdrawn, codec, out);
         for (attrs, prefixes) in &self.groups {
             pack::announcements(family, attrs, prefixes, codec, out);
@@ -332,10 +356,12 @@ impl Rib {
             peers,
             interner,
             config,
+            policy,
             ..
         } = self;
         let mut exporter = Exporter {
             config,
+            policy,
             interner,
             cache: HashMap::default(),
         };
@@ -371,10 +397,17 @@ impl Rib {
                 }
                 let mut export = |best: Best<'_>| {
                     let origin = best.and_then(|(s, _)| origin_of(s, peers));
-                    exporter.export(family, best, origin, to)
+                    exporter.export(family, &prefix, best, origin, to)
                 };
-                let before = t.memo.get(family, old, || export(old));
-                let after = t.memo.get(family, new, || export(new));
+                // An export route-map makes the result depend on the prefix.
+                let (before, after) = if to.route_maps.export(family).is_some() {
+                    (export(old), export(new))
+                } else {
+                    (
+                        t.memo.get(family, old, || export(old)),
+                        t.memo.get(family, new, || export(new)),
+                    )
+                };
                 let (batch, delta) = match family {
                     Family::Ipv4Unicast => (&mut t.v4, &mut t.delta.v4),
                     Family::Ipv6Unicast => (&mut t.v6, &mut t.delta.v6),
@@ -463,19 +496,39 @@ impl Rib {
     /// Packs the export of every best path of `family` to `peer` into
     /// `out`; returns how many routes that is.
     fn export_all(&mut self, peer: PeerId, family: Family, out: &mut Vec<UpdateMessage>) -> usize {
+        let mut batch = FamilyBatch::default();
+        let mut n = 0;
+        let Some(codec) = self.for_each_export(peer, family, |prefix, attrs| {
+            batch.announce(&attrs, prefix);
+            n += 1;
+        }) else {
+            return 0;
+        };
+        batch.pack(family, &codec, out);
+        n
+    }
+
+    /// Calls `f` with the export of every best path of `family` to `peer`;
+    /// returns the peer's codec (None: no such peer).
+    pub(super) fn for_each_export(
+        &mut self,
+        peer: PeerId,
+        family: Family,
+        mut f: impl FnMut(IpNet, Arc<PathAttrs>),
+    ) -> Option<Codec> {
         let Self {
             v4,
             v6,
             peers,
             interner,
             config,
+            policy,
             ..
         } = self;
-        let Some(to) = peers.get(&peer).map(|s| &s.info) else {
-            return 0;
-        };
+        let to = peers.get(&peer).map(|s| &s.info)?;
         let mut exporter = Exporter {
             config,
+            policy,
             interner,
             cache: HashMap::default(),
         };
@@ -483,21 +536,23 @@ impl Rib {
             Family::Ipv4Unicast => &*v4,
             Family::Ipv6Unicast => &*v6,
         };
+        let policed = to.route_maps.export(family).is_some();
         let mut memo = Memo::default();
-        let mut batch = FamilyBatch::default();
-        let mut n = 0;
         for (prefix, dest) in table {
             let best: Best<'_> = dest.paths.first().map(|p| (p.source, &p.attrs));
-            let exported = memo.get(family, best, || {
+            let mut export = || {
                 let origin = best.and_then(|(s, _)| origin_of(s, peers));
-                exporter.export(family, best, origin, to)
-            });
+                exporter.export(family, prefix, best, origin, to)
+            };
+            let exported = if policed {
+                export()
+            } else {
+                memo.get(family, best, export)
+            };
             if let Some(attrs) = exported {
-                batch.announce(&attrs, *prefix);
-                n += 1;
+                f(*prefix, attrs);
             }
         }
-        batch.pack(family, &to.codec, out);
-        n
+        Some(to.codec.clone())
     }
 }

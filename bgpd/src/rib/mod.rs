@@ -27,6 +27,7 @@ mod attrs;
 mod decision;
 mod intern;
 mod pack;
+mod policy;
 mod show;
 #[cfg(test)]
 mod tests;
@@ -39,8 +40,11 @@ use ipnet::IpNet;
 use tern_bgp_wire::{AfiSafi, Codec, UpdateMessage};
 
 use crate::config::{BgpConfig, Family};
+use crate::policy::Policy;
 
+pub(crate) use attrs::prepend as prepend_as;
 pub use attrs::{DEFAULT_LOCAL_PREF, PathAttrs, RouteNextHop, UnknownAttr};
+pub use policy::PolicyChange;
 pub use show::{PathSource, PathView, PeerCounts, RouteView};
 
 use intern::{FastState, Interner};
@@ -78,6 +82,47 @@ pub struct PeerInfo {
     /// What the OPEN exchange negotiated: AS width, ADD-PATH, message size,
     /// RFC 8950 next hops.
     pub codec: Codec,
+    /// `neighbor X route-map NAME in|out`, per family.
+    pub route_maps: RouteMaps,
+}
+
+/// The route-maps of one peer: import and export, per family.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouteMaps {
+    pub v4_in: Option<Arc<str>>,
+    pub v4_out: Option<Arc<str>>,
+    pub v6_in: Option<Arc<str>>,
+    pub v6_out: Option<Arc<str>>,
+}
+
+impl RouteMaps {
+    /// The maps `config` gives `peer`.
+    pub fn of(config: &BgpConfig, peer: IpAddr) -> Self {
+        let (v4_in, v4_out) = config.route_maps(peer, Family::Ipv4Unicast);
+        let (v6_in, v6_out) = config.route_maps(peer, Family::Ipv6Unicast);
+        Self {
+            v4_in: v4_in.map(Arc::from),
+            v4_out: v4_out.map(Arc::from),
+            v6_in: v6_in.map(Arc::from),
+            v6_out: v6_out.map(Arc::from),
+        }
+    }
+
+    /// The import route-map of `family`.
+    pub fn import(&self, family: Family) -> Option<&str> {
+        match family {
+            Family::Ipv4Unicast => self.v4_in.as_deref(),
+            Family::Ipv6Unicast => self.v6_in.as_deref(),
+        }
+    }
+
+    /// The export route-map of `family`.
+    pub fn export(&self, family: Family) -> Option<&str> {
+        match family {
+            Family::Ipv4Unicast => self.v4_out.as_deref(),
+            Family::Ipv6Unicast => self.v6_out.as_deref(),
+        }
+    }
 }
 
 impl PeerInfo {
@@ -297,6 +342,8 @@ struct Scratch {
 /// The RIBs of one BGP speaker.
 pub struct Rib {
     config: RibConfig,
+    /// Prefix-lists, community-lists and route-maps by name.
+    policy: Arc<Policy>,
     v4: Table,
     v6: Table,
     peers: BTreeMap<PeerId, PeerState>,
@@ -321,6 +368,7 @@ impl Rib {
         let local_attrs = interner.intern(PathAttrs::local());
         Self {
             config,
+            policy: Arc::default(),
             v4: Table::default(),
             v6: Table::default(),
             peers: BTreeMap::new(),

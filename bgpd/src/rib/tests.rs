@@ -7,6 +7,7 @@
 mod decision;
 mod export;
 mod packing;
+mod policy;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -59,6 +60,7 @@ pub(super) fn peer(id: u8, remote_as: u32) -> PeerInfo {
         rr_client: false,
         families: vec![V4, V6],
         codec: four_octet(),
+        route_maps: RouteMaps::default(),
     }
 }
 

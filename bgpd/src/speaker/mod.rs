@@ -7,6 +7,7 @@
 pub mod io;
 pub mod md5;
 mod peer;
+mod policy;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -25,6 +26,7 @@ use crate::{
 };
 use io::{ConnId, IoEvent};
 use peer::{Conn, Peer};
+use policy::ROUTE_REFRESH_CAPABILITY;
 
 /// Requests from the daemon (control socket, config changes).
 #[derive(Debug)]
@@ -40,6 +42,8 @@ pub enum Command {
     KernelRoutes(Vec<(Family, ipnet::IpNet, crate::config::bgp::Redistribute)>),
     /// A changed `router bgp` block (same AS and router-id).
     Reconfigure(Box<BgpConfig>),
+    /// Changed prefix-lists, community-lists or route-maps.
+    SetPolicy(std::sync::Arc<crate::policy::Policy>),
     /// An interface went down; these were its addresses. Directly connected
     /// eBGP sessions over it are reset at once (FRR's fast external
     /// failover) instead of waiting for the hold timer.
@@ -143,6 +147,8 @@ struct TimerEvent {
 /// The speaker's state.
 struct Speaker {
     config: BgpConfig,
+    /// Prefix-lists, community-lists and route-maps in force.
+    policy: std::sync::Arc<crate::policy::Policy>,
     router_id: Ipv4Addr,
     opts: SpeakerOptions,
     peers: BTreeMap<IpAddr, Peer>,
@@ -167,6 +173,7 @@ struct Speaker {
 /// configured neighbor, originates the `network` routes.
 pub fn spawn(
     config: BgpConfig,
+    policy: std::sync::Arc<crate::policy::Policy>,
     router_id: Ipv4Addr,
     opts: SpeakerOptions,
     fib: FibSender,
@@ -184,9 +191,11 @@ pub fn spawn(
     let (timer_tx, mut timer_rx) = mpsc::unbounded_channel();
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
     let accept = io::accept_loop(listener, io_tx.clone());
-    let rib = Rib::with_config(crate::rib::RibConfig::from_bgp(&config, router_id));
+    let mut rib = Rib::with_config(crate::rib::RibConfig::from_bgp(&config, router_id));
+    rib.set_policy(std::sync::Arc::clone(&policy), &BTreeMap::new());
     let mut sp = Speaker {
         config,
+        policy,
         router_id,
         opts,
         peers: BTreeMap::new(),
@@ -407,7 +416,12 @@ impl Speaker {
             Command::InterfaceDown(addrs) => self.interface_down(&addrs),
             Command::Reconfigure(cfg) => {
                 self.reconfigure(*cfg);
+                self.apply_policy();
                 self.redistribute();
+            }
+            Command::SetPolicy(policy) => {
+                self.policy = policy;
+                self.apply_policy();
             }
             Command::KernelRoutes(routes) => {
                 self.kernel_routes = routes;
@@ -932,6 +946,8 @@ impl Speaker {
         p.stats.hostname = peer::fqdn_hostname(&session.remote_open);
         let mut info = p.peer_info(&session, local_addr, families);
         info.rr_client = self.config.is_rr_client(peer);
+        info.route_maps = crate::rib::RouteMaps::of(&self.config, peer);
+        p.route_refresh = session.remote_open.has_capability(ROUTE_REFRESH_CAPABILITY);
         p.info = Some(info.clone());
         tracing::info!(%peer, remote_as = info.remote_as, "session Established");
         let updates = self.rib.peer_up(&info);
@@ -973,6 +989,11 @@ impl Speaker {
         if !fib.is_empty() {
             let _ = self.fib.send(fib);
         }
+        self.send_updates(updates);
+    }
+
+    /// Sends UPDATEs to the established peers they are for.
+    fn send_updates(&mut self, updates: crate::rib::PeerUpdates) {
         for (id, msgs) in updates {
             let Some((addr, conn)) = self
                 .peers

@@ -93,6 +93,9 @@ pub struct Peer {
     pub stats: PeerStats,
     /// Set while Established.
     pub info: Option<PeerInfo>,
+    /// The peer advertised the route refresh capability (RFC 2918) on the
+    /// established session.
+    pub route_refresh: bool,
 }
 
 impl Peer {
@@ -123,6 +126,7 @@ impl Peer {
             conns: Vec::new(),
             stats: PeerStats::default(),
             info: None,
+            route_refresh: false,
         })
     }
 
@@ -227,6 +231,7 @@ impl Peer {
             rr_client: false,
             families,
             codec: session.codec.clone(),
+            route_maps: crate::rib::RouteMaps::default(),
         }
     }
 }
