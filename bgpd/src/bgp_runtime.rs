@@ -35,13 +35,15 @@ impl BgpRuntime {
         )?;
         // The FIB task and the watch get their own netlink sockets: the
         // kernel runs one dump per socket at a time (EBUSY otherwise).
-        let fib = crate::fib::spawn(Netlink::open()?).await;
+        let (fib, restarting) =
+            crate::fib::spawn(Netlink::open()?, bgp.graceful_restart.enabled).await;
         let speaker = speaker::spawn(
             bgp.clone(),
             std::sync::Arc::new(config.policy.clone()),
             router_id,
             SpeakerOptions {
                 hostname: config.hostname.clone(),
+                restarting,
                 ..Default::default()
             },
             fib,
@@ -55,13 +57,22 @@ impl BgpRuntime {
     /// out of the kernel (FRR's zebra does the same on a clean stop).
     pub async fn stop(self, netlink: &Netlink) {
         self.watcher.abort();
-        self.speaker.shutdown().await;
+        self.speaker.shutdown(false).await;
         // Let the writers put the NOTIFICATIONs on the wire.
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         match netlink.purge(tern_netlink::TERN_PROTO).await {
             Ok(n) => tracing::info!(routes = n, "removed Tern's routes from the kernel"),
             Err(e) => tracing::warn!(error = %e, "cannot remove Tern's routes"),
         }
+    }
+
+    /// ternd exits with graceful restart configured: the connections are
+    /// closed without a NOTIFICATION and the routes stay in the kernel, so
+    /// that peers and packets carry on while the next ternd starts.
+    pub async fn stop_for_restart(self) {
+        self.watcher.abort();
+        self.speaker.shutdown(true).await;
+        tracing::info!("graceful restart: sessions closed, Tern's routes left in the kernel");
     }
 }
 

@@ -4,8 +4,12 @@
 //! Changes that arrive while a batch is being written are coalesced (the
 //! last word on a prefix wins), so a burst of updates becomes one pipelined
 //! netlink batch. On start, routes a previous ternd left behind are purged:
-//! the BGP sessions will bring back what is still valid.
-use std::collections::BTreeMap;
+//! the BGP sessions will bring back what is still valid. With graceful
+//! restart they are kept instead (packets keep flowing while ternd
+//! restarts): new routes replace them as they are learnt, and once every
+//! peer has sent End-of-RIB the speaker asks for a reconcile, which deletes
+//! those of the old routes this ternd did not install again.
+use std::collections::{BTreeMap, HashSet};
 
 use ipnet::IpNet;
 use tern_netlink::{Netlink, NextHop, Route, RouteOp, TERN_PROTO};
@@ -19,23 +23,69 @@ const MAIN_TABLE: u32 = 254;
 /// same value lets an operator reason about both the same way.
 const BGP_METRIC: u32 = 20;
 
-/// Starts the FIB task; returns the sender the speaker writes changes to.
-pub async fn spawn(netlink: Netlink) -> mpsc::UnboundedSender<Vec<FibChange>> {
-    match netlink.purge(TERN_PROTO).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(routes = n, "purged stale routes of a previous ternd"),
-        Err(e) => tracing::warn!(error = %e, "cannot purge stale routes"),
+/// What the speaker tells the FIB task.
+#[derive(Debug)]
+pub enum FibMsg {
+    /// Best-path changes to write.
+    Changes(Vec<FibChange>),
+    /// Graceful restart is over: delete the routes of a previous ternd that
+    /// this one has not installed again.
+    Reconcile,
+}
+
+/// Starts the FIB task; returns the sender the speaker writes to, and
+/// whether the kernel holds routes of a previous ternd that are kept
+/// (`keep`: graceful restart is configured) for a later reconcile.
+pub async fn spawn(netlink: Netlink, keep: bool) -> (mpsc::UnboundedSender<FibMsg>, bool) {
+    let old = if keep {
+        match netlink.kernel_routes(Some(TERN_PROTO), None).await {
+            Ok(r) => r.len(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the routes of a previous ternd");
+                0
+            }
+        }
+    } else {
+        match netlink.purge(TERN_PROTO).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(routes = n, "purged stale routes of a previous ternd"),
+            Err(e) => tracing::warn!(error = %e, "cannot purge stale routes"),
+        }
+        0
+    };
+    let restarting = old > 0;
+    if restarting {
+        tracing::info!(
+            routes = old,
+            "graceful restart: keeping the routes of the previous ternd until the peers have sent End-of-RIB"
+        );
     }
-    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<FibChange>>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<FibMsg>();
     tokio::spawn(async move {
+        // While restarting: the prefixes installed by this ternd.
+        let mut installed: Option<HashSet<IpNet>> = restarting.then(HashSet::new);
         while let Some(first) = rx.recv().await {
             let mut pending: BTreeMap<IpNet, Vec<std::net::IpAddr>> = BTreeMap::new();
-            for c in first {
-                pending.insert(c.prefix, c.nexthops);
-            }
+            let mut reconcile = false;
+            let mut take = |m: FibMsg, pending: &mut BTreeMap<_, _>| match m {
+                FibMsg::Changes(cs) => {
+                    for c in cs {
+                        pending.insert(c.prefix, c.nexthops);
+                    }
+                }
+                FibMsg::Reconcile => reconcile = true,
+            };
+            take(first, &mut pending);
             while let Ok(more) = rx.try_recv() {
-                for c in more {
-                    pending.insert(c.prefix, c.nexthops);
+                take(more, &mut pending);
+            }
+            if let Some(set) = &mut installed {
+                for (prefix, nexthops) in &pending {
+                    if nexthops.is_empty() {
+                        set.remove(prefix);
+                    } else {
+                        set.insert(*prefix);
+                    }
                 }
             }
             let ops: Vec<RouteOp> = pending
@@ -71,7 +121,36 @@ pub async fn spawn(netlink: Netlink) -> mpsc::UnboundedSender<Vec<FibChange>> {
                 }
                 tracing::warn!(route = ?op, error = %f.error, "FIB write failed");
             }
+            if reconcile && let Some(set) = installed.take() {
+                reconcile_stale(&netlink, &set).await;
+            }
         }
     });
-    tx
+    (tx, restarting)
+}
+
+/// Deletes Tern's kernel routes whose prefix is not in `installed`.
+async fn reconcile_stale(netlink: &Netlink, installed: &HashSet<IpNet>) {
+    let stale: Vec<RouteOp> = match netlink.kernel_routes(Some(TERN_PROTO), None).await {
+        Ok(routes) => routes
+            .into_iter()
+            .filter(|r| !installed.contains(&r.route.prefix))
+            .map(|r| RouteOp::Delete(r.route))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "graceful restart: cannot list Tern's routes to reconcile");
+            return;
+        }
+    };
+    let report = netlink.apply_batch(&stale).await;
+    let failed = report
+        .failures
+        .iter()
+        .filter(|f| !f.error.is_not_found())
+        .count();
+    tracing::info!(
+        deleted = stale.len() - report.failures.len(),
+        failed,
+        "graceful restart over: removed the previous ternd's routes that were not learnt again"
+    );
 }

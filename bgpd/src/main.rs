@@ -155,10 +155,21 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
     }
-    // Cease the BGP sessions, then take Tern's routes out of the kernel.
-    let bgp = daemon.lock().await.bgp.take();
-    if let Some(b) = bgp {
-        b.stop(&netlink_for_stop).await;
+    // Cease the BGP sessions, then take Tern's routes out of the kernel;
+    // with graceful restart configured, leave both to the next ternd.
+    let (bgp, graceful) = {
+        let mut d = daemon.lock().await;
+        let graceful = d
+            .config
+            .bgp
+            .as_ref()
+            .is_some_and(|b| b.graceful_restart.enabled);
+        (d.bgp.take(), graceful)
+    };
+    match bgp {
+        Some(b) if graceful => b.stop_for_restart().await,
+        Some(b) => b.stop(&netlink_for_stop).await,
+        None => {}
     }
     server.abort();
     reconciler.abort();

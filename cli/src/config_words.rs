@@ -260,6 +260,24 @@ fn router() -> Vec<Pattern> {
         ],
         vec![NO, BGP, router_id],
     ];
+    let gr = Kw("graceful-restart", "Graceful restart capability parameters");
+    p.push(vec![BGP, gr]);
+    p.push(vec![NO, BGP, gr]);
+    for (kw, help, arg) in [
+        (
+            "restart-time",
+            "Set the time to wait to delete stale routes before a BGP open message is received",
+            Arg("(0-4095)", "Delay value (seconds)", Range(0, 4095)),
+        ),
+        (
+            "stalepath-time",
+            "Set the max time to hold onto restarting peer's stale paths",
+            Arg("(1-4095)", "Delay value (seconds)", Range(1, 4095)),
+        ),
+    ] {
+        p.push(vec![BGP, gr, Kw(kw, help), arg]);
+        p.push(vec![NO, BGP, gr, Kw(kw, help)]);
+    }
     for af in [Kw("ipv4", "Address Family"), Kw("ipv6", "Address Family")] {
         p.push(vec![family, af]);
         p.push(vec![family, af, unicast]);

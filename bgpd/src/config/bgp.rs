@@ -150,11 +150,41 @@ pub struct AfConfig {
     pub neighbors: BTreeMap<IpAddr, AfNeighbor>,
 }
 
+/// FRR's default restart time (`bgp graceful-restart restart-time`), seconds.
+pub const DEFAULT_RESTART_TIME: u16 = 120;
+/// FRR's default stale-path time (`bgp graceful-restart stalepath-time`).
+pub const DEFAULT_STALEPATH_TIME: u16 = 360;
+
+/// `bgp graceful-restart ...` (RFC 4724).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GracefulRestartConfig {
+    /// `bgp graceful-restart`: restarting-speaker mode (keep the kernel
+    /// routes across a ternd restart). Without it Tern is a helper only,
+    /// FRR's default.
+    pub enabled: bool,
+    /// `restart-time N`: how long peers keep our routes while we restart.
+    pub restart_time: Option<u16>,
+    /// `stalepath-time N`: how long we keep a restarting peer's routes
+    /// once it is back, waiting for its End-of-RIB.
+    pub stalepath_time: Option<u16>,
+}
+
+impl GracefulRestartConfig {
+    pub fn restart_time(&self) -> u16 {
+        self.restart_time.unwrap_or(DEFAULT_RESTART_TIME)
+    }
+
+    pub fn stalepath_time(&self) -> u16 {
+        self.stalepath_time.unwrap_or(DEFAULT_STALEPATH_TIME)
+    }
+}
+
 /// `router bgp ASN`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BgpConfig {
     pub asn: u32,
     pub router_id: Option<Ipv4Addr>,
+    pub graceful_restart: GracefulRestartConfig,
     pub neighbors: BTreeMap<IpAddr, NeighborConfig>,
     pub families: BTreeMap<Family, AfConfig>,
 }
@@ -164,6 +194,7 @@ impl BgpConfig {
         Self {
             asn,
             router_id: None,
+            graceful_restart: GracefulRestartConfig::default(),
             neighbors: BTreeMap::new(),
             families: BTreeMap::new(),
         }
@@ -281,6 +312,26 @@ pub(super) fn apply_router(
             bgp.router_id = Some(id);
         }
         ["no", "bgp", "router-id", ..] => bgp.router_id = None,
+        ["bgp", "graceful-restart"] => bgp.graceful_restart.enabled = true,
+        ["no", "bgp", "graceful-restart"] => bgp.graceful_restart.enabled = false,
+        ["bgp", "graceful-restart", "restart-time", t] => {
+            bgp.graceful_restart.restart_time = Some(parse_u16(t, "restart-time", 0, 4095)?);
+        }
+        ["bgp", "graceful-restart", "stalepath-time", t] => {
+            bgp.graceful_restart.stalepath_time = Some(parse_u16(t, "stalepath-time", 1, 4095)?);
+        }
+        ["no", "bgp", "graceful-restart", "restart-time", ..] => {
+            bgp.graceful_restart.restart_time = None;
+        }
+        ["no", "bgp", "graceful-restart", "stalepath-time", ..] => {
+            bgp.graceful_restart.stalepath_time = None;
+        }
+        ["bgp", "graceful-restart", ..] => {
+            return Err(format!(
+                "unsupported graceful-restart option \"{}\" (restart-time, stalepath-time)",
+                words[2..].join(" ")
+            ));
+        }
         ["neighbor", peer, rest @ ..] => {
             let addr = parse_peer(peer)?;
             apply_neighbor(bgp, addr, rest, line)?;
@@ -527,6 +578,16 @@ pub(super) fn render(bgp: &BgpConfig, out: &mut String) {
     let _ = writeln!(out, "router bgp {}", bgp.asn);
     if let Some(id) = bgp.router_id {
         let _ = writeln!(out, " bgp router-id {id}");
+    }
+    let gr = &bgp.graceful_restart;
+    if gr.enabled {
+        out.push_str(" bgp graceful-restart\n");
+    }
+    if let Some(t) = gr.restart_time {
+        let _ = writeln!(out, " bgp graceful-restart restart-time {t}");
+    }
+    if let Some(t) = gr.stalepath_time {
+        let _ = writeln!(out, " bgp graceful-restart stalepath-time {t}");
     }
     for (addr, n) in &bgp.neighbors {
         match n.remote_as {

@@ -569,6 +569,8 @@ router bgp 65001
  neighbor 198.51.100.99 update-source lo
  neighbor 198.51.100.98 remote-as internal
  neighbor 198.51.100.98 update-source 198.51.100.11
+ bgp graceful-restart
+ bgp graceful-restart restart-time 90
  !
  address-family ipv4 unicast
   network 10.244.1.0/24

@@ -282,17 +282,22 @@ impl Rib {
                 .iter_mut()
                 .find(|p| p.source == source && p.path_id == path_id)
             {
-                Some(p) if Arc::ptr_eq(&p.attrs, attrs) => Mutation::None,
+                Some(p) if Arc::ptr_eq(&p.attrs, attrs) => {
+                    p.stale = false;
+                    Mutation::None
+                }
                 Some(p) => {
                     p.attrs = Arc::clone(attrs);
                     p.seq = seq;
+                    p.stale = false;
                     Mutation::Changed
                 }
                 None => {
                     paths.push(Path {
                         source,
                         path_id,
-                        rank: u32::MAX,
+                        rank: u16::MAX,
+                        stale: false,
                         attrs: Arc::clone(attrs),
                         seq,
                     });

@@ -225,12 +225,12 @@ pub(super) fn select(dest: &mut Dest, family: Family, ctx: &Ctx<'_>, scratch: &m
     });
     set.truncate(ctx.config.maximum_paths(family).saturating_sub(1));
     for p in &mut dest.paths {
-        p.rank = u32::MAX;
+        p.rank = u16::MAX;
     }
     if let Some(p) = dest.paths.get_mut(best) {
         p.rank = 0;
     }
-    for (rank, &i) in (1u32..).zip(set.iter()) {
+    for (rank, &i) in (1u16..u16::MAX).zip(set.iter()) {
         if let Some(p) = dest.paths.get_mut(i) {
             p.rank = rank;
         }

@@ -25,6 +25,7 @@ mod adj_in;
 mod adj_out;
 mod attrs;
 mod decision;
+mod graceful;
 mod intern;
 mod pack;
 mod policy;
@@ -274,7 +275,10 @@ struct Path {
     /// ADD-PATH path identifier as received (0 without ADD-PATH).
     path_id: u32,
     /// Position given by the last decision: 0 best, then the ECMP set.
-    rank: u32,
+    rank: u16,
+    /// Kept from a session that went down in graceful restart (RFC 4724
+    /// §4.2) and not received again yet.
+    stale: bool,
     attrs: Arc<PathAttrs>,
     /// Arrival order, for "prefer the oldest eBGP path".
     seq: u64,

@@ -6,6 +6,7 @@
 
 mod decision;
 mod export;
+mod graceful;
 mod packing;
 mod policy;
 

@@ -4,6 +4,7 @@
 //!
 //! Everything that decides is pure (fsm.rs, rib/); this module carries out
 //! their actions: connects, writes, timers, and FIB changes.
+mod graceful;
 pub mod io;
 pub mod md5;
 mod peer;
@@ -32,8 +33,18 @@ use policy::ROUTE_REFRESH_CAPABILITY;
 #[derive(Debug)]
 pub enum Command {
     Summary(oneshot::Sender<BgpSummary>),
-    /// Cease every session (Administrative Shutdown) and stop.
-    Shutdown(oneshot::Sender<()>),
+    /// Cease every session (Administrative Shutdown) and stop; with
+    /// `graceful` (graceful restart configured, ternd exiting), close the
+    /// connections without a NOTIFICATION instead, so that the peers keep
+    /// our routes while ternd restarts.
+    Shutdown {
+        graceful: bool,
+        done: oneshot::Sender<()>,
+    },
+    /// (internal) The graceful-restart timer of this peer ran out.
+    GracefulTimer(IpAddr),
+    /// (internal) We restarted and waited long enough for End-of-RIBs.
+    RestartOver,
     /// An address or a link came up: sessions waiting in Active try to
     /// connect now instead of at their next connect-retry expiry (the peer
     /// may have just become reachable).
@@ -70,9 +81,9 @@ pub struct SpeakerHandle {
 impl SpeakerHandle {
     /// Sends Cease to every peer and stops the speaker; returns once the
     /// NOTIFICATIONs are queued to their connections.
-    pub async fn shutdown(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.tx.send(Command::Shutdown(tx)).is_ok() {
+    pub async fn shutdown(&self, graceful: bool) {
+        let (done, rx) = oneshot::channel();
+        if self.tx.send(Command::Shutdown { graceful, done }).is_ok() {
             let _ = rx.await;
         }
     }
@@ -116,7 +127,7 @@ impl SpeakerHandle {
 }
 
 /// Where best-path changes go (the kernel FIB task).
-pub type FibSender = mpsc::UnboundedSender<Vec<FibChange>>;
+pub type FibSender = mpsc::UnboundedSender<crate::fib::FibMsg>;
 
 /// Options of the speaker that are not BGP configuration.
 #[derive(Clone, Debug)]
@@ -125,6 +136,10 @@ pub struct SpeakerOptions {
     pub port: u16,
     /// The node's hostname, sent in the FQDN capability (FRR shows it).
     pub hostname: Option<String>,
+    /// The kernel kept the routes of a previous ternd (graceful restart):
+    /// the OPENs say so, and the FIB is reconciled once the peers have sent
+    /// End-of-RIB.
+    pub restarting: bool,
 }
 
 impl Default for SpeakerOptions {
@@ -132,6 +147,7 @@ impl Default for SpeakerOptions {
         Self {
             port: io::BGP_PORT,
             hostname: None,
+            restarting: false,
         }
     }
 }
@@ -167,6 +183,13 @@ struct Speaker {
     redistributed: std::collections::BTreeSet<(Family, ipnet::IpNet)>,
     next_conn: ConnId,
     timers: HashMap<(IpAddr, ConnId, Timer), tokio::task::JoinHandle<()>>,
+    /// Commands the speaker sends itself (graceful-restart timers).
+    self_tx: mpsc::UnboundedSender<Command>,
+    /// Per peer: its restart or stale-path timer (RFC 4724 §4.2).
+    gr_timers: HashMap<IpAddr, tokio::task::JoinHandle<()>>,
+    /// While we are the restarting speaker: the (peer, family) End-of-RIBs
+    /// still awaited before the FIB is reconciled.
+    eor_pending: Option<std::collections::BTreeSet<(IpAddr, Family)>>,
 }
 
 /// Starts the speaker: binds port 179 (an error if that fails), starts every
@@ -210,6 +233,9 @@ pub fn spawn(
         redistributed: std::collections::BTreeSet::new(),
         next_conn: 1,
         timers: HashMap::new(),
+        self_tx: cmd_tx.clone(),
+        gr_timers: HashMap::new(),
+        eor_pending: None,
     };
     tokio::spawn(async move {
         sp.start();
@@ -218,8 +244,8 @@ pub fn spawn(
                 Some(ev) = io_rx.recv() => sp.on_io(ev),
                 Some(t) = timer_rx.recv() => sp.on_timer(t),
                 cmd = cmd_rx.recv() => match cmd {
-                    Some(Command::Shutdown(done)) => {
-                        sp.shutdown();
+                    Some(Command::Shutdown { graceful, done }) => {
+                        sp.shutdown(graceful);
                         let _ = done.send(());
                         break;
                     }
@@ -229,7 +255,7 @@ pub fn spawn(
             }
         }
         accept.abort();
-        sp.shutdown();
+        sp.shutdown(false);
     });
     Ok(SpeakerHandle { tx: cmd_tx })
 }
@@ -237,6 +263,9 @@ pub fn spawn(
 impl Speaker {
     fn start(&mut self) {
         tracing::info!(asn = self.config.asn, router_id = %self.router_id, "BGP speaker started");
+        if self.opts.restarting {
+            self.restart_begin();
+        }
         let mut changes = Changes::default();
         for family in Family::ALL {
             let nets: Vec<_> = self.config.networks(family).copied().collect();
@@ -267,6 +296,7 @@ impl Speaker {
             &self.config,
             self.router_id,
             self.opts.hostname.as_deref(),
+            self.eor_pending.is_some(),
         ) else {
             tracing::warn!(peer = %addr, "neighbor without remote-as: not started");
             return;
@@ -297,9 +327,16 @@ impl Speaker {
                 true
             }
         });
+        if let Some(t) = self.gr_timers.remove(&addr) {
+            t.abort();
+        }
+        if let Some(pending) = &mut self.eor_pending {
+            pending.retain(|(a, _)| *a != addr);
+        }
         if let Some(p) = self.peers.remove(&addr) {
             // Routes of a session that was up went with its Down action;
-            // this also covers a peer the RIB still knows.
+            // this also covers a peer the RIB still knows (and one kept in
+            // graceful restart).
             let changes = self.rib.peer_down(p.id);
             self.apply_changes(changes);
         }
@@ -353,7 +390,12 @@ impl Speaker {
                     self.add_peer(addr, n);
                 }
                 (Some(b), Some(n)) => {
-                    if *b != n || activation(&old, addr) != activation(&self.config, addr) {
+                    // The OPEN carries the graceful-restart settings: a
+                    // change reaches the peer with a new session (as FRR).
+                    if *b != n
+                        || activation(&old, addr) != activation(&self.config, addr)
+                        || old.graceful_restart != self.config.graceful_restart
+                    {
                         tracing::info!(peer = %addr, "neighbor changed: restarting its session");
                         self.remove_peer(addr);
                         self.set_listener_key(addr, &n);
@@ -387,12 +429,23 @@ impl Speaker {
         id
     }
 
-    fn shutdown(&mut self) {
+    fn shutdown(&mut self, graceful: bool) {
+        for (_, t) in self.gr_timers.drain() {
+            t.abort();
+        }
         if self.peers.is_empty() && self.timers.is_empty() {
             return;
         }
         let addrs: Vec<IpAddr> = self.peers.keys().copied().collect();
         for a in addrs {
+            if graceful {
+                if let Some(p) = self.peers.get_mut(&a) {
+                    for c in &mut p.conns {
+                        c.close();
+                    }
+                }
+                continue;
+            }
             let conns: Vec<ConnId> = self.peers[&a].conns.iter().map(|c| c.id).collect();
             for c in conns {
                 self.fsm_event(a, c, Event::ManualStop);
@@ -409,10 +462,12 @@ impl Speaker {
             Command::Summary(reply) => {
                 let _ = reply.send(self.summary());
             }
-            Command::Shutdown(done) => {
-                self.shutdown();
+            Command::Shutdown { graceful, done } => {
+                self.shutdown(graceful);
                 let _ = done.send(());
             }
+            Command::GracefulTimer(peer) => self.graceful_timer(peer),
+            Command::RestartOver => self.restart_over(),
             Command::InterfaceDown(addrs) => self.interface_down(&addrs),
             Command::Reconfigure(cfg) => {
                 self.reconfigure(*cfg);
@@ -547,7 +602,7 @@ impl Speaker {
         }
         if !fib.is_empty() {
             tracing::info!(routes = fib.len(), "rewriting the FIB");
-            let _ = self.fib.send(fib);
+            let _ = self.fib.send(crate::fib::FibMsg::Changes(fib));
         }
     }
 
@@ -805,6 +860,10 @@ impl Speaker {
         let Some(id) = self.peers.get(&peer).map(|p| p.id) else {
             return;
         };
+        if let Some(family) = update.end_of_rib().and_then(crate::rib::family_of) {
+            self.end_of_rib(peer, id, family);
+            return;
+        }
         let changes = self.rib.update_from_peer(id, &update);
         self.apply_changes(changes);
         self.check_prefix_limit(peer, conn, id);
@@ -948,12 +1007,14 @@ impl Speaker {
         info.rr_client = self.config.is_rr_client(peer);
         info.route_maps = crate::rib::RouteMaps::of(&self.config, peer);
         p.route_refresh = session.remote_open.has_capability(ROUTE_REFRESH_CAPABILITY);
+        p.remote_gr = graceful::capability(&session.remote_open);
         p.info = Some(info.clone());
         tracing::info!(%peer, remote_as = info.remote_as, "session Established");
         let updates = self.rib.peer_up(&info);
         for u in updates {
             self.send(peer, conn, &Message::Update(u));
         }
+        self.graceful_established(peer);
     }
 
     fn on_down(&mut self, peer: IpAddr, conn: ConnId, reason: crate::fsm::DownReason) {
@@ -973,11 +1034,16 @@ impl Speaker {
             return;
         }
         if was_established {
+            let keep = graceful::families_kept(p, &reason);
             p.info = None;
             p.stats.since = Some(Instant::now());
             tracing::warn!(%peer, reason = %peer::describe(&reason), "session down");
             let id = p.id;
-            let changes = self.rib.peer_down(id);
+            let changes = if keep.is_empty() {
+                self.rib.peer_down(id)
+            } else {
+                self.graceful_down(peer, id, &keep)
+            };
             self.apply_changes(changes);
         }
     }
@@ -987,7 +1053,7 @@ impl Speaker {
     fn apply_changes(&mut self, changes: Changes) {
         let (fib, updates) = changes.into_parts();
         if !fib.is_empty() {
-            let _ = self.fib.send(fib);
+            let _ = self.fib.send(crate::fib::FibMsg::Changes(fib));
         }
         self.send_updates(updates);
     }

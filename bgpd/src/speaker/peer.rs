@@ -5,7 +5,10 @@ use std::{
     time::Instant,
 };
 
-use tern_bgp_wire::{AfiSafi, Capability, Codec, ExtendedNextHopEntry, Fqdn, OpenMessage};
+use tern_bgp_wire::{
+    AfiSafi, Capability, Codec, ExtendedNextHopEntry, Fqdn, GracefulRestart, GracefulRestartFamily,
+    OpenMessage,
+};
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::io::ConnId;
@@ -96,6 +99,9 @@ pub struct Peer {
     /// The peer advertised the route refresh capability (RFC 2918) on the
     /// established session.
     pub route_refresh: bool,
+    /// The peer's Graceful Restart capability (RFC 4724) on the last
+    /// established session.
+    pub remote_gr: Option<GracefulRestart>,
 }
 
 impl Peer {
@@ -107,6 +113,7 @@ impl Peer {
         bgp: &BgpConfig,
         local_id: Ipv4Addr,
         hostname: Option<&str>,
+        restarting: bool,
     ) -> Option<Peer> {
         let remote_as = match cfg.remote_as? {
             RemoteAsConfig::Asn(a) => RemoteAs::Asn(a),
@@ -114,7 +121,7 @@ impl Peer {
             RemoteAsConfig::External => RemoteAs::External,
         };
         let (_, hold) = cfg.timers();
-        let local_open = local_open(bgp, addr, hold, local_id, hostname);
+        let local_open = local_open(bgp, addr, hold, local_id, hostname, restarting);
         Some(Peer {
             id,
             addr,
@@ -127,6 +134,7 @@ impl Peer {
             stats: PeerStats::default(),
             info: None,
             route_refresh: false,
+            remote_gr: None,
         })
     }
 
@@ -238,13 +246,20 @@ impl Peer {
 
 /// The OPEN we send to `addr`: 4-octet AS, route refresh, multiprotocol for
 /// the families we speak, extended next hop for IPv4 over an IPv6 session,
-/// and our hostname (FQDN), as FRR sends them.
+/// graceful restart, and our hostname (FQDN), as FRR sends them.
+///
+/// Graceful restart (RFC 4724): as a helper only (FRR's default), the
+/// capability lists no family; with `bgp graceful-restart` it lists the
+/// active families, with the F bit (and the R bit) set while `restarting`
+/// (the kernel kept our routes across the restart). The N bit (RFC 8538)
+/// is not set: our NOTIFICATIONs always end the peer's copy of our routes.
 fn local_open(
     bgp: &BgpConfig,
     addr: IpAddr,
     hold: u16,
     id: Ipv4Addr,
     hostname: Option<&str>,
+    restarting: bool,
 ) -> OpenMessage {
     let mut caps = Vec::new();
     for f in Family::ALL {
@@ -253,6 +268,20 @@ fn local_open(
         }
     }
     caps.push(Capability::RouteRefresh);
+    let gr = &bgp.graceful_restart;
+    caps.push(Capability::GracefulRestart(GracefulRestart {
+        restart_state: restarting && gr.enabled,
+        notification: false,
+        restart_time: gr.restart_time(),
+        families: Family::ALL
+            .into_iter()
+            .filter(|f| gr.enabled && bgp.is_active(addr, *f))
+            .map(|f| GracefulRestartFamily {
+                family: afi_safi(f),
+                forwarding_state: restarting,
+            })
+            .collect(),
+    }));
     caps.push(Capability::FourOctetAs(bgp.asn));
     if addr.is_ipv6() && bgp.is_active(addr, Family::Ipv4Unicast) {
         caps.push(Capability::ExtendedNextHop(vec![ExtendedNextHopEntry {
