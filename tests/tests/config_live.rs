@@ -175,6 +175,21 @@ fn config_lines_apply_live_and_write_memory_round_trips() {
     eventually(10, "static and kernel routes in FRR", || {
         frr_has(&tor1, "10.99.0.0/24") && frr_has(&tor1, "10.98.0.0/24")
     });
+    // Redistributed routes carry ORIGIN INCOMPLETE, as FRR's own; a
+    // `network` that is also a connected subnet keeps ORIGIN IGP.
+    let origin = |p: &str| {
+        let out = run_ok(Command::new("vtysh").args([
+            "-N",
+            &tor1,
+            "-c",
+            &format!("show ip bgp {p} json"),
+        ]));
+        let v: Value = serde_json::from_str(&out).unwrap_or_default();
+        v["paths"][0]["origin"].as_str().unwrap_or("?").to_owned()
+    };
+    assert_eq!(origin("10.99.0.0/24"), "incomplete");
+    assert_eq!(origin("192.0.2.0/31"), "incomplete");
+    assert_eq!(origin("198.51.100.11/32"), "IGP");
     run_ok(Command::new("ip").args(["-n", &node1, "route", "del", "10.99.0.0/24"]));
     eventually(10, "a removed static route is withdrawn", || {
         !frr_has(&tor1, "10.99.0.0/24")

@@ -424,9 +424,22 @@ impl Rib {
     /// Originates `prefix` (a `network` line, a service VIP): ORIGIN IGP,
     /// empty AS_PATH, next hop self.
     pub fn originate(&mut self, family: Family, prefix: IpNet) -> Changes {
+        let attrs = Arc::clone(&self.local_attrs);
+        self.originate_with(family, prefix, attrs)
+    }
+
+    /// Originates a redistributed kernel route: as [`Rib::originate`] but
+    /// ORIGIN INCOMPLETE, as FRR marks what it redistributes.
+    pub fn originate_redistributed(&mut self, family: Family, prefix: IpNet) -> Changes {
+        let mut a = (*self.local_attrs).clone();
+        a.origin = tern_bgp_wire::Origin::Incomplete;
+        let attrs = self.interner.intern(a);
+        self.originate_with(family, prefix, attrs)
+    }
+
+    fn originate_with(&mut self, family: Family, prefix: IpNet, attrs: Arc<PathAttrs>) -> Changes {
         self.op += 1;
         let mut changes = Changes::default();
-        let attrs = Arc::clone(&self.local_attrs);
         self.upsert(
             family,
             prefix.trunc(),

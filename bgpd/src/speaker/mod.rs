@@ -361,7 +361,12 @@ impl Speaker {
                 changes.merge(self.rib.originate(family, *net));
             }
             for net in before.difference(&after) {
-                if !self.vips.contains(net) {
+                if self.vips.contains(net) {
+                    continue;
+                }
+                if self.redistributed.contains(&(family, *net)) {
+                    changes.merge(self.rib.originate_redistributed(family, *net));
+                } else {
                     changes.merge(self.rib.withdraw_local(family, *net));
                 }
             }
@@ -534,9 +539,14 @@ impl Speaker {
             if !self.vips.remove(&prefix) {
                 return Err(format!("VIP {prefix} is not announced"));
             }
-            // A `network` line for the same prefix keeps it originated.
+            // A `network` line for the same prefix keeps it originated;
+            // `redistribute` does too, as an INCOMPLETE route.
             if !self.config.networks(family).any(|n| *n == prefix) {
-                let changes = self.rib.withdraw_local(family, prefix);
+                let changes = if self.redistributed.contains(&(family, prefix)) {
+                    self.rib.originate_redistributed(family, prefix)
+                } else {
+                    self.rib.withdraw_local(family, prefix)
+                };
                 self.apply_changes(changes);
             }
             tracing::info!(vip = %prefix, "VIP withdrawn");
@@ -556,7 +566,10 @@ impl Speaker {
             .collect();
         let mut changes = Changes::default();
         for (f, p) in want.difference(&self.redistributed) {
-            changes.merge(self.rib.originate(*f, *p));
+            // A `network` or a VIP is originated already, with ORIGIN IGP.
+            if !(self.config.networks(*f).any(|n| n == p) || self.vips.contains(p)) {
+                changes.merge(self.rib.originate_redistributed(*f, *p));
+            }
         }
         for (f, p) in self.redistributed.difference(&want) {
             let kept = self.config.networks(*f).any(|n| n == p) || self.vips.contains(p);
