@@ -190,6 +190,10 @@ struct Speaker {
     /// While we are the restarting speaker: the (peer, family) End-of-RIBs
     /// still awaited before the FIB is reconciled.
     eor_pending: Option<std::collections::BTreeSet<(IpAddr, Family)>>,
+    /// Stopping: the sessions' routes leave the RIB, but the kernel is left
+    /// to the caller (one purge, or nothing under graceful restart) instead
+    /// of a delete per route.
+    stopping: bool,
 }
 
 /// Starts the speaker: binds port 179 (an error if that fails), starts every
@@ -236,6 +240,7 @@ pub fn spawn(
         self_tx: cmd_tx.clone(),
         gr_timers: HashMap::new(),
         eor_pending: None,
+        stopping: false,
     };
     tokio::spawn(async move {
         sp.start();
@@ -435,6 +440,7 @@ impl Speaker {
     }
 
     fn shutdown(&mut self, graceful: bool) {
+        self.stopping = true;
         for (_, t) in self.gr_timers.drain() {
             t.abort();
         }
@@ -1065,7 +1071,7 @@ impl Speaker {
     /// the established peers.
     fn apply_changes(&mut self, changes: Changes) {
         let (fib, updates) = changes.into_parts();
-        if !fib.is_empty() {
+        if !fib.is_empty() && !self.stopping {
             let _ = self.fib.send(crate::fib::FibMsg::Changes(fib));
         }
         self.send_updates(updates);
