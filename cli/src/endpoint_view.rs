@@ -14,15 +14,16 @@ pub fn endpoints_text(list: &[Endpoint]) -> String {
     }
     let _ = writeln!(
         out,
-        "{:<14} {:<8} {:<16} {:<8} {:<18} {:<6} Addresses",
+        "{:<24} {:<8} {:<16} {:<8} {:<18} {:<6} Addresses",
         "Container", "IfName", "Host veth", "Ifindex", "Pod MAC", "MTU"
     );
     for e in list {
-        let short: String = e.container_id.chars().take(12).collect();
+        // Docker-style ids are 64 hex digits: the first 24 tell them apart.
+        let short: String = e.container_id.chars().take(24).collect();
         let addrs: Vec<String> = e.addresses.iter().map(ToString::to_string).collect();
         let _ = writeln!(
             out,
-            "{:<14} {:<8} {:<16} {:<8} {:<18} {:<6} {}",
+            "{:<24} {:<8} {:<16} {:<8} {:<18} {:<6} {}",
             short,
             e.ifname,
             e.host_ifname,
@@ -79,7 +80,10 @@ mod tests {
         };
         let t = endpoints_text(std::slice::from_ref(&e));
         assert!(t.starts_with("Endpoints: 1\n"), "{t}");
-        assert!(t.contains("0123456789ab   eth0     tern0123456789a  9"), "{t}");
+        assert!(
+            t.contains("0123456789abcdef         eth0     tern0123456789a  9"),
+            "{t}"
+        );
         assert!(t.contains("10.244.1.2/32 fd00::2/128"), "{t}");
         let j = endpoints_json(&[e]);
         assert_eq!(j["endpoints"][0]["hostIfindex"], 9);

@@ -88,7 +88,9 @@ impl State {
             })?;
             self.last.insert(pool.to_string(), addr);
             let len = if addr.is_ipv4() { 32 } else { 128 };
-            addresses.push(IpNet::new(addr, len).map_err(|e| CniError::new(Code::NoAddress, e.to_string()))?);
+            addresses.push(
+                IpNet::new(addr, len).map_err(|e| CniError::new(Code::NoAddress, e.to_string()))?,
+            );
         }
         let a = Allocation {
             container_id: container_id.to_owned(),
@@ -164,8 +166,10 @@ impl Store {
             .write(true)
             .open(&path)
             .map_err(io_err(format!("cannot open {}", path.display())))?;
-        let lock = Flock::lock(f, FlockArg::LockExclusive)
-            .map_err(|(_, e)| CniError::new(Code::Io, format!("cannot lock {}", path.display())).details(e.to_string()))?;
+        let lock = Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| {
+            CniError::new(Code::Io, format!("cannot lock {}", path.display()))
+                .details(e.to_string())
+        })?;
         Ok(Store {
             dir: dir.to_owned(),
             _lock: lock,
@@ -182,8 +186,11 @@ impl Store {
         let path = self.path();
         match std::fs::read(&path) {
             Ok(b) => serde_json::from_slice(&b).map_err(|e| {
-                CniError::new(Code::Io, format!("IPAM state {} is corrupt; fix or remove it", path.display()))
-                    .details(e.to_string())
+                CniError::new(
+                    Code::Io,
+                    format!("IPAM state {} is corrupt; fix or remove it", path.display()),
+                )
+                .details(e.to_string())
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
             Err(e) => Err(io_err(format!("cannot read {}", path.display()))(e)),
@@ -193,8 +200,11 @@ impl Store {
     /// Writes the state atomically.
     pub fn save(&self, state: &State) -> Result<(), CniError> {
         let path = self.path();
-        let tmp = self.dir.join(format!(".{STATE_FILE}.tmp-{}", std::process::id()));
-        let bytes = serde_json::to_vec_pretty(state).map_err(|e| CniError::new(Code::Io, e.to_string()))?;
+        let tmp = self
+            .dir
+            .join(format!(".{STATE_FILE}.tmp-{}", std::process::id()));
+        let bytes =
+            serde_json::to_vec_pretty(state).map_err(|e| CniError::new(Code::Io, e.to_string()))?;
         let r = (|| {
             let mut f = File::create(&tmp)?;
             f.write_all(&bytes)?;
@@ -214,7 +224,10 @@ mod tests {
     use super::*;
 
     fn pools() -> Vec<IpNet> {
-        vec!["10.0.0.0/29".parse().unwrap(), "fd00::/125".parse().unwrap()]
+        vec![
+            "10.0.0.0/29".parse().unwrap(),
+            "fd00::/125".parse().unwrap(),
+        ]
     }
 
     #[test]

@@ -76,7 +76,11 @@ pub fn run(env: &Env, stdin: &[u8]) -> Result<serde_json::Value, CniError> {
 pub fn version(stdin: &[u8]) -> serde_json::Value {
     let asked = serde_json::from_slice::<serde_json::Value>(stdin)
         .ok()
-        .and_then(|v| v.get("cniVersion").and_then(|s| s.as_str()).map(str::to_owned))
+        .and_then(|v| {
+            v.get("cniVersion")
+                .and_then(|s| s.as_str())
+                .map(str::to_owned)
+        })
         .unwrap_or_else(|| "1.0.0".to_owned());
     serde_json::json!({
         "cniVersion": asked,
@@ -219,8 +223,8 @@ fn reclaim(state: &mut ipam::State, container_id: &str, ifname: &str) {
         if a.container_id == container_id && a.ifname == ifname {
             return true;
         }
-        let gone = !Path::new(&a.netns).exists()
-            && matches!(pod::link_index(&a.host_ifname), Ok(None));
+        let gone =
+            !Path::new(&a.netns).exists() && matches!(pod::link_index(&a.host_ifname), Ok(None));
         if gone {
             eprintln!(
                 "tern-cni: reclaiming {:?} of container {} (namespace {} and veth {} are gone)",
@@ -254,7 +258,10 @@ fn check(env: &Env, net: &Network) -> Result<(), CniError> {
         .as_deref()
         .ok_or_else(|| CniError::new(Code::InvalidEnvironment, "CNI_NETNS is not set"))?;
     let prev = net.prev_result.as_ref().ok_or_else(|| {
-        CniError::new(Code::InvalidConfig, "CHECK needs prevResult in the network configuration")
+        CniError::new(
+            Code::InvalidConfig,
+            "CHECK needs prevResult in the network configuration",
+        )
     })?;
     let prev: CniResult = serde_json::from_value(prev.clone()).map_err(|e| {
         CniError::new(Code::Decode, "cannot decode prevResult").details(e.to_string())
@@ -264,7 +271,10 @@ fn check(env: &Env, net: &Network) -> Result<(), CniError> {
     let alloc = state.find(&env.container_id, &env.ifname).ok_or_else(|| {
         CniError::new(
             Code::UnknownContainer,
-            format!("no allocation for container {} interface {}", env.container_id, env.ifname),
+            format!(
+                "no allocation for container {} interface {}",
+                env.container_id, env.ifname
+            ),
         )
     })?;
     let mut want = alloc.addresses.clone();

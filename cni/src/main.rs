@@ -15,12 +15,14 @@ const MAX_STDIN: u64 = 1024 * 1024;
 
 fn main() -> ExitCode {
     let mut stdin = Vec::new();
-    let read = std::io::stdin()
-        .take(MAX_STDIN + 1)
-        .read_to_end(&mut stdin);
+    let read = std::io::stdin().take(MAX_STDIN + 1).read_to_end(&mut stdin);
     let version = serde_json::from_slice::<serde_json::Value>(&stdin)
         .ok()
-        .and_then(|v| v.get("cniVersion").and_then(|s| s.as_str()).map(str::to_owned))
+        .and_then(|v| {
+            v.get("cniVersion")
+                .and_then(|s| s.as_str())
+                .map(str::to_owned)
+        })
         .filter(|v| spec::SUPPORTED_VERSIONS.contains(&v.as_str()))
         .unwrap_or_else(|| "1.0.0".to_owned());
     let outcome = match read {
@@ -29,8 +31,9 @@ fn main() -> ExitCode {
             Code::InvalidConfig,
             format!("network configuration longer than {MAX_STDIN} bytes"),
         )),
-        Ok(_) => spec::parse_env(|k| std::env::var(k).ok())
-            .and_then(|env| tern_cni::run(&env, &stdin)),
+        Ok(_) => {
+            spec::parse_env(|k| std::env::var(k).ok()).and_then(|env| tern_cni::run(&env, &stdin))
+        }
     };
     let mut out = std::io::stdout().lock();
     match outcome {

@@ -110,7 +110,11 @@ pub fn parse_env(get: impl Fn(&str) -> Option<String>) -> Result<Env, CniError> 
         Some("DEL") => Command::Del,
         Some("CHECK") => Command::Check,
         Some("VERSION") => Command::Version,
-        Some(other) => return Err(bad(format!("CNI_COMMAND {other:?} is not ADD, DEL, CHECK or VERSION"))),
+        Some(other) => {
+            return Err(bad(format!(
+                "CNI_COMMAND {other:?} is not ADD, DEL, CHECK or VERSION"
+            )));
+        }
         None => return Err(bad("CNI_COMMAND is not set".into())),
     };
     if command == Command::Version {
@@ -121,7 +125,8 @@ pub fn parse_env(get: impl Fn(&str) -> Option<String>) -> Result<Env, CniError> 
             ifname: String::new(),
         });
     }
-    let container_id = get("CNI_CONTAINERID").ok_or_else(|| bad("CNI_CONTAINERID is not set".into()))?;
+    let container_id =
+        get("CNI_CONTAINERID").ok_or_else(|| bad("CNI_CONTAINERID is not set".into()))?;
     let valid_id = !container_id.is_empty()
         && container_id.len() <= 1024
         && container_id.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -138,7 +143,8 @@ pub fn parse_env(get: impl Fn(&str) -> Option<String>) -> Result<Env, CniError> 
         && ifname.len() <= 15
         && ifname != "."
         && ifname != ".."
-        && !ifname.contains(['/', ':']) && !ifname.contains(char::is_whitespace);
+        && !ifname.contains(['/', ':'])
+        && !ifname.contains(char::is_whitespace);
     if !valid_if {
         return Err(bad(format!(
             "CNI_IFNAME {ifname:?} is not a valid interface name (1 to 15 bytes, no '/', ':' or spaces)"
@@ -147,14 +153,19 @@ pub fn parse_env(get: impl Fn(&str) -> Option<String>) -> Result<Env, CniError> 
     if get("CNI_PATH").is_none() {
         return Err(bad("CNI_PATH is not set".into()));
     }
-    let netns = get("CNI_NETNS").filter(|s| !s.is_empty()).map(PathBuf::from);
+    let netns = get("CNI_NETNS")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from);
     if netns.is_none() && command != Command::Del {
         return Err(bad("CNI_NETNS is not set".into()));
     }
     if let Some(p) = &netns
         && !p.is_absolute()
     {
-        return Err(bad(format!("CNI_NETNS {} is not an absolute path", p.display())));
+        return Err(bad(format!(
+            "CNI_NETNS {} is not an absolute path",
+            p.display()
+        )));
     }
     Ok(Env {
         command,
@@ -211,7 +222,8 @@ pub struct Network {
 /// Parses stdin's network configuration for ADD/DEL/CHECK.
 pub fn parse_netconf(bytes: &[u8]) -> Result<Network, CniError> {
     let conf: NetConf = serde_json::from_slice(bytes).map_err(|e| {
-        CniError::new(Code::Decode, "cannot decode the network configuration").details(e.to_string())
+        CniError::new(Code::Decode, "cannot decode the network configuration")
+            .details(e.to_string())
     })?;
     let bad = |m: String| CniError::new(Code::InvalidConfig, m);
     let version = conf
@@ -221,23 +233,37 @@ pub fn parse_netconf(bytes: &[u8]) -> Result<Network, CniError> {
     if !SUPPORTED_VERSIONS.contains(&version.as_str()) {
         return Err(CniError::new(
             Code::IncompatibleVersion,
-            format!("cniVersion {version} is not supported (supported: {})", SUPPORTED_VERSIONS.join(", ")),
+            format!(
+                "cniVersion {version} is not supported (supported: {})",
+                SUPPORTED_VERSIONS.join(", ")
+            ),
         ));
     }
     let valid_name = !conf.name.is_empty()
         && conf.name.len() <= 128
         && conf.name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && conf.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        && conf
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if !valid_name {
-        return Err(bad(format!("name {:?} must be letters, digits, '_', '.', '-'", conf.name)));
+        return Err(bad(format!(
+            "name {:?} must be letters, digits, '_', '.', '-'",
+            conf.name
+        )));
     }
     if conf.plugin_type != PLUGIN_TYPE {
-        return Err(bad(format!("type is {:?}, expected {PLUGIN_TYPE:?}", conf.plugin_type)));
+        return Err(bad(format!(
+            "type is {:?}, expected {PLUGIN_TYPE:?}",
+            conf.plugin_type
+        )));
     }
     let v4 = conf.pod_cidrs.iter().filter(|p| p.addr().is_ipv4()).count();
     let v6 = conf.pod_cidrs.len() - v4;
     if conf.pod_cidrs.is_empty() || v4 > 1 || v6 > 1 {
-        return Err(bad("podCIDRs must list one IPv4 and/or one IPv6 prefix".into()));
+        return Err(bad(
+            "podCIDRs must list one IPv4 and/or one IPv6 prefix".into()
+        ));
     }
     for p in &conf.pod_cidrs {
         if p.trunc() != *p {
@@ -255,9 +281,13 @@ pub fn parse_netconf(bytes: &[u8]) -> Result<Network, CniError> {
     }
     let socket = match (&conf.ternd.instance, &conf.ternd.socket) {
         (Some(_), Some(_)) => return Err(bad("ternd: give instance or socket, not both".into())),
-        (Some(i), None) => tern_control::socket_path(Some(i)).map_err(|e| bad(format!("ternd: {e}")))?,
+        (Some(i), None) => {
+            tern_control::socket_path(Some(i)).map_err(|e| bad(format!("ternd: {e}")))?
+        }
         (None, Some(s)) if s.is_absolute() => s.clone(),
-        (None, Some(s)) => return Err(bad(format!("ternd.socket {} is not absolute", s.display()))),
+        (None, Some(s)) => {
+            return Err(bad(format!("ternd.socket {} is not absolute", s.display())));
+        }
         (None, None) => tern_control::socket_path(None).map_err(|e| bad(e.to_string()))?,
     };
     let data_dir = match conf.data_dir {
@@ -325,8 +355,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Result<Env, CniError> {
-        let m: std::collections::HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         parse_env(|k| m.get(k).cloned())
     }
 
@@ -340,10 +372,23 @@ mod tests {
             ("CNI_PATH", "/opt/cni/bin"),
         ];
         assert_eq!(env(&ok).unwrap().command, Command::Add);
-        assert_eq!(env(&[("CNI_COMMAND", "VERSION")]).unwrap().command, Command::Version);
-        for drop in ["CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"] {
+        assert_eq!(
+            env(&[("CNI_COMMAND", "VERSION")]).unwrap().command,
+            Command::Version
+        );
+        for drop in [
+            "CNI_COMMAND",
+            "CNI_CONTAINERID",
+            "CNI_NETNS",
+            "CNI_IFNAME",
+            "CNI_PATH",
+        ] {
             let v: Vec<_> = ok.iter().copied().filter(|(k, _)| *k != drop).collect();
-            assert_eq!(env(&v).unwrap_err().code, Code::InvalidEnvironment, "{drop}");
+            assert_eq!(
+                env(&v).unwrap_err().code,
+                Code::InvalidEnvironment,
+                "{drop}"
+            );
         }
         let mut del = ok.to_vec();
         del[0] = ("CNI_COMMAND", "DEL");
@@ -360,7 +405,11 @@ mod tests {
             let mut e = ok.to_vec();
             e.retain(|(kk, _)| *kk != k);
             e.push((k, v));
-            assert_eq!(env(&e).unwrap_err().code, Code::InvalidEnvironment, "{k}={v}");
+            assert_eq!(
+                env(&e).unwrap_err().code,
+                Code::InvalidEnvironment,
+                "{k}={v}"
+            );
         }
     }
 
@@ -376,7 +425,9 @@ mod tests {
         let code = |s: &str| parse_netconf(s.as_bytes()).unwrap_err().code;
         assert_eq!(code("{"), Code::Decode);
         assert_eq!(
-            code(r#"{"cniVersion":"0.3.1","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"]}"#),
+            code(
+                r#"{"cniVersion":"0.3.1","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"]}"#
+            ),
             Code::IncompatibleVersion
         );
         for bad in [
@@ -396,7 +447,8 @@ mod tests {
 
     #[test]
     fn error_document() {
-        let e = CniError::new(Code::TryAgainLater, "ternd is not running").details("connect: ENOENT");
+        let e =
+            CniError::new(Code::TryAgainLater, "ternd is not running").details("connect: ENOENT");
         assert_eq!(
             e.to_json("1.0.0"),
             serde_json::json!({"cniVersion":"1.0.0","code":11,"msg":"ternd is not running","details":"connect: ENOENT"})

@@ -110,7 +110,11 @@ impl Node {
             {
                 panic!("ternd exited ({status}): {}", self.ternd_log());
             }
-            assert!(Instant::now() < deadline, "ternd never answered: {}", self.ternd_log());
+            assert!(
+                Instant::now() < deadline,
+                "ternd never answered: {}",
+                self.ternd_log()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -179,17 +183,27 @@ impl Node {
         let v = if text.trim().is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {text}"))
+            serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {text}"))
         };
         let code = out.status.code().unwrap_or(-1);
         (
             out.status.success(),
             v,
-            format!("exit {code}; stderr: {}", String::from_utf8_lossy(&out.stderr)),
+            format!(
+                "exit {code}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
         )
     }
 
-    fn run_cmd(&self, cmd: &str, cid: &str, netns: Option<&str>, conf: &Value) -> (bool, Value, String) {
+    fn run_cmd(
+        &self,
+        cmd: &str,
+        cid: &str,
+        netns: Option<&str>,
+        conf: &Value,
+    ) -> (bool, Value, String) {
         let mut env = vec![
             ("CNI_COMMAND", cmd),
             ("CNI_CONTAINERID", cid),
@@ -222,9 +236,12 @@ impl Node {
 
     fn endpoints_raw(&self) -> Result<Value, String> {
         let tern = bin_dir().join("tern");
-        let out = sh(self
-            .nsenter(&tern)
-            .args(["-N", &self.instance, "-c", "show datapath endpoints json"]));
+        let out = sh(self.nsenter(&tern).args([
+            "-N",
+            &self.instance,
+            "-c",
+            "show datapath endpoints json",
+        ]));
         if !out.status.success() {
             return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         }
@@ -232,7 +249,9 @@ impl Node {
     }
 
     fn endpoints(&self) -> Vec<Value> {
-        let v = self.endpoints_raw().unwrap_or_else(|e| panic!("tern show datapath endpoints: {e}"));
+        let v = self
+            .endpoints_raw()
+            .unwrap_or_else(|e| panic!("tern show datapath endpoints: {e}"));
         v["endpoints"].as_array().cloned().unwrap_or_default()
     }
 
@@ -257,14 +276,30 @@ impl Node {
 
     fn host_routes(&self) -> String {
         ok(Command::new("ip").args(["-n", &self.host_ns, "route", "show", "proto", "203"]))
-            + &ok(Command::new("ip").args(["-n", &self.host_ns, "-6", "route", "show", "proto", "203"]))
+            + &ok(Command::new("ip").args([
+                "-n",
+                &self.host_ns,
+                "-6",
+                "route",
+                "show",
+                "proto",
+                "203",
+            ]))
     }
 
     /// Nothing of any pod is left: no veth, allocation, endpoint or route.
     fn assert_clean(&self) {
         assert_eq!(self.host_veths(), Vec::<String>::new(), "host veths left");
-        assert_eq!(self.allocations(), Vec::<Value>::new(), "IPAM allocations left");
-        assert_eq!(self.endpoints(), Vec::<Value>::new(), "ternd endpoints left");
+        assert_eq!(
+            self.allocations(),
+            Vec::<Value>::new(),
+            "IPAM allocations left"
+        );
+        assert_eq!(
+            self.endpoints(),
+            Vec::<Value>::new(),
+            "ternd endpoints left"
+        );
         assert_eq!(self.host_routes(), "", "pod routes left");
     }
 }
@@ -275,7 +310,9 @@ impl Drop for Node {
         for p in std::mem::take(&mut self.pods) {
             let _ = Command::new("ip").args(["netns", "del", &p]).output();
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.host_ns]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.host_ns])
+            .output();
         let _ = std::fs::remove_dir_all(Path::new("/run/tern").join(&self.instance));
     }
 }
@@ -288,7 +325,12 @@ fn addr_of(result: &Value, v6: bool) -> String {
         .filter_map(|i| i["address"].as_str())
         .find(|a| a.contains(':') == v6)
         .and_then(|a| a.split('/').next())
-        .unwrap_or_else(|| panic!("no {} address in {result}", if v6 { "IPv6" } else { "IPv4" }))
+        .unwrap_or_else(|| {
+            panic!(
+                "no {} address in {result}",
+                if v6 { "IPv6" } else { "IPv4" }
+            )
+        })
         .to_owned()
 }
 
@@ -316,7 +358,13 @@ fn add_check_del_cycles_with_packets() {
         ping(&a, &addr_of(&rb, false));
         ping(&b, &addr_of(&ra, true));
         // MTU as configured, inside the pod.
-        let link = ok(Command::new("ip").args(["-n", a.rsplit('/').next().unwrap_or_default(), "link", "show", "eth0"]));
+        let link = ok(Command::new("ip").args([
+            "-n",
+            a.rsplit('/').next().unwrap_or_default(),
+            "link",
+            "show",
+            "eth0",
+        ]));
         assert!(link.contains("mtu 1450"), "{link}");
         // A repeated ADD of the same key keeps the addresses.
         let again = node.add("pod-a", &a);
@@ -328,11 +376,23 @@ fn add_check_del_cycles_with_packets() {
         let eps = node.endpoints();
         assert_eq!(eps.len(), 2, "{eps:?}");
         // CHECK notices a broken pod and a prevResult that does not match.
-        ok(Command::new("ip").args(["-n", b.rsplit('/').next().unwrap_or_default(), "route", "del", "default"]));
+        ok(Command::new("ip").args([
+            "-n",
+            b.rsplit('/').next().unwrap_or_default(),
+            "route",
+            "del",
+            "default",
+        ]));
         let (good, v, _) = node.check("pod-b", &b, &rb);
-        assert!(!good && v["code"] == 102, "CHECK of a pod without its default route: {v}");
+        assert!(
+            !good && v["code"] == 102,
+            "CHECK of a pod without its default route: {v}"
+        );
         let (good, v, _) = node.check("pod-a", &a, &rb);
-        assert!(!good && v["code"] == 102, "CHECK with another pod's prevResult: {v}");
+        assert!(
+            !good && v["code"] == 102,
+            "CHECK with another pod's prevResult: {v}"
+        );
         let (good, v, _) = node.run_cmd("CHECK", "pod-a", Some(&a), &node.netconf());
         assert!(!good && v["code"] == 7, "CHECK without prevResult: {v}");
         node.del("pod-a", Some(&a));
@@ -356,7 +416,9 @@ fn err_code(node: &Node, env: &[(&str, &str)], stdin: &str) -> u64 {
     assert!(!good, "expected a failure: {v} {err}");
     assert_eq!(v["cniVersion"], "1.0.0", "{v}");
     assert!(v["msg"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
-    v["code"].as_u64().unwrap_or_else(|| panic!("no code in {v}"))
+    v["code"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no code in {v}"))
 }
 
 #[test]
@@ -372,8 +434,19 @@ fn error_documents_for_bad_environment_and_config() {
         ("CNI_IFNAME", "eth0"),
         ("CNI_PATH", "/opt/cni/bin"),
     ];
-    let without = |k: &str| base.iter().copied().filter(|(kk, _)| *kk != k).collect::<Vec<_>>();
-    for k in ["CNI_COMMAND", "CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"] {
+    let without = |k: &str| {
+        base.iter()
+            .copied()
+            .filter(|(kk, _)| *kk != k)
+            .collect::<Vec<_>>()
+    };
+    for k in [
+        "CNI_COMMAND",
+        "CNI_CONTAINERID",
+        "CNI_NETNS",
+        "CNI_IFNAME",
+        "CNI_PATH",
+    ] {
         assert_eq!(code(&without(k), &conf), 4, "without {k}");
     }
     let mut bad_cmd = without("CNI_COMMAND");
@@ -400,7 +473,10 @@ fn error_documents_for_bad_environment_and_config() {
     // VERSION answers whatever the rest says.
     let (good, v, err) = node.cni(&[("CNI_COMMAND", "VERSION")], r#"{"cniVersion":"1.0.0"}"#);
     assert!(good, "{err}");
-    assert_eq!(v, json!({"cniVersion": "1.0.0", "supportedVersions": ["1.0.0"]}));
+    assert_eq!(
+        v,
+        json!({"cniVersion": "1.0.0", "supportedVersions": ["1.0.0"]})
+    );
     // ternd down: try again later, and nothing left behind.
     node.stop_ternd();
     assert_eq!(err_code(&node, &base, &conf), 11);
@@ -425,7 +501,10 @@ fn crash_in_the_middle_of_add_is_repaired() {
             (tern_cni::CRASH_ENV, at),
         ];
         let (good, _, err) = node.cni(&env, &node.netconf().to_string());
-        assert!(!good && err.starts_with(&format!("exit {}", tern_cni::CRASH_STATUS)), "{err}");
+        assert!(
+            !good && err.starts_with(&format!("exit {}", tern_cni::CRASH_STATUS)),
+            "{err}"
+        );
     };
     // Killed after the address was committed, before the veth.
     crash("pod-a", &a, "after-ipam");
@@ -434,7 +513,10 @@ fn crash_in_the_middle_of_add_is_repaired() {
     assert!(node.host_veths().is_empty());
     // Another pod does not get that address.
     let rb = node.add("pod-b", &b);
-    let held_v4 = held[0]["addresses"][0].as_str().unwrap_or_default().to_owned();
+    let held_v4 = held[0]["addresses"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert_ne!(format!("{}/32", addr_of(&rb, false)), held_v4);
     // The runtime retries the ADD: same address, finished properly.
     let ra = node.add("pod-a", &a);
@@ -473,8 +555,14 @@ fn two_hundred_pods_leave_nothing_behind() {
     for i in 0..200 {
         let ns = node.pod(&format!("p{i}"));
         let r = node.add(&format!("pod-{i}"), &ns);
-        assert!(seen.insert(addr_of(&r, false)), "IPv4 address handed out twice: {r}");
-        assert!(seen.insert(addr_of(&r, true)), "IPv6 address handed out twice: {r}");
+        assert!(
+            seen.insert(addr_of(&r, false)),
+            "IPv4 address handed out twice: {r}"
+        );
+        assert!(
+            seen.insert(addr_of(&r, true)),
+            "IPv6 address handed out twice: {r}"
+        );
         pods.push(ns);
     }
     assert_eq!(node.endpoints().len(), 200);

@@ -103,7 +103,10 @@ pub enum Request {
     /// Register (or replace) a pod endpoint (sent by `tern-cni` ADD).
     EndpointAdd(Endpoint),
     /// Forget a pod endpoint (sent by `tern-cni` DEL); unknown is fine.
-    EndpointDel { container_id: String, ifname: String },
+    EndpointDel {
+        container_id: String,
+        ifname: String,
+    },
     /// The registered pod endpoints (`show datapath endpoints`).
     ShowEndpoints,
 }

@@ -184,7 +184,12 @@ async fn add_neighbour(h: &Handle, index: u32, ip: IpAddr, mac: &[u8]) -> Result
 }
 
 async fn add_route(h: &Handle, msg: RouteMessage, what: String) -> Result<(), PodError> {
-    h.route().add(msg).replace().execute().await.map_err(req(what))
+    h.route()
+        .add(msg)
+        .replace()
+        .execute()
+        .await
+        .map_err(req(what))
 }
 
 /// Host route to one pod address over the host end.
@@ -221,7 +226,8 @@ pub fn pod_link_add(spec: &PodLinkSpec) -> Result<PodLink, PodError> {
                 .map_err(req("deleting the old host veth"))?;
         }
         let mut peer = LinkMessage::default();
-        peer.attributes.push(LinkAttribute::IfName(spec.ifname.clone()));
+        peer.attributes
+            .push(LinkAttribute::IfName(spec.ifname.clone()));
         peer.attributes.push(LinkAttribute::Mtu(spec.mtu));
         peer.attributes.push(LinkAttribute::NetNsFd(ns_fd));
         let msg = LinkVeth::new(&spec.host_ifname, &spec.ifname)
@@ -410,9 +416,9 @@ pub fn pod_link_check(spec: &PodLinkSpec) -> Result<PodLink, PodError> {
                 spec.mtu
             )));
         }
-        let links = crate::links_of(&h).await.map_err(|e| {
-            PodError::Mismatch(format!("cannot read the pod's addresses: {e}"))
-        })?;
+        let links = crate::links_of(&h)
+            .await
+            .map_err(|e| PodError::Mismatch(format!("cannot read the pod's addresses: {e}")))?;
         let have: Vec<IpNet> = links
             .iter()
             .find(|l| l.index == idx)
@@ -430,7 +436,11 @@ pub fn pod_link_check(spec: &PodLinkSpec) -> Result<PodLink, PodError> {
             (AddressFamily::Inet, IpAddr::V4(POD_GATEWAY_V4)),
             (AddressFamily::Inet6, IpAddr::V6(POD_GATEWAY_V6)),
         ] {
-            if !spec.addresses.iter().any(|a| a.addr().is_ipv6() == gw.is_ipv6()) {
+            if !spec
+                .addresses
+                .iter()
+                .any(|a| a.addr().is_ipv6() == gw.is_ipv6())
+            {
                 continue;
             }
             let rs = routes(&h, family).await?;
