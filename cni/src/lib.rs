@@ -199,12 +199,12 @@ fn add(env: &Env, net: &Network) -> Result<serde_json::Value, CniError> {
             .map(|a| {
                 if a.addr().is_ipv4() {
                     ResultRoute {
-                        dst: "0.0.0.0/0".parse().unwrap_or_else(|_| *a),
+                        dst: IpNet::V4(ipnet::Ipv4Net::default()),
                         gw: Some(POD_GATEWAY_V4.into()),
                     }
                 } else {
                     ResultRoute {
-                        dst: "::/0".parse().unwrap_or_else(|_| *a),
+                        dst: IpNet::V6(ipnet::Ipv6Net::default()),
                         gw: Some(POD_GATEWAY_V6.into()),
                     }
                 }
