@@ -113,6 +113,18 @@ fn add(env: &Env, net: &Network) -> Result<serde_json::Value, CniError> {
     let store = ipam::Store::lock(&net.data_dir)?;
     let mut state = store.load()?;
     reclaim(&mut state, &env.container_id, &env.ifname);
+    // Two keys hashing to one host veth name: never take the other's veth.
+    if let Some(other) = state.allocations.iter().find(|a| {
+        a.host_ifname == host && (a.container_id != env.container_id || a.ifname != env.ifname)
+    }) {
+        return Err(CniError::new(
+            Code::Netlink,
+            format!(
+                "host veth name {host} is already used by container {} interface {}",
+                other.container_id, other.ifname
+            ),
+        ));
+    }
     let addresses = match state.find(&env.container_id, &env.ifname) {
         // An earlier ADD of this key was interrupted: same addresses.
         Some(a) => a.addresses.clone(),

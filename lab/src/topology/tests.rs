@@ -479,7 +479,10 @@ fn pods_are_checked() {
         )
     };
     let t = fx
-        .load(&tern("        tern.pods: \"a, b\"\n        other: x\n", true))
+        .load(&tern(
+            "        tern.pods: \"a, b\"\n        other: x\n",
+            true,
+        ))
         .expect("pods parse");
     assert_eq!(t.nodes[0].pods, ["a", "b"]);
     for (labels, cni, needle) in [
