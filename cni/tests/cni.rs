@@ -583,3 +583,33 @@ fn two_hundred_pods_leave_nothing_behind() {
         node.del_pod_ns(&ns);
     }
 }
+
+#[test]
+fn ternd_keeps_endpoints_across_a_restart_and_drops_dead_ones() {
+    let mut node = Node::new("restart");
+    let a = node.pod("a");
+    let b = node.pod("b");
+    let ra = node.add("pod-a", &a);
+    node.add("pod-b", &b);
+    node.stop_ternd();
+    node.start_ternd();
+    let eps = node.endpoints();
+    assert_eq!(eps.len(), 2, "endpoints after a restart: {eps:?}");
+    let (good, v, err) = node.check("pod-a", &a, &ra);
+    assert!(good, "CHECK after a restart: {v} {err}");
+    // The pod's namespace goes away without a DEL: its veth goes with it,
+    // and ternd drops the endpoint by itself.
+    node.del_pod_ns(&b);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while node.endpoints().len() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "ternd kept the endpoint of a deleted pod: {:?}",
+            node.endpoints()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    node.del("pod-b", None);
+    node.del("pod-a", Some(&a));
+    node.assert_clean();
+}
