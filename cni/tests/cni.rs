@@ -613,3 +613,37 @@ fn ternd_keeps_endpoints_across_a_restart_and_drops_dead_ones() {
     node.del("pod-a", Some(&a));
     node.assert_clean();
 }
+
+#[test]
+fn single_family_networks() {
+    let mut node = Node::new("fam");
+    for (i, cidr) in ["10.244.9.0/28", "fd00:10:244:9::/120"]
+        .into_iter()
+        .enumerate()
+    {
+        let mut conf = node.netconf();
+        conf["podCIDRs"] = json!([cidr]);
+        conf["name"] = json!(format!("single{i}"));
+        conf["dataDir"] = json!(node.dir.path().join(format!("single{i}")));
+        let a = node.pod(&format!("a{i}"));
+        let b = node.pod(&format!("b{i}"));
+        let (good, ra, err) = node.run_cmd("ADD", "pod-a", Some(&a), &conf);
+        assert!(good, "ADD {cidr}: {ra} {err}");
+        let (good, rb, err) = node.run_cmd("ADD", "pod-b", Some(&b), &conf);
+        assert!(good, "ADD {cidr}: {rb} {err}");
+        let v6 = cidr.contains(':');
+        assert_eq!(ra["ips"].as_array().map(Vec::len), Some(1), "{ra}");
+        assert_eq!(ra["routes"].as_array().map(Vec::len), Some(1), "{ra}");
+        ping(&a, &addr_of(&rb, v6));
+        let mut check = conf.clone();
+        check["prevResult"] = ra.clone();
+        let (good, v, err) = node.run_cmd("CHECK", "pod-a", Some(&a), &check);
+        assert!(good, "CHECK {cidr}: {v} {err}");
+        for (cid, ns) in [("pod-a", &a), ("pod-b", &b)] {
+            let (good, v, err) = node.run_cmd("DEL", cid, Some(ns), &conf);
+            assert!(good, "DEL {cidr}: {v} {err}");
+        }
+        assert!(node.host_veths().is_empty());
+        assert!(node.endpoints().is_empty());
+    }
+}
