@@ -2,13 +2,13 @@
 //! up FRR tor1 and two Tern nodes and runs tern-cni for two pods per node
 //! exactly as a container runtime does; the nodes announce their pod CIDRs
 //! over BGP; pods reach each other on the same node and across nodes over
-//! plain kernel routing (ping and a 1 MiB TCP transfer with iperf3, IPv4 and
-//! IPv6); ternd lists each node's endpoints; `down` runs CNI DEL and leaves
+//! plain kernel routing (ping and a 1 MiB TCP transfer, every byte checked,
+//! IPv4 and IPv6); ternd lists each node's endpoints; `down` runs CNI DEL and leaves
 //! no namespace, veth, endpoint or IPAM state behind. Needs root, FRR,
-//! iperf3, ping and bpffs (lab/setup.sh), and the built binaries.
+//! ping and bpffs (lab/setup.sh), and the built binaries.
 use std::{
     path::PathBuf,
-    process::{Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
@@ -55,66 +55,58 @@ fn ping(from_ns: &str, to: &str) -> Result<(), String> {
     }
 }
 
-/// 1 MiB over TCP from `client_ns` to `server_addr` in `server_ns` with
-/// iperf3; both ends must report the whole MiB.
+/// Size of each TCP transfer.
+const TRANSFER: usize = 1 << 20;
+
+/// Runs `f` on a thread that has entered the network namespace `ns`.
+fn in_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let path = format!("/var/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .unwrap_or_else(|e| panic!("setns {path}: {e}"));
+        f()
+    })
+}
+
+/// 1 MiB over TCP from a socket in `client_ns` to a listener on
+/// `server_addr` in `server_ns`; the server counts and checks every byte.
 fn tcp_transfer(server_ns: &str, server_addr: &str, client_ns: &str) {
-    let server = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            server_ns,
-            "iperf3",
-            "-s",
-            "-1",
-            "-J",
-            "-B",
-            server_addr,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("iperf3 is needed (bash lab/setup.sh installs it)");
-    // The server listens within moments; the client retries until it does.
-    let client = eventually(10, "iperf3 client", || {
-        let out = run(Command::new("ip").args([
-            "netns",
-            "exec",
-            client_ns,
-            "iperf3",
-            "-c",
-            server_addr,
-            "-n",
-            "1M",
-            "-J",
-        ]));
-        if out.status.success() {
-            Ok(out)
-        } else {
-            Err(String::from_utf8_lossy(&out.stdout).into_owned())
-        }
+    use std::io::{Read, Write};
+    let ip: std::net::IpAddr = server_addr.parse().expect("pod address");
+    let addr = std::net::SocketAddr::new(ip, 5201);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let server = in_netns(server_ns, move || {
+        let l = std::net::TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+        let _ = ready_tx.send(());
+        let (mut conn, peer) = l.accept().expect("accept");
+        conn.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut got = Vec::new();
+        conn.read_to_end(&mut got).expect("read");
+        (peer, got)
     });
-    let c: Value = serde_json::from_slice(&client.stdout).expect("iperf3 client JSON");
+    ready_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the server never listened");
+    let client = in_netns(client_ns, move || {
+        let mut c = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        let data: Vec<u8> = (0..TRANSFER).map(|i| (i % 251) as u8).collect();
+        c.write_all(&data).expect("write");
+        c.shutdown(std::net::Shutdown::Write).expect("shutdown");
+        c.local_addr().expect("local address")
+    });
+    let local = client.join().expect("client thread");
+    let (peer, got) = server.join().expect("server thread");
+    assert_eq!(peer, local, "the server saw another client");
+    assert_eq!(got.len(), TRANSFER, "bytes received over TCP to {addr}");
     assert!(
-        c["end"]["sum_sent"]["bytes"].as_u64().unwrap_or(0) >= 1 << 20,
-        "client sent less than 1 MiB: {}",
-        c["end"]["sum_sent"]
-    );
-    let s_out = server.wait_with_output().expect("iperf3 server");
-    assert!(
-        s_out.status.success(),
-        "iperf3 server: {}",
-        String::from_utf8_lossy(&s_out.stderr)
-    );
-    let s: Value = serde_json::from_slice(&s_out.stdout).expect("iperf3 server JSON");
-    let got: u64 = s["intervals"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i["sum"]["bytes"].as_u64())
-        .sum();
-    assert!(
-        got >= 1 << 20,
-        "server {server_addr} received {got} bytes, expected 1 MiB"
+        got.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8),
+        "the bytes received differ from those sent"
     );
 }
 
@@ -224,6 +216,15 @@ fn pods_reach_each_other_on_one_node_and_across_nodes() {
         "{r4}"
     );
     assert_eq!(r4.matches("proto 203 scope link").count(), 2, "{r4}");
+
+    // status runs `show datapath endpoints` on the nodes with pods.
+    let st = run_ok(
+        Command::new(bin("tern-lab"))
+            .args(["status", "-t"])
+            .arg(&topo),
+    );
+    assert_eq!(st.matches("show datapath endpoints").count(), 2, "{st}");
+    assert!(st.contains(&n2p2), "{st}");
 
     // down: CNI DEL for each pod, then nothing of the lab is left.
     let out = run_ok(
