@@ -60,6 +60,12 @@ pub enum PodError {
     },
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// Something else went wrong on the way (in words).
+    #[error("{0}")]
+    Other(String),
+    /// An interface of the requested name already exists.
+    #[error("{0}")]
+    Exists(String),
     /// CHECK found the pod's wiring different from what it should be.
     #[error("{0}")]
     Mismatch(String),
@@ -125,7 +131,7 @@ where
             })
         })
         .join()
-        .unwrap_or_else(|_| Err(PodError::Mismatch("netlink worker panicked".into())))
+        .unwrap_or_else(|_| Err(PodError::Other("netlink worker panicked".into())))
     })
 }
 
@@ -236,7 +242,7 @@ pub fn pod_link_add(spec: &PodLinkSpec) -> Result<PodLink, PodError> {
             .build();
         h.link().add(msg).execute().await.map_err(|e| {
             if errno(&e) == Some(EEXIST) {
-                PodError::Mismatch(format!(
+                PodError::Exists(format!(
                     "cannot create the veth pair: {} already exists in the pod or {} on the node",
                     spec.ifname, spec.host_ifname
                 ))
@@ -246,14 +252,14 @@ pub fn pod_link_add(spec: &PodLinkSpec) -> Result<PodLink, PodError> {
         })?;
         let m = link_by_name(&h, &spec.host_ifname)
             .await?
-            .ok_or_else(|| PodError::Mismatch("the new host veth vanished".into()))?;
+            .ok_or_else(|| PodError::Other("the new host veth vanished".into()))?;
         Ok((m.header.index, mac_of(&m)))
     })?;
     let result = (|| {
         let host_mac2 = host_mac.clone();
         let (pod_ifindex, pod_mac) = run(Some(&ns), |h| async move {
             let m = link_by_name(&h, &spec.ifname).await?.ok_or_else(|| {
-                PodError::Mismatch(format!("{} did not appear in the pod", spec.ifname))
+                PodError::Other(format!("{} did not appear in the pod", spec.ifname))
             })?;
             let idx = m.header.index;
             if let Some(lo) = link_by_name(&h, "lo").await? {
@@ -418,7 +424,7 @@ pub fn pod_link_check(spec: &PodLinkSpec) -> Result<PodLink, PodError> {
         }
         let links = crate::links_of(&h)
             .await
-            .map_err(|e| PodError::Mismatch(format!("cannot read the pod's addresses: {e}")))?;
+            .map_err(|e| PodError::Other(format!("cannot read the pod's addresses: {e}")))?;
         let have: Vec<IpNet> = links
             .iter()
             .find(|l| l.index == idx)
