@@ -37,6 +37,8 @@ pub struct Daemon {
     pub counters: CounterPrograms,
     /// The BGP speaker and its tasks, when the config has `router bgp`.
     pub bgp: Option<crate::bgp_runtime::BgpRuntime>,
+    /// Pod endpoints registered by tern-cni (see endpoints.rs).
+    pub endpoints: crate::endpoints::Registry,
 }
 
 impl Daemon {
@@ -224,6 +226,12 @@ impl Daemon {
                 message: "configuration lines are served per connection".into(),
             },
             Request::WriteMemory => self.write_memory(),
+            Request::EndpointAdd(ep) => endpoints_reply(self.endpoints.add(ep)),
+            Request::EndpointDel {
+                container_id,
+                ifname,
+            } => endpoints_reply(self.endpoints.del(&container_id, &ifname)),
+            Request::ShowEndpoints => endpoints_reply(Ok(self.endpoints.list())),
             Request::ShowBgpSummary => match self.bgp.as_ref().map(|b| &b.speaker) {
                 None => Reply::BgpSummary(tern_control::BgpSummary::default()),
                 Some(sp) => match sp.summary().await {
@@ -336,6 +344,13 @@ pub fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<(
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+fn endpoints_reply(r: Result<Vec<tern_control::Endpoint>, String>) -> Reply {
+    match r {
+        Ok(endpoints) => Reply::Endpoints { endpoints },
+        Err(message) => Reply::Error { message },
+    }
 }
 
 fn oper_state_name(s: OperState) -> &'static str {

@@ -116,12 +116,18 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
         netlink,
         counters,
         bgp,
+        endpoints: tern_bgpd::endpoints::Registry::load(
+            tern_control::run_dir(instance.as_deref())?.join(tern_bgpd::endpoints::STATE_FILE),
+        ),
     };
     // Attach the counters to the interfaces that exist now, before the
     // first client can ask (the reconcile loop follows later changes).
     let mut daemon = daemon;
     match daemon.netlink.links().await {
-        Ok(links) => daemon.reconcile_counters(&links),
+        Ok(links) => {
+            daemon.reconcile_counters(&links);
+            daemon.endpoints.prune(&links);
+        }
         Err(e) => tracing::warn!(error = %e, "link dump failed"),
     }
     let daemon = Arc::new(Mutex::new(daemon));
@@ -142,7 +148,10 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
                 tick.tick().await;
                 let mut d = daemon.lock().await;
                 match d.netlink.links().await {
-                    Ok(links) => d.reconcile_counters(&links),
+                    Ok(links) => {
+                        d.reconcile_counters(&links);
+                        d.endpoints.prune(&links);
+                    }
                     Err(e) => tracing::warn!(error = %e, "link dump failed"),
                 }
             }

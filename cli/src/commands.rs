@@ -52,6 +52,8 @@ pub enum Action {
     VipAdd,
     VipDel,
     ShowVips,
+    /// `show datapath endpoints`: pod endpoints registered by tern-cni.
+    ShowEndpoints,
     /// `configure terminal`: enter config mode (the client's own state).
     ConfigureTerminal,
     /// `write [memory|file]`, `copy running-config startup-config`.
@@ -147,6 +149,15 @@ pub const COMMANDS: &[CommandDef] = &[
         tokens: &[SHOW, SERVICE, VIP],
         json: true,
         action: Action::ShowVips,
+    },
+    CommandDef {
+        tokens: &[
+            SHOW,
+            Kw("datapath", "Tern's datapath state"),
+            Kw("endpoints", "Pod endpoints registered by tern-cni"),
+        ],
+        json: true,
+        action: Action::ShowEndpoints,
     },
     CommandDef {
         tokens: &[SHOW, BGP, SUMMARY],
@@ -426,6 +437,7 @@ mod tests {
             Err(ParseError::Unknown { word: 3 })
         );
         assert_eq!(ok("sh service vip json").action, Action::ShowVips);
+        assert_eq!(ok("sh datap end json").action, Action::ShowEndpoints);
     }
 
     #[test]

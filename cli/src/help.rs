@@ -325,6 +325,7 @@ mod tests {
         assert_eq!(
             help("show "),
             "  bgp             BGP information\n\
+             \x20 datapath        Tern's datapath state\n\
              \x20 interface       Interface status and configuration\n\
              \x20 ip              IP information\n\
              \x20 running-config  running configuration (same as write terminal)\n\
@@ -371,6 +372,10 @@ mod tests {
         assert_eq!(
             help("service vip add "),
             "  A.B.C.D/M   IPv4 prefix\n  X:X::X:X/M  IPv6 prefix\n"
+        );
+        assert_eq!(
+            help("show datapath "),
+            "  endpoints  Pod endpoints registered by tern-cni\n"
         );
     }
 

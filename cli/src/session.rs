@@ -255,6 +255,7 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
             None => return Err("a prefix is needed".into()),
         },
         Action::ShowVips => Request::ShowVips,
+        Action::ShowEndpoints => Request::ShowEndpoints,
         Action::WriteMemory => Request::WriteMemory,
         Action::Exit | Action::End | Action::ConfigureTerminal => return Ok(String::new()),
     };
@@ -301,6 +302,11 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
             render::pretty(&serde_json::json!({ "vips": list }))
         } else {
             vips.iter().map(|v| format!("{v}\n")).collect()
+        }),
+        (Action::ShowEndpoints, Reply::Endpoints { endpoints }) => Ok(if p.json {
+            render::pretty(&crate::endpoint_view::endpoints_json(&endpoints))
+        } else {
+            crate::endpoint_view::endpoints_text(&endpoints)
         }),
         (_, other) => Err(format!("unexpected reply from ternd: {other:?}")),
     }

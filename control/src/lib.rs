@@ -10,7 +10,10 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+pub mod endpoint;
 pub mod framing;
+
+pub use endpoint::Endpoint;
 
 /// Longest request or reply line accepted, in bytes.
 pub const MAX_LINE: usize = 16 * 1024 * 1024;
@@ -97,6 +100,15 @@ pub enum Request {
     /// atomically (temporary file, fsync, rename), keeping the previous file
     /// as FILE.bak.
     WriteMemory,
+    /// Register (or replace) a pod endpoint (sent by `tern-cni` ADD).
+    EndpointAdd(Endpoint),
+    /// Forget a pod endpoint (sent by `tern-cni` DEL); unknown is fine.
+    EndpointDel {
+        container_id: String,
+        ifname: String,
+    },
+    /// The registered pod endpoints (`show datapath endpoints`).
+    ShowEndpoints,
 }
 
 /// What the daemon answers.
@@ -124,6 +136,10 @@ pub enum Reply {
     /// The running configuration was saved to `path`.
     Written {
         path: String,
+    },
+    /// The registered pod endpoints, after the change if the request made one.
+    Endpoints {
+        endpoints: Vec<Endpoint>,
     },
     /// The request could not be served; `message` says why (already phrased
     /// for an operator).

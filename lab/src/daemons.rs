@@ -466,11 +466,15 @@ pub(crate) fn status_checks(node: &NodeState, tern: Option<&Path>) -> Vec<Comman
         Role::Frr => vec![vtysh(instance, "show bgp summary")],
         Role::Tern => tern
             .map(|t| {
-                vec![
+                let mut v = vec![
                     tern_cli(t, instance, "show version"),
                     tern_cli(t, instance, "show interface brief"),
                     tern_cli(t, instance, "show bgp summary"),
-                ]
+                ];
+                if !node.pods.is_empty() {
+                    v.push(tern_cli(t, instance, "show datapath endpoints"));
+                }
+                v
             })
             .unwrap_or_default(),
         Role::Gobgp => vec![gobgp_cli(&node.namespace, &["neighbor"])],

@@ -138,6 +138,16 @@ pub(crate) fn teardown(
     };
     let mut problems = Vec::new();
 
+    // 0. Pods: CNI DEL while ternd still runs, then their namespaces.
+    if let Some(state) = state {
+        let pods = crate::pods::del_pods(state);
+        for p in pods.released {
+            report.stopped.push(format!("pod {p} (CNI DEL)"));
+        }
+        report.namespaces.extend(pods.deleted);
+        problems.extend(pods.problems);
+    }
+
     // 1. Recorded daemons, last started first.
     if let Some(state) = state {
         for node in state.nodes.iter().rev() {

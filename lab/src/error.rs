@@ -204,6 +204,13 @@ pub enum LabError {
     },
     #[error("state file {}: {reason}", path.display())]
     State { path: PathBuf, reason: String },
+    #[error("node `{node}`, pod `{pod}`: {reason}{}", format_output(output))]
+    Pod {
+        node: String,
+        pod: String,
+        reason: String,
+        output: String,
+    },
     #[error(
         "bringing up lab {lab} failed: {cause}{}",
         cleanup_note(cleanup_problems)

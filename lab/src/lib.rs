@@ -23,6 +23,7 @@ mod down;
 mod error;
 pub mod names;
 mod netns;
+mod pods;
 mod process;
 mod state;
 mod status;
@@ -33,12 +34,13 @@ mod up;
 pub use daemons::{BIRD_SOCKET, bird_socket, find_tern_binary};
 pub use down::{DownReport, down, down_lab};
 pub use error::{LabError, TopologyError, TopologyErrorKind};
+pub use pods::PodState;
 pub use process::ProcessRecord;
 pub use state::{LabState, NodeState, Phase};
 pub use status::{CheckOutput, LabStatus, NodeStatus, ProcessStatus, exec, status};
 pub use topology::{
-    BIRD_CONFIG_PATH, Bind, BindMode, Endpoint, ExecLine, FRR_CONFIG_PATH, GOBGP_CONFIG_PATH, Link,
-    Node, Role, TERN_CONFIG_PATH, Topology,
+    BIRD_CONFIG_PATH, Bind, BindMode, CNI_CONF_DIR, Endpoint, ExecLine, FRR_CONFIG_PATH,
+    GOBGP_CONFIG_PATH, Link, Node, PODS_LABEL, Role, TERN_CONFIG_PATH, Topology,
 };
 pub use up::{UpReport, up};
 

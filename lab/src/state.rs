@@ -48,6 +48,9 @@ pub struct NodeState {
     /// Run directories the runner created for the node's daemons.
     pub run_dirs: Vec<PathBuf>,
     pub processes: Vec<ProcessRecord>,
+    /// Pods wired by tern-cni on this node (Tern nodes with `tern.pods`).
+    #[serde(default)]
+    pub pods: Vec<crate::pods::PodState>,
 }
 
 /// The state of one lab.
@@ -182,6 +185,7 @@ mod tests {
                     start_time: Some(7),
                     log: "/run/tern-lab/rt/n1/zebra.log".into(),
                 }],
+                pods: Vec::new(),
             }],
         };
         fs::create_dir(LabState::dir(root.path(), "rt")).expect("mkdir");

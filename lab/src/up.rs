@@ -44,6 +44,7 @@ struct Bins {
     tern: Option<PathBuf>,
     gobgpd: Option<PathBuf>,
     bird: Option<PathBuf>,
+    cni: Option<PathBuf>,
 }
 
 impl Bins {
@@ -127,6 +128,9 @@ fn preflight(topo: &Topology, opts: &Options) -> Result<Bins, LabError> {
         bins.ternd = Some(daemons::find_tern_binary("ternd", opts)?);
         bins.tern = Some(daemons::find_tern_binary("tern", opts)?);
     }
+    if topo.nodes.iter().any(|n| !n.pods.is_empty()) {
+        bins.cni = Some(daemons::find_tern_binary("tern-cni", opts)?);
+    }
     if has(Role::Gobgp) {
         bins.gobgpd = Some(daemons::require_peer_tool("gobgpd", "gobgpd")?);
         daemons::require_peer_tool("gobgp", "gobgpd")?;
@@ -184,6 +188,7 @@ fn initial_state(topo: &Topology, lab_dir: &Path) -> LabState {
                     dir,
                     run_dirs: Vec::new(),
                     processes: Vec::new(),
+                    pods: Vec::new(),
                 }
             })
             .collect(),
@@ -302,6 +307,10 @@ fn build(
     }
 
     wait_ready(opts, bins, state)?;
+    // Pods, as a container runtime makes them: ternd answers by now.
+    if let Some(cni) = &bins.cni {
+        crate::pods::add_pods(topo, cni, state, &mut |s| s.save(&opts.state_root))?;
+    }
     state.phase = Phase::Up;
     state.save(&opts.state_root)
 }

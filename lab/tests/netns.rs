@@ -225,6 +225,7 @@ fn down_cleans_up_after_a_crashed_up() {
             log: state_root.path().join(&other_lab).join("n1/node.log"),
             run_dirs: Vec::new(),
             processes: Vec::new(),
+            pods: Vec::new(),
         }],
     };
     fs::create_dir(state_root.path().join(&other_lab)).expect("mkdir");

@@ -9,6 +9,7 @@ mod batch;
 mod fib;
 pub mod link;
 mod nexthop;
+pub mod pod;
 pub mod route;
 mod watch;
 

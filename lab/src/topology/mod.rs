@@ -25,7 +25,24 @@ pub const GOBGP_CONFIG_PATH: &str = "/etc/gobgp/gobgpd.conf";
 pub const BIRD_CONFIG_PATH: &str = "/etc/bird/bird.conf";
 
 /// Node-level keys tern-lab understands; any other key is an error.
-const NODE_KEYS: &[&str] = &["kind", "image", "binds", "exec", "env", "startup-config"];
+const NODE_KEYS: &[&str] = &[
+    "kind",
+    "image",
+    "binds",
+    "exec",
+    "env",
+    "startup-config",
+    "labels",
+];
+
+/// The node label that lists a Tern node's pods (names separated by spaces
+/// or commas). containerlab passes labels on as container metadata, so the
+/// file stays valid for it.
+pub const PODS_LABEL: &str = "tern.pods";
+
+/// Container directory of CNI network configurations (as a runtime reads
+/// them); a Tern node with pods binds its tern-cni configuration in here.
+pub const CNI_CONF_DIR: &str = "/etc/cni/net.d/";
 
 /// What runs on a node, decided from its image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +145,13 @@ pub struct Node {
     pub binds: Vec<Bind>,
     pub exec: Vec<ExecLine>,
     pub env: BTreeMap<String, String>,
+    /// Pods of a Tern node (label `tern.pods`), wired by tern-cni at `up`.
+    #[serde(default)]
+    pub pods: Vec<String>,
+    /// Host path of the node's tern-cni network configuration (the bind
+    /// into /etc/cni/net.d/), when it has pods.
+    #[serde(default)]
+    pub cni_config: Option<PathBuf>,
 }
 
 /// One side of a link.
@@ -212,6 +236,8 @@ struct RawNode {
     env: Mapping,
     #[serde(rename = "startup-config")]
     startup_config: Option<String>,
+    #[serde(default)]
+    labels: Mapping,
 }
 
 impl Topology {
@@ -288,6 +314,17 @@ fn parse_raw(text: &str, dir: &Path) -> Result<(String, Vec<Node>, Vec<Link>), K
             }
         };
         nodes.push(parse_node(&name, node_name, value, dir)?);
+    }
+    for n in &nodes {
+        for pod in &n.pods {
+            let taken = format!("{}-{pod}", n.name);
+            if nodes.iter().any(|m| m.name == taken) {
+                return Err(Kind::BadNode {
+                    node: n.name.clone(),
+                    message: format!("pod `{pod}` would share namespace names with node `{taken}`"),
+                });
+            }
+        }
     }
     let links = parse_links(topology.links, &nodes)?;
     Ok((name, nodes, links))
@@ -399,6 +436,20 @@ fn parse_node(lab: &str, name: String, value: Value, dir: &Path) -> Result<Node,
         env.insert(key, value);
     }
 
+    let pods = parse_pods(lab, &name, role, &raw.labels)?;
+    let cni_config = binds
+        .iter()
+        .find(|b| b.container.starts_with(CNI_CONF_DIR))
+        .map(|b| b.host.clone());
+    if !pods.is_empty() && cni_config.is_none() {
+        return Err(Kind::BadNode {
+            node: name,
+            message: format!(
+                "label {PODS_LABEL} needs the node's tern-cni configuration bound into {CNI_CONF_DIR} (e.g. node1/10-tern.conf:{CNI_CONF_DIR}10-tern.conf)"
+            ),
+        });
+    }
+
     Ok(Node {
         name,
         kind,
@@ -408,7 +459,48 @@ fn parse_node(lab: &str, name: String, value: Value, dir: &Path) -> Result<Node,
         binds,
         exec,
         env,
+        pods,
+        cni_config,
     })
+}
+
+/// The pod names of label `tern.pods`; other labels are containerlab
+/// metadata and ignored, but must be strings as containerlab wants.
+fn parse_pods(lab: &str, node: &str, role: Role, labels: &Mapping) -> Result<Vec<String>, Kind> {
+    let bad = |message: String| Kind::BadNode {
+        node: node.to_owned(),
+        message,
+    };
+    let mut pods = Vec::new();
+    for (k, v) in labels {
+        let key = scalar_text(k);
+        let Value::String(value) = v else {
+            return Err(bad(format!("label {key} must be a string")));
+        };
+        if key != PODS_LABEL {
+            continue;
+        }
+        if role != Role::Tern {
+            return Err(bad(format!(
+                "label {PODS_LABEL} is only for Tern nodes (image tern...)"
+            )));
+        }
+        for pod in value.split([' ', ',', '\t']).filter(|p| !p.is_empty()) {
+            names::check_name(pod).map_err(|reason| bad(format!("pod name `{pod}`: {reason}")))?;
+            let ns = names::namespace_name(lab, &format!("{node}-{pod}"));
+            if ns.len() > names::MAX_INSTANCE_NAME {
+                return Err(bad(format!(
+                    "pod `{pod}`: namespace {ns} is longer than {} characters",
+                    names::MAX_INSTANCE_NAME
+                )));
+            }
+            if pods.iter().any(|p| p == pod) {
+                return Err(bad(format!("pod `{pod}` is listed twice")));
+            }
+            pods.push(pod.to_owned());
+        }
+    }
+    Ok(pods)
 }
 
 fn parse_bind(node: &str, spec: &str, dir: &Path) -> Result<Bind, Kind> {

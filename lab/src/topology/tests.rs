@@ -450,3 +450,54 @@ fn links_are_checked() {
     fx.load(&link_yaml("    - endpoints: [\"a:eth1\", \"a:eth2\"]\n"))
         .expect("loop link");
 }
+
+#[test]
+fn pods_lab_parses() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/pods.clab.yml");
+    let t = Topology::load(&path).unwrap_or_else(|e| panic!("pods.clab.yml must parse: {e}"));
+    for name in ["node1", "node2"] {
+        let n = t.node(name).expect("node");
+        assert_eq!(n.pods, ["pod1", "pod2"]);
+        let conf = n.cni_config.as_ref().expect("tern-cni config");
+        assert!(conf.is_file(), "{}", conf.display());
+    }
+    assert!(t.node("tor1").expect("tor1").pods.is_empty());
+}
+
+#[test]
+fn pods_are_checked() {
+    let fx = Fixture::new();
+    std::fs::write(fx.dir.path().join("n1/10-tern.conf"), "{}").expect("write");
+    let tern = |labels: &str, cni: bool| {
+        let bind = if cni {
+            "        - n1/10-tern.conf:/etc/cni/net.d/10-tern.conf\n"
+        } else {
+            ""
+        };
+        format!(
+            "name: t1\ntopology:\n  nodes:\n    n1:\n      kind: linux\n      image: tern:latest\n      binds:\n        - n1/ternd.conf:/etc/tern/ternd.conf\n{bind}      labels:\n{labels}"
+        )
+    };
+    let t = fx
+        .load(&tern(
+            "        tern.pods: \"a, b\"\n        other: x\n",
+            true,
+        ))
+        .expect("pods parse");
+    assert_eq!(t.nodes[0].pods, ["a", "b"]);
+    for (labels, cni, needle) in [
+        ("        tern.pods: \"a\"\n", false, "/etc/cni/net.d/"),
+        ("        tern.pods: \"a a\"\n", true, "twice"),
+        ("        tern.pods: \"a/b\"\n", true, "pod name"),
+        ("        tern.pods: [a]\n", true, "must be a string"),
+    ] {
+        let e = fx.err(&tern(labels, cni));
+        assert!(matches!(e.kind, K::BadNode { .. }), "{e}");
+        assert!(e.to_string().contains(needle), "{needle}: {e}");
+    }
+    // Only Tern nodes have pods.
+    let e = fx.err(&node_yaml(
+        "      kind: linux\n      image: alpine\n      labels:\n        tern.pods: a\n",
+    ));
+    assert!(e.to_string().contains("only for Tern nodes"), "{e}");
+}

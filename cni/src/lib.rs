@@ -1,0 +1,336 @@
+//! tern-cni: the CNI 1.0.0 plugin that wires a pod into a Tern node.
+//!
+//! ADD takes an address per pod CIDR from the on-disk IPAM state, creates a
+//! veth pair into the pod's namespace with the addresses, routes and MTU
+//! (tern-netlink's `pod` module), and registers the endpoint with ternd.
+//! DEL undoes all three and succeeds when there is nothing to undo. CHECK
+//! compares the kernel and ternd with what ADD made. VERSION lists the
+//! supported versions. See the README's tern-cni section for the keys.
+pub mod ipam;
+pub mod spec;
+pub mod ternd;
+
+use std::path::Path;
+
+use ipnet::IpNet;
+use tern_netlink::pod::{self, POD_GATEWAY_V4, POD_GATEWAY_V6, PodError, PodLinkSpec};
+
+use crate::spec::{
+    CniError, CniResult, Code, Command, Env, Network, ResultInterface, ResultIp, ResultRoute,
+};
+
+/// Test hook: `TERN_CNI_CRASH_AT=after-ipam|after-veth` makes ADD exit at
+/// once at that point, as a plugin killed there would (no cleanup).
+pub const CRASH_ENV: &str = "TERN_CNI_CRASH_AT";
+
+/// Exit status of a crash made by [`CRASH_ENV`].
+pub const CRASH_STATUS: i32 = 113;
+
+/// The host end's name: `tern` and 11 hex digits of a hash of the key,
+/// 15 bytes (the kernel's limit), the same for every ADD/DEL of a key.
+pub fn host_ifname(container_id: &str, ifname: &str) -> String {
+    // FNV-1a, 64 bits: stable across releases, unlike std's hasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in container_id.bytes().chain([0u8]).chain(ifname.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("tern{:011x}", h & 0xfff_ffff_ffff)
+}
+
+fn netlink_err(what: &str) -> impl FnOnce(PodError) -> CniError + '_ {
+    move |e| match e {
+        PodError::Netns { path, source } => CniError::new(
+            Code::UnknownContainer,
+            format!("network namespace {} cannot be opened", path.display()),
+        )
+        .details(source.to_string()),
+        PodError::Mismatch(m) => CniError::new(Code::CheckFailed, format!("{what}: {m}")),
+        other => CniError::new(Code::Netlink, format!("{what}: {other}")),
+    }
+}
+
+fn crash_point(at: &str) {
+    if std::env::var(CRASH_ENV).as_deref() == Ok(at) {
+        eprintln!("tern-cni: {CRASH_ENV}={at}: exiting without cleanup");
+        std::process::exit(CRASH_STATUS);
+    }
+}
+
+/// Runs one CNI command; the Ok value is the JSON to print on stdout.
+pub fn run(env: &Env, stdin: &[u8]) -> Result<serde_json::Value, CniError> {
+    if env.command == Command::Version {
+        return Ok(version(stdin));
+    }
+    let net = spec::parse_netconf(stdin)?;
+    match env.command {
+        Command::Add => add(env, &net),
+        Command::Del => del(env, &net).map(|()| serde_json::Value::Null),
+        Command::Check => check(env, &net).map(|()| serde_json::Value::Null),
+        Command::Version => Ok(version(stdin)),
+    }
+}
+
+/// VERSION: the spec's version document, in the version the caller asked
+/// for when it gave one.
+pub fn version(stdin: &[u8]) -> serde_json::Value {
+    let asked = serde_json::from_slice::<serde_json::Value>(stdin)
+        .ok()
+        .and_then(|v| {
+            v.get("cniVersion")
+                .and_then(|s| s.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "1.0.0".to_owned());
+    serde_json::json!({
+        "cniVersion": asked,
+        "supportedVersions": spec::SUPPORTED_VERSIONS,
+    })
+}
+
+fn link_spec(env: &Env, netns: &Path, net: &Network, addresses: Vec<IpNet>) -> PodLinkSpec {
+    PodLinkSpec {
+        netns: netns.to_owned(),
+        ifname: env.ifname.clone(),
+        host_ifname: host_ifname(&env.container_id, &env.ifname),
+        mtu: net.mtu,
+        addresses,
+    }
+}
+
+fn add(env: &Env, net: &Network) -> Result<serde_json::Value, CniError> {
+    let netns = env
+        .netns
+        .as_deref()
+        .ok_or_else(|| CniError::new(Code::InvalidEnvironment, "CNI_NETNS is not set"))?;
+    if !netns.exists() {
+        return Err(CniError::new(
+            Code::UnknownContainer,
+            format!("network namespace {} does not exist", netns.display()),
+        ));
+    }
+    let host = host_ifname(&env.container_id, &env.ifname);
+    let store = ipam::Store::lock(&net.data_dir)?;
+    let mut state = store.load()?;
+    reclaim(&mut state, &env.container_id, &env.ifname);
+    // Two keys hashing to one host veth name: never take the other's veth.
+    if let Some(other) = state.allocations.iter().find(|a| {
+        a.host_ifname == host && (a.container_id != env.container_id || a.ifname != env.ifname)
+    }) {
+        return Err(CniError::new(
+            Code::Netlink,
+            format!(
+                "host veth name {host} is already used by container {} interface {}",
+                other.container_id, other.ifname
+            ),
+        ));
+    }
+    let addresses = match state.find(&env.container_id, &env.ifname) {
+        // An earlier ADD of this key was interrupted: same addresses.
+        Some(a) => a.addresses.clone(),
+        None => {
+            state
+                .allocate(
+                    &net.pools,
+                    &env.container_id,
+                    &env.ifname,
+                    &netns.display().to_string(),
+                    &host,
+                )?
+                .addresses
+        }
+    };
+    store.save(&state)?;
+    crash_point("after-ipam");
+
+    let undo_ipam = |state: &mut ipam::State| {
+        state.release(&env.container_id, &env.ifname);
+        let _ = store.save(state);
+    };
+    let spec = link_spec(env, netns, net, addresses.clone());
+    let wired = pod::enable_forwarding(
+        addresses.iter().any(|a| a.addr().is_ipv4()),
+        addresses.iter().any(|a| a.addr().is_ipv6()),
+    )
+    .map_err(|e| CniError::new(Code::Io, "cannot enable forwarding").details(e.to_string()))
+    .and_then(|()| pod::pod_link_add(&spec).map_err(netlink_err("wiring the pod")));
+    let link = match wired {
+        Ok(l) => l,
+        Err(e) => {
+            undo_ipam(&mut state);
+            return Err(e);
+        }
+    };
+    crash_point("after-veth");
+
+    let endpoint = tern_control::Endpoint {
+        container_id: env.container_id.clone(),
+        ifname: env.ifname.clone(),
+        netns: netns.display().to_string(),
+        host_ifname: host.clone(),
+        host_ifindex: link.host_ifindex,
+        pod_mac: pod::mac_string(&link.pod_mac),
+        host_mac: pod::mac_string(&link.host_mac),
+        addresses: addresses.clone(),
+        mtu: net.mtu,
+    };
+    if let Err(e) = ternd::register(&net.socket, endpoint) {
+        let _ = pod::pod_link_del(&host);
+        undo_ipam(&mut state);
+        return Err(e);
+    }
+
+    let result = CniResult {
+        cni_version: net.version.clone(),
+        interfaces: vec![
+            ResultInterface {
+                name: host,
+                mac: pod::mac_string(&link.host_mac),
+                sandbox: None,
+            },
+            ResultInterface {
+                name: env.ifname.clone(),
+                mac: pod::mac_string(&link.pod_mac),
+                sandbox: Some(netns.display().to_string()),
+            },
+        ],
+        ips: addresses
+            .iter()
+            .map(|a| ResultIp {
+                address: *a,
+                gateway: Some(if a.addr().is_ipv4() {
+                    POD_GATEWAY_V4.into()
+                } else {
+                    POD_GATEWAY_V6.into()
+                }),
+                interface: Some(1),
+            })
+            .collect(),
+        routes: addresses
+            .iter()
+            .map(|a| {
+                if a.addr().is_ipv4() {
+                    ResultRoute {
+                        dst: IpNet::V4(ipnet::Ipv4Net::default()),
+                        gw: Some(POD_GATEWAY_V4.into()),
+                    }
+                } else {
+                    ResultRoute {
+                        dst: IpNet::V6(ipnet::Ipv6Net::default()),
+                        gw: Some(POD_GATEWAY_V6.into()),
+                    }
+                }
+            })
+            .collect(),
+        dns: serde_json::json!({}),
+    };
+    serde_json::to_value(&result).map_err(|e| CniError::new(Code::Io, e.to_string()))
+}
+
+/// Frees allocations of other keys whose pod is gone for good: its
+/// namespace path no longer exists and neither does its host veth (a pod
+/// deleted without a CNI DEL, or an ADD killed before the veth).
+fn reclaim(state: &mut ipam::State, container_id: &str, ifname: &str) {
+    state.allocations.retain(|a| {
+        if a.container_id == container_id && a.ifname == ifname {
+            return true;
+        }
+        let gone =
+            !Path::new(&a.netns).exists() && matches!(pod::link_index(&a.host_ifname), Ok(None));
+        if gone {
+            eprintln!(
+                "tern-cni: reclaiming {:?} of container {} (namespace {} and veth {} are gone)",
+                a.addresses, a.container_id, a.netns, a.host_ifname
+            );
+        }
+        !gone
+    });
+}
+
+fn del(env: &Env, net: &Network) -> Result<(), CniError> {
+    let host = host_ifname(&env.container_id, &env.ifname);
+    let store = ipam::Store::lock(&net.data_dir)?;
+    let mut state = store.load()?;
+    // ternd first, so that it never holds an endpoint whose address is free.
+    // When ternd cannot be reached, it drops the endpoint by itself once the
+    // veth is gone (and on its next start), so DEL still succeeds.
+    if let Err(e) = ternd::deregister(&net.socket, &env.container_id, &env.ifname) {
+        eprintln!("tern-cni: DEL: {e}; ternd drops the endpoint when the veth is gone");
+    }
+    pod::pod_link_del(&host).map_err(netlink_err("deleting the pod's veth"))?;
+    if state.release(&env.container_id, &env.ifname) {
+        store.save(&state)?;
+    }
+    Ok(())
+}
+
+fn check(env: &Env, net: &Network) -> Result<(), CniError> {
+    let netns = env
+        .netns
+        .as_deref()
+        .ok_or_else(|| CniError::new(Code::InvalidEnvironment, "CNI_NETNS is not set"))?;
+    let prev = net.prev_result.as_ref().ok_or_else(|| {
+        CniError::new(
+            Code::InvalidConfig,
+            "CHECK needs prevResult in the network configuration",
+        )
+    })?;
+    let prev: CniResult = serde_json::from_value(prev.clone()).map_err(|e| {
+        CniError::new(Code::Decode, "cannot decode prevResult").details(e.to_string())
+    })?;
+    let store = ipam::Store::lock(&net.data_dir)?;
+    let state = store.load()?;
+    let alloc = state.find(&env.container_id, &env.ifname).ok_or_else(|| {
+        CniError::new(
+            Code::UnknownContainer,
+            format!(
+                "no allocation for container {} interface {}",
+                env.container_id, env.ifname
+            ),
+        )
+    })?;
+    let mut want = alloc.addresses.clone();
+    let mut got: Vec<IpNet> = prev.ips.iter().map(|i| i.address).collect();
+    want.sort();
+    got.sort();
+    if want != got {
+        return Err(CniError::new(
+            Code::CheckFailed,
+            format!("prevResult has addresses {got:?}, IPAM holds {want:?}"),
+        ));
+    }
+    let spec = link_spec(env, netns, net, alloc.addresses.clone());
+    let link = pod::pod_link_check(&spec).map_err(netlink_err("CHECK"))?;
+    let eps = ternd::endpoints(&net.socket)?;
+    let ok = eps.iter().any(|e| {
+        e.container_id == env.container_id
+            && e.ifname == env.ifname
+            && e.host_ifindex == link.host_ifindex
+            && e.addresses == alloc.addresses
+    });
+    if !ok {
+        return Err(CniError::new(
+            Code::CheckFailed,
+            format!(
+                "ternd has no endpoint for container {} interface {} on {} ifindex {}",
+                env.container_id, env.ifname, spec.host_ifname, link.host_ifindex
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_are_short_and_stable() {
+        let a = host_ifname("0123456789abcdef", "eth0");
+        assert_eq!(a.len(), 15);
+        assert!(a.starts_with("tern"));
+        assert_eq!(a, host_ifname("0123456789abcdef", "eth0"));
+        assert_ne!(a, host_ifname("0123456789abcdef", "eth1"));
+        assert_ne!(host_ifname("ab", "c"), host_ifname("a", "bc"));
+    }
+}

@@ -1,0 +1,457 @@
+//! The CNI 1.0.0 execution protocol as tern-cni speaks it: the environment,
+//! the network configuration on stdin, and the result and error documents
+//! on stdout (SPEC.md, sections "Parameters", "Result types").
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// The CNI versions whose result format tern-cni writes.
+pub const SUPPORTED_VERSIONS: &[&str] = &["1.0.0"];
+
+/// The plugin's `type` in the network configuration.
+pub const PLUGIN_TYPE: &str = "tern-cni";
+
+/// Default directory for IPAM state; the network's name is appended.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/tern/cni";
+
+/// Error codes: 1-99 are the specification's, 100+ tern-cni's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    /// 1: incompatible CNI version.
+    IncompatibleVersion = 1,
+    /// 3: container unknown or does not exist.
+    UnknownContainer = 3,
+    /// 4: invalid necessary environment variables.
+    InvalidEnvironment = 4,
+    /// 5: I/O failure.
+    Io = 5,
+    /// 6: failed to decode content.
+    Decode = 6,
+    /// 7: invalid network config.
+    InvalidConfig = 7,
+    /// 11: try again later (ternd unreachable).
+    TryAgainLater = 11,
+    /// 100: the kernel refused part of the pod's wiring.
+    Netlink = 100,
+    /// 101: no free address left in a pod CIDR.
+    NoAddress = 101,
+    /// 102: CHECK found the pod's wiring or registration different.
+    CheckFailed = 102,
+}
+
+/// An error as the specification's error document carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CniError {
+    pub code: Code,
+    pub msg: String,
+    pub details: String,
+}
+
+impl CniError {
+    pub fn new(code: Code, msg: impl Into<String>) -> Self {
+        Self {
+            code,
+            msg: msg.into(),
+            details: String::new(),
+        }
+    }
+
+    pub fn details(mut self, d: impl Into<String>) -> Self {
+        self.details = d.into();
+        self
+    }
+
+    /// The error document (`{"cniVersion", "code", "msg", "details"}`).
+    pub fn to_json(&self, version: &str) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "cniVersion": version,
+            "code": self.code as u32,
+            "msg": self.msg,
+        });
+        if !self.details.is_empty() {
+            v["details"] = self.details.clone().into();
+        }
+        v
+    }
+}
+
+impl std::fmt::Display for CniError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (code {})", self.msg, self.code as u32)
+    }
+}
+
+/// The CNI operation (CNI_COMMAND).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    Add,
+    Del,
+    Check,
+    Version,
+}
+
+/// The parameters a runtime passes in the environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Env {
+    pub command: Command,
+    pub container_id: String,
+    /// Absent only on DEL (the namespace may already be gone).
+    pub netns: Option<PathBuf>,
+    pub ifname: String,
+}
+
+/// Reads and checks the environment through `get` (std::env::var in the
+/// binary, a map in tests).
+pub fn parse_env(get: impl Fn(&str) -> Option<String>) -> Result<Env, CniError> {
+    let bad = |m: String| CniError::new(Code::InvalidEnvironment, m);
+    let command = match get("CNI_COMMAND").as_deref() {
+        Some("ADD") => Command::Add,
+        Some("DEL") => Command::Del,
+        Some("CHECK") => Command::Check,
+        Some("VERSION") => Command::Version,
+        Some(other) => {
+            return Err(bad(format!(
+                "CNI_COMMAND {other:?} is not ADD, DEL, CHECK or VERSION"
+            )));
+        }
+        None => return Err(bad("CNI_COMMAND is not set".into())),
+    };
+    if command == Command::Version {
+        return Ok(Env {
+            command,
+            container_id: String::new(),
+            netns: None,
+            ifname: String::new(),
+        });
+    }
+    let container_id =
+        get("CNI_CONTAINERID").ok_or_else(|| bad("CNI_CONTAINERID is not set".into()))?;
+    let valid_id = !container_id.is_empty()
+        && container_id.len() <= 1024
+        && container_id.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && container_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !valid_id {
+        return Err(bad(format!(
+            "CNI_CONTAINERID {container_id:?} must start with a letter or digit and hold only letters, digits, '_', '.', '-'"
+        )));
+    }
+    let ifname = get("CNI_IFNAME").ok_or_else(|| bad("CNI_IFNAME is not set".into()))?;
+    let valid_if = !ifname.is_empty()
+        && ifname.len() <= 15
+        && ifname != "."
+        && ifname != ".."
+        && !ifname.contains(['/', ':'])
+        && !ifname.contains(char::is_whitespace);
+    if !valid_if {
+        return Err(bad(format!(
+            "CNI_IFNAME {ifname:?} is not a valid interface name (1 to 15 bytes, no '/', ':' or spaces)"
+        )));
+    }
+    if get("CNI_PATH").is_none() {
+        return Err(bad("CNI_PATH is not set".into()));
+    }
+    let netns = get("CNI_NETNS")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from);
+    if netns.is_none() && command != Command::Del {
+        return Err(bad("CNI_NETNS is not set".into()));
+    }
+    if let Some(p) = &netns
+        && !p.is_absolute()
+    {
+        return Err(bad(format!(
+            "CNI_NETNS {} is not an absolute path",
+            p.display()
+        )));
+    }
+    Ok(Env {
+        command,
+        container_id,
+        netns,
+        ifname,
+    })
+}
+
+/// Where ternd listens.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerndRef {
+    /// ternd's instance name (`-N`): socket /run/tern/NAME/ternd.sock.
+    pub instance: Option<String>,
+    /// The control socket's path, instead of an instance.
+    pub socket: Option<PathBuf>,
+}
+
+/// The network configuration (stdin). Keys the plugin does not know
+/// (`args`, `runtimeConfig`, ...) are accepted and ignored, as the
+/// specification asks.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetConf {
+    pub cni_version: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, rename = "type")]
+    pub plugin_type: String,
+    /// The node's pod CIDRs: at most one IPv4 and one IPv6.
+    #[serde(default, rename = "podCIDRs")]
+    pub pod_cidrs: Vec<IpNet>,
+    pub mtu: Option<u32>,
+    #[serde(default)]
+    pub ternd: TerndRef,
+    /// IPAM state directory (default /var/lib/tern/cni/NAME).
+    pub data_dir: Option<PathBuf>,
+    pub prev_result: Option<serde_json::Value>,
+}
+
+/// A checked network configuration.
+#[derive(Clone, Debug)]
+pub struct Network {
+    pub version: String,
+    pub name: String,
+    pub pools: Vec<IpNet>,
+    pub mtu: u32,
+    pub socket: PathBuf,
+    pub data_dir: PathBuf,
+    pub prev_result: Option<serde_json::Value>,
+}
+
+/// Parses stdin's network configuration for ADD/DEL/CHECK.
+pub fn parse_netconf(bytes: &[u8]) -> Result<Network, CniError> {
+    let conf: NetConf = serde_json::from_slice(bytes).map_err(|e| {
+        CniError::new(Code::Decode, "cannot decode the network configuration")
+            .details(e.to_string())
+    })?;
+    let bad = |m: String| CniError::new(Code::InvalidConfig, m);
+    let version = conf
+        .cni_version
+        .clone()
+        .ok_or_else(|| bad("cniVersion is missing".into()))?;
+    if !SUPPORTED_VERSIONS.contains(&version.as_str()) {
+        return Err(CniError::new(
+            Code::IncompatibleVersion,
+            format!(
+                "cniVersion {version} is not supported (supported: {})",
+                SUPPORTED_VERSIONS.join(", ")
+            ),
+        ));
+    }
+    let valid_name = !conf.name.is_empty()
+        && conf.name.len() <= 128
+        && conf.name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && conf
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !valid_name {
+        return Err(bad(format!(
+            "name {:?} must be letters, digits, '_', '.', '-'",
+            conf.name
+        )));
+    }
+    if conf.plugin_type != PLUGIN_TYPE {
+        return Err(bad(format!(
+            "type is {:?}, expected {PLUGIN_TYPE:?}",
+            conf.plugin_type
+        )));
+    }
+    let v4 = conf.pod_cidrs.iter().filter(|p| p.addr().is_ipv4()).count();
+    let v6 = conf.pod_cidrs.len() - v4;
+    if conf.pod_cidrs.is_empty() || v4 > 1 || v6 > 1 {
+        return Err(bad(
+            "podCIDRs must list one IPv4 and/or one IPv6 prefix".into()
+        ));
+    }
+    for p in &conf.pod_cidrs {
+        if p.trunc() != *p {
+            return Err(bad(format!("pod CIDR {p} has host bits set")));
+        }
+        let max = if p.addr().is_ipv4() { 30 } else { 126 };
+        if p.prefix_len() > max {
+            return Err(bad(format!("pod CIDR {p} is too small (at most /{max})")));
+        }
+    }
+    let mtu = conf.mtu.unwrap_or(1500);
+    let min = if v6 > 0 { 1280 } else { 576 };
+    if !(min..=65535).contains(&mtu) {
+        return Err(bad(format!("mtu {mtu} is out of range ({min} to 65535)")));
+    }
+    let socket = match (&conf.ternd.instance, &conf.ternd.socket) {
+        (Some(_), Some(_)) => return Err(bad("ternd: give instance or socket, not both".into())),
+        (Some(i), None) => {
+            tern_control::socket_path(Some(i)).map_err(|e| bad(format!("ternd: {e}")))?
+        }
+        (None, Some(s)) if s.is_absolute() => s.clone(),
+        (None, Some(s)) => {
+            return Err(bad(format!("ternd.socket {} is not absolute", s.display())));
+        }
+        (None, None) => tern_control::socket_path(None).map_err(|e| bad(e.to_string()))?,
+    };
+    let data_dir = match conf.data_dir {
+        Some(d) if d.is_absolute() => d,
+        Some(d) => return Err(bad(format!("dataDir {} is not absolute", d.display()))),
+        None => PathBuf::from(DEFAULT_DATA_DIR).join(&conf.name),
+    };
+    let mut pools = conf.pod_cidrs;
+    pools.sort_by_key(|p| p.addr().is_ipv6());
+    Ok(Network {
+        version,
+        name: conf.name,
+        pools,
+        mtu,
+        socket,
+        data_dir,
+        prev_result: conf.prev_result,
+    })
+}
+
+/// One interface of a result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultInterface {
+    pub name: String,
+    pub mac: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
+}
+
+/// One address of a result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultIp {
+    pub address: IpNet,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<std::net::IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interface: Option<usize>,
+}
+
+/// One route of a result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultRoute {
+    pub dst: IpNet,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gw: Option<std::net::IpAddr>,
+}
+
+/// The success result of ADD (and the prevResult of CHECK and DEL).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CniResult {
+    pub cni_version: String,
+    #[serde(default)]
+    pub interfaces: Vec<ResultInterface>,
+    #[serde(default)]
+    pub ips: Vec<ResultIp>,
+    #[serde(default)]
+    pub routes: Vec<ResultRoute>,
+    #[serde(default)]
+    pub dns: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Result<Env, CniError> {
+        let m: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        parse_env(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn environment() {
+        let ok = [
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", "abc-1"),
+            ("CNI_NETNS", "/var/run/netns/x"),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_PATH", "/opt/cni/bin"),
+        ];
+        assert_eq!(env(&ok).unwrap().command, Command::Add);
+        assert_eq!(
+            env(&[("CNI_COMMAND", "VERSION")]).unwrap().command,
+            Command::Version
+        );
+        for drop in [
+            "CNI_COMMAND",
+            "CNI_CONTAINERID",
+            "CNI_NETNS",
+            "CNI_IFNAME",
+            "CNI_PATH",
+        ] {
+            let v: Vec<_> = ok.iter().copied().filter(|(k, _)| *k != drop).collect();
+            assert_eq!(
+                env(&v).unwrap_err().code,
+                Code::InvalidEnvironment,
+                "{drop}"
+            );
+        }
+        let mut del = ok.to_vec();
+        del[0] = ("CNI_COMMAND", "DEL");
+        del.retain(|(k, _)| *k != "CNI_NETNS");
+        assert_eq!(env(&del).unwrap().netns, None);
+        for (k, v) in [
+            ("CNI_COMMAND", "add"),
+            ("CNI_CONTAINERID", "-x"),
+            ("CNI_CONTAINERID", "a/b"),
+            ("CNI_IFNAME", "a-very-long-interface"),
+            ("CNI_IFNAME", "a b"),
+            ("CNI_NETNS", "relative"),
+        ] {
+            let mut e = ok.to_vec();
+            e.retain(|(kk, _)| *kk != k);
+            e.push((k, v));
+            assert_eq!(
+                env(&e).unwrap_err().code,
+                Code::InvalidEnvironment,
+                "{k}={v}"
+            );
+        }
+    }
+
+    #[test]
+    fn netconf() {
+        let good = br#"{"cniVersion":"1.0.0","name":"tern","type":"tern-cni",
+            "podCIDRs":["fd00:10::/64","10.244.1.0/24"],"mtu":1450,
+            "ternd":{"instance":"node1"},"runtimeConfig":{"x":1}}"#;
+        let n = parse_netconf(good).unwrap();
+        assert_eq!(n.pools[0].to_string(), "10.244.1.0/24");
+        assert_eq!(n.socket, PathBuf::from("/run/tern/node1/ternd.sock"));
+        assert_eq!(n.data_dir, PathBuf::from("/var/lib/tern/cni/tern"));
+        let code = |s: &str| parse_netconf(s.as_bytes()).unwrap_err().code;
+        assert_eq!(code("{"), Code::Decode);
+        assert_eq!(
+            code(
+                r#"{"cniVersion":"0.3.1","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"]}"#
+            ),
+            Code::IncompatibleVersion
+        );
+        for bad in [
+            r#"{"name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"]}"#,
+            r#"{"cniVersion":"1.0.0","name":"t","type":"ptp","podCIDRs":["10.0.0.0/24"]}"#,
+            r#"{"cniVersion":"1.0.0","name":"t","type":"tern-cni","podCIDRs":[]}"#,
+            r#"{"cniVersion":"1.0.0","name":"t","type":"tern-cni","podCIDRs":["10.0.0.1/24"]}"#,
+            r#"{"cniVersion":"1.0.0","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24","10.1.0.0/24"]}"#,
+            r#"{"cniVersion":"1.0.0","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"],"mtu":100}"#,
+            r#"{"cniVersion":"1.0.0","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"],"dataDir":"rel"}"#,
+            r#"{"cniVersion":"1.0.0","name":"","type":"tern-cni","podCIDRs":["10.0.0.0/24"]}"#,
+            r#"{"cniVersion":"1.0.0","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"],"ternd":{"instance":"../x"}}"#,
+        ] {
+            assert_eq!(code(bad), Code::InvalidConfig, "{bad}");
+        }
+    }
+
+    #[test]
+    fn error_document() {
+        let e =
+            CniError::new(Code::TryAgainLater, "ternd is not running").details("connect: ENOENT");
+        assert_eq!(
+            e.to_json("1.0.0"),
+            serde_json::json!({"cniVersion":"1.0.0","code":11,"msg":"ternd is not running","details":"connect: ENOENT"})
+        );
+    }
+}

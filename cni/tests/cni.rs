@@ -1,0 +1,649 @@
+//! tern-cni run exactly as a container runtime runs it (environment + stdin
+//! network configuration), against a real ternd, in throwaway namespaces:
+//! ADD/CHECK/DEL cycles with packets between pods, the error documents for
+//! bad environments and configurations, ternd unreachable, a plugin that
+//! dies in the middle of ADD, and 200 pods without a leaked address, veth
+//! or registry entry. Needs root, bpffs and a built ternd (`cargo build
+//! -p tern-bgpd`).
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+
+/// A node namespace with its own ternd, IPAM directory and pod namespaces.
+struct Node {
+    prefix: String,
+    host_ns: String,
+    instance: String,
+    dir: tempfile::TempDir,
+    ternd: Option<Child>,
+    pods: Vec<String>,
+}
+
+fn bin_dir() -> PathBuf {
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_tern-cni"));
+    exe.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn ternd_bin() -> PathBuf {
+    let p = bin_dir().join("ternd");
+    assert!(
+        p.exists(),
+        "{} is not built: run `cargo build -p tern-bgpd` first (tests/run.sh builds every binary)",
+        p.display()
+    );
+    p
+}
+
+fn sh(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+fn ok(cmd: &mut Command) -> String {
+    let out = sh(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl Node {
+    fn new(tag: &str) -> Node {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "the CNI tests need root (network namespaces, veths)"
+        );
+        assert!(
+            Path::new("/sys/fs/bpf").join(".").exists(),
+            "bpffs is not mounted on /sys/fs/bpf (ternd needs it): mount -t bpf bpf /sys/fs/bpf"
+        );
+        let prefix = format!("tcni{}-{tag}", std::process::id());
+        let host_ns = format!("{prefix}-host");
+        ok(Command::new("ip").args(["netns", "add", &host_ns]));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut node = Node {
+            prefix: prefix.clone(),
+            host_ns,
+            instance: prefix,
+            dir,
+            ternd: None,
+            pods: Vec::new(),
+        };
+        node.start_ternd();
+        node
+    }
+
+    fn nsenter(&self, program: &Path) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/var/run/netns/{}", self.host_ns))
+            .arg("--")
+            .arg(program);
+        c
+    }
+
+    fn start_ternd(&mut self) {
+        let conf = self.dir.path().join("ternd.conf");
+        std::fs::write(&conf, "hostname cni-test\n").expect("write ternd.conf");
+        let log = std::fs::File::create(self.dir.path().join("ternd.log")).expect("log");
+        let child = self
+            .nsenter(&ternd_bin())
+            .args(["-N", &self.instance, "-f"])
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start ternd");
+        self.ternd = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.endpoints_raw().is_err() {
+            if let Some(c) = self.ternd.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                panic!("ternd exited ({status}): {}", self.ternd_log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ternd never answered: {}",
+                self.ternd_log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn stop_ternd(&mut self) {
+        if let Some(mut c) = self.ternd.take() {
+            let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(c.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn ternd_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("ternd.log")).unwrap_or_default()
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("ipam")
+    }
+
+    fn netconf(&self) -> Value {
+        json!({
+            "cniVersion": "1.0.0",
+            "name": "tern-test",
+            "type": "tern-cni",
+            "podCIDRs": ["10.244.7.0/24", "fd00:10:244:7::/64"],
+            "mtu": 1450,
+            "ternd": { "instance": self.instance },
+            "dataDir": self.data_dir(),
+        })
+    }
+
+    fn pod(&mut self, name: &str) -> String {
+        let ns = format!("{}-{name}", self.prefix);
+        ok(Command::new("ip").args(["netns", "add", &ns]));
+        self.pods.push(ns.clone());
+        format!("/var/run/netns/{ns}")
+    }
+
+    fn del_pod_ns(&mut self, path: &str) {
+        let ns = path.rsplit('/').next().unwrap_or_default().to_owned();
+        ok(Command::new("ip").args(["netns", "del", &ns]));
+        self.pods.retain(|p| *p != ns);
+    }
+
+    /// Runs tern-cni as a runtime does; returns (exit ok, stdout JSON).
+    fn cni(&self, env: &[(&str, &str)], stdin: &str) -> (bool, Value, String) {
+        let mut c = self.nsenter(Path::new(env!("CARGO_BIN_EXE_tern-cni")));
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().expect("spawn tern-cni");
+        if let Some(mut i) = child.stdin.take() {
+            let _ = i.write_all(stdin.as_bytes());
+        }
+        let out = child.wait_with_output().expect("tern-cni output");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let v = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {text}"))
+        };
+        let code = out.status.code().unwrap_or(-1);
+        (
+            out.status.success(),
+            v,
+            format!(
+                "exit {code}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    fn run_cmd(
+        &self,
+        cmd: &str,
+        cid: &str,
+        netns: Option<&str>,
+        conf: &Value,
+    ) -> (bool, Value, String) {
+        let mut env = vec![
+            ("CNI_COMMAND", cmd),
+            ("CNI_CONTAINERID", cid),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_PATH", "/opt/cni/bin"),
+        ];
+        if let Some(n) = netns {
+            env.push(("CNI_NETNS", n));
+        }
+        self.cni(&env, &conf.to_string())
+    }
+
+    fn add(&self, cid: &str, netns: &str) -> Value {
+        let (good, v, err) = self.run_cmd("ADD", cid, Some(netns), &self.netconf());
+        assert!(good, "ADD {cid} failed: {v} {err}");
+        v
+    }
+
+    fn del(&self, cid: &str, netns: Option<&str>) {
+        let (good, v, err) = self.run_cmd("DEL", cid, netns, &self.netconf());
+        assert!(good, "DEL {cid} failed: {v} {err}");
+        assert_eq!(v, Value::Null, "DEL prints nothing on success");
+    }
+
+    fn check(&self, cid: &str, netns: &str, prev: &Value) -> (bool, Value, String) {
+        let mut conf = self.netconf();
+        conf["prevResult"] = prev.clone();
+        self.run_cmd("CHECK", cid, Some(netns), &conf)
+    }
+
+    fn endpoints_raw(&self) -> Result<Value, String> {
+        let tern = bin_dir().join("tern");
+        let out = sh(self.nsenter(&tern).args([
+            "-N",
+            &self.instance,
+            "-c",
+            "show datapath endpoints json",
+        ]));
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+    }
+
+    fn endpoints(&self) -> Vec<Value> {
+        let v = self
+            .endpoints_raw()
+            .unwrap_or_else(|e| panic!("tern show datapath endpoints: {e}"));
+        v["endpoints"].as_array().cloned().unwrap_or_default()
+    }
+
+    fn host_veths(&self) -> Vec<String> {
+        let out = ok(Command::new("ip").args(["-n", &self.host_ns, "-o", "link", "show"]));
+        out.lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .map(|n| n.split('@').next().unwrap_or(n).to_owned())
+            .filter(|n| n.starts_with("tern"))
+            .collect()
+    }
+
+    fn allocations(&self) -> Vec<Value> {
+        match std::fs::read(self.data_dir().join("ipam.json")) {
+            Ok(b) => {
+                let v: Value = serde_json::from_slice(&b).expect("ipam.json is JSON");
+                v["allocations"].as_array().cloned().unwrap_or_default()
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn host_routes(&self) -> String {
+        ok(Command::new("ip").args(["-n", &self.host_ns, "route", "show", "proto", "203"]))
+            + &ok(Command::new("ip").args([
+                "-n",
+                &self.host_ns,
+                "-6",
+                "route",
+                "show",
+                "proto",
+                "203",
+            ]))
+    }
+
+    /// Nothing of any pod is left: no veth, allocation, endpoint or route.
+    fn assert_clean(&self) {
+        assert_eq!(self.host_veths(), Vec::<String>::new(), "host veths left");
+        assert_eq!(
+            self.allocations(),
+            Vec::<Value>::new(),
+            "IPAM allocations left"
+        );
+        assert_eq!(
+            self.endpoints(),
+            Vec::<Value>::new(),
+            "ternd endpoints left"
+        );
+        assert_eq!(self.host_routes(), "", "pod routes left");
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop_ternd();
+        for p in std::mem::take(&mut self.pods) {
+            let _ = Command::new("ip").args(["netns", "del", &p]).output();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.host_ns])
+            .output();
+        let _ = std::fs::remove_dir_all(Path::new("/run/tern").join(&self.instance));
+    }
+}
+
+fn addr_of(result: &Value, v6: bool) -> String {
+    result["ips"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["address"].as_str())
+        .find(|a| a.contains(':') == v6)
+        .and_then(|a| a.split('/').next())
+        .unwrap_or_else(|| {
+            panic!(
+                "no {} address in {result}",
+                if v6 { "IPv6" } else { "IPv4" }
+            )
+        })
+        .to_owned()
+}
+
+fn ping(from_netns: &str, to: &str) {
+    let ns = from_netns.rsplit('/').next().unwrap_or_default();
+    ok(Command::new("ip").args(["netns", "exec", ns, "ping", "-c", "1", "-W", "2", to]));
+}
+
+#[test]
+fn add_check_del_cycles_with_packets() {
+    let mut node = Node::new("cyc");
+    let a = node.pod("a");
+    let b = node.pod("b");
+    for round in 0..3 {
+        let ra = node.add("pod-a", &a);
+        let rb = node.add("pod-b", &b);
+        assert_eq!(ra["cniVersion"], "1.0.0");
+        assert_eq!(ra["interfaces"][1]["name"], "eth0");
+        assert_eq!(ra["interfaces"][1]["sandbox"], a.as_str());
+        assert_eq!(ra["ips"][0]["gateway"], "169.254.1.1");
+        assert_eq!(ra["ips"][1]["gateway"], "fe80::1");
+        assert_eq!(ra["routes"][0]["dst"], "0.0.0.0/0");
+        assert_ne!(addr_of(&ra, false), addr_of(&rb, false), "round {round}");
+        // Same node, both families, through the host's routes.
+        ping(&a, &addr_of(&rb, false));
+        ping(&b, &addr_of(&ra, true));
+        // MTU as configured, inside the pod.
+        let link = ok(Command::new("ip").args([
+            "-n",
+            a.rsplit('/').next().unwrap_or_default(),
+            "link",
+            "show",
+            "eth0",
+        ]));
+        assert!(link.contains("mtu 1450"), "{link}");
+        // A repeated ADD of the same key keeps the addresses.
+        let again = node.add("pod-a", &a);
+        assert_eq!(again["ips"], ra["ips"]);
+        let (good, v, err) = node.check("pod-a", &a, &again);
+        assert!(good, "CHECK failed: {v} {err}");
+        let (good, v, err) = node.check("pod-b", &b, &rb);
+        assert!(good, "CHECK failed: {v} {err}");
+        let eps = node.endpoints();
+        assert_eq!(eps.len(), 2, "{eps:?}");
+        // CHECK notices a broken pod and a prevResult that does not match.
+        ok(Command::new("ip").args([
+            "-n",
+            b.rsplit('/').next().unwrap_or_default(),
+            "route",
+            "del",
+            "default",
+        ]));
+        let (good, v, _) = node.check("pod-b", &b, &rb);
+        assert!(
+            !good && v["code"] == 102,
+            "CHECK of a pod without its default route: {v}"
+        );
+        let (good, v, _) = node.check("pod-a", &a, &rb);
+        assert!(
+            !good && v["code"] == 102,
+            "CHECK with another pod's prevResult: {v}"
+        );
+        let (good, v, _) = node.run_cmd("CHECK", "pod-a", Some(&a), &node.netconf());
+        assert!(!good && v["code"] == 7, "CHECK without prevResult: {v}");
+        node.del("pod-a", Some(&a));
+        node.del("pod-b", Some(&b));
+        // DEL again, without netns, and of a container never seen: success.
+        node.del("pod-a", Some(&a));
+        node.del("pod-b", None);
+        node.del("never-added", Some(&a));
+        node.assert_clean();
+    }
+    // DEL after the pod's namespace is gone.
+    node.add("pod-a", &a);
+    node.del_pod_ns(&a);
+    node.del("pod-a", Some(&a));
+    node.assert_clean();
+}
+
+/// Runs a command that must fail; returns its error document's code.
+fn err_code(node: &Node, env: &[(&str, &str)], stdin: &str) -> u64 {
+    let (good, v, err) = node.cni(env, stdin);
+    assert!(!good, "expected a failure: {v} {err}");
+    assert_eq!(v["cniVersion"], "1.0.0", "{v}");
+    assert!(v["msg"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    v["code"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no code in {v}"))
+}
+
+#[test]
+fn error_documents_for_bad_environment_and_config() {
+    let mut node = Node::new("err");
+    let p = node.pod("p");
+    let conf = node.netconf().to_string();
+    let code = |env: &[(&str, &str)], stdin: &str| err_code(&node, env, stdin);
+    let base = [
+        ("CNI_COMMAND", "ADD"),
+        ("CNI_CONTAINERID", "c1"),
+        ("CNI_NETNS", p.as_str()),
+        ("CNI_IFNAME", "eth0"),
+        ("CNI_PATH", "/opt/cni/bin"),
+    ];
+    let without = |k: &str| {
+        base.iter()
+            .copied()
+            .filter(|(kk, _)| *kk != k)
+            .collect::<Vec<_>>()
+    };
+    for k in [
+        "CNI_COMMAND",
+        "CNI_CONTAINERID",
+        "CNI_NETNS",
+        "CNI_IFNAME",
+        "CNI_PATH",
+    ] {
+        assert_eq!(code(&without(k), &conf), 4, "without {k}");
+    }
+    let mut bad_cmd = without("CNI_COMMAND");
+    bad_cmd.push(("CNI_COMMAND", "FROB"));
+    assert_eq!(code(&bad_cmd, &conf), 4);
+    assert_eq!(code(&base, "{not json"), 6);
+    let mut v = node.netconf();
+    v["cniVersion"] = "0.3.1".into();
+    assert_eq!(code(&base, &v.to_string()), 1);
+    for (k, bad) in [
+        ("type", json!("ptp")),
+        ("podCIDRs", json!([])),
+        ("podCIDRs", json!(["10.0.0.1/24"])),
+        ("mtu", json!(100)),
+        ("name", json!("bad name")),
+    ] {
+        let mut v = node.netconf();
+        v[k] = bad;
+        assert_eq!(code(&base, &v.to_string()), 7, "{k}");
+    }
+    let mut gone = without("CNI_NETNS");
+    gone.push(("CNI_NETNS", "/var/run/netns/tern-no-such-namespace"));
+    assert_eq!(code(&gone, &conf), 3);
+    // VERSION answers whatever the rest says.
+    let (good, v, err) = node.cni(&[("CNI_COMMAND", "VERSION")], r#"{"cniVersion":"1.0.0"}"#);
+    assert!(good, "{err}");
+    assert_eq!(
+        v,
+        json!({"cniVersion": "1.0.0", "supportedVersions": ["1.0.0"]})
+    );
+    // ternd down: try again later, and nothing left behind.
+    node.stop_ternd();
+    assert_eq!(err_code(&node, &base, &conf), 11);
+    assert_eq!(node.host_veths(), Vec::<String>::new());
+    assert_eq!(node.allocations(), Vec::<Value>::new());
+    node.start_ternd();
+    node.assert_clean();
+}
+
+#[test]
+fn crash_in_the_middle_of_add_is_repaired() {
+    let mut node = Node::new("crash");
+    let a = node.pod("a");
+    let b = node.pod("b");
+    let crash = |cid: &str, netns: &str, at: &str| {
+        let env = [
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", cid),
+            ("CNI_NETNS", netns),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_PATH", "/opt/cni/bin"),
+            (tern_cni::CRASH_ENV, at),
+        ];
+        let (good, _, err) = node.cni(&env, &node.netconf().to_string());
+        assert!(
+            !good && err.starts_with(&format!("exit {}", tern_cni::CRASH_STATUS)),
+            "{err}"
+        );
+    };
+    // Killed after the address was committed, before the veth.
+    crash("pod-a", &a, "after-ipam");
+    let held = node.allocations();
+    assert_eq!(held.len(), 1);
+    assert!(node.host_veths().is_empty());
+    // Another pod does not get that address.
+    let rb = node.add("pod-b", &b);
+    let held_v4 = held[0]["addresses"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_ne!(format!("{}/32", addr_of(&rb, false)), held_v4);
+    // The runtime retries the ADD: same address, finished properly.
+    let ra = node.add("pod-a", &a);
+    assert_eq!(format!("{}/32", addr_of(&ra, false)), held_v4);
+    ping(&a, &addr_of(&rb, false));
+    assert_eq!(node.endpoints().len(), 2);
+    node.del("pod-a", Some(&a));
+    node.del("pod-b", Some(&b));
+    node.assert_clean();
+
+    // Killed after the veth, before ternd heard of it: DEL cleans up.
+    crash("pod-a", &a, "after-veth");
+    assert_eq!(node.host_veths().len(), 1);
+    assert!(node.endpoints().is_empty());
+    node.del("pod-a", Some(&a));
+    node.assert_clean();
+
+    // Killed after IPAM, and the runtime never calls DEL: the pod's
+    // namespace goes away, and the next ADD reclaims the address.
+    crash("pod-gone", &a, "after-ipam");
+    node.del_pod_ns(&a);
+    assert_eq!(node.allocations().len(), 1);
+    node.add("pod-b", &b);
+    let allocs = node.allocations();
+    assert_eq!(allocs.len(), 1, "{allocs:?}");
+    assert_eq!(allocs[0]["containerId"], "pod-b");
+    node.del("pod-b", Some(&b));
+    node.assert_clean();
+}
+
+#[test]
+fn two_hundred_pods_leave_nothing_behind() {
+    let mut node = Node::new("200");
+    let mut pods = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..200 {
+        let ns = node.pod(&format!("p{i}"));
+        let r = node.add(&format!("pod-{i}"), &ns);
+        assert!(
+            seen.insert(addr_of(&r, false)),
+            "IPv4 address handed out twice: {r}"
+        );
+        assert!(
+            seen.insert(addr_of(&r, true)),
+            "IPv6 address handed out twice: {r}"
+        );
+        pods.push(ns);
+    }
+    assert_eq!(node.endpoints().len(), 200);
+    assert_eq!(node.host_veths().len(), 200);
+    assert_eq!(node.allocations().len(), 200);
+    // First and last pod talk to each other.
+    let last = node.allocations()[199]["addresses"][0]
+        .as_str()
+        .and_then(|a| a.split('/').next())
+        .unwrap_or_default()
+        .to_owned();
+    ping(&pods[0], &last);
+    for (i, ns) in pods.iter().enumerate() {
+        node.del(&format!("pod-{i}"), Some(ns));
+    }
+    node.assert_clean();
+    for ns in pods {
+        node.del_pod_ns(&ns);
+    }
+}
+
+#[test]
+fn ternd_keeps_endpoints_across_a_restart_and_drops_dead_ones() {
+    let mut node = Node::new("restart");
+    let a = node.pod("a");
+    let b = node.pod("b");
+    let ra = node.add("pod-a", &a);
+    node.add("pod-b", &b);
+    node.stop_ternd();
+    node.start_ternd();
+    let eps = node.endpoints();
+    assert_eq!(eps.len(), 2, "endpoints after a restart: {eps:?}");
+    let (good, v, err) = node.check("pod-a", &a, &ra);
+    assert!(good, "CHECK after a restart: {v} {err}");
+    // The pod's namespace goes away without a DEL: its veth goes with it,
+    // and ternd drops the endpoint by itself.
+    node.del_pod_ns(&b);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while node.endpoints().len() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "ternd kept the endpoint of a deleted pod: {:?}",
+            node.endpoints()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    node.del("pod-b", None);
+    node.del("pod-a", Some(&a));
+    node.assert_clean();
+}
+
+#[test]
+fn single_family_networks() {
+    let mut node = Node::new("fam");
+    for (i, cidr) in ["10.244.9.0/28", "fd00:10:244:9::/120"]
+        .into_iter()
+        .enumerate()
+    {
+        let mut conf = node.netconf();
+        conf["podCIDRs"] = json!([cidr]);
+        conf["name"] = json!(format!("single{i}"));
+        conf["dataDir"] = json!(node.dir.path().join(format!("single{i}")));
+        let a = node.pod(&format!("a{i}"));
+        let b = node.pod(&format!("b{i}"));
+        let (good, ra, err) = node.run_cmd("ADD", "pod-a", Some(&a), &conf);
+        assert!(good, "ADD {cidr}: {ra} {err}");
+        let (good, rb, err) = node.run_cmd("ADD", "pod-b", Some(&b), &conf);
+        assert!(good, "ADD {cidr}: {rb} {err}");
+        let v6 = cidr.contains(':');
+        assert_eq!(ra["ips"].as_array().map(Vec::len), Some(1), "{ra}");
+        assert_eq!(ra["routes"].as_array().map(Vec::len), Some(1), "{ra}");
+        ping(&a, &addr_of(&rb, v6));
+        let mut check = conf.clone();
+        check["prevResult"] = ra.clone();
+        let (good, v, err) = node.run_cmd("CHECK", "pod-a", Some(&a), &check);
+        assert!(good, "CHECK {cidr}: {v} {err}");
+        for (cid, ns) in [("pod-a", &a), ("pod-b", &b)] {
+            let (good, v, err) = node.run_cmd("DEL", cid, Some(ns), &conf);
+            assert!(good, "DEL {cidr}: {v} {err}");
+        }
+        assert!(node.host_veths().is_empty());
+        assert!(node.endpoints().is_empty());
+    }
+}

@@ -1,0 +1,78 @@
+//! Pod endpoints: what the CNI plugin (`tern-cni`) registers with ternd for
+//! every pod interface it creates, and what the datapath programs from.
+//!
+//! An endpoint is keyed by (container id, pod interface name), as the CNI
+//! specification keys an attachment.
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// One pod interface on this node, wired by `tern-cni`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// CNI_CONTAINERID.
+    pub container_id: String,
+    /// CNI_IFNAME: the interface's name inside the pod (`eth0`).
+    pub ifname: String,
+    /// CNI_NETNS: the pod's network namespace path.
+    pub netns: String,
+    /// The host end of the veth pair (`ternXXXXXXXXXXX`).
+    pub host_ifname: String,
+    /// Its ifindex in the node's namespace.
+    pub host_ifindex: u32,
+    /// The pod end's MAC address (`aa:bb:cc:dd:ee:ff`).
+    pub pod_mac: String,
+    /// The host end's MAC address.
+    pub host_mac: String,
+    /// The pod's addresses: a /32 and/or a /128.
+    pub addresses: Vec<IpNet>,
+    pub mtu: u32,
+}
+
+impl Endpoint {
+    /// The key the registry and the CNI plugin share.
+    pub fn key(&self) -> (&str, &str) {
+        (&self.container_id, &self.ifname)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Reply, Request};
+
+    fn sample() -> Endpoint {
+        Endpoint {
+            container_id: "c1".into(),
+            ifname: "eth0".into(),
+            netns: "/var/run/netns/p1".into(),
+            host_ifname: "tern0123456789a".into(),
+            host_ifindex: 7,
+            pod_mac: "02:00:00:00:00:01".into(),
+            host_mac: "02:00:00:00:00:02".into(),
+            addresses: vec!["10.244.1.2/32".parse().unwrap()],
+            mtu: 1500,
+        }
+    }
+
+    #[test]
+    fn endpoint_requests_round_trip() {
+        let reqs = [
+            Request::EndpointAdd(sample()),
+            Request::EndpointDel {
+                container_id: "c1".into(),
+                ifname: "eth0".into(),
+            },
+            Request::ShowEndpoints,
+        ];
+        for r in reqs {
+            let s = serde_json::to_string(&r).unwrap();
+            assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
+        }
+        let rep = Reply::Endpoints {
+            endpoints: vec![sample()],
+        };
+        let s = serde_json::to_string(&rep).unwrap();
+        assert!(s.starts_with(r#"{"reply":"endpoints""#), "{s}");
+        assert_eq!(serde_json::from_str::<Reply>(&s).unwrap(), rep);
+    }
+}

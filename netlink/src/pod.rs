@@ -1,0 +1,493 @@
+//! Pod interfaces for the CNI plugin: a veth pair whose one end sits in the
+//! pod's network namespace, its addresses, routes, neighbours and MTU.
+//!
+//! The addressing model is the one Calico operators know: the pod gets a
+//! /32 (and a /128), its default route points at a link-local gateway
+//! ([`POD_GATEWAY_V4`], [`POD_GATEWAY_V6`]) that resolves, through a
+//! permanent neighbour entry in the pod, to the host end's MAC. The node
+//! routes each pod address to the host end (`scope link`, protocol
+//! [`CNI_ROUTE_PROTO`]) with a permanent neighbour entry for the pod's MAC,
+//! so plain kernel forwarding works before any eBPF program is attached and
+//! no ARP/ND or DAD wait is involved.
+//!
+//! The functions here are blocking: each runs its requests on a
+//! current-thread runtime of its own, the pod's part on a thread that has
+//! entered the pod's namespace (a netlink socket belongs to the namespace
+//! it was opened in).
+use std::{
+    fs::File,
+    future::Future,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::{Path, PathBuf},
+};
+
+use futures::TryStreamExt;
+use ipnet::IpNet;
+use netlink_packet_route::{
+    AddressFamily,
+    address::{AddressAttribute, AddressFlags, AddressHeaderFlags},
+    link::{InfoData, InfoVeth, LinkAttribute, LinkMessage},
+    route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope},
+};
+use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
+
+/// The pod's IPv4 default gateway: link-local, never on the wire.
+pub const POD_GATEWAY_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 1, 1);
+/// The pod's IPv6 default gateway (link-local).
+pub const POD_GATEWAY_V6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+/// Route protocol id of the node's routes to its pods (`ip route show
+/// proto 203`); not Tern's BGP id (202), so ternd's purge of stale BGP
+/// routes leaves pods alone.
+pub const CNI_ROUTE_PROTO: u8 = 203;
+
+const ENODEV: i32 = 19;
+const EEXIST: i32 = 17;
+
+/// Errors wiring a pod.
+#[derive(Debug, thiserror::Error)]
+pub enum PodError {
+    #[error("network namespace {path}: {source}")]
+    Netns {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("netlink {what}: {source}")]
+    Request {
+        what: String,
+        #[source]
+        source: rtnetlink::Error,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// Something else went wrong on the way (in words).
+    #[error("{0}")]
+    Other(String),
+    /// An interface of the requested name already exists.
+    #[error("{0}")]
+    Exists(String),
+    /// CHECK found the pod's wiring different from what it should be.
+    #[error("{0}")]
+    Mismatch(String),
+}
+
+/// What a pod interface should look like.
+#[derive(Clone, Debug)]
+pub struct PodLinkSpec {
+    /// The pod's network namespace (a bind-mounted nsfs file or /proc/PID/ns/net).
+    pub netns: PathBuf,
+    /// The interface name inside the pod (CNI_IFNAME).
+    pub ifname: String,
+    /// The host end's name (at most 15 bytes).
+    pub host_ifname: String,
+    pub mtu: u32,
+    /// The pod's addresses as host routes: /32 and/or /128.
+    pub addresses: Vec<IpNet>,
+}
+
+/// The two ends of a wired pod interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodLink {
+    pub host_ifindex: u32,
+    pub host_mac: Vec<u8>,
+    pub pod_ifindex: u32,
+    pub pod_mac: Vec<u8>,
+}
+
+fn req(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> PodError {
+    let what = what.into();
+    move |source| PodError::Request { what, source }
+}
+
+fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
+        _ => None,
+    }
+}
+
+/// Runs `f` with a netlink handle of the current namespace, or of `netns`
+/// (on a thread that enters it).
+fn run<T, F, Fut>(netns: Option<&File>, f: F) -> Result<T, PodError>
+where
+    T: Send,
+    F: FnOnce(Handle) -> Fut + Send,
+    Fut: Future<Output = Result<T, PodError>>,
+{
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            if let Some(fd) = netns {
+                nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(|e| PodError::Io(std::io::Error::from(e)))?;
+            }
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .enable_time()
+                .build()?;
+            rt.block_on(async move {
+                let (conn, handle, _) = rtnetlink::new_connection()?;
+                tokio::spawn(conn);
+                f(handle).await
+            })
+        })
+        .join()
+        .unwrap_or_else(|_| Err(PodError::Other("netlink worker panicked".into())))
+    })
+}
+
+fn open_netns(path: &Path) -> Result<File, PodError> {
+    File::open(path).map_err(|source| PodError::Netns {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// A link by name: None when there is none.
+async fn link_by_name(h: &Handle, name: &str) -> Result<Option<LinkMessage>, PodError> {
+    match h.link().get().match_name(name).execute().try_next().await {
+        Ok(m) => Ok(m),
+        Err(e) if errno(&e) == Some(ENODEV) => Ok(None),
+        Err(e) => Err(req(format!("looking up link {name}"))(e)),
+    }
+}
+
+fn mac_of(m: &LinkMessage) -> Vec<u8> {
+    m.attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::Address(a) => Some(a.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+fn mtu_of(m: &LinkMessage) -> u32 {
+    m.attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::Mtu(v) => Some(*v),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+async fn set_up(h: &Handle, index: u32, what: &str) -> Result<(), PodError> {
+    h.link()
+        .set(LinkUnspec::new_with_index(index).up().build())
+        .execute()
+        .await
+        .map_err(req(format!("setting {what} up")))
+}
+
+async fn add_neighbour(h: &Handle, index: u32, ip: IpAddr, mac: &[u8]) -> Result<(), PodError> {
+    h.neighbours()
+        .add(index, ip)
+        .link_layer_address(mac)
+        .replace()
+        .execute()
+        .await
+        .map_err(req(format!("adding neighbour {ip}")))
+}
+
+async fn add_route(h: &Handle, msg: RouteMessage, what: String) -> Result<(), PodError> {
+    h.route()
+        .add(msg)
+        .replace()
+        .execute()
+        .await
+        .map_err(req(what))
+}
+
+/// Host route to one pod address over the host end.
+fn host_route(addr: IpNet, host_index: u32) -> RouteMessage {
+    match addr.addr() {
+        IpAddr::V4(a) => RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(a, 32)
+            .output_interface(host_index)
+            .scope(RouteScope::Link)
+            .protocol(RouteProtocol::Other(CNI_ROUTE_PROTO))
+            .build(),
+        IpAddr::V6(a) => RouteMessageBuilder::<Ipv6Addr>::new()
+            .destination_prefix(a, 128)
+            .output_interface(host_index)
+            .protocol(RouteProtocol::Other(CNI_ROUTE_PROTO))
+            .build(),
+    }
+}
+
+/// Creates the veth pair (the pod end directly inside the pod's namespace),
+/// addresses, routes, neighbours and MTU on both ends. A host end of the same
+/// name left by an interrupted earlier attempt is deleted first. On failure
+/// the pair is deleted again, so nothing is left half-made.
+pub fn pod_link_add(spec: &PodLinkSpec) -> Result<PodLink, PodError> {
+    let ns = open_netns(&spec.netns)?;
+    let ns_fd = std::os::fd::AsRawFd::as_raw_fd(&ns);
+    let (host_ifindex, host_mac) = run(None, |h| async move {
+        if let Some(old) = link_by_name(&h, &spec.host_ifname).await? {
+            tracing::info!(host = %spec.host_ifname, "deleting a host veth left by an earlier attempt");
+            h.link()
+                .del(old.header.index)
+                .execute()
+                .await
+                .map_err(req("deleting the old host veth"))?;
+        }
+        let mut peer = LinkMessage::default();
+        peer.attributes
+            .push(LinkAttribute::IfName(spec.ifname.clone()));
+        peer.attributes.push(LinkAttribute::Mtu(spec.mtu));
+        peer.attributes.push(LinkAttribute::NetNsFd(ns_fd));
+        let msg = LinkVeth::new(&spec.host_ifname, &spec.ifname)
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+            .mtu(spec.mtu)
+            .build();
+        h.link().add(msg).execute().await.map_err(|e| {
+            if errno(&e) == Some(EEXIST) {
+                PodError::Exists(format!(
+                    "cannot create the veth pair: {} already exists in the pod or {} on the node",
+                    spec.ifname, spec.host_ifname
+                ))
+            } else {
+                req("creating the veth pair")(e)
+            }
+        })?;
+        let m = link_by_name(&h, &spec.host_ifname)
+            .await?
+            .ok_or_else(|| PodError::Other("the new host veth vanished".into()))?;
+        Ok((m.header.index, mac_of(&m)))
+    })?;
+    let result = (|| {
+        let host_mac2 = host_mac.clone();
+        let (pod_ifindex, pod_mac) = run(Some(&ns), |h| async move {
+            let m = link_by_name(&h, &spec.ifname).await?.ok_or_else(|| {
+                PodError::Other(format!("{} did not appear in the pod", spec.ifname))
+            })?;
+            let idx = m.header.index;
+            if let Some(lo) = link_by_name(&h, "lo").await? {
+                set_up(&h, lo.header.index, "lo").await?;
+            }
+            for a in &spec.addresses {
+                let mut add = h.address().add(idx, a.addr(), a.prefix_len()).replace();
+                if a.addr().is_ipv6() {
+                    let m = add.message_mut();
+                    m.header.flags = AddressHeaderFlags::Nodad;
+                    m.attributes
+                        .push(AddressAttribute::Flags(AddressFlags::Nodad));
+                }
+                add.execute()
+                    .await
+                    .map_err(req(format!("adding {a} in the pod")))?;
+            }
+            set_up(&h, idx, "the pod interface").await?;
+            if spec.addresses.iter().any(|a| a.addr().is_ipv4()) {
+                add_neighbour(&h, idx, POD_GATEWAY_V4.into(), &host_mac2).await?;
+                let gw = RouteMessageBuilder::<Ipv4Addr>::new()
+                    .destination_prefix(POD_GATEWAY_V4, 32)
+                    .output_interface(idx)
+                    .scope(RouteScope::Link)
+                    .build();
+                add_route(&h, gw, "the gateway route in the pod".into()).await?;
+                let def = RouteMessageBuilder::<Ipv4Addr>::new()
+                    .gateway(POD_GATEWAY_V4)
+                    .output_interface(idx)
+                    .build();
+                add_route(&h, def, "the IPv4 default route in the pod".into()).await?;
+            }
+            if spec.addresses.iter().any(|a| a.addr().is_ipv6()) {
+                add_neighbour(&h, idx, POD_GATEWAY_V6.into(), &host_mac2).await?;
+                let def = RouteMessageBuilder::<Ipv6Addr>::new()
+                    .gateway(POD_GATEWAY_V6)
+                    .output_interface(idx)
+                    .build();
+                add_route(&h, def, "the IPv6 default route in the pod".into()).await?;
+            }
+            Ok((idx, mac_of(&m)))
+        })?;
+        let pod_mac2 = pod_mac.clone();
+        run(None, |h| async move {
+            set_up(&h, host_ifindex, "the host veth").await?;
+            for a in &spec.addresses {
+                add_neighbour(&h, host_ifindex, a.addr(), &pod_mac2).await?;
+                add_route(
+                    &h,
+                    host_route(*a, host_ifindex),
+                    format!("the host route to {a}"),
+                )
+                .await?;
+            }
+            Ok(())
+        })?;
+        Ok(PodLink {
+            host_ifindex,
+            host_mac: host_mac.clone(),
+            pod_ifindex,
+            pod_mac,
+        })
+    })();
+    if result.is_err() {
+        let _ = pod_link_del(&spec.host_ifname);
+    }
+    result
+}
+
+/// Deletes the host end (and with it the pod end, the routes and the
+/// neighbours over it). Ok(false) when there was none.
+pub fn pod_link_del(host_ifname: &str) -> Result<bool, PodError> {
+    run(None, |h| async move {
+        let Some(m) = link_by_name(&h, host_ifname).await? else {
+            return Ok(false);
+        };
+        match h.link().del(m.header.index).execute().await {
+            Ok(()) => Ok(true),
+            Err(e) if errno(&e) == Some(ENODEV) => Ok(false),
+            Err(e) => Err(req(format!("deleting {host_ifname}"))(e)),
+        }
+    })
+}
+
+/// The ifindex of a link of the current namespace, if it exists.
+pub fn link_index(name: &str) -> Result<Option<u32>, PodError> {
+    run(None, |h| async move {
+        Ok(link_by_name(&h, name).await?.map(|m| m.header.index))
+    })
+}
+
+fn route_is_default_via(m: &RouteMessage, gw: IpAddr, oif: u32) -> bool {
+    let mut gateway = None;
+    let mut out = None;
+    for a in &m.attributes {
+        match a {
+            RouteAttribute::Gateway(RouteAddress::Inet(v)) => gateway = Some(IpAddr::V4(*v)),
+            RouteAttribute::Gateway(RouteAddress::Inet6(v)) => gateway = Some(IpAddr::V6(*v)),
+            RouteAttribute::Oif(i) => out = Some(*i),
+            _ => {}
+        }
+    }
+    m.header.destination_prefix_length == 0 && gateway == Some(gw) && out == Some(oif)
+}
+
+async fn routes(h: &Handle, family: AddressFamily) -> Result<Vec<RouteMessage>, PodError> {
+    let msg = match family {
+        AddressFamily::Inet6 => RouteMessageBuilder::<Ipv6Addr>::new().build(),
+        _ => RouteMessageBuilder::<Ipv4Addr>::new().build(),
+    };
+    h.route()
+        .get(msg)
+        .execute()
+        .try_collect()
+        .await
+        .map_err(req("route dump"))
+}
+
+/// CNI CHECK: the host end exists and is up, the pod end carries the
+/// addresses and MTU, the pod's default routes point at the gateways and the
+/// node routes each address to the host end. The first difference found is
+/// reported as [`PodError::Mismatch`].
+pub fn pod_link_check(spec: &PodLinkSpec) -> Result<PodLink, PodError> {
+    let ns = open_netns(&spec.netns)?;
+    let (host_ifindex, host_mac) = run(None, |h| async move {
+        let m = link_by_name(&h, &spec.host_ifname).await?.ok_or_else(|| {
+            PodError::Mismatch(format!("host veth {} does not exist", spec.host_ifname))
+        })?;
+        let idx = m.header.index;
+        let have = routes(&h, AddressFamily::Inet).await?;
+        let have6 = routes(&h, AddressFamily::Inet6).await?;
+        for a in &spec.addresses {
+            let found = have.iter().chain(have6.iter()).any(|r| {
+                r.header.destination_prefix_length == a.prefix_len()
+                    && r.attributes.iter().any(|x| {
+                        matches!(x, RouteAttribute::Destination(RouteAddress::Inet(v)) if IpAddr::V4(*v) == a.addr())
+                            || matches!(x, RouteAttribute::Destination(RouteAddress::Inet6(v)) if IpAddr::V6(*v) == a.addr())
+                    })
+                    && r.attributes.contains(&RouteAttribute::Oif(idx))
+            });
+            if !found {
+                return Err(PodError::Mismatch(format!(
+                    "the node has no route to {a} over {}",
+                    spec.host_ifname
+                )));
+            }
+        }
+        Ok((idx, mac_of(&m)))
+    })?;
+    let (pod_ifindex, pod_mac) = run(Some(&ns), |h| async move {
+        let m = link_by_name(&h, &spec.ifname).await?.ok_or_else(|| {
+            PodError::Mismatch(format!("{} does not exist in the pod", spec.ifname))
+        })?;
+        let idx = m.header.index;
+        if mtu_of(&m) != spec.mtu {
+            return Err(PodError::Mismatch(format!(
+                "{} has MTU {}, expected {}",
+                spec.ifname,
+                mtu_of(&m),
+                spec.mtu
+            )));
+        }
+        let links = crate::links_of(&h)
+            .await
+            .map_err(|e| PodError::Other(format!("cannot read the pod's addresses: {e}")))?;
+        let have: Vec<IpNet> = links
+            .iter()
+            .find(|l| l.index == idx)
+            .map(|l| l.addresses.clone())
+            .unwrap_or_default();
+        for a in &spec.addresses {
+            if !have.contains(a) {
+                return Err(PodError::Mismatch(format!(
+                    "{} in the pod lacks {a}",
+                    spec.ifname
+                )));
+            }
+        }
+        for (family, gw) in [
+            (AddressFamily::Inet, IpAddr::V4(POD_GATEWAY_V4)),
+            (AddressFamily::Inet6, IpAddr::V6(POD_GATEWAY_V6)),
+        ] {
+            if !spec
+                .addresses
+                .iter()
+                .any(|a| a.addr().is_ipv6() == gw.is_ipv6())
+            {
+                continue;
+            }
+            let rs = routes(&h, family).await?;
+            if !rs.iter().any(|r| route_is_default_via(r, gw, idx)) {
+                return Err(PodError::Mismatch(format!(
+                    "the pod has no default route via {gw} dev {}",
+                    spec.ifname
+                )));
+            }
+        }
+        Ok((idx, mac_of(&m)))
+    })?;
+    Ok(PodLink {
+        host_ifindex,
+        host_mac,
+        pod_ifindex,
+        pod_mac,
+    })
+}
+
+/// Turns on IPv4 and/or IPv6 forwarding in the current namespace.
+pub fn enable_forwarding(v4: bool, v6: bool) -> std::io::Result<()> {
+    let set = |path: &str| -> std::io::Result<()> {
+        if std::fs::read_to_string(path)?.trim() != "1" {
+            std::fs::write(path, b"1")?;
+        }
+        Ok(())
+    };
+    if v4 {
+        set("/proc/sys/net/ipv4/ip_forward")?;
+    }
+    if v6 {
+        set("/proc/sys/net/ipv6/conf/all/forwarding")?;
+    }
+    Ok(())
+}
+
+/// A MAC address as `aa:bb:cc:dd:ee:ff`.
+pub fn mac_string(mac: &[u8]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
