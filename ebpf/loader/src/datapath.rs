@@ -394,7 +394,7 @@ impl Datapath {
         .map_err(map_err(ENDPOINTS_MAP))?;
         match map.remove(&ip_key(ip)) {
             Ok(()) => Ok(true),
-            Err(aya::maps::MapError::KeyNotFound) => Ok(false),
+            Err(e) if not_found(&e) => Ok(false),
             Err(e) => Err(map_err(ENDPOINTS_MAP)(e)),
         }
     }
@@ -444,7 +444,8 @@ impl Datapath {
         let stale: BTreeSet<&IpNet> = have.keys().filter(|p| !want.contains_key(*p)).collect();
         for p in stale {
             match map.remove(&lpm_key(p)) {
-                Ok(()) | Err(aya::maps::MapError::KeyNotFound) => diff.removed += 1,
+                Ok(()) => diff.removed += 1,
+                Err(e) if not_found(&e) => diff.removed += 1,
                 Err(e) => return Err(map_err(TUNNELS_MAP)(e)),
             }
         }
@@ -660,6 +661,20 @@ fn sum_u64(map: &PerCpuArray<&MapData, u64>, i: u32, name: &'static str) -> Resu
         .map_err(map_err(name))?
         .iter()
         .fold(0u64, |a, v| a.wrapping_add(*v)))
+}
+
+/// Whether a map operation failed because the key is absent (aya reports
+/// a failed delete as the syscall's ENOENT).
+fn not_found(e: &aya::maps::MapError) -> bool {
+    match e {
+        aya::maps::MapError::KeyNotFound => true,
+        aya::maps::MapError::SyscallError(s) => s.io_error.raw_os_error() == Some(libc_enoent()),
+        _ => false,
+    }
+}
+
+fn libc_enoent() -> i32 {
+    nix::errno::Errno::ENOENT as i32
 }
 
 fn nr_cpus() -> Result<usize, Error> {
