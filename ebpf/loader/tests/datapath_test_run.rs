@@ -481,8 +481,8 @@ fn geneve_encap_writes_exact_headers_and_decap_restores_the_inner_packet() {
     assert_eq!(p[14] >> 4, 6);
     assert_eq!(
         u16::from_be_bytes([p[18], p[19]]) as usize,
-        pkt.len() - 14 + 56,
-        "payload length"
+        8 + 8 + pkt.len(),
+        "payload length: UDP, Geneve, inner frame"
     );
     assert_eq!((p[20], p[21]), (17, 64));
     assert_eq!(&p[22..38], &"fd00::1".parse::<Ipv6Addr>().unwrap().octets());
