@@ -8,6 +8,8 @@
 //! path MTU. Needs root, iproute2, ping, tcpdump and tshark; fails (never
 //! skips) without them. Namespaces carry the prefix `tdp<pid>` and are
 //! deleted on drop, also when an assertion fails.
+// Test helpers unwrap too (clippy.toml allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
 mod common;
 
 use std::{

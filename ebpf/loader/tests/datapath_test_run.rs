@@ -2,6 +2,8 @@
 //! the packet, the redirect target and the counters out. Each test runs in
 //! a private network namespace of its own thread (FIB lookups see only what
 //! the test set up there). Needs root; without it the tests fail.
+// Test helpers unwrap too (clippy.toml allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
