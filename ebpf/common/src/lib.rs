@@ -7,6 +7,8 @@
 //! is the one both sides agree on.
 #![no_std]
 
+pub mod datapath;
+
 /// Name of the per-CPU hash map of per-interface traffic counters.
 pub const IF_COUNTERS_MAP: &str = "TERN_IF_COUNTERS";
 /// Capacity of [`IF_COUNTERS_MAP`]: interfaces one node can count.

@@ -50,6 +50,8 @@ pub enum Error {
     },
     #[error("interface {0} is not attached")]
     NotAttached(String),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// The two directions a TC program sees a packet in.

@@ -2,11 +2,17 @@
 //! them to interfaces through TCX, pins their maps under the daemon's instance
 //! name and reads them back as typed values.
 pub mod counters;
+pub mod datapath;
 
 pub use counters::{CounterPrograms, Direction, Error, pin_dir};
+pub use datapath::{Datapath, Hook, Settings, TestRunOutput, TunnelDiff};
 pub use tern_ebpf_common::IfCounters;
 
 /// The compiled counters object (built by build.rs with nightly for
 /// bpfel-unknown-none).
 pub(crate) static COUNTERS_OBJ: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tern-counters"));
+
+/// The compiled datapath object (pod, uplink and VXLAN programs).
+pub(crate) static DATAPATH_OBJ: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tern-datapath"));

@@ -1,0 +1,350 @@
+//! Map layouts of the pod datapath: endpoints, tunnel routes, the datapath
+//! configuration and the counters the programs in
+//! ebpf/programs/src/datapath.rs fill.
+//!
+//! Addresses are stored as 16 bytes: IPv6 as is, IPv4 as an IPv4-mapped IPv6
+//! address (`::ffff:a.b.c.d`, RFC 4291 section 2.5.5.2), so that one map and
+//! one LPM trie serve both families.
+
+/// Hash map: pod address ([`IpKey`]) -> [`EndpointInfo`].
+pub const ENDPOINTS_MAP: &str = "TERN_ENDPOINTS";
+/// Per-CPU array indexed by endpoint id -> [`EndpointCounters`].
+pub const ENDPOINT_COUNTERS_MAP: &str = "TERN_EP_COUNTERS";
+/// Per-CPU array indexed by [`DropReason`] -> dropped packets (`u64`).
+pub const DROPS_MAP: &str = "TERN_DROPS";
+/// Per-CPU array indexed by [`PathKind`] -> packets that took it (`u64`).
+pub const PATHS_MAP: &str = "TERN_PATHS";
+/// LPM trie: remote pod prefix ([`IpKey`] with a prefix length) -> [`RemoteNode`].
+pub const TUNNELS_MAP: &str = "TERN_TUNNELS";
+/// Array of one [`DatapathConfig`].
+pub const CONFIG_MAP: &str = "TERN_DP_CONFIG";
+/// Per-CPU array of one [`RedirectTrace`]: the last redirect decision.
+pub const TRACE_MAP: &str = "TERN_TRACE";
+
+/// Pods one node can hold (endpoint ids are below this).
+pub const MAX_ENDPOINTS: u32 = 4096;
+/// Remote pod prefixes the tunnel map can hold.
+pub const MAX_TUNNEL_ROUTES: u32 = 65536;
+
+/// TCX ingress of a pod's host-side veth: packets sent by the pod.
+pub const PROG_POD_INGRESS: &str = "tern_pod_ingress";
+/// TCX ingress of the node's uplink: Geneve decapsulation, native delivery.
+pub const PROG_UPLINK_INGRESS: &str = "tern_uplink_ingress";
+/// TCX ingress of the collect_md VXLAN device: decapsulated packets.
+pub const PROG_VXLAN_INGRESS: &str = "tern_vxlan_ingress";
+/// A program that returns TCX_NEXT and does nothing (benchmark baseline).
+pub const PROG_NOOP: &str = "tern_noop";
+
+/// IANA's Geneve port (RFC 8926 section 3.3).
+pub const GENEVE_DEFAULT_PORT: u16 = 6081;
+/// IANA's VXLAN port (RFC 7348 section 5).
+pub const VXLAN_DEFAULT_PORT: u16 = 4789;
+/// Geneve protocol type of an inner Ethernet frame (Transparent Ethernet Bridging).
+pub const GENEVE_PROTO_ETH: u16 = 0x6558;
+/// Bytes a tunnel adds in front of the inner IP packet with an IPv4 outer
+/// header: IPv4 20 + UDP 8 + VXLAN or Geneve 8 + inner Ethernet 14.
+pub const TUNNEL_OVERHEAD_V4: u32 = 50;
+/// The same with an IPv6 outer header (40 instead of 20).
+pub const TUNNEL_OVERHEAD_V6: u32 = 70;
+
+/// Endpoint flag: the endpoint is a pod behind a veth (deliver with
+/// bpf_redirect_peer into the pod's namespace).
+pub const EP_FLAG_VETH_PEER: u32 = 1;
+
+/// An address in a map key: IPv6, or IPv4 mapped into IPv6.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IpKey {
+    pub addr: [u8; 16],
+}
+
+impl IpKey {
+    /// The key of an IPv4 address (`::ffff:a.b.c.d`).
+    pub const fn v4(a: [u8; 4]) -> Self {
+        Self {
+            addr: [
+                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a[0], a[1], a[2], a[3],
+            ],
+        }
+    }
+    /// The key of an IPv6 address.
+    pub const fn v6(a: [u8; 16]) -> Self {
+        Self { addr: a }
+    }
+    /// The IPv4 address, if this key holds one.
+    pub fn as_v4(&self) -> Option<[u8; 4]> {
+        let a = &self.addr;
+        if a[..10] == [0; 10] && a[10] == 0xff && a[11] == 0xff {
+            Some([a[12], a[13], a[14], a[15]])
+        } else {
+            None
+        }
+    }
+}
+
+/// One local pod: where to deliver packets addressed to it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EndpointInfo {
+    /// ifindex of the pod's host-side veth (in the node's namespace).
+    pub ifindex: u32,
+    /// Endpoint id: the index of its counters (below [`MAX_ENDPOINTS`]).
+    pub id: u32,
+    /// MAC address of the pod's interface (destination of delivered frames).
+    pub pod_mac: [u8; 6],
+    /// MAC address of the host-side veth (source of delivered frames; the
+    /// pod's gateway MAC).
+    pub host_mac: [u8; 6],
+    /// `EP_FLAG_*` bits.
+    pub flags: u32,
+}
+
+/// Traffic of one endpoint, for one CPU.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EndpointCounters {
+    /// Packets the pod sent (seen on its host veth's ingress).
+    pub from_pod_packets: u64,
+    pub from_pod_bytes: u64,
+    /// Packets the datapath delivered to the pod.
+    pub to_pod_packets: u64,
+    pub to_pod_bytes: u64,
+}
+
+impl EndpointCounters {
+    /// Adds another CPU's counts.
+    pub fn add(&mut self, o: &EndpointCounters) {
+        self.from_pod_packets = self.from_pod_packets.wrapping_add(o.from_pod_packets);
+        self.from_pod_bytes = self.from_pod_bytes.wrapping_add(o.from_pod_bytes);
+        self.to_pod_packets = self.to_pod_packets.wrapping_add(o.to_pod_packets);
+        self.to_pod_bytes = self.to_pod_bytes.wrapping_add(o.to_pod_bytes);
+    }
+}
+
+/// The node a remote pod prefix lives behind (the BGP next hop of the
+/// prefix the node announces).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RemoteNode {
+    /// The node's address ([`IpKey`] layout: IPv4 mapped into IPv6).
+    pub addr: [u8; 16],
+    /// 4 or 6: the family of the outer header towards this node.
+    pub family: u32,
+}
+
+/// How packets to remote pods leave the node.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// bpf_fib_lookup in the kernel FIB and bpf_redirect_neigh.
+    Native = 0,
+    /// bpf_skb_set_tunnel_key and a collect_md VXLAN device.
+    Vxlan = 1,
+    /// Geneve encapsulation written by the program itself.
+    Geneve = 2,
+}
+
+impl Mode {
+    /// The mode of a config value (unknown values read as native).
+    pub const fn from_u32(v: u32) -> Mode {
+        match v {
+            1 => Mode::Vxlan,
+            2 => Mode::Geneve,
+            _ => Mode::Native,
+        }
+    }
+}
+
+/// The datapath's settings: entry 0 of [`CONFIG_MAP`]. Changing it takes
+/// effect with the next packet (no reload, no re-attach).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DatapathConfig {
+    /// A [`Mode`] value.
+    pub mode: u32,
+    /// VXLAN / Geneve network identifier (24 bits).
+    pub vni: u32,
+    /// ifindex of the collect_md VXLAN device (VXLAN mode).
+    pub vxlan_ifindex: u32,
+    /// ifindex of the uplink (Geneve mode: encapsulated packets leave here).
+    pub uplink_ifindex: u32,
+    /// MTU of the uplink: tunnelled packets must fit it with their overhead.
+    pub uplink_mtu: u32,
+    /// UDP destination port of Geneve (sent and accepted).
+    pub geneve_port: u16,
+    /// UDP port of the VXLAN device (the device's `dstport`; informative).
+    pub vxlan_port: u16,
+    /// The node's IPv4 address: outer source, Geneve destination accepted.
+    pub local_v4: [u8; 4],
+    /// The node's IPv6 address (all zero: none).
+    pub local_v6: [u8; 16],
+}
+
+/// Why a packet was dropped: the index into [`DROPS_MAP`].
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DropReason {
+    /// A header field is invalid (IP version, header length, Geneve version,
+    /// unknown critical option, protocol type).
+    BadHeader = 0,
+    /// The packet ends before a header it announces.
+    Truncated = 1,
+    /// Too big for the path and cannot be answered with ICMP.
+    MtuExceeded = 2,
+    /// A tunnel route points at a node of a family with no local address.
+    NoTunnel = 3,
+    /// The FIB has no route for an encapsulated packet.
+    NoRoute = 4,
+    /// A tunnelled packet carries another VNI than ours.
+    WrongVni = 5,
+    /// bpf_skb_adjust_room or a header write failed while encapsulating.
+    EncapFailed = 6,
+    /// bpf_skb_adjust_room failed while decapsulating.
+    DecapFailed = 7,
+    /// A decapsulated packet is not addressed to a local pod.
+    NoEndpoint = 8,
+    /// A helper refused a redirect or a tunnel key.
+    RedirectFailed = 9,
+}
+
+/// Number of [`DropReason`] values (size of [`DROPS_MAP`]).
+pub const DROP_REASONS: u32 = 10;
+
+impl DropReason {
+    /// Every reason, in index order.
+    pub const ALL: [DropReason; DROP_REASONS as usize] = [
+        DropReason::BadHeader,
+        DropReason::Truncated,
+        DropReason::MtuExceeded,
+        DropReason::NoTunnel,
+        DropReason::NoRoute,
+        DropReason::WrongVni,
+        DropReason::EncapFailed,
+        DropReason::DecapFailed,
+        DropReason::NoEndpoint,
+        DropReason::RedirectFailed,
+    ];
+    /// Short name for output (`show` commands, JSON keys).
+    pub const fn name(self) -> &'static str {
+        match self {
+            DropReason::BadHeader => "bad-header",
+            DropReason::Truncated => "truncated",
+            DropReason::MtuExceeded => "mtu-exceeded",
+            DropReason::NoTunnel => "no-tunnel",
+            DropReason::NoRoute => "no-route",
+            DropReason::WrongVni => "wrong-vni",
+            DropReason::EncapFailed => "encap-failed",
+            DropReason::DecapFailed => "decap-failed",
+            DropReason::NoEndpoint => "no-endpoint",
+            DropReason::RedirectFailed => "redirect-failed",
+        }
+    }
+}
+
+/// Which way a packet went: the index into [`PATHS_MAP`].
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PathKind {
+    /// Pod to pod on the same node (redirected to the peer).
+    Local = 0,
+    /// Forwarded natively: FIB lookup and bpf_redirect_neigh.
+    Native = 1,
+    /// Handed to the kernel stack (the FIB cannot route it, TTL expiring,
+    /// fragmentation needed without DF, not unicast IP).
+    Stack = 2,
+    /// Sent into the VXLAN device with a tunnel key.
+    VxlanEncap = 3,
+    /// Geneve-encapsulated and redirected to the uplink.
+    GeneveEncap = 4,
+    /// Geneve-decapsulated on the uplink and delivered to a pod.
+    GeneveDecap = 5,
+    /// Received from the VXLAN device and delivered to a pod.
+    VxlanDeliver = 6,
+    /// Arrived natively on the uplink and delivered to a pod.
+    UplinkDeliver = 7,
+    /// Answered with ICMP fragmentation-needed / ICMPv6 packet-too-big.
+    IcmpTooBig = 8,
+}
+
+/// Number of [`PathKind`] values (size of [`PATHS_MAP`]).
+pub const PATH_KINDS: u32 = 9;
+
+impl PathKind {
+    /// Every path, in index order.
+    pub const ALL: [PathKind; PATH_KINDS as usize] = [
+        PathKind::Local,
+        PathKind::Native,
+        PathKind::Stack,
+        PathKind::VxlanEncap,
+        PathKind::GeneveEncap,
+        PathKind::GeneveDecap,
+        PathKind::VxlanDeliver,
+        PathKind::UplinkDeliver,
+        PathKind::IcmpTooBig,
+    ];
+    /// Short name for output.
+    pub const fn name(self) -> &'static str {
+        match self {
+            PathKind::Local => "local",
+            PathKind::Native => "native",
+            PathKind::Stack => "stack",
+            PathKind::VxlanEncap => "vxlan-encap",
+            PathKind::GeneveEncap => "geneve-encap",
+            PathKind::GeneveDecap => "geneve-decap",
+            PathKind::VxlanDeliver => "vxlan-deliver",
+            PathKind::UplinkDeliver => "uplink-deliver",
+            PathKind::IcmpTooBig => "icmp-too-big",
+        }
+    }
+}
+
+/// [`RedirectTrace::kind`]: bpf_redirect to the device's egress.
+pub const REDIRECT_EGRESS: u32 = 1;
+/// [`RedirectTrace::kind`]: bpf_redirect_peer (into the veth peer's namespace).
+pub const REDIRECT_PEER: u32 = 2;
+/// [`RedirectTrace::kind`]: bpf_redirect_neigh (neighbour resolution).
+pub const REDIRECT_NEIGH: u32 = 3;
+
+/// The last redirect a program asked for on this CPU: what
+/// BPF_PROG_TEST_RUN cannot show (it returns TC_ACT_REDIRECT only).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RedirectTrace {
+    /// `REDIRECT_*`, 0 when nothing was redirected.
+    pub kind: u32,
+    /// The target ifindex.
+    pub ifindex: u32,
+    /// The tunnel id given to bpf_skb_set_tunnel_key (VXLAN), else 0.
+    pub tunnel_id: u32,
+    /// 4 or 6 when a tunnel key was set, else 0.
+    pub tunnel_family: u32,
+    /// The tunnel key's remote address ([`IpKey`] layout).
+    pub tunnel_remote: [u8; 16],
+    /// The next hop given to bpf_redirect_neigh ([`IpKey`] layout).
+    pub nexthop: [u8; 16],
+    /// 4 or 6: the family of `nexthop` (0: none).
+    pub nexthop_family: u32,
+}
+
+// The layouts are part of the ABI between programs and loader.
+const _: () = assert!(core::mem::size_of::<IpKey>() == 16);
+const _: () = assert!(core::mem::size_of::<EndpointInfo>() == 24);
+const _: () = assert!(core::mem::size_of::<EndpointCounters>() == 32);
+const _: () = assert!(core::mem::size_of::<RemoteNode>() == 20);
+const _: () = assert!(core::mem::size_of::<DatapathConfig>() == 44);
+const _: () = assert!(core::mem::size_of::<RedirectTrace>() == 52);
+
+// SAFETY (all impls below): the types are #[repr(C)], made of integers and
+// byte arrays with no padding (checked by the size asserts above), so every
+// byte pattern is a valid value.
+#[cfg(feature = "user")]
+mod pod {
+    #![allow(unsafe_code)]
+    use super::*;
+    unsafe impl aya::Pod for IpKey {}
+    unsafe impl aya::Pod for EndpointInfo {}
+    unsafe impl aya::Pod for EndpointCounters {}
+    unsafe impl aya::Pod for RemoteNode {}
+    unsafe impl aya::Pod for DatapathConfig {}
+    unsafe impl aya::Pod for RedirectTrace {}
+}

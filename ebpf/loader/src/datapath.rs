@@ -1,0 +1,690 @@
+//! The pod datapath (ebpf/programs/src/datapath.rs) from userspace: load,
+//! attach to the uplink, the VXLAN device and pod veths through TCX,
+//! program endpoints, tunnel routes and the settings, read the counters.
+//!
+//! A daemon holds one [`Datapath`] per instance. Maps are pinned under the
+//! instance's bpffs dir (stale pins of an earlier run are replaced); dropping
+//! the value or calling [`Datapath::shutdown`] detaches everything and
+//! removes the pins. Changing the mode is a map write: no reload, no
+//! re-attach, the next packet sees it.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs, io,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use aya::{
+    Ebpf,
+    maps::{Array, HashMap, LpmTrie, MapData, PerCpuArray, PerCpuValues, lpm_trie::Key},
+    programs::{SchedClassifier, TcAttachType, TestRun, TestRunOptions, tc::SchedClassifierLinkId},
+};
+use ipnet::IpNet;
+use tern_ebpf_common::datapath::{
+    CONFIG_MAP, DROPS_MAP, ENDPOINT_COUNTERS_MAP, ENDPOINTS_MAP, PATHS_MAP, PROG_NOOP,
+    PROG_POD_INGRESS, PROG_UPLINK_INGRESS, PROG_VXLAN_INGRESS, TRACE_MAP, TUNNELS_MAP,
+};
+pub use tern_ebpf_common::datapath::{
+    DatapathConfig, DropReason, EP_FLAG_VETH_PEER, EndpointCounters, EndpointInfo,
+    GENEVE_DEFAULT_PORT, IpKey, MAX_ENDPOINTS, Mode, PathKind, REDIRECT_EGRESS, REDIRECT_NEIGH,
+    REDIRECT_PEER, RedirectTrace, RemoteNode, TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6,
+    VXLAN_DEFAULT_PORT,
+};
+
+use crate::Error;
+
+/// Where a datapath program is attached (all on TCX ingress).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hook {
+    /// A pod's host-side veth: packets the pod sends.
+    Pod,
+    /// The node's uplink: Geneve decapsulation, native delivery.
+    Uplink,
+    /// The collect_md VXLAN device: decapsulated packets.
+    Vxlan,
+    /// The no-op program (benchmark baseline).
+    Noop,
+}
+
+impl Hook {
+    fn program(self) -> &'static str {
+        match self {
+            Hook::Pod => PROG_POD_INGRESS,
+            Hook::Uplink => PROG_UPLINK_INGRESS,
+            Hook::Vxlan => PROG_VXLAN_INGRESS,
+            Hook::Noop => PROG_NOOP,
+        }
+    }
+}
+
+/// The datapath's settings in userspace terms (see [`DatapathConfig`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub mode: Mode,
+    /// VXLAN / Geneve network identifier (24 bits).
+    pub vni: u32,
+    /// ifindex of the collect_md VXLAN device (VXLAN mode).
+    pub vxlan_ifindex: u32,
+    /// ifindex of the uplink (Geneve mode sends through it).
+    pub uplink_ifindex: u32,
+    /// MTU of the uplink.
+    pub uplink_mtu: u32,
+    /// Geneve's UDP port (sent and accepted).
+    pub geneve_port: u16,
+    /// The VXLAN device's UDP port (the device sends to it; recorded here).
+    pub vxlan_port: u16,
+    /// The node's addresses: outer sources, Geneve destinations accepted.
+    pub local_v4: Option<Ipv4Addr>,
+    pub local_v6: Option<Ipv6Addr>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            mode: Mode::Native,
+            vni: 1,
+            vxlan_ifindex: 0,
+            uplink_ifindex: 0,
+            uplink_mtu: 1500,
+            geneve_port: GENEVE_DEFAULT_PORT,
+            vxlan_port: VXLAN_DEFAULT_PORT,
+            local_v4: None,
+            local_v6: None,
+        }
+    }
+}
+
+impl Settings {
+    /// The MTU pods must use in this mode so that their packets fit the
+    /// uplink with the tunnel overhead (`outer_v6`: the underlay is IPv6).
+    pub fn pod_mtu(&self, outer_v6: bool) -> u32 {
+        match self.mode {
+            Mode::Native => self.uplink_mtu,
+            Mode::Vxlan | Mode::Geneve => self.uplink_mtu.saturating_sub(if outer_v6 {
+                TUNNEL_OVERHEAD_V6
+            } else {
+                TUNNEL_OVERHEAD_V4
+            }),
+        }
+    }
+
+    fn to_config(&self) -> Result<DatapathConfig, Error> {
+        if self.vni >= 1 << 24 {
+            return Err(Error::Invalid(format!(
+                "VNI {} is not a 24-bit value",
+                self.vni
+            )));
+        }
+        if self.mode == Mode::Geneve && self.geneve_port == 0 {
+            return Err(Error::Invalid("Geneve needs a UDP port".into()));
+        }
+        Ok(DatapathConfig {
+            mode: self.mode as u32,
+            vni: self.vni,
+            vxlan_ifindex: self.vxlan_ifindex,
+            uplink_ifindex: self.uplink_ifindex,
+            uplink_mtu: self.uplink_mtu,
+            geneve_port: self.geneve_port,
+            vxlan_port: self.vxlan_port,
+            local_v4: self.local_v4.map(|a| a.octets()).unwrap_or([0; 4]),
+            local_v6: self.local_v6.map(|a| a.octets()).unwrap_or([0; 16]),
+        })
+    }
+
+    fn from_config(c: &DatapathConfig) -> Settings {
+        Settings {
+            mode: Mode::from_u32(c.mode),
+            vni: c.vni,
+            vxlan_ifindex: c.vxlan_ifindex,
+            uplink_ifindex: c.uplink_ifindex,
+            uplink_mtu: c.uplink_mtu,
+            geneve_port: c.geneve_port,
+            vxlan_port: c.vxlan_port,
+            local_v4: (c.local_v4 != [0; 4]).then(|| Ipv4Addr::from(c.local_v4)),
+            local_v6: (c.local_v6 != [0; 16]).then(|| Ipv6Addr::from(c.local_v6)),
+        }
+    }
+}
+
+/// The map key of an address.
+pub fn ip_key(a: IpAddr) -> IpKey {
+    match a {
+        IpAddr::V4(a) => IpKey::v4(a.octets()),
+        IpAddr::V6(a) => IpKey::v6(a.octets()),
+    }
+}
+
+fn key_ip(k: &IpKey) -> IpAddr {
+    match k.as_v4() {
+        Some(a) => IpAddr::V4(Ipv4Addr::from(a)),
+        None => IpAddr::V6(Ipv6Addr::from(k.addr)),
+    }
+}
+
+fn lpm_key(p: &IpNet) -> Key<[u8; 16]> {
+    match p.trunc() {
+        IpNet::V4(n) => Key::new(
+            96 + u32::from(n.prefix_len()),
+            IpKey::v4(n.addr().octets()).addr,
+        ),
+        IpNet::V6(n) => Key::new(u32::from(n.prefix_len()), n.addr().octets()),
+    }
+}
+
+fn lpm_prefix(k: &Key<[u8; 16]>) -> Option<IpNet> {
+    let key = IpKey { addr: k.data() };
+    let len = k.prefix_len();
+    match key.as_v4() {
+        Some(a) if len >= 96 => IpNet::new(IpAddr::V4(Ipv4Addr::from(a)), (len - 96) as u8).ok(),
+        _ => IpNet::new(IpAddr::V6(Ipv6Addr::from(key.addr)), len as u8).ok(),
+    }
+}
+
+fn remote_node(a: IpAddr) -> RemoteNode {
+    RemoteNode {
+        addr: ip_key(a).addr,
+        family: if a.is_ipv4() { 4 } else { 6 },
+    }
+}
+
+/// What BPF_PROG_TEST_RUN gave back.
+#[derive(Clone, Debug)]
+pub struct TestRunOutput {
+    /// The program's return value (TC_ACT_* / TCX_*).
+    pub verdict: i32,
+    /// The packet as the program left it.
+    pub packet: Vec<u8>,
+}
+
+/// What [`Datapath::replace_tunnel_routes`] changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TunnelDiff {
+    pub added: usize,
+    pub changed: usize,
+    pub removed: usize,
+}
+
+/// The pod datapath of one node.
+pub struct Datapath {
+    ebpf: Ebpf,
+    pins: Vec<PathBuf>,
+    attached: BTreeMap<String, (Hook, u32, SchedClassifierLinkId)>,
+}
+
+impl std::fmt::Debug for Datapath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Datapath")
+            .field("pins", &self.pins)
+            .field("attached", &self.attached)
+            .finish()
+    }
+}
+
+const PINNED: [(&str, &str); 7] = [
+    (ENDPOINTS_MAP, "dp_endpoints"),
+    (ENDPOINT_COUNTERS_MAP, "dp_endpoint_counters"),
+    (DROPS_MAP, "dp_drops"),
+    (PATHS_MAP, "dp_paths"),
+    (TUNNELS_MAP, "dp_tunnels"),
+    (CONFIG_MAP, "dp_config"),
+    (TRACE_MAP, "dp_trace"),
+];
+
+fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> Error {
+    move |source| Error::Map { name, source }
+}
+
+impl Datapath {
+    /// Loads the programs (the kernel verifies them) and, with `pin_dir`,
+    /// pins the maps there. Settings start as [`Settings::default`]
+    /// (native mode).
+    pub fn load(pin_dir: Option<&Path>) -> Result<Self, Error> {
+        let mut ebpf = Ebpf::load(crate::DATAPATH_OBJ)?;
+        for hook in [Hook::Pod, Hook::Uplink, Hook::Vxlan, Hook::Noop] {
+            let name = hook.program();
+            let prog: &mut SchedClassifier = ebpf
+                .program_mut(name)
+                .ok_or(Error::Missing(name))?
+                .try_into()
+                .map_err(|source| Error::Program { name, source })?;
+            prog.load()
+                .map_err(|source| Error::Program { name, source })?;
+        }
+        let mut dp = Datapath {
+            ebpf,
+            pins: Vec::new(),
+            attached: BTreeMap::new(),
+        };
+        if let Some(dir) = pin_dir {
+            fs::create_dir_all(dir).map_err(|source| Error::Pin {
+                path: dir.to_owned(),
+                source,
+            })?;
+            for (map_name, file) in PINNED {
+                let path = dir.join(file);
+                match fs::remove_file(&path) {
+                    Ok(()) => tracing::info!(path = %path.display(), "replaced stale pin"),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(source) => return Err(Error::Pin { path, source }),
+                }
+                let map = dp.ebpf.map(map_name).ok_or(Error::Missing(map_name))?;
+                map.pin(&path).map_err(|e| Error::Pin {
+                    path: path.clone(),
+                    source: io::Error::other(e),
+                })?;
+                dp.pins.push(path);
+            }
+        }
+        dp.set_settings(&Settings::default())?;
+        Ok(dp)
+    }
+
+    /// Attaches the program for `hook` to TCX ingress of `ifname` (in the
+    /// caller's network namespace). Returns its ifindex. Attaching the same
+    /// interface with the same hook again is a no-op; another hook replaces
+    /// the first.
+    pub fn attach(&mut self, hook: Hook, ifname: &str) -> Result<u32, Error> {
+        if let Some((h, ifindex, _)) = self.attached.get(ifname) {
+            if *h == hook {
+                return Ok(*ifindex);
+            }
+            self.detach(ifname)?;
+        }
+        let ifindex = nix::net::if_::if_nametoindex(ifname)
+            .map_err(|e| Error::Invalid(format!("interface {ifname}: {e}")))?;
+        let link = self
+            .prog_mut(hook)?
+            .attach(ifname, TcAttachType::Ingress)
+            .map_err(|source| Error::Attach {
+                ifname: ifname.to_owned(),
+                dir: "ingress",
+                source,
+            })?;
+        self.attached
+            .insert(ifname.to_owned(), (hook, ifindex, link));
+        tracing::info!(ifname, ifindex, ?hook, "datapath attached");
+        Ok(ifindex)
+    }
+
+    /// Detaches whatever this datapath attached to `ifname`.
+    pub fn detach(&mut self, ifname: &str) -> Result<(), Error> {
+        let (hook, _, link) = self
+            .attached
+            .remove(ifname)
+            .ok_or_else(|| Error::NotAttached(ifname.to_owned()))?;
+        // The interface may be gone already (its link died with it).
+        let name = hook.program();
+        let _ = self
+            .prog_mut(hook)?
+            .detach(link)
+            .map_err(|source| Error::Program { name, source });
+        Ok(())
+    }
+
+    /// Interfaces attached, with their hook and ifindex.
+    pub fn attached(&self) -> impl Iterator<Item = (&str, Hook, u32)> {
+        self.attached
+            .iter()
+            .map(|(n, (h, i, _))| (n.as_str(), *h, *i))
+    }
+
+    /// Replaces the settings; the next packet sees them (a live mode change).
+    pub fn set_settings(&mut self, s: &Settings) -> Result<(), Error> {
+        let cfg = s.to_config()?;
+        let mut map: Array<&mut MapData, DatapathConfig> = Array::try_from(
+            self.ebpf
+                .map_mut(CONFIG_MAP)
+                .ok_or(Error::Missing(CONFIG_MAP))?,
+        )
+        .map_err(map_err(CONFIG_MAP))?;
+        map.set(0, cfg, 0).map_err(map_err(CONFIG_MAP))
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> Result<Settings, Error> {
+        let map: Array<&MapData, DatapathConfig> = Array::try_from(
+            self.ebpf
+                .map(CONFIG_MAP)
+                .ok_or(Error::Missing(CONFIG_MAP))?,
+        )
+        .map_err(map_err(CONFIG_MAP))?;
+        Ok(Settings::from_config(
+            &map.get(&0, 0).map_err(map_err(CONFIG_MAP))?,
+        ))
+    }
+
+    /// Adds or updates the local pod with address `ip`. A new endpoint id
+    /// starts with zero counters.
+    pub fn upsert_endpoint(&mut self, ip: IpAddr, ep: EndpointInfo) -> Result<(), Error> {
+        if ep.id >= MAX_ENDPOINTS {
+            return Err(Error::Invalid(format!(
+                "endpoint id {} is not below {MAX_ENDPOINTS}",
+                ep.id
+            )));
+        }
+        let key = ip_key(ip);
+        let fresh = {
+            let map = self.endpoints_map()?;
+            match map.get(&key, 0) {
+                Ok(old) => old.id != ep.id,
+                Err(aya::maps::MapError::KeyNotFound) => true,
+                Err(e) => return Err(map_err(ENDPOINTS_MAP)(e)),
+            }
+        };
+        if fresh && !self.endpoint_id_in_use(ep.id, &key)? {
+            self.zero_endpoint_counters(ep.id)?;
+        }
+        let mut map: HashMap<&mut MapData, IpKey, EndpointInfo> = HashMap::try_from(
+            self.ebpf
+                .map_mut(ENDPOINTS_MAP)
+                .ok_or(Error::Missing(ENDPOINTS_MAP))?,
+        )
+        .map_err(map_err(ENDPOINTS_MAP))?;
+        map.insert(key, ep, 0).map_err(map_err(ENDPOINTS_MAP))
+    }
+
+    /// Removes the local pod with address `ip`; false if there was none.
+    pub fn remove_endpoint(&mut self, ip: IpAddr) -> Result<bool, Error> {
+        let mut map: HashMap<&mut MapData, IpKey, EndpointInfo> = HashMap::try_from(
+            self.ebpf
+                .map_mut(ENDPOINTS_MAP)
+                .ok_or(Error::Missing(ENDPOINTS_MAP))?,
+        )
+        .map_err(map_err(ENDPOINTS_MAP))?;
+        match map.remove(&ip_key(ip)) {
+            Ok(()) => Ok(true),
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(map_err(ENDPOINTS_MAP)(e)),
+        }
+    }
+
+    /// Every local pod address and its endpoint.
+    pub fn endpoints(&self) -> Result<Vec<(IpAddr, EndpointInfo)>, Error> {
+        let map = self.endpoints_map()?;
+        let mut out = Vec::new();
+        for kv in map.iter() {
+            let (k, v) = kv.map_err(map_err(ENDPOINTS_MAP))?;
+            out.push((key_ip(&k), v));
+        }
+        out.sort_by_key(|(a, _)| *a);
+        Ok(out)
+    }
+
+    /// Makes the tunnel map hold exactly `routes` (remote pod prefix ->
+    /// the node announcing it), with the fewest writes: entries are added or
+    /// changed before stale ones go, so no prefix is missing meanwhile.
+    pub fn replace_tunnel_routes(
+        &mut self,
+        routes: &[(IpNet, IpAddr)],
+    ) -> Result<TunnelDiff, Error> {
+        let mut want: BTreeMap<IpNet, IpAddr> = BTreeMap::new();
+        for (p, nh) in routes {
+            // Any mix of families works: an IPv6 pod prefix behind an IPv4
+            // node rides an IPv4 underlay, and the reverse.
+            want.insert(p.trunc(), *nh);
+        }
+        let have: BTreeMap<IpNet, IpAddr> = self.tunnel_routes()?.into_iter().collect();
+        let mut map: LpmTrie<&mut MapData, [u8; 16], RemoteNode> = LpmTrie::try_from(
+            self.ebpf
+                .map_mut(TUNNELS_MAP)
+                .ok_or(Error::Missing(TUNNELS_MAP))?,
+        )
+        .map_err(map_err(TUNNELS_MAP))?;
+        let mut diff = TunnelDiff::default();
+        for (p, nh) in &want {
+            match have.get(p) {
+                Some(old) if old == nh => continue,
+                Some(_) => diff.changed += 1,
+                None => diff.added += 1,
+            }
+            map.insert(&lpm_key(p), remote_node(*nh), 0)
+                .map_err(map_err(TUNNELS_MAP))?;
+        }
+        let stale: BTreeSet<&IpNet> = have.keys().filter(|p| !want.contains_key(*p)).collect();
+        for p in stale {
+            match map.remove(&lpm_key(p)) {
+                Ok(()) => diff.removed += 1,
+                Err(e) if not_found(&e) => diff.removed += 1,
+                Err(e) => return Err(map_err(TUNNELS_MAP)(e)),
+            }
+        }
+        Ok(diff)
+    }
+
+    /// The tunnel routes in the map.
+    pub fn tunnel_routes(&self) -> Result<Vec<(IpNet, IpAddr)>, Error> {
+        let map: LpmTrie<&MapData, [u8; 16], RemoteNode> = LpmTrie::try_from(
+            self.ebpf
+                .map(TUNNELS_MAP)
+                .ok_or(Error::Missing(TUNNELS_MAP))?,
+        )
+        .map_err(map_err(TUNNELS_MAP))?;
+        let mut out = Vec::new();
+        for kv in map.iter() {
+            let (k, v) = kv.map_err(map_err(TUNNELS_MAP))?;
+            if let Some(p) = lpm_prefix(&k) {
+                out.push((p, key_ip(&IpKey { addr: v.addr })));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The counters of endpoint `id`, summed over CPUs.
+    pub fn endpoint_counters(&self, id: u32) -> Result<EndpointCounters, Error> {
+        let map: PerCpuArray<&MapData, EndpointCounters> = PerCpuArray::try_from(
+            self.ebpf
+                .map(ENDPOINT_COUNTERS_MAP)
+                .ok_or(Error::Missing(ENDPOINT_COUNTERS_MAP))?,
+        )
+        .map_err(map_err(ENDPOINT_COUNTERS_MAP))?;
+        let mut sum = EndpointCounters::default();
+        for v in map
+            .get(&id, 0)
+            .map_err(map_err(ENDPOINT_COUNTERS_MAP))?
+            .iter()
+        {
+            sum.add(v);
+        }
+        Ok(sum)
+    }
+
+    /// Dropped packets by reason, summed over CPUs.
+    pub fn drop_counters(&self) -> Result<Vec<(DropReason, u64)>, Error> {
+        let map = self.u64_array(DROPS_MAP)?;
+        DropReason::ALL
+            .iter()
+            .map(|r| Ok((*r, sum_u64(&map, *r as u32, DROPS_MAP)?)))
+            .collect()
+    }
+
+    /// Packets by the path they took, summed over CPUs.
+    pub fn path_counters(&self) -> Result<Vec<(PathKind, u64)>, Error> {
+        let map = self.u64_array(PATHS_MAP)?;
+        PathKind::ALL
+            .iter()
+            .map(|p| Ok((*p, sum_u64(&map, *p as u32, PATHS_MAP)?)))
+            .collect()
+    }
+
+    /// The last redirect any CPU recorded since [`Datapath::clear_trace`].
+    pub fn last_redirect(&self) -> Result<Option<RedirectTrace>, Error> {
+        let map: PerCpuArray<&MapData, RedirectTrace> =
+            PerCpuArray::try_from(self.ebpf.map(TRACE_MAP).ok_or(Error::Missing(TRACE_MAP))?)
+                .map_err(map_err(TRACE_MAP))?;
+        let values = map.get(&0, 0).map_err(map_err(TRACE_MAP))?;
+        Ok(values.iter().find(|t| t.kind != 0).copied())
+    }
+
+    /// Forgets the recorded redirects.
+    pub fn clear_trace(&mut self) -> Result<(), Error> {
+        let cpus = nr_cpus()?;
+        let mut map: PerCpuArray<&mut MapData, RedirectTrace> = PerCpuArray::try_from(
+            self.ebpf
+                .map_mut(TRACE_MAP)
+                .ok_or(Error::Missing(TRACE_MAP))?,
+        )
+        .map_err(map_err(TRACE_MAP))?;
+        let zero = PerCpuValues::try_from(vec![RedirectTrace::default(); cpus])
+            .map_err(|e| Error::Invalid(format!("per-CPU values: {e}")))?;
+        map.set(0, zero, 0).map_err(map_err(TRACE_MAP))
+    }
+
+    /// Runs the program of `hook` once on `packet` through
+    /// BPF_PROG_TEST_RUN, as if it arrived on `ifindex` (0: loopback).
+    pub fn test_run(
+        &self,
+        hook: Hook,
+        packet: &[u8],
+        ifindex: u32,
+    ) -> Result<TestRunOutput, Error> {
+        let (out, _) = self.run(hook, packet, ifindex, 1)?;
+        Ok(out)
+    }
+
+    /// Runs the program of `hook` `repeat` times on `packet`; returns the
+    /// kernel's mean time per run.
+    pub fn bench(
+        &self,
+        hook: Hook,
+        packet: &[u8],
+        ifindex: u32,
+        repeat: u32,
+    ) -> Result<Duration, Error> {
+        let (_, d) = self.run(hook, packet, ifindex, repeat)?;
+        Ok(d)
+    }
+
+    fn run(
+        &self,
+        hook: Hook,
+        packet: &[u8],
+        ifindex: u32,
+        repeat: u32,
+    ) -> Result<(TestRunOutput, Duration), Error> {
+        let name = hook.program();
+        let prog: &SchedClassifier = self
+            .ebpf
+            .program(name)
+            .ok_or(Error::Missing(name))?
+            .try_into()
+            .map_err(|source| Error::Program { name, source })?;
+        // struct __sk_buff: ingress_ifindex at 36, ifindex at 40 (UAPI).
+        let mut ctx = [0u8; 192];
+        if ifindex > 1 {
+            ctx[36..40].copy_from_slice(&ifindex.to_ne_bytes());
+            ctx[40..44].copy_from_slice(&ifindex.to_ne_bytes());
+        }
+        let mut out = vec![0u8; packet.len() + 512];
+        let res = prog
+            .test_run(TestRunOptions {
+                data_in: Some(packet),
+                data_out: Some(&mut out),
+                ctx_in: Some(&ctx),
+                repeat,
+                ..TestRunOptions::new()
+            })
+            .map_err(|source| Error::Program { name, source })?;
+        out.truncate(res.data_size_out as usize);
+        Ok((
+            TestRunOutput {
+                verdict: res.return_value as i32,
+                packet: out,
+            },
+            res.duration,
+        ))
+    }
+
+    /// Detaches every interface and removes the pins.
+    pub fn shutdown(&mut self) {
+        let names: Vec<String> = self.attached.keys().cloned().collect();
+        for n in names {
+            let _ = self.detach(&n);
+        }
+        for p in self.pins.drain(..) {
+            let _ = fs::remove_file(p);
+        }
+    }
+
+    fn prog_mut(&mut self, hook: Hook) -> Result<&mut SchedClassifier, Error> {
+        let name = hook.program();
+        self.ebpf
+            .program_mut(name)
+            .ok_or(Error::Missing(name))?
+            .try_into()
+            .map_err(|source| Error::Program { name, source })
+    }
+
+    fn endpoints_map(&self) -> Result<HashMap<&MapData, IpKey, EndpointInfo>, Error> {
+        HashMap::try_from(
+            self.ebpf
+                .map(ENDPOINTS_MAP)
+                .ok_or(Error::Missing(ENDPOINTS_MAP))?,
+        )
+        .map_err(map_err(ENDPOINTS_MAP))
+    }
+
+    fn endpoint_id_in_use(&self, id: u32, except: &IpKey) -> Result<bool, Error> {
+        let map = self.endpoints_map()?;
+        for kv in map.iter() {
+            let (k, v) = kv.map_err(map_err(ENDPOINTS_MAP))?;
+            if v.id == id && &k != except {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn zero_endpoint_counters(&mut self, id: u32) -> Result<(), Error> {
+        let cpus = nr_cpus()?;
+        let mut map: PerCpuArray<&mut MapData, EndpointCounters> = PerCpuArray::try_from(
+            self.ebpf
+                .map_mut(ENDPOINT_COUNTERS_MAP)
+                .ok_or(Error::Missing(ENDPOINT_COUNTERS_MAP))?,
+        )
+        .map_err(map_err(ENDPOINT_COUNTERS_MAP))?;
+        let zero = PerCpuValues::try_from(vec![EndpointCounters::default(); cpus])
+            .map_err(|e| Error::Invalid(format!("per-CPU values: {e}")))?;
+        map.set(id, zero, 0).map_err(map_err(ENDPOINT_COUNTERS_MAP))
+    }
+
+    fn u64_array(&self, name: &'static str) -> Result<PerCpuArray<&MapData, u64>, Error> {
+        PerCpuArray::try_from(self.ebpf.map(name).ok_or(Error::Missing(name))?)
+            .map_err(map_err(name))
+    }
+}
+
+fn sum_u64(map: &PerCpuArray<&MapData, u64>, i: u32, name: &'static str) -> Result<u64, Error> {
+    Ok(map
+        .get(&i, 0)
+        .map_err(map_err(name))?
+        .iter()
+        .fold(0u64, |a, v| a.wrapping_add(*v)))
+}
+
+/// Whether a map operation failed because the key is absent (aya reports
+/// a failed delete as the syscall's ENOENT).
+fn not_found(e: &aya::maps::MapError) -> bool {
+    match e {
+        aya::maps::MapError::KeyNotFound => true,
+        aya::maps::MapError::SyscallError(s) => s.io_error.raw_os_error() == Some(libc_enoent()),
+        _ => false,
+    }
+}
+
+fn libc_enoent() -> i32 {
+    nix::errno::Errno::ENOENT as i32
+}
+
+fn nr_cpus() -> Result<usize, Error> {
+    aya::util::nr_cpus().map_err(|(what, e)| Error::Invalid(format!("{what}: {e}")))
+}
+
+impl Drop for Datapath {
+    fn drop(&mut self) {
+        for p in self.pins.drain(..) {
+            let _ = fs::remove_file(p);
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! Shared helpers of the datapath tests: packet builders, checksum checks
+//! and a private network namespace for the calling test thread.
+#![allow(dead_code)]
+
+use std::{
+    net::{Ipv4Addr, Ipv6Addr},
+    process::Command,
+};
+
+/// MAC of the pod's interface in the packets built here.
+pub const POD_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x0a];
+/// MAC of the host-side veth (the pod's gateway) in the packets built here.
+pub const HOST_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x0b];
+
+/// TC_ACT_REDIRECT.
+pub const REDIRECT: i32 = 7;
+/// TC_ACT_SHOT.
+pub const SHOT: i32 = 2;
+/// TCX_NEXT / TC_ACT_UNSPEC: on to the stack.
+pub const NEXT: i32 = -1;
+
+/// One's complement checksum of `data` (0 when a header with its checksum
+/// field is valid).
+pub fn csum(data: &[u8]) -> u16 {
+    let mut s: u32 = 0;
+    for c in data.chunks(2) {
+        let w = if c.len() == 2 {
+            u16::from_be_bytes([c[0], c[1]])
+        } else {
+            u16::from_be_bytes([c[0], 0])
+        };
+        s += u32::from(w);
+    }
+    while s >> 16 != 0 {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    !(s as u16)
+}
+
+fn eth(ethertype: u16) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&HOST_MAC);
+    f.extend_from_slice(&POD_MAC);
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f
+}
+
+/// An IPv4 header (checksum filled in).
+pub fn ipv4_header(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: u8,
+    ttl: u8,
+    total: usize,
+    df: bool,
+) -> Vec<u8> {
+    let mut h = vec![0u8; 20];
+    h[0] = 0x45;
+    h[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    h[4..6].copy_from_slice(&0x1234u16.to_be_bytes());
+    if df {
+        h[6] = 0x40;
+    }
+    h[8] = ttl;
+    h[9] = proto;
+    h[12..16].copy_from_slice(&src.octets());
+    h[16..20].copy_from_slice(&dst.octets());
+    let c = csum(&h);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+    h
+}
+
+/// Ethernet + IPv4 + UDP (ports 40000 -> 5001) with `payload` bytes of
+/// pattern; UDP checksum 0.
+pub fn ipv4_udp(src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, payload: usize, df: bool) -> Vec<u8> {
+    let mut f = eth(0x0800);
+    f.extend(ipv4_header(src, dst, 17, ttl, 28 + payload, df));
+    f.extend_from_slice(&40000u16.to_be_bytes());
+    f.extend_from_slice(&5001u16.to_be_bytes());
+    f.extend_from_slice(&((8 + payload) as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend((0..payload).map(|i| (i % 251) as u8));
+    f
+}
+
+/// Ethernet + IPv6 + UDP (ports 40000 -> 5001) with `payload` bytes.
+pub fn ipv6_udp(src: Ipv6Addr, dst: Ipv6Addr, hlim: u8, payload: usize) -> Vec<u8> {
+    let mut f = eth(0x86dd);
+    let plen = (8 + payload) as u16;
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&plen.to_be_bytes());
+    f.push(17);
+    f.push(hlim);
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&dst.octets());
+    f.extend_from_slice(&40000u16.to_be_bytes());
+    f.extend_from_slice(&5001u16.to_be_bytes());
+    f.extend_from_slice(&plen.to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend((0..payload).map(|i| (i % 251) as u8));
+    f
+}
+
+/// Runs `cmd` (through `sh -c`) in the calling thread's network namespace;
+/// panics with its output when it fails.
+pub fn sh(cmd: &str) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .expect("run sh");
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Moves the calling test thread into a new, empty network namespace; it
+/// goes away with the thread (and every device made in it).
+pub fn private_netns() {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+        .expect("unshare(CLONE_NEWNET) needs root (CAP_SYS_ADMIN)");
+    sh("ip link set lo up");
+}
+
+/// The ifindex of `name` in the calling thread's namespace.
+pub fn ifindex(name: &str) -> u32 {
+    nix::net::if_::if_nametoindex(name).unwrap_or_else(|e| panic!("ifindex of {name}: {e}"))
+}

@@ -1,0 +1,529 @@
+//! The pod datapath on real namespaces: two "nodes" joined by a veth
+//! uplink, two pods per node on veth pairs, static routes and tunnel
+//! entries set by the test (no BGP). For each mode (native, VXLAN, Geneve),
+//! switched live on the loaded programs: IPv4 and IPv6 ping and a TCP
+//! transfer pod to pod on one node and across nodes, the path counters
+//! proving which way packets went, tshark decoding the captured VXLAN /
+//! Geneve packets on the uplink, and ICMP too-big answers updating a pod's
+//! path MTU. Needs root, iproute2, ping, tcpdump and tshark; fails (never
+//! skips) without them. Namespaces carry the prefix `tdp<pid>` and are
+//! deleted on drop, also when an assertion fails.
+// Test helpers unwrap too (clippy.toml allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+mod common;
+
+use std::{
+    fs::File,
+    io::{Read, Write},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use tern_ebpf::{
+    Datapath, Hook, Settings,
+    datapath::{DropReason, EP_FLAG_VETH_PEER, EndpointInfo, Mode, PathKind},
+};
+
+const VNI: u32 = 4242;
+
+/// Runs a command line; panics with its output when it fails.
+fn run(cmd: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(cmd).output().expect("sh");
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn tool(name: &str) {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "{name} is needed by this test and is not installed (lab/setup.sh installs it)"
+    );
+}
+
+/// Runs `f` on a thread inside network namespace `ns`.
+fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+    let path = format!("/run/netns/{ns}");
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let fd = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            f()
+        })
+        .join()
+        .expect("thread in namespace")
+    })
+}
+
+/// One pod: its namespace, addresses, MACs and host-side veth.
+#[derive(Clone)]
+struct Pod {
+    ns: String,
+    node: usize,
+    host_if: String,
+    v4: Ipv4Addr,
+    v6: Ipv6Addr,
+    pod_mac: [u8; 6],
+    host_mac: [u8; 6],
+    id: u32,
+}
+
+fn mac_str(m: &[u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The namespaces and processes of the test; torn down on drop.
+struct Lab {
+    prefix: String,
+    namespaces: Vec<String>,
+    children: Vec<Child>,
+    dir: PathBuf,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for ns in &self.namespaces {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        for i in 1..=2 {
+            // The pins went with the datapaths; the instance dirs stay behind.
+            let _ =
+                std::fs::remove_dir(tern_ebpf::pin_dir(Path::new("/sys/fs/bpf"), &self.node(i)));
+        }
+    }
+}
+
+impl Lab {
+    fn node(&self, i: usize) -> String {
+        format!("{}n{i}", self.prefix)
+    }
+}
+
+fn build() -> (Lab, Vec<Pod>) {
+    for t in ["ip", "ping", "tcpdump", "tshark"] {
+        tool(t);
+    }
+    let prefix = format!("tdp{}", std::process::id());
+    let dir = std::env::temp_dir().join(&prefix);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut lab = Lab {
+        prefix: prefix.clone(),
+        namespaces: Vec::new(),
+        children: Vec::new(),
+        dir,
+    };
+    for i in 1..=2 {
+        let n = lab.node(i);
+        run(&format!("ip netns add {n}"));
+        lab.namespaces.push(n.clone());
+        run(&format!(
+            "ip -n {n} link set lo up && ip netns exec {n} sysctl -qw net.ipv4.conf.all.forwarding=1 \
+             net.ipv6.conf.all.forwarding=1"
+        ));
+    }
+    let (n1, n2) = (lab.node(1), lab.node(2));
+    run(&format!(
+        "ip link add up0 netns {n1} type veth peer name up0 netns {n2}"
+    ));
+    for i in 1..=2 {
+        let n = lab.node(i);
+        run(&format!(
+            "ip -n {n} addr add 10.250.0.{i}/24 dev up0 && ip -n {n} addr add fd00:250::{i}/64 dev up0 nodad \
+             && ip -n {n} link set up0 up \
+             && ip -n {n} link add tvx0 type vxlan external dstport 4789 && ip -n {n} link set tvx0 up"
+        ));
+    }
+    let mut pods = Vec::new();
+    for node in 1..=2usize {
+        for j in 1..=2usize {
+            let ns = format!("{prefix}p{node}{j}");
+            run(&format!("ip netns add {ns}"));
+            lab.namespaces.push(ns.clone());
+            let pod = Pod {
+                ns: ns.clone(),
+                node,
+                host_if: format!("lxc{j}"),
+                v4: Ipv4Addr::new(10, 251, node as u8, 10 + j as u8),
+                v6: Ipv6Addr::new(0xfd00, 0x251, node as u16, 0, 0, 0, 0, 0x10 + j as u16),
+                pod_mac: [0x02, 0, 0, node as u8, j as u8, 0x02],
+                host_mac: [0x02, 0, 0, node as u8, j as u8, 0x01],
+                id: j as u32,
+            };
+            let n = lab.node(node);
+            run(&format!(
+                "ip link add {hi} netns {n} address {hm} type veth peer name eth0 netns {ns} address {pm} \
+                 && ip -n {n} link set {hi} up && ip -n {ns} link set lo up && ip -n {ns} link set eth0 up \
+                 && ip -n {ns} addr add {v4}/32 dev eth0 && ip -n {ns} addr add {v6}/128 dev eth0 nodad \
+                 && ip -n {ns} route add 169.254.1.1 dev eth0 scope link \
+                 && ip -n {ns} route add default via 169.254.1.1 dev eth0 \
+                 && ip -n {ns} neigh add 169.254.1.1 lladdr {hm} dev eth0 nud permanent \
+                 && ip -n {ns} -6 route add default via fe80::1 dev eth0 \
+                 && ip -n {ns} -6 neigh add fe80::1 lladdr {hm} dev eth0 nud permanent",
+                hi = pod.host_if,
+                hm = mac_str(&pod.host_mac),
+                pm = mac_str(&pod.pod_mac),
+                v4 = pod.v4,
+                v6 = pod.v6,
+            ));
+            pods.push(pod);
+        }
+    }
+    (lab, pods)
+}
+
+/// Loads and attaches one node's datapath; returns it and its settings.
+fn node_datapath(lab: &Lab, i: usize, pods: &[Pod]) -> (Datapath, Settings) {
+    let pin = tern_ebpf::pin_dir(Path::new("/sys/fs/bpf"), &lab.node(i));
+    let mut dp = Datapath::load(Some(&pin)).expect("load datapath (root needed)");
+    assert!(
+        pin.join("dp_endpoints").exists(),
+        "maps pinned under the instance dir"
+    );
+    let n = lab.node(i);
+    let (up, vx, lxc) = in_ns(&n, || {
+        let up = dp.attach(Hook::Uplink, "up0").expect("attach uplink");
+        let vx = dp.attach(Hook::Vxlan, "tvx0").expect("attach vxlan");
+        let mut lxc = Vec::new();
+        for p in pods.iter().filter(|p| p.node == i) {
+            lxc.push((
+                p.clone(),
+                dp.attach(Hook::Pod, &p.host_if).expect("attach pod veth"),
+            ));
+        }
+        (up, vx, lxc)
+    });
+    for (p, ifindex) in lxc {
+        let ep = EndpointInfo {
+            ifindex,
+            id: p.id,
+            pod_mac: p.pod_mac,
+            host_mac: p.host_mac,
+            flags: EP_FLAG_VETH_PEER,
+        };
+        dp.upsert_endpoint(IpAddr::V4(p.v4), ep).unwrap();
+        dp.upsert_endpoint(IpAddr::V6(p.v6), ep).unwrap();
+    }
+    let other = 3 - i;
+    dp.replace_tunnel_routes(&[
+        (
+            format!("10.251.{other}.0/24").parse().unwrap(),
+            format!("10.250.0.{other}").parse().unwrap(),
+        ),
+        (
+            format!("fd00:251:{other}::/64").parse().unwrap(),
+            format!("10.250.0.{other}").parse().unwrap(),
+        ),
+    ])
+    .unwrap();
+    let settings = Settings {
+        mode: Mode::Native,
+        vni: VNI,
+        vxlan_ifindex: vx,
+        uplink_ifindex: up,
+        uplink_mtu: 1500,
+        local_v4: Some(format!("10.250.0.{i}").parse().unwrap()),
+        local_v6: Some(format!("fd00:250::{i}").parse().unwrap()),
+        ..Settings::default()
+    };
+    dp.set_settings(&settings).unwrap();
+    (dp, settings)
+}
+
+fn ping(from: &Pod, to: IpAddr) {
+    let six = if to.is_ipv6() { "-6" } else { "-4" };
+    run(&format!(
+        "ip netns exec {} ping {six} -c 3 -i 0.2 -W 2 {to}",
+        from.ns
+    ));
+}
+
+/// Sends 4 MiB over TCP from `from` to `to` and checks every byte arrived.
+fn tcp_transfer(from: &Pod, to: &Pod, addr: IpAddr, port: u16) {
+    let data: Vec<u8> = (0..4 << 20)
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let bind: SocketAddr = match addr {
+        IpAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+        IpAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+    };
+    let listener = in_ns(&to.ns, || TcpListener::bind(bind).expect("listen in pod"));
+    std::thread::scope(|s| {
+        let server = s.spawn(|| {
+            let (mut c, _) = listener.accept().expect("accept");
+            c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            let mut got = Vec::new();
+            c.read_to_end(&mut got).expect("read");
+            got
+        });
+        in_ns(&from.ns, || {
+            let mut c =
+                TcpStream::connect_timeout(&SocketAddr::new(addr, port), Duration::from_secs(10))
+                    .unwrap_or_else(|e| panic!("connect {} -> {addr}: {e}", from.ns));
+            c.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+            c.write_all(&data).expect("send");
+        });
+        let got = server.join().expect("server");
+        assert_eq!(got.len(), data.len(), "TCP {} -> {addr}: length", from.ns);
+        assert!(got == data, "TCP {} -> {addr}: content", from.ns);
+    });
+}
+
+fn path(dp: &Datapath, p: PathKind) -> u64 {
+    dp.path_counters()
+        .unwrap()
+        .into_iter()
+        .find(|(x, _)| *x == p)
+        .map(|(_, n)| n)
+        .unwrap()
+}
+
+fn drops(dp: &Datapath) -> Vec<(DropReason, u64)> {
+    dp.drop_counters()
+        .unwrap()
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// Starts tcpdump on node 1's uplink (UDP only) and waits until it listens.
+fn capture(lab: &mut Lab, file: &Path) {
+    let err = lab.dir.join(format!(
+        "{}.err",
+        file.display().to_string().replace('/', "_")
+    ));
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.node(1),
+            "tcpdump",
+            "-i",
+            "up0",
+            "-U",
+            "-n",
+            "-s",
+            "512",
+            "-w",
+        ])
+        .arg(file)
+        .arg("udp")
+        .stdout(Stdio::null())
+        .stderr(File::create(&err).expect("stderr file"))
+        .spawn()
+        .expect("start tcpdump");
+    lab.children.push(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&err)
+        .unwrap_or_default()
+        .contains("listening on")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "tcpdump did not start: {}",
+            std::fs::read_to_string(&err).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn stop_capture(lab: &mut Lab) {
+    if let Some(mut c) = lab.children.pop() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(c.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        );
+        let _ = c.wait();
+    }
+}
+
+/// Decodes the capture with tshark: every tunnel packet must decode with
+/// our VNI, carry pod addresses inside, and nothing may be malformed.
+fn check_with_tshark(file: &Path, mode: Mode) {
+    let (proto, decode) = match mode {
+        Mode::Vxlan => ("vxlan", "udp.port==4789,vxlan"),
+        _ => ("geneve", "udp.port==6081,geneve"),
+    };
+    let f = file.display();
+    let fields = run(&format!(
+        "tshark -r {f} -d {decode} -Y {proto} -T fields -E 'separator=;' -e {proto}.vni -e ip.src -e ipv6.src"
+    ));
+    let lines: Vec<&str> = fields.lines().filter(|l| !l.is_empty()).collect();
+    assert!(
+        lines.len() >= 10,
+        "tshark decoded only {} {proto} packets:\n{fields}",
+        lines.len()
+    );
+    let (mut inner4, mut inner6) = (0, 0);
+    for l in &lines {
+        let cols: Vec<&str> = l.split(';').collect();
+        // tshark prints the VXLAN VNI in decimal and the Geneve VNI in hex.
+        let vni = match cols[0].strip_prefix("0x") {
+            Some(hex) => u32::from_str_radix(hex, 16).ok(),
+            None => cols[0].parse().ok(),
+        };
+        assert_eq!(vni, Some(VNI), "{proto} VNI in `{l}`");
+        // Outer IPv4 (the uplink) then the inner packet's source.
+        if cols[1].contains("10.251.") {
+            inner4 += 1;
+        } else if cols.get(2).is_some_and(|c| c.contains("fd00:251:")) {
+            inner6 += 1;
+        }
+    }
+    assert!(
+        inner4 > 0 && inner6 > 0,
+        "inner IPv4 ({inner4}) and IPv6 ({inner6}) pod packets in {proto}"
+    );
+    let bad = run(&format!(
+        "tshark -r {f} -d {decode} -Y '_ws.malformed || _ws.expert.severity == error'"
+    ));
+    assert!(
+        bad.trim().is_empty(),
+        "tshark reports malformed {proto} packets:\n{bad}"
+    );
+    if mode == Mode::Geneve {
+        let hdr = run(&format!(
+            "tshark -r {f} -d {decode} -Y geneve -T fields -e geneve.version -e geneve.proto_type -e udp.srcport -c 5"
+        ));
+        for l in hdr.lines() {
+            let c: Vec<&str> = l.split('\t').collect();
+            assert_eq!(c[0], "0", "Geneve version in `{l}`");
+            assert_eq!(c[1], "0x6558", "Geneve protocol type (Ethernet) in `{l}`");
+            let sport: u16 = c[2].parse().unwrap();
+            assert!(sport >= 49152, "UDP source port {sport} from the flow hash");
+        }
+    }
+}
+
+#[test]
+fn pods_talk_on_one_node_and_across_nodes_in_native_vxlan_and_geneve_mode() {
+    let (mut lab, pods) = build();
+    let (mut dp1, mut s1) = node_datapath(&lab, 1, &pods);
+    let (mut dp2, mut s2) = node_datapath(&lab, 2, &pods);
+    let (a1, b1, a2, b2) = (&pods[0], &pods[1], &pods[2], &pods[3]);
+    let mut port = 7100;
+    for mode in [Mode::Native, Mode::Vxlan, Mode::Geneve] {
+        // Live mode change: a map write, the programs stay attached.
+        s1.mode = mode;
+        s2.mode = mode;
+        dp1.set_settings(&s1).unwrap();
+        dp2.set_settings(&s2).unwrap();
+        let mtu = s1.pod_mtu(false);
+        for p in &pods {
+            run(&format!("ip -n {} link set eth0 mtu {mtu}", p.ns));
+        }
+        // Native needs the FIB to know the remote pod prefixes; the tunnel
+        // modes must work without them.
+        for (i, other) in [(1, 2), (2, 1)] {
+            let n = lab.node(i);
+            let verb = if mode == Mode::Native {
+                "replace"
+            } else {
+                "del"
+            };
+            let _ = Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "ip -n {n} route {verb} 10.251.{other}.0/24 via 10.250.0.{other}; \
+                     ip -n {n} -6 route {verb} fd00:251:{other}::/64 via fd00:250::{other}"
+                ))
+                .status();
+        }
+        let file = lab.dir.join(format!("{mode:?}.pcap"));
+        if mode != Mode::Native {
+            capture(&mut lab, &file);
+        }
+        let before1: Vec<_> = PathKind::ALL.iter().map(|p| path(&dp1, *p)).collect();
+        let before2: Vec<_> = PathKind::ALL.iter().map(|p| path(&dp2, *p)).collect();
+        for (from, to) in [(a1, b1), (a1, a2), (b2, a1)] {
+            ping(from, IpAddr::V4(to.v4));
+            ping(from, IpAddr::V6(to.v6));
+            port += 1;
+            tcp_transfer(from, to, IpAddr::V4(to.v4), port);
+            port += 1;
+            tcp_transfer(from, to, IpAddr::V6(to.v6), port);
+        }
+        let grew = |dp: &Datapath, before: &[u64], p: PathKind| path(dp, p) > before[p as usize];
+        assert!(
+            grew(&dp1, &before1, PathKind::Local),
+            "{mode:?}: same-node traffic took the local path"
+        );
+        let (out, inn) = match mode {
+            Mode::Native => (PathKind::Native, PathKind::UplinkDeliver),
+            Mode::Vxlan => (PathKind::VxlanEncap, PathKind::VxlanDeliver),
+            Mode::Geneve => (PathKind::GeneveEncap, PathKind::GeneveDecap),
+        };
+        for (dp, before, name) in [(&dp1, &before1, "node 1"), (&dp2, &before2, "node 2")] {
+            assert!(grew(dp, before, out), "{mode:?}: {name} sent by {out:?}");
+            assert!(
+                grew(dp, before, inn),
+                "{mode:?}: {name} received by {inn:?}"
+            );
+        }
+        if mode != Mode::Native {
+            // A pod with too large an MTU: the datapath answers with ICMP and
+            // the pod's kernel learns the path MTU (1500 - 50).
+            run(&format!("ip -n {} link set eth0 mtu 1500", a1.ns));
+            // 1488-byte IP packets: above 1500 with the 50 bytes of tunnel.
+            for (dst, six, size) in [
+                (IpAddr::V4(a2.v4), "-4", "1460"),
+                (IpAddr::V6(a2.v6), "-6", "1440"),
+            ] {
+                let _ = Command::new("ip")
+                    .args([
+                        "netns", "exec", &a1.ns, "ping", six, "-M", "do", "-s", size, "-c", "2",
+                        "-W", "1",
+                    ])
+                    .arg(dst.to_string())
+                    .output();
+                let r = run(&format!("ip -n {} route get {dst}", a1.ns));
+                assert!(
+                    r.contains("mtu 1450"),
+                    "{mode:?}: path MTU towards {dst} learnt from ICMP: {r}"
+                );
+                run(&format!("ip -n {} route flush cache", a1.ns));
+            }
+            run(&format!("ip -n {} link set eth0 mtu {mtu}", a1.ns));
+            assert!(
+                path(&dp1, PathKind::IcmpTooBig) >= 2,
+                "{mode:?}: ICMP too-big sent"
+            );
+            stop_capture(&mut lab);
+            check_with_tshark(&file, mode);
+        }
+        let d1 = drops(&dp1);
+        let d2 = drops(&dp2);
+        assert!(
+            d1.is_empty() && d2.is_empty(),
+            "{mode:?}: unexpected drops {d1:?} {d2:?}"
+        );
+    }
+    // Removing the datapath removes its pins.
+    let pin = tern_ebpf::pin_dir(Path::new("/sys/fs/bpf"), &lab.node(1));
+    dp1.shutdown();
+    assert!(!pin.join("dp_endpoints").exists());
+    drop(dp1);
+    drop(dp2);
+    let _ = std::fs::remove_dir(pin);
+    let _ = std::fs::remove_dir(tern_ebpf::pin_dir(Path::new("/sys/fs/bpf"), &lab.node(2)));
+}

@@ -1,0 +1,710 @@
+//! BPF_PROG_TEST_RUN tests of the pod datapath: a packet in; the verdict,
+//! the packet, the redirect target and the counters out. Each test runs in
+//! a private network namespace of its own thread (FIB lookups see only what
+//! the test set up there). Needs root; without it the tests fail.
+// Test helpers unwrap too (clippy.toml allows it only inside #[test] fns).
+#![allow(clippy::unwrap_used)]
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use common::*;
+use tern_ebpf::{
+    Datapath, Hook, Settings,
+    datapath::{
+        DropReason, EP_FLAG_VETH_PEER, EndpointInfo, IpKey, Mode, PathKind, REDIRECT_EGRESS,
+        REDIRECT_NEIGH, REDIRECT_PEER,
+    },
+};
+
+const A4: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 2);
+const B4: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 3);
+const A6: Ipv6Addr = Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, 2);
+const B6: Ipv6Addr = Ipv6Addr::new(0xfd00, 1, 0, 0, 0, 0, 0, 3);
+const B_POD_MAC: [u8; 6] = [0x02, 0, 0, 0, 0xb0, 0x01];
+const B_HOST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0xb0, 0x02];
+const B_IFINDEX: u32 = 42;
+
+fn load() -> Datapath {
+    private_netns();
+    Datapath::load(None).expect("load the datapath (root needed)")
+}
+
+/// Pod A sends from loopback (where BPF_PROG_TEST_RUN puts packets), pod B
+/// sits behind ifindex 42.
+fn add_pods(dp: &mut Datapath) {
+    for (ip, id, ifindex, pod_mac, host_mac) in [
+        (IpAddr::V4(A4), 1, 1, POD_MAC, HOST_MAC),
+        (IpAddr::V6(A6), 1, 1, POD_MAC, HOST_MAC),
+        (IpAddr::V4(B4), 2, B_IFINDEX, B_POD_MAC, B_HOST_MAC),
+        (IpAddr::V6(B6), 2, B_IFINDEX, B_POD_MAC, B_HOST_MAC),
+    ] {
+        dp.upsert_endpoint(
+            ip,
+            EndpointInfo {
+                ifindex,
+                id,
+                pod_mac,
+                host_mac,
+                flags: EP_FLAG_VETH_PEER,
+            },
+        )
+        .unwrap();
+    }
+}
+
+fn drops(dp: &Datapath, r: DropReason) -> u64 {
+    dp.drop_counters()
+        .unwrap()
+        .into_iter()
+        .find(|(x, _)| *x == r)
+        .map(|(_, n)| n)
+        .unwrap()
+}
+
+fn total_drops(dp: &Datapath) -> u64 {
+    dp.drop_counters().unwrap().iter().map(|(_, n)| n).sum()
+}
+
+fn path(dp: &Datapath, p: PathKind) -> u64 {
+    dp.path_counters()
+        .unwrap()
+        .into_iter()
+        .find(|(x, _)| *x == p)
+        .map(|(_, n)| n)
+        .unwrap()
+}
+
+#[test]
+fn same_node_ipv4_and_ipv6_are_redirected_to_the_peer_with_ttl_and_macs_rewritten() {
+    let mut dp = load();
+    add_pods(&mut dp);
+    // IPv4
+    let pkt = ipv4_udp(A4, B4, 64, 100, false);
+    dp.clear_trace().unwrap();
+    let out = dp.test_run(Hook::Pod, &pkt, 0).unwrap();
+    assert_eq!(out.verdict, REDIRECT);
+    let t = dp
+        .last_redirect()
+        .unwrap()
+        .expect("a redirect was recorded");
+    assert_eq!((t.kind, t.ifindex), (REDIRECT_PEER, B_IFINDEX));
+    let mut want = pkt.clone();
+    want[0..6].copy_from_slice(&B_POD_MAC);
+    want[6..12].copy_from_slice(&B_HOST_MAC);
+    want[22] = 63;
+    want[24..26].copy_from_slice(&[0, 0]);
+    let c = csum(&want[14..34]);
+    want[24..26].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(out.packet, want, "MACs, TTL and header checksum");
+    assert_eq!(csum(&out.packet[14..34]), 0, "valid IPv4 header checksum");
+    // IPv6
+    let pkt = ipv6_udp(A6, B6, 64, 100);
+    dp.clear_trace().unwrap();
+    let out = dp.test_run(Hook::Pod, &pkt, 0).unwrap();
+    assert_eq!(out.verdict, REDIRECT);
+    let t = dp.last_redirect().unwrap().unwrap();
+    assert_eq!((t.kind, t.ifindex), (REDIRECT_PEER, B_IFINDEX));
+    let mut want = pkt.clone();
+    want[0..6].copy_from_slice(&B_POD_MAC);
+    want[6..12].copy_from_slice(&B_HOST_MAC);
+    want[21] = 63;
+    assert_eq!(out.packet, want);
+    // Counters: A sent two, B got two; two local deliveries, nothing dropped.
+    let a = dp.endpoint_counters(1).unwrap();
+    let b = dp.endpoint_counters(2).unwrap();
+    assert_eq!(a.from_pod_packets, 2);
+    assert_eq!(a.from_pod_bytes, (14 + 128 + 14 + 148) as u64);
+    assert_eq!(b.to_pod_packets, 2);
+    assert_eq!(path(&dp, PathKind::Local), 2);
+    assert_eq!(total_drops(&dp), 0);
+}
+
+#[test]
+fn expiring_ttl_link_local_multicast_and_non_ip_go_to_the_stack_unchanged() {
+    let mut dp = load();
+    add_pods(&mut dp);
+    let cases = [
+        ipv4_udp(A4, B4, 1, 20, false),
+        ipv6_udp(A6, B6, 1, 20),
+        ipv4_udp(A4, Ipv4Addr::new(224, 0, 0, 5), 64, 20, false),
+        ipv6_udp(A6, "fe80::1".parse().unwrap(), 64, 20),
+        ipv6_udp(A6, "ff02::1".parse().unwrap(), 64, 20),
+        {
+            let mut arp = vec![0u8; 42];
+            arp[12..14].copy_from_slice(&[0x08, 0x06]);
+            arp
+        },
+    ];
+    for pkt in &cases {
+        let out = dp.test_run(Hook::Pod, pkt, 0).unwrap();
+        assert_eq!(out.verdict, NEXT);
+        assert_eq!(&out.packet, pkt, "the stack must get the packet untouched");
+    }
+    assert_eq!(path(&dp, PathKind::Stack), cases.len() as u64);
+    assert_eq!(dp.endpoint_counters(2).unwrap().to_pod_packets, 0);
+    assert_eq!(total_drops(&dp), 0);
+}
+
+#[test]
+fn native_mode_forwards_with_fib_lookup_and_redirect_neigh_or_falls_back_to_the_stack() {
+    let mut dp = load();
+    add_pods(&mut dp);
+    // No route, forwarding off: the FIB cannot forward -> the stack.
+    let pkt = ipv4_udp(A4, Ipv4Addr::new(198, 51, 100, 7), 64, 50, true);
+    let out = dp.test_run(Hook::Pod, &pkt, 0).unwrap();
+    assert_eq!(out.verdict, NEXT);
+    assert_eq!(out.packet, pkt);
+    assert_eq!(path(&dp, PathKind::Stack), 1);
+
+    // An "uplink" with a gateway: the FIB forwards, the program redirects.
+    sh(
+        "ip link add tdpup type veth peer name tdpgw && ip link add tdplxc type veth peer name tdppod \
+        && ip link set tdpup up && ip link set tdpgw up && ip link set tdplxc up && ip link set tdppod up \
+        && ip addr add 10.9.0.1/24 dev tdpup && ip -6 addr add fd00:9::1/64 dev tdpup nodad \
+        && ip route add 198.51.100.0/24 via 10.9.0.2 && ip -6 route add fd00:5::/64 via fd00:9::2 \
+        && sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv6.conf.all.forwarding=1",
+    );
+    let up = ifindex("tdpup");
+    let lxc = ifindex("tdplxc");
+    dp.clear_trace().unwrap();
+    let out = dp.test_run(Hook::Pod, &pkt, lxc).unwrap();
+    assert_eq!(out.verdict, REDIRECT);
+    let t = dp.last_redirect().unwrap().unwrap();
+    assert_eq!(
+        (t.kind, t.ifindex, t.nexthop_family),
+        (REDIRECT_NEIGH, up, 4)
+    );
+    assert_eq!(
+        t.nexthop,
+        IpKey::v4([10, 9, 0, 2]).addr,
+        "next hop is the gateway"
+    );
+    assert_eq!(out.packet[22], 63, "TTL decremented");
+    assert_eq!(csum(&out.packet[14..34]), 0);
+    assert_eq!(path(&dp, PathKind::Native), 1);
+
+    let pkt6 = ipv6_udp(A6, "fd00:5::7".parse().unwrap(), 64, 50);
+    dp.clear_trace().unwrap();
+    let out = dp.test_run(Hook::Pod, &pkt6, lxc).unwrap();
+    assert_eq!(out.verdict, REDIRECT);
+    let t = dp.last_redirect().unwrap().unwrap();
+    assert_eq!(
+        (t.kind, t.ifindex, t.nexthop_family),
+        (REDIRECT_NEIGH, up, 6)
+    );
+    assert_eq!(t.nexthop, "fd00:9::2".parse::<Ipv6Addr>().unwrap().octets());
+    assert_eq!(out.packet[21], 63);
+
+    // Too big for the uplink with DF: answered with ICMP fragmentation
+    // needed, sent back out of the pod's veth.
+    sh("ip link set tdpup mtu 1280");
+    let big = ipv4_udp(A4, Ipv4Addr::new(198, 51, 100, 7), 64, 1400, true);
+    dp.clear_trace().unwrap();
+    let out = dp.test_run(Hook::Pod, &big, lxc).unwrap();
+    assert_eq!(out.verdict, REDIRECT);
+    let t = dp.last_redirect().unwrap().unwrap();
+    assert_eq!((t.kind, t.ifindex), (REDIRECT_EGRESS, lxc));
+    let p = &out.packet;
+    assert_eq!(p.len(), 14 + 20 + 8 + 28);
+    assert_eq!(&p[0..6], &POD_MAC, "back to the pod");
+    assert_eq!(&p[6..12], &HOST_MAC);
+    assert_eq!(csum(&p[14..34]), 0, "IPv4 header checksum");
+    assert_eq!(
+        (p[23], &p[30..34]),
+        (1, &A4.octets()[..]),
+        "ICMP to the sender"
+    );
+    assert_eq!((p[34], p[35]), (3, 4), "type 3 code 4");
+    assert_eq!(u16::from_be_bytes([p[40], p[41]]), 1280, "next-hop MTU");
+    assert_eq!(csum(&p[34..]), 0, "ICMP checksum");
+    assert_eq!(&p[42..70], &big[14..42], "quotes the IP header and 8 bytes");
+    // Without DF the stack fragments.
+    let big_nodf = ipv4_udp(A4, Ipv4Addr::new(198, 51, 100, 7), 64, 1400, false);
+    assert_eq!(
+        dp.test_run(Hook::Pod, &big_nodf, lxc).unwrap().verdict,
+        NEXT
+    );
+    // IPv6: packet too big.
+    let big6 = ipv6_udp(A6, "fd00:5::7".parse().unwrap(), 64, 1400);
+    let out = dp.test_run(Hook::Pod, &big6, lxc).unwrap();
+    assert_eq!(out.verdict, REDIRECT);
+    let p = &out.packet;
+    assert_eq!(p.len(), 14 + 40 + 8 + 48);
+    assert_eq!(p[20], 58);
+    assert_eq!(&p[38..54], &A6.octets());
+    assert_eq!((p[54], p[55]), (2, 0), "packet too big");
+    assert_eq!(u32::from_be_bytes([p[58], p[59], p[60], p[61]]), 1280);
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&p[22..54]);
+    pseudo.extend_from_slice(&56u32.to_be_bytes());
+    pseudo.extend_from_slice(&58u32.to_be_bytes());
+    pseudo.extend_from_slice(&p[54..]);
+    assert_eq!(csum(&pseudo), 0, "ICMPv6 checksum");
+    assert_eq!(path(&dp, PathKind::IcmpTooBig), 2);
+    assert_eq!(total_drops(&dp), 0);
+}
+
+fn tunnel_settings(mode: Mode, up: u32) -> Settings {
+    Settings {
+        mode,
+        vni: 0x123456,
+        vxlan_ifindex: 77,
+        uplink_ifindex: up,
+        uplink_mtu: 1500,
+        local_v4: Some(Ipv4Addr::new(10, 0, 0, 1)),
+        local_v6: Some("fd00::1".parse().unwrap()),
+        ..Settings::default()
+    }
+}
+
+#[test]
+fn vxlan_mode_sets_the_tunnel_key_and_redirects_to_the_vxlan_device() {
+    let mut dp = load();
+    add_pods(&mut dp);
+    dp.set_settings(&tunnel_settings(Mode::Vxlan, 0)).unwrap();
+    let diff = dp
+        .replace_tunnel_routes(&[
+            ("10.2.0.0/16".parse().unwrap(), "10.0.0.2".parse().unwrap()),
+            ("fd00:2::/64".parse().unwrap(), "10.0.0.2".parse().unwrap()),
+            ("10.3.0.0/16".parse().unwrap(), "fd00::3".parse().unwrap()),
+        ])
+        .unwrap();
+    assert_eq!(diff.added, 3);
+    for (pkt, remote, family) in [
+        (
+            ipv4_udp(A4, Ipv4Addr::new(10, 2, 3, 4), 64, 80, true),
+            IpKey::v4([10, 0, 0, 2]),
+            4,
+        ),
+        (
+            ipv6_udp(A6, "fd00:2::9".parse().unwrap(), 64, 80),
+            IpKey::v4([10, 0, 0, 2]),
+            4,
+        ),
+        (
+            ipv4_udp(A4, Ipv4Addr::new(10, 3, 0, 1), 64, 80, true),
+            IpKey::v6("fd00::3".parse::<Ipv6Addr>().unwrap().octets()),
+            6,
+        ),
+    ] {
+        dp.clear_trace().unwrap();
+        let out = dp.test_run(Hook::Pod, &pkt, 0).unwrap();
+        assert_eq!(out.verdict, REDIRECT);
+        let t = dp.last_redirect().unwrap().unwrap();
+        assert_eq!(
+            (t.kind, t.ifindex),
+            (REDIRECT_EGRESS, 77),
+            "into the VXLAN device"
+        );
+        assert_eq!((t.tunnel_id, t.tunnel_family), (0x123456, family));
+        assert_eq!(t.tunnel_remote, remote.addr);
+        assert_eq!(
+            out.packet.len(),
+            pkt.len(),
+            "the device encapsulates, not the program"
+        );
+    }
+    assert_eq!(path(&dp, PathKind::VxlanEncap), 3);
+    // Too big with DF: ICMP (1450 = 1500 - 50); without DF: dropped, counted.
+    let big = ipv4_udp(A4, Ipv4Addr::new(10, 2, 3, 4), 64, 1460, true);
+    let out = dp.test_run(Hook::Pod, &big, 0).unwrap();
+    assert_eq!(out.verdict, REDIRECT);
+    assert_eq!(u16::from_be_bytes([out.packet[40], out.packet[41]]), 1450);
+    let big = ipv4_udp(A4, Ipv4Addr::new(10, 2, 3, 4), 64, 1460, false);
+    assert_eq!(dp.test_run(Hook::Pod, &big, 0).unwrap().verdict, SHOT);
+    assert_eq!(drops(&dp, DropReason::MtuExceeded), 1);
+    // A route change and a removal are minimal diffs.
+    let diff = dp
+        .replace_tunnel_routes(&[("10.2.0.0/16".parse().unwrap(), "10.0.0.9".parse().unwrap())])
+        .unwrap();
+    assert_eq!((diff.added, diff.changed, diff.removed), (0, 1, 2));
+    assert_eq!(
+        dp.tunnel_routes().unwrap(),
+        vec![("10.2.0.0/16".parse().unwrap(), "10.0.0.9".parse().unwrap())]
+    );
+    // The VXLAN device's program refuses packets without tunnel metadata.
+    let out = dp
+        .test_run(Hook::Vxlan, &ipv4_udp(A4, B4, 64, 10, false), 0)
+        .unwrap();
+    assert_eq!(out.verdict, SHOT);
+    assert_eq!(drops(&dp, DropReason::BadHeader), 1);
+}
+
+/// The uplink of the Geneve tests: a veth in the private namespace, with
+/// the remote nodes on its subnets. A node forwards (bpf_fib_lookup
+/// answers "forwarding disabled" otherwise, even for output lookups).
+fn geneve_uplink() -> u32 {
+    sh(
+        "ip link add tdpup type veth peer name tdpgw && ip link set tdpup up && ip link set tdpgw up \
+        && ip addr add 10.0.0.1/24 dev tdpup && ip -6 addr add fd00::1/64 dev tdpup nodad \
+        && sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv6.conf.all.forwarding=1",
+    );
+    ifindex("tdpup")
+}
+
+/// What the program must have written in front of the inner frame.
+fn expected_geneve_v4(inner: &[u8], sport: u16) -> Vec<u8> {
+    let total = 20 + 8 + 8 + inner.len();
+    let mut f = Vec::new();
+    f.extend_from_slice(&inner[0..12]); // MACs stay; redirect_neigh sets them
+    f.extend_from_slice(&[0x08, 0x00]);
+    let mut ip = ipv4_header(
+        Ipv4Addr::new(10, 0, 0, 1),
+        Ipv4Addr::new(10, 0, 0, 2),
+        17,
+        64,
+        total,
+        true,
+    );
+    ip[4..6].copy_from_slice(&[0, 0]);
+    ip[10..12].copy_from_slice(&[0, 0]);
+    let c = csum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend(ip);
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&6081u16.to_be_bytes());
+    f.extend_from_slice(&((total - 20) as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(&[0x00, 0x00, 0x65, 0x58, 0x12, 0x34, 0x56, 0x00]);
+    f.extend_from_slice(inner);
+    f
+}
+
+#[test]
+fn geneve_encap_writes_exact_headers_and_decap_restores_the_inner_packet() {
+    let mut dp = load();
+    add_pods(&mut dp);
+    let up = geneve_uplink();
+    dp.set_settings(&tunnel_settings(Mode::Geneve, up)).unwrap();
+    dp.replace_tunnel_routes(&[
+        ("10.2.0.0/16".parse().unwrap(), "10.0.0.2".parse().unwrap()),
+        ("fd00:2::/64".parse().unwrap(), "10.0.0.2".parse().unwrap()),
+        ("10.3.0.0/16".parse().unwrap(), "fd00::2".parse().unwrap()),
+    ])
+    .unwrap();
+
+    for pkt in [
+        ipv4_udp(A4, Ipv4Addr::new(10, 2, 3, 4), 64, 200, true),
+        ipv6_udp(A6, "fd00:2::9".parse().unwrap(), 64, 200),
+    ] {
+        dp.clear_trace().unwrap();
+        let out = dp.test_run(Hook::Pod, &pkt, 0).unwrap();
+        assert_eq!(
+            out.verdict,
+            REDIRECT,
+            "drops: {:?}",
+            dp.drop_counters().unwrap()
+        );
+        let t = dp.last_redirect().unwrap().unwrap();
+        assert_eq!(
+            (t.kind, t.ifindex, t.nexthop),
+            (REDIRECT_NEIGH, up, IpKey::v4([10, 0, 0, 2]).addr)
+        );
+        let p = &out.packet;
+        let sport = u16::from_be_bytes([p[34], p[35]]);
+        assert!(sport >= 49152, "source port {sport} in the dynamic range");
+        // The inner packet is the pod's, TTL decremented.
+        let mut inner = pkt.clone();
+        if pkt[12] == 0x08 {
+            inner[22] = 63;
+            inner[24..26].copy_from_slice(&[0, 0]);
+            let c = csum(&inner[14..34]);
+            inner[24..26].copy_from_slice(&c.to_be_bytes());
+        } else {
+            inner[21] = 63;
+        }
+        assert_eq!(
+            p,
+            &expected_geneve_v4(&inner, sport),
+            "encapsulated frame, byte for byte"
+        );
+        // The same flow always gets the same source port.
+        let again = dp.test_run(Hook::Pod, &pkt, 0).unwrap();
+        assert_eq!(
+            u16::from_be_bytes([again.packet[34], again.packet[35]]),
+            sport
+        );
+
+        // Decapsulation on the receiving node: the inner packet goes to pod B.
+        let mut wire = p.clone();
+        let inner_dst_is_b = |ip: IpAddr| match ip {
+            IpAddr::V4(_) => (IpAddr::V4(Ipv4Addr::new(10, 2, 3, 4)), 4),
+            IpAddr::V6(_) => (IpAddr::V6("fd00:2::9".parse().unwrap()), 6),
+        };
+        let (dst, _) = inner_dst_is_b(if pkt[12] == 0x08 {
+            IpAddr::V4(A4)
+        } else {
+            IpAddr::V6(A6)
+        });
+        dp.upsert_endpoint(
+            dst,
+            EndpointInfo {
+                ifindex: 55,
+                id: 5,
+                pod_mac: B_POD_MAC,
+                host_mac: B_HOST_MAC,
+                flags: EP_FLAG_VETH_PEER,
+            },
+        )
+        .unwrap();
+        wire[30..34].copy_from_slice(&[10, 0, 0, 1]); // addressed to this node
+        wire[24..26].copy_from_slice(&[0, 0]);
+        let c = csum(&wire[14..34]);
+        wire[24..26].copy_from_slice(&c.to_be_bytes());
+        dp.clear_trace().unwrap();
+        let out = dp.test_run(Hook::Uplink, &wire, 0).unwrap();
+        assert_eq!(out.verdict, REDIRECT);
+        let t = dp.last_redirect().unwrap().unwrap();
+        assert_eq!((t.kind, t.ifindex), (REDIRECT_PEER, 55));
+        let mut want = inner.clone();
+        want[0..6].copy_from_slice(&B_POD_MAC);
+        want[6..12].copy_from_slice(&B_HOST_MAC);
+        assert_eq!(out.packet, want, "decapsulated frame, byte for byte");
+        dp.remove_endpoint(dst).unwrap();
+    }
+    assert_eq!(path(&dp, PathKind::GeneveEncap), 4);
+    assert_eq!(path(&dp, PathKind::GeneveDecap), 2);
+    // Endpoint 5 was removed and added again: its counters restarted.
+    assert_eq!(dp.endpoint_counters(5).unwrap().to_pod_packets, 1);
+
+    // IPv6 underlay: outer IPv6, zero UDP checksum, flow label from the hash.
+    let pkt = ipv4_udp(A4, Ipv4Addr::new(10, 3, 0, 1), 64, 100, true);
+    let out = dp.test_run(Hook::Pod, &pkt, 0).unwrap();
+    assert_eq!(
+        out.verdict,
+        REDIRECT,
+        "drops: {:?}",
+        dp.drop_counters().unwrap()
+    );
+    let p = &out.packet;
+    assert_eq!(p.len(), pkt.len() + 70);
+    assert_eq!(&p[12..14], &[0x86, 0xdd]);
+    assert_eq!(p[14] >> 4, 6);
+    assert_eq!(
+        u16::from_be_bytes([p[18], p[19]]) as usize,
+        8 + 8 + pkt.len(),
+        "payload length: UDP, Geneve, inner frame"
+    );
+    assert_eq!((p[20], p[21]), (17, 64));
+    assert_eq!(&p[22..38], &"fd00::1".parse::<Ipv6Addr>().unwrap().octets());
+    assert_eq!(&p[38..54], &"fd00::2".parse::<Ipv6Addr>().unwrap().octets());
+    assert_eq!(u16::from_be_bytes([p[56], p[57]]), 6081);
+    assert_eq!(
+        &p[60..62],
+        &[0, 0],
+        "UDP checksum zero (RFC 8926 3.3, RFC 6935)"
+    );
+    assert_eq!(
+        &p[62..70],
+        &[0x00, 0x00, 0x65, 0x58, 0x12, 0x34, 0x56, 0x00]
+    );
+    assert_eq!(&p[70..82], &pkt[0..12], "inner Ethernet");
+    assert_eq!(
+        &p[84..],
+        &{
+            let mut i = pkt[14..].to_vec();
+            i[8] = 63;
+            i[10..12].copy_from_slice(&[0, 0]);
+            let c = csum(&i[0..20]);
+            i[10..12].copy_from_slice(&c.to_be_bytes());
+            i
+        }[..]
+    );
+    assert_eq!(total_drops(&dp), 0);
+}
+
+/// A Geneve frame to this node (10.0.0.1) carrying `inner`, with the
+/// Geneve header bytes `g`.
+fn geneve_frame(g: [u8; 8], inner: &[u8]) -> Vec<u8> {
+    let total = 20 + 8 + 8 + inner.len();
+    let mut f = Vec::new();
+    f.extend_from_slice(&HOST_MAC);
+    f.extend_from_slice(&POD_MAC);
+    f.extend_from_slice(&[0x08, 0x00]);
+    f.extend(ipv4_header(
+        Ipv4Addr::new(10, 0, 0, 2),
+        Ipv4Addr::new(10, 0, 0, 1),
+        17,
+        64,
+        total,
+        true,
+    ));
+    f.extend_from_slice(&50000u16.to_be_bytes());
+    f.extend_from_slice(&6081u16.to_be_bytes());
+    f.extend_from_slice(&((total - 20) as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(&g);
+    f.extend_from_slice(inner);
+    f
+}
+
+#[test]
+fn malformed_and_truncated_packets_are_dropped_and_counted_by_reason() {
+    let mut dp = load();
+    add_pods(&mut dp);
+    let up = geneve_uplink();
+    dp.set_settings(&tunnel_settings(Mode::Geneve, up)).unwrap();
+    let good_g = [0x00, 0x00, 0x65, 0x58, 0x12, 0x34, 0x56, 0x00];
+    let inner = ipv4_udp(A4, B4, 64, 30, false);
+
+    // Sanity: the well-formed frame is delivered.
+    assert_eq!(
+        dp.test_run(Hook::Uplink, &geneve_frame(good_g, &inner), 0)
+            .unwrap()
+            .verdict,
+        REDIRECT
+    );
+
+    let mut cases: Vec<(&str, Hook, Vec<u8>, DropReason)> = Vec::new();
+    // IPv4 header with version 5, and with IHL 4.
+    let mut bad = ipv4_udp(A4, B4, 64, 10, false);
+    bad[14] = 0x55;
+    cases.push(("IP version 5", Hook::Pod, bad, DropReason::BadHeader));
+    let mut bad = ipv4_udp(A4, B4, 64, 10, false);
+    bad[14] = 0x44;
+    cases.push(("IHL 4", Hook::Pod, bad, DropReason::BadHeader));
+    // IPv4 total length beyond the frame.
+    let mut bad = ipv4_udp(A4, B4, 64, 10, false);
+    bad[16..18].copy_from_slice(&500u16.to_be_bytes());
+    cases.push((
+        "IPv4 total length past the end",
+        Hook::Pod,
+        bad,
+        DropReason::Truncated,
+    ));
+    // IPv6 payload length beyond the frame.
+    let mut bad = ipv6_udp(A6, B6, 64, 10);
+    bad[18..20].copy_from_slice(&900u16.to_be_bytes());
+    cases.push((
+        "IPv6 payload past the end",
+        Hook::Pod,
+        bad,
+        DropReason::Truncated,
+    ));
+    // IPv6 ethertype with a version-4 header.
+    let mut bad = ipv6_udp(A6, B6, 64, 10);
+    bad[14] = 0x40;
+    cases.push(("IPv6 version 4", Hook::Uplink, bad, DropReason::BadHeader));
+    // Geneve: version 1, a critical option, another protocol, another VNI.
+    let mut g = good_g;
+    g[0] = 0x40;
+    cases.push((
+        "Geneve version 1",
+        Hook::Uplink,
+        geneve_frame(g, &inner),
+        DropReason::BadHeader,
+    ));
+    let mut g = good_g;
+    g[1] = 0x40;
+    cases.push((
+        "Geneve critical option",
+        Hook::Uplink,
+        geneve_frame(g, &inner),
+        DropReason::BadHeader,
+    ));
+    let mut g = good_g;
+    g[2..4].copy_from_slice(&[0x08, 0x00]);
+    cases.push((
+        "Geneve protocol 0x0800",
+        Hook::Uplink,
+        geneve_frame(g, &inner),
+        DropReason::BadHeader,
+    ));
+    let mut g = good_g;
+    g[6] = 0x57;
+    cases.push((
+        "Geneve other VNI",
+        Hook::Uplink,
+        geneve_frame(g, &inner),
+        DropReason::WrongVni,
+    ));
+    // Truncated at the tunnel layer: UDP with 4 bytes of Geneve.
+    let mut t = geneve_frame(good_g, &[]);
+    t.truncate(t.len() - 4);
+    let l3_len = (t.len() - 14) as u16;
+    let udp_len = (t.len() - 34) as u16;
+    t[16..18].copy_from_slice(&l3_len.to_be_bytes());
+    t[24..26].copy_from_slice(&[0, 0]);
+    let c = csum(&t[14..34]);
+    t[24..26].copy_from_slice(&c.to_be_bytes());
+    t[38..40].copy_from_slice(&udp_len.to_be_bytes());
+    cases.push(("Geneve header cut", Hook::Uplink, t, DropReason::Truncated));
+    // Options announced but missing (opt len 63 words).
+    let mut g = good_g;
+    g[0] = 0x3f;
+    cases.push((
+        "Geneve options past the end",
+        Hook::Uplink,
+        geneve_frame(g, &inner),
+        DropReason::Truncated,
+    ));
+    // Inner IPv4 header cut short.
+    cases.push((
+        "inner IPv4 cut",
+        Hook::Uplink,
+        geneve_frame(good_g, &inner[..14 + 12]),
+        DropReason::Truncated,
+    ));
+    // Inner packet longer than the UDP datagram says.
+    let mut short_udp = geneve_frame(good_g, &inner);
+    short_udp[38..40].copy_from_slice(&30u16.to_be_bytes());
+    cases.push((
+        "UDP length too short",
+        Hook::Uplink,
+        short_udp,
+        DropReason::Truncated,
+    ));
+    // Inner packet for no local pod.
+    let stray = ipv4_udp(A4, Ipv4Addr::new(10, 77, 0, 1), 64, 30, false);
+    cases.push((
+        "inner for no pod",
+        Hook::Uplink,
+        geneve_frame(good_g, &stray),
+        DropReason::NoEndpoint,
+    ));
+
+    for (name, hook, pkt, reason) in &cases {
+        let before = drops(&dp, *reason);
+        let out = dp
+            .test_run(*hook, pkt, 0)
+            .unwrap_or_else(|e| panic!("{name}: the kernel refused the frame: {e}"));
+        assert_eq!(out.verdict, SHOT, "{name}: dropped");
+        assert_eq!(
+            drops(&dp, *reason),
+            before + 1,
+            "{name}: counted as {reason:?}"
+        );
+    }
+    assert_eq!(total_drops(&dp), cases.len() as u64);
+    // Geneve to another port or address is not ours: on to the stack.
+    let mut other = geneve_frame(good_g, &inner);
+    other[36..38].copy_from_slice(&6082u16.to_be_bytes());
+    assert_eq!(dp.test_run(Hook::Uplink, &other, 0).unwrap().verdict, NEXT);
+}
+
+#[test]
+fn settings_round_trip_and_bad_values_are_refused() {
+    let mut dp = load();
+    let s = tunnel_settings(Mode::Geneve, 3);
+    dp.set_settings(&s).unwrap();
+    assert_eq!(dp.settings().unwrap(), s);
+    assert_eq!(s.pod_mtu(false), 1450);
+    assert_eq!(s.pod_mtu(true), 1430);
+    let bad = Settings {
+        vni: 1 << 24,
+        ..s.clone()
+    };
+    assert!(dp.set_settings(&bad).is_err());
+    assert_eq!(
+        dp.settings().unwrap(),
+        s,
+        "a refused change leaves the settings"
+    );
+    let bad = EndpointInfo {
+        id: 5000,
+        ..EndpointInfo::default()
+    };
+    assert!(dp.upsert_endpoint(IpAddr::V4(A4), bad).is_err());
+    assert!(!dp.remove_endpoint(IpAddr::V4(A4)).unwrap());
+}

@@ -1,0 +1,165 @@
+//! Tern's pod datapath: TCX programs on each pod's host-side veth, on the
+//! node's uplink and on the collect_md VXLAN device.
+//!
+//! - `tern_pod_ingress` (packets a pod sends): to a pod of this node ->
+//!   straight into that pod (bpf_redirect_peer); to a remote pod prefix in
+//!   a tunnel mode -> VXLAN or Geneve towards the node behind it; else
+//!   native routing (bpf_fib_lookup, bpf_redirect_neigh) or the stack.
+//! - `tern_uplink_ingress`: Geneve for this node is decapsulated and
+//!   delivered before the stack sees it; native packets for local pods are
+//!   delivered; the rest continues to the stack.
+//! - `tern_vxlan_ingress`: packets the VXLAN device decapsulated -> the pod.
+//!
+//! The settings (mode, VNI, ports, ifindexes, node addresses, MTU) live in a
+//! map, so a mode change takes effect with the next packet. Every drop is
+//! counted by reason; every packet's path is counted.
+#![no_std]
+#![no_main]
+
+mod dp {
+    pub mod fwd;
+    pub mod icmp;
+    pub mod maps;
+    pub mod pkt;
+    pub mod tunnel;
+}
+
+use aya_ebpf::{
+    bindings::{BPF_F_TUNINFO_IPV6, TC_ACT_UNSPEC, bpf_tunnel_key},
+    helpers::generated::bpf_skb_get_tunnel_key,
+    macros::classifier,
+    programs::TcContext,
+};
+use dp::{
+    fwd::{deliver, native, skb_ifindex, to_stack, verdict},
+    maps::{EpDir, config, count_endpoint, endpoint, l3_outer, tunnel},
+    pkt::{ETH_LEN, IPPROTO_UDP, forwardable, load, parse_l3},
+    tunnel::{geneve_in, tunnel_out},
+};
+use tern_ebpf_common::datapath::{DropReason, IpKey, Mode, PathKind};
+
+#[inline(always)]
+fn ethertype(ctx: &TcContext) -> Result<u16, DropReason> {
+    let b: [u8; 2] = load(ctx, 12)?;
+    Ok(u16::from_be_bytes(b))
+}
+
+#[classifier]
+pub fn tern_pod_ingress(ctx: TcContext) -> i32 {
+    verdict(try_pod_ingress(&ctx))
+}
+
+fn try_pod_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
+    let ip = l3_outer().ok_or(DropReason::BadHeader)?;
+    if !parse_l3(ctx, ETH_LEN, ethertype(ctx)?, ip)? {
+        return Ok(to_stack());
+    }
+    let ifindex = skb_ifindex(ctx);
+    if let Some(src) = endpoint(&ip.src)
+        && src.ifindex == ifindex
+    {
+        count_endpoint(src.id, EpDir::FromPod, u64::from(ctx.len()));
+    }
+    if !forwardable(ip) {
+        return Ok(to_stack());
+    }
+    if let Some(ep) = endpoint(&ip.dst) {
+        return Ok(deliver(ctx.skb.skb, ip, ep, PathKind::Local, true));
+    }
+    let Some(cfg) = config() else {
+        return Ok(to_stack());
+    };
+    let mode = Mode::from_u32(cfg.mode);
+    if mode != Mode::Native
+        && let Some(remote) = tunnel(&ip.dst)
+    {
+        return Ok(tunnel_out(ctx.skb.skb, ip, cfg, mode, remote));
+    }
+    Ok(native(ctx.skb.skb, ip, ifindex, cfg))
+}
+
+#[classifier]
+pub fn tern_uplink_ingress(ctx: TcContext) -> i32 {
+    verdict(try_uplink_ingress(&ctx))
+}
+
+fn try_uplink_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
+    let ip = l3_outer().ok_or(DropReason::BadHeader)?;
+    if !parse_l3(ctx, ETH_LEN, ethertype(ctx)?, ip)? {
+        return Ok(to_stack());
+    }
+    let Some(cfg) = config() else {
+        return Ok(to_stack());
+    };
+    let local = if ip.v6 {
+        cfg.local_v6 != [0; 16] && ip.dst == IpKey::v6(cfg.local_v6)
+    } else {
+        cfg.local_v4 != [0; 4] && ip.dst == IpKey::v4(cfg.local_v4)
+    };
+    if local && ip.proto == IPPROTO_UDP && cfg.geneve_port != 0 {
+        let ports: [u8; 4] = load(ctx, ip.off + ip.hdr_len)?;
+        if u16::from_be_bytes([ports[2], ports[3]]) == cfg.geneve_port {
+            return Ok(geneve_in(ctx.skb.skb, ip, cfg));
+        }
+    }
+    if forwardable(ip)
+        && let Some(ep) = endpoint(&ip.dst)
+    {
+        return Ok(deliver(ctx.skb.skb, ip, ep, PathKind::UplinkDeliver, true));
+    }
+    Ok(to_stack())
+}
+
+#[classifier]
+pub fn tern_vxlan_ingress(ctx: TcContext) -> i32 {
+    verdict(try_vxlan_ingress(&ctx))
+}
+
+fn try_vxlan_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
+    // SAFETY: bpf_tunnel_key is plain old data.
+    let mut key: bpf_tunnel_key = unsafe { core::mem::zeroed() };
+    let size = core::mem::size_of::<bpf_tunnel_key>() as u32;
+    // SAFETY: `key` is a valid bpf_tunnel_key of the size passed. An IPv6
+    // outer header needs the IPv6 flag, else the helper fails.
+    let rc = unsafe {
+        let rc = bpf_skb_get_tunnel_key(ctx.skb.skb, &mut key, size, 0);
+        if rc == 0 {
+            rc
+        } else {
+            bpf_skb_get_tunnel_key(ctx.skb.skb, &mut key, size, u64::from(BPF_F_TUNINFO_IPV6))
+        }
+    };
+    if rc != 0 {
+        return Err(DropReason::BadHeader);
+    }
+    let Some(cfg) = config() else {
+        return Ok(to_stack());
+    };
+    if key.tunnel_id != cfg.vni {
+        return Err(DropReason::WrongVni);
+    }
+    let ip = l3_outer().ok_or(DropReason::BadHeader)?;
+    if !parse_l3(ctx, ETH_LEN, ethertype(ctx)?, ip)? {
+        return Ok(to_stack());
+    }
+    if !forwardable(ip) {
+        return Ok(to_stack());
+    }
+    let ep = endpoint(&ip.dst).ok_or(DropReason::NoEndpoint)?;
+    Ok(deliver(ctx.skb.skb, ip, ep, PathKind::VxlanDeliver, false))
+}
+
+/// Does nothing: the baseline of the benchmark.
+#[classifier]
+pub fn tern_noop(_ctx: TcContext) -> i32 {
+    TC_ACT_UNSPEC
+}
+
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 4] = *b"GPL\0";

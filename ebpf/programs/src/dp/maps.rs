@@ -1,0 +1,152 @@
+//! The datapath's maps (layouts in tern-ebpf-common) and small accessors.
+use super::pkt::L3;
+use aya_ebpf::{
+    bindings::bpf_fib_lookup as FibParams,
+    macros::map,
+    maps::{Array, HashMap, LpmTrie, PerCpuArray, lpm_trie::Key},
+};
+use tern_ebpf_common::datapath::{
+    DROP_REASONS, DatapathConfig, DropReason, EndpointCounters, EndpointInfo, IpKey, MAX_ENDPOINTS,
+    MAX_TUNNEL_ROUTES, PATH_KINDS, PathKind, RedirectTrace, RemoteNode,
+};
+
+#[map(name = "TERN_ENDPOINTS")]
+static ENDPOINTS: HashMap<IpKey, EndpointInfo> = HashMap::with_max_entries(MAX_ENDPOINTS, 0);
+
+#[map(name = "TERN_EP_COUNTERS")]
+static EP_COUNTERS: PerCpuArray<EndpointCounters> = PerCpuArray::with_max_entries(MAX_ENDPOINTS, 0);
+
+#[map(name = "TERN_DROPS")]
+static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DROP_REASONS, 0);
+
+#[map(name = "TERN_PATHS")]
+static PATHS: PerCpuArray<u64> = PerCpuArray::with_max_entries(PATH_KINDS, 0);
+
+#[map(name = "TERN_TUNNELS")]
+static TUNNELS: LpmTrie<[u8; 16], RemoteNode> = LpmTrie::with_max_entries(MAX_TUNNEL_ROUTES, 0);
+
+#[map(name = "TERN_DP_CONFIG")]
+static CONFIG: Array<DatapathConfig> = Array::with_max_entries(1, 0);
+
+/// Per-CPU scratch space for headers being built (the BPF stack is 512
+/// bytes for the whole call chain).
+#[repr(C)]
+pub struct Scratch {
+    pub geneve_v4: [u8; 50],
+    pub geneve_v6: [u8; 70],
+    pub icmp_v4: [u8; 56],
+    pub icmp_v6: [u8; 96],
+    pub quote_v4: [u8; 28],
+    pub quote_v6: [u8; 48],
+    pub eth: [u8; 12],
+    pub fib: FibParams,
+}
+
+#[map(name = "TERN_SCRATCH")]
+static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
+
+/// This CPU's scratch space.
+#[inline(always)]
+pub fn scratch() -> Option<&'static mut Scratch> {
+    // SAFETY: this CPU's slot; a program runs to completion on one CPU
+    // without preemption by another user of the slot.
+    SCRATCH.get_ptr_mut(0).map(|p| unsafe { &mut *p })
+}
+
+#[map(name = "TERN_L3_OUTER")]
+static L3_OUTER: PerCpuArray<L3> = PerCpuArray::with_max_entries(1, 0);
+
+#[map(name = "TERN_L3_INNER")]
+static L3_INNER: PerCpuArray<L3> = PerCpuArray::with_max_entries(1, 0);
+
+/// This CPU's slot for the packet's (outer) L3 header.
+#[inline(always)]
+pub fn l3_outer() -> Option<&'static mut L3> {
+    // SAFETY: this CPU's slot, taken once per program run.
+    L3_OUTER.get_ptr_mut(0).map(|p| unsafe { &mut *p })
+}
+
+/// This CPU's slot for a decapsulated packet's L3 header.
+#[inline(always)]
+pub fn l3_inner() -> Option<&'static mut L3> {
+    // SAFETY: this CPU's slot, taken once per program run.
+    L3_INNER.get_ptr_mut(0).map(|p| unsafe { &mut *p })
+}
+
+#[map(name = "TERN_TRACE")]
+static TRACE: PerCpuArray<RedirectTrace> = PerCpuArray::with_max_entries(1, 0);
+
+/// The local pod with address `a`, if any.
+#[inline(always)]
+pub fn endpoint(a: &IpKey) -> Option<&'static EndpointInfo> {
+    // SAFETY: map values stay valid while the program runs (RCU); plain data.
+    unsafe { ENDPOINTS.get(a) }
+}
+
+/// The node behind the longest tunnel prefix covering `a`, if any.
+#[inline(always)]
+pub fn tunnel(a: &IpKey) -> Option<&'static RemoteNode> {
+    TUNNELS.get(Key::new(128, a.addr))
+}
+
+/// The datapath configuration (all zero, native mode, until the loader sets it).
+#[inline(always)]
+pub fn config() -> Option<&'static DatapathConfig> {
+    CONFIG.get(0)
+}
+
+#[inline(always)]
+fn bump(map: &PerCpuArray<u64>, i: u32) {
+    if let Some(p) = map.get_ptr_mut(i) {
+        // SAFETY: a per-CPU slot of this CPU; no other program writes it now.
+        unsafe { *p += 1 };
+    }
+}
+
+/// Counts a dropped packet.
+#[inline(always)]
+pub fn count_drop(r: DropReason) {
+    bump(&DROPS, r as u32);
+}
+
+/// Counts the path a packet took.
+#[inline(always)]
+pub fn count_path(p: PathKind) {
+    bump(&PATHS, p as u32);
+}
+
+/// Which side of an endpoint's counters a packet goes to.
+#[derive(Clone, Copy)]
+pub enum EpDir {
+    FromPod,
+    ToPod,
+}
+
+/// Counts a packet of `len` bytes against endpoint `id`.
+#[inline(always)]
+pub fn count_endpoint(id: u32, dir: EpDir, len: u64) {
+    if let Some(p) = EP_COUNTERS.get_ptr_mut(id) {
+        // SAFETY: a per-CPU slot of this CPU; no other program writes it now.
+        let c = unsafe { &mut *p };
+        match dir {
+            EpDir::FromPod => {
+                c.from_pod_packets += 1;
+                c.from_pod_bytes += len;
+            }
+            EpDir::ToPod => {
+                c.to_pod_packets += 1;
+                c.to_pod_bytes += len;
+            }
+        }
+    }
+}
+
+/// Records the redirect about to be returned (read back by tests and
+/// diagnostics; BPF_PROG_TEST_RUN shows only the verdict).
+#[inline(always)]
+pub fn trace(t: &RedirectTrace) {
+    if let Some(p) = TRACE.get_ptr_mut(0) {
+        // SAFETY: this CPU's slot.
+        unsafe { *p = *t };
+    }
+}

@@ -1,0 +1,341 @@
+//! Tunnels between nodes: VXLAN through a collect_md device
+//! (bpf_skb_set_tunnel_key, the kernel encapsulates), and Geneve (RFC 8926)
+//! encapsulated and decapsulated here, since the kernel has no geneve device.
+//!
+//! Geneve frame as sent (IPv4 outer; IPv6 outer has a 40-byte header):
+//! ```text
+//! | outer Ethernet 14 | outer IPv4 20 | UDP 8 | Geneve 8 | inner Ethernet 14 | inner IP packet |
+//!
+//!  Geneve header (RFC 8926 section 3.4):
+//!  0                   1                   2                   3
+//!  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |Ver|  Opt Len  |O|C|    Rsvd.  |          Protocol Type        |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! |        Virtual Network Identifier (VNI)       |    Reserved   |
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//! ```
+//! The UDP source port is taken from the inner flow's hash (entropy for
+//! ECMP, RFC 8926 section 3.3), in 49152-65535. The UDP checksum is 0: for
+//! IPv4 that is allowed outright; for IPv6, RFC 8926 section 3.3 allows it
+//! under RFC 6935/6936's conditions (a tunnel endpoint that checks the
+//! inner packet and a payload that carries its own checksums), which hold
+//! here. The outer IPv4 header checksum is computed.
+use aya_ebpf::{
+    bindings::{
+        __sk_buff, BPF_F_ADJ_ROOM_DECAP_L3_IPV4, BPF_F_ADJ_ROOM_DECAP_L3_IPV6,
+        BPF_F_ADJ_ROOM_ENCAP_L2_ETH, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6,
+        BPF_F_ADJ_ROOM_ENCAP_L4_UDP, BPF_F_TUNINFO_IPV6, BPF_FIB_LKUP_RET_SUCCESS,
+        BPF_FIB_LOOKUP_OUTPUT, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC, bpf_tunnel_key,
+    },
+    helpers::generated::{bpf_get_hash_recalc, bpf_redirect, bpf_skb_set_tunnel_key},
+    programs::TcContext,
+};
+use tern_ebpf_common::datapath::{
+    DatapathConfig, DropReason, GENEVE_PROTO_ETH, IpKey, Mode, PathKind, REDIRECT_EGRESS,
+    RedirectTrace, RemoteNode, TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6,
+};
+
+use super::{
+    fwd::{
+        deliver, fib_lookup, fib_params, redirect_to_nexthop, skb_gso_size, to_stack, verdict,
+        words,
+    },
+    icmp,
+    maps::{count_path, endpoint, l3_inner, scratch, trace},
+    pkt::{
+        ETH_LEN, ETH_P_IP, ETH_P_IPV6, IPPROTO_UDP, L3, csum_add, csum_fold, dec_ttl, load,
+        parse_l3, store,
+    },
+};
+
+/// Sends `ip` (from a pod) through the tunnel towards `remote`.
+#[inline(never)]
+pub fn tunnel_out(
+    skb: *mut __sk_buff,
+    ip: &L3,
+    cfg: &DatapathConfig,
+    mode: Mode,
+    remote: &RemoteNode,
+) -> i32 {
+    verdict(tunnel_out_inner(
+        &TcContext::new(skb),
+        ip,
+        cfg,
+        mode,
+        remote,
+    ))
+}
+
+#[inline(always)]
+fn tunnel_out_inner(
+    ctx: &TcContext,
+    ip: &L3,
+    cfg: &DatapathConfig,
+    mode: Mode,
+    remote: &RemoteNode,
+) -> Result<i32, DropReason> {
+    let outer_v6 = remote.family == 6;
+    let (overhead, have_local) = if outer_v6 {
+        (TUNNEL_OVERHEAD_V6, cfg.local_v6 != [0; 16])
+    } else {
+        (TUNNEL_OVERHEAD_V4, cfg.local_v4 != [0; 4])
+    };
+    if !have_local {
+        return Err(DropReason::NoTunnel);
+    }
+    // GSO packets are cut to fit by segmentation (adjust_room shrinks gso_size).
+    if skb_gso_size(ctx) == 0 && cfg.uplink_mtu != 0 && ip.len as u32 + overhead > cfg.uplink_mtu {
+        if ip.df {
+            return Ok(icmp::too_big(
+                ctx.skb.skb,
+                ip,
+                cfg.uplink_mtu.saturating_sub(overhead),
+                cfg,
+            ));
+        }
+        // IPv4 without DF would need fragmenting the inner packet: not done here.
+        return Err(DropReason::MtuExceeded);
+    }
+    if ip.ttl <= 1 {
+        return Ok(to_stack());
+    }
+    dec_ttl(ctx, ip)?;
+    Ok(match mode {
+        Mode::Vxlan => vxlan_out(ctx.skb.skb, cfg, remote),
+        _ => geneve_out(ctx.skb.skb, cfg, remote),
+    })
+}
+
+/// VXLAN: the tunnel key (VNI, remote node) goes with the skb into the
+/// collect_md device, which encapsulates.
+#[inline(never)]
+fn vxlan_out(skb: *mut __sk_buff, cfg: &DatapathConfig, remote: &RemoteNode) -> i32 {
+    verdict(vxlan_out_inner(&TcContext::new(skb), cfg, remote))
+}
+
+#[inline(always)]
+fn vxlan_out_inner(
+    ctx: &TcContext,
+    cfg: &DatapathConfig,
+    remote: &RemoteNode,
+) -> Result<i32, DropReason> {
+    // SAFETY: bpf_tunnel_key is plain old data.
+    let mut key: bpf_tunnel_key = unsafe { core::mem::zeroed() };
+    key.tunnel_id = cfg.vni;
+    key.tunnel_ttl = 64;
+    let mut flags = 0u64;
+    if remote.family == 6 {
+        key.__bindgen_anon_1.remote_ipv6 = words(&remote.addr);
+        key.__bindgen_anon_3.local_ipv6 = words(&cfg.local_v6);
+        flags |= u64::from(BPF_F_TUNINFO_IPV6);
+    } else {
+        // IPv4 addresses in bpf_tunnel_key are in host byte order.
+        let a = &remote.addr;
+        key.__bindgen_anon_1.remote_ipv4 = u32::from_be_bytes([a[12], a[13], a[14], a[15]]);
+        key.__bindgen_anon_3.local_ipv4 = u32::from_be_bytes(cfg.local_v4);
+    }
+    // SAFETY: `key` is a valid bpf_tunnel_key of the size passed.
+    let rc = unsafe {
+        bpf_skb_set_tunnel_key(
+            ctx.skb.skb,
+            &mut key,
+            core::mem::size_of::<bpf_tunnel_key>() as u32,
+            flags,
+        )
+    };
+    if rc != 0 {
+        return Err(DropReason::RedirectFailed);
+    }
+    trace(&RedirectTrace {
+        kind: REDIRECT_EGRESS,
+        ifindex: cfg.vxlan_ifindex,
+        tunnel_id: cfg.vni,
+        tunnel_family: remote.family,
+        tunnel_remote: remote.addr,
+        ..RedirectTrace::default()
+    });
+    count_path(PathKind::VxlanEncap);
+    // SAFETY: a plain helper call.
+    Ok(unsafe { bpf_redirect(cfg.vxlan_ifindex, 0) } as i32)
+}
+
+/// The UDP source port for a flow hash: 49152-65535 (RFC 8926 section 3.3).
+#[inline(always)]
+fn source_port(hash: u32) -> u16 {
+    0xc000 | (((hash >> 16) ^ hash) & 0x3fff) as u16
+}
+
+/// Geneve: room for the outer headers is made after the Ethernet header,
+/// the headers are written, and the result is routed like any packet of
+/// the node's: FIB lookup from the uplink, bpf_redirect_neigh.
+#[inline(never)]
+fn geneve_out(skb: *mut __sk_buff, cfg: &DatapathConfig, remote: &RemoteNode) -> i32 {
+    verdict(geneve_out_inner(&TcContext::new(skb), cfg, remote))
+}
+
+#[inline(always)]
+fn geneve_out_inner(
+    ctx: &TcContext,
+    cfg: &DatapathConfig,
+    remote: &RemoteNode,
+) -> Result<i32, DropReason> {
+    let s = scratch().ok_or(DropReason::EncapFailed)?;
+    let inner_eth: [u8; 14] = load(ctx, 0)?;
+    // SAFETY: a plain helper call on this program's skb.
+    let hash = unsafe { bpf_get_hash_recalc(ctx.skb.skb) };
+    let sport = source_port(hash).to_be_bytes();
+    let dport = cfg.geneve_port.to_be_bytes();
+    let vni = cfg.vni.to_be_bytes();
+    let geneve = [
+        0u8,
+        0,
+        (GENEVE_PROTO_ETH >> 8) as u8,
+        GENEVE_PROTO_ETH as u8,
+        vni[1],
+        vni[2],
+        vni[3],
+        0,
+    ];
+    let l2 = (ETH_LEN as u64) << 56;
+    let base = u64::from(BPF_F_ADJ_ROOM_ENCAP_L4_UDP | BPF_F_ADJ_ROOM_ENCAP_L2_ETH) | l2;
+    let outer_src;
+    if remote.family == 6 {
+        ctx.adjust_room(
+            TUNNEL_OVERHEAD_V6 as i32,
+            BPF_ADJ_ROOM_MAC,
+            base | u64::from(BPF_F_ADJ_ROOM_ENCAP_L3_IPV6),
+        )
+        .map_err(|_| DropReason::EncapFailed)?;
+        let payload = (ctx.len() as usize - ETH_LEN - 40).min(0xffff) as u16;
+        let h = &mut s.geneve_v6;
+        *h = [0u8; 70];
+        // Version 6, flow label from the flow hash.
+        let fl = (hash & 0x000f_ffff).to_be_bytes();
+        h[0] = 0x60;
+        h[1] = fl[1];
+        h[2] = fl[2];
+        h[3] = fl[3];
+        h[4..6].copy_from_slice(&payload.to_be_bytes());
+        h[6] = IPPROTO_UDP;
+        h[7] = 64;
+        h[8..24].copy_from_slice(&cfg.local_v6);
+        h[24..40].copy_from_slice(&remote.addr);
+        h[40..42].copy_from_slice(&sport);
+        h[42..44].copy_from_slice(&dport);
+        h[44..46].copy_from_slice(&payload.to_be_bytes());
+        h[48..56].copy_from_slice(&geneve);
+        h[56..70].copy_from_slice(&inner_eth);
+        store(ctx, 12, &ETH_P_IPV6.to_be_bytes(), 0)?;
+        store(ctx, ETH_LEN, h, 0)?;
+        outer_src = IpKey::v6(cfg.local_v6);
+    } else {
+        ctx.adjust_room(
+            TUNNEL_OVERHEAD_V4 as i32,
+            BPF_ADJ_ROOM_MAC,
+            base | u64::from(BPF_F_ADJ_ROOM_ENCAP_L3_IPV4),
+        )
+        .map_err(|_| DropReason::EncapFailed)?;
+        let total = (ctx.len() as usize - ETH_LEN).min(0xffff) as u16;
+        let h = &mut s.geneve_v4;
+        *h = [0u8; 50];
+        h[0] = 0x45;
+        h[2..4].copy_from_slice(&total.to_be_bytes());
+        h[6] = 0x40; // DF: the pod MTU leaves room for the overhead
+        h[8] = 64;
+        h[9] = IPPROTO_UDP;
+        h[12..16].copy_from_slice(&cfg.local_v4);
+        h[16..20].copy_from_slice(&remote.addr[12..16]);
+        let c = csum_fold(csum_add(0, &h[0..20]));
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        h[20..22].copy_from_slice(&sport);
+        h[22..24].copy_from_slice(&dport);
+        h[24..26].copy_from_slice(&(total - 20).to_be_bytes());
+        h[28..36].copy_from_slice(&geneve);
+        h[36..50].copy_from_slice(&inner_eth);
+        store(ctx, 12, &ETH_P_IP.to_be_bytes(), 0)?;
+        store(ctx, ETH_LEN, h, 0)?;
+        outer_src = IpKey::v4(cfg.local_v4);
+    }
+    let outer_dst = IpKey::v6(remote.addr);
+    let p = fib_params(
+        &mut s.fib,
+        remote.family == 6,
+        IPPROTO_UDP,
+        cfg.uplink_ifindex,
+        &outer_src,
+        &outer_dst,
+    );
+    let rc = fib_lookup(ctx, p, BPF_FIB_LOOKUP_OUTPUT);
+    if rc != i64::from(BPF_FIB_LKUP_RET_SUCCESS) {
+        return Err(DropReason::NoRoute);
+    }
+    Ok(redirect_to_nexthop(p, PathKind::GeneveEncap))
+}
+
+/// Geneve arriving on the uplink for this node (`outer` is UDP to our
+/// Geneve port): checked, decapsulated and delivered to the pod.
+#[inline(never)]
+pub fn geneve_in(skb: *mut __sk_buff, outer: &L3, cfg: &DatapathConfig) -> i32 {
+    verdict(geneve_in_inner(&TcContext::new(skb), outer, cfg))
+}
+
+#[inline(always)]
+fn geneve_in_inner(ctx: &TcContext, outer: &L3, cfg: &DatapathConfig) -> Result<i32, DropReason> {
+    let udp_off = outer.off + outer.hdr_len;
+    let udp: [u8; 8] = load(ctx, udp_off)?;
+    let udp_len = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
+    let g_off = udp_off + 8;
+    let g: [u8; 8] = load(ctx, g_off)?;
+    if g[0] >> 6 != 0 {
+        return Err(DropReason::BadHeader); // unknown version
+    }
+    if g[1] & 0x80 != 0 {
+        // A control (OAM) packet is not data for a pod.
+        return Ok(to_stack());
+    }
+    if g[1] & 0x40 != 0 {
+        // Critical options present; this endpoint understands none (RFC 8926 section 3.5).
+        return Err(DropReason::BadHeader);
+    }
+    if u16::from_be_bytes([g[2], g[3]]) != GENEVE_PROTO_ETH {
+        return Err(DropReason::BadHeader);
+    }
+    if u32::from_be_bytes([0, g[4], g[5], g[6]]) != cfg.vni {
+        return Err(DropReason::WrongVni);
+    }
+    let opt_len = usize::from(g[0] & 0x3f) * 4;
+    let eth_off = g_off + 8 + opt_len;
+    let et: [u8; 2] = load(ctx, eth_off + 12)?;
+    let l3_off = eth_off + ETH_LEN;
+    let inner = l3_inner().ok_or(DropReason::DecapFailed)?;
+    if !parse_l3(ctx, l3_off, u16::from_be_bytes(et), inner)? {
+        return Err(DropReason::NoEndpoint);
+    }
+    // The inner packet must lie within the UDP datagram and the outer packet.
+    if udp_len < 8
+        || udp_off + udp_len > outer.off + outer.len
+        || l3_off + inner.len > udp_off + udp_len
+    {
+        return Err(DropReason::Truncated);
+    }
+    let ep = endpoint(&inner.dst).ok_or(DropReason::NoEndpoint)?;
+    let flags = if inner.v6 {
+        BPF_F_ADJ_ROOM_DECAP_L3_IPV6
+    } else {
+        BPF_F_ADJ_ROOM_DECAP_L3_IPV4
+    };
+    let shrink = (l3_off - ETH_LEN) as i32;
+    ctx.adjust_room(-shrink, BPF_ADJ_ROOM_MAC, u64::from(flags))
+        .map_err(|_| DropReason::DecapFailed)?;
+    let et = if inner.v6 { ETH_P_IPV6 } else { ETH_P_IP };
+    store(ctx, 12, &et.to_be_bytes(), 0).map_err(|_| DropReason::DecapFailed)?;
+    inner.off = ETH_LEN;
+    Ok(deliver(
+        ctx.skb.skb,
+        inner,
+        ep,
+        PathKind::GeneveDecap,
+        false,
+    ))
+}
