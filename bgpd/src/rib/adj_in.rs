@@ -12,7 +12,8 @@ use tern_bgp_wire::{Nlri, NlriPrefix, UpdateMessage, UpdateOutcome};
 use super::attrs::Received;
 use super::decision::{self, Ctx, Mutation};
 use super::{
-    Changes, Dest, Path, PathAttrs, PeerId, PeerInfo, Rib, RouteNextHop, Source, family_of,
+    Changes, Dest, Path, PathAttrs, PeerId, PeerInfo, PerFamily, Rib, RouteNextHop, Source,
+    family_of,
 };
 use crate::config::Family;
 
@@ -372,16 +373,33 @@ impl Rib {
     /// best-path changes (advertise them to the remaining peers). The peer
     /// is forgotten, its Adj-RIB-Out with it.
     pub fn peer_down(&mut self, peer: PeerId) -> Changes {
-        let mut changes = Changes::default();
         let Some(state) = self.peers.get_mut(&peer) else {
-            return changes;
+            return Changes::default();
         };
-        self.op += 1;
         // Kept while its paths go, so that what was exported from them can
         // be withdrawn from the others; sent nothing itself.
         state.down = true;
-        let accepted = state.accepted;
+        let changes = self.remove_paths(peer, &Family::ALL, false);
+        self.peers.remove(&peer);
+        changes
+    }
+
+    /// Removes the paths of `peer` in `families` (only the stale ones when
+    /// `stale_only`) in one operation, deciding and advertising anew.
+    pub(super) fn remove_paths(
+        &mut self,
+        peer: PeerId,
+        families: &[Family],
+        stale_only: bool,
+    ) -> Changes {
+        let mut changes = Changes::default();
+        let Some(accepted) = self.peers.get(&peer).map(|s| s.accepted) else {
+            return changes;
+        };
+        self.op += 1;
         let source = Source::Peer(peer);
+        let gone = |p: &Path| p.source == source && (p.stale || !stale_only);
+        let mut removed = PerFamily::default();
         let Self {
             v4,
             v6,
@@ -394,11 +412,12 @@ impl Rib {
         let op = *op;
         let ctx = Ctx { peers, config, op };
         for (family, table) in [(Family::Ipv4Unicast, v4), (Family::Ipv6Unicast, v6)] {
-            if accepted.get(family) == 0 {
+            if !families.contains(&family) || accepted.get(family) == 0 {
                 continue;
             }
+            let n = removed.get_mut(family);
             table.retain(|prefix, dest| {
-                if dest.paths.iter().any(|p| p.source == source) {
+                if dest.paths.iter().any(gone) {
                     decision::change(
                         dest,
                         family,
@@ -407,7 +426,9 @@ impl Rib {
                         scratch,
                         &mut changes,
                         |paths| {
-                            paths.retain(|p| p.source != source);
+                            let before = paths.len();
+                            paths.retain(|p| !gone(p));
+                            *n += before - paths.len();
                             Mutation::Changed
                         },
                     );
@@ -415,8 +436,13 @@ impl Rib {
                 !dest.paths.is_empty()
             });
         }
+        if let Some(s) = self.peers.get_mut(&peer) {
+            for family in Family::ALL {
+                let n = s.accepted.get_mut(family);
+                *n = n.saturating_sub(removed.get(family));
+            }
+        }
         let changes = self.finish(changes);
-        self.peers.remove(&peer);
         self.interner.sweep();
         changes
     }

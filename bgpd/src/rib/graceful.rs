@@ -4,7 +4,6 @@
 //! the other peers were sent), marked stale. A path received again on the
 //! new session is no longer stale; what is still stale when the peer has
 //! sent End-of-RIB, or when its restart time runs out, is removed.
-use super::decision::{self, Ctx, Mutation};
 use super::{Changes, PeerId, Rib, Source};
 use crate::config::Family;
 
@@ -25,19 +24,17 @@ impl Rib {
                 }
             }
         }
-        let mut changes = Changes::default();
-        for family in Family::ALL {
-            if !keep.contains(&family) {
-                changes.merge(self.remove_where(peer, family, false));
-            }
-        }
-        changes
+        let drop: Vec<Family> = Family::ALL
+            .into_iter()
+            .filter(|f| !keep.contains(f))
+            .collect();
+        self.remove_paths(peer, &drop, false)
     }
 
     /// Removes the paths of `peer` in `family` that are still stale (the
     /// peer sent End-of-RIB, or its time ran out).
     pub fn sweep_stale(&mut self, peer: PeerId, family: Family) -> Changes {
-        self.remove_where(peer, family, true)
+        self.remove_paths(peer, &[family], true)
     }
 
     /// How many paths of `peer` are stale.
@@ -53,58 +50,5 @@ impl Rib {
                     .count()
             })
             .sum()
-    }
-
-    /// Removes the paths of `peer` in `family` (only the stale ones when
-    /// `stale_only`), deciding and advertising anew.
-    fn remove_where(&mut self, peer: PeerId, family: Family, stale_only: bool) -> Changes {
-        let mut changes = Changes::default();
-        self.op += 1;
-        let source = Source::Peer(peer);
-        let gone = |p: &super::Path| p.source == source && (p.stale || !stale_only);
-        let Self {
-            v4,
-            v6,
-            peers,
-            config,
-            scratch,
-            op,
-            ..
-        } = self;
-        let op = *op;
-        let table = match family {
-            Family::Ipv4Unicast => v4,
-            Family::Ipv6Unicast => v6,
-        };
-        let mut removed = 0usize;
-        {
-            let ctx = Ctx { peers, config, op };
-            table.retain(|prefix, dest| {
-                if dest.paths.iter().any(gone) {
-                    decision::change(
-                        dest,
-                        family,
-                        *prefix,
-                        &ctx,
-                        scratch,
-                        &mut changes,
-                        |paths| {
-                            let before = paths.len();
-                            paths.retain(|p| !gone(p));
-                            removed += before - paths.len();
-                            Mutation::Changed
-                        },
-                    );
-                }
-                !dest.paths.is_empty()
-            });
-        }
-        if let Some(s) = self.peers.get_mut(&peer) {
-            let n = s.accepted.get_mut(family);
-            *n = n.saturating_sub(removed);
-        }
-        let changes = self.finish(changes);
-        self.interner.sweep();
-        changes
     }
 }
