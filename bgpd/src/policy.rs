@@ -72,11 +72,33 @@ impl PrefixListEntry {
     }
 }
 
-/// An `ip prefix-list NAME` (or ipv6): entries by sequence number.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PrefixList {
-    pub entries: BTreeMap<u32, PrefixListEntry>,
+/// Entries by sequence number: a prefix-list or a community-list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeqList<E> {
+    pub entries: BTreeMap<u32, E>,
 }
+
+impl<E> Default for SeqList<E> {
+    fn default() -> Self {
+        Self {
+            entries: BTreeMap::new(),
+        }
+    }
+}
+
+impl<E> SeqList<E> {
+    /// The sequence number FRR gives an entry written without one: the
+    /// next multiple of 5 above the highest.
+    pub fn next_seq(&self) -> u32 {
+        self.entries
+            .keys()
+            .next_back()
+            .map_or(5, |s| (s / 5 + 1).saturating_mul(5))
+    }
+}
+
+/// An `ip prefix-list NAME` (or ipv6).
+pub type PrefixList = SeqList<PrefixListEntry>;
 
 impl PrefixList {
     /// The action of the first entry matching `route`; no match is a deny.
@@ -85,15 +107,6 @@ impl PrefixList {
             .values()
             .find(|e| e.matches(route))
             .is_some_and(|e| e.action == Action::Permit)
-    }
-
-    /// The sequence number FRR gives an entry written without one: the
-    /// next multiple of 5 above the highest.
-    pub fn next_seq(&self) -> u32 {
-        self.entries
-            .keys()
-            .next_back()
-            .map_or(5, |s| (s / 5 + 1).saturating_mul(5))
     }
 }
 
@@ -105,11 +118,8 @@ pub struct CommunityListEntry {
     pub communities: Vec<Community>,
 }
 
-/// A standard community-list: entries by sequence number.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CommunityList {
-    pub entries: BTreeMap<u32, CommunityListEntry>,
-}
+/// A standard community-list.
+pub type CommunityList = SeqList<CommunityListEntry>;
 
 impl CommunityList {
     /// Whether the list permits a route carrying `have`. With `exact`, a
@@ -125,13 +135,6 @@ impl CommunityList {
             }
             _ => false,
         }
-    }
-
-    pub fn next_seq(&self) -> u32 {
-        self.entries
-            .keys()
-            .next_back()
-            .map_or(5, |s| (s / 5 + 1).saturating_mul(5))
     }
 }
 

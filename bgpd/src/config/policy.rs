@@ -2,14 +2,14 @@
 //! `bgp community-list standard`, and `route-map NAME permit|deny SEQ` with
 //! the lines of its `(config-route-map)#` mode; and their rendering for
 //! show running-config. The model and its evaluation are in `crate::policy`.
-use std::fmt::Write as _;
+use std::{collections::BTreeMap, fmt::Write as _};
 
 use ipnet::IpNet;
 use tern_bgp_wire::Community;
 
 use super::Handled;
 use crate::policy::{
-    Action, CommunityListEntry, Policy, PrefixListEntry, RouteMapEntry, SetCommunity,
+    Action, CommunityListEntry, Policy, PrefixListEntry, RouteMapEntry, SeqList, SetCommunity,
 };
 
 /// Longest name of a prefix-list, community-list or route-map.
@@ -88,49 +88,64 @@ pub(super) fn apply_prefix_list(policy: &mut Policy, words: &[&str]) -> Result<H
     let [name, rest @ ..] = rest else {
         return Err("prefix-list needs a name".into());
     };
-    check_name("prefix-list", name)?;
+    edit_seq_list("prefix-list", lists, no, name, rest, |w| {
+        parse_prefix_entry(v6, w)
+    })
+}
+
+/// The part of a list line after the list's name, `[seq N] ENTRY...`:
+/// the entry added (at N, or at the next multiple of 5; written again
+/// without seq it is no duplicate), or with `no` removed (by seq, by its
+/// words, or the whole list when nothing follows the name). A list left
+/// empty is removed.
+fn edit_seq_list<E: PartialEq>(
+    kind: &str,
+    lists: &mut BTreeMap<String, SeqList<E>>,
+    no: bool,
+    name: &str,
+    rest: &[&str],
+    parse: impl Fn(&[&str]) -> Result<E, String>,
+) -> Result<Handled, String> {
+    check_name(kind, name)?;
     let (seq, rest) = match rest {
         ["seq", s, rest @ ..] => (Some(parse_seq(s)?), rest),
         ["seq"] => return Err("seq needs a number".into()),
         _ => (None, rest),
     };
-    if no {
-        let list = lists
-            .get_mut(*name)
-            .ok_or_else(|| format!("prefix-list {name} is not configured"))?;
-        match (seq, rest) {
-            (None, []) => {
-                lists.remove(*name);
-            }
-            (Some(s), _) => {
-                if list.entries.remove(&s).is_none() {
-                    return Err(format!("prefix-list {name} has no seq {s}"));
-                }
-            }
-            (None, _) => {
-                let entry = parse_prefix_entry(v6, rest)?;
-                let seq = list
-                    .entries
-                    .iter()
-                    .find(|(_, e)| **e == entry)
-                    .map(|(s, _)| *s)
-                    .ok_or_else(|| format!("prefix-list {name} has no such entry"))?;
-                list.entries.remove(&seq);
-            }
+    if !no {
+        let entry = parse(rest)?;
+        let list = lists.entry(name.to_owned()).or_default();
+        if seq.is_none() && list.entries.values().any(|e| *e == entry) {
+            return Ok(Handled::Yes);
         }
-        if lists.get(*name).is_some_and(|l| l.entries.is_empty()) {
-            lists.remove(*name);
-        }
+        let seq = seq.unwrap_or_else(|| list.next_seq());
+        list.entries.insert(seq, entry);
         return Ok(Handled::Yes);
     }
-    let entry = parse_prefix_entry(v6, rest)?;
-    let list = lists.entry((*name).to_owned()).or_default();
-    // The same entry written again (without seq) is not a duplicate.
-    if seq.is_none() && list.entries.values().any(|e| *e == entry) {
-        return Ok(Handled::Yes);
+    let list = lists
+        .get_mut(name)
+        .ok_or_else(|| format!("{kind} {name} is not configured"))?;
+    match (seq, rest) {
+        (None, []) => list.entries.clear(),
+        (Some(s), _) => {
+            if list.entries.remove(&s).is_none() {
+                return Err(format!("{kind} {name} has no seq {s}"));
+            }
+        }
+        (None, _) => {
+            let entry = parse(rest)?;
+            let seq = list
+                .entries
+                .iter()
+                .find(|(_, e)| **e == entry)
+                .map(|(s, _)| *s)
+                .ok_or_else(|| format!("{kind} {name} has no such entry"))?;
+            list.entries.remove(&seq);
+        }
     }
-    let seq = seq.unwrap_or_else(|| list.next_seq());
-    list.entries.insert(seq, entry);
+    if list.entries.is_empty() {
+        lists.remove(name);
+    }
     Ok(Handled::Yes)
 }
 
@@ -243,49 +258,14 @@ pub(super) fn apply_community_list(policy: &mut Policy, words: &[&str]) -> Resul
     let [name, rest @ ..] = rest else {
         return Err("community-list needs a name".into());
     };
-    check_name("community-list", name)?;
-    let (seq, rest) = match rest {
-        ["seq", s, rest @ ..] => (Some(parse_seq(s)?), rest),
-        _ => (None, rest),
-    };
-    let lists = &mut policy.community_lists;
-    if no {
-        let list = lists
-            .get_mut(*name)
-            .ok_or_else(|| format!("community-list {name} is not configured"))?;
-        match (seq, rest) {
-            (None, []) => {
-                lists.remove(*name);
-            }
-            (Some(s), _) => {
-                if list.entries.remove(&s).is_none() {
-                    return Err(format!("community-list {name} has no seq {s}"));
-                }
-            }
-            (None, _) => {
-                let entry = parse_community_entry(rest)?;
-                let seq = list
-                    .entries
-                    .iter()
-                    .find(|(_, e)| **e == entry)
-                    .map(|(s, _)| *s)
-                    .ok_or_else(|| format!("community-list {name} has no such entry"))?;
-                list.entries.remove(&seq);
-            }
-        }
-        if lists.get(*name).is_some_and(|l| l.entries.is_empty()) {
-            lists.remove(*name);
-        }
-        return Ok(Handled::Yes);
-    }
-    let entry = parse_community_entry(rest)?;
-    let list = lists.entry((*name).to_owned()).or_default();
-    if seq.is_none() && list.entries.values().any(|e| *e == entry) {
-        return Ok(Handled::Yes);
-    }
-    let seq = seq.unwrap_or_else(|| list.next_seq());
-    list.entries.insert(seq, entry);
-    Ok(Handled::Yes)
+    edit_seq_list(
+        "community-list",
+        &mut policy.community_lists,
+        no,
+        name,
+        rest,
+        parse_community_entry,
+    )
 }
 
 fn parse_community_entry(words: &[&str]) -> Result<CommunityListEntry, String> {
