@@ -22,6 +22,7 @@
 //! export of the old best path and that of the new one.
 
 mod adj_in;
+mod aggregate;
 mod adj_out;
 mod attrs;
 mod decision;
@@ -355,6 +356,8 @@ pub struct Rib {
     /// Counts the operations, for `Dest::mark`.
     op: u64,
     scratch: Scratch,
+    /// `aggregate-address`: configured and originated aggregates.
+    aggregates: aggregate::Aggregates,
 }
 
 impl Rib {
@@ -378,6 +381,7 @@ impl Rib {
             seq: 0,
             op: 0,
             scratch: Scratch::default(),
+            aggregates: aggregate::Aggregates::default(),
         }
     }
 
