@@ -4,6 +4,8 @@
 //!
 //! Everything that decides is pure (fsm.rs, rib/); this module carries out
 //! their actions: connects, writes, timers, and FIB changes.
+mod dynamic;
+pub mod gtsm;
 pub mod io;
 pub mod md5;
 mod peer;
@@ -167,6 +169,10 @@ struct Speaker {
     redistributed: std::collections::BTreeSet<(Family, ipnet::IpNet)>,
     next_conn: ConnId,
     timers: HashMap<(IpAddr, ConnId, Timer), tokio::task::JoinHandle<()>>,
+    /// Dynamic neighbors (listen ranges) and their peer-group.
+    dynamic: BTreeMap<IpAddr, String>,
+    /// Dynamic neighbors whose session went down, deleted after the event.
+    reap: Vec<IpAddr>,
 }
 
 /// Starts the speaker: binds port 179 (an error if that fails), starts every
@@ -178,6 +184,8 @@ pub fn spawn(
     opts: SpeakerOptions,
     fib: FibSender,
 ) -> std::io::Result<SpeakerHandle> {
+    // Peer-group members run with their group's settings filled in.
+    let config = config.resolved();
     let listener = io::listen(opts.port)?;
     for (addr, n) in &config.neighbors {
         if let Some(pw) = &n.password {
@@ -193,6 +201,10 @@ pub fn spawn(
     let accept = io::accept_loop(listener, io_tx.clone());
     let mut rib = Rib::with_config(crate::rib::RibConfig::from_bgp(&config, router_id));
     rib.set_policy(std::sync::Arc::clone(&policy), &BTreeMap::new());
+    for family in Family::ALL {
+        let aggregates = config.aggregates(family).map(|(p, a)| (*p, *a)).collect();
+        rib.set_aggregates(family, &aggregates);
+    }
     let mut sp = Speaker {
         config,
         policy,
@@ -210,6 +222,8 @@ pub fn spawn(
         redistributed: std::collections::BTreeSet::new(),
         next_conn: 1,
         timers: HashMap::new(),
+        dynamic: BTreeMap::new(),
+        reap: Vec::new(),
     };
     tokio::spawn(async move {
         sp.start();
@@ -310,9 +324,16 @@ impl Speaker {
     /// originated networks, maximum-paths and neighbors are brought in line;
     /// a neighbor whose settings changed restarts its session.
     fn reconfigure(&mut self, new: BgpConfig) {
+        let new = self.effective(&new);
         let old = std::mem::replace(&mut self.config, new);
         let mut changes = Changes::default();
         for family in Family::ALL {
+            let aggregates = self
+                .config
+                .aggregates(family)
+                .map(|(p, a)| (*p, *a))
+                .collect();
+            changes.merge(self.rib.set_aggregates(family, &aggregates));
             if old.maximum_paths(family) != self.config.maximum_paths(family) {
                 let n = self.config.maximum_paths(family);
                 changes.merge(self.rib.set_maximum_paths(family, n));
@@ -644,11 +665,17 @@ impl Speaker {
     /// talking to.
     fn on_accept(&mut self, stream: tokio::net::TcpStream, remote: std::net::SocketAddr) {
         let addr = remote.ip();
-        let Some(p) = self.peers.get(&addr) else {
+        if !self.peers.contains_key(&addr) && !self.accept_dynamic(addr) {
             tracing::info!(peer = %addr, "connection from an unconfigured address refused");
+            return;
+        }
+        let Some(p) = self.peers.get(&addr) else {
             return;
         };
         if p.cfg.shutdown {
+            return;
+        }
+        if !gtsm::prepare_accepted(p, &stream) {
             return;
         }
         let existing: Vec<(ConnId, State)> =
@@ -855,14 +882,22 @@ impl Speaker {
         for a in actions {
             self.act(peer, conn, a);
         }
+        self.reap_dynamic();
     }
 
     fn act(&mut self, peer: IpAddr, conn: ConnId, action: Action) {
         match action {
             Action::Connect => {
-                let ttl = self.peers.get(&peer).and_then(|p| p.ttl());
-                let key = self.peers.get(&peer).and_then(|p| p.cfg.password.clone());
-                let source = self.peers.get(&peer).and_then(|p| p.source_address());
+                let opts = self
+                    .peers
+                    .get(&peer)
+                    .map(|p| io::ConnectOptions {
+                        ttl: p.ttl(),
+                        gtsm_hops: p.cfg.ttl_security,
+                        md5_key: p.cfg.password.clone(),
+                        source: p.source_address(),
+                    })
+                    .unwrap_or_default();
                 let port = self.opts.port;
                 let tx = self.io_tx.clone();
                 if let Some(c) = self.conn_mut(peer, conn)
@@ -870,7 +905,7 @@ impl Speaker {
                     && c.connect_task.is_none()
                 {
                     c.outgoing = true;
-                    c.connect_task = Some(io::connect(peer, conn, ttl, port, key, source, tx));
+                    c.connect_task = Some(io::connect(peer, conn, port, opts, tx));
                 }
             }
             Action::Disconnect => {
@@ -887,7 +922,10 @@ impl Speaker {
             Action::StartTimer(t, d) => self.start_timer(peer, conn, t, d),
             Action::StopTimer(t) => self.stop_timer(peer, conn, t),
             Action::Established(session) => self.on_established(peer, conn, *session),
-            Action::Down(reason) => self.on_down(peer, conn, reason),
+            Action::Down(reason) => {
+                self.on_down(peer, conn, reason);
+                self.dynamic_down(peer);
+            }
         }
     }
 
@@ -1066,6 +1104,7 @@ impl Speaker {
                     description: p.cfg.description.clone(),
                     hostname: p.stats.hostname.clone(),
                     last_reset: p.stats.last_reset.clone(),
+                    dynamic: self.is_dynamic(*addr),
                 }
             })
             .collect();
