@@ -187,6 +187,8 @@ pub fn spawn(
     // Peer-group members run with their group's settings filled in.
     let config = config.resolved();
     let listener = io::listen(opts.port)?;
+    gtsm::set_listener_rules(&listener, &gtsm::rules_of(&config))
+        .map_err(|e| std::io::Error::new(e.kind(), format!("GTSM filter on the listener: {e}")))?;
     for (addr, n) in &config.neighbors {
         if let Some(pw) = &n.password {
             md5::set_key(&listener, *addr, pw.as_bytes(), true).map_err(|e| {
@@ -326,6 +328,7 @@ impl Speaker {
     fn reconfigure(&mut self, new: BgpConfig) {
         let new = self.effective(&new);
         let old = std::mem::replace(&mut self.config, new);
+        self.apply_gtsm_filter();
         let mut changes = Changes::default();
         for family in Family::ALL {
             let aggregates = self
@@ -753,17 +756,16 @@ impl Speaker {
 
     /// With two connections to one peer, keeps the one opened by the side
     /// with the higher BGP Identifier (RFC 4271 section 6.8). Returns false
-    /// when `conn` itself was closed.
+    /// when `conn` itself was closed. Only a connection whose OPEN came
+    /// (OpenConfirm, Established) collides: one still in OpenSent may be
+    /// dead without our knowing (a GTSM peer's FIN below the minimum TTL
+    /// never arrives) and must not keep a live one out.
     fn resolve_collision(&mut self, peer: IpAddr, conn: ConnId, remote_id: Ipv4Addr) -> bool {
         let Some(p) = self.peers.get(&peer) else {
             return false;
         };
         let Some(other) = p.conns.iter().find(|c| {
-            c.id != conn
-                && matches!(
-                    c.fsm.state(),
-                    State::OpenSent | State::OpenConfirm | State::Established
-                )
+            c.id != conn && matches!(c.fsm.state(), State::OpenConfirm | State::Established)
         }) else {
             return true;
         };
