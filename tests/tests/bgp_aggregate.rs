@@ -39,7 +39,8 @@ fn frr_sees_the_aggregates_while_contributors_last() {
     });
     let fib = lab.fib();
     assert!(
-        !fib.iter().any(|p| p == "10.250.0.0/16" || p == "10.244.0.0/16"),
+        !fib.iter()
+            .any(|p| p == "10.250.0.0/16" || p == "10.244.0.0/16"),
         "Tern does not install aggregates: {fib:?}"
     );
 
@@ -82,9 +83,11 @@ router bgp 65001
 end
 ",
     );
-    eventually(10, "FRR loses the aggregate with its last contributor", || {
-        !has("10.244.0.0/16") && !has("10.244.2.0/24")
-    });
+    eventually(
+        10,
+        "FRR loses the aggregate with its last contributor",
+        || !has("10.244.0.0/16") && !has("10.244.2.0/24"),
+    );
 
     // FRR withdraws the learned contributor: that aggregate goes too.
     lab.frr_config(&["address-family ipv4 unicast", "no network 10.250.1.0/24"]);

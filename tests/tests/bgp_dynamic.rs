@@ -71,5 +71,7 @@ end
         let v = lab.tern_json("show bgp summary json");
         v["ipv4Unicast"]["peers"]["192.0.2.0"].is_null()
     });
-    eventually(15, "FRR's session is down", || lab.frr_state() != "Established");
+    eventually(15, "FRR's session is down", || {
+        lab.frr_state() != "Established"
+    });
 }

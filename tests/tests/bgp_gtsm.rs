@@ -65,12 +65,15 @@ fn ttl_security_session_comes_up_only_with_gtsm_on_both_sides() {
     eventually(30, "the session goes down", || {
         lab.frr_state() != "Established"
     });
-    never(25, "the session must not come up without GTSM on FRR", || {
-        lab.frr_state() == "Established"
-            || lab.tern_json("show bgp summary json")["ipv4Unicast"]["peers"]["192.0.2.0"]
-                ["state"]
-                == "Established"
-    });
+    never(
+        25,
+        "the session must not come up without GTSM on FRR",
+        || {
+            lab.frr_state() == "Established"
+                || lab.tern_json("show bgp summary json")["ipv4Unicast"]["peers"]["192.0.2.0"]["state"]
+                    == "Established"
+        },
+    );
 
     // GTSM on FRR again: the session comes back.
     lab.frr_config(&[

@@ -149,7 +149,9 @@ pub(super) fn apply_group(
             g.remote_as = Some(r);
             Ok(())
         }
-        ["peer-group", ..] => Err(format!("\"{name}\" is a peer-group, not a neighbor address")),
+        ["peer-group", ..] => Err(format!(
+            "\"{name}\" is a peer-group, not a neighbor address"
+        )),
         _ => set_option(g, None, rest, line),
     }
 }
@@ -196,7 +198,8 @@ pub(super) fn delete_group(bgp: &mut BgpConfig, name: &str) -> Result<(), String
         af.groups.remove(name);
         af.neighbors.retain(|a, _| !gone.contains(a));
     }
-    bgp.families.retain(|_, af| *af != super::bgp::AfConfig::default());
+    bgp.families
+        .retain(|_, af| *af != super::bgp::AfConfig::default());
     bgp.listen_ranges.retain(|_, g| g != name);
     Ok(())
 }
@@ -300,8 +303,9 @@ pub(super) fn apply_listen(bgp: &mut BgpConfig, words: &[&str]) -> Result<(), St
             Ok(())
         }
         ["bgp", "listen", "limit", n] => {
-            let v = parse_u16(n, "listen limit", 1, 65535)
-                .map_err(|_| format!("Invalid limit for number of dynamic neighbors: \"{n}\" (1..65535)"))?;
+            let v = parse_u16(n, "listen limit", 1, 65535).map_err(|_| {
+                format!("Invalid limit for number of dynamic neighbors: \"{n}\" (1..65535)")
+            })?;
             bgp.listen_limit = Some(u32::from(v));
             Ok(())
         }
@@ -454,7 +458,11 @@ exit
         assert_eq!(b.peer_groups.len(), 3);
         assert_eq!(b.listen_limit(), 10);
         assert_eq!(b.listen_group(addr("192.0.2.7")), Some("FABRIC"));
-        assert_eq!(b.listen_group(addr("192.0.2.200")), Some("RACK"), "longest match");
+        assert_eq!(
+            b.listen_group(addr("192.0.2.200")),
+            Some("RACK"),
+            "longest match"
+        );
         assert_eq!(b.listen_group(addr("2001:db8::9")), Some("FABRIC"));
         assert_eq!(b.listen_group(addr("203.0.113.1")), None);
         let aggs: Vec<_> = b.aggregates(Family::Ipv4Unicast).collect();
@@ -468,7 +476,10 @@ exit
         let b = Config::parse("t", GROUPS).unwrap().bgp.unwrap();
         let r = b.resolved();
         let one = &r.neighbors[&addr("198.51.100.1")];
-        assert_eq!(one.remote_as, Some(super::super::bgp::RemoteAsConfig::External));
+        assert_eq!(
+            one.remote_as,
+            Some(super::super::bgp::RemoteAsConfig::External)
+        );
         assert_eq!(one.timers(), (1, 3));
         assert_eq!(one.ttl_security, Some(1));
         assert_eq!(one.description.as_deref(), Some("spine one"));
@@ -485,7 +496,10 @@ exit
         );
         assert_eq!(r.maximum_prefix(two, Family::Ipv4Unicast), Some(500));
         assert_eq!(r.neighbors[&two].timers(), (2, 6));
-        assert!(r.is_active(two, Family::Ipv6Unicast), "group activated ipv6");
+        assert!(
+            r.is_active(two, Family::Ipv6Unicast),
+            "group activated ipv6"
+        );
         let three = &r.neighbors[&addr("198.51.100.3")];
         assert_eq!(three.ebgp_multihop, Some(3));
         // A dynamic neighbor is a passive member with the group's settings.
@@ -512,7 +526,8 @@ exit
             "no neighbor FABRIC ttl-security hops 1",
             "no neighbor FABRIC peer-group",
         ] {
-            s.apply(&mut c, line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            s.apply(&mut c, line)
+                .unwrap_or_else(|e| panic!("{line}: {e}"));
         }
         let b = c.bgp.as_ref().unwrap();
         assert!(!b.peer_groups.contains_key("FABRIC"));
@@ -535,13 +550,19 @@ exit
     #[test]
     fn bad_group_lines_are_refused() {
         let cases = [
-            ("neighbor NOPE remote-as 65000", "not a configured peer-group"),
+            (
+                "neighbor NOPE remote-as 65000",
+                "not a configured peer-group",
+            ),
             ("neighbor 192.0.2.1 peer-group NOPE", "not configured"),
             (
                 "neighbor G peer-group\n neighbor 192.0.2.1 peer-group G",
                 "Specify remote-as",
             ),
-            ("bgp listen range 192.0.2.0/24 peer-group NOPE", "Configure the peer-group first"),
+            (
+                "bgp listen range 192.0.2.0/24 peer-group NOPE",
+                "Configure the peer-group first",
+            ),
             (
                 "neighbor G peer-group\n neighbor H peer-group\n bgp listen range 192.0.2.0/24 peer-group G\n bgp listen range 192.0.2.0/24 peer-group H",
                 "already exists",

@@ -40,9 +40,10 @@ impl Aggregates {
     /// it is then exported to no peer.
     pub(super) fn suppressed(&self, family: Family, prefix: &IpNet) -> bool {
         !self.config.is_empty()
-            && self.config.iter().any(|((f, agg), c)| {
-                *f == family && c.summary_only && covers(agg, prefix)
-            })
+            && self
+                .config
+                .iter()
+                .any(|((f, agg), c)| *f == family && c.summary_only && covers(agg, prefix))
     }
 
     fn is_empty(&self) -> bool {

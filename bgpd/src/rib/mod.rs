@@ -22,8 +22,8 @@
 //! export of the old best path and that of the new one.
 
 mod adj_in;
-mod aggregate;
 mod adj_out;
+mod aggregate;
 mod attrs;
 mod decision;
 mod intern;

@@ -344,10 +344,15 @@ mod tests {
             assert!(handshake(to, 64), "{me}: not a GTSM source");
             // Our own address, GTSM one hop: TTL 64 is dropped, 255 passes.
             set_listener_rules(&l, &[(other, 255), (IpNet::from(me), min_ttl(1))]).unwrap();
-            assert!(!handshake(to, 64), "{me}: below the minimum must be dropped");
+            assert!(
+                !handshake(to, 64),
+                "{me}: below the minimum must be dropped"
+            );
             assert!(handshake(to, 255), "{me}: TTL 255 passes");
             // A more specific rule without minimum inside a GTSM range wins.
-            let range = IpNet::new(me, if me.is_ipv4() { 8 } else { 64 }).unwrap().trunc();
+            let range = IpNet::new(me, if me.is_ipv4() { 8 } else { 64 })
+                .unwrap()
+                .trunc();
             set_listener_rules(&l, &[(range, 255), (IpNet::from(me), 0)]).unwrap();
             assert!(handshake(to, 64), "{me}: exempt inside a GTSM range");
             set_listener_rules(&l, &[]).unwrap();

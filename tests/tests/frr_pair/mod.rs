@@ -33,7 +33,11 @@ impl Lab {
             tor1: format!("clab-{name}-tor1"),
             node1: format!("clab-{name}-node1"),
         };
-        run_ok(Command::new(bin("tern-lab")).args(["up", "-t"]).arg(&lab.topo));
+        run_ok(
+            Command::new(bin("tern-lab"))
+                .args(["up", "-t"])
+                .arg(&lab.topo),
+        );
         lab
     }
 
@@ -68,7 +72,10 @@ impl Lab {
     /// FRR's state of its session with node1.
     pub fn frr_state(&self) -> String {
         let v = self.frr("show bgp neighbors 192.0.2.1 json");
-        v["192.0.2.1"]["bgpState"].as_str().unwrap_or("?").to_owned()
+        v["192.0.2.1"]["bgpState"]
+            .as_str()
+            .unwrap_or("?")
+            .to_owned()
     }
 
     /// `tern -c CMD` on node1 (stdout; panics when tern fails).

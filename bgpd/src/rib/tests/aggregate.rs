@@ -31,10 +31,7 @@ fn attr(m: &UpdateMessage, code: u8) -> Option<Attribute> {
 
 /// The UPDATEs for peer `to` in `c`, as it decodes them.
 fn wire(c: &Changes, to: &PeerInfo) -> Vec<UpdateMessage> {
-    on_the_wire(
-        &updates_for(c, u8::try_from(to.id.0).unwrap()),
-        &to.codec,
-    )
+    on_the_wire(&updates_for(c, u8::try_from(to.id.0).unwrap()), &to.codec)
 }
 
 /// The UPDATE announcing `prefix` among `msgs`.
@@ -51,7 +48,10 @@ fn aggregate_follows_its_contributors() {
     let (a, b) = (peer(1, 65001), peer(2, 65002));
     up(&mut r, &a);
     up(&mut r, &b);
-    assert!(r.set_aggregates(V4, &aggs(&[(AGG, false, false)])).is_empty());
+    assert!(
+        r.set_aggregates(V4, &aggs(&[(AGG, false, false)]))
+            .is_empty()
+    );
     assert!(r.route(V4, net(AGG)).is_none(), "nothing to aggregate yet");
     // A route outside the aggregate, and the aggregate's own prefix, do not
     // contribute.
@@ -70,14 +70,24 @@ fn aggregate_follows_its_contributors() {
     // FIB: Tern does not install it.
     let msgs = wire(&c, &b);
     let got = announced(&msgs);
-    assert!(got.contains(&net("10.1.0.0/16")) && got.contains(&net(AGG)), "{got:?}");
-    assert!(c.fib.iter().any(|f| f.prefix == net(AGG) && f.nexthops.is_empty()));
+    assert!(
+        got.contains(&net("10.1.0.0/16")) && got.contains(&net(AGG)),
+        "{got:?}"
+    );
+    assert!(
+        c.fib
+            .iter()
+            .any(|f| f.prefix == net(AGG) && f.nexthops.is_empty())
+    );
     let m = announcing(&msgs, AGG);
     assert_eq!(
         attr(&m, attr_type::AS_PATH),
         Some(Attribute::AsPath(AsPath::from_sequence(vec![LOCAL_AS])))
     );
-    assert_eq!(attr(&m, attr_type::ATOMIC_AGGREGATE), Some(Attribute::AtomicAggregate));
+    assert_eq!(
+        attr(&m, attr_type::ATOMIC_AGGREGATE),
+        Some(Attribute::AtomicAggregate)
+    );
     assert_eq!(
         attr(&m, attr_type::AGGREGATOR),
         Some(Attribute::Aggregator(Aggregator {
@@ -85,13 +95,20 @@ fn aggregate_follows_its_contributors() {
             address: ROUTER_ID
         }))
     );
-    assert_eq!(attr(&m, attr_type::ORIGIN), Some(Attribute::Origin(Origin::Igp)));
+    assert_eq!(
+        attr(&m, attr_type::ORIGIN),
+        Some(Attribute::Origin(Origin::Igp))
+    );
     // Sent back to a as well: it came from no peer.
     assert!(announced(&wire(&c, &a)).contains(&net(AGG)));
     // The last contributor goes: the aggregate goes, the learned /8 is
     // best again and installed.
     let c = r.update_from_peer(a.id, &withdraw(&["10.1.0.0/16"]));
-    assert!(c.fib.iter().any(|f| f.prefix == net(AGG) && f.nexthops == vec![ip("192.0.2.1")]));
+    assert!(
+        c.fib
+            .iter()
+            .any(|f| f.prefix == net(AGG) && f.nexthops == vec![ip("192.0.2.1")])
+    );
     let view = r.route(V4, net(AGG)).unwrap();
     assert_eq!(view.paths.len(), 1);
     assert!(matches!(view.paths[0].source, PathSource::Peer { id, .. } if id == a.id));
@@ -109,17 +126,29 @@ fn local_routes_contribute_and_peer_down_withdraws() {
     r.set_aggregates(V4, &aggs(&[(AGG, false, false)]));
     let c = r.originate(V4, net("10.9.0.0/24"));
     assert!(announced(&wire(&c, &b)).contains(&net(AGG)));
-    assert!(c.fib.is_empty(), "neither the local route nor the aggregate is installed");
+    assert!(
+        c.fib.is_empty(),
+        "neither the local route nor the aggregate is installed"
+    );
     let c = r.update_from_peer(
         a.id,
         &announce(&["10.2.0.0/16"], attrs(&[65001], "192.0.2.1")),
     );
-    assert!(!announced(&wire(&c, &b)).contains(&net(AGG)), "already sent");
+    assert!(
+        !announced(&wire(&c, &b)).contains(&net(AGG)),
+        "already sent"
+    );
     let c = r.withdraw_local(V4, net("10.9.0.0/24"));
-    assert!(!withdrawn(&wire(&c, &b)).contains(&net(AGG)), "10.2/16 still contributes");
+    assert!(
+        !withdrawn(&wire(&c, &b)).contains(&net(AGG)),
+        "10.2/16 still contributes"
+    );
     let c = r.peer_down(a.id);
     let w = withdrawn(&wire(&c, &b));
-    assert!(w.contains(&net(AGG)) && w.contains(&net("10.2.0.0/16")), "{w:?}");
+    assert!(
+        w.contains(&net(AGG)) && w.contains(&net("10.2.0.0/16")),
+        "{w:?}"
+    );
     assert!(r.route(V4, net(AGG)).is_none());
 }
 
@@ -132,14 +161,21 @@ fn summary_only_hides_the_more_specifics() {
     r.set_aggregates(V4, &aggs(&[(AGG, true, false)]));
     let c = r.update_from_peer(
         a.id,
-        &announce(&["10.1.0.0/16", "10.2.0.0/16", "11.0.0.0/8"], attrs(&[65001], "192.0.2.1")),
+        &announce(
+            &["10.1.0.0/16", "10.2.0.0/16", "11.0.0.0/8"],
+            attrs(&[65001], "192.0.2.1"),
+        ),
     );
     let mut got = announced(&wire(&c, &b));
     got.sort();
     assert_eq!(got, vec![net(AGG), net("11.0.0.0/8")]);
     // Still in the Loc-RIB and the FIB.
     assert!(r.route(V4, net("10.1.0.0/16")).is_some());
-    assert!(c.fib.iter().any(|f| f.prefix == net("10.1.0.0/16") && !f.nexthops.is_empty()));
+    assert!(
+        c.fib
+            .iter()
+            .any(|f| f.prefix == net("10.1.0.0/16") && !f.nexthops.is_empty())
+    );
     assert_eq!(r.peer_counts(b.id, V4).unwrap().advertised, 2);
     // A session that comes up later gets the aggregate only.
     let d = peer(3, 65003);
