@@ -1,7 +1,8 @@
 //! Dynamic neighbors against FRR 8.4 (lab/topologies/dynamic.clab.yml):
 //! node1 has no neighbor line for tor1, only `bgp listen range
 //! 192.0.2.0/24 peer-group TORS`. FRR connects, node1 creates the neighbor
-//! with the group's settings (remote-as external, description), routes flow
+//! with the group's settings (remote-as external, description, a TCP MD5
+//! password the listener has for the whole range), routes flow
 //! both ways, `show bgp summary` marks it as FRR does (`*`, dynamicPeer);
 //! when FRR shuts the session down the neighbor is deleted, and it comes
 //! back with the next connection. Needs root and FRR (lab/setup.sh).

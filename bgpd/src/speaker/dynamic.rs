@@ -9,9 +9,11 @@
 //! reconfiguration keeps while their range and group still hold them with
 //! the same settings (otherwise they are dropped, and come back on their
 //! next connection).
-use std::net::IpAddr;
+use std::{collections::BTreeMap, net::IpAddr};
 
-use super::Speaker;
+use ipnet::IpNet;
+
+use super::{Speaker, md5};
 use crate::config::BgpConfig;
 
 impl Speaker {
@@ -58,6 +60,36 @@ impl Speaker {
         self.dynamic.insert(addr, group);
         self.add_peer(addr, n);
         true
+    }
+
+    /// Puts the TCP MD5 keys of the listen ranges whose peer-group has a
+    /// password on the listening socket (a connection from the range is
+    /// signed from its SYN on), and takes off those no longer configured.
+    pub(super) fn apply_range_keys(&mut self) {
+        let want: BTreeMap<IpNet, String> = self
+            .config
+            .listen_ranges
+            .iter()
+            .filter_map(|(r, g)| {
+                let pw = self.config.peer_groups.get(g)?.password.clone()?;
+                Some((*r, pw))
+            })
+            .collect();
+        for range in self.range_keys.keys() {
+            if !want.contains_key(range)
+                && let Err(e) = md5::set_range_key(&self.listener_fd, *range, b"")
+            {
+                tracing::warn!(%range, error = %e, "cannot remove the listen range's TCP MD5 key");
+            }
+        }
+        for (range, pw) in &want {
+            if self.range_keys.get(range) != Some(pw)
+                && let Err(e) = md5::set_range_key(&self.listener_fd, *range, pw.as_bytes())
+            {
+                tracing::warn!(%range, error = %e, "cannot set the listen range's TCP MD5 key");
+            }
+        }
+        self.range_keys = want;
     }
 
     /// Whether `addr` is a dynamic neighbor (shown with `*` by FRR).

@@ -173,6 +173,8 @@ struct Speaker {
     dynamic: BTreeMap<IpAddr, String>,
     /// Dynamic neighbors whose session went down, deleted after the event.
     reap: Vec<IpAddr>,
+    /// TCP MD5 keys set on the listener for listen ranges.
+    range_keys: BTreeMap<ipnet::IpNet, String>,
 }
 
 /// Starts the speaker: binds port 179 (an error if that fails), starts every
@@ -226,7 +228,9 @@ pub fn spawn(
         timers: HashMap::new(),
         dynamic: BTreeMap::new(),
         reap: Vec::new(),
+        range_keys: BTreeMap::new(),
     };
+    sp.apply_range_keys();
     tokio::spawn(async move {
         sp.start();
         loop {
@@ -329,6 +333,7 @@ impl Speaker {
         let new = self.effective(&new);
         let old = std::mem::replace(&mut self.config, new);
         self.apply_gtsm_filter();
+        self.apply_range_keys();
         let mut changes = Changes::default();
         for family in Family::ALL {
             let aggregates = self
