@@ -308,3 +308,47 @@ fn ipv6_aggregates_are_separate() {
     assert!(r.is_suppressed(V6, &net("2001:db8:1::/48")));
     assert!(!r.is_suppressed(V4, &net("10.0.0.0/24")));
 }
+
+#[test]
+fn an_aggregate_never_keeps_a_larger_one_alive() {
+    let mut r = rib();
+    let (a, b) = (peer(1, 65001), peer(2, 65002));
+    up(&mut r, &a);
+    up(&mut r, &b);
+    r.set_aggregates(
+        V4,
+        &aggs(&[(AGG, false, false), ("10.1.0.0/16", false, false)]),
+    );
+    let c = r.update_from_peer(
+        a.id,
+        &announce(&["10.1.1.0/24"], attrs(&[65001], "192.0.2.1")),
+    );
+    let mut got = announced(&wire(&c, &b));
+    got.sort();
+    assert_eq!(got, vec![net(AGG), net("10.1.0.0/16"), net("10.1.1.0/24")]);
+    let c = r.update_from_peer(a.id, &withdraw(&["10.1.1.0/24"]));
+    let mut gone = withdrawn(&wire(&c, &b));
+    gone.sort();
+    assert_eq!(
+        gone,
+        vec![net(AGG), net("10.1.0.0/16"), net("10.1.1.0/24")],
+        "the /16 aggregate does not contribute to the /8"
+    );
+    assert_eq!(r.prefix_count(V4), 0);
+}
+
+#[test]
+fn a_network_line_for_the_aggregate_prefix_coexists() {
+    let mut r = rib();
+    let b = peer(2, 65002);
+    up(&mut r, &b);
+    r.set_aggregates(V4, &aggs(&[(AGG, false, false)]));
+    r.originate(V4, net(AGG));
+    let c = r.originate(V4, net("10.3.0.0/16"));
+    assert_eq!(r.route(V4, net(AGG)).unwrap().paths.len(), 2);
+    // The network path stays best: nothing new for b about 10.0.0.0/8.
+    assert!(!announced(&wire(&c, &b)).contains(&net(AGG)));
+    let c = r.withdraw_local(V4, net("10.3.0.0/16"));
+    assert!(!withdrawn(&wire(&c, &b)).contains(&net(AGG)));
+    assert_eq!(r.route(V4, net(AGG)).unwrap().paths.len(), 1);
+}
