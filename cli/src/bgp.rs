@@ -60,6 +60,8 @@ fn family_text(s: &BgpSummary, family: &str, title: &str, titled: bool, out: &mu
             .hostname
             .as_deref()
             .map_or_else(|| p.address.clone(), |_| p.address.clone());
+        // FRR marks dynamic neighbors (listen ranges) with a star.
+        let name = if p.dynamic { format!("*{name}") } else { name };
         out.push_str(&name);
         if name.len() < 16 {
             out.push_str(&" ".repeat(16 - name.len()));
@@ -131,6 +133,9 @@ fn family_json(s: &BgpSummary, family: &str) -> Option<Value> {
             failed += 1;
         }
         let mut o = Map::new();
+        if p.dynamic {
+            o.insert("dynamicPeer".into(), json!(true));
+        }
         if let Some(h) = &p.hostname {
             o.insert("hostname".into(), json!(h));
         }

@@ -19,10 +19,13 @@ const DO: Token = Kw("do", "To run exec commands in config-mode");
 const BGP: Token = Kw("bgp", "BGP information");
 const ASN: Token = Arg("(1-4294967295)", "AS number", Asn);
 const NEIGHBOR: Token = Kw("neighbor", "Specify neighbor router");
-const PEERS: [Token; 2] = [
+const PEERS: [Token; 3] = [
     Arg("A.B.C.D", "Neighbor address", Ipv4),
     Arg("X:X::X:X", "Neighbor IPv6 address", Ipv6),
+    Arg("WORD", "Interface name or neighbor tag", Word),
 ];
+const PEER_GROUP: Token = Kw("peer-group", "Member of the peer-group");
+const PGNAME: Token = Arg("PGNAME", "Peer-group name", Word);
 const LEVELS: [(&str, &str); 8] = [
     ("alerts", "Immediate action needed"),
     ("critical", "Critical conditions"),
@@ -278,6 +281,24 @@ fn router() -> Vec<Pattern> {
         p.push(vec![BGP, gr, Kw(kw, help), arg]);
         p.push(vec![NO, BGP, gr, Kw(kw, help)]);
     }
+    let listen = Kw("listen", "BGP Dynamic Neighbors listen commands");
+    let range = Kw("range", "Configure BGP dynamic neighbors listen range");
+    for prefix in [
+        Arg("A.B.C.D/M", "Neighbor address", Ipv4Prefix),
+        Arg("X:X::X:X/M", "Neighbor address", Ipv6Prefix),
+    ] {
+        p.push(vec![BGP, listen, range, prefix, PEER_GROUP, PGNAME]);
+        p.push(vec![NO, BGP, listen, range, prefix, PEER_GROUP, PGNAME]);
+    }
+    let limit = Kw("limit", "Configure Dynamic Neighbors listen limit value");
+    let max = Arg(
+        "(1-65535)",
+        "Configure Dynamic Neighbors listen limit value",
+        Range(1, 65535),
+    );
+    p.push(vec![BGP, listen, limit, max]);
+    p.push(vec![NO, BGP, listen, limit]);
+    p.push(vec![NO, BGP, listen, limit, max]);
     for af in [Kw("ipv4", "Address Family"), Kw("ipv6", "Address Family")] {
         p.push(vec![family, af]);
         p.push(vec![family, af, unicast]);
@@ -330,6 +351,13 @@ fn router() -> Vec<Pattern> {
             Arg("WORD", "Interface name", ArgKind::IfName),
         ],
         vec![Kw("shutdown", "Administratively shut down this neighbor")],
+        vec![Kw("peer-group", "Configure peer-group")],
+        vec![PEER_GROUP, PGNAME],
+        vec![
+            Kw("ttl-security", "BGP ttl-security parameters"),
+            Kw("hops", "Specify the maximum number of hops to the BGP peer"),
+            Arg("(1-254)", "Number of hops to BGP peer", Range(1, 254)),
+        ],
     ];
     p.extend(neighbor_forms(&tails, true));
     p
@@ -355,6 +383,23 @@ fn address_family() -> Vec<Pattern> {
     ] {
         p.push(vec![network, prefix]);
         p.push(vec![NO, network, prefix]);
+        let aggregate = Kw("aggregate-address", "Configure BGP aggregate entries");
+        let as_set = Kw("as-set", "Generate AS set path information");
+        let summary = Kw("summary-only", "Filter more specific routes from updates");
+        for opts in [
+            vec![],
+            vec![as_set],
+            vec![summary],
+            vec![as_set, summary],
+            vec![summary, as_set],
+        ] {
+            let mut line = vec![aggregate, prefix];
+            line.extend(opts);
+            let mut no_line = vec![NO];
+            no_line.extend(&line);
+            p.push(line);
+            p.push(no_line);
+        }
     }
     let redistribute = Kw(
         "redistribute",
@@ -546,6 +591,30 @@ mod tests {
         );
         assert_eq!(expand("config", "log std deb"), "log stdout debugging");
         assert_eq!(expand("config", "int eth1"), "interface eth1");
+        assert_eq!(
+            expand("config-router-af", "agg 10.0.0.0/8 summ as-s"),
+            "aggregate-address 10.0.0.0/8 summary-only as-set"
+        );
+        assert_eq!(
+            expand("config-router", "nei 192.0.2.0 ttl-sec hop 1"),
+            "neighbor 192.0.2.0 ttl-security hops 1"
+        );
+        assert_eq!(
+            expand("config-router", "nei TORS peer-g"),
+            "neighbor TORS peer-group"
+        );
+        assert_eq!(
+            expand("config-router", "bgp lis ra 192.0.2.0/24 peer-g TORS"),
+            "bgp listen range 192.0.2.0/24 peer-group TORS"
+        );
+        assert_eq!(
+            expand("config-router", "bgp lis lim 10"),
+            "bgp listen limit 10"
+        );
+        assert_eq!(
+            expand("config-router-af", "nei TORS act"),
+            "neighbor TORS activate"
+        );
         assert_eq!(expand("config", "en"), "end");
         assert_eq!(
             expand("config-router-af", "net 10.0.0.0/24"),

@@ -188,6 +188,9 @@ pub struct BgpPeerSummary {
     pub hostname: Option<String>,
     /// Why the session last went down.
     pub last_reset: Option<String>,
+    /// Created by a connection from a `bgp listen range` (FRR marks it `*`).
+    #[serde(default)]
+    pub dynamic: bool,
 }
 
 /// Identity and health of a daemon.

@@ -81,6 +81,12 @@ pub struct NeighborConfig {
     pub ebgp_multihop: Option<u8>,
     /// `update-source IFNAME|ADDRESS`: the local address of the session.
     pub update_source: Option<String>,
+    /// `ttl-security hops N` (GTSM, RFC 5082): send with TTL 255, accept
+    /// only packets that arrive with TTL >= 256 - N.
+    pub ttl_security: Option<u8>,
+    /// `neighbor ADDRESS peer-group NAME`: settings not given here come
+    /// from the group. Always None on a group itself.
+    pub peer_group: Option<String>,
 }
 
 impl NeighborConfig {
@@ -147,7 +153,20 @@ pub struct AfConfig {
     pub maximum_paths: Option<u16>,
     /// `redistribute connected|kernel|static`.
     pub redistribute: BTreeSet<Redistribute>,
+    /// `aggregate-address PREFIX [as-set] [summary-only]`.
+    pub aggregates: BTreeMap<IpNet, AggregateConfig>,
     pub neighbors: BTreeMap<IpAddr, AfNeighbor>,
+    /// Per-family settings of peer-groups, by group name.
+    pub groups: BTreeMap<String, AfNeighbor>,
+}
+
+/// One `aggregate-address PREFIX [as-set] [summary-only]` line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AggregateConfig {
+    /// The more-specific routes are not advertised to any peer.
+    pub summary_only: bool,
+    /// The aggregate's AS_PATH carries an AS_SET of the contributors' ASes.
+    pub as_set: bool,
 }
 
 /// FRR's default restart time (`bgp graceful-restart restart-time`), seconds.
@@ -186,6 +205,13 @@ pub struct BgpConfig {
     pub router_id: Option<Ipv4Addr>,
     pub graceful_restart: GracefulRestartConfig,
     pub neighbors: BTreeMap<IpAddr, NeighborConfig>,
+    /// `neighbor NAME peer-group` and the settings given to NAME.
+    pub peer_groups: BTreeMap<String, NeighborConfig>,
+    /// `bgp listen range PREFIX peer-group NAME`: connections from these
+    /// addresses create dynamic neighbors of the group.
+    pub listen_ranges: BTreeMap<IpNet, String>,
+    /// `bgp listen limit N`: most dynamic neighbors at once (FRR's default 100).
+    pub listen_limit: Option<u32>,
     pub families: BTreeMap<Family, AfConfig>,
 }
 
@@ -196,8 +222,19 @@ impl BgpConfig {
             router_id: None,
             graceful_restart: GracefulRestartConfig::default(),
             neighbors: BTreeMap::new(),
+            peer_groups: BTreeMap::new(),
+            listen_ranges: BTreeMap::new(),
+            listen_limit: None,
             families: BTreeMap::new(),
         }
+    }
+
+    /// The aggregates configured in `family`.
+    pub fn aggregates(&self, family: Family) -> impl Iterator<Item = (&IpNet, &AggregateConfig)> {
+        self.families
+            .get(&family)
+            .into_iter()
+            .flat_map(|af| af.aggregates.iter())
     }
 
     /// Whether `peer` exchanges routes of `family`.
@@ -281,13 +318,7 @@ pub(super) fn parse_asn(s: &str) -> Result<u32, String> {
     Ok(v)
 }
 
-fn parse_peer(s: &str) -> Result<IpAddr, String> {
-    s.parse::<IpAddr>().map_err(|_| {
-        format!("neighbor \"{s}\" is not an IP address (peer-groups and interface peers are not supported yet)")
-    })
-}
-
-fn parse_u16(s: &str, what: &str, min: u16, max: u16) -> Result<u16, String> {
+pub(super) fn parse_u16(s: &str, what: &str, min: u16, max: u16) -> Result<u16, String> {
     match s.parse::<u16>() {
         Ok(v) if v >= min && v <= max => Ok(v),
         _ => Err(format!("invalid {what} \"{s}\" ({min}..{max})")),
@@ -332,40 +363,39 @@ pub(super) fn apply_router(
                 words[2..].join(" ")
             ));
         }
-        ["neighbor", peer, rest @ ..] => {
-            let addr = parse_peer(peer)?;
-            apply_neighbor(bgp, addr, rest, line)?;
+        ["bgp", "listen", ..] | ["no", "bgp", "listen", ..] => {
+            super::neighbor::apply_listen(bgp, words)?;
         }
-        ["no", "neighbor", peer] => {
-            let addr = parse_peer(peer)?;
-            if bgp.neighbors.remove(&addr).is_none() {
-                return Err(format!("neighbor {addr} is not configured"));
+        ["neighbor", peer, rest @ ..] => match peer.parse::<IpAddr>() {
+            Ok(addr) => apply_neighbor(bgp, addr, rest, line)?,
+            Err(_) => super::neighbor::apply_group(bgp, peer, rest, line)?,
+        },
+        ["no", "neighbor", peer] => match peer.parse::<IpAddr>() {
+            Ok(addr) => {
+                if bgp.neighbors.remove(&addr).is_none() {
+                    return Err(format!("neighbor {addr} is not configured"));
+                }
+                for af in bgp.families.values_mut() {
+                    af.neighbors.remove(&addr);
+                }
             }
-            for af in bgp.families.values_mut() {
-                af.neighbors.remove(&addr);
-            }
-        }
-        ["no", "neighbor", peer, rest @ ..] => {
-            let addr = parse_peer(peer)?;
-            let n = bgp
-                .neighbors
-                .get_mut(&addr)
-                .ok_or_else(|| format!("neighbor {addr} is not configured"))?;
-            match rest {
-                ["description", ..] => n.description = None,
-                ["timers", "connect", ..] => n.connect_retry = None,
-                ["timers", ..] => n.timers = None,
-                ["passive"] => n.passive = false,
-                ["password", ..] => n.password = None,
-                ["ebgp-multihop", ..] => n.ebgp_multihop = None,
-                ["update-source", ..] => n.update_source = None,
-                ["shutdown", ..] => n.shutdown = false,
-                _ => return Err(format!("unknown neighbor option \"{}\"", rest.join(" "))),
-            }
-        }
+            Err(_) => super::neighbor::delete_group(bgp, peer)?,
+        },
+        ["no", "neighbor", peer, rest @ ..] => match peer.parse::<IpAddr>() {
+            Ok(addr) => unapply_neighbor(bgp, addr, rest)?,
+            Err(_) => super::neighbor::unapply_group(bgp, peer, rest)?,
+        },
         _ => return Ok(Handled::No),
     }
     Ok(Handled::Yes)
+}
+
+pub(super) fn parse_remote_as(asn: &str) -> Result<RemoteAsConfig, String> {
+    Ok(match asn {
+        "internal" => RemoteAsConfig::Internal,
+        "external" => RemoteAsConfig::External,
+        a => RemoteAsConfig::Asn(parse_asn(a)?),
+    })
 }
 
 fn apply_neighbor(
@@ -374,68 +404,75 @@ fn apply_neighbor(
     rest: &[&str],
     line: &str,
 ) -> Result<(), String> {
-    if let ["remote-as", asn] = rest {
-        let r = match *asn {
-            "internal" => RemoteAsConfig::Internal,
-            "external" => RemoteAsConfig::External,
-            a => RemoteAsConfig::Asn(parse_asn(a)?),
-        };
-        bgp.neighbors.entry(addr).or_default().remote_as = Some(r);
-        return Ok(());
+    match rest {
+        ["remote-as", asn] => {
+            let r = parse_remote_as(asn)?;
+            let group = bgp.neighbors.get(&addr).and_then(|n| n.peer_group.clone());
+            if let Some(g) = group
+                && let Some(gas) = bgp.peer_groups.get(&g).and_then(|g| g.remote_as)
+                && gas != r
+            {
+                return Err(format!(
+                    "peer-group {g} has remote-as {}: cannot configure remote-as for member {addr}",
+                    remote_as_word(gas)
+                ));
+            }
+            bgp.neighbors.entry(addr).or_default().remote_as = Some(r);
+            return Ok(());
+        }
+        ["peer-group", name] => return super::neighbor::bind(bgp, addr, name),
+        _ => {}
     }
+    let group = bgp.neighbors.get(&addr).and_then(|n| n.peer_group.clone());
+    let group_cfg = group.and_then(|g| bgp.peer_groups.get(&g)).cloned();
+    let n = bgp.neighbors.get_mut(&addr).ok_or_else(|| {
+        format!("neighbor {addr} needs \"neighbor {addr} peer-group NAME\" or \"neighbor {addr} remote-as ...\" first")
+    })?;
+    super::neighbor::set_option(n, group_cfg.as_ref(), rest, line)
+}
+
+fn unapply_neighbor(bgp: &mut BgpConfig, addr: IpAddr, rest: &[&str]) -> Result<(), String> {
     let n = bgp
         .neighbors
         .get_mut(&addr)
-        .ok_or_else(|| format!("neighbor {addr} needs \"neighbor {addr} remote-as ...\" first"))?;
+        .ok_or_else(|| format!("neighbor {addr} is not configured"))?;
     match rest {
-        ["description", _, ..] => {
-            let at = line
-                .find("description")
-                .map_or(line.len(), |i| i + "description".len());
-            n.description = Some(line[at..].trim().to_owned());
-        }
-        ["timers", "connect", s] => {
-            n.connect_retry = Some(parse_u16(s, "connect timer", 1, 65535)?);
-        }
-        ["timers", ka, hold] => {
-            let ka = parse_u16(ka, "keepalive", 0, 65535)?;
-            let hold = parse_u16(hold, "hold time", 0, 65535)?;
-            if hold != 0 && hold < 3 {
-                return Err(format!(
-                    "hold time {hold} must be 0 or at least 3 (RFC 4271)"
-                ));
+        ["peer-group", ..] => {
+            let Some(g) = n.peer_group.clone() else {
+                return Err(format!("neighbor {addr} is not a member of a peer-group"));
+            };
+            if let [_, name] = rest
+                && *name != g
+            {
+                return Err("Peer is not a member of this peer-group".into());
             }
-            n.timers = Some((ka, hold));
-        }
-        ["passive"] => n.passive = true,
-        ["password", pw] => {
-            if pw.len() > 80 {
-                return Err("password longer than 80 characters (TCP MD5 key limit)".into());
+            // As FRR: a member that took its remote-as from the group goes
+            // with it; one with its own stays as a plain neighbor.
+            if n.remote_as.is_none() {
+                bgp.neighbors.remove(&addr);
+                for af in bgp.families.values_mut() {
+                    af.neighbors.remove(&addr);
+                }
+            } else {
+                n.peer_group = None;
             }
-            n.password = Some((*pw).to_owned());
+            Ok(())
         }
-        ["password", ..] => return Err("password takes one word".into()),
-        ["ebgp-multihop"] => n.ebgp_multihop = Some(255),
-        ["ebgp-multihop", ttl] => {
-            let t = parse_u16(ttl, "TTL", 1, 255)?;
-            n.ebgp_multihop = Some(u8::try_from(t).unwrap_or(255));
+        ["remote-as", ..] if n.peer_group.is_some() => {
+            n.remote_as = None;
+            Ok(())
         }
-        ["update-source", src] => {
-            if src.parse::<IpAddr>().is_err() {
-                super::check_ifname(src)?;
-            }
-            n.update_source = Some((*src).to_owned());
-        }
-        ["shutdown"] => n.shutdown = true,
-        [] => return Err("incomplete neighbor command".into()),
-        other => {
-            return Err(format!(
-                "unknown or unsupported neighbor option \"{}\"",
-                other.join(" ")
-            ));
-        }
+        _ => super::neighbor::unset_option(n, rest),
     }
-    Ok(())
+}
+
+/// The words of a remote-as setting.
+pub(super) fn remote_as_word(r: RemoteAsConfig) -> String {
+    match r {
+        RemoteAsConfig::Asn(a) => a.to_string(),
+        RemoteAsConfig::Internal => "internal".into(),
+        RemoteAsConfig::External => "external".into(),
+    }
 }
 
 /// Parses `ipv4 unicast` / `ipv6 unicast` after `address-family`.
@@ -457,41 +494,105 @@ pub(super) fn apply_af(
     words: &[&str],
 ) -> Result<Handled, String> {
     let known: Vec<IpAddr> = bgp.neighbors.keys().copied().collect();
+    let groups: Vec<String> = bgp.peer_groups.keys().cloned().collect();
     let af = bgp.families.entry(family).or_default();
-    let handled = apply_af_line(af, family, &known, words);
+    let handled = apply_af_line(af, family, &known, &groups, words);
     // Keep the model canonical: what renders to nothing is not stored, so
     // that reading running-config back gives an equal state.
     for af in bgp.families.values_mut() {
         af.neighbors.retain(|_, n| *n != AfNeighbor::default());
+        af.groups.retain(|_, n| *n != AfNeighbor::default());
     }
     bgp.families.retain(|_, af| *af != AfConfig::default());
     handled
+}
+
+/// A neighbor named in an address-family line: an address or a peer-group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum AfPeer {
+    Addr(IpAddr),
+    Group(String),
+}
+
+impl AfPeer {
+    /// The neighbor `s` names; it must be configured.
+    fn known(s: &str, known: &[IpAddr], groups: &[String]) -> Result<AfPeer, String> {
+        match s.parse::<IpAddr>() {
+            Ok(a) if known.contains(&a) => Ok(AfPeer::Addr(a)),
+            Ok(a) => Err(format!("neighbor {a} is not configured")),
+            Err(_) if groups.iter().any(|g| g == s) => Ok(AfPeer::Group(s.to_owned())),
+            Err(_) => Err(format!(
+                "\"{s}\" is neither a neighbor address nor a configured peer-group"
+            )),
+        }
+    }
+
+    /// For `no` lines: any address or name (nothing to undo is no error).
+    fn any(s: &str) -> AfPeer {
+        s.parse::<IpAddr>()
+            .map_or_else(|_| AfPeer::Group(s.to_owned()), AfPeer::Addr)
+    }
+
+    fn entry<'a>(&self, af: &'a mut AfConfig) -> &'a mut AfNeighbor {
+        match self {
+            AfPeer::Addr(a) => af.neighbors.entry(*a).or_default(),
+            AfPeer::Group(g) => af.groups.entry(g.clone()).or_default(),
+        }
+    }
+}
+
+fn parse_af_prefix(p: &str, family: Family) -> Result<IpNet, String> {
+    let net: IpNet = p.parse().map_err(|_| format!("invalid prefix \"{p}\""))?;
+    if !family.holds(&net) {
+        return Err(format!("{net} is not an {} prefix", family.keyword()));
+    }
+    if net.trunc() != net {
+        return Err(format!(
+            "{net} has host bits set (did you mean {}?)",
+            net.trunc()
+        ));
+    }
+    Ok(net)
 }
 
 fn apply_af_line(
     af: &mut AfConfig,
     family: Family,
     known: &[IpAddr],
+    groups: &[String],
     words: &[&str],
 ) -> Result<Handled, String> {
     match words {
         ["network", p] | ["no", "network", p] => {
-            let net: IpNet = p.parse().map_err(|_| format!("invalid prefix \"{p}\""))?;
-            if !family.holds(&net) {
-                return Err(format!("{net} is not an {} prefix", family.keyword()));
-            }
-            if net.trunc() != net {
-                return Err(format!(
-                    "{net} has host bits set (did you mean {}?)",
-                    net.trunc()
-                ));
-            }
+            let net = parse_af_prefix(p, family)?;
             if words[0] == "no" {
                 if !af.networks.remove(&net) {
                     return Err(format!("network {net} is not configured"));
                 }
             } else {
                 af.networks.insert(net);
+            }
+        }
+        ["aggregate-address", p, opts @ ..] => {
+            let net = parse_af_prefix(p, family)?;
+            let mut agg = AggregateConfig::default();
+            for o in opts {
+                match *o {
+                    "summary-only" => agg.summary_only = true,
+                    "as-set" => agg.as_set = true,
+                    other => {
+                        return Err(format!(
+                            "aggregate-address option \"{other}\" is not supported (as-set, summary-only)"
+                        ));
+                    }
+                }
+            }
+            af.aggregates.insert(net, agg);
+        }
+        ["no", "aggregate-address", p, ..] => {
+            let net = parse_af_prefix(p, family)?;
+            if af.aggregates.remove(&net).is_none() {
+                return Err(format!("aggregate-address {net} is not configured"));
             }
         }
         ["maximum-paths", n] => af.maximum_paths = Some(parse_u16(n, "maximum-paths", 1, 256)?),
@@ -510,70 +611,131 @@ fn apply_af_line(
         }
         ["no", "maximum-paths", ..] => af.maximum_paths = None,
         ["neighbor", peer, "maximum-prefix", n] => {
-            let addr = parse_peer(peer)?;
-            if !known.contains(&addr) {
-                return Err(format!("neighbor {addr} is not configured"));
-            }
+            let who = AfPeer::known(peer, known, groups)?;
             let n: u32 = n
                 .parse()
                 .ok()
                 .filter(|v| *v >= 1)
                 .ok_or_else(|| format!("invalid maximum-prefix \"{n}\" (1..4294967295)"))?;
-            af.neighbors.entry(addr).or_default().maximum_prefix = Some(n);
+            who.entry(af).maximum_prefix = Some(n);
         }
         ["no", "neighbor", peer, "maximum-prefix", ..] => {
-            let addr = parse_peer(peer)?;
-            af.neighbors.entry(addr).or_default().maximum_prefix = None;
+            AfPeer::any(peer).entry(af).maximum_prefix = None;
         }
-        ["neighbor", peer, "route-reflector-client"]
-        | ["no", "neighbor", peer, "route-reflector-client"] => {
-            let addr = parse_peer(peer)?;
-            if !known.contains(&addr) {
-                return Err(format!("neighbor {addr} is not configured"));
-            }
-            af.neighbors.entry(addr).or_default().rr_client = words[0] != "no";
+        ["neighbor", peer, "route-reflector-client"] => {
+            AfPeer::known(peer, known, groups)?.entry(af).rr_client = true;
+        }
+        ["no", "neighbor", peer, "route-reflector-client"] => {
+            AfPeer::any(peer).entry(af).rr_client = false;
         }
         ["neighbor", peer, "route-map", name, dir] => {
-            let addr = parse_peer(peer)?;
-            if !known.contains(&addr) {
-                return Err(format!("neighbor {addr} is not configured"));
-            }
+            let who = AfPeer::known(peer, known, groups)?;
             super::policy::check_name("route-map", name)?;
-            let n = af.neighbors.entry(addr).or_default();
-            match *dir {
-                "in" => n.route_map_in = Some((*name).to_owned()),
-                "out" => n.route_map_out = Some((*name).to_owned()),
-                _ => return Err(format!("route-map direction \"{dir}\": in or out")),
+            if !matches!(*dir, "in" | "out") {
+                return Err(format!("route-map direction \"{dir}\": in or out"));
+            }
+            let n = who.entry(af);
+            if *dir == "in" {
+                n.route_map_in = Some((*name).to_owned());
+            } else {
+                n.route_map_out = Some((*name).to_owned());
             }
         }
         ["no", "neighbor", peer, "route-map", .., dir] => {
-            let addr = parse_peer(peer)?;
-            let n = af.neighbors.entry(addr).or_default();
-            match *dir {
-                "in" => n.route_map_in = None,
-                "out" => n.route_map_out = None,
-                _ => return Err(format!("route-map direction \"{dir}\": in or out")),
+            if !matches!(*dir, "in" | "out") {
+                return Err(format!("route-map direction \"{dir}\": in or out"));
+            }
+            let n = AfPeer::any(peer).entry(af);
+            if *dir == "in" {
+                n.route_map_in = None;
+            } else {
+                n.route_map_out = None;
             }
         }
         ["neighbor", _, "route-map", ..] => {
             return Err("usage: neighbor ADDRESS route-map NAME in|out".into());
         }
         ["neighbor", peer, "activate"] | ["no", "neighbor", peer, "activate"] => {
-            let addr = parse_peer(peer)?;
-            if !known.contains(&addr) {
-                return Err(format!("neighbor {addr} is not configured"));
-            }
+            let who = AfPeer::known(peer, known, groups)?;
             let on = words[0] != "no";
-            // Only a departure from the default is stored.
-            af.neighbors.entry(addr).or_default().activate =
-                (on != (Family::of(addr) == family)).then_some(on);
+            // Only a departure from the default is stored: an address is
+            // active in its own family; a group has no default of its own.
+            let stored = match &who {
+                AfPeer::Addr(a) => (on != (Family::of(*a) == family)).then_some(on),
+                AfPeer::Group(_) => Some(on),
+            };
+            who.entry(af).activate = stored;
         }
         _ => return Ok(Handled::No),
     }
     Ok(Handled::Yes)
 }
 
-/// The `router bgp` block in running-config syntax.
+/// The options of one neighbor or peer-group (`who`), after its remote-as
+/// and peer-group lines.
+fn render_options(who: &str, n: &NeighborConfig, out: &mut String) {
+    if let Some(d) = &n.description {
+        let _ = writeln!(out, " neighbor {who} description {d}");
+    }
+    if n.passive {
+        let _ = writeln!(out, " neighbor {who} passive");
+    }
+    if let Some(pw) = &n.password {
+        let _ = writeln!(out, " neighbor {who} password {pw}");
+    }
+    match n.ebgp_multihop {
+        Some(255) => {
+            let _ = writeln!(out, " neighbor {who} ebgp-multihop");
+        }
+        Some(t) => {
+            let _ = writeln!(out, " neighbor {who} ebgp-multihop {t}");
+        }
+        None => {}
+    }
+    if let Some(src) = &n.update_source {
+        let _ = writeln!(out, " neighbor {who} update-source {src}");
+    }
+    if n.shutdown {
+        let _ = writeln!(out, " neighbor {who} shutdown");
+    }
+    if let Some((ka, hold)) = n.timers {
+        let _ = writeln!(out, " neighbor {who} timers {ka} {hold}");
+    }
+    if let Some(c) = n.connect_retry {
+        let _ = writeln!(out, " neighbor {who} timers connect {c}");
+    }
+    if let Some(h) = n.ttl_security {
+        let _ = writeln!(out, " neighbor {who} ttl-security hops {h}");
+    }
+}
+
+/// The address-family lines of one neighbor or peer-group.
+fn render_af_neighbor(who: &str, n: &AfNeighbor, body: &mut String) {
+    match n.activate {
+        Some(true) => {
+            let _ = writeln!(body, "  neighbor {who} activate");
+        }
+        Some(false) => {
+            let _ = writeln!(body, "  no neighbor {who} activate");
+        }
+        None => {}
+    }
+    if let Some(m) = n.maximum_prefix {
+        let _ = writeln!(body, "  neighbor {who} maximum-prefix {m}");
+    }
+    if n.rr_client {
+        let _ = writeln!(body, "  neighbor {who} route-reflector-client");
+    }
+    if let Some(m) = &n.route_map_in {
+        let _ = writeln!(body, "  neighbor {who} route-map {m} in");
+    }
+    if let Some(m) = &n.route_map_out {
+        let _ = writeln!(body, "  neighbor {who} route-map {m} out");
+    }
+}
+
+/// The `router bgp` block in running-config syntax. Peer-groups come
+/// before the listen ranges and neighbors that name them.
 pub(super) fn render(bgp: &BgpConfig, out: &mut String) {
     let _ = writeln!(out, "router bgp {}", bgp.asn);
     if let Some(id) = bgp.router_id {
@@ -589,80 +751,50 @@ pub(super) fn render(bgp: &BgpConfig, out: &mut String) {
     if let Some(t) = gr.stalepath_time {
         let _ = writeln!(out, " bgp graceful-restart stalepath-time {t}");
     }
+    if let Some(l) = bgp.listen_limit {
+        let _ = writeln!(out, " bgp listen limit {l}");
+    }
+    for (name, g) in &bgp.peer_groups {
+        let _ = writeln!(out, " neighbor {name} peer-group");
+        if let Some(r) = g.remote_as {
+            let _ = writeln!(out, " neighbor {name} remote-as {}", remote_as_word(r));
+        }
+        render_options(name, g, out);
+    }
+    for (range, group) in &bgp.listen_ranges {
+        let _ = writeln!(out, " bgp listen range {range} peer-group {group}");
+    }
     for (addr, n) in &bgp.neighbors {
-        match n.remote_as {
-            Some(RemoteAsConfig::Asn(a)) => {
-                let _ = writeln!(out, " neighbor {addr} remote-as {a}");
-            }
-            Some(RemoteAsConfig::Internal) => {
-                let _ = writeln!(out, " neighbor {addr} remote-as internal");
-            }
-            Some(RemoteAsConfig::External) => {
-                let _ = writeln!(out, " neighbor {addr} remote-as external");
-            }
-            None => {}
+        let who = addr.to_string();
+        if let Some(r) = n.remote_as {
+            let _ = writeln!(out, " neighbor {who} remote-as {}", remote_as_word(r));
         }
-        if let Some(d) = &n.description {
-            let _ = writeln!(out, " neighbor {addr} description {d}");
+        if let Some(g) = &n.peer_group {
+            let _ = writeln!(out, " neighbor {who} peer-group {g}");
         }
-        if n.passive {
-            let _ = writeln!(out, " neighbor {addr} passive");
-        }
-        if let Some(pw) = &n.password {
-            let _ = writeln!(out, " neighbor {addr} password {pw}");
-        }
-        match n.ebgp_multihop {
-            Some(255) => {
-                let _ = writeln!(out, " neighbor {addr} ebgp-multihop");
-            }
-            Some(t) => {
-                let _ = writeln!(out, " neighbor {addr} ebgp-multihop {t}");
-            }
-            None => {}
-        }
-        if let Some(src) = &n.update_source {
-            let _ = writeln!(out, " neighbor {addr} update-source {src}");
-        }
-        if n.shutdown {
-            let _ = writeln!(out, " neighbor {addr} shutdown");
-        }
-        if let Some((ka, hold)) = n.timers {
-            let _ = writeln!(out, " neighbor {addr} timers {ka} {hold}");
-        }
-        if let Some(c) = n.connect_retry {
-            let _ = writeln!(out, " neighbor {addr} timers connect {c}");
-        }
+        render_options(&who, n, out);
     }
     for (family, af) in &bgp.families {
         let mut body = String::new();
         for net in &af.networks {
             let _ = writeln!(body, "  network {net}");
         }
+        for (net, a) in &af.aggregates {
+            let _ = writeln!(
+                body,
+                "  aggregate-address {net}{}{}",
+                if a.as_set { " as-set" } else { "" },
+                if a.summary_only { " summary-only" } else { "" }
+            );
+        }
         for r in &af.redistribute {
             let _ = writeln!(body, "  redistribute {}", r.keyword());
         }
+        for (name, n) in &af.groups {
+            render_af_neighbor(name, n, &mut body);
+        }
         for (addr, n) in &af.neighbors {
-            match n.activate {
-                Some(true) => {
-                    let _ = writeln!(body, "  neighbor {addr} activate");
-                }
-                Some(false) => {
-                    let _ = writeln!(body, "  no neighbor {addr} activate");
-                }
-                None => {}
-            }
-            if let Some(m) = n.maximum_prefix {
-                let _ = writeln!(body, "  neighbor {addr} maximum-prefix {m}");
-            }
-            if n.rr_client {
-                let _ = writeln!(body, "  neighbor {addr} route-reflector-client");
-            }
-            if let Some(m) = &n.route_map_in {
-                let _ = writeln!(body, "  neighbor {addr} route-map {m} in");
-            }
-            if let Some(m) = &n.route_map_out {
-                let _ = writeln!(body, "  neighbor {addr} route-map {m} out");
-            }
+            render_af_neighbor(&addr.to_string(), n, &mut body);
         }
         if let Some(m) = af.maximum_paths {
             let _ = writeln!(body, "  maximum-paths {m}");

@@ -9,6 +9,7 @@
 use std::{collections::BTreeMap, fmt, path::Path};
 
 pub mod bgp;
+mod neighbor;
 mod policy;
 
 pub use bgp::{BgpConfig, Family};

@@ -245,7 +245,7 @@ impl Rib {
     }
 
     /// Adds or replaces the path of (`source`, `path_id`) for `prefix`.
-    fn upsert(
+    pub(super) fn upsert(
         &mut self,
         family: Family,
         prefix: IpNet,
@@ -316,7 +316,7 @@ impl Rib {
     }
 
     /// Removes the path of (`source`, `path_id`) for `prefix`, if any.
-    fn remove_path(
+    pub(super) fn remove_path(
         &mut self,
         family: Family,
         prefix: IpNet,

@@ -329,6 +329,7 @@ impl Rib {
     /// Fills `changes.updates` from `changes.best_changed`, then drops the
     /// Loc-RIB entries left without paths.
     pub(super) fn finish(&mut self, mut changes: Changes) -> Changes {
+        self.update_aggregates(&mut changes);
         let prior = std::mem::take(&mut changes.prior);
         let (updates, gone) = self.advertise(&changes.best_changed, prior);
         changes.updates = updates;
@@ -357,6 +358,7 @@ impl Rib {
             interner,
             config,
             policy,
+            aggregates,
             ..
         } = self;
         let mut exporter = Exporter {
@@ -388,6 +390,10 @@ impl Rib {
                 .map(|p| (p.source, &p.attrs));
             if new.is_none() {
                 gone.push((family, prefix));
+            }
+            // Hidden by a summary-only aggregate: neither sent nor withdrawn.
+            if aggregates.suppressed(family, &prefix) {
+                continue;
             }
             let old: Best<'_> = old.as_ref().map(|(s, a)| (*s, a));
             for t in &mut targets {
@@ -523,6 +529,7 @@ impl Rib {
             interner,
             config,
             policy,
+            aggregates,
             ..
         } = self;
         let to = peers.get(&peer).map(|s| &s.info)?;
@@ -539,6 +546,9 @@ impl Rib {
         let policed = to.route_maps.export(family).is_some();
         let mut memo = Memo::default();
         for (prefix, dest) in table {
+            if aggregates.suppressed(family, prefix) {
+                continue;
+            }
             let best: Best<'_> = dest.paths.first().map(|p| (p.source, &p.attrs));
             let mut export = || {
                 let origin = best.and_then(|(s, _)| origin_of(s, peers));

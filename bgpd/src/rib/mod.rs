@@ -23,6 +23,7 @@
 
 mod adj_in;
 mod adj_out;
+mod aggregate;
 mod attrs;
 mod decision;
 mod graceful;
@@ -359,6 +360,8 @@ pub struct Rib {
     /// Counts the operations, for `Dest::mark`.
     op: u64,
     scratch: Scratch,
+    /// `aggregate-address`: configured and originated aggregates.
+    aggregates: aggregate::Aggregates,
 }
 
 impl Rib {
@@ -382,6 +385,7 @@ impl Rib {
             seq: 0,
             op: 0,
             scratch: Scratch::default(),
+            aggregates: aggregate::Aggregates::default(),
         }
     }
 

@@ -53,15 +53,26 @@ pub enum IoEvent {
     },
 }
 
+/// How an outgoing connection is set up.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectOptions {
+    /// TTL of the session's packets (eBGP: 1 unless multihop).
+    pub ttl: Option<u32>,
+    /// `ttl-security hops N` (GTSM): TTL 255 and a minimum TTL on receipt.
+    pub gtsm_hops: Option<u8>,
+    /// TCP MD5 key.
+    pub md5_key: Option<String>,
+    /// Local address to connect from (`update-source`).
+    pub source: Option<IpAddr>,
+}
+
 /// Starts an outgoing connection to `peer` port 179; the result comes back as
-/// Connected or ConnectFailed. eBGP sessions use TTL 1 unless multihop.
+/// Connected or ConnectFailed.
 pub fn connect(
     peer: IpAddr,
     conn: ConnId,
-    ttl: Option<u32>,
     port: u16,
-    md5_key: Option<String>,
-    source: Option<IpAddr>,
+    opts: ConnectOptions,
     tx: mpsc::UnboundedSender<IoEvent>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -71,14 +82,20 @@ pub fn connect(
                 IpAddr::V6(_) => TcpSocket::new_v6()?,
             };
             socket.set_nodelay(true)?;
-            if let Some(src) = source {
+            if let Some(src) = opts.source {
                 socket.bind(SocketAddr::new(src, 0))?;
             }
-            if let Some(key) = &md5_key {
+            if let Some(key) = &opts.md5_key {
                 super::md5::set_key(&socket, peer, key.as_bytes(), false)?;
             }
+            // Before the SYN: the peer's SYN-ACK must already pass the check.
+            if let Some(hops) = opts.gtsm_hops {
+                super::gtsm::apply(&socket, peer, hops)?;
+            }
             let stream = socket.connect(SocketAddr::new(peer, port)).await?;
-            if let Some(ttl) = ttl {
+            if let Some(ttl) = opts.ttl
+                && opts.gtsm_hops.is_none()
+            {
                 stream.set_ttl(ttl)?;
             }
             Ok::<_, std::io::Error>(stream)
@@ -100,6 +117,7 @@ pub fn connect(
 pub fn listen(port: u16) -> std::io::Result<TcpListener> {
     let socket = TcpSocket::new_v6()?;
     socket.set_reuseaddr(true)?;
+    super::gtsm::prepare_listener(&socket)?;
     socket.bind(SocketAddr::new(IpAddr::from([0u16; 8]), port))?;
     socket.listen(64)
 }

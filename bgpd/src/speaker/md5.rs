@@ -31,6 +31,29 @@ struct SockaddrStorage([u8; 128]);
 /// socket. `v6_socket`: the socket is AF_INET6 (the dual-stack listener), so
 /// an IPv4 peer is given as its IPv4-mapped IPv6 address.
 pub fn set_key(sock: &impl AsRawFd, peer: IpAddr, key: &[u8], v6_socket: bool) -> io::Result<()> {
+    set(sock, peer, None, key, v6_socket)
+}
+
+/// TCP_MD5SIG_EXT of <linux/tcp.h>: TCP_MD5SIG with the flags honoured.
+const TCP_MD5SIG_EXT: libc::c_int = 32;
+/// TCP_MD5SIG_FLAG_PREFIX: the key covers `prefixlen` bits of the address.
+const TCP_MD5SIG_FLAG_PREFIX: u8 = 1;
+
+/// Installs (or, with an empty key, removes) the key for every address of
+/// `range` on the dual-stack listening socket: the key of a `bgp listen
+/// range` whose peer-group has a password, needed before the first SYN.
+pub fn set_range_key(sock: &impl AsRawFd, range: ipnet::IpNet, key: &[u8]) -> io::Result<()> {
+    // An IPv4 range goes in IPv4-mapped form, its length in IPv4 bits.
+    set(sock, range.network(), Some(range.prefix_len()), key, true)
+}
+
+fn set(
+    sock: &impl AsRawFd,
+    peer: IpAddr,
+    prefix: Option<u8>,
+    key: &[u8],
+    v6_socket: bool,
+) -> io::Result<()> {
     if key.len() > MAX_KEY_LEN {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -58,8 +81,12 @@ pub fn set_key(sock: &impl AsRawFd, peer: IpAddr, key: &[u8], v6_socket: bool) -
     }
     let mut sig = TcpMd5Sig {
         addr: SockaddrStorage(addr),
-        flags: 0,
-        prefixlen: 0,
+        flags: if prefix.is_some() {
+            TCP_MD5SIG_FLAG_PREFIX
+        } else {
+            0
+        },
+        prefixlen: prefix.unwrap_or(0),
         keylen: u16::try_from(key.len()).unwrap_or(0),
         ifindex: 0,
         key: [0; MAX_KEY_LEN],
@@ -73,7 +100,11 @@ pub fn set_key(sock: &impl AsRawFd, peer: IpAddr, key: &[u8], v6_socket: bool) -
         libc::setsockopt(
             sock.as_raw_fd(),
             libc::IPPROTO_TCP,
-            libc::TCP_MD5SIG,
+            if prefix.is_some() {
+                TCP_MD5SIG_EXT
+            } else {
+                libc::TCP_MD5SIG
+            },
             (&raw const sig).cast(),
             len,
         )
@@ -102,5 +133,8 @@ mod tests {
         assert!(set_key(&l, "2001:db8::1".parse().unwrap(), &[b'x'; 81], true).is_err());
         let s = std::net::TcpListener::bind("127.0.0.1:0").expect("bind v4");
         set_key(&s, "192.0.2.1".parse().unwrap(), b"s3cret", false).expect("v4 socket");
+        set_range_key(&l, "192.0.2.0/24".parse().unwrap(), b"s3cret").expect("v4 range");
+        set_range_key(&l, "2001:db8::/64".parse().unwrap(), b"s3cret").expect("v6 range");
+        set_range_key(&l, "192.0.2.0/24".parse().unwrap(), b"").expect("v4 range removed");
     }
 }

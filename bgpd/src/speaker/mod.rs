@@ -4,7 +4,9 @@
 //!
 //! Everything that decides is pure (fsm.rs, rib/); this module carries out
 //! their actions: connects, writes, timers, and FIB changes.
+mod dynamic;
 mod graceful;
+pub mod gtsm;
 pub mod io;
 pub mod md5;
 mod peer;
@@ -194,6 +196,12 @@ struct Speaker {
     /// to the caller (one purge, or nothing under graceful restart) instead
     /// of a delete per route.
     stopping: bool,
+    /// Dynamic neighbors (listen ranges) and their peer-group.
+    dynamic: BTreeMap<IpAddr, String>,
+    /// Dynamic neighbors whose session went down, deleted after the event.
+    reap: Vec<IpAddr>,
+    /// TCP MD5 keys set on the listener for listen ranges.
+    range_keys: BTreeMap<ipnet::IpNet, String>,
 }
 
 /// Starts the speaker: binds port 179 (an error if that fails), starts every
@@ -205,7 +213,11 @@ pub fn spawn(
     opts: SpeakerOptions,
     fib: FibSender,
 ) -> std::io::Result<SpeakerHandle> {
+    // Peer-group members run with their group's settings filled in.
+    let config = config.resolved();
     let listener = io::listen(opts.port)?;
+    gtsm::set_listener_rules(&listener, &gtsm::rules_of(&config))
+        .map_err(|e| std::io::Error::new(e.kind(), format!("GTSM filter on the listener: {e}")))?;
     for (addr, n) in &config.neighbors {
         if let Some(pw) = &n.password {
             md5::set_key(&listener, *addr, pw.as_bytes(), true).map_err(|e| {
@@ -220,6 +232,10 @@ pub fn spawn(
     let accept = io::accept_loop(listener, io_tx.clone());
     let mut rib = Rib::with_config(crate::rib::RibConfig::from_bgp(&config, router_id));
     rib.set_policy(std::sync::Arc::clone(&policy), &BTreeMap::new());
+    for family in Family::ALL {
+        let aggregates = config.aggregates(family).map(|(p, a)| (*p, *a)).collect();
+        rib.set_aggregates(family, &aggregates);
+    }
     let mut sp = Speaker {
         config,
         policy,
@@ -241,7 +257,11 @@ pub fn spawn(
         gr_timers: HashMap::new(),
         eor_pending: None,
         stopping: false,
+        dynamic: BTreeMap::new(),
+        reap: Vec::new(),
+        range_keys: BTreeMap::new(),
     };
+    sp.apply_range_keys();
     tokio::spawn(async move {
         sp.start();
         loop {
@@ -352,9 +372,18 @@ impl Speaker {
     /// originated networks, maximum-paths and neighbors are brought in line;
     /// a neighbor whose settings changed restarts its session.
     fn reconfigure(&mut self, new: BgpConfig) {
+        let new = self.effective(&new);
         let old = std::mem::replace(&mut self.config, new);
+        self.apply_gtsm_filter();
+        self.apply_range_keys();
         let mut changes = Changes::default();
         for family in Family::ALL {
+            let aggregates = self
+                .config
+                .aggregates(family)
+                .map(|(p, a)| (*p, *a))
+                .collect();
+            changes.merge(self.rib.set_aggregates(family, &aggregates));
             if old.maximum_paths(family) != self.config.maximum_paths(family) {
                 let n = self.config.maximum_paths(family);
                 changes.merge(self.rib.set_maximum_paths(family, n));
@@ -718,11 +747,17 @@ impl Speaker {
     /// talking to.
     fn on_accept(&mut self, stream: tokio::net::TcpStream, remote: std::net::SocketAddr) {
         let addr = remote.ip();
-        let Some(p) = self.peers.get(&addr) else {
+        if !self.peers.contains_key(&addr) && !self.accept_dynamic(addr) {
             tracing::info!(peer = %addr, "connection from an unconfigured address refused");
+            return;
+        }
+        let Some(p) = self.peers.get(&addr) else {
             return;
         };
         if p.cfg.shutdown {
+            return;
+        }
+        if !gtsm::prepare_accepted(p, &stream) {
             return;
         }
         let existing: Vec<(ConnId, State)> =
@@ -800,17 +835,16 @@ impl Speaker {
 
     /// With two connections to one peer, keeps the one opened by the side
     /// with the higher BGP Identifier (RFC 4271 section 6.8). Returns false
-    /// when `conn` itself was closed.
+    /// when `conn` itself was closed. Only a connection whose OPEN came
+    /// (OpenConfirm, Established) collides: one still in OpenSent may be
+    /// dead without our knowing (a GTSM peer's FIN below the minimum TTL
+    /// never arrives) and must not keep a live one out.
     fn resolve_collision(&mut self, peer: IpAddr, conn: ConnId, remote_id: Ipv4Addr) -> bool {
         let Some(p) = self.peers.get(&peer) else {
             return false;
         };
         let Some(other) = p.conns.iter().find(|c| {
-            c.id != conn
-                && matches!(
-                    c.fsm.state(),
-                    State::OpenSent | State::OpenConfirm | State::Established
-                )
+            c.id != conn && matches!(c.fsm.state(), State::OpenConfirm | State::Established)
         }) else {
             return true;
         };
@@ -933,14 +967,22 @@ impl Speaker {
         for a in actions {
             self.act(peer, conn, a);
         }
+        self.reap_dynamic();
     }
 
     fn act(&mut self, peer: IpAddr, conn: ConnId, action: Action) {
         match action {
             Action::Connect => {
-                let ttl = self.peers.get(&peer).and_then(|p| p.ttl());
-                let key = self.peers.get(&peer).and_then(|p| p.cfg.password.clone());
-                let source = self.peers.get(&peer).and_then(|p| p.source_address());
+                let opts = self
+                    .peers
+                    .get(&peer)
+                    .map(|p| io::ConnectOptions {
+                        ttl: p.ttl(),
+                        gtsm_hops: p.cfg.ttl_security,
+                        md5_key: p.cfg.password.clone(),
+                        source: p.source_address(),
+                    })
+                    .unwrap_or_default();
                 let port = self.opts.port;
                 let tx = self.io_tx.clone();
                 if let Some(c) = self.conn_mut(peer, conn)
@@ -948,7 +990,7 @@ impl Speaker {
                     && c.connect_task.is_none()
                 {
                     c.outgoing = true;
-                    c.connect_task = Some(io::connect(peer, conn, ttl, port, key, source, tx));
+                    c.connect_task = Some(io::connect(peer, conn, port, opts, tx));
                 }
             }
             Action::Disconnect => {
@@ -965,7 +1007,10 @@ impl Speaker {
             Action::StartTimer(t, d) => self.start_timer(peer, conn, t, d),
             Action::StopTimer(t) => self.stop_timer(peer, conn, t),
             Action::Established(session) => self.on_established(peer, conn, *session),
-            Action::Down(reason) => self.on_down(peer, conn, reason),
+            Action::Down(reason) => {
+                self.on_down(peer, conn, reason);
+                self.dynamic_down(peer);
+            }
         }
     }
 
@@ -1151,6 +1196,7 @@ impl Speaker {
                     description: p.cfg.description.clone(),
                     hostname: p.stats.hostname.clone(),
                     last_reset: p.stats.last_reset.clone(),
+                    dynamic: self.is_dynamic(*addr),
                 }
             })
             .collect();

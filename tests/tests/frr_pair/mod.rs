@@ -1,0 +1,161 @@
+//! What the two-node labs of FRR tor1 and Tern node1 share (the aggregate,
+//! GTSM and dynamic-neighbor tests): a private copy of the topology brought
+//! up and torn down with the test, polling with a deadline, FRR's vtysh and
+//! Tern's CLI (JSON), config lines for either, and node1's kernel FIB.
+#![allow(dead_code)]
+
+use std::{
+    io::Write,
+    path::PathBuf,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use tern_tests::{TempLab, bin, private_topology, run_ok};
+
+/// A running private lab; `tern-lab down` on drop.
+pub struct Lab {
+    topo: PathBuf,
+    _copy: TempLab,
+    pub tor1: String,
+    pub node1: String,
+}
+
+impl Lab {
+    /// Brings up a private copy of `file` named after `prefix` and the pid.
+    pub fn up(file: &str, prefix: &str) -> Lab {
+        let name = format!("{prefix}{}", std::process::id());
+        let (copy, topo) = private_topology(file, &name);
+        let lab = Lab {
+            topo,
+            _copy: copy,
+            tor1: format!("clab-{name}-tor1"),
+            node1: format!("clab-{name}-node1"),
+        };
+        run_ok(
+            Command::new(bin("tern-lab"))
+                .args(["up", "-t"])
+                .arg(&lab.topo),
+        );
+        lab
+    }
+
+    /// `vtysh -c CMD` on tor1, parsed as JSON (null when it is not JSON).
+    pub fn frr(&self, cmd: &str) -> Value {
+        let out = run_ok(Command::new("vtysh").args(["-N", &self.tor1, "-c", cmd]));
+        serde_json::from_str(&out).unwrap_or_default()
+    }
+
+    /// Config lines for tor1 (`configure terminal` first, in router bgp).
+    pub fn frr_config(&self, lines: &[&str]) {
+        let mut args = vec![
+            "-N".to_owned(),
+            self.tor1.clone(),
+            "-c".into(),
+            "configure terminal".into(),
+            "-c".into(),
+            "router bgp 65000".into(),
+        ];
+        for l in lines {
+            args.push("-c".into());
+            args.push((*l).to_owned());
+        }
+        run_ok(Command::new("vtysh").args(&args));
+    }
+
+    /// FRR's route for `prefix` (JSON; no "paths" when it has none).
+    pub fn frr_route(&self, prefix: &str) -> Value {
+        self.frr(&format!("show ip bgp {prefix} json"))
+    }
+
+    /// FRR's state of its session with node1.
+    pub fn frr_state(&self) -> String {
+        let v = self.frr("show bgp neighbors 192.0.2.1 json");
+        v["192.0.2.1"]["bgpState"]
+            .as_str()
+            .unwrap_or("?")
+            .to_owned()
+    }
+
+    /// `tern -c CMD` on node1 (stdout; panics when tern fails).
+    pub fn tern(&self, cmd: &str) -> String {
+        run_ok(Command::new(bin("tern")).args(["-N", &self.node1, "-c", cmd]))
+    }
+
+    /// `tern -c CMD` on node1, parsed as JSON.
+    pub fn tern_json(&self, cmd: &str) -> Value {
+        serde_json::from_str(&self.tern(cmd)).unwrap_or_default()
+    }
+
+    /// Feeds `script` to tern's shell on node1; panics unless every line
+    /// is accepted.
+    pub fn tern_script(&self, script: &str) -> String {
+        let mut child = Command::new(bin("tern"))
+            .args(["-N", &self.node1])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tern");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(script.as_bytes())
+            .expect("write script");
+        let out = child.wait_with_output().expect("tern");
+        assert!(
+            out.status.success(),
+            "tern refused part of\n{script}\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The prefixes of Tern's routes (protocol 202) in node1's kernel.
+    pub fn fib(&self) -> Vec<String> {
+        let out = run_ok(Command::new("ip").args([
+            "-n",
+            &self.node1,
+            "-4",
+            "route",
+            "show",
+            "proto",
+            "202",
+        ]));
+        out.lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(bin("tern-lab"))
+            .args(["down", "-t"])
+            .arg(&self.topo)
+            .output();
+    }
+}
+
+/// Polls `ok` until it holds; fails with `what` (and the last detail `ok`
+/// left in `detail`) after `secs` seconds.
+pub fn eventually(secs: u64, what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !ok() {
+        assert!(Instant::now() < deadline, "not reached in {secs} s: {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Checks that `bad` never holds during `secs` seconds.
+pub fn never(secs: u64, what: &str, mut bad: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        assert!(!bad(), "{what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
