@@ -153,6 +153,23 @@ impl Mode {
             _ => Mode::Native,
         }
     }
+    /// The config keyword (`datapath mode native|vxlan|geneve`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Mode::Native => "native",
+            Mode::Vxlan => "vxlan",
+            Mode::Geneve => "geneve",
+        }
+    }
+    /// The mode of a config keyword.
+    pub fn parse(word: &str) -> Option<Mode> {
+        match word {
+            "native" => Some(Mode::Native),
+            "vxlan" => Some(Mode::Vxlan),
+            "geneve" => Some(Mode::Geneve),
+            _ => None,
+        }
+    }
 }
 
 /// The datapath's settings: entry 0 of [`CONFIG_MAP`]. Changing it takes

@@ -701,6 +701,41 @@ fn settings_round_trip_and_bad_values_are_refused() {
         s,
         "a refused change leaves the settings"
     );
+    assert_eq!(Mode::parse("geneve"), Some(Mode::Geneve));
+    assert_eq!(Mode::parse(Mode::Vxlan.name()), Some(Mode::Vxlan));
+    assert_eq!(Mode::parse("gre"), None);
+    // Endpoint resync: one kept, one changed, one new, one stale removed.
+    let ep = |id| EndpointInfo {
+        ifindex: 9,
+        id,
+        ..EndpointInfo::default()
+    };
+    dp.upsert_endpoint(IpAddr::V4(A4), ep(1)).unwrap();
+    dp.upsert_endpoint(IpAddr::V4(B4), ep(2)).unwrap();
+    dp.upsert_endpoint(IpAddr::V6(A6), ep(3)).unwrap();
+    let (written, removed) = dp
+        .replace_endpoints(&[
+            (IpAddr::V4(A4), ep(1)),
+            (IpAddr::V4(B4), ep(7)),
+            (IpAddr::V6(B6), ep(8)),
+        ])
+        .unwrap();
+    assert_eq!((written, removed), (2, 1));
+    let now: Vec<(IpAddr, u32)> = dp
+        .endpoints()
+        .unwrap()
+        .iter()
+        .map(|(a, e)| (*a, e.id))
+        .collect();
+    assert_eq!(
+        now,
+        vec![
+            (IpAddr::V4(A4), 1),
+            (IpAddr::V4(B4), 7),
+            (IpAddr::V6(B6), 8)
+        ]
+    );
+    dp.replace_endpoints(&[]).unwrap();
     let bad = EndpointInfo {
         id: 5000,
         ..EndpointInfo::default()

@@ -95,7 +95,11 @@ pub fn parse_l3(
             return Err(DropReason::BadHeader);
         }
         let hdr_len = usize::from(h[0] & 0x0f) * 4;
-        let len = usize::from(u16::from_be_bytes([h[2], h[3]]));
+        let mut len = usize::from(u16::from_be_bytes([h[2], h[3]]));
+        if len == 0 && frame_len > off + 0xffff {
+            // BIG TCP: an IPv4 GSO packet above 64 KiB carries total length 0.
+            len = frame_len - off;
+        }
         if hdr_len < 20 || len < hdr_len {
             return Err(DropReason::BadHeader);
         }
