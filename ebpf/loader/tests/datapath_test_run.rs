@@ -110,13 +110,34 @@ fn same_node_ipv4_and_ipv6_are_redirected_to_the_peer_with_ttl_and_macs_rewritte
     want[6..12].copy_from_slice(&B_HOST_MAC);
     want[21] = 63;
     assert_eq!(out.packet, want);
-    // Counters: A sent two, B got two; two local deliveries, nothing dropped.
+    // An endpoint that is not a veth peer gets the packet on its device's egress.
+    let c4 = Ipv4Addr::new(10, 1, 0, 4);
+    dp.upsert_endpoint(
+        IpAddr::V4(c4),
+        EndpointInfo {
+            ifindex: 44,
+            id: 4,
+            pod_mac: B_POD_MAC,
+            host_mac: B_HOST_MAC,
+            flags: 0,
+        },
+    )
+    .unwrap();
+    dp.clear_trace().unwrap();
+    let out = dp
+        .test_run(Hook::Pod, &ipv4_udp(A4, c4, 64, 10, false), 0)
+        .unwrap();
+    assert_eq!(out.verdict, REDIRECT);
+    let t = dp.last_redirect().unwrap().unwrap();
+    assert_eq!((t.kind, t.ifindex), (REDIRECT_EGRESS, 44));
+    dp.remove_endpoint(IpAddr::V4(c4)).unwrap();
+    // Counters: A sent three, B got two; three local deliveries, nothing dropped.
     let a = dp.endpoint_counters(1).unwrap();
     let b = dp.endpoint_counters(2).unwrap();
-    assert_eq!(a.from_pod_packets, 2);
-    assert_eq!(a.from_pod_bytes, (14 + 128 + 14 + 148) as u64);
+    assert_eq!(a.from_pod_packets, 3);
+    assert_eq!(a.from_pod_bytes, (14 + 128 + 14 + 148 + 14 + 38) as u64);
     assert_eq!(b.to_pod_packets, 2);
-    assert_eq!(path(&dp, PathKind::Local), 2);
+    assert_eq!(path(&dp, PathKind::Local), 3);
     assert_eq!(total_drops(&dp), 0);
 }
 
