@@ -31,7 +31,7 @@ pub fn verdict(r: Result<i32, DropReason>) -> i32 {
         Ok(v) => v,
         Err(reason) => {
             count_drop(reason);
-            TC_ACT_SHOT as i32
+            TC_ACT_SHOT
         }
     }
 }
