@@ -698,6 +698,13 @@ fn malformed_and_truncated_packets_are_dropped_and_counted_by_reason() {
         );
     }
     assert_eq!(total_drops(&dp), cases.len() as u64);
+    // A fragment of a Geneve packet is left to the stack, unparsed.
+    let mut frag = geneve_frame(good_g, &inner);
+    frag[20] = 0x20; // more fragments
+    frag[24..26].copy_from_slice(&[0, 0]);
+    let c = csum(&frag[14..34]);
+    frag[24..26].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(dp.test_run(Hook::Uplink, &frag, 0).unwrap().verdict, NEXT);
     // Geneve to another port or address is not ours: on to the stack.
     let mut other = geneve_frame(good_g, &inner);
     other[36..38].copy_from_slice(&6082u16.to_be_bytes());
