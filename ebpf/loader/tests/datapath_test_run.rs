@@ -771,3 +771,9 @@ fn settings_round_trip_and_bad_values_are_refused() {
     assert!(dp.upsert_endpoint(IpAddr::V4(A4), bad).is_err());
     assert!(!dp.remove_endpoint(IpAddr::V4(A4)).unwrap());
 }
+
+#[test]
+fn datapath_can_move_to_a_daemon_task() {
+    fn send<T: Send>() {}
+    send::<Datapath>();
+}
