@@ -48,7 +48,8 @@ pub const TUNNEL_OVERHEAD_V4: u32 = 50;
 pub const TUNNEL_OVERHEAD_V6: u32 = 70;
 
 /// Endpoint flag: the endpoint is a pod behind a veth (deliver with
-/// bpf_redirect_peer into the pod's namespace).
+/// bpf_redirect_peer into the pod's namespace). Without it, packets are
+/// redirected to the egress of `ifindex`.
 pub const EP_FLAG_VETH_PEER: u32 = 1;
 
 /// An address in a map key: IPv6, or IPv4 mapped into IPv6.
@@ -151,6 +152,23 @@ impl Mode {
             1 => Mode::Vxlan,
             2 => Mode::Geneve,
             _ => Mode::Native,
+        }
+    }
+    /// The config keyword (`datapath mode native|vxlan|geneve`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Mode::Native => "native",
+            Mode::Vxlan => "vxlan",
+            Mode::Geneve => "geneve",
+        }
+    }
+    /// The mode of a config keyword.
+    pub fn parse(word: &str) -> Option<Mode> {
+        match word {
+            "native" => Some(Mode::Native),
+            "vxlan" => Some(Mode::Vxlan),
+            "geneve" => Some(Mode::Geneve),
+            _ => None,
         }
     }
 }
@@ -324,6 +342,35 @@ pub struct RedirectTrace {
     pub nexthop: [u8; 16],
     /// 4 or 6: the family of `nexthop` (0: none).
     pub nexthop_family: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_keys_are_mapped_into_ipv6_and_back() {
+        let k = IpKey::v4([10, 1, 2, 3]);
+        assert_eq!(k.addr[..12], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
+        assert_eq!(k.as_v4(), Some([10, 1, 2, 3]));
+        let mut v6 = [0u8; 16];
+        v6[0] = 0xfd;
+        assert_eq!(IpKey::v6(v6).as_v4(), None);
+    }
+
+    #[test]
+    fn enums_index_their_maps_in_order() {
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+        }
+        for (i, p) in PathKind::ALL.iter().enumerate() {
+            assert_eq!(*p as usize, i);
+        }
+        for m in [Mode::Native, Mode::Vxlan, Mode::Geneve] {
+            assert_eq!(Mode::from_u32(m as u32), m);
+            assert_eq!(Mode::parse(m.name()), Some(m));
+        }
+    }
 }
 
 // The layouts are part of the ABI between programs and loader.

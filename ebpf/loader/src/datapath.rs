@@ -399,6 +399,31 @@ impl Datapath {
         }
     }
 
+    /// Makes the endpoint map hold exactly `endpoints` (what a daemon does
+    /// after a restart or a resync): new and changed entries are written
+    /// first, then stale ones removed. Returns (written, removed).
+    pub fn replace_endpoints(
+        &mut self,
+        endpoints: &[(IpAddr, EndpointInfo)],
+    ) -> Result<(usize, usize), Error> {
+        let have: BTreeMap<IpAddr, EndpointInfo> = self.endpoints()?.into_iter().collect();
+        let want: BTreeMap<IpAddr, EndpointInfo> = endpoints.iter().copied().collect();
+        let mut written = 0;
+        for (ip, ep) in &want {
+            if have.get(ip) != Some(ep) {
+                self.upsert_endpoint(*ip, *ep)?;
+                written += 1;
+            }
+        }
+        let mut removed = 0;
+        for ip in have.keys().filter(|ip| !want.contains_key(*ip)) {
+            if self.remove_endpoint(*ip)? {
+                removed += 1;
+            }
+        }
+        Ok((written, removed))
+    }
+
     /// Every local pod address and its endpoint.
     pub fn endpoints(&self) -> Result<Vec<(IpAddr, EndpointInfo)>, Error> {
         let map = self.endpoints_map()?;

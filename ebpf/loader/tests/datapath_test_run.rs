@@ -110,13 +110,34 @@ fn same_node_ipv4_and_ipv6_are_redirected_to_the_peer_with_ttl_and_macs_rewritte
     want[6..12].copy_from_slice(&B_HOST_MAC);
     want[21] = 63;
     assert_eq!(out.packet, want);
-    // Counters: A sent two, B got two; two local deliveries, nothing dropped.
+    // An endpoint that is not a veth peer gets the packet on its device's egress.
+    let c4 = Ipv4Addr::new(10, 1, 0, 4);
+    dp.upsert_endpoint(
+        IpAddr::V4(c4),
+        EndpointInfo {
+            ifindex: 44,
+            id: 4,
+            pod_mac: B_POD_MAC,
+            host_mac: B_HOST_MAC,
+            flags: 0,
+        },
+    )
+    .unwrap();
+    dp.clear_trace().unwrap();
+    let out = dp
+        .test_run(Hook::Pod, &ipv4_udp(A4, c4, 64, 10, false), 0)
+        .unwrap();
+    assert_eq!(out.verdict, REDIRECT);
+    let t = dp.last_redirect().unwrap().unwrap();
+    assert_eq!((t.kind, t.ifindex), (REDIRECT_EGRESS, 44));
+    dp.remove_endpoint(IpAddr::V4(c4)).unwrap();
+    // Counters: A sent three, B got two; three local deliveries, nothing dropped.
     let a = dp.endpoint_counters(1).unwrap();
     let b = dp.endpoint_counters(2).unwrap();
-    assert_eq!(a.from_pod_packets, 2);
-    assert_eq!(a.from_pod_bytes, (14 + 128 + 14 + 148) as u64);
+    assert_eq!(a.from_pod_packets, 3);
+    assert_eq!(a.from_pod_bytes, (14 + 128 + 14 + 148 + 14 + 38) as u64);
     assert_eq!(b.to_pod_packets, 2);
-    assert_eq!(path(&dp, PathKind::Local), 2);
+    assert_eq!(path(&dp, PathKind::Local), 3);
     assert_eq!(total_drops(&dp), 0);
 }
 
@@ -677,6 +698,13 @@ fn malformed_and_truncated_packets_are_dropped_and_counted_by_reason() {
         );
     }
     assert_eq!(total_drops(&dp), cases.len() as u64);
+    // A fragment of a Geneve packet is left to the stack, unparsed.
+    let mut frag = geneve_frame(good_g, &inner);
+    frag[20] = 0x20; // more fragments
+    frag[24..26].copy_from_slice(&[0, 0]);
+    let c = csum(&frag[14..34]);
+    frag[24..26].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(dp.test_run(Hook::Uplink, &frag, 0).unwrap().verdict, NEXT);
     // Geneve to another port or address is not ours: on to the stack.
     let mut other = geneve_frame(good_g, &inner);
     other[36..38].copy_from_slice(&6082u16.to_be_bytes());
@@ -701,10 +729,51 @@ fn settings_round_trip_and_bad_values_are_refused() {
         s,
         "a refused change leaves the settings"
     );
+    assert_eq!(Mode::parse("geneve"), Some(Mode::Geneve));
+    assert_eq!(Mode::parse(Mode::Vxlan.name()), Some(Mode::Vxlan));
+    assert_eq!(Mode::parse("gre"), None);
+    // Endpoint resync: one kept, one changed, one new, one stale removed.
+    let ep = |id| EndpointInfo {
+        ifindex: 9,
+        id,
+        ..EndpointInfo::default()
+    };
+    dp.upsert_endpoint(IpAddr::V4(A4), ep(1)).unwrap();
+    dp.upsert_endpoint(IpAddr::V4(B4), ep(2)).unwrap();
+    dp.upsert_endpoint(IpAddr::V6(A6), ep(3)).unwrap();
+    let (written, removed) = dp
+        .replace_endpoints(&[
+            (IpAddr::V4(A4), ep(1)),
+            (IpAddr::V4(B4), ep(7)),
+            (IpAddr::V6(B6), ep(8)),
+        ])
+        .unwrap();
+    assert_eq!((written, removed), (2, 1));
+    let now: Vec<(IpAddr, u32)> = dp
+        .endpoints()
+        .unwrap()
+        .iter()
+        .map(|(a, e)| (*a, e.id))
+        .collect();
+    assert_eq!(
+        now,
+        vec![
+            (IpAddr::V4(A4), 1),
+            (IpAddr::V4(B4), 7),
+            (IpAddr::V6(B6), 8)
+        ]
+    );
+    dp.replace_endpoints(&[]).unwrap();
     let bad = EndpointInfo {
         id: 5000,
         ..EndpointInfo::default()
     };
     assert!(dp.upsert_endpoint(IpAddr::V4(A4), bad).is_err());
     assert!(!dp.remove_endpoint(IpAddr::V4(A4)).unwrap());
+}
+
+#[test]
+fn datapath_can_move_to_a_daemon_task() {
+    fn send<T: Send>() {}
+    send::<Datapath>();
 }

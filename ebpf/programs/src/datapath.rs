@@ -96,7 +96,9 @@ fn try_uplink_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     } else {
         cfg.local_v4 != [0; 4] && ip.dst == IpKey::v4(cfg.local_v4)
     };
-    if local && ip.proto == IPPROTO_UDP && cfg.geneve_port != 0 {
+    // A fragmented Geneve packet (never sent by us: the outer header has DF)
+    // is left to the stack, which reassembles or drops it.
+    if local && ip.proto == IPPROTO_UDP && !ip.frag && cfg.geneve_port != 0 {
         let ports: [u8; 4] = load(ctx, ip.off + ip.hdr_len)?;
         if u16::from_be_bytes([ports[2], ports[3]]) == cfg.geneve_port {
             return Ok(geneve_in(ctx.skb.skb, ip, cfg));

@@ -7,12 +7,12 @@ use aya_ebpf::{
         BPF_FIB_LOOKUP_SKIP_NEIGH, TC_ACT_SHOT, TC_ACT_UNSPEC, bpf_fib_lookup as FibParams,
         bpf_redir_neigh,
     },
-    helpers::generated::{bpf_fib_lookup, bpf_redirect_neigh, bpf_redirect_peer},
+    helpers::generated::{bpf_fib_lookup, bpf_redirect, bpf_redirect_neigh, bpf_redirect_peer},
     programs::TcContext,
 };
 use tern_ebpf_common::datapath::{
-    DatapathConfig, DropReason, EndpointInfo, IpKey, PathKind, REDIRECT_NEIGH, REDIRECT_PEER,
-    RedirectTrace,
+    DatapathConfig, DropReason, EP_FLAG_VETH_PEER, EndpointInfo, IpKey, PathKind, REDIRECT_EGRESS,
+    REDIRECT_NEIGH, REDIRECT_PEER, RedirectTrace,
 };
 
 use super::{
@@ -31,7 +31,7 @@ pub fn verdict(r: Result<i32, DropReason>) -> i32 {
         Ok(v) => v,
         Err(reason) => {
             count_drop(reason);
-            TC_ACT_SHOT as i32
+            TC_ACT_SHOT
         }
     }
 }
@@ -91,14 +91,23 @@ fn deliver_inner(
     macs[6..].copy_from_slice(&ep.host_mac);
     store(ctx, 0, &macs, 0)?;
     count_endpoint(ep.id, EpDir::ToPod, u64::from(ctx.len()));
+    count_path(path);
+    // A veth pod: straight into its namespace (the peer's ingress), skipping
+    // the host veth's egress. Anything else: out of the device.
+    let peer = ep.flags & EP_FLAG_VETH_PEER != 0;
     trace(&RedirectTrace {
-        kind: REDIRECT_PEER,
+        kind: if peer { REDIRECT_PEER } else { REDIRECT_EGRESS },
         ifindex: ep.ifindex,
         ..RedirectTrace::default()
     });
-    count_path(path);
-    // SAFETY: a plain helper call; flags must be 0.
-    Ok(unsafe { bpf_redirect_peer(ep.ifindex, 0) } as i32)
+    // SAFETY: plain helper calls; flags must be 0.
+    Ok(unsafe {
+        if peer {
+            bpf_redirect_peer(ep.ifindex, 0)
+        } else {
+            bpf_redirect(ep.ifindex, 0)
+        }
+    } as i32)
 }
 
 /// Fills the addresses of a FIB lookup.

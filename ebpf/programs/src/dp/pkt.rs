@@ -71,6 +71,9 @@ pub struct L3 {
     pub ttl: u8,
     /// IPv4 don't-fragment bit (always true for IPv6: routers never fragment).
     pub df: bool,
+    /// An IPv4 fragment (more-fragments set or a non-zero offset): no L4
+    /// header to read, or not the first one.
+    pub frag: bool,
 }
 
 /// Parses the IPv4 or IPv6 header at `off` (of `ethertype`) into `ip`.
@@ -95,7 +98,11 @@ pub fn parse_l3(
             return Err(DropReason::BadHeader);
         }
         let hdr_len = usize::from(h[0] & 0x0f) * 4;
-        let len = usize::from(u16::from_be_bytes([h[2], h[3]]));
+        let mut len = usize::from(u16::from_be_bytes([h[2], h[3]]));
+        if len == 0 && frame_len > off + 0xffff {
+            // BIG TCP: an IPv4 GSO packet above 64 KiB carries total length 0.
+            len = frame_len - off;
+        }
         if hdr_len < 20 || len < hdr_len {
             return Err(DropReason::BadHeader);
         }
@@ -110,6 +117,7 @@ pub fn parse_l3(
         ip.len = len;
         ip.ttl = h[8];
         ip.df = h[6] & 0x40 != 0;
+        ip.frag = (u16::from_be_bytes([h[6], h[7]]) & 0x3fff) != 0;
         Ok(true)
     } else if ethertype == ETH_P_IPV6 {
         load_into(ctx, off, &mut ip.raw)?;
@@ -133,6 +141,8 @@ pub fn parse_l3(
         ip.hdr_len = 40;
         ip.len = len;
         ip.df = true;
+        // IPv6 fragments carry a fragment header: `proto` is 44, never UDP.
+        ip.frag = false;
         let (src, dst) = (ip.raw[8..24].as_ptr(), ip.raw[24..40].as_ptr());
         // SAFETY: both ranges are 16 bytes inside `raw`, which does not overlap src/dst.
         unsafe {
