@@ -438,7 +438,7 @@ fn pods_talk_in_native_vxlan_and_geneve_mode_switched_live() {
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .map(|t| format!("{}", t["node"].as_str().unwrap_or_default()))
+                    .map(|t| t["node"].as_str().unwrap_or_default().to_owned())
                     .collect();
                 let ok = v["mode"] == mode
                     && (mode == "native"
