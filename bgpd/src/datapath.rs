@@ -175,7 +175,7 @@ impl DatapathRuntime {
         cfg: &DatapathConfig,
         links: &[Link],
         endpoints: &[Endpoint],
-        rib: &LocRibView,
+        tunnels: &[(IpNet, IpAddr)],
     ) {
         let mut errors = Vec::new();
         let Some(mode) = cfg.mode else {
@@ -256,13 +256,7 @@ impl DatapathRuntime {
             }
         }
         self.reconcile_endpoints(links, endpoints, &mut errors);
-        // The tunnel map: learnt pod CIDRs -> their BGP next hop.
-        let tunnels: Vec<(IpNet, IpAddr)> = rib
-            .iter()
-            .filter(|(p, _)| cfg.is_pod_cidr(p))
-            .filter_map(|(p, nhs)| nhs.iter().min().map(|nh| (*p, *nh)))
-            .collect();
-        match self.dp.replace_tunnel_routes(&tunnels) {
+        match self.dp.replace_tunnel_routes(tunnels) {
             Ok(d) if d != Default::default() => {
                 tracing::info!(
                     added = d.added,
@@ -456,6 +450,25 @@ impl DatapathRuntime {
     }
 }
 
+/// The tunnel map wanted: every best path inside a `cluster-cidr`, to its
+/// BGP next hop (the lowest address of an ECMP set, so that the choice is
+/// stable). Link-local next hops are skipped: they cannot be tunnel
+/// endpoints.
+pub fn tunnel_routes(cfg: &DatapathConfig, rib: &LocRibView) -> Vec<(IpNet, IpAddr)> {
+    rib.iter()
+        .filter(|(p, _)| cfg.is_pod_cidr(p))
+        .filter_map(|(p, nhs)| {
+            nhs.iter()
+                .filter(|nh| match nh {
+                    IpAddr::V6(v) => (v.segments()[0] & 0xffc0) != 0xfe80,
+                    IpAddr::V4(v) => !v.is_link_local(),
+                })
+                .min()
+                .map(|nh| (*p, *nh))
+        })
+        .collect()
+}
+
 fn unconfigured(cfg: &DatapathConfig) -> DatapathInfo {
     DatapathInfo {
         mode: cfg.mode.map(|m| m.keyword().to_owned()),
@@ -496,10 +509,13 @@ impl Daemon {
     /// One reconcile pass with the links given (see
     /// [`DatapathRuntime::reconcile`]).
     pub async fn datapath_reconcile_with(&mut self, cfg: &DatapathConfig, links: &[Link]) {
+        if self.datapath.is_none() {
+            return;
+        }
         let eps = self.endpoints.list();
-        let rib = loc_rib().borrow().clone();
+        let tunnels = tunnel_routes(cfg, &loc_rib().borrow());
         if let Some(rt) = &mut self.datapath {
-            rt.reconcile(cfg, links, &eps, &rib).await;
+            rt.reconcile(cfg, links, &eps, &tunnels).await;
         }
     }
 
@@ -595,6 +611,37 @@ pub async fn follow(daemon: Arc<Mutex<Daemon>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tunnel_routes_are_the_pod_cidrs_to_their_next_hop() {
+        let cfg = crate::config::Config::parse(
+            "t",
+            "datapath cluster-cidr 10.244.0.0/16\ndatapath cluster-cidr 2001:db8:244::/48\n",
+        )
+        .expect("valid")
+        .datapath;
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let net = |s: &str| s.parse::<IpNet>().unwrap();
+        let rib: LocRibView = [
+            (net("10.244.2.0/24"), vec![ip("192.0.2.5"), ip("192.0.2.3")]),
+            (net("198.51.100.12/32"), vec![ip("192.0.2.3")]),
+            (
+                net("2001:db8:244:2::/64"),
+                vec![ip("fe80::1"), ip("2001:db8:0:2::2")],
+            ),
+            (net("2001:db8:244:3::/64"), vec![ip("fe80::1")]),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            tunnel_routes(&cfg, &rib),
+            vec![
+                (net("10.244.2.0/24"), ip("192.0.2.3")),
+                (net("2001:db8:244:2::/64"), ip("2001:db8:0:2::2")),
+            ]
+        );
+        assert!(tunnel_routes(&DatapathConfig::default(), &rib).is_empty());
+    }
 
     #[test]
     fn macs_parse_or_refuse() {

@@ -511,6 +511,29 @@ fn pods_talk_in_native_vxlan_and_geneve_mode_switched_live() {
         pids,
         "ternd was not restarted"
     );
+    // A pod whose host veth goes (its namespace deleted without CNI DEL):
+    // its program and endpoint entries go too.
+    let eps = tern_json(&node1, "show datapath endpoints json");
+    let host = eps["endpoints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["containerId"] == n1p2.as_str())
+        .and_then(|e| e["hostIfname"].as_str())
+        .unwrap_or_else(|| panic!("no endpoint {n1p2} in {eps}"))
+        .to_owned();
+    run_ok(Command::new("ip").args(["-n", &node1, "link", "del", &host]));
+    eventually(30, "the gone pod's program detached", || {
+        let v = tern_json(&node1, "show datapath json");
+        let attached = v["attached"].to_string();
+        let eps = tern_json(&node1, "show datapath endpoints json");
+        let n = eps["endpoints"].as_array().map_or(0, Vec::len);
+        if !attached.contains(&host) && attached.contains("pod") && n == 1 {
+            Ok(())
+        } else {
+            Err(format!("{v} {eps}"))
+        }
+    });
     // Live removal: every program detached, the pins gone, the VXLAN device
     // too (after a trip through VXLAN mode).
     tern(&node1, &["configure terminal", "datapath mode vxlan"]);
