@@ -533,6 +533,10 @@ impl Daemon {
             .list()
             .into_iter()
             .map(|endpoint| {
+                let mtu_too_big = self
+                    .datapath
+                    .as_ref()
+                    .is_some_and(|rt| endpoint.mtu > rt.pod_mtu());
                 let (id, attached, counters) = match &self.datapath {
                     Some(rt) => {
                         let p = rt.endpoints.get(&endpoint.host_ifname);
@@ -560,6 +564,7 @@ impl Daemon {
                     id,
                     attached,
                     counters,
+                    mtu_too_big,
                 }
             })
             .collect()

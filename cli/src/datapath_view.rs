@@ -127,19 +127,27 @@ pub fn endpoints_text(list: &[DatapathEndpoint]) -> String {
             _ => "-".to_owned(),
         };
         let c = d.counters;
+        let mtu = if d.mtu_too_big {
+            format!("{}!", e.mtu)
+        } else {
+            e.mtu.to_string()
+        };
         let _ = writeln!(
             out,
             "{:<24} {:<16} {:<5} {:<6} {:>10} {:>10} {:>10} {:>10}  {}",
             short,
             e.host_ifname,
             id,
-            e.mtu,
+            mtu,
             c.from_pod_packets,
             c.from_pod_bytes,
             c.to_pod_packets,
             c.to_pod_bytes,
             addrs.join(" ")
         );
+    }
+    if list.iter().any(|d| d.mtu_too_big) {
+        out.push_str("! MTU above the pod MTU of the datapath's mode (see show datapath)\n");
     }
     out
 }
@@ -155,6 +163,7 @@ pub fn endpoints_json(list: &[DatapathEndpoint]) -> Value {
             if let Some(o) = v.as_object_mut() {
                 o.insert("endpointId".into(), json!(d.id));
                 o.insert("attached".into(), json!(d.attached));
+                o.insert("mtuTooBig".into(), json!(d.mtu_too_big));
                 o.insert(
                     "counters".into(),
                     json!({
@@ -220,7 +229,9 @@ mod tests {
                 to_pod_packets: 4,
                 to_pod_bytes: 400,
             },
+            mtu_too_big: false,
         };
+        let d2 = d.clone();
         let t = endpoints_text(std::slice::from_ref(&d));
         assert!(t.contains("tern0123456789a  3"), "{t}");
         assert!(t.contains("10.244.1.2/32"), "{t}");
@@ -228,6 +239,10 @@ mod tests {
         assert_eq!(j["endpoints"][0]["containerId"], "c1");
         assert_eq!(j["endpoints"][0]["counters"]["toPodBytes"], 400);
         assert_eq!(j["endpoints"][0]["endpointId"], 3);
+        let mut big = d2;
+        big.mtu_too_big = true;
+        let t = endpoints_text(&[big]);
+        assert!(t.contains(" 1450! ") && t.contains("! MTU above"), "{t}");
     }
 
     #[test]

@@ -62,6 +62,10 @@ pub struct DatapathEndpoint {
     pub attached: bool,
     /// Its counters, summed over CPUs (zero without a datapath).
     pub counters: EndpointTraffic,
+    /// The pod's MTU is above what the datapath's mode allows
+    /// ([`DatapathInfo::pod_mtu`]): its large packets get ICMP too-big.
+    #[serde(default)]
+    pub mtu_too_big: bool,
 }
 
 /// Per-endpoint traffic counted by the datapath.

@@ -462,6 +462,7 @@ fn pods_talk_in_native_vxlan_and_geneve_mode_switched_live() {
             let eps = tern_json(n, "show datapath endpoints json");
             for e in eps["endpoints"].as_array().into_iter().flatten() {
                 assert!(e["mtu"].as_u64().unwrap_or(u64::MAX) <= want_mtu, "{e}");
+                assert_eq!(e["mtuTooBig"], false, "{e}");
             }
         }
         let pcap = dir.join(format!("{mode}.pcap"));
