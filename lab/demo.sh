@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Tern's main job on its built-in default: set up the machine, build, bring up
 # the default lab (an FRR top-of-rack router and two Tern nodes, each in its
-# own network namespace), check it, and show it. The lab stays up afterwards;
+# own network namespace, with two pods each on the eBPF datapath), check it
+# (nodes ping the ToR, pods ping each other on one node and across nodes),
+# and show it. The lab stays up afterwards;
 # the last lines say how to enter a node and how to tear the lab down.
 #   bash lab/demo.sh [TOPOLOGY.clab.yml]
 set -euo pipefail
