@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Tern's main job on its built-in default: set up the machine, build, bring up
 # the default lab (an FRR top-of-rack router and two Tern nodes, each in its
-# own network namespace), check it, and show it. The lab stays up afterwards;
+# own network namespace, with two pods each on the eBPF datapath), check it
+# (nodes ping the ToR, pods ping each other on one node and across nodes),
+# and show it. The lab stays up afterwards;
 # the last lines say how to enter a node and how to tear the lab down.
 #   bash lab/demo.sh [TOPOLOGY.clab.yml]
 set -euo pipefail
@@ -30,6 +32,29 @@ for check in "node1 192.0.2.0" "node1 2001:db8:0:1::1" "node2 192.0.2.2" "node2 
     echo "  FAIL  $1 -> $2"; ok=0
   fi
 done
+# Pods (tern-cni) reach each other on one node and across nodes through the
+# eBPF datapath (`datapath mode native` in the nodes' ternd.conf).
+pod_addr() { ip -n "clab-$lab-$1" -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1 | head -n1; }
+if grep -q 'tern.pods' "$topo"; then
+  echo
+  echo "[demo] checks: pods ping each other through the eBPF datapath"
+  for check in "node1-pod1 node1-pod2" "node1-pod1 node2-pod1" "node2-pod2 node1-pod2"; do
+    set -- $check
+    to=$(pod_addr "$2")
+    ok_pod=0
+    # The route to the other node's pod CIDR arrives over BGP shortly after up.
+    for _ in $(seq 1 30); do
+      if [ -n "$to" ] && ip netns exec "clab-$lab-$1" ping -c 2 -i 0.2 -W 2 "$to" >/dev/null 2>&1; then
+        ok_pod=1; break
+      fi
+      sleep 1
+    done
+    if [ "$ok_pod" -eq 1 ]; then echo "  ok    $1 -> $2 ($to)"; else echo "  FAIL  $1 -> $2 ($to)"; ok=0; fi
+  done
+  echo
+  echo "[demo] node1's pods and their datapath counters (tern -N clab-$lab-node1 -c 'show datapath endpoints'):"
+  "$bin/tern" -N "clab-$lab-node1" -c "show datapath endpoints" | sed 's/^/  /'
+fi
 echo
 "$bin/tern-lab" status -t "$topo" || ok=0
 echo
@@ -40,7 +65,7 @@ cat <<EOT
 The lab '$lab' is up.
   enter a node:     $bin/tern-lab exec -t $topo node1 -- bash
                     (or: ip netns exec clab-$lab-node1 bash)
-  ternd's shell:    $bin/tern -N clab-$lab-node1          (try: show interface brief)
+  ternd's shell:    $bin/tern -N clab-$lab-node1          (try: show interface brief, show datapath)
   FRR's shell:      vtysh -N clab-$lab-tor1               (try: show bgp summary)
   tear it down:     $bin/tern-lab down -t $topo
 EOT

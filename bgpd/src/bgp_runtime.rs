@@ -37,6 +37,8 @@ impl BgpRuntime {
         // kernel runs one dump per socket at a time (EBUSY otherwise).
         let (fib, restarting) =
             crate::fib::spawn(Netlink::open()?, bgp.graceful_restart.enabled).await;
+        // The datapath's tunnel map follows the same best paths.
+        let fib = crate::datapath::tap_loc_rib(fib);
         let speaker = speaker::spawn(
             bgp.clone(),
             std::sync::Arc::new(config.policy.clone()),

@@ -39,6 +39,10 @@ pub struct Daemon {
     pub bgp: Option<crate::bgp_runtime::BgpRuntime>,
     /// Pod endpoints registered by tern-cni (see endpoints.rs).
     pub endpoints: crate::endpoints::Registry,
+    /// The eBPF pod datapath, when the config has `datapath mode`.
+    pub datapath: Option<crate::datapath::DatapathRuntime>,
+    /// This instance's bpffs dir (pins of the counters and the datapath).
+    pub pins: PathBuf,
 }
 
 impl Daemon {
@@ -113,6 +117,9 @@ impl Daemon {
 
     /// Makes `new` the running configuration, reconciling BGP with it.
     async fn commit(&mut self, new: Config) -> anyhow::Result<()> {
+        if new.datapath != self.config.datapath {
+            self.datapath_apply(&new.datapath).await?;
+        }
         let old_bgp = self.config.bgp.clone();
         match (&old_bgp, &new.bgp) {
             (None, None) => self.config = new,
@@ -232,6 +239,14 @@ impl Daemon {
                 ifname,
             } => endpoints_reply(self.endpoints.del(&container_id, &ifname)),
             Request::ShowEndpoints => endpoints_reply(Ok(self.endpoints.list())),
+            Request::ShowDatapath => Reply::Datapath(self.datapath_info()),
+            Request::ShowDatapathEndpoints => Reply::DatapathEndpoints {
+                endpoints: self.datapath_endpoints(),
+            },
+            Request::ShowDatapathDrops => match self.datapath_drops() {
+                Ok(drops) => Reply::DatapathDrops { drops },
+                Err(message) => Reply::Error { message },
+            },
             Request::ShowBgpSummary => match self.bgp.as_ref().map(|b| &b.speaker) {
                 None => Reply::BgpSummary(tern_control::BgpSummary::default()),
                 Some(sp) => match sp.summary().await {

@@ -119,6 +119,8 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
         endpoints: tern_bgpd::endpoints::Registry::load(
             tern_control::run_dir(instance.as_deref())?.join(tern_bgpd::endpoints::STATE_FILE),
         ),
+        datapath: None,
+        pins: pins.clone(),
     };
     // Attach the counters to the interfaces that exist now, before the
     // first client can ask (the reconcile loop follows later changes).
@@ -130,6 +132,8 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
         }
         Err(e) => tracing::warn!(error = %e, "link dump failed"),
     }
+    let dp_config = daemon.config.datapath.clone();
+    daemon.datapath_apply(&dp_config).await?;
     let daemon = Arc::new(Mutex::new(daemon));
     tracing::info!(
         instance = instance.as_deref().unwrap_or("-"),
@@ -151,12 +155,15 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
                     Ok(links) => {
                         d.reconcile_counters(&links);
                         d.endpoints.prune(&links);
+                        let cfg = d.config.datapath.clone();
+                        d.datapath_reconcile_with(&cfg, &links).await;
                     }
                     Err(e) => tracing::warn!(error = %e, "link dump failed"),
                 }
             }
         })
     };
+    let follower = tokio::spawn(tern_bgpd::datapath::follow(daemon.clone()));
     let server = tokio::spawn(server::serve(listener, daemon.clone()));
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -182,14 +189,20 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
     }
     server.abort();
     reconciler.abort();
-    // Wait for both tasks to drop their share of the daemon.
+    follower.abort();
+    // Wait for the tasks to drop their share of the daemon.
     let _ = server.await;
     let _ = reconciler.await;
+    let _ = follower.await;
     let _ = std::fs::remove_file(&socket);
     if instance.is_some()
         && let Some(dir) = socket.parent()
     {
         let _ = std::fs::remove_dir(dir);
+    }
+    let datapath = daemon.lock().await.datapath.take();
+    if let Some(dp) = datapath {
+        dp.shutdown().await;
     }
     daemon.lock().await.counters.shutdown();
     drop(daemon);

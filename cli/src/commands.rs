@@ -52,8 +52,12 @@ pub enum Action {
     VipAdd,
     VipDel,
     ShowVips,
-    /// `show datapath endpoints`: pod endpoints registered by tern-cni.
+    /// `show datapath endpoints`: pod endpoints with their datapath counters.
     ShowEndpoints,
+    /// `show datapath`: mode, uplink, tunnel settings, pod MTU.
+    ShowDatapath,
+    /// `show datapath drops`: dropped packets by reason.
+    ShowDatapathDrops,
     /// `configure terminal`: enter config mode (the client's own state).
     ConfigureTerminal,
     /// `write [memory|file]`, `copy running-config startup-config`.
@@ -81,6 +85,7 @@ const IPV6: Token = Kw("ipv6", "Address Family");
 const UNICAST: Token = Kw("unicast", "Address Family modifier");
 const SERVICE: Token = Kw("service", "Kubernetes-style services");
 const VIP: Token = Kw("vip", "Service LoadBalancer VIPs announced over BGP");
+const DATAPATH: Token = Kw("datapath", "Tern's datapath state");
 const SUMMARY: Token = Kw("summary", "Summary of BGP neighbor status");
 const INTERFACE: Token = Kw("interface", "Interface status and configuration");
 const WRITE: Token = Kw(
@@ -151,13 +156,27 @@ pub const COMMANDS: &[CommandDef] = &[
         action: Action::ShowVips,
     },
     CommandDef {
+        tokens: &[SHOW, DATAPATH],
+        json: true,
+        action: Action::ShowDatapath,
+    },
+    CommandDef {
         tokens: &[
             SHOW,
-            Kw("datapath", "Tern's datapath state"),
+            DATAPATH,
             Kw("endpoints", "Pod endpoints registered by tern-cni"),
         ],
         json: true,
         action: Action::ShowEndpoints,
+    },
+    CommandDef {
+        tokens: &[
+            SHOW,
+            DATAPATH,
+            Kw("drops", "Packets the datapath dropped, by reason"),
+        ],
+        json: true,
+        action: Action::ShowDatapathDrops,
     },
     CommandDef {
         tokens: &[SHOW, BGP, SUMMARY],
@@ -438,6 +457,9 @@ mod tests {
         );
         assert_eq!(ok("sh service vip json").action, Action::ShowVips);
         assert_eq!(ok("sh datap end json").action, Action::ShowEndpoints);
+        assert_eq!(ok("sh datap").action, Action::ShowDatapath);
+        assert!(ok("show datapath json").json);
+        assert_eq!(ok("sh datap dr json").action, Action::ShowDatapathDrops);
     }
 
     #[test]

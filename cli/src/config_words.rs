@@ -88,6 +88,49 @@ fn top() -> Vec<Pattern> {
     ];
     p.extend(LEVELS.iter().map(|(l, h)| vec![log, stdout, Kw(l, h)]));
     p.extend(policy_objects());
+    p.extend(datapath());
+    p
+}
+
+/// `datapath ...` lines (Tern's own; no FRR counterpart).
+fn datapath() -> Vec<Pattern> {
+    let dp = Kw("datapath", "eBPF pod datapath");
+    let mode = Kw("mode", "How pod packets reach other nodes");
+    let uplink = Kw("uplink", "Interface towards the fabric");
+    let vni = Kw("vni", "VXLAN/Geneve network identifier");
+    let vxlan_port = Kw("vxlan-port", "UDP port of VXLAN");
+    let geneve_port = Kw("geneve-port", "UDP port of Geneve");
+    let cidr = Kw("cluster-cidr", "Prefix holding the nodes' pod CIDRs");
+    let port = Arg("(1-65535)", "UDP port", Range(1, 65535));
+    let prefix4 = Arg("A.B.C.D/M", "IPv4 prefix", Ipv4Prefix);
+    let prefix6 = Arg("X:X::X:X/M", "IPv6 prefix", Ipv6Prefix);
+    let mut p = vec![
+        vec![
+            dp,
+            uplink,
+            Arg("IFNAME", "Interface's name", ArgKind::IfName),
+        ],
+        vec![dp, vni, Arg("(1-16777215)", "VNI", Range(1, 16_777_215))],
+        vec![dp, vxlan_port, port],
+        vec![dp, geneve_port, port],
+        vec![dp, cidr, prefix4],
+        vec![dp, cidr, prefix6],
+        vec![NO, dp, mode],
+        vec![NO, dp, uplink],
+        vec![NO, dp, vni],
+        vec![NO, dp, vxlan_port],
+        vec![NO, dp, geneve_port],
+        vec![NO, dp, cidr, prefix4],
+        vec![NO, dp, cidr, prefix6],
+    ];
+    p.extend(
+        [
+            ("native", "Routed by the kernel FIB (BGP routes)"),
+            ("vxlan", "VXLAN to the node announcing the pod CIDR"),
+            ("geneve", "Geneve to the node announcing the pod CIDR"),
+        ]
+        .map(|(m, h)| vec![dp, mode, Kw(m, h)]),
+    );
     p
 }
 
@@ -622,6 +665,12 @@ mod tests {
         );
         // Words of the parent modes too, as ternd falls back to them.
         assert_eq!(expand("config-router-af", "int eth1"), "interface eth1");
+        assert_eq!(expand("config", "datap mo vx"), "datapath mode vxlan");
+        assert_eq!(expand("config", "no datap mo"), "no datapath mode");
+        assert_eq!(
+            expand("config-router", "datap cluster 10.244.0.0/16"),
+            "datapath cluster-cidr 10.244.0.0/16"
+        );
     }
 
     #[test]

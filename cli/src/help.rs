@@ -375,7 +375,10 @@ mod tests {
         );
         assert_eq!(
             help("show datapath "),
-            "  endpoints  Pod endpoints registered by tern-cni\n"
+            "  <cr>\n\
+             \x20 drops      Packets the datapath dropped, by reason\n\
+             \x20 endpoints  Pod endpoints registered by tern-cni\n\
+             \x20 json       JavaScript Object Notation\n"
         );
     }
 

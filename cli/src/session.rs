@@ -255,7 +255,9 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
             None => return Err("a prefix is needed".into()),
         },
         Action::ShowVips => Request::ShowVips,
-        Action::ShowEndpoints => Request::ShowEndpoints,
+        Action::ShowEndpoints => Request::ShowDatapathEndpoints,
+        Action::ShowDatapath => Request::ShowDatapath,
+        Action::ShowDatapathDrops => Request::ShowDatapathDrops,
         Action::WriteMemory => Request::WriteMemory,
         Action::Exit | Action::End | Action::ConfigureTerminal => return Ok(String::new()),
     };
@@ -303,10 +305,20 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
         } else {
             vips.iter().map(|v| format!("{v}\n")).collect()
         }),
-        (Action::ShowEndpoints, Reply::Endpoints { endpoints }) => Ok(if p.json {
-            render::pretty(&crate::endpoint_view::endpoints_json(&endpoints))
+        (Action::ShowEndpoints, Reply::DatapathEndpoints { endpoints }) => Ok(if p.json {
+            render::pretty(&crate::datapath_view::endpoints_json(&endpoints))
         } else {
-            crate::endpoint_view::endpoints_text(&endpoints)
+            crate::datapath_view::endpoints_text(&endpoints)
+        }),
+        (Action::ShowDatapath, Reply::Datapath(info)) => Ok(if p.json {
+            render::pretty(&crate::datapath_view::datapath_json(&info))
+        } else {
+            crate::datapath_view::datapath_text(&info)
+        }),
+        (Action::ShowDatapathDrops, Reply::DatapathDrops { drops }) => Ok(if p.json {
+            render::pretty(&crate::datapath_view::drops_json(&drops))
+        } else {
+            crate::datapath_view::drops_text(&drops)
         }),
         (_, other) => Err(format!("unexpected reply from ternd: {other:?}")),
     }

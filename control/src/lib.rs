@@ -10,9 +10,11 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+pub mod datapath;
 pub mod endpoint;
 pub mod framing;
 
+pub use datapath::{DatapathEndpoint, DatapathInfo, EndpointTraffic, NamedCount};
 pub use endpoint::Endpoint;
 
 /// Longest request or reply line accepted, in bytes.
@@ -107,8 +109,14 @@ pub enum Request {
         container_id: String,
         ifname: String,
     },
-    /// The registered pod endpoints (`show datapath endpoints`).
+    /// The registered pod endpoints.
     ShowEndpoints,
+    /// `show datapath`: mode, uplink, tunnel settings, pod MTU.
+    ShowDatapath,
+    /// `show datapath endpoints`: endpoints with their datapath counters.
+    ShowDatapathEndpoints,
+    /// `show datapath drops`: dropped packets by reason.
+    ShowDatapathDrops,
 }
 
 /// What the daemon answers.
@@ -140,6 +148,14 @@ pub enum Reply {
     /// The registered pod endpoints, after the change if the request made one.
     Endpoints {
         endpoints: Vec<Endpoint>,
+    },
+    Datapath(DatapathInfo),
+    DatapathEndpoints {
+        endpoints: Vec<DatapathEndpoint>,
+    },
+    /// Dropped packets by reason (every reason, zeros included).
+    DatapathDrops {
+        drops: Vec<NamedCount>,
     },
     /// The request could not be served; `message` says why (already phrased
     /// for an operator).

@@ -11,6 +11,7 @@ pub mod link;
 mod nexthop;
 pub mod pod;
 pub mod route;
+mod tunnel_dev;
 mod watch;
 
 pub use batch::{BatchReport, OpError, OpFailure};

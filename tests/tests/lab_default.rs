@@ -1,7 +1,8 @@
 //! The default lab topology end to end: tern-lab brings up an FRR ToR and
 //! two Tern nodes in namespaces, the nodes ping the ToR, FRR answers vtysh,
-//! ternd's eBPF counters moved by the pings' packets, and `down` leaves no
-//! namespace and no process behind. Needs root, FRR and bpffs (lab/setup.sh).
+//! ternd's eBPF counters moved by the pings' packets, the pods (tern-cni)
+//! of one node ping those of the other through the eBPF datapath in native
+//! mode, and `down` leaves no namespace and no process behind. Needs root, FRR and bpffs (lab/setup.sh).
 use std::{path::PathBuf, process::Command};
 
 use serde_json::Value;
@@ -39,6 +40,15 @@ fn eth1_counters(instance: &str) -> (u64, u64, u64, u64) {
     )
 }
 
+/// A counter of `show datapath json` (`paths.NAME`).
+fn dp_path(instance: &str, name: &str) -> u64 {
+    let out = run_ok(Command::new(bin("tern")).args(["-N", instance, "-c", "show datapath json"]));
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    v["paths"][name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no paths.{name} in {out}"))
+}
+
 fn pids_in(ns: &str) -> Vec<u32> {
     let out = run(Command::new("ip").args(["netns", "pids", ns]));
     String::from_utf8_lossy(&out.stdout)
@@ -74,8 +84,19 @@ fn default_lab_comes_up_pings_counts_and_goes_down_clean() {
     );
     let mut namespaces = netns_with_prefix(&prefix);
     namespaces.sort();
-    assert_eq!(namespaces, vec![node1.clone(), node2.clone(), tor1.clone()]);
-    let pids: Vec<u32> = namespaces.iter().flat_map(|ns| pids_in(ns)).collect();
+    // The three nodes and the two pods of each Tern node.
+    let pods: Vec<String> = ["node1-pod1", "node1-pod2", "node2-pod1", "node2-pod2"]
+        .iter()
+        .map(|p| format!("{prefix}{p}"))
+        .collect();
+    let mut want = vec![node1.clone(), node2.clone(), tor1.clone()];
+    want.extend(pods.iter().cloned());
+    want.sort();
+    assert_eq!(namespaces, want);
+    let pids: Vec<u32> = [&node1, &node2, &tor1]
+        .iter()
+        .flat_map(|ns| pids_in(ns))
+        .collect();
     assert!(
         pids.len() >= 4,
         "zebra, bgpd and two ternd expected, found pids {pids:?}"
@@ -117,6 +138,54 @@ fn default_lab_comes_up_pings_counts_and_goes_down_clean() {
     // An IPv4 echo of ping's default size is 98 bytes on the wire, IPv6 118.
     assert!(rx_b >= 5 * 98 + 5 * 118, "bytes in {rx_b}");
     assert!(tx_b >= 5 * 98 + 5 * 118, "bytes out {tx_b}");
+
+    // Pods across nodes, through the datapath's native path (BGP brings
+    // the other node's pod CIDR shortly after up).
+    let native1 = dp_path(&node1, "native");
+    let deliver2 = dp_path(&node2, "uplink-deliver");
+    let pod_v4 = |p: &str| {
+        let out = run_ok(Command::new("ip").args([
+            "-n",
+            &format!("{prefix}{p}"),
+            "-4",
+            "-o",
+            "addr",
+            "show",
+            "dev",
+            "eth0",
+        ]));
+        out.split_whitespace()
+            .skip_while(|w| *w != "inet")
+            .nth(1)
+            .and_then(|a| a.split('/').next())
+            .unwrap_or_else(|| panic!("no IPv4 address in {p}: {out}"))
+            .to_owned()
+    };
+    let to = pod_v4("node2-pod1");
+    let from = format!("{prefix}node1-pod1");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let out = run(Command::new("ip").args([
+            "netns", "exec", &from, "ping", "-c", "3", "-i", "0.2", "-W", "2", &to,
+        ]));
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{from} -> {to}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(
+        dp_path(&node1, "native") >= native1 + 3,
+        "node1 forwarded natively"
+    );
+    assert!(
+        dp_path(&node2, "uplink-deliver") >= deliver2 + 3,
+        "node2 delivered from its uplink"
+    );
 
     run_ok(Command::new(&tern_lab).args(["down", "-t"]).arg(&topo));
     assert!(

@@ -9,10 +9,12 @@
 use std::{collections::BTreeMap, fmt, path::Path};
 
 pub mod bgp;
+pub mod datapath;
 mod neighbor;
 mod policy;
 
 pub use bgp::{BgpConfig, Family};
+pub use datapath::{DatapathConfig, DatapathMode};
 
 use crate::policy::Policy;
 
@@ -35,6 +37,8 @@ pub struct Config {
     pub bgp: Option<BgpConfig>,
     /// Prefix-lists, community-lists and route-maps.
     pub policy: Policy,
+    /// `datapath ...`: the eBPF pod datapath.
+    pub datapath: DatapathConfig,
 }
 
 /// One `interface NAME` stanza.
@@ -348,6 +352,9 @@ impl ConfigSession {
                 }
             }
             ["exit"] | ["end"] => self.mode = Mode::Config,
+            ["datapath", ..] | ["no", "datapath", ..] => {
+                return datapath::apply(&mut config.datapath, words);
+            }
             _ => return Ok(Handled::No),
         }
         Ok(Handled::Yes)
@@ -462,6 +469,7 @@ impl Config {
             }
             out.push_str("exit\n!\n");
         }
+        datapath::render(&self.datapath, &mut out);
         if let Some(b) = &self.bgp {
             bgp::render(b, &mut out);
         }

@@ -1,0 +1,254 @@
+//! `datapath ...` lines: which eBPF pod datapath ternd runs, on which
+//! uplink, with which tunnel parameters. No `datapath mode` line means no
+//! programs at all (pods are forwarded by plain kernel routing).
+//!
+//! ```text
+//! datapath mode native|vxlan|geneve
+//! datapath uplink IFNAME
+//! datapath vni N                 (1-16777215, default 1)
+//! datapath vxlan-port N          (default 4789)
+//! datapath geneve-port N         (default 6081)
+//! datapath cluster-cidr PREFIX   (repeatable: learnt prefixes inside it are pod CIDRs)
+//! ```
+//! Every line has a `no` form that returns to the default.
+use std::{collections::BTreeSet, fmt::Write as _};
+
+use ipnet::IpNet;
+
+use super::Handled;
+
+/// Default VXLAN / Geneve network identifier.
+pub const DEFAULT_VNI: u32 = 1;
+/// IANA's VXLAN port (RFC 7348).
+pub const DEFAULT_VXLAN_PORT: u16 = 4789;
+/// IANA's Geneve port (RFC 8926).
+pub const DEFAULT_GENEVE_PORT: u16 = 6081;
+
+/// How pod packets to other nodes leave this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatapathMode {
+    /// Routed by the kernel FIB (routes learnt over BGP).
+    Native,
+    /// Encapsulated in VXLAN by a collect_md device ternd owns.
+    Vxlan,
+    /// Encapsulated in Geneve by the eBPF program itself.
+    Geneve,
+}
+
+impl DatapathMode {
+    /// The config keyword.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            DatapathMode::Native => "native",
+            DatapathMode::Vxlan => "vxlan",
+            DatapathMode::Geneve => "geneve",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "native" => Ok(DatapathMode::Native),
+            "vxlan" => Ok(DatapathMode::Vxlan),
+            "geneve" => Ok(DatapathMode::Geneve),
+            _ => Err(format!(
+                "unknown datapath mode \"{s}\" (one of: native, vxlan, geneve)"
+            )),
+        }
+    }
+}
+
+/// The `datapath` lines of the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatapathConfig {
+    /// None: no eBPF datapath.
+    pub mode: Option<DatapathMode>,
+    /// The interface towards the fabric.
+    pub uplink: Option<String>,
+    pub vni: u32,
+    pub vxlan_port: u16,
+    pub geneve_port: u16,
+    /// Prefixes that hold every node's pod CIDR: a prefix learnt over BGP
+    /// that lies inside one of them is a remote pod CIDR (tunnel map entry).
+    pub cluster_cidrs: BTreeSet<IpNet>,
+}
+
+impl Default for DatapathConfig {
+    fn default() -> Self {
+        Self {
+            mode: None,
+            uplink: None,
+            vni: DEFAULT_VNI,
+            vxlan_port: DEFAULT_VXLAN_PORT,
+            geneve_port: DEFAULT_GENEVE_PORT,
+            cluster_cidrs: BTreeSet::new(),
+        }
+    }
+}
+
+impl DatapathConfig {
+    /// Whether `prefix` is a pod CIDR by the `cluster-cidr` lines.
+    pub fn is_pod_cidr(&self, prefix: &IpNet) -> bool {
+        self.cluster_cidrs.iter().any(|c| c.contains(prefix))
+    }
+}
+
+fn parse_port(what: &str, s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(format!("invalid {what} \"{s}\": a UDP port 1-65535")),
+    }
+}
+
+/// Applies one `[no] datapath ...` line (top-level config mode).
+pub(crate) fn apply(dp: &mut DatapathConfig, words: &[&str]) -> Result<Handled, String> {
+    match words {
+        ["datapath", "mode", m] => dp.mode = Some(DatapathMode::parse(m)?),
+        ["datapath", "uplink", name] => {
+            super::check_ifname(name)?;
+            dp.uplink = Some((*name).to_owned());
+        }
+        ["datapath", "vni", n] => {
+            dp.vni = match n.parse::<u32>() {
+                Ok(v) if (1..1 << 24).contains(&v) => v,
+                _ => return Err(format!("invalid VNI \"{n}\": 1-16777215 (24 bits)")),
+            }
+        }
+        ["datapath", "vxlan-port", p] => dp.vxlan_port = parse_port("VXLAN port", p)?,
+        ["datapath", "geneve-port", p] => dp.geneve_port = parse_port("Geneve port", p)?,
+        ["datapath", "cluster-cidr", p] => {
+            let net: IpNet = p
+                .parse()
+                .map_err(|_| format!("invalid prefix \"{p}\" (A.B.C.D/M or X:X::X:X/M)"))?;
+            if net.trunc() != net {
+                return Err(format!(
+                    "{p}: host bits are set (did you mean {}?)",
+                    net.trunc()
+                ));
+            }
+            dp.cluster_cidrs.insert(net);
+        }
+        ["no", "datapath", "mode", ..] => dp.mode = None,
+        ["no", "datapath", "uplink", ..] => dp.uplink = None,
+        ["no", "datapath", "vni", ..] => dp.vni = DEFAULT_VNI,
+        ["no", "datapath", "vxlan-port", ..] => dp.vxlan_port = DEFAULT_VXLAN_PORT,
+        ["no", "datapath", "geneve-port", ..] => dp.geneve_port = DEFAULT_GENEVE_PORT,
+        ["no", "datapath", "cluster-cidr", p] => {
+            let net: IpNet = p.parse().map_err(|_| format!("invalid prefix \"{p}\""))?;
+            if !dp.cluster_cidrs.remove(&net) {
+                return Err(format!("cluster-cidr {p} is not configured"));
+            }
+        }
+        ["datapath", "mode"] => return Err("usage: datapath mode native|vxlan|geneve".into()),
+        ["datapath", "uplink"] => return Err("usage: datapath uplink IFNAME".into()),
+        ["datapath", "vni"] => return Err("usage: datapath vni (1-16777215)".into()),
+        ["datapath", "vxlan-port" | "geneve-port"] => {
+            return Err("usage: datapath vxlan-port|geneve-port (1-65535)".into());
+        }
+        ["datapath", "cluster-cidr"] => return Err("usage: datapath cluster-cidr PREFIX".into()),
+        [
+            "datapath",
+            "mode" | "uplink" | "vni" | "vxlan-port" | "geneve-port" | "cluster-cidr",
+            ..,
+        ] => {
+            return Err(format!("datapath {} takes one value", words[1]));
+        }
+        ["datapath", other, ..] | ["no", "datapath", other, ..] => {
+            return Err(format!(
+                "unknown datapath setting \"{other}\" (mode, uplink, vni, vxlan-port, geneve-port, cluster-cidr)"
+            ));
+        }
+        ["datapath"] | ["no", "datapath"] => {
+            return Err(
+                "datapath needs a setting (mode, uplink, vni, vxlan-port, geneve-port, cluster-cidr)"
+                    .into(),
+            );
+        }
+        _ => return Ok(Handled::No),
+    }
+    Ok(Handled::Yes)
+}
+
+/// The `datapath` lines for show running-config (only what differs from
+/// the defaults, mode last so that a file read back sets it up at once).
+pub(crate) fn render(dp: &DatapathConfig, out: &mut String) {
+    let before = out.len();
+    if let Some(u) = &dp.uplink {
+        let _ = writeln!(out, "datapath uplink {u}");
+    }
+    if dp.vni != DEFAULT_VNI {
+        let _ = writeln!(out, "datapath vni {}", dp.vni);
+    }
+    if dp.vxlan_port != DEFAULT_VXLAN_PORT {
+        let _ = writeln!(out, "datapath vxlan-port {}", dp.vxlan_port);
+    }
+    if dp.geneve_port != DEFAULT_GENEVE_PORT {
+        let _ = writeln!(out, "datapath geneve-port {}", dp.geneve_port);
+    }
+    for c in &dp.cluster_cidrs {
+        let _ = writeln!(out, "datapath cluster-cidr {c}");
+    }
+    if let Some(m) = dp.mode {
+        let _ = writeln!(out, "datapath mode {}", m.keyword());
+    }
+    if out.len() != before {
+        out.push_str("!\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn lines_round_trip_through_running_config() {
+        let text = "datapath mode vxlan\ndatapath uplink eth1\ndatapath vni 4242\n\
+                    datapath vxlan-port 8472\ndatapath geneve-port 6082\n\
+                    datapath cluster-cidr 10.244.0.0/16\ndatapath cluster-cidr 2001:db8:244::/48\n";
+        let c = Config::parse("t", text).expect("valid");
+        let d = &c.datapath;
+        assert_eq!(d.mode, Some(super::DatapathMode::Vxlan));
+        assert_eq!(d.uplink.as_deref(), Some("eth1"));
+        assert_eq!((d.vni, d.vxlan_port, d.geneve_port), (4242, 8472, 6082));
+        assert!(d.is_pod_cidr(&"10.244.2.0/24".parse().unwrap()));
+        assert!(d.is_pod_cidr(&"2001:db8:244:2::/64".parse().unwrap()));
+        assert!(!d.is_pod_cidr(&"198.51.100.12/32".parse().unwrap()));
+        let r = c.render();
+        let again = Config::parse("running", &r).expect("rendered config parses");
+        assert_eq!(again, c, "{r}");
+        assert_eq!(again.render(), r);
+        let undone = Config::parse(
+            "t",
+            &format!(
+                "{text}no datapath mode\nno datapath uplink\nno datapath vni\nno datapath vxlan-port\n\
+                 no datapath geneve-port\nno datapath cluster-cidr 10.244.0.0/16\n\
+                 no datapath cluster-cidr 2001:db8:244::/48\n"
+            ),
+        )
+        .expect("valid");
+        assert_eq!(undone, Config::default());
+        assert!(!undone.render().contains("datapath"));
+    }
+
+    #[test]
+    fn bad_lines_are_refused_with_a_reason() {
+        for (line, want) in [
+            ("datapath mode ipip", "unknown datapath mode"),
+            ("datapath mode", "usage: datapath mode"),
+            ("datapath vni 0", "invalid VNI"),
+            ("datapath vni 16777216", "invalid VNI"),
+            ("datapath vni x", "invalid VNI"),
+            ("datapath vxlan-port 0", "invalid VXLAN port"),
+            ("datapath geneve-port 70000", "invalid Geneve port"),
+            ("datapath uplink a/b", "invalid interface name"),
+            ("datapath uplink eth1 eth2", "takes one value"),
+            ("datapath cluster-cidr 10.244.1.1/16", "host bits"),
+            ("datapath cluster-cidr nonsense", "invalid prefix"),
+            ("no datapath cluster-cidr 10.0.0.0/8", "not configured"),
+            ("datapath frobnicate 1", "unknown datapath setting"),
+            ("datapath", "needs a setting"),
+        ] {
+            let errs = Config::parse("t", line).expect_err(line);
+            assert!(errs[0].reason.contains(want), "{line}: {errs:?}");
+        }
+    }
+}

@@ -1,0 +1,661 @@
+//! The eBPF pod datapath inside ternd: loads tern-ebpf's [`Datapath`]
+//! (maps pinned under the instance's bpffs dir), attaches the uplink
+//! program, owns the collect_md VXLAN device in VXLAN mode, follows the
+//! endpoint registry (a pod program on every pod's host veth, its addresses
+//! in the endpoint map) and the BGP Loc-RIB (remote pod CIDRs -> the node
+//! that announces them, in the tunnel map), and keeps the settings map in
+//! line with the `datapath` config lines. A mode change is a write to the
+//! settings map: no reload, no re-attach, no restart.
+//!
+//! Which learnt routes are pod CIDRs: those inside a `datapath cluster-cidr`
+//! prefix. Their tunnel endpoint is the route's BGP next hop (the first of
+//! an ECMP set), so the fabric must pass the announcing node's own address
+//! on unchanged (FRR: `neighbor X attribute-unchanged next-hop`) and the
+//! nodes must reach each other's addresses.
+//!
+//! Reconciling is idempotent: desired state (config, links, endpoints,
+//! Loc-RIB) against what this runtime programmed; it runs on every change
+//! and once a second, so a failure is retried.
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+    path::Path,
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use anyhow::Context;
+use ipnet::IpNet;
+use tern_control::{DatapathEndpoint, DatapathInfo, Endpoint, EndpointTraffic, NamedCount};
+use tern_ebpf::{
+    Datapath, Hook, Settings,
+    datapath::{EP_FLAG_VETH_PEER, EndpointInfo, MAX_ENDPOINTS, Mode},
+};
+use tern_netlink::{Link, Netlink};
+use tokio::sync::{Mutex, mpsc, watch};
+
+use crate::{
+    config::{DatapathConfig, DatapathMode},
+    daemon::Daemon,
+    fib::FibMsg,
+};
+
+/// Name of the collect_md VXLAN device ternd creates in VXLAN mode.
+pub const VXLAN_DEVICE: &str = "tern_vxlan";
+
+/// The Loc-RIB's best paths as the FIB sees them: prefix -> ECMP next hops.
+pub type LocRibView = BTreeMap<IpNet, Vec<IpAddr>>;
+
+static LOC_RIB: OnceLock<watch::Sender<LocRibView>> = OnceLock::new();
+static TAP_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// The process's Loc-RIB view, filled by [`tap_loc_rib`].
+pub fn loc_rib() -> &'static watch::Sender<LocRibView> {
+    LOC_RIB.get_or_init(|| watch::channel(BTreeMap::new()).0)
+}
+
+/// Puts a tap between the speaker and the FIB task: every best-path change
+/// is recorded in [`loc_rib`] and passed on unchanged. When the speaker
+/// stops (its sender drops), its routes leave the view.
+pub fn tap_loc_rib(fib: mpsc::UnboundedSender<FibMsg>) -> mpsc::UnboundedSender<FibMsg> {
+    let generation = TAP_GENERATION.fetch_add(1, Ordering::SeqCst) + 1;
+    loc_rib().send_modify(BTreeMap::clear);
+    let (tx, mut rx) = mpsc::unbounded_channel::<FibMsg>();
+    tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            if let FibMsg::Changes(cs) = &m {
+                loc_rib().send_modify(|rib| {
+                    for c in cs {
+                        if c.nexthops.is_empty() {
+                            rib.remove(&c.prefix);
+                        } else {
+                            rib.insert(c.prefix, c.nexthops.clone());
+                        }
+                    }
+                });
+            }
+            if fib.send(m).is_err() {
+                break;
+            }
+        }
+        if TAP_GENERATION.load(Ordering::SeqCst) == generation {
+            loc_rib().send_modify(BTreeMap::clear);
+        }
+    });
+    tx
+}
+
+/// One endpoint as programmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Programmed {
+    ifindex: u32,
+    id: u32,
+    addrs: BTreeSet<IpAddr>,
+    info: EndpointInfo,
+}
+
+/// The running datapath of one ternd.
+pub struct DatapathRuntime {
+    dp: Datapath,
+    netlink: Netlink,
+    /// The uplink attached: name and ifindex.
+    uplink: Option<(String, u32)>,
+    /// The VXLAN device's ifindex, when ternd made one.
+    vxlan: Option<u32>,
+    /// Pod endpoints by host veth name.
+    endpoints: BTreeMap<String, Programmed>,
+    settings: Settings,
+    last_error: Option<String>,
+}
+
+impl std::fmt::Debug for DatapathRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatapathRuntime")
+            .field("uplink", &self.uplink)
+            .field("vxlan", &self.vxlan)
+            .field("endpoints", &self.endpoints.len())
+            .finish()
+    }
+}
+
+fn mode_of(m: DatapathMode) -> Mode {
+    match m {
+        DatapathMode::Native => Mode::Native,
+        DatapathMode::Vxlan => Mode::Vxlan,
+        DatapathMode::Geneve => Mode::Geneve,
+    }
+}
+
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut out {
+        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+/// The first global (not link-local, not loopback) address of each family.
+fn local_addrs(link: &Link) -> (Option<std::net::Ipv4Addr>, Option<std::net::Ipv6Addr>) {
+    let v4 = link.addresses.iter().find_map(|a| match a.addr() {
+        IpAddr::V4(v) if !v.is_loopback() && !v.is_link_local() => Some(v),
+        _ => None,
+    });
+    let v6 = link.addresses.iter().find_map(|a| match a.addr() {
+        IpAddr::V6(v) if !v.is_loopback() && (v.segments()[0] & 0xffc0) != 0xfe80 => Some(v),
+        _ => None,
+    });
+    (v4, v6)
+}
+
+impl DatapathRuntime {
+    /// Loads the programs and pins the maps under `pins`.
+    pub fn load(pins: &Path, netlink: Netlink) -> anyhow::Result<Self> {
+        let dp = Datapath::load(Some(pins))
+            .context("cannot load the eBPF pod datapath (root and bpffs needed)")?;
+        let settings = dp.settings().context("reading the datapath settings")?;
+        Ok(Self {
+            dp,
+            netlink,
+            uplink: None,
+            vxlan: None,
+            endpoints: BTreeMap::new(),
+            settings,
+            last_error: None,
+        })
+    }
+
+    /// Brings everything in line with the config, the links of the
+    /// namespace, the registered endpoints and the Loc-RIB. Failures are
+    /// logged, kept for `show datapath` and retried on the next call.
+    pub async fn reconcile(
+        &mut self,
+        cfg: &DatapathConfig,
+        links: &[Link],
+        endpoints: &[Endpoint],
+        tunnels: &[(IpNet, IpAddr)],
+    ) {
+        let mut errors = Vec::new();
+        let Some(mode) = cfg.mode else {
+            return;
+        };
+        // The uplink.
+        let uplink = cfg
+            .uplink
+            .as_ref()
+            .and_then(|n| links.iter().find(|l| &l.name == n));
+        let want_uplink = uplink.map(|l| (l.name.clone(), l.index));
+        if self.uplink != want_uplink {
+            if let Some((name, _)) = self.uplink.take() {
+                let _ = self.dp.detach(&name);
+            }
+            if let Some((name, _)) = &want_uplink {
+                match self.dp.attach(Hook::Uplink, name) {
+                    Ok(index) => self.uplink = Some((name.clone(), index)),
+                    Err(e) => errors.push(format!("attaching to uplink {name}: {e}")),
+                }
+            }
+        }
+        if cfg.uplink.is_some() && uplink.is_none() {
+            errors.push(format!(
+                "uplink {} does not exist",
+                cfg.uplink.as_deref().unwrap_or_default()
+            ));
+        }
+        // The VXLAN device, in VXLAN mode only.
+        if mode == DatapathMode::Vxlan {
+            match self
+                .netlink
+                .vxlan_external_ensure(VXLAN_DEVICE, cfg.vxlan_port)
+                .await
+            {
+                Ok(index) => {
+                    let attached = self
+                        .dp
+                        .attached()
+                        .any(|(n, h, i)| n == VXLAN_DEVICE && h == Hook::Vxlan && i == index);
+                    if !attached {
+                        let _ = self.dp.detach(VXLAN_DEVICE);
+                        if let Err(e) = self.dp.attach(Hook::Vxlan, VXLAN_DEVICE) {
+                            errors.push(format!("attaching to {VXLAN_DEVICE}: {e}"));
+                        }
+                    }
+                    self.vxlan = Some(index);
+                }
+                Err(e) => errors.push(format!("creating {VXLAN_DEVICE}: {e}")),
+            }
+        } else if self.vxlan.is_some() {
+            self.remove_vxlan().await;
+        }
+        // The settings map.
+        let (local_v4, local_v6) = uplink.map(local_addrs).unwrap_or((None, None));
+        let want = Settings {
+            mode: mode_of(mode),
+            vni: cfg.vni,
+            vxlan_ifindex: self.vxlan.unwrap_or(0),
+            uplink_ifindex: uplink.map_or(0, |l| l.index),
+            uplink_mtu: uplink.map_or(1500, |l| l.mtu),
+            geneve_port: cfg.geneve_port,
+            vxlan_port: cfg.vxlan_port,
+            local_v4,
+            local_v6,
+        };
+        if want != self.settings {
+            match self.dp.set_settings(&want) {
+                Ok(()) => {
+                    tracing::info!(
+                        mode = mode.keyword(),
+                        vni = want.vni,
+                        "datapath settings written"
+                    );
+                    self.settings = want;
+                }
+                Err(e) => errors.push(format!("writing the settings: {e}")),
+            }
+        }
+        self.reconcile_endpoints(links, endpoints, &mut errors);
+        match self.dp.replace_tunnel_routes(tunnels) {
+            Ok(d) if d != Default::default() => {
+                tracing::info!(
+                    added = d.added,
+                    changed = d.changed,
+                    removed = d.removed,
+                    "tunnel map updated"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => errors.push(format!("writing the tunnel map: {e}")),
+        }
+        let err = (!errors.is_empty()).then(|| errors.join("; "));
+        if err != self.last_error {
+            if let Some(e) = &err {
+                tracing::warn!(error = %e, "datapath reconcile");
+            }
+            self.last_error = err;
+        }
+    }
+
+    fn reconcile_endpoints(
+        &mut self,
+        links: &[Link],
+        endpoints: &[Endpoint],
+        errors: &mut Vec<String>,
+    ) {
+        // Endpoints whose host veth exists under its name and ifindex.
+        let alive: BTreeMap<&str, &Endpoint> = endpoints
+            .iter()
+            .filter(|e| {
+                links
+                    .iter()
+                    .any(|l| l.name == e.host_ifname && l.index == e.host_ifindex)
+            })
+            .map(|e| (e.host_ifname.as_str(), e))
+            .collect();
+        let stale: Vec<String> = self
+            .endpoints
+            .iter()
+            .filter(|(name, p)| {
+                alive
+                    .get(name.as_str())
+                    .is_none_or(|e| e.host_ifindex != p.ifindex)
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in stale {
+            if let Some(p) = self.endpoints.remove(&name) {
+                for a in &p.addrs {
+                    if let Err(e) = self.dp.remove_endpoint(*a) {
+                        errors.push(format!("removing endpoint {a}: {e}"));
+                    }
+                }
+                let _ = self.dp.detach(&name);
+                tracing::info!(host = %name, "datapath endpoint removed");
+            }
+        }
+        for (name, ep) in alive {
+            let (Some(pod_mac), Some(host_mac)) = (parse_mac(&ep.pod_mac), parse_mac(&ep.host_mac))
+            else {
+                errors.push(format!("endpoint {name}: unreadable MAC address"));
+                continue;
+            };
+            let id = match self.endpoints.get(name) {
+                Some(p) => p.id,
+                None => {
+                    let used: BTreeSet<u32> = self.endpoints.values().map(|p| p.id).collect();
+                    match (1..MAX_ENDPOINTS).find(|i| !used.contains(i)) {
+                        Some(i) => i,
+                        None => {
+                            errors.push(format!("endpoint {name}: no free endpoint id"));
+                            continue;
+                        }
+                    }
+                }
+            };
+            let info = EndpointInfo {
+                ifindex: ep.host_ifindex,
+                id,
+                pod_mac,
+                host_mac,
+                flags: EP_FLAG_VETH_PEER,
+            };
+            let addrs: BTreeSet<IpAddr> = ep.addresses.iter().map(|a| a.addr()).collect();
+            let want = Programmed {
+                ifindex: ep.host_ifindex,
+                id,
+                addrs: addrs.clone(),
+                info,
+            };
+            let attached = self
+                .dp
+                .attached()
+                .any(|(n, h, i)| n == name && h == Hook::Pod && i == ep.host_ifindex);
+            if self.endpoints.get(name) == Some(&want) && attached {
+                continue;
+            }
+            if !attached {
+                let _ = self.dp.detach(name);
+                if let Err(e) = self.dp.attach(Hook::Pod, name) {
+                    errors.push(format!("attaching to {name}: {e}"));
+                    continue;
+                }
+            }
+            if let Some(old) = self.endpoints.get(name) {
+                for a in old.addrs.difference(&addrs) {
+                    let _ = self.dp.remove_endpoint(*a);
+                }
+            }
+            let mut ok = true;
+            for a in &addrs {
+                if let Err(e) = self.dp.upsert_endpoint(*a, info) {
+                    errors.push(format!("endpoint {a}: {e}"));
+                    ok = false;
+                }
+            }
+            if ok {
+                tracing::info!(host = %name, id, "datapath endpoint programmed");
+                self.endpoints.insert(name.to_owned(), want);
+            }
+        }
+    }
+
+    async fn remove_vxlan(&mut self) {
+        let _ = self.dp.detach(VXLAN_DEVICE);
+        match self.netlink.link_delete(VXLAN_DEVICE).await {
+            Ok(_) => tracing::info!(ifname = VXLAN_DEVICE, "VXLAN device removed"),
+            Err(e) => tracing::warn!(error = %e, "cannot delete the VXLAN device"),
+        }
+        self.vxlan = None;
+    }
+
+    /// Detaches every program, deletes the VXLAN device, removes the pins.
+    pub async fn shutdown(mut self) {
+        if self.vxlan.is_some() {
+            self.remove_vxlan().await;
+        }
+        self.dp.shutdown();
+        tracing::info!("eBPF datapath detached and unpinned");
+    }
+
+    /// The pod MTU the settings allow (the IPv6 underlay's overhead when
+    /// the node has an IPv6 address: it may carry either).
+    pub fn pod_mtu(&self) -> u32 {
+        self.settings.pod_mtu(self.settings.local_v6.is_some())
+    }
+
+    fn info(&self, cfg: &DatapathConfig) -> DatapathInfo {
+        let s = &self.settings;
+        let attached = self
+            .dp
+            .attached()
+            .map(|(n, h, _)| {
+                let hook = match h {
+                    Hook::Pod => "pod",
+                    Hook::Uplink => "uplink",
+                    Hook::Vxlan => "vxlan",
+                    Hook::Noop => "noop",
+                };
+                (n.to_owned(), hook.to_owned())
+            })
+            .collect();
+        DatapathInfo {
+            mode: cfg.mode.map(|m| m.keyword().to_owned()),
+            loaded: true,
+            uplink: cfg.uplink.clone(),
+            uplink_ifindex: self.uplink.as_ref().map(|(_, i)| *i),
+            uplink_mtu: s.uplink_mtu,
+            vni: cfg.vni,
+            vxlan_port: cfg.vxlan_port,
+            geneve_port: cfg.geneve_port,
+            vxlan_device: self.vxlan.map(|_| VXLAN_DEVICE.to_owned()),
+            local_v4: s.local_v4.map(IpAddr::V4),
+            local_v6: s.local_v6.map(IpAddr::V6),
+            pod_mtu: self.pod_mtu(),
+            cluster_cidrs: cfg.cluster_cidrs.iter().copied().collect(),
+            attached,
+            tunnels: self.dp.tunnel_routes().unwrap_or_default(),
+            paths: self
+                .dp
+                .path_counters()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(p, n)| NamedCount {
+                    name: p.name().to_owned(),
+                    count: n,
+                })
+                .collect(),
+            last_error: self.last_error.clone(),
+        }
+    }
+}
+
+/// The tunnel map wanted: every best path inside a `cluster-cidr`, to its
+/// BGP next hop (the lowest address of an ECMP set, so that the choice is
+/// stable). Link-local next hops are skipped: they cannot be tunnel
+/// endpoints.
+pub fn tunnel_routes(cfg: &DatapathConfig, rib: &LocRibView) -> Vec<(IpNet, IpAddr)> {
+    rib.iter()
+        .filter(|(p, _)| cfg.is_pod_cidr(p))
+        .filter_map(|(p, nhs)| {
+            nhs.iter()
+                .filter(|nh| match nh {
+                    IpAddr::V6(v) => (v.segments()[0] & 0xffc0) != 0xfe80,
+                    IpAddr::V4(v) => !v.is_link_local(),
+                })
+                .min()
+                .map(|nh| (*p, *nh))
+        })
+        .collect()
+}
+
+fn unconfigured(cfg: &DatapathConfig) -> DatapathInfo {
+    DatapathInfo {
+        mode: cfg.mode.map(|m| m.keyword().to_owned()),
+        uplink: cfg.uplink.clone(),
+        uplink_mtu: 0,
+        vni: cfg.vni,
+        vxlan_port: cfg.vxlan_port,
+        geneve_port: cfg.geneve_port,
+        cluster_cidrs: cfg.cluster_cidrs.iter().copied().collect(),
+        ..Default::default()
+    }
+}
+
+impl Daemon {
+    /// Starts, keeps or stops the datapath for `cfg` (a config change or
+    /// ternd's start). Loading failures refuse the change.
+    pub async fn datapath_apply(&mut self, cfg: &DatapathConfig) -> anyhow::Result<()> {
+        match (cfg.mode, self.datapath.is_some()) {
+            (None, true) => {
+                if let Some(rt) = self.datapath.take() {
+                    rt.shutdown().await;
+                }
+            }
+            (Some(_), false) => {
+                let rt = DatapathRuntime::load(&self.pins, self.netlink.clone())?;
+                tracing::info!(pins = %self.pins.display(), "eBPF pod datapath loaded");
+                self.datapath = Some(rt);
+            }
+            _ => {}
+        }
+        if self.datapath.is_some() {
+            let links = self.netlink.links().await?;
+            self.datapath_reconcile_with(cfg, &links).await;
+        }
+        Ok(())
+    }
+
+    /// One reconcile pass with the links given (see
+    /// [`DatapathRuntime::reconcile`]).
+    pub async fn datapath_reconcile_with(&mut self, cfg: &DatapathConfig, links: &[Link]) {
+        if self.datapath.is_none() {
+            return;
+        }
+        let eps = self.endpoints.list();
+        let tunnels = tunnel_routes(cfg, &loc_rib().borrow());
+        if let Some(rt) = &mut self.datapath {
+            rt.reconcile(cfg, links, &eps, &tunnels).await;
+        }
+    }
+
+    /// `show datapath`.
+    pub fn datapath_info(&self) -> DatapathInfo {
+        match &self.datapath {
+            Some(rt) => rt.info(&self.config.datapath),
+            None => unconfigured(&self.config.datapath),
+        }
+    }
+
+    /// `show datapath endpoints`: the registry with the datapath's counters.
+    pub fn datapath_endpoints(&self) -> Vec<DatapathEndpoint> {
+        self.endpoints
+            .list()
+            .into_iter()
+            .map(|endpoint| {
+                let mtu_too_big = self
+                    .datapath
+                    .as_ref()
+                    .is_some_and(|rt| endpoint.mtu > rt.pod_mtu());
+                let (id, attached, counters) = match &self.datapath {
+                    Some(rt) => {
+                        let p = rt.endpoints.get(&endpoint.host_ifname);
+                        let id = p.map(|p| p.id);
+                        let attached = rt.dp.attached().any(|(n, h, i)| {
+                            n == endpoint.host_ifname
+                                && h == Hook::Pod
+                                && i == endpoint.host_ifindex
+                        });
+                        let c = id
+                            .and_then(|i| rt.dp.endpoint_counters(i).ok())
+                            .map(|c| EndpointTraffic {
+                                from_pod_packets: c.from_pod_packets,
+                                from_pod_bytes: c.from_pod_bytes,
+                                to_pod_packets: c.to_pod_packets,
+                                to_pod_bytes: c.to_pod_bytes,
+                            })
+                            .unwrap_or_default();
+                        (id, attached, c)
+                    }
+                    None => (None, false, EndpointTraffic::default()),
+                };
+                DatapathEndpoint {
+                    endpoint,
+                    id,
+                    attached,
+                    counters,
+                    mtu_too_big,
+                }
+            })
+            .collect()
+    }
+
+    /// `show datapath drops`: every reason with its count.
+    pub fn datapath_drops(&self) -> Result<Vec<NamedCount>, String> {
+        let Some(rt) = &self.datapath else {
+            return Err("the eBPF datapath is not running (no `datapath mode` line)".into());
+        };
+        rt.dp
+            .drop_counters()
+            .map(|v| {
+                v.into_iter()
+                    .map(|(r, n)| NamedCount {
+                        name: r.name().to_owned(),
+                        count: n,
+                    })
+                    .collect()
+            })
+            .map_err(|e| format!("cannot read the drop counters: {e}"))
+    }
+}
+
+/// Reconciles the datapath whenever the endpoint registry or the Loc-RIB
+/// changes (the once-a-second pass in main.rs catches the rest).
+pub async fn follow(daemon: Arc<Mutex<Daemon>>) {
+    let mut eps = daemon.lock().await.endpoints.subscribe();
+    let mut rib = loc_rib().subscribe();
+    loop {
+        tokio::select! {
+            r = eps.changed() => if r.is_err() { return },
+            r = rib.changed() => if r.is_err() { return },
+        }
+        let mut d = daemon.lock().await;
+        if d.datapath.is_none() {
+            continue;
+        }
+        match d.netlink.links().await {
+            Ok(links) => {
+                let cfg = d.config.datapath.clone();
+                d.datapath_reconcile_with(&cfg, &links).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "link dump failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tunnel_routes_are_the_pod_cidrs_to_their_next_hop() {
+        let cfg = crate::config::Config::parse(
+            "t",
+            "datapath cluster-cidr 10.244.0.0/16\ndatapath cluster-cidr 2001:db8:244::/48\n",
+        )
+        .expect("valid")
+        .datapath;
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let net = |s: &str| s.parse::<IpNet>().unwrap();
+        let rib: LocRibView = [
+            (net("10.244.2.0/24"), vec![ip("192.0.2.5"), ip("192.0.2.3")]),
+            (net("198.51.100.12/32"), vec![ip("192.0.2.3")]),
+            (
+                net("2001:db8:244:2::/64"),
+                vec![ip("fe80::1"), ip("2001:db8:0:2::2")],
+            ),
+            (net("2001:db8:244:3::/64"), vec![ip("fe80::1")]),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            tunnel_routes(&cfg, &rib),
+            vec![
+                (net("10.244.2.0/24"), ip("192.0.2.3")),
+                (net("2001:db8:244:2::/64"), ip("2001:db8:0:2::2")),
+            ]
+        );
+        assert!(tunnel_routes(&DatapathConfig::default(), &rib).is_empty());
+    }
+
+    #[test]
+    fn macs_parse_or_refuse() {
+        assert_eq!(
+            parse_mac("02:00:0a:ff:00:01"),
+            Some([2, 0, 0x0a, 0xff, 0, 1])
+        );
+        for bad in ["", "02:00", "02:00:0a:ff:00:01:02", "zz:00:00:00:00:00"] {
+            assert_eq!(parse_mac(bad), None, "{bad}");
+        }
+    }
+}
