@@ -519,8 +519,12 @@ impl Speaker {
                 self.apply_policy();
             }
             Command::KernelRoutes(routes) => {
+                let connected_before = self.connected();
                 self.kernel_routes = routes;
                 self.redistribute();
+                if self.connected() != connected_before {
+                    self.resync_fib();
+                }
             }
             Command::RetryConnects => {
                 let waiting: Vec<(IpAddr, ConnId)> = self
@@ -650,6 +654,7 @@ impl Speaker {
         }
         if !fib.is_empty() {
             tracing::info!(routes = fib.len(), "rewriting the FIB");
+            let fib = self.unless_connected(fib);
             let _ = self.fib.send(crate::fib::FibMsg::Changes(fib));
         }
     }
@@ -1117,9 +1122,37 @@ impl Speaker {
     fn apply_changes(&mut self, changes: Changes) {
         let (fib, updates) = changes.into_parts();
         if !fib.is_empty() && !self.stopping {
+            let fib = self.unless_connected(fib);
             let _ = self.fib.send(crate::fib::FibMsg::Changes(fib));
         }
         self.send_updates(updates);
+    }
+
+    /// The node's connected subnets, as the kernel watch last told.
+    fn connected(&self) -> std::collections::BTreeSet<ipnet::IpNet> {
+        self.kernel_routes
+            .iter()
+            .filter(|(_, _, k)| *k == crate::config::bgp::Redistribute::Connected)
+            .map(|(_, p, _)| *p)
+            .collect()
+    }
+
+    /// A connected subnet is never routed by BGP in the kernel (zebra's
+    /// administrative distance: connected 0, BGP 20/200): a BGP route for
+    /// it becomes a delete of any Tern route. Without this an IPv6 BGP
+    /// route (metric 20) would shadow the kernel's connected route (metric
+    /// 256) and take the subnet's neighbours off the link.
+    fn unless_connected(&self, mut fib: Vec<FibChange>) -> Vec<FibChange> {
+        let connected = self.connected();
+        if connected.is_empty() {
+            return fib;
+        }
+        for c in &mut fib {
+            if connected.contains(&c.prefix) {
+                c.nexthops.clear();
+            }
+        }
+        fib
     }
 
     /// Sends UPDATEs to the established peers they are for.
