@@ -2,10 +2,13 @@
 //! control socket, renderers that print what vtysh prints, and the
 //! interactive shell (modes, `?`, TAB, history).
 pub mod bgp;
+pub mod bgp_neighbors;
+pub mod bgp_table;
 pub mod client;
 pub mod commands;
 pub mod config_words;
 pub mod help;
 pub mod render;
+pub mod route;
 pub mod session;
 pub mod shell;

@@ -11,6 +11,12 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 pub mod framing;
+pub mod show;
+
+pub use show::{
+    AsPathSegment, BgpFamily, BgpNeighbor, BgpPath, BgpRoute, BgpTable, ClearMode, FibNextHop,
+    FibRoute, MessageCounters, NeighborCapability, NeighborFamily,
+};
 
 /// Longest request or reply line accepted, in bytes.
 pub const MAX_LINE: usize = 16 * 1024 * 1024;
@@ -97,6 +103,25 @@ pub enum Request {
     /// atomically (temporary file, fsync, rename), keeping the previous file
     /// as FILE.bak.
     WriteMemory,
+    /// `show ip bgp` / `show bgp ipv6 unicast`: the Loc-RIB of a family;
+    /// with `prefix`, that prefix only (`show ip bgp PREFIX`): an exact
+    /// prefix, or for a host address (/32, /128) given without a length,
+    /// the longest prefix that contains it.
+    ShowBgpRoutes {
+        family: BgpFamily,
+        prefix: Option<IpNet>,
+        longest_match: bool,
+    },
+    /// `show bgp neighbors [ADDR]`.
+    ShowBgpNeighbors { address: Option<std::net::IpAddr> },
+    /// `show ip route` / `show ipv6 route`: the kernel's main table.
+    ShowRoutes { ipv6: bool },
+    /// `clear bgp *|ADDR [soft [in|out]]`; `address` None means every
+    /// neighbor.
+    ClearBgp {
+        address: Option<std::net::IpAddr>,
+        mode: ClearMode,
+    },
 }
 
 /// What the daemon answers.
@@ -124,6 +149,19 @@ pub enum Reply {
     /// The running configuration was saved to `path`.
     Written {
         path: String,
+    },
+    BgpTable(BgpTable),
+    BgpNeighbors {
+        /// False when the config has no `router bgp`.
+        configured: bool,
+        neighbors: Vec<BgpNeighbor>,
+    },
+    Routes {
+        routes: Vec<FibRoute>,
+    },
+    /// `clear bgp` was carried out on these neighbors.
+    Cleared {
+        neighbors: Vec<String>,
     },
     /// The request could not be served; `message` says why (already phrased
     /// for an operator).

@@ -154,3 +154,48 @@ impl Rib {
         self.peers.keys().copied()
     }
 }
+
+impl Rib {
+    /// The most specific prefix of `family` that holds `addr`
+    /// (`show ip bgp A.B.C.D`).
+    pub fn longest_match(&self, family: Family, addr: IpAddr) -> Option<RouteView> {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (0..=max).rev().find_map(|len| {
+            let p = IpNet::new(addr, len).ok()?.trunc();
+            self.route(family, p)
+        })
+    }
+
+    /// The established peers the best path of `route` is advertised to,
+    /// by the export rules: never back to its source, the well-known
+    /// communities, iBGP split horizon unless reflecting (RFC 4456).
+    pub fn advertised_to(&self, route: &RouteView) -> Vec<PeerId> {
+        use tern_bgp_wire::Community;
+        let Some(best) = route.paths.iter().find(|p| p.best) else {
+            return Vec::new();
+        };
+        let from = match &best.source {
+            PathSource::Local => None,
+            PathSource::Peer { id, .. } => self.peers.get(id).map(|s| &s.info),
+        };
+        let has = |c| best.attrs.communities.contains(&c);
+        self.peers
+            .iter()
+            .filter(|(_, s)| !s.down && s.info.has(route.family))
+            .filter(|(id, s)| {
+                if from.is_some_and(|f| f.id == **id) || has(Community::NO_ADVERTISE) {
+                    return false;
+                }
+                let ebgp = !s.info.ibgp;
+                if ebgp && (has(Community::NO_EXPORT) || has(Community::NO_EXPORT_SUBCONFED)) {
+                    return false;
+                }
+                match from {
+                    Some(f) if f.ibgp && s.info.ibgp => f.rr_client || s.info.rr_client,
+                    _ => true,
+                }
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}

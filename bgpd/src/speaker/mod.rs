@@ -7,6 +7,7 @@
 pub mod io;
 pub mod md5;
 mod peer;
+pub mod show;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -55,6 +56,8 @@ pub enum Command {
         announce: bool,
         reply: oneshot::Sender<Result<Vec<ipnet::IpNet>, String>>,
     },
+    /// `show ip bgp`, `show bgp neighbors`, `clear bgp` (speaker/show.rs).
+    Show(show::ShowCommand),
 }
 
 /// A handle to the running speaker.
@@ -441,6 +444,7 @@ impl Speaker {
                 let _ = reply.send(self.vip(prefix, announce));
             }
             Command::ResyncFib => self.resync_fib(),
+            Command::Show(c) => self.on_show(c),
         }
     }
 
@@ -610,6 +614,7 @@ impl Speaker {
     /// Starts the I/O tasks of an established TCP connection.
     fn attach(&mut self, peer: IpAddr, conn: ConnId, stream: tokio::net::TcpStream) {
         let local = stream.local_addr().ok().map(|a| io::unmap(a.ip()));
+        let sockets = stream.local_addr().ok().zip(stream.peer_addr().ok());
         let tx = self.io_tx.clone();
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
@@ -624,6 +629,7 @@ impl Speaker {
         c.writer = Some(writer);
         c.tasks.push(reader);
         c.local_addr = local;
+        c.sockets = sockets;
     }
 
     /// RFC 4271 section 6.8: a connection from a peer we may already be
@@ -691,6 +697,7 @@ impl Speaker {
                 return;
             }
         };
+        p.stats.count(&msg, false);
         match msg {
             Message::Open(open) => {
                 if self.resolve_collision(peer, conn, open.bgp_id) {
@@ -788,9 +795,16 @@ impl Speaker {
         if !matches!(update.outcome, tern_bgp_wire::UpdateOutcome::Accept) {
             tracing::warn!(%peer, outcome = ?update.outcome, "UPDATE handled per RFC 7606");
         }
-        let Some(id) = self.peers.get(&peer).map(|p| p.id) else {
+        let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
+        let id = p.id;
+        p.stats.last_update = Some(Instant::now());
+        if let Some(f) = update.end_of_rib().and_then(crate::rib::family_of)
+            && !p.stats.eor_received.contains(&f)
+        {
+            p.stats.eor_received.push(f);
+        }
         let changes = self.rib.update_from_peer(id, &update);
         self.apply_changes(changes);
         self.check_prefix_limit(peer, conn, id);
@@ -891,6 +905,7 @@ impl Speaker {
             Ok(bytes) => {
                 if w.send(bytes).is_ok() {
                     p.stats.msg_sent += 1;
+                    p.stats.count(msg, true);
                 }
             }
             Err(e) => tracing::error!(%peer, error = %e, "cannot encode a message"),
@@ -926,10 +941,16 @@ impl Speaker {
         };
         c.codec = session.codec.clone();
         let local_addr = c.local_addr;
+        let sockets = c.sockets;
         // The other connection of a collision, if any, is no longer needed.
         p.conns.retain(|c| c.id == conn);
         p.stats.since = Some(Instant::now());
         p.stats.hostname = peer::fqdn_hostname(&session.remote_open);
+        p.stats.remote_open = Some(session.remote_open.clone());
+        p.stats.hold_time = Some(session.hold_time);
+        p.stats.keepalive = Some(session.keepalive);
+        p.stats.eor_received.clear();
+        (p.stats.local_sock, p.stats.remote_sock) = sockets.unzip();
         let mut info = p.peer_info(&session, local_addr, families);
         info.rr_client = self.config.is_rr_client(peer);
         p.info = Some(info.clone());
@@ -951,6 +972,7 @@ impl Speaker {
             c.codec = tern_bgp_wire::Codec::default();
         }
         p.stats.last_reset = Some(peer::describe(&reason));
+        p.stats.last_reset_at = Some(Instant::now());
         if !last_conn {
             // A second connection failed before winning: drop its slot.
             p.conns.retain(|c| c.id != conn);
@@ -958,6 +980,11 @@ impl Speaker {
         }
         if was_established {
             p.info = None;
+            p.stats.remote_open = None;
+            p.stats.hold_time = None;
+            p.stats.keepalive = None;
+            p.stats.local_sock = None;
+            p.stats.remote_sock = None;
             p.stats.since = Some(Instant::now());
             tracing::warn!(%peer, reason = %peer::describe(&reason), "session down");
             let id = p.id;
