@@ -249,13 +249,15 @@ async fn routes(
             }
         }
     }
-    // iBGP or eBGP, for the distance of Tern's routes.
+    // iBGP or eBGP (the distance of Tern's routes) and the best path's
+    // MED (zebra's metric of a BGP route; the kernel's priority is the
+    // distance).
     let family = if ipv6 {
         tern_control::BgpFamily::Ipv6Unicast
     } else {
         tern_control::BgpFamily::Ipv4Unicast
     };
-    let mut internal = std::collections::HashSet::new();
+    let mut best = std::collections::HashMap::new();
     if let Some(sp) = speaker
         && kernel
             .iter()
@@ -265,8 +267,8 @@ async fn routes(
             .await
     {
         for r in t.routes {
-            if r.paths.first().is_some_and(|p| p.best && p.internal) {
-                internal.insert(r.prefix);
+            if let Some(p) = r.paths.first().filter(|p| p.best) {
+                best.insert(r.prefix, (p.internal, p.med.unwrap_or(0)));
             }
         }
     }
@@ -275,17 +277,20 @@ async fn routes(
         if r.prefix.addr().is_ipv6() != ipv6 || k.protocol == 2 {
             continue;
         }
-        let (protocol, distance) = match k.protocol {
-            tern_netlink::TERN_PROTO if internal.contains(&r.prefix) => ("bgp", DISTANCE_IBGP),
-            tern_netlink::TERN_PROTO => ("bgp", DISTANCE_EBGP),
-            4 => ("static", 1),
-            _ => ("kernel", 0),
+        let (protocol, distance, metric) = match k.protocol {
+            tern_netlink::TERN_PROTO => match best.get(&r.prefix) {
+                Some((true, med)) => ("bgp", DISTANCE_IBGP, *med),
+                Some((false, med)) => ("bgp", DISTANCE_EBGP, *med),
+                None => ("bgp", DISTANCE_EBGP, 0),
+            },
+            4 => ("static", 1, r.metric),
+            _ => ("kernel", 0, r.metric),
         };
         out.push(FibRoute {
             prefix: r.prefix,
             protocol: protocol.into(),
             distance,
-            metric: r.metric,
+            metric,
             table: r.table,
             nexthops: r
                 .nexthops

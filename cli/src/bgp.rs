@@ -56,10 +56,12 @@ fn family_text(s: &BgpSummary, family: &str, title: &str, titled: bool, out: &mu
         "Neighbor        V         AS   MsgRcvd   MsgSent   TblVer  InQ OutQ  Up/Down State/PfxRcd   PfxSnt Desc"
     );
     for p in &peers {
-        let name = p
-            .hostname
-            .as_deref()
-            .map_or_else(|| p.address.clone(), |_| p.address.clone());
+        // FRR's datacenter profile (`bgp default show-hostname`) names a
+        // peer that sent its hostname as hostname(address).
+        let name = match p.hostname.as_deref() {
+            Some(h) => format!("{h}({})", p.address),
+            None => p.address.clone(),
+        };
         out.push_str(&name);
         if name.len() < 16 {
             out.push_str(&" ".repeat(16 - name.len()));
@@ -147,6 +149,15 @@ fn family_json(s: &BgpSummary, family: &str) -> Option<Value> {
             "peerUptimeMsec".into(),
             json!(p.uptime_secs.unwrap_or(0).saturating_mul(1000)),
         );
+        if let (Some(up), true) = (p.uptime_secs, established) {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            o.insert(
+                "peerUptimeEstablishedEpoch".into(),
+                json!(now.saturating_sub(up)),
+            );
+        }
         o.insert(
             "pfxRcd".into(),
             json!(p.pfx_rcvd.get(family).copied().unwrap_or(0)),

@@ -116,6 +116,22 @@ fn neighbor_text(n: &BgpNeighbor, out: &mut String) {
         if let Some(c) = cap(n, "extendedMessage") {
             let _ = writeln!(out, "    Extended Message: {}", adv_rcv(c));
         }
+        if cap(n, "addPath").is_some() {
+            out.push_str("    AddPath:\n");
+            for (f, ks) in &n.add_path_received {
+                let what: Vec<&str> = ks
+                    .iter()
+                    .map(|k| {
+                        if k.starts_with("rx") {
+                            "RX received"
+                        } else {
+                            "TX received"
+                        }
+                    })
+                    .collect();
+                let _ = writeln!(out, "      {}: {}", f.title(), what.join(", "));
+            }
+        }
         if let Some(c) = cap(n, "routeRefresh") {
             let suffix = if c.received { "(new)" } else { "" };
             let _ = writeln!(out, "    Route refresh: {}{suffix}", adv_rcv(c));
@@ -357,6 +373,17 @@ fn neighbor_json(n: &BgpNeighbor) -> Value {
                 }
                 "gracefulRestart" if !(c.advertised && c.received) => {
                     caps.insert("gracefulRestartCapability".into(), json!(adv_rcv_json(c)));
+                }
+                "addPath" => {
+                    let mut fams = Map::new();
+                    for (f, ks) in &n.add_path_received {
+                        let mut o = Map::new();
+                        for k in ks {
+                            o.insert(k.clone(), json!(true));
+                        }
+                        fams.insert(f.key().into(), Value::Object(o));
+                    }
+                    caps.insert("addPath".into(), Value::Object(fams));
                 }
                 "extendedNexthop" => {
                     caps.insert("extendedNexthop".into(), json!(adv_rcv_json(c)));

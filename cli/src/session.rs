@@ -279,9 +279,10 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
             address: match p.word.as_deref().map(str::parse) {
                 None => None,
                 Some(Ok(a)) => Some(a),
+                // vtysh's words, and like vtysh no failure status.
                 Some(Err(_)) => {
-                    return Err(format!(
-                        "Malformed address or name: {}",
+                    return Ok(format!(
+                        "Malformed address or name: {}\n",
                         p.word.as_deref().unwrap_or("")
                     ));
                 }

@@ -141,6 +141,10 @@ pub struct BgpNeighbor {
     pub capabilities: Vec<NeighborCapability>,
     /// Multiprotocol families advertised / received.
     pub mp_families: Vec<NeighborCapability>,
+    /// ADD-PATH (RFC 7911) as the peer announced it, per family: FRR's
+    /// keys "rxReceived" (it can receive several paths) and "txReceived"
+    /// (it can send them). Tern announces no ADD-PATH.
+    pub add_path_received: Vec<(BgpFamily, Vec<String>)>,
     /// Families with End-of-RIB sent and received.
     pub eor_sent: Vec<BgpFamily>,
     pub eor_received: Vec<BgpFamily>,

@@ -971,14 +971,17 @@ impl Speaker {
             c.close();
             c.codec = tern_bgp_wire::Codec::default();
         }
-        p.stats.last_reset = Some(peer::describe(&reason));
-        p.stats.last_reset_at = Some(Instant::now());
         if !last_conn {
-            // A second connection failed before winning: drop its slot.
+            // A second connection failed before winning (a collision):
+            // drop its slot; the session itself was not reset.
             p.conns.retain(|c| c.id != conn);
             return;
         }
         if was_established {
+            // As FRR's "Last reset": why the session went down, not why a
+            // connection attempt failed.
+            p.stats.last_reset = Some(peer::describe(&reason));
+            p.stats.last_reset_at = Some(Instant::now());
             p.info = None;
             p.stats.remote_open = None;
             p.stats.hold_time = None;

@@ -387,6 +387,28 @@ impl Speaker {
                 received: theirs.contains(&f),
             })
             .collect();
+        let add_path_received = rcvd
+            .map(|o| {
+                o.capabilities()
+                    .filter_map(|c| match c {
+                        Capability::AddPath(entries) => Some(entries),
+                        _ => None,
+                    })
+                    .flatten()
+                    .filter_map(|e| {
+                        let f = crate::rib::family_of(e.family)?;
+                        let mut keys = Vec::new();
+                        if e.mode.can_receive() {
+                            keys.push("rxReceived".to_owned());
+                        }
+                        if e.mode.can_send() {
+                            keys.push("txReceived".to_owned());
+                        }
+                        Some((bgp_family(f), keys))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let active: Vec<Family> = Family::ALL
             .into_iter()
             .filter(|f| self.config.is_active(p.addr, *f))
@@ -450,6 +472,7 @@ impl Speaker {
                 .unwrap_or(crate::config::bgp::DEFAULT_CONNECT_RETRY),
             capabilities,
             mp_families: mp,
+            add_path_received,
             // Tern sends End-of-RIB for every family when the session
             // comes up (rib::peer_up).
             eor_sent: if established {
@@ -547,7 +570,9 @@ impl Speaker {
                 p.stats.dropped_before += c.fsm.dropped_count;
             }
             p.conns.retain(|c| Some(c.id) == keep);
+            // FRR's words for a reset asked by the operator.
             p.stats.last_reset = Some("User reset".to_owned());
+            p.stats.last_reset_at = Some(Instant::now());
         }
         match keep {
             Some(c) => self.fsm_event(addr, c, Event::ManualStart),
