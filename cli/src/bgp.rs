@@ -18,6 +18,15 @@ fn peers_of<'a>(s: &'a BgpSummary, family: &'a str) -> impl Iterator<Item = &'a 
         .filter(move |p| p.families.iter().any(|f| f == family))
 }
 
+/// FRR's datacenter profile (`bgp default show-hostname`) names a peer
+/// that sent its hostname as hostname(address).
+fn peer_name(p: &BgpPeerSummary) -> String {
+    match p.hostname.as_deref() {
+        Some(h) => format!("{h}({})", p.address),
+        None => p.address.clone(),
+    }
+}
+
 fn up_down(p: &BgpPeerSummary) -> String {
     match p.uptime_secs {
         None => "never".to_owned(),
@@ -51,24 +60,17 @@ fn family_text(s: &BgpSummary, family: &str, title: &str, titled: bool, out: &mu
         }
     }
     let _ = writeln!(out, "Peers {}\n", peers.len());
+    // The Neighbor column is as wide as the longest name plus a blank,
+    // 16 at least, as FRR 8.4 sizes it.
+    let names: Vec<String> = peers.iter().map(|p| peer_name(p)).collect();
+    let width = names.iter().map(|n| n.len() + 1).max().unwrap_or(0).max(16);
     let _ = writeln!(
         out,
-        "Neighbor        V         AS   MsgRcvd   MsgSent   TblVer  InQ OutQ  Up/Down State/PfxRcd   PfxSnt Desc"
+        "{:width$}V         AS   MsgRcvd   MsgSent   TblVer  InQ OutQ  Up/Down State/PfxRcd   PfxSnt Desc",
+        "Neighbor"
     );
-    for p in &peers {
-        // FRR's datacenter profile (`bgp default show-hostname`) names a
-        // peer that sent its hostname as hostname(address).
-        let name = match p.hostname.as_deref() {
-            Some(h) => format!("{h}({})", p.address),
-            None => p.address.clone(),
-        };
-        out.push_str(&name);
-        if name.len() < 16 {
-            out.push_str(&" ".repeat(16 - name.len()));
-        } else {
-            // A long name (IPv6) gets its own line, as FRR does.
-            let _ = write!(out, "\n{:16}", "");
-        }
+    for (p, name) in peers.iter().zip(names) {
+        let _ = write!(out, "{name:width$}");
         let _ = write!(
             out,
             "4 {:>10} {:>9} {:>9} {:>8} {:>4} {:>4} {:>8}",

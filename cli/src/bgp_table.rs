@@ -49,10 +49,20 @@ fn nh_hostname<'a>(p: &'a BgpPath, local_host: Option<&'a str>) -> Option<&'a st
     }
 }
 
-/// The next hop of the table: IPv6 paths with a link-local next hop show
-/// that one, as FRR does unless told to prefer the global one.
+/// Whether the link-local next hop is the one forwarded to: Tern installs
+/// the global next hop, and the link-local one only when the global one is
+/// unspecified.
+fn link_local_used(p: &BgpPath) -> bool {
+    p.next_hop_link_local.is_some() && p.next_hop == "::"
+}
+
+/// The next hop of the table: the one Tern forwards to (FRR shows its
+/// link-local one, which is what zebra installs).
 fn table_next_hop(p: &BgpPath) -> &str {
-    p.next_hop_link_local.as_deref().unwrap_or(&p.next_hop)
+    match &p.next_hop_link_local {
+        Some(ll) if link_local_used(p) => ll,
+        _ => &p.next_hop,
+    }
 }
 
 /// Pads `len` printed characters to `width`; too long, the rest of the
@@ -175,7 +185,7 @@ fn nexthops_json(p: &BgpPath, family: BgpFamily, local_host: Option<&str>, detai
         global.insert("metric".into(), json!(0));
         global.insert("accessible".into(), json!(true));
     }
-    if p.next_hop_link_local.is_none() {
+    if !link_local_used(p) {
         global.insert("used".into(), json!(true));
     }
     list.push(Value::Object(global));
@@ -190,7 +200,9 @@ fn nexthops_json(p: &BgpPath, family: BgpFamily, local_host: Option<&str>, detai
         if detail {
             o.insert("accessible".into(), json!(true));
         }
-        o.insert("used".into(), json!(true));
+        if link_local_used(p) {
+            o.insert("used".into(), json!(true));
+        }
         list.push(Value::Object(o));
     }
     Value::Array(list)
@@ -334,7 +346,11 @@ pub fn detail_text(t: &BgpTable, local_host: Option<&str>) -> String {
         };
         let _ = writeln!(out, "    {nh} from {from} ({})", p.peer_router_id);
         if let Some(ll) = &p.next_hop_link_local {
-            let _ = writeln!(out, "    ({ll}) (used)");
+            if link_local_used(p) {
+                let _ = writeln!(out, "    ({ll}) (used)");
+            } else {
+                let _ = writeln!(out, "    ({ll})");
+            }
         }
         let mut line = format!("      Origin {}", p.origin);
         if let Some(m) = p.med {

@@ -15,14 +15,35 @@ use serde_json::Value;
 use tern_tests::{Lab, bin, eventually, run, tern, tern_text, vtysh, vtysh_text};
 
 /// What leaf1 calls X, node2 calls Y (and the other way round).
-const TWINS: [(&str, &str); 6] = [
+const TWINS: [(&str, &str); 8] = [
     ("leaf1", "node2"),
     ("65001", "65002"),
     ("192.0.2.0", "192.0.2.2"),
     ("192.0.2.1", "192.0.2.3"),
     ("10.244.1.0", "10.244.2.0"),
     ("198.51.100.11", "198.51.100.12"),
+    ("2001:db8:0:1::", "2001:db8:0:2::"),
+    ("2001:db8:244:1::", "2001:db8:244:2::"),
 ];
+
+/// Replaces IPv6 next-hop addresses (a word with "::" or starting with
+/// fe80:, not a prefix) by ADDR: Tern forwards IPv6 routes learned over a
+/// link to the peer's global next hop, zebra to its link-local one, and
+/// link-local addresses differ from lab to lab.
+fn mask_v6_next_hops(line: &str) -> String {
+    line.split(' ')
+        .map(|w| {
+            let end = w.find(['(', ',']).unwrap_or(w.len());
+            let (addr, rest) = w.split_at(end);
+            if addr.parse::<std::net::Ipv6Addr>().is_ok() {
+                format!("ADDR{rest}")
+            } else {
+                w.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 /// Swaps every name of `TWINS` in `s` for its twin.
 fn swap(s: &str) -> String {
@@ -150,8 +171,20 @@ const NEIGHBOR_MASKS: &[(&str, &str)] = &[
         "Tern announces no ADD-PATH: it shows rxReceived",
     ),
     (
+        "addPath/ipv6Unicast/rxAdvertisedAndReceived",
+        "Tern announces no ADD-PATH: it shows rxReceived",
+    ),
+    (
         "endOfRibRecv/ipv4Unicast",
         "FRR sends End-of-RIB only to peers that announce graceful restart",
+    ),
+    (
+        "endOfRibRecv/ipv6Unicast",
+        "FRR sends End-of-RIB only to peers that announce graceful restart",
+    ),
+    (
+        "gracefulRestartInfo/ipv6Unicast",
+        "graceful restart is not implemented",
     ),
     ("updateGroupId", "FRR's update groups"),
     ("subGroupId", "FRR's update groups"),
@@ -170,6 +203,14 @@ const ROUTE_MASKS: &[(&str, &str)] = &[
 ];
 
 const DETAIL_MASKS: &[(&str, &str)] = &[("lastUpdate", "Tern keeps no per-path timestamp")];
+
+/// IPv6 routes learned over a link carry a global and a link-local next
+/// hop; Tern forwards to the global one (so marks it used), zebra to the
+/// link-local one.
+const V6_MASKS: &[(&str, &str)] = &[(
+    "nexthops[1]/used",
+    "Tern forwards to the global next hop, FRR to the link-local one",
+)];
 
 /// The remote prefix's detail: FRR also sends a route back to the eBGP
 /// peer it came from (which drops it), so it lists that peer; Tern does not.
@@ -234,8 +275,10 @@ fn summary_columns(leaf1: &str, node2: &str) {
     }
 }
 
-fn bgp_table_text(leaf1: &str, node2: &str) {
-    let (f, t) = both_texts(leaf1, node2, "show ip bgp");
+/// `show ip bgp` / `show bgp ipv6 unicast`: the header, the rows (a row
+/// with the lines it wraps onto) and the footer, line for line.
+fn bgp_table_text(leaf1: &str, node2: &str, cmd: &str) {
+    let (f, t) = both_texts(leaf1, node2, cmd);
     let version = |s: &str| -> Vec<String> {
         s.lines()
             .map(|l| {
@@ -257,7 +300,21 @@ fn bgp_table_text(leaf1: &str, node2: &str) {
             .collect()
     };
     let rows = |v: &[String]| -> Vec<String> {
-        v.iter().filter(|l| l.starts_with("*")).cloned().collect()
+        let mut out: Vec<String> = Vec::new();
+        for l in v.iter().skip_while(|l| !l.starts_with("*")) {
+            if l.is_empty() {
+                break;
+            }
+            let l = mask_v6_next_hops(l);
+            match out.last_mut() {
+                Some(row) if !l.starts_with('*') => {
+                    row.push('\n');
+                    row.push_str(&l);
+                }
+                _ => out.push(l),
+            }
+        }
+        out
     };
     assert_eq!(head(&fl), head(&tl), "header\nFRR:\n{f}\nTern:\n{t}");
     assert_eq!(
@@ -278,15 +335,14 @@ fn route_table_text(leaf1: &str, node2: &str, cmd: &str) {
             _ => l.to_owned(),
         }
     };
-    let fl: Vec<String> = f.lines().map(strip).collect();
-    let tl: Vec<String> = t.lines().map(str::to_owned).collect();
+    let fl: Vec<String> = f.lines().map(|l| mask_v6_next_hops(&strip(l))).collect();
+    let tl: Vec<String> = t.lines().map(mask_v6_next_hops).collect();
     assert_eq!(sorted(&fl), sorted(&tl), "FRR:\n{f}\nTern:\n{t}");
 }
 
-fn detail_text(leaf1: &str, node2: &str, prefix_on_leaf1: &str) {
-    let cmd = format!("show ip bgp {prefix_on_leaf1}");
-    let f = swap(&vtysh_text(leaf1, &cmd));
-    let t = tern_text(node2, &swap(&cmd));
+fn detail_text(leaf1: &str, node2: &str, cmd: &str) {
+    let f = swap(&vtysh_text(leaf1, cmd));
+    let t = tern_text(node2, &swap(cmd));
     let clean = |s: &str| -> Vec<String> {
         s.lines()
             .filter(|l| !l.trim_start().starts_with("Last update:"))
@@ -337,12 +393,18 @@ fn tor_neighbor(tor1: &str, addr: &str) -> Value {
     vtysh(tor1, &format!("show bgp neighbors {addr} json"))[addr].clone()
 }
 
+/// tor1 has both leaves up: two IPv4 prefixes and one IPv6 prefix from each.
 fn both_up(tor1: &str) -> Result<(), String> {
-    let v = vtysh(tor1, "show bgp ipv4 unicast summary json");
-    for peer in ["192.0.2.1", "192.0.2.3"] {
-        let p = &v["peers"][peer];
-        if p["state"] != "Established" || p["pfxRcd"] != 2 {
-            return Err(format!("{peer}: {p}"));
+    for (family, peers, count) in [
+        ("ipv4", ["192.0.2.1", "192.0.2.3"], 2),
+        ("ipv6", ["2001:db8:0:1::2", "2001:db8:0:2::2"], 1),
+    ] {
+        let v = vtysh(tor1, &format!("show bgp {family} unicast summary json"));
+        for peer in peers {
+            let p = &v["peers"][peer];
+            if p["state"] != "Established" || p["pfxRcd"] != count {
+                return Err(format!("{peer}: {p}"));
+            }
         }
     }
     Ok(())
@@ -507,13 +569,33 @@ fn tern_answers_like_frr_on_the_golden_lab() {
         "show ip bgp 10.244.2.0/24 json",
         REMOTE_DETAIL_MASKS,
     );
+    same_keys(&leaf1, &node2, "show bgp ipv6 unicast json", V6_MASKS);
+    same_keys(
+        &leaf1,
+        &node2,
+        "show bgp ipv6 unicast 2001:db8:244:1::/64 json",
+        DETAIL_MASKS,
+    );
+    let remote_v6: Vec<(&str, &str)> = REMOTE_DETAIL_MASKS
+        .iter()
+        .chain(V6_MASKS)
+        .copied()
+        .collect();
+    same_keys(
+        &leaf1,
+        &node2,
+        "show bgp ipv6 unicast 2001:db8:244:2::/64 json",
+        &remote_v6,
+    );
     same_keys(&leaf1, &node2, "show bgp neighbors json", NEIGHBOR_MASKS);
     same_keys(&leaf1, &node2, "show ip route json", ROUTE_MASKS);
     same_keys(&leaf1, &node2, "show ipv6 route json", ROUTE_MASKS);
 
     summary_columns(&leaf1, &node2);
-    bgp_table_text(&leaf1, &node2);
+    bgp_table_text(&leaf1, &node2, "show ip bgp");
+    bgp_table_text(&leaf1, &node2, "show bgp ipv6 unicast");
     route_table_text(&leaf1, &node2, "show ip route");
     route_table_text(&leaf1, &node2, "show ipv6 route");
-    detail_text(&leaf1, &node2, "10.244.1.0/24");
+    detail_text(&leaf1, &node2, "show ip bgp 10.244.1.0/24");
+    detail_text(&leaf1, &node2, "show bgp ipv6 unicast 2001:db8:244:1::/64");
 }
