@@ -199,3 +199,46 @@ impl Rib {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{V4, announce, attrs, ip, net, peer, rib, up};
+    use super::*;
+
+    #[test]
+    fn longest_match_finds_the_most_specific_prefix() {
+        let mut r = rib();
+        let _ = r.originate(V4, net("10.0.0.0/8"));
+        let _ = r.originate(V4, net("10.1.0.0/16"));
+        let hit = r.longest_match(V4, ip("10.1.2.3")).unwrap();
+        assert_eq!(hit.prefix, net("10.1.0.0/16"));
+        let hit = r.longest_match(V4, ip("10.2.0.1")).unwrap();
+        assert_eq!(hit.prefix, net("10.0.0.0/8"));
+        assert!(r.longest_match(V4, ip("192.0.2.1")).is_none());
+    }
+
+    #[test]
+    fn advertised_to_follows_the_export_rules() {
+        let mut r = rib();
+        let (ebgp_a, ebgp_b, ibgp) = (peer(1, 65001), peer(2, 65002), peer(3, 65000));
+        for p in [&ebgp_a, &ebgp_b, &ibgp] {
+            up(&mut r, p);
+        }
+        let _ = r.update_from_peer(
+            ebgp_a.id,
+            &announce(&["203.0.113.0/24"], attrs(&[65001], "192.0.2.1")),
+        );
+        let view = r.route(V4, net("203.0.113.0/24")).unwrap();
+        // Never back to the sender; eBGP-learned goes to everyone else.
+        assert_eq!(r.advertised_to(&view), vec![ebgp_b.id, ibgp.id]);
+        let mut learned = attrs(&[], "192.0.2.3");
+        learned.push(tern_bgp_wire::Attribute::LocalPref(100));
+        let _ = r.update_from_peer(ibgp.id, &announce(&["198.51.100.0/24"], learned));
+        let view = r.route(V4, net("198.51.100.0/24")).unwrap();
+        // iBGP-learned: not to other iBGP peers (no reflection here).
+        assert_eq!(r.advertised_to(&view), vec![ebgp_a.id, ebgp_b.id]);
+        let _ = r.originate(V4, net("10.9.0.0/16"));
+        let view = r.route(V4, net("10.9.0.0/16")).unwrap();
+        assert_eq!(r.advertised_to(&view).len(), 3);
+    }
+}
