@@ -139,7 +139,14 @@ impl Lab {
     /// Copies `lab/topologies` with `file` renamed to lab `name` and
     /// brings it up; panics with tern-lab's output if that fails.
     pub fn up(file: &str, name: &str) -> Lab {
+        Lab::up_with(file, name, |_| {})
+    }
+
+    /// Like [`Lab::up`], letting `edit` change the copied topology folder
+    /// (its configs) before the lab starts.
+    pub fn up_with(file: &str, name: &str, edit: impl FnOnce(&Path)) -> Lab {
         let (copy, topo) = private_topology(file, name);
+        edit(topo.parent().unwrap_or(Path::new(".")));
         let lab = Lab {
             name: name.to_owned(),
             topo,
