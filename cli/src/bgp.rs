@@ -286,6 +286,24 @@ mod tests {
     }
 
     #[test]
+    fn neighbor_column_grows_with_long_names() {
+        // FRR 8.4.4 with `bgp default show-hostname` and an IPv6 peer.
+        let mut s = summary();
+        s.peers.truncate(1);
+        s.peers[0].address = "2001:db8:0:1::1".into();
+        s.peers[0].hostname = Some("tor1".into());
+        let text = summary_text(&s, Some("ipv4Unicast"));
+        assert!(
+            text.contains("\nNeighbor              V         AS   MsgRcvd"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\ntor1(2001:db8:0:1::1) 4      65001         0"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn json_has_frrs_keys() {
         let v = summary_json(&summary(), None);
         let f = &v["ipv4Unicast"];

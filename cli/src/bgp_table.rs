@@ -602,6 +602,54 @@ mod tests {
     }
 
     #[test]
+    fn internal_and_multipath_rows() {
+        // Rows of the shape FRR 8.x prints for iBGP ECMP paths: `*=i` for
+        // the other multipath members, LocPrf in its column, the prefix
+        // only on the first path.
+        let ibgp = |nh: &str, best: bool| BgpPath {
+            best,
+            multipath: true,
+            valid: true,
+            internal: true,
+            peer: Some(nh.into()),
+            next_hop: nh.into(),
+            local_pref: Some(100),
+            origin: "IGP".into(),
+            ..Default::default()
+        };
+        let t = BgpTable {
+            configured: true,
+            router_id: "192.0.2.9".into(),
+            local_as: 65000,
+            local_hostname: None,
+            routes: vec![BgpRoute {
+                prefix: "10.96.0.0/24".parse().unwrap(),
+                paths: vec![
+                    ibgp("192.168.200.141", true),
+                    ibgp("192.168.200.142", false),
+                ],
+                advertised_to: vec![],
+            }],
+        };
+        let text = table_text(&t, None);
+        assert!(
+            text.contains(
+                "\n*>i10.96.0.0/24     192.168.200.141               100      0 i\n\
+                 *=i                 192.168.200.142               100      0 i\n"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("Displayed  1 routes and 2 total paths\n"));
+        let v = table_json(&t, BgpFamily::Ipv4Unicast, None);
+        let paths = &v["routes"]["10.96.0.0/24"];
+        assert_eq!(paths[0]["bestpath"], true);
+        assert_eq!(paths[1]["multipath"], true);
+        assert_eq!(paths[1]["pathFrom"], "internal");
+        assert_eq!(paths[1]["locPrf"], 100);
+        assert!(paths[1].get("bestpath").is_none());
+    }
+
+    #[test]
     fn long_prefix_wraps_as_frr_does() {
         let mut t = table();
         t.routes[0].prefix = "2001:db8:aaaa:bbbb::/64".parse().unwrap();

@@ -66,40 +66,56 @@ pub struct AsPathSegment {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BgpPath {
     /// `>`: the best path.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub best: bool,
     /// `=`: in an ECMP set of more than one path.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub multipath: bool,
     /// `*`: usable.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub valid: bool,
     /// Originated here (`network`, VIPs, redistribute).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub local: bool,
     /// Learned over iBGP.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub internal: bool,
     /// The peer's address; None for a local path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<String>,
     /// The peer's BGP identifier (ours for a local path).
     pub peer_router_id: String,
     /// The peer's hostname from its FQDN capability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_hostname: Option<String>,
     /// The next hop ("0.0.0.0" / "::" for a local path).
     pub next_hop: String,
     /// An IPv6 link-local next hop sent with the global one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_hop_link_local: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub med: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_pref: Option<u32>,
     pub weight: u32,
     /// AS_PATH as FRR prints it ("65000 65002", "{1 2}").
     pub as_path: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub as_path_segments: Vec<AsPathSegment>,
     pub as_path_length: usize,
     /// The AS the path came from (first AS of the path; 0 for a local one).
     pub from_as: u32,
     /// "IGP", "EGP", "incomplete".
     pub origin: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub atomic_aggregate: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub communities: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub large_communities: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub originator_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cluster_list: Vec<String>,
     /// ADD-PATH identifier as received (0 without ADD-PATH).
     pub path_id: u32,

@@ -203,7 +203,6 @@ impl Rib {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{V4, announce, attrs, ip, net, peer, rib, up};
-    use super::*;
 
     #[test]
     fn longest_match_finds_the_most_specific_prefix() {
