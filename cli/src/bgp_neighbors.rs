@@ -97,12 +97,13 @@ fn neighbor_text(n: &BgpNeighbor, out: &mut String) {
         hms(n.last_read_msecs),
         hms(n.last_write_msecs)
     );
-    if let (Some(h), Some(k)) = (n.hold_time, n.keepalive) {
-        let _ = writeln!(
-            out,
-            "  Hold time is {h} seconds, keepalive interval is {k} seconds"
-        );
-    }
+    // The negotiated timers; before a session, the configured ones (FRR).
+    let _ = writeln!(
+        out,
+        "  Hold time is {} seconds, keepalive interval is {} seconds",
+        n.hold_time.unwrap_or(n.configured_hold_time),
+        n.keepalive.unwrap_or(n.configured_keepalive)
+    );
     let _ = writeln!(
         out,
         "  Configured hold time is {} seconds, keepalive interval is {} seconds",
@@ -325,13 +326,16 @@ fn neighbor_json(n: &BgpNeighbor) -> Value {
         "bgpTimerConfiguredKeepAliveIntervalMsecs".into(),
         json!(u64::from(n.configured_keepalive) * 1000),
     );
-    if let (Some(h), Some(k)) = (n.hold_time, n.keepalive) {
-        o.insert("bgpTimerHoldTimeMsecs".into(), json!(u64::from(h) * 1000));
-        o.insert(
-            "bgpTimerKeepAliveIntervalMsecs".into(),
-            json!(u64::from(k) * 1000),
-        );
-    }
+    let hold = n.hold_time.unwrap_or(n.configured_hold_time);
+    let keepalive = n.keepalive.unwrap_or(n.configured_keepalive);
+    o.insert(
+        "bgpTimerHoldTimeMsecs".into(),
+        json!(u64::from(hold) * 1000),
+    );
+    o.insert(
+        "bgpTimerKeepAliveIntervalMsecs".into(),
+        json!(u64::from(keepalive) * 1000),
+    );
     o.insert("extendedOptionalParametersLength".into(), json!(false));
     if n.state == "Established" {
         let mut caps = Map::new();
@@ -459,14 +463,19 @@ fn neighbor_json(n: &BgpNeighbor) -> Value {
     if let Some(h) = n.ebgp_max_hops {
         o.insert("externalBgpNbrMaxHopsAway".into(), json!(h));
     }
-    if let (Some(lh), Some(lp)) = (&n.local_host, n.local_port) {
-        o.insert("hostLocal".into(), json!(lh));
-        o.insert("portLocal".into(), json!(lp));
-    }
-    if let (Some(fh), Some(fp)) = (&n.foreign_host, n.foreign_port) {
-        o.insert("hostForeign".into(), json!(fh));
-        o.insert("portForeign".into(), json!(fp));
-    }
+    // Without a connection FRR says Unknown and -1.
+    let (lh, lp) = match (&n.local_host, n.local_port) {
+        (Some(h), Some(p)) => (json!(h), json!(p)),
+        _ => (json!("Unknown"), json!(-1)),
+    };
+    o.insert("hostLocal".into(), lh);
+    o.insert("portLocal".into(), lp);
+    let (fh, fp) = match (&n.foreign_host, n.foreign_port) {
+        (Some(h), Some(p)) => (json!(h), json!(p)),
+        _ => (json!("Unknown"), json!(-1)),
+    };
+    o.insert("hostForeign".into(), fh);
+    o.insert("portForeign".into(), fp);
     if let Some(nh) = &n.nexthop {
         o.insert("nexthop".into(), json!(nh));
         o.insert("nexthopGlobal".into(), json!(n.nexthop_global));
