@@ -100,7 +100,7 @@ fn family_text(s: &BgpSummary, family: &str, title: &str, titled: bool, out: &mu
 pub fn summary_text(s: &BgpSummary, family: Option<&str>) -> String {
     let mut out = String::new();
     if !s.configured {
-        return "% No BGP process is configured\n".to_owned();
+        return "% BGP instance not found\n".to_owned();
     }
     match family {
         Some(f) => {

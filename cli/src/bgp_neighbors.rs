@@ -53,7 +53,7 @@ pub const NO_SUCH_NEIGHBOR: &str = "% No such neighbor in this view/vrf\n";
 /// The text of `show bgp neighbors [ADDR]`.
 pub fn neighbors_text(list: &[BgpNeighbor], configured: bool, asked: bool) -> String {
     if !configured {
-        return "% No BGP process is configured\n".to_owned();
+        return "% BGP instance not found\n".to_owned();
     }
     if asked && list.is_empty() {
         return format!("{NO_SUCH_NEIGHBOR}\n");

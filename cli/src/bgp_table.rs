@@ -10,6 +10,9 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value, json};
 use tern_control::{BgpFamily, BgpPath, BgpRoute, BgpTable};
 
+/// FRR 8.4's answer when there is no `router bgp`.
+const NO_INSTANCE: &str = "Default BGP instance not found";
+
 /// FRR's default LOCAL_PREF, printed in the header.
 const DEFAULT_LOCAL_PREF: u32 = 100;
 
@@ -134,7 +137,7 @@ fn row(r: &BgpRoute, p: &BgpPath, first: bool, local_host: Option<&str>, out: &m
 /// `show ip bgp`: the whole table. `local_host` is our hostname.
 pub fn table_text(t: &BgpTable, local_host: Option<&str>) -> String {
     if !t.configured {
-        return "% No BGP process is configured\n".to_owned();
+        return format!("{NO_INSTANCE}\n");
     }
     let paths: usize = t.routes.iter().map(|r| r.paths.len()).sum();
     if t.routes.is_empty() {
@@ -257,7 +260,7 @@ fn path_json(r: &BgpRoute, p: &BgpPath, family: BgpFamily, local_host: Option<&s
 /// `show ip bgp json`.
 pub fn table_json(t: &BgpTable, family: BgpFamily, local_host: Option<&str>) -> Value {
     if !t.configured {
-        return json!({});
+        return json!({ "warning": NO_INSTANCE });
     }
     let mut routes = Map::new();
     for r in &t.routes {
@@ -290,7 +293,7 @@ fn peer_name(addr: &str, host: Option<&str>) -> String {
 /// "% Network not in table" when the table does not have it.
 pub fn detail_text(t: &BgpTable, local_host: Option<&str>) -> String {
     if !t.configured {
-        return "% No BGP process is configured\n".to_owned();
+        return format!("{NO_INSTANCE}\n");
     }
     let Some(r) = t.routes.first() else {
         return "% Network not in table\n".to_owned();
@@ -415,6 +418,9 @@ pub fn detail_text(t: &BgpTable, local_host: Option<&str>) -> String {
 
 /// `show ip bgp PREFIX json`: `{}` when the prefix is not in the table.
 pub fn detail_json(t: &BgpTable, family: BgpFamily, local_host: Option<&str>) -> Value {
+    if !t.configured {
+        return json!({ "warning": NO_INSTANCE });
+    }
     let Some(r) = t.routes.first() else {
         return json!({});
     };

@@ -302,6 +302,14 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
         render::sort_interfaces(interfaces);
     }
     match (p.action, reply) {
+        // FRR's `show ip bgp` and `clear bgp` without BGP: a plain line.
+        (
+            Action::ClearBgp
+            | Action::ClearBgpSoft
+            | Action::ClearBgpSoftIn
+            | Action::ClearBgpSoftOut,
+            Reply::Error { message },
+        ) if message == NO_BGP => Ok(format!("{message}\n")),
         (_, Reply::Error { message }) => Err(message),
         (Action::ShowVersion, Reply::Version(v)) => Ok(render::version(&v, &kernel_release())),
         (Action::ShowRunningConfig, Reply::RunningConfig { text }) => Ok(format!(
@@ -389,6 +397,9 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
         (_, other) => Err(format!("unexpected reply from ternd: {other:?}")),
     }
 }
+
+/// ternd's refusal of `clear bgp` without `router bgp` (FRR's words).
+const NO_BGP: &str = "No BGP process is configured";
 
 /// `show ip bgp [PREFIX|ADDR]`: a prefix is looked up exactly, an
 /// address by longest match, as FRR does.

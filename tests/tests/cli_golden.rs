@@ -519,6 +519,49 @@ fn socket_permissions(node2: &str) {
     assert!(String::from_utf8_lossy(&member.stdout).contains("ternd"));
 }
 
+/// With `router bgp` removed on both leaves, the BGP commands answer as
+/// FRR does.
+fn without_bgp(leaf1: &str, node2: &str) {
+    let f =
+        run(Command::new("vtysh").args(["-N", leaf1, "-c", "conf t", "-c", "no router bgp 65001"]));
+    assert!(f.status.success(), "FRR: {f:?}");
+    tern_tests::run_ok(Command::new(bin("tern")).args([
+        "-N",
+        node2,
+        "-c",
+        "conf t",
+        "-c",
+        "no router bgp 65002",
+    ]));
+    let cmds = [
+        "show ip bgp",
+        "show ip bgp json",
+        "show bgp ipv6 unicast",
+        "show ip bgp 10.0.0.0/8",
+        "show ip bgp 10.0.0.0/8 json",
+        "clear bgp *",
+        "show bgp summary",
+        "show bgp summary json",
+        "show bgp neighbors",
+        "show bgp neighbors json",
+    ];
+    for cmd in cmds {
+        let f = run(Command::new("vtysh").args(["-N", leaf1, "-c", cmd]));
+        let t = run(Command::new(bin("tern")).args(["-N", node2, "-c", cmd]));
+        let frr = String::from_utf8_lossy(&f.stdout).trim().to_owned();
+        let mut ours = String::from_utf8_lossy(&t.stdout).into_owned();
+        ours.push_str(&String::from_utf8_lossy(&t.stderr));
+        let ours = ours.trim().to_owned();
+        if cmd.ends_with("json") {
+            let a: Value = serde_json::from_str(&frr).unwrap_or_else(|e| panic!("{cmd}: {e}"));
+            let b: Value = serde_json::from_str(&ours).unwrap_or_else(|e| panic!("{cmd}: {e}"));
+            assert_eq!(a, b, "`{cmd}` without BGP");
+        } else {
+            assert_eq!(frr, ours, "`{cmd}` without BGP");
+        }
+    }
+}
+
 #[test]
 fn tern_answers_like_frr_on_the_golden_lab() {
     let lab = Lab::up("golden.clab.yml", &format!("g{}", std::process::id()));
@@ -613,4 +656,5 @@ fn tern_answers_like_frr_on_the_golden_lab() {
     route_table_text(&leaf1, &node2, "show ipv6 route");
     detail_text(&leaf1, &node2, "show ip bgp 10.244.1.0/24");
     detail_text(&leaf1, &node2, "show bgp ipv6 unicast 2001:db8:244:1::/64");
+    without_bgp(&leaf1, &node2);
 }
