@@ -134,7 +134,12 @@ fn neighbor_text(n: &BgpNeighbor, out: &mut String) {
             }
         }
         if let Some(c) = cap(n, "routeRefresh") {
-            let suffix = if c.received { "(new)" } else { "" };
+            let suffix = match (c.received, cap(n, "routeRefreshOld").is_some()) {
+                (true, true) => "(old & new)",
+                (true, false) => "(new)",
+                (false, true) => "(old)",
+                (false, false) => "",
+            };
             let _ = writeln!(out, "    Route refresh: {}{suffix}", adv_rcv(c));
         }
         if let Some(c) = cap(n, "enhancedRouteRefresh") {
@@ -368,13 +373,17 @@ fn neighbor_json(n: &BgpNeighbor) -> Value {
                     caps.insert("hostName".into(), Value::Object(h));
                 }
                 "routeRefresh" => {
-                    let v = match (c.advertised, c.received) {
-                        (true, true) => "advertisedAndReceivedNew",
-                        (true, false) => "advertised",
+                    let old = cap(n, "routeRefreshOld").is_some();
+                    let v = match (c.advertised, c.received, old) {
+                        (true, true, true) => "advertisedAndReceivedOldNew",
+                        (true, true, false) => "advertisedAndReceivedNew",
+                        (true, false, true) => "advertisedAndReceivedOld",
+                        (true, false, false) => "advertised",
                         _ => "received",
                     };
                     caps.insert("routeRefresh".into(), json!(v));
                 }
+                "routeRefreshOld" => {}
                 "gracefulRestart" if !(c.advertised && c.received) => {
                     caps.insert("gracefulRestartCapability".into(), json!(adv_rcv_json(c)));
                 }

@@ -376,6 +376,15 @@ impl Speaker {
                 });
             }
         }
+        // The pre-standard route refresh code (128), which FRR shows as
+        // "old" next to RFC 2918's "new".
+        if rcvd.is_some_and(|o| o.has_capability(128)) {
+            capabilities.push(NeighborCapability {
+                name: "routeRefreshOld".to_owned(),
+                advertised: local_open.has_capability(128),
+                received: true,
+            });
+        }
         let ours = mp_families(local_open);
         let theirs = rcvd.map(mp_families).unwrap_or_default();
         let mp = Family::ALL
