@@ -256,6 +256,10 @@ impl Daemon {
                     },
                 },
             },
+            Request::ShowBgpRoutes { .. }
+            | Request::ShowBgpNeighbors { .. }
+            | Request::ShowRoutes { .. }
+            | Request::ClearBgp { .. } => crate::server::show(self, req).await,
             Request::ShowInterfaces { name } => match self.netlink.links().await {
                 Err(e) => Reply::Error {
                     message: format!("cannot read interfaces: {e}"),

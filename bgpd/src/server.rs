@@ -152,3 +152,158 @@ async fn send(wr: &mut tokio::net::unix::OwnedWriteHalf, reply: &Reply) -> io::R
     buf.push(b'\n');
     wr.write_all(&buf).await
 }
+
+/// The show and clear requests of `show ip bgp`, `show bgp neighbors`,
+/// `show ip route` and `clear bgp`.
+pub async fn show(daemon: &mut Daemon, req: Request) -> Reply {
+    use crate::speaker::show::family;
+    let speaker = daemon.bgp.as_ref().map(|b| b.speaker.clone());
+    let answer = match (req, speaker) {
+        (Request::ShowRoutes { ipv6 }, speaker) => routes(daemon, ipv6, speaker).await,
+        (Request::ShowBgpRoutes { .. }, None) => Ok(Reply::BgpTable(Default::default())),
+        (Request::ShowBgpNeighbors { .. }, None) => Ok(Reply::BgpNeighbors {
+            configured: false,
+            neighbors: Vec::new(),
+        }),
+        (Request::ClearBgp { .. }, None) => Err("No BGP process is configured".to_owned()),
+        (
+            Request::ShowBgpRoutes {
+                family: f,
+                prefix,
+                longest_match,
+            },
+            Some(sp),
+        ) => sp
+            .routes(family(f), prefix, longest_match)
+            .await
+            .map(Reply::BgpTable),
+        (Request::ShowBgpNeighbors { address }, Some(sp)) => {
+            sp.neighbors(address)
+                .await
+                .map(|neighbors| Reply::BgpNeighbors {
+                    configured: true,
+                    neighbors,
+                })
+        }
+        (Request::ClearBgp { address, mode }, Some(sp)) => sp
+            .clear(address, mode)
+            .await
+            .map(|neighbors| Reply::Cleared { neighbors }),
+        (other, _) => Err(format!("not a show request: {other:?}")),
+    };
+    answer.unwrap_or_else(|message| Reply::Error { message })
+}
+
+/// zebra's administrative distance of BGP routes: eBGP 20, iBGP 200.
+const DISTANCE_EBGP: u8 = 20;
+const DISTANCE_IBGP: u8 = 200;
+
+/// The kernel's main table as zebra shows it: connected routes from the
+/// addresses of the interfaces that are up (not the kernel's own
+/// `proto kernel` routes, which zebra ignores), then every other route
+/// with its protocol: Tern's (202) as bgp, `proto static` as static, the
+/// rest as kernel.
+async fn routes(
+    daemon: &mut Daemon,
+    ipv6: bool,
+    speaker: Option<crate::speaker::SpeakerHandle>,
+) -> Result<Reply, String> {
+    use tern_control::{FibNextHop, FibRoute};
+    let links = daemon
+        .netlink
+        .links()
+        .await
+        .map_err(|e| format!("cannot read interfaces: {e}"))?;
+    let kernel = daemon
+        .netlink
+        .kernel_routes(None, Some(tern_netlink::RT_TABLE_MAIN))
+        .await
+        .map_err(|e| format!("cannot read routes: {e}"))?;
+    let name_of = |i: u32| links.iter().find(|l| l.index == i).map(|l| l.name.clone());
+    let mut out: Vec<FibRoute> = Vec::new();
+    for l in links
+        .iter()
+        .filter(|l| l.admin_up && (l.lower_up || l.loopback))
+    {
+        for a in &l.addresses {
+            if a.addr().is_ipv6() != ipv6 || a.addr().is_loopback() {
+                continue;
+            }
+            let hop = FibNextHop {
+                gateway: None,
+                ifindex: Some(l.index),
+                ifname: Some(l.name.clone()),
+                weight: 1,
+            };
+            let prefix = a.trunc();
+            match out.iter_mut().find(|r| r.prefix == prefix) {
+                Some(r) => r.nexthops.push(hop),
+                None => out.push(FibRoute {
+                    prefix,
+                    protocol: "connected".into(),
+                    distance: 0,
+                    metric: 0,
+                    table: tern_netlink::RT_TABLE_MAIN,
+                    nexthops: vec![hop],
+                }),
+            }
+        }
+    }
+    // iBGP or eBGP (the distance of Tern's routes) and the best path's
+    // MED (zebra's metric of a BGP route; the kernel's priority is the
+    // distance).
+    let family = if ipv6 {
+        tern_control::BgpFamily::Ipv6Unicast
+    } else {
+        tern_control::BgpFamily::Ipv4Unicast
+    };
+    let mut best = std::collections::HashMap::new();
+    if let Some(sp) = speaker
+        && kernel
+            .iter()
+            .any(|k| k.protocol == tern_netlink::TERN_PROTO)
+        && let Ok(t) = sp
+            .routes(crate::speaker::show::family(family), None, false)
+            .await
+    {
+        for r in t.routes {
+            if let Some(p) = r.paths.first().filter(|p| p.best) {
+                best.insert(r.prefix, (p.internal, p.med.unwrap_or(0)));
+            }
+        }
+    }
+    for k in kernel {
+        let r = &k.route;
+        if r.prefix.addr().is_ipv6() != ipv6 || k.protocol == 2 {
+            continue;
+        }
+        let (protocol, distance, metric) = match k.protocol {
+            tern_netlink::TERN_PROTO => match best.get(&r.prefix) {
+                Some((true, med)) => ("bgp", DISTANCE_IBGP, *med),
+                Some((false, med)) => ("bgp", DISTANCE_EBGP, *med),
+                None => ("bgp", DISTANCE_EBGP, 0),
+            },
+            4 => ("static", 1, r.metric),
+            _ => ("kernel", 0, r.metric),
+        };
+        out.push(FibRoute {
+            prefix: r.prefix,
+            protocol: protocol.into(),
+            distance,
+            metric,
+            table: r.table,
+            nexthops: r
+                .nexthops
+                .iter()
+                .map(|h| FibNextHop {
+                    gateway: h.gateway.map(|g| g.to_string()),
+                    ifindex: h.ifindex,
+                    ifname: h.ifindex.and_then(name_of),
+                    weight: h.weight,
+                })
+                .collect(),
+        });
+    }
+    out.sort_by_key(|r| r.prefix);
+    Ok(Reply::Routes { routes: out })
+}

@@ -18,6 +18,17 @@ fn peers_of<'a>(s: &'a BgpSummary, family: &'a str) -> impl Iterator<Item = &'a 
         .filter(move |p| p.families.iter().any(|f| f == family))
 }
 
+/// FRR's datacenter profile (`bgp default show-hostname`) names a peer
+/// that sent its hostname as hostname(address).
+/// FRR marks a dynamic neighbor (from a listen range) with a star.
+fn peer_name(p: &BgpPeerSummary) -> String {
+    let star = if p.dynamic { "*" } else { "" };
+    match p.hostname.as_deref() {
+        Some(h) => format!("{star}{h}({})", p.address),
+        None => format!("{star}{}", p.address),
+    }
+}
+
 fn up_down(p: &BgpPeerSummary) -> String {
     match p.uptime_secs {
         None => "never".to_owned(),
@@ -51,24 +62,17 @@ fn family_text(s: &BgpSummary, family: &str, title: &str, titled: bool, out: &mu
         }
     }
     let _ = writeln!(out, "Peers {}\n", peers.len());
+    // The Neighbor column is as wide as the longest name plus a blank,
+    // 16 at least, as FRR 8.4 sizes it.
+    let names: Vec<String> = peers.iter().map(|p| peer_name(p)).collect();
+    let width = names.iter().map(|n| n.len() + 1).max().unwrap_or(0).max(16);
     let _ = writeln!(
         out,
-        "Neighbor        V         AS   MsgRcvd   MsgSent   TblVer  InQ OutQ  Up/Down State/PfxRcd   PfxSnt Desc"
+        "{:width$}V         AS   MsgRcvd   MsgSent   TblVer  InQ OutQ  Up/Down State/PfxRcd   PfxSnt Desc",
+        "Neighbor"
     );
-    for p in &peers {
-        let name = p
-            .hostname
-            .as_deref()
-            .map_or_else(|| p.address.clone(), |_| p.address.clone());
-        // FRR marks dynamic neighbors (listen ranges) with a star.
-        let name = if p.dynamic { format!("*{name}") } else { name };
-        out.push_str(&name);
-        if name.len() < 16 {
-            out.push_str(&" ".repeat(16 - name.len()));
-        } else {
-            // A long name (IPv6) gets its own line, as FRR does.
-            let _ = write!(out, "\n{:16}", "");
-        }
+    for (p, name) in peers.iter().zip(names) {
+        let _ = write!(out, "{name:width$}");
         let _ = write!(
             out,
             "4 {:>10} {:>9} {:>9} {:>8} {:>4} {:>4} {:>8}",
@@ -98,7 +102,7 @@ fn family_text(s: &BgpSummary, family: &str, title: &str, titled: bool, out: &mu
 pub fn summary_text(s: &BgpSummary, family: Option<&str>) -> String {
     let mut out = String::new();
     if !s.configured {
-        return "% No BGP process is configured\n".to_owned();
+        return "% BGP instance not found\n".to_owned();
     }
     match family {
         Some(f) => {
@@ -152,6 +156,15 @@ fn family_json(s: &BgpSummary, family: &str) -> Option<Value> {
             "peerUptimeMsec".into(),
             json!(p.uptime_secs.unwrap_or(0).saturating_mul(1000)),
         );
+        if let (Some(up), true) = (p.uptime_secs, established) {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            o.insert(
+                "peerUptimeEstablishedEpoch".into(),
+                json!(now.saturating_sub(up)),
+            );
+        }
         o.insert(
             "pfxRcd".into(),
             json!(p.pfx_rcvd.get(family).copied().unwrap_or(0)),
@@ -273,6 +286,24 @@ mod tests {
         assert!(text.contains("\nIPv4 Unicast Summary (VRF default):\n"));
         assert!(
             text.contains(" 00:01:02            3        1 N/A\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn neighbor_column_grows_with_long_names() {
+        // FRR 8.4.4 with `bgp default show-hostname` and an IPv6 peer.
+        let mut s = summary();
+        s.peers.truncate(1);
+        s.peers[0].address = "2001:db8:0:1::1".into();
+        s.peers[0].hostname = Some("tor1".into());
+        let text = summary_text(&s, Some("ipv4Unicast"));
+        assert!(
+            text.contains("\nNeighbor              V         AS   MsgRcvd"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\ntor1(2001:db8:0:1::1) 4      65001         0"),
             "{text}"
         );
     }

@@ -62,6 +62,6 @@ impl Client {
     /// Sends one request and waits for its reply.
     pub fn request(&mut self, req: &Request) -> Result<Reply, ClientError> {
         framing::write_msg(&mut self.writer, req)?;
-        Ok(framing::read_msg(&mut self.reader)?)
+        Ok(framing::read_reply(&mut self.reader)?)
     }
 }

@@ -35,6 +35,8 @@ pub enum ArgKind {
     Ipv6,
     Ipv4Prefix,
     Ipv6Prefix,
+    /// An IPv4 or IPv6 address.
+    IpAddr,
 }
 
 /// What a command does.
@@ -49,6 +51,22 @@ pub enum Action {
     ShowBgpSummary,
     ShowBgpSummaryV4,
     ShowBgpSummaryV6,
+    /// `show ip bgp`, `show bgp [ipv4 unicast]`: the IPv4 Loc-RIB.
+    ShowBgpV4,
+    ShowBgpV6,
+    /// `show ip bgp PREFIX|ADDR`: one prefix in detail.
+    ShowBgpRouteV4,
+    ShowBgpRouteV6,
+    /// `show bgp neighbors [ADDR]`.
+    ShowBgpNeighbors,
+    /// `show ip route`, `show ipv6 route`.
+    ShowIpRoute,
+    ShowIpv6Route,
+    /// `clear bgp *|ADDR [soft [in|out]]`.
+    ClearBgp,
+    ClearBgpSoft,
+    ClearBgpSoftIn,
+    ClearBgpSoftOut,
     VipAdd,
     VipDel,
     ShowVips,
@@ -88,6 +106,60 @@ const VIP: Token = Kw("vip", "Service LoadBalancer VIPs announced over BGP");
 const DATAPATH: Token = Kw("datapath", "Tern's datapath state");
 const SUMMARY: Token = Kw("summary", "Summary of BGP neighbor status");
 const INTERFACE: Token = Kw("interface", "Interface status and configuration");
+const NEIGHBORS: Token = Kw(
+    "neighbors",
+    "Detailed information on TCP and BGP neighbor connections",
+);
+const NEIGHBOR_ADDR: Token = Token::Arg(
+    "<A.B.C.D|X:X::X:X|WORD>",
+    "Neighbor to display information about",
+    ArgKind::Word,
+);
+const ROUTE: Token = Kw("route", "IP routing table");
+const V4_NET: Token = Token::Arg(
+    "A.B.C.D",
+    "Network in the BGP routing table to display",
+    ArgKind::Ipv4,
+);
+const V4_PREFIX: Token = Token::Arg("A.B.C.D/M", "IPv4 prefix", ArgKind::Ipv4Prefix);
+const V6_NET: Token = Token::Arg(
+    "X:X::X:X",
+    "Network in the BGP routing table to display",
+    ArgKind::Ipv6,
+);
+const V6_PREFIX: Token = Token::Arg("X:X::X:X/M", "IPv6 prefix", ArgKind::Ipv6Prefix);
+const CLEAR: Token = Kw("clear", "Reset functions");
+const ALL: Token = Kw("*", "Clear all peers");
+const PEER: Token = Token::Arg(
+    "<A.B.C.D|X:X::X:X|WORD>",
+    "BGP neighbor address to clear",
+    ArgKind::Word,
+);
+const SOFT: Token = Kw("soft", "Soft reconfig inbound and outbound updates");
+const IN: Token = Kw(
+    "in",
+    "Send route-refresh unless using 'soft-reconfiguration inbound'",
+);
+const OUT: Token = Kw("out", "Resend all outbound updates");
+
+/// The `show` commands of the BGP table, neighbors and the kernel FIB.
+const fn show(tokens: &'static [Token], action: Action) -> CommandDef {
+    CommandDef {
+        tokens,
+        json: true,
+        action,
+    }
+}
+
+/// A `clear` command.
+const fn clear(tokens: &'static [Token], action: Action) -> CommandDef {
+    CommandDef {
+        tokens,
+        json: false,
+        action,
+    }
+}
+
 const WRITE: Token = Kw(
     "write",
     "Write running configuration to memory, network, or terminal",
@@ -198,6 +270,75 @@ pub const COMMANDS: &[CommandDef] = &[
         json: true,
         action: Action::ShowBgpSummaryV6,
     },
+    show(&[SHOW, IP, BGP], Action::ShowBgpV4),
+    show(&[SHOW, BGP], Action::ShowBgpV4),
+    show(&[SHOW, BGP, IPV4, UNICAST], Action::ShowBgpV4),
+    show(&[SHOW, BGP, IPV6, UNICAST], Action::ShowBgpV6),
+    // As in FRR, every family's table takes addresses and prefixes of
+    // both; the wrong one is refused with FRR's message.
+    show(&[SHOW, IP, BGP, V4_NET], Action::ShowBgpRouteV4),
+    show(&[SHOW, IP, BGP, V4_PREFIX], Action::ShowBgpRouteV4),
+    show(&[SHOW, IP, BGP, V6_NET], Action::ShowBgpRouteV4),
+    show(&[SHOW, IP, BGP, V6_PREFIX], Action::ShowBgpRouteV4),
+    show(&[SHOW, BGP, V4_NET], Action::ShowBgpRouteV4),
+    show(&[SHOW, BGP, V4_PREFIX], Action::ShowBgpRouteV4),
+    show(&[SHOW, BGP, V6_NET], Action::ShowBgpRouteV4),
+    show(&[SHOW, BGP, V6_PREFIX], Action::ShowBgpRouteV4),
+    show(&[SHOW, BGP, IPV4, UNICAST, V4_NET], Action::ShowBgpRouteV4),
+    show(
+        &[SHOW, BGP, IPV4, UNICAST, V4_PREFIX],
+        Action::ShowBgpRouteV4,
+    ),
+    show(&[SHOW, BGP, IPV4, UNICAST, V6_NET], Action::ShowBgpRouteV4),
+    show(
+        &[SHOW, BGP, IPV4, UNICAST, V6_PREFIX],
+        Action::ShowBgpRouteV4,
+    ),
+    show(&[SHOW, BGP, IPV6, UNICAST, V4_NET], Action::ShowBgpRouteV6),
+    show(
+        &[SHOW, BGP, IPV6, UNICAST, V4_PREFIX],
+        Action::ShowBgpRouteV6,
+    ),
+    show(&[SHOW, BGP, IPV6, UNICAST, V6_NET], Action::ShowBgpRouteV6),
+    show(
+        &[SHOW, BGP, IPV6, UNICAST, V6_PREFIX],
+        Action::ShowBgpRouteV6,
+    ),
+    show(&[SHOW, BGP, NEIGHBORS], Action::ShowBgpNeighbors),
+    show(
+        &[SHOW, BGP, NEIGHBORS, NEIGHBOR_ADDR],
+        Action::ShowBgpNeighbors,
+    ),
+    show(&[SHOW, IP, BGP, NEIGHBORS], Action::ShowBgpNeighbors),
+    show(
+        &[SHOW, IP, BGP, NEIGHBORS, NEIGHBOR_ADDR],
+        Action::ShowBgpNeighbors,
+    ),
+    show(&[SHOW, IP, ROUTE], Action::ShowIpRoute),
+    show(
+        &[
+            SHOW,
+            Kw("ipv6", "IPv6 information"),
+            Kw("route", "IPv6 routing table"),
+        ],
+        Action::ShowIpv6Route,
+    ),
+    clear(&[CLEAR, BGP, ALL], Action::ClearBgp),
+    clear(&[CLEAR, BGP, ALL, SOFT], Action::ClearBgpSoft),
+    clear(&[CLEAR, BGP, ALL, SOFT, IN], Action::ClearBgpSoftIn),
+    clear(&[CLEAR, BGP, ALL, SOFT, OUT], Action::ClearBgpSoftOut),
+    clear(&[CLEAR, BGP, PEER], Action::ClearBgp),
+    clear(&[CLEAR, BGP, PEER, SOFT], Action::ClearBgpSoft),
+    clear(&[CLEAR, BGP, PEER, SOFT, IN], Action::ClearBgpSoftIn),
+    clear(&[CLEAR, BGP, PEER, SOFT, OUT], Action::ClearBgpSoftOut),
+    clear(&[CLEAR, IP, BGP, ALL], Action::ClearBgp),
+    clear(&[CLEAR, IP, BGP, ALL, SOFT], Action::ClearBgpSoft),
+    clear(&[CLEAR, IP, BGP, ALL, SOFT, IN], Action::ClearBgpSoftIn),
+    clear(&[CLEAR, IP, BGP, ALL, SOFT, OUT], Action::ClearBgpSoftOut),
+    clear(&[CLEAR, IP, BGP, PEER], Action::ClearBgp),
+    clear(&[CLEAR, IP, BGP, PEER, SOFT], Action::ClearBgpSoft),
+    clear(&[CLEAR, IP, BGP, PEER, SOFT, IN], Action::ClearBgpSoftIn),
+    clear(&[CLEAR, IP, BGP, PEER, SOFT, OUT], Action::ClearBgpSoftOut),
     CommandDef {
         tokens: &[
             Kw("configure", "Configuration from vty interface"),
@@ -274,6 +415,11 @@ pub struct Parsed {
     pub ifname: Option<String>,
     /// The prefix, for commands that take one.
     pub prefix: Option<ipnet::IpNet>,
+    /// The address, for commands that take one (a network to look up by
+    /// longest match).
+    pub addr: Option<std::net::IpAddr>,
+    /// A free word argument (a neighbor's address as typed).
+    pub word: Option<String>,
     pub json: bool,
 }
 
@@ -327,6 +473,7 @@ fn arg_matches(kind: ArgKind, word: &str) -> bool {
         ArgKind::Ipv6 => word.parse::<Ipv6Addr>().is_ok(),
         ArgKind::Ipv4Prefix => word.parse::<ipnet::Ipv4Net>().is_ok(),
         ArgKind::Ipv6Prefix => word.parse::<ipnet::Ipv6Net>().is_ok(),
+        ArgKind::IpAddr => word.parse::<std::net::IpAddr>().is_ok(),
     }
 }
 
@@ -405,12 +552,34 @@ fn parse_in(commands: &[CommandDef], line: &str) -> Result<Parsed, ParseError> {
     let prefix = toks
         .iter()
         .zip(&words)
-        .find(|(t, _)| **t == Token::Prefix)
+        .find(|(t, _)| {
+            matches!(
+                t,
+                Token::Prefix | Token::Arg(_, _, ArgKind::Ipv4Prefix | ArgKind::Ipv6Prefix)
+            )
+        })
         .and_then(|(_, w)| w.parse().ok());
+    let addr = toks
+        .iter()
+        .zip(&words)
+        .find(|(t, _)| {
+            matches!(
+                t,
+                Token::Arg(_, _, ArgKind::Ipv4 | ArgKind::Ipv6 | ArgKind::IpAddr)
+            )
+        })
+        .and_then(|(_, w)| w.parse().ok());
+    let word = toks
+        .iter()
+        .zip(&words)
+        .find(|(t, _)| matches!(t, Token::Arg(_, _, ArgKind::Word)))
+        .map(|(_, w)| (*w).to_owned());
     Ok(Parsed {
         action: def.action,
         ifname,
         prefix,
+        addr,
+        word,
         json,
     })
 }
@@ -483,12 +652,51 @@ mod tests {
             Action::ShowBgpSummaryV6
         );
         assert!(ok("show bgp summary json").json);
-        assert_eq!(parse("show bgp"), Err(ParseError::Incomplete));
+        // FRR's `show bgp` is the IPv4 unicast table.
+        assert_eq!(ok("show bgp").action, Action::ShowBgpV4);
+        assert_eq!(parse("show ip"), Err(ParseError::Incomplete));
         // "sh i" is ambiguous between interface and ip.
         assert_eq!(
             parse("sh i bgp summary"),
             Err(ParseError::Ambiguous { word: 1 })
         );
+    }
+
+    #[test]
+    fn bgp_table_neighbor_route_and_clear_forms() {
+        assert_eq!(ok("sh ip bgp").action, Action::ShowBgpV4);
+        assert_eq!(ok("show bgp ipv6 unicast json").action, Action::ShowBgpV6);
+        let p = ok("show ip bgp 10.0.0.0/24 json");
+        assert_eq!(p.action, Action::ShowBgpRouteV4);
+        assert_eq!(p.prefix, Some("10.0.0.0/24".parse().unwrap()));
+        assert!(p.json);
+        let p = ok("show ip bgp 10.0.0.1");
+        assert_eq!(p.addr, Some("10.0.0.1".parse().unwrap()));
+        assert_eq!(
+            ok("sh bgp ipv6 uni 2001:db8::/64").action,
+            Action::ShowBgpRouteV6
+        );
+        assert_eq!(
+            parse("show ip bgp 1.2.3"),
+            Err(ParseError::Unknown { word: 3 })
+        );
+        let p = ok("show ip bgp neighbors 192.0.2.1 json");
+        assert_eq!(p.action, Action::ShowBgpNeighbors);
+        assert_eq!(p.word.as_deref(), Some("192.0.2.1"));
+        assert!(p.json);
+        assert_eq!(ok("show bgp neighbors json").word, None);
+        assert_eq!(ok("sh ip ro").action, Action::ShowIpRoute);
+        assert_eq!(ok("show ipv6 route json").action, Action::ShowIpv6Route);
+        assert_eq!(ok("clear bgp *").action, Action::ClearBgp);
+        assert_eq!(ok("clear ip bgp * soft").action, Action::ClearBgpSoft);
+        let p = ok("clear bgp 192.0.2.0 soft in");
+        assert_eq!(p.action, Action::ClearBgpSoftIn);
+        assert_eq!(p.word.as_deref(), Some("192.0.2.0"));
+        assert_eq!(
+            ok("clear bgp 2001:db8::1 soft out").action,
+            Action::ClearBgpSoftOut
+        );
+        assert_eq!(parse("clear bgp"), Err(ParseError::Incomplete));
     }
 
     #[test]

@@ -111,7 +111,7 @@ fn could_start(tok: Token, word: &str) -> bool {
             ArgKind::Range(..) => all(|c| c.is_ascii_digit()),
             ArgKind::Asn => all(|c| c.is_ascii_digit() || c == '.'),
             ArgKind::Ipv4 | ArgKind::Ipv4Prefix => all(v4),
-            ArgKind::Ipv6 | ArgKind::Ipv6Prefix => all(v6),
+            ArgKind::Ipv6 | ArgKind::Ipv6Prefix | ArgKind::IpAddr => all(v6),
         },
     }
 }
@@ -328,6 +328,7 @@ mod tests {
              \x20 datapath        Tern's datapath state\n\
              \x20 interface       Interface status and configuration\n\
              \x20 ip              IP information\n\
+             \x20 ipv6            IPv6 information\n\
              \x20 running-config  running configuration (same as write terminal)\n\
              \x20 service         Kubernetes-style services\n\
              \x20 version         Displays ternd version\n"
@@ -407,7 +408,10 @@ mod tests {
         assert_eq!(c("sh"), (0, vec!["show".to_owned()]));
         assert_eq!(
             c("sh i"),
-            (3, vec!["interface".to_owned(), "ip".to_owned()])
+            (
+                3,
+                vec!["interface".to_owned(), "ip".to_owned(), "ipv6".to_owned()]
+            )
         );
         assert_eq!(
             c("show interface "),

@@ -2,6 +2,8 @@
 //! control socket, renderers that print what vtysh prints, and the
 //! interactive shell (modes, `?`, TAB, history).
 pub mod bgp;
+pub mod bgp_neighbors;
+pub mod bgp_table;
 pub mod client;
 pub mod commands;
 pub mod config_words;
@@ -9,5 +11,6 @@ pub mod datapath_view;
 pub mod endpoint_view;
 pub mod help;
 pub mod render;
+pub mod route;
 pub mod session;
 pub mod shell;

@@ -9,13 +9,13 @@
 //! interactive shell all go through [`Session::run_line`].
 use std::io::Write;
 
-use tern_control::{Reply, Request};
+use tern_control::{BgpFamily, ClearMode, Reply, Request};
 
 use crate::{
-    bgp,
+    bgp, bgp_neighbors, bgp_table,
     client::{Client, ClientError},
     commands::{self, Action, Parsed},
-    config_words, render,
+    config_words, render, route,
 };
 
 /// Something that answers control requests: ternd's socket, or a fake in
@@ -258,6 +258,45 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
         Action::ShowEndpoints => Request::ShowDatapathEndpoints,
         Action::ShowDatapath => Request::ShowDatapath,
         Action::ShowDatapathDrops => Request::ShowDatapathDrops,
+        Action::ShowBgpV4 | Action::ShowBgpV6 | Action::ShowBgpRouteV4 | Action::ShowBgpRouteV6 => {
+            bgp_routes_request(p)?
+        }
+        Action::ShowBgpNeighbors => match p.word.as_deref().map(str::parse) {
+            None => Request::ShowBgpNeighbors { address: None },
+            Some(Ok(a)) => Request::ShowBgpNeighbors { address: Some(a) },
+            // Not an address: no neighbor has that name.
+            Some(Err(_)) => {
+                return Ok(if p.json {
+                    render::pretty(&serde_json::json!({"bgpNoSuchNeighbor": true}))
+                } else {
+                    format!("{}\n", bgp_neighbors::NO_SUCH_NEIGHBOR)
+                });
+            }
+        },
+        Action::ShowIpRoute => Request::ShowRoutes { ipv6: false },
+        Action::ShowIpv6Route => Request::ShowRoutes { ipv6: true },
+        Action::ClearBgp
+        | Action::ClearBgpSoft
+        | Action::ClearBgpSoftIn
+        | Action::ClearBgpSoftOut => Request::ClearBgp {
+            address: match p.word.as_deref().map(str::parse) {
+                None => None,
+                Some(Ok(a)) => Some(a),
+                // vtysh's words, and like vtysh no failure status.
+                Some(Err(_)) => {
+                    return Ok(format!(
+                        "Malformed address or name: {}\n",
+                        p.word.as_deref().unwrap_or("")
+                    ));
+                }
+            },
+            mode: match p.action {
+                Action::ClearBgpSoft => ClearMode::Soft,
+                Action::ClearBgpSoftIn => ClearMode::SoftIn,
+                Action::ClearBgpSoftOut => ClearMode::SoftOut,
+                _ => ClearMode::Hard,
+            },
+        },
         Action::WriteMemory => Request::WriteMemory,
         Action::Exit | Action::End | Action::ConfigureTerminal => return Ok(String::new()),
     };
@@ -266,6 +305,14 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
         render::sort_interfaces(interfaces);
     }
     match (p.action, reply) {
+        // FRR's `show ip bgp` and `clear bgp` without BGP: a plain line.
+        (
+            Action::ClearBgp
+            | Action::ClearBgpSoft
+            | Action::ClearBgpSoftIn
+            | Action::ClearBgpSoftOut,
+            Reply::Error { message },
+        ) if message == NO_BGP => Ok(format!("{message}\n")),
         (_, Reply::Error { message }) => Err(message),
         (Action::ShowVersion, Reply::Version(v)) => Ok(render::version(&v, &kernel_release())),
         (Action::ShowRunningConfig, Reply::RunningConfig { text }) => Ok(format!(
@@ -320,8 +367,95 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
         } else {
             crate::datapath_view::drops_text(&drops)
         }),
+        (
+            Action::ShowBgpV4 | Action::ShowBgpV6 | Action::ShowBgpRouteV4 | Action::ShowBgpRouteV6,
+            Reply::BgpTable(t),
+        ) => {
+            let family = match p.action {
+                Action::ShowBgpV6 | Action::ShowBgpRouteV6 => BgpFamily::Ipv6Unicast,
+                _ => BgpFamily::Ipv4Unicast,
+            };
+            let host = t.local_hostname.as_deref();
+            let detail = matches!(p.action, Action::ShowBgpRouteV4 | Action::ShowBgpRouteV6);
+            Ok(match (detail, p.json) {
+                (false, false) => bgp_table::table_text(&t, host),
+                (false, true) => render::pretty(&bgp_table::table_json(&t, family, host)),
+                (true, false) => bgp_table::detail_text(&t, host),
+                (true, true) => render::pretty(&bgp_table::detail_json(&t, family, host)),
+            })
+        }
+        (
+            Action::ShowBgpNeighbors,
+            Reply::BgpNeighbors {
+                configured,
+                neighbors,
+            },
+        ) => {
+            let asked = p.word.is_some();
+            Ok(if p.json {
+                render::pretty(&bgp_neighbors::neighbors_json(
+                    &neighbors, configured, asked,
+                ))
+            } else {
+                bgp_neighbors::neighbors_text(&neighbors, configured, asked)
+            })
+        }
+        (Action::ShowIpRoute | Action::ShowIpv6Route, Reply::Routes { routes }) => Ok(if p.json {
+            render::pretty(&route::routes_json(&routes))
+        } else {
+            route::routes_text(&routes, p.action == Action::ShowIpv6Route)
+        }),
+        (
+            Action::ClearBgp
+            | Action::ClearBgpSoft
+            | Action::ClearBgpSoftIn
+            | Action::ClearBgpSoftOut,
+            Reply::Cleared { .. },
+        ) => Ok(String::new()),
         (_, other) => Err(format!("unexpected reply from ternd: {other:?}")),
     }
+}
+
+/// ternd's refusal of `clear bgp` without `router bgp` (FRR's words).
+const NO_BGP: &str = "No BGP process is configured";
+
+/// `show ip bgp [PREFIX|ADDR]`: a prefix is looked up exactly, an
+/// address by longest match, as FRR does.
+fn bgp_routes_request(p: &Parsed) -> Result<Request, String> {
+    let family = match p.action {
+        Action::ShowBgpV6 | Action::ShowBgpRouteV6 => BgpFamily::Ipv6Unicast,
+        _ => BgpFamily::Ipv4Unicast,
+    };
+    let asked_v6 = p
+        .prefix
+        .map(|n| n.addr().is_ipv6())
+        .or(p.addr.map(|a| a.is_ipv6()));
+    match (family, asked_v6) {
+        (BgpFamily::Ipv4Unicast, Some(true)) => {
+            return Err("Cannot specify IPv6 address or prefix with IPv4 AFI".into());
+        }
+        (BgpFamily::Ipv6Unicast, Some(false)) => {
+            return Err("Cannot specify IPv4 address or prefix with IPv6 AFI".into());
+        }
+        _ => {}
+    }
+    Ok(match (p.prefix, p.addr) {
+        (Some(prefix), _) => Request::ShowBgpRoutes {
+            family,
+            prefix: Some(prefix),
+            longest_match: false,
+        },
+        (None, Some(a)) => Request::ShowBgpRoutes {
+            family,
+            prefix: Some(ipnet::IpNet::from(a)),
+            longest_match: true,
+        },
+        (None, None) => Request::ShowBgpRoutes {
+            family,
+            prefix: None,
+            longest_match: false,
+        },
+    })
 }
 
 fn kernel_release() -> String {

@@ -9,6 +9,11 @@ use crate::{Error, MAX_LINE};
 
 /// Reads one line (without its newline). `Ok(None)` at a clean end of stream.
 pub fn read_line<R: BufRead>(r: &mut R) -> Result<Option<Vec<u8>>, Error> {
+    read_line_max(r, MAX_LINE)
+}
+
+/// Like [`read_line`], with the longest line allowed.
+pub fn read_line_max<R: BufRead>(r: &mut R, max: usize) -> Result<Option<Vec<u8>>, Error> {
     let mut line = Vec::new();
     loop {
         let buf = r.fill_buf()?;
@@ -20,7 +25,7 @@ pub fn read_line<R: BufRead>(r: &mut R) -> Result<Option<Vec<u8>>, Error> {
             };
         }
         if let Some(pos) = buf.iter().position(|&b| b == b'\n') {
-            if line.len() + pos > MAX_LINE {
+            if line.len() + pos > max {
                 return Err(Error::TooLong);
             }
             line.extend_from_slice(&buf[..pos]);
@@ -28,7 +33,7 @@ pub fn read_line<R: BufRead>(r: &mut R) -> Result<Option<Vec<u8>>, Error> {
             return Ok(Some(line));
         }
         let n = buf.len();
-        if line.len() + n > MAX_LINE {
+        if line.len() + n > max {
             return Err(Error::TooLong);
         }
         line.extend_from_slice(buf);
@@ -48,6 +53,12 @@ pub fn write_msg<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), Error
 /// Reads one JSON line into `T`.
 pub fn read_msg<R: BufRead, T: DeserializeOwned>(r: &mut R) -> Result<T, Error> {
     let line = read_line(r)?.ok_or(Error::Closed)?;
+    Ok(serde_json::from_slice(&line)?)
+}
+
+/// Reads the daemon's reply, up to [`crate::MAX_REPLY`] bytes.
+pub fn read_reply<R: BufRead, T: DeserializeOwned>(r: &mut R) -> Result<T, Error> {
+    let line = read_line_max(r, crate::MAX_REPLY)?.ok_or(Error::Closed)?;
     Ok(serde_json::from_slice(&line)?)
 }
 

@@ -13,12 +13,22 @@ use serde::{Deserialize, Serialize};
 pub mod datapath;
 pub mod endpoint;
 pub mod framing;
+pub mod show;
 
 pub use datapath::{DatapathEndpoint, DatapathInfo, EndpointTraffic, NamedCount};
 pub use endpoint::Endpoint;
+pub use show::{
+    AsPathSegment, BgpFamily, BgpNeighbor, BgpPath, BgpRoute, BgpTable, ClearMode, FibNextHop,
+    FibRoute, MessageCounters, NeighborCapability, NeighborFamily,
+};
 
-/// Longest request or reply line accepted, in bytes.
+/// Longest request line the daemon accepts, in bytes.
 pub const MAX_LINE: usize = 16 * 1024 * 1024;
+
+/// Longest reply line the CLI accepts, in bytes: a reply comes from the
+/// daemon and may hold a whole routing table (`show ip bgp json` of a
+/// full table).
+pub const MAX_REPLY: usize = 1024 * 1024 * 1024;
 
 /// Directory holding the sockets of every instance (as /var/run/frr for FRR).
 pub const RUN_DIR: &str = "/run/tern";
@@ -35,7 +45,7 @@ pub enum Error {
     InstanceName(String),
     #[error("i/o on the control socket: {0}")]
     Io(#[from] std::io::Error),
-    #[error("control message longer than {MAX_LINE} bytes")]
+    #[error("control message longer than the protocol allows")]
     TooLong,
     #[error("malformed control message: {0}")]
     Json(#[from] serde_json::Error),
@@ -117,6 +127,25 @@ pub enum Request {
     ShowDatapathEndpoints,
     /// `show datapath drops`: dropped packets by reason.
     ShowDatapathDrops,
+    /// `show ip bgp` / `show bgp ipv6 unicast`: the Loc-RIB of a family;
+    /// with `prefix`, that prefix only (`show ip bgp PREFIX`): an exact
+    /// prefix, or for a host address (/32, /128) given without a length,
+    /// the longest prefix that contains it.
+    ShowBgpRoutes {
+        family: BgpFamily,
+        prefix: Option<IpNet>,
+        longest_match: bool,
+    },
+    /// `show bgp neighbors [ADDR]`.
+    ShowBgpNeighbors { address: Option<std::net::IpAddr> },
+    /// `show ip route` / `show ipv6 route`: the kernel's main table.
+    ShowRoutes { ipv6: bool },
+    /// `clear bgp *|ADDR [soft [in|out]]`; `address` None means every
+    /// neighbor.
+    ClearBgp {
+        address: Option<std::net::IpAddr>,
+        mode: ClearMode,
+    },
 }
 
 /// What the daemon answers.
@@ -156,6 +185,19 @@ pub enum Reply {
     /// Dropped packets by reason (every reason, zeros included).
     DatapathDrops {
         drops: Vec<NamedCount>,
+    },
+    BgpTable(BgpTable),
+    BgpNeighbors {
+        /// False when the config has no `router bgp`.
+        configured: bool,
+        neighbors: Vec<BgpNeighbor>,
+    },
+    Routes {
+        routes: Vec<FibRoute>,
+    },
+    /// `clear bgp` was carried out on these neighbors.
+    Cleared {
+        neighbors: Vec<String>,
     },
     /// The request could not be served; `message` says why (already phrased
     /// for an operator).
@@ -307,6 +349,19 @@ mod tests {
                 name: Some("eth1".into()),
             },
             Request::ShowRunningConfig,
+            Request::ShowBgpRoutes {
+                family: BgpFamily::Ipv6Unicast,
+                prefix: Some("2001:db8::/64".parse().unwrap()),
+                longest_match: false,
+            },
+            Request::ShowBgpNeighbors {
+                address: Some("192.0.2.1".parse().unwrap()),
+            },
+            Request::ShowRoutes { ipv6: true },
+            Request::ClearBgp {
+                address: None,
+                mode: ClearMode::SoftIn,
+            },
         ];
         for r in reqs {
             let s = serde_json::to_string(&r).unwrap();
@@ -317,6 +372,23 @@ mod tests {
             serde_json::to_string(&Request::ShowVersion).unwrap(),
             r#"{"request":"show-version"}"#
         );
+        // Paths leave their defaults out and read back the same.
+        let t = Reply::BgpTable(BgpTable {
+            configured: true,
+            routes: vec![BgpRoute {
+                prefix: "10.0.0.0/8".parse().unwrap(),
+                paths: vec![BgpPath {
+                    best: true,
+                    next_hop: "192.0.2.1".into(),
+                    ..Default::default()
+                }],
+                advertised_to: Vec::new(),
+            }],
+            ..Default::default()
+        });
+        let s = serde_json::to_string(&t).unwrap();
+        assert!(!s.contains("multipath"), "{s}");
+        assert_eq!(serde_json::from_str::<Reply>(&s).unwrap(), t);
         let e = Reply::Error {
             message: "no".into(),
         };

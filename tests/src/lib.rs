@@ -124,3 +124,125 @@ pub fn netns_with_prefix(prefix: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// A lab brought up from a private copy of a topology; `tern-lab down`
+/// runs when it is dropped, whether the test passed or panicked.
+#[derive(Debug)]
+pub struct Lab {
+    /// The lab's name (namespaces are `clab-NAME-NODE`).
+    pub name: String,
+    topo: PathBuf,
+    _copy: TempLab,
+}
+
+impl Lab {
+    /// Copies `lab/topologies` with `file` renamed to lab `name` and
+    /// brings it up; panics with tern-lab's output if that fails.
+    pub fn up(file: &str, name: &str) -> Lab {
+        Lab::up_with(file, name, |_| {})
+    }
+
+    /// Like [`Lab::up`], letting `edit` change the copied topology folder
+    /// (its configs) before the lab starts.
+    pub fn up_with(file: &str, name: &str, edit: impl FnOnce(&Path)) -> Lab {
+        let (copy, topo) = private_topology(file, name);
+        edit(topo.parent().unwrap_or(Path::new(".")));
+        let lab = Lab {
+            name: name.to_owned(),
+            topo,
+            _copy: copy,
+        };
+        run_ok(
+            Command::new(bin("tern-lab"))
+                .args(["up", "-t"])
+                .arg(&lab.topo),
+        );
+        lab
+    }
+
+    /// The namespace (and FRR / ternd instance name) of a node.
+    pub fn ns(&self, node: &str) -> String {
+        format!("clab-{}-{node}", self.name)
+    }
+
+    /// tern-lab's state directory of this lab (each node's logs are in
+    /// its NODE subdirectory).
+    pub fn state_dir(&self) -> PathBuf {
+        Path::new("/run/tern-lab").join(&self.name)
+    }
+
+    /// The topology file of the private copy.
+    pub fn topology(&self) -> &Path {
+        &self.topo
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(bin("tern-lab"))
+            .args(["down", "-t"])
+            .arg(&self.topo)
+            .output();
+    }
+}
+
+/// Polls `check` until it returns Ok or `secs` pass; the last error explains
+/// the failure (topotest style: poll with a deadline, never sleep blindly).
+pub fn eventually<T>(secs: u64, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(e) if std::time::Instant::now() >= deadline => {
+                panic!("not reached in {secs} s: {e}")
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
+        }
+    }
+}
+
+/// Runs a command that must succeed and parses its stdout as JSON.
+pub fn json(cmd: &mut Command) -> serde_json::Value {
+    let out = run_ok(cmd);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// FRR's answer to `cmd` in instance `ns`, as JSON.
+pub fn vtysh(ns: &str, cmd: &str) -> serde_json::Value {
+    json(Command::new("vtysh").args(["-N", ns, "-c", cmd]))
+}
+
+/// FRR's answer to `cmd` in instance `ns`, as text (vtysh's complaint
+/// about a missing vtysh.conf, on stderr, is left out).
+pub fn vtysh_text(ns: &str, cmd: &str) -> String {
+    run_ok(Command::new("vtysh").args(["-N", ns, "-c", cmd]))
+}
+
+/// tern's answer to `cmd` in instance `ns`, as JSON.
+pub fn tern(ns: &str, cmd: &str) -> serde_json::Value {
+    json(Command::new(bin("tern")).args(["-N", ns, "-c", cmd]))
+}
+
+/// tern's answer to `cmd` in instance `ns`, as text.
+pub fn tern_text(ns: &str, cmd: &str) -> String {
+    run_ok(Command::new(bin("tern")).args(["-N", ns, "-c", cmd]))
+}
+
+/// Tern's routes (protocol 202) in a namespace's main table: (prefix,
+/// gateway) pairs.
+pub fn tern_routes(ns: &str) -> Vec<(String, String)> {
+    let proto = tern_netlink::TERN_PROTO.to_string();
+    let v = json(Command::new("ip").args(["-n", ns, "-j", "route", "show", "proto", &proto]));
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    (
+                        r["dst"].as_str().unwrap_or("").to_owned(),
+                        r["gateway"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

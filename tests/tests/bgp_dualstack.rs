@@ -2,54 +2,14 @@
 //! carries IPv6 unicast and IPv4 unicast with IPv6 next hops (RFC 8950,
 //! extended next hop). Checks FRR's own view and ternd's kernel FIB.
 //! Needs root and FRR (lab/setup.sh).
-use std::{
-    path::PathBuf,
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::process::Command;
 
-use serde_json::Value;
-use tern_tests::{bin, private_topology, run_ok};
-
-struct LabGuard {
-    topo: PathBuf,
-}
-
-impl Drop for LabGuard {
-    fn drop(&mut self) {
-        let _ = Command::new(bin("tern-lab"))
-            .args(["down", "-t"])
-            .arg(&self.topo)
-            .output();
-    }
-}
-
-fn eventually<T>(secs: u64, mut check: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        match check() {
-            Ok(v) => return v,
-            Err(e) if Instant::now() >= deadline => panic!("not reached in {secs} s: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(250)),
-        }
-    }
-}
-
-fn json(cmd: &mut Command) -> Value {
-    let out = run_ok(cmd);
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
-
-fn vtysh(instance: &str, cmd: &str) -> Value {
-    json(Command::new("vtysh").args(["-N", instance, "-c", cmd]))
-}
+use tern_tests::{Lab, eventually, json, vtysh};
 
 #[test]
 fn ipv6_session_carries_ipv6_and_ipv4_with_extended_next_hop() {
     let lab = format!("x{}", std::process::id());
-    let (_copy, topo) = private_topology("dualstack.clab.yml", &lab);
-    let _guard = LabGuard { topo: topo.clone() };
-    run_ok(Command::new(bin("tern-lab")).args(["up", "-t"]).arg(&topo));
+    let _lab = Lab::up("dualstack.clab.yml", &lab);
     let tor1 = format!("clab-{lab}-tor1");
     let node1 = format!("clab-{lab}-node1");
 

@@ -3,74 +3,16 @@
 //! it, the other node's kernel FIB (with Tern's route protocol id), packets
 //! follow those routes, and stopping a node withdraws its routes everywhere.
 //! Needs root, FRR and bpffs (lab/setup.sh).
-use std::{
-    path::PathBuf,
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::process::Command;
 
 use serde_json::Value;
-use tern_tests::{bin, private_topology, run, run_ok};
-
-struct LabGuard {
-    topo: PathBuf,
-}
-
-impl Drop for LabGuard {
-    fn drop(&mut self) {
-        let _ = Command::new(bin("tern-lab"))
-            .args(["down", "-t"])
-            .arg(&self.topo)
-            .output();
-    }
-}
-
-/// Polls `check` until it returns Ok or `secs` pass; the last error explains
-/// the failure (topotest style: poll with a deadline, never sleep blindly).
-fn eventually<T>(secs: u64, mut check: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        match check() {
-            Ok(v) => return v,
-            Err(e) if Instant::now() >= deadline => panic!("not reached in {secs} s: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
-}
-
-fn json(cmd: &mut Command) -> Value {
-    let out = run_ok(cmd);
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
-
-fn vtysh(instance: &str, cmd: &str) -> Value {
-    json(Command::new("vtysh").args(["-N", instance, "-c", cmd]))
-}
-
-/// Tern's routes in a namespace's main table: prefix -> gateways.
-fn tern_routes(ns: &str) -> Vec<(String, String)> {
-    let proto = tern_netlink::TERN_PROTO.to_string();
-    let v = json(Command::new("ip").args(["-n", ns, "-j", "route", "show", "proto", &proto]));
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|r| {
-                    (
-                        r["dst"].as_str().unwrap_or("").to_owned(),
-                        r["gateway"].as_str().unwrap_or("").to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use tern_tests::{Lab, bin, eventually, json, run, run_ok, tern_routes, vtysh};
 
 #[test]
 fn ternd_peers_with_frr_exchanges_installs_and_withdraws() {
     let lab = format!("b{}", std::process::id());
-    let (_copy, topo) = private_topology("tern.clab.yml", &lab);
-    let _guard = LabGuard { topo: topo.clone() };
-    run_ok(Command::new(bin("tern-lab")).args(["up", "-t"]).arg(&topo));
+    let lab_guard = Lab::up("tern.clab.yml", &lab);
+    let topo = lab_guard.topology().to_path_buf();
     let tor1 = format!("clab-{lab}-tor1");
     let node1 = format!("clab-{lab}-node1");
     let node2 = format!("clab-{lab}-node2");

@@ -3,26 +3,13 @@
 //! session, and ternd's log says a password mismatch is the likely cause.
 //! Needs root and FRR (lab/setup.sh).
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::Command,
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
-use tern_tests::{bin, private_topology, run_ok};
-
-struct LabGuard {
-    topo: PathBuf,
-}
-
-impl Drop for LabGuard {
-    fn drop(&mut self) {
-        let _ = Command::new(bin("tern-lab"))
-            .args(["down", "-t"])
-            .arg(&self.topo)
-            .output();
-    }
-}
+use tern_tests::{Lab, bin, run_ok};
 
 fn frr_state(tor1: &str) -> (String, u64) {
     let out = run_ok(Command::new("vtysh").args([
@@ -39,29 +26,26 @@ fn frr_state(tor1: &str) -> (String, u64) {
     )
 }
 
-fn up(lab: &str, password: Option<&str>) -> (tern_tests::TempLab, LabGuard, String) {
-    let (copy, topo) = private_topology("md5.clab.yml", lab);
-    if let Some(pw) = password {
-        let conf = topo
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("md5/ternd.conf");
-        let text = std::fs::read_to_string(&conf).expect("read ternd.conf");
-        std::fs::write(
-            &conf,
-            text.replace("password s3cret-Tern", &format!("password {pw}")),
-        )
-        .expect("write ternd.conf");
-    }
-    let guard = LabGuard { topo: topo.clone() };
-    run_ok(Command::new(bin("tern-lab")).args(["up", "-t"]).arg(&topo));
-    (copy, guard, format!("clab-{lab}-tor1"))
+fn up(lab: &str, password: Option<&str>) -> (Lab, String) {
+    let guard = Lab::up_with("md5.clab.yml", lab, |dir| {
+        if let Some(pw) = password {
+            let conf = dir.join("md5/ternd.conf");
+            let text = std::fs::read_to_string(&conf).expect("read ternd.conf");
+            std::fs::write(
+                &conf,
+                text.replace("password s3cret-Tern", &format!("password {pw}")),
+            )
+            .expect("write ternd.conf");
+        }
+    });
+    let tor1 = guard.ns("tor1");
+    (guard, tor1)
 }
 
 #[test]
 fn same_password_brings_the_session_up() {
     let lab = format!("m{}", std::process::id());
-    let (_copy, _guard, tor1) = up(&lab, None);
+    let (_guard, tor1) = up(&lab, None);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (state, pfx) = frr_state(&tor1);
@@ -79,7 +63,7 @@ fn same_password_brings_the_session_up() {
 #[test]
 fn wrong_password_keeps_it_down_and_says_why() {
     let lab = format!("w{}", std::process::id());
-    let (_copy, _guard, tor1) = up(&lab, Some("not-the-password"));
+    let (_guard, tor1) = up(&lab, Some("not-the-password"));
     let log = PathBuf::from(format!("/run/tern-lab/{lab}/node1/node.log"));
     let deadline = Instant::now() + Duration::from_secs(25);
     loop {

@@ -2,33 +2,17 @@
 //! `update-source lo` (the session runs from the loopback address, which is
 //! what FRR expects to see as the peer). Needs root and FRR (lab/setup.sh).
 use std::{
-    path::PathBuf,
     process::Command,
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
-use tern_tests::{bin, private_topology, run_ok};
-
-struct LabGuard {
-    topo: PathBuf,
-}
-
-impl Drop for LabGuard {
-    fn drop(&mut self) {
-        let _ = Command::new(bin("tern-lab"))
-            .args(["down", "-t"])
-            .arg(&self.topo)
-            .output();
-    }
-}
+use tern_tests::{Lab, run_ok};
 
 #[test]
 fn loopback_to_loopback_ebgp_session() {
     let lab = format!("h{}", std::process::id());
-    let (_copy, topo) = private_topology("multihop.clab.yml", &lab);
-    let _guard = LabGuard { topo: topo.clone() };
-    run_ok(Command::new(bin("tern-lab")).args(["up", "-t"]).arg(&topo));
+    let _lab = Lab::up("multihop.clab.yml", &lab);
     let tor1 = format!("clab-{lab}-tor1");
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {

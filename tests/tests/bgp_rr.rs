@@ -3,67 +3,14 @@
 //! node's kernel FIB, with the reflection attributes (ORIGINATOR_ID,
 //! CLUSTER_LIST) accepted, and a node never takes its own prefix back.
 //! Needs root and FRR (lab/setup.sh).
-use std::{
-    path::PathBuf,
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::process::Command;
 
-use serde_json::Value;
-use tern_tests::{bin, private_topology, run_ok};
-
-struct LabGuard {
-    topo: PathBuf,
-}
-
-impl Drop for LabGuard {
-    fn drop(&mut self) {
-        let _ = Command::new(bin("tern-lab"))
-            .args(["down", "-t"])
-            .arg(&self.topo)
-            .output();
-    }
-}
-
-fn eventually(secs: u64, mut check: impl FnMut() -> Result<(), String>) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        match check() {
-            Ok(()) => return,
-            Err(e) if Instant::now() >= deadline => panic!("not reached in {secs} s: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(250)),
-        }
-    }
-}
-
-fn json(cmd: &mut Command) -> Value {
-    let out = run_ok(cmd);
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
-
-fn fib(ns: &str) -> Vec<(String, String)> {
-    let proto = tern_netlink::TERN_PROTO.to_string();
-    let v = json(Command::new("ip").args(["-n", ns, "-j", "route", "show", "proto", &proto]));
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|r| {
-                    (
-                        r["dst"].as_str().unwrap_or("").to_owned(),
-                        r["gateway"].as_str().unwrap_or("").to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use tern_tests::{Lab, bin, eventually, json, tern_routes};
 
 #[test]
 fn route_reflector_clients_learn_each_other() {
     let lab = format!("r{}", std::process::id());
-    let (_copy, topo) = private_topology("rr.clab.yml", &lab);
-    let _guard = LabGuard { topo: topo.clone() };
-    run_ok(Command::new(bin("tern-lab")).args(["up", "-t"]).arg(&topo));
+    let _lab = Lab::up("rr.clab.yml", &lab);
     let tor1 = format!("clab-{lab}-tor1");
     let node1 = format!("clab-{lab}-node1");
     let node2 = format!("clab-{lab}-node2");
@@ -92,7 +39,7 @@ fn route_reflector_clients_learn_each_other() {
         (&node2, "10.244.1.0/24", "192.0.2.2"),
     ] {
         eventually(15, || {
-            let f = fib(ns);
+            let f = tern_routes(ns);
             if f.iter().any(|(d, g)| d == other && g == gw) {
                 Ok(())
             } else {
@@ -101,7 +48,11 @@ fn route_reflector_clients_learn_each_other() {
         });
     }
     // A client never installs its own prefix reflected back to it.
-    assert!(!fib(&node1).iter().any(|(d, _)| d == "10.244.1.0/24"));
+    assert!(
+        !tern_routes(&node1)
+            .iter()
+            .any(|(d, _)| d == "10.244.1.0/24")
+    );
     let v = json(Command::new(bin("tern")).args(["-N", &node2, "-c", "show bgp summary json"]));
     let p = &v["ipv4Unicast"]["peers"]["192.0.2.2"];
     assert_eq!(p["remoteAs"], 65000, "{v}");

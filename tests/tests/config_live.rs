@@ -12,20 +12,7 @@ use std::{
 };
 
 use serde_json::{Value, json};
-use tern_tests::{bin, private_topology, run_ok};
-
-struct LabGuard {
-    topo: PathBuf,
-}
-
-impl Drop for LabGuard {
-    fn drop(&mut self) {
-        let _ = Command::new(bin("tern-lab"))
-            .args(["down", "-t"])
-            .arg(&self.topo)
-            .output();
-    }
-}
+use tern_tests::{Lab, bin, run_ok};
 
 /// One control connection: config mode lives as long as it does.
 struct Control {
@@ -91,9 +78,7 @@ fn frr_state(tor1: &str, peer: &str) -> String {
 #[test]
 fn config_lines_apply_live_and_write_memory_round_trips() {
     let lab = format!("c{}", std::process::id());
-    let (_copy, topo) = private_topology("tern.clab.yml", &lab);
-    let _guard = LabGuard { topo: topo.clone() };
-    run_ok(Command::new(bin("tern-lab")).args(["up", "-t"]).arg(&topo));
+    let _lab = Lab::up("tern.clab.yml", &lab);
     let tor1 = format!("clab-{lab}-tor1");
     let node1 = format!("clab-{lab}-node1");
     eventually(30, "node1 Established with FRR", || {

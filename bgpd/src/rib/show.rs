@@ -154,3 +154,90 @@ impl Rib {
         self.peers.keys().copied()
     }
 }
+
+impl Rib {
+    /// The most specific prefix of `family` that holds `addr`
+    /// (`show ip bgp A.B.C.D`).
+    pub fn longest_match(&self, family: Family, addr: IpAddr) -> Option<RouteView> {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (0..=max).rev().find_map(|len| {
+            let p = IpNet::new(addr, len).ok()?.trunc();
+            self.route(family, p)
+        })
+    }
+
+    /// The established peers the best path of `route` is advertised to,
+    /// by the export rules: never back to its source, the well-known
+    /// communities, iBGP split horizon unless reflecting (RFC 4456).
+    pub fn advertised_to(&self, route: &RouteView) -> Vec<PeerId> {
+        use tern_bgp_wire::Community;
+        let Some(best) = route.paths.iter().find(|p| p.best) else {
+            return Vec::new();
+        };
+        let from = match &best.source {
+            PathSource::Local => None,
+            PathSource::Peer { id, .. } => self.peers.get(id).map(|s| &s.info),
+        };
+        let has = |c| best.attrs.communities.contains(&c);
+        self.peers
+            .iter()
+            .filter(|(_, s)| !s.down && s.info.has(route.family))
+            .filter(|(id, s)| {
+                if from.is_some_and(|f| f.id == **id) || has(Community::NO_ADVERTISE) {
+                    return false;
+                }
+                let ebgp = !s.info.ibgp;
+                if ebgp && (has(Community::NO_EXPORT) || has(Community::NO_EXPORT_SUBCONFED)) {
+                    return false;
+                }
+                match from {
+                    Some(f) if f.ibgp && s.info.ibgp => f.rr_client || s.info.rr_client,
+                    _ => true,
+                }
+            })
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{V4, announce, attrs, ip, net, peer, rib, up};
+
+    #[test]
+    fn longest_match_finds_the_most_specific_prefix() {
+        let mut r = rib();
+        let _ = r.originate(V4, net("10.0.0.0/8"));
+        let _ = r.originate(V4, net("10.1.0.0/16"));
+        let hit = r.longest_match(V4, ip("10.1.2.3")).unwrap();
+        assert_eq!(hit.prefix, net("10.1.0.0/16"));
+        let hit = r.longest_match(V4, ip("10.2.0.1")).unwrap();
+        assert_eq!(hit.prefix, net("10.0.0.0/8"));
+        assert!(r.longest_match(V4, ip("192.0.2.1")).is_none());
+    }
+
+    #[test]
+    fn advertised_to_follows_the_export_rules() {
+        let mut r = rib();
+        let (ebgp_a, ebgp_b, ibgp) = (peer(1, 65001), peer(2, 65002), peer(3, 65000));
+        for p in [&ebgp_a, &ebgp_b, &ibgp] {
+            up(&mut r, p);
+        }
+        let _ = r.update_from_peer(
+            ebgp_a.id,
+            &announce(&["203.0.113.0/24"], attrs(&[65001], "192.0.2.1")),
+        );
+        let view = r.route(V4, net("203.0.113.0/24")).unwrap();
+        // Never back to the sender; eBGP-learned goes to everyone else.
+        assert_eq!(r.advertised_to(&view), vec![ebgp_b.id, ibgp.id]);
+        let mut learned = attrs(&[], "192.0.2.3");
+        learned.push(tern_bgp_wire::Attribute::LocalPref(100));
+        let _ = r.update_from_peer(ibgp.id, &announce(&["198.51.100.0/24"], learned));
+        let view = r.route(V4, net("198.51.100.0/24")).unwrap();
+        // iBGP-learned: not to other iBGP peers (no reflection here).
+        assert_eq!(r.advertised_to(&view), vec![ebgp_a.id, ebgp_b.id]);
+        let _ = r.originate(V4, net("10.9.0.0/16"));
+        let view = r.route(V4, net("10.9.0.0/16")).unwrap();
+        assert_eq!(r.advertised_to(&view).len(), 3);
+    }
+}

@@ -11,6 +11,7 @@ pub mod io;
 pub mod md5;
 mod peer;
 mod policy;
+pub mod show;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -29,7 +30,6 @@ use crate::{
 };
 use io::{ConnId, IoEvent};
 use peer::{Conn, Peer};
-use policy::ROUTE_REFRESH_CAPABILITY;
 
 /// Requests from the daemon (control socket, config changes).
 #[derive(Debug)]
@@ -72,6 +72,8 @@ pub enum Command {
         announce: bool,
         reply: oneshot::Sender<Result<Vec<ipnet::IpNet>, String>>,
     },
+    /// `show ip bgp`, `show bgp neighbors`, `clear bgp` (speaker/show.rs).
+    Show(show::ShowCommand),
 }
 
 /// A handle to the running speaker.
@@ -554,6 +556,7 @@ impl Speaker {
                 let _ = reply.send(self.vip(prefix, announce));
             }
             Command::ResyncFib => self.resync_fib(),
+            Command::Show(c) => self.on_show(c),
         }
     }
 
@@ -732,6 +735,7 @@ impl Speaker {
     /// Starts the I/O tasks of an established TCP connection.
     fn attach(&mut self, peer: IpAddr, conn: ConnId, stream: tokio::net::TcpStream) {
         let local = stream.local_addr().ok().map(|a| io::unmap(a.ip()));
+        let sockets = stream.local_addr().ok().zip(stream.peer_addr().ok());
         let tx = self.io_tx.clone();
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
@@ -746,6 +750,7 @@ impl Speaker {
         c.writer = Some(writer);
         c.tasks.push(reader);
         c.local_addr = local;
+        c.sockets = sockets;
     }
 
     /// RFC 4271 section 6.8: a connection from a peer we may already be
@@ -819,6 +824,7 @@ impl Speaker {
                 return;
             }
         };
+        p.stats.count(&msg, false);
         match msg {
             Message::Open(open) => {
                 if self.resolve_collision(peer, conn, open.bgp_id) {
@@ -915,10 +921,15 @@ impl Speaker {
         if !matches!(update.outcome, tern_bgp_wire::UpdateOutcome::Accept) {
             tracing::warn!(%peer, outcome = ?update.outcome, "UPDATE handled per RFC 7606");
         }
-        let Some(id) = self.peers.get(&peer).map(|p| p.id) else {
+        let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
+        let id = p.id;
+        p.stats.last_update = Some(Instant::now());
         if let Some(family) = update.end_of_rib().and_then(crate::rib::family_of) {
+            if !p.stats.eor_received.contains(&family) {
+                p.stats.eor_received.push(family);
+            }
             self.end_of_rib(peer, id, family);
             return;
         }
@@ -1033,6 +1044,7 @@ impl Speaker {
             Ok(bytes) => {
                 if w.send(bytes).is_ok() {
                     p.stats.msg_sent += 1;
+                    p.stats.count(msg, true);
                 }
             }
             Err(e) => tracing::error!(%peer, error = %e, "cannot encode a message"),
@@ -1068,14 +1080,20 @@ impl Speaker {
         };
         c.codec = session.codec.clone();
         let local_addr = c.local_addr;
+        let sockets = c.sockets;
         // The other connection of a collision, if any, is no longer needed.
         p.conns.retain(|c| c.id == conn);
         p.stats.since = Some(Instant::now());
         p.stats.hostname = peer::fqdn_hostname(&session.remote_open);
+        p.stats.remote_open = Some(session.remote_open.clone());
+        p.stats.hold_time = Some(session.hold_time);
+        p.stats.keepalive = Some(session.keepalive);
+        p.stats.eor_received.clear();
+        (p.stats.local_sock, p.stats.remote_sock) = sockets.unzip();
         let mut info = p.peer_info(&session, local_addr, families);
         info.rr_client = self.config.is_rr_client(peer);
         info.route_maps = crate::rib::RouteMaps::of(&self.config, peer);
-        p.route_refresh = session.remote_open.has_capability(ROUTE_REFRESH_CAPABILITY);
+        p.route_refresh = policy::can_refresh(&session.remote_open);
         p.remote_gr = graceful::capability(&session.remote_open);
         p.info = Some(info.clone());
         tracing::info!(%peer, remote_as = info.remote_as, "session Established");
@@ -1096,15 +1114,24 @@ impl Speaker {
             c.close();
             c.codec = tern_bgp_wire::Codec::default();
         }
-        p.stats.last_reset = Some(peer::describe(&reason));
         if !last_conn {
-            // A second connection failed before winning: drop its slot.
+            // A second connection failed before winning (a collision):
+            // drop its slot; the session itself was not reset.
             p.conns.retain(|c| c.id != conn);
             return;
         }
         if was_established {
             let keep = graceful::families_kept(p, &reason);
+            // As FRR's "Last reset": why the session went down, not why a
+            // connection attempt failed.
+            p.stats.last_reset = Some(peer::describe(&reason));
+            p.stats.last_reset_at = Some(Instant::now());
             p.info = None;
+            p.stats.remote_open = None;
+            p.stats.hold_time = None;
+            p.stats.keepalive = None;
+            p.stats.local_sock = None;
+            p.stats.remote_sock = None;
             p.stats.since = Some(Instant::now());
             tracing::warn!(%peer, reason = %peer::describe(&reason), "session down");
             let id = p.id;

@@ -31,6 +31,49 @@ pub struct PeerStats {
     pub last_reset: Option<String>,
     /// The session was stopped for exceeding maximum-prefix.
     pub prefix_limit_hit: bool,
+    /// Messages by type (`show bgp neighbors`).
+    pub counts: tern_control::MessageCounters,
+    /// When a message was last read / written, an UPDATE last received,
+    /// and the session last went down.
+    pub last_read: Option<Instant>,
+    pub last_write: Option<Instant>,
+    pub last_update: Option<Instant>,
+    pub last_reset_at: Option<Instant>,
+    /// The peer's OPEN and the negotiated timers, while Established.
+    pub remote_open: Option<OpenMessage>,
+    pub hold_time: Option<u16>,
+    pub keepalive: Option<u16>,
+    /// Families whose End-of-RIB the peer sent on this session.
+    pub eor_received: Vec<Family>,
+    /// The TCP endpoints of the established connection.
+    pub local_sock: Option<std::net::SocketAddr>,
+    pub remote_sock: Option<std::net::SocketAddr>,
+}
+
+impl PeerStats {
+    /// Counts one message read (`sent` false) or written.
+    pub fn count(&mut self, msg: &tern_bgp_wire::Message, sent: bool) {
+        use tern_bgp_wire::Message as M;
+        let c = &mut self.counts;
+        let slot = match (msg, sent) {
+            (M::Open(_), true) => &mut c.opens_sent,
+            (M::Open(_), false) => &mut c.opens_rcvd,
+            (M::Notification(_), true) => &mut c.notifications_sent,
+            (M::Notification(_), false) => &mut c.notifications_rcvd,
+            (M::Update(_), true) => &mut c.updates_sent,
+            (M::Update(_), false) => &mut c.updates_rcvd,
+            (M::Keepalive, true) => &mut c.keepalives_sent,
+            (M::Keepalive, false) => &mut c.keepalives_rcvd,
+            (M::RouteRefresh(_), true) => &mut c.route_refresh_sent,
+            (M::RouteRefresh(_), false) => &mut c.route_refresh_rcvd,
+        };
+        *slot += 1;
+        if sent {
+            self.last_write = Some(Instant::now());
+        } else {
+            self.last_read = Some(Instant::now());
+        }
+    }
 }
 
 /// One TCP connection slot with its FSM.
@@ -46,6 +89,8 @@ pub struct Conn {
     pub connect_task: Option<JoinHandle<()>>,
     pub codec: Codec,
     pub local_addr: Option<IpAddr>,
+    /// The TCP endpoints, once connected.
+    pub sockets: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
 }
 
 impl Conn {
@@ -59,6 +104,7 @@ impl Conn {
             connect_task: None,
             codec: Codec::default(),
             local_addr: None,
+            sockets: None,
         }
     }
 

@@ -10,12 +10,30 @@ use std::net::IpAddr;
 use tern_bgp_wire::{Message, RouteRefreshMessage, RouteRefreshSubtype};
 
 use super::Speaker;
+use crate::config::Family;
 use crate::rib::{RouteMaps, afi_safi};
 
-/// Capability code of route refresh (RFC 2918).
-pub(super) const ROUTE_REFRESH_CAPABILITY: u8 = 2;
+/// Capability codes of route refresh: RFC 2918's, and the pre-standard
+/// one some routers still send.
+const ROUTE_REFRESH_CAPABILITIES: [u8; 2] = [2, 128];
+
+/// Whether an OPEN announces route refresh.
+pub(super) fn can_refresh(open: &tern_bgp_wire::OpenMessage) -> bool {
+    ROUTE_REFRESH_CAPABILITIES
+        .iter()
+        .any(|c| open.has_capability(*c))
+}
 
 impl Speaker {
+    /// Asks `addr` to send its routes of `family` again (ROUTE-REFRESH).
+    pub(super) fn request_refresh(&mut self, addr: IpAddr, conn: super::ConnId, family: Family) {
+        let msg = Message::RouteRefresh(RouteRefreshMessage {
+            family: afi_safi(family),
+            subtype: RouteRefreshSubtype::Request,
+        });
+        self.send(addr, conn, &msg);
+    }
+
     /// Brings the RIB and every established session in line with
     /// `self.policy` and the route-maps `self.config` attaches.
     pub(super) fn apply_policy(&mut self) {
@@ -42,11 +60,7 @@ impl Speaker {
             };
             if refresh {
                 tracing::info!(peer = %addr, family = family.keyword(), "import policy changed: sending ROUTE-REFRESH");
-                let msg = Message::RouteRefresh(RouteRefreshMessage {
-                    family: afi_safi(family),
-                    subtype: RouteRefreshSubtype::Request,
-                });
-                self.send(addr, conn, &msg);
+                self.request_refresh(addr, conn, family);
             } else if !reset.contains(&addr) {
                 reset.push(addr);
             }

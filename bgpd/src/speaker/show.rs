@@ -1,0 +1,637 @@
+//! The speaker's side of `show ip bgp [PREFIX]`, `show bgp neighbors` and
+//! `clear bgp`: read-only views of the RIB and the peers, turned into the
+//! control protocol's plain types, and the session resets and refreshes
+//! that `clear bgp` asks for.
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    time::Instant,
+};
+
+use ipnet::IpNet;
+use tern_bgp_wire::{AsSegmentType, Capability, Message, NotificationMessage, OpenMessage, Origin};
+use tern_control::{
+    AsPathSegment, BgpFamily, BgpNeighbor, BgpPath, BgpRoute, BgpTable, ClearMode,
+    NeighborCapability, NeighborFamily,
+};
+use tokio::sync::oneshot;
+
+use super::{Command, Speaker, SpeakerHandle, peer::Peer};
+use crate::{
+    config::Family,
+    fsm::{Event, State, Timer},
+    rib::{PathSource, PathView, RouteNextHop, RouteView},
+};
+
+/// RFC 4486 Cease subcode 4: Administrative Reset.
+const ADMINISTRATIVE_RESET: u8 = 4;
+
+/// Requests of the show and clear commands.
+#[derive(Debug)]
+pub enum ShowCommand {
+    Routes {
+        family: Family,
+        prefix: Option<IpNet>,
+        longest_match: bool,
+        reply: oneshot::Sender<BgpTable>,
+    },
+    Neighbors {
+        address: Option<IpAddr>,
+        reply: oneshot::Sender<Vec<BgpNeighbor>>,
+    },
+    Clear {
+        address: Option<IpAddr>,
+        mode: ClearMode,
+        reply: oneshot::Sender<Result<Vec<String>, String>>,
+    },
+}
+
+const NOT_RUNNING: &str = "the BGP speaker is not running";
+
+impl SpeakerHandle {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> ShowCommand) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Command::Show(make(tx))).ok()?;
+        rx.await.ok()
+    }
+
+    /// `show ip bgp [PREFIX]`.
+    pub async fn routes(
+        &self,
+        family: Family,
+        prefix: Option<IpNet>,
+        longest_match: bool,
+    ) -> Result<BgpTable, String> {
+        self.ask(|reply| ShowCommand::Routes {
+            family,
+            prefix,
+            longest_match,
+            reply,
+        })
+        .await
+        .ok_or_else(|| NOT_RUNNING.to_owned())
+    }
+
+    /// `show bgp neighbors [ADDR]`.
+    pub async fn neighbors(&self, address: Option<IpAddr>) -> Result<Vec<BgpNeighbor>, String> {
+        self.ask(|reply| ShowCommand::Neighbors { address, reply })
+            .await
+            .ok_or_else(|| NOT_RUNNING.to_owned())
+    }
+
+    /// `clear bgp *|ADDR [soft [in|out]]`: the neighbors it acted on.
+    pub async fn clear(
+        &self,
+        address: Option<IpAddr>,
+        mode: ClearMode,
+    ) -> Result<Vec<String>, String> {
+        self.ask(|reply| ShowCommand::Clear {
+            address,
+            mode,
+            reply,
+        })
+        .await
+        .ok_or_else(|| NOT_RUNNING.to_owned())?
+    }
+}
+
+/// The control protocol's name of a family.
+pub fn bgp_family(f: Family) -> BgpFamily {
+    match f {
+        Family::Ipv4Unicast => BgpFamily::Ipv4Unicast,
+        Family::Ipv6Unicast => BgpFamily::Ipv6Unicast,
+    }
+}
+
+/// The speaker's family of a control-protocol family.
+pub fn family(f: BgpFamily) -> Family {
+    match f {
+        BgpFamily::Ipv4Unicast => Family::Ipv4Unicast,
+        BgpFamily::Ipv6Unicast => Family::Ipv6Unicast,
+    }
+}
+
+fn millis(t: Option<Instant>) -> Option<u64> {
+    t.map(|t| u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX))
+}
+
+fn unmapped(a: std::net::SocketAddr) -> (String, u16) {
+    (super::io::unmap(a.ip()).to_string(), a.port())
+}
+
+/// FRR's JSON key of a capability code, for the capabilities
+/// `show bgp neighbors` lists one by one.
+const CAPABILITIES: [(u8, &str); 9] = [
+    (65, "4byteAs"),
+    (6, "extendedMessage"),
+    (69, "addPath"),
+    (71, "longLivedGracefulRestart"),
+    (2, "routeRefresh"),
+    (70, "enhancedRouteRefresh"),
+    (5, "extendedNexthop"),
+    (73, "hostName"),
+    (64, "gracefulRestart"),
+];
+
+fn mp_families(open: &OpenMessage) -> Vec<Family> {
+    open.capabilities()
+        .filter_map(|c| match c {
+            Capability::Multiprotocol(af) => crate::rib::family_of(*af),
+            _ => None,
+        })
+        .collect()
+}
+
+fn fqdn(open: &OpenMessage) -> Option<(String, String)> {
+    open.capabilities().find_map(|c| match c {
+        Capability::Fqdn(f) => Some((f.hostname_lossy(), f.domain_lossy())),
+        _ => None,
+    })
+}
+
+/// Whether `addr` is on a network of one of our interfaces.
+fn on_shared_network(addr: IpAddr) -> bool {
+    let Ok(ifaddrs) = nix::ifaddrs::getifaddrs() else {
+        return false;
+    };
+    for ifa in ifaddrs {
+        let (Some(a), Some(m)) = (ifa.address, ifa.netmask) else {
+            continue;
+        };
+        let net = if let (Some(a), Some(m)) = (a.as_sockaddr_in(), m.as_sockaddr_in()) {
+            let len = u32::from(m.ip()).count_ones();
+            IpNet::new(IpAddr::V4(a.ip()), len as u8).ok()
+        } else if let (Some(a), Some(m)) = (a.as_sockaddr_in6(), m.as_sockaddr_in6()) {
+            let len = u128::from(m.ip()).count_ones();
+            IpNet::new(IpAddr::V6(a.ip()), len as u8).ok()
+        } else {
+            None
+        };
+        if net.is_some_and(|n| n.prefix_len() > 0 && n.contains(&addr)) {
+            return true;
+        }
+    }
+    false
+}
+
+impl Speaker {
+    pub(super) fn on_show(&mut self, cmd: ShowCommand) {
+        match cmd {
+            ShowCommand::Routes {
+                family,
+                prefix,
+                longest_match,
+                reply,
+            } => {
+                let _ = reply.send(self.bgp_table(family, prefix, longest_match));
+            }
+            ShowCommand::Neighbors { address, reply } => {
+                let list = self
+                    .peers
+                    .iter()
+                    .filter(|(a, _)| address.is_none_or(|x| x == **a))
+                    .map(|(_, p)| self.neighbor(p))
+                    .collect();
+                let _ = reply.send(list);
+            }
+            ShowCommand::Clear {
+                address,
+                mode,
+                reply,
+            } => {
+                let _ = reply.send(self.clear(address, mode));
+            }
+        }
+    }
+
+    fn bgp_table(&self, family: Family, prefix: Option<IpNet>, longest: bool) -> BgpTable {
+        let views = match prefix {
+            None => self.rib.routes(family),
+            Some(p) if longest => self
+                .rib
+                .longest_match(family, p.addr())
+                .into_iter()
+                .collect(),
+            Some(p) => self.rib.route(family, p).into_iter().collect(),
+        };
+        let detail = prefix.is_some();
+        BgpTable {
+            configured: true,
+            router_id: self.router_id.to_string(),
+            local_as: self.config.asn,
+            local_hostname: self.local_hostname(),
+            routes: views.iter().map(|v| self.bgp_route(v, detail)).collect(),
+        }
+    }
+
+    /// The hostname we send in the FQDN capability.
+    fn local_hostname(&self) -> Option<String> {
+        self.opts.hostname.clone().or_else(|| {
+            nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+        })
+    }
+
+    fn peer_by_id(&self, id: crate::rib::PeerId) -> Option<&Peer> {
+        self.peers.values().find(|p| p.id == id)
+    }
+
+    fn bgp_route(&self, view: &RouteView, detail: bool) -> BgpRoute {
+        let advertised_to = if detail {
+            self.rib
+                .advertised_to(view)
+                .into_iter()
+                .filter_map(|id| self.peer_by_id(id))
+                .map(|p| (p.addr.to_string(), p.stats.hostname.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        BgpRoute {
+            prefix: view.prefix,
+            paths: view
+                .paths
+                .iter()
+                .map(|p| self.bgp_path(view.family, p))
+                .collect(),
+            advertised_to,
+        }
+    }
+
+    fn bgp_path(&self, family: Family, p: &PathView) -> BgpPath {
+        let a = &p.attrs;
+        let unspecified = match family {
+            Family::Ipv4Unicast => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            Family::Ipv6Unicast => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        let (next_hop, next_hop_link_local) = match a.next_hop {
+            RouteNextHop::Local => (unspecified.to_string(), None),
+            RouteNextHop::V4(v4) => (v4.to_string(), None),
+            RouteNextHop::V6 { global, link_local } => {
+                (global.to_string(), link_local.map(|l| l.to_string()))
+            }
+        };
+        let (local, internal, peer, peer_router_id, peer_hostname) = match &p.source {
+            PathSource::Local => (true, false, None, self.router_id.to_string(), None),
+            PathSource::Peer {
+                id,
+                addr,
+                router_id,
+                ibgp,
+            } => (
+                false,
+                *ibgp,
+                Some(addr.to_string()),
+                router_id.to_string(),
+                self.peer_by_id(*id).and_then(|p| p.stats.hostname.clone()),
+            ),
+        };
+        let segments = a
+            .as_path
+            .segments
+            .iter()
+            .map(|s| AsPathSegment {
+                kind: match s.kind {
+                    AsSegmentType::Sequence => "as-sequence",
+                    AsSegmentType::Set => "as-set",
+                    AsSegmentType::ConfedSequence => "as-confed-sequence",
+                    AsSegmentType::ConfedSet => "as-confed-set",
+                }
+                .to_owned(),
+                asns: s.asns.clone(),
+            })
+            .collect();
+        BgpPath {
+            best: p.best,
+            multipath: p.multipath,
+            valid: p.valid,
+            local,
+            internal,
+            peer,
+            peer_router_id,
+            peer_hostname,
+            next_hop,
+            next_hop_link_local,
+            med: a.med,
+            local_pref: a.local_pref,
+            weight: if local { 32768 } else { 0 },
+            as_path: a.as_path.to_string(),
+            as_path_segments: segments,
+            as_path_length: a.as_path.path_length(),
+            from_as: a.as_path.first_as().unwrap_or(0),
+            origin: match a.origin {
+                Origin::Igp => "IGP",
+                Origin::Egp => "EGP",
+                Origin::Incomplete => "incomplete",
+            }
+            .to_owned(),
+            atomic_aggregate: a.atomic_aggregate,
+            communities: a.communities.iter().map(ToString::to_string).collect(),
+            large_communities: a
+                .large_communities
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            originator_id: a.originator_id.map(|o| o.to_string()),
+            cluster_list: a.cluster_list.iter().map(ToString::to_string).collect(),
+            path_id: p.path_id,
+        }
+    }
+
+    /// FRR's state name of a neighbor (as in `show bgp summary`).
+    fn state_name(p: &Peer) -> String {
+        if p.cfg.shutdown {
+            return "Idle (Admin)".to_owned();
+        }
+        if p.stats.prefix_limit_hit {
+            return "Idle (PfxCt)".to_owned();
+        }
+        p.conns
+            .iter()
+            .map(|c| c.fsm.state())
+            .max_by_key(|s| *s as u8)
+            .unwrap_or(State::Idle)
+            .name()
+            .to_owned()
+    }
+
+    fn neighbor(&self, p: &Peer) -> BgpNeighbor {
+        let asn = self.config.asn;
+        let remote_as = p.remote_as_number(asn);
+        let s = &p.stats;
+        let rcvd = s.remote_open.as_ref();
+        let local_open = &p.local_open;
+        let mut capabilities = Vec::new();
+        for (code, name) in CAPABILITIES {
+            let advertised = local_open.has_capability(code);
+            let received = rcvd.is_some_and(|o| o.has_capability(code));
+            if advertised || received {
+                capabilities.push(NeighborCapability {
+                    name: name.to_owned(),
+                    advertised,
+                    received,
+                });
+            }
+        }
+        // The pre-standard route refresh code (128), which FRR shows as
+        // "old" next to RFC 2918's "new".
+        if rcvd.is_some_and(|o| o.has_capability(128)) {
+            capabilities.push(NeighborCapability {
+                name: "routeRefreshOld".to_owned(),
+                advertised: local_open.has_capability(128),
+                received: true,
+            });
+        }
+        let ours = mp_families(local_open);
+        let theirs = rcvd.map(mp_families).unwrap_or_default();
+        let mp = Family::ALL
+            .into_iter()
+            .filter(|f| ours.contains(f) || theirs.contains(f))
+            .map(|f| NeighborCapability {
+                name: bgp_family(f).key().to_owned(),
+                advertised: ours.contains(&f),
+                received: theirs.contains(&f),
+            })
+            .collect();
+        let add_path_received = rcvd
+            .map(|o| {
+                o.capabilities()
+                    .filter_map(|c| match c {
+                        Capability::AddPath(entries) => Some(entries),
+                        _ => None,
+                    })
+                    .flatten()
+                    .filter_map(|e| {
+                        let f = crate::rib::family_of(e.family)?;
+                        let mut keys = Vec::new();
+                        if e.mode.can_receive() {
+                            keys.push("rxReceived".to_owned());
+                        }
+                        if e.mode.can_send() {
+                            keys.push("txReceived".to_owned());
+                        }
+                        Some((bgp_family(f), keys))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let active: Vec<Family> = Family::ALL
+            .into_iter()
+            .filter(|f| self.config.is_active(p.addr, *f))
+            .collect();
+        let established = p.info.is_some();
+        let families = active
+            .iter()
+            .map(|f| {
+                let c = self.rib.peer_counts(p.id, *f).unwrap_or_default();
+                NeighborFamily {
+                    family: bgp_family(*f),
+                    accepted: c.accepted as u64,
+                    sent: c.advertised as u64,
+                }
+            })
+            .collect();
+        let (keepalive, hold) = p.cfg.timers();
+        let (local_host, local_port) = s.local_sock.map(unmapped).unzip();
+        let (foreign_host, foreign_port) = s.remote_sock.map(unmapped).unzip();
+        let (nexthop_global, nexthop_local) = match &p.info {
+            Some(i) => {
+                let global = i
+                    .local_addr_v6
+                    .filter(|a| !a.is_unicast_link_local())
+                    .map_or("::".to_owned(), |a| a.to_string());
+                let ll = match i.local_addr {
+                    IpAddr::V6(a) if a.is_unicast_link_local() => a.to_string(),
+                    _ => "::".to_owned(),
+                };
+                (global, ll)
+            }
+            None => ("::".to_owned(), "::".to_owned()),
+        };
+        BgpNeighbor {
+            address: p.addr.to_string(),
+            remote_as,
+            local_as: asn,
+            internal: remote_as == asn,
+            description: p.cfg.description.clone(),
+            hostname: s.hostname.clone(),
+            domain: rcvd.and_then(fqdn).map(|(_, d)| d),
+            local_hostname: fqdn(local_open).map(|(h, _)| h),
+            remote_router_id: rcvd.map_or(Ipv4Addr::UNSPECIFIED, |o| o.bgp_id).to_string(),
+            local_router_id: self.router_id.to_string(),
+            state: Self::state_name(p),
+            uptime_secs: if established {
+                s.since.map(|t| t.elapsed().as_secs())
+            } else {
+                None
+            },
+            last_read_msecs: millis(s.last_read),
+            last_write_msecs: millis(s.last_write),
+            last_update_msecs: millis(s.last_update),
+            hold_time: s.hold_time,
+            keepalive: s.keepalive,
+            configured_hold_time: hold,
+            configured_keepalive: keepalive,
+            connect_retry: p
+                .cfg
+                .connect_retry
+                .unwrap_or(crate::config::bgp::DEFAULT_CONNECT_RETRY),
+            capabilities,
+            mp_families: mp,
+            add_path_received,
+            // Tern sends End-of-RIB for every family when the session
+            // comes up (rib::peer_up).
+            eor_sent: if established {
+                p.info
+                    .as_ref()
+                    .map(|i| i.families.iter().map(|f| bgp_family(*f)).collect())
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            },
+            eor_received: if established {
+                s.eor_received.iter().map(|f| bgp_family(*f)).collect()
+            } else {
+                Vec::new()
+            },
+            messages: s.counts,
+            families,
+            established: s.established_before
+                + p.conns.iter().map(|c| c.fsm.established_count).sum::<u32>(),
+            dropped: s.dropped_before + p.conns.iter().map(|c| c.fsm.dropped_count).sum::<u32>(),
+            last_reset: s.last_reset.clone(),
+            last_reset_msecs: millis(s.last_reset_at),
+            ebgp_max_hops: p.ttl(),
+            local_host,
+            local_port,
+            foreign_host,
+            foreign_port,
+            nexthop: p
+                .info
+                .as_ref()
+                .map(|i| i.local_addr.to_string())
+                .or_else(|| s.local_sock.map(|a| unmapped(a).0)),
+            nexthop_global,
+            nexthop_local,
+            shared_network: on_shared_network(p.addr),
+        }
+    }
+
+    /// `clear bgp`: hard resets end the session with Cease/Administrative
+    /// Reset and start it again; `soft out` sends the Adj-RIB-Out again;
+    /// `soft in` asks the peer for its routes with ROUTE-REFRESH.
+    fn clear(&mut self, address: Option<IpAddr>, mode: ClearMode) -> Result<Vec<String>, String> {
+        let targets: Vec<IpAddr> = match address {
+            Some(a) if !self.peers.contains_key(&a) => {
+                return Err(format!("BGP: Unknown neighbor - \"{a}\""));
+            }
+            Some(a) => vec![a],
+            None => self.peers.keys().copied().collect(),
+        };
+        let mut done = Vec::new();
+        for addr in targets {
+            let acted = match mode {
+                ClearMode::Hard => self.reset_peer(addr),
+                ClearMode::SoftOut => self.soft_out(addr),
+                ClearMode::SoftIn => self.soft_in(addr, address.is_some())?,
+                ClearMode::Soft => {
+                    let sent = self.soft_out(addr);
+                    self.soft_in(addr, address.is_some())? || sent
+                }
+            };
+            if acted {
+                done.push(addr.to_string());
+            }
+        }
+        Ok(done)
+    }
+
+    fn reset_peer(&mut self, addr: IpAddr) -> bool {
+        let Some(p) = self.peers.get_mut(&addr) else {
+            return false;
+        };
+        if p.cfg.shutdown {
+            return false;
+        }
+        p.stats.prefix_limit_hit = false;
+        let conns: Vec<_> = p.conns.iter().map(|c| c.id).collect();
+        tracing::info!(peer = %addr, "clear bgp: resetting the session (Cease/Administrative Reset)");
+        for c in &conns {
+            let n = NotificationMessage::cease(ADMINISTRATIVE_RESET);
+            self.fsm_event(addr, *c, Event::StopWith(n));
+            for t in [
+                Timer::ConnectRetry,
+                Timer::Hold,
+                Timer::Keepalive,
+                Timer::IdleHold,
+            ] {
+                self.stop_timer(addr, *c, t);
+            }
+        }
+        let keep = conns.first().copied();
+        if let Some(p) = self.peers.get_mut(&addr) {
+            // Counters of the slots dropped here stay in the totals.
+            for c in p.conns.iter().filter(|c| Some(c.id) != keep) {
+                p.stats.established_before += c.fsm.established_count;
+                p.stats.dropped_before += c.fsm.dropped_count;
+            }
+            p.conns.retain(|c| Some(c.id) == keep);
+            // FRR's words for a reset asked by the operator.
+            p.stats.last_reset = Some("User reset".to_owned());
+            p.stats.last_reset_at = Some(Instant::now());
+        }
+        match keep {
+            Some(c) => self.fsm_event(addr, c, Event::ManualStart),
+            None => {
+                let outgoing = !self.peer_passive(addr);
+                let c = self.new_conn(addr, outgoing);
+                self.fsm_event(addr, c, Event::ManualStart);
+            }
+        }
+        true
+    }
+
+    fn soft_out(&mut self, addr: IpAddr) -> bool {
+        let Some((id, conn, families)) = self.peers.get(&addr).and_then(|p| {
+            let info = p.info.as_ref()?;
+            Some((p.id, p.established_conn()?, info.families.clone()))
+        }) else {
+            return false;
+        };
+        for f in families {
+            for u in self.rib.resend(id, f) {
+                self.send(addr, conn, &Message::Update(u));
+            }
+        }
+        tracing::info!(peer = %addr, "clear bgp soft out: Adj-RIB-Out sent again");
+        true
+    }
+
+    /// Sends ROUTE-REFRESH for each family of the session. A peer that did
+    /// not announce the capability is an error when it was named.
+    fn soft_in(&mut self, addr: IpAddr, named: bool) -> Result<bool, String> {
+        let Some((conn, families, rr)) = self.peers.get(&addr).and_then(|p| {
+            let info = p.info.as_ref()?;
+            Some((
+                p.established_conn()?,
+                info.families.clone(),
+                p.route_refresh,
+            ))
+        }) else {
+            return Ok(false);
+        };
+        if !rr {
+            if named {
+                return Err(format!(
+                    "Peer {addr} does not support route refresh: cannot clear soft in"
+                ));
+            }
+            return Ok(false);
+        }
+        for f in families {
+            self.request_refresh(addr, conn, f);
+        }
+        tracing::info!(peer = %addr, "clear bgp soft in: ROUTE-REFRESH sent");
+        Ok(true)
+    }
+}

@@ -1,0 +1,591 @@
+//! `show bgp neighbors [ADDR] [json]` as FRR 8.4's bgpd prints it
+//! (`bgp_show_peer`): the text block per neighbor and its JSON keys.
+//! Tern has no graceful restart, roles (RFC 9234), update groups or
+//! conditional advertisement; those lines say what Tern does (GR mode
+//! Disable) or are left out.
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value, json};
+use tern_control::{BgpFamily, BgpNeighbor, NeighborCapability};
+
+use crate::render::uptime;
+
+/// FRR's text for a capability's state.
+fn adv_rcv(c: &NeighborCapability) -> &'static str {
+    match (c.advertised, c.received) {
+        (true, true) => "advertised and received",
+        (true, false) => "advertised",
+        (false, true) => "received",
+        (false, false) => "",
+    }
+}
+
+/// FRR's JSON value for a capability's state.
+fn adv_rcv_json(c: &NeighborCapability) -> &'static str {
+    match (c.advertised, c.received) {
+        (true, true) => "advertisedAndReceived",
+        (true, false) => "advertised",
+        (false, true) => "received",
+        (false, false) => "",
+    }
+}
+
+fn cap<'a>(n: &'a BgpNeighbor, name: &str) -> Option<&'a NeighborCapability> {
+    n.capabilities.iter().find(|c| c.name == name)
+}
+
+fn family_title(key: &str) -> &str {
+    match key {
+        "ipv4Unicast" => "IPv4 Unicast",
+        "ipv6Unicast" => "IPv6 Unicast",
+        other => other,
+    }
+}
+
+fn hms(msecs: Option<u64>) -> String {
+    msecs.map_or_else(|| "never".to_owned(), |m| uptime(m / 1000))
+}
+
+/// `% No such neighbor in this view/vrf`, FRR's answer for an unknown
+/// address.
+pub const NO_SUCH_NEIGHBOR: &str = "% No such neighbor in this view/vrf\n";
+
+/// The text of `show bgp neighbors [ADDR]`.
+pub fn neighbors_text(list: &[BgpNeighbor], configured: bool, asked: bool) -> String {
+    if !configured {
+        return "% BGP instance not found\n".to_owned();
+    }
+    if asked && list.is_empty() {
+        return format!("{NO_SUCH_NEIGHBOR}\n");
+    }
+    let mut out = String::new();
+    for n in list {
+        neighbor_text(n, &mut out);
+    }
+    out
+}
+
+fn neighbor_text(n: &BgpNeighbor, out: &mut String) {
+    let link = if n.internal { "internal" } else { "external" };
+    let _ = writeln!(
+        out,
+        "BGP neighbor is {}, remote AS {}, local AS {}, {link} link",
+        n.address, n.remote_as, n.local_as
+    );
+    if let Some(d) = &n.description {
+        let _ = writeln!(out, " Description: {d}");
+    }
+    if let Some(h) = &n.hostname {
+        let _ = writeln!(out, "Hostname: {h}");
+    }
+    let _ = writeln!(
+        out,
+        "  BGP version 4, remote router ID {}, local router ID {}",
+        n.remote_router_id, n.local_router_id
+    );
+    match n.uptime_secs {
+        Some(s) if n.state == "Established" => {
+            let _ = writeln!(out, "  BGP state = Established, up for {}", uptime(s));
+        }
+        _ => {
+            let _ = writeln!(out, "  BGP state = {}", n.state);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  Last read {}, Last write {}",
+        hms(n.last_read_msecs),
+        hms(n.last_write_msecs)
+    );
+    // The negotiated timers; before a session, the configured ones (FRR).
+    let _ = writeln!(
+        out,
+        "  Hold time is {} seconds, keepalive interval is {} seconds",
+        n.hold_time.unwrap_or(n.configured_hold_time),
+        n.keepalive.unwrap_or(n.configured_keepalive)
+    );
+    let _ = writeln!(
+        out,
+        "  Configured hold time is {} seconds, keepalive interval is {} seconds",
+        n.configured_hold_time, n.configured_keepalive
+    );
+    if n.state == "Established" {
+        out.push_str("  Neighbor capabilities:\n");
+        if let Some(c) = cap(n, "4byteAs") {
+            let _ = writeln!(out, "    4 Byte AS: {}", adv_rcv(c));
+        }
+        if let Some(c) = cap(n, "extendedMessage") {
+            let _ = writeln!(out, "    Extended Message: {}", adv_rcv(c));
+        }
+        if cap(n, "addPath").is_some() {
+            out.push_str("    AddPath:\n");
+            for (f, ks) in &n.add_path_received {
+                let what: Vec<&str> = ks
+                    .iter()
+                    .map(|k| {
+                        if k.starts_with("rx") {
+                            "RX received"
+                        } else {
+                            "TX received"
+                        }
+                    })
+                    .collect();
+                let _ = writeln!(out, "      {}: {}", f.title(), what.join(", "));
+            }
+        }
+        if let Some(c) = cap(n, "routeRefresh") {
+            let suffix = match (c.received, cap(n, "routeRefreshOld").is_some()) {
+                (true, true) => "(old & new)",
+                (true, false) => "(new)",
+                (false, true) => "(old)",
+                (false, false) => "",
+            };
+            let _ = writeln!(out, "    Route refresh: {}{suffix}", adv_rcv(c));
+        }
+        if let Some(c) = cap(n, "enhancedRouteRefresh") {
+            let _ = writeln!(out, "    Enhanced Route Refresh: {}", adv_rcv(c));
+        }
+        for c in &n.mp_families {
+            let _ = writeln!(
+                out,
+                "    Address Family {}: {}",
+                family_title(&c.name),
+                adv_rcv(c)
+            );
+        }
+        if let Some(c) = cap(n, "extendedNexthop") {
+            let _ = writeln!(out, "    Extended nexthop: {}", adv_rcv(c));
+        }
+        if let Some(c) = cap(n, "hostName") {
+            let mut line = "    Hostname Capability:".to_owned();
+            if c.advertised {
+                let _ = write!(
+                    line,
+                    " advertised (name: {},domain name: n/a)",
+                    n.local_hostname.as_deref().unwrap_or("n/a")
+                );
+            }
+            if c.received {
+                let _ = write!(
+                    line,
+                    " received (name: {},domain name: {})",
+                    n.hostname.as_deref().unwrap_or("n/a"),
+                    n.domain
+                        .as_deref()
+                        .filter(|d| !d.is_empty())
+                        .unwrap_or("n/a")
+                );
+            }
+            let _ = writeln!(out, "{line}");
+        }
+        if let Some(c) = cap(n, "gracefulRestart") {
+            let _ = writeln!(out, "    Graceful Restart Capability: {}", adv_rcv(c));
+        }
+    }
+    out.push_str("  Graceful restart information:\n");
+    if !n.eor_sent.is_empty() {
+        let _ = writeln!(out, "    End-of-RIB send: {}", titles(&n.eor_sent));
+    }
+    if !n.eor_received.is_empty() {
+        let _ = writeln!(out, "    End-of-RIB received: {}", titles(&n.eor_received));
+    }
+    out.push_str("    Local GR Mode: Disable\n");
+    let remote = if cap(n, "gracefulRestart").is_some_and(|c| c.received) {
+        "Helper"
+    } else {
+        "Disable"
+    };
+    let _ = writeln!(out, "    Remote GR Mode: {remote}");
+    let m = &n.messages;
+    out.push_str("  Message statistics:\n    Inq depth is 0\n    Outq depth is 0\n");
+    out.push_str("                         Sent       Rcvd\n");
+    for (name, s, r) in [
+        ("Opens:", m.opens_sent, m.opens_rcvd),
+        ("Notifications:", m.notifications_sent, m.notifications_rcvd),
+        ("Updates:", m.updates_sent, m.updates_rcvd),
+        ("Keepalives:", m.keepalives_sent, m.keepalives_rcvd),
+        ("Route Refresh:", m.route_refresh_sent, m.route_refresh_rcvd),
+        ("Capability:", 0, 0),
+        ("Total:", m.total_sent(), m.total_rcvd()),
+    ] {
+        let _ = writeln!(out, "    {name:<14} {s:>10} {r:>10}");
+    }
+    out.push_str("  Minimum time between advertisement runs is 0 seconds\n\n");
+    for f in &n.families {
+        let _ = writeln!(out, " For address family: {}", f.family.title());
+        let _ = writeln!(out, "  {} accepted prefixes\n", f.accepted);
+    }
+    let _ = writeln!(
+        out,
+        "  Connections established {}; dropped {}",
+        n.established, n.dropped
+    );
+    match (&n.last_reset, n.last_reset_msecs) {
+        (Some(why), Some(ms)) => {
+            let _ = writeln!(out, "  Last reset {},  {why}", uptime(ms / 1000));
+        }
+        _ => out.push_str("  Last reset never\n"),
+    }
+    if let Some(h) = n.ebgp_max_hops {
+        let _ = writeln!(out, "  External BGP neighbor may be up to {h} hops away.");
+    }
+    if let (Some(lh), Some(lp)) = (&n.local_host, n.local_port) {
+        let _ = writeln!(out, "Local host: {lh}, Local port: {lp}");
+    }
+    if let (Some(fh), Some(fp)) = (&n.foreign_host, n.foreign_port) {
+        let _ = writeln!(out, "Foreign host: {fh}, Foreign port: {fp}");
+    }
+    if let Some(nh) = &n.nexthop {
+        let _ = writeln!(out, "Nexthop: {nh}");
+        let _ = writeln!(out, "Nexthop global: {}", n.nexthop_global);
+        let _ = writeln!(out, "Nexthop local: {}", n.nexthop_local);
+        let shared = if n.shared_network {
+            "shared network"
+        } else {
+            "non shared network"
+        };
+        let _ = writeln!(out, "BGP connection: {shared}");
+    }
+    let _ = writeln!(
+        out,
+        "BGP Connect Retry Timer in Seconds: {}",
+        n.connect_retry
+    );
+    out.push_str("\n\n");
+}
+
+fn titles(list: &[BgpFamily]) -> String {
+    list.iter().map(|f| f.title()).collect::<Vec<_>>().join(" ")
+}
+
+fn keys(list: &[BgpFamily]) -> Value {
+    let mut m = Map::new();
+    for f in list {
+        m.insert(f.key().into(), json!(true));
+    }
+    Value::Object(m)
+}
+
+/// The JSON of `show bgp neighbors [ADDR] json`.
+pub fn neighbors_json(list: &[BgpNeighbor], configured: bool, asked: bool) -> Value {
+    if !configured {
+        return json!({});
+    }
+    if asked && list.is_empty() {
+        return json!({"bgpNoSuchNeighbor": true});
+    }
+    let mut top = Map::new();
+    for n in list {
+        top.insert(n.address.clone(), neighbor_json(n));
+    }
+    Value::Object(top)
+}
+
+fn neighbor_json(n: &BgpNeighbor) -> Value {
+    let mut o = Map::new();
+    o.insert("remoteAs".into(), json!(n.remote_as));
+    o.insert("localAs".into(), json!(n.local_as));
+    if n.internal {
+        o.insert("nbrInternalLink".into(), json!(true));
+    } else {
+        o.insert("nbrExternalLink".into(), json!(true));
+    }
+    if let Some(d) = &n.description {
+        o.insert("nbrDesc".into(), json!(d));
+    }
+    if let Some(h) = &n.hostname {
+        o.insert("hostname".into(), json!(h));
+    }
+    o.insert("bgpVersion".into(), json!(4));
+    o.insert("remoteRouterId".into(), json!(n.remote_router_id));
+    o.insert("localRouterId".into(), json!(n.local_router_id));
+    o.insert("bgpState".into(), json!(n.state));
+    if let (Some(s), true) = (n.uptime_secs, n.state == "Established") {
+        o.insert("bgpTimerUpMsec".into(), json!(s.saturating_mul(1000)));
+        o.insert("bgpTimerUpString".into(), json!(uptime(s)));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        o.insert(
+            "bgpTimerUpEstablishedEpoch".into(),
+            json!(now.saturating_sub(s)),
+        );
+    }
+    o.insert(
+        "bgpTimerLastRead".into(),
+        json!(n.last_read_msecs.unwrap_or(0)),
+    );
+    o.insert(
+        "bgpTimerLastWrite".into(),
+        json!(n.last_write_msecs.unwrap_or(0)),
+    );
+    o.insert(
+        "bgpInUpdateElapsedTimeMsecs".into(),
+        json!(n.last_update_msecs.unwrap_or(0)),
+    );
+    o.insert(
+        "bgpTimerConfiguredHoldTimeMsecs".into(),
+        json!(u64::from(n.configured_hold_time) * 1000),
+    );
+    o.insert(
+        "bgpTimerConfiguredKeepAliveIntervalMsecs".into(),
+        json!(u64::from(n.configured_keepalive) * 1000),
+    );
+    let hold = n.hold_time.unwrap_or(n.configured_hold_time);
+    let keepalive = n.keepalive.unwrap_or(n.configured_keepalive);
+    o.insert(
+        "bgpTimerHoldTimeMsecs".into(),
+        json!(u64::from(hold) * 1000),
+    );
+    o.insert(
+        "bgpTimerKeepAliveIntervalMsecs".into(),
+        json!(u64::from(keepalive) * 1000),
+    );
+    o.insert("extendedOptionalParametersLength".into(), json!(false));
+    if n.state == "Established" {
+        let mut caps = Map::new();
+        for c in &n.capabilities {
+            match c.name.as_str() {
+                "hostName" => {
+                    let mut h = Map::new();
+                    if c.advertised {
+                        h.insert(
+                            "advHostName".into(),
+                            json!(n.local_hostname.as_deref().unwrap_or("n/a")),
+                        );
+                        h.insert("advDomainName".into(), json!("n/a"));
+                    }
+                    if c.received {
+                        h.insert(
+                            "rcvHostName".into(),
+                            json!(n.hostname.as_deref().unwrap_or("n/a")),
+                        );
+                        h.insert(
+                            "rcvDomainName".into(),
+                            json!(
+                                n.domain
+                                    .as_deref()
+                                    .filter(|d| !d.is_empty())
+                                    .unwrap_or("n/a")
+                            ),
+                        );
+                    }
+                    caps.insert("hostName".into(), Value::Object(h));
+                }
+                "routeRefresh" => {
+                    let old = cap(n, "routeRefreshOld").is_some();
+                    let v = match (c.advertised, c.received, old) {
+                        (true, true, true) => "advertisedAndReceivedOldNew",
+                        (true, true, false) => "advertisedAndReceivedNew",
+                        (true, false, true) => "advertisedAndReceivedOld",
+                        (true, false, false) => "advertised",
+                        _ => "received",
+                    };
+                    caps.insert("routeRefresh".into(), json!(v));
+                }
+                "routeRefreshOld" => {}
+                "gracefulRestart" if !(c.advertised && c.received) => {
+                    caps.insert("gracefulRestartCapability".into(), json!(adv_rcv_json(c)));
+                }
+                "addPath" => {
+                    let mut fams = Map::new();
+                    for (f, ks) in &n.add_path_received {
+                        let mut o = Map::new();
+                        for k in ks {
+                            o.insert(k.clone(), json!(true));
+                        }
+                        fams.insert(f.key().into(), Value::Object(o));
+                    }
+                    caps.insert("addPath".into(), Value::Object(fams));
+                }
+                "extendedNexthop" => {
+                    caps.insert("extendedNexthop".into(), json!(adv_rcv_json(c)));
+                }
+                name => {
+                    caps.insert(name.into(), json!(adv_rcv_json(c)));
+                }
+            }
+        }
+        let mut mp = Map::new();
+        for c in &n.mp_families {
+            mp.insert(c.name.clone(), json!({ adv_rcv_json(c): true }));
+        }
+        caps.insert("multiprotocolExtensions".into(), Value::Object(mp));
+        o.insert("neighborCapabilities".into(), Value::Object(caps));
+    }
+    let remote_gr = if cap(n, "gracefulRestart").is_some_and(|c| c.received) {
+        "Helper"
+    } else {
+        "Disable"
+    };
+    o.insert(
+        "gracefulRestartInfo".into(),
+        json!({
+            "endOfRibSend": keys(&n.eor_sent),
+            "endOfRibRecv": keys(&n.eor_received),
+            "localGrMode": "Disable",
+            "remoteGrMode": remote_gr,
+        }),
+    );
+    let m = &n.messages;
+    o.insert(
+        "messageStats".into(),
+        json!({
+            "depthInq": 0,
+            "depthOutq": 0,
+            "opensSent": m.opens_sent,
+            "opensRecv": m.opens_rcvd,
+            "notificationsSent": m.notifications_sent,
+            "notificationsRecv": m.notifications_rcvd,
+            "updatesSent": m.updates_sent,
+            "updatesRecv": m.updates_rcvd,
+            "keepalivesSent": m.keepalives_sent,
+            "keepalivesRecv": m.keepalives_rcvd,
+            "routeRefreshSent": m.route_refresh_sent,
+            "routeRefreshRecv": m.route_refresh_rcvd,
+            "capabilitySent": 0,
+            "capabilityRecv": 0,
+            "totalSent": m.total_sent(),
+            "totalRecv": m.total_rcvd(),
+        }),
+    );
+    o.insert("minBtwnAdvertisementRunsTimerMsecs".into(), json!(0));
+    let mut afs = Map::new();
+    for f in &n.families {
+        afs.insert(
+            f.family.key().into(),
+            json!({
+                "packetQueueLength": 0,
+                "commAttriSentToNbr": "extendedAndStandard",
+                "acceptedPrefixCounter": f.accepted,
+                "sentPrefixCounter": f.sent,
+            }),
+        );
+    }
+    o.insert("addressFamilyInfo".into(), Value::Object(afs));
+    o.insert("connectionsEstablished".into(), json!(n.established));
+    o.insert("connectionsDropped".into(), json!(n.dropped));
+    if let (Some(why), Some(ms)) = (&n.last_reset, n.last_reset_msecs) {
+        o.insert("lastResetTimerMsecs".into(), json!(ms));
+        o.insert("lastResetDueTo".into(), json!(why));
+    }
+    if let Some(h) = n.ebgp_max_hops {
+        o.insert("externalBgpNbrMaxHopsAway".into(), json!(h));
+    }
+    // Without a connection FRR says Unknown and -1.
+    let (lh, lp) = match (&n.local_host, n.local_port) {
+        (Some(h), Some(p)) => (json!(h), json!(p)),
+        _ => (json!("Unknown"), json!(-1)),
+    };
+    o.insert("hostLocal".into(), lh);
+    o.insert("portLocal".into(), lp);
+    let (fh, fp) = match (&n.foreign_host, n.foreign_port) {
+        (Some(h), Some(p)) => (json!(h), json!(p)),
+        _ => (json!("Unknown"), json!(-1)),
+    };
+    o.insert("hostForeign".into(), fh);
+    o.insert("portForeign".into(), fp);
+    if let Some(nh) = &n.nexthop {
+        o.insert("nexthop".into(), json!(nh));
+        o.insert("nexthopGlobal".into(), json!(n.nexthop_global));
+        o.insert("nexthopLocal".into(), json!(n.nexthop_local));
+        o.insert(
+            "bgpConnection".into(),
+            json!(if n.shared_network {
+                "sharedNetwork"
+            } else {
+                "nonSharedNetwork"
+            }),
+        );
+    }
+    o.insert("connectRetryTimer".into(), json!(n.connect_retry));
+    Value::Object(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tern_control::{MessageCounters, NeighborFamily};
+
+    fn up() -> BgpNeighbor {
+        BgpNeighbor {
+            address: "192.0.2.2".into(),
+            remote_as: 65000,
+            local_as: 65002,
+            description: Some("tor1".into()),
+            hostname: Some("tor1".into()),
+            local_hostname: Some("node2".into()),
+            remote_router_id: "198.51.100.1".into(),
+            local_router_id: "198.51.100.12".into(),
+            state: "Established".into(),
+            uptime_secs: Some(7),
+            hold_time: Some(9),
+            keepalive: Some(3),
+            configured_hold_time: 9,
+            configured_keepalive: 3,
+            connect_retry: 10,
+            capabilities: vec![NeighborCapability {
+                name: "4byteAs".into(),
+                advertised: true,
+                received: true,
+            }],
+            messages: MessageCounters {
+                opens_sent: 1,
+                opens_rcvd: 1,
+                updates_sent: 4,
+                ..Default::default()
+            },
+            families: vec![NeighborFamily {
+                family: BgpFamily::Ipv4Unicast,
+                accepted: 3,
+                sent: 5,
+            }],
+            established: 1,
+            ebgp_max_hops: Some(1),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn text_block_like_frr() {
+        let t = neighbors_text(&[up()], true, false);
+        assert!(t.starts_with("BGP neighbor is 192.0.2.2, remote AS 65000, local AS 65002, external link\n Description: tor1\nHostname: tor1\n  BGP version 4, remote router ID 198.51.100.1, local router ID 198.51.100.12\n  BGP state = Established, up for 00:00:07\n"), "{t}");
+        assert!(
+            t.contains("\n    4 Byte AS: advertised and received\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("\n    Opens:                  1          1\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("\n    Total:                  5          1\n"),
+            "{t}"
+        );
+        assert!(t.contains("\n  3 accepted prefixes\n"), "{t}");
+        assert!(t.contains("\n  External BGP neighbor may be up to 1 hops away.\n"));
+    }
+
+    #[test]
+    fn unknown_neighbor() {
+        assert_eq!(
+            neighbors_text(&[], true, true),
+            "% No such neighbor in this view/vrf\n\n"
+        );
+        assert_eq!(
+            neighbors_json(&[], true, true),
+            json!({"bgpNoSuchNeighbor": true})
+        );
+        let v = neighbors_json(&[up()], true, true);
+        let n = &v["192.0.2.2"];
+        assert_eq!(n["bgpState"], "Established");
+        assert_eq!(
+            n["addressFamilyInfo"]["ipv4Unicast"]["acceptedPrefixCounter"],
+            3
+        );
+        assert_eq!(
+            n["neighborCapabilities"]["4byteAs"],
+            "advertisedAndReceived"
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! `show ip route [json]` and `show ipv6 route [json]` as FRR 8.4's zebra
+//! prints them, for the kernel's main table as ternd reads it: the codes
+//! legend, `B>*` for Tern's BGP routes (protocol 202), `C>*` connected,
+//! `K>*` kernel, `S>*` static, ECMP next hops on continuation lines, and
+//! zebra's JSON keys. Every route listed is in the kernel, so each is
+//! selected and installed. The kernel keeps no route age, so zebra's
+//! trailing uptime (and its internal flags and nexthop-group ids) are not
+//! shown.
+use std::fmt::Write as _;
+
+use serde_json::{Map, Value, json};
+use tern_control::FibRoute;
+
+const CODES_V4: &str = "Codes: K - kernel route, C - connected, S - static, R - RIP,
+       O - OSPF, I - IS-IS, B - BGP, E - EIGRP, N - NHRP,
+       T - Table, v - VNC, V - VNC-Direct, A - Babel, F - PBR,
+       f - OpenFabric,
+       > - selected route, * - FIB route, q - queued, r - rejected, b - backup
+       t - trapped, o - offload failure
+
+";
+
+const CODES_V6: &str = "Codes: K - kernel route, C - connected, S - static, R - RIPng,
+       O - OSPFv3, I - IS-IS, B - BGP, N - NHRP, T - Table,
+       v - VNC, V - VNC-Direct, A - Babel, F - PBR,
+       f - OpenFabric,
+       > - selected route, * - FIB route, q - queued, r - rejected, b - backup
+       t - trapped, o - offload failure
+
+";
+
+fn code(protocol: &str) -> char {
+    match protocol {
+        "bgp" => 'B',
+        "connected" => 'C',
+        "static" => 'S',
+        _ => 'K',
+    }
+}
+
+/// The text of `show ip route` (`ipv6` false) or `show ipv6 route`.
+pub fn routes_text(routes: &[FibRoute], ipv6: bool) -> String {
+    let mut out = String::from(if ipv6 { CODES_V6 } else { CODES_V4 });
+    for r in routes {
+        let connected = r.protocol == "connected";
+        let mut first = format!("{}>* {}", code(&r.protocol), r.prefix);
+        if !connected {
+            let _ = write!(first, " [{}/{}]", r.distance, r.metric);
+        }
+        let indent = first.len();
+        for (i, h) in r.nexthops.iter().enumerate() {
+            if i == 0 {
+                out.push_str(&first);
+            } else {
+                // zebra lines the next hops up under the first one.
+                let _ = write!(out, "  *{:width$}", "", width = indent - 3);
+            }
+            match &h.gateway {
+                Some(g) => {
+                    let _ = write!(out, " via {g}");
+                    if let Some(n) = &h.ifname {
+                        let _ = write!(out, ", {n}");
+                    }
+                }
+                None => {
+                    let _ = write!(
+                        out,
+                        " is directly connected, {}",
+                        h.ifname.as_deref().unwrap_or("unknown")
+                    );
+                }
+            }
+            if r.protocol == "bgp" {
+                let _ = write!(out, ", weight {}", h.weight);
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The JSON of `show ip route json`: prefix -> list of routes.
+pub fn routes_json(routes: &[FibRoute]) -> Value {
+    let mut top = Map::new();
+    for r in routes {
+        let nexthops: Vec<Value> = r
+            .nexthops
+            .iter()
+            .map(|h| {
+                let mut o = Map::new();
+                o.insert("flags".into(), json!(3));
+                o.insert("fib".into(), json!(true));
+                match &h.gateway {
+                    Some(g) => {
+                        o.insert("ip".into(), json!(g));
+                        let afi = if g.contains(':') { "ipv6" } else { "ipv4" };
+                        o.insert("afi".into(), json!(afi));
+                    }
+                    None => {
+                        o.insert("directlyConnected".into(), json!(true));
+                    }
+                }
+                if let Some(i) = h.ifindex {
+                    o.insert("interfaceIndex".into(), json!(i));
+                }
+                if let Some(n) = &h.ifname {
+                    o.insert("interfaceName".into(), json!(n));
+                }
+                o.insert("active".into(), json!(true));
+                if r.protocol == "bgp" {
+                    o.insert("weight".into(), json!(h.weight));
+                }
+                Value::Object(o)
+            })
+            .collect();
+        let entry = json!({
+            "prefix": r.prefix.to_string(),
+            "prefixLen": r.prefix.prefix_len(),
+            "protocol": r.protocol,
+            "vrfId": 0,
+            "vrfName": "default",
+            "selected": true,
+            "destSelected": true,
+            "distance": r.distance,
+            "metric": r.metric,
+            "installed": true,
+            "table": r.table,
+            "internalNextHopNum": r.nexthops.len(),
+            "internalNextHopActiveNum": r.nexthops.len(),
+            "nexthops": nexthops,
+        });
+        match top.get_mut(&r.prefix.to_string()) {
+            Some(Value::Array(list)) => list.push(entry),
+            _ => {
+                top.insert(r.prefix.to_string(), Value::Array(vec![entry]));
+            }
+        }
+    }
+    Value::Object(top)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tern_control::FibNextHop;
+
+    fn hop(gw: Option<&str>, ifname: &str) -> FibNextHop {
+        FibNextHop {
+            gateway: gw.map(str::to_owned),
+            ifindex: Some(2),
+            ifname: Some(ifname.into()),
+            weight: 1,
+        }
+    }
+
+    #[test]
+    fn zebra_rows() {
+        let routes = vec![
+            FibRoute {
+                prefix: "10.244.1.0/24".parse().unwrap(),
+                protocol: "bgp".into(),
+                distance: 20,
+                metric: 0,
+                table: 254,
+                nexthops: vec![
+                    hop(Some("192.0.2.0"), "eth1"),
+                    hop(Some("192.0.2.2"), "eth2"),
+                ],
+            },
+            FibRoute {
+                prefix: "192.0.2.0/31".parse().unwrap(),
+                protocol: "connected".into(),
+                distance: 0,
+                metric: 0,
+                table: 254,
+                nexthops: vec![hop(None, "eth1")],
+            },
+        ];
+        let t = routes_text(&routes, false);
+        assert!(t.starts_with("Codes: K - kernel route"));
+        // The second next hop's "via" sits under the first one's.
+        let second = format!("  *{} via 192.0.2.2, eth2, weight 1\n", " ".repeat(21));
+        let first = "\nB>* 10.244.1.0/24 [20/0] via 192.0.2.0, eth1, weight 1\n";
+        assert!(t.contains(&format!("{first}{second}")), "{t}");
+        assert!(
+            t.contains("\nC>* 192.0.2.0/31 is directly connected, eth1\n"),
+            "{t}"
+        );
+        let v = routes_json(&routes);
+        assert_eq!(v["10.244.1.0/24"][0]["protocol"], "bgp");
+        assert_eq!(v["10.244.1.0/24"][0]["nexthops"][1]["ip"], "192.0.2.2");
+        assert_eq!(
+            v["192.0.2.0/31"][0]["nexthops"][0]["directlyConnected"],
+            true
+        );
+    }
+}

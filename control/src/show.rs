@@ -1,0 +1,281 @@
+//! Types of the show and clear requests added for `show ip bgp`,
+//! `show bgp neighbors`, `show ip route` and `clear bgp`: plain data that
+//! ternd fills in and the CLI renders as FRR 8.4 prints it.
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// One address family of the speaker, as FRR keys it in JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BgpFamily {
+    Ipv4Unicast,
+    Ipv6Unicast,
+}
+
+impl BgpFamily {
+    /// FRR's JSON key ("ipv4Unicast").
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Ipv4Unicast => "ipv4Unicast",
+            Self::Ipv6Unicast => "ipv6Unicast",
+        }
+    }
+
+    /// FRR's title ("IPv4 Unicast").
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Ipv4Unicast => "IPv4 Unicast",
+            Self::Ipv6Unicast => "IPv6 Unicast",
+        }
+    }
+}
+
+/// `show ip bgp`: the Loc-RIB of one family.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpTable {
+    /// False when the config has no `router bgp`.
+    pub configured: bool,
+    pub router_id: String,
+    pub local_as: u32,
+    /// Our hostname, shown next to local next hops.
+    pub local_hostname: Option<String>,
+    /// Every prefix with its paths, in address order (`show ip bgp`), or
+    /// the one asked for (`show ip bgp PREFIX`).
+    pub routes: Vec<BgpRoute>,
+}
+
+/// A prefix and its paths, best first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpRoute {
+    pub prefix: IpNet,
+    pub paths: Vec<BgpPath>,
+    /// Established peers this prefix is advertised to: (address, hostname).
+    pub advertised_to: Vec<(String, Option<String>)>,
+}
+
+/// One AS_PATH segment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsPathSegment {
+    /// FRR's names: "as-sequence", "as-set", "as-confed-sequence",
+    /// "as-confed-set".
+    pub kind: String,
+    pub asns: Vec<u32>,
+}
+
+/// One path of a prefix.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpPath {
+    /// `>`: the best path.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub best: bool,
+    /// `=`: in an ECMP set of more than one path.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multipath: bool,
+    /// `*`: usable.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub valid: bool,
+    /// Originated here (`network`, VIPs, redistribute).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub local: bool,
+    /// Learned over iBGP.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub internal: bool,
+    /// The peer's address; None for a local path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// The peer's BGP identifier (ours for a local path).
+    pub peer_router_id: String,
+    /// The peer's hostname from its FQDN capability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_hostname: Option<String>,
+    /// The next hop ("0.0.0.0" / "::" for a local path).
+    pub next_hop: String,
+    /// An IPv6 link-local next hop sent with the global one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_hop_link_local: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub med: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_pref: Option<u32>,
+    pub weight: u32,
+    /// AS_PATH as FRR prints it ("65000 65002", "{1 2}").
+    pub as_path: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub as_path_segments: Vec<AsPathSegment>,
+    pub as_path_length: usize,
+    /// The AS the path came from (first AS of the path; 0 for a local one).
+    pub from_as: u32,
+    /// "IGP", "EGP", "incomplete".
+    pub origin: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub atomic_aggregate: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub communities: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub large_communities: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub originator_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_list: Vec<String>,
+    /// ADD-PATH identifier as received (0 without ADD-PATH).
+    pub path_id: u32,
+}
+
+/// `show bgp neighbors`: one neighbor in detail.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpNeighbor {
+    pub address: String,
+    pub remote_as: u32,
+    pub local_as: u32,
+    pub internal: bool,
+    pub description: Option<String>,
+    /// The peer's hostname and domain from its FQDN capability.
+    pub hostname: Option<String>,
+    pub domain: Option<String>,
+    /// Our hostname as sent in the FQDN capability.
+    pub local_hostname: Option<String>,
+    /// The peer's BGP identifier (0.0.0.0 before its OPEN).
+    pub remote_router_id: String,
+    pub local_router_id: String,
+    /// FRR's state name ("Established", "Active", "Idle (Admin)", ...).
+    pub state: String,
+    /// Seconds since the session came up, while Established.
+    pub uptime_secs: Option<u64>,
+    /// Milliseconds since a message was last read / written on the session.
+    pub last_read_msecs: Option<u64>,
+    pub last_write_msecs: Option<u64>,
+    /// Milliseconds since the last UPDATE was received.
+    pub last_update_msecs: Option<u64>,
+    /// Negotiated hold time and keepalive interval (seconds), while up.
+    pub hold_time: Option<u16>,
+    pub keepalive: Option<u16>,
+    pub configured_hold_time: u16,
+    pub configured_keepalive: u16,
+    pub connect_retry: u16,
+    /// Capabilities: FRR's JSON key ("4byteAs", "routeRefresh", ...) and
+    /// whether we advertised and the peer sent it.
+    pub capabilities: Vec<NeighborCapability>,
+    /// Multiprotocol families advertised / received.
+    pub mp_families: Vec<NeighborCapability>,
+    /// ADD-PATH (RFC 7911) as the peer announced it, per family: FRR's
+    /// keys "rxReceived" (it can receive several paths) and "txReceived"
+    /// (it can send them). Tern announces no ADD-PATH.
+    pub add_path_received: Vec<(BgpFamily, Vec<String>)>,
+    /// Families with End-of-RIB sent and received.
+    pub eor_sent: Vec<BgpFamily>,
+    pub eor_received: Vec<BgpFamily>,
+    pub messages: MessageCounters,
+    /// Prefix counters of each activated family.
+    pub families: Vec<NeighborFamily>,
+    pub established: u32,
+    pub dropped: u32,
+    /// Why the session last went down, and how long ago (milliseconds).
+    pub last_reset: Option<String>,
+    pub last_reset_msecs: Option<u64>,
+    /// The maximum hop count of an eBGP session (TTL); None on iBGP.
+    pub ebgp_max_hops: Option<u32>,
+    /// Endpoints of the TCP connection, while it exists.
+    pub local_host: Option<String>,
+    pub local_port: Option<u16>,
+    pub foreign_host: Option<String>,
+    pub foreign_port: Option<u16>,
+    /// Our next hops towards the peer: the session's local address, and
+    /// the IPv6 global and link-local ones ("::" when none).
+    pub nexthop: Option<String>,
+    pub nexthop_global: String,
+    pub nexthop_local: String,
+    /// The peer is on a directly connected network.
+    pub shared_network: bool,
+}
+
+/// A capability in `show bgp neighbors`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeighborCapability {
+    /// FRR's JSON key: "4byteAs", "extendedMessage", "routeRefresh",
+    /// "enhancedRouteRefresh", "gracefulRestart", "longLivedGracefulRestart",
+    /// "addPath", "extendedNexthop", "hostName"; for `mp_families` the
+    /// family key.
+    pub name: String,
+    pub advertised: bool,
+    pub received: bool,
+}
+
+/// Messages sent and received, by type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageCounters {
+    pub opens_sent: u64,
+    pub opens_rcvd: u64,
+    pub notifications_sent: u64,
+    pub notifications_rcvd: u64,
+    pub updates_sent: u64,
+    pub updates_rcvd: u64,
+    pub keepalives_sent: u64,
+    pub keepalives_rcvd: u64,
+    pub route_refresh_sent: u64,
+    pub route_refresh_rcvd: u64,
+}
+
+impl MessageCounters {
+    pub fn total_sent(&self) -> u64 {
+        self.opens_sent
+            + self.notifications_sent
+            + self.updates_sent
+            + self.keepalives_sent
+            + self.route_refresh_sent
+    }
+
+    pub fn total_rcvd(&self) -> u64 {
+        self.opens_rcvd
+            + self.notifications_rcvd
+            + self.updates_rcvd
+            + self.keepalives_rcvd
+            + self.route_refresh_rcvd
+    }
+}
+
+/// Prefix counters of one neighbor in one family.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeighborFamily {
+    pub family: BgpFamily,
+    /// Prefixes accepted into the Loc-RIB (FRR's "accepted prefixes").
+    pub accepted: u64,
+    /// Prefixes advertised to the neighbor.
+    pub sent: u64,
+}
+
+/// What `clear bgp` does to the chosen sessions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClearMode {
+    /// Reset the session: Cease / Administrative Reset (RFC 4486 subcode 4).
+    Hard,
+    /// Ask the peer to send its routes again (ROUTE-REFRESH) and resend ours.
+    Soft,
+    /// ROUTE-REFRESH to the peer, when it supports it.
+    SoftIn,
+    /// Send the Adj-RIB-Out again.
+    SoftOut,
+}
+
+/// The kernel FIB route as `show ip route` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FibRoute {
+    pub prefix: IpNet,
+    /// zebra's protocol name: "kernel", "connected", "static", "bgp".
+    pub protocol: String,
+    /// zebra's administrative distance of that protocol (bgp: 20 for eBGP,
+    /// 200 for iBGP; kernel 0; static 1; connected 0).
+    pub distance: u8,
+    pub metric: u32,
+    pub table: u32,
+    pub nexthops: Vec<FibNextHop>,
+}
+
+/// One next hop of a [`FibRoute`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FibNextHop {
+    pub gateway: Option<String>,
+    pub ifindex: Option<u32>,
+    pub ifname: Option<String>,
+    pub weight: u8,
+}

@@ -1,0 +1,704 @@
+//! Golden test of tern's show commands against FRR 8.4's vtysh, on the
+//! golden lab (lab/topologies/golden.clab.yml): an FRR leaf (leaf1, AS
+//! 65001) and a Tern node (node2, AS 65002) sit in symmetric places under
+//! an FRR top-of-rack router, each announcing a loopback /32 and a pod /24
+//! (and a pod /64 over an IPv6 session), each with one neighbor that never
+//! comes up.
+//! Both are asked the same questions; leaf1's answers, with its own names
+//! and numbers swapped for node2's, must match Tern's: every key of FRR's
+//! JSON exists in Tern's (with the same JSON type), and the text tables
+//! line up column for column. Keys of FRR features Tern does not have are
+//! listed below with the reason. Also: FRR's error texts for bad input,
+//! `clear bgp` seen from FRR's side, and who may use the control socket.
+//! Needs root, FRR and bpffs (lab/setup.sh).
+use std::process::Command;
+
+use serde_json::Value;
+use tern_tests::{Lab, bin, eventually, run, tern, tern_text, vtysh, vtysh_text};
+
+/// What leaf1 calls X, node2 calls Y (and the other way round).
+const TWINS: [(&str, &str); 8] = [
+    ("leaf1", "node2"),
+    ("65001", "65002"),
+    ("192.0.2.0", "192.0.2.2"),
+    ("192.0.2.1", "192.0.2.3"),
+    ("10.244.1.0", "10.244.2.0"),
+    ("198.51.100.11", "198.51.100.12"),
+    ("2001:db8:0:1::", "2001:db8:0:2::"),
+    ("2001:db8:244:1::", "2001:db8:244:2::"),
+];
+
+/// Replaces IPv6 next-hop addresses (a word with "::" or starting with
+/// fe80:, not a prefix) by ADDR: Tern forwards IPv6 routes learned over a
+/// link to the peer's global next hop, zebra to its link-local one, and
+/// link-local addresses differ from lab to lab.
+fn mask_v6_next_hops(line: &str) -> String {
+    line.split(' ')
+        .map(|w| {
+            let end = w.find(['(', ',']).unwrap_or(w.len());
+            let (addr, rest) = w.split_at(end);
+            if addr.parse::<std::net::Ipv6Addr>().is_ok() {
+                format!("ADDR{rest}")
+            } else {
+                w.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Swaps every name of `TWINS` in `s` for its twin.
+fn swap(s: &str) -> String {
+    let mut out = s.to_owned();
+    for (i, (a, _)) in TWINS.iter().enumerate() {
+        out = out.replace(a, &format!("\u{1}{i}a\u{1}"));
+    }
+    for (i, (_, b)) in TWINS.iter().enumerate() {
+        out = out.replace(b, &format!("\u{1}{i}b\u{1}"));
+    }
+    for (i, (a, b)) in TWINS.iter().enumerate() {
+        out = out
+            .replace(&format!("\u{1}{i}a\u{1}"), b)
+            .replace(&format!("\u{1}{i}b\u{1}"), a);
+    }
+    out
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Whether `path` (`/a/b/c`) is masked: a mask names a key anywhere, or
+/// with a `/`, the end of a path.
+fn masked(path: &str, masks: &[(&str, &str)]) -> bool {
+    masks.iter().any(|(m, _)| {
+        if m.contains('/') {
+            path.ends_with(m)
+        } else {
+            path.rsplit('/').next() == Some(*m)
+        }
+    })
+}
+
+/// Every key path of `frr` that `tern` lacks or holds with another JSON
+/// type. Object keys are looked up under their twin name first (peers and
+/// prefixes are named differently on each side); array items are compared
+/// by position (Tern's first item when it has fewer).
+fn missing(frr: &Value, tern: &Value, path: &str, masks: &[(&str, &str)], out: &mut Vec<String>) {
+    match (frr, tern) {
+        (Value::Object(f), Value::Object(t)) => {
+            for (k, fv) in f {
+                let p = format!("{path}/{k}");
+                if masked(&p, masks) {
+                    continue;
+                }
+                match t.get(&swap(k)).or_else(|| t.get(k)) {
+                    Some(tv) => missing(fv, tv, &p, masks, out),
+                    None => out.push(p),
+                }
+            }
+        }
+        (Value::Array(f), Value::Array(t)) => {
+            for (i, fv) in f.iter().enumerate() {
+                let p = format!("{path}[{i}]");
+                match t.get(i).or_else(|| t.first()) {
+                    Some(tv) => missing(fv, tv, &p, masks, out),
+                    None => out.push(p),
+                }
+            }
+        }
+        (f, t) if kind(f) != kind(t) => {
+            out.push(format!("{path} ({} in FRR, {} in Tern)", kind(f), kind(t)))
+        }
+        _ => {}
+    }
+}
+
+/// Asks leaf1 (FRR) and node2 (Tern) `cmd` and checks every FRR key.
+fn same_keys(leaf1: &str, node2: &str, cmd: &str, masks: &[(&str, &str)]) {
+    let f = vtysh(leaf1, cmd);
+    let t = tern(node2, &swap(cmd));
+    let mut out = Vec::new();
+    missing(&f, &t, "", masks, &mut out);
+    assert!(
+        out.is_empty(),
+        "`{cmd}`: FRR keys missing in Tern's JSON: {out:?}\nFRR: {f:#}\nTern: {t:#}"
+    );
+}
+
+/// Keys of FRR features Tern does not implement, with the reason.
+const NEIGHBOR_MASKS: &[(&str, &str)] = &[
+    ("localRole", "BGP roles (RFC 9234) are not implemented"),
+    ("remoteRole", "BGP roles (RFC 9234) are not implemented"),
+    (
+        "bgpTimerConfiguredConditionalAdvertisementsSec",
+        "no conditional advertisement",
+    ),
+    (
+        "longLivedGracefulRestartByPeer",
+        "long-lived graceful restart is not implemented",
+    ),
+    (
+        "neighborCapabilities/gracefulRestart",
+        "graceful restart is not implemented: Tern only receives the capability \
+         (FRR then names it gracefulRestartCapability, which Tern prints)",
+    ),
+    (
+        "gracefulRestartRemoteTimerMsecs",
+        "graceful restart is not implemented",
+    ),
+    (
+        "addressFamiliesByPeer",
+        "graceful restart is not implemented",
+    ),
+    ("rBit", "graceful restart is not implemented"),
+    ("nBit", "graceful restart is not implemented"),
+    (
+        "gracefulRestartInfo/timers",
+        "graceful restart is not implemented",
+    ),
+    (
+        "gracefulRestartInfo/ipv4Unicast",
+        "graceful restart is not implemented",
+    ),
+    (
+        "addPath/ipv4Unicast/rxAdvertisedAndReceived",
+        "Tern announces no ADD-PATH: it shows rxReceived",
+    ),
+    (
+        "addPath/ipv6Unicast/rxAdvertisedAndReceived",
+        "Tern announces no ADD-PATH: it shows rxReceived",
+    ),
+    (
+        "endOfRibRecv/ipv4Unicast",
+        "FRR sends End-of-RIB only to peers that announce graceful restart",
+    ),
+    (
+        "endOfRibRecv/ipv6Unicast",
+        "FRR sends End-of-RIB only to peers that announce graceful restart",
+    ),
+    (
+        "gracefulRestartInfo/ipv6Unicast",
+        "graceful restart is not implemented",
+    ),
+    (
+        "192.0.2.99/lastResetTimerMsecs",
+        "FRR records a reset before the first session (Waiting for NHT); \
+         Tern's last reset is about a session that went down",
+    ),
+    (
+        "192.0.2.99/lastResetDueTo",
+        "FRR records a reset before the first session (Waiting for NHT)",
+    ),
+    (
+        "nextConnectTimerDueInMsecs",
+        "Tern's timers do not expose their deadline",
+    ),
+    ("updateGroupId", "FRR's update groups"),
+    ("subGroupId", "FRR's update groups"),
+    ("lastResetCode", "FRR's internal reset code numbers"),
+    ("estimatedRttInMsecs", "not measured"),
+    ("readThread", "FRR's thread internals"),
+    ("writeThread", "FRR's thread internals"),
+];
+
+const ROUTE_MASKS: &[(&str, &str)] = &[
+    ("internalStatus", "zebra's internal route state"),
+    ("internalFlags", "zebra's internal route flags"),
+    ("nexthopGroupId", "zebra's nexthop-group ids"),
+    ("installedNexthopGroupId", "zebra's nexthop-group ids"),
+    ("uptime", "the kernel keeps no route age"),
+];
+
+const DETAIL_MASKS: &[(&str, &str)] = &[("lastUpdate", "Tern keeps no per-path timestamp")];
+
+/// IPv6 routes learned over a link carry a global and a link-local next
+/// hop; Tern forwards to the global one (so marks it used), zebra to the
+/// link-local one.
+const V6_MASKS: &[(&str, &str)] = &[(
+    "nexthops[1]/used",
+    "Tern forwards to the global next hop, FRR to the link-local one",
+)];
+
+/// The remote prefix's detail: FRR also sends a route back to the eBGP
+/// peer it came from (which drops it), so it lists that peer; Tern does not.
+const REMOTE_DETAIL_MASKS: &[(&str, &str)] = &[
+    ("lastUpdate", "Tern keeps no per-path timestamp"),
+    (
+        "/advertisedTo",
+        "FRR advertises back to the sender; Tern does not",
+    ),
+];
+
+/// The byte offsets at which each whitespace-separated field ends.
+fn field_ends(line: &str) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let b = line.as_bytes();
+    for i in 0..b.len() {
+        if b[i] != b' ' && (i + 1 == b.len() || b[i + 1] == b' ') {
+            ends.push(i + 1);
+        }
+    }
+    ends
+}
+
+/// The lines of a table from its header (the line starting with `head`).
+fn table_lines<'a>(text: &'a str, head: &str) -> Vec<&'a str> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with(head))
+        .unwrap_or_else(|| panic!("no line starting with {head:?} in:\n{text}"));
+    lines[start..]
+        .iter()
+        .take_while(|l| !l.is_empty())
+        .copied()
+        .collect()
+}
+
+fn sorted(lines: &[String]) -> Vec<String> {
+    let mut v = lines.to_vec();
+    v.sort();
+    v
+}
+
+/// FRR's text of a command with names swapped, and Tern's.
+fn both_texts(leaf1: &str, node2: &str, cmd: &str) -> (String, String) {
+    (swap(&vtysh_text(leaf1, cmd)), tern_text(node2, &swap(cmd)))
+}
+
+fn summary_columns(leaf1: &str, node2: &str) {
+    let (f, t) = both_texts(leaf1, node2, "show bgp ipv4 unicast summary");
+    let fl = table_lines(&f, "Neighbor");
+    let tl = table_lines(&t, "Neighbor");
+    assert_eq!(fl.len(), tl.len(), "FRR:\n{f}\nTern:\n{t}");
+    assert_eq!(fl[0], tl[0], "header");
+    for (a, b) in fl.iter().zip(&tl).skip(1) {
+        // Counters differ; right-aligned columns end at the same offsets.
+        assert_eq!(
+            field_ends(a),
+            field_ends(b),
+            "columns of\n{a}\n{b}\nFRR:\n{f}\nTern:\n{t}"
+        );
+    }
+}
+
+/// `show ip bgp` / `show bgp ipv6 unicast`: the header, the rows (a row
+/// with the lines it wraps onto) and the footer, line for line.
+fn bgp_table_text(leaf1: &str, node2: &str, cmd: &str) {
+    let (f, t) = both_texts(leaf1, node2, cmd);
+    let version = |s: &str| -> Vec<String> {
+        s.lines()
+            .map(|l| {
+                if l.starts_with("BGP table version is ") {
+                    l.split_once(',').map_or(l.to_owned(), |(_, rest)| {
+                        format!("BGP table version,{rest}")
+                    })
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect()
+    };
+    let (fl, tl) = (version(&f), version(&t));
+    let head = |v: &[String]| -> Vec<String> {
+        v.iter()
+            .take_while(|l| !l.starts_with("*"))
+            .cloned()
+            .collect()
+    };
+    let rows = |v: &[String]| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for l in v.iter().skip_while(|l| !l.starts_with("*")) {
+            if l.is_empty() {
+                break;
+            }
+            let l = mask_v6_next_hops(l);
+            match out.last_mut() {
+                Some(row) if !l.starts_with('*') => {
+                    row.push('\n');
+                    row.push_str(&l);
+                }
+                _ => out.push(l),
+            }
+        }
+        out
+    };
+    assert_eq!(head(&fl), head(&tl), "header\nFRR:\n{f}\nTern:\n{t}");
+    assert_eq!(
+        sorted(&rows(&fl)),
+        sorted(&rows(&tl)),
+        "rows\nFRR:\n{f}\nTern:\n{t}"
+    );
+    assert_eq!(fl.last(), tl.last(), "footer");
+}
+
+fn route_table_text(leaf1: &str, node2: &str, cmd: &str) {
+    let (f, t) = both_texts(leaf1, node2, cmd);
+    // zebra ends each row with the route's age, which the kernel does not
+    // keep: compare up to it.
+    let strip = |l: &str| -> String {
+        match l.rsplit_once(", ") {
+            Some((head, age)) if age.len() == 8 && age.as_bytes()[2] == b':' => head.to_owned(),
+            _ => l.to_owned(),
+        }
+    };
+    let fl: Vec<String> = f.lines().map(|l| mask_v6_next_hops(&strip(l))).collect();
+    let tl: Vec<String> = t.lines().map(mask_v6_next_hops).collect();
+    assert_eq!(sorted(&fl), sorted(&tl), "FRR:\n{f}\nTern:\n{t}");
+}
+
+fn detail_text(leaf1: &str, node2: &str, cmd: &str) {
+    let f = swap(&vtysh_text(leaf1, cmd));
+    let t = tern_text(node2, &swap(cmd));
+    let clean = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| !l.trim_start().starts_with("Last update:"))
+            .map(|l| match l.split_once(", version ") {
+                Some((head, _)) => head.to_owned(),
+                None => l.to_owned(),
+            })
+            .collect()
+    };
+    assert_eq!(clean(&f), clean(&t), "FRR:\n{f}\nTern:\n{t}");
+}
+
+/// The lines of `show bgp neighbors ADDR` that hold no counter or timer:
+/// each one FRR prints (names swapped) Tern prints the same.
+fn neighbor_text(leaf1: &str, node2: &str) {
+    const STABLE: [&str; 17] = [
+        "BGP neighbor is ",
+        " Description: ",
+        "Hostname: ",
+        "  BGP version 4, ",
+        "  Hold time is ",
+        "  Configured hold time is ",
+        "    4 Byte AS: ",
+        "    Route refresh: ",
+        "    Address Family ",
+        "    Hostname Capability: ",
+        "  Message statistics:",
+        "    Inq depth is ",
+        "    Outq depth is ",
+        " For address family: ",
+        "  External BGP neighbor may be up to ",
+        "BGP connection: ",
+        "BGP Connect Retry Timer in Seconds: ",
+    ];
+    let (f, t) = both_texts(leaf1, node2, "show bgp neighbors 192.0.2.0");
+    let ours: Vec<&str> = t.lines().collect();
+    let mut checked = 0;
+    for line in f
+        .lines()
+        .filter(|l| STABLE.iter().any(|p| l.starts_with(p)))
+    {
+        assert!(
+            ours.contains(&line),
+            "FRR's line {line:?} not in Tern's:\n{t}\nFRR:\n{f}"
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= STABLE.len(),
+        "only {checked} lines compared:\n{f}"
+    );
+}
+
+/// FRR's and Tern's words for bad input, side by side.
+fn same_errors(leaf1: &str, node2: &str) {
+    let cases = [
+        "show ip bgp 10.9.9.0/24",
+        "show ip bgp 10.9.9.0/24 json",
+        "show ip bgp 1.2.3",
+        "show ip bgp 2001:db8::/64",
+        "show bgp ipv6 unicast 10.0.0.0/8",
+        "show bgp neighbors 192.0.2.9",
+        "show bgp neighbors 192.0.2.9 json",
+        "show bgp neighbors not-a-peer",
+        "clear bgp 192.0.2.9",
+        "clear ip bgp 192.0.2.9 soft in",
+        "clear bgp 1.2.3",
+    ];
+    for cmd in cases {
+        let f = run(Command::new("vtysh").args(["-N", leaf1, "-c", cmd]));
+        let t = run(Command::new(bin("tern")).args(["-N", node2, "-c", cmd]));
+        let frr = String::from_utf8_lossy(&f.stdout).trim().to_owned();
+        let mut ours = String::from_utf8_lossy(&t.stdout).into_owned();
+        ours.push_str(&String::from_utf8_lossy(&t.stderr));
+        let ours = ours.trim().to_owned();
+        if cmd.ends_with("json") {
+            let a: Value = serde_json::from_str(&frr).unwrap_or_else(|e| panic!("{cmd}: {e}"));
+            let b: Value = serde_json::from_str(&ours).unwrap_or_else(|e| panic!("{cmd}: {e}"));
+            assert_eq!(a, b, "`{cmd}`");
+        } else {
+            assert!(!frr.is_empty(), "`{cmd}`: FRR said nothing");
+            assert_eq!(frr, ours, "`{cmd}`");
+        }
+    }
+}
+
+/// tor1's view of a neighbor (leaf1 or node2).
+fn tor_neighbor(tor1: &str, addr: &str) -> Value {
+    vtysh(tor1, &format!("show bgp neighbors {addr} json"))[addr].clone()
+}
+
+/// tor1 has both leaves up: two IPv4 prefixes and one IPv6 prefix from each.
+fn both_up(tor1: &str) -> Result<(), String> {
+    for (family, peers, count) in [
+        ("ipv4", ["192.0.2.1", "192.0.2.3"], 2),
+        ("ipv6", ["2001:db8:0:1::2", "2001:db8:0:2::2"], 1),
+    ] {
+        let v = vtysh(tor1, &format!("show bgp {family} unicast summary json"));
+        for peer in peers {
+            let p = &v["peers"][peer];
+            if p["state"] != "Established" || p["pfxRcd"] != count {
+                return Err(format!("{peer}: {p}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `clear bgp`: a hard reset reaches FRR as Cease/Administrative Reset and
+/// the session comes back; soft in sends ROUTE-REFRESH; soft out resends
+/// the Adj-RIB-Out.
+fn clear_commands(lab: &Lab) {
+    let (tor1, leaf1, node2) = (lab.ns("tor1"), lab.ns("leaf1"), lab.ns("node2"));
+    let before = tor_neighbor(&tor1, "192.0.2.3");
+    let stat = |v: &Value, k: &str| v["messageStats"][k].as_u64().unwrap_or(0);
+    tern_text(&node2, "clear bgp 192.0.2.2 soft in");
+    eventually(10, || {
+        let now = tor_neighbor(&tor1, "192.0.2.3");
+        if stat(&now, "routeRefreshRecv") > stat(&before, "routeRefreshRecv") {
+            Ok(())
+        } else {
+            Err(format!("no ROUTE-REFRESH at tor1: {}", now["messageStats"]))
+        }
+    });
+    tern_text(&node2, "clear ip bgp * soft out");
+    eventually(10, || {
+        let now = tor_neighbor(&tor1, "192.0.2.3");
+        if stat(&now, "updatesRecv") > stat(&before, "updatesRecv") {
+            Ok(())
+        } else {
+            Err(format!("no UPDATE at tor1: {}", now["messageStats"]))
+        }
+    });
+    // The same hard reset on both leaves; tor1 (FRR) names the
+    // NOTIFICATION Tern sent.
+    vtysh_text(&leaf1, "clear bgp *");
+    tern_text(&node2, "clear bgp *");
+    eventually(30, || {
+        for addr in ["192.0.2.1", "192.0.2.3"] {
+            let n = tor_neighbor(&tor1, addr);
+            if n["connectionsDropped"].as_u64().unwrap_or(0) < 1 {
+                return Err(format!("{addr} not dropped: {n}"));
+            }
+        }
+        // tor1's log names the NOTIFICATION it received from node2.
+        let log = std::fs::read_to_string(lab.state_dir().join("tor1/bgpd.log"))
+            .map_err(|e| format!("tor1's bgpd.log: {e}"))?;
+        if !log.lines().any(|l| {
+            l.contains("192.0.2.3") && l.contains("received") && l.contains("Administrative Reset")
+        }) {
+            return Err(format!(
+                "no Cease/Administrative Reset from node2 in:\n{log}"
+            ));
+        }
+        both_up(&tor1)
+    });
+    let n = tern(&node2, "show bgp neighbors 192.0.2.2 json");
+    assert_eq!(n["192.0.2.2"]["lastResetDueTo"], "User reset", "{n}");
+    assert_eq!(n["192.0.2.2"]["connectionsEstablished"], 2, "{n}");
+}
+
+/// The control socket: root and group `tern` may connect, others not.
+fn socket_permissions(node2: &str) {
+    let as_user = |groups: &str| {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=nobody", "--regid=nogroup"]);
+        if groups.is_empty() {
+            c.arg("--clear-groups");
+        } else {
+            c.arg(format!("--groups={groups}"));
+        }
+        c.arg(bin("tern"))
+            .args(["-N", node2, "-c", "show version"])
+            .env_remove("HOME");
+        run(&mut c)
+    };
+    let group = run(Command::new("getent").args(["group", "tern"]));
+    assert!(
+        group.status.success(),
+        "group tern does not exist: run lab/setup.sh (it creates it)"
+    );
+    let root = run(Command::new(bin("tern")).args(["-N", node2, "-c", "show version"]));
+    assert!(
+        root.status.success(),
+        "root cannot use the socket: {root:?}"
+    );
+    let stranger = as_user("");
+    assert_eq!(
+        stranger.status.code(),
+        Some(1),
+        "nobody outside group tern reached ternd: {stranger:?}"
+    );
+    let err = String::from_utf8_lossy(&stranger.stderr);
+    assert!(err.contains("ermission denied"), "{err}");
+    let member = as_user("tern");
+    assert!(
+        member.status.success(),
+        "a member of group tern cannot use the socket: {member:?}"
+    );
+    assert!(String::from_utf8_lossy(&member.stdout).contains("ternd"));
+}
+
+/// With `router bgp` removed on both leaves, the BGP commands answer as
+/// FRR does.
+fn without_bgp(leaf1: &str, node2: &str) {
+    let f =
+        run(Command::new("vtysh").args(["-N", leaf1, "-c", "conf t", "-c", "no router bgp 65001"]));
+    assert!(f.status.success(), "FRR: {f:?}");
+    tern_tests::run_ok(Command::new(bin("tern")).args([
+        "-N",
+        node2,
+        "-c",
+        "conf t",
+        "-c",
+        "no router bgp 65002",
+    ]));
+    let cmds = [
+        "show ip bgp",
+        "show ip bgp json",
+        "show bgp ipv6 unicast",
+        "show ip bgp 10.0.0.0/8",
+        "show ip bgp 10.0.0.0/8 json",
+        "clear bgp *",
+        "show bgp summary",
+        "show bgp summary json",
+        "show bgp neighbors",
+        "show bgp neighbors json",
+    ];
+    for cmd in cmds {
+        let f = run(Command::new("vtysh").args(["-N", leaf1, "-c", cmd]));
+        let t = run(Command::new(bin("tern")).args(["-N", node2, "-c", cmd]));
+        let frr = String::from_utf8_lossy(&f.stdout).trim().to_owned();
+        let mut ours = String::from_utf8_lossy(&t.stdout).into_owned();
+        ours.push_str(&String::from_utf8_lossy(&t.stderr));
+        let ours = ours.trim().to_owned();
+        if cmd.ends_with("json") {
+            let a: Value = serde_json::from_str(&frr).unwrap_or_else(|e| panic!("{cmd}: {e}"));
+            let b: Value = serde_json::from_str(&ours).unwrap_or_else(|e| panic!("{cmd}: {e}"));
+            assert_eq!(a, b, "`{cmd}` without BGP");
+        } else {
+            assert_eq!(frr, ours, "`{cmd}` without BGP");
+        }
+    }
+}
+
+#[test]
+fn tern_answers_like_frr_on_the_golden_lab() {
+    let lab = Lab::up("golden.clab.yml", &format!("g{}", std::process::id()));
+    let (tor1, leaf1, node2) = (lab.ns("tor1"), lab.ns("leaf1"), lab.ns("node2"));
+    // FRR resets its IPv6 sessions while its zebra does not yet know the
+    // links' link-local addresses (DAD), so they may take a while.
+    eventually(90, || both_up(&tor1));
+    // Both leaves hold the five routes (two own, tor1's, the other leaf's
+    // two) and have installed the three learned ones.
+    eventually(20, || {
+        for (name, v) in [
+            ("leaf1", vtysh(&leaf1, "show ip bgp json")),
+            ("node2", tern(&node2, "show ip bgp json")),
+        ] {
+            let n = v["routes"].as_object().map_or(0, |m| m.len());
+            if n != 5 {
+                return Err(format!("{name} has {n} routes: {v}"));
+            }
+        }
+        for (name, v) in [
+            ("leaf1", vtysh(&leaf1, "show ip route json")),
+            ("node2", tern(&node2, "show ip route json")),
+        ] {
+            let bgp = v.as_object().map_or(0, |m| {
+                m.values().filter(|r| r[0]["protocol"] == "bgp").count()
+            });
+            if bgp != 3 {
+                return Err(format!("{name} has {bgp} BGP routes in its FIB: {v}"));
+            }
+        }
+        Ok(())
+    });
+
+    same_errors(&leaf1, &node2);
+    socket_permissions(&node2);
+    // After a `clear bgp *` on both, the neighbors have the same history.
+    clear_commands(&lab);
+    eventually(20, || {
+        let n = tern(&node2, "show ip bgp json")["routes"]
+            .as_object()
+            .map_or(0, |m| m.len());
+        if n == 5 {
+            Ok(())
+        } else {
+            Err(format!("{n} routes"))
+        }
+    });
+
+    same_keys(
+        &leaf1,
+        &node2,
+        "show bgp summary json",
+        &[("peerMemory", "FRR's allocator statistics")],
+    );
+    same_keys(&leaf1, &node2, "show ip bgp json", &[]);
+    same_keys(
+        &leaf1,
+        &node2,
+        "show ip bgp 10.244.1.0/24 json",
+        DETAIL_MASKS,
+    );
+    same_keys(
+        &leaf1,
+        &node2,
+        "show ip bgp 10.244.2.0/24 json",
+        REMOTE_DETAIL_MASKS,
+    );
+    same_keys(&leaf1, &node2, "show bgp ipv6 unicast json", V6_MASKS);
+    same_keys(
+        &leaf1,
+        &node2,
+        "show bgp ipv6 unicast 2001:db8:244:1::/64 json",
+        DETAIL_MASKS,
+    );
+    let remote_v6: Vec<(&str, &str)> = REMOTE_DETAIL_MASKS
+        .iter()
+        .chain(V6_MASKS)
+        .copied()
+        .collect();
+    same_keys(
+        &leaf1,
+        &node2,
+        "show bgp ipv6 unicast 2001:db8:244:2::/64 json",
+        &remote_v6,
+    );
+    same_keys(&leaf1, &node2, "show bgp neighbors json", NEIGHBOR_MASKS);
+    same_keys(&leaf1, &node2, "show ip route json", ROUTE_MASKS);
+    same_keys(&leaf1, &node2, "show ipv6 route json", ROUTE_MASKS);
+
+    summary_columns(&leaf1, &node2);
+    bgp_table_text(&leaf1, &node2, "show ip bgp");
+    bgp_table_text(&leaf1, &node2, "show bgp ipv6 unicast");
+    route_table_text(&leaf1, &node2, "show ip route");
+    route_table_text(&leaf1, &node2, "show ipv6 route");
+    neighbor_text(&leaf1, &node2);
+    detail_text(&leaf1, &node2, "show ip bgp 10.244.1.0/24");
+    detail_text(&leaf1, &node2, "show bgp ipv6 unicast 2001:db8:244:1::/64");
+    without_bgp(&leaf1, &node2);
+}
