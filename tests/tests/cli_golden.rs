@@ -28,10 +28,9 @@ const TWINS: [(&str, &str); 8] = [
     ("2001:db8:244:1::", "2001:db8:244:2::"),
 ];
 
-/// Replaces IPv6 next-hop addresses (a word with "::" or starting with
-/// fe80:, not a prefix) by ADDR: Tern forwards IPv6 routes learned over a
-/// link to the peer's global next hop, zebra to its link-local one, and
-/// link-local addresses differ from lab to lab.
+/// Replaces IPv6 next-hop addresses (a word that is an IPv6 address, not a
+/// prefix) by ADDR: Tern forwards IPv6 routes learned over a link to the
+/// peer's global next hop, zebra to its link-local one.
 fn mask_v6_next_hops(line: &str) -> String {
     line.split(' ')
         .map(|w| {
@@ -607,9 +606,23 @@ fn without_bgp(leaf1: &str, node2: &str) {
 fn tern_answers_like_frr_on_the_golden_lab() {
     let lab = Lab::up("golden.clab.yml", &format!("g{}", std::process::id()));
     let (tor1, leaf1, node2) = (lab.ns("tor1"), lab.ns("leaf1"), lab.ns("node2"));
-    // FRR resets its IPv6 sessions while its zebra does not yet know the
-    // links' link-local addresses (DAD), so they may take a while.
-    eventually(90, || both_up(&tor1));
+    eventually(30, || both_up(&tor1));
+    // Routes of other programs in both leaves' main tables: zebra shows
+    // them as kernel routes (K), with the kernel's metric.
+    for (ns, tor) in [(&leaf1, "192.0.2.0"), (&node2, "192.0.2.2")] {
+        for extra in [&[][..], &["metric", "100"][..]] {
+            let dst = if extra.is_empty() {
+                "203.0.113.0/24"
+            } else {
+                "203.0.114.0/24"
+            };
+            tern_tests::run_ok(
+                Command::new("ip")
+                    .args(["-n", ns.as_str(), "route", "add", dst, "via", tor])
+                    .args(extra),
+            );
+        }
+    }
     // Both leaves hold the five routes (two own, tor1's, the other leaf's
     // two) and have installed the three learned ones.
     eventually(20, || {
@@ -631,6 +644,9 @@ fn tern_answers_like_frr_on_the_golden_lab() {
             });
             if bgp != 3 {
                 return Err(format!("{name} has {bgp} BGP routes in its FIB: {v}"));
+            }
+            if v["203.0.114.0/24"][0]["protocol"] != "kernel" {
+                return Err(format!("{name} does not show the kernel route yet: {v}"));
             }
         }
         Ok(())
