@@ -175,6 +175,106 @@ impl Lab {
     pub fn topology(&self) -> &Path {
         &self.topo
     }
+
+    /// The pid tern-lab recorded for `node`'s `process` (ternd, zebra,
+    /// bgpd, ...).
+    pub fn pid(&self, node: &str, process: &str) -> i32 {
+        let path = self.state_dir().join("state.json");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let state: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        state["nodes"]
+            .as_array()
+            .and_then(|n| n.iter().find(|n| n["name"] == node))
+            .and_then(|n| n["processes"].as_array())
+            .and_then(|p| p.iter().find(|p| p["name"] == process))
+            .and_then(|p| p["pid"].as_i64())
+            .and_then(|p| i32::try_from(p).ok())
+            .unwrap_or_else(|| panic!("no pid of {node}/{process} in {state}"))
+    }
+
+    /// Stops `node`'s ternd (SIGTERM) and waits until it is gone.
+    pub fn stop_ternd(&self, node: &str) {
+        stop_pid(self.pid(node, "ternd"));
+    }
+
+    /// Starts a ternd again in `node`'s namespace with config `conf` (the
+    /// lab's copy when None), as tern-lab does; it is stopped when the
+    /// returned guard is dropped.
+    pub fn start_ternd(&self, node: &str, conf: Option<&Path>) -> Ternd {
+        let ns = self.ns(node);
+        let dir = self.state_dir().join(node);
+        let conf = conf.map_or_else(|| dir.join("ternd.conf"), Path::to_path_buf);
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join("node.log"))
+            .expect("node.log");
+        let err = log.try_clone().expect("node.log");
+        // nsenter execs ternd (no fork without a pid namespace): the
+        // child's pid is ternd's. --net only, so bpffs stays shared.
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{ns}"))
+            .arg("--")
+            .arg(bin("ternd"))
+            .args(["-N", &ns, "-f"])
+            .arg(conf)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::from(log))
+            .stderr(std::process::Stdio::from(err))
+            .spawn()
+            .expect("start ternd");
+        Ternd { child }
+    }
+}
+
+/// A ternd a test started itself: SIGTERM on drop (SIGKILL after 5 s).
+#[derive(Debug)]
+pub struct Ternd {
+    child: std::process::Child,
+}
+
+impl Ternd {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Ternd {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .output();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether process `pid` is gone (a zombie counts as gone).
+pub fn gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.contains(") Z "),
+        Err(_) => true,
+    }
+}
+
+/// SIGTERM to `pid`, then waits (up to 10 s) until it is gone.
+pub fn stop_pid(pid: i32) {
+    run_ok(Command::new("kill").args(["-TERM", &pid.to_string()]));
+    eventually(10, || {
+        if gone(pid) {
+            Ok(())
+        } else {
+            Err(format!("pid {pid} still runs"))
+        }
+    });
 }
 
 impl Drop for Lab {

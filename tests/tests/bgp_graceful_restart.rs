@@ -10,60 +10,25 @@
 //!
 //! Needs root and FRR (lab/setup.sh).
 use std::{
-    fs::OpenOptions,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    process::Command,
+    time::Duration,
 };
 
 use serde_json::Value;
-use tern_tests::{bin, private_topology, run_ok};
+use tern_tests::{Lab, gone, run_ok, vtysh};
 
-struct LabGuard {
-    topo: PathBuf,
-    /// Processes the test started itself, stopped by pid.
-    extra: Vec<i32>,
-    child: Option<Child>,
-}
-
-impl Drop for LabGuard {
-    fn drop(&mut self) {
-        if let Some(c) = &mut self.child {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .output();
-            let _ = c.wait();
-        }
-        for pid in &self.extra {
-            let _ = Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .output();
-        }
-        let _ = Command::new(bin("tern-lab"))
-            .args(["down", "-t"])
-            .arg(&self.topo)
-            .output();
-    }
-}
-
+/// Polls `ok` until it holds or `secs` pass.
 fn eventually(secs: u64, what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok() {
-        assert!(Instant::now() < deadline, "not reached in {secs} s: {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    tern_tests::eventually(secs, || if ok() { Ok(()) } else { Err(what.to_owned()) });
 }
 
-fn vtysh(node: &str, cmd: &str) -> Value {
-    let out = run_ok(Command::new("vtysh").args(["-N", node, "-c", cmd]));
-    serde_json::from_str(&out).unwrap_or_default()
-}
-
+/// The prefixes of Tern's IPv4 routes (protocol 202) in `node`'s kernel.
 fn fib(node: &str) -> Vec<String> {
-    let out = run_ok(Command::new("ip").args(["-n", node, "-4", "route", "show", "proto", "202"]));
-    out.lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .map(str::to_owned)
+    tern_tests::tern_routes(node)
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| !p.contains(':'))
         .collect()
 }
 
@@ -71,25 +36,16 @@ fn has(list: &[String], p: &str) -> bool {
     list.iter().any(|x| x == p)
 }
 
-/// The recorded pid of `node`'s `process` in the lab's state file.
-fn pid(lab: &str, node: &str, process: &str) -> i32 {
-    let path = format!("/run/tern-lab/{lab}/state.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let state: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-    state["nodes"]
-        .as_array()
-        .and_then(|n| n.iter().find(|n| n["name"] == node))
-        .and_then(|n| n["processes"].as_array())
-        .and_then(|p| p.iter().find(|p| p["name"] == process))
-        .and_then(|p| p["pid"].as_i64())
-        .and_then(|p| i32::try_from(p).ok())
-        .unwrap_or_else(|| panic!("no pid of {node}/{process} in {state}"))
-}
+/// A bgpd this test started: SIGTERM by pid on drop.
+struct Bgpd(Option<i32>);
 
-fn gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.contains(") Z "),
-        Err(_) => true,
+impl Drop for Bgpd {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .output();
+        }
     }
 }
 
@@ -111,32 +67,27 @@ fn insert_after(file: &Path, after: &str, line: &str) {
 
 #[test]
 fn graceful_restart_both_ways_with_frr() {
-    let lab = format!("gr{}", std::process::id());
-    let (_copy, topo) = private_topology("tern.clab.yml", &lab);
-    let dir = topo.parent().expect("topology dir").to_owned();
-    insert_after(
-        &dir.join("node1/ternd.conf"),
-        "router bgp",
-        " bgp graceful-restart",
-    );
-    insert_after(
-        &dir.join("tor1/frr.conf"),
-        "router bgp",
-        " bgp graceful-restart",
-    );
-    insert_after(
-        &dir.join("tor1/frr.conf"),
-        " bgp graceful-restart",
-        " bgp graceful-restart preserve-fw-state",
-    );
-    let mut guard = LabGuard {
-        topo: topo.clone(),
-        extra: Vec::new(),
-        child: None,
-    };
-    run_ok(Command::new(bin("tern-lab")).args(["up", "-t"]).arg(&topo));
-    let tor1 = format!("clab-{lab}-tor1");
-    let node1 = format!("clab-{lab}-node1");
+    let name = format!("gr{}", std::process::id());
+    let lab = Lab::up_with("tern.clab.yml", &name, |dir| {
+        insert_after(
+            &dir.join("node1/ternd.conf"),
+            "router bgp",
+            " bgp graceful-restart",
+        );
+        insert_after(
+            &dir.join("tor1/frr.conf"),
+            "router bgp",
+            " bgp graceful-restart",
+        );
+        insert_after(
+            &dir.join("tor1/frr.conf"),
+            " bgp graceful-restart",
+            " bgp graceful-restart preserve-fw-state",
+        );
+    });
+    let mut bgpd_guard = Bgpd(None);
+    let tor1 = lab.ns("tor1");
+    let node1 = lab.ns("node1");
     let frr_path = |p: &str| vtysh(&tor1, &format!("show ip bgp {p} json"))["paths"][0].clone();
     eventually(30, "routes both ways", || {
         let f = fib(&node1);
@@ -149,7 +100,7 @@ fn graceful_restart_both_ways_with_frr() {
     );
 
     // 1. Tern restarts.
-    let ternd = pid(&lab, "node1", "ternd");
+    let ternd = lab.pid("node1", "ternd");
     run_ok(Command::new("kill").args(["-TERM", &ternd.to_string()]));
     eventually(10, "node1's ternd stopped", || gone(ternd));
     eventually(10, "FRR holds node1's route as stale", || {
@@ -173,25 +124,7 @@ fn graceful_restart_both_ways_with_frr() {
         "-c",
         "no network 198.51.100.1/32",
     ]));
-    let node_dir = PathBuf::from(format!("/run/tern-lab/{lab}/node1"));
-    let log = OpenOptions::new()
-        .append(true)
-        .open(node_dir.join("node.log"))
-        .expect("node.log");
-    let err = log.try_clone().expect("node.log");
-    guard.child = Some(
-        Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{node1}"))
-            .arg("--")
-            .arg(bin("ternd"))
-            .args(["-N", &node1, "-f"])
-            .arg(node_dir.join("ternd.conf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .expect("start ternd"),
-    );
+    let _ternd = lab.start_ternd("node1", None);
     eventually(30, "FRR has node1's route fresh again", || {
         let p = frr_path("10.244.1.0/24");
         p.is_object() && p["stale"] != true
@@ -203,7 +136,7 @@ fn graceful_restart_both_ways_with_frr() {
 
     // 2. FRR restarts: its bgpd is killed (no NOTIFICATION), node1 keeps
     // what it learnt; the new bgpd announces the loopback no more.
-    let tor_dir = PathBuf::from(format!("/run/tern-lab/{lab}/tor1"));
+    let tor_dir: PathBuf = lab.state_dir().join("tor1");
     run_ok(Command::new("vtysh").args([
         "-N",
         &tor1,
@@ -222,7 +155,7 @@ fn graceful_restart_both_ways_with_frr() {
     let conf = tor_dir.join("frr.conf");
     let text = std::fs::read_to_string(&conf).expect("tor1's frr.conf copy");
     std::fs::write(&conf, text.replace("  network 198.51.100.1/32\n", "")).expect("write frr.conf");
-    let bgpd = pid(&lab, "tor1", "bgpd");
+    let bgpd = lab.pid("tor1", "bgpd");
     run_ok(Command::new("kill").args(["-KILL", &bgpd.to_string()]));
     eventually(10, "tor1's bgpd gone", || gone(bgpd));
     std::thread::sleep(Duration::from_secs(1));
@@ -254,7 +187,7 @@ fn graceful_restart_both_ways_with_frr() {
         .ok()
         .and_then(|t| t.trim().parse::<i32>().ok())
     {
-        guard.extra.push(p);
+        bgpd_guard.0 = Some(p);
     }
     eventually(
         60,

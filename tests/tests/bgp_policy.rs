@@ -8,38 +8,14 @@
 //! Needs root and FRR (lab/setup.sh).
 use std::{
     io::Write,
-    path::PathBuf,
     process::{Command, Stdio},
-    time::{Duration, Instant},
 };
 
-use serde_json::Value;
-use tern_tests::{bin, private_topology, run_ok};
+use tern_tests::{Lab, bin, vtysh};
 
-struct LabGuard {
-    topo: PathBuf,
-}
-
-impl Drop for LabGuard {
-    fn drop(&mut self) {
-        let _ = Command::new(bin("tern-lab"))
-            .args(["down", "-t"])
-            .arg(&self.topo)
-            .output();
-    }
-}
-
+/// Polls `ok` until it holds or `secs` pass.
 fn eventually(secs: u64, what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok() {
-        assert!(Instant::now() < deadline, "not reached in {secs} s: {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn vtysh(node: &str, cmd: &str) -> Value {
-    let out = run_ok(Command::new("vtysh").args(["-N", node, "-c", cmd]));
-    serde_json::from_str(&out).unwrap_or_default()
+    tern_tests::eventually(secs, || if ok() { Ok(()) } else { Err(what.to_owned()) });
 }
 
 /// Feeds `script` to `tern -N node` on stdin; panics unless every line is
@@ -68,12 +44,12 @@ fn tern_script(node: &str, script: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The prefixes of Tern's routes (protocol 202) in `node`'s kernel.
+/// The prefixes of Tern's IPv4 routes (protocol 202) in `node`'s kernel.
 fn fib(node: &str) -> Vec<String> {
-    let out = run_ok(Command::new("ip").args(["-n", node, "-4", "route", "show", "proto", "202"]));
-    out.lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .map(str::to_owned)
+    tern_tests::tern_routes(node)
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| !p.contains(':'))
         .collect()
 }
 
@@ -91,12 +67,9 @@ fn frr_session(tor1: &str) -> (String, u64, u64) {
 
 #[test]
 fn route_maps_shape_what_frr_gets_and_what_tern_installs() {
-    let lab = format!("pol{}", std::process::id());
-    let (_copy, topo) = private_topology("tern.clab.yml", &lab);
-    let _guard = LabGuard { topo: topo.clone() };
-    run_ok(Command::new(bin("tern-lab")).args(["up", "-t"]).arg(&topo));
-    let tor1 = format!("clab-{lab}-tor1");
-    let node1 = format!("clab-{lab}-node1");
+    let lab = Lab::up("tern.clab.yml", &format!("pol{}", std::process::id()));
+    let tor1 = lab.ns("tor1");
+    let node1 = lab.ns("node1");
     let frr_route = |p: &str| vtysh(&tor1, &format!("show ip bgp {p} json"));
     eventually(
         30,

@@ -1,7 +1,8 @@
 //! Config mode applied live: lines sent over ternd's control socket (as
 //! `tern`'s `configure terminal` sends them) change the running BGP state at
 //! once, FRR sees the result, an invalid line changes nothing, and
-//! `write memory` saves a file that reads back to the same running config.
+//! `write memory` saves a file that reads back to the same running config,
+//! also after a restart of ternd from it.
 //! Needs root and FRR (lab/setup.sh).
 use std::{
     io::{BufRead, BufReader, Write},
@@ -78,7 +79,7 @@ fn frr_state(tor1: &str, peer: &str) -> String {
 #[test]
 fn config_lines_apply_live_and_write_memory_round_trips() {
     let lab = format!("c{}", std::process::id());
-    let _lab = Lab::up("tern.clab.yml", &lab);
+    let running_lab = Lab::up("tern.clab.yml", &lab);
     let tor1 = format!("clab-{lab}-tor1");
     let node1 = format!("clab-{lab}-node1");
     eventually(30, "node1 Established with FRR", || {
@@ -209,4 +210,24 @@ fn config_lines_apply_live_and_write_memory_round_trips() {
     assert_eq!(running["text"].as_str(), Some(saved.as_str()));
     let check = run_ok(Command::new(bin("ternd")).arg("-C").arg("-f").arg(&path));
     assert!(check.contains("is valid"), "{check}");
+
+    // Round trip: a ternd restarted from the saved file runs the same
+    // configuration, and FRR gets the saved network again.
+    drop(c);
+    running_lab.stop_ternd("node1");
+    eventually(10, "FRR loses node1's networks", || {
+        !frr_has(&tor1, "10.244.12.0/24")
+    });
+    let _ternd = running_lab.start_ternd("node1", Some(&path));
+    eventually(10, "the restarted ternd answers", || {
+        UnixStream::connect(format!("/run/tern/{node1}/ternd.sock")).is_ok()
+    });
+    let mut c = Control::open(&node1);
+    let again = c.ask(&json!({"request": "show-running-config"}));
+    assert_eq!(again["text"].as_str(), Some(saved.as_str()));
+    eventually(
+        30,
+        "FRR learns the saved network from the restarted ternd",
+        || frr_has(&tor1, "10.244.12.0/24"),
+    );
 }
