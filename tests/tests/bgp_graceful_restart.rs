@@ -15,7 +15,6 @@ use std::{
     time::Duration,
 };
 
-use serde_json::Value;
 use tern_tests::{Lab, gone, run_ok, vtysh};
 
 /// Polls `ok` until it holds or `secs` pass.
