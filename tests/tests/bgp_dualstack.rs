@@ -73,4 +73,52 @@ fn ipv6_session_carries_ipv6_and_ipv4_with_extended_next_hop() {
             Err(format!("v6 {v6}\nv4 {v4}"))
         }
     });
+
+    // The ToR announces the subnet of node1's own uplink: Tern learns it
+    // but never routes it in the kernel (the connected route must stay in
+    // charge; an IPv6 BGP route at metric 20 would shadow it at 256).
+    tern_tests::run_ok(Command::new("vtysh").args([
+        "-N",
+        &tor1,
+        "-c",
+        "configure terminal",
+        "-c",
+        "router bgp 65000",
+        "-c",
+        "address-family ipv6 unicast",
+        "-c",
+        "network 2001:db8:0:1::/64",
+    ]));
+    eventually(10, || {
+        let r = tern_tests::tern(&node1, "show bgp ipv6 unicast 2001:db8:0:1::/64 json");
+        if r["paths"].as_array().is_some_and(|p| !p.is_empty()) {
+            Ok(())
+        } else {
+            Err(format!("not in Tern's Loc-RIB: {r}"))
+        }
+    });
+    let v6 =
+        json(Command::new("ip").args(["-n", &node1, "-6", "-j", "route", "show", "proto", &proto]));
+    assert!(
+        !v6.as_array()
+            .is_some_and(|a| a.iter().any(|r| r["dst"] == "2001:db8:0:1::/64")),
+        "a connected subnet is never a Tern route: {v6}"
+    );
+    let get = tern_tests::run_ok(Command::new("ip").args([
+        "-n",
+        &node1,
+        "-6",
+        "route",
+        "get",
+        "2001:db8:0:1::1",
+    ]));
+    assert!(!get.contains(" via ") && get.contains("dev eth1"), "{get}");
+    // And the routes through that neighbour still resolve.
+    let v6 =
+        json(Command::new("ip").args(["-n", &node1, "-6", "-j", "route", "show", "proto", &proto]));
+    assert!(
+        v6.as_array()
+            .is_some_and(|a| a.iter().any(|r| r["dst"] == "2001:db8:100::1")),
+        "{v6}"
+    );
 }
