@@ -770,16 +770,28 @@ impl Speaker {
         if !gtsm::prepare_accepted(p, &stream) {
             return;
         }
-        let existing: Vec<(ConnId, State)> =
-            p.conns.iter().map(|c| (c.id, c.fsm.state())).collect();
-        if existing.iter().any(|(_, s)| *s == State::Established) {
+        // (slot, state, our own TCP connect in flight)
+        let existing: Vec<(ConnId, State, bool)> = p
+            .conns
+            .iter()
+            .map(|c| (c.id, c.fsm.state(), c.connect_task.is_some()))
+            .collect();
+        if existing.iter().any(|(_, s, _)| *s == State::Established) {
             tracing::info!(peer = %addr, "connection refused: session already established");
             return;
         }
-        // A slot still waiting for TCP takes the connection.
-        if let Some((id, state)) = existing
+        // A slot waiting for TCP takes the connection, unless our own SYN
+        // is out: the peer may accept that one too, and then both
+        // connections must run so that collision detection (RFC 4271
+        // §6.8) keeps the same one on both sides. Aborting ours here made
+        // both sides lose both connections whenever they connected at the
+        // same moment (FRR then closes its own with Cease/Connection
+        // Collision Resolution, and ours is gone).
+        if let Some((id, state, _)) = existing
             .iter()
-            .find(|(_, s)| matches!(s, State::Idle | State::Connect | State::Active))
+            .find(|(_, s, in_flight)| {
+                matches!(s, State::Idle | State::Active) || (*s == State::Connect && !in_flight)
+            })
             .copied()
         {
             if let Some(c) = self.conn_mut(addr, id) {
