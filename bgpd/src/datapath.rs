@@ -50,6 +50,24 @@ pub type LocRibView = BTreeMap<IpNet, Vec<IpAddr>>;
 
 static LOC_RIB: OnceLock<watch::Sender<LocRibView>> = OnceLock::new();
 static TAP_GENERATION: AtomicU64 = AtomicU64::new(0);
+/// The `cluster-cidr`s: the tap keeps only best paths inside them (a full
+/// BGP table is not copied for the few pod CIDRs the tunnels need).
+static TAPPED: std::sync::RwLock<Vec<IpNet>> = std::sync::RwLock::new(Vec::new());
+
+/// Makes the tap keep the best paths inside `cidrs`; true when that
+/// changed (the caller then has the speaker send every best path again).
+pub fn set_tapped_cidrs(cidrs: &[IpNet]) -> bool {
+    let mut t = TAPPED
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if t.as_slice() == cidrs {
+        return false;
+    }
+    *t = cidrs.to_vec();
+    drop(t);
+    loc_rib().send_modify(|rib| rib.retain(|p, _| cidrs.iter().any(|c| c.contains(p))));
+    true
+}
 
 /// The process's Loc-RIB view, filled by [`tap_loc_rib`].
 pub fn loc_rib() -> &'static watch::Sender<LocRibView> {
@@ -65,15 +83,27 @@ pub fn tap_loc_rib(fib: mpsc::UnboundedSender<FibMsg>) -> mpsc::UnboundedSender<
     let (tx, mut rx) = mpsc::unbounded_channel::<FibMsg>();
     tokio::spawn(async move {
         while let Some(m) = rx.recv().await {
-            if let FibMsg::Changes(cs) = &m {
-                loc_rib().send_modify(|rib| {
+            let tapped = TAPPED
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            if let FibMsg::Changes(cs) = &m
+                && !tapped.is_empty()
+            {
+                let cs = cs
+                    .iter()
+                    .filter(|c| tapped.iter().any(|t| t.contains(&c.prefix)));
+                loc_rib().send_if_modified(|rib| {
+                    let mut modified = false;
                     for c in cs {
+                        modified = true;
                         if c.nexthops.is_empty() {
                             rib.remove(&c.prefix);
                         } else {
                             rib.insert(c.prefix, c.nexthops.clone());
                         }
                     }
+                    modified
                 });
             }
             if fib.send(m).is_err() {
@@ -486,6 +516,12 @@ impl Daemon {
     /// Starts, keeps or stops the datapath for `cfg` (a config change or
     /// ternd's start). Loading failures refuse the change.
     pub async fn datapath_apply(&mut self, cfg: &DatapathConfig) -> anyhow::Result<()> {
+        let cidrs: Vec<IpNet> = cfg.cluster_cidrs.iter().copied().collect();
+        if set_tapped_cidrs(&cidrs)
+            && let Some(b) = &self.bgp
+        {
+            b.speaker.notify(crate::speaker::Command::ResyncFib);
+        }
         match (cfg.mode, self.datapath.is_some()) {
             (None, true) => {
                 if let Some(rt) = self.datapath.take() {
