@@ -176,6 +176,21 @@ impl Lab {
         &self.topo
     }
 
+    /// tern-lab's directory of `node` (its config copies, logs, sockets).
+    pub fn dir(&self, node: &str) -> PathBuf {
+        self.state_dir().join(node)
+    }
+
+    /// Runs `argv` inside `node`'s namespace (`tern-lab exec`).
+    pub fn exec(&self, node: &str, argv: &[&str]) -> Output {
+        run(Command::new(bin("tern-lab"))
+            .args(["exec", "-t"])
+            .arg(&self.topo)
+            .arg(node)
+            .arg("--")
+            .args(argv))
+    }
+
     /// The pid tern-lab recorded for `node`'s `process` (ternd, zebra,
     /// bgpd, ...).
     pub fn pid(&self, node: &str, process: &str) -> i32 {

@@ -5,15 +5,11 @@
 //! scenario checks the sessions, the routes in the router and in the nodes'
 //! kernel FIBs, the withdraw path when a node stops, and what is left when
 //! the router itself stops.
-use std::{
-    fs::OpenOptions,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::{process::Command, time::Instant};
 
 use serde_json::Value;
-use tern_tests::{bin, private_topology, run, run_ok};
+pub use tern_tests::Lab;
+use tern_tests::{bin, eventually, run, stop_pid, tern_routes};
 
 /// node1's and node2's uplink addresses, as the router sees them.
 pub const NODE1_ADDR: &str = "192.0.2.1";
@@ -62,88 +58,6 @@ pub trait Peer {
     fn rib(&self, lab: &Lab) -> Result<Vec<RibRoute>, String>;
 }
 
-/// A lab that is up, torn down (`tern-lab down`) on drop.
-pub struct Lab {
-    pub name: String,
-    pub topo: PathBuf,
-    _copy: tern_tests::TempLab,
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = Command::new(bin("tern-lab"))
-            .args(["down", "-t"])
-            .arg(&self.topo)
-            .output();
-    }
-}
-
-impl Lab {
-    /// Copies `file` under lab name `name` and brings it up.
-    pub fn up(file: &str, name: &str) -> Lab {
-        let (copy, topo) = private_topology(file, name);
-        let lab = Lab {
-            name: name.to_owned(),
-            topo,
-            _copy: copy,
-        };
-        run_ok(
-            Command::new(bin("tern-lab"))
-                .args(["up", "-t"])
-                .arg(&lab.topo),
-        );
-        lab
-    }
-
-    /// The namespace (and daemon instance) of `node`.
-    pub fn ns(&self, node: &str) -> String {
-        format!("clab-{}-{node}", self.name)
-    }
-
-    /// The node's directory under /run/tern-lab/LAB.
-    pub fn dir(&self, node: &str) -> PathBuf {
-        Path::new("/run/tern-lab").join(&self.name).join(node)
-    }
-
-    /// The pid of `node`'s recorded `process`, from the lab's state file.
-    pub fn pid(&self, node: &str, process: &str) -> i32 {
-        let path = format!("/run/tern-lab/{}/state.json", self.name);
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let state: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
-        state["nodes"]
-            .as_array()
-            .and_then(|nodes| nodes.iter().find(|n| n["name"] == node))
-            .and_then(|n| n["processes"].as_array())
-            .and_then(|procs| procs.iter().find(|p| p["name"] == process))
-            .and_then(|p| p["pid"].as_i64())
-            .and_then(|p| i32::try_from(p).ok())
-            .unwrap_or_else(|| panic!("no pid of {node}/{process} in {state}"))
-    }
-
-    /// Runs `argv` inside `node`'s namespace (`tern-lab exec`).
-    pub fn exec(&self, node: &str, argv: &[&str]) -> std::process::Output {
-        run(Command::new(bin("tern-lab"))
-            .args(["exec", "-t"])
-            .arg(&self.topo)
-            .arg(node)
-            .arg("--")
-            .args(argv))
-    }
-}
-
-/// Polls `check` until it returns Ok or `secs` pass; the last error explains
-/// the failure (topotest style: poll with a deadline, never sleep blindly).
-pub fn eventually<T>(secs: u64, mut check: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        match check() {
-            Ok(v) => return v,
-            Err(e) if Instant::now() >= deadline => panic!("not reached in {secs} s: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
-}
-
 /// Runs a command and parses its stdout as JSON; Err with the output if
 /// either fails (a daemon that is still starting or just stopped).
 pub fn try_json(cmd: &mut Command) -> Result<Value, String> {
@@ -157,27 +71,6 @@ pub fn try_json(cmd: &mut Command) -> Result<Value, String> {
         ));
     }
     serde_json::from_str(&stdout).map_err(|e| format!("{cmd:?}: {e}: {stdout}"))
-}
-
-/// Tern's routes in a namespace's main table: (prefix, gateway), prefixes as
-/// `ip` prints them (a host route without `/32`).
-pub fn tern_routes(ns: &str) -> Vec<(String, String)> {
-    let proto = tern_netlink::TERN_PROTO.to_string();
-    let mut cmd = Command::new("ip");
-    cmd.args(["-n", ns, "-j", "route", "show", "proto", &proto]);
-    let v = try_json(&mut cmd).unwrap_or_else(|e| panic!("{e}"));
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|r| {
-                    (
-                        r["dst"].as_str().unwrap_or("").to_owned(),
-                        r["gateway"].as_str().unwrap_or("").to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// `ip route`'s spelling of a prefix: host routes lose their `/32`.
@@ -212,69 +105,6 @@ fn fib_is(ns: &str, want: &[&str], gateway: &str) -> Result<(), String> {
     } else {
         Err(format!("{ns}: Tern's routes {r:?}, want {expected:?}"))
     }
-}
-
-/// A ternd the test starts again after stopping the lab's one: stopped by
-/// its pid (SIGTERM, then SIGKILL) on drop.
-pub struct Ternd {
-    child: Child,
-}
-
-impl Ternd {
-    /// Starts ternd in `node`'s namespace with the lab's config copy, its
-    /// output appended to the node's log.
-    pub fn start(lab: &Lab, node: &str) -> Ternd {
-        let ns = lab.ns(node);
-        let dir = lab.dir(node);
-        let log = OpenOptions::new()
-            .append(true)
-            .open(dir.join("node.log"))
-            .expect("node.log");
-        let err = log.try_clone().expect("node.log");
-        // nsenter execs ternd (no fork without a pid namespace): the child's
-        // pid is ternd's.
-        let child = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{ns}"))
-            .arg("--")
-            .arg(bin("ternd"))
-            .args(["-N", &ns, "-f"])
-            .arg(dir.join("ternd.conf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .expect("start ternd");
-        Ternd { child }
-    }
-}
-
-impl Drop for Ternd {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .output();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// SIGTERM to `pid`, then waits (up to 10 s) until it is gone.
-fn stop_pid(pid: i32, what: &str) {
-    run_ok(Command::new("kill").args(["-TERM", &pid.to_string()]));
-    eventually(10, || {
-        // A zombie (an exited child of tern-lab, reparented) counts as gone.
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Ok(stat) if !stat.contains(") Z ") => Err(format!("{what} pid {pid} still runs")),
-            _ => Ok(()),
-        }
-    });
 }
 
 fn check_established(peer: &dyn Peer, lab: &Lab, neighbor: &str) -> Result<(), String> {
@@ -405,7 +235,7 @@ pub fn exchange_install_withdraw(peer: &dyn Peer, file: &str, lab_name: &str) {
 
     // 6. Withdraw path: node1's ternd stops (SIGTERM); its prefixes leave the
     // router and node2's FIB, and the router sees the session go down.
-    stop_pid(lab.pid("node1", "ternd"), "node1's ternd");
+    lab.stop_ternd("node1");
     eventually(15, || {
         let rib = peer.rib(&lab)?;
         if let Some(r) = NODE1_PREFIXES.iter().find_map(|p| find(&rib, p)) {
@@ -427,7 +257,7 @@ pub fn exchange_install_withdraw(peer: &dyn Peer, file: &str, lab_name: &str) {
     step("node1's routes withdrawn after its ternd stopped");
 
     // 7. A new ternd on node1 peers again and everything comes back.
-    let _ternd = Ternd::start(&lab, "node1");
+    let _ternd = lab.start_ternd("node1", None);
     eventually(30, || check_established(peer, &lab, NODE1_ADDR));
     wait_node_routes_in_peer(peer, &lab);
     wait_fibs_full(peer, &lab);
@@ -435,7 +265,7 @@ pub fn exchange_install_withdraw(peer: &dyn Peer, file: &str, lab_name: &str) {
 
     // 8. The router stops: both nodes lose every route learned through it,
     // and their sessions are no longer Established.
-    stop_pid(lab.pid(peer.node(), peer.daemon()), peer.daemon());
+    stop_pid(lab.pid(peer.node(), peer.daemon()));
     eventually(15, || {
         for (ns, router) in [(&node1, ROUTER_TO_NODE1), (&node2, ROUTER_TO_NODE2)] {
             let r = tern_routes(ns);
