@@ -37,8 +37,8 @@ impl BgpRuntime {
         // kernel runs one dump per socket at a time (EBUSY otherwise).
         let (fib, restarting) =
             crate::fib::spawn(Netlink::open()?, bgp.graceful_restart.enabled).await;
-        // The datapath's tunnel map follows the same best paths.
-        let fib = crate::datapath::tap_loc_rib(fib);
+        // The datapath's tunnel map follows the speaker's best paths.
+        crate::datapath::clear_best_paths();
         let speaker = speaker::spawn(
             bgp.clone(),
             std::sync::Arc::new(config.policy.clone()),
@@ -60,6 +60,7 @@ impl BgpRuntime {
     pub async fn stop(self, netlink: &Netlink) {
         self.watcher.abort();
         self.speaker.shutdown(false).await;
+        crate::datapath::clear_best_paths();
         // Let the writers put the NOTIFICATIONs on the wire.
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         match netlink.purge(tern_netlink::TERN_PROTO).await {
@@ -74,6 +75,7 @@ impl BgpRuntime {
     pub async fn stop_for_restart(self) {
         self.watcher.abort();
         self.speaker.shutdown(true).await;
+        crate::datapath::clear_best_paths();
         tracing::info!("graceful restart: sessions closed, Tern's routes left in the kernel");
     }
 }

@@ -20,10 +20,7 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     net::IpAddr,
     path::Path,
-    sync::{
-        Arc, OnceLock,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, OnceLock},
 };
 
 use anyhow::Context;
@@ -34,12 +31,12 @@ use tern_ebpf::{
     datapath::{EP_FLAG_VETH_PEER, EndpointInfo, MAX_ENDPOINTS, Mode},
 };
 use tern_netlink::{Link, Netlink};
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{Mutex, watch};
 
 use crate::{
     config::{DatapathConfig, DatapathMode},
     daemon::Daemon,
-    fib::FibMsg,
+    rib::FibChange,
 };
 
 /// Name of the collect_md VXLAN device ternd creates in VXLAN mode.
@@ -49,7 +46,6 @@ pub const VXLAN_DEVICE: &str = "tern_vxlan";
 pub type LocRibView = BTreeMap<IpNet, Vec<IpAddr>>;
 
 static LOC_RIB: OnceLock<watch::Sender<LocRibView>> = OnceLock::new();
-static TAP_GENERATION: AtomicU64 = AtomicU64::new(0);
 /// The `cluster-cidr`s: the tap keeps only best paths inside them (a full
 /// BGP table is not copied for the few pod CIDRs the tunnels need).
 static TAPPED: std::sync::RwLock<Vec<IpNet>> = std::sync::RwLock::new(Vec::new());
@@ -69,52 +65,45 @@ pub fn set_tapped_cidrs(cidrs: &[IpNet]) -> bool {
     true
 }
 
-/// The process's Loc-RIB view, filled by [`tap_loc_rib`].
+/// The process's Loc-RIB view, filled by [`record_best_paths`].
 pub fn loc_rib() -> &'static watch::Sender<LocRibView> {
     LOC_RIB.get_or_init(|| watch::channel(BTreeMap::new()).0)
 }
 
-/// Puts a tap between the speaker and the FIB task: every best-path change
-/// is recorded in [`loc_rib`] and passed on unchanged. When the speaker
-/// stops (its sender drops), its routes leave the view.
-pub fn tap_loc_rib(fib: mpsc::UnboundedSender<FibMsg>) -> mpsc::UnboundedSender<FibMsg> {
-    let generation = TAP_GENERATION.fetch_add(1, Ordering::SeqCst) + 1;
-    loc_rib().send_modify(BTreeMap::clear);
-    let (tx, mut rx) = mpsc::unbounded_channel::<FibMsg>();
-    tokio::spawn(async move {
-        while let Some(m) = rx.recv().await {
-            let tapped = TAPPED
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone();
-            if let FibMsg::Changes(cs) = &m
-                && !tapped.is_empty()
-            {
-                let cs = cs
-                    .iter()
-                    .filter(|c| tapped.iter().any(|t| t.contains(&c.prefix)));
-                loc_rib().send_if_modified(|rib| {
-                    let mut modified = false;
-                    for c in cs {
-                        modified = true;
-                        if c.nexthops.is_empty() {
-                            rib.remove(&c.prefix);
-                        } else {
-                            rib.insert(c.prefix, c.nexthops.clone());
-                        }
-                    }
-                    modified
-                });
-            }
-            if fib.send(m).is_err() {
-                break;
+/// Records best-path changes as the speaker decides them, before next
+/// hops are resolved for the kernel (a tunnel goes to the BGP next hop, the
+/// node announcing the pod CIDR): only those inside the `cluster-cidr`s.
+pub fn record_best_paths(cs: &[FibChange]) {
+    let tapped = TAPPED
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if tapped.is_empty() {
+        return;
+    }
+    loc_rib().send_if_modified(|rib| {
+        let mut modified = false;
+        for c in cs
+            .iter()
+            .filter(|c| tapped.iter().any(|t| t.contains(&c.prefix)))
+        {
+            modified = true;
+            if c.nexthops.is_empty() {
+                rib.remove(&c.prefix);
+            } else {
+                rib.insert(c.prefix, c.nexthops.clone());
             }
         }
-        if TAP_GENERATION.load(Ordering::SeqCst) == generation {
-            loc_rib().send_modify(BTreeMap::clear);
-        }
+        modified
     });
-    tx
+}
+
+/// Forgets every best path (BGP stopped or restarted).
+pub fn clear_best_paths() {
+    loc_rib().send_if_modified(|rib| {
+        let had = !rib.is_empty();
+        rib.clear();
+        had
+    });
 }
 
 /// One endpoint as programmed.

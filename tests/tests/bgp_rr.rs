@@ -59,3 +59,85 @@ fn route_reflector_clients_learn_each_other() {
     assert_eq!(p["localAs"], 65000, "{v}");
     assert_eq!(p["pfxRcd"], 1, "{v}");
 }
+
+/// The reflector leaves the next hops alone (no next-hop-self): node1 gets
+/// node2's prefix with next hop 192.0.2.3, which is not on node1's link,
+/// and resolves it through the route the reflector originates for node2's
+/// uplink subnet, as zebra does; without that covering route the prefix
+/// leaves the kernel, and comes back with it.
+#[test]
+fn reflected_next_hops_resolve_recursively() {
+    let name = format!("rn{}", std::process::id());
+    let lab = Lab::up_with("rr.clab.yml", &name, |dir| {
+        let conf = dir.join("rr/frr.conf");
+        let text = std::fs::read_to_string(&conf).expect("frr.conf");
+        let text: String = text
+            .lines()
+            .filter(|l| !l.contains("next-hop-self"))
+            .flat_map(|l| {
+                let extra = (l.trim() == "address-family ipv4 unicast")
+                    .then_some("  redistribute connected\n");
+                std::iter::once(format!("{l}\n")).chain(extra.map(str::to_owned))
+            })
+            .collect();
+        std::fs::write(&conf, text).expect("write frr.conf");
+    });
+    let (tor1, node1) = (lab.ns("tor1"), lab.ns("node1"));
+    let bgp_next_hop = || {
+        let v = json(Command::new(bin("tern")).args([
+            "-N",
+            &node1,
+            "-c",
+            "show ip bgp 10.244.2.0/24 json",
+        ]));
+        v["paths"][0]["nexthops"][0]["ip"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    let installed = |want: Option<&str>| {
+        let f = tern_routes(&node1);
+        let got = f
+            .iter()
+            .find(|(d, _)| d == "10.244.2.0/24")
+            .map(|(_, g)| g.as_str());
+        if got == want {
+            Ok(())
+        } else {
+            Err(format!(
+                "10.244.2.0/24 in node1's FIB: {got:?}, want {want:?} ({f:?})"
+            ))
+        }
+    };
+    eventually(30, || installed(Some("192.0.2.0")));
+    assert_eq!(
+        bgp_next_hop(),
+        "192.0.2.3",
+        "the reflected next hop is kept"
+    );
+    // node1's own uplink subnet, reflected back as a BGP route, stays out
+    // of the kernel: the connected route serves it.
+    assert!(
+        !tern_routes(&node1).iter().any(|(d, _)| d == "192.0.2.0/31"),
+        "{:?}",
+        tern_routes(&node1)
+    );
+    let reflector = |cmd: &str| {
+        tern_tests::run_ok(Command::new("vtysh").args([
+            "-N",
+            &tor1,
+            "-c",
+            "configure terminal",
+            "-c",
+            "router bgp 65000",
+            "-c",
+            "address-family ipv4 unicast",
+            "-c",
+            cmd,
+        ]));
+    };
+    reflector("no redistribute connected");
+    eventually(15, || installed(None));
+    reflector("redistribute connected");
+    eventually(15, || installed(Some("192.0.2.0")));
+}

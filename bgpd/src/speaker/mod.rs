@@ -9,6 +9,7 @@ mod graceful;
 pub mod gtsm;
 pub mod io;
 pub mod md5;
+mod nexthop;
 mod peer;
 mod policy;
 pub mod show;
@@ -194,6 +195,12 @@ struct Speaker {
     /// While we are the restarting speaker: the (peer, family) End-of-RIBs
     /// still awaited before the FIB is reconciled.
     eor_pending: Option<std::collections::BTreeSet<(IpAddr, Family)>>,
+    /// The node's connected subnets, as the kernel watch last told, and
+    /// whether it has told yet.
+    connected: std::collections::BTreeSet<ipnet::IpNet>,
+    kernel_known: bool,
+    /// Routes installed through a recursively resolved next hop.
+    recursive: nexthop::Dependents,
     /// Stopping: the sessions' routes leave the RIB, but the kernel is left
     /// to the caller (one purge, or nothing under graceful restart) instead
     /// of a delete per route.
@@ -259,6 +266,9 @@ pub fn spawn(
         gr_timers: HashMap::new(),
         eor_pending: None,
         stopping: false,
+        connected: std::collections::BTreeSet::new(),
+        kernel_known: false,
+        recursive: nexthop::Dependents::new(),
         dynamic: BTreeMap::new(),
         reap: Vec::new(),
         range_keys: BTreeMap::new(),
@@ -521,10 +531,16 @@ impl Speaker {
                 self.apply_policy();
             }
             Command::KernelRoutes(routes) => {
-                let connected_before = self.connected();
+                let connected: std::collections::BTreeSet<ipnet::IpNet> = routes
+                    .iter()
+                    .filter(|(_, _, k)| *k == crate::config::bgp::Redistribute::Connected)
+                    .map(|(_, p, _)| *p)
+                    .collect();
                 self.kernel_routes = routes;
                 self.redistribute();
-                if self.connected() != connected_before {
+                if !self.kernel_known || connected != self.connected {
+                    self.connected = connected;
+                    self.kernel_known = true;
                     self.resync_fib();
                 }
             }
@@ -657,7 +673,8 @@ impl Speaker {
         }
         if !fib.is_empty() {
             tracing::info!(routes = fib.len(), "rewriting the FIB");
-            let fib = self.unless_connected(fib);
+            crate::datapath::record_best_paths(&fib);
+            let fib = self.fib_view(fib);
             let _ = self.fib.send(crate::fib::FibMsg::Changes(fib));
         }
     }
@@ -1161,37 +1178,11 @@ impl Speaker {
     fn apply_changes(&mut self, changes: Changes) {
         let (fib, updates) = changes.into_parts();
         if !fib.is_empty() && !self.stopping {
-            let fib = self.unless_connected(fib);
+            crate::datapath::record_best_paths(&fib);
+            let fib = self.fib_view(fib);
             let _ = self.fib.send(crate::fib::FibMsg::Changes(fib));
         }
         self.send_updates(updates);
-    }
-
-    /// The node's connected subnets, as the kernel watch last told.
-    fn connected(&self) -> std::collections::BTreeSet<ipnet::IpNet> {
-        self.kernel_routes
-            .iter()
-            .filter(|(_, _, k)| *k == crate::config::bgp::Redistribute::Connected)
-            .map(|(_, p, _)| *p)
-            .collect()
-    }
-
-    /// A connected subnet is never routed by BGP in the kernel (zebra's
-    /// administrative distance: connected 0, BGP 20/200): a BGP route for
-    /// it becomes a delete of any Tern route. Without this an IPv6 BGP
-    /// route (metric 20) would shadow the kernel's connected route (metric
-    /// 256) and take the subnet's neighbours off the link.
-    fn unless_connected(&self, mut fib: Vec<FibChange>) -> Vec<FibChange> {
-        let connected = self.connected();
-        if connected.is_empty() {
-            return fib;
-        }
-        for c in &mut fib {
-            if connected.contains(&c.prefix) {
-                c.nexthops.clear();
-            }
-        }
-        fib
     }
 
     /// Sends UPDATEs to the established peers they are for.

@@ -1,0 +1,145 @@
+//! What the kernel is given for each best path (zebra's job in FRR): a BGP
+//! route for one of the node's connected subnets is not installed (the
+//! connected route stays in charge), and a next hop that is not on a
+//! connected subnet is resolved recursively (RFC 4271 §5.1.3: an iBGP
+//! route keeps the originator's next hop) through the Loc-RIB route that
+//! covers it, as zebra's nexthop tracking does. A route whose next hops
+//! cannot be resolved is not installed. When a covering route changes, the
+//! routes resolved through it are written again.
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::Speaker;
+use crate::config::Family;
+use crate::rib::FibChange;
+
+/// The routes resolved through each recursive next hop.
+pub(super) type Dependents = BTreeMap<IpAddr, BTreeSet<(Family, IpNet)>>;
+
+fn family_of_addr(a: IpAddr) -> Family {
+    match a {
+        IpAddr::V4(_) => Family::Ipv4Unicast,
+        IpAddr::V6(_) => Family::Ipv6Unicast,
+    }
+}
+
+impl Speaker {
+    /// Whether `nh` can be a gateway as it is: on a connected subnet, or an
+    /// IPv6 link-local address (scoped to the session's link).
+    fn on_link(&self, nh: IpAddr) -> bool {
+        match nh {
+            IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => true,
+            _ => self.connected.iter().any(|c| c.contains(&nh)),
+        }
+    }
+
+    /// The on-link next hops that reach `nh` through the most specific
+    /// Loc-RIB route holding it (never `prefix` itself); empty when none.
+    fn resolve(&self, nh: IpAddr, prefix: &IpNet) -> Vec<IpAddr> {
+        let family = family_of_addr(nh);
+        let Some(view) = self.rib.longest_match(family, nh) else {
+            return Vec::new();
+        };
+        if view.prefix == *prefix {
+            return Vec::new();
+        }
+        let via = self.rib.fib_nexthops(family, view.prefix);
+        if via.iter().all(|v| self.on_link(*v)) {
+            via
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The changes as the kernel must see them (see the module's text).
+    pub(super) fn fib_view(&mut self, fib: Vec<FibChange>) -> Vec<FibChange> {
+        // Until the watch has told the connected subnets, next hops are
+        // taken as they are.
+        if !self.kernel_known {
+            return fib;
+        }
+        let mut out = Vec::with_capacity(fib.len());
+        let mut cache: HashMap<IpAddr, Vec<IpAddr>> = HashMap::new();
+        let mut touched: BTreeSet<IpAddr> = BTreeSet::new();
+        for mut c in fib {
+            self.forget(c.family, c.prefix);
+            // A change of a route that covers a tracked next hop may
+            // change how that next hop resolves.
+            touched.extend(self.recursive.keys().filter(|nh| c.prefix.contains(*nh)));
+            if self.connected.contains(&c.prefix) {
+                c.nexthops.clear();
+            }
+            self.resolve_change(&mut c, &mut cache);
+            out.push(c);
+        }
+        for nh in touched {
+            let deps: Vec<(Family, IpNet)> = self
+                .recursive
+                .get(&nh)
+                .map(|d| d.iter().copied().collect())
+                .unwrap_or_default();
+            for (family, prefix) in deps {
+                if out.iter().any(|c| c.prefix == prefix) {
+                    continue;
+                }
+                self.forget(family, prefix);
+                let mut c = FibChange {
+                    family,
+                    prefix,
+                    nexthops: self.rib.fib_nexthops(family, prefix),
+                };
+                cache.remove(&nh);
+                self.resolve_change(&mut c, &mut cache);
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// Replaces the off-link next hops of `c` by what they resolve to, and
+    /// records the dependency.
+    fn resolve_change(&mut self, c: &mut FibChange, cache: &mut HashMap<IpAddr, Vec<IpAddr>>) {
+        if c.nexthops.iter().all(|nh| self.on_link(*nh)) {
+            return;
+        }
+        let mut resolved: Vec<IpAddr> = Vec::new();
+        for nh in std::mem::take(&mut c.nexthops) {
+            if self.on_link(nh) {
+                resolved.push(nh);
+                continue;
+            }
+            let via = match cache.get(&nh) {
+                Some(v) => v.clone(),
+                None => {
+                    let v = self.resolve(nh, &c.prefix);
+                    cache.insert(nh, v.clone());
+                    v
+                }
+            };
+            if via.is_empty() {
+                tracing::debug!(prefix = %c.prefix, next_hop = %nh, "next hop unreachable: not installed");
+            }
+            self.recursive
+                .entry(nh)
+                .or_default()
+                .insert((c.family, c.prefix));
+            resolved.extend(via);
+        }
+        resolved.sort_unstable();
+        resolved.dedup();
+        c.nexthops = resolved;
+    }
+
+    /// Drops `prefix` from the dependents of every next hop.
+    fn forget(&mut self, family: Family, prefix: IpNet) {
+        if self.recursive.is_empty() {
+            return;
+        }
+        self.recursive.retain(|_, deps| {
+            deps.remove(&(family, prefix));
+            !deps.is_empty()
+        });
+    }
+}
