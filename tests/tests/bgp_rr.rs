@@ -58,6 +58,19 @@ fn route_reflector_clients_learn_each_other() {
     assert_eq!(p["remoteAs"], 65000, "{v}");
     assert_eq!(p["localAs"], 65000, "{v}");
     assert_eq!(p["pfxRcd"], 1, "{v}");
+    // The Loc-RIB's memory, as FRR's summary reports its own.
+    assert!(
+        v["ipv4Unicast"]["ribMemory"]
+            .as_u64()
+            .is_some_and(|m| m > 0),
+        "{v}"
+    );
+    let text = tern_tests::tern_text(&node2, "show bgp summary");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("RIB entries ") && l.ends_with(" bytes of memory")),
+        "{text}"
+    );
 }
 
 /// The reflector leaves the next hops alone (no next-hop-self): node1 gets

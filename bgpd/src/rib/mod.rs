@@ -415,6 +415,19 @@ impl Rib {
         self.table(family).len()
     }
 
+    /// Bytes the Loc-RIB of `family` holds in its entries: the table's
+    /// slots and each entry's path vector (attribute sets are shared and
+    /// not counted, as FRR's `ribMemory` counts its route nodes only).
+    pub fn memory(&self, family: Family) -> usize {
+        let table = self.table(family);
+        let slot = std::mem::size_of::<(IpNet, Dest)>() + 1;
+        let paths: usize = table
+            .values()
+            .map(|d| d.paths.capacity() * std::mem::size_of::<Path>())
+            .sum();
+        table.capacity() * slot + paths
+    }
+
     fn table_mut(&mut self, family: Family) -> &mut Table {
         match family {
             Family::Ipv4Unicast => &mut self.v4,

@@ -1267,8 +1267,11 @@ impl Speaker {
             configured: true,
             router_id: self.router_id.to_string(),
             local_as: self.config.asn,
+            rib_memory: Family::ALL
+                .iter()
+                .map(|f| (family_key(*f).to_owned(), self.rib.memory(*f) as u64))
+                .collect(),
             rib_count,
-            rib_memory: BTreeMap::new(),
             peers,
         }
     }
