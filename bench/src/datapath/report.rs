@@ -1,0 +1,222 @@
+//! The datapath benchmark's cases, their targets (from issue 4) and the
+//! side-by-side table (plain text or markdown) with the machine line and the
+//! per-case notes printed under it.
+
+use std::fmt::Write as _;
+use std::fs;
+
+use anyhow::{Result, bail};
+
+use crate::measure::{Figures, Params};
+
+/// One case of the benchmark, in table order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Case {
+    A,
+    B,
+    C0,
+    C,
+    D,
+    E,
+    F,
+}
+
+impl Case {
+    pub fn parse(s: &str) -> Result<Case> {
+        Ok(match s.trim().trim_matches(|c| c == '(' || c == ')') {
+            "a" => Case::A,
+            "b" => Case::B,
+            "c0" => Case::C0,
+            "c" => Case::C,
+            "d" => Case::D,
+            "e" => Case::E,
+            "f" => Case::F,
+            other => bail!("unknown case `{other}` (cases: a, b, c0, c, d, e, f)"),
+        })
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Case::A => "(a) node to node, no pods",
+            Case::B => "(b) pod to pod, Tern native",
+            Case::C0 => "(c0) pod to pod, kernel routing via veth",
+            Case::C => "(c) pod to pod, veth + 1000 iptables rules",
+            Case::D => "(d) pod to pod, Tern VXLAN",
+            Case::E => "(e) pod to pod, Tern Geneve",
+            Case::F => "(f) pod to pod, kernel VXLAN device",
+        }
+    }
+
+    fn target(self) -> &'static str {
+        match self {
+            Case::A => "baseline",
+            Case::B => ">= 0.95 x (a)",
+            Case::C0 | Case::C | Case::F => "reference",
+            Case::D | Case::E => ">= (f); aim 0.8 x (a)",
+        }
+    }
+}
+
+/// One measured case and what proved its path.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub case: Case,
+    pub figures: Figures,
+    pub evidence: String,
+}
+
+impl Row {
+    pub fn new(case: Case, figures: Figures, evidence: &str) -> Row {
+        Row {
+            case,
+            figures,
+            evidence: evidence.to_owned(),
+        }
+    }
+}
+
+const HEADER: [&str; 7] = [
+    "case",
+    "Gbit/s",
+    "ratio to (a)",
+    "RR mean (us)",
+    "RR p99 (us)",
+    "target",
+    "result",
+];
+
+fn gbps(rows: &[Row], c: Case) -> Option<f64> {
+    rows.iter().find(|r| r.case == c).map(|r| r.figures.gbps)
+}
+
+/// Whether a case met its target; "-" where there is none or a figure it
+/// compares with was not measured.
+fn verdict(rows: &[Row], r: &Row) -> String {
+    let (a, f) = (gbps(rows, Case::A), gbps(rows, Case::F));
+    let g = r.figures.gbps;
+    let word = |ok: bool| if ok { "met" } else { "missed" };
+    match r.case {
+        Case::B => a.map_or("- (no (a))".into(), |a| word(g >= 0.95 * a).into()),
+        Case::D | Case::E => {
+            let vs_f = f.map_or("- (no (f))".to_owned(), |f| word(g >= f).to_owned());
+            let aim = a.map_or("-".to_owned(), |a| word(g >= 0.8 * a).to_owned());
+            format!("{vs_f}; aim {aim}")
+        }
+        _ => "-".into(),
+    }
+}
+
+/// The table, the machine line and the notes; `load` is the load average
+/// when the run started.
+pub fn render(rows: &[Row], p: &Params, load: &str, markdown: bool) -> String {
+    let a = gbps(rows, Case::A);
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.case.label().to_owned(),
+                format!("{:.2}", r.figures.gbps),
+                a.map_or("-".into(), |a| format!("{:.2}", r.figures.gbps / a)),
+                format!("{:.1}", r.figures.rr.mean_us),
+                format!("{:.1}", r.figures.rr.p99_us),
+                r.case.target().to_owned(),
+                verdict(rows, r),
+            ]
+        })
+        .collect();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Datapath: iperf3 TCP, {} stream(s), {} s per case (after 1 s left out); \
+         request/response: 1-byte TCP ping-pong, {} s per case",
+        p.streams, p.seconds, p.rr_seconds
+    );
+    let _ = writeln!(
+        out,
+        "{}; load average {load} at start, {} now",
+        machine(),
+        load_average()
+    );
+    out.push('\n');
+    let right = |i: usize| (1..=4).contains(&i);
+    if markdown {
+        let line = |c: &[String]| format!("| {} |", c.join(" | "));
+        let header: Vec<String> = HEADER.iter().map(|h| (*h).to_owned()).collect();
+        let _ = writeln!(out, "{}", line(&header));
+        let align: Vec<String> = (0..HEADER.len())
+            .map(|i| if right(i) { "---:" } else { "---" }.to_owned())
+            .collect();
+        let _ = writeln!(out, "{}", line(&align));
+        for r in &cells {
+            let _ = writeln!(out, "{}", line(r));
+        }
+    } else {
+        let mut widths: Vec<usize> = HEADER.iter().map(|h| h.len()).collect();
+        for r in &cells {
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(c.len());
+            }
+        }
+        let fmt = |c: &[String]| {
+            c.iter()
+                .zip(&widths)
+                .enumerate()
+                .map(|(i, (c, w))| {
+                    if right(i) {
+                        format!("{c:>w$}")
+                    } else {
+                        format!("{c:<w$}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_owned()
+        };
+        let header: Vec<String> = HEADER.iter().map(|h| (*h).to_owned()).collect();
+        let _ = writeln!(out, "{}", fmt(&header));
+        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+        let _ = writeln!(out, "{}", fmt(&rule));
+        for r in &cells {
+            let _ = writeln!(out, "{}", fmt(r));
+        }
+    }
+    out.push('\n');
+    for r in rows {
+        let f = &r.figures;
+        let _ = writeln!(
+            out,
+            "- {}: {}; {} TCP retransmits; {} transactions timed",
+            r.case.label(),
+            r.evidence,
+            f.retransmits,
+            f.rr.transactions
+        );
+    }
+    out
+}
+
+/// The 1-, 5- and 15-minute load averages.
+pub fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// CPUs, CPU model and kernel of this machine.
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into());
+    format!("{cpus} CPUs ({model}), Linux {kernel}")
+}
