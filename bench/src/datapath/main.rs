@@ -42,7 +42,7 @@ use tern_ebpf::datapath::{Mode, PathKind};
 
 use crate::measure::{Figures, Params};
 use crate::report::{Case, Row};
-use crate::topo::{KERNEL_VXLAN, Topology, UPLINK_MTU};
+use crate::topo::{IPTABLES_RULES, KERNEL_VXLAN, Topology, UPLINK_MTU};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -67,6 +67,10 @@ struct Args {
     /// targets need (f)).
     #[arg(long, value_delimiter = ',', default_value = "a,b,c0,c,d,e,f")]
     cases: Vec<String>,
+    /// Rounds over all cases; each column of the table is the median over
+    /// the rounds, the notes list every round's figures.
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
     /// Print the table in markdown.
     #[arg(long)]
     markdown: bool,
@@ -96,8 +100,8 @@ fn run(args: Args, cancel: Arc<AtomicBool>) -> Result<()> {
             cases.push(case);
         }
     }
-    if args.seconds == 0 || args.streams == 0 || args.rr_seconds == 0 {
-        bail!("--seconds, --streams and --rr-seconds must be at least 1");
+    if args.seconds == 0 || args.streams == 0 || args.rr_seconds == 0 || args.rounds == 0 {
+        bail!("--seconds, --streams, --rr-seconds and --rounds must be at least 1");
     }
     if !nix::unistd::geteuid().is_root() {
         bail!("run it as root: it creates network namespaces and loads eBPF programs");
@@ -119,11 +123,32 @@ fn run(args: Args, cancel: Arc<AtomicBool>) -> Result<()> {
     eprintln!("tern-bench-datapath: building the topology ({prefix}*)");
     let t = Topology::create(&prefix)?;
     let mut rows: Vec<Row> = Vec::new();
+    for r in 1..=args.rounds {
+        eprintln!("tern-bench-datapath: round {r} of {}", args.rounds);
+        for (case, f, evidence) in round(&t, &cases, &params)? {
+            match rows.iter_mut().find(|row| row.case == case) {
+                Some(row) => row.add(f, evidence),
+                None => rows.push(Row::new(case, f, evidence)),
+            }
+        }
+    }
+    drop(t);
+    rows.sort_by_key(|r| r.case);
+    print!("{}", report::render(&rows, &params, &load, args.markdown));
+    Ok(())
+}
+
+/// One pass over the chosen cases: the plain-kernel ones first, then the
+/// kernel VXLAN device, then Tern's datapath loaded and switched live
+/// between its modes (and unloaded again). Returns each case's figures and
+/// the counters that prove its path.
+fn round(t: &Topology, cases: &[Case], params: &Params) -> Result<Vec<(Case, Figures, String)>> {
+    let mut out = Vec::new();
     let want = |c: Case| cases.contains(&c);
     let (src, dst) = (t.pod(1, 1)?.clone(), t.pod(2, 1)?.clone());
     let measure = |c: Case, from: &str, to: &str, addr: IpAddr, port: u16| -> Result<Figures> {
         eprintln!("tern-bench-datapath: {} ...", c.label());
-        let f = measure::case(from, to, addr, port, &params)?;
+        let f = measure::case(from, to, addr, port, params)?;
         eprintln!(
             "tern-bench-datapath: {}: {:.2} Gbit/s, RR mean {:.1} us",
             c.label(),
@@ -132,22 +157,25 @@ fn run(args: Args, cancel: Arc<AtomicBool>) -> Result<()> {
         );
         Ok(f)
     };
-    let pod_to_pod =
-        |c: Case, port: u16| measure(c, &src.ns, &dst.ns, IpAddr::V4(dst.v4), port);
+    let pod_to_pod = |c: Case, port: u16| measure(c, &src.ns, &dst.ns, IpAddr::V4(dst.v4), port);
 
     // Plain kernel: no programs anywhere.
     if want(Case::A) {
         let server = IpAddr::V4(Topology::node_addr(2));
         let f = measure(Case::A, &t.node(1), &t.node(2), server, 5201)?;
-        rows.push(Row::new(
+        out.push((
             Case::A,
             f,
-            "node 1 to node 2's uplink address, plain routing",
+            "node 1 to node 2's uplink address, plain routing".to_owned(),
         ));
     }
     if want(Case::C0) {
         let f = pod_to_pod(Case::C0, 5211)?;
-        rows.push(Row::new(Case::C0, f, "pod /32 routes, remote pod CIDR via the other node"));
+        out.push((
+            Case::C0,
+            f,
+            "pod /32 routes, remote pod CIDR via the other node".to_owned(),
+        ));
     }
     if want(Case::C) {
         t.add_iptables_rules()?;
@@ -159,11 +187,11 @@ fn run(args: Args, cancel: Arc<AtomicBool>) -> Result<()> {
         if after <= before {
             bail!("case (c): node 2's ACCEPT rule saw no packets: the rules were not on the path");
         }
-        rows.push(Row::new(
+        out.push((
             Case::C,
             f,
-            &format!(
-                "node 2's ACCEPT rule counted {} packets after the 1000 others",
+            format!(
+                "node 2's ACCEPT rule counted {} packets after the {IPTABLES_RULES} others",
                 after - before
             ),
         ));
@@ -181,12 +209,13 @@ fn run(args: Args, cancel: Arc<AtomicBool>) -> Result<()> {
         if after <= before {
             bail!("case (f): node 1's {KERNEL_VXLAN} sent nothing: the traffic bypassed it");
         }
-        rows.push(Row::new(
+        out.push((
             Case::F,
             f,
-            &format!(
-                "{KERNEL_VXLAN} (VNI {}, pod MTU 1450) sent {} packets",
+            format!(
+                "{KERNEL_VXLAN} (VNI {}, pod MTU {}) sent {} packets",
                 topo::VNI,
+                UPLINK_MTU - 50,
                 after - before
             ),
         ));
@@ -201,65 +230,66 @@ fn run(args: Args, cancel: Arc<AtomicBool>) -> Result<()> {
     .into_iter()
     .filter(|(c, _)| want(*c))
     .collect();
-    if !tern.is_empty() {
-        let (mut dp1, mut s1) = t.load_datapath(1)?;
-        let (mut dp2, mut s2) = t.load_datapath(2)?;
-        let result = (|| -> Result<()> {
-            for (case, mode) in &tern {
-                s1.mode = *mode;
-                s2.mode = *mode;
-                dp1.set_settings(&s1)?;
-                dp2.set_settings(&s2)?;
-                if *mode == Mode::Native {
-                    t.remote_routes_via_uplink()?;
-                } else {
-                    // The tunnel modes must not lean on routes to the pods.
-                    let _ = t.remove_remote_routes();
-                }
-                t.set_pod_mtu(s1.pod_mtu(false))?;
-                let (out, inn) = match mode {
-                    Mode::Native => (PathKind::Native, PathKind::UplinkDeliver),
-                    Mode::Vxlan => (PathKind::VxlanEncap, PathKind::VxlanDeliver),
-                    Mode::Geneve => (PathKind::GeneveEncap, PathKind::GeneveDecap),
-                };
-                let (o0, i0) = (path(&dp1, out)?, path(&dp2, inn)?);
-                let d0 = drops(&dp1)? + drops(&dp2)?;
-                let port = 5231 + 10 * (*mode as u16);
-                let f = pod_to_pod(*case, port)?;
-                let (o1, i1) = (path(&dp1, out)?, path(&dp2, inn)?);
-                let d1 = drops(&dp1)? + drops(&dp2)?;
-                if o1 <= o0 || i1 <= i0 {
-                    bail!(
-                        "case {}: the packets did not take the {out:?} / {inn:?} paths \
-                         (node 1 {out:?} {o0} -> {o1}, node 2 {inn:?} {i0} -> {i1})",
-                        case.label()
-                    );
-                }
-                rows.push(Row::new(
-                    *case,
-                    f,
-                    &format!(
-                        "node 1 {out:?} {} packets, node 2 {inn:?} {}, datapath drops {}, pod MTU {}",
-                        o1 - o0,
-                        i1 - i0,
-                        d1 - d0,
-                        s1.pod_mtu(false)
-                    ),
-                ));
-            }
-            Ok(())
-        })();
-        dp1.shutdown();
-        dp2.shutdown();
-        drop(dp1);
-        drop(dp2);
-        t.remove_tern_vxlan()?;
-        result?;
+    if tern.is_empty() {
+        return Ok(out);
     }
-    drop(t);
-    rows.sort_by_key(|r| r.case);
-    print!("{}", report::render(&rows, &params, &load, args.markdown));
-    Ok(())
+    let (mut dp1, mut s1) = t.load_datapath(1)?;
+    let (mut dp2, mut s2) = t.load_datapath(2)?;
+    let result = (|| -> Result<()> {
+        for (case, mode) in &tern {
+            s1.mode = *mode;
+            s2.mode = *mode;
+            dp1.set_settings(&s1)?;
+            dp2.set_settings(&s2)?;
+            if *mode == Mode::Native {
+                t.remote_routes_via_uplink()?;
+            } else {
+                // The tunnel modes must not lean on routes to the pods.
+                let _ = t.remove_remote_routes();
+            }
+            t.set_pod_mtu(s1.pod_mtu(false))?;
+            let (o, i) = match mode {
+                Mode::Native => (PathKind::Native, PathKind::UplinkDeliver),
+                Mode::Vxlan => (PathKind::VxlanEncap, PathKind::VxlanDeliver),
+                Mode::Geneve => (PathKind::GeneveEncap, PathKind::GeneveDecap),
+            };
+            let (o0, i0) = (path(&dp1, o)?, path(&dp2, i)?);
+            let d0 = drops(&dp1)? + drops(&dp2)?;
+            let port = 5231 + 10 * (*mode as u16);
+            let f = pod_to_pod(*case, port)?;
+            let (o1, i1) = (path(&dp1, o)?, path(&dp2, i)?);
+            let d1 = drops(&dp1)? + drops(&dp2)?;
+            if o1 <= o0 || i1 <= i0 {
+                bail!(
+                    "case {}: the packets did not take the {o:?} / {i:?} paths \
+                     (node 1 {o:?} {o0} -> {o1}, node 2 {i:?} {i0} -> {i1})",
+                    case.label()
+                );
+            }
+            out.push((
+                *case,
+                f,
+                format!(
+                    "node 1 {o:?} {} packets, node 2 {i:?} {}, datapath drops {}, pod MTU {}",
+                    o1 - o0,
+                    i1 - i0,
+                    d1 - d0,
+                    s1.pod_mtu(false)
+                ),
+            ));
+        }
+        Ok(())
+    })();
+    dp1.shutdown();
+    dp2.shutdown();
+    drop(dp1);
+    drop(dp2);
+    t.remove_tern_vxlan()?;
+    // Back to the plain kernel for the next round.
+    t.remote_routes_via_uplink()?;
+    t.set_pod_mtu(UPLINK_MTU)?;
+    result?;
+    Ok(out)
 }
 
 fn path(dp: &Datapath, p: PathKind) -> Result<u64> {

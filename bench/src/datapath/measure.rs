@@ -229,7 +229,7 @@ fn ping_pong(
                     samples.push(u32::try_from(ns).unwrap_or(u32::MAX));
                 }
                 i += 1;
-                if i % 1024 == 0 {
+                if i.is_multiple_of(1024) {
                     cancelled(&p.cancel)?;
                 }
             }

@@ -57,21 +57,38 @@ impl Case {
     }
 }
 
-/// One measured case and what proved its path.
+/// One case's rounds and what proved its path in each.
 #[derive(Clone, Debug)]
 pub struct Row {
     pub case: Case,
-    pub figures: Figures,
-    pub evidence: String,
+    pub rounds: Vec<Figures>,
+    pub evidence: Vec<String>,
 }
 
 impl Row {
-    pub fn new(case: Case, figures: Figures, evidence: &str) -> Row {
+    pub fn new(case: Case, f: Figures, evidence: String) -> Row {
         Row {
             case,
-            figures,
-            evidence: evidence.to_owned(),
+            rounds: vec![f],
+            evidence: vec![evidence],
         }
+    }
+
+    pub fn add(&mut self, f: Figures, evidence: String) {
+        self.rounds.push(f);
+        self.evidence.push(evidence);
+    }
+
+    /// The median over the rounds of one figure (the lower middle one for
+    /// an even count).
+    fn median(&self, figure: impl Fn(&Figures) -> f64) -> f64 {
+        let mut v: Vec<f64> = self.rounds.iter().map(figure).collect();
+        v.sort_by(f64::total_cmp);
+        v.get((v.len().max(1) - 1) / 2).copied().unwrap_or(0.0)
+    }
+
+    fn gbps(&self) -> f64 {
+        self.median(|f| f.gbps)
     }
 }
 
@@ -86,14 +103,14 @@ const HEADER: [&str; 7] = [
 ];
 
 fn gbps(rows: &[Row], c: Case) -> Option<f64> {
-    rows.iter().find(|r| r.case == c).map(|r| r.figures.gbps)
+    rows.iter().find(|r| r.case == c).map(Row::gbps)
 }
 
 /// Whether a case met its target; "-" where there is none or a figure it
 /// compares with was not measured.
 fn verdict(rows: &[Row], r: &Row) -> String {
     let (a, f) = (gbps(rows, Case::A), gbps(rows, Case::F));
-    let g = r.figures.gbps;
+    let g = r.gbps();
     let word = |ok: bool| if ok { "met" } else { "missed" };
     match r.case {
         Case::B => a.map_or("- (no (a))".into(), |a| word(g >= 0.95 * a).into()),
@@ -109,16 +126,17 @@ fn verdict(rows: &[Row], r: &Row) -> String {
 /// The table, the machine line and the notes; `load` is the load average
 /// when the run started.
 pub fn render(rows: &[Row], p: &Params, load: &str, markdown: bool) -> String {
+    let rounds = rows.iter().map(|r| r.rounds.len()).max().unwrap_or(0);
     let a = gbps(rows, Case::A);
     let cells: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
             [
                 r.case.label().to_owned(),
-                format!("{:.2}", r.figures.gbps),
-                a.map_or("-".into(), |a| format!("{:.2}", r.figures.gbps / a)),
-                format!("{:.1}", r.figures.rr.mean_us),
-                format!("{:.1}", r.figures.rr.p99_us),
+                format!("{:.2}", r.gbps()),
+                a.map_or("-".into(), |a| format!("{:.2}", r.gbps() / a)),
+                format!("{:.1}", r.median(|f| f.rr.mean_us)),
+                format!("{:.1}", r.median(|f| f.rr.p99_us)),
                 r.case.target().to_owned(),
                 verdict(rows, r),
             ]
@@ -128,8 +146,8 @@ pub fn render(rows: &[Row], p: &Params, load: &str, markdown: bool) -> String {
     let _ = writeln!(
         out,
         "Datapath: iperf3 TCP, {} stream(s), {} s per case (after 1 s left out); \
-         request/response: 1-byte TCP ping-pong, {} s per case",
-        p.streams, p.seconds, p.rr_seconds
+         request/response: 1-byte TCP ping-pong, {} s per case; median of {} round(s)",
+        p.streams, p.seconds, p.rr_seconds, rounds
     );
     let _ = writeln!(
         out,
@@ -183,14 +201,20 @@ pub fn render(rows: &[Row], p: &Params, load: &str, markdown: bool) -> String {
     }
     out.push('\n');
     for r in rows {
-        let f = &r.figures;
+        let list = |fig: &dyn Fn(&Figures) -> String| {
+            r.rounds.iter().map(fig).collect::<Vec<_>>().join(", ")
+        };
         let _ = writeln!(
             out,
-            "- {}: {}; {} TCP retransmits; {} transactions timed",
+            "- {}: Gbit/s {}; RR mean us {}; RR p99 us {}; TCP retransmits {}; \
+             transactions timed {}; {}",
             r.case.label(),
-            r.evidence,
-            f.retransmits,
-            f.rr.transactions
+            list(&|f| format!("{:.2}", f.gbps)),
+            list(&|f| format!("{:.1}", f.rr.mean_us)),
+            list(&|f| format!("{:.1}", f.rr.p99_us)),
+            list(&|f| f.retransmits.to_string()),
+            list(&|f| f.rr.transactions.to_string()),
+            r.evidence.last().map_or("", String::as_str)
         );
     }
     out

@@ -307,13 +307,7 @@ impl Topology {
     /// Tern's datapath must work without them).
     pub fn remove_remote_routes(&self) -> Result<()> {
         for (i, other) in [(1u8, 2u8), (2, 1)] {
-            ip(&[
-                "-n",
-                &self.node(i),
-                "route",
-                "del",
-                &Self::pod_cidr(other),
-            ])?;
+            ip(&["-n", &self.node(i), "route", "del", &Self::pod_cidr(other)])?;
         }
         Ok(())
     }
@@ -370,7 +364,11 @@ impl Topology {
         )?;
         let rules: Vec<&str> = out
             .lines()
-            .filter(|l| l.split_whitespace().next().is_some_and(|c| c.parse::<u64>().is_ok()))
+            .filter(|l| {
+                l.split_whitespace()
+                    .next()
+                    .is_some_and(|c| c.parse::<u64>().is_ok())
+            })
             .collect();
         if rules.len() != IPTABLES_RULES + 1 {
             bail!(
@@ -395,7 +393,13 @@ impl Topology {
             run(
                 "ip",
                 &[
-                    "netns", "exec", &self.node(i), "iptables", "-w", "-F", "FORWARD",
+                    "netns",
+                    "exec",
+                    &self.node(i),
+                    "iptables",
+                    "-w",
+                    "-F",
+                    "FORWARD",
                 ],
             )?;
         }
@@ -461,7 +465,10 @@ impl Topology {
 
     /// Transmitted packets of `dev` in node `i`.
     pub fn tx_packets(&self, i: u8, dev: &str) -> Result<u64> {
-        let out = output("ip", &["-n", &self.node(i), "-s", "-j", "link", "show", dev])?;
+        let out = output(
+            "ip",
+            &["-n", &self.node(i), "-s", "-j", "link", "show", dev],
+        )?;
         let v: serde_json::Value =
             serde_json::from_str(&out).with_context(|| format!("`ip -j -s link` said {out}"))?;
         v.get(0)
@@ -477,16 +484,7 @@ impl Topology {
     pub fn load_datapath(&self, i: u8) -> Result<(Datapath, Settings)> {
         let n = self.node(i);
         ip(&[
-            "-n",
-            &n,
-            "link",
-            "add",
-            TERN_VXLAN,
-            "type",
-            "vxlan",
-            "external",
-            "dstport",
-            "4789",
+            "-n", &n, "link", "add", TERN_VXLAN, "type", "vxlan", "external", "dstport", "4789",
         ])?;
         ip(&["-n", &n, "link", "set", TERN_VXLAN, "up"])?;
         let mut dp = Datapath::load(None).context(
