@@ -71,6 +71,10 @@ struct Args {
     /// the rounds, the notes list every round's figures.
     #[arg(long, default_value_t = 3)]
     rounds: u32,
+    /// Leave the sending and receiving sides unpinned (by default the
+    /// sender runs on CPU 0 and the receiver on CPU 1, like two machines).
+    #[arg(long)]
+    no_pin: bool,
     /// Print the table in markdown.
     #[arg(long)]
     markdown: bool,
@@ -116,6 +120,7 @@ fn run(args: Args, cancel: Arc<AtomicBool>) -> Result<()> {
         seconds: args.seconds,
         streams: args.streams,
         rr_seconds: args.rr_seconds,
+        pin: !args.no_pin && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
         cancel: cancel.clone(),
     };
     let load = report::load_average();

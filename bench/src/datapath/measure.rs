@@ -48,7 +48,22 @@ pub struct Params {
     pub seconds: u64,
     pub streams: u32,
     pub rr_seconds: u64,
+    /// Pin the sending side to CPU 0 and the receiving side to CPU 1 (iperf3
+    /// and the ping-pong alike), as if they were two machines.
+    pub pin: bool,
     pub cancel: Arc<AtomicBool>,
+}
+
+/// CPU of the sending side and of the receiving side when pinned.
+const CLIENT_CPU: usize = 0;
+const SERVER_CPU: usize = 1;
+
+/// Pins the calling thread to `cpu`.
+fn pin_thread(cpu: usize) -> Result<()> {
+    let mut set = nix::sched::CpuSet::new();
+    set.set(cpu).context("CPU set")?;
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+        .with_context(|| format!("pinning a thread to CPU {cpu}"))
 }
 
 fn cancelled(cancel: &AtomicBool) -> Result<()> {
@@ -90,6 +105,7 @@ fn iperf3(
         Command::new("ip")
             .args(["netns", "exec", server_ns, "iperf3", "-s", "-1", "-B"])
             .args([&addr, "-p", &port_s])
+            .args(affinity(p.pin, SERVER_CPU))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -104,6 +120,7 @@ fn iperf3(
             .args(["-t", &p.seconds.to_string(), "-P", &p.streams.to_string()])
             // The first second (slow start) is left out of the figure.
             .args(["-O", "1", "-J"])
+            .args(affinity(p.pin, CLIENT_CPU))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -151,6 +168,15 @@ fn iperf3(
     Ok((bps / 1e9, retrans))
 }
 
+/// iperf3's CPU affinity option, when pinning.
+fn affinity(pin: bool, cpu: usize) -> Vec<String> {
+    if pin {
+        vec!["-A".into(), cpu.to_string()]
+    } else {
+        Vec::new()
+    }
+}
+
 /// Waits until something listens on TCP `port` in `ns` (`ss`, so that no
 /// probe connection reaches the one-shot iperf3 server).
 fn wait_listening(ns: &str, port: u16, cancel: &AtomicBool) -> Result<()> {
@@ -196,6 +222,9 @@ fn ping_pong(
     client.set_write_timeout(timeout)?;
     std::thread::scope(|s| -> Result<Latency> {
         let echo = s.spawn(|| -> Result<u64> {
+            if p.pin {
+                pin_thread(SERVER_CPU)?;
+            }
             let (mut c, _) = listener.accept().context("accepting the ping-pong")?;
             c.set_nodelay(true)?;
             c.set_read_timeout(timeout)?;
@@ -212,34 +241,21 @@ fn ping_pong(
                 }
             }
         });
-        let mut samples: Vec<u32> = Vec::with_capacity(1 << 20);
-        let end = Instant::now() + Duration::from_secs(p.rr_seconds);
-        let mut b = [0u8; 1];
-        let mut i: usize = 0;
-        let result = (|| -> Result<()> {
-            while Instant::now() < end {
-                let t = Instant::now();
-                client.write_all(&[i as u8])?;
-                client.read_exact(&mut b)?;
-                let ns = t.elapsed().as_nanos();
-                if b[0] != i as u8 {
-                    bail!("ping-pong {client_ns} -> {at}: wrong byte back");
-                }
-                if i >= WARMUP {
-                    samples.push(u32::try_from(ns).unwrap_or(u32::MAX));
-                }
-                i += 1;
-                if i.is_multiple_of(1024) {
-                    cancelled(&p.cancel)?;
-                }
+        // The client runs on a thread of its own so that pinning it leaves
+        // the caller's affinity alone.
+        let client = s.spawn(move || -> Result<(Vec<u32>, usize)> {
+            if p.pin {
+                pin_thread(CLIENT_CPU)?;
             }
-            Ok(())
-        })();
-        let _ = client.shutdown(std::net::Shutdown::Both);
+            time_transactions(&mut client, client_ns, at, p)
+        });
+        let timed = client
+            .join()
+            .unwrap_or_else(|_| bail!("the ping-pong client panicked"));
         let echoed = echo
             .join()
             .unwrap_or_else(|_| bail!("the ping-pong server panicked"));
-        result.with_context(|| format!("ping-pong {client_ns} -> {at}"))?;
+        let (mut samples, i) = timed.with_context(|| format!("ping-pong {client_ns} -> {at}"))?;
         let echoed = echoed.with_context(|| format!("ping-pong server {at}"))?;
         if echoed != i as u64 {
             bail!("ping-pong {client_ns} -> {at}: sent {i}, echoed {echoed}");
@@ -256,4 +272,41 @@ fn ping_pong(
             transactions: samples.len(),
         })
     })
+}
+
+/// The client's side of the ping-pong: transactions for `rr_seconds`, each
+/// timed (the first [`WARMUP`] left out); closes the connection at the end,
+/// also on error. Returns the samples in ns and the transaction count.
+fn time_transactions(
+    client: &mut TcpStream,
+    client_ns: &str,
+    at: SocketAddr,
+    p: &Params,
+) -> Result<(Vec<u32>, usize)> {
+    let mut samples: Vec<u32> = Vec::with_capacity(1 << 20);
+    let end = Instant::now() + Duration::from_secs(p.rr_seconds);
+    let mut b = [0u8; 1];
+    let mut i: usize = 0;
+    let result = (|| -> Result<()> {
+        while Instant::now() < end {
+            let t = Instant::now();
+            client.write_all(&[i as u8])?;
+            client.read_exact(&mut b)?;
+            let ns = t.elapsed().as_nanos();
+            if b[0] != i as u8 {
+                bail!("ping-pong {client_ns} -> {at}: wrong byte back");
+            }
+            if i >= WARMUP {
+                samples.push(u32::try_from(ns).unwrap_or(u32::MAX));
+            }
+            i += 1;
+            if i.is_multiple_of(1024) {
+                cancelled(&p.cancel)?;
+            }
+        }
+        Ok(())
+    })();
+    let _ = client.shutdown(std::net::Shutdown::Both);
+    result?;
+    Ok((samples, i))
 }

@@ -146,8 +146,16 @@ pub fn render(rows: &[Row], p: &Params, load: &str, markdown: bool) -> String {
     let _ = writeln!(
         out,
         "Datapath: iperf3 TCP, {} stream(s), {} s per case (after 1 s left out); \
-         request/response: 1-byte TCP ping-pong, {} s per case; median of {} round(s)",
-        p.streams, p.seconds, p.rr_seconds, rounds
+         request/response: 1-byte TCP ping-pong, {} s per case; median of {} round(s); {}",
+        p.streams,
+        p.seconds,
+        p.rr_seconds,
+        rounds,
+        if p.pin {
+            "sender on CPU 0, receiver on CPU 1"
+        } else {
+            "unpinned"
+        }
     );
     let _ = writeln!(
         out,
