@@ -49,7 +49,7 @@ pub struct Params {
     pub streams: u32,
     pub rr_seconds: u64,
     /// Pin the sending side to CPU 0 and the receiving side to CPU 1 (iperf3
-    /// and the ping-pong alike), as if they were two machines.
+    /// and the ping-pong alike).
     pub pin: bool,
     pub cancel: Arc<AtomicBool>,
 }
