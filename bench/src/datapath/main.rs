@@ -67,8 +67,8 @@ struct Args {
     /// targets need (f)).
     #[arg(long, value_delimiter = ',', default_value = "a,b,c0,c,d,e,f")]
     cases: Vec<String>,
-    /// Rounds over all cases; each column of the table is the median over
-    /// the rounds, the notes list every round's figures.
+    /// Rounds over all cases; the table shows medians over the rounds (a
+    /// ratio: the median of the per-round ratios), the notes every round.
     #[arg(long, default_value_t = 3)]
     rounds: u32,
     /// Pin the sending side to CPU 0 and the receiving side to CPU 1. Off by

@@ -86,10 +86,6 @@ impl Row {
         v.sort_by(f64::total_cmp);
         v.get((v.len().max(1) - 1) / 2).copied().unwrap_or(0.0)
     }
-
-    fn gbps(&self) -> f64 {
-        self.median(|f| f.gbps)
-    }
 }
 
 const HEADER: [&str; 7] = [
@@ -102,21 +98,37 @@ const HEADER: [&str; 7] = [
     "result",
 ];
 
-fn gbps(rows: &[Row], c: Case) -> Option<f64> {
-    rows.iter().find(|r| r.case == c).map(Row::gbps)
+fn find(rows: &[Row], c: Case) -> Option<&Row> {
+    rows.iter().find(|r| r.case == c)
 }
 
-/// Whether a case met its target; "-" where there is none or a figure it
-/// compares with was not measured.
+/// The median over the rounds of `r`'s throughput divided by `base`'s in
+/// the same round: pairing the rounds keeps the machine's drift (other work
+/// starting and stopping) out of the comparison.
+fn ratio(r: &Row, base: &Row) -> f64 {
+    let mut v: Vec<f64> = r
+        .rounds
+        .iter()
+        .zip(&base.rounds)
+        .filter(|(_, b)| b.gbps > 0.0)
+        .map(|(x, b)| x.gbps / b.gbps)
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v.get((v.len().max(1) - 1) / 2).copied().unwrap_or(0.0)
+}
+
+/// Whether a case met its target, by the paired ratios; "-" where there is
+/// none or the case it compares with was not measured.
 fn verdict(rows: &[Row], r: &Row) -> String {
-    let (a, f) = (gbps(rows, Case::A), gbps(rows, Case::F));
-    let g = r.gbps();
+    let (a, f) = (find(rows, Case::A), find(rows, Case::F));
     let word = |ok: bool| if ok { "met" } else { "missed" };
     match r.case {
-        Case::B => a.map_or("- (no (a))".into(), |a| word(g >= 0.95 * a).into()),
+        Case::B => a.map_or("- (no (a))".into(), |a| word(ratio(r, a) >= 0.95).into()),
         Case::D | Case::E => {
-            let vs_f = f.map_or("- (no (f))".to_owned(), |f| word(g >= f).to_owned());
-            let aim = a.map_or("-".to_owned(), |a| word(g >= 0.8 * a).to_owned());
+            let vs_f = f.map_or("- (no (f))".to_owned(), |f| {
+                format!("{} ({:.2} x (f))", word(ratio(r, f) >= 1.0), ratio(r, f))
+            });
+            let aim = a.map_or("-".to_owned(), |a| word(ratio(r, a) >= 0.8).to_owned());
             format!("{vs_f}; aim {aim}")
         }
         _ => "-".into(),
@@ -127,14 +139,14 @@ fn verdict(rows: &[Row], r: &Row) -> String {
 /// when the run started.
 pub fn render(rows: &[Row], p: &Params, load: &str, markdown: bool) -> String {
     let rounds = rows.iter().map(|r| r.rounds.len()).max().unwrap_or(0);
-    let a = gbps(rows, Case::A);
+    let a = find(rows, Case::A);
     let cells: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
             [
                 r.case.label().to_owned(),
-                format!("{:.2}", r.gbps()),
-                a.map_or("-".into(), |a| format!("{:.2}", r.gbps() / a)),
+                format!("{:.2}", r.median(|f| f.gbps)),
+                a.map_or("-".into(), |a| format!("{:.2}", ratio(r, a))),
                 format!("{:.1}", r.median(|f| f.rr.mean_us)),
                 format!("{:.1}", r.median(|f| f.rr.p99_us)),
                 r.case.target().to_owned(),
@@ -146,7 +158,7 @@ pub fn render(rows: &[Row], p: &Params, load: &str, markdown: bool) -> String {
     let _ = writeln!(
         out,
         "Datapath: iperf3 TCP, {} stream(s), {} s per case (after 1 s left out); \
-         request/response: 1-byte TCP ping-pong, {} s per case; median of {} round(s); {}",
+         request/response: 1-byte TCP ping-pong, {} s per case; median of {} round(s) (ratios: median of the per-round ratios); {}",
         p.streams,
         p.seconds,
         p.rr_seconds,
