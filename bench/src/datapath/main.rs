@@ -290,11 +290,14 @@ fn round(t: &Topology, cases: &[Case], params: &Params) -> Result<Vec<(Case, Fig
     dp2.shutdown();
     drop(dp1);
     drop(dp2);
-    t.remove_tern_vxlan()?;
-    // Back to the plain kernel for the next round.
-    t.remote_routes_via_uplink()?;
-    t.set_pod_mtu(UPLINK_MTU)?;
+    // Back to the plain kernel for the next round; a measuring error is
+    // reported before a clean-up error.
+    let cleanup = t
+        .remove_tern_vxlan()
+        .and_then(|()| t.remote_routes_via_uplink())
+        .and_then(|()| t.set_pod_mtu(UPLINK_MTU));
     result?;
+    cleanup?;
     Ok(out)
 }
 

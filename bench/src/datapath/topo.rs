@@ -59,7 +59,7 @@ pub fn ip(args: &[&str]) -> Result<()> {
     run("ip", args)
 }
 
-/// Runs a program, failing with its stderr; returns its stdout.
+/// Runs a program, failing with its stderr.
 pub fn run(prog: &str, args: &[&str]) -> Result<()> {
     output(prog, args).map(|_| ())
 }
