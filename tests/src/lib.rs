@@ -338,6 +338,33 @@ pub fn tern(ns: &str, cmd: &str) -> serde_json::Value {
     json(Command::new(bin("tern")).args(["-N", ns, "-c", cmd]))
 }
 
+/// Feeds `script` to `tern -N ns` on stdin, as an operator's script
+/// would; panics unless every line is accepted. Returns tern's stdout.
+pub fn tern_script(ns: &str, script: &str) -> String {
+    use std::io::Write as _;
+    let mut child = Command::new(bin("tern"))
+        .args(["-N", ns])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start tern");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("write script");
+    let out = child.wait_with_output().expect("tern");
+    assert!(
+        out.status.success(),
+        "tern refused part of\n{script}\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// tern's answer to `cmd` in instance `ns`, as text.
 pub fn tern_text(ns: &str, cmd: &str) -> String {
     run_ok(Command::new(bin("tern")).args(["-N", ns, "-c", cmd]))

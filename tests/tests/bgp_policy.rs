@@ -6,42 +6,13 @@
 //! that keeps one fabric route and refuses the rest, put in force by a
 //! ROUTE-REFRESH (FRR counts it) and not by a session reset.
 //! Needs root and FRR (lab/setup.sh).
-use std::{
-    io::Write,
-    process::{Command, Stdio},
-};
+use std::process::Command;
 
-use tern_tests::{Lab, bin, vtysh};
+use tern_tests::{Lab, bin, tern_script, vtysh};
 
 /// Polls `ok` until it holds or `secs` pass.
 fn eventually(secs: u64, what: &str, mut ok: impl FnMut() -> bool) {
     tern_tests::eventually(secs, || if ok() { Ok(()) } else { Err(what.to_owned()) });
-}
-
-/// Feeds `script` to `tern -N node` on stdin; panics unless every line is
-/// accepted.
-fn tern_script(node: &str, script: &str) -> String {
-    let mut child = Command::new(bin("tern"))
-        .args(["-N", node])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start tern");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(script.as_bytes())
-        .expect("write script");
-    let out = child.wait_with_output().expect("tern");
-    assert!(
-        out.status.success(),
-        "tern refused part of\n{script}\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The prefixes of Tern's IPv4 routes (protocol 202) in `node`'s kernel.

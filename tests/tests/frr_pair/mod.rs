@@ -5,9 +5,8 @@
 #![allow(dead_code)]
 
 use std::{
-    io::Write,
     path::PathBuf,
-    process::{Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
@@ -91,27 +90,7 @@ impl Lab {
     /// Feeds `script` to tern's shell on node1; panics unless every line
     /// is accepted.
     pub fn tern_script(&self, script: &str) -> String {
-        let mut child = Command::new(bin("tern"))
-            .args(["-N", &self.node1])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start tern");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(script.as_bytes())
-            .expect("write script");
-        let out = child.wait_with_output().expect("tern");
-        assert!(
-            out.status.success(),
-            "tern refused part of\n{script}\nstdout:\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        tern_tests::tern_script(&self.node1, script)
     }
 
     /// The prefixes of Tern's routes (protocol 202) in node1's kernel.
