@@ -22,6 +22,7 @@ mod netns;
 mod peers;
 mod prefixes;
 mod report;
+mod signals;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -141,7 +142,7 @@ fn run(args: Args, cancel: Arc<AtomicBool>) -> Result<bool> {
     for k in &kinds {
         programs.push(k.programs(&ternd)?);
     }
-    watch_signals(cancel.clone())?;
+    signals::watch(cancel.clone(), "tern-bench")?;
     let params = Params {
         peers: args.peers,
         prefixes: args.prefixes,
@@ -176,40 +177,4 @@ fn run(args: Args, cancel: Arc<AtomicBool>) -> Result<bool> {
     Ok(outcomes
         .iter()
         .all(|o| o.converged != Mark::Failed && o.fib != Mark::Failed))
-}
-
-/// Sets `cancel` on Ctrl-C or SIGTERM; the run then unwinds, and its guards
-/// stop the daemons and delete the namespaces.
-fn watch_signals(cancel: Arc<AtomicBool>) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the signal runtime")?;
-    // Registered here, before any daemon starts, so no signal is missed.
-    let mut term = rt
-        .block_on(async {
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        })
-        .context("watching SIGTERM")?;
-    let mut int = rt
-        .block_on(async {
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        })
-        .context("watching SIGINT")?;
-    std::thread::Builder::new()
-        .name("bench-signals".into())
-        .spawn(move || {
-            rt.block_on(async {
-                loop {
-                    tokio::select! {
-                        _ = term.recv() => {}
-                        _ = int.recv() => {}
-                    }
-                    cancel.store(true, Ordering::SeqCst);
-                    eprintln!("tern-bench: interrupted, cleaning up");
-                }
-            });
-        })
-        .context("starting the signal thread")?;
-    Ok(())
 }

@@ -28,13 +28,15 @@
 
 mod measure;
 mod report;
+#[path = "../signals.rs"]
+mod signals;
 mod topo;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Parser;
 use std::net::IpAddr;
 use tern_ebpf::Datapath;
@@ -116,7 +118,7 @@ fn run(args: Args, cancel: Arc<AtomicBool>) -> Result<()> {
             bail!("{tool} is needed and is not installed (lab/setup.sh installs it)");
         }
     }
-    watch_signals(cancel.clone())?;
+    signals::watch(cancel.clone(), "tern-bench-datapath")?;
     let params = Params {
         seconds: args.seconds,
         streams: args.streams,
@@ -319,39 +321,4 @@ fn which(tool: &str) -> Option<std::path::PathBuf> {
         .chain(["/usr/sbin".into(), "/sbin".into()])
         .map(|d| d.join(tool))
         .find(|p| p.is_file())
-}
-
-/// Sets `cancel` on Ctrl-C or SIGTERM; the run then unwinds, and its guards
-/// stop iperf3, detach the programs and delete the namespaces.
-fn watch_signals(cancel: Arc<AtomicBool>) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the signal runtime")?;
-    let mut term = rt
-        .block_on(async {
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        })
-        .context("watching SIGTERM")?;
-    let mut int = rt
-        .block_on(async {
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        })
-        .context("watching SIGINT")?;
-    std::thread::Builder::new()
-        .name("bench-signals".into())
-        .spawn(move || {
-            rt.block_on(async {
-                loop {
-                    tokio::select! {
-                        _ = term.recv() => {}
-                        _ = int.recv() => {}
-                    }
-                    cancel.store(true, Ordering::SeqCst);
-                    eprintln!("tern-bench-datapath: interrupted, cleaning up");
-                }
-            });
-        })
-        .context("starting the signal thread")?;
-    Ok(())
 }
