@@ -388,3 +388,79 @@ pub fn tern_routes(ns: &str) -> Vec<(String, String)> {
         })
         .unwrap_or_default()
 }
+
+/// `ping -c COUNT` from namespace `from_ns` to `to`; Err with ping's output.
+pub fn ns_ping(from_ns: &str, to: &str, count: u32) -> Result<(), String> {
+    let count = count.to_string();
+    let out = run(Command::new("ip").args([
+        "netns", "exec", from_ns, "ping", "-c", &count, "-i", "0.2", "-W", "1", to,
+    ]));
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ping {to} from {from_ns}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Runs `f` on a thread that has entered the network namespace `ns`.
+pub fn in_netns<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let path = format!("/var/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+            .unwrap_or_else(|e| panic!("setns {path}: {e}"));
+        f()
+    })
+}
+
+/// Size of each [`tcp_transfer`].
+pub const TRANSFER: usize = 1 << 20;
+
+/// 1 MiB over TCP from a socket in `client_ns` to a listener on
+/// `server_addr:port` in `server_ns`; the server checks that the
+/// connection is the client's and counts and checks every byte.
+pub fn tcp_transfer(server_ns: &str, server_addr: &str, client_ns: &str, port: u16) {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    let ip: std::net::IpAddr = server_addr.parse().expect("pod address");
+    let addr = std::net::SocketAddr::new(ip, port);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let server = in_netns(server_ns, move || {
+        let l = std::net::TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+        let _ = ready_tx.send(());
+        let (mut conn, peer) = l.accept().expect("accept");
+        conn.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut got = Vec::new();
+        conn.read_to_end(&mut got).expect("read");
+        (peer, got)
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the server never listened");
+    let client = in_netns(client_ns, move || {
+        let mut c = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        c.set_write_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let data: Vec<u8> = (0..TRANSFER).map(|i| (i % 251) as u8).collect();
+        c.write_all(&data).expect("write");
+        c.shutdown(std::net::Shutdown::Write).expect("shutdown");
+        c.local_addr().expect("local address")
+    });
+    let local = client.join().expect("client thread");
+    let (peer, got) = server.join().expect("server thread");
+    assert_eq!(peer, local, "the server saw another client");
+    assert_eq!(got.len(), TRANSFER, "bytes received over TCP to {addr}");
+    assert!(
+        got.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8),
+        "the bytes received at {addr} differ from those sent"
+    );
+}

@@ -19,7 +19,7 @@ use std::{
 };
 
 use serde_json::Value;
-use tern_tests::{bin, netns_with_prefix, private_topology, run, run_ok};
+use tern_tests::{bin, netns_with_prefix, ns_ping, private_topology, run, run_ok, tcp_transfer};
 
 const VNI: u64 = 4242;
 
@@ -82,76 +82,6 @@ fn tern(instance: &str, cmds: &[&str]) -> String {
 fn tern_json(instance: &str, cmd: &str) -> Value {
     let out = tern(instance, &[cmd]);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{cmd}: {e}: {out}"))
-}
-
-fn ping(from_ns: &str, to: &str) -> Result<(), String> {
-    let out = run(Command::new("ip").args([
-        "netns", "exec", from_ns, "ping", "-c", "2", "-i", "0.2", "-W", "1", to,
-    ]));
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ping {to} from {from_ns}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-/// Size of each TCP transfer.
-const TRANSFER: usize = 1 << 20;
-
-/// Runs `f` on a thread that has entered the network namespace `ns`.
-fn in_netns<T: Send + 'static>(
-    ns: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> std::thread::JoinHandle<T> {
-    let path = format!("/var/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let file = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-            .unwrap_or_else(|e| panic!("setns {path}: {e}"));
-        f()
-    })
-}
-
-/// 1 MiB over TCP from `client_ns` to `server_addr:port` in `server_ns`;
-/// the server counts and checks every byte.
-fn tcp_transfer(server_ns: &str, server_addr: &str, client_ns: &str, port: u16) {
-    use std::io::{Read, Write};
-    let ip: std::net::IpAddr = server_addr.parse().expect("pod address");
-    let addr = std::net::SocketAddr::new(ip, port);
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let server = in_netns(server_ns, move || {
-        let l = std::net::TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
-        let _ = ready_tx.send(());
-        let (mut conn, _) = l.accept().expect("accept");
-        conn.set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        let mut got = Vec::new();
-        conn.read_to_end(&mut got).expect("read");
-        got
-    });
-    ready_rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the server never listened");
-    let client = in_netns(client_ns, move || {
-        let mut c = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10))
-            .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-        c.set_write_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        let data: Vec<u8> = (0..TRANSFER).map(|i| (i % 251) as u8).collect();
-        c.write_all(&data).expect("write");
-        c.shutdown(std::net::Shutdown::Write).expect("shutdown");
-    });
-    client.join().expect("client thread");
-    let got = server.join().expect("server thread");
-    assert_eq!(got.len(), TRANSFER, "bytes received over TCP to {addr}");
-    assert!(
-        got.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8),
-        "the bytes received at {addr} differ from those sent"
-    );
 }
 
 /// A pod's global address of one family.
@@ -476,7 +406,7 @@ fn pods_talk_in_native_vxlan_and_geneve_mode_switched_live() {
             for v6 in [false, true] {
                 let addr = pod_addr(to, v6);
                 eventually(60, &format!("{mode}: {from} -> {addr}"), || {
-                    ping(from, &addr)
+                    ns_ping(from, &addr, 2)
                 });
                 port += 1;
                 tcp_transfer(to, &addr, from, port);

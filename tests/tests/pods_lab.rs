@@ -13,7 +13,7 @@ use std::{
 };
 
 use serde_json::Value;
-use tern_tests::{bin, netns_with_prefix, private_topology, run, run_ok};
+use tern_tests::{bin, netns_with_prefix, ns_ping, private_topology, run_ok, tcp_transfer};
 
 /// Runs `tern-lab down` on drop, so a failing test still cleans up.
 struct LabGuard {
@@ -39,75 +39,6 @@ fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Result<T, String>
             Err(_) => std::thread::sleep(Duration::from_millis(250)),
         }
     }
-}
-
-fn ping(from_ns: &str, to: &str) -> Result<(), String> {
-    let out =
-        run(Command::new("ip").args(["netns", "exec", from_ns, "ping", "-c", "1", "-W", "1", to]));
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ping {to} from {from_ns}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-/// Size of each TCP transfer.
-const TRANSFER: usize = 1 << 20;
-
-/// Runs `f` on a thread that has entered the network namespace `ns`.
-fn in_netns<T: Send + 'static>(
-    ns: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> std::thread::JoinHandle<T> {
-    let path = format!("/var/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-            .unwrap_or_else(|e| panic!("setns {path}: {e}"));
-        f()
-    })
-}
-
-/// 1 MiB over TCP from a socket in `client_ns` to a listener on
-/// `server_addr` in `server_ns`; the server counts and checks every byte.
-fn tcp_transfer(server_ns: &str, server_addr: &str, client_ns: &str) {
-    use std::io::{Read, Write};
-    let ip: std::net::IpAddr = server_addr.parse().expect("pod address");
-    let addr = std::net::SocketAddr::new(ip, 5201);
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let server = in_netns(server_ns, move || {
-        let l = std::net::TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
-        let _ = ready_tx.send(());
-        let (mut conn, peer) = l.accept().expect("accept");
-        conn.set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        let mut got = Vec::new();
-        conn.read_to_end(&mut got).expect("read");
-        (peer, got)
-    });
-    ready_rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the server never listened");
-    let client = in_netns(client_ns, move || {
-        let mut c = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10))
-            .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-        let data: Vec<u8> = (0..TRANSFER).map(|i| (i % 251) as u8).collect();
-        c.write_all(&data).expect("write");
-        c.shutdown(std::net::Shutdown::Write).expect("shutdown");
-        c.local_addr().expect("local address")
-    });
-    let local = client.join().expect("client thread");
-    let (peer, got) = server.join().expect("server thread");
-    assert_eq!(peer, local, "the server saw another client");
-    assert_eq!(got.len(), TRANSFER, "bytes received over TCP to {addr}");
-    assert!(
-        got.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8),
-        "the bytes received differ from those sent"
-    );
 }
 
 fn endpoints(instance: &str) -> Vec<Value> {
@@ -195,18 +126,18 @@ fn pods_reach_each_other_on_one_node_and_across_nodes() {
     );
 
     // Same node: no BGP involved.
-    ping(&n1p1, &a(&eps1, "node1-pod2", false)).unwrap_or_else(|e| panic!("{e}"));
-    ping(&n1p2, &a(&eps1, "node1-pod1", true)).unwrap_or_else(|e| panic!("{e}"));
+    ns_ping(&n1p1, &a(&eps1, "node1-pod2", false), 1).unwrap_or_else(|e| panic!("{e}"));
+    ns_ping(&n1p2, &a(&eps1, "node1-pod1", true), 1).unwrap_or_else(|e| panic!("{e}"));
     // Across nodes: once BGP has carried the pod CIDRs through tor1.
     for v6 in [false, true] {
         let to = a(&eps2, "node2-pod1", v6);
-        eventually(60, "pod route across nodes", || ping(&n1p1, &to));
+        eventually(60, "pod route across nodes", || ns_ping(&n1p1, &to, 1));
         let back = a(&eps1, "node1-pod2", v6);
-        eventually(30, "pod route back", || ping(&n2p2, &back));
+        eventually(30, "pod route back", || ns_ping(&n2p2, &back, 1));
     }
-    tcp_transfer(&n2p1, &a(&eps2, "node2-pod1", false), &n1p1);
-    tcp_transfer(&n1p2, &a(&eps1, "node1-pod2", true), &n2p2);
-    tcp_transfer(&n1p1, &a(&eps1, "node1-pod1", false), &n1p2);
+    tcp_transfer(&n2p1, &a(&eps2, "node2-pod1", false), &n1p1, 5201);
+    tcp_transfer(&n1p2, &a(&eps1, "node1-pod2", true), &n2p2, 5201);
+    tcp_transfer(&n1p1, &a(&eps1, "node1-pod1", false), &n1p2, 5201);
 
     // The node routes its pods itself (proto 203), learns the other node's
     // pod CIDR from BGP (proto tern).
