@@ -199,17 +199,13 @@ impl Pane<'_> {
         )
     }
 
-    /// Whether the pane's process has ended, and its exit status.
-    fn dead(&self) -> Option<String> {
-        let out = self.tmux(&[
-            "display-message",
-            "-p",
-            "-t",
-            &self.name,
-            "#{pane_dead} #{pane_dead_status}",
-        ]);
-        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        text.strip_prefix("1 ").map(str::to_owned)
+    /// tern's exit status once it has ended. The pane's shell writes it to
+    /// a file: tmux 3.3a can leave an exited pane process unreaped (a
+    /// zombie, `pane_dead` never set) on a loaded machine, so the pane's own
+    /// state is no witness.
+    fn exit_status(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.s.dir.join("tern.status")).ok()?;
+        text.ends_with('\n').then(|| text.trim().to_owned())
     }
 }
 
@@ -219,11 +215,12 @@ fn interactive_shell_like_vtysh() {
     start_ternd(&mut s);
     let name = "shell".to_owned();
     // HOME in the scratch directory: the history file lands there.
+    // The shell around tern records its exit status (see `exit_status`).
     let cmd = format!(
-        "env HOME={} {} -N {}",
-        s.dir.display(),
-        bin("tern").display(),
-        s.instance
+        "env HOME={dir} {tern} -N {instance}; echo $? > {dir}/tern.status",
+        dir = s.dir.display(),
+        tern = bin("tern").display(),
+        instance = s.instance
     );
     sh(&[
         "tmux",
@@ -305,7 +302,7 @@ fn interactive_shell_like_vtysh() {
     pane.press(&["Enter"]);
     let deadline = Instant::now() + DEADLINE;
     let status = loop {
-        if let Some(status) = pane.dead() {
+        if let Some(status) = pane.exit_status() {
             break status;
         }
         assert!(
