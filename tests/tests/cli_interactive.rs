@@ -97,7 +97,9 @@ fn start_ternd(s: &mut Setup) {
     let conf = s.dir.join("ternd.conf");
     std::fs::write(
         &conf,
-        "hostname clinode\ninterface eth1\n description uplink\n",
+        "hostname clinode\ninterface eth1\n description uplink\n\
+         router bgp 65001\n bgp router-id 10.0.0.1\n neighbor 192.0.2.99 remote-as 65002\n \
+         neighbor 192.0.2.99 passive\n",
     )
     .expect("write config");
     let child = Command::new("nsenter")
@@ -243,6 +245,18 @@ fn interactive_shell_like_vtysh() {
     });
 
     pane.run("sh ver", &["Tern ", "(clinode)"], "clinode#");
+    // The abbreviation every vtysh user types first.
+    pane.run(
+        "sh bgp su",
+        &[
+            "IPv4 Unicast Summary",
+            "BGP router identifier 10.0.0.1, local AS number 65001",
+            "Neighbor        V         AS   MsgRcvd   MsgSent   TblVer  InQ OutQ  Up/Down State/PfxRcd",
+            "192.0.2.99      4      65002",
+            "Total number of neighbors 1",
+        ],
+        "clinode#",
+    );
 
     // `?` lists the next words and gives the line back without the `?`.
     let from = pane.mark();
