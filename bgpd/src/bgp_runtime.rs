@@ -84,7 +84,9 @@ impl BgpRuntime {
 /// and a FIB rewrite when one comes back (the kernel drops the routes
 /// through a link that goes down without telling anyone).
 async fn watch(nl: Netlink, sp: SpeakerHandle) {
-    let mut events = match nl.watch().await {
+    // Our own routes' notifications are dropped by the kernel: nothing here
+    // acts on them, and a full-table install would flood the watch.
+    let mut events = match nl.watch_except(&[tern_netlink::TERN_PROTO]).await {
         Ok(rx) => rx,
         Err(e) => {
             tracing::warn!(error = %e, "no interface watch: link failures wait for the hold timer");

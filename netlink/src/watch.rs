@@ -191,6 +191,76 @@ impl WatchState {
     }
 }
 
+/// Classic BPF for the watch socket: RTM_NEWROUTE and RTM_DELROUTE whose
+/// rtm_protocol is one of `protocols` are dropped in the kernel, before
+/// they are queued; everything else passes whole.
+///
+/// A multicast notification is one netlink message per skb, so the filter
+/// sees the nlmsghdr at offset 0 and the rtmsg right after it.
+fn route_protocol_filter(protocols: &[u8]) -> Vec<nix::libc::sock_filter> {
+    const BPF_LD_H_ABS: u16 = 0x28;
+    const BPF_LD_B_ABS: u16 = 0x30;
+    const BPF_JMP_JEQ_K: u16 = 0x15;
+    const BPF_RET_K: u16 = 0x06;
+    /// nlmsghdr.nlmsg_type.
+    const TYPE_OFF: u32 = 4;
+    /// nlmsghdr (16 bytes), then rtm_family, rtm_dst_len, rtm_src_len,
+    /// rtm_tos, rtm_table, rtm_protocol.
+    const PROTOCOL_OFF: u32 = 16 + 5;
+    const RTM_NEWROUTE: u16 = 24;
+    const RTM_DELROUTE: u16 = 25;
+    // nlmsg_type is in host order; a BPF half-word load reads big-endian.
+    let loaded = |t: u16| u32::from(u16::from_be_bytes(t.to_ne_bytes()));
+    let insn = |code, jt, jf, k| nix::libc::sock_filter { code, jt, jf, k };
+    let n = u8::try_from(protocols.len()).unwrap_or(u8::MAX);
+    let protocols = &protocols[..usize::from(n)];
+    let mut prog = vec![
+        insn(BPF_LD_H_ABS, 0, 0, TYPE_OFF),
+        insn(BPF_JMP_JEQ_K, 1, 0, loaded(RTM_NEWROUTE)),
+        // Neither route message: to the accept at 4 + n.
+        insn(BPF_JMP_JEQ_K, 0, n.saturating_add(1), loaded(RTM_DELROUTE)),
+        insn(BPF_LD_B_ABS, 0, 0, PROTOCOL_OFF),
+    ];
+    for (i, p) in (0u8..).zip(protocols) {
+        // The drop sits at 5 + n; this is instruction 4 + i.
+        prog.push(insn(BPF_JMP_JEQ_K, n - i, 0, u32::from(*p)));
+    }
+    prog.push(insn(BPF_RET_K, 0, 0, u32::MAX));
+    prog.push(insn(BPF_RET_K, 0, 0, 0));
+    prog
+}
+
+/// SO_ATTACH_FILTER has no safe wrapper in nix.
+#[allow(unsafe_code)]
+fn attach_filter(
+    sock: &impl std::os::fd::AsRawFd,
+    prog: &[nix::libc::sock_filter],
+) -> std::io::Result<()> {
+    use nix::libc;
+    let fprog = libc::sock_fprog {
+        len: u16::try_from(prog.len())
+            .map_err(|_| std::io::Error::from_raw_os_error(libc::E2BIG))?,
+        filter: prog.as_ptr().cast_mut(),
+    };
+    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::sock_fprog>()).unwrap_or(16);
+    // SAFETY: `fprog` points at `prog`; both outlive the call, and the
+    // kernel copies the program.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            std::ptr::from_ref(&fprog).cast::<libc::c_void>(),
+            len,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 impl Netlink {
     /// Starts watching the namespace of the calling thread. Events come in
     /// kernel order on the returned channel; the watch stops when the
@@ -198,6 +268,18 @@ impl Netlink {
     /// watch starts: read that with [`Netlink::links`] and
     /// [`Netlink::kernel_routes`] after this returns.
     pub async fn watch(&self) -> Result<mpsc::UnboundedReceiver<LinkEvent>, Error> {
+        self.watch_except(&[]).await
+    }
+
+    /// [`Netlink::watch`] without the route notifications of `protocols`,
+    /// which the kernel drops before queueing them (a socket filter). A
+    /// daemon that installs a full table need not read back one
+    /// notification per route it wrote: with them, a million-route install
+    /// overran the watch, and each overrun cost a re-read of the table.
+    pub async fn watch_except(
+        &self,
+        protocols: &[u8],
+    ) -> Result<mpsc::UnboundedReceiver<LinkEvent>, Error> {
         let (mut conn, handle, mut messages) = rtnetlink::new_multicast_connection(&[
             MulticastGroup::Link,
             MulticastGroup::Ipv4Ifaddr,
@@ -211,6 +293,9 @@ impl Netlink {
             && let Err(e) = sock.set_rx_buf_sz(WATCH_RCVBUF)
         {
             tracing::debug!(error = %e, "watch socket keeps its default receive buffer");
+        }
+        if !protocols.is_empty() {
+            attach_filter(&*sock, &route_protocol_filter(protocols)).map_err(Error::Open)?;
         }
         tokio::spawn(conn);
         let mut state = WatchState::default();

@@ -107,6 +107,79 @@ fn watch_reports_links_addresses_and_routes() {
 }
 
 #[test]
+fn watch_except_drops_the_named_protocols_routes_in_the_kernel() {
+    in_netns(|| async {
+        let t = topo().await;
+        let mut rx = t.nl.watch_except(&[TERN_PROTO, 203]).await.expect("watch");
+        let gw = "192.0.2.2".parse().expect("ip");
+        // Tern's route added and removed, a proto 203 one, then a static
+        // route and an address: the first events seen must be the latter.
+        let r = Route::new(
+            "10.42.0.0/24".parse().expect("net"),
+            vec![NextHop::via(gw, t.veth0)],
+        );
+        t.nl.route_replace(&r).await.expect("replace");
+        t.nl.route_delete(&r).await.expect("delete");
+        ip("route add 10.43.0.0/24 via 192.0.2.2 proto 203");
+        ip("route del 10.43.0.0/24 via 192.0.2.2 proto 203");
+        ip("route add 10.44.0.0/24 via 192.0.2.2 proto static");
+        let e = expect_event(&mut rx, "a route event", |e| {
+            matches!(e, LinkEvent::RouteAdded(_) | LinkEvent::RouteRemoved(_))
+        })
+        .await;
+        assert!(
+            matches!(&e, LinkEvent::RouteAdded(k) if k.protocol == 4 && k.route.prefix.to_string() == "10.44.0.0/24"),
+            "{e:?}"
+        );
+        ip("route del 10.44.0.0/24 via 192.0.2.2 proto static");
+        expect_event(
+            &mut rx,
+            "the static route removed",
+            |e| matches!(e, LinkEvent::RouteRemoved(k) if k.protocol == 4),
+        )
+        .await;
+        // Links and addresses still pass the filter.
+        ip("link set veth0 down");
+        expect_event(&mut rx, "veth0 down", |e| {
+            matches!(e, LinkEvent::LinkDown { .. })
+        })
+        .await;
+        ip("link set veth0 up");
+        ip("addr add 192.0.2.77/32 dev veth0");
+        expect_event(
+            &mut rx,
+            "address added",
+            |e| matches!(e, LinkEvent::AddressAdded { net, .. } if net.to_string() == "192.0.2.77/32"),
+        )
+        .await;
+        // A flood of Tern's routes is not read back at all.
+        let nh = vec![NextHop::via(gw, t.veth0)];
+        let ops: Vec<tern_netlink::RouteOp> = (0..20_000u32)
+            .map(|i| {
+                let a = std::net::Ipv4Addr::from(0x0a91_0000 + i);
+                tern_netlink::RouteOp::Replace(Route::new(
+                    ipnet::IpNet::new(a.into(), 32).expect("/32"),
+                    nh.clone(),
+                ))
+            })
+            .collect();
+        assert_eq!(t.nl.apply_batch(&ops).await.applied, 20_000);
+        ip("route add 10.45.0.0/24 via 192.0.2.2 proto static");
+        let e = expect_event(&mut rx, "the next route event", |e| {
+            matches!(
+                e,
+                LinkEvent::RouteAdded(_) | LinkEvent::RouteRemoved(_) | LinkEvent::Overrun
+            )
+        })
+        .await;
+        assert!(
+            matches!(&e, LinkEvent::RouteAdded(k) if k.route.prefix.to_string() == "10.45.0.0/24"),
+            "{e:?}"
+        );
+    });
+}
+
+#[test]
 fn watch_ends_quietly_when_the_receiver_is_dropped() {
     in_netns(|| async {
         let t = topo().await;
