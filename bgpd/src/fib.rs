@@ -3,13 +3,14 @@
 //!
 //! Changes that arrive while a batch is being written are coalesced (the
 //! last word on a prefix wins), so a burst of updates becomes one pipelined
-//! netlink batch. On start, routes a previous ternd left behind are purged:
+//! netlink batch, written in the order the kernel's trie takes fastest
+//! ([`tern_netlink::fib_write_order`]). On start, routes a previous ternd left behind are purged:
 //! the BGP sessions will bring back what is still valid. With graceful
 //! restart they are kept instead (packets keep flowing while ternd
 //! restarts): new routes replace them as they are learnt, and once every
 //! peer has sent End-of-RIB the speaker asks for a reconcile, which deletes
 //! those of the old routes this ternd did not install again.
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use ipnet::IpNet;
 use tern_netlink::{Netlink, NextHop, Route, RouteOp, TERN_PROTO};
@@ -65,9 +66,9 @@ pub async fn spawn(netlink: Netlink, keep: bool) -> (mpsc::UnboundedSender<FibMs
         // While restarting: the prefixes installed by this ternd.
         let mut installed: Option<HashSet<IpNet>> = restarting.then(HashSet::new);
         while let Some(first) = rx.recv().await {
-            let mut pending: BTreeMap<IpNet, Vec<std::net::IpAddr>> = BTreeMap::new();
+            let mut pending: HashMap<IpNet, Vec<std::net::IpAddr>> = HashMap::new();
             let mut reconcile = false;
-            let mut take = |m: FibMsg, pending: &mut BTreeMap<_, _>| match m {
+            let mut take = |m: FibMsg, pending: &mut HashMap<_, _>| match m {
                 FibMsg::Changes(cs) => {
                     for c in cs {
                         pending.insert(c.prefix, c.nexthops);
@@ -88,6 +89,8 @@ pub async fn spawn(netlink: Netlink, keep: bool) -> (mpsc::UnboundedSender<FibMs
                     }
                 }
             }
+            let mut pending: Vec<(IpNet, Vec<std::net::IpAddr>)> = pending.into_iter().collect();
+            pending.sort_unstable_by_key(|(prefix, _)| tern_netlink::fib_write_order(prefix));
             let ops: Vec<RouteOp> = pending
                 .into_iter()
                 .map(|(prefix, nexthops)| {
@@ -131,7 +134,7 @@ pub async fn spawn(netlink: Netlink, keep: bool) -> (mpsc::UnboundedSender<FibMs
 
 /// Deletes Tern's kernel routes whose prefix is not in `installed`.
 async fn reconcile_stale(netlink: &Netlink, installed: &HashSet<IpNet>) {
-    let stale: Vec<RouteOp> = match netlink.kernel_routes(Some(TERN_PROTO), None).await {
+    let mut stale: Vec<RouteOp> = match netlink.kernel_routes(Some(TERN_PROTO), None).await {
         Ok(routes) => routes
             .into_iter()
             .filter(|r| !installed.contains(&r.route.prefix))
@@ -142,6 +145,7 @@ async fn reconcile_stale(netlink: &Netlink, installed: &HashSet<IpNet>) {
             return;
         }
     };
+    stale.sort_by_key(|op| tern_netlink::fib_write_order(&op.route().prefix));
     let report = netlink.apply_batch(&stale).await;
     let failed = report
         .failures

@@ -2,7 +2,10 @@
 //! veth next hop in a throwaway network namespace and prints routes/s for
 //! each way of doing it. Prints only; it asserts nothing about timing.
 //!
-//!     cargo run --release -p tern-netlink --example fib_install -- [COUNT] [--len N] [--v6]
+//!     cargo run --release -p tern-netlink --example fib_install -- [COUNT] [--len N] [--v6] [--address-order]
+//!
+//! The routes are written in `fib_write_order` (what ternd's FIB task
+//! does), or in address order with `--address-order`, for comparison.
 //!
 //! Modes: Tern's pipelined batches with inline next hops, the same with
 //! nexthop objects, next hops given by gateway only (as the BGP speaker
@@ -139,7 +142,7 @@ async fn per_request(nets: &[IpNet], gw: Ipv4Addr, ifindex: u32) -> Result<(), S
     Ok(())
 }
 
-async fn run(count: u32, len: u8, v6: bool) -> Result<(), String> {
+async fn run(count: u32, len: u8, v6: bool, address_order: bool) -> Result<(), String> {
     ip("link set lo up")?;
     ip("link add veth0 type veth peer name veth1")?;
     for dev in ["veth0", "veth1"] {
@@ -161,11 +164,19 @@ async fn run(count: u32, len: u8, v6: bool) -> Result<(), String> {
     };
     let a = NextHop::via(ga.parse().map_err(|_| "ip")?, veth0);
     let b = NextHop::via(gb.parse().map_err(|_| "ip")?, veth0);
-    let nets = prefixes(count, len, v6);
+    let mut nets = prefixes(count, len, v6);
+    if !address_order {
+        nets.sort_by_key(tern_netlink::fib_write_order);
+    }
 
     println!(
-        "{count} IPv{} /{len} routes via veth0, {} CPUs",
+        "{count} IPv{} /{len} routes via veth0, in {} order, {} CPUs",
         if v6 { 6 } else { 4 },
+        if address_order {
+            "address"
+        } else {
+            "FIB write"
+        },
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!(
@@ -223,11 +234,13 @@ fn main() {
     let mut count = 100_000u32;
     let mut len = None;
     let mut v6 = false;
+    let mut address_order = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--len" => len = args.next().and_then(|v| v.parse::<u8>().ok()),
             "--v6" => v6 = true,
+            "--address-order" => address_order = true,
             n => count = n.parse().unwrap_or(count),
         }
     }
@@ -247,7 +260,7 @@ fn main() {
     };
     let max = if v6 { 128 } else { 32 };
     let len = len.unwrap_or(max).clamp(max / 4, max);
-    if let Err(e) = rt.block_on(run(count, len, v6)) {
+    if let Err(e) = rt.block_on(run(count, len, v6, address_order)) {
         eprintln!("{e}");
         std::process::exit(1);
     }

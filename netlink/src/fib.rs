@@ -262,12 +262,13 @@ impl Netlink {
     /// object of `protocol`, leaving everything else alone: the start-up
     /// clean-up of routes a previous run left. Returns the routes deleted.
     pub async fn purge(&self, protocol: u8) -> Result<usize, Error> {
-        let ops: Vec<RouteOp> = self
+        let mut ops: Vec<RouteOp> = self
             .kernel_routes(Some(protocol), None)
             .await?
             .into_iter()
             .map(|kr| RouteOp::Delete(kr.route))
             .collect();
+        ops.sort_by_key(|op| crate::route::fib_write_order(&op.route().prefix));
         let report = self.apply(&ops, protocol).await;
         // Gone already (an IPv6 ECMP sibling, a concurrent delete) is fine.
         let failed: Vec<&OpFailure> = report

@@ -18,6 +18,7 @@ pub use batch::{BatchReport, OpError, OpFailure};
 pub use link::{Link, LinkStats, OperState};
 pub use route::{
     IPV6_DEFAULT_METRIC, KernelRoute, NextHop, RT_TABLE_MAIN, Route, RouteOp, TERN_PROTO,
+    fib_write_order,
 };
 pub use watch::LinkEvent;
 

@@ -28,6 +28,25 @@ pub const RT_TABLE_MAIN: u32 = 254;
 /// (IP6_RT_PRIO_USER).
 pub const IPV6_DEFAULT_METRIC: u32 = 1024;
 
+/// The order in which to write a batch of distinct prefixes so that the
+/// kernel's FIB takes it fastest: by the address with its bits reversed
+/// (IPv4 before IPv6, then by length). The IPv4 FIB is an LC-trie that
+/// rebalances the nodes on a new route's path; routes in address order
+/// keep growing the same nodes at the trie's edge, so each is inflated
+/// again and again, while bit-reversed order fills the upper levels first.
+/// Measured with the `fib_install` example (1M /24s): installs 1.3-1.7x
+/// and deletes 3-4x faster than in address order.
+pub fn fib_write_order(prefix: &IpNet) -> (bool, u128, u8) {
+    match prefix.addr() {
+        IpAddr::V4(a) => (
+            false,
+            u128::from(u32::from(a).reverse_bits()),
+            prefix.prefix_len(),
+        ),
+        IpAddr::V6(a) => (true, u128::from(a).reverse_bits(), prefix.prefix_len()),
+    }
+}
+
 /// One next hop of a route: a gateway, an outgoing interface, or both.
 /// An IPv6 gateway on an IPv4 route (RFC 8950) is sent as RTA_VIA.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -350,6 +369,36 @@ mod tests {
 
     fn route(json: &str) -> Route {
         serde_json::from_str(json).expect("route json")
+    }
+
+    #[test]
+    fn fib_write_order_spreads_neighbours_and_puts_ipv4_first() {
+        let mut nets: Vec<IpNet> = [
+            "2001:db8::/32",
+            "10.0.0.0/24",
+            "10.0.1.0/24",
+            "10.0.2.0/24",
+            "10.0.3.0/24",
+            "10.0.0.0/16",
+        ]
+        .iter()
+        .map(|n| n.parse().expect("net"))
+        .collect();
+        nets.sort_by_key(fib_write_order);
+        let got: Vec<String> = nets.iter().map(ToString::to_string).collect();
+        // Reversed bits: .0 and .2 (third octet's low bit 0) before .1 and
+        // .3; equal addresses by length.
+        assert_eq!(
+            got,
+            [
+                "10.0.0.0/16",
+                "10.0.0.0/24",
+                "10.0.2.0/24",
+                "10.0.1.0/24",
+                "10.0.3.0/24",
+                "2001:db8::/32"
+            ]
+        );
     }
 
     #[test]
