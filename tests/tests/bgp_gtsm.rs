@@ -14,10 +14,20 @@ use tern_tests::run;
 const V4: &str = "192.0.2.1";
 const V6: &str = "2001:db8:0:1::2";
 
-/// The TTL (IPv4) or hop limit (IPv6) of one BGP packet node1 sends from
-/// `src`, as tcpdump on tor1's eth1 prints it.
+/// The TTL (IPv4) or hop limit (IPv6) of one BGP message node1 sends from
+/// `src`, as tcpdump on tor1's eth1 prints it. Only segments with PSH (a
+/// BGP message; KEEPALIVEs come every 3 s with FRR's datacenter timers):
+/// what the kernel answers for a connection that is gone (a RST, a
+/// TIME-WAIT ACK after a collision closed one of two connections) carries
+/// the default hop limit, not the session's.
 fn ttl_on_the_wire(lab: &Lab, src: &str) -> Option<u32> {
-    let filter = format!("src host {src} and tcp port 179");
+    let push = if src.contains(':') {
+        // The TCP header right after the fixed IPv6 header; flags at 13.
+        "ip6[6] == 6 and ip6[53] & 8 != 0"
+    } else {
+        "tcp[tcpflags] & tcp-push != 0"
+    };
+    let filter = format!("src host {src} and tcp port 179 and {push}");
     let out = run(Command::new("ip").args([
         "netns", "exec", &lab.tor1, "timeout", "20", "tcpdump", "-c", "1", "-nv", "-i", "eth1",
         &filter,
@@ -30,11 +40,15 @@ fn ttl_on_the_wire(lab: &Lab, src: &str) -> Option<u32> {
     );
     let key = if src.contains(':') { "hlim " } else { "ttl " };
     let at = text.find(key)?;
-    text[at + key.len()..]
+    let ttl = text[at + key.len()..]
         .split(|c: char| !c.is_ascii_digit())
         .next()?
         .parse()
-        .ok()
+        .ok();
+    if ttl != Some(255) {
+        eprintln!("tcpdump saw:\n{text}");
+    }
+    ttl
 }
 
 /// FRR's state of its session with `peer`.
