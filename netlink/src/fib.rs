@@ -193,6 +193,7 @@ impl Netlink {
         table: Option<u32>,
     ) -> Result<Vec<KernelRoute>, Error> {
         let mut out = Vec::new();
+        let one_dump = self.dumps.lock().await;
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {
             let mut m = RouteMessage::default();
             m.header.address_family = family;
@@ -212,6 +213,7 @@ impl Netlink {
                 out.push(kr);
             }
         }
+        drop(one_dump);
         if out
             .iter()
             .any(|k| k.route.nexthops.is_empty() && k.nexthop_id.is_some())
@@ -284,7 +286,7 @@ impl Netlink {
                 nexthops,
                 ..
             } = &mut *guard;
-            match purge_nexthops(sock, seq, protocol).await {
+            match purge_nexthops(sock, seq, protocol, |_| false).await {
                 Ok(n) => tracing::debug!(protocol, deleted = n, "nexthop objects purged"),
                 Err(e) => tracing::warn!(protocol, error = %e, "nexthop objects not purged"),
             }
@@ -302,6 +304,24 @@ impl Netlink {
         let deleted = ops.len() - report.failures.len();
         tracing::info!(protocol, deleted, "purged routes");
         Ok(deleted)
+    }
+
+    /// Deletes Tern's nexthop objects that this process does not track:
+    /// those a previous ternd left for routes kept across a graceful
+    /// restart, once those routes have been replaced or deleted (a nexthop
+    /// object's deletion takes the routes still using it along). Returns
+    /// how many went.
+    pub async fn prune_untracked_nexthops(&self) -> Result<usize, Error> {
+        let mut guard = self.fib.lock().await;
+        let Fib {
+            sock,
+            seq,
+            nexthops,
+            ..
+        } = &mut *guard;
+        purge_nexthops(sock, seq, TERN_PROTO, |id| nexthops.tracks(id))
+            .await
+            .map_err(Error::Nexthops)
     }
 
     /// How many nexthop objects Tern currently tracks.

@@ -46,6 +46,8 @@ pub enum Error {
         #[source]
         source: OpError,
     },
+    #[error("nexthop objects: {0}")]
+    Nexthops(#[source] std::io::Error),
     #[error("purging protocol {protocol}: {failed} routes not deleted, the first because {first}")]
     Purge {
         protocol: u8,
@@ -60,6 +62,11 @@ pub enum Error {
 pub struct Netlink {
     handle: rtnetlink::Handle,
     fib: Arc<tokio::sync::Mutex<fib::Fib>>,
+    /// One dump at a time on `handle`'s socket: the kernel answers a dump
+    /// request that arrives while another is running on the same socket
+    /// with EBUSY (tasks sharing the handle used to see "link dump failed:
+    /// Device or resource busy").
+    dumps: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Netlink {
@@ -79,11 +86,13 @@ impl Netlink {
         Ok(Self {
             handle,
             fib: Arc::new(tokio::sync::Mutex::new(fib::Fib::new(fib))),
+            dumps: Arc::default(),
         })
     }
 
     /// Every link of the namespace with its addresses, by ifindex.
     pub async fn links(&self) -> Result<Vec<Link>, Error> {
+        let _one_dump = self.dumps.lock().await;
         links_of(&self.handle).await
     }
 }

@@ -261,17 +261,18 @@ async fn dump_async(sock: &Arc<FibSocket>, seq: &mut u32) -> io::Result<Vec<Kern
         .map_err(io::Error::other)?
 }
 
-/// Deletes every nexthop object of `protocol` (groups first); returns how
-/// many went.
+/// Deletes every nexthop object of `protocol` (groups first) but those
+/// `keep` names; returns how many went.
 pub(crate) async fn purge_nexthops(
     sock: &Arc<FibSocket>,
     seq: &mut u32,
     protocol: u8,
+    keep: impl Fn(u32) -> bool,
 ) -> io::Result<usize> {
     let mut mine: Vec<(bool, u32)> = dump_async(sock, seq)
         .await?
         .into_iter()
-        .filter(|n| n.protocol == protocol)
+        .filter(|n| n.protocol == protocol && !keep(n.id))
         .map(|n| (!matches!(n.key, NhKey::Group(_)), n.id))
         .collect();
     mine.sort_unstable();
@@ -479,6 +480,11 @@ impl NexthopTable {
             NhKey::Group(members) => members.iter().map(|(m, w)| single(m, *w)).collect(),
             NhKey::Other => None,
         }
+    }
+
+    /// Whether `id` is one of the objects this table tracks.
+    pub(crate) fn tracks(&self, id: u32) -> bool {
+        self.entries.contains_key(&id)
     }
 
     /// Objects Tern tracks (for tests and `show` output).

@@ -10,12 +10,13 @@
 //!
 //! Needs root and FRR (lab/setup.sh).
 use std::{
+    collections::BTreeSet,
     path::{Path, PathBuf},
     process::Command,
     time::Duration,
 };
 
-use tern_tests::{Lab, gone, run_ok, vtysh};
+use tern_tests::{Lab, gone, json, run_ok, vtysh};
 
 /// Polls `ok` until it holds or `secs` pass.
 fn eventually(secs: u64, what: &str, mut ok: impl FnMut() -> bool) {
@@ -131,6 +132,31 @@ fn graceful_restart_both_ways_with_frr() {
     eventually(30, "node1's FIB reconciled after End-of-RIB", || {
         let f = fib(&node1);
         has(&f, "10.244.2.0/24") && !has(&f, "198.51.100.1")
+    });
+    // The routes refer to the new ternd's nexthop objects, and the old
+    // ternd's objects are gone once its routes are (no ECMP in this lab:
+    // every object is some route's own).
+    eventually(10, "only the new ternd's nexthop objects left", || {
+        let proto = tern_netlink::TERN_PROTO.to_string();
+        let ids = |v: serde_json::Value, key: &str| -> BTreeSet<u64> {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x[key].as_u64())
+                .collect()
+        };
+        let objects = ids(
+            json(
+                Command::new("ip")
+                    .args(["-n", &node1, "-j", "nexthop", "show", "protocol", &proto]),
+            ),
+            "id",
+        );
+        let used = ids(
+            json(Command::new("ip").args(["-n", &node1, "-j", "route", "show", "proto", &proto])),
+            "nhid",
+        );
+        !objects.is_empty() && objects == used
     });
 
     // 2. FRR restarts: its bgpd is killed (no NOTIFICATION), node1 keeps
