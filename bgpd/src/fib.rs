@@ -10,7 +10,7 @@
 //! restarts): new routes replace them as they are learnt, and once every
 //! peer has sent End-of-RIB the speaker asks for a reconcile, which deletes
 //! those of the old routes this ternd did not install again.
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use ipnet::IpNet;
 use tern_netlink::{Netlink, NextHop, Route, RouteOp, TERN_PROTO};
@@ -72,13 +72,15 @@ pub async fn spawn(netlink: Netlink, keep: bool) -> (mpsc::UnboundedSender<FibMs
         // While restarting: the prefixes installed by this ternd.
         let mut installed: Option<HashSet<IpNet>> = restarting.then(HashSet::new);
         while let Some(first) = rx.recv().await {
-            let mut pending: HashMap<IpNet, Vec<std::net::IpAddr>> = HashMap::new();
+            // Everything queued, in arrival order; sorted below, where a
+            // later change of a prefix supersedes an earlier one. (A Vec,
+            // not a map: at a full table a map's slots alone took twice the
+            // memory of the changes.)
+            let mut pending: Vec<(IpNet, Vec<std::net::IpAddr>)> = Vec::new();
             let mut reconcile = false;
-            let mut take = |m: FibMsg, pending: &mut HashMap<_, _>| match m {
+            let mut take = |m: FibMsg, pending: &mut Vec<_>| match m {
                 FibMsg::Changes(cs) => {
-                    for c in cs {
-                        pending.insert(c.prefix, c.nexthops);
-                    }
+                    pending.extend(cs.into_iter().map(|c| (c.prefix, c.nexthops)))
                 }
                 FibMsg::Reconcile => reconcile = true,
             };
@@ -86,6 +88,7 @@ pub async fn spawn(netlink: Netlink, keep: bool) -> (mpsc::UnboundedSender<FibMs
             while let Ok(more) = rx.try_recv() {
                 take(more, &mut pending);
             }
+            coalesce(&mut pending);
             if let Some(set) = &mut installed {
                 for (prefix, nexthops) in &pending {
                     if nexthops.is_empty() {
@@ -95,8 +98,6 @@ pub async fn spawn(netlink: Netlink, keep: bool) -> (mpsc::UnboundedSender<FibMs
                     }
                 }
             }
-            let mut pending: Vec<(IpNet, Vec<std::net::IpAddr>)> = pending.into_iter().collect();
-            pending.sort_unstable_by_key(|(prefix, _)| tern_netlink::fib_write_order(prefix));
             let devices = OnLink::read(&netlink).await;
             // Written a chunk at a time, in the order above: the requests
             // for a whole table at once would take as much memory again as
@@ -127,6 +128,22 @@ pub async fn spawn(netlink: Netlink, keep: bool) -> (mpsc::UnboundedSender<FibMs
         }
     });
     (tx, restarting)
+}
+
+/// Puts queued changes in the kernel's fastest order
+/// ([`tern_netlink::fib_write_order`]) and keeps the last change of each
+/// prefix.
+fn coalesce(pending: &mut Vec<(IpNet, Vec<std::net::IpAddr>)>) {
+    // Stable: the changes of one prefix stay in arrival order.
+    pending.sort_by_key(|(prefix, _)| tern_netlink::fib_write_order(prefix));
+    pending.dedup_by(|later, kept| {
+        if later.0 == kept.0 {
+            std::mem::swap(&mut later.1, &mut kept.1);
+            true
+        } else {
+            false
+        }
+    });
 }
 
 /// What the kernel is asked for one prefix: Tern's route through
@@ -227,5 +244,33 @@ async fn reconcile_stale(netlink: &Netlink, installed: &HashSet<IpNet>) {
         Ok(0) => {}
         Ok(n) => tracing::info!(objects = n, "removed the previous ternd's nexthop objects"),
         Err(e) => tracing::warn!(error = %e, "cannot remove the previous ternd's nexthop objects"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coalesce_keeps_the_last_change_of_each_prefix_in_write_order() {
+        let net = |s: &str| s.parse::<IpNet>().expect("net");
+        let gw = |s: &str| vec![s.parse::<std::net::IpAddr>().expect("ip")];
+        let mut pending = vec![
+            (net("10.0.1.0/24"), gw("192.0.2.1")),
+            (net("10.0.0.0/24"), gw("192.0.2.1")),
+            (net("10.0.1.0/24"), Vec::new()),
+            (net("10.0.2.0/24"), gw("192.0.2.1")),
+            (net("10.0.1.0/24"), gw("192.0.2.9")),
+            (net("10.0.0.0/24"), Vec::new()),
+        ];
+        coalesce(&mut pending);
+        assert_eq!(
+            pending,
+            [
+                (net("10.0.0.0/24"), Vec::new()),
+                (net("10.0.2.0/24"), gw("192.0.2.1")),
+                (net("10.0.1.0/24"), gw("192.0.2.9")),
+            ]
+        );
     }
 }
