@@ -77,10 +77,11 @@ impl Netlink {
 
     /// Whether later replaces refer to kernel nexthop objects (one per
     /// distinct next hop and ECMP set; RTM_NEWNEXTHOP, Linux >= 5.3) or
-    /// carry their next hops inline. Off by default: on the project's
-    /// machines a batch installs about as fast either way (see the
-    /// `fib_install` example), and a single `route_replace` costs one
-    /// more round trip (the per-batch nexthop dump). Objects are created,
+    /// carry their next hops inline. Off by default, since a single
+    /// `route_replace` costs one more round trip (the per-batch nexthop
+    /// dump); ternd's FIB task turns it on: a full table installs about
+    /// twice as fast with objects (see the `fib_install` example and
+    /// docs/benchmarks.md). Objects are created,
     /// re-created and deleted as routes need them; [`Netlink::purge`]
     /// removes leftovers. Turned off by itself when the kernel has no
     /// nexthop objects. A route with a next hop that names no interface
