@@ -245,6 +245,7 @@ async fn routes(
                     metric: 0,
                     table: tern_netlink::RT_TABLE_MAIN,
                     nexthops: vec![hop],
+                    uptime_secs: None,
                 }),
             }
         }
@@ -268,23 +269,27 @@ async fn routes(
     {
         for r in t.routes {
             if let Some(p) = r.paths.first().filter(|p| p.best) {
-                best.insert(r.prefix, (p.internal, p.med.unwrap_or(0)));
+                let since = p.last_update.as_ref().map(|u| u.epoch);
+                best.insert(r.prefix, (p.internal, p.med.unwrap_or(0), since));
             }
         }
     }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     for k in kernel {
         let r = &k.route;
         if r.prefix.addr().is_ipv6() != ipv6 || k.protocol == 2 {
             continue;
         }
-        let (protocol, distance, metric) = match k.protocol {
+        let (protocol, distance, metric, since) = match k.protocol {
             tern_netlink::TERN_PROTO => match best.get(&r.prefix) {
-                Some((true, med)) => ("bgp", DISTANCE_IBGP, *med),
-                Some((false, med)) => ("bgp", DISTANCE_EBGP, *med),
-                None => ("bgp", DISTANCE_EBGP, 0),
+                Some((true, med, since)) => ("bgp", DISTANCE_IBGP, *med, *since),
+                Some((false, med, since)) => ("bgp", DISTANCE_EBGP, *med, *since),
+                None => ("bgp", DISTANCE_EBGP, 0, None),
             },
-            4 => ("static", 1, r.metric),
-            _ => ("kernel", 0, r.metric),
+            4 => ("static", 1, r.metric, None),
+            _ => ("kernel", 0, r.metric, None),
         };
         out.push(FibRoute {
             prefix: r.prefix,
@@ -302,6 +307,7 @@ async fn routes(
                     weight: h.weight,
                 })
                 .collect(),
+            uptime_secs: since.map(|t| now.saturating_sub(t)),
         });
     }
     out.sort_by_key(|r| r.prefix);

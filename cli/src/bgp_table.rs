@@ -412,6 +412,13 @@ pub fn detail_text(t: &BgpTable, local_host: Option<&str>) -> String {
             }
             out.push('\n');
         }
+        if let Some(u) = &p.last_update {
+            // ctime's text ends in its own newline, as in FRR.
+            let _ = write!(out, "      Last update: {}", u.string);
+            if !u.string.ends_with('\n') {
+                out.push('\n');
+            }
+        }
     }
     out
 }
@@ -498,6 +505,12 @@ pub fn detail_json(t: &BgpTable, family: BgpFamily, local_host: Option<&str>) ->
             }
             if !p.cluster_list.is_empty() {
                 o.insert("clusterList".into(), json!({"list": p.cluster_list}));
+            }
+            if let Some(u) = &p.last_update {
+                o.insert(
+                    "lastUpdate".into(),
+                    json!({"epoch": u.epoch, "string": u.string}),
+                );
             }
             o.insert(
                 "nexthops".into(),

@@ -3,9 +3,10 @@
 //! legend, `B>*` for Tern's BGP routes (protocol 202), `C>*` connected,
 //! `K>*` kernel, `S>*` static, ECMP next hops on continuation lines, and
 //! zebra's JSON keys. Every route listed is in the kernel, so each is
-//! selected and installed. The kernel keeps no route age, so zebra's
-//! trailing uptime (and its internal flags and nexthop-group ids) are not
-//! shown.
+//! selected and installed. The kernel keeps no route age: zebra's trailing
+//! uptime is shown for Tern's BGP routes (the age of their best path, as
+//! ternd knows it) and not for the others; zebra's internal flags and
+//! nexthop-group ids are not shown.
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value, json};
@@ -73,10 +74,28 @@ pub fn routes_text(routes: &[FibRoute], ipv6: bool) -> String {
             if r.protocol == "bgp" {
                 let _ = write!(out, ", weight {}", h.weight);
             }
+            if let Some(up) = r.uptime_secs {
+                let _ = write!(out, ", {}", uptime(up));
+            }
             out.push('\n');
         }
     }
     out
+}
+
+/// zebra's route age: "hh:mm:ss" under a day, "XdYYhZZm" under a week,
+/// then "XXwYdZZh".
+pub fn uptime(secs: u64) -> String {
+    const DAY: u64 = 86_400;
+    const WEEK: u64 = 7 * DAY;
+    let (h, m, s) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if secs < DAY {
+        format!("{h:02}:{m:02}:{s:02}")
+    } else if secs < WEEK {
+        format!("{}d{h:02}h{m:02}m", secs / DAY)
+    } else {
+        format!("{:02}w{}d{h:02}h", secs / WEEK, secs % WEEK / DAY)
+    }
 }
 
 /// The JSON of `show ip route json`: prefix -> list of routes.
@@ -113,7 +132,7 @@ pub fn routes_json(routes: &[FibRoute]) -> Value {
                 Value::Object(o)
             })
             .collect();
-        let entry = json!({
+        let mut entry = json!({
             "prefix": r.prefix.to_string(),
             "prefixLen": r.prefix.prefix_len(),
             "protocol": r.protocol,
@@ -129,6 +148,9 @@ pub fn routes_json(routes: &[FibRoute]) -> Value {
             "internalNextHopActiveNum": r.nexthops.len(),
             "nexthops": nexthops,
         });
+        if let (Some(up), Some(o)) = (r.uptime_secs, entry.as_object_mut()) {
+            o.insert("uptime".into(), json!(uptime(up)));
+        }
         match top.get_mut(&r.prefix.to_string()) {
             Some(Value::Array(list)) => list.push(entry),
             _ => {
@@ -154,6 +176,14 @@ mod tests {
     }
 
     #[test]
+    fn zebra_uptime_format() {
+        assert_eq!(uptime(0), "00:00:00");
+        assert_eq!(uptime(3 * 3600 + 4 * 60 + 5), "03:04:05");
+        assert_eq!(uptime(86_400 + 2 * 3600 + 3 * 60), "1d02h03m");
+        assert_eq!(uptime(15 * 86_400 + 5 * 3600), "02w1d05h");
+    }
+
+    #[test]
     fn zebra_rows() {
         let routes = vec![
             FibRoute {
@@ -166,6 +196,7 @@ mod tests {
                     hop(Some("192.0.2.0"), "eth1"),
                     hop(Some("192.0.2.2"), "eth2"),
                 ],
+                uptime_secs: Some(75),
             },
             FibRoute {
                 prefix: "192.0.2.0/31".parse().unwrap(),
@@ -174,13 +205,17 @@ mod tests {
                 metric: 0,
                 table: 254,
                 nexthops: vec![hop(None, "eth1")],
+                uptime_secs: None,
             },
         ];
         let t = routes_text(&routes, false);
         assert!(t.starts_with("Codes: K - kernel route"));
         // The second next hop's "via" sits under the first one's.
-        let second = format!("  *{} via 192.0.2.2, eth2, weight 1\n", " ".repeat(21));
-        let first = "\nB>* 10.244.1.0/24 [20/0] via 192.0.2.0, eth1, weight 1\n";
+        let second = format!(
+            "  *{} via 192.0.2.2, eth2, weight 1, 00:01:15\n",
+            " ".repeat(21)
+        );
+        let first = "\nB>* 10.244.1.0/24 [20/0] via 192.0.2.0, eth1, weight 1, 00:01:15\n";
         assert!(t.contains(&format!("{first}{second}")), "{t}");
         assert!(
             t.contains("\nC>* 192.0.2.0/31 is directly connected, eth1\n"),
@@ -188,6 +223,8 @@ mod tests {
         );
         let v = routes_json(&routes);
         assert_eq!(v["10.244.1.0/24"][0]["protocol"], "bgp");
+        assert_eq!(v["10.244.1.0/24"][0]["uptime"], "00:01:15");
+        assert!(v["192.0.2.0/31"][0].get("uptime").is_none());
         assert_eq!(v["10.244.1.0/24"][0]["nexthops"][1]["ip"], "192.0.2.2");
         assert_eq!(
             v["192.0.2.0/31"][0]["nexthops"][0]["directlyConnected"],

@@ -19,7 +19,7 @@ pub use datapath::{DatapathEndpoint, DatapathInfo, EndpointTraffic, NamedCount};
 pub use endpoint::Endpoint;
 pub use show::{
     AsPathSegment, BgpFamily, BgpNeighbor, BgpPath, BgpRoute, BgpTable, ClearMode, FibNextHop,
-    FibRoute, MessageCounters, NeighborCapability, NeighborFamily,
+    FibRoute, LastUpdate, MessageCounters, NeighborCapability, NeighborFamily,
 };
 
 /// Longest request line the daemon accepts, in bytes.

@@ -119,6 +119,17 @@ pub struct BgpPath {
     pub cluster_list: Vec<String>,
     /// ADD-PATH identifier as received (0 without ADD-PATH).
     pub path_id: u32,
+    /// When the path arrived or last changed (FRR's "Last update").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update: Option<LastUpdate>,
+}
+
+/// A moment as FRR's bgpd reports it: Unix seconds and ctime(3)'s text in
+/// the daemon's local time, newline included ("Mon Nov 23 18:11:25 2026\n").
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastUpdate {
+    pub epoch: u64,
+    pub string: String,
 }
 
 /// `show bgp neighbors`: one neighbor in detail.
@@ -269,6 +280,11 @@ pub struct FibRoute {
     pub metric: u32,
     pub table: u32,
     pub nexthops: Vec<FibNextHop>,
+    /// Seconds since the route was selected (BGP routes: since their best
+    /// path arrived); None where ternd cannot know (the kernel keeps no
+    /// route age).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_secs: Option<u64>,
 }
 
 /// One next hop of a [`FibRoute`].

@@ -213,10 +213,13 @@ const ROUTE_MASKS: &[(&str, &str)] = &[
     ("internalFlags", "zebra's internal route flags"),
     ("nexthopGroupId", "zebra's nexthop-group ids"),
     ("installedNexthopGroupId", "zebra's nexthop-group ids"),
-    ("uptime", "the kernel keeps no route age"),
+    (
+        "uptime",
+        "the kernel keeps no route age: Tern has it for its BGP routes only (checked apart)",
+    ),
 ];
 
-const DETAIL_MASKS: &[(&str, &str)] = &[("lastUpdate", "Tern keeps no per-path timestamp")];
+const DETAIL_MASKS: &[(&str, &str)] = &[];
 
 /// IPv6 routes learned over a link carry a global and a link-local next
 /// hop; Tern forwards to the global one (so marks it used), zebra to the
@@ -228,13 +231,10 @@ const V6_MASKS: &[(&str, &str)] = &[(
 
 /// The remote prefix's detail: FRR also sends a route back to the eBGP
 /// peer it came from (which drops it), so it lists that peer; Tern does not.
-const REMOTE_DETAIL_MASKS: &[(&str, &str)] = &[
-    ("lastUpdate", "Tern keeps no per-path timestamp"),
-    (
-        "/advertisedTo",
-        "FRR advertises back to the sender; Tern does not",
-    ),
-];
+const REMOTE_DETAIL_MASKS: &[(&str, &str)] = &[(
+    "/advertisedTo",
+    "FRR advertises back to the sender; Tern does not",
+)];
 
 /// The byte offsets at which each whitespace-separated field ends.
 fn field_ends(line: &str) -> Vec<usize> {
@@ -339,19 +339,58 @@ fn bgp_table_text(leaf1: &str, node2: &str, cmd: &str) {
     assert_eq!(fl.last(), tl.last(), "footer");
 }
 
+/// A row without zebra's trailing route age ("hh:mm:ss"), and whether it
+/// had one.
+fn strip_age(l: &str) -> (String, bool) {
+    match l.rsplit_once(", ") {
+        Some((head, age))
+            if age.len() == 8
+                && age.split(':').count() == 3
+                && age
+                    .split(':')
+                    .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit())) =>
+        {
+            (head.to_owned(), true)
+        }
+        _ => (l.to_owned(), false),
+    }
+}
+
 fn route_table_text(leaf1: &str, node2: &str, cmd: &str) {
     let (f, t) = both_texts(leaf1, node2, cmd);
-    // zebra ends each row with the route's age, which the kernel does not
-    // keep: compare up to it.
-    let strip = |l: &str| -> String {
-        match l.rsplit_once(", ") {
-            Some((head, age)) if age.len() == 8 && age.as_bytes()[2] == b':' => head.to_owned(),
-            _ => l.to_owned(),
-        }
-    };
-    let fl: Vec<String> = f.lines().map(|l| mask_v6_next_hops(&strip(l))).collect();
-    let tl: Vec<String> = t.lines().map(mask_v6_next_hops).collect();
+    // zebra ends each row with the route's age; the kernel keeps none, so
+    // Tern prints it for its BGP routes only (the age of the best path):
+    // compare up to it, and check that Tern's BGP rows have one.
+    let fl: Vec<String> = f
+        .lines()
+        .map(|l| mask_v6_next_hops(&strip_age(l).0))
+        .collect();
+    let tl: Vec<String> = t
+        .lines()
+        .map(|l| mask_v6_next_hops(&strip_age(l).0))
+        .collect();
     assert_eq!(sorted(&fl), sorted(&tl), "FRR:\n{f}\nTern:\n{t}");
+    let bgp_rows: Vec<&str> = t.lines().filter(|l| l.starts_with("B>*")).collect();
+    assert!(!bgp_rows.is_empty(), "no BGP route in Tern's table:\n{t}");
+    for row in bgp_rows {
+        assert!(strip_age(row).1, "no route age on a BGP row: {row:?}\n{t}");
+    }
+}
+
+/// A "Last update:" line with its time replaced, and the time checked to
+/// read as ctime(3) prints it ("Mon Nov 23 18:11:25 2026").
+fn mask_last_update(l: &str) -> String {
+    let Some((head, when)) = l.split_once("Last update: ") else {
+        return l.to_owned();
+    };
+    let parts: Vec<&str> = when.split_whitespace().collect();
+    assert!(
+        parts.len() == 5
+            && parts[3].split(':').count() == 3
+            && parts[4].parse::<u32>().is_ok_and(|y| y >= 2000),
+        "not a ctime(3) time: {l:?}"
+    );
+    format!("{head}Last update: TIME")
 }
 
 fn detail_text(leaf1: &str, node2: &str, cmd: &str) {
@@ -359,10 +398,10 @@ fn detail_text(leaf1: &str, node2: &str, cmd: &str) {
     let t = tern_text(node2, &swap(cmd));
     let clean = |s: &str| -> Vec<String> {
         s.lines()
-            .filter(|l| !l.trim_start().starts_with("Last update:"))
+            .map(mask_last_update)
             .map(|l| match l.split_once(", version ") {
                 Some((head, _)) => head.to_owned(),
-                None => l.to_owned(),
+                None => l,
             })
             .collect()
     };
@@ -707,6 +746,25 @@ fn tern_answers_like_frr_on_the_golden_lab() {
     same_keys(&leaf1, &node2, "show bgp neighbors json", NEIGHBOR_MASKS);
     same_keys(&leaf1, &node2, "show ip route json", ROUTE_MASKS);
     same_keys(&leaf1, &node2, "show ipv6 route json", ROUTE_MASKS);
+    for cmd in ["show ip route json", "show ipv6 route json"] {
+        let t = tern(&node2, cmd);
+        let bgp: Vec<&serde_json::Value> = t
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(|v| v.as_array())
+            .flatten()
+            .filter(|r| r["protocol"] == "bgp")
+            .collect();
+        assert!(!bgp.is_empty(), "`{cmd}`: no BGP route: {t:#}");
+        for r in bgp {
+            let age = r["uptime"].as_str().unwrap_or("");
+            assert!(
+                strip_age(&format!("x, {age}")).1,
+                "`{cmd}`: uptime of {r:#}"
+            );
+        }
+    }
 
     summary_columns(&leaf1, &node2);
     bgp_table_text(&leaf1, &node2, "show ip bgp");

@@ -357,6 +357,8 @@ pub struct Rib {
     /// Our addresses beyond the sessions' own (next hop sanity check).
     own_addresses: Vec<IpAddr>,
     seq: u64,
+    /// When paths arrived, without a timestamp per path: see [`Arrivals`].
+    arrivals: Arrivals,
     /// Counts the operations, for `Dest::mark`.
     op: u64,
     scratch: Scratch,
@@ -383,6 +385,7 @@ impl Rib {
             local_attrs,
             own_addresses: Vec::new(),
             seq: 0,
+            arrivals: Arrivals::default(),
             op: 0,
             scratch: Scratch::default(),
             aggregates: aggregate::Aggregates::default(),
@@ -444,7 +447,55 @@ impl Rib {
 
     fn next_seq(&mut self) -> u64 {
         self.seq += 1;
+        self.arrivals.note(self.seq, unix_now());
         self.seq
+    }
+
+    /// When the path with arrival number `seq` arrived (Unix seconds).
+    pub(crate) fn arrival_time(&self, seq: u64) -> Option<u64> {
+        self.arrivals.time_of(seq)
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Arrival times of paths to the second (FRR's "Last update"), kept as a
+/// log of (first arrival number of a second, that second) rather than a
+/// timestamp in each of a full table's paths: one entry per second in
+/// which paths arrived. Past `ARRIVALS_MAX` entries the older half is
+/// thinned to every other entry, so the oldest times get coarser (an
+/// older entry stands for the span up to the next one) while the log stays
+/// under a megabyte.
+#[derive(Debug, Default)]
+struct Arrivals {
+    log: Vec<(u64, u64)>,
+}
+
+const ARRIVALS_MAX: usize = 1 << 16;
+
+impl Arrivals {
+    fn note(&mut self, seq: u64, now: u64) {
+        if self.log.last().is_some_and(|(_, t)| *t == now) {
+            return;
+        }
+        if self.log.len() >= ARRIVALS_MAX {
+            let half = self.log.len() / 2;
+            let mut i = 0;
+            self.log.retain(|_| {
+                i += 1;
+                i > half || i % 2 == 1
+            });
+        }
+        self.log.push((seq, now));
+    }
+
+    fn time_of(&self, seq: u64) -> Option<u64> {
+        let n = self.log.partition_point(|(s, _)| *s <= seq);
+        n.checked_sub(1).map(|i| self.log[i].1)
     }
 }
 
@@ -462,5 +513,36 @@ pub(crate) fn family_of(afi_safi: AfiSafi) -> Option<Family> {
         AfiSafi::IPV4_UNICAST => Some(Family::Ipv4Unicast),
         AfiSafi::IPV6_UNICAST => Some(Family::Ipv6Unicast),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod arrival_tests {
+    use super::{ARRIVALS_MAX, Arrivals};
+
+    #[test]
+    fn arrivals_give_each_path_its_second_and_stay_bounded() {
+        let mut a = Arrivals::default();
+        assert_eq!(a.time_of(1), None);
+        // Paths 1-3 in second 100, 4 in 101, none in 102, 5-6 in 103.
+        for (seq, t) in [(1, 100), (2, 100), (3, 100), (4, 101), (5, 103), (6, 103)] {
+            a.note(seq, t);
+        }
+        let times: Vec<Option<u64>> = (1..=7).map(|s| a.time_of(s)).collect();
+        assert_eq!(
+            times,
+            [100, 100, 100, 101, 103, 103, 103].map(Some).to_vec()
+        );
+        assert_eq!(a.log.len(), 3);
+        // A path a second for longer than the log holds: bounded, the
+        // newest exact, the oldest no later than their true time.
+        let mut a = Arrivals::default();
+        let n = 3 * ARRIVALS_MAX as u64;
+        for i in 0..n {
+            a.note(i, 1000 + i);
+        }
+        assert!(a.log.len() <= ARRIVALS_MAX);
+        assert_eq!(a.time_of(n - 1), Some(1000 + n - 1));
+        assert!(a.time_of(10).is_some_and(|t| t <= 1010));
     }
 }

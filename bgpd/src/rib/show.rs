@@ -39,6 +39,8 @@ pub struct PathView {
     /// `*`: usable. Paths that fail the import checks are not kept, so
     /// every path shown is valid.
     pub valid: bool,
+    /// When the path arrived or last changed (Unix seconds).
+    pub last_update: Option<u64>,
 }
 
 /// A prefix and its paths, best first.
@@ -90,6 +92,7 @@ impl Rib {
                 best: i == 0,
                 multipath: ecmp && i < dest.multipath,
                 valid: true,
+                last_update: self.arrival_time(p.seq),
             })
             .collect();
         RouteView {

@@ -302,6 +302,10 @@ impl Speaker {
             })
             .collect();
         BgpPath {
+            last_update: p.last_update.map(|epoch| tern_control::LastUpdate {
+                epoch,
+                string: ctime(epoch),
+            }),
             best: p.best,
             multipath: p.multipath,
             valid: p.valid,
@@ -634,4 +638,37 @@ impl Speaker {
         tracing::info!(peer = %addr, "clear bgp soft in: ROUTE-REFRESH sent");
         Ok(true)
     }
+}
+
+/// ctime(3)'s text of `epoch` in local time, as FRR prints "Last update":
+/// "Mon Nov 23 18:11:25 2026\n" (the day padded to two places).
+#[allow(unsafe_code)]
+pub(crate) fn ctime(epoch: u64) -> String {
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let t = libc::time_t::try_from(epoch).unwrap_or(libc::time_t::MAX);
+    // SAFETY: `tm` is plain old data, written by localtime_r, which reads
+    // `t` and the process's time zone only.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return format!("{epoch}\n");
+        }
+        tm
+    };
+    let day = usize::try_from(tm.tm_wday).ok().and_then(|i| DAYS.get(i));
+    let month = usize::try_from(tm.tm_mon).ok().and_then(|i| MONTHS.get(i));
+    let (Some(day), Some(month)) = (day, month) else {
+        return format!("{epoch}\n");
+    };
+    format!(
+        "{day} {month} {:2} {:02}:{:02}:{:02} {}\n",
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        i64::from(tm.tm_year) + 1900
+    )
 }
