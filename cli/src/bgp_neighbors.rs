@@ -180,8 +180,30 @@ fn neighbor_text(n: &BgpNeighbor, out: &mut String) {
         }
         if let Some(c) = cap(n, "gracefulRestart") {
             let _ = writeln!(out, "    Graceful Restart Capability: {}", adv_rcv(c));
+            if let Some(r) = remote_gr(n) {
+                let _ = writeln!(
+                    out,
+                    "      Remote Restart timer is {} seconds",
+                    r.restart_time
+                );
+                out.push_str("      Address families by peer:\n        ");
+                if r.families.is_empty() {
+                    out.push_str("none");
+                }
+                let fams: Vec<String> = r
+                    .families
+                    .iter()
+                    .map(|(f, kept)| {
+                        let how = if *kept { "preserved" } else { "not preserved" };
+                        format!("{}({how})", f.title())
+                    })
+                    .collect();
+                out.push_str(&fams.join(", "));
+                out.push('\n');
+            }
         }
     }
+    let gr = &n.graceful_restart;
     out.push_str("  Graceful restart information:\n");
     if !n.eor_sent.is_empty() {
         let _ = writeln!(out, "    End-of-RIB send: {}", titles(&n.eor_sent));
@@ -189,13 +211,45 @@ fn neighbor_text(n: &BgpNeighbor, out: &mut String) {
     if !n.eor_received.is_empty() {
         let _ = writeln!(out, "    End-of-RIB received: {}", titles(&n.eor_received));
     }
-    out.push_str("    Local GR Mode: Disable\n");
-    let remote = if cap(n, "gracefulRestart").is_some_and(|c| c.received) {
-        "Helper"
-    } else {
-        "Disable"
-    };
-    let _ = writeln!(out, "    Remote GR Mode: {remote}");
+    let _ = writeln!(out, "    Local GR Mode: {}", gr.local_mode);
+    let _ = writeln!(out, "    Remote GR Mode: {}", remote_gr_mode(n));
+    let remote = remote_gr(n);
+    let yes = |b: bool| if b { "True" } else { "False" };
+    let _ = writeln!(out, "    R bit: {}", yes(remote.is_some_and(|r| r.r_bit)));
+    let _ = writeln!(out, "    N bit: {}", yes(remote.is_some_and(|r| r.n_bit)));
+    out.push_str("    Timers:\n");
+    let _ = writeln!(
+        out,
+        "      Configured Restart Time(sec): {}",
+        gr.restart_time
+    );
+    let _ = writeln!(
+        out,
+        "      Received Restart Time(sec): {}",
+        remote.map_or(0, |r| r.restart_time)
+    );
+    if let Some(r) = remote {
+        for f in &n.families {
+            let f = f.family;
+            let yn = |b: bool| if b { "Yes" } else { "No" };
+            let sent = n.eor_sent.contains(&f);
+            let _ = writeln!(out, "    {}:", f.title());
+            let _ = writeln!(out, "      F bit: {}", yes(f_bit(r, f)));
+            let _ = writeln!(out, "      End-of-RIB sent: {}", yn(sent));
+            let _ = writeln!(out, "      End-of-RIB sent after update: {}", yn(sent));
+            let _ = writeln!(
+                out,
+                "      End-of-RIB received: {}",
+                yn(n.eor_received.contains(&f))
+            );
+            out.push_str("      Timers:\n");
+            let _ = writeln!(
+                out,
+                "        Configured Stale Path Time(sec): {}",
+                gr.stale_path_time
+            );
+        }
+    }
     let m = &n.messages;
     out.push_str("  Message statistics:\n    Inq depth is 0\n    Outq depth is 0\n");
     out.push_str("                         Sent       Rcvd\n");
@@ -252,6 +306,30 @@ fn neighbor_text(n: &BgpNeighbor, out: &mut String) {
         n.connect_retry
     );
     out.push_str("\n\n");
+}
+
+/// FRR's "Remote GR Mode": the peer restarts (its capability lists
+/// families), only helps (an empty list), or sent no capability.
+fn remote_gr_mode(n: &BgpNeighbor) -> &'static str {
+    match remote_gr(n) {
+        _ if n.state != "Established" => "NotApplicable",
+        Some(r) if !r.families.is_empty() => "Restart",
+        Some(_) => "Helper",
+        None => "Disable",
+    }
+}
+
+/// The peer's Graceful Restart capability of the current session.
+fn remote_gr(n: &BgpNeighbor) -> Option<&tern_control::RemoteGracefulRestart> {
+    n.graceful_restart
+        .remote
+        .as_ref()
+        .filter(|_| n.state == "Established")
+}
+
+/// The peer's F bit (forwarding kept) for `f`; false when not listed.
+fn f_bit(r: &tern_control::RemoteGracefulRestart, f: BgpFamily) -> bool {
+    r.families.iter().any(|(g, kept)| *g == f && *kept)
 }
 
 fn titles(list: &[BgpFamily]) -> String {
@@ -411,22 +489,66 @@ fn neighbor_json(n: &BgpNeighbor) -> Value {
             mp.insert(c.name.clone(), json!({ adv_rcv_json(c): true }));
         }
         caps.insert("multiprotocolExtensions".into(), Value::Object(mp));
+        if let Some(r) = remote_gr(n) {
+            caps.insert(
+                "gracefulRestartRemoteTimerMsecs".into(),
+                json!(u64::from(r.restart_time) * 1000),
+            );
+            let by_peer = if r.families.is_empty() {
+                json!("none")
+            } else {
+                let mut m = Map::new();
+                for (f, kept) in &r.families {
+                    let mut sub = Map::new();
+                    if *kept {
+                        sub.insert("preserved".into(), json!(true));
+                    }
+                    m.insert(f.key().into(), Value::Object(sub));
+                }
+                Value::Object(m)
+            };
+            caps.insert("addressFamiliesByPeer".into(), by_peer);
+        }
         o.insert("neighborCapabilities".into(), Value::Object(caps));
     }
-    let remote_gr = if cap(n, "gracefulRestart").is_some_and(|c| c.received) {
-        "Helper"
-    } else {
-        "Disable"
-    };
-    o.insert(
-        "gracefulRestartInfo".into(),
-        json!({
-            "endOfRibSend": keys(&n.eor_sent),
-            "endOfRibRecv": keys(&n.eor_received),
-            "localGrMode": "Disable",
-            "remoteGrMode": remote_gr,
-        }),
-    );
+    let gr = &n.graceful_restart;
+    let mut info = json!({
+        "endOfRibSend": keys(&n.eor_sent),
+        "endOfRibRecv": keys(&n.eor_received),
+        "localGrMode": gr.local_mode,
+        "remoteGrMode": remote_gr_mode(n),
+    });
+    let remote = remote_gr(n);
+    if let Some(i) = info.as_object_mut() {
+        i.insert("rBit".into(), json!(remote.is_some_and(|r| r.r_bit)));
+        i.insert("nBit".into(), json!(remote.is_some_and(|r| r.n_bit)));
+        i.insert(
+            "timers".into(),
+            json!({
+                "configuredRestartTimer": gr.restart_time,
+                "receivedRestartTimer": remote.map_or(0, |r| r.restart_time),
+            }),
+        );
+    }
+    if let (Some(r), Some(i)) = (remote, info.as_object_mut()) {
+        for f in &n.families {
+            let f = f.family;
+            let sent = n.eor_sent.contains(&f);
+            i.insert(
+                f.key().into(),
+                json!({
+                    "fBit": f_bit(r, f),
+                    "endOfRibStatus": {
+                        "endOfRibSend": sent,
+                        "endOfRibSentAfterUpdate": sent,
+                        "endOfRibRecv": n.eor_received.contains(&f),
+                    },
+                    "timers": { "stalePathTimer": gr.stale_path_time },
+                }),
+            );
+        }
+    }
+    o.insert("gracefulRestartInfo".into(), info);
     let m = &n.messages;
     o.insert(
         "messageStats".into(),

@@ -19,7 +19,8 @@ pub use datapath::{DatapathEndpoint, DatapathInfo, EndpointTraffic, NamedCount};
 pub use endpoint::Endpoint;
 pub use show::{
     AsPathSegment, BgpFamily, BgpNeighbor, BgpPath, BgpRoute, BgpTable, ClearMode, FibNextHop,
-    FibRoute, LastUpdate, MessageCounters, NeighborCapability, NeighborFamily,
+    FibRoute, GracefulRestartView, LastUpdate, MessageCounters, NeighborCapability, NeighborFamily,
+    RemoteGracefulRestart,
 };
 
 /// Longest request line the daemon accepts, in bytes.

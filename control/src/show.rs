@@ -197,6 +197,32 @@ pub struct BgpNeighbor {
     pub nexthop_local: String,
     /// The peer is on a directly connected network.
     pub shared_network: bool,
+    /// Graceful restart (RFC 4724) as FRR's "Graceful restart information".
+    #[serde(default)]
+    pub graceful_restart: GracefulRestartView,
+}
+
+/// Graceful restart towards one neighbor.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GracefulRestartView {
+    /// FRR's "Local GR Mode": "Helper*" (the default) or "Restart*" with
+    /// `bgp graceful-restart` (the star: taken from the global setting).
+    pub local_mode: String,
+    /// Our restart time and stale-path time (seconds).
+    pub restart_time: u16,
+    pub stale_path_time: u16,
+    /// The peer's capability, once its OPEN has come.
+    pub remote: Option<RemoteGracefulRestart>,
+}
+
+/// The Graceful Restart capability a neighbor sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteGracefulRestart {
+    pub r_bit: bool,
+    pub n_bit: bool,
+    pub restart_time: u16,
+    /// The families it keeps forwarding for, with the F bit.
+    pub families: Vec<(BgpFamily, bool)>,
 }
 
 /// A capability in `show bgp neighbors`.

@@ -98,6 +98,17 @@ fn graceful_restart_both_ways_with_frr() {
         caps["192.0.2.1"]["neighborCapabilities"]["gracefulRestart"], "advertisedAndReceived",
         "{caps}"
     );
+    // Both sides report the modes as FRR words them: node1 restarts
+    // (`bgp graceful-restart`), FRR sees node1 able to restart.
+    assert_eq!(
+        caps["192.0.2.1"]["gracefulRestartInfo"]["remoteGrMode"], "Restart",
+        "{caps}"
+    );
+    let ours = tern_tests::tern_text(&node1, "show bgp neighbors 192.0.2.0");
+    assert!(
+        ours.contains("    Local GR Mode: Restart*\n") && ours.contains("    Remote GR Mode: "),
+        "{ours}"
+    );
 
     // 1. Tern restarts.
     let ternd = lab.pid("node1", "ternd");

@@ -145,47 +145,12 @@ const NEIGHBOR_MASKS: &[(&str, &str)] = &[
         "long-lived graceful restart is not implemented",
     ),
     (
-        "neighborCapabilities/gracefulRestart",
-        "graceful restart is not implemented: Tern only receives the capability \
-         (FRR then names it gracefulRestartCapability, which Tern prints)",
-    ),
-    (
-        "gracefulRestartRemoteTimerMsecs",
-        "graceful restart is not implemented",
-    ),
-    (
-        "addressFamiliesByPeer",
-        "graceful restart is not implemented",
-    ),
-    ("rBit", "graceful restart is not implemented"),
-    ("nBit", "graceful restart is not implemented"),
-    (
-        "gracefulRestartInfo/timers",
-        "graceful restart is not implemented",
-    ),
-    (
-        "gracefulRestartInfo/ipv4Unicast",
-        "graceful restart is not implemented",
-    ),
-    (
         "addPath/ipv4Unicast/rxAdvertisedAndReceived",
         "Tern announces no ADD-PATH: it shows rxReceived",
     ),
     (
         "addPath/ipv6Unicast/rxAdvertisedAndReceived",
         "Tern announces no ADD-PATH: it shows rxReceived",
-    ),
-    (
-        "endOfRibRecv/ipv4Unicast",
-        "FRR sends End-of-RIB only to peers that announce graceful restart",
-    ),
-    (
-        "endOfRibRecv/ipv6Unicast",
-        "FRR sends End-of-RIB only to peers that announce graceful restart",
-    ),
-    (
-        "gracefulRestartInfo/ipv6Unicast",
-        "graceful restart is not implemented",
     ),
     (
         "192.0.2.99/lastResetTimerMsecs",
@@ -447,6 +412,27 @@ fn neighbor_text(leaf1: &str, node2: &str) {
         checked >= STABLE.len(),
         "only {checked} lines compared:\n{f}"
     );
+    // Graceful restart: the capability's details and the whole
+    // information block, line for line.
+    let block = |text: &str| -> Vec<String> {
+        let lines: Vec<&str> = text.lines().collect();
+        let cap = lines
+            .iter()
+            .position(|l| l.starts_with("    Graceful Restart Capability: "));
+        let start = lines
+            .iter()
+            .position(|l| *l == "  Graceful restart information:");
+        let end = lines.iter().position(|l| *l == "  Message statistics:");
+        match (cap, start, end) {
+            (Some(c), Some(s), Some(e)) if c < s && s < e => lines[c..c + 4]
+                .iter()
+                .chain(&lines[s..e])
+                .map(|l| (*l).to_owned())
+                .collect(),
+            _ => panic!("no graceful restart block in:\n{text}"),
+        }
+    };
+    assert_eq!(block(&f), block(&t), "FRR:\n{f}\nTern:\n{t}");
 }
 
 /// FRR's and Tern's words for bad input, side by side.

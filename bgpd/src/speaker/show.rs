@@ -359,6 +359,31 @@ impl Speaker {
             .to_owned()
     }
 
+    fn graceful_restart_view(&self, p: &Peer) -> tern_control::GracefulRestartView {
+        let gr = &self.config.graceful_restart;
+        tern_control::GracefulRestartView {
+            local_mode: if gr.enabled { "Restart*" } else { "Helper*" }.to_owned(),
+            restart_time: gr.restart_time(),
+            stale_path_time: gr.stalepath_time(),
+            remote: p
+                .remote_gr
+                .as_ref()
+                .map(|r| tern_control::RemoteGracefulRestart {
+                    r_bit: r.restart_state,
+                    n_bit: r.notification,
+                    restart_time: r.restart_time,
+                    families: r
+                        .families
+                        .iter()
+                        .filter_map(|f| {
+                            crate::rib::family_of(f.family)
+                                .map(|fam| (bgp_family(fam), f.forwarding_state))
+                        })
+                        .collect(),
+                }),
+        }
+    }
+
     fn neighbor(&self, p: &Peer) -> BgpNeighbor {
         let asn = self.config.asn;
         let remote_as = p.remote_as_number(asn);
@@ -518,6 +543,7 @@ impl Speaker {
             nexthop_global,
             nexthop_local,
             shared_network: on_shared_network(p.addr),
+            graceful_restart: self.graceful_restart_view(p),
         }
     }
 
