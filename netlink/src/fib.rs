@@ -279,21 +279,9 @@ impl Netlink {
             .iter()
             .filter(|f| !f.error.is_not_found())
             .collect();
-        {
-            let mut guard = self.fib.lock().await;
-            let Fib {
-                sock,
-                seq,
-                nexthops,
-                ..
-            } = &mut *guard;
-            match purge_nexthops(sock, seq, protocol, |_| false).await {
-                Ok(n) => tracing::debug!(protocol, deleted = n, "nexthop objects purged"),
-                Err(e) => tracing::warn!(protocol, error = %e, "nexthop objects not purged"),
-            }
-            if protocol == TERN_PROTO {
-                nexthops.clear();
-            }
+        match self.delete_nexthops(protocol, false).await {
+            Ok(n) => tracing::debug!(protocol, deleted = n, "nexthop objects purged"),
+            Err(e) => tracing::warn!(protocol, error = %e, "nexthop objects not purged"),
         }
         if let Some(first) = failed.first() {
             return Err(Error::Purge {
@@ -313,6 +301,14 @@ impl Netlink {
     /// object's deletion takes the routes still using it along). Returns
     /// how many went.
     pub async fn prune_untracked_nexthops(&self) -> Result<usize, Error> {
+        self.delete_nexthops(TERN_PROTO, true)
+            .await
+            .map_err(Error::Nexthops)
+    }
+
+    /// Deletes the nexthop objects of `protocol`: all of them (and Tern's
+    /// table forgets its own), or only those the table does not track.
+    async fn delete_nexthops(&self, protocol: u8, keep_tracked: bool) -> std::io::Result<usize> {
         let mut guard = self.fib.lock().await;
         let Fib {
             sock,
@@ -320,9 +316,14 @@ impl Netlink {
             nexthops,
             ..
         } = &mut *guard;
-        purge_nexthops(sock, seq, TERN_PROTO, |id| nexthops.tracks(id))
-            .await
-            .map_err(Error::Nexthops)
+        let deleted = purge_nexthops(sock, seq, protocol, |id| {
+            keep_tracked && nexthops.tracks(id)
+        })
+        .await;
+        if !keep_tracked && protocol == TERN_PROTO {
+            nexthops.clear();
+        }
+        deleted
     }
 
     /// How many nexthop objects Tern currently tracks.

@@ -20,7 +20,7 @@ pub use route::{
     IPV6_DEFAULT_METRIC, KernelRoute, NextHop, RT_TABLE_MAIN, Route, RouteOp, TERN_PROTO,
     fib_write_order,
 };
-pub use watch::LinkEvent;
+pub use watch::{LinkEvent, attach_socket_filter};
 
 use std::sync::Arc;
 

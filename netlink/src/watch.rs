@@ -230,9 +230,11 @@ fn route_protocol_filter(protocols: &[u8]) -> Vec<nix::libc::sock_filter> {
     prog
 }
 
-/// SO_ATTACH_FILTER has no safe wrapper in nix.
+/// Puts a classic BPF program on a socket (SO_ATTACH_FILTER, which has no
+/// safe wrapper in nix): the watch's route filter, the BGP listener's GTSM
+/// filter. The kernel copies the program.
 #[allow(unsafe_code)]
-fn attach_filter(
+pub fn attach_socket_filter(
     sock: &impl std::os::fd::AsRawFd,
     prog: &[nix::libc::sock_filter],
 ) -> std::io::Result<()> {
@@ -295,7 +297,7 @@ impl Netlink {
             tracing::debug!(error = %e, "watch socket keeps its default receive buffer");
         }
         if !protocols.is_empty() {
-            attach_filter(&*sock, &route_protocol_filter(protocols)).map_err(Error::Open)?;
+            attach_socket_filter(&*sock, &route_protocol_filter(protocols)).map_err(Error::Open)?;
         }
         tokio::spawn(conn);
         let mut state = WatchState::default();

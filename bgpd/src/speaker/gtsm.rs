@@ -205,28 +205,13 @@ pub fn set_listener_rules(sock: &impl AsRawFd, rules: &[TtlRule]) -> io::Result<
         };
     }
     let prog = listener_filter(rules);
-    let fprog = libc::sock_fprog {
-        len: u16::try_from(prog.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many GTSM neighbors"))?,
-        filter: prog.as_ptr().cast_mut(),
-    };
-    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::sock_fprog>()).unwrap_or(16);
-    // SAFETY: `fprog` points at `prog`, both alive across the call; the
-    // kernel copies the program.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            std::ptr::from_ref(&fprog).cast::<libc::c_void>(),
-            len,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+    if u16::try_from(prog.len()).is_err() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "too many GTSM neighbors",
+        ));
     }
+    tern_netlink::attach_socket_filter(sock, &prog)
 }
 
 /// The listener rules of a (resolved) configuration: each GTSM neighbor,
