@@ -333,6 +333,17 @@ pub fn vtysh_text(ns: &str, cmd: &str) -> String {
     run_ok(Command::new("vtysh").args(["-N", ns, "-c", cmd]))
 }
 
+/// Changes FRR's running configuration in instance `ns`: `configure
+/// terminal`, then each line in order (as vtysh -c arguments).
+pub fn vtysh_config(ns: &str, lines: &[&str]) {
+    let mut cmd = Command::new("vtysh");
+    cmd.args(["-N", ns, "-c", "configure terminal"]);
+    for l in lines {
+        cmd.args(["-c", l]);
+    }
+    run_ok(&mut cmd);
+}
+
 /// tern's answer to `cmd` in instance `ns`, as JSON.
 pub fn tern(ns: &str, cmd: &str) -> serde_json::Value {
     json(Command::new(bin("tern")).args(["-N", ns, "-c", cmd]))

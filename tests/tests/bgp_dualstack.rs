@@ -77,18 +77,14 @@ fn ipv6_session_carries_ipv6_and_ipv4_with_extended_next_hop() {
     // The ToR announces the subnet of node1's own uplink: Tern learns it
     // but never routes it in the kernel (the connected route must stay in
     // charge; an IPv6 BGP route at metric 20 would shadow it at 256).
-    tern_tests::run_ok(Command::new("vtysh").args([
-        "-N",
+    tern_tests::vtysh_config(
         &tor1,
-        "-c",
-        "configure terminal",
-        "-c",
-        "router bgp 65000",
-        "-c",
-        "address-family ipv6 unicast",
-        "-c",
-        "network 2001:db8:0:1::/64",
-    ]));
+        &[
+            "router bgp 65000",
+            "address-family ipv6 unicast",
+            "network 2001:db8:0:1::/64",
+        ],
+    );
     eventually(10, || {
         let r = tern_tests::tern(&node1, "show bgp ipv6 unicast 2001:db8:0:1::/64 json");
         if r["paths"].as_array().is_some_and(|p| !p.is_empty()) {

@@ -16,7 +16,7 @@ use std::{
     time::Duration,
 };
 
-use tern_tests::{Lab, gone, json, run_ok, vtysh};
+use tern_tests::{Lab, gone, json, run_ok, vtysh, vtysh_config};
 
 /// Polls `ok` until it holds or `secs` pass.
 fn eventually(secs: u64, what: &str, mut ok: impl FnMut() -> bool) {
@@ -123,18 +123,14 @@ fn graceful_restart_both_ways_with_frr() {
         "node1's kernel keeps the routes while ternd is down: {f:?}"
     );
     // Meanwhile the ToR stops announcing its loopback.
-    run_ok(Command::new("vtysh").args([
-        "-N",
+    vtysh_config(
         &tor1,
-        "-c",
-        "configure terminal",
-        "-c",
-        "router bgp 65000",
-        "-c",
-        "address-family ipv4 unicast",
-        "-c",
-        "no network 198.51.100.1/32",
-    ]));
+        &[
+            "router bgp 65000",
+            "address-family ipv4 unicast",
+            "no network 198.51.100.1/32",
+        ],
+    );
     let _ternd = lab.start_ternd("node1", None);
     eventually(30, "FRR has node1's route fresh again", || {
         let p = frr_path("10.244.1.0/24");
@@ -173,18 +169,14 @@ fn graceful_restart_both_ways_with_frr() {
     // 2. FRR restarts: its bgpd is killed (no NOTIFICATION), node1 keeps
     // what it learnt; the new bgpd announces the loopback no more.
     let tor_dir: PathBuf = lab.state_dir().join("tor1");
-    run_ok(Command::new("vtysh").args([
-        "-N",
+    vtysh_config(
         &tor1,
-        "-c",
-        "configure terminal",
-        "-c",
-        "router bgp 65000",
-        "-c",
-        "address-family ipv4 unicast",
-        "-c",
-        "network 198.51.100.1/32",
-    ]));
+        &[
+            "router bgp 65000",
+            "address-family ipv4 unicast",
+            "network 198.51.100.1/32",
+        ],
+    );
     eventually(10, "the loopback back in node1's FIB", || {
         has(&fib(&node1), "198.51.100.1")
     });

@@ -136,18 +136,10 @@ fn reflected_next_hops_resolve_recursively() {
         tern_routes(&node1)
     );
     let reflector = |cmd: &str| {
-        tern_tests::run_ok(Command::new("vtysh").args([
-            "-N",
+        tern_tests::vtysh_config(
             &tor1,
-            "-c",
-            "configure terminal",
-            "-c",
-            "router bgp 65000",
-            "-c",
-            "address-family ipv4 unicast",
-            "-c",
-            cmd,
-        ]));
+            &["router bgp 65000", "address-family ipv4 unicast", cmd],
+        );
     };
     reflector("no redistribute connected");
     eventually(15, || installed(None));

@@ -451,20 +451,34 @@ fn same_errors(leaf1: &str, node2: &str) {
         "clear bgp 1.2.3",
     ];
     for cmd in cases {
-        let f = run(Command::new("vtysh").args(["-N", leaf1, "-c", cmd]));
-        let t = run(Command::new(bin("tern")).args(["-N", node2, "-c", cmd]));
-        let frr = String::from_utf8_lossy(&f.stdout).trim().to_owned();
-        let mut ours = String::from_utf8_lossy(&t.stdout).into_owned();
-        ours.push_str(&String::from_utf8_lossy(&t.stderr));
-        let ours = ours.trim().to_owned();
-        if cmd.ends_with("json") {
-            let a: Value = serde_json::from_str(&frr).unwrap_or_else(|e| panic!("{cmd}: {e}"));
-            let b: Value = serde_json::from_str(&ours).unwrap_or_else(|e| panic!("{cmd}: {e}"));
-            assert_eq!(a, b, "`{cmd}`");
-        } else {
+        let (frr, ours) = both_answers(leaf1, node2, cmd);
+        if !cmd.ends_with("json") {
             assert!(!frr.is_empty(), "`{cmd}`: FRR said nothing");
-            assert_eq!(frr, ours, "`{cmd}`");
         }
+        assert_same_answer(cmd, &frr, &ours, "");
+    }
+}
+
+/// FRR's stdout and tern's stdout and stderr for the same command,
+/// trimmed (vtysh prints its errors on stdout, tern on stderr).
+fn both_answers(leaf1: &str, node2: &str, cmd: &str) -> (String, String) {
+    let f = run(Command::new("vtysh").args(["-N", leaf1, "-c", cmd]));
+    let t = run(Command::new(bin("tern")).args(["-N", node2, "-c", cmd]));
+    let frr = String::from_utf8_lossy(&f.stdout).trim().to_owned();
+    let mut ours = String::from_utf8_lossy(&t.stdout).into_owned();
+    ours.push_str(&String::from_utf8_lossy(&t.stderr));
+    (frr, ours.trim().to_owned())
+}
+
+/// The two answers are equal: as JSON values for a `json` command, else
+/// as text.
+fn assert_same_answer(cmd: &str, frr: &str, ours: &str, context: &str) {
+    if cmd.ends_with("json") {
+        let a: Value = serde_json::from_str(frr).unwrap_or_else(|e| panic!("{cmd}: {e}"));
+        let b: Value = serde_json::from_str(ours).unwrap_or_else(|e| panic!("{cmd}: {e}"));
+        assert_eq!(a, b, "`{cmd}`{context}");
+    } else {
+        assert_eq!(frr, ours, "`{cmd}`{context}");
     }
 }
 
@@ -611,19 +625,8 @@ fn without_bgp(leaf1: &str, node2: &str) {
         "show bgp neighbors json",
     ];
     for cmd in cmds {
-        let f = run(Command::new("vtysh").args(["-N", leaf1, "-c", cmd]));
-        let t = run(Command::new(bin("tern")).args(["-N", node2, "-c", cmd]));
-        let frr = String::from_utf8_lossy(&f.stdout).trim().to_owned();
-        let mut ours = String::from_utf8_lossy(&t.stdout).into_owned();
-        ours.push_str(&String::from_utf8_lossy(&t.stderr));
-        let ours = ours.trim().to_owned();
-        if cmd.ends_with("json") {
-            let a: Value = serde_json::from_str(&frr).unwrap_or_else(|e| panic!("{cmd}: {e}"));
-            let b: Value = serde_json::from_str(&ours).unwrap_or_else(|e| panic!("{cmd}: {e}"));
-            assert_eq!(a, b, "`{cmd}` without BGP");
-        } else {
-            assert_eq!(frr, ours, "`{cmd}` without BGP");
-        }
+        let (frr, ours) = both_answers(leaf1, node2, cmd);
+        assert_same_answer(cmd, &frr, &ours, " without BGP");
     }
 }
 

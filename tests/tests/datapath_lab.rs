@@ -292,32 +292,21 @@ fn check_with_tshark(file: &Path, mode: &str) {
 /// The ToR passes the announcing node's address on as the next hop (the
 /// tunnel modes need it; see the topology's comments).
 fn tor_next_hop_unchanged(tor: &str) {
-    run_ok(Command::new("vtysh").args([
-        "-N",
+    tern_tests::vtysh_config(
         tor,
-        "-c",
-        "configure terminal",
-        "-c",
-        "router bgp 65000",
-        "-c",
-        "address-family ipv4 unicast",
-        "-c",
-        "neighbor 192.0.2.1 attribute-unchanged next-hop",
-        "-c",
-        "neighbor 192.0.2.3 attribute-unchanged next-hop",
-        "-c",
-        "exit-address-family",
-        "-c",
-        "address-family ipv6 unicast",
-        "-c",
-        "neighbor 2001:db8:0:1::2 attribute-unchanged next-hop",
-        "-c",
-        "neighbor 2001:db8:0:2::2 attribute-unchanged next-hop",
-        "-c",
-        "end",
-        "-c",
-        "clear bgp * soft out",
-    ]));
+        &[
+            "router bgp 65000",
+            "address-family ipv4 unicast",
+            "neighbor 192.0.2.1 attribute-unchanged next-hop",
+            "neighbor 192.0.2.3 attribute-unchanged next-hop",
+            "exit-address-family",
+            "address-family ipv6 unicast",
+            "neighbor 2001:db8:0:1::2 attribute-unchanged next-hop",
+            "neighbor 2001:db8:0:2::2 attribute-unchanged next-hop",
+            "end",
+            "clear bgp * soft out",
+        ],
+    );
 }
 
 #[test]

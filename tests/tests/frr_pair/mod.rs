@@ -48,19 +48,9 @@ impl Lab {
 
     /// Config lines for tor1 (`configure terminal` first, in router bgp).
     pub fn frr_config(&self, lines: &[&str]) {
-        let mut args = vec![
-            "-N".to_owned(),
-            self.tor1.clone(),
-            "-c".into(),
-            "configure terminal".into(),
-            "-c".into(),
-            "router bgp 65000".into(),
-        ];
-        for l in lines {
-            args.push("-c".into());
-            args.push((*l).to_owned());
-        }
-        run_ok(Command::new("vtysh").args(&args));
+        let mut all = vec!["router bgp 65000"];
+        all.extend_from_slice(lines);
+        tern_tests::vtysh_config(&self.tor1, &all);
     }
 
     /// FRR's route for `prefix` (JSON; no "paths" when it has none).
