@@ -12,8 +12,7 @@ use tern_bgp_wire::{Nlri, NlriPrefix, UpdateMessage, UpdateOutcome};
 use super::attrs::Received;
 use super::decision::{self, Ctx, Mutation};
 use super::{
-    Changes, Dest, Path, PathAttrs, PeerId, PeerInfo, PerFamily, Rib, RouteNextHop, Source,
-    family_of,
+    Changes, Path, PathAttrs, PeerId, PeerInfo, PerFamily, Rib, RouteNextHop, Source, family_of,
 };
 use crate::config::Family;
 
@@ -67,7 +66,7 @@ impl Rib {
     /// the announcements into withdrawals); a session reset is the caller's
     /// to handle. Routes of families not active on the session are ignored.
     pub fn update_from_peer(&mut self, peer: PeerId, update: &UpdateMessage) -> Changes {
-        self.op += 1;
+        self.next_op();
         let changes = self.apply_update(peer, update);
         self.finish(changes)
     }
@@ -269,7 +268,7 @@ impl Rib {
             Family::Ipv4Unicast => v4,
             Family::Ipv6Unicast => v6,
         };
-        let dest = table.entry(prefix).or_insert_with(Dest::default);
+        let dest = table.get_or_insert(prefix);
         let mut added = false;
         let ctx = Ctx { peers, config, op };
         decision::change(
@@ -396,7 +395,7 @@ impl Rib {
         let Some(accepted) = self.peers.get(&peer).map(|s| s.accepted) else {
             return changes;
         };
-        self.op += 1;
+        self.next_op();
         let source = Source::Peer(peer);
         let gone = |p: &Path| p.source == source && (p.stale || !stale_only);
         let mut removed = PerFamily::default();
@@ -464,7 +463,7 @@ impl Rib {
     }
 
     fn originate_with(&mut self, family: Family, prefix: IpNet, attrs: Arc<PathAttrs>) -> Changes {
-        self.op += 1;
+        self.next_op();
         let mut changes = Changes::default();
         self.upsert(
             family,
@@ -479,7 +478,7 @@ impl Rib {
 
     /// Stops originating `prefix`.
     pub fn withdraw_local(&mut self, family: Family, prefix: IpNet) -> Changes {
-        self.op += 1;
+        self.next_op();
         let mut changes = Changes::default();
         self.remove_path(family, prefix.trunc(), Source::Local, 0, &mut changes);
         self.finish(changes)

@@ -545,7 +545,7 @@ impl Rib {
         };
         let policed = to.route_maps.export(family).is_some();
         let mut memo = Memo::default();
-        for (prefix, dest) in table {
+        for (prefix, dest) in table.iter() {
             if aggregates.suppressed(family, prefix) {
                 continue;
             }

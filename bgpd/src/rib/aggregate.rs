@@ -148,7 +148,7 @@ impl Rib {
         if old == *config {
             return Changes::default();
         }
-        self.op += 1;
+        self.next_op();
         // What every peer is sent of this family now.
         let ids: Vec<PeerId> = self
             .peers
@@ -282,7 +282,7 @@ impl Rib {
         cfg: AggregateConfig,
     ) -> Option<PathAttrs> {
         let mut contributors: Vec<&PathAttrs> = Vec::new();
-        for (prefix, dest) in self.table(family) {
+        for (prefix, dest) in self.table(family).iter() {
             if !covers(agg, prefix) {
                 continue;
             }

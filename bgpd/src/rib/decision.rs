@@ -20,7 +20,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use super::{
-    Changes, Dest, FibChange, Path, PathAttrs, PeerId, PeerState, RibConfig, Scratch, Source,
+    Changes, Dest, FibChange, Path, PathAttrs, Paths, PeerId, PeerState, RibConfig, Scratch, Source,
 };
 use crate::config::Family;
 
@@ -49,7 +49,7 @@ pub(super) struct Ctx<'a> {
     pub(super) peers: &'a BTreeMap<PeerId, PeerState>,
     pub(super) config: &'a RibConfig,
     /// The operation under way (see `Dest::mark`).
-    pub(super) op: u64,
+    pub(super) op: u32,
 }
 
 /// What a change did to a prefix's candidates.
@@ -235,7 +235,7 @@ pub(super) fn select(dest: &mut Dest, family: Family, ctx: &Ctx<'_>, scratch: &m
             p.rank = rank;
         }
     }
-    dest.multipath = 1 + set.len();
+    dest.multipath = u16::try_from(1 + set.len()).unwrap_or(u16::MAX);
     dest.paths.sort_by_key(|p| p.rank);
 }
 
@@ -263,7 +263,7 @@ pub(super) fn fib_nexthops(dest: &Dest, out: &mut Vec<IpAddr>) {
     if dest.paths.first().is_none_or(|p| p.source == Source::Local) {
         return;
     }
-    for p in dest.paths.iter().take(dest.multipath) {
+    for p in dest.paths.iter().take(usize::from(dest.multipath)) {
         if let Some(a) = p.attrs.next_hop.fib_address()
             && !out.contains(&a)
         {
@@ -304,7 +304,7 @@ pub(super) fn change(
     ctx: &Ctx<'_>,
     scratch: &mut Scratch,
     changes: &mut Changes,
-    mutate: impl FnOnce(&mut Vec<Path>) -> Mutation,
+    mutate: impl FnOnce(&mut Paths) -> Mutation,
 ) {
     let before = best_id(dest);
     let mut fib_old = std::mem::take(&mut scratch.fib_old);
@@ -348,7 +348,7 @@ fn record(
     (family, prefix): (Family, IpNet),
     before: BestId,
     fib_old: &[IpAddr],
-    op: u64,
+    op: u32,
     scratch: &mut Scratch,
     changes: &mut Changes,
 ) {

@@ -12,9 +12,10 @@
 //! peer_up ──▶ initial UPDATEs + End-of-RIB for the new session
 //! ```
 //!
-//! Layout: each prefix of the Loc-RIB holds its candidate paths in a small
-//! vector, best first, then the rest of the ECMP set; a peer's Adj-RIB-In
-//! is its paths in those vectors (after the import checks). Attribute sets
+//! Layout: each prefix of the Loc-RIB holds its candidate paths (inline
+//! when there is one, see [`table`]), best first, then the rest of the ECMP
+//! set; a peer's Adj-RIB-In is its paths in those lists (after the import
+//! checks). Attribute sets
 //! are interned and shared between prefixes. A peer's Adj-RIB-Out is not
 //! stored (RFC 4271 §3.2 allows it): it is the export of the Loc-RIB's best
 //! paths to that peer, a pure function of the best path and the session.
@@ -31,10 +32,11 @@ mod intern;
 mod pack;
 mod policy;
 mod show;
+mod table;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -50,6 +52,7 @@ pub use policy::PolicyChange;
 pub use show::{PathSource, PathView, PeerCounts, RouteView};
 
 use intern::{FastState, Interner};
+use table::{Paths, PrefixTable as Table};
 
 /// The daemon's handle for one BGP session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -289,14 +292,13 @@ struct Path {
 /// of the ECMP set (`multipath` paths in all), then the others.
 #[derive(Clone, Debug, Default)]
 struct Dest {
-    paths: Vec<Path>,
-    multipath: usize,
+    paths: Paths,
+    multipath: u16,
     /// The operation that last recorded a best-path change here (each
-    /// prefix is advertised once per operation, from its first prior).
-    mark: u64,
+    /// prefix is advertised once per operation, from its first prior); 0:
+    /// none since the operation counter last wrapped.
+    mark: u32,
 }
-
-type Table = HashMap<IpNet, Dest, FastState>;
 
 /// A count per family.
 #[derive(Clone, Copy, Debug, Default)]
@@ -359,8 +361,8 @@ pub struct Rib {
     seq: u64,
     /// When paths arrived, without a timestamp per path: see [`Arrivals`].
     arrivals: Arrivals,
-    /// Counts the operations, for `Dest::mark`.
-    op: u64,
+    /// Counts the operations, for `Dest::mark`; never 0.
+    op: u32,
     scratch: Scratch,
     /// `aggregate-address`: configured and originated aggregates.
     aggregates: aggregate::Aggregates,
@@ -404,7 +406,7 @@ impl Rib {
 
     /// Changes `maximum-paths` of `family` and reruns the decision process.
     pub fn set_maximum_paths(&mut self, family: Family, paths: u16) -> Changes {
-        self.op += 1;
+        self.next_op();
         match family {
             Family::Ipv4Unicast => self.config.maximum_paths_v4 = paths,
             Family::Ipv6Unicast => self.config.maximum_paths_v6 = paths,
@@ -422,13 +424,7 @@ impl Rib {
     /// slots and each entry's path vector (attribute sets are shared and
     /// not counted, as FRR's `ribMemory` counts its route nodes only).
     pub fn memory(&self, family: Family) -> usize {
-        let table = self.table(family);
-        let slot = std::mem::size_of::<(IpNet, Dest)>() + 1;
-        let paths: usize = table
-            .values()
-            .map(|d| d.paths.capacity() * std::mem::size_of::<Path>())
-            .sum();
-        table.capacity() * slot + paths
+        self.table(family).memory()
     }
 
     fn table_mut(&mut self, family: Family) -> &mut Table {
@@ -443,6 +439,23 @@ impl Rib {
             Family::Ipv4Unicast => &self.v4,
             Family::Ipv6Unicast => &self.v6,
         }
+    }
+
+    /// Starts an operation. When the counter wraps, every mark is cleared
+    /// first, so that a mark left from 2^32 operations ago never equals the
+    /// new operation's number.
+    fn next_op(&mut self) {
+        self.op = match self.op.checked_add(1) {
+            Some(op) => op,
+            None => {
+                for table in [&mut self.v4, &mut self.v6] {
+                    for dest in table.values_mut() {
+                        dest.mark = 0;
+                    }
+                }
+                1
+            }
+        };
     }
 
     fn next_seq(&mut self) -> u64 {

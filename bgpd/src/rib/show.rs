@@ -90,7 +90,7 @@ impl Rib {
                 path_id: p.path_id,
                 attrs: Arc::clone(&p.attrs),
                 best: i == 0,
-                multipath: ecmp && i < dest.multipath,
+                multipath: ecmp && i < usize::from(dest.multipath),
                 valid: true,
                 last_update: self.arrival_time(p.seq),
             })

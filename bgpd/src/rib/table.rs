@@ -1,0 +1,333 @@
+//! The Loc-RIB's storage: a prefix table that costs little per prefix at a
+//! full table, and the candidate-path list of one prefix.
+//!
+//! A `HashMap<IpNet, Dest>` holding a million prefixes has 2^21 slots of
+//! key and value (its load factor is under one half right after it grows),
+//! and every prefix's paths sat in a heap vector of their own. Here the
+//! hash table holds only a 4-byte index per slot; the entries themselves
+//! are packed in one vector, and a prefix with one path (nearly all of them
+//! in a full table from the fabric) keeps it inline, without a heap block.
+
+use std::hash::BuildHasher;
+use std::ops::{Deref, DerefMut};
+
+use hashbrown::HashTable;
+use ipnet::IpNet;
+
+use super::intern::FastState;
+use super::{Dest, Path};
+
+/// The candidate paths of one prefix: none, one inline, or several on the
+/// heap. Reads as a slice of paths.
+#[derive(Clone, Debug, Default)]
+pub(super) enum Paths {
+    #[default]
+    Empty,
+    One(Path),
+    Many(Vec<Path>),
+}
+
+impl Paths {
+    /// Appends `path`.
+    pub(super) fn push(&mut self, path: Path) {
+        match std::mem::take(self) {
+            Paths::Empty => *self = Paths::One(path),
+            Paths::One(first) => *self = Paths::Many(vec![first, path]),
+            Paths::Many(mut v) => {
+                v.push(path);
+                *self = Paths::Many(v);
+            }
+        }
+    }
+
+    /// Keeps the paths for which `keep` holds, in order. A list that falls
+    /// to one path or none leaves the heap.
+    pub(super) fn retain(&mut self, mut keep: impl FnMut(&Path) -> bool) {
+        match self {
+            Paths::Empty => {}
+            Paths::One(p) => {
+                if !keep(p) {
+                    *self = Paths::Empty;
+                }
+            }
+            Paths::Many(v) => {
+                v.retain(|p| keep(p));
+                if v.len() <= 1 {
+                    *self = match v.pop() {
+                        Some(p) => Paths::One(p),
+                        None => Paths::Empty,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Heap bytes held.
+    pub(super) fn heap_bytes(&self) -> usize {
+        match self {
+            Paths::Many(v) => v.capacity() * std::mem::size_of::<Path>(),
+            _ => 0,
+        }
+    }
+}
+
+impl Deref for Paths {
+    type Target = [Path];
+
+    fn deref(&self) -> &[Path] {
+        match self {
+            Paths::Empty => &[],
+            Paths::One(p) => std::slice::from_ref(p),
+            Paths::Many(v) => v,
+        }
+    }
+}
+
+impl DerefMut for Paths {
+    fn deref_mut(&mut self) -> &mut [Path] {
+        match self {
+            Paths::Empty => &mut [],
+            Paths::One(p) => std::slice::from_mut(p),
+            Paths::Many(v) => v,
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a Paths {
+    type Item = &'a Path;
+    type IntoIter = std::slice::Iter<'a, Path>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a mut Paths {
+    type Item = &'a mut Path;
+    type IntoIter = std::slice::IterMut<'a, Path>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter_mut()
+    }
+}
+
+/// Prefixes and their entries: entries packed in a vector (unordered:
+/// removal moves the last entry into the hole), found through a hash table
+/// of indexes into it.
+#[derive(Default)]
+pub(super) struct PrefixTable {
+    index: HashTable<u32>,
+    entries: Vec<(IpNet, Dest)>,
+    hasher: FastState,
+}
+
+impl PrefixTable {
+    fn hash(&self, prefix: &IpNet) -> u64 {
+        self.hasher.hash_one(prefix)
+    }
+
+    fn slot(&self, prefix: &IpNet) -> Option<usize> {
+        let entries = &self.entries;
+        self.index
+            .find(self.hash(prefix), |&i| {
+                entries.get(i as usize).is_some_and(|(p, _)| p == prefix)
+            })
+            .map(|&i| i as usize)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(super) fn get(&self, prefix: &IpNet) -> Option<&Dest> {
+        let i = self.slot(prefix)?;
+        self.entries.get(i).map(|(_, d)| d)
+    }
+
+    pub(super) fn get_mut(&mut self, prefix: &IpNet) -> Option<&mut Dest> {
+        let i = self.slot(prefix)?;
+        self.entries.get_mut(i).map(|(_, d)| d)
+    }
+
+    /// The entry of `prefix`, created empty if there is none.
+    pub(super) fn get_or_insert(&mut self, prefix: IpNet) -> &mut Dest {
+        let i = match self.slot(&prefix) {
+            Some(i) => i,
+            None => {
+                let i = self.entries.len();
+                let index = u32::try_from(i).expect("more than 2^32 prefixes in one table");
+                let hash = self.hash(&prefix);
+                let (entries, hasher) = (&self.entries, &self.hasher);
+                self.index.insert_unique(hash, index, |&j| {
+                    entries
+                        .get(j as usize)
+                        .map_or(0, |(p, _)| hasher.hash_one(p))
+                });
+                self.entries.push((prefix, Dest::default()));
+                i
+            }
+        };
+        &mut self.entries[i].1
+    }
+
+    /// Removes the entry of `prefix`.
+    pub(super) fn remove(&mut self, prefix: &IpNet) -> Option<Dest> {
+        let i = self.slot(prefix)?;
+        let dest = self.remove_at(i);
+        self.shrink();
+        Some(dest)
+    }
+
+    /// Removes entry `i`: its index goes, and the last entry moves into its
+    /// place (its index follows it).
+    fn remove_at(&mut self, i: usize) -> Dest {
+        let hash = self.hash(&self.entries[i].0);
+        if let Ok(slot) = self.index.find_entry(hash, |&j| j as usize == i) {
+            slot.remove();
+        }
+        let last = self.entries.len() - 1;
+        if i != last {
+            let moved = self.hash(&self.entries[last].0);
+            if let Some(j) = self.index.find_mut(moved, |&j| j as usize == last) {
+                *j = i as u32;
+            }
+        }
+        self.entries.swap_remove(i).1
+    }
+
+    /// Gives memory back once the table is down to a quarter of its room.
+    fn shrink(&mut self) {
+        let len = self.entries.len();
+        if self.entries.capacity() > 1024 && len < self.entries.capacity() / 4 {
+            self.entries.shrink_to(len * 2);
+            let (entries, hasher) = (&self.entries, &self.hasher);
+            self.index.shrink_to(len * 2, |&j| {
+                entries
+                    .get(j as usize)
+                    .map_or(0, |(p, _)| hasher.hash_one(p))
+            });
+        }
+    }
+
+    /// Keeps the entries for which `keep` holds.
+    pub(super) fn retain(&mut self, mut keep: impl FnMut(&IpNet, &mut Dest) -> bool) {
+        let mut i = 0;
+        while i < self.entries.len() {
+            let (prefix, dest) = &mut self.entries[i];
+            if keep(prefix, dest) {
+                i += 1;
+            } else {
+                // The last entry moves to `i`: look at `i` again.
+                self.remove_at(i);
+            }
+        }
+        self.shrink();
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&IpNet, &Dest)> {
+        self.entries.iter().map(|(p, d)| (p, d))
+    }
+
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (&IpNet, &mut Dest)> {
+        self.entries.iter_mut().map(|(p, d)| (&*p, d))
+    }
+
+    pub(super) fn values(&self) -> impl Iterator<Item = &Dest> {
+        self.entries.iter().map(|(_, d)| d)
+    }
+
+    pub(super) fn values_mut(&mut self) -> impl Iterator<Item = &mut Dest> {
+        self.entries.iter_mut().map(|(_, d)| d)
+    }
+
+    /// Bytes held: the index's slots, the entries' room and the path lists
+    /// on the heap.
+    pub(super) fn memory(&self) -> usize {
+        let index = self.index.capacity() * (std::mem::size_of::<u32>() + 1);
+        let entries = self.entries.capacity() * std::mem::size_of::<(IpNet, Dest)>();
+        let paths: usize = self.values().map(|d| d.paths.heap_bytes()).sum();
+        index + entries + paths
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn net(i: u32) -> IpNet {
+        IpNet::V4(ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(i << 8), 24).expect("net"))
+    }
+
+    #[test]
+    fn layout_stays_small() {
+        // One path inline, no separate tag word: the list is a path's size.
+        assert_eq!(
+            std::mem::size_of::<Paths>(),
+            std::mem::size_of::<Path>(),
+            "Paths grew a tag"
+        );
+        assert!(std::mem::size_of::<(IpNet, Dest)>() <= 64);
+    }
+
+    #[test]
+    fn table_agrees_with_a_hash_map_through_inserts_and_removals() {
+        let mut t = PrefixTable::default();
+        let mut model: HashMap<IpNet, usize> = HashMap::new();
+        // A deterministic mix: insert 0..5000, remove every third, insert
+        // again some removed ones, retain the even multipath counts.
+        for i in 0..5000u32 {
+            t.get_or_insert(net(i)).multipath = i as u16;
+            model.insert(net(i), i as usize);
+        }
+        for i in (0..5000u32).step_by(3) {
+            assert!(t.remove(&net(i)).is_some());
+            model.remove(&net(i));
+        }
+        assert!(t.remove(&net(3)).is_none());
+        for i in (0..5000u32).step_by(9) {
+            t.get_or_insert(net(i)).multipath = 7;
+            model.insert(net(i), 7);
+        }
+        t.retain(|_, d| d.multipath % 2 == 1);
+        model.retain(|_, m| *m % 2 == 1);
+        assert_eq!(t.len(), model.len());
+        for (p, m) in &model {
+            assert_eq!(t.get(p).map(|d| usize::from(d.multipath)), Some(*m), "{p}");
+        }
+        for (p, d) in t.iter() {
+            assert_eq!(model.get(p), Some(&usize::from(d.multipath)));
+        }
+        // Emptied: the room goes back.
+        t.retain(|_, _| false);
+        assert_eq!(t.len(), 0);
+        assert!(t.entries.capacity() <= 1024 * 2);
+        assert!(t.get(&net(1)).is_none());
+    }
+
+    #[test]
+    fn paths_move_between_inline_and_heap() {
+        let path = |id: u32| Path {
+            source: super::super::Source::Peer(super::super::PeerId(id)),
+            path_id: 0,
+            rank: 0,
+            stale: false,
+            attrs: std::sync::Arc::new(super::super::PathAttrs::local()),
+            seq: u64::from(id),
+        };
+        let mut p = Paths::default();
+        assert!(p.is_empty());
+        p.push(path(1));
+        assert!(matches!(p, Paths::One(_)));
+        p.push(path(2));
+        p.push(path(3));
+        assert_eq!(p.iter().map(|x| x.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        p.retain(|x| x.seq != 2);
+        assert_eq!(p.iter().map(|x| x.seq).collect::<Vec<_>>(), [1, 3]);
+        p.retain(|x| x.seq == 3);
+        assert!(matches!(&p, Paths::One(x) if x.seq == 3));
+        assert_eq!(p.heap_bytes(), 0);
+        p.retain(|_| false);
+        assert!(matches!(p, Paths::Empty));
+    }
+}
