@@ -12,7 +12,7 @@
 //! batch a dump of the kernel's nexthops (a handful of objects) says which
 //! of ours are missing (the kernel removes nexthops whose device went down)
 //! or differ (a group that lost a member), and those are re-created.
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -73,13 +73,62 @@ pub(crate) struct KernelNexthop {
     pub(crate) key: NhKey,
 }
 
+/// Which nexthop object each route uses: one entry per installed route,
+/// so at a full table it is as big as the table. Prefixes are packed into
+/// integers and kept in B-trees (about 20 bytes a route; a hash map keyed
+/// by (prefix, table, metric) took over 60).
+#[derive(Debug, Default)]
+struct RouteObjects {
+    /// By (table, metric): Tern uses one pair, the map allows any.
+    tables: HashMap<(u32, u32), PrefixObjects>,
+}
+
+#[derive(Debug, Default)]
+struct PrefixObjects {
+    /// Address << 8 | prefix length.
+    v4: BTreeMap<u64, u32>,
+    v6: BTreeMap<(u128, u8), u32>,
+}
+
+impl RouteObjects {
+    /// Records that `key` uses object `id`; returns the one it used before.
+    fn insert(&mut self, (prefix, table, metric): RouteKey, id: u32) -> Option<u32> {
+        let t = self.tables.entry((table, metric)).or_default();
+        match prefix {
+            IpNet::V4(n) => t.v4.insert(pack_v4(n), id),
+            IpNet::V6(n) => t.v6.insert(pack_v6(n), id),
+        }
+    }
+
+    /// Forgets `key`; returns the object it used.
+    fn remove(&mut self, (prefix, table, metric): RouteKey) -> Option<u32> {
+        let t = self.tables.get_mut(&(table, metric))?;
+        let old = match prefix {
+            IpNet::V4(n) => t.v4.remove(&pack_v4(n)),
+            IpNet::V6(n) => t.v6.remove(&pack_v6(n)),
+        };
+        if t.v4.is_empty() && t.v6.is_empty() {
+            self.tables.remove(&(table, metric));
+        }
+        old
+    }
+}
+
+fn pack_v4(n: ipnet::Ipv4Net) -> u64 {
+    u64::from(u32::from(n.addr())) << 8 | u64::from(n.prefix_len())
+}
+
+fn pack_v6(n: ipnet::Ipv6Net) -> (u128, u8) {
+    (u128::from(n.addr()), n.prefix_len())
+}
+
 /// Tern's nexthop objects in one namespace.
 #[derive(Debug, Default)]
 pub(crate) struct NexthopTable {
     by_key: HashMap<NhKey, u32>,
     entries: HashMap<u32, Entry>,
     /// Which object each installed route uses.
-    route_nh: HashMap<RouteKey, u32>,
+    route_nh: RouteObjects,
     next_id: u32,
     /// The kernel's objects at the start of this batch, by id.
     kernel: HashMap<u32, NhKey>,
@@ -404,7 +453,7 @@ impl NexthopTable {
                 }
                 self.route_nh.insert(key, id)
             }
-            None => self.route_nh.remove(&key),
+            None => self.route_nh.remove(key),
         };
         if let Some(old) = old {
             self.release(old);
@@ -541,5 +590,32 @@ mod tests {
         for n in 0..buf.len() {
             let _ = parse_nexthop(&buf[..n]);
         }
+    }
+
+    #[test]
+    fn route_objects_keep_prefixes_tables_and_metrics_apart() {
+        let net = |s: &str| s.parse::<IpNet>().expect("net");
+        let mut m = RouteObjects::default();
+        let keys = [
+            (net("10.0.0.0/24"), 254, 20),
+            (net("10.0.0.0/25"), 254, 20),
+            (net("10.0.0.0/24"), 254, 30),
+            (net("10.0.0.0/24"), 100, 20),
+            (net("0.0.0.0/0"), 254, 20),
+            (net("2001:db8::/64"), 254, 20),
+            (net("2001:db8::/65"), 254, 20),
+            (net("::/0"), 254, 20),
+        ];
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(m.insert(*k, i as u32), None, "{k:?}");
+        }
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(m.insert(*k, 100 + i as u32), Some(i as u32), "{k:?}");
+        }
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(m.remove(*k), Some(100 + i as u32), "{k:?}");
+            assert_eq!(m.remove(*k), None, "{k:?}");
+        }
+        assert!(m.tables.is_empty());
     }
 }
