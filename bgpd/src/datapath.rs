@@ -90,7 +90,7 @@ pub fn record_best_paths(cs: &[FibChange]) {
             if c.nexthops.is_empty() {
                 rib.remove(&c.prefix);
             } else {
-                rib.insert(c.prefix, c.nexthops.clone());
+                rib.insert(c.prefix, c.nexthops.to_vec());
             }
         }
         modified

@@ -16,7 +16,7 @@ use ipnet::IpNet;
 use tern_netlink::{Netlink, NextHop, Route, RouteOp, TERN_PROTO};
 use tokio::sync::mpsc;
 
-use crate::rib::FibChange;
+use crate::rib::{FibChange, NextHops};
 
 /// The main routing table.
 const MAIN_TABLE: u32 = 254;
@@ -76,7 +76,7 @@ pub async fn spawn(netlink: Netlink, keep: bool) -> (mpsc::UnboundedSender<FibMs
             // later change of a prefix supersedes an earlier one. (A Vec,
             // not a map: at a full table a map's slots alone took twice the
             // memory of the changes.)
-            let mut pending: Vec<(IpNet, Vec<std::net::IpAddr>)> = Vec::new();
+            let mut pending: Vec<(IpNet, NextHops)> = Vec::new();
             let mut reconcile = false;
             let mut take = |m: FibMsg, pending: &mut Vec<_>| match m {
                 FibMsg::Changes(cs) => {
@@ -133,7 +133,7 @@ pub async fn spawn(netlink: Netlink, keep: bool) -> (mpsc::UnboundedSender<FibMs
 /// Puts queued changes in the kernel's fastest order
 /// ([`tern_netlink::fib_write_order`]) and keeps the last change of each
 /// prefix.
-fn coalesce(pending: &mut Vec<(IpNet, Vec<std::net::IpAddr>)>) {
+fn coalesce(pending: &mut Vec<(IpNet, NextHops)>) {
     // Stable: the changes of one prefix stay in arrival order.
     pending.sort_by_key(|(prefix, _)| tern_netlink::fib_write_order(prefix));
     pending.dedup_by(|later, kept| {
@@ -148,14 +148,14 @@ fn coalesce(pending: &mut Vec<(IpNet, Vec<std::net::IpAddr>)>) {
 
 /// What the kernel is asked for one prefix: Tern's route through
 /// `nexthops`, or its removal when there are none.
-fn route_op(prefix: IpNet, nexthops: Vec<std::net::IpAddr>, devices: &OnLink) -> RouteOp {
+fn route_op(prefix: IpNet, nexthops: NextHops, devices: &OnLink) -> RouteOp {
     let route = Route {
         prefix,
         table: MAIN_TABLE,
         metric: BGP_METRIC,
         nexthops: nexthops
-            .into_iter()
-            .map(|gw| NextHop {
+            .iter()
+            .map(|&gw| NextHop {
                 gateway: Some(gw),
                 ifindex: devices.device_of(gw),
                 weight: 1,
@@ -254,20 +254,20 @@ mod tests {
     #[test]
     fn coalesce_keeps_the_last_change_of_each_prefix_in_write_order() {
         let net = |s: &str| s.parse::<IpNet>().expect("net");
-        let gw = |s: &str| vec![s.parse::<std::net::IpAddr>().expect("ip")];
+        let gw = |s: &str| NextHops::from([s.parse::<std::net::IpAddr>().expect("ip")]);
         let mut pending = vec![
             (net("10.0.1.0/24"), gw("192.0.2.1")),
             (net("10.0.0.0/24"), gw("192.0.2.1")),
-            (net("10.0.1.0/24"), Vec::new()),
+            (net("10.0.1.0/24"), NextHops::from([])),
             (net("10.0.2.0/24"), gw("192.0.2.1")),
             (net("10.0.1.0/24"), gw("192.0.2.9")),
-            (net("10.0.0.0/24"), Vec::new()),
+            (net("10.0.0.0/24"), NextHops::from([])),
         ];
         coalesce(&mut pending);
         assert_eq!(
             pending,
             [
-                (net("10.0.0.0/24"), Vec::new()),
+                (net("10.0.0.0/24"), NextHops::from([])),
                 (net("10.0.2.0/24"), gw("192.0.2.1")),
                 (net("10.0.1.0/24"), gw("192.0.2.9")),
             ]

@@ -364,7 +364,7 @@ fn record(
         changes.fib.push(FibChange {
             family,
             prefix,
-            nexthops: scratch.fib_new.clone(),
+            nexthops: scratch.nexthop_sets.intern_slice(&scratch.fib_new),
         });
     }
 }

@@ -106,12 +106,12 @@ impl BuildHasher for FastState {
 /// Shares equal values behind one `Arc`: interning a value equal to one
 /// already held returns the held `Arc`. Values nobody else holds any more
 /// are dropped in batches, when the set has doubled since the last sweep.
-pub(crate) struct Interner<T> {
+pub(crate) struct Interner<T: ?Sized> {
     set: HashSet<Arc<T>, FastState>,
     sweep_at: usize,
 }
 
-impl<T> Default for Interner<T> {
+impl<T: ?Sized> Default for Interner<T> {
     fn default() -> Self {
         Self {
             set: HashSet::default(),
@@ -133,7 +133,24 @@ impl<T: Hash + Eq> Interner<T> {
         self.set.insert(Arc::clone(&arc));
         arc
     }
+}
 
+impl<T: Hash + Eq + Clone> Interner<[T]> {
+    /// The shared `Arc` of a slice equal to `value`.
+    pub(crate) fn intern_slice(&mut self, value: &[T]) -> Arc<[T]> {
+        if let Some(held) = self.set.get(value) {
+            return Arc::clone(held);
+        }
+        if self.set.len() >= self.sweep_at {
+            self.sweep();
+        }
+        let arc: Arc<[T]> = Arc::from(value);
+        self.set.insert(Arc::clone(&arc));
+        arc
+    }
+}
+
+impl<T: ?Sized + Hash + Eq> Interner<T> {
     /// Drops the values only the interner holds.
     pub(crate) fn sweep(&mut self) {
         self.set.retain(|a| Arc::strong_count(a) > 1);
@@ -161,6 +178,17 @@ mod tests {
         drop(c);
         i.sweep();
         assert_eq!(i.len(), 1);
+    }
+
+    #[test]
+    fn interned_slices_are_shared() {
+        let mut i: Interner<[u32]> = Interner::default();
+        let a = i.intern_slice(&[1, 2]);
+        let b = i.intern_slice(&vec![1, 2]);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &i.intern_slice(&[1])));
+        let e = i.intern_slice(&[]);
+        assert!(Arc::ptr_eq(&e, &i.intern_slice(&[])));
     }
 
     #[test]

@@ -214,8 +214,12 @@ pub struct FibChange {
     pub family: Family,
     pub prefix: IpNet,
     /// The ECMP next hops of the best path set; empty: remove the route.
-    pub nexthops: Vec<IpAddr>,
+    pub nexthops: NextHops,
 }
+
+/// A route's next hops. The RIB hands out one shared copy of each distinct
+/// set, so that a full table's FIB changes cost no allocation each.
+pub type NextHops = Arc<[IpAddr]>;
 
 /// What one RIB operation changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -344,6 +348,8 @@ struct Scratch {
     order: Vec<usize>,
     fib_old: Vec<IpAddr>,
     fib_new: Vec<IpAddr>,
+    /// The next-hop sets handed out in FIB changes.
+    nexthop_sets: Interner<[IpAddr]>,
 }
 
 /// The RIBs of one BGP speaker.

@@ -666,7 +666,7 @@ impl Speaker {
                     fib.push(FibChange {
                         family,
                         prefix: view.prefix,
-                        nexthops,
+                        nexthops: nexthops.into(),
                     });
                 }
             }

@@ -8,6 +8,7 @@
 //! routes resolved through it are written again.
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
@@ -69,7 +70,7 @@ impl Speaker {
             // change how that next hop resolves.
             touched.extend(self.recursive.keys().filter(|nh| c.prefix.contains(*nh)));
             if self.connected.contains(&c.prefix) {
-                c.nexthops.clear();
+                c.nexthops = Arc::from([]);
             }
             self.resolve_change(&mut c, &mut cache);
             out.push(c);
@@ -88,7 +89,7 @@ impl Speaker {
                 let mut c = FibChange {
                     family,
                     prefix,
-                    nexthops: self.rib.fib_nexthops(family, prefix),
+                    nexthops: self.rib.fib_nexthops(family, prefix).into(),
                 };
                 cache.remove(&nh);
                 self.resolve_change(&mut c, &mut cache);
@@ -105,7 +106,7 @@ impl Speaker {
             return;
         }
         let mut resolved: Vec<IpAddr> = Vec::new();
-        for nh in std::mem::take(&mut c.nexthops) {
+        for &nh in c.nexthops.iter() {
             if self.on_link(nh) {
                 resolved.push(nh);
                 continue;
@@ -129,7 +130,7 @@ impl Speaker {
         }
         resolved.sort_unstable();
         resolved.dedup();
-        c.nexthops = resolved;
+        c.nexthops = resolved.into();
     }
 
     /// Drops `prefix` from the dependents of every next hop.

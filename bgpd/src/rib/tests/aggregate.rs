@@ -107,7 +107,7 @@ fn aggregate_follows_its_contributors() {
     assert!(
         c.fib
             .iter()
-            .any(|f| f.prefix == net(AGG) && f.nexthops == vec![ip("192.0.2.1")])
+            .any(|f| f.prefix == net(AGG) && *f.nexthops == [ip("192.0.2.1")])
     );
     let view = r.route(V4, net(AGG)).unwrap();
     assert_eq!(view.paths.len(), 1);

@@ -474,14 +474,14 @@ fn add_path_receive_keeps_each_path() {
         vec![FibChange {
             family: V4,
             prefix: net(P),
-            nexthops: vec![ip("192.0.2.1"), ip("192.0.2.9")],
+            nexthops: [ip("192.0.2.1"), ip("192.0.2.9")].into(),
         }]
     );
     assert_eq!(r.route(V4, net(P)).unwrap().paths.len(), 2);
     let mut w = withdraw(&[]);
     w.withdrawn = vec![Nlri::ipv4(P.parse().unwrap()).with_path_id(1)];
     let c = r.update_from_peer(a.id, &w);
-    assert_eq!(c.fib[0].nexthops, vec![ip("192.0.2.9")]);
+    assert_eq!(*c.fib[0].nexthops, [ip("192.0.2.9")]);
     // b is told about the new best path (a different next hop: same
     // export, so nothing to send).
     assert!(updates_for(&c, 2).is_empty());
