@@ -503,7 +503,7 @@ impl Rib {
         };
         let ctx = Ctx { peers, config, op };
         for (prefix, dest) in table.iter_mut() {
-            decision::reselect(dest, family, *prefix, &ctx, scratch, &mut changes);
+            decision::reselect(dest, family, prefix, &ctx, scratch, &mut changes);
         }
         changes
     }

@@ -546,13 +546,13 @@ impl Rib {
         let policed = to.route_maps.export(family).is_some();
         let mut memo = Memo::default();
         for (prefix, dest) in table.iter() {
-            if aggregates.suppressed(family, prefix) {
+            if aggregates.suppressed(family, &prefix) {
                 continue;
             }
             let best: Best<'_> = dest.paths.first().map(|p| (p.source, &p.attrs));
             let mut export = || {
                 let origin = best.and_then(|(s, _)| origin_of(s, peers));
-                exporter.export(family, prefix, best, origin, to)
+                exporter.export(family, &prefix, best, origin, to)
             };
             let exported = if policed {
                 export()
@@ -560,7 +560,7 @@ impl Rib {
                 memo.get(family, best, export)
             };
             if let Some(attrs) = exported {
-                f(*prefix, attrs);
+                f(prefix, attrs);
             }
         }
         Some(to.codec.clone())

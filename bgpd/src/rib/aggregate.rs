@@ -283,7 +283,7 @@ impl Rib {
     ) -> Option<PathAttrs> {
         let mut contributors: Vec<&PathAttrs> = Vec::new();
         for (prefix, dest) in self.table(family).iter() {
-            if !covers(agg, prefix) {
+            if !covers(agg, &prefix) {
                 continue;
             }
             let best = dest

@@ -386,8 +386,8 @@ impl Rib {
         Self {
             config,
             policy: Arc::default(),
-            v4: Table::default(),
-            v6: Table::default(),
+            v4: Table::new(Family::Ipv4Unicast),
+            v6: Table::new(Family::Ipv6Unicast),
             peers: BTreeMap::new(),
             interner,
             local_attrs,

@@ -114,7 +114,7 @@ impl Rib {
         let mut out: Vec<RouteView> = self
             .table(family)
             .iter()
-            .map(|(prefix, dest)| self.view(family, *prefix, dest))
+            .map(|(prefix, dest)| self.view(family, prefix, dest))
             .collect();
         out.sort_by_key(|r| r.prefix);
         out

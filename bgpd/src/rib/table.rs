@@ -12,10 +12,11 @@ use std::hash::BuildHasher;
 use std::ops::{Deref, DerefMut};
 
 use hashbrown::HashTable;
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::intern::FastState;
 use super::{Dest, Path};
+use crate::config::Family;
 
 /// The candidate paths of one prefix: none, one inline, or several on the
 /// heap. Reads as a slice of paths.
@@ -111,63 +112,147 @@ impl<'a> IntoIterator for &'a mut Paths {
     }
 }
 
-/// Prefixes and their entries: entries packed in a vector (unordered:
-/// removal moves the last entry into the hole), found through a hash table
-/// of indexes into it.
-#[derive(Default)]
+/// The prefixes of a table, packed by family: an IPv4 prefix takes 5
+/// bytes, not the 18 of an `IpNet`.
+#[derive(Debug)]
+enum Keys {
+    V4(Vec<Ipv4Net>),
+    V6(Vec<Ipv6Net>),
+}
+
+impl Keys {
+    fn len(&self) -> usize {
+        match self {
+            Keys::V4(k) => k.len(),
+            Keys::V6(k) => k.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<IpNet> {
+        match self {
+            Keys::V4(k) => k.get(i).map(|n| IpNet::V4(*n)),
+            Keys::V6(k) => k.get(i).map(|n| IpNet::V6(*n)),
+        }
+    }
+
+    fn is(&self, i: usize, prefix: &IpNet) -> bool {
+        match (self, prefix) {
+            (Keys::V4(k), IpNet::V4(p)) => k.get(i) == Some(p),
+            (Keys::V6(k), IpNet::V6(p)) => k.get(i) == Some(p),
+            _ => false,
+        }
+    }
+
+    /// Appends `prefix`; false when it is of the other family.
+    fn push(&mut self, prefix: IpNet) -> bool {
+        match (self, prefix) {
+            (Keys::V4(k), IpNet::V4(p)) => k.push(p),
+            (Keys::V6(k), IpNet::V6(p)) => k.push(p),
+            _ => return false,
+        }
+        true
+    }
+
+    fn swap_remove(&mut self, i: usize) {
+        match self {
+            Keys::V4(k) => {
+                k.swap_remove(i);
+            }
+            Keys::V6(k) => {
+                k.swap_remove(i);
+            }
+        }
+    }
+
+    fn shrink_to(&mut self, n: usize) {
+        match self {
+            Keys::V4(k) => k.shrink_to(n),
+            Keys::V6(k) => k.shrink_to(n),
+        }
+    }
+
+    fn capacity_bytes(&self) -> usize {
+        match self {
+            Keys::V4(k) => k.capacity() * std::mem::size_of::<Ipv4Net>(),
+            Keys::V6(k) => k.capacity() * std::mem::size_of::<Ipv6Net>(),
+        }
+    }
+}
+
+/// The prefixes of one family and their entries: prefixes and entries
+/// packed in two parallel vectors (unordered: removal moves the last one
+/// into the hole), found through a hash table of indexes into them.
 pub(super) struct PrefixTable {
     index: HashTable<u32>,
-    entries: Vec<(IpNet, Dest)>,
+    keys: Keys,
+    dests: Vec<Dest>,
     hasher: FastState,
 }
 
 impl PrefixTable {
+    /// An empty table of `family`'s prefixes.
+    pub(super) fn new(family: Family) -> Self {
+        Self {
+            index: HashTable::new(),
+            keys: match family {
+                Family::Ipv4Unicast => Keys::V4(Vec::new()),
+                Family::Ipv6Unicast => Keys::V6(Vec::new()),
+            },
+            dests: Vec::new(),
+            hasher: FastState::default(),
+        }
+    }
+
     fn hash(&self, prefix: &IpNet) -> u64 {
         self.hasher.hash_one(prefix)
     }
 
+    /// Rehashes entry `i` when the index grows or shrinks.
+    fn rehash(keys: &Keys, hasher: &FastState, i: u32) -> u64 {
+        keys.get(i as usize).map_or(0, |p| hasher.hash_one(p))
+    }
+
     fn slot(&self, prefix: &IpNet) -> Option<usize> {
-        let entries = &self.entries;
+        let keys = &self.keys;
         self.index
-            .find(self.hash(prefix), |&i| {
-                entries.get(i as usize).is_some_and(|(p, _)| p == prefix)
-            })
+            .find(self.hash(prefix), |&i| keys.is(i as usize, prefix))
             .map(|&i| i as usize)
     }
 
     pub(super) fn len(&self) -> usize {
-        self.entries.len()
+        self.dests.len()
     }
 
     pub(super) fn get(&self, prefix: &IpNet) -> Option<&Dest> {
-        let i = self.slot(prefix)?;
-        self.entries.get(i).map(|(_, d)| d)
+        self.dests.get(self.slot(prefix)?)
     }
 
     pub(super) fn get_mut(&mut self, prefix: &IpNet) -> Option<&mut Dest> {
         let i = self.slot(prefix)?;
-        self.entries.get_mut(i).map(|(_, d)| d)
+        self.dests.get_mut(i)
     }
 
-    /// The entry of `prefix`, created empty if there is none.
+    /// The entry of `prefix`, created empty if there is none. Panics on a
+    /// prefix of the other family (the RIB routes by family first).
     pub(super) fn get_or_insert(&mut self, prefix: IpNet) -> &mut Dest {
         let i = match self.slot(&prefix) {
             Some(i) => i,
             None => {
-                let i = self.entries.len();
+                let i = self.dests.len();
                 let index = u32::try_from(i).expect("more than 2^32 prefixes in one table");
+                assert!(
+                    self.keys.push(prefix),
+                    "{prefix} in the wrong family's table"
+                );
                 let hash = self.hash(&prefix);
-                let (entries, hasher) = (&self.entries, &self.hasher);
-                self.index.insert_unique(hash, index, |&j| {
-                    entries
-                        .get(j as usize)
-                        .map_or(0, |(p, _)| hasher.hash_one(p))
-                });
-                self.entries.push((prefix, Dest::default()));
+                let (keys, hasher) = (&self.keys, &self.hasher);
+                self.index
+                    .insert_unique(hash, index, |&j| Self::rehash(keys, hasher, j));
+                self.dests.push(Dest::default());
                 i
             }
         };
-        &mut self.entries[i].1
+        &mut self.dests[i]
     }
 
     /// Removes the entry of `prefix`.
@@ -181,40 +266,45 @@ impl PrefixTable {
     /// Removes entry `i`: its index goes, and the last entry moves into its
     /// place (its index follows it).
     fn remove_at(&mut self, i: usize) -> Dest {
-        let hash = self.hash(&self.entries[i].0);
-        if let Ok(slot) = self.index.find_entry(hash, |&j| j as usize == i) {
-            slot.remove();
+        if let Some(p) = self.keys.get(i) {
+            let hash = self.hash(&p);
+            if let Ok(slot) = self.index.find_entry(hash, |&j| j as usize == i) {
+                slot.remove();
+            }
         }
-        let last = self.entries.len() - 1;
-        if i != last {
-            let moved = self.hash(&self.entries[last].0);
+        let last = self.dests.len() - 1;
+        if i != last
+            && let Some(p) = self.keys.get(last)
+        {
+            let moved = self.hash(&p);
             if let Some(j) = self.index.find_mut(moved, |&j| j as usize == last) {
                 *j = i as u32;
             }
         }
-        self.entries.swap_remove(i).1
+        self.keys.swap_remove(i);
+        self.dests.swap_remove(i)
     }
 
     /// Gives memory back once the table is down to a quarter of its room.
     fn shrink(&mut self) {
-        let len = self.entries.len();
-        if self.entries.capacity() > 1024 && len < self.entries.capacity() / 4 {
-            self.entries.shrink_to(len * 2);
-            let (entries, hasher) = (&self.entries, &self.hasher);
-            self.index.shrink_to(len * 2, |&j| {
-                entries
-                    .get(j as usize)
-                    .map_or(0, |(p, _)| hasher.hash_one(p))
-            });
+        let len = self.dests.len();
+        if self.dests.capacity() > 1024 && len < self.dests.capacity() / 4 {
+            self.dests.shrink_to(len * 2);
+            self.keys.shrink_to(len * 2);
+            let (keys, hasher) = (&self.keys, &self.hasher);
+            self.index
+                .shrink_to(len * 2, |&j| Self::rehash(keys, hasher, j));
         }
     }
 
     /// Keeps the entries for which `keep` holds.
     pub(super) fn retain(&mut self, mut keep: impl FnMut(&IpNet, &mut Dest) -> bool) {
         let mut i = 0;
-        while i < self.entries.len() {
-            let (prefix, dest) = &mut self.entries[i];
-            if keep(prefix, dest) {
+        while i < self.dests.len() {
+            let Some(prefix) = self.keys.get(i) else {
+                break;
+            };
+            if keep(&prefix, &mut self.dests[i]) {
                 i += 1;
             } else {
                 // The last entry moves to `i`: look at `i` again.
@@ -224,29 +314,34 @@ impl PrefixTable {
         self.shrink();
     }
 
-    pub(super) fn iter(&self) -> impl Iterator<Item = (&IpNet, &Dest)> {
-        self.entries.iter().map(|(p, d)| (p, d))
+    /// The prefixes and their entries, in no particular order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (IpNet, &Dest)> {
+        (0..self.keys.len()).filter_map(|i| Some((self.keys.get(i)?, self.dests.get(i)?)))
     }
 
-    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (&IpNet, &mut Dest)> {
-        self.entries.iter_mut().map(|(p, d)| (&*p, d))
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (IpNet, &mut Dest)> {
+        let keys = &self.keys;
+        self.dests
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, d)| Some((keys.get(i)?, d)))
     }
 
     pub(super) fn values(&self) -> impl Iterator<Item = &Dest> {
-        self.entries.iter().map(|(_, d)| d)
+        self.dests.iter()
     }
 
     pub(super) fn values_mut(&mut self) -> impl Iterator<Item = &mut Dest> {
-        self.entries.iter_mut().map(|(_, d)| d)
+        self.dests.iter_mut()
     }
 
-    /// Bytes held: the index's slots, the entries' room and the path lists
-    /// on the heap.
+    /// Bytes held: the index's slots, the prefixes' and entries' room and
+    /// the path lists on the heap.
     pub(super) fn memory(&self) -> usize {
         let index = self.index.capacity() * (std::mem::size_of::<u32>() + 1);
-        let entries = self.entries.capacity() * std::mem::size_of::<(IpNet, Dest)>();
+        let dests = self.dests.capacity() * std::mem::size_of::<Dest>();
         let paths: usize = self.values().map(|d| d.paths.heap_bytes()).sum();
-        index + entries + paths
+        index + self.keys.capacity_bytes() + dests + paths
     }
 }
 
@@ -267,12 +362,12 @@ mod tests {
             std::mem::size_of::<Path>(),
             "Paths grew a tag"
         );
-        assert!(std::mem::size_of::<(IpNet, Dest)>() <= 64);
+        assert!(std::mem::size_of::<Dest>() <= 40);
     }
 
     #[test]
     fn table_agrees_with_a_hash_map_through_inserts_and_removals() {
-        let mut t = PrefixTable::default();
+        let mut t = PrefixTable::new(Family::Ipv4Unicast);
         let mut model: HashMap<IpNet, usize> = HashMap::new();
         // A deterministic mix: insert 0..5000, remove every third, insert
         // again some removed ones, retain the even multipath counts.
@@ -296,13 +391,27 @@ mod tests {
             assert_eq!(t.get(p).map(|d| usize::from(d.multipath)), Some(*m), "{p}");
         }
         for (p, d) in t.iter() {
-            assert_eq!(model.get(p), Some(&usize::from(d.multipath)));
+            assert_eq!(model.get(&p), Some(&usize::from(d.multipath)));
         }
         // Emptied: the room goes back.
         t.retain(|_, _| false);
         assert_eq!(t.len(), 0);
-        assert!(t.entries.capacity() <= 1024 * 2);
+        assert!(t.dests.capacity() <= 1024 * 2);
         assert!(t.get(&net(1)).is_none());
+    }
+
+    #[test]
+    fn ipv6_table_finds_its_own_family_only() {
+        let mut t = PrefixTable::new(Family::Ipv6Unicast);
+        let a: IpNet = "2001:db8::/64".parse().expect("net");
+        let b: IpNet = "2001:db8::/48".parse().expect("net");
+        t.get_or_insert(a).multipath = 1;
+        t.get_or_insert(b).multipath = 2;
+        assert_eq!(t.get(&a).map(|d| d.multipath), Some(1));
+        assert_eq!(t.get(&b).map(|d| d.multipath), Some(2));
+        assert!(t.get(&net(1)).is_none());
+        assert!(t.remove(&a).is_some());
+        assert_eq!(t.iter().map(|(p, _)| p).collect::<Vec<_>>(), [b]);
     }
 
     #[test]
