@@ -184,7 +184,7 @@ mod tests {
     fn interned_slices_are_shared() {
         let mut i: Interner<[u32]> = Interner::default();
         let a = i.intern_slice(&[1, 2]);
-        let b = i.intern_slice(&vec![1, 2]);
+        let b = i.intern_slice(Vec::from([1, 2]).as_slice());
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!Arc::ptr_eq(&a, &i.intern_slice(&[1])));
         let e = i.intern_slice(&[]);
