@@ -35,6 +35,10 @@ pub const PROG_UPLINK_INGRESS: &str = "tern_uplink_ingress";
 pub const PROG_VXLAN_INGRESS: &str = "tern_vxlan_ingress";
 /// A program that returns TCX_NEXT and does nothing (benchmark baseline).
 pub const PROG_NOOP: &str = "tern_noop";
+/// Benchmark probe: one endpoint-map lookup of the IPv4 destination.
+pub const PROG_PROBE_ENDPOINT: &str = "tern_probe_endpoint";
+/// Benchmark probe: one bpf_fib_lookup for the IPv4 addresses.
+pub const PROG_PROBE_FIB: &str = "tern_probe_fib";
 
 /// IANA's Geneve port (RFC 8926 section 3.3).
 pub const GENEVE_DEFAULT_PORT: u16 = 6081;

@@ -29,7 +29,8 @@ pub use tern_ebpf_common::datapath::{
 };
 use tern_ebpf_common::datapath::{
     CONFIG_MAP, DROPS_MAP, ENDPOINT_COUNTERS_MAP, ENDPOINTS_MAP, PATHS_MAP, PROG_NOOP,
-    PROG_POD_INGRESS, PROG_UPLINK_INGRESS, PROG_VXLAN_INGRESS, TRACE_MAP, TUNNELS_MAP,
+    PROG_POD_INGRESS, PROG_PROBE_ENDPOINT, PROG_PROBE_FIB, PROG_UPLINK_INGRESS, PROG_VXLAN_INGRESS,
+    TRACE_MAP, TUNNELS_MAP,
 };
 
 use crate::Error;
@@ -54,6 +55,25 @@ impl Hook {
             Hook::Uplink => PROG_UPLINK_INGRESS,
             Hook::Vxlan => PROG_VXLAN_INGRESS,
             Hook::Noop => PROG_NOOP,
+        }
+    }
+}
+
+/// A benchmark probe: a program that does one costly step of a path alone,
+/// to time it next to the no-op ([`Datapath::bench_probe`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// One endpoint-map (hash) lookup of the IPv4 destination.
+    Endpoint,
+    /// One bpf_fib_lookup for the IPv4 source and destination.
+    FibLookup,
+}
+
+impl Probe {
+    fn program(self) -> &'static str {
+        match self {
+            Probe::Endpoint => PROG_PROBE_ENDPOINT,
+            Probe::FibLookup => PROG_PROBE_FIB,
         }
     }
 }
@@ -580,7 +600,7 @@ impl Datapath {
         packet: &[u8],
         ifindex: u32,
     ) -> Result<TestRunOutput, Error> {
-        let (out, _) = self.run(hook, packet, ifindex, 1)?;
+        let (out, _) = self.run(hook.program(), packet, ifindex, 1)?;
         Ok(out)
     }
 
@@ -593,18 +613,41 @@ impl Datapath {
         ifindex: u32,
         repeat: u32,
     ) -> Result<Duration, Error> {
-        let (_, d) = self.run(hook, packet, ifindex, repeat)?;
+        let (_, d) = self.run(hook.program(), packet, ifindex, repeat)?;
+        Ok(d)
+    }
+
+    /// Runs a benchmark probe like [`Datapath::bench`] (loaded on first use;
+    /// `load` does not load the probes).
+    pub fn bench_probe(
+        &mut self,
+        probe: Probe,
+        packet: &[u8],
+        ifindex: u32,
+        repeat: u32,
+    ) -> Result<Duration, Error> {
+        let name = probe.program();
+        let prog: &mut SchedClassifier = self
+            .ebpf
+            .program_mut(name)
+            .ok_or(Error::Missing(name))?
+            .try_into()
+            .map_err(|source| Error::Program { name, source })?;
+        if prog.fd().is_err() {
+            prog.load()
+                .map_err(|source| Error::Program { name, source })?;
+        }
+        let (_, d) = self.run(name, packet, ifindex, repeat)?;
         Ok(d)
     }
 
     fn run(
         &self,
-        hook: Hook,
+        name: &'static str,
         packet: &[u8],
         ifindex: u32,
         repeat: u32,
     ) -> Result<(TestRunOutput, Duration), Error> {
-        let name = hook.program();
         let prog: &SchedClassifier = self
             .ebpf
             .program(name)

@@ -9,6 +9,8 @@
 //!   delivered before the stack sees it; native packets for local pods are
 //!   delivered; the rest continues to the stack.
 //! - `tern_vxlan_ingress`: packets the VXLAN device decapsulated -> the pod.
+//! - `tern_noop`, `tern_probe_endpoint`, `tern_probe_fib`: benchmark
+//!   baselines (never attached).
 //!
 //! The settings (mode, VNI, ports, ifindexes, node addresses, MTU) live in a
 //! map, so a mode change takes effect with the next packet. Every drop is
@@ -27,15 +29,17 @@ mod dp {
 use core::mem::MaybeUninit;
 
 use aya_ebpf::{
-    bindings::{BPF_F_TUNINFO_IPV6, TC_ACT_UNSPEC, bpf_tunnel_key},
+    bindings::{
+        BPF_F_TUNINFO_IPV6, TC_ACT_OK, TC_ACT_UNSPEC, bpf_fib_lookup as FibParams, bpf_tunnel_key,
+    },
     helpers::generated::bpf_skb_get_tunnel_key,
     macros::classifier,
     programs::TcContext,
 };
 use dp::{
-    fwd::{deliver, native, skb_ifindex, to_stack, verdict},
+    fwd::{deliver, fib_lookup, fib_params, native, skb_ifindex, to_stack, verdict},
     maps::{EpDir, config, count_endpoint, endpoint, tunnel},
-    pkt::{ETH_LEN, IPPROTO_UDP, forwardable, load, parse_l3, v4_key},
+    pkt::{ETH_LEN, IPPROTO_UDP, forwardable, load, parse_l3, ptr_at, v4_key},
     tunnel::{geneve_in, tunnel_out},
 };
 use tern_ebpf_common::datapath::{DropReason, Mode, PathKind};
@@ -162,6 +166,42 @@ fn try_vxlan_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
 /// Does nothing: the baseline of the benchmark.
 #[classifier]
 pub fn tern_noop(_ctx: TcContext) -> i32 {
+    TC_ACT_UNSPEC
+}
+
+/// Benchmark probe: reads the IPv4 destination and looks it up in the
+/// endpoint map (one hash lookup), nothing else. Never attached.
+#[classifier]
+pub fn tern_probe_endpoint(ctx: TcContext) -> i32 {
+    if let Ok(h) = ptr_at::<[u8; 20]>(&ctx, ETH_LEN) {
+        // SAFETY: `ptr_at` checked the 20 bytes.
+        let h = unsafe { &*h };
+        let dst = v4_key([h[16], h[17], h[18], h[19]]);
+        if endpoint(&dst).is_some() {
+            return TC_ACT_OK;
+        }
+    }
+    TC_ACT_UNSPEC
+}
+
+/// Benchmark probe: one bpf_fib_lookup for the packet's IPv4 addresses
+/// (as the native path makes it), nothing else. Never attached.
+#[classifier]
+pub fn tern_probe_fib(ctx: TcContext) -> i32 {
+    if let Ok(h) = ptr_at::<[u8; 20]>(&ctx, ETH_LEN) {
+        // SAFETY: `ptr_at` checked the 20 bytes.
+        let h = unsafe { &*h };
+        let (src, dst) = (
+            v4_key([h[12], h[13], h[14], h[15]]),
+            v4_key([h[16], h[17], h[18], h[19]]),
+        );
+        // SAFETY: plain old data, filled by fib_params.
+        let mut p: FibParams = unsafe { core::mem::zeroed() };
+        let p = fib_params(&mut p, false, h[9], skb_ifindex(&ctx), &src, &dst);
+        if fib_lookup(&ctx, p, 0) == 0 {
+            return TC_ACT_OK;
+        }
+    }
     TC_ACT_UNSPEC
 }
 
