@@ -18,7 +18,8 @@ pub const PATHS_MAP: &str = "TERN_PATHS";
 pub const TUNNELS_MAP: &str = "TERN_TUNNELS";
 /// Array of one [`DatapathConfig`].
 pub const CONFIG_MAP: &str = "TERN_DP_CONFIG";
-/// Per-CPU array of one [`RedirectTrace`]: the last redirect decision.
+/// Per-CPU array of one [`RedirectTrace`]: the last redirect decision
+/// (written only while [`CFG_FLAG_TRACE`] is set).
 pub const TRACE_MAP: &str = "TERN_TRACE";
 
 /// Pods one node can hold (endpoint ids are below this).
@@ -34,6 +35,10 @@ pub const PROG_UPLINK_INGRESS: &str = "tern_uplink_ingress";
 pub const PROG_VXLAN_INGRESS: &str = "tern_vxlan_ingress";
 /// A program that returns TCX_NEXT and does nothing (benchmark baseline).
 pub const PROG_NOOP: &str = "tern_noop";
+/// Benchmark probe: one endpoint-map lookup of the IPv4 destination.
+pub const PROG_PROBE_ENDPOINT: &str = "tern_probe_endpoint";
+/// Benchmark probe: one bpf_fib_lookup for the IPv4 addresses.
+pub const PROG_PROBE_FIB: &str = "tern_probe_fib";
 
 /// IANA's Geneve port (RFC 8926 section 3.3).
 pub const GENEVE_DEFAULT_PORT: u16 = 6081;
@@ -196,7 +201,13 @@ pub struct DatapathConfig {
     pub local_v4: [u8; 4],
     /// The node's IPv6 address (all zero: none).
     pub local_v6: [u8; 16],
+    /// `CFG_FLAG_*` bits.
+    pub flags: u32,
 }
+
+/// [`DatapathConfig::flags`]: record every redirect in [`TRACE_MAP`] (tests
+/// and diagnostics; off in production, where it costs one branch).
+pub const CFG_FLAG_TRACE: u32 = 1;
 
 /// Why a packet was dropped: the index into [`DROPS_MAP`].
 #[repr(u32)]
@@ -378,7 +389,7 @@ const _: () = assert!(core::mem::size_of::<IpKey>() == 16);
 const _: () = assert!(core::mem::size_of::<EndpointInfo>() == 24);
 const _: () = assert!(core::mem::size_of::<EndpointCounters>() == 32);
 const _: () = assert!(core::mem::size_of::<RemoteNode>() == 20);
-const _: () = assert!(core::mem::size_of::<DatapathConfig>() == 44);
+const _: () = assert!(core::mem::size_of::<DatapathConfig>() == 48);
 const _: () = assert!(core::mem::size_of::<RedirectTrace>() == 52);
 
 // SAFETY (all impls below): the types are #[repr(C)], made of integers and

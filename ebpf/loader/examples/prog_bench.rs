@@ -10,6 +10,9 @@
 //! the same path again can be measured that way (a TTL of 255 leaves room
 //! for the decrements); for the others it shows "-".
 //!
+//! Two probe rows time one costly step alone (an endpoint hash lookup, a
+//! bpf_fib_lookup), so that a path's cost can be read against them.
+//!
 //! The process moves itself into a new network namespace first, with a
 //! veth "uplink" for the FIB lookups; nothing leaves that namespace.
 use std::{
@@ -20,7 +23,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use tern_ebpf::{
-    Datapath, Hook, Settings,
+    Datapath, Hook, Probe, Settings,
     datapath::{EP_FLAG_VETH_PEER, EndpointInfo, Mode},
 };
 
@@ -99,15 +102,24 @@ struct Case {
     name: &'static str,
     mode: Mode,
     hook: Hook,
+    /// Time this probe instead of the hook's program.
+    probe: Option<Probe>,
     packet: Vec<u8>,
     ifindex: u32,
     repeat_ok: bool,
 }
 
-fn fresh(dp: &Datapath, c: &Case, calls: u32) -> Result<f64> {
+fn bench(dp: &mut Datapath, c: &Case, repeat: u32) -> Result<Duration> {
+    Ok(match c.probe {
+        Some(p) => dp.bench_probe(p, &c.packet, c.ifindex, repeat)?,
+        None => dp.bench(c.hook, &c.packet, c.ifindex, repeat)?,
+    })
+}
+
+fn fresh(dp: &mut Datapath, c: &Case, calls: u32) -> Result<f64> {
     let mut total = Duration::ZERO;
     for _ in 0..calls {
-        total += dp.bench(c.hook, &c.packet, c.ifindex, 1)?;
+        total += bench(dp, c, 1)?;
     }
     Ok(total.as_nanos() as f64 / f64::from(calls))
 }
@@ -195,14 +207,34 @@ fn main() -> Result<()> {
         Case {
             name: "no-op program (baseline)",
             mode: Mode::Native,
+            probe: None,
             hook: Hook::Noop,
             packet: v4(a, b, 5001),
             ifindex: lxc,
             repeat_ok: true,
         },
         Case {
+            name: "probe: one endpoint hash lookup alone",
+            probe: Some(Probe::Endpoint),
+            mode: Mode::Native,
+            hook: Hook::Noop,
+            packet: v4(a, b, 5001),
+            ifindex: lxc,
+            repeat_ok: true,
+        },
+        Case {
+            name: "probe: one bpf_fib_lookup alone (via gw)",
+            probe: Some(Probe::FibLookup),
+            mode: Mode::Native,
+            hook: Hook::Noop,
+            packet: v4(a, Ipv4Addr::new(10, 8, 0, 1), 5001),
+            ifindex: lxc,
+            repeat_ok: true,
+        },
+        Case {
             name: "pod: same node IPv4 (redirect_peer)",
             mode: Mode::Native,
+            probe: None,
             hook: Hook::Pod,
             packet: v4(a, b, 5001),
             ifindex: lxc,
@@ -211,6 +243,7 @@ fn main() -> Result<()> {
         Case {
             name: "pod: same node IPv6 (redirect_peer)",
             mode: Mode::Native,
+            probe: None,
             hook: Hook::Pod,
             packet: v6(a6, b6),
             ifindex: lxc,
@@ -219,6 +252,7 @@ fn main() -> Result<()> {
         Case {
             name: "pod: native (fib_lookup + redirect_neigh)",
             mode: Mode::Native,
+            probe: None,
             hook: Hook::Pod,
             packet: v4(a, Ipv4Addr::new(10, 8, 0, 1), 5001),
             ifindex: lxc,
@@ -227,6 +261,7 @@ fn main() -> Result<()> {
         Case {
             name: "pod: native, no route (to the stack)",
             mode: Mode::Native,
+            probe: None,
             hook: Hook::Pod,
             packet: v4(a, Ipv4Addr::new(192, 0, 2, 1), 5001),
             ifindex: lxc,
@@ -235,6 +270,7 @@ fn main() -> Result<()> {
         Case {
             name: "pod: VXLAN (set_tunnel_key + redirect)",
             mode: Mode::Vxlan,
+            probe: None,
             hook: Hook::Pod,
             packet: v4(a, Ipv4Addr::new(10, 2, 0, 1), 5001),
             ifindex: lxc,
@@ -243,6 +279,7 @@ fn main() -> Result<()> {
         Case {
             name: "pod: Geneve encap + fib + redirect_neigh",
             mode: Mode::Geneve,
+            probe: None,
             hook: Hook::Pod,
             packet: v4(a, Ipv4Addr::new(10, 2, 0, 1), 5001),
             ifindex: lxc,
@@ -251,6 +288,7 @@ fn main() -> Result<()> {
         Case {
             name: "pod: too big, ICMP frag-needed",
             mode: Mode::Geneve,
+            probe: None,
             hook: Hook::Pod,
             packet: big,
             ifindex: lxc,
@@ -259,6 +297,7 @@ fn main() -> Result<()> {
         Case {
             name: "uplink: Geneve decap + redirect_peer",
             mode: Mode::Geneve,
+            probe: None,
             hook: Hook::Uplink,
             packet: geneve,
             ifindex: up,
@@ -267,6 +306,7 @@ fn main() -> Result<()> {
         Case {
             name: "uplink: not ours (to the stack)",
             mode: Mode::Geneve,
+            probe: None,
             hook: Hook::Uplink,
             packet: v4(Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 1), 179),
             ifindex: up,
@@ -284,13 +324,13 @@ fn main() -> Result<()> {
             ..base.clone()
         })?;
         // Warm up, then measure.
-        fresh(&dp, c, calls / 10 + 1)?;
-        let f = fresh(&dp, c, calls)?;
+        fresh(&mut dp, c, calls / 10 + 1)?;
+        let f = fresh(&mut dp, c, calls)?;
         let r = if c.repeat_ok {
             let mut total = Duration::ZERO;
             let n = calls / 200 + 1;
             for _ in 0..n {
-                total += dp.bench(c.hook, &c.packet, c.ifindex, 200)?;
+                total += bench(&mut dp, c, 200)?;
             }
             format!("{:.1}", total.as_nanos() as f64 / f64::from(n))
         } else {

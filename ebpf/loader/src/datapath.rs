@@ -21,15 +21,16 @@ use aya::{
     programs::{SchedClassifier, TcAttachType, TestRun, TestRunOptions, tc::SchedClassifierLinkId},
 };
 use ipnet::IpNet;
-use tern_ebpf_common::datapath::{
-    CONFIG_MAP, DROPS_MAP, ENDPOINT_COUNTERS_MAP, ENDPOINTS_MAP, PATHS_MAP, PROG_NOOP,
-    PROG_POD_INGRESS, PROG_UPLINK_INGRESS, PROG_VXLAN_INGRESS, TRACE_MAP, TUNNELS_MAP,
-};
 pub use tern_ebpf_common::datapath::{
-    DatapathConfig, DropReason, EP_FLAG_VETH_PEER, EndpointCounters, EndpointInfo,
+    CFG_FLAG_TRACE, DatapathConfig, DropReason, EP_FLAG_VETH_PEER, EndpointCounters, EndpointInfo,
     GENEVE_DEFAULT_PORT, IpKey, MAX_ENDPOINTS, Mode, PathKind, REDIRECT_EGRESS, REDIRECT_NEIGH,
     REDIRECT_PEER, RedirectTrace, RemoteNode, TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6,
     VXLAN_DEFAULT_PORT,
+};
+use tern_ebpf_common::datapath::{
+    CONFIG_MAP, DROPS_MAP, ENDPOINT_COUNTERS_MAP, ENDPOINTS_MAP, PATHS_MAP, PROG_NOOP,
+    PROG_POD_INGRESS, PROG_PROBE_ENDPOINT, PROG_PROBE_FIB, PROG_UPLINK_INGRESS, PROG_VXLAN_INGRESS,
+    TRACE_MAP, TUNNELS_MAP,
 };
 
 use crate::Error;
@@ -54,6 +55,25 @@ impl Hook {
             Hook::Uplink => PROG_UPLINK_INGRESS,
             Hook::Vxlan => PROG_VXLAN_INGRESS,
             Hook::Noop => PROG_NOOP,
+        }
+    }
+}
+
+/// A benchmark probe: a program that does one costly step of a path alone,
+/// to time it next to the no-op ([`Datapath::bench_probe`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// One endpoint-map (hash) lookup of the IPv4 destination.
+    Endpoint,
+    /// One bpf_fib_lookup for the IPv4 source and destination.
+    FibLookup,
+}
+
+impl Probe {
+    fn program(self) -> &'static str {
+        match self {
+            Probe::Endpoint => PROG_PROBE_ENDPOINT,
+            Probe::FibLookup => PROG_PROBE_FIB,
         }
     }
 }
@@ -109,7 +129,7 @@ impl Settings {
         }
     }
 
-    fn to_config(&self) -> Result<DatapathConfig, Error> {
+    fn to_config(&self, flags: u32) -> Result<DatapathConfig, Error> {
         if self.vni >= 1 << 24 {
             return Err(Error::Invalid(format!(
                 "VNI {} is not a 24-bit value",
@@ -129,6 +149,7 @@ impl Settings {
             vxlan_port: self.vxlan_port,
             local_v4: self.local_v4.map(|a| a.octets()).unwrap_or([0; 4]),
             local_v6: self.local_v6.map(|a| a.octets()).unwrap_or([0; 16]),
+            flags,
         })
     }
 
@@ -210,6 +231,8 @@ pub struct Datapath {
     ebpf: Ebpf,
     pins: Vec<PathBuf>,
     attached: BTreeMap<String, (Hook, u32, SchedClassifierLinkId)>,
+    /// The programs record their redirects ([`Datapath::set_trace`]).
+    trace: bool,
 }
 
 impl std::fmt::Debug for Datapath {
@@ -217,6 +240,7 @@ impl std::fmt::Debug for Datapath {
         f.debug_struct("Datapath")
             .field("pins", &self.pins)
             .field("attached", &self.attached)
+            .field("trace", &self.trace)
             .finish()
     }
 }
@@ -255,6 +279,7 @@ impl Datapath {
             ebpf,
             pins: Vec::new(),
             attached: BTreeMap::new(),
+            trace: false,
         };
         if let Some(dir) = pin_dir {
             fs::create_dir_all(dir).map_err(|source| Error::Pin {
@@ -331,7 +356,8 @@ impl Datapath {
 
     /// Replaces the settings; the next packet sees them (a live mode change).
     pub fn set_settings(&mut self, s: &Settings) -> Result<(), Error> {
-        let cfg = s.to_config()?;
+        let flags = if self.trace { CFG_FLAG_TRACE } else { 0 };
+        let cfg = s.to_config(flags)?;
         let mut map: Array<&mut MapData, DatapathConfig> = Array::try_from(
             self.ebpf
                 .map_mut(CONFIG_MAP)
@@ -533,7 +559,17 @@ impl Datapath {
             .collect()
     }
 
-    /// The last redirect any CPU recorded since [`Datapath::clear_trace`].
+    /// Makes the programs record every redirect they ask for, for
+    /// [`Datapath::last_redirect`] (off after [`Datapath::load`]: production
+    /// pays one branch per redirect for it). Takes effect with the next packet.
+    pub fn set_trace(&mut self, on: bool) -> Result<(), Error> {
+        let settings = self.settings()?;
+        self.trace = on;
+        self.set_settings(&settings)
+    }
+
+    /// The last redirect any CPU recorded since [`Datapath::clear_trace`]
+    /// (only while [`Datapath::set_trace`] is on).
     pub fn last_redirect(&self) -> Result<Option<RedirectTrace>, Error> {
         let map: PerCpuArray<&MapData, RedirectTrace> =
             PerCpuArray::try_from(self.ebpf.map(TRACE_MAP).ok_or(Error::Missing(TRACE_MAP))?)
@@ -564,7 +600,7 @@ impl Datapath {
         packet: &[u8],
         ifindex: u32,
     ) -> Result<TestRunOutput, Error> {
-        let (out, _) = self.run(hook, packet, ifindex, 1)?;
+        let (out, _) = self.run(hook.program(), packet, ifindex, 1)?;
         Ok(out)
     }
 
@@ -577,18 +613,41 @@ impl Datapath {
         ifindex: u32,
         repeat: u32,
     ) -> Result<Duration, Error> {
-        let (_, d) = self.run(hook, packet, ifindex, repeat)?;
+        let (_, d) = self.run(hook.program(), packet, ifindex, repeat)?;
+        Ok(d)
+    }
+
+    /// Runs a benchmark probe like [`Datapath::bench`] (loaded on first use;
+    /// `load` does not load the probes).
+    pub fn bench_probe(
+        &mut self,
+        probe: Probe,
+        packet: &[u8],
+        ifindex: u32,
+        repeat: u32,
+    ) -> Result<Duration, Error> {
+        let name = probe.program();
+        let prog: &mut SchedClassifier = self
+            .ebpf
+            .program_mut(name)
+            .ok_or(Error::Missing(name))?
+            .try_into()
+            .map_err(|source| Error::Program { name, source })?;
+        if prog.fd().is_err() {
+            prog.load()
+                .map_err(|source| Error::Program { name, source })?;
+        }
+        let (_, d) = self.run(name, packet, ifindex, repeat)?;
         Ok(d)
     }
 
     fn run(
         &self,
-        hook: Hook,
+        name: &'static str,
         packet: &[u8],
         ifindex: u32,
         repeat: u32,
     ) -> Result<(TestRunOutput, Duration), Error> {
-        let name = hook.program();
         let prog: &SchedClassifier = self
             .ebpf
             .program(name)

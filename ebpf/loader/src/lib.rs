@@ -5,7 +5,7 @@ pub mod counters;
 pub mod datapath;
 
 pub use counters::{CounterPrograms, Direction, Error, pin_dir};
-pub use datapath::{Datapath, Hook, Settings, TestRunOutput, TunnelDiff};
+pub use datapath::{Datapath, Hook, Probe, Settings, TestRunOutput, TunnelDiff};
 pub use tern_ebpf_common::IfCounters;
 
 /// The compiled counters object (built by build.rs with nightly for

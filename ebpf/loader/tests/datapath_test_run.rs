@@ -78,6 +78,7 @@ fn path(dp: &Datapath, p: PathKind) -> u64 {
 #[test]
 fn same_node_ipv4_and_ipv6_are_redirected_to_the_peer_with_ttl_and_macs_rewritten() {
     let mut dp = load();
+    dp.set_trace(true).unwrap(); // the redirect targets are checked
     add_pods(&mut dp);
     // IPv4
     let pkt = ipv4_udp(A4, B4, 64, 100, false);
@@ -142,6 +143,33 @@ fn same_node_ipv4_and_ipv6_are_redirected_to_the_peer_with_ttl_and_macs_rewritte
 }
 
 #[test]
+fn the_redirect_trace_is_written_only_while_enabled() {
+    let mut dp = load();
+    add_pods(&mut dp);
+    let pkt = ipv4_udp(A4, B4, 64, 100, false);
+    // Production default: redirects are not recorded.
+    dp.clear_trace().unwrap();
+    assert_eq!(dp.test_run(Hook::Pod, &pkt, 0).unwrap().verdict, REDIRECT);
+    assert_eq!(dp.last_redirect().unwrap(), None, "trace off after load");
+    // Enabled, it survives a settings change; disabled again, nothing more.
+    dp.set_trace(true).unwrap();
+    dp.set_settings(&Settings {
+        vni: 7,
+        ..Settings::default()
+    })
+    .unwrap();
+    assert_eq!(dp.test_run(Hook::Pod, &pkt, 0).unwrap().verdict, REDIRECT);
+    let t = dp.last_redirect().unwrap().expect("trace on");
+    assert_eq!((t.kind, t.ifindex), (REDIRECT_PEER, B_IFINDEX));
+    assert_eq!(dp.settings().unwrap().vni, 7);
+    dp.set_trace(false).unwrap();
+    dp.clear_trace().unwrap();
+    assert_eq!(dp.test_run(Hook::Pod, &pkt, 0).unwrap().verdict, REDIRECT);
+    assert_eq!(dp.last_redirect().unwrap(), None, "trace off again");
+    assert_eq!(path(&dp, PathKind::Local), 3);
+}
+
+#[test]
 fn expiring_ttl_link_local_multicast_and_non_ip_go_to_the_stack_unchanged() {
     let mut dp = load();
     add_pods(&mut dp);
@@ -170,6 +198,7 @@ fn expiring_ttl_link_local_multicast_and_non_ip_go_to_the_stack_unchanged() {
 #[test]
 fn native_mode_forwards_with_fib_lookup_and_redirect_neigh_or_falls_back_to_the_stack() {
     let mut dp = load();
+    dp.set_trace(true).unwrap(); // the redirect targets are checked
     add_pods(&mut dp);
     // No route, forwarding off: the FIB cannot forward -> the stack.
     let pkt = ipv4_udp(A4, Ipv4Addr::new(198, 51, 100, 7), 64, 50, true);
@@ -282,6 +311,7 @@ fn tunnel_settings(mode: Mode, up: u32) -> Settings {
 #[test]
 fn vxlan_mode_sets_the_tunnel_key_and_redirects_to_the_vxlan_device() {
     let mut dp = load();
+    dp.set_trace(true).unwrap(); // the redirect targets are checked
     add_pods(&mut dp);
     dp.set_settings(&tunnel_settings(Mode::Vxlan, 0)).unwrap();
     let diff = dp
@@ -395,6 +425,7 @@ fn expected_geneve_v4(inner: &[u8], sport: u16) -> Vec<u8> {
 #[test]
 fn geneve_encap_writes_exact_headers_and_decap_restores_the_inner_packet() {
     let mut dp = load();
+    dp.set_trace(true).unwrap(); // the redirect targets are checked
     add_pods(&mut dp);
     let up = geneve_uplink();
     dp.set_settings(&tunnel_settings(Mode::Geneve, up)).unwrap();

@@ -9,6 +9,8 @@
 //!   delivered before the stack sees it; native packets for local pods are
 //!   delivered; the rest continues to the stack.
 //! - `tern_vxlan_ingress`: packets the VXLAN device decapsulated -> the pod.
+//! - `tern_noop`, `tern_probe_endpoint`, `tern_probe_fib`: benchmark
+//!   baselines (never attached).
 //!
 //! The settings (mode, VNI, ports, ifindexes, node addresses, MTU) live in a
 //! map, so a mode change takes effect with the next packet. Every drop is
@@ -24,19 +26,23 @@ mod dp {
     pub mod tunnel;
 }
 
+use core::mem::MaybeUninit;
+
 use aya_ebpf::{
-    bindings::{BPF_F_TUNINFO_IPV6, TC_ACT_UNSPEC, bpf_tunnel_key},
+    bindings::{
+        BPF_F_TUNINFO_IPV6, TC_ACT_OK, TC_ACT_UNSPEC, bpf_fib_lookup as FibParams, bpf_tunnel_key,
+    },
     helpers::generated::bpf_skb_get_tunnel_key,
     macros::classifier,
     programs::TcContext,
 };
 use dp::{
-    fwd::{deliver, native, skb_ifindex, to_stack, verdict},
-    maps::{EpDir, config, count_endpoint, endpoint, l3_outer, tunnel},
-    pkt::{ETH_LEN, IPPROTO_UDP, forwardable, load, parse_l3},
+    fwd::{deliver, fib_lookup, fib_params, native, skb_ifindex, to_stack, verdict},
+    maps::{EpDir, config, count_endpoint, endpoint, tunnel},
+    pkt::{ETH_LEN, IPPROTO_UDP, forwardable, load, parse_l3, ptr_at, v4_key},
     tunnel::{geneve_in, tunnel_out},
 };
-use tern_ebpf_common::datapath::{DropReason, IpKey, Mode, PathKind};
+use tern_ebpf_common::datapath::{DropReason, Mode, PathKind};
 
 #[inline(always)]
 fn ethertype(ctx: &TcContext) -> Result<u16, DropReason> {
@@ -50,10 +56,15 @@ pub fn tern_pod_ingress(ctx: TcContext) -> i32 {
 }
 
 fn try_pod_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
-    let ip = l3_outer().ok_or(DropReason::BadHeader)?;
-    if !parse_l3(ctx, ETH_LEN, ethertype(ctx)?, ip)? {
+    let mut ip = MaybeUninit::uninit();
+    if !parse_l3(ctx, ETH_LEN, ethertype(ctx)?, &mut ip)? {
         return Ok(to_stack());
     }
+    // SAFETY: parse_l3 answered true: it initialised `ip`.
+    let ip = unsafe { ip.assume_init_ref() };
+    let Some(cfg) = config() else {
+        return Ok(to_stack());
+    };
     let ifindex = skb_ifindex(ctx);
     if let Some(src) = endpoint(&ip.src)
         && src.ifindex == ifindex
@@ -64,11 +75,8 @@ fn try_pod_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
         return Ok(to_stack());
     }
     if let Some(ep) = endpoint(&ip.dst) {
-        return Ok(deliver(ctx.skb.skb, ip, ep, PathKind::Local, true));
+        return Ok(deliver(ctx.skb.skb, ip, ep, PathKind::Local, cfg));
     }
-    let Some(cfg) = config() else {
-        return Ok(to_stack());
-    };
     let mode = Mode::from_u32(cfg.mode);
     if mode != Mode::Native
         && let Some(remote) = tunnel(&ip.dst)
@@ -84,17 +92,19 @@ pub fn tern_uplink_ingress(ctx: TcContext) -> i32 {
 }
 
 fn try_uplink_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
-    let ip = l3_outer().ok_or(DropReason::BadHeader)?;
-    if !parse_l3(ctx, ETH_LEN, ethertype(ctx)?, ip)? {
+    let mut ip = MaybeUninit::uninit();
+    if !parse_l3(ctx, ETH_LEN, ethertype(ctx)?, &mut ip)? {
         return Ok(to_stack());
     }
+    // SAFETY: parse_l3 answered true: it initialised `ip`.
+    let ip = unsafe { ip.assume_init_ref() };
     let Some(cfg) = config() else {
         return Ok(to_stack());
     };
     let local = if ip.v6 {
-        cfg.local_v6 != [0; 16] && ip.dst == IpKey::v6(cfg.local_v6)
+        cfg.local_v6 != [0; 16] && ip.dst.addr == cfg.local_v6
     } else {
-        cfg.local_v4 != [0; 4] && ip.dst == IpKey::v4(cfg.local_v4)
+        cfg.local_v4 != [0; 4] && ip.dst == v4_key(cfg.local_v4)
     };
     // A fragmented Geneve packet (never sent by us: the outer header has DF)
     // is left to the stack, which reassembles or drops it.
@@ -107,7 +117,7 @@ fn try_uplink_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     if forwardable(ip)
         && let Some(ep) = endpoint(&ip.dst)
     {
-        return Ok(deliver(ctx.skb.skb, ip, ep, PathKind::UplinkDeliver, true));
+        return Ok(deliver(ctx.skb.skb, ip, ep, PathKind::UplinkDeliver, cfg));
     }
     Ok(to_stack())
 }
@@ -140,20 +150,58 @@ fn try_vxlan_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     if key.tunnel_id != cfg.vni {
         return Err(DropReason::WrongVni);
     }
-    let ip = l3_outer().ok_or(DropReason::BadHeader)?;
-    if !parse_l3(ctx, ETH_LEN, ethertype(ctx)?, ip)? {
+    let mut ip = MaybeUninit::uninit();
+    if !parse_l3(ctx, ETH_LEN, ethertype(ctx)?, &mut ip)? {
         return Ok(to_stack());
     }
+    // SAFETY: parse_l3 answered true: it initialised `ip`.
+    let ip = unsafe { ip.assume_init_ref() };
     if !forwardable(ip) {
         return Ok(to_stack());
     }
     let ep = endpoint(&ip.dst).ok_or(DropReason::NoEndpoint)?;
-    Ok(deliver(ctx.skb.skb, ip, ep, PathKind::VxlanDeliver, false))
+    Ok(deliver(ctx.skb.skb, ip, ep, PathKind::VxlanDeliver, cfg))
 }
 
 /// Does nothing: the baseline of the benchmark.
 #[classifier]
 pub fn tern_noop(_ctx: TcContext) -> i32 {
+    TC_ACT_UNSPEC
+}
+
+/// Benchmark probe: reads the IPv4 destination and looks it up in the
+/// endpoint map (one hash lookup), nothing else. Never attached.
+#[classifier]
+pub fn tern_probe_endpoint(ctx: TcContext) -> i32 {
+    if let Ok(h) = ptr_at::<[u8; 20]>(&ctx, ETH_LEN) {
+        // SAFETY: `ptr_at` checked the 20 bytes.
+        let h = unsafe { &*h };
+        let dst = v4_key([h[16], h[17], h[18], h[19]]);
+        if endpoint(&dst).is_some() {
+            return TC_ACT_OK;
+        }
+    }
+    TC_ACT_UNSPEC
+}
+
+/// Benchmark probe: one bpf_fib_lookup for the packet's IPv4 addresses
+/// (as the native path makes it), nothing else. Never attached.
+#[classifier]
+pub fn tern_probe_fib(ctx: TcContext) -> i32 {
+    if let Ok(h) = ptr_at::<[u8; 20]>(&ctx, ETH_LEN) {
+        // SAFETY: `ptr_at` checked the 20 bytes.
+        let h = unsafe { &*h };
+        let (src, dst) = (
+            v4_key([h[12], h[13], h[14], h[15]]),
+            v4_key([h[16], h[17], h[18], h[19]]),
+        );
+        // SAFETY: plain old data, filled by fib_params.
+        let mut p: FibParams = unsafe { core::mem::zeroed() };
+        let p = fib_params(&mut p, false, h[9], skb_ifindex(&ctx), &src, &dst);
+        if fib_lookup(&ctx, p, 0) == 0 {
+            return TC_ACT_OK;
+        }
+    }
     TC_ACT_UNSPEC
 }
 

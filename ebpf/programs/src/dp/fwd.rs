@@ -12,13 +12,13 @@ use aya_ebpf::{
 };
 use tern_ebpf_common::datapath::{
     DatapathConfig, DropReason, EP_FLAG_VETH_PEER, EndpointInfo, IpKey, PathKind, REDIRECT_EGRESS,
-    REDIRECT_NEIGH, REDIRECT_PEER, RedirectTrace,
+    REDIRECT_NEIGH, REDIRECT_PEER,
 };
 
 use super::{
     icmp,
-    maps::{EpDir, count_drop, count_endpoint, count_path, scratch, trace},
-    pkt::{AF_INET, AF_INET6, L3, dec_ttl, store},
+    maps::{EpDir, count_drop, count_endpoint, count_path, trace},
+    pkt::{AF_INET, AF_INET6, L3, dec_ttl, ptr_at, v4_key},
 };
 
 /// TCX_NEXT: the next program, then the stack, decide.
@@ -59,17 +59,18 @@ pub fn skb_gso_size(ctx: &TcContext) -> u32 {
 
 /// Delivers `ip` to the local pod `ep`: Ethernet addresses rewritten as the
 /// pod's gateway would send it, then straight into the pod's namespace.
-/// `route` decrements the TTL (a routing hop); a TTL about to expire goes
-/// to the stack, which answers with ICMP time exceeded.
+/// A routed packet (`Local`, `UplinkDeliver`; not a decapsulated one) has
+/// its TTL decremented; a TTL about to expire goes to the stack, which
+/// answers with ICMP time exceeded.
 #[inline(never)]
 pub fn deliver(
     skb: *mut __sk_buff,
     ip: &L3,
     ep: &EndpointInfo,
     path: PathKind,
-    route: bool,
+    cfg: &DatapathConfig,
 ) -> i32 {
-    verdict(deliver_inner(&TcContext::new(skb), ip, ep, path, route))
+    verdict(deliver_inner(&TcContext::new(skb), ip, ep, path, cfg))
 }
 
 #[inline(always)]
@@ -78,27 +79,27 @@ fn deliver_inner(
     ip: &L3,
     ep: &EndpointInfo,
     path: PathKind,
-    route: bool,
+    cfg: &DatapathConfig,
 ) -> Result<i32, DropReason> {
-    if route {
+    if matches!(path, PathKind::Local | PathKind::UplinkDeliver) {
         if ip.ttl <= 1 {
             return Ok(to_stack());
         }
         dec_ttl(ctx, ip)?;
     }
-    let mut macs = [0u8; 12];
+    // SAFETY: `ptr_at` checked the 12 bytes; the packet is writable (the
+    // verifier makes a cloned skb private before the program runs).
+    let macs = unsafe { &mut *ptr_at::<[u8; 12]>(ctx, 0)? };
     macs[..6].copy_from_slice(&ep.pod_mac);
     macs[6..].copy_from_slice(&ep.host_mac);
-    store(ctx, 0, &macs, 0)?;
     count_endpoint(ep.id, EpDir::ToPod, u64::from(ctx.len()));
     count_path(path);
     // A veth pod: straight into its namespace (the peer's ingress), skipping
     // the host veth's egress. Anything else: out of the device.
     let peer = ep.flags & EP_FLAG_VETH_PEER != 0;
-    trace(&RedirectTrace {
-        kind: if peer { REDIRECT_PEER } else { REDIRECT_EGRESS },
-        ifindex: ep.ifindex,
-        ..RedirectTrace::default()
+    trace(cfg, |t| {
+        t.kind = if peer { REDIRECT_PEER } else { REDIRECT_EGRESS };
+        t.ifindex = ep.ifindex;
     });
     // SAFETY: plain helper calls; flags must be 0.
     Ok(unsafe {
@@ -130,10 +131,8 @@ pub fn fib_params<'a>(
         p.__bindgen_anon_4.ipv6_dst = words(&dst.addr);
     } else {
         p.family = AF_INET;
-        p.__bindgen_anon_3.ipv4_src =
-            u32::from_ne_bytes([src.addr[12], src.addr[13], src.addr[14], src.addr[15]]);
-        p.__bindgen_anon_4.ipv4_dst =
-            u32::from_ne_bytes([dst.addr[12], dst.addr[13], dst.addr[14], dst.addr[15]]);
+        p.__bindgen_anon_3.ipv4_src = words(&src.addr)[3];
+        p.__bindgen_anon_4.ipv4_dst = words(&dst.addr)[3];
     }
     p
 }
@@ -177,14 +176,9 @@ pub fn fib_lookup(ctx: &TcContext, p: &mut FibParams, flags: u32) -> i64 {
 /// Redirects to the egress of the FIB result's device through
 /// bpf_redirect_neigh, towards the FIB result's next hop.
 #[inline(always)]
-pub fn redirect_to_nexthop(p: &FibParams, path: PathKind) -> i32 {
+pub fn redirect_to_nexthop(p: &FibParams, path: PathKind, cfg: &DatapathConfig) -> i32 {
     // SAFETY: bpf_redir_neigh is plain old data.
     let mut nh: bpf_redir_neigh = unsafe { core::mem::zeroed() };
-    let mut t = RedirectTrace {
-        kind: REDIRECT_NEIGH,
-        ifindex: p.ifindex,
-        ..RedirectTrace::default()
-    };
     // After the lookup, the destination field holds the next hop (gateway
     // or the destination itself); an IPv4 route may have an IPv6 gateway,
     // then `family` says AF_INET6.
@@ -193,17 +187,26 @@ pub fn redirect_to_nexthop(p: &FibParams, path: PathKind) -> i32 {
         if p.family == AF_INET6 {
             nh.nh_family = u32::from(AF_INET6);
             nh.__bindgen_anon_1.ipv6_nh = p.__bindgen_anon_4.ipv6_dst;
-            t.nexthop = unwords(&p.__bindgen_anon_4.ipv6_dst);
-            t.nexthop_family = 6;
         } else {
             nh.nh_family = u32::from(AF_INET);
             nh.__bindgen_anon_1.ipv4_nh = p.__bindgen_anon_4.ipv4_dst;
-            let b = p.__bindgen_anon_4.ipv4_dst.to_ne_bytes();
-            t.nexthop = IpKey::v4(b).addr;
-            t.nexthop_family = 4;
         }
     }
-    trace(&t);
+    trace(cfg, |t| {
+        t.kind = REDIRECT_NEIGH;
+        t.ifindex = p.ifindex;
+        // SAFETY: as above.
+        unsafe {
+            if p.family == AF_INET6 {
+                t.nexthop = unwords(&p.__bindgen_anon_4.ipv6_dst);
+                t.nexthop_family = 6;
+            } else {
+                let b = p.__bindgen_anon_4.ipv4_dst.to_ne_bytes();
+                t.nexthop = v4_key(b).addr;
+                t.nexthop_family = 4;
+            }
+        }
+    });
     count_path(path);
     // SAFETY: `nh` is a valid bpf_redir_neigh of the size passed.
     unsafe {
@@ -231,15 +234,16 @@ fn native_inner(
     cfg: &DatapathConfig,
 ) -> Result<i32, DropReason> {
     // tot_len 0: the kernel checks the skb itself against the MTU, GSO-aware.
-    let s = scratch().ok_or(DropReason::NoRoute)?;
-    let p = fib_params(&mut s.fib, ip.v6, ip.proto, ifindex, &ip.src, &ip.dst);
+    // SAFETY: bpf_fib_lookup is plain old data; `fib_params` fills it.
+    let mut fib: FibParams = unsafe { core::mem::zeroed() };
+    let p = fib_params(&mut fib, ip.v6, ip.proto, ifindex, &ip.src, &ip.dst);
     let rc = fib_lookup(ctx, p, 0);
     if rc == i64::from(BPF_FIB_LKUP_RET_SUCCESS) {
         if ip.ttl <= 1 {
             return Ok(to_stack());
         }
         dec_ttl(ctx, ip)?;
-        Ok(redirect_to_nexthop(p, PathKind::Native))
+        Ok(redirect_to_nexthop(p, PathKind::Native, cfg))
     } else if rc == i64::from(BPF_FIB_LKUP_RET_FRAG_NEEDED) && ip.df {
         // SAFETY: mtu_result is what the kernel wrote for FRAG_NEEDED.
         let mtu = u32::from(unsafe { p.__bindgen_anon_1.mtu_result });

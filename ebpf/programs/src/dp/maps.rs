@@ -1,13 +1,12 @@
 //! The datapath's maps (layouts in tern-ebpf-common) and small accessors.
-use super::pkt::L3;
 use aya_ebpf::{
     bindings::bpf_fib_lookup as FibParams,
     macros::map,
     maps::{Array, HashMap, LpmTrie, PerCpuArray, lpm_trie::Key},
 };
 use tern_ebpf_common::datapath::{
-    DROP_REASONS, DatapathConfig, DropReason, EndpointCounters, EndpointInfo, IpKey, MAX_ENDPOINTS,
-    MAX_TUNNEL_ROUTES, PATH_KINDS, PathKind, RedirectTrace, RemoteNode,
+    CFG_FLAG_TRACE, DROP_REASONS, DatapathConfig, DropReason, EndpointCounters, EndpointInfo,
+    IpKey, MAX_ENDPOINTS, MAX_TUNNEL_ROUTES, PATH_KINDS, PathKind, RedirectTrace, RemoteNode,
 };
 
 #[map(name = "TERN_ENDPOINTS")]
@@ -51,26 +50,6 @@ pub fn scratch() -> Option<&'static mut Scratch> {
     // SAFETY: this CPU's slot; a program runs to completion on one CPU
     // without preemption by another user of the slot.
     SCRATCH.get_ptr_mut(0).map(|p| unsafe { &mut *p })
-}
-
-#[map(name = "TERN_L3_OUTER")]
-static L3_OUTER: PerCpuArray<L3> = PerCpuArray::with_max_entries(1, 0);
-
-#[map(name = "TERN_L3_INNER")]
-static L3_INNER: PerCpuArray<L3> = PerCpuArray::with_max_entries(1, 0);
-
-/// This CPU's slot for the packet's (outer) L3 header.
-#[inline(always)]
-pub fn l3_outer() -> Option<&'static mut L3> {
-    // SAFETY: this CPU's slot, taken once per program run.
-    L3_OUTER.get_ptr_mut(0).map(|p| unsafe { &mut *p })
-}
-
-/// This CPU's slot for a decapsulated packet's L3 header.
-#[inline(always)]
-pub fn l3_inner() -> Option<&'static mut L3> {
-    // SAFETY: this CPU's slot, taken once per program run.
-    L3_INNER.get_ptr_mut(0).map(|p| unsafe { &mut *p })
 }
 
 #[map(name = "TERN_TRACE")]
@@ -142,11 +121,17 @@ pub fn count_endpoint(id: u32, dir: EpDir, len: u64) {
 }
 
 /// Records the redirect about to be returned (read back by tests and
-/// diagnostics; BPF_PROG_TEST_RUN shows only the verdict).
+/// diagnostics; BPF_PROG_TEST_RUN shows only the verdict), if the settings
+/// ask for it: production pays the flag test only. `fill` writes the
+/// record in place, after it was zeroed.
 #[inline(always)]
-pub fn trace(t: &RedirectTrace) {
-    if let Some(p) = TRACE.get_ptr_mut(0) {
-        // SAFETY: this CPU's slot.
-        unsafe { *p = *t };
+pub fn trace(cfg: &DatapathConfig, fill: impl FnOnce(&mut RedirectTrace)) {
+    if cfg.flags & CFG_FLAG_TRACE != 0
+        && let Some(p) = TRACE.get_ptr_mut(0)
+    {
+        // SAFETY: this CPU's slot; a program runs to completion on one CPU.
+        let t = unsafe { &mut *p };
+        *t = RedirectTrace::default();
+        fill(t);
     }
 }

@@ -21,6 +21,8 @@
 //! under RFC 6935/6936's conditions (a tunnel endpoint that checks the
 //! inner packet and a payload that carries its own checksums), which hold
 //! here. The outer IPv4 header checksum is computed.
+use core::mem::MaybeUninit;
+
 use aya_ebpf::{
     bindings::{
         __sk_buff, BPF_F_ADJ_ROOM_DECAP_L3_IPV4, BPF_F_ADJ_ROOM_DECAP_L3_IPV6,
@@ -33,7 +35,7 @@ use aya_ebpf::{
 };
 use tern_ebpf_common::datapath::{
     DatapathConfig, DropReason, GENEVE_PROTO_ETH, IpKey, Mode, PathKind, REDIRECT_EGRESS,
-    RedirectTrace, RemoteNode, TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6,
+    RemoteNode, TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6,
 };
 
 use super::{
@@ -42,7 +44,7 @@ use super::{
         words,
     },
     icmp,
-    maps::{count_path, endpoint, l3_inner, scratch, trace},
+    maps::{count_path, endpoint, scratch, trace},
     pkt::{
         ETH_LEN, ETH_P_IP, ETH_P_IPV6, IPPROTO_UDP, L3, csum_add, csum_fold, dec_ttl, load,
         parse_l3, store,
@@ -147,13 +149,12 @@ fn vxlan_out_inner(
     if rc != 0 {
         return Err(DropReason::RedirectFailed);
     }
-    trace(&RedirectTrace {
-        kind: REDIRECT_EGRESS,
-        ifindex: cfg.vxlan_ifindex,
-        tunnel_id: cfg.vni,
-        tunnel_family: remote.family,
-        tunnel_remote: remote.addr,
-        ..RedirectTrace::default()
+    trace(cfg, |t| {
+        t.kind = REDIRECT_EGRESS;
+        t.ifindex = cfg.vxlan_ifindex;
+        t.tunnel_id = cfg.vni;
+        t.tunnel_family = remote.family;
+        t.tunnel_remote = remote.addr;
     });
     count_path(PathKind::VxlanEncap);
     // SAFETY: a plain helper call.
@@ -270,7 +271,7 @@ fn geneve_out_inner(
     if rc != i64::from(BPF_FIB_LKUP_RET_SUCCESS) {
         return Err(DropReason::NoRoute);
     }
-    Ok(redirect_to_nexthop(p, PathKind::GeneveEncap))
+    Ok(redirect_to_nexthop(p, PathKind::GeneveEncap, cfg))
 }
 
 /// Geneve arriving on the uplink for this node (`outer` is UDP to our
@@ -308,10 +309,12 @@ fn geneve_in_inner(ctx: &TcContext, outer: &L3, cfg: &DatapathConfig) -> Result<
     let eth_off = g_off + 8 + opt_len;
     let et: [u8; 2] = load(ctx, eth_off + 12)?;
     let l3_off = eth_off + ETH_LEN;
-    let inner = l3_inner().ok_or(DropReason::DecapFailed)?;
-    if !parse_l3(ctx, l3_off, u16::from_be_bytes(et), inner)? {
+    let mut inner = MaybeUninit::uninit();
+    if !parse_l3(ctx, l3_off, u16::from_be_bytes(et), &mut inner)? {
         return Err(DropReason::NoEndpoint);
     }
+    // SAFETY: parse_l3 answered true: it initialised `inner`.
+    let inner = unsafe { inner.assume_init_mut() };
     // The inner packet must lie within the UDP datagram and the outer packet.
     if udp_len < 8
         || udp_off + udp_len > outer.off + outer.len
@@ -331,11 +334,5 @@ fn geneve_in_inner(ctx: &TcContext, outer: &L3, cfg: &DatapathConfig) -> Result<
     let et = if inner.v6 { ETH_P_IPV6 } else { ETH_P_IP };
     store(ctx, 12, &et.to_be_bytes(), 0).map_err(|_| DropReason::DecapFailed)?;
     inner.off = ETH_LEN;
-    Ok(deliver(
-        ctx.skb.skb,
-        inner,
-        ep,
-        PathKind::GeneveDecap,
-        false,
-    ))
+    Ok(deliver(ctx.skb.skb, inner, ep, PathKind::GeneveDecap, cfg))
 }
