@@ -24,7 +24,7 @@ const MAIN_TABLE: u32 = 254;
 /// same value lets an operator reason about both the same way.
 const BGP_METRIC: u32 = 20;
 /// Route requests built and written at a time.
-const FIB_CHUNK: usize = 16_384;
+const FIB_CHUNK: usize = 65_536;
 
 /// What the speaker tells the FIB task.
 #[derive(Debug)]

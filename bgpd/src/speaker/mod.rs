@@ -32,6 +32,10 @@ use crate::{
 use io::{ConnId, IoEvent};
 use peer::{Conn, Peer};
 
+/// How long the speaker runs before it lets the other tasks of its thread
+/// (the FIB task, the control socket) have a turn.
+const SPEAKER_SLICE: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// Requests from the daemon (control socket, config changes).
 #[derive(Debug)]
 pub enum Command {
@@ -276,7 +280,16 @@ pub fn spawn(
     sp.apply_range_keys();
     tokio::spawn(async move {
         sp.start();
+        let mut slice = std::time::Instant::now();
         loop {
+            // A flood of UPDATEs keeps the channels ready, and tokio's
+            // per-poll budget still lets one poll run for a hundred
+            // milliseconds: the FIB task (and the control socket) share
+            // this thread, so the speaker gives way every few milliseconds.
+            if slice.elapsed() >= SPEAKER_SLICE {
+                tokio::task::yield_now().await;
+                slice = std::time::Instant::now();
+            }
             tokio::select! {
                 Some(ev) = io_rx.recv() => sp.on_io(ev),
                 Some(t) = timer_rx.recv() => sp.on_timer(t),
