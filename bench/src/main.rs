@@ -23,6 +23,7 @@ mod peers;
 mod prefixes;
 mod report;
 mod signals;
+mod table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -157,7 +158,7 @@ fn run(args: Args, cancel: Arc<AtomicBool>) -> Result<bool> {
         "tern-bench: {} peers x {} prefixes = {total} routes, timeout {} s per daemon",
         args.peers, args.prefixes, args.timeout
     );
-    let load = report::load_average();
+    let load = table::load_average();
     let mut outcomes = Vec::new();
     for (i, (kind, progs)) in kinds.iter().zip(&programs).enumerate() {
         eprintln!("tern-bench: {} ...", kind.name());

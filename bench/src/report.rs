@@ -2,9 +2,9 @@
 //! notes printed under the table.
 
 use std::fmt::Write as _;
-use std::fs;
 
 use crate::measure::{Mark, Outcome};
+use crate::table::{self, load_average, machine};
 
 const HEADER: [&str; 7] = [
     "daemon",
@@ -39,51 +39,8 @@ pub fn render(
         load_average()
     );
     out.push('\n');
-    if markdown {
-        let line = |cells: &[String]| format!("| {} |", cells.join(" | "));
-        let header: Vec<String> = HEADER.iter().map(|h| (*h).to_owned()).collect();
-        let _ = writeln!(out, "{}", line(&header));
-        let align: Vec<String> = HEADER
-            .iter()
-            .enumerate()
-            .map(|(i, _)| if i < 2 { "---" } else { "---:" }.to_owned())
-            .collect();
-        let _ = writeln!(out, "{}", line(&align));
-        for r in &rows {
-            let _ = writeln!(out, "{}", line(r));
-        }
-    } else {
-        let mut widths: Vec<usize> = HEADER.iter().map(|h| h.len()).collect();
-        for r in &rows {
-            for (w, c) in widths.iter_mut().zip(r) {
-                *w = (*w).max(c.len());
-            }
-        }
-        let fmt = |cells: &[String]| {
-            cells
-                .iter()
-                .zip(&widths)
-                .enumerate()
-                .map(|(i, (c, w))| {
-                    if i < 2 {
-                        format!("{c:<w$}")
-                    } else {
-                        format!("{c:>w$}")
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("  ")
-                .trim_end()
-                .to_owned()
-        };
-        let header: Vec<String> = HEADER.iter().map(|h| (*h).to_owned()).collect();
-        let _ = writeln!(out, "{}", fmt(&header));
-        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-        let _ = writeln!(out, "{}", fmt(&rule));
-        for r in &rows {
-            let _ = writeln!(out, "{}", fmt(r));
-        }
-    }
+    let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
+    table::write(&mut out, &HEADER, &rows, |i| i >= 2, markdown);
     let mut notes = String::new();
     for o in outcomes {
         let mut facts = Vec::new();
@@ -156,37 +113,6 @@ fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
-}
-
-/// "machine: 2 CPUs (model), 24 GiB RAM, Linux 6.18.44".
-pub fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map_or("unknown CPU", |(_, m)| m.trim())
-        .to_owned();
-    let mem_gib = fs::read_to_string("/proc/meminfo")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or("?".to_owned(), |kb| format!("{:.0}", kb / 1024.0 / 1024.0));
-    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!(
-        "machine: nproc {cpus} ({model}), {mem_gib} GiB RAM, Linux {}",
-        kernel.trim()
-    )
-}
-
-/// The 1-minute load average: other work on the machine skews the numbers.
-pub fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".into())
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ mod measure;
 mod report;
 #[path = "../signals.rs"]
 mod signals;
+#[path = "../table.rs"]
+mod table;
 mod topo;
 
 use std::process::ExitCode;
@@ -126,7 +128,7 @@ fn run(args: Args, cancel: Arc<AtomicBool>) -> Result<()> {
         pin: args.pin && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2),
         cancel: cancel.clone(),
     };
-    let load = report::load_average();
+    let load = table::load_average();
     let prefix = format!("tdb{}", std::process::id());
     eprintln!("tern-bench-datapath: building the topology ({prefix}*)");
     let t = Topology::create(&prefix)?;

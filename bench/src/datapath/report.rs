@@ -3,11 +3,11 @@
 //! per-case notes printed under it.
 
 use std::fmt::Write as _;
-use std::fs;
 
 use anyhow::{Result, bail};
 
 use crate::measure::{Figures, Params};
+use crate::table::{self, load_average, machine};
 
 /// One case of the benchmark, in table order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -176,49 +176,14 @@ pub fn render(rows: &[Row], p: &Params, load: &str, markdown: bool) -> String {
         load_average()
     );
     out.push('\n');
-    let right = |i: usize| (1..=4).contains(&i);
-    if markdown {
-        let line = |c: &[String]| format!("| {} |", c.join(" | "));
-        let header: Vec<String> = HEADER.iter().map(|h| (*h).to_owned()).collect();
-        let _ = writeln!(out, "{}", line(&header));
-        let align: Vec<String> = (0..HEADER.len())
-            .map(|i| if right(i) { "---:" } else { "---" }.to_owned())
-            .collect();
-        let _ = writeln!(out, "{}", line(&align));
-        for r in &cells {
-            let _ = writeln!(out, "{}", line(r));
-        }
-    } else {
-        let mut widths: Vec<usize> = HEADER.iter().map(|h| h.len()).collect();
-        for r in &cells {
-            for (w, c) in widths.iter_mut().zip(r) {
-                *w = (*w).max(c.len());
-            }
-        }
-        let fmt = |c: &[String]| {
-            c.iter()
-                .zip(&widths)
-                .enumerate()
-                .map(|(i, (c, w))| {
-                    if right(i) {
-                        format!("{c:>w$}")
-                    } else {
-                        format!("{c:<w$}")
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("  ")
-                .trim_end()
-                .to_owned()
-        };
-        let header: Vec<String> = HEADER.iter().map(|h| (*h).to_owned()).collect();
-        let _ = writeln!(out, "{}", fmt(&header));
-        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-        let _ = writeln!(out, "{}", fmt(&rule));
-        for r in &cells {
-            let _ = writeln!(out, "{}", fmt(r));
-        }
-    }
+    let cells: Vec<Vec<String>> = cells.into_iter().map(Vec::from).collect();
+    table::write(
+        &mut out,
+        &HEADER,
+        &cells,
+        |i| (1..=4).contains(&i),
+        markdown,
+    );
     out.push('\n');
     for r in rows {
         let list = |fig: &dyn Fn(&Figures) -> String| {
@@ -238,29 +203,4 @@ pub fn render(rows: &[Row], p: &Params, load: &str, markdown: bool) -> String {
         );
     }
     out
-}
-
-/// The 1-, 5- and 15-minute load averages.
-pub fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
-/// CPUs, CPU model and kernel of this machine.
-fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let model = fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".into());
-    format!("{cpus} CPUs ({model}), Linux {kernel}")
 }
