@@ -12,7 +12,8 @@ use tern_bgp_wire::{Nlri, NlriPrefix, UpdateMessage, UpdateOutcome};
 use super::attrs::Received;
 use super::decision::{self, Ctx, Mutation};
 use super::{
-    Changes, Path, PathAttrs, PeerId, PeerInfo, PerFamily, Rib, RouteNextHop, Source, family_of,
+    Changes, Parts, Path, PathAttrs, PeerId, PeerInfo, PerFamily, Rib, RouteNextHop, Source,
+    family_of,
 };
 use crate::config::Family;
 
@@ -254,20 +255,13 @@ impl Rib {
         changes: &mut Changes,
     ) {
         let seq = self.next_seq();
-        let Self {
-            v4,
-            v6,
+        let Parts {
+            table,
             peers,
             config,
             scratch,
             op,
-            ..
-        } = self;
-        let op = *op;
-        let table = match family {
-            Family::Ipv4Unicast => v4,
-            Family::Ipv6Unicast => v6,
-        };
+        } = self.parts(family);
         let dest = table.get_or_insert(prefix);
         let mut added = false;
         let ctx = Ctx { peers, config, op };
@@ -323,26 +317,19 @@ impl Rib {
         path_id: u32,
         changes: &mut Changes,
     ) {
-        let Self {
-            v4,
-            v6,
+        let Parts {
+            table,
             peers,
             config,
             scratch,
             op,
-            ..
-        } = self;
-        let op = *op;
+        } = self.parts(family);
         if let Source::Peer(id) = source
             && let Some(s) = peers.get_mut(&id)
             && !s.denied.is_empty()
         {
             s.denied.remove(&(family, prefix, path_id));
         }
-        let table = match family {
-            Family::Ipv4Unicast => v4,
-            Family::Ipv6Unicast => v6,
-        };
         let Some(dest) = table.get_mut(&prefix) else {
             return;
         };
@@ -487,20 +474,13 @@ impl Rib {
     /// Reruns the decision process on every prefix of `family`.
     pub(super) fn reselect_all(&mut self, family: Family) -> Changes {
         let mut changes = Changes::default();
-        let Self {
-            v4,
-            v6,
+        let Parts {
+            table,
             peers,
             config,
             scratch,
             op,
-            ..
-        } = self;
-        let op = *op;
-        let table = match family {
-            Family::Ipv4Unicast => v4,
-            Family::Ipv6Unicast => v6,
-        };
+        } = self.parts(family);
         let ctx = Ctx { peers, config, op };
         for (prefix, dest) in table.iter_mut() {
             decision::reselect(dest, family, prefix, &ctx, scratch, &mut changes);

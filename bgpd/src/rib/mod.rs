@@ -352,6 +352,17 @@ struct Scratch {
     nexthop_sets: Interner<[IpAddr]>,
 }
 
+/// The parts of the RIB the decision process works on, borrowed apart:
+/// one family's table, the peers (read by the decision, updated after it),
+/// the settings, the scratch buffers and the operation under way.
+struct Parts<'a> {
+    table: &'a mut Table,
+    peers: &'a mut BTreeMap<PeerId, PeerState>,
+    config: &'a RibConfig,
+    scratch: &'a mut Scratch,
+    op: u32,
+}
+
 /// The RIBs of one BGP speaker.
 pub struct Rib {
     config: RibConfig,
@@ -431,6 +442,20 @@ impl Rib {
     /// not counted, as FRR's `ribMemory` counts its route nodes only).
     pub fn memory(&self, family: Family) -> usize {
         self.table(family).memory()
+    }
+
+    /// What deciding one prefix of `family` needs, borrowed apart.
+    fn parts(&mut self, family: Family) -> Parts<'_> {
+        Parts {
+            table: match family {
+                Family::Ipv4Unicast => &mut self.v4,
+                Family::Ipv6Unicast => &mut self.v6,
+            },
+            peers: &mut self.peers,
+            config: &self.config,
+            scratch: &mut self.scratch,
+            op: self.op,
+        }
     }
 
     fn table_mut(&mut self, family: Family) -> &mut Table {
