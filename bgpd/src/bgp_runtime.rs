@@ -18,6 +18,9 @@ use crate::{
 pub struct BgpRuntime {
     pub speaker: SpeakerHandle,
     watcher: JoinHandle<()>,
+    /// Whether the watch follows the kernel's routes (`redistribute kernel`
+    /// or `static` is configured).
+    routes_wanted: tokio::sync::watch::Sender<bool>,
 }
 
 impl BgpRuntime {
@@ -51,8 +54,25 @@ impl BgpRuntime {
             fib,
         )
         .context("cannot start BGP: binding TCP port 179 failed")?;
-        let watcher = tokio::spawn(watch(Netlink::open()?, speaker.clone()));
-        Ok(Self { speaker, watcher })
+        let (routes_wanted, wanted) = tokio::sync::watch::channel(wants_kernel_routes(bgp));
+        let watcher = tokio::spawn(watch(Netlink::open()?, speaker.clone(), wanted));
+        Ok(Self {
+            speaker,
+            watcher,
+            routes_wanted,
+        })
+    }
+
+    /// A live change of `router bgp` (same AS and router-id): the speaker
+    /// takes it, and the watch starts or stops following the kernel's
+    /// routes as `redistribute kernel|static` comes or goes.
+    pub fn reconfigure(&self, bgp: &BgpConfig) {
+        self.speaker
+            .notify(Command::Reconfigure(Box::new(bgp.clone())));
+        self.routes_wanted.send_if_modified(|w| {
+            let now = wants_kernel_routes(bgp);
+            std::mem::replace(w, now) != now
+        });
     }
 
     /// Sends Cease to every peer, stops the speaker and takes Tern's routes
@@ -80,19 +100,50 @@ impl BgpRuntime {
     }
 }
 
+/// Whether `redistribute` needs the kernel's routes (not only the
+/// interfaces' subnets).
+fn wants_kernel_routes(bgp: &BgpConfig) -> bool {
+    use crate::config::{Family, bgp::Redistribute};
+    Family::ALL.iter().any(|f| {
+        bgp.redistributes(*f, Redistribute::Kernel) || bgp.redistributes(*f, Redistribute::Static)
+    })
+}
+
 /// Interface events: fast failover of sessions over a link that went down,
 /// and a FIB rewrite when one comes back (the kernel drops the routes
-/// through a link that goes down without telling anyone).
-async fn watch(nl: Netlink, sp: SpeakerHandle) {
-    // Our own routes' notifications are dropped by the kernel: nothing here
-    // acts on them, and a full-table install would flood the watch.
-    let mut events = match nl.watch_except(&[tern_netlink::TERN_PROTO]).await {
-        Ok(rx) => rx,
-        Err(e) => {
-            tracing::warn!(error = %e, "no interface watch: link failures wait for the hold timer");
-            return;
+/// through a link that goes down without telling anyone). The kernel's
+/// routes are followed only while `wanted` says `redistribute` needs them;
+/// the watch is opened again when that changes.
+async fn watch(nl: Netlink, sp: SpeakerHandle, mut wanted: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let routes = *wanted.borrow_and_update();
+        // Our own routes' notifications are dropped by the kernel: nothing
+        // here acts on them, and a full-table install would flood the watch.
+        let events = match nl.watch_with(routes, &[tern_netlink::TERN_PROTO]).await {
+            Ok(rx) => rx,
+            Err(e) => {
+                tracing::warn!(error = %e, "no interface watch: link failures wait for the hold timer");
+                return;
+            }
+        };
+        tokio::select! {
+            () = follow(&nl, &sp, events, routes) => return,
+            changed = wanted.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
         }
-    };
+    }
+}
+
+/// Acts on the events of one watch until it ends.
+async fn follow(
+    nl: &Netlink,
+    sp: &SpeakerHandle,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<LinkEvent>,
+    routes: bool,
+) {
     let mut addrs: HashMap<u32, Vec<IpAddr>> = nl
         .links()
         .await
@@ -102,23 +153,23 @@ async fn watch(nl: Netlink, sp: SpeakerHandle) {
                 .collect()
         })
         .unwrap_or_default();
-    send_kernel_routes(&nl, &sp).await;
+    send_kernel_routes(nl, sp, routes).await;
     while let Some(ev) = events.recv().await {
         tracing::debug!(event = ?ev, "interface event");
         match ev {
             LinkEvent::RouteAdded(r) | LinkEvent::RouteRemoved(r)
                 if r.protocol != tern_netlink::TERN_PROTO =>
             {
-                send_kernel_routes(&nl, &sp).await;
+                send_kernel_routes(nl, sp, routes).await;
             }
             LinkEvent::AddressAdded { index, net } => {
                 addrs.entry(index).or_default().push(net.addr());
-                send_kernel_routes(&nl, &sp).await;
+                send_kernel_routes(nl, sp, routes).await;
                 sp.notify(Command::RetryConnects);
             }
             LinkEvent::AddressRemoved { index, net } => {
                 addrs.entry(index).or_default().retain(|a| *a != net.addr());
-                send_kernel_routes(&nl, &sp).await;
+                send_kernel_routes(nl, sp, routes).await;
             }
             LinkEvent::LinkDown { index, .. } | LinkEvent::LinkRemoved { index, .. } => {
                 // The addresses we knew on the link, and what it still holds
@@ -133,14 +184,14 @@ async fn watch(nl: Netlink, sp: SpeakerHandle) {
                 sp.notify(Command::InterfaceDown(a));
             }
             LinkEvent::LinkUp { .. } => {
-                send_kernel_routes(&nl, &sp).await;
+                send_kernel_routes(nl, sp, routes).await;
                 sp.notify(Command::ResyncFib);
                 sp.notify(Command::RetryConnects);
             }
             // Not a FIB rewrite here: writing the whole table would itself
             // flood the watch (our own route notifications) and overrun it
             // again.
-            LinkEvent::Overrun => send_kernel_routes(&nl, &sp).await,
+            LinkEvent::Overrun => send_kernel_routes(nl, sp, routes).await,
             _ => {}
         }
     }
@@ -150,16 +201,23 @@ async fn watch(nl: Netlink, sp: SpeakerHandle) {
 /// (the subnets of the interfaces' addresses, loopback /32s included),
 /// static (main-table routes with proto static), kernel (main-table routes
 /// of any other protocol but the kernel's own and Tern's).
-async fn send_kernel_routes(nl: &Netlink, sp: &SpeakerHandle) {
+async fn send_kernel_routes(nl: &Netlink, sp: &SpeakerHandle, routes: bool) {
     use crate::config::{Family, bgp::Redistribute};
     const RTPROT_KERNEL: u8 = 2;
     const RTPROT_STATIC: u8 = 4;
-    let Ok(routes) = nl
-        .kernel_routes(None, Some(tern_netlink::RT_TABLE_MAIN))
-        .await
-    else {
-        tracing::warn!("cannot read the kernel's routes for redistribute");
-        return;
+    // Only `redistribute kernel|static` needs the main table: with a full
+    // table installed, a dump is a million routes.
+    let routes = if routes {
+        let Ok(r) = nl
+            .kernel_routes(None, Some(tern_netlink::RT_TABLE_MAIN))
+            .await
+        else {
+            tracing::warn!("cannot read the kernel's routes for redistribute");
+            return;
+        };
+        r
+    } else {
+        Vec::new()
     };
     let mut out = Vec::new();
     if let Ok(links) = nl.links().await {

@@ -158,8 +158,7 @@ impl Daemon {
             (Some(o), Some(n)) => {
                 if let Some(rt) = &self.bgp {
                     if o != n {
-                        rt.speaker
-                            .notify(crate::speaker::Command::Reconfigure(Box::new(n.clone())));
+                        rt.reconfigure(n);
                     }
                     if self.config.policy != new.policy {
                         rt.speaker

@@ -282,21 +282,36 @@ impl Netlink {
         &self,
         protocols: &[u8],
     ) -> Result<mpsc::UnboundedReceiver<LinkEvent>, Error> {
-        let (mut conn, handle, mut messages) = rtnetlink::new_multicast_connection(&[
+        self.watch_with(true, protocols).await
+    }
+
+    /// [`Netlink::watch_except`], or without any route notifications when
+    /// `routes` is false: links and addresses only. The kernel builds a
+    /// notification for every route written whether anyone listens or not,
+    /// but each listening socket costs it a copy and a filter run per route,
+    /// a few percent of a full-table install.
+    pub async fn watch_with(
+        &self,
+        routes: bool,
+        protocols: &[u8],
+    ) -> Result<mpsc::UnboundedReceiver<LinkEvent>, Error> {
+        let mut groups = vec![
             MulticastGroup::Link,
             MulticastGroup::Ipv4Ifaddr,
             MulticastGroup::Ipv6Ifaddr,
-            MulticastGroup::Ipv4Route,
-            MulticastGroup::Ipv6Route,
-        ])
-        .map_err(Error::Open)?;
+        ];
+        if routes {
+            groups.extend([MulticastGroup::Ipv4Route, MulticastGroup::Ipv6Route]);
+        }
+        let (mut conn, handle, mut messages) =
+            rtnetlink::new_multicast_connection(&groups).map_err(Error::Open)?;
         let sock = conn.socket_mut().socket_mut();
         if setsockopt(&*sock, sockopt::RcvBufForce, &WATCH_RCVBUF).is_err()
             && let Err(e) = sock.set_rx_buf_sz(WATCH_RCVBUF)
         {
             tracing::debug!(error = %e, "watch socket keeps its default receive buffer");
         }
-        if !protocols.is_empty() {
+        if routes && !protocols.is_empty() {
             attach_socket_filter(&*sock, &route_protocol_filter(protocols)).map_err(Error::Open)?;
         }
         tokio::spawn(conn);

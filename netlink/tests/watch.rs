@@ -180,6 +180,37 @@ fn watch_except_drops_the_named_protocols_routes_in_the_kernel() {
 }
 
 #[test]
+fn watch_without_routes_reports_links_and_addresses_only() {
+    in_netns(|| async {
+        let t = topo().await;
+        let mut rx = t.nl.watch_with(false, &[]).await.expect("watch");
+        // A static route, then an address: the address must come first,
+        // and no route event at all.
+        ip("route add 10.46.0.0/24 via 192.0.2.2 proto static");
+        ip("route del 10.46.0.0/24 via 192.0.2.2 proto static");
+        ip("addr add 192.0.2.78/32 dev veth0");
+        let e = expect_event(&mut rx, "an address or route event", |e| {
+            matches!(
+                e,
+                LinkEvent::RouteAdded(_)
+                    | LinkEvent::RouteRemoved(_)
+                    | LinkEvent::AddressAdded { .. }
+            )
+        })
+        .await;
+        assert!(
+            matches!(&e, LinkEvent::AddressAdded { net, .. } if net.to_string() == "192.0.2.78/32"),
+            "{e:?}"
+        );
+        ip("link set veth0 down");
+        expect_event(&mut rx, "veth0 down", |e| {
+            matches!(e, LinkEvent::LinkDown { .. })
+        })
+        .await;
+    });
+}
+
+#[test]
 fn watch_ends_quietly_when_the_receiver_is_dropped() {
     in_netns(|| async {
         let t = topo().await;

@@ -189,6 +189,32 @@ fn config_lines_apply_live_and_write_memory_round_trips() {
         .expect("no redistribute kernel");
     c.line("no redistribute static")
         .expect("no redistribute static");
+    eventually(
+        10,
+        "kernel routes withdrawn with redistribute kernel",
+        || !frr_has(&tor1, "10.98.0.0/24"),
+    );
+    // A kernel route added while nothing follows the kernel's routes (ternd
+    // watches them only for `redistribute kernel|static`) is found when
+    // redistribute comes back, and withdrawn when it goes again.
+    run_ok(Command::new("ip").args([
+        "-n",
+        &node1,
+        "route",
+        "add",
+        "10.97.0.0/24",
+        "via",
+        "192.0.2.0",
+    ]));
+    c.line("redistribute kernel").expect("redistribute kernel");
+    eventually(10, "a kernel route from before redistribute in FRR", || {
+        frr_has(&tor1, "10.97.0.0/24") && frr_has(&tor1, "10.98.0.0/24")
+    });
+    c.line("no redistribute kernel")
+        .expect("no redistribute kernel");
+    eventually(10, "kernel routes withdrawn again", || {
+        !frr_has(&tor1, "10.97.0.0/24") && !frr_has(&tor1, "10.98.0.0/24")
+    });
     assert_eq!(
         c.line("exit-address-family").as_deref(),
         Ok("config-router")
