@@ -227,8 +227,7 @@ async fn send_kernel_routes(nl: &Netlink, sp: &SpeakerHandle, routes: bool) {
                 let family = match net {
                     ipnet::IpNet::V4(v4) if !v4.addr().is_loopback() => Family::Ipv4Unicast,
                     ipnet::IpNet::V6(v6)
-                        if !v6.addr().is_loopback()
-                            && (v6.addr().segments()[0] & 0xffc0) != 0xfe80 =>
+                        if !v6.addr().is_loopback() && !v6.addr().is_unicast_link_local() =>
                     {
                         Family::Ipv6Unicast
                     }
@@ -243,8 +242,7 @@ async fn send_kernel_routes(nl: &Netlink, sp: &SpeakerHandle, routes: bool) {
         let family = match prefix {
             ipnet::IpNet::V4(_) => Family::Ipv4Unicast,
             ipnet::IpNet::V6(v6) => {
-                let first = v6.addr().segments()[0];
-                if (first & 0xffc0) == 0xfe80 || (first & 0xff00) == 0xff00 {
+                if v6.addr().is_unicast_link_local() || v6.addr().is_multicast() {
                     continue;
                 }
                 Family::Ipv6Unicast

@@ -163,7 +163,7 @@ fn local_addrs(link: &Link) -> (Option<std::net::Ipv4Addr>, Option<std::net::Ipv
         _ => None,
     });
     let v6 = link.addresses.iter().find_map(|a| match a.addr() {
-        IpAddr::V6(v) if !v.is_loopback() && (v.segments()[0] & 0xffc0) != 0xfe80 => Some(v),
+        IpAddr::V6(v) if !v.is_loopback() && !v.is_unicast_link_local() => Some(v),
         _ => None,
     });
     (v4, v6)
@@ -479,7 +479,7 @@ pub fn tunnel_routes(cfg: &DatapathConfig, rib: &LocRibView) -> Vec<(IpNet, IpAd
         .filter_map(|(p, nhs)| {
             nhs.iter()
                 .filter(|nh| match nh {
-                    IpAddr::V6(v) => (v.segments()[0] & 0xffc0) != 0xfe80,
+                    IpAddr::V6(v) => !v.is_unicast_link_local(),
                     IpAddr::V4(v) => !v.is_link_local(),
                 })
                 .min()

@@ -203,7 +203,7 @@ impl OnLink {
     /// The device whose most specific connected subnet holds `gw`.
     fn device_of(&self, gw: std::net::IpAddr) -> Option<u32> {
         if let std::net::IpAddr::V6(v6) = gw
-            && (v6.segments()[0] & 0xffc0) == 0xfe80
+            && v6.is_unicast_link_local()
         {
             return None;
         }

@@ -192,7 +192,7 @@ pub fn interfaces_brief(list: &[InterfaceInfo]) -> String {
             .iter()
             .filter(|a| !(i.loopback && a.addr().is_loopback()))
             .filter(|a| match a.addr() {
-                std::net::IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) != 0xfe80,
+                std::net::IpAddr::V6(v6) => !v6.is_unicast_link_local(),
                 std::net::IpAddr::V4(_) => true,
             })
             .map(ToString::to_string)

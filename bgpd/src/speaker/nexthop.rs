@@ -31,7 +31,7 @@ impl Speaker {
     /// IPv6 link-local address (scoped to the session's link).
     fn on_link(&self, nh: IpAddr) -> bool {
         match nh {
-            IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => true,
+            IpAddr::V6(v6) if v6.is_unicast_link_local() => true,
             _ => self.connected.iter().any(|c| c.contains(&nh)),
         }
     }

@@ -239,7 +239,7 @@ impl Peer {
             } else {
                 continue;
             };
-            let link_local = matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
+            let link_local = matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local());
             if ip.is_ipv4() == self.addr.is_ipv4() && !link_local {
                 return Some(ip);
             }
