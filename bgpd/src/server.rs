@@ -274,9 +274,7 @@ async fn routes(
             }
         }
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = crate::rib::unix_now();
     for k in kernel {
         let r = &k.route;
         if r.prefix.addr().is_ipv6() != ipv6 || k.protocol == 2 {

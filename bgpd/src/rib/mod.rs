@@ -15,8 +15,8 @@
 //! Layout: each prefix of the Loc-RIB holds its candidate paths (inline
 //! when there is one, see [`table`]), best first, then the rest of the ECMP
 //! set; a peer's Adj-RIB-In is its paths in those lists (after the import
-//! checks). Attribute sets
-//! are interned and shared between prefixes. A peer's Adj-RIB-Out is not
+//! checks). Attribute sets are interned and shared between prefixes, and so
+//! are the next-hop sets of FIB changes. A peer's Adj-RIB-Out is not
 //! stored (RFC 4271 §3.2 allows it): it is the export of the Loc-RIB's best
 //! paths to that peer, a pure function of the best path and the session.
 //! When a best path changes, each peer is sent the difference between the
@@ -437,9 +437,10 @@ impl Rib {
         self.table(family).len()
     }
 
-    /// Bytes the Loc-RIB of `family` holds in its entries: the table's
-    /// slots and each entry's path vector (attribute sets are shared and
-    /// not counted, as FRR's `ribMemory` counts its route nodes only).
+    /// Bytes the Loc-RIB of `family` holds: the table's index, prefixes
+    /// and entries, and the path lists on the heap (attribute sets are
+    /// shared and not counted, as FRR's `ribMemory` counts its route nodes
+    /// only).
     pub fn memory(&self, family: Family) -> usize {
         self.table(family).memory()
     }
@@ -472,10 +473,12 @@ impl Rib {
         }
     }
 
-    /// Starts an operation. When the counter wraps, every mark is cleared
-    /// first, so that a mark left from 2^32 operations ago never equals the
-    /// new operation's number.
+    /// Starts an operation, and notes its time as the arrival time of the
+    /// paths it brings (one clock read per UPDATE, not per prefix). When the
+    /// counter wraps, every mark is cleared first, so that a mark left from
+    /// 2^32 operations ago never equals the new operation's number.
     fn next_op(&mut self) {
+        self.arrivals.note(self.seq + 1, unix_now());
         self.op = match self.op.checked_add(1) {
             Some(op) => op,
             None => {
@@ -491,7 +494,6 @@ impl Rib {
 
     fn next_seq(&mut self) -> u64 {
         self.seq += 1;
-        self.arrivals.note(self.seq, unix_now());
         self.seq
     }
 
@@ -501,7 +503,8 @@ impl Rib {
     }
 }
 
-fn unix_now() -> u64 {
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -522,9 +525,16 @@ struct Arrivals {
 const ARRIVALS_MAX: usize = 1 << 16;
 
 impl Arrivals {
+    /// Paths from `seq` on arrive at `now` (until a later note).
     fn note(&mut self, seq: u64, now: u64) {
-        if self.log.last().is_some_and(|(_, t)| *t == now) {
-            return;
+        match self.log.last_mut() {
+            Some((_, t)) if *t == now => return,
+            // No path arrived since the last note: it moves on.
+            Some((s, t)) if *s == seq => {
+                *t = now;
+                return;
+            }
+            _ => {}
         }
         if self.log.len() >= ARRIVALS_MAX {
             let half = self.log.len() / 2;
@@ -578,6 +588,11 @@ mod arrival_tests {
             [100, 100, 100, 101, 103, 103, 103].map(Some).to_vec()
         );
         assert_eq!(a.log.len(), 3);
+        // Notes with no path in between: the later time holds.
+        a.note(7, 105);
+        a.note(7, 106);
+        assert_eq!(a.time_of(7), Some(106));
+        assert_eq!(a.log.len(), 4);
         // A path a second for longer than the log holds: bounded, the
         // newest exact, the oldest no later than their true time.
         let mut a = Arrivals::default();
