@@ -106,9 +106,17 @@ pub enum Fault {
     /// The NLRI inside MP_REACH_NLRI / MP_UNREACH_NLRI do not parse (RFC 7606 §5.3).
     #[error("invalid NLRI for {family}")]
     MpNlri { family: AfiSafi },
-    /// Prefix-SID TLVs do not fill the attribute (RFC 8669 §6).
+    /// Prefix-SID TLVs do not fill the attribute, or a Label-Index /
+    /// Originator SRGB TLV has the wrong size (RFC 8669 §6).
     #[error("Prefix-SID TLVs do not add up to the attribute length")]
     PrefixSidTlv,
+    /// A PMSI Tunnel of a type RFC 6514 does not define.
+    #[error("PMSI tunnel type {0} is unknown")]
+    PmsiTunnelType(u8),
+    /// Tunnel Encapsulation TLVs or sub-TLVs do not fill the attribute
+    /// (RFC 9012 §2).
+    #[error("Tunnel Encapsulation TLVs do not add up to the attribute length")]
+    TunnelEncapTlv,
 }
 
 impl Fault {

@@ -1,7 +1,8 @@
 //! UPDATE message (RFC 4271 §4.3): decoding with the revised error handling
 //! of RFC 7606 (each malformation costs attribute-discard, treat-as-withdraw
 //! or session-reset, per attribute as RFC 7606 §7, RFC 6793 §6, RFC 7607,
-//! RFC 8092 §6 and RFC 8669 §6 say), encoding, End-of-RIB markers (RFC 4724).
+//! RFC 8092 §6, RFC 8669 §6 and RFC 9234 §5 say), encoding, End-of-RIB
+//! markers (RFC 4724).
 //!
 //! What the codec cannot know is left to the session: whether the peer is
 //! internal (LOCAL_PREF required, ORIGINATOR_ID / CLUSTER_LIST allowed,
@@ -120,14 +121,19 @@ fn action_for(code: u8, fault: &Fault) -> Action {
         // RFC 7606 §7.11, §7.12; §5.3 for their NLRI.
         _ if mp => Action::SessionReset,
         _ => match code {
-            // RFC 7606 §7.6, §7.7; RFC 6793 §6 for the AS4 attributes; RFC 7607.
-            t::ATOMIC_AGGREGATE | t::AGGREGATOR | t::AS4_PATH | t::AS4_AGGREGATOR => {
-                Action::AttributeDiscard
-            }
+            // RFC 7606 §7.6, §7.7; RFC 6793 §6 for the AS4 attributes; RFC 7607;
+            // Prefix-SID (RFC 8669 §6: "attribute discard").
+            t::ATOMIC_AGGREGATE
+            | t::AGGREGATOR
+            | t::AS4_PATH
+            | t::AS4_AGGREGATOR
+            | t::PREFIX_SID => Action::AttributeDiscard,
             // ORIGIN, AS_PATH, NEXT_HOP, MED, LOCAL_PREF (§7.1-§7.5),
             // COMMUNITIES (§7.8), ORIGINATOR_ID, CLUSTER_LIST (§7.9, §7.10),
             // EXTENDED_COMMUNITIES (§7.14), LARGE_COMMUNITY (RFC 8092 §6),
-            // Prefix-SID (RFC 8669 §6); flags errors (§3 (c)).
+            // PMSI Tunnel, Tunnel Encapsulation and IPv6 Address Specific
+            // Extended Communities (as §7.14; FRR does the same), OTC
+            // (RFC 9234 §5); flags errors (§3 (c)).
             _ => Action::TreatAsWithdraw,
         },
     }

@@ -258,12 +258,124 @@ fn community_and_reflection_errors_treat_as_withdraw() {
             },
         );
     }
-    let b = body(&[], &with(attr(0xc0, 40, &[1, 0, 9, 0])), NLRI);
-    assert_withdraw(
-        &decode_update(&b, &ctx()),
-        attr_type::PREFIX_SID,
-        Fault::PrefixSidTlv,
-    );
+}
+
+// ------------------------------------- attributes Tern passes on unparsed
+
+/// A route with `bad` and then a well-formed COMMUNITIES after it (the
+/// combination that made FRR downstream reset its session when a
+/// malformed attribute was passed on).
+fn bad_then_community(bad: Vec<u8>) -> Vec<u8> {
+    let community = attr(0xc0, attr_type::COMMUNITIES, &[0xfd, 0xe9, 0, 1]);
+    body(
+        &[],
+        &[origin(), as_path(), next_hop(), bad, community],
+        NLRI,
+    )
+}
+
+#[test]
+fn malformed_transitive_attributes_treat_as_withdraw() {
+    let cases: [(u8, u8, &[u8], Fault); 9] = [
+        // OTC (RFC 9234 §5): exactly 4 octets.
+        (
+            0xc0,
+            attr_type::OTC,
+            &[0, 0, 1],
+            Fault::Length { length: 3 },
+        ),
+        (
+            0xe0,
+            attr_type::OTC,
+            &[0, 0, 0, 1, 2],
+            Fault::Length { length: 5 },
+        ),
+        (0xc0, attr_type::OTC, &[0, 0, 0, 0], Fault::AsZero),
+        // Tunnel Encapsulation (RFC 9012): length 1, and a TLV that overruns.
+        (
+            0xc0,
+            attr_type::TUNNEL_ENCAPSULATION,
+            &[8],
+            Fault::TunnelEncapTlv,
+        ),
+        (
+            0xc0,
+            attr_type::TUNNEL_ENCAPSULATION,
+            &[0, 8, 0, 12, 4, 8, 0, 0],
+            Fault::TunnelEncapTlv,
+        ),
+        // A sub-TLV that overruns its TLV.
+        (
+            0xc0,
+            attr_type::TUNNEL_ENCAPSULATION,
+            &[0, 8, 0, 3, 4, 8, 0],
+            Fault::TunnelEncapTlv,
+        ),
+        // PMSI Tunnel (RFC 6514): at least 5 octets.
+        (
+            0xc0,
+            attr_type::PMSI_TUNNEL,
+            &[0, 6],
+            Fault::Length { length: 2 },
+        ),
+        // IPv6 Address Specific Extended Community (RFC 5701): 20 octets each.
+        (
+            0xc0,
+            attr_type::IPV6_EXTENDED_COMMUNITIES,
+            &[0, 2, 0, 0, 1],
+            Fault::Length { length: 5 },
+        ),
+        // Flags that are not optional transitive.
+        (
+            0x80,
+            attr_type::OTC,
+            &[0, 0, 0, 1],
+            Fault::Flags { flags: 0x80 },
+        ),
+    ];
+    for (flags, code, value, fault) in cases {
+        let u = decode_update(&bad_then_community(attr(flags, code, value)), &ctx());
+        assert_withdraw(&u, code, fault);
+    }
+}
+
+#[test]
+fn well_formed_transitive_attributes_pass_on_as_received() {
+    for (code, value) in [
+        (attr_type::OTC, vec![0, 0, 0xfd, 0xe9]),
+        (attr_type::PMSI_TUNNEL, vec![0, 6, 0, 0, 0x31, 192, 0, 2, 1]),
+        (
+            attr_type::TUNNEL_ENCAPSULATION,
+            vec![0, 8, 0, 4, 4, 2, 0, 7],
+        ),
+        (attr_type::IPV6_EXTENDED_COMMUNITIES, vec![0; 20]),
+    ] {
+        let u = decode_update(&bad_then_community(attr(0xc0, code, &value)), &ctx());
+        assert_eq!(u.outcome, UpdateOutcome::Accept, "type {code}");
+        let a = u.attribute(code).expect("kept");
+        assert_eq!(
+            a.value,
+            Attribute::Raw {
+                type_code: code,
+                value
+            }
+        );
+        assert!(u.attribute(attr_type::COMMUNITIES).is_some());
+    }
+}
+
+#[test]
+fn prefix_sid_errors_discard_the_attribute() {
+    // RFC 8669 §6: a TLV that overruns, or a Label-Index TLV of the wrong
+    // size, costs the attribute, not the route.
+    for value in [&[1u8, 0, 9, 0][..], &[1, 0, 5, 0, 0, 0, 0, 0]] {
+        let u = decode_update(
+            &bad_then_community(attr(0xc0, attr_type::PREFIX_SID, value)),
+            &ctx(),
+        );
+        assert_discard(&u, attr_type::PREFIX_SID, Fault::PrefixSidTlv);
+        assert!(u.attribute(attr_type::COMMUNITIES).is_some());
+    }
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! costs is decided in [`crate::update`].
 
 mod as_path;
+mod checked;
 mod communities;
 mod mp;
 
@@ -36,7 +37,11 @@ pub mod attr_type {
     pub const EXTENDED_COMMUNITIES: u8 = 16;
     pub const AS4_PATH: u8 = 17;
     pub const AS4_AGGREGATOR: u8 = 18;
+    pub const PMSI_TUNNEL: u8 = 22;
+    pub const TUNNEL_ENCAPSULATION: u8 = 23;
+    pub const IPV6_EXTENDED_COMMUNITIES: u8 = 25;
     pub const LARGE_COMMUNITY: u8 = 32;
+    pub const OTC: u8 = 35;
     pub const PREFIX_SID: u8 = 40;
 
     /// The attribute's name as the RFCs write it, for logs.
@@ -58,7 +63,11 @@ pub mod attr_type {
             EXTENDED_COMMUNITIES => "EXTENDED_COMMUNITIES",
             AS4_PATH => "AS4_PATH",
             AS4_AGGREGATOR => "AS4_AGGREGATOR",
+            PMSI_TUNNEL => "PMSI_TUNNEL",
+            TUNNEL_ENCAPSULATION => "Tunnel Encapsulation",
+            IPV6_EXTENDED_COMMUNITIES => "IPv6 Address Specific Extended Community",
             LARGE_COMMUNITY => "LARGE_COMMUNITY",
+            OTC => "OTC",
             PREFIX_SID => "BGP Prefix-SID",
             _ => "unknown",
         }
@@ -110,7 +119,11 @@ pub(crate) fn canonical_flags(code: u8) -> Option<u8> {
         | t::AS4_PATH
         | t::AS4_AGGREGATOR
         | t::LARGE_COMMUNITY
-        | t::PREFIX_SID => Some(OPT_TRANS),
+        | t::PREFIX_SID
+        | t::PMSI_TUNNEL
+        | t::TUNNEL_ENCAPSULATION
+        | t::IPV6_EXTENDED_COMMUNITIES
+        | t::OTC => Some(OPT_TRANS),
         _ => None,
     }
 }
@@ -138,7 +151,8 @@ pub struct Aggregator {
 }
 
 /// The BGP Prefix-SID attribute (RFC 8669; SRv6 services, RFC 9252), kept as
-/// its TLV bytes. The TLV framing is checked on receipt.
+/// its TLV bytes. The TLV framing (and the size of the RFC 8669 TLVs) is
+/// checked on receipt.
 ///
 /// ```text
 /// +--------+----------------+------------------------+
@@ -160,17 +174,6 @@ impl PrefixSid {
             let v = r.take(usize::from(len))?;
             Some((t, v))
         })
-    }
-
-    fn well_framed(buf: &[u8]) -> bool {
-        let mut r = Reader::new(buf);
-        while !r.is_empty() {
-            let ok = r.u8().is_some() && r.u16().and_then(|len| r.take(usize::from(len))).is_some();
-            if !ok {
-                return false;
-            }
-        }
-        true
     }
 }
 
@@ -212,7 +215,9 @@ pub enum Attribute {
     /// 40, optional transitive (RFC 8669).
     PrefixSid(PrefixSid),
     /// Any other type code, and MP_REACH_NLRI / MP_UNREACH_NLRI of families
-    /// this crate does not model: the value as received.
+    /// this crate does not model: the value as received. OTC, PMSI Tunnel,
+    /// Tunnel Encapsulation and IPv6 Address Specific Extended Communities
+    /// come here too, but only once their format has been checked.
     Raw { type_code: u8, value: Vec<u8> },
 }
 
@@ -473,12 +478,22 @@ impl Attribute {
                 Attribute::LargeCommunities(v)
             }
             t::PREFIX_SID => {
-                if !PrefixSid::well_framed(value) {
-                    return Err(Fault::PrefixSidTlv);
-                }
+                checked::prefix_sid(value)?;
                 Attribute::PrefixSid(PrefixSid {
                     tlvs: value.to_vec(),
                 })
+            }
+            t::PMSI_TUNNEL | t::TUNNEL_ENCAPSULATION | t::IPV6_EXTENDED_COMMUNITIES | t::OTC => {
+                match code {
+                    t::PMSI_TUNNEL => checked::pmsi_tunnel(value)?,
+                    t::TUNNEL_ENCAPSULATION => checked::tunnel_encap(value)?,
+                    t::IPV6_EXTENDED_COMMUNITIES => checked::ipv6_ext_communities(value)?,
+                    _ => checked::otc(value)?,
+                }
+                Attribute::Raw {
+                    type_code: code,
+                    value: value.to_vec(),
+                }
             }
             // canonical_flags() knows no other code.
             _ => Attribute::Raw {
