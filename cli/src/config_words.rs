@@ -402,6 +402,27 @@ fn router() -> Vec<Pattern> {
             Arg("(1-254)", "Number of hops to BGP peer", Range(1, 254)),
         ],
     ];
+    // FRR 9's `path-attribute discard|treat-as-withdraw (1-255)...`: the
+    // table holds one number; further ones are sent as typed.
+    let path_attribute = Kw(
+        "path-attribute",
+        "Manipulate path attributes from incoming UPDATE messages",
+    );
+    let attr_num = Arg("(1-255)", "Attribute number", Range(1, 255));
+    let mut tails = tails;
+    for (kind, help) in [
+        (
+            "discard",
+            "Drop specified attributes from incoming UPDATE messages",
+        ),
+        (
+            "treat-as-withdraw",
+            "Treat-as-withdraw any incoming BGP UPDATE messages that contain the specified attribute",
+        ),
+    ] {
+        tails.push(vec![path_attribute, Kw(kind, help), attr_num]);
+        tails.push(vec![path_attribute, Kw(kind, help)]);
+    }
     p.extend(neighbor_forms(&tails, true));
     p
 }
@@ -641,6 +662,14 @@ mod tests {
         assert_eq!(
             expand("config-router", "nei 192.0.2.0 ttl-sec hop 1"),
             "neighbor 192.0.2.0 ttl-security hops 1"
+        );
+        assert_eq!(
+            expand("config-router", "nei 192.0.2.0 path-att disc 240 35"),
+            "neighbor 192.0.2.0 path-attribute discard 240 35"
+        );
+        assert_eq!(
+            expand("config-router", "no nei TORS path-att treat 240"),
+            "no neighbor TORS path-attribute treat-as-withdraw 240"
         );
         assert_eq!(
             expand("config-router", "nei TORS peer-g"),

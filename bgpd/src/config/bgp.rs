@@ -213,6 +213,12 @@ pub struct BgpConfig {
     /// `bgp listen limit N`: most dynamic neighbors at once (FRR's default 100).
     pub listen_limit: Option<u32>,
     pub families: BTreeMap<Family, AfConfig>,
+    /// `neighbor ADDRESS path-attribute discard|treat-as-withdraw ...`.
+    /// Kept apart from [`NeighborConfig`] so that a change applies to the
+    /// running session instead of restarting it.
+    pub path_attributes: BTreeMap<IpAddr, super::PathAttrPolicy>,
+    /// The same lines of peer-groups, by name.
+    pub group_path_attributes: BTreeMap<String, super::PathAttrPolicy>,
 }
 
 impl BgpConfig {
@@ -226,7 +232,15 @@ impl BgpConfig {
             listen_ranges: BTreeMap::new(),
             listen_limit: None,
             families: BTreeMap::new(),
+            path_attributes: BTreeMap::new(),
+            group_path_attributes: BTreeMap::new(),
         }
+    }
+
+    /// `neighbor X path-attribute ...` in force for `peer` (resolved
+    /// config: a member's already completed from its group).
+    pub fn path_attr_policy(&self, peer: IpAddr) -> Option<&super::PathAttrPolicy> {
+        self.path_attributes.get(&peer).filter(|p| !p.is_empty())
     }
 
     /// The aggregates configured in `family`.
@@ -366,6 +380,12 @@ pub(super) fn apply_router(
         ["bgp", "listen", ..] | ["no", "bgp", "listen", ..] => {
             super::neighbor::apply_listen(bgp, words)?;
         }
+        ["neighbor", peer, "path-attribute", rest @ ..] => {
+            super::path_attr::apply(bgp, peer, rest, false)?;
+        }
+        ["no", "neighbor", peer, "path-attribute", rest @ ..] => {
+            super::path_attr::apply(bgp, peer, rest, true)?;
+        }
         ["neighbor", peer, rest @ ..] => match peer.parse::<IpAddr>() {
             Ok(addr) => apply_neighbor(bgp, addr, rest, line)?,
             Err(_) => super::neighbor::apply_group(bgp, peer, rest, line)?,
@@ -375,6 +395,7 @@ pub(super) fn apply_router(
                 if bgp.neighbors.remove(&addr).is_none() {
                     return Err(format!("neighbor {addr} is not configured"));
                 }
+                bgp.path_attributes.remove(&addr);
                 for af in bgp.families.values_mut() {
                     af.neighbors.remove(&addr);
                 }
@@ -450,6 +471,7 @@ fn unapply_neighbor(bgp: &mut BgpConfig, addr: IpAddr, rest: &[&str]) -> Result<
             // with it; one with its own stays as a plain neighbor.
             if n.remote_as.is_none() {
                 bgp.neighbors.remove(&addr);
+                bgp.path_attributes.remove(&addr);
                 for af in bgp.families.values_mut() {
                     af.neighbors.remove(&addr);
                 }
@@ -760,6 +782,7 @@ pub(super) fn render(bgp: &BgpConfig, out: &mut String) {
             let _ = writeln!(out, " neighbor {name} remote-as {}", remote_as_word(r));
         }
         render_options(name, g, out);
+        super::path_attr::render(name, bgp.group_path_attributes.get(name), out);
     }
     for (range, group) in &bgp.listen_ranges {
         let _ = writeln!(out, " bgp listen range {range} peer-group {group}");
@@ -773,6 +796,7 @@ pub(super) fn render(bgp: &BgpConfig, out: &mut String) {
             let _ = writeln!(out, " neighbor {who} peer-group {g}");
         }
         render_options(&who, n, out);
+        super::path_attr::render(&who, bgp.path_attributes.get(addr), out);
     }
     for (family, af) in &bgp.families {
         let mut body = String::new();

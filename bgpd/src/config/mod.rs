@@ -11,10 +11,12 @@ use std::{collections::BTreeMap, fmt, path::Path};
 pub mod bgp;
 pub mod datapath;
 mod neighbor;
+pub mod path_attr;
 mod policy;
 
 pub use bgp::{BgpConfig, Family};
 pub use datapath::{DatapathConfig, DatapathMode};
+pub use path_attr::PathAttrPolicy;
 
 use crate::policy::Policy;
 

@@ -180,6 +180,7 @@ pub(super) fn delete_group(bgp: &mut BgpConfig, name: &str) -> Result<(), String
     if bgp.peer_groups.remove(name).is_none() {
         return Err(format!("peer-group {name} is not configured"));
     }
+    bgp.group_path_attributes.remove(name);
     let gone: Vec<IpAddr> = bgp
         .neighbors
         .iter()
@@ -188,6 +189,7 @@ pub(super) fn delete_group(bgp: &mut BgpConfig, name: &str) -> Result<(), String
         .collect();
     for a in &gone {
         bgp.neighbors.remove(a);
+        bgp.path_attributes.remove(a);
     }
     for n in bgp.neighbors.values_mut() {
         if n.peer_group.as_deref() == Some(name) {
@@ -356,6 +358,14 @@ impl BgpConfig {
             };
             let name = n.peer_group.clone().unwrap_or_default();
             *n = inherit(n, g);
+            let pa = super::PathAttrPolicy::inherit(
+                self.path_attributes.get(addr),
+                self.group_path_attributes.get(&name),
+            );
+            match pa {
+                Some(p) => out.path_attributes.insert(*addr, p),
+                None => out.path_attributes.remove(addr),
+            };
             for af in out.families.values_mut() {
                 if let Some(gaf) = af.groups.get(&name).cloned() {
                     let mine = af.neighbors.entry(*addr).or_default();
@@ -395,6 +405,10 @@ impl BgpConfig {
                 af.neighbors.insert(addr, gaf);
             }
         }
+        match self.group_path_attributes.get(group) {
+            Some(p) if !p.is_empty() => self.path_attributes.insert(addr, p.clone()),
+            _ => self.path_attributes.remove(&addr),
+        };
         self.neighbors.insert(addr, n.clone());
         Some(n)
     }

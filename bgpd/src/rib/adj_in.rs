@@ -98,7 +98,34 @@ impl Rib {
         if update.nlri.is_empty() && update.mp_reach().is_none() {
             return changes;
         }
-        let received = PathAttrs::from_update(update, info.ibgp, info.codec.four_octet_as);
+        let filter = info.route_maps.path_attrs.as_deref();
+        // `neighbor X path-attribute treat-as-withdraw TYPE`: the routes of
+        // an UPDATE that carries one of the types are withdrawn.
+        if let Some(f) = filter
+            && let Some(a) = update
+                .attributes
+                .iter()
+                .find(|a| f.withdraws(a.type_code()))
+        {
+            tracing::debug!(
+                peer = %info.addr,
+                attribute = a.type_code(),
+                "UPDATE treated as withdraw by path-attribute treat-as-withdraw"
+            );
+            for (afi_safi, nlri) in update.announced() {
+                let Some(family) = family_of(afi_safi).filter(|f| info.has(*f)) else {
+                    continue;
+                };
+                if let Some(prefix) = prefix_of(family, nlri) {
+                    let id = nlri.path_id.unwrap_or(0);
+                    self.remove_path(family, prefix, source, id, &mut changes);
+                }
+            }
+            return changes;
+        }
+        let discard = |code: u8| filter.is_some_and(|f| f.discards(code));
+        let received =
+            PathAttrs::from_update(update, info.ibgp, info.codec.four_octet_as, &discard);
         let verdict = self.import_check(&info, &received);
         // The NLRI field: IPv4 unicast with NEXT_HOP.
         if !update.nlri.is_empty() && info.has(Family::Ipv4Unicast) {

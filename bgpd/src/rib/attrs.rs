@@ -127,7 +127,13 @@ impl PathAttrs {
     /// The attributes of a received UPDATE, next hop left as `Local` for
     /// the caller to fill per NLRI kind. `ibgp`: from an internal peer;
     /// `four_octet`: the session carries 4-octet AS numbers (RFC 6793).
-    pub(crate) fn from_update(update: &UpdateMessage, ibgp: bool, four_octet: bool) -> Received {
+    /// `discard`: attribute types the peer's `path-attribute discard` drops.
+    pub(crate) fn from_update(
+        update: &UpdateMessage,
+        ibgp: bool,
+        four_octet: bool,
+        discard: &dyn Fn(u8) -> bool,
+    ) -> Received {
         let mut a = Self::empty(RouteNextHop::Local);
         a.origin = Origin::Incomplete;
         let mut has_origin = false;
@@ -135,7 +141,7 @@ impl PathAttrs {
         let mut next_hop = None;
         let mut as4_path = None;
         let mut as4_aggregator = None;
-        for attr in &update.attributes {
+        for attr in update.attributes.iter().filter(|a| !discard(a.type_code())) {
             match &attr.value {
                 Attribute::Origin(o) => {
                     a.origin = *o;
@@ -413,7 +419,7 @@ mod tests {
                 segments: vec![seq(&[4_200_000_001, 65002, 4_200_000_002])],
             }),
         ]);
-        let r = PathAttrs::from_update(&u, false, false);
+        let r = PathAttrs::from_update(&u, false, false, &|_| false);
         assert!(r.complete);
         assert_eq!(
             r.attrs.as_path,
@@ -427,7 +433,7 @@ mod tests {
             Attribute::AsPath(AsPath::from_sequence(vec![trans])),
             Attribute::As4Path(AsPath::from_sequence(vec![1, 2])),
         ]);
-        let r = PathAttrs::from_update(&u, false, false);
+        let r = PathAttrs::from_update(&u, false, false, &|_| false);
         assert!(!r.complete);
         assert_eq!(r.attrs.as_path, AsPath::from_sequence(vec![trans]));
     }

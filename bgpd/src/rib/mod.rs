@@ -43,7 +43,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use tern_bgp_wire::{AfiSafi, Codec, UpdateMessage};
 
-use crate::config::{BgpConfig, Family};
+use crate::config::{BgpConfig, Family, PathAttrPolicy};
 use crate::policy::Policy;
 
 pub(crate) use attrs::prepend as prepend_as;
@@ -91,13 +91,18 @@ pub struct PeerInfo {
     pub route_maps: RouteMaps,
 }
 
-/// The route-maps of one peer: import and export, per family.
+/// The policy the config gives one peer: its route-maps, import and export,
+/// per family, and its `path-attribute discard|treat-as-withdraw` lines.
+/// Set when the session comes up and again on every reconfiguration, so a
+/// change applies to the UPDATEs received after it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RouteMaps {
     pub v4_in: Option<Arc<str>>,
     pub v4_out: Option<Arc<str>>,
     pub v6_in: Option<Arc<str>>,
     pub v6_out: Option<Arc<str>>,
+    /// `neighbor X path-attribute ...`, applied on import.
+    pub path_attrs: Option<Arc<PathAttrPolicy>>,
 }
 
 impl RouteMaps {
@@ -110,6 +115,7 @@ impl RouteMaps {
             v4_out: v4_out.map(Arc::from),
             v6_in: v6_in.map(Arc::from),
             v6_out: v6_out.map(Arc::from),
+            path_attrs: config.path_attr_policy(peer).cloned().map(Arc::new),
         }
     }
 

@@ -9,6 +9,7 @@ mod decision;
 mod export;
 mod graceful;
 mod packing;
+mod path_attr;
 mod policy;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -39,6 +39,7 @@ fn with_maps(info: &PeerInfo, import: Option<&str>, export: Option<&str>) -> Pee
         v4_out: export.map(Arc::from),
         v6_in: None,
         v6_out: None,
+        path_attrs: None,
     };
     i
 }
