@@ -30,6 +30,7 @@ mod decision;
 mod graceful;
 mod intern;
 mod pack;
+pub use pack::unsent_no_room;
 mod policy;
 mod show;
 mod table;

@@ -5,6 +5,8 @@
 //! IPv6 next hop (RFC 8950), in MP_REACH_NLRI. Withdrawals of IPv4 go in the
 //! Withdrawn Routes field, of IPv6 in MP_UNREACH_NLRI.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 use ipnet::IpNet;
 use tern_bgp_wire::{
     Attribute, Codec, HEADER_LEN, Message, MessageType, MpReachNlri, MpUnreachNlri, NextHop, Nlri,
@@ -20,6 +22,41 @@ const UPDATE_OVERHEAD: usize = HEADER_LEN + 4;
 const MP_UNREACH_OVERHEAD: usize = 4 + 3;
 /// Room for at least one route of any family (with a path identifier).
 const MIN_ROOM: usize = 4 + 1 + 16;
+
+/// Routes not advertised because their path attributes leave no room for
+/// even one prefix in an UPDATE of the session's size (since start).
+static NO_ROOM: AtomicU64 = AtomicU64::new(0);
+/// Whether the first such route has been logged at warn level.
+static NO_ROOM_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Routes not advertised so far because their attributes do not fit an
+/// UPDATE (RFC 4271 §4.3 limits it to 4096 octets without RFC 8654).
+pub fn unsent_no_room() -> u64 {
+    NO_ROOM.load(Ordering::Relaxed)
+}
+
+/// Counts `n` routes whose attributes (`len` octets of UPDATE without
+/// NLRI) leave no room; warns the first time, later at debug level.
+fn no_room(n: usize, len: usize, max: usize) {
+    let total = NO_ROOM.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+    if NO_ROOM_WARNED.swap(true, Ordering::Relaxed) {
+        tracing::debug!(
+            routes = n,
+            len,
+            max,
+            total,
+            "path attributes leave no room for routes in an UPDATE: not advertised"
+        );
+    } else {
+        tracing::warn!(
+            routes = n,
+            len,
+            max,
+            total,
+            "path attributes leave no room for routes in an UPDATE: not advertised (counted; further cases are logged at debug level)"
+        );
+    }
+}
 
 /// Octets one prefix takes in an NLRI field.
 fn nlri_size(prefix: &IpNet, add_path: bool) -> usize {
@@ -106,9 +143,15 @@ fn mp_next_hop(family: Family, nh: RouteNextHop) -> Option<NextHop> {
     }
 }
 
-/// Length of `update` once encoded for `codec`.
+/// Length of `update` once encoded for `codec`, measured without the
+/// session's size limit (a base message that alone exceeds it is the
+/// no-room case, counted by the caller).
 fn encoded_len(update: UpdateMessage, codec: &Codec) -> Option<usize> {
-    match Message::Update(update).to_bytes(codec) {
+    let unlimited = Codec {
+        extended_message: true,
+        ..codec.clone()
+    };
+    match Message::Update(update).to_bytes(&unlimited) {
         Ok(b) => Some(b.len()),
         Err(e) => {
             tracing::error!(error = %e, "cannot encode an UPDATE to send; routes not advertised");
@@ -140,10 +183,7 @@ pub(super) fn announcements(
         };
         let budget = max_len(codec).saturating_sub(len);
         if budget < MIN_ROOM {
-            tracing::error!(
-                len,
-                "path attributes leave no room for routes; not advertised"
-            );
+            no_room(prefixes.len(), len, max_len(codec));
             return;
         }
         for chunk in chunks(prefixes, add_path, budget) {
@@ -173,10 +213,7 @@ pub(super) fn announcements(
     // One more octet: MP_REACH_NLRI takes an extended length once it grows.
     let budget = max_len(codec).saturating_sub(len + 1);
     if budget < MIN_ROOM {
-        tracing::error!(
-            len,
-            "path attributes leave no room for routes; not advertised"
-        );
+        no_room(prefixes.len(), len, max_len(codec));
         return;
     }
     for chunk in chunks(prefixes, add_path, budget) {

@@ -189,3 +189,25 @@ fn scale_100k_prefixes_from_3_peers() {
         start.elapsed()
     );
 }
+
+#[test]
+fn attributes_that_leave_no_room_are_counted_not_sent() {
+    let mut r = rib();
+    let a = peer(1, 65001);
+    up(&mut r, &a);
+    let mut big = attrs(&[65001], "192.0.2.1");
+    big.push(tern_bgp_wire::Attribute::Raw {
+        type_code: 0xf0,
+        value: vec![0; 4050],
+    });
+    let before = crate::rib::unsent_no_room();
+    r.update_from_peer(a.id, &announce(&["198.51.100.0/24"], big));
+    let b = peer(2, 65002);
+    let sent: Vec<_> = r
+        .peer_up(&b)
+        .into_iter()
+        .filter(|u| !u.nlri.is_empty())
+        .collect();
+    assert!(sent.is_empty(), "{sent:?}");
+    assert!(crate::rib::unsent_no_room() > before);
+}
