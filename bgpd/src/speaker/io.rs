@@ -1,11 +1,31 @@
-//! A BGP connection's I/O: one reader and one writer task per TCP
-//! connection, the listener on port 179, and outgoing connects.
+//! A BGP connection's I/O, on a thread of its own: one reader and one
+//! writer task per TCP connection, the listener on port 179, and outgoing
+//! connects all run on the session I/O thread ([`IoThread`]), never on the
+//! thread where the speaker works through the RIB.
 //!
-//! The reader frames the byte stream, decodes each message and hands it to
-//! the speaker. It derives the session's codec itself: after the peer's OPEN
-//! it negotiates with our OPEN, exactly as the FSM does, so UPDATEs are
-//! decoded in the reader task, off the speaker's loop.
-use std::net::{IpAddr, SocketAddr};
+//! Liveness comes from the wire, as RFC 4271 section 8 counts it: the
+//! reader notes when bytes arrive from the socket ([`Wire`]), and the
+//! speaker's hold timer, when it runs out, looks there before it gives up
+//! on a peer whose messages are merely queued. The writer sends KEEPALIVEs
+//! itself on the negotiated interval, so they leave on time whatever the
+//! RIB is doing.
+//!
+//! Backpressure instead of queues: decoded messages reach the speaker over
+//! a bounded channel. When the speaker lags, the readers wait, stop reading
+//! their sockets, and TCP slows the peers down. Such a pause is ternd's,
+//! not the peer's: while a reader waits, its peer counts as heard.
+//!
+//! The reader derives the session's codec itself: after the peer's OPEN it
+//! negotiates with our OPEN, exactly as the FSM does, so UPDATEs are
+//! decoded on the I/O thread, off the speaker's.
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use tern_bgp_wire::{Codec, Message, MessageError, OpenMessage};
 use tokio::{
@@ -17,8 +37,24 @@ use tokio::{
 /// BGP's TCP port.
 pub const BGP_PORT: u16 = 179;
 
+/// How many decoded messages may wait for the speaker, all connections
+/// together; past that the readers stop reading their sockets.
+pub const BACKLOG: usize = 512;
+
 /// Identifies one TCP connection of one peer for the connection's lifetime.
 pub type ConnId = u64;
+
+/// Sends I/O events to the speaker (bounded: see [`BACKLOG`]).
+pub type IoSender = mpsc::Sender<IoEvent>;
+
+/// A KEEPALIVE on the wire: the marker, length 19, type 4.
+const KEEPALIVE: [u8; 19] = {
+    let mut m = [0xff; 19];
+    m[16] = 0;
+    m[17] = 19;
+    m[18] = 4;
+    m
+};
 
 /// What the I/O tasks report to the speaker.
 #[derive(Debug)]
@@ -53,6 +89,143 @@ pub enum IoEvent {
     },
 }
 
+/// What the speaker hands a connection's writer.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// One encoded message.
+    Message(Vec<u8>),
+    /// Send a KEEPALIVE whenever this long has passed without a message
+    /// written (the FSM's KeepaliveTimer, RFC 4271 section 8); None stops.
+    Keepalives(Option<Duration>),
+}
+
+/// What one connection's I/O tasks share with the speaker: when the peer
+/// was last heard on the wire, whether ternd is holding its reader back,
+/// and what the writer sent on its own.
+#[derive(Debug)]
+pub struct Wire {
+    epoch: Instant,
+    /// Milliseconds after `epoch` of the last bytes read from the socket.
+    heard: AtomicU64,
+    /// The reader waits for room in the speaker's backlog.
+    paused: AtomicBool,
+    /// KEEPALIVEs the writer sent by itself, not yet counted by the speaker.
+    keepalives: AtomicU64,
+    /// Milliseconds after `epoch` of the last message written.
+    written: AtomicU64,
+}
+
+impl Wire {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            epoch: Instant::now(),
+            heard: AtomicU64::new(0),
+            paused: AtomicBool::new(false),
+            keepalives: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+        })
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn heard_now(&self) {
+        self.heard.store(self.now(), Ordering::Relaxed);
+    }
+
+    /// How long the peer has been silent on the wire: zero while ternd
+    /// holds the reader back (the peer may well be talking: its bytes wait
+    /// in the socket because we do not read them).
+    pub fn silent_for(&self) -> Duration {
+        if self.paused.load(Ordering::Relaxed) {
+            return Duration::ZERO;
+        }
+        let heard = self.heard.load(Ordering::Relaxed);
+        Duration::from_millis(self.now().saturating_sub(heard))
+    }
+
+    /// KEEPALIVEs the writer sent since the last call, and when it last
+    /// wrote anything.
+    pub fn take_keepalives(&self) -> (u64, Option<Instant>) {
+        let n = self.keepalives.swap(0, Ordering::Relaxed);
+        let written = self.written.load(Ordering::Relaxed);
+        let at = (n > 0).then(|| self.epoch + Duration::from_millis(written));
+        (n, at)
+    }
+}
+
+/// The session I/O thread: a runtime of its own for every connection's
+/// reader and writer, the listener and the connects. Dropping it lets the
+/// writers flush what they hold (a last NOTIFICATION, typically) for up to
+/// a second, then stops the thread.
+#[derive(Debug)]
+pub struct IoThread {
+    handle: tokio::runtime::Handle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// One clone per writer task: the thread waits for them on stop.
+    writers: Arc<()>,
+}
+
+impl IoThread {
+    pub fn start() -> std::io::Result<Self> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = rt.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let writers = Arc::new(());
+        let waiting = Arc::clone(&writers);
+        std::thread::Builder::new()
+            .name("bgp-io".to_owned())
+            .spawn(move || {
+                rt.block_on(async move {
+                    let _ = stopped.await;
+                    let deadline = Instant::now() + Duration::from_secs(1);
+                    while Arc::strong_count(&waiting) > 1 && Instant::now() < deadline {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                });
+            })?;
+        Ok(Self {
+            handle,
+            stop: Some(stop),
+            writers,
+        })
+    }
+
+    /// The runtime the connections run on.
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+}
+
+impl Drop for IoThread {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// Hands an event to the speaker; when its backlog is full, waits with the
+/// connection marked paused, so that the wait does not count as the peer's
+/// silence. False once the speaker is gone.
+async fn deliver(tx: &IoSender, wire: &Wire, ev: IoEvent) -> bool {
+    match tx.try_send(ev) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+        Err(mpsc::error::TrySendError::Full(ev)) => {
+            wire.paused.store(true, Ordering::Relaxed);
+            let ok = tx.send(ev).await.is_ok();
+            // The peer's hold time starts again from the moment we listen.
+            wire.heard_now();
+            wire.paused.store(false, Ordering::Relaxed);
+            ok
+        }
+    }
+}
+
 /// How an outgoing connection is set up.
 #[derive(Clone, Debug, Default)]
 pub struct ConnectOptions {
@@ -66,16 +239,17 @@ pub struct ConnectOptions {
     pub source: Option<IpAddr>,
 }
 
-/// Starts an outgoing connection to `peer` port 179; the result comes back as
-/// Connected or ConnectFailed.
+/// Starts an outgoing connection to `peer` port 179 on the I/O thread; the
+/// result comes back as Connected or ConnectFailed.
 pub fn connect(
+    io: &IoThread,
     peer: IpAddr,
     conn: ConnId,
     port: u16,
     opts: ConnectOptions,
-    tx: mpsc::UnboundedSender<IoEvent>,
+    tx: IoSender,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+    io.handle.spawn(async move {
         let result = async {
             let socket = match peer {
                 IpAddr::V4(_) => TcpSocket::new_v4()?,
@@ -109,12 +283,14 @@ pub fn connect(
                 error: e.to_string(),
             },
         };
-        let _ = tx.send(ev);
+        let _ = tx.send(ev).await;
     })
 }
 
-/// Binds the listener on every address, IPv4 and IPv6 (dual stack).
-pub fn listen(port: u16) -> std::io::Result<TcpListener> {
+/// Binds the listener on every address, IPv4 and IPv6 (dual stack), in the
+/// I/O thread's runtime.
+pub fn listen(io: &IoThread, port: u16) -> std::io::Result<TcpListener> {
+    let _in_io = io.handle.enter();
     let socket = TcpSocket::new_v6()?;
     socket.set_reuseaddr(true)?;
     super::gtsm::prepare_listener(&socket)?;
@@ -124,22 +300,23 @@ pub fn listen(port: u16) -> std::io::Result<TcpListener> {
 
 /// Accepts connections until the listener fails.
 pub fn accept_loop(
+    io: &IoThread,
     listener: TcpListener,
-    tx: mpsc::UnboundedSender<IoEvent>,
+    tx: IoSender,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+    io.handle.spawn(async move {
         loop {
             match listener.accept().await {
                 Ok((stream, remote)) => {
                     let _ = stream.set_nodelay(true);
                     let remote = SocketAddr::new(unmap(remote.ip()), remote.port());
-                    if tx.send(IoEvent::Accepted { stream, remote }).is_err() {
+                    if tx.send(IoEvent::Accepted { stream, remote }).await.is_err() {
                         return;
                     }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
         }
@@ -154,87 +331,150 @@ pub fn unmap(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Runs a connection: spawns its reader and writer; returns the sender of
-/// encoded messages to write and the tasks' handles (abort them to close).
+/// A running connection, as the speaker holds it.
+#[derive(Debug)]
+pub struct Connection {
+    /// Messages to write; dropping it makes the writer flush and close.
+    pub writer: mpsc::UnboundedSender<Outgoing>,
+    /// The reader (abort it to stop delivering).
+    pub reader: tokio::task::JoinHandle<()>,
+    pub wire: Arc<Wire>,
+}
+
+/// Runs a connection on the I/O thread: spawns its reader and writer.
 pub fn run_connection(
+    io: &IoThread,
     stream: TcpStream,
     peer: IpAddr,
     conn: ConnId,
     local_open: OpenMessage,
-    tx: mpsc::UnboundedSender<IoEvent>,
-) -> (
-    mpsc::UnboundedSender<Vec<u8>>,
-    [tokio::task::JoinHandle<()>; 2],
+    tx: IoSender,
+) -> Connection {
+    let wire = Wire::new();
+    wire.heard_now();
+    let (rd, wr) = stream.into_split();
+    let (out_tx, out_rx) = mpsc::unbounded_channel::<Outgoing>();
+    io.handle.spawn(write_loop(
+        wr,
+        out_rx,
+        Arc::clone(&wire),
+        Arc::clone(&io.writers),
+        (peer, conn, tx.clone()),
+    ));
+    let reader = io.handle.spawn(read_loop(
+        rd,
+        Arc::clone(&wire),
+        local_open,
+        (peer, conn, tx),
+    ));
+    Connection {
+        writer: out_tx,
+        reader,
+        wire,
+    }
+}
+
+/// Writes the speaker's messages in order, and a KEEPALIVE whenever the
+/// keepalive interval passes without one; on a write error tells the
+/// speaker; when the speaker lets go, shuts the socket.
+async fn write_loop(
+    mut wr: tokio::net::tcp::OwnedWriteHalf,
+    mut out_rx: mpsc::UnboundedReceiver<Outgoing>,
+    wire: Arc<Wire>,
+    _alive: Arc<()>,
+    (peer, conn, tx): (IpAddr, ConnId, IoSender),
 ) {
-    let (mut rd, mut wr) = stream.into_split();
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
-    let wtx = tx.clone();
-    let writer = tokio::spawn(async move {
-        while let Some(buf) = out_rx.recv().await {
-            if let Err(e) = wr.write_all(&buf).await {
-                let _ = wtx.send(IoEvent::Closed {
+    let mut interval: Option<Duration> = None;
+    let mut next_keepalive: Option<tokio::time::Instant> = None;
+    loop {
+        let due = async {
+            match next_keepalive {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        let bytes = tokio::select! {
+            biased;
+            out = out_rx.recv() => match out {
+                Some(Outgoing::Message(buf)) => buf,
+                Some(Outgoing::Keepalives(i)) => {
+                    interval = i;
+                    next_keepalive = i.map(|i| tokio::time::Instant::now() + i);
+                    continue;
+                }
+                None => break,
+            },
+            () = due => {
+                wire.keepalives.fetch_add(1, Ordering::Relaxed);
+                KEEPALIVE.to_vec()
+            }
+        };
+        if let Err(e) = wr.write_all(&bytes).await {
+            let _ = tx
+                .send(IoEvent::Closed {
                     peer,
                     conn,
                     error: Some(e.to_string()),
-                });
-                return;
-            }
+                })
+                .await;
+            return;
         }
-        // The speaker dropped the sender: close our side.
-        let _ = wr.shutdown().await;
-    });
-    let reader = tokio::spawn(async move {
-        let mut codec = Codec::default();
-        let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
-        let mut chunk = vec![0u8; 64 * 1024];
+        wire.written.store(wire.now(), Ordering::Relaxed);
+        // Any message restarts the peer's hold timer: the next KEEPALIVE
+        // is due one interval after it.
+        next_keepalive = interval.map(|i| tokio::time::Instant::now() + i);
+    }
+    let _ = wr.shutdown().await;
+}
+
+/// Frames and decodes the byte stream and hands each message to the
+/// speaker, noting on the [`Wire`] when bytes arrive.
+async fn read_loop(
+    mut rd: tokio::net::tcp::OwnedReadHalf,
+    wire: Arc<Wire>,
+    local_open: OpenMessage,
+    (peer, conn, tx): (IpAddr, ConnId, IoSender),
+) {
+    let mut codec = Codec::default();
+    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        // Hand out every whole message already buffered.
+        let mut start = 0;
         loop {
-            // Hand out every whole message already buffered.
-            let mut start = 0;
-            loop {
-                match codec.frame(&buf[start..]) {
-                    Ok(Some(len)) => {
-                        let end = start + len;
-                        let msg = Message::decode(&buf[start..end], &codec);
-                        if let Ok(Message::Open(open)) = &msg {
-                            codec = Codec::negotiate(&local_open, open);
-                        }
-                        start = end;
-                        if tx.send(IoEvent::Message { peer, conn, msg }).is_err() {
-                            return;
-                        }
+            match codec.frame(&buf[start..]) {
+                Ok(Some(len)) => {
+                    let end = start + len;
+                    let msg = Message::decode(&buf[start..end], &codec);
+                    if let Ok(Message::Open(open)) = &msg {
+                        codec = Codec::negotiate(&local_open, open);
                     }
-                    Ok(None) => break,
-                    Err(e) => {
-                        let _ = tx.send(IoEvent::Message {
-                            peer,
-                            conn,
-                            msg: Err(MessageError::Header(e)),
-                        });
+                    start = end;
+                    if !deliver(&tx, &wire, IoEvent::Message { peer, conn, msg }).await {
                         return;
                     }
                 }
-            }
-            buf.drain(..start);
-            match rd.read(&mut chunk).await {
-                Ok(0) => {
-                    let _ = tx.send(IoEvent::Closed {
-                        peer,
-                        conn,
-                        error: None,
-                    });
-                    return;
-                }
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Ok(None) => break,
                 Err(e) => {
-                    let _ = tx.send(IoEvent::Closed {
-                        peer,
-                        conn,
-                        error: Some(e.to_string()),
-                    });
+                    let msg = Err(MessageError::Header(e));
+                    let _ = deliver(&tx, &wire, IoEvent::Message { peer, conn, msg }).await;
                     return;
                 }
             }
         }
-    });
-    (out_tx, [reader, writer])
+        buf.drain(..start);
+        let closed = match rd.read(&mut chunk).await {
+            Ok(0) => Some(None),
+            Ok(n) => {
+                wire.heard_now();
+                buf.extend_from_slice(&chunk[..n]);
+                None
+            }
+            Err(e) => Some(Some(e.to_string())),
+        };
+        if let Some(error) = closed {
+            let _ = deliver(&tx, &wire, IoEvent::Closed { peer, conn, error }).await;
+            return;
+        }
+    }
 }

@@ -167,6 +167,8 @@ struct TimerEvent {
     peer: IpAddr,
     conn: ConnId,
     timer: Timer,
+    /// What the timer was started with.
+    after: Duration,
 }
 
 /// The speaker's state.
@@ -178,7 +180,7 @@ struct Speaker {
     opts: SpeakerOptions,
     peers: BTreeMap<IpAddr, Peer>,
     rib: Rib,
-    io_tx: mpsc::UnboundedSender<IoEvent>,
+    io_tx: io::IoSender,
     timer_tx: mpsc::UnboundedSender<TimerEvent>,
     fib: FibSender,
     /// Service VIPs announced through the control socket.
@@ -215,6 +217,9 @@ struct Speaker {
     reap: Vec<IpAddr>,
     /// TCP MD5 keys set on the listener for listen ranges.
     range_keys: BTreeMap<ipnet::IpNet, String>,
+    /// The session I/O thread; last, so that the connections above are
+    /// dropped (and their writers told to flush) before it stops.
+    io: io::IoThread,
 }
 
 /// Starts the speaker: binds port 179 (an error if that fails), starts every
@@ -228,7 +233,8 @@ pub fn spawn(
 ) -> std::io::Result<SpeakerHandle> {
     // Peer-group members run with their group's settings filled in.
     let config = config.resolved();
-    let listener = io::listen(opts.port)?;
+    let io_thread = io::IoThread::start()?;
+    let listener = io::listen(&io_thread, opts.port)?;
     gtsm::set_listener_rules(&listener, &gtsm::rules_of(&config))
         .map_err(|e| std::io::Error::new(e.kind(), format!("GTSM filter on the listener: {e}")))?;
     for (addr, n) in &config.neighbors {
@@ -239,10 +245,10 @@ pub fn spawn(
         }
     }
     let listener_fd = std::os::fd::AsFd::as_fd(&listener).try_clone_to_owned()?;
-    let (io_tx, mut io_rx) = mpsc::unbounded_channel();
+    let (io_tx, mut io_rx) = mpsc::channel(io::BACKLOG);
     let (timer_tx, mut timer_rx) = mpsc::unbounded_channel();
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
-    let accept = io::accept_loop(listener, io_tx.clone());
+    let accept = io::accept_loop(&io_thread, listener, io_tx.clone());
     let mut rib = Rib::with_config(crate::rib::RibConfig::from_bgp(&config, router_id));
     rib.set_policy(std::sync::Arc::clone(&policy), &BTreeMap::new());
     for family in Family::ALL {
@@ -276,6 +282,7 @@ pub fn spawn(
         dynamic: BTreeMap::new(),
         reap: Vec::new(),
         range_keys: BTreeMap::new(),
+        io: io_thread,
     };
     sp.apply_range_keys();
     tokio::spawn(async move {
@@ -523,6 +530,10 @@ impl Speaker {
     }
 
     fn on_command(&mut self, cmd: Command) {
+        // Shows and summaries count the KEEPALIVEs the writers sent.
+        for p in self.peers.values_mut() {
+            p.collect_keepalives();
+        }
         match cmd {
             Command::Summary(reply) => {
                 let _ = reply.send(self.summary());
@@ -694,6 +705,9 @@ impl Speaker {
 
     fn on_timer(&mut self, t: TimerEvent) {
         self.timers.remove(&(t.peer, t.conn, t.timer));
+        if t.timer == Timer::Hold && !self.hold_expired(t.peer, t.conn, t.after) {
+            return;
+        }
         if t.timer == Timer::ConnectRetry
             && let Some(p) = self.peers.get(&t.peer)
             && p.conns.iter().any(|c| c.id == t.conn && c.writer.is_none())
@@ -774,11 +788,12 @@ impl Speaker {
         let Some(c) = p.conns.iter_mut().find(|c| c.id == conn) else {
             return;
         };
-        let (writer, [reader, _writer_task]) = io::run_connection(stream, peer, conn, open, tx);
+        let running = io::run_connection(&self.io, stream, peer, conn, open, tx);
         // The writer task ends by itself once `writer` is dropped and its
         // queue is written out (so a last NOTIFICATION still leaves).
-        c.writer = Some(writer);
-        c.tasks.push(reader);
+        c.writer = Some(running.writer);
+        c.tasks.push(running.reader);
+        c.wire = Some(running.wire);
         c.local_addr = local;
         c.sockets = sockets;
     }
@@ -1043,12 +1058,15 @@ impl Speaker {
                     .unwrap_or_default();
                 let port = self.opts.port;
                 let tx = self.io_tx.clone();
-                if let Some(c) = self.conn_mut(peer, conn)
-                    && c.writer.is_none()
-                    && c.connect_task.is_none()
-                {
-                    c.outgoing = true;
-                    c.connect_task = Some(io::connect(peer, conn, port, opts, tx));
+                let idle = self
+                    .conn_mut(peer, conn)
+                    .is_some_and(|c| c.writer.is_none() && c.connect_task.is_none());
+                if idle {
+                    let task = io::connect(&self.io, peer, conn, port, opts, tx);
+                    if let Some(c) = self.conn_mut(peer, conn) {
+                        c.outgoing = true;
+                        c.connect_task = Some(task);
+                    }
                 }
             }
             Action::Disconnect => {
@@ -1084,7 +1102,7 @@ impl Speaker {
         };
         match msg.to_bytes(&c.codec) {
             Ok(bytes) => {
-                if w.send(bytes).is_ok() {
+                if w.send(io::Outgoing::Message(bytes)).is_ok() {
                     p.stats.msg_sent += 1;
                     p.stats.count(msg, true);
                 }
@@ -1094,19 +1112,70 @@ impl Speaker {
     }
 
     fn start_timer(&mut self, peer: IpAddr, conn: ConnId, timer: Timer, after: Duration) {
+        if timer == Timer::Keepalive {
+            // The writer on the I/O thread keeps this one, so that
+            // KEEPALIVEs leave on time however busy the speaker is.
+            if let Some(w) = self.conn_mut(peer, conn).and_then(|c| c.writer.as_ref()) {
+                let _ = w.send(io::Outgoing::Keepalives(Some(after)));
+            }
+            return;
+        }
+        self.arm_timer(peer, conn, timer, after, after);
+    }
+
+    /// Starts `timer` to fire after `sleep`; `after` is the duration the
+    /// FSM asked for (a hold timer started again for what is left of the
+    /// hold time still measures silence against the whole of it).
+    fn arm_timer(
+        &mut self,
+        peer: IpAddr,
+        conn: ConnId,
+        timer: Timer,
+        sleep: Duration,
+        after: Duration,
+    ) {
         self.stop_timer(peer, conn, timer);
         let tx = self.timer_tx.clone();
         let h = tokio::spawn(async move {
-            tokio::time::sleep(after).await;
-            let _ = tx.send(TimerEvent { peer, conn, timer });
+            tokio::time::sleep(sleep).await;
+            let _ = tx.send(TimerEvent {
+                peer,
+                conn,
+                timer,
+                after,
+            });
         });
         self.timers.insert((peer, conn, timer), h);
     }
 
     fn stop_timer(&mut self, peer: IpAddr, conn: ConnId, timer: Timer) {
+        if timer == Timer::Keepalive {
+            if let Some(w) = self.conn_mut(peer, conn).and_then(|c| c.writer.as_ref()) {
+                let _ = w.send(io::Outgoing::Keepalives(None));
+            }
+            return;
+        }
         if let Some(h) = self.timers.remove(&(peer, conn, timer)) {
             h.abort();
         }
+    }
+
+    /// The hold timer ran out: true if the peer was really silent that
+    /// long on the wire. Its messages may only be waiting in our backlog
+    /// (the FSM hears of them when the speaker gets to them), or ternd
+    /// may be holding the reader back; then the timer starts again for
+    /// what is left of the hold time, counted from the last bytes read.
+    fn hold_expired(&mut self, peer: IpAddr, conn: ConnId, hold: Duration) -> bool {
+        let Some(wire) = self.conn_mut(peer, conn).and_then(|c| c.wire.clone()) else {
+            return true;
+        };
+        let silent = wire.silent_for();
+        if silent >= hold {
+            return true;
+        }
+        tracing::debug!(%peer, silent_ms = silent.as_millis() as u64, "hold timer: the peer was heard on the wire since");
+        self.arm_timer(peer, conn, Timer::Hold, hold - silent, hold);
+        false
     }
 
     fn on_established(&mut self, peer: IpAddr, conn: ConnId, session: crate::fsm::Session) {
@@ -1150,6 +1219,7 @@ impl Speaker {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
+        p.collect_keepalives();
         let was_established = p.info.is_some() && p.conns.len() == 1;
         let last_conn = p.conns.len() == 1;
         if let Some(c) = p.conns.iter_mut().find(|c| c.id == conn) {

@@ -2,6 +2,7 @@
 //! counters for `show bgp summary`, and the OPEN we send it.
 use std::{
     net::{IpAddr, Ipv4Addr},
+    sync::Arc,
     time::Instant,
 };
 
@@ -11,7 +12,7 @@ use tern_bgp_wire::{
 };
 use tokio::{sync::mpsc, task::JoinHandle};
 
-use super::io::ConnId;
+use super::io::{ConnId, Outgoing, Wire};
 use crate::{
     config::{BgpConfig, Family, bgp::NeighborConfig, bgp::RemoteAsConfig},
     fsm::{DownReason, Fsm, FsmConfig, RemoteAs, Session, State},
@@ -83,9 +84,11 @@ pub struct Conn {
     pub fsm: Fsm,
     /// We opened it (else the peer did).
     pub outgoing: bool,
-    pub writer: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    pub writer: Option<mpsc::UnboundedSender<Outgoing>>,
     /// The reader task (the writer task stops when `writer` is dropped).
     pub tasks: Vec<JoinHandle<()>>,
+    /// The connection's liveness as the I/O thread sees it.
+    pub wire: Option<Arc<Wire>>,
     pub connect_task: Option<JoinHandle<()>>,
     pub codec: Codec,
     pub local_addr: Option<IpAddr>,
@@ -101,6 +104,7 @@ impl Conn {
             outgoing,
             writer: None,
             tasks: Vec::new(),
+            wire: None,
             connect_task: None,
             codec: Codec::default(),
             local_addr: None,
@@ -151,6 +155,25 @@ pub struct Peer {
 }
 
 impl Peer {
+    /// Counts the KEEPALIVEs that the connections' writers sent on their
+    /// own (the I/O thread keeps the keepalive timer).
+    pub fn collect_keepalives(&mut self) {
+        for c in &self.conns {
+            let Some(w) = &c.wire else {
+                continue;
+            };
+            let (n, at) = w.take_keepalives();
+            if n == 0 {
+                continue;
+            }
+            self.stats.msg_sent += n;
+            self.stats.counts.keepalives_sent += n;
+            if at > self.stats.last_write {
+                self.stats.last_write = at;
+            }
+        }
+    }
+
     /// None when the neighbor has no remote-as.
     pub fn new(
         id: PeerId,
