@@ -67,10 +67,45 @@ fn main() -> ExitCode {
     match rt.block_on(run(args, config_path, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
+            // Once: the log and stderr are the same stream.
             eprintln!("ternd: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Makes sure bpffs is mounted on `path`, mounting it when it is not (as
+/// Cilium's agent does): `ip netns exec` gives the process a fresh /sys
+/// without it. The mount lands in ternd's own mount namespace, which is
+/// the netns's private one under `ip netns exec`. The error names the
+/// cause and the fix in one line.
+fn ensure_bpffs(path: &std::path::Path) -> Result<(), String> {
+    use nix::sys::statfs::{BPF_FS_MAGIC, statfs};
+    let shown = path.display();
+    if statfs(path).is_ok_and(|s| s.filesystem_type() == BPF_FS_MAGIC) {
+        return Ok(());
+    }
+    let mounted = std::fs::create_dir_all(path)
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            nix::mount::mount(
+                Some("bpf"),
+                path,
+                Some("bpf"),
+                nix::mount::MsFlags::empty(),
+                Some("mode=0700"),
+            )
+            .map_err(|e| e.desc().to_owned())
+        });
+    match mounted {
+        Ok(()) => {
+            tracing::info!(path = %shown, "bpffs was not mounted: mounted it");
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "bpffs is not mounted on {shown} and mounting it failed ({e}): \
+             run ternd as root, or mount it first: mount -t bpf bpf {shown}"
+        )),
     }
 }
 
@@ -90,13 +125,7 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
     let instance = args.instance.clone();
     let socket = tern_control::socket_path(instance.as_deref())?;
     let pins = tern_ebpf::pin_dir(&args.bpffs, instance.as_deref().unwrap_or("default"));
-    if !args.bpffs.join(".").exists() {
-        anyhow::bail!(
-            "bpffs is not mounted on {} (mount -t bpf bpf {})",
-            args.bpffs.display(),
-            args.bpffs.display()
-        );
-    }
+    ensure_bpffs(&args.bpffs).map_err(|e| anyhow::anyhow!(e))?;
     // Bind first: a second daemon of the same instance stops here, before
     // it touches the first one's pins.
     let listener = server::bind(&socket)?;

@@ -222,3 +222,102 @@ fn control_socket_survives_garbage_and_stops_cleanly() {
         "pins removed"
     );
 }
+
+/// A throwaway network namespace, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new(name: &str) -> Netns {
+        let _ = Command::new("ip").args(["netns", "del", name]).output();
+        let out = Command::new("ip")
+            .args(["netns", "add", name])
+            .output()
+            .expect("run ip netns add");
+        assert!(
+            out.status.success(),
+            "ip netns add {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let up = Command::new("ip")
+            .args(["-n", name, "link", "set", "lo", "up"])
+            .output()
+            .expect("run ip link");
+        assert!(up.status.success(), "lo up in {name}");
+        Netns(name.to_owned())
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+    }
+}
+
+impl Ternd {
+    /// Started the way lab users start daemons: `ip netns exec NS ternd`,
+    /// which gives ternd a fresh /sys without bpffs. `ip netns exec` execs
+    /// ternd, so the child's pid is ternd's.
+    fn start_in(ns: &Netns, instance: &str, config: &Path) -> Ternd {
+        let socket = PathBuf::from(format!("/run/tern/{instance}/ternd.sock"));
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns.0, TERND, "-N", instance, "-f"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ip netns exec ternd");
+        let mut t = Ternd { child, socket };
+        t.wait_for_socket();
+        t
+    }
+
+    fn wait_for_socket(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while UnixStream::connect(&self.socket).is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = self.child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!("ternd exited early ({status}): {err}");
+            }
+            assert!(Instant::now() < deadline, "ternd socket never appeared");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// One request on a fresh connection.
+    fn ask(&self, req: &str) -> serde_json::Value {
+        let mut s = UnixStream::connect(&self.socket).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        roundtrip(&mut s, format!("{req}\n").as_bytes())
+    }
+
+    /// Everything ternd wrote to stderr (the log), after a stop.
+    fn log(&mut self) -> String {
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        err
+    }
+}
+
+#[test]
+fn runs_under_ip_netns_exec_without_bpffs() {
+    let pid = std::process::id();
+    let ns = Netns::new(&format!("tern-t-bpffs-{pid}"));
+    let instance = format!("t-netns-{pid}");
+    let (_d, path) = temp_config("ternd.conf", "hostname innetns\ninterface lo\n");
+    let mut d = Ternd::start_in(&ns, &instance, &path);
+    let r = d.ask(r#"{"request":"show-version"}"#);
+    assert_eq!(r["reply"], "version", "{r}");
+    assert_eq!(r["hostname"], "innetns");
+    let r = d.ask(r#"{"request":"show-interfaces","name":"lo"}"#);
+    assert!(
+        r["interfaces"][0]["tern"].is_object(),
+        "counters on lo: {r}"
+    );
+    let status = d.stop();
+    assert!(status.success(), "ternd exit {status}: {}", d.log());
+}
