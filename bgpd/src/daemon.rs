@@ -186,6 +186,14 @@ impl Daemon {
         }
     }
 
+    /// `show running-config`; passwords only with `secrets` (the caller
+    /// is root: members of group tern may use the socket too).
+    pub fn running_config(&self, secrets: bool) -> Reply {
+        Reply::RunningConfig {
+            text: self.config.render_shown(secrets),
+        }
+    }
+
     /// Answers one control request.
     pub async fn handle(&mut self, req: Request) -> Reply {
         match req {
@@ -202,9 +210,9 @@ impl Daemon {
                     .map(|(n, _)| n.to_owned())
                     .collect(),
             }),
-            Request::ShowRunningConfig => Reply::RunningConfig {
-                text: self.config.render(),
-            },
+            // Passwords masked: the server shows them to root only (see
+            // `running_config`).
+            Request::ShowRunningConfig => self.running_config(false),
             Request::AddVip { prefix } | Request::DelVip { prefix } => {
                 let announce = matches!(req, Request::AddVip { .. });
                 match self.bgp.as_ref().map(|b| &b.speaker) {
@@ -333,9 +341,11 @@ impl Daemon {
 
 /// Writes `text` to `path` so that a crash leaves either the old or the
 /// new file, never a torn one: a temporary file in the same directory,
-/// fsync, the old file kept as PATH.bak, rename, fsync of the directory.
+/// fsync, the old file kept as PATH.bak (written the same way), rename,
+/// fsync of the directory. The file holds passwords: a new file is made
+/// with mode 0600; an existing one keeps its owner, group and mode, and
+/// so does its backup.
 pub fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -344,19 +354,49 @@ pub fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "ternd.conf".to_owned());
+    let old = match std::fs::metadata(path) {
+        Ok(m) => Some(m),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    if let Some(m) = &old {
+        let mut current = std::fs::File::open(path)?;
+        let bak = dir.join(format!("{name}.bak"));
+        replace_file(dir, &format!("{name}.bak"), &bak, Some(m), |f| {
+            std::io::copy(&mut current, f).map(|_| ())
+        })?;
+    }
+    replace_file(dir, &name, path, old.as_ref(), |f| {
+        std::io::Write::write_all(f, text.as_bytes())
+    })?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Writes `dest` through a temporary file named after `name` in `dir`:
+/// created 0600, filled by `fill`, given `like`'s owner and mode, synced,
+/// renamed over `dest`. The temporary file is removed on failure.
+fn replace_file(
+    dir: &std::path::Path,
+    name: &str,
+    dest: &std::path::Path,
+    like: Option<&std::fs::Metadata>,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        if path.exists() {
-            std::fs::copy(path, dir.join(format!("{name}.bak")))?;
+        fill(&mut f)?;
+        if let Some(m) = like {
+            std::os::unix::fs::fchown(&f, Some(m.uid()), Some(m.gid()))?;
+            f.set_permissions(std::fs::Permissions::from_mode(m.mode() & 0o7777))?;
         }
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
+        f.sync_all()?;
+        std::fs::rename(&tmp, dest)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -380,5 +420,52 @@ fn oper_state_name(s: OperState) -> &'static str {
         OperState::Testing => "testing",
         OperState::Dormant => "dormant",
         OperState::Up => "up",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    use super::write_atomically;
+
+    fn mode(p: &std::path::Path) -> u32 {
+        std::fs::metadata(p).expect("metadata").permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn a_new_config_file_is_private() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ternd.conf");
+        write_atomically(&path, "neighbor 192.0.2.1 password s3cret\n").expect("write");
+        assert_eq!(mode(&path), 0o600);
+        assert!(!dir.path().join("ternd.conf.bak").exists());
+    }
+
+    #[test]
+    fn an_existing_file_and_its_backup_keep_owner_and_mode() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ternd.conf");
+        let bak = dir.path().join("ternd.conf.bak");
+        std::fs::write(&path, "old\n").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).expect("chown (root needed)");
+        // A backup left by someone else with a looser mode is replaced.
+        std::fs::write(&bak, "older\n").expect("write bak");
+        std::fs::set_permissions(&bak, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+        write_atomically(&path, "new\n").expect("write");
+        for p in [&path, &bak] {
+            let m = std::fs::metadata(p).expect("metadata");
+            assert_eq!((m.uid(), m.gid()), (65534, 65534), "{}", p.display());
+            assert_eq!(mode(p), 0o640, "{}", p.display());
+        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
+        assert_eq!(std::fs::read_to_string(&bak).unwrap(), "old\n");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
     }
 }

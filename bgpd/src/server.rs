@@ -105,6 +105,8 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Mutex<Daemon>>) {
 }
 
 async fn client(stream: UnixStream, daemon: Arc<Mutex<Daemon>>) -> io::Result<()> {
+    // Who is asking (SO_PEERCRED): passwords are shown to root only.
+    let root = stream.peer_cred().is_ok_and(|c| c.uid() == 0);
     let (rd, mut wr) = stream.into_split();
     let mut rd = BufReader::new(rd);
     let mut line = Vec::new();
@@ -132,9 +134,11 @@ async fn client(stream: UnixStream, daemon: Arc<Mutex<Daemon>>) -> io::Result<()
         }
         let reply = match serde_json::from_slice::<Request>(&line) {
             Ok(Request::ConfigLine { line }) => {
-                tracing::info!(%line, "config line");
+                let shown = crate::config::mask_secrets(&line);
+                tracing::info!(line = %shown, "config line");
                 daemon.lock().await.configure(&mut session, &line).await
             }
+            Ok(Request::ShowRunningConfig) => daemon.lock().await.running_config(root),
             Ok(req) => {
                 tracing::debug!(?req, "control request");
                 daemon.lock().await.handle(req).await

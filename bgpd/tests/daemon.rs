@@ -321,3 +321,108 @@ fn runs_under_ip_netns_exec_without_bpffs() {
     let status = d.stop();
     assert!(status.success(), "ternd exit {status}: {}", d.log());
 }
+
+/// Not a test of its own: `shows_passwords_to_root_only` runs this test
+/// binary again as another user with TERN_T_ASK set to a socket and a
+/// request; it prints the reply on one line.
+#[test]
+fn helper_ask_as_another_user() {
+    let Ok(ask) = std::env::var("TERN_T_ASK") else {
+        return;
+    };
+    let (socket, req) = ask.split_once(' ').expect("SOCKET REQUEST");
+    let mut s = UnixStream::connect(socket).expect("connect as another user");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let r = roundtrip(&mut s, format!("{req}\n").as_bytes());
+    println!("REPLY {r}");
+}
+
+/// `req` sent to ternd's socket by uid `uid` (gid: the socket's group).
+fn ask_as(uid: u32, socket: &Path, req: &str) -> serde_json::Value {
+    use std::os::unix::{fs::MetadataExt, process::CommandExt};
+    let gid = std::fs::metadata(socket).expect("socket").gid();
+    let out = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "helper_ask_as_another_user",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("TERN_T_ASK", format!("{} {req}", socket.display()))
+        .uid(uid)
+        .gid(gid)
+        .output()
+        .expect("run helper");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split_once("REPLY ").map(|(_, r)| r))
+        .unwrap_or_else(|| {
+            panic!(
+                "no reply: {stdout} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    serde_json::from_str(line).expect("reply json")
+}
+
+#[test]
+fn passwords_are_shown_to_root_only_logged_never_and_saved_privately() {
+    use std::os::unix::fs::MetadataExt;
+    let pid = std::process::id();
+    let ns = Netns::new(&format!("tern-t-secret-{pid}"));
+    let instance = format!("t-secret-{pid}");
+    let (dir, path) = temp_config(
+        "ternd.conf",
+        "hostname secrets\nrouter bgp 65001\n bgp router-id 192.0.2.9\n \
+         neighbor 192.0.2.1 remote-as 65000\n neighbor 192.0.2.1 password fil3-s3cret\n",
+    );
+    // The operator's file: owned by uid 65534, group-readable.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    std::os::unix::fs::chown(&path, Some(65534), Some(65534)).expect("chown");
+    let mut d = Ternd::start_in(&ns, &instance, &path);
+
+    let mut s = UnixStream::connect(&d.socket).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    for line in [
+        "router bgp 65001",
+        "neighbor 192.0.2.1 password l1ve-s3cret",
+    ] {
+        let req = serde_json::json!({"request": "config-line", "line": line});
+        let r = roundtrip(&mut s, format!("{req}\n").as_bytes());
+        assert_eq!(r["reply"], "config-applied", "{line}: {r}");
+    }
+    let root = d.ask(r#"{"request":"show-running-config"}"#);
+    let text = root["text"].as_str().expect("text");
+    assert!(
+        text.contains(" neighbor 192.0.2.1 password l1ve-s3cret\n"),
+        "{text}"
+    );
+    let other = ask_as(65534, &d.socket, r#"{"request":"show-running-config"}"#);
+    let text = other["text"].as_str().unwrap_or_else(|| panic!("{other}"));
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(
+        text.contains(" neighbor 192.0.2.1 password <hidden>\n"),
+        "{text}"
+    );
+
+    let r = d.ask(r#"{"request":"write-memory"}"#);
+    assert_eq!(r["reply"], "written", "{r}");
+    for p in [path.clone(), dir.path().join("ternd.conf.bak")] {
+        let m = std::fs::metadata(&p).expect("saved file");
+        assert_eq!(m.mode() & 0o7777, 0o640, "{}", p.display());
+        assert_eq!((m.uid(), m.gid()), (65534, 65534), "{}", p.display());
+    }
+    let saved = std::fs::read_to_string(&path).expect("read saved");
+    assert!(saved.contains("password l1ve-s3cret"), "{saved}");
+
+    let status = d.stop();
+    let log = d.log();
+    assert!(status.success(), "ternd exit {status}: {log}");
+    assert!(
+        log.contains("config line"),
+        "config lines are logged: {log}"
+    );
+    assert!(!log.contains("s3cret"), "a password in the log: {log}");
+}

@@ -695,7 +695,7 @@ fn apply_af_line(
 
 /// The options of one neighbor or peer-group (`who`), after its remote-as
 /// and peer-group lines.
-fn render_options(who: &str, n: &NeighborConfig, out: &mut String) {
+fn render_options(who: &str, n: &NeighborConfig, secrets: bool, out: &mut String) {
     if let Some(d) = &n.description {
         let _ = writeln!(out, " neighbor {who} description {d}");
     }
@@ -703,6 +703,7 @@ fn render_options(who: &str, n: &NeighborConfig, out: &mut String) {
         let _ = writeln!(out, " neighbor {who} passive");
     }
     if let Some(pw) = &n.password {
+        let pw = if secrets { pw } else { super::PASSWORD_MASK };
         let _ = writeln!(out, " neighbor {who} password {pw}");
     }
     match n.ebgp_multihop {
@@ -757,8 +758,9 @@ fn render_af_neighbor(who: &str, n: &AfNeighbor, body: &mut String) {
 }
 
 /// The `router bgp` block in running-config syntax. Peer-groups come
-/// before the listen ranges and neighbors that name them.
-pub(super) fn render(bgp: &BgpConfig, out: &mut String) {
+/// before the listen ranges and neighbors that name them. Without
+/// `secrets`, passwords are shown as [`super::PASSWORD_MASK`].
+pub(super) fn render(bgp: &BgpConfig, secrets: bool, out: &mut String) {
     let _ = writeln!(out, "router bgp {}", bgp.asn);
     if let Some(id) = bgp.router_id {
         let _ = writeln!(out, " bgp router-id {id}");
@@ -781,7 +783,7 @@ pub(super) fn render(bgp: &BgpConfig, out: &mut String) {
         if let Some(r) = g.remote_as {
             let _ = writeln!(out, " neighbor {name} remote-as {}", remote_as_word(r));
         }
-        render_options(name, g, out);
+        render_options(name, g, secrets, out);
         super::path_attr::render(name, bgp.group_path_attributes.get(name), out);
     }
     for (range, group) in &bgp.listen_ranges {
@@ -795,7 +797,7 @@ pub(super) fn render(bgp: &BgpConfig, out: &mut String) {
         if let Some(g) = &n.peer_group {
             let _ = writeln!(out, " neighbor {who} peer-group {g}");
         }
-        render_options(&who, n, out);
+        render_options(&who, n, secrets, out);
         super::path_attr::render(&who, bgp.path_attributes.get(addr), out);
     }
     for (family, af) in &bgp.families {

@@ -25,6 +25,11 @@ const MAX_HOSTNAME: usize = 253;
 /// Linux interface names are at most IFNAMSIZ - 1 bytes.
 const MAX_IFNAME: usize = 15;
 
+/// What `show running-config` prints instead of a password for a caller
+/// other than root, and what log lines print instead of one. The parser
+/// refuses it as a password, so a pasted masked config cannot set it.
+pub const PASSWORD_MASK: &str = "<hidden>";
+
 /// The whole configuration of one ternd.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
@@ -409,6 +414,24 @@ fn check_hostname(name: &str) -> Result<(), String> {
     }
 }
 
+/// `line` with every password replaced by [`PASSWORD_MASK`]: what a log
+/// line or an error echoing a config line may show. The words after
+/// `password` (in `neighbor X password WORD` and its `no` form) are
+/// the secret.
+pub fn mask_secrets(line: &str) -> std::borrow::Cow<'_, str> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "password");
+    match at {
+        Some(i) if i + 1 < words.len() && words.contains(&"neighbor") => {
+            let mut out = words[..=i].join(" ");
+            out.push(' ');
+            out.push_str(PASSWORD_MASK);
+            std::borrow::Cow::Owned(out)
+        }
+        _ => std::borrow::Cow::Borrowed(line),
+    }
+}
+
 pub(crate) fn check_ifname(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > MAX_IFNAME {
         return Err(format!(
@@ -433,7 +456,7 @@ impl Config {
                 errors.push(ConfigError {
                     source: source.to_owned(),
                     line: i + 1,
-                    text: line.trim().to_owned(),
+                    text: mask_secrets(line.trim()).into_owned(),
                     reason,
                 });
             }
@@ -454,8 +477,15 @@ impl Config {
         Config::parse(&path.display().to_string(), &text).map_err(LoadError::Invalid)
     }
 
-    /// The configuration in the file's own syntax (`show running-config`).
+    /// The configuration in the file's own syntax, secrets included (what
+    /// `write memory` saves).
     pub fn render(&self) -> String {
+        self.render_shown(true)
+    }
+
+    /// The configuration as `show running-config` prints it: passwords
+    /// only with `secrets` (a root caller), else [`PASSWORD_MASK`].
+    pub fn render_shown(&self, secrets: bool) -> String {
         let mut out = String::from("!\n");
         if let Some(h) = &self.hostname {
             out.push_str(&format!("hostname {h}\n"));
@@ -473,7 +503,7 @@ impl Config {
         }
         datapath::render(&self.datapath, &mut out);
         if let Some(b) = &self.bgp {
-            bgp::render(b, &mut out);
+            bgp::render(b, secrets, &mut out);
         }
         policy::render(&self.policy, &mut out);
         out.push_str("end\n");
@@ -565,6 +595,56 @@ exit
 #[cfg(test)]
 mod bgp_tests {
     use super::*;
+
+    #[test]
+    fn passwords_are_shown_to_root_only_and_never_echoed() {
+        let text = "router bgp 65001\n neighbor 192.0.2.1 remote-as 65000\n \
+                    neighbor 192.0.2.1 password s3cret\n neighbor G peer-group\n \
+                    neighbor G password gr0up\n";
+        let c = Config::parse("t", text).expect("valid");
+        let full = c.render();
+        assert!(
+            full.contains(" neighbor 192.0.2.1 password s3cret\n"),
+            "{full}"
+        );
+        assert!(full.contains(" neighbor G password gr0up\n"), "{full}");
+        let shown = c.render_shown(false);
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("gr0up"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains(" neighbor 192.0.2.1 password <hidden>\n"),
+            "{shown}"
+        );
+        // The masked text does not set a password when pasted back.
+        let errs = Config::parse("pasted", &shown).expect_err("mask refused");
+        assert!(
+            errs[0].reason.contains("give the password itself"),
+            "{errs:?}"
+        );
+        // Errors and log lines that echo a line mask it.
+        let errs = Config::parse(
+            "t",
+            "router bgp 65001\n neighbor 192.0.2.1 remote-as 65000\n \
+             neighbor 192.0.2.1 password s3cret extra\n",
+        )
+        .expect_err("two words");
+        assert!(!errs[0].to_string().contains("s3cret"), "{}", errs[0]);
+        assert_eq!(
+            mask_secrets(" neighbor 192.0.2.1 password s3cret"),
+            "neighbor 192.0.2.1 password <hidden>"
+        );
+        assert_eq!(
+            mask_secrets("no neighbor G password s3cret"),
+            "no neighbor G password <hidden>"
+        );
+        assert_eq!(
+            mask_secrets("no neighbor G password"),
+            "no neighbor G password"
+        );
+        assert_eq!(mask_secrets("hostname n1"), "hostname n1");
+    }
 
     const NODE1: &str = "\
 hostname node1

@@ -52,6 +52,12 @@ pub(super) fn set_option(
         }
         ["passive"] => n.passive = true,
         ["password", pw] => {
+            if *pw == super::PASSWORD_MASK {
+                return Err(format!(
+                    "\"{pw}\" is how show running-config hides a password from users other \
+                     than root: give the password itself"
+                ));
+            }
             if pw.len() > 80 {
                 return Err("password longer than 80 characters (TCP MD5 key limit)".into());
             }
