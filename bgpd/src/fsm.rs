@@ -84,6 +84,13 @@ pub enum Event {
     /// Like ManualStop, but the session ends with this Cease (e.g. Maximum
     /// Number of Prefixes Reached): down, and no automatic restart.
     StopWith(NotificationMessage),
+    /// 8: AutomaticStop: we end the session ourselves (`clear bgp`) with
+    /// this Cease; it starts again after the idle hold time, so that the
+    /// peer has closed its side before we connect again.
+    AutomaticStop(NotificationMessage),
+    /// ManualStart after the idle hold time: a neighbor re-created by a
+    /// configuration change waits, as after AutomaticStop.
+    DelayedStart,
     /// 9
     ConnectRetryTimerExpires,
     /// 10
@@ -230,7 +237,22 @@ impl Fsm {
             }
             (S::Idle, E::IdleHoldTimerExpires) if !self.stopped => self.start(&mut out),
             (_, E::ManualStart) => {}
+            (S::Idle, E::DelayedStart) if self.stopped => {
+                self.stopped = false;
+                out.push(Action::StartTimer(
+                    Timer::IdleHold,
+                    Duration::from_secs(self.idle_hold),
+                ));
+            }
+            (_, E::DelayedStart) => {}
             (S::Idle, _) => {}
+
+            (_, E::AutomaticStop(n)) => {
+                if matches!(self.state, S::OpenSent | S::OpenConfirm | S::Established) {
+                    out.push(Action::SendNotification(n.clone()));
+                }
+                self.fail(&mut out, DownReason::Sent(n));
+            }
 
             (_, E::StopWith(n)) => {
                 self.stopped = true;
@@ -714,6 +736,40 @@ mod tests {
         );
         assert!(f.process(Event::IdleHoldTimerExpires).is_empty());
         assert_eq!(f.state(), State::Idle);
+    }
+
+    #[test]
+    fn automatic_stop_sends_cease_and_restarts_after_the_idle_hold() {
+        let mut f = fsm(RemoteAs::External, false);
+        established(&mut f);
+        let a = f.process(Event::AutomaticStop(NotificationMessage::cease(4)));
+        assert!(
+            a.iter()
+                .any(|a| matches!(a, Action::SendNotification(n) if n.code == 6 && n.subcode == 4))
+        );
+        assert!(has(&a, &Action::Disconnect));
+        // No connect now: the peer first closes its side.
+        assert!(!has(&a, &Action::Connect));
+        assert!(has(
+            &a,
+            &Action::StartTimer(Timer::IdleHold, Duration::from_secs(1))
+        ));
+        assert_eq!(f.state(), State::Idle);
+        let a = f.process(Event::IdleHoldTimerExpires);
+        assert!(has(&a, &Action::Connect));
+        assert_eq!(f.state(), State::Connect);
+    }
+
+    #[test]
+    fn delayed_start_connects_after_the_idle_hold() {
+        let mut f = fsm(RemoteAs::External, false);
+        let a = f.process(Event::DelayedStart);
+        assert!(!has(&a, &Action::Connect));
+        assert!(has(
+            &a,
+            &Action::StartTimer(Timer::IdleHold, Duration::from_secs(1))
+        ));
+        assert!(has(&f.process(Event::IdleHoldTimerExpires), &Action::Connect));
     }
 
     #[test]

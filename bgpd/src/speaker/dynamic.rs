@@ -58,7 +58,7 @@ impl Speaker {
         };
         tracing::info!(peer = %addr, %group, "dynamic neighbor created");
         self.dynamic.insert(addr, group);
-        self.add_peer(addr, n);
+        self.add_peer(addr, n, crate::fsm::Event::ManualStart);
         true
     }
 

@@ -338,12 +338,14 @@ impl Speaker {
             .map(|(a, n)| (*a, n.clone()))
             .collect();
         for (addr, ncfg) in neighbors {
-            self.add_peer(addr, ncfg);
+            self.add_peer(addr, ncfg, Event::ManualStart);
         }
     }
 
-    /// Creates a neighbor and starts its session (unless shut down).
-    fn add_peer(&mut self, addr: IpAddr, ncfg: crate::config::bgp::NeighborConfig) {
+    /// Creates a neighbor and starts its session (unless shut down) with
+    /// `start`: ManualStart, or DelayedStart for a neighbor whose previous
+    /// session we just ended (the peer first takes its side down).
+    fn add_peer(&mut self, addr: IpAddr, ncfg: crate::config::bgp::NeighborConfig, start: Event) {
         let id = PeerId(self.next_peer);
         self.next_peer = self.next_peer.saturating_add(1);
         let Some(peer) = Peer::new(
@@ -362,7 +364,7 @@ impl Speaker {
         self.peers.insert(addr, peer);
         if !shutdown {
             let conn = self.new_conn(addr, !self.peer_passive(addr));
-            self.fsm_event(addr, conn, Event::ManualStart);
+            self.fsm_event(addr, conn, start);
         }
     }
 
@@ -458,7 +460,7 @@ impl Speaker {
                 (None, Some(n)) => {
                     tracing::info!(peer = %addr, "neighbor added");
                     self.set_listener_key(addr, &n);
-                    self.add_peer(addr, n);
+                    self.add_peer(addr, n, Event::ManualStart);
                 }
                 (Some(b), Some(n)) => {
                     // The OPEN carries the graceful-restart settings: a
@@ -470,7 +472,7 @@ impl Speaker {
                         tracing::info!(peer = %addr, "neighbor changed: restarting its session");
                         self.remove_peer(addr);
                         self.set_listener_key(addr, &n);
-                        self.add_peer(addr, n);
+                        self.add_peer(addr, n, Event::DelayedStart);
                     }
                 }
                 (None, None) => {}

@@ -69,7 +69,7 @@ impl Speaker {
             tracing::warn!(peer = %addr, "import policy changed and the peer cannot refresh: resetting its session");
             if let Some(n) = self.peers.get(&addr).map(|p| p.cfg.clone()) {
                 self.remove_peer(addr);
-                self.add_peer(addr, n);
+                self.add_peer(addr, n, crate::fsm::Event::DelayedStart);
             }
         }
     }

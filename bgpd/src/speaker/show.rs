@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use super::{Command, Speaker, SpeakerHandle, peer::Peer};
 use crate::{
     config::Family,
-    fsm::{Event, State, Timer},
+    fsm::{Event, State},
     rib::{PathSource, PathView, RouteNextHop, RouteView},
 };
 
@@ -586,17 +586,13 @@ impl Speaker {
         p.stats.prefix_limit_hit = false;
         let conns: Vec<_> = p.conns.iter().map(|c| c.id).collect();
         tracing::info!(peer = %addr, "clear bgp: resetting the session (Cease/Administrative Reset)");
+        // The session starts again after the idle hold time, not at once:
+        // a peer that accepted a new connection before it had taken the
+        // old one down (FRR with a dynamic neighbor) could keep the new
+        // one without a peer behind it.
         for c in &conns {
             let n = NotificationMessage::cease(ADMINISTRATIVE_RESET);
-            self.fsm_event(addr, *c, Event::StopWith(n));
-            for t in [
-                Timer::ConnectRetry,
-                Timer::Hold,
-                Timer::Keepalive,
-                Timer::IdleHold,
-            ] {
-                self.stop_timer(addr, *c, t);
-            }
+            self.fsm_event(addr, *c, Event::AutomaticStop(n));
         }
         let keep = conns.first().copied();
         if let Some(p) = self.peers.get_mut(&addr) {
@@ -610,14 +606,15 @@ impl Speaker {
             p.stats.last_reset = Some("User reset".to_owned());
             p.stats.last_reset_at = Some(Instant::now());
         }
-        match keep {
-            Some(c) => self.fsm_event(addr, c, Event::ManualStart),
+        // A slot that was stopped (maximum-prefix) starts again too.
+        let c = match keep {
+            Some(c) => c,
             None => {
                 let outgoing = !self.peer_passive(addr);
-                let c = self.new_conn(addr, outgoing);
-                self.fsm_event(addr, c, Event::ManualStart);
+                self.new_conn(addr, outgoing)
             }
-        }
+        };
+        self.fsm_event(addr, c, Event::DelayedStart);
         true
     }
 
