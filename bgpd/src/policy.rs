@@ -246,6 +246,17 @@ impl Policy {
         }
     }
 
+    /// Whether route-map `name` looks at the prefix (a prefix-list match):
+    /// if not, its outcome depends on the attributes alone, and exports
+    /// through it may be shared between prefixes with the same attributes.
+    pub fn reads_prefix(&self, name: &str) -> bool {
+        self.route_maps.get(name).is_some_and(|m| {
+            m.entries
+                .values()
+                .any(|e| e.match_prefix_v4.is_some() || e.match_prefix_v6.is_some())
+        })
+    }
+
     fn matches(&self, e: &RouteMapEntry, prefix: &IpNet, attrs: &PathAttrs) -> bool {
         let in_list = |lists: &BTreeMap<String, PrefixList>, name: &String| {
             lists.get(name).is_some_and(|l| l.permits(prefix))

@@ -138,6 +138,14 @@ impl Exporter<'_> {
             reflect = Some(o.remote_id);
         }
         let local = origin.is_none();
+        // A node is no transit path between its eBGP peers: without an
+        // export route-map, an eBGP peer is sent only what this node
+        // originates (networks, VIPs, aggregates, redistributed routes).
+        // Passing learned routes on is an explicit choice: a route-map
+        // that permits them.
+        if ebgp && !local && to.route_maps.export(family).is_none() {
+            return None;
+        }
         let next_hop = if ebgp || local {
             self_next_hop(family, to)?
         } else {
@@ -405,8 +413,13 @@ impl Rib {
                     let origin = best.and_then(|(s, _)| origin_of(s, peers));
                     exporter.export(family, &prefix, best, origin, to)
                 };
-                // An export route-map makes the result depend on the prefix.
-                let (before, after) = if to.route_maps.export(family).is_some() {
+                // An export route-map that matches prefixes makes the
+                // result depend on the prefix.
+                let (before, after) = if to
+                    .route_maps
+                    .export(family)
+                    .is_some_and(|m| policy.reads_prefix(m))
+                {
                     (export(old), export(new))
                 } else {
                     (
@@ -543,7 +556,10 @@ impl Rib {
             Family::Ipv4Unicast => &*v4,
             Family::Ipv6Unicast => &*v6,
         };
-        let policed = to.route_maps.export(family).is_some();
+        let policed = to
+            .route_maps
+            .export(family)
+            .is_some_and(|m| policy.reads_prefix(m));
         let mut memo = Memo::default();
         for (prefix, dest) in table.iter() {
             if aggregates.suppressed(family, &prefix) {

@@ -29,8 +29,28 @@ pub(super) const LOCAL_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
 pub(super) const V4: Family = Family::Ipv4Unicast;
 pub(super) const V6: Family = Family::Ipv6Unicast;
 
+/// The export route-map that [`peer`] gives eBGP peers: it permits
+/// everything, which makes the node pass learned routes on (a node is no
+/// transit path without one).
+pub(super) const TRANSIT: &str = "TRANSIT";
+
+/// A RIB whose policy defines route-map [`TRANSIT`].
 pub(super) fn rib() -> Rib {
-    Rib::new(LOCAL_AS, ROUTER_ID)
+    let mut r = Rib::new(LOCAL_AS, ROUTER_ID);
+    r.set_policy(Arc::new(transit_policy()), &BTreeMap::new());
+    r
+}
+
+/// A policy with route-map [`TRANSIT`] (permit everything) alone.
+pub(super) fn transit_policy() -> Policy {
+    let mut p = Policy::default();
+    let mut map = crate::policy::RouteMap::default();
+    map.entries.insert(
+        10,
+        crate::policy::RouteMapEntry::new(crate::policy::Action::Permit),
+    );
+    p.route_maps.insert(TRANSIT.to_owned(), map);
+    p
 }
 
 pub(super) fn net(s: &str) -> IpNet {
@@ -63,7 +83,15 @@ pub(super) fn peer(id: u8, remote_as: u32) -> PeerInfo {
         rr_client: false,
         families: vec![V4, V6],
         codec: four_octet(),
-        route_maps: RouteMaps::default(),
+        route_maps: if remote_as == LOCAL_AS {
+            RouteMaps::default()
+        } else {
+            RouteMaps {
+                v4_out: Some(Arc::from(TRANSIT)),
+                v6_out: Some(Arc::from(TRANSIT)),
+                ..RouteMaps::default()
+            }
+        },
     }
 }
 

@@ -21,6 +21,41 @@ fn one_update(changes: &Changes, to: &PeerInfo) -> UpdateMessage {
 }
 
 #[test]
+fn a_node_is_no_transit_path_without_an_export_route_map() {
+    let mut r = rib();
+    // Two eBGP peers (two ToRs) and an iBGP one, none with a route-map.
+    let plain = |id, asn| PeerInfo {
+        route_maps: RouteMaps::default(),
+        ..peer(id, asn)
+    };
+    let (a, b, i) = (plain(1, 65001), plain(2, 65002), plain(3, LOCAL_AS));
+    for p in [&a, &b, &i] {
+        up(&mut r, p);
+    }
+    let c = r.update_from_peer(a.id, &announce(&[P], attrs(&[65001], "192.0.2.1")));
+    assert!(r.route(V4, net(P)).is_some(), "learned and used");
+    assert!(updates_for(&c, 2).is_empty(), "not passed on to the other ToR");
+    assert_eq!(
+        announced(&on_the_wire(&updates_for(&c, 3), &i.codec)),
+        vec![net(P)],
+        "an iBGP peer still gets it"
+    );
+    assert_eq!(r.peer_counts(b.id, V4).unwrap().advertised, 0);
+    // What the node originates goes to every peer.
+    let c = r.originate(V4, net("10.244.1.0/24"));
+    for (id, to) in [(1, &a), (2, &b)] {
+        assert_eq!(
+            announced(&on_the_wire(&updates_for(&c, id), &to.codec)),
+            vec![net("10.244.1.0/24")]
+        );
+    }
+    // A new session is sent the node's own routes only.
+    let b2 = plain(4, 65004);
+    let first = on_the_wire(&r.peer_up(&b2), &b2.codec);
+    assert_eq!(announced(&first), vec![net("10.244.1.0/24")]);
+}
+
+#[test]
 fn ebgp_export_prepends_and_sets_next_hop_self() {
     let mut r = rib();
     let (a, b) = (peer(1, 65001), peer(2, 65002));
@@ -212,6 +247,7 @@ fn two_octet_peers_get_as_trans_and_as4_path() {
     let mut cfg = RibConfig::new(4_200_000_000, ROUTER_ID);
     cfg.enforce_first_as = true;
     let mut r = Rib::with_config(cfg);
+    r.set_policy(Arc::new(transit_policy()), &BTreeMap::new());
     let mut a = peer(1, 65001);
     a.local_as = 4_200_000_000;
     let mut old = peer(2, 65002);

@@ -30,10 +30,10 @@ fn set(r: &mut Rib, peer: &PeerInfo, discard: &[u8], withdraw: &[u8]) {
         peer.id,
         RouteMaps {
             path_attrs: (!p.is_empty()).then(|| Arc::new(p)),
-            ..RouteMaps::default()
+            ..peer.route_maps.clone()
         },
     )]);
-    r.set_policy(Arc::default(), &maps);
+    r.set_policy(Arc::new(transit_policy()), &maps);
 }
 
 /// The attribute types `to` is sent for `P`.

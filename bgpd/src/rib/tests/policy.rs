@@ -30,15 +30,21 @@ route-map OUT permit 10
  set as-path prepend 65000 65000
  set metric 7
 exit
+route-map TRANSIT permit 10
+exit
 ";
 
+/// `info` with IPv4 route-maps `import` and `export` (without one, the
+/// peer keeps [`peer`]'s TRANSIT export).
 fn with_maps(info: &PeerInfo, import: Option<&str>, export: Option<&str>) -> PeerInfo {
     let mut i = info.clone();
     i.route_maps = RouteMaps {
         v4_in: import.map(Arc::from),
-        v4_out: export.map(Arc::from),
+        v4_out: export
+            .map(Arc::from)
+            .or_else(|| info.route_maps.v4_out.clone()),
         v6_in: None,
-        v6_out: None,
+        v6_out: info.route_maps.v6_out.clone(),
         path_attrs: None,
     };
     i
@@ -170,8 +176,11 @@ fn policy_change_on_live_sessions_sends_the_difference() {
     // The same policy again changes nothing.
     let again = r.set_policy(policy, &maps);
     assert!(again.updates.is_empty() && again.refresh_in.is_empty());
-    // Detaching it restores the full export.
-    let change = r.set_policy(Arc::new(Policy::default()), &BTreeMap::new());
+    // Back to TRANSIT restores the full export.
+    let mut maps = BTreeMap::new();
+    maps.insert(a.id, a.route_maps.clone());
+    maps.insert(b.id, b.route_maps.clone());
+    let change = r.set_policy(Arc::new(transit_policy()), &maps);
     let msgs: Vec<UpdateMessage> = change
         .updates
         .iter()
