@@ -769,7 +769,10 @@ mod tests {
             &a,
             &Action::StartTimer(Timer::IdleHold, Duration::from_secs(1))
         ));
-        assert!(has(&f.process(Event::IdleHoldTimerExpires), &Action::Connect));
+        assert!(has(
+            &f.process(Event::IdleHoldTimerExpires),
+            &Action::Connect
+        ));
     }
 
     #[test]
