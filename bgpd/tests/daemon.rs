@@ -426,3 +426,36 @@ fn passwords_are_shown_to_root_only_logged_never_and_saved_privately() {
     );
     assert!(!log.contains("s3cret"), "a password in the log: {log}");
 }
+
+#[test]
+fn a_newline_in_a_description_cannot_add_config_lines() {
+    let pid = std::process::id();
+    let ns = Netns::new(&format!("tern-t-inject-{pid}"));
+    let instance = format!("t-inject-{pid}");
+    let (_dir, path) = temp_config("ternd.conf", "hostname inject\ninterface lo\n");
+    let mut d = Ternd::start_in(&ns, &instance, &path);
+    let mut s = UnixStream::connect(&d.socket).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    for line in [
+        "interface lo",
+        "description loopback\nrouter bgp 666",
+        "description loopback\u{1b}[2J",
+    ] {
+        let req = serde_json::json!({"request": "config-line", "line": line});
+        let r = roundtrip(&mut s, format!("{req}\n").as_bytes());
+        if line == "interface lo" {
+            assert_eq!(r["reply"], "config-applied", "{r}");
+        } else {
+            assert_eq!(r["reply"], "error", "{line:?}: {r}");
+            let m = r["message"].as_str().unwrap_or("");
+            assert!(m.contains("control character"), "{m}");
+        }
+    }
+    let r = d.ask(r#"{"request":"write-memory"}"#);
+    assert_eq!(r["reply"], "written", "{r}");
+    let saved = std::fs::read_to_string(&path).expect("saved");
+    assert!(!saved.contains("router bgp"), "{saved}");
+    assert!(!saved.contains("description"), "{saved}");
+    let status = d.stop();
+    assert!(status.success(), "ternd exit {status}: {}", d.log());
+}

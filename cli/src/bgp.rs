@@ -24,7 +24,7 @@ fn peers_of<'a>(s: &'a BgpSummary, family: &'a str) -> impl Iterator<Item = &'a 
 fn peer_name(p: &BgpPeerSummary) -> String {
     let star = if p.dynamic { "*" } else { "" };
     match p.hostname.as_deref() {
-        Some(h) => format!("{star}{h}({})", p.address),
+        Some(h) => format!("{star}{}({})", crate::render::printable(h), p.address),
         None => format!("{star}{}", p.address),
     }
 }
@@ -273,6 +273,21 @@ mod tests {
             )
         );
         assert!(text.ends_with("\nTotal number of neighbors 2\n"));
+    }
+
+    #[test]
+    fn a_peer_hostname_cannot_forge_summary_lines() {
+        let mut s = summary();
+        s.peers[0].hostname = Some("tor1\n10.6.6.6  4 65000 \x1b[31m".into());
+        let text = summary_text(&s, Some("ipv4Unicast"));
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("tor1\\x0a10.6.6.6  4 65000 \\x1b[31m("),
+            "{text}"
+        );
     }
 
     #[test]

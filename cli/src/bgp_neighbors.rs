@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value, json};
 use tern_control::{BgpFamily, BgpNeighbor, NeighborCapability};
 
-use crate::render::uptime;
+use crate::render::{printable, uptime};
 
 /// FRR's text for a capability's state.
 fn adv_rcv(c: &NeighborCapability) -> &'static str {
@@ -73,10 +73,10 @@ fn neighbor_text(n: &BgpNeighbor, out: &mut String) {
         n.address, n.remote_as, n.local_as
     );
     if let Some(d) = &n.description {
-        let _ = writeln!(out, " Description: {d}");
+        let _ = writeln!(out, " Description: {}", printable(d));
     }
     if let Some(h) = &n.hostname {
-        let _ = writeln!(out, "Hostname: {h}");
+        let _ = writeln!(out, "Hostname: {}", printable(h));
     }
     let _ = writeln!(
         out,
@@ -169,11 +169,13 @@ fn neighbor_text(n: &BgpNeighbor, out: &mut String) {
                 let _ = write!(
                     line,
                     " received (name: {},domain name: {})",
-                    n.hostname.as_deref().unwrap_or("n/a"),
-                    n.domain
-                        .as_deref()
-                        .filter(|d| !d.is_empty())
-                        .unwrap_or("n/a")
+                    printable(n.hostname.as_deref().unwrap_or("n/a")),
+                    printable(
+                        n.domain
+                            .as_deref()
+                            .filter(|d| !d.is_empty())
+                            .unwrap_or("n/a")
+                    )
                 );
             }
             let _ = writeln!(out, "{line}");
@@ -276,7 +278,12 @@ fn neighbor_text(n: &BgpNeighbor, out: &mut String) {
     );
     match (&n.last_reset, n.last_reset_msecs) {
         (Some(why), Some(ms)) => {
-            let _ = writeln!(out, "  Last reset {},  {why}", uptime(ms / 1000));
+            let _ = writeln!(
+                out,
+                "  Last reset {},  {}",
+                uptime(ms / 1000),
+                printable(why)
+            );
         }
         _ => out.push_str("  Last reset never\n"),
     }
@@ -686,6 +693,39 @@ mod tests {
         );
         assert!(t.contains("\n  3 accepted prefixes\n"), "{t}");
         assert!(t.contains("\n  External BGP neighbor may be up to 1 hops away.\n"));
+    }
+
+    #[test]
+    fn peer_supplied_strings_are_escaped() {
+        let mut n = up();
+        n.hostname = Some("tor1\nBGP neighbor is 6.6.6.6\x1b[2J\u{9b}".into());
+        n.domain = Some("ex\rample\\x41".into());
+        n.last_reset = Some("NOTIFICATION received (Cease)\x07".into());
+        n.last_reset_msecs = Some(1000);
+        n.capabilities.push(NeighborCapability {
+            name: "hostName".into(),
+            advertised: true,
+            received: true,
+        });
+        n.families[0].accepted = 0;
+        let t = neighbors_text(&[n.clone()], true, false);
+        assert!(
+            !t.chars().any(|c| c.is_control() && c != '\n'),
+            "a control character reached the terminal: {t:?}"
+        );
+        assert!(
+            t.contains("Hostname: tor1\\x0aBGP neighbor is 6.6.6.6\\x1b[2J\\x9b\n"),
+            "{t}"
+        );
+        assert!(t.contains("domain name: ex\\x0dample\\\\x41)"), "{t}");
+        assert!(t.contains("(Cease)\\x07\n"), "{t}");
+        assert!(
+            !t.contains("\nBGP neighbor is 6.6.6.6"),
+            "a forged line: {t}"
+        );
+        // JSON keeps the string as sent (the encoder escapes it).
+        let v = neighbors_json(&[n], true, false);
+        assert!(v.to_string().contains("tor1\\nBGP"), "{v}");
     }
 
     #[test]

@@ -110,7 +110,7 @@ fn row(r: &BgpRoute, p: &BgpPath, first: bool, local_host: Option<&str>, out: &m
         out.push_str(&" ".repeat(17));
     }
     let nh = match nh_hostname(p, local_host) {
-        Some(h) => format!("{}({h})", table_next_hop(p)),
+        Some(h) => format!("{}({})", table_next_hop(p), crate::render::printable(h)),
         None => table_next_hop(p).to_owned(),
     };
     out.push_str(&nh);
@@ -284,7 +284,7 @@ pub fn table_json(t: &BgpTable, family: BgpFamily, local_host: Option<&str>) -> 
 
 fn peer_name(addr: &str, host: Option<&str>) -> String {
     match host {
-        Some(h) => format!("{h}({addr})"),
+        Some(h) => format!("{}({addr})", crate::render::printable(h)),
         None => addr.to_owned(),
     }
 }
@@ -335,7 +335,7 @@ pub fn detail_text(t: &BgpTable, local_host: Option<&str>) -> String {
         };
         let _ = writeln!(out, "  {path}");
         let nh = match nh_hostname(p, local_host) {
-            Some(h) => format!("{}({h})", p.next_hop),
+            Some(h) => format!("{}({})", p.next_hop, crate::render::printable(h)),
             None => p.next_hop.clone(),
         };
         let from = match &p.peer {

@@ -5,6 +5,32 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value, json};
 use tern_control::{InterfaceInfo, VersionInfo};
 
+/// `s` safe to print on a terminal: control characters (C0, DEL, C1:
+/// escape sequences, carriage returns, newlines that would forge lines)
+/// as `\xHH` or `\u{HHHH}`, and a backslash doubled so that an escape
+/// cannot be faked. For strings a peer chose (its FQDN hostname and
+/// domain, the reason a session went down); JSON output is escaped by
+/// the encoder instead.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() || c == '\\') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() && u32::from(c) <= 0xff => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:04x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// IFF_* flags in the order FRR prints them.
 const FLAGS: &[(u32, &str)] = &[
     (0x1, "UP"),

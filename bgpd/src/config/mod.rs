@@ -205,6 +205,7 @@ impl ConfigSession {
         if line.is_empty() || line.starts_with('!') || line.starts_with('#') {
             return Ok(());
         }
+        check_line(line)?;
         let words: Vec<&str> = line.split_whitespace().collect();
         let saved = self.mode.clone();
         // Like vtysh: a line the current mode does not know is tried in the
@@ -382,6 +383,7 @@ impl ConfigSession {
             ["description"] => return Err("description needs a text".into()),
             ["description", ..] => {
                 let text = line["description".len()..].trim();
+                check_text("description", text)?;
                 iface.description = Some(text.to_owned());
             }
             ["no", "description", ..] => iface.description = None,
@@ -411,6 +413,33 @@ fn check_hostname(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("invalid hostname \"{name}\""))
+    }
+}
+
+/// Refuses a line with a control character in it (a tab between words
+/// is fine): a newline inside a `description` sent over the control
+/// socket would otherwise become extra lines of the saved file, and
+/// escape sequences would reach every terminal that shows the text.
+fn check_line(line: &str) -> Result<(), String> {
+    match line.chars().find(|c| c.is_control() && *c != '\t') {
+        Some(c) => Err(format!(
+            "control character U+{:04X} in the line: configuration text (descriptions, \
+             names, passwords) may not contain control characters",
+            u32::from(c)
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A free-text field (a description): no control character, tabs
+/// included.
+pub(crate) fn check_text(what: &str, text: &str) -> Result<(), String> {
+    match text.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!(
+            "{what}: control character U+{:04X} is not allowed",
+            u32::from(c)
+        )),
+        None => Ok(()),
     }
 }
 
@@ -571,6 +600,55 @@ exit
         );
         assert!(errs[3].reason.contains("unknown log level \"loud\""));
         assert!(errs[4].reason.contains("1 to 15 characters"));
+    }
+
+    #[test]
+    fn control_characters_are_refused_everywhere() {
+        let mut c = Config::parse("t", GOOD).expect("valid");
+        let before = c.clone();
+        let mut s = ConfigSession::default();
+        s.apply(&mut c, "interface eth1").expect("mode");
+        for bad in [
+            "description up\nrouter bgp 666",
+            "description up\rlink",
+            "description tab\there",
+            "description \u{1b}[2Jclear",
+            "description del\u{7f}",
+            "description c1\u{9b}31m",
+            "hostname a\u{0}b",
+            "interface eth\u{1}x",
+        ] {
+            let e = s.apply(&mut c, bad).expect_err(bad);
+            assert!(e.contains("control character"), "{bad}: {e}");
+            assert_eq!(c, before, "{bad}");
+        }
+        let mut b = Config::parse(
+            "t",
+            "router bgp 65001\n neighbor 192.0.2.1 remote-as 65000\n neighbor G peer-group\n",
+        )
+        .expect("valid");
+        let before = b.clone();
+        let mut s = ConfigSession::default();
+        s.apply(&mut b, "router bgp 65001").expect("mode");
+        for bad in [
+            "neighbor 192.0.2.1 description x\nneighbor 192.0.2.1 password p",
+            "neighbor G description x\u{85}y",
+            "neighbor 192.0.2.1 password p\u{1}q",
+            "neighbor G\u{7} peer-group",
+        ] {
+            let e = s.apply(&mut b, bad).expect_err(bad);
+            assert!(e.contains("control character"), "{bad}: {e}");
+            assert_eq!(b, before, "{bad}");
+        }
+        // Tabs between words (files indented with tabs) still read.
+        s.apply(&mut b, "neighbor\t192.0.2.1 description\tuplink one")
+            .expect("tab between words");
+        assert_eq!(
+            b.bgp.as_ref().unwrap().neighbors[&"192.0.2.1".parse().unwrap()]
+                .description
+                .as_deref(),
+            Some("uplink one")
+        );
     }
 
     #[test]

@@ -35,7 +35,9 @@ pub(super) fn set_option(
             let at = line
                 .find("description")
                 .map_or(line.len(), |i| i + "description".len());
-            n.description = Some(line[at..].trim().to_owned());
+            let text = line[at..].trim();
+            super::check_text("description", text)?;
+            n.description = Some(text.to_owned());
         }
         ["timers", "connect", s] => {
             n.connect_retry = Some(parse_u16(s, "connect timer", 1, 65535)?);
