@@ -219,6 +219,9 @@ pub struct BgpConfig {
     pub path_attributes: BTreeMap<IpAddr, super::PathAttrPolicy>,
     /// The same lines of peer-groups, by name.
     pub group_path_attributes: BTreeMap<String, super::PathAttrPolicy>,
+    /// `bgp bestpath as-path multipath-relax`: paths from different
+    /// neighboring ASes of equal AS_PATH length share the ECMP set.
+    pub multipath_relax: bool,
 }
 
 impl BgpConfig {
@@ -234,6 +237,7 @@ impl BgpConfig {
             families: BTreeMap::new(),
             path_attributes: BTreeMap::new(),
             group_path_attributes: BTreeMap::new(),
+            multipath_relax: false,
         }
     }
 
@@ -377,6 +381,9 @@ pub(super) fn apply_router(
                 words[2..].join(" ")
             ));
         }
+        ["bgp", "bestpath", rest @ ..] | ["no", "bgp", "bestpath", rest @ ..] => {
+            bgp.multipath_relax = apply_bestpath(words[0] != "no", rest)?;
+        }
         ["bgp", "listen", ..] | ["no", "bgp", "listen", ..] => {
             super::neighbor::apply_listen(bgp, words)?;
         }
@@ -409,6 +416,32 @@ pub(super) fn apply_router(
         _ => return Ok(Handled::No),
     }
     Ok(Handled::Yes)
+}
+
+/// `[no] bgp bestpath ...` (words after `bestpath`): the multipath-relax
+/// setting after the line. Only `as-path multipath-relax` is implemented;
+/// the other bestpath options are refused by name.
+fn apply_bestpath(on: bool, rest: &[&str]) -> Result<bool, String> {
+    let no = if on { "" } else { "no " };
+    match rest {
+        // FRR's optional last word; `no-as-set` is its default and Tern's
+        // behaviour (the ECMP set's AS_PATH is the best path's).
+        ["as-path", "multipath-relax"] | ["as-path", "multipath-relax", "no-as-set"] => Ok(on),
+        ["as-path", "multipath-relax", "as-set"] => Err(format!(
+            "\"{no}bgp bestpath as-path multipath-relax as-set\" is not supported by Tern yet \
+             (an ECMP set never makes an AS_SET)"
+        )),
+        ["compare-routerid"] => Err(format!(
+            "\"{no}bgp bestpath compare-routerid\" is not supported by Tern yet: between eBGP \
+             paths the older one wins before the router-id is compared"
+        )),
+        [] => Err("usage: bgp bestpath as-path multipath-relax".into()),
+        other => Err(format!(
+            "\"{no}bgp bestpath {}\" is not supported by Tern yet \
+             (only \"bgp bestpath as-path multipath-relax\")",
+            other.join(" ")
+        )),
+    }
 }
 
 pub(super) fn parse_remote_as(asn: &str) -> Result<RemoteAsConfig, String> {
@@ -774,6 +807,9 @@ pub(super) fn render(bgp: &BgpConfig, secrets: bool, out: &mut String) {
     }
     if let Some(t) = gr.stalepath_time {
         let _ = writeln!(out, " bgp graceful-restart stalepath-time {t}");
+    }
+    if bgp.multipath_relax {
+        out.push_str(" bgp bestpath as-path multipath-relax\n");
     }
     if let Some(l) = bgp.listen_limit {
         let _ = writeln!(out, " bgp listen limit {l}");

@@ -675,6 +675,53 @@ mod bgp_tests {
     use super::*;
 
     #[test]
+    fn bestpath_multipath_relax_and_refused_bestpath_options() {
+        let mut c = Config::parse(
+            "t",
+            "router bgp 65001\n bgp bestpath as-path multipath-relax\n",
+        )
+        .expect("valid");
+        assert!(c.bgp.as_ref().unwrap().multipath_relax);
+        let text = c.render();
+        assert!(
+            text.contains("\n bgp bestpath as-path multipath-relax\n"),
+            "{text}"
+        );
+        assert_eq!(Config::parse("r", &text).unwrap(), c);
+        let mut s = ConfigSession::default();
+        s.apply(&mut c, "router bgp 65001").unwrap();
+        s.apply(&mut c, "no bgp bestpath as-path multipath-relax")
+            .unwrap();
+        assert!(!c.bgp.as_ref().unwrap().multipath_relax);
+        s.apply(&mut c, "bgp bestpath as-path multipath-relax no-as-set")
+            .unwrap();
+        assert!(c.bgp.as_ref().unwrap().multipath_relax);
+        let before = c.clone();
+        for (bad, want) in [
+            (
+                "bgp bestpath compare-routerid",
+                "\"bgp bestpath compare-routerid\" is not supported by Tern yet",
+            ),
+            (
+                "bgp bestpath as-path multipath-relax as-set",
+                "multipath-relax as-set\" is not supported by Tern yet",
+            ),
+            (
+                "bgp bestpath med missing-as-worst",
+                "\"bgp bestpath med missing-as-worst\" is not supported by Tern yet",
+            ),
+            (
+                "bgp bestpath as-path ignore",
+                "\"bgp bestpath as-path ignore\" is not supported by Tern yet",
+            ),
+        ] {
+            let e = s.apply(&mut c, bad).expect_err(bad);
+            assert!(e.contains(want), "{bad}: {e}");
+            assert_eq!(c, before, "{bad}");
+        }
+    }
+
+    #[test]
     fn passwords_are_shown_to_root_only_and_never_echoed() {
         let text = "router bgp 65001\n neighbor 192.0.2.1 remote-as 65000\n \
                     neighbor 192.0.2.1 password s3cret\n neighbor G peer-group\n \

@@ -196,6 +196,7 @@ impl RibConfig {
         Self {
             maximum_paths_v4: bgp.maximum_paths(Family::Ipv4Unicast),
             maximum_paths_v6: bgp.maximum_paths(Family::Ipv6Unicast),
+            multipath_relax: bgp.multipath_relax,
             ..Self::new(bgp.asn, bgp.router_id.unwrap_or(router_id))
         }
     }
@@ -436,6 +437,18 @@ impl Rib {
             Family::Ipv6Unicast => self.config.maximum_paths_v6 = paths,
         }
         let changes = self.reselect_all(family);
+        self.finish(changes)
+    }
+
+    /// Changes `bgp bestpath as-path multipath-relax` and reruns the
+    /// decision process in every family.
+    pub fn set_multipath_relax(&mut self, relax: bool) -> Changes {
+        self.next_op();
+        self.config.multipath_relax = relax;
+        let mut changes = Changes::default();
+        for family in Family::ALL {
+            changes.merge(self.reselect_all(family));
+        }
         self.finish(changes)
     }
 

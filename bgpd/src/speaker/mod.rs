@@ -411,6 +411,9 @@ impl Speaker {
         self.apply_gtsm_filter();
         self.apply_range_keys();
         let mut changes = Changes::default();
+        if old.multipath_relax != self.config.multipath_relax {
+            changes.merge(self.rib.set_multipath_relax(self.config.multipath_relax));
+        }
         for family in Family::ALL {
             let aggregates = self
                 .config

@@ -299,6 +299,28 @@ fn ecmp_needs_the_same_neighbour_as_unless_relaxed() {
 }
 
 #[test]
+fn multipath_relax_from_the_config_and_changed_live() {
+    let c = crate::config::Config::parse(
+        "t",
+        "router bgp 65000\n bgp bestpath as-path multipath-relax\n",
+    )
+    .expect("valid");
+    let bgp = c.bgp.as_ref().expect("bgp");
+    assert!(RibConfig::from_bgp(bgp, ROUTER_ID).multipath_relax);
+    let (a, b) = (peer(1, 65001), peer(2, 65002));
+    let mut r = rib();
+    up(&mut r, &a);
+    up(&mut r, &b);
+    r.update_from_peer(a.id, &announce(&[P], attrs(&[65001, 7], "192.0.2.1")));
+    r.update_from_peer(b.id, &announce(&[P], attrs(&[65002, 7], "192.0.2.2")));
+    assert_eq!(r.fib_nexthops(V4, net(P)), vec![ip("192.0.2.1")]);
+    let c = r.set_multipath_relax(true);
+    assert_eq!(c.fib, vec![fib(V4, P, &["192.0.2.1", "192.0.2.2"])]);
+    let c = r.set_multipath_relax(false);
+    assert_eq!(c.fib, vec![fib(V4, P, &["192.0.2.1"])]);
+}
+
+#[test]
 fn ibgp_ecmp_needs_the_same_as_path() {
     let (i1, i2, i3) = (peer(1, LOCAL_AS), peer(2, LOCAL_AS), peer(3, LOCAL_AS));
     let mut r = rib();
