@@ -333,6 +333,46 @@ fn router() -> Vec<Pattern> {
         p.push(vec![BGP, listen, range, prefix, PEER_GROUP, PGNAME]);
         p.push(vec![NO, BGP, listen, range, prefix, PEER_GROUP, PGNAME]);
     }
+    let bestpath = Kw("bestpath", "Change the default bestpath selection");
+    let as_path = Kw("as-path", "AS-path attribute");
+    let relax = Kw(
+        "multipath-relax",
+        "Allow load sharing across routes that have different AS paths (but same length)",
+    );
+    p.push(vec![BGP, bestpath, as_path, relax]);
+    p.push(vec![
+        BGP,
+        bestpath,
+        as_path,
+        relax,
+        Kw("no-as-set", "Do not generate an AS_SET"),
+    ]);
+    p.push(vec![NO, BGP, bestpath, as_path, relax]);
+    p.push(vec![
+        BGP,
+        Kw(
+            "log-neighbor-changes",
+            "Log neighbor up/down and reset reason",
+        ),
+    ]);
+    p.push(vec![
+        NO,
+        BGP,
+        Kw(
+            "ebgp-requires-policy",
+            "Require in and out policy for eBGP peers (RFC8212)",
+        ),
+    ]);
+    let router_timers = Kw("timers", "Adjust routing timers");
+    let bgp_timers = Kw("bgp", "BGP timers");
+    p.push(vec![
+        router_timers,
+        bgp_timers,
+        Arg("(0-65535)", "Keepalive interval", Range(0, 65535)),
+        Arg("(0-65535)", "Holdtime", Range(0, 65535)),
+    ]);
+    p.push(vec![NO, router_timers, bgp_timers]);
+    p.extend(send_community());
     let limit = Kw("limit", "Configure Dynamic Neighbors listen limit value");
     let max = Arg(
         "(1-65535)",
@@ -512,6 +552,34 @@ fn address_family() -> Vec<Pattern> {
         tails.push(vec![route_map, name, dir]);
     }
     p.extend(neighbor_forms(&tails, false));
+    p.extend(send_community());
+    p
+}
+
+/// `neighbor PEER send-community [KIND]`: accepted by ternd (it sends
+/// every community); the `no` form is refused, so it is not offered.
+fn send_community() -> Vec<Pattern> {
+    let send = Kw(
+        "send-community",
+        "Send Community attribute to this neighbor",
+    );
+    let kinds = [
+        ("standard", "Send Standard Community attributes"),
+        ("extended", "Send Extended Community attributes"),
+        ("large", "Send Large Community attributes"),
+        (
+            "all",
+            "Send Standard, Large and Extended Community attributes",
+        ),
+        ("both", "Send Standard and Extended Community attributes"),
+    ];
+    let mut p = Vec::new();
+    for peer in PEERS {
+        p.push(vec![NEIGHBOR, peer, send]);
+        for (k, h) in kinds {
+            p.push(vec![NEIGHBOR, peer, send, Kw(k, h)]);
+        }
+    }
     p
 }
 
@@ -686,6 +754,31 @@ mod tests {
         assert_eq!(
             expand("config-router-af", "nei TORS act"),
             "neighbor TORS activate"
+        );
+        assert_eq!(
+            expand("config-router", "bgp best as-p multipath-r"),
+            "bgp bestpath as-path multipath-relax"
+        );
+        assert_eq!(
+            expand("config-router", "no bgp best as-p mul"),
+            "no bgp bestpath as-path multipath-relax"
+        );
+        assert_eq!(
+            expand("config-router", "bgp log-n"),
+            "bgp log-neighbor-changes"
+        );
+        assert_eq!(
+            expand("config-router", "no bgp ebgp-r"),
+            "no bgp ebgp-requires-policy"
+        );
+        assert_eq!(expand("config-router", "tim bgp 10 30"), "timers bgp 10 30");
+        assert_eq!(
+            expand("config-router-af", "nei 192.0.2.2 send-c la"),
+            "neighbor 192.0.2.2 send-community large"
+        );
+        assert_eq!(
+            expand("config-router", "nei TORS send-c"),
+            "neighbor TORS send-community"
         );
         assert_eq!(expand("config", "en"), "end");
         assert_eq!(

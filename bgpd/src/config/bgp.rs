@@ -222,6 +222,9 @@ pub struct BgpConfig {
     /// `bgp bestpath as-path multipath-relax`: paths from different
     /// neighboring ASes of equal AS_PATH length share the ECMP set.
     pub multipath_relax: bool,
+    /// `timers bgp KEEPALIVE HOLD`: the timers of neighbors (and
+    /// peer-groups) that set none of their own.
+    pub timers: Option<(u16, u16)>,
 }
 
 impl BgpConfig {
@@ -238,6 +241,7 @@ impl BgpConfig {
             path_attributes: BTreeMap::new(),
             group_path_attributes: BTreeMap::new(),
             multipath_relax: false,
+            timers: None,
         }
     }
 
@@ -350,7 +354,34 @@ pub(super) fn apply_router(
     words: &[&str],
     line: &str,
 ) -> Result<Handled, String> {
+    if let Some(refusal) = super::neighbor::unsupported(words) {
+        return Err(refusal);
+    }
     match words {
+        ["timers", "bgp", ka, hold] => {
+            bgp.timers = Some(super::neighbor::parse_timers(ka, hold)?);
+        }
+        ["timers", "bgp", ..] => return Err("usage: timers bgp KEEPALIVE HOLDTIME".into()),
+        ["no", "timers", "bgp", ..] => bgp.timers = None,
+        // FRR's words for what Tern always does: the datacenter profile's
+        // default, which FRR's running-config does not show either.
+        ["bgp", "log-neighbor-changes"] => {}
+        ["no", "bgp", "log-neighbor-changes"] => {
+            return Err(
+                "\"no bgp log-neighbor-changes\" is not supported by Tern yet: \
+                        ternd always logs neighbor changes"
+                    .into(),
+            );
+        }
+        ["no", "bgp", "ebgp-requires-policy"] => {}
+        ["bgp", "ebgp-requires-policy"] => {
+            return Err(
+                "\"bgp ebgp-requires-policy\" is not supported by Tern yet: Tern \
+                        accepts eBGP routes without an import route-map, as with \
+                        \"no bgp ebgp-requires-policy\""
+                    .into(),
+            );
+        }
         ["bgp", "router-id", id] => {
             let id: Ipv4Addr = id
                 .parse()
@@ -677,6 +708,10 @@ fn apply_af_line(
         ["no", "neighbor", peer, "maximum-prefix", ..] => {
             AfPeer::any(peer).entry(af).maximum_prefix = None;
         }
+        ["neighbor", peer, "send-community", kind @ ..] => {
+            AfPeer::known(peer, known, groups)?;
+            super::neighbor::check_send_community(kind)?;
+        }
         ["neighbor", peer, "route-reflector-client"] => {
             AfPeer::known(peer, known, groups)?.entry(af).rr_client = true;
         }
@@ -807,6 +842,9 @@ pub(super) fn render(bgp: &BgpConfig, secrets: bool, out: &mut String) {
     }
     if let Some(t) = gr.stalepath_time {
         let _ = writeln!(out, " bgp graceful-restart stalepath-time {t}");
+    }
+    if let Some((ka, hold)) = bgp.timers {
+        let _ = writeln!(out, " timers bgp {ka} {hold}");
     }
     if bgp.multipath_relax {
         out.push_str(" bgp bestpath as-path multipath-relax\n");

@@ -322,6 +322,23 @@ impl ConfigSession {
                 // Accepted for configs shared with FRR; Tern's defaults are
                 // the datacenter profile's.
             }
+            ["frr", "defaults", other, ..] => {
+                return Err(format!(
+                    "\"frr defaults {other}\" is not supported by Tern yet: Tern's defaults are \
+                     FRR's datacenter profile (timers 3 9, no policy required on eBGP)"
+                ));
+            }
+            ["ip" | "ipv6", "route", ..] | ["no", "ip" | "ipv6", "route", ..] => {
+                let v = if words.contains(&"ipv6") {
+                    "ipv6"
+                } else {
+                    "ip"
+                };
+                return Err(format!(
+                    "\"{v} route ...\" is not supported by Tern yet: add static routes to the \
+                     kernel (ip route ... proto static) and \"redistribute static\" them"
+                ));
+            }
             ["hostname", name] => {
                 check_hostname(name)?;
                 config.hostname = Some((*name).to_owned());
@@ -339,9 +356,10 @@ impl ConfigSession {
                 })?)
             }
             ["no", "log", "stdout", ..] => config.log_level = None,
-            ["log", other, ..] => {
+            ["log", other, ..] | ["no", "log", other, ..] => {
                 return Err(format!(
-                    "log destination \"{other}\" is not supported (ternd logs to stdout/stderr; use \"log stdout LEVEL\")"
+                    "\"log {other}\" is not supported by Tern yet: ternd logs to stderr \
+                     (journald under systemd); use \"log stdout LEVEL\" for the level"
                 ));
             }
             ["interface", name] => {
@@ -719,6 +737,143 @@ mod bgp_tests {
             assert!(e.contains(want), "{bad}: {e}");
             assert_eq!(c, before, "{bad}");
         }
+    }
+
+    /// FRR lines a ToR engineer types daily: supported, or refused with a
+    /// message that names what is not supported.
+    const FRR_DAILY: &str = "\
+frr defaults datacenter
+router bgp 65001
+ bgp log-neighbor-changes
+ no bgp ebgp-requires-policy
+ timers bgp 10 30
+ neighbor FABRIC peer-group
+ neighbor FABRIC remote-as external
+ neighbor FABRIC send-community all
+ neighbor 192.0.2.1 peer-group FABRIC
+ neighbor 192.0.2.2 remote-as 65000
+ neighbor 192.0.2.2 timers 1 3
+ neighbor 192.0.2.2 send-community
+ address-family ipv4 unicast
+  neighbor 192.0.2.2 send-community large
+  neighbor FABRIC send-community both
+ exit-address-family
+";
+
+    #[test]
+    fn frr_daily_lines_are_accepted() {
+        let c = Config::parse("t", FRR_DAILY).unwrap_or_else(|e| panic!("{e:?}"));
+        let b = c.bgp.as_ref().expect("bgp");
+        assert_eq!(b.timers, Some((10, 30)));
+        let r = b.resolved();
+        let one: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        let two: std::net::IpAddr = "192.0.2.2".parse().unwrap();
+        assert_eq!(r.neighbors[&one].timers(), (10, 30), "router default");
+        assert_eq!(r.neighbors[&two].timers(), (1, 3), "own timers win");
+        let mut d = b.resolved();
+        let dynamic = d.add_dynamic("192.0.2.9".parse().unwrap(), "FABRIC");
+        assert_eq!(dynamic.map(|n| n.timers()), Some((10, 30)));
+        let text = c.render();
+        assert!(text.contains("\n timers bgp 10 30\n"), "{text}");
+        assert!(!text.contains("send-community"), "FRR's default: {text}");
+        assert!(!text.contains("log-neighbor-changes"), "{text}");
+        assert_eq!(Config::parse("r", &text).unwrap(), c, "{text}");
+        let mut c = c;
+        let mut s = ConfigSession::default();
+        s.apply(&mut c, "router bgp 65001").unwrap();
+        s.apply(&mut c, "no timers bgp").unwrap();
+        assert_eq!(c.bgp.as_ref().unwrap().timers, None);
+    }
+
+    #[test]
+    fn frr_lines_tern_lacks_are_refused_by_name() {
+        let mut c = Config::parse("t", FRR_DAILY).unwrap();
+        let before = c.clone();
+        let mut s = ConfigSession::default();
+        s.apply(&mut c, "router bgp 65001").unwrap();
+        s.apply(&mut c, "address-family ipv4 unicast").unwrap();
+        let cases = [
+            (
+                "neighbor eth1 interface",
+                "\"neighbor ... interface\" is not supported by Tern yet",
+            ),
+            (
+                "neighbor eth1 interface remote-as external",
+                "\"neighbor ... interface\" is not supported by Tern yet",
+            ),
+            (
+                "neighbor 192.0.2.2 bfd",
+                "\"neighbor ... bfd\" is not supported by Tern yet",
+            ),
+            (
+                "neighbor FABRIC bfd",
+                "\"neighbor ... bfd\" is not supported by Tern yet",
+            ),
+            (
+                "neighbor 192.0.2.2 allowas-in 1",
+                "\"neighbor ... allowas-in\" is not supported",
+            ),
+            (
+                "neighbor 192.0.2.2 next-hop-self",
+                "\"neighbor ... next-hop-self\" is not supported",
+            ),
+            (
+                "neighbor 192.0.2.2 soft-reconfiguration inbound",
+                "\"neighbor ... soft-reconfiguration\" is not supported",
+            ),
+            (
+                "no neighbor 192.0.2.2 next-hop-self",
+                "\"no neighbor ... next-hop-self\" is not supported",
+            ),
+            (
+                "no neighbor 192.0.2.2 send-community",
+                "\"no neighbor ... send-community\" is not supported by Tern yet",
+            ),
+            (
+                "no neighbor FABRIC send-community extended",
+                "\"no neighbor ... send-community\" is not supported by Tern yet",
+            ),
+            (
+                "neighbor 192.0.2.2 send-community bogus",
+                "standard, extended, large",
+            ),
+            (
+                "bgp ebgp-requires-policy",
+                "\"bgp ebgp-requires-policy\" is not supported by Tern yet",
+            ),
+            (
+                "no bgp log-neighbor-changes",
+                "ternd always logs neighbor changes",
+            ),
+            ("timers bgp 1 2", "at least 3"),
+            ("timers bgp 3", "usage: timers bgp"),
+            (
+                "ip route 10.0.0.0/8 192.0.2.1",
+                "\"ip route ...\" is not supported by Tern yet",
+            ),
+            (
+                "ipv6 route ::/0 2001:db8::1",
+                "\"ipv6 route ...\" is not supported by Tern yet",
+            ),
+            (
+                "log file /var/log/tern.log",
+                "\"log file\" is not supported by Tern yet",
+            ),
+            (
+                "log syslog informational",
+                "\"log syslog\" is not supported by Tern yet",
+            ),
+            (
+                "frr defaults traditional",
+                "\"frr defaults traditional\" is not supported by Tern yet",
+            ),
+        ];
+        for (bad, want) in cases {
+            let e = s.apply(&mut c, bad).expect_err(bad);
+            assert!(e.contains(want), "{bad}: {e}");
+            assert_eq!(c, before, "{bad}");
+        }
+        assert_eq!(s.mode(), &Mode::RouterAf(Family::Ipv4Unicast), "mode kept");
     }
 
     #[test]

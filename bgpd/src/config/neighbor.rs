@@ -42,16 +42,8 @@ pub(super) fn set_option(
         ["timers", "connect", s] => {
             n.connect_retry = Some(parse_u16(s, "connect timer", 1, 65535)?);
         }
-        ["timers", ka, hold] => {
-            let ka = parse_u16(ka, "keepalive", 0, 65535)?;
-            let hold = parse_u16(hold, "hold time", 0, 65535)?;
-            if hold != 0 && hold < 3 {
-                return Err(format!(
-                    "hold time {hold} must be 0 or at least 3 (RFC 4271)"
-                ));
-            }
-            n.timers = Some((ka, hold));
-        }
+        ["timers", ka, hold] => n.timers = Some(parse_timers(ka, hold)?),
+        ["send-community", kind @ ..] => check_send_community(kind)?,
         ["passive"] => n.passive = true,
         ["password", pw] => {
             if *pw == super::PASSWORD_MASK {
@@ -100,6 +92,91 @@ pub(super) fn set_option(
         }
     }
     Ok(())
+}
+
+/// `KEEPALIVE HOLD` of `timers` (a neighbor's, or `timers bgp`).
+pub(super) fn parse_timers(ka: &str, hold: &str) -> Result<(u16, u16), String> {
+    let ka = parse_u16(ka, "keepalive", 0, 65535)?;
+    let hold = parse_u16(hold, "hold time", 0, 65535)?;
+    if hold != 0 && hold < 3 {
+        return Err(format!(
+            "hold time {hold} must be 0 or at least 3 (RFC 4271)"
+        ));
+    }
+    Ok((ka, hold))
+}
+
+/// `neighbor X send-community [standard|extended|large|all|both]`:
+/// accepted as it is what Tern does (every community is sent, FRR's
+/// default too), nothing to store.
+pub(super) fn check_send_community(kind: &[&str]) -> Result<(), String> {
+    match kind {
+        [] | ["standard" | "extended" | "large" | "all" | "both"] => Ok(()),
+        _ => Err(format!(
+            "send-community \"{}\": standard, extended, large, all or both",
+            kind.join(" ")
+        )),
+    }
+}
+
+/// The neighbor options of FRR that Tern does not implement, refused by
+/// name wherever they are typed (router or address-family mode, for an
+/// address, a peer-group or an interface name).
+const UNSUPPORTED_NEIGHBOR: &[(&str, &str)] = &[
+    ("interface", "BGP unnumbered: configure the peer's address"),
+    ("bfd", ""),
+    ("allowas-in", ""),
+    ("next-hop-self", ""),
+    ("soft-reconfiguration", "route refresh is used instead"),
+    ("as-override", ""),
+    ("remove-private-AS", ""),
+    ("default-originate", ""),
+    ("local-as", ""),
+    ("weight", ""),
+    ("prefix-list", "use a route-map that matches a prefix-list"),
+    ("filter-list", ""),
+    ("distribute-list", ""),
+    ("unsuppress-map", ""),
+    ("attribute-unchanged", ""),
+    ("capability", ""),
+    ("addpath-tx-all-paths", ""),
+    ("addpath-tx-bestpath-per-AS", ""),
+    ("advertisement-interval", ""),
+    ("disable-connected-check", ""),
+    ("enforce-first-as", "it is always on"),
+    ("port", ""),
+    ("solo", ""),
+    ("strict-capability-match", ""),
+    ("dont-capability-negotiate", ""),
+    ("override-capability", ""),
+    ("local-role", ""),
+    ("sender-as-path-loop-detection", ""),
+];
+
+/// The refusal of `[no] neighbor X OPTION ...` when OPTION is one of
+/// [`UNSUPPORTED_NEIGHBOR`], or of `no neighbor X send-community`.
+pub(super) fn unsupported(words: &[&str]) -> Option<String> {
+    let (no, rest) = match words {
+        ["no", "neighbor", _, rest @ ..] => ("no ", rest),
+        ["neighbor", _, rest @ ..] => ("", rest),
+        _ => return None,
+    };
+    let opt = rest.first()?;
+    if *opt == "send-community" && !no.is_empty() {
+        return Some(
+            "\"no neighbor ... send-community\" is not supported by Tern yet: \
+             Tern sends every community (standard, extended, large) to every neighbor"
+                .into(),
+        );
+    }
+    let (name, why) = UNSUPPORTED_NEIGHBOR.iter().find(|(n, _)| n == opt)?;
+    let mut msg = format!("\"{no}neighbor ... {name}\" is not supported by Tern yet");
+    if !why.is_empty() {
+        msg.push_str(" (");
+        msg.push_str(why);
+        msg.push(')');
+    }
+    Some(msg)
 }
 
 /// Undoes one option (`no neighbor X OPTION ...`).
@@ -361,6 +438,14 @@ impl BgpConfig {
     pub fn resolved(&self) -> BgpConfig {
         let mut out = self.clone();
         for (addr, n) in out.neighbors.iter_mut() {
+            // `timers bgp`: the default of neighbors (and their groups)
+            // that give none.
+            let group_timers = n
+                .peer_group
+                .as_ref()
+                .and_then(|g| self.peer_groups.get(g))
+                .and_then(|g| g.timers);
+            n.timers = n.timers.or(group_timers).or(self.timers);
             let Some(g) = n.peer_group.as_ref().and_then(|g| self.peer_groups.get(g)) else {
                 continue;
             };
@@ -406,6 +491,7 @@ impl BgpConfig {
         let g = self.peer_groups.get(group)?;
         g.remote_as?;
         let mut n = inherit(&NeighborConfig::default(), g);
+        n.timers = n.timers.or(self.timers);
         n.peer_group = Some(group.to_owned());
         n.passive = true;
         for af in self.families.values_mut() {
