@@ -459,3 +459,67 @@ fn a_newline_in_a_description_cannot_add_config_lines() {
     let status = d.stop();
     assert!(status.success(), "ternd exit {status}: {}", d.log());
 }
+
+#[test]
+fn frr_router_lines_apply_live_or_are_refused_by_name() {
+    let pid = std::process::id();
+    let ns = Netns::new(&format!("tern-t-frrlines-{pid}"));
+    let instance = format!("t-frrlines-{pid}");
+    let (_dir, path) = temp_config(
+        "ternd.conf",
+        "hostname frrlines\nrouter bgp 65001\n bgp router-id 192.0.2.9\n \
+         neighbor 192.0.2.1 remote-as 65000\n",
+    );
+    let mut d = Ternd::start_in(&ns, &instance, &path);
+    let mut s = UnixStream::connect(&d.socket).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut line = |text: &str| {
+        let req = serde_json::json!({"request": "config-line", "line": text});
+        roundtrip(&mut s, format!("{req}\n").as_bytes())
+    };
+    for ok in [
+        "router bgp 65001",
+        "bgp log-neighbor-changes",
+        "no bgp ebgp-requires-policy",
+        "bgp bestpath as-path multipath-relax",
+        "timers bgp 10 30",
+        "neighbor 192.0.2.1 send-community all",
+    ] {
+        let r = line(ok);
+        assert_eq!(r["reply"], "config-applied", "{ok}: {r}");
+    }
+    for (bad, want) in [
+        (
+            "bgp bestpath compare-routerid",
+            "is not supported by Tern yet",
+        ),
+        (
+            "neighbor eth1 interface",
+            "\"neighbor ... interface\" is not supported by Tern yet",
+        ),
+        (
+            "neighbor 192.0.2.1 bfd",
+            "\"neighbor ... bfd\" is not supported by Tern yet",
+        ),
+    ] {
+        let r = line(bad);
+        assert_eq!(r["reply"], "error", "{bad}: {r}");
+        assert!(r["message"].as_str().unwrap_or("").contains(want), "{r}");
+    }
+    let text = d.ask(r#"{"request":"show-running-config"}"#)["text"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        text.contains("\n bgp bestpath as-path multipath-relax\n"),
+        "{text}"
+    );
+    assert!(text.contains("\n timers bgp 10 30\n"), "{text}");
+    // The router's timers are the neighbor's now (it has none of its own).
+    let r = d.ask(r#"{"request":"show-bgp-neighbors","address":"192.0.2.1"}"#);
+    let n = &r["neighbors"][0];
+    assert_eq!(n["configured_keepalive"], 10, "{r}");
+    assert_eq!(n["configured_hold_time"], 30, "{r}");
+    let status = d.stop();
+    assert!(status.success(), "ternd exit {status}: {}", d.log());
+}
