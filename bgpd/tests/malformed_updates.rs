@@ -2,7 +2,9 @@
 //! real TCP session and checks the RFC 7606 outcome in ternd's kernel FIB
 //! and session state: treat-as-withdraw and attribute-discard keep the
 //! session up, a malformed MP_REACH_NLRI or a broken header resets it with
-//! the right NOTIFICATION, and ternd keeps running throughout.
+//! the right NOTIFICATION, and ternd keeps running throughout. The same
+//! peer checks the session rules around it: maximum-prefix, and a peer
+//! that advertised graceful restart but never sends End-of-RIB.
 //!
 //! Two throwaway namespaces joined by a veth: ternd runs in one, the test's
 //! peer thread enters the other. Needs root.
@@ -227,6 +229,12 @@ impl Peer {
     }
 
     fn establish(peer_ns: &str) -> Peer {
+        Peer::establish_with(peer_ns, Vec::new())
+    }
+
+    /// Opens a session with these capabilities besides IPv4 unicast and
+    /// the 4-octet AS.
+    fn establish_with(peer_ns: &str, more: Vec<Capability>) -> Peer {
         // Enter the peer namespace on this thread only.
         let ns = File::open(format!("/run/netns/{peer_ns}")).expect("netns");
         nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
@@ -254,10 +262,13 @@ impl Peer {
             65099,
             90,
             "192.0.2.99".parse().expect("id"),
-            vec![
+            [
                 Capability::Multiprotocol(tern_bgp_wire::AfiSafi::IPV4_UNICAST),
                 Capability::FourOctetAs(65099),
-            ],
+            ]
+            .into_iter()
+            .chain(more)
+            .collect(),
         );
         let bytes = Message::Open(open)
             .to_bytes(&Codec::default())
@@ -376,4 +387,63 @@ fn maximum_prefix_stops_the_session_with_cease_1() {
     assert_eq!(n.data, vec![0, 1, 1, 0, 0, 0, 2]);
     eventually(10, "the session's routes withdrawn", || fib(&s).is_empty());
     assert_eq!(peer_state(&s), "Idle (PfxCt)");
+}
+
+#[test]
+fn a_peer_that_never_sends_end_of_rib_is_reset() {
+    // The End-of-RIB wait is the stale-path time: 3 s here.
+    let s = setup("eor", " bgp graceful-restart stalepath-time 3\n");
+    let gr = || {
+        vec![Capability::GracefulRestart(
+            tern_bgp_wire::GracefulRestart {
+                restart_state: false,
+                notification: false,
+                restart_time: 120,
+                families: Vec::new(),
+            },
+        )]
+    };
+    // A peer that sends its routes and End-of-RIB keeps the session.
+    let peer_ns = s.peer.clone();
+    let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish_with(&peer_ns, gr())).join())
+        .expect("peer thread");
+    eventually(10, "Established", || peer_state(&s) == "Established");
+    p.send(&update(
+        &attrs(&[&ORIGIN_IGP, &AS_PATH, &NEXT_HOP]),
+        &[24, 100, 64, 1],
+    ));
+    p.send(&update(&[], &[]));
+    // Past the wait, with KEEPALIVEs answered, it is still up.
+    let until = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < until {
+        p.send(&message(4, &[]));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(peer_state(&s), "Established");
+    drop(p);
+    eventually(10, "the session closed", || peer_state(&s) != "Established");
+
+    // One that answers KEEPALIVEs but sends neither UPDATE nor
+    // End-of-RIB is not keeping the session: ternd resets it with a Cease.
+    let peer_ns = s.peer.clone();
+    let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish_with(&peer_ns, gr())).join())
+        .expect("peer thread");
+    let keepalives = p.stream.try_clone().expect("clone");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ka = {
+        let stop = std::sync::Arc::clone(&stop);
+        let mut w = keepalives;
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if w.write_all(&message(4, &[])).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        })
+    };
+    let n = p.notification().expect("a NOTIFICATION before the close");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = ka.join();
+    assert_eq!((n.code, n.subcode), (6, 0), "Cease: {n:?}");
 }

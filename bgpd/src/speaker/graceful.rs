@@ -200,3 +200,72 @@ impl Speaker {
         let _ = self.fib.send(crate::fib::FibMsg::Reconcile);
     }
 }
+
+impl Speaker {
+    /// A peer that advertised Graceful Restart sends End-of-RIB once its
+    /// initial update is done (RFC 4724 §2): from the moment `conn` is
+    /// Established, it gets the stale-path time to send one for every
+    /// family. A session on which it sends neither End-of-RIB nor UPDATEs
+    /// for that long is not one the peer keeps (a peer may answer
+    /// KEEPALIVEs on a connection it has otherwise dropped), and is reset.
+    pub(super) fn watch_end_of_rib(&mut self, peer: IpAddr, conn: super::io::ConnId) {
+        if self.peers.get(&peer).is_none_or(|p| p.remote_gr.is_none()) {
+            return;
+        }
+        let wait = Duration::from_secs(u64::from(
+            self.config.graceful_restart.stalepath_time().max(1),
+        ));
+        let tx = self.self_tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ = tx.send(Command::EndOfRibDue { peer, conn, wait });
+        });
+    }
+
+    /// The End-of-RIB wait of `conn` ran out: reset the session if the peer
+    /// sent neither every End-of-RIB nor any UPDATE in that time.
+    pub(super) fn end_of_rib_due(&mut self, peer: IpAddr, conn: super::io::ConnId, wait: Duration) {
+        let Some(p) = self.peers.get(&peer) else {
+            return;
+        };
+        if p.established_conn() != Some(conn) {
+            return; // that session is gone
+        }
+        let Some(info) = &p.info else {
+            return;
+        };
+        let missing: Vec<&'static str> = info
+            .families
+            .iter()
+            .filter(|f| !p.stats.eor_received.contains(f))
+            .map(|f| f.keyword())
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        if let Some(at) = p.stats.last_update
+            && at.elapsed() < wait
+        {
+            // Still sending its table: look again later.
+            let tx = self.self_tx.clone();
+            let again = wait - at.elapsed();
+            tokio::spawn(async move {
+                tokio::time::sleep(again).await;
+                let _ = tx.send(Command::EndOfRibDue { peer, conn, wait });
+            });
+            return;
+        }
+        tracing::warn!(
+            %peer,
+            families = ?missing,
+            wait_secs = wait.as_secs(),
+            "no End-of-RIB from a peer that advertised graceful restart, and no UPDATE, since \
+             the session came up: the peer does not keep this session; resetting it"
+        );
+        let n = tern_bgp_wire::NotificationMessage::cease(0);
+        self.fsm_event(peer, conn, crate::fsm::Event::AutomaticStop(n));
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.stats.last_reset = Some("No End-of-RIB from the peer".to_owned());
+        }
+    }
+}

@@ -52,6 +52,13 @@ pub enum Command {
     GracefulTimer(IpAddr),
     /// (internal) We restarted and waited long enough for End-of-RIBs.
     RestartOver,
+    /// (internal) The End-of-RIB wait of an established connection ran
+    /// out (graceful.rs).
+    EndOfRibDue {
+        peer: IpAddr,
+        conn: ConnId,
+        wait: Duration,
+    },
     /// An address or a link came up: sessions waiting in Active try to
     /// connect now instead of at their next connect-retry expiry (the peer
     /// may have just become reachable).
@@ -549,6 +556,7 @@ impl Speaker {
             }
             Command::GracefulTimer(peer) => self.graceful_timer(peer),
             Command::RestartOver => self.restart_over(),
+            Command::EndOfRibDue { peer, conn, wait } => self.end_of_rib_due(peer, conn, wait),
             Command::InterfaceDown(addrs) => self.interface_down(&addrs),
             Command::Reconfigure(cfg) => {
                 self.reconfigure(*cfg);
@@ -1218,6 +1226,7 @@ impl Speaker {
             self.send(peer, conn, &Message::Update(u));
         }
         self.graceful_established(peer);
+        self.watch_end_of_rib(peer, conn);
     }
 
     fn on_down(&mut self, peer: IpAddr, conn: ConnId, reason: crate::fsm::DownReason) {
