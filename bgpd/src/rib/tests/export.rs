@@ -34,7 +34,10 @@ fn a_node_is_no_transit_path_without_an_export_route_map() {
     }
     let c = r.update_from_peer(a.id, &announce(&[P], attrs(&[65001], "192.0.2.1")));
     assert!(r.route(V4, net(P)).is_some(), "learned and used");
-    assert!(updates_for(&c, 2).is_empty(), "not passed on to the other ToR");
+    assert!(
+        updates_for(&c, 2).is_empty(),
+        "not passed on to the other ToR"
+    );
     assert_eq!(
         announced(&on_the_wire(&updates_for(&c, 3), &i.codec)),
         vec![net(P)],
