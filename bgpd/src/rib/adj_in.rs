@@ -1,7 +1,8 @@
 //! Adj-RIB-In: routes received from peers and originated locally, with the
 //! import checks (RFC 4271 §9.1.2: AS_PATH loop, treated as withdrawn;
 //! RFC 4456 §8: ORIGINATOR_ID and CLUSTER_LIST loops; RFC 4271 §6.3 first
-//! AS; a next hop that is one of our own addresses), into the Loc-RIB.
+//! AS; a next hop that is one of our own addresses or a martian), into the
+//! Loc-RIB.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -30,7 +31,8 @@ enum Refusal {
     OriginatorLoop,
     /// CLUSTER_LIST holds our cluster id.
     ClusterLoop,
-    /// The next hop is one of our addresses, or no usable address.
+    /// The next hop is one of our addresses, or a martian (see
+    /// [`martian_next_hop`]).
     NextHop,
 }
 
@@ -43,22 +45,39 @@ fn prefix_of(family: Family, nlri: &Nlri) -> Option<IpNet> {
     }
 }
 
-fn usable_next_hop(nh: &RouteNextHop) -> bool {
-    if let RouteNextHop::V6 {
-        global,
-        link_local: None,
-    } = nh
-        && global.is_unspecified()
-    {
-        return false;
+/// Whether `a` is a martian next hop, refused as FRR refuses it: IPv4
+/// 0.0.0.0/8 ("this network"), 127.0.0.0/8 (loopback), 224.0.0.0/4
+/// (multicast) and 240.0.0.0/4 (class E, broadcast included); IPv6 `::`,
+/// `::1`, multicast (ff00::/8), and the IPv4-mapped forms of the IPv4 ones.
+pub(crate) fn martian_next_hop(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v) => {
+            let first = v.octets()[0];
+            first == 0 || first == 127 || first >= 224
+        }
+        IpAddr::V6(v) => match v.to_ipv4_mapped() {
+            Some(v4) => martian_next_hop(IpAddr::V4(v4)),
+            None => v.is_unspecified() || v.is_loopback() || v.is_multicast(),
+        },
     }
-    nh.addresses().next().is_some()
-        && nh.addresses().all(|a| match a {
-            IpAddr::V4(v) => !(v.is_unspecified() || v.is_multicast() || v.is_broadcast()),
-            // The global address may be :: when only the link-local one is
-            // meant (RFC 2545 leaves it to the link).
-            IpAddr::V6(v) => !(v.is_multicast() || v.is_loopback()),
-        })
+}
+
+fn usable_next_hop(nh: &RouteNextHop) -> bool {
+    match *nh {
+        RouteNextHop::Local => false,
+        RouteNextHop::V4(a) => !martian_next_hop(IpAddr::V4(a)),
+        // The global address may be :: when only the link-local one is
+        // meant (RFC 2545 leaves it to the link): then the link-local one
+        // must be a link-local unicast address.
+        RouteNextHop::V6 {
+            global,
+            link_local: Some(ll),
+        } if global.is_unspecified() => ll.is_unicast_link_local(),
+        RouteNextHop::V6 { global, link_local } => {
+            !martian_next_hop(IpAddr::V6(global))
+                && link_local.is_none_or(|ll| !martian_next_hop(IpAddr::V6(ll)))
+        }
+    }
 }
 
 impl Rib {

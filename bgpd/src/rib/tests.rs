@@ -459,6 +459,60 @@ fn local_origination_is_not_installed_but_wins() {
 }
 
 #[test]
+fn martian_next_hops_are_refused() {
+    let mut r = rib();
+    let a = peer(1, 65001);
+    up(&mut r, &a);
+    // Built as structs, past the codec's own NEXT_HOP check: the RIB
+    // refuses them too (and MP_REACH_NLRI next hops only meet this check).
+    for nh in [
+        "127.0.0.1",
+        "127.1.2.3",
+        "0.0.0.0",
+        "0.1.2.3",
+        "224.0.0.5",
+        "239.1.1.1",
+        "240.0.0.1",
+        "255.255.255.255",
+    ] {
+        let c = r.update_from_peer(a.id, &announce(&["198.51.100.0/24"], attrs(&[65001], nh)));
+        assert!(c.fib.is_empty(), "{nh} accepted");
+        assert!(r.route(V4, net("198.51.100.0/24")).is_none(), "{nh}");
+    }
+    for nh in ["::1", "::", "ff02::1", "ff0e::5", "::ffff:127.0.0.1"] {
+        let c = r.update_from_peer(a.id, &announce_v6(&["2001:db8:1::/48"], &[65001], nh));
+        assert!(c.fib.is_empty(), "{nh} accepted");
+        assert!(r.route(V6, net("2001:db8:1::/48")).is_none(), "{nh}");
+    }
+    // :: with a link-local address that is not one, or a martian
+    // link-local: refused too.
+    for ll in ["2001:db8::9", "::1", "ff02::2"] {
+        let mut u = announce_v6(&["2001:db8:1::/48"], &[65001], "::");
+        if let Some(Attribute::MpReachNlri(mp)) = u.attributes.last_mut().map(|a| &mut a.value) {
+            mp.next_hop = NextHop::Ipv6 {
+                global: Ipv6Addr::UNSPECIFIED,
+                link_local: Some(ll.parse().unwrap()),
+            };
+        }
+        r.update_from_peer(a.id, &u);
+        assert!(r.route(V6, net("2001:db8:1::/48")).is_none(), ":: + {ll}");
+    }
+    // A usable next hop replaces a refused one, and a martian then
+    // withdraws it (treat-as-withdraw).
+    r.update_from_peer(
+        a.id,
+        &announce(&["198.51.100.0/24"], attrs(&[65001], "192.0.2.1")),
+    );
+    assert!(r.route(V4, net("198.51.100.0/24")).is_some());
+    let c = r.update_from_peer(
+        a.id,
+        &announce(&["198.51.100.0/24"], attrs(&[65001], "127.0.0.1")),
+    );
+    assert_eq!(c.fib, vec![fib(V4, "198.51.100.0/24", &[])]);
+    assert!(r.route(V4, net("198.51.100.0/24")).is_none());
+}
+
+#[test]
 fn ipv6_next_hop_with_link_local() {
     let mut r = rib();
     let a = peer(1, 65001);

@@ -139,10 +139,13 @@ fn action_for(code: u8, fault: &Fault) -> Action {
     }
 }
 
-/// NEXT_HOP values that cannot be a next hop: 0.0.0.0, multicast, class E
-/// and broadcast (RFC 4271 §6.3 "syntactically incorrect").
+/// NEXT_HOP values that cannot be a next hop (martians, RFC 4271 §6.3
+/// "syntactically incorrect"): treat-as-withdraw.
 fn is_martian_next_hop(a: std::net::Ipv4Addr) -> bool {
-    a.is_unspecified() || a.is_multicast() || a.octets()[0] >= 240
+    // 0.0.0.0/8, 127.0.0.0/8, multicast 224.0.0.0/4 and 240.0.0.0/4 (class
+    // E and the broadcast address), as FRR refuses them.
+    let first = a.octets()[0];
+    first == 0 || first == 127 || first >= 224
 }
 
 impl UpdateMessage {

@@ -188,6 +188,15 @@ fn next_hop_med_local_pref_errors_treat_as_withdraw() {
         decode_update(&b, &ctx()).outcome,
         UpdateOutcome::TreatAsWithdraw(_)
     ));
+    // The rest of the martians: 0.0.0.0/8, loopback 127.0.0.0/8, class E.
+    for nh in [[127, 0, 0, 1], [127, 9, 9, 9], [0, 1, 2, 3], [240, 0, 0, 1]] {
+        let b = body(&[], &[origin(), as_path(), attr(0x40, 3, &nh)], NLRI);
+        assert_withdraw(
+            &decode_update(&b, &ctx()),
+            attr_type::NEXT_HOP,
+            Fault::InvalidNextHop(Ipv4Addr::from(nh)),
+        );
+    }
     let b = body(&[], &with(attr(0x80, 4, &[0, 0, 5])), NLRI);
     assert_withdraw(
         &decode_update(&b, &ctx()),
