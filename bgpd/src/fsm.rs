@@ -95,6 +95,8 @@ pub enum Event {
     ConnectRetryTimerExpires,
     /// 10
     HoldTimerExpires,
+    /// RFC 9687: nothing could be written for the send hold time.
+    SendHoldTimerExpires,
     /// 11
     KeepaliveTimerExpires,
     /// 13 (IdleHoldTimer_Expires), which leads to an automatic start (3/5).
@@ -384,6 +386,11 @@ impl Fsm {
             }
             (_, E::HoldTimerExpires) => {
                 self.send_and_fail(&mut out, NotificationMessage::hold_timer_expired());
+            }
+            (_, E::SendHoldTimerExpires) => {
+                // Best effort: the peer is not reading, it will hardly get it.
+                let n = NotificationMessage::new(code::SEND_HOLD_TIMER_EXPIRED, 0, Vec::new());
+                self.send_and_fail(&mut out, n);
             }
             (_, E::MessageError(n)) => self.send_and_fail(&mut out, n),
             (_, E::NotificationReceived(n)) => self.fail(&mut out, DownReason::Received(n)),

@@ -187,6 +187,7 @@ impl ScriptedPeer {
         local: Ipv4Addr,
         verdict: Verdict,
         stop: Arc<AtomicBool>,
+        reads: bool,
     ) -> ScriptedPeer {
         use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn};
         use std::os::fd::AsRawFd;
@@ -208,6 +209,11 @@ impl ScriptedPeer {
                 &SockaddrIn::from(std::net::SocketAddrV4::new(local, 0)),
             )
             .expect("bind the peer's address");
+            if !reads {
+                // A small window: ternd's writes stall sooner.
+                nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::RcvBuf, &4096)
+                    .expect("SO_RCVBUF");
+            }
             match nix::sys::socket::connect(s.as_raw_fd(), &SockaddrIn::from(ternd)) {
                 Ok(()) => break s,
                 Err(e) => {
@@ -225,9 +231,11 @@ impl ScriptedPeer {
         };
         p.send(&open(local));
         p.send(&message(4, &[]));
-        let reader = p.stream.try_clone().expect("clone the stream");
-        let (name, verdict) = (p.name, p.verdict.clone());
-        std::thread::spawn(move || hold_timer(name, reader, verdict, stop));
+        if reads {
+            let reader = p.stream.try_clone().expect("clone the stream");
+            let (name, verdict) = (p.name, p.verdict.clone());
+            std::thread::spawn(move || hold_timer(name, reader, verdict, stop));
+        }
         p
     }
 
@@ -298,21 +306,31 @@ fn hold_timer(name: &'static str, mut stream: TcpStream, verdict: Verdict, stop:
     }
 }
 
-/// Runs a scripted peer in the lab's `peers` namespace until `stop`: the
-/// flood sends its table and an End-of-RIB, the quiet one a single route;
-/// both keep sending KEEPALIVEs on their interval.
+/// What a scripted peer does.
+#[derive(Clone, Copy)]
+struct Role {
+    /// Sends the big table (else one route).
+    flood: bool,
+    /// Reads what ternd sends (else never reads a byte).
+    reads: bool,
+}
+
+/// Runs a scripted peer in the lab's `peers` namespace until `stop`: once
+/// `go` is set, the flood sends its table and an End-of-RIB, the quiet one
+/// a single route; both keep sending KEEPALIVEs on their interval.
 fn run_peer(
     ns: String,
     name: &'static str,
     local: Ipv4Addr,
-    flood: bool,
-    stop: Arc<AtomicBool>,
+    role: Role,
+    (go, stop): (Arc<AtomicBool>, Arc<AtomicBool>),
     verdict: Verdict,
 ) -> std::thread::JoinHandle<()> {
     in_netns(&ns, move || {
-        let mut p = ScriptedPeer::connect(name, local, verdict, Arc::clone(&stop));
+        let mut p = ScriptedPeer::connect(name, local, verdict, Arc::clone(&stop), role.reads);
+        let flood = role.flood;
         // Wait for ternd to call the session Established before the load.
-        while !stop.load(Ordering::Relaxed) && !FLOOD_GO.load(Ordering::Relaxed) {
+        while !stop.load(Ordering::Relaxed) && !go.load(Ordering::Relaxed) {
             p.keepalive_if_due();
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -333,9 +351,6 @@ fn run_peer(
     })
 }
 
-/// Set once both sessions are up and ternd is limited: the peers start.
-static FLOOD_GO: AtomicBool = AtomicBool::new(false);
-
 /// The neighbor's entry in `show bgp summary json`.
 fn neighbor(ns: &str, addr: &str) -> serde_json::Value {
     tern(ns, "show bgp summary json")["ipv4Unicast"]["peers"][addr].clone()
@@ -355,21 +370,28 @@ fn a_starved_ternd_keeps_every_session_and_every_route() {
     let node = lab.ns("node1");
     let peers_ns = lab.ns("peers");
     let stop = Arc::new(AtomicBool::new(false));
+    let go = Arc::new(AtomicBool::new(false));
     let verdict = Verdict::default();
     let flood = run_peer(
         peers_ns.clone(),
         "flood",
         Ipv4Addr::new(192, 0, 2, 2),
-        true,
-        Arc::clone(&stop),
+        Role {
+            flood: true,
+            reads: true,
+        },
+        (Arc::clone(&go), Arc::clone(&stop)),
         verdict.clone(),
     );
     let quiet = run_peer(
         peers_ns,
         "quiet",
         Ipv4Addr::new(192, 0, 2, 3),
-        false,
-        Arc::clone(&stop),
+        Role {
+            flood: false,
+            reads: true,
+        },
+        (Arc::clone(&go), Arc::clone(&stop)),
         verdict.clone(),
     );
     eventually(30, || {
@@ -384,7 +406,7 @@ fn a_starved_ternd_keeps_every_session_and_every_route() {
 
     let limit = CpuLimit::apply(lab.pid("node1", "ternd"), CPU_PERCENT);
     let started = Instant::now();
-    FLOOD_GO.store(true, Ordering::Relaxed);
+    go.store(true, Ordering::Relaxed);
     let total = FLOOD_PREFIXES as usize + 1;
     eventually(400, || {
         let failures = verdict.failures();
@@ -436,5 +458,107 @@ fn a_starved_ternd_keeps_every_session_and_every_route() {
         took > 2 * HOLD,
         "ternd took the table in {took:?} under a {CPU_PERCENT}% CPU limit, not long enough \
          to outlast the hold time twice: raise FLOOD_PREFIXES or lower CPU_PERCENT"
+    );
+}
+
+#[test]
+fn a_peer_that_stops_reading_is_cut_off_by_the_send_hold_timer() {
+    // node1 passes the flood on to the quiet peer, which reads nothing.
+    let lab = Lab::up_with("starved.clab.yml", "sendhold", |dir| {
+        let conf = dir.join("starved/ternd.conf");
+        let text = std::fs::read_to_string(&conf).expect("ternd.conf");
+        let text = text.replace(
+            "  network 198.51.100.11/32\n",
+            "  network 198.51.100.11/32\n  neighbor 192.0.2.3 route-map TRANSIT out\n",
+        ) + "route-map TRANSIT permit 10\nexit\n";
+        std::fs::write(&conf, text).expect("ternd.conf");
+    });
+    let node = lab.ns("node1");
+    let peers_ns = lab.ns("peers");
+    let (go, stop) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let flood_verdict = Verdict::default();
+    let flood = run_peer(
+        peers_ns.clone(),
+        "flood",
+        Ipv4Addr::new(192, 0, 2, 2),
+        Role {
+            flood: true,
+            reads: true,
+        },
+        (Arc::clone(&go), Arc::clone(&stop)),
+        flood_verdict.clone(),
+    );
+    // Its writes fail once ternd has closed the session: expected here.
+    let stalled = run_peer(
+        peers_ns,
+        "stalled",
+        Ipv4Addr::new(192, 0, 2, 3),
+        Role {
+            flood: false,
+            reads: false,
+        },
+        (Arc::clone(&go), Arc::clone(&stop)),
+        Verdict::default(),
+    );
+    eventually(30, || {
+        for addr in ["192.0.2.2", "192.0.2.3"] {
+            let n = neighbor(&node, addr);
+            if n["state"] != "Established" {
+                return Err(format!("{addr}: {n}"));
+            }
+        }
+        Ok(())
+    });
+    go.store(true, Ordering::Relaxed);
+    let rss_at = |what: &str| {
+        let pid = lab.pid("node1", "ternd");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no VmRSS {what}"));
+        kb
+    };
+    // Send hold time: twice the hold time of 9 s.
+    let cut = eventually(60, || {
+        let n = tern(&node, "show bgp neighbors 192.0.2.3 json")["192.0.2.3"].clone();
+        let why = n["lastResetDueTo"].as_str().unwrap_or("");
+        if why.contains("Send Hold Timer Expired") {
+            Ok(rss_at("after the cut"))
+        } else {
+            Err(format!("not cut off yet: {n}"))
+        }
+    });
+    // The flooding peer was never touched, and all its routes are in.
+    eventually(60, || {
+        let n = neighbor(&node, "192.0.2.2");
+        if n["state"] == "Established" && n["pfxRcd"] == u64::from(FLOOD_PREFIXES) {
+            Ok(())
+        } else {
+            Err(format!("flood: {n}"))
+        }
+    });
+    let later = rss_at("later");
+    let flood_counters = neighbor(&node, "192.0.2.2");
+    stop.store(true, Ordering::Relaxed);
+    let _ = flood.join();
+    let _ = stalled.join();
+    assert!(
+        flood_verdict.failures().is_empty(),
+        "{:?}",
+        flood_verdict.failures()
+    );
+    let n = flood_counters;
+    assert_eq!(n["connectionsDropped"], 0, "flood: {n}");
+    // Nothing more is queued for the peer that was cut off: the memory
+    // does not keep growing with what it would have been sent.
+    assert!(
+        later < cut + 64 * 1024,
+        "ternd's RSS grew from {cut} kB to {later} kB after the stalled peer was cut off"
     );
 }

@@ -87,6 +87,9 @@ pub enum IoEvent {
         conn: ConnId,
         error: Option<String>,
     },
+    /// The writer could not write anything for the send hold time (RFC
+    /// 9687): the peer stopped reading. The writer has stopped.
+    SendHoldExpired { peer: IpAddr, conn: ConnId },
 }
 
 /// What the speaker hands a connection's writer.
@@ -97,6 +100,9 @@ pub enum Outgoing {
     /// Send a KEEPALIVE whenever this long has passed without a message
     /// written (the FSM's KeepaliveTimer, RFC 4271 section 8); None stops.
     Keepalives(Option<Duration>),
+    /// Give up when a write makes no progress for this long (RFC 9687's
+    /// SendHoldTimer); None: wait for ever.
+    SendHold(Option<Duration>),
 }
 
 /// What one connection's I/O tasks share with the speaker: when the peer
@@ -386,6 +392,7 @@ async fn write_loop(
 ) {
     let mut interval: Option<Duration> = None;
     let mut next_keepalive: Option<tokio::time::Instant> = None;
+    let mut send_hold: Option<Duration> = None;
     loop {
         let due = async {
             match next_keepalive {
@@ -402,6 +409,10 @@ async fn write_loop(
                     next_keepalive = i.map(|i| tokio::time::Instant::now() + i);
                     continue;
                 }
+                Some(Outgoing::SendHold(d)) => {
+                    send_hold = d;
+                    continue;
+                }
                 None => break,
             },
             () = due => {
@@ -409,15 +420,22 @@ async fn write_loop(
                 KEEPALIVE.to_vec()
             }
         };
-        if let Err(e) = wr.write_all(&bytes).await {
-            let _ = tx
-                .send(IoEvent::Closed {
-                    peer,
-                    conn,
-                    error: Some(e.to_string()),
-                })
-                .await;
-            return;
+        match write_message(&mut wr, &bytes, send_hold).await {
+            Ok(()) => {}
+            Err(WriteFailure::Stalled) => {
+                let _ = tx.send(IoEvent::SendHoldExpired { peer, conn }).await;
+                return;
+            }
+            Err(WriteFailure::Io(e)) => {
+                let _ = tx
+                    .send(IoEvent::Closed {
+                        peer,
+                        conn,
+                        error: Some(e.to_string()),
+                    })
+                    .await;
+                return;
+            }
         }
         wire.written.store(wire.now(), Ordering::Relaxed);
         // Any message restarts the peer's hold timer: the next KEEPALIVE
@@ -425,6 +443,39 @@ async fn write_loop(
         next_keepalive = interval.map(|i| tokio::time::Instant::now() + i);
     }
     let _ = wr.shutdown().await;
+}
+
+/// Why a message could not be written.
+enum WriteFailure {
+    /// No byte went out for the send hold time.
+    Stalled,
+    Io(std::io::Error),
+}
+
+/// Writes `bytes` whole; with a send hold time, fails when one write makes
+/// no progress for that long (each byte written restarts the wait, so a
+/// slow peer that reads is never cut off, only one that stopped).
+async fn write_message(
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    bytes: &[u8],
+    send_hold: Option<Duration>,
+) -> Result<(), WriteFailure> {
+    let mut off = 0;
+    while off < bytes.len() {
+        let write = wr.write(&bytes[off..]);
+        let n = match send_hold {
+            Some(d) => match tokio::time::timeout(d, write).await {
+                Ok(r) => r.map_err(WriteFailure::Io)?,
+                Err(_) => return Err(WriteFailure::Stalled),
+            },
+            None => write.await.map_err(WriteFailure::Io)?,
+        };
+        if n == 0 {
+            return Err(WriteFailure::Io(std::io::ErrorKind::WriteZero.into()));
+        }
+        off += n;
+    }
+    Ok(())
 }
 
 /// Frames and decodes the byte stream and hands each message to the

@@ -766,6 +766,10 @@ impl Speaker {
                 }
             }
             IoEvent::Accepted { stream, remote } => self.on_accept(stream, remote),
+            IoEvent::SendHoldExpired { peer, conn } => {
+                tracing::warn!(%peer, "send hold timer expired: the peer has read nothing for twice the hold time (RFC 9687)");
+                self.fsm_event(peer, conn, Event::SendHoldTimerExpires);
+            }
             IoEvent::Message { peer, conn, msg } => self.on_message(peer, conn, msg),
             IoEvent::Closed { peer, conn, error } => {
                 if let Some(e) = error {
@@ -1203,6 +1207,15 @@ impl Speaker {
             return;
         };
         c.codec = session.codec.clone();
+        // RFC 9687: a peer that reads nothing for twice the hold time is
+        // cut off (FRR's choice of SendHoldTime), so that what we queue
+        // for it cannot grow for ever.
+        if session.hold_time > 0
+            && let Some(w) = &c.writer
+        {
+            let send_hold = Duration::from_secs(2 * u64::from(session.hold_time));
+            let _ = w.send(io::Outgoing::SendHold(Some(send_hold)));
+        }
         let local_addr = c.local_addr;
         let sockets = c.sockets;
         // The other connection of a collision, if any, is no longer needed.
