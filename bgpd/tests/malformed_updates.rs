@@ -447,3 +447,68 @@ fn a_peer_that_never_sends_end_of_rib_is_reset() {
     let _ = ka.join();
     assert_eq!((n.code, n.subcode), (6, 0), "Cease: {n:?}");
 }
+
+/// MP_REACH_NLRI for VPN-IPv4 (AFI 1, SAFI 128), never negotiated on the
+/// session, whose NLRI carries an ADD-PATH path id (also never negotiated):
+/// unparseable as VPN-IPv4, and to be ignored (RFC 4760 §7), not answered
+/// with a session reset.
+///
+/// ```text
+/// 80 0e 24                     flags Optional, type 14, length 36
+/// 00 01 80                     AFI 1, SAFI 128
+/// 0c                           next hop length 12
+/// 00 00 00 00 00 00 00 00      next hop RD 0
+/// c0 00 02 02                  next hop 192.0.2.2
+/// 00                           reserved
+/// 00 00 00 01                  path id 1
+/// 70                           112 bits: label 24 + RD 64 + prefix 24
+/// 00 01 01                     label 16, bottom of stack
+/// 00 00 fd e9 00 00 00 64      RD 65001:100
+/// 0a 01 01                     10.1.1.0/24
+/// ```
+const MP_REACH_VPNV4_PATH_ID: [u8; 39] = [
+    0x80, 0x0e, 0x24, 0x00, 0x01, 0x80, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0xc0, 0x00, 0x02, 0x02, 0x00,
+    0x00, 0x00, 0x00, 0x01, 0x70, 0x00, 0x01, 0x01, 0x00, 0x00, 0xfd, 0xe9, 0x00, 0x00, 0x00, 0x64,
+    0x0a, 0x01, 0x01,
+];
+
+#[test]
+fn mp_reach_of_a_family_not_negotiated_is_ignored() {
+    let s = setup("nn", "");
+    let peer_ns = s.peer.clone();
+    let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish(&peer_ns)).join())
+        .expect("peer thread");
+    eventually(10, "Established", || peer_state(&s) == "Established");
+    // One UPDATE: the VPN-IPv4 MP_REACH_NLRI, and 100.64.5.0/24 in the NLRI
+    // field with the usual attributes.
+    p.send(&update(
+        &attrs(&[&ORIGIN_IGP, &AS_PATH, &NEXT_HOP, &MP_REACH_VPNV4_PATH_ID]),
+        &[24, 100, 64, 5],
+    ));
+    eventually(10, "100.64.5.0/24 in the FIB", || {
+        fib(&s).contains(&"100.64.5.0/24".to_owned())
+    });
+    // The session stays up: no NOTIFICATION comes, KEEPALIVEs do, and a
+    // later route is still learnt.
+    p.send(&message(4, &[]));
+    p.send(&update(
+        &attrs(&[&ORIGIN_IGP, &AS_PATH, &NEXT_HOP]),
+        &[24, 100, 64, 6],
+    ));
+    eventually(10, "100.64.6.0/24 in the FIB", || {
+        fib(&s).contains(&"100.64.6.0/24".to_owned())
+    });
+    p.stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    // Everything ternd sends until it falls silent: its End-of-RIB and
+    // routes, never a NOTIFICATION.
+    while let Some(m) = p.recv(false) {
+        assert!(
+            !matches!(m, Message::Notification(_)),
+            "ternd reset the session: {m:?}"
+        );
+    }
+    assert_eq!(peer_state(&s), "Established");
+    assert_eq!(fib(&s), ["100.64.5.0/24", "100.64.6.0/24"]);
+}

@@ -98,6 +98,7 @@ impl Rib {
             return changes;
         };
         let info = state.info.clone();
+        self.note_ignored_families(peer, update);
         let source = Source::Peer(peer);
         for (afi_safi, nlri) in update.withdrawals() {
             let Some(family) = family_of(afi_safi).filter(|f| info.has(*f)) else {
@@ -177,6 +178,42 @@ impl Rib {
             self.announce(peer, family, mp.nlri.iter(), attrs, &mut changes);
         }
         changes
+    }
+
+    /// Logs (once per peer and family, at debug) the MP_REACH_NLRI and
+    /// MP_UNREACH_NLRI the codec left undecoded: a family the session did
+    /// not negotiate (RFC 4760 §7) or one Tern does not route. They are
+    /// ignored; the rest of the UPDATE is processed.
+    fn note_ignored_families(&mut self, peer: PeerId, update: &UpdateMessage) {
+        for a in &update.attributes {
+            let tern_bgp_wire::Attribute::Raw { type_code, value } = &a.value else {
+                continue;
+            };
+            if !matches!(*type_code, 14 | 15) {
+                continue;
+            }
+            let (Some(afi), Some(safi)) = (value.get(..2), value.get(2)) else {
+                continue;
+            };
+            let family = tern_bgp_wire::AfiSafi::new(
+                tern_bgp_wire::Afi(u16::from_be_bytes([afi[0], afi[1]])),
+                tern_bgp_wire::Safi(*safi),
+            );
+            let Some(state) = self.peers.get_mut(&peer) else {
+                return;
+            };
+            if state.ignored_families.contains(&family) {
+                continue;
+            }
+            state.ignored_families.push(family);
+            tracing::debug!(
+                peer = %state.info.addr,
+                afi = family.afi.0,
+                safi = family.safi.0,
+                attribute = type_code,
+                "MP_REACH_NLRI/MP_UNREACH_NLRI of a family not negotiated on the session: ignored"
+            );
+        }
     }
 
     /// The checks that refuse a whole UPDATE's announcements.

@@ -482,6 +482,7 @@ impl Rib {
             denied: HashSet::default(),
             advertised: PerFamily::default(),
             down: false,
+            ignored_families: Vec::new(),
         });
         state.info = info.clone();
         state.down = false;

@@ -346,6 +346,9 @@ struct PeerState {
     advertised: PerFamily,
     /// Going down: its paths are being removed, it is sent nothing.
     down: bool,
+    /// Families whose MP_REACH_NLRI / MP_UNREACH_NLRI were ignored (not
+    /// negotiated, or not modelled), each logged once.
+    ignored_families: Vec<tern_bgp_wire::AfiSafi>,
 }
 
 /// Scratch buffers reused across prefixes, so that the hot path allocates

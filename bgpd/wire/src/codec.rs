@@ -28,6 +28,12 @@ pub struct Codec {
     /// (the peer advertised Extended Next Hop Encoding for them). Received
     /// UPDATEs are decoded with an IPv6 next hop whenever its length says so.
     pub extended_next_hop: Vec<AfiSafi>,
+    /// RFC 4760 §7: the families both sides advertised (IPv4 unicast alone
+    /// for a side that sent no Multiprotocol capability). MP_REACH_NLRI and
+    /// MP_UNREACH_NLRI of any other family are ignored, not decoded (RFC
+    /// 7606 §7.11 would otherwise reset the session over routes we never
+    /// asked for). `None` (the default): every family is decoded.
+    pub families: Option<Vec<AfiSafi>>,
 }
 
 impl Codec {
@@ -71,6 +77,26 @@ impl Codec {
                 }
             }
         }
+        let multiprotocol = |open: &OpenMessage| -> Vec<AfiSafi> {
+            let v: Vec<AfiSafi> = open
+                .capabilities()
+                .filter_map(|c| match c {
+                    Capability::Multiprotocol(f) => Some(*f),
+                    _ => None,
+                })
+                .collect();
+            if v.is_empty() {
+                vec![AfiSafi::IPV4_UNICAST]
+            } else {
+                v
+            }
+        };
+        let theirs = multiprotocol(remote);
+        let mut families: Vec<AfiSafi> = multiprotocol(local)
+            .into_iter()
+            .filter(|f| theirs.contains(f))
+            .collect();
+        families.dedup();
         use crate::capabilities::capability_code as cc;
         Codec {
             four_octet_as: both(cc::FOUR_OCTET_AS),
@@ -78,7 +104,14 @@ impl Codec {
             add_path_receive: receive,
             add_path_send: send,
             extended_next_hop,
+            families: Some(families),
         }
+    }
+
+    /// Whether routes of `family` are decoded: it was negotiated, or no
+    /// negotiation is known.
+    pub fn negotiated(&self, family: AfiSafi) -> bool {
+        self.families.as_ref().is_none_or(|f| f.contains(&family))
     }
 
     /// Largest length, header included, of a message of this type.

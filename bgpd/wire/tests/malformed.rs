@@ -903,3 +903,121 @@ fn encode_errors() {
     };
     assert!(big.encode(&ext, &mut out).is_ok());
 }
+
+// ------------------------------------- RFC 4760 §7: families not negotiated
+
+/// MP_REACH_NLRI for VPN-IPv4 whose NLRI carries an ADD-PATH path id that
+/// was never negotiated: unparseable as VPN-IPv4 without path ids.
+///
+/// ```text
+/// 00 01 80                     AFI 1 (IPv4), SAFI 128 (MPLS VPN)
+/// 0c                           next hop length 12
+/// 00 00 00 00 00 00 00 00      next hop RD 0
+/// c0 00 02 02                  next hop 192.0.2.2
+/// 00                           reserved
+/// 00 00 00 01                  path id 1 (not negotiated)
+/// 70                           112 bits: label 24 + RD 64 + prefix 24
+/// 00 01 01                     label 16, bottom of stack
+/// 00 00 fd e9 00 00 00 64      RD 65001:100
+/// 0a 01 01                     10.1.1.0/24
+/// ```
+const MP_REACH_VPNV4_PATH_ID: &[u8] = &[
+    0x00, 0x01, 0x80, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0xc0, 0x00, 0x02, 0x02, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x70, 0x00, 0x01, 0x01, 0x00, 0x00, 0xfd, 0xe9, 0x00, 0x00, 0x00, 0x64, 0x0a, 0x01, 0x01,
+];
+
+/// MP_UNREACH_NLRI for VPN-IPv4 with the same unparseable NLRI.
+///
+/// ```text
+/// 00 01 80                     AFI 1, SAFI 128
+/// 00 00 00 01 70 00 01 01 ...  path id 1, then the route as above
+/// ```
+const MP_UNREACH_VPNV4_PATH_ID: &[u8] = &[
+    0x00, 0x01, 0x80, 0x00, 0x00, 0x00, 0x01, 0x70, 0x00, 0x01, 0x01, 0x00, 0x00, 0xfd, 0xe9, 0x00,
+    0x00, 0x00, 0x64, 0x0a, 0x01, 0x01,
+];
+
+/// The codec of a session that negotiated IPv4 unicast alone.
+fn ipv4_only() -> Codec {
+    let open = |asn: u32, id: [u8; 4]| {
+        tern_bgp_wire::OpenMessage::new(
+            asn,
+            90,
+            Ipv4Addr::from(id),
+            vec![
+                tern_bgp_wire::Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
+                tern_bgp_wire::Capability::FourOctetAs(asn),
+            ],
+        )
+    };
+    Codec::negotiate(&open(65001, [192, 0, 2, 1]), &open(65002, [192, 0, 2, 2]))
+}
+
+#[test]
+fn mp_attributes_of_a_family_not_negotiated_are_ignored() {
+    // The UPDATE: ORIGIN, AS_PATH, NEXT_HOP, the VPN-IPv4 MP_REACH_NLRI and
+    // MP_UNREACH_NLRI, and 198.51.100.0/24 in the NLRI field.
+    let reach = attr(0x80, 14, MP_REACH_VPNV4_PATH_ID);
+    let unreach = attr(0x80, 15, MP_UNREACH_VPNV4_PATH_ID);
+    let b = body(
+        &[],
+        &[
+            origin(),
+            as_path(),
+            next_hop(),
+            reach.clone(),
+            unreach.clone(),
+        ],
+        NLRI,
+    );
+    // Where VPN-IPv4 is not negotiated: ignored, the rest is processed.
+    let u = decode_update(&b, &ipv4_only());
+    assert_eq!(u.outcome, UpdateOutcome::Accept);
+    let announced: Vec<String> = u
+        .announced()
+        .iter()
+        .map(|(f, n)| format!("{f:?} {n}"))
+        .collect();
+    assert_eq!(announced.len(), 1, "{announced:?}");
+    assert!(u.announced()[0].0 == AfiSafi::IPV4_UNICAST);
+    assert_eq!(u.announced()[0].1.to_string(), "198.51.100.0/24");
+    assert!(u.withdrawals().is_empty());
+    assert!(u.mp_reach().is_none() && u.mp_unreach().is_none());
+    // Where it is negotiated (or nothing is known), the same bytes are a
+    // malformed MP_REACH_NLRI: session reset, 3/9 (Optional Attribute Error).
+    let mut vpn = ipv4_only();
+    vpn.families = Some(vec![AfiSafi::IPV4_UNICAST, AfiSafi::IPV4_VPN]);
+    for c in [vpn, ctx()] {
+        let n = assert_reset(&decode_update(&b, &c));
+        assert_eq!((n.code, n.subcode), (3, 9), "{c:?}");
+    }
+    // An MP_UNREACH_NLRI alone of such a family: ignored too.
+    let u = decode_update(&body(&[], &[unreach], &[]), &ipv4_only());
+    assert_eq!(u.outcome, UpdateOutcome::Accept);
+    assert!(u.withdrawals().is_empty());
+    // A family's End-of-RIB still decodes, negotiated or not.
+    let u = decode_update(&body(&[], &[attr(0x80, 15, &[0, 2, 1])], &[]), &ipv4_only());
+    assert_eq!(
+        u.mp_unreach().map(|m| (m.family, m.withdrawn.len())),
+        Some((AfiSafi::IPV6_UNICAST, 0))
+    );
+}
+
+#[test]
+fn negotiated_families_are_those_both_opens_name() {
+    let open = |caps: Vec<tern_bgp_wire::Capability>| {
+        tern_bgp_wire::OpenMessage::new(65001, 90, Ipv4Addr::new(192, 0, 2, 1), caps)
+    };
+    let mp = tern_bgp_wire::Capability::Multiprotocol;
+    let both = Codec::negotiate(
+        &open(vec![mp(AfiSafi::IPV4_UNICAST), mp(AfiSafi::IPV6_UNICAST)]),
+        &open(vec![mp(AfiSafi::IPV6_UNICAST), mp(AfiSafi::IPV4_VPN)]),
+    );
+    assert_eq!(both.families, Some(vec![AfiSafi::IPV6_UNICAST]));
+    assert!(both.negotiated(AfiSafi::IPV6_UNICAST));
+    assert!(!both.negotiated(AfiSafi::IPV4_UNICAST));
+    // No Multiprotocol capability: IPv4 unicast alone (RFC 4760 §8).
+    let legacy = Codec::negotiate(&open(vec![]), &open(vec![mp(AfiSafi::IPV4_UNICAST)]));
+    assert_eq!(legacy.families, Some(vec![AfiSafi::IPV4_UNICAST]));
+    assert!(Codec::default().negotiated(AfiSafi::IPV4_VPN));
+}

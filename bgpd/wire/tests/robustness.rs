@@ -90,6 +90,7 @@ fn contexts() -> Vec<Codec> {
             add_path_receive: all.clone(),
             add_path_send: all,
             extended_next_hop: ext_nh,
+            families: None,
         },
     ]
 }

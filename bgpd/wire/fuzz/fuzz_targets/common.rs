@@ -30,6 +30,7 @@ pub fn codec(selector: u8) -> Codec {
             AfiSafi::IPV4_MULTICAST,
             AfiSafi::IPV4_VPN,
         ],
+        families: None,
     }
 }
 

@@ -134,13 +134,14 @@ fn decode_next_hop(kind: NlriKind, family: AfiSafi, nh: &[u8]) -> Result<NextHop
 
 impl MpReachNlri {
     /// Decodes the attribute value. `Ok(None)`: a family this crate does not
-    /// model, to be kept raw. Every error is a malformed attribute, which
-    /// RFC 7606 §7.11 answers with a session reset.
+    /// model, or one the session did not negotiate (RFC 4760 §7: ignored),
+    /// to be kept raw. Every error is a malformed attribute, which RFC 7606
+    /// §7.11 answers with a session reset.
     pub(crate) fn decode(value: &[u8], ctx: &Codec) -> Result<Option<MpReachNlri>, Fault> {
         let mut r = Reader::new(value);
         let family = family(&mut r)?;
         let nh_len = r.u8().ok_or(Fault::MpTruncated)?;
-        let Some(kind) = family.nlri_kind() else {
+        let Some(kind) = family.nlri_kind().filter(|_| ctx.negotiated(family)) else {
             return Ok(None);
         };
         let nh = r.take(usize::from(nh_len)).ok_or(Fault::MpTruncated)?;
@@ -214,12 +215,13 @@ impl MpUnreachNlri {
     }
 
     /// Decodes the attribute value; `Ok(None)` for a family this crate does
-    /// not model that carries routes (kept raw). An empty one of any family
-    /// decodes, since it is that family's End-of-RIB.
+    /// not model or the session did not negotiate that carries routes (kept
+    /// raw, ignored). An empty one of any family decodes, since it is that
+    /// family's End-of-RIB.
     pub(crate) fn decode(value: &[u8], ctx: &Codec) -> Result<Option<MpUnreachNlri>, Fault> {
         let mut r = Reader::new(value);
         let family = family(&mut r)?;
-        let withdrawn = match family.nlri_kind() {
+        let withdrawn = match family.nlri_kind().filter(|_| ctx.negotiated(family)) {
             _ if r.is_empty() => Vec::new(),
             None => return Ok(None),
             Some(kind) => decode_nlri(r.rest(), kind, ctx.receives_path_id(family))
