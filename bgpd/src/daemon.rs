@@ -173,17 +173,16 @@ impl Daemon {
         Ok(())
     }
 
-    /// `write memory`: the running configuration to the config file,
-    /// atomically, the previous file kept as FILE.bak.
-    pub fn write_memory(&self) -> Reply {
-        match write_atomically(&self.config_file, &self.config.render()) {
-            Ok(()) => Reply::Written {
-                path: self.config_file.display().to_string(),
-            },
-            Err(e) => Reply::Error {
-                message: format!("cannot write {}: {e}", self.config_file.display()),
-            },
+    /// Makes the configuration read from the config file the running one
+    /// (SIGHUP), through the same reconciliation as config lines: only what
+    /// differs changes (a `network` added is announced, a changed neighbor
+    /// restarts its session). A change that cannot be carried out is
+    /// refused and the running configuration stays as it was.
+    pub async fn reload(&mut self, new: Config) -> anyhow::Result<()> {
+        if new == self.config {
+            return Ok(());
         }
+        self.commit(new).await
     }
 
     /// `show running-config`; passwords only with `secrets` (the caller
@@ -239,7 +238,10 @@ impl Daemon {
             Request::ConfigLine { .. } => Reply::Error {
                 message: "configuration lines are served per connection".into(),
             },
-            Request::WriteMemory => self.write_memory(),
+            // File I/O: served by `write_memory` without the daemon's lock.
+            Request::WriteMemory => Reply::Error {
+                message: "write memory is served by the control server".into(),
+            },
             Request::EndpointAdd(ep) => endpoints_reply(self.endpoints.add(ep)),
             Request::EndpointDel {
                 container_id,
@@ -336,6 +338,36 @@ impl Daemon {
                 .get(&l.name)
                 .and_then(|i| i.description.clone()),
         }
+    }
+}
+
+/// `write memory`: the running configuration to the config file,
+/// atomically, the previous file kept as FILE.bak. The daemon's lock is
+/// held only to render the text: the writing and fsyncs happen on a
+/// blocking thread while other requests and the BGP side carry on. Saves
+/// run one at a time, each rendering the configuration once it is its
+/// turn, so the file never goes back to an older state.
+pub async fn write_memory(daemon: &tokio::sync::Mutex<Daemon>) -> Reply {
+    static WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = WRITES.lock().await;
+    let (path, text) = {
+        let d = daemon.lock().await;
+        (d.config_file.clone(), d.config.render())
+    };
+    let written = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || write_atomically(&path, &text)).await
+    };
+    match written {
+        Ok(Ok(())) => Reply::Written {
+            path: path.display().to_string(),
+        },
+        Ok(Err(e)) => Reply::Error {
+            message: format!("cannot write {}: {e}", path.display()),
+        },
+        Err(e) => Reply::Error {
+            message: format!("cannot write {}: {e}", path.display()),
+        },
     }
 }
 

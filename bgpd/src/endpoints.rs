@@ -1,6 +1,8 @@
 //! The pod endpoint registry: which pod interfaces `tern-cni` wired on this
-//! node. In memory, saved atomically to `/run/tern[/NAME]/endpoints.json` on
-//! every change so that a restarted ternd knows its pods again, and published
+//! node. In memory, saved atomically to `/run/tern[/NAME]/endpoints.json`
+//! after every change so that a restarted ternd knows its pods again (the
+//! caller writes the [`Save`] that [`Registry::unsaved`] hands out, outside
+//! the daemon's lock: file I/O never holds up other requests), and published
 //! on a `tokio::sync::watch` channel for the datapath to program its maps
 //! from.
 //!
@@ -13,6 +15,7 @@ use std::{
     collections::BTreeMap,
     io::Write,
     path::{Path, PathBuf},
+    sync::{Arc, Mutex},
 };
 
 use tern_control::Endpoint;
@@ -31,6 +34,40 @@ pub struct Registry {
     endpoints: BTreeMap<(String, String), Endpoint>,
     tx: watch::Sender<Vec<Endpoint>>,
     file: Option<PathBuf>,
+    /// Counts the changes; the file holds the state of `saved`.
+    generation: u64,
+    saved: Arc<Mutex<u64>>,
+}
+
+/// The registry's state to write to its file, taken after a change.
+#[derive(Debug)]
+pub struct Save {
+    file: PathBuf,
+    bytes: Vec<u8>,
+    generation: u64,
+    saved: Arc<Mutex<u64>>,
+}
+
+impl Save {
+    /// Writes the file (blocking), unless a later state was written
+    /// already: saves run in any order and the newest one wins.
+    pub fn write(self) -> Result<(), String> {
+        let mut saved = self.saved.lock().unwrap_or_else(|p| p.into_inner());
+        if *saved >= self.generation {
+            return Ok(());
+        }
+        save(&self.file, &self.bytes)
+            .map_err(|e| format!("cannot save {}: {e}", self.file.display()))?;
+        *saved = self.generation;
+        Ok(())
+    }
+
+    /// [`Save::write`] on a blocking thread.
+    pub async fn write_async(self) -> Result<(), String> {
+        tokio::task::spawn_blocking(move || self.write())
+            .await
+            .unwrap_or_else(|e| Err(format!("saving the endpoint registry failed: {e}")))
+    }
 }
 
 impl Registry {
@@ -41,6 +78,8 @@ impl Registry {
             endpoints: BTreeMap::new(),
             tx,
             file,
+            generation: 0,
+            saved: Arc::new(Mutex::new(0)),
         }
     }
 
@@ -82,7 +121,8 @@ impl Registry {
     }
 
     /// Registers `ep`, replacing the entry of the same key and any other that
-    /// claims its host veth or one of its addresses.
+    /// claims its host veth or one of its addresses. In memory: see
+    /// [`Registry::unsaved`].
     pub fn add(&mut self, ep: Endpoint) -> Result<Vec<Endpoint>, String> {
         validate(&ep)?;
         let k = key(&ep);
@@ -105,7 +145,7 @@ impl Registry {
         }
         tracing::info!(container_id = %ep.container_id, ifname = %ep.ifname, host = %ep.host_ifname, "endpoint added");
         self.endpoints.insert(k, ep);
-        self.changed()?;
+        self.changed();
         Ok(self.list())
     }
 
@@ -117,7 +157,7 @@ impl Registry {
             .is_some()
         {
             tracing::info!(%container_id, %ifname, "endpoint removed");
-            self.changed()?;
+            self.changed();
         }
         Ok(self.list())
     }
@@ -135,10 +175,8 @@ impl Registry {
             }
             alive
         });
-        if self.endpoints.len() != before
-            && let Err(e) = self.changed()
-        {
-            tracing::warn!(error = %e, "cannot save the endpoint registry");
+        if self.endpoints.len() != before {
+            self.changed();
         }
     }
 
@@ -146,13 +184,32 @@ impl Registry {
         self.tx.send_replace(self.list());
     }
 
-    fn changed(&mut self) -> Result<(), String> {
+    fn changed(&mut self) {
+        self.generation += 1;
         self.publish();
-        let Some(file) = &self.file else {
-            return Ok(());
+    }
+
+    /// The state to write to the file when it changed since the last
+    /// write; None without a file or a change.
+    pub fn unsaved(&self) -> Option<Save> {
+        let file = self.file.as_ref()?;
+        let saved = *self.saved.lock().unwrap_or_else(|p| p.into_inner());
+        if saved >= self.generation {
+            return None;
+        }
+        let bytes = match serde_json::to_vec_pretty(&self.list()) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot encode the endpoint registry");
+                return None;
+            }
         };
-        let text = serde_json::to_vec_pretty(&self.list()).map_err(|e| e.to_string())?;
-        save(file, &text).map_err(|e| format!("cannot save {}: {e}", file.display()))
+        Some(Save {
+            file: file.clone(),
+            bytes,
+            generation: self.generation,
+            saved: Arc::clone(&self.saved),
+        })
     }
 }
 
@@ -237,8 +294,19 @@ mod tests {
         let file = dir.path().join(STATE_FILE);
         let mut reg = Registry::load(file.clone());
         let rx = reg.subscribe();
+        let save = |reg: &Registry| {
+            if let Some(s) = reg.unsaved() {
+                s.write().unwrap();
+            }
+            assert!(reg.unsaved().is_none());
+        };
         reg.add(ep("a", "terna", 10, "10.0.0.2/32")).unwrap();
+        // A save taken earlier and written later does not undo a newer one.
+        let older = reg.unsaved().unwrap();
         reg.add(ep("b", "ternb", 11, "10.0.0.3/32")).unwrap();
+        save(&reg);
+        older.write().unwrap();
+        assert_eq!(Registry::load(file.clone()).list().len(), 2);
         assert_eq!(rx.borrow().len(), 2);
         // c takes b's address: b was left behind, c replaces it.
         reg.add(ep("c", "ternc", 12, "10.0.0.3/32")).unwrap();
@@ -248,12 +316,14 @@ mod tests {
         reg.del("a", "eth0").unwrap();
         reg.del("a", "eth0").unwrap();
         assert_eq!(rx.borrow().len(), 1);
+        save(&reg);
         let again = Registry::load(file.clone());
         assert_eq!(again.list(), reg.list());
         // c's veth was re-created with another ifindex: dropped.
         reg.prune(&[link("ternc", 99)]);
         assert!(reg.list().is_empty());
         assert!(rx.borrow().is_empty());
+        save(&reg);
         assert!(Registry::load(file).list().is_empty());
     }
 

@@ -158,6 +158,11 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
         Ok(links) => {
             daemon.reconcile_counters(&links);
             daemon.endpoints.prune(&links);
+            if let Some(save) = daemon.endpoints.unsaved()
+                && let Err(e) = save.write()
+            {
+                tracing::warn!(error = %e, "cannot save the endpoint registry");
+            }
         }
         Err(e) => tracing::warn!(error = %e, "link dump failed"),
     }
@@ -179,15 +184,24 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
             loop {
                 tick.tick().await;
-                let mut d = daemon.lock().await;
-                match d.netlink.links().await {
-                    Ok(links) => {
-                        d.reconcile_counters(&links);
-                        d.endpoints.prune(&links);
-                        let cfg = d.config.datapath.clone();
-                        d.datapath_reconcile_with(&cfg, &links).await;
+                let save = {
+                    let mut d = daemon.lock().await;
+                    match d.netlink.links().await {
+                        Ok(links) => {
+                            d.reconcile_counters(&links);
+                            d.endpoints.prune(&links);
+                            let cfg = d.config.datapath.clone();
+                            d.datapath_reconcile_with(&cfg, &links).await;
+                        }
+                        Err(e) => tracing::warn!(error = %e, "link dump failed"),
                     }
-                    Err(e) => tracing::warn!(error = %e, "link dump failed"),
+                    d.endpoints.unsaved()
+                };
+                // Written without the daemon's lock.
+                if let Some(save) = save
+                    && let Err(e) = save.write_async().await
+                {
+                    tracing::warn!(error = %e, "cannot save the endpoint registry");
                 }
             }
         })

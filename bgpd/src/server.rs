@@ -2,26 +2,53 @@
 //! mode 0660, group `tern`, speaking tern-control's JSON lines.
 //!
 //! A client that sends garbage gets an error reply; one that sends a line
-//! longer than the protocol allows is answered and disconnected. Neither
-//! disturbs the daemon or other clients.
+//! longer than [`MAX_REQUEST`] is answered and disconnected. Neither disturbs
+//! the daemon or other clients.
+//!
+//! No client can wedge the socket. A connection must send its first request
+//! within [`REQUEST_TIMEOUT`], finish any request it starts within it, and
+//! read its answer (no progress for that long closes it). Connections are
+//! served from two pools: [`MAX_SESSIONS`] for `tern` and other clients,
+//! [`MAX_REGISTRATIONS`] for tern-cni's endpoint requests, so that shells
+//! never keep a pod from starting. Between requests a connection keeps its
+//! slot (an interactive `tern` keeps one connection and its config mode
+//! while the operator thinks) until a new client needs the slot: then the
+//! connection idle the longest (at least [`REQUEST_TIMEOUT`]) is closed. When
+//! a pool is full of busy clients, a new one is answered
+//! `ternd: too many control connections (N); try again` and closed.
 use std::{
+    collections::HashMap,
     io,
     os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     sync::Arc,
+    time::{Duration, Instant},
 };
 
-use tern_control::{MAX_LINE, Reply, Request};
+use tern_control::{MAX_REQUEST, REQUEST_TIMEOUT, Reply, Request};
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
-    net::{UnixListener, UnixStream},
-    sync::{Mutex, Semaphore},
+    net::{
+        UnixListener, UnixStream,
+        unix::{OwnedReadHalf, OwnedWriteHalf},
+    },
+    sync::{Mutex, Notify, Semaphore},
 };
 
 use crate::daemon::Daemon;
 
-/// Most clients served at once; more are turned away.
-const MAX_CLIENTS: usize = 64;
+/// Connections served at once for `tern` and other clients.
+pub const MAX_SESSIONS: usize = 64;
+
+/// Connections served at once for tern-cni's endpoint requests, besides.
+pub const MAX_REGISTRATIONS: usize = 16;
+
+/// Connections that have not sent their first request yet.
+pub const MAX_PENDING: usize = 128;
+
+/// Bytes of an answer written at a time; each piece must be taken by the
+/// client within [`REQUEST_TIMEOUT`].
+const WRITE_CHUNK: usize = 64 * 1024;
 
 /// Errors setting up the socket.
 #[derive(Debug, thiserror::Error)]
@@ -78,83 +105,306 @@ pub fn bind(path: &Path) -> Result<UnixListener, ServerError> {
     Ok(listener)
 }
 
+/// Slots of one kind of client: members are busy (serving a request) or
+/// idle since some instant; an idle one gives up its slot to a newcomer.
+#[derive(Debug)]
+struct Pool {
+    limit: usize,
+    members: std::sync::Mutex<Members>,
+}
+
+#[derive(Debug, Default)]
+struct Members {
+    next: u64,
+    by_id: HashMap<u64, Member>,
+}
+
+#[derive(Debug)]
+struct Member {
+    idle_since: Option<Instant>,
+    evict: Arc<Notify>,
+}
+
+/// A connection's slot in a pool; given back on drop.
+#[derive(Debug)]
+struct Seat {
+    pool: Arc<Pool>,
+    id: u64,
+    evict: Arc<Notify>,
+}
+
+impl Pool {
+    fn new(limit: usize) -> Arc<Pool> {
+        Arc::new(Pool {
+            limit,
+            members: std::sync::Mutex::new(Members::default()),
+        })
+    }
+
+    fn members(&self) -> std::sync::MutexGuard<'_, Members> {
+        self.members.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A slot for a new busy member: a free one, else the one of the member
+    /// idle the longest (for at least `idle`), which is told to close.
+    fn take(self: &Arc<Self>, idle: Duration) -> Option<Seat> {
+        let mut m = self.members();
+        if m.by_id.len() >= self.limit {
+            let now = Instant::now();
+            let oldest = m
+                .by_id
+                .iter()
+                .filter_map(|(id, x)| x.idle_since.map(|t| (t, *id)))
+                .filter(|(t, _)| now.duration_since(*t) >= idle)
+                .min();
+            let (_, id) = oldest?;
+            if let Some(gone) = m.by_id.remove(&id) {
+                gone.evict.notify_one();
+            }
+        }
+        m.next += 1;
+        let id = m.next;
+        let evict = Arc::new(Notify::new());
+        m.by_id.insert(
+            id,
+            Member {
+                idle_since: None,
+                evict: Arc::clone(&evict),
+            },
+        );
+        Some(Seat {
+            pool: Arc::clone(self),
+            id,
+            evict,
+        })
+    }
+}
+
+impl Seat {
+    /// Waiting for the next request: the slot may go to a newcomer.
+    fn idle(&self) {
+        if let Some(m) = self.pool.members().by_id.get_mut(&self.id) {
+            m.idle_since = Some(Instant::now());
+        }
+    }
+
+    /// A request is coming: false if the slot was given away meanwhile.
+    fn busy(&self) -> bool {
+        match self.pool.members().by_id.get_mut(&self.id) {
+            Some(m) => {
+                m.idle_since = None;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        self.pool.members().by_id.remove(&self.id);
+    }
+}
+
+/// What the clients share.
+#[derive(Debug)]
+struct Shared {
+    daemon: Arc<Mutex<Daemon>>,
+    sessions: Arc<Pool>,
+    registrations: Arc<Pool>,
+    pending: Arc<Semaphore>,
+}
+
 /// Serves clients until the listener fails.
 pub async fn serve(listener: UnixListener, daemon: Arc<Mutex<Daemon>>) {
-    let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
+    let shared = Arc::new(Shared {
+        daemon,
+        sessions: Pool::new(MAX_SESSIONS),
+        registrations: Pool::new(MAX_REGISTRATIONS),
+        pending: Arc::new(Semaphore::new(MAX_PENDING)),
+    });
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!("too many control clients; turning one away");
-            continue;
-        };
-        let daemon = daemon.clone();
+        let shared = Arc::clone(&shared);
         tokio::spawn(async move {
-            if let Err(e) = client(stream, daemon).await {
-                tracing::debug!(error = %e, "control client ended");
+            if let Err(e) = client(stream, &shared).await {
+                tracing::info!(error = %e, "control client disconnected");
             }
-            drop(permit);
         });
     }
 }
 
-async fn client(stream: UnixStream, daemon: Arc<Mutex<Daemon>>) -> io::Result<()> {
+/// One request line as read from a client.
+enum Incoming {
+    Line(Vec<u8>),
+    TooLong,
+    End,
+}
+
+/// Reads one request line; the whole line must arrive within
+/// [`REQUEST_TIMEOUT`].
+async fn read_request(rd: &mut BufReader<OwnedReadHalf>) -> io::Result<Incoming> {
+    let mut line = Vec::new();
+    let mut limited = (&mut *rd).take(MAX_REQUEST as u64 + 1);
+    let read = limited.read_until(b'\n', &mut line);
+    let n = tokio::time::timeout(REQUEST_TIMEOUT, read)
+        .await
+        .map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no complete request within {} s", REQUEST_TIMEOUT.as_secs()),
+            )
+        })??;
+    if n == 0 {
+        return Ok(Incoming::End);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    } else if line.len() > MAX_REQUEST {
+        return Ok(Incoming::TooLong);
+    }
+    Ok(Incoming::Line(line))
+}
+
+fn too_many(limit: usize) -> Reply {
+    Reply::Error {
+        message: format!("ternd: too many control connections ({limit}); try again"),
+    }
+}
+
+async fn client(stream: UnixStream, sh: &Shared) -> io::Result<()> {
     // Who is asking (SO_PEERCRED): passwords are shown to root only.
     let root = stream.peer_cred().is_ok_and(|c| c.uid() == 0);
     let (rd, mut wr) = stream.into_split();
     let mut rd = BufReader::new(rd);
-    let mut line = Vec::new();
+    let Ok(pending) = Arc::clone(&sh.pending).try_acquire_owned() else {
+        tracing::warn!(
+            limit = MAX_PENDING,
+            "too many new control connections; refusing one"
+        );
+        return send(&mut wr, &too_many(MAX_PENDING)).await;
+    };
+    let mut next = match read_request(&mut rd).await? {
+        Incoming::End => return Ok(()),
+        Incoming::TooLong => return send(&mut wr, &too_long()).await,
+        Incoming::Line(l) => serde_json::from_slice::<Request>(&l),
+    };
+    // tern-cni's requests have slots of their own.
+    let pool = match &next {
+        Ok(r) if r.is_registration() => &sh.registrations,
+        _ => &sh.sessions,
+    };
+    let Some(seat) = pool.take(REQUEST_TIMEOUT) else {
+        tracing::warn!(
+            limit = pool.limit,
+            "too many control connections; refusing one"
+        );
+        return send(&mut wr, &too_many(pool.limit)).await;
+    };
+    drop(pending);
     // This connection's config mode (`configure terminal` in tern).
     let mut session = crate::config::ConfigSession::default();
     loop {
-        line.clear();
-        let n = (&mut rd)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .await?;
-        if n == 0 {
-            return Ok(());
-        }
-        let too_long = line.last() != Some(&b'\n') && line.len() > MAX_LINE;
-        if too_long {
-            let reply = Reply::Error {
-                message: format!("request longer than {MAX_LINE} bytes"),
-            };
-            send(&mut wr, &reply).await?;
-            return Ok(());
-        }
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
-        let reply = match serde_json::from_slice::<Request>(&line) {
-            Ok(Request::ConfigLine { line }) => {
-                let shown = crate::config::mask_secrets(&line);
-                tracing::info!(line = %shown, "config line");
-                daemon.lock().await.configure(&mut session, &line).await
-            }
-            Ok(Request::ShowRunningConfig) => daemon.lock().await.running_config(root),
-            Ok(req) => {
-                tracing::debug!(?req, "control request");
-                daemon.lock().await.handle(req).await
-            }
-            Err(e) => Reply::Error {
-                message: format!("malformed request: {e}"),
-            },
-        };
+        let reply = answer(sh, &mut session, root, next).await;
         send(&mut wr, &reply).await?;
+        seat.idle();
+        tokio::select! {
+            got = rd.fill_buf() => if got?.is_empty() {
+                return Ok(());
+            },
+            () = seat.evict.notified() => {
+                tracing::info!("idle control connection closed: its slot went to a new client");
+                return Ok(());
+            }
+        }
+        if !seat.busy() {
+            let reply = Reply::Error {
+                message: "ternd: this connection was idle and its slot went to another client; connect again".into(),
+            };
+            return send(&mut wr, &reply).await;
+        }
+        next = match read_request(&mut rd).await? {
+            Incoming::End => return Ok(()),
+            Incoming::TooLong => return send(&mut wr, &too_long()).await,
+            Incoming::Line(l) => serde_json::from_slice::<Request>(&l),
+        };
     }
 }
 
-async fn send(wr: &mut tokio::net::unix::OwnedWriteHalf, reply: &Reply) -> io::Result<()> {
+fn too_long() -> Reply {
+    Reply::Error {
+        message: format!(
+            "ternd: request longer than {MAX_REQUEST} bytes (1 MiB); connection closed"
+        ),
+    }
+}
+
+/// Serves one request. The daemon's lock is held while the daemon works on
+/// it, never across file I/O (`write memory`, the endpoint registry's file).
+async fn answer(
+    sh: &Shared,
+    session: &mut crate::config::ConfigSession,
+    root: bool,
+    req: Result<Request, serde_json::Error>,
+) -> Reply {
+    match req {
+        Ok(Request::ConfigLine { line }) => {
+            let shown = crate::config::mask_secrets(&line);
+            tracing::info!(line = %shown, "config line");
+            sh.daemon.lock().await.configure(session, &line).await
+        }
+        Ok(Request::ShowRunningConfig) => sh.daemon.lock().await.running_config(root),
+        Ok(Request::WriteMemory) => crate::daemon::write_memory(&sh.daemon).await,
+        Ok(req @ (Request::EndpointAdd(_) | Request::EndpointDel { .. })) => {
+            let (reply, save) = {
+                let mut d = sh.daemon.lock().await;
+                let reply = d.handle(req).await;
+                (reply, d.endpoints.unsaved())
+            };
+            match save {
+                Some(s) => match s.write_async().await {
+                    Ok(()) => reply,
+                    Err(message) => Reply::Error { message },
+                },
+                None => reply,
+            }
+        }
+        Ok(req) => {
+            tracing::debug!(?req, "control request");
+            sh.daemon.lock().await.handle(req).await
+        }
+        Err(e) => Reply::Error {
+            message: format!("malformed request: {e}"),
+        },
+    }
+}
+
+/// Writes one answer line; a client that takes no part of it within
+/// [`REQUEST_TIMEOUT`] is given up.
+async fn send(wr: &mut OwnedWriteHalf, reply: &Reply) -> io::Result<()> {
     let mut buf = serde_json::to_vec(reply).map_err(io::Error::other)?;
     buf.push(b'\n');
-    wr.write_all(&buf).await
+    for chunk in buf.chunks(WRITE_CHUNK) {
+        tokio::time::timeout(REQUEST_TIMEOUT, wr.write_all(chunk))
+            .await
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the client took none of its answer in {} s",
+                        REQUEST_TIMEOUT.as_secs()
+                    ),
+                )
+            })??;
+    }
+    Ok(())
 }
 
 /// The show and clear requests of `show ip bgp`, `show bgp neighbors`,

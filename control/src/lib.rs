@@ -3,8 +3,12 @@
 //!
 //! Framing: one JSON document per line, both ways. The client sends one
 //! [`Request`] line and reads one [`Reply`] line; it may send more requests on
-//! the same connection. A line longer than [`MAX_LINE`] or that does not parse
-//! gets an error reply, and the daemon goes on serving.
+//! the same connection. A request longer than [`MAX_REQUEST`] is answered with
+//! an error and the connection closed; one that does not parse gets an error
+//! reply, and the daemon goes on serving. A client has
+//! [`REQUEST_TIMEOUT`] to send a request it started (or its first one) and to
+//! take its answer; a connection idle between requests keeps its place until
+//! the daemon needs the slot for another client.
 use std::path::PathBuf;
 
 use ipnet::IpNet;
@@ -23,8 +27,18 @@ pub use show::{
     RemoteGracefulRestart,
 };
 
-/// Longest request line the daemon accepts, in bytes.
+/// Longest line the framing helpers read, in bytes (tern-cni bounds
+/// ternd's answers with it).
 pub const MAX_LINE: usize = 16 * 1024 * 1024;
+
+/// Longest request line the daemon accepts, in bytes: a longer one is
+/// answered with an error and the connection closed.
+pub const MAX_REQUEST: usize = 1024 * 1024;
+
+/// How long the daemon waits for a client to finish sending a request (or
+/// to send its first one after connecting), and for it to read more of an
+/// answer.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Longest reply line the CLI accepts, in bytes: a reply comes from the
 /// daemon and may hold a whole routing table (`show ip bgp json` of a
@@ -147,6 +161,18 @@ pub enum Request {
         address: Option<std::net::IpAddr>,
         mode: ClearMode,
     },
+}
+
+impl Request {
+    /// A request of tern-cni's (pod endpoint registration and its check):
+    /// ternd serves these from slots of their own, so that idle shells never
+    /// keep a pod from starting.
+    pub fn is_registration(&self) -> bool {
+        matches!(
+            self,
+            Request::EndpointAdd(_) | Request::EndpointDel { .. } | Request::ShowEndpoints
+        )
+    }
 }
 
 /// What the daemon answers.
