@@ -3,11 +3,14 @@
 //! hold time 90 s, passive, IPv4 unicast, no policy), starting them inside
 //! the DUT's namespace with `setsid nsenter --net=...`, watching them, and a
 //! guard that stops them by pid (SIGTERM, then SIGKILL) and removes what
-//! they left in /run.
+//! they left in /run, and the DUT's own view of its sessions (how many are
+//! not Established, or were dropped, by its CLI or control socket).
 
 use std::fmt::Write as _;
 use std::fs;
+use std::io::{BufRead, BufReader, Write as _};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -29,6 +32,12 @@ const TERN_RUN_DIR: &str = "/run/tern";
 const STOP_GRACE: Duration = Duration::from_secs(20);
 /// How long a launch may take (FRR's `-d` parent waits for the daemon).
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a query of the DUT's session view may take.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(20);
+/// ternd's control socket in its run directory.
+const TERN_SOCKET: &str = "ternd.sock";
+/// GoBGP's API, inside the DUT's namespace.
+const GOBGP_API_PORT: &str = "50051";
 
 /// One daemon under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,6 +185,10 @@ struct Proc {
 /// The running DUT; dropping it stops its processes.
 #[derive(Debug)]
 pub struct Dut {
+    kind: Kind,
+    instance: String,
+    netns: PathBuf,
+    workdir: PathBuf,
     procs: Vec<Proc>,
     remove_dirs: Vec<PathBuf>,
 }
@@ -184,6 +197,10 @@ impl Dut {
     /// Writes the config and starts the daemon(s) in the DUT's namespace.
     pub fn start(s: &Setup<'_>) -> Result<Dut> {
         let mut dut = Dut {
+            kind: s.kind,
+            instance: s.instance.to_owned(),
+            netns: s.netns_path.to_owned(),
+            workdir: s.workdir.to_owned(),
             procs: Vec::new(),
             remove_dirs: Vec::new(),
         };
@@ -231,6 +248,7 @@ impl Dut {
             }
             Kind::Gobgp => {
                 let conf = write(s.workdir, "gobgpd.toml", &gobgp_config(s))?;
+                let api = format!("127.0.0.1:{GOBGP_API_PORT}");
                 let args = [
                     "-f",
                     path_str(&conf)?,
@@ -238,7 +256,7 @@ impl Dut {
                     "toml",
                     "-p",
                     "--api-hosts",
-                    "127.0.0.1:50051",
+                    &api,
                     "--pprof-disable",
                 ];
                 dut.spawn_foreground("gobgpd", first(s.programs)?, &args, s)?;
@@ -387,14 +405,212 @@ impl Dut {
 
     /// Stops every process (last started first): SIGTERM, then SIGKILL.
     pub fn stop(&mut self) {
+        for left in self.stop_checked() {
+            eprintln!("tern-bench: cleanup: {left}");
+        }
+    }
+
+    /// Like [`Dut::stop`], and says what is left: processes that still run
+    /// their program, run directories that could not be removed.
+    pub fn stop_checked(&mut self) -> Vec<String> {
+        let mut left = Vec::new();
         while let Some(mut p) = self.procs.pop() {
             if let Err(e) = stop(&mut p) {
-                eprintln!("tern-bench: cleanup: {e:#}");
+                left.push(format!("{e:#}"));
+            } else if runs(p.pid, &p.program) {
+                left.push(format!("{} (pid {}) still runs", p.name, p.pid));
             }
         }
         for d in self.remove_dirs.drain(..) {
-            let _ = fs::remove_dir_all(&d);
+            if let Err(e) = fs::remove_dir_all(&d)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                left.push(format!("removing {}: {e}", d.display()));
+            }
         }
+        left
+    }
+
+    /// The DUT's own view: how many of its `neighbors` neighbors are not
+    /// Established now or (where the daemon counts it) have had a session
+    /// dropped. ternd by its control socket, FRR by vtysh, BIRD by birdc,
+    /// GoBGP by its CLI (which does not count drops).
+    pub fn sessions_down(&self, neighbors: usize) -> Result<usize> {
+        let peers = match self.kind {
+            Kind::Ternd => {
+                let sock = Path::new(TERN_RUN_DIR)
+                    .join(&self.instance)
+                    .join(TERN_SOCKET);
+                let v = tern_summary(&sock)?;
+                json_peers(v.get("peers"), "dropped")?
+            }
+            Kind::Frr => {
+                let text = self.query(
+                    "vtysh",
+                    &["-N", &self.instance, "-c", "show bgp summary json"],
+                    false,
+                )?;
+                let v: serde_json::Value =
+                    serde_json::from_str(&text).context("vtysh: show bgp summary json")?;
+                let peers = v
+                    .pointer("/ipv4Unicast/peers")
+                    .and_then(|p| p.as_object())
+                    .ok_or_else(|| anyhow!("vtysh: no ipv4Unicast peers in the summary"))?;
+                let list: Vec<serde_json::Value> = peers.values().cloned().collect();
+                json_peers(Some(&serde_json::Value::Array(list)), "connectionsDropped")?
+            }
+            Kind::Bird | Kind::BirdKernel => {
+                let sock = self.workdir.join("bird.ctl");
+                let text =
+                    self.query("birdc", &["-s", path_str(&sock)?, "show protocols"], false)?;
+                bird_peers(&text)
+            }
+            Kind::Gobgp => {
+                let text = self.query(
+                    "gobgp",
+                    &["-u", "127.0.0.1", "-p", GOBGP_API_PORT, "neighbor"],
+                    true,
+                )?;
+                gobgp_peers(&text)
+            }
+        };
+        if peers.total != neighbors {
+            bail!(
+                "the DUT lists {} neighbors, {neighbors} configured",
+                peers.total
+            );
+        }
+        Ok(peers.down)
+    }
+
+    /// Runs a CLI (inside the DUT's namespace with `in_ns`) and returns
+    /// its output; killed by pid after [`QUERY_TIMEOUT`].
+    fn query(&self, program: &str, args: &[&str], in_ns: bool) -> Result<String> {
+        let out_path = self.workdir.join(format!("{program}.query"));
+        let out = fs::File::create(&out_path)
+            .with_context(|| format!("creating {}", out_path.display()))?;
+        let mut cmd = if in_ns {
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net={}", self.netns.display()))
+                .arg("--")
+                .arg(on_path(program));
+            c
+        } else {
+            Command::new(on_path(program))
+        };
+        let mut child = cmd
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {program}"))?;
+        let deadline = Instant::now() + QUERY_TIMEOUT;
+        let status = loop {
+            if let Some(st) = child.try_wait()? {
+                break st;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "{program} gave no answer within {} s",
+                    QUERY_TIMEOUT.as_secs()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        let text = fs::read_to_string(&out_path).unwrap_or_default();
+        let _ = fs::remove_file(&out_path);
+        if !status.success() {
+            bail!(
+                "{program} {} failed ({status}): {}",
+                args.join(" "),
+                text.trim()
+            );
+        }
+        Ok(text)
+    }
+}
+
+/// Neighbors a DUT lists, and how many of them are down.
+#[derive(Debug, PartialEq)]
+struct PeerCount {
+    total: usize,
+    down: usize,
+}
+
+/// ternd's `show bgp summary` reply, from its control socket.
+fn tern_summary(sock: &Path) -> Result<serde_json::Value> {
+    let mut stream =
+        UnixStream::connect(sock).with_context(|| format!("connecting to {}", sock.display()))?;
+    stream.set_read_timeout(Some(QUERY_TIMEOUT))?;
+    stream.set_write_timeout(Some(QUERY_TIMEOUT))?;
+    stream.write_all(b"{\"request\":\"show-bgp-summary\"}\n")?;
+    let mut line = String::new();
+    BufReader::new(stream)
+        .read_line(&mut line)
+        .context("reading ternd's reply")?;
+    let v: serde_json::Value = serde_json::from_str(&line).context("ternd's reply")?;
+    match v.get("reply").and_then(|r| r.as_str()) {
+        Some("bgp-summary") => Ok(v),
+        _ => bail!("ternd answered: {}", line.trim()),
+    }
+}
+
+/// Counts a JSON list of peers with FRR's or ternd's `state` and a drop
+/// counter named `dropped`.
+fn json_peers(peers: Option<&serde_json::Value>, dropped: &str) -> Result<PeerCount> {
+    let list = peers
+        .and_then(|p| p.as_array())
+        .ok_or_else(|| anyhow!("no list of peers in the summary"))?;
+    let down = list
+        .iter()
+        .filter(|p| {
+            p.get("state").and_then(|s| s.as_str()) != Some("Established")
+                || p.get(dropped).and_then(|d| d.as_u64()).unwrap_or(0) > 0
+        })
+        .count();
+    Ok(PeerCount {
+        total: list.len(),
+        down,
+    })
+}
+
+/// `birdc show protocols`: the `peerN` lines; up means "up ... Established".
+fn bird_peers(text: &str) -> PeerCount {
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("peer")).collect();
+    let down = lines
+        .iter()
+        .filter(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.get(3) != Some(&"up") || !w.contains(&"Established")
+        })
+        .count();
+    PeerCount {
+        total: lines.len(),
+        down,
+    }
+}
+
+/// `gobgp neighbor`: one line per neighbor, its address first; the state
+/// column says "Establ" when up.
+fn gobgp_peers(text: &str) -> PeerCount {
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|a| a.parse::<std::net::IpAddr>().is_ok())
+        })
+        .collect();
+    let down = lines
+        .iter()
+        .filter(|l| !l.split_whitespace().any(|w| w == "Establ"))
+        .count();
+    PeerCount {
+        total: lines.len(),
+        down,
     }
 }
 
@@ -586,4 +802,31 @@ fn gobgp_config(s: &Setup<'_>) -> String {
         );
     }
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_views() {
+        let bird = "BIRD 2.0.12 ready.\nName       Proto      Table      State  Since         Info\n\
+            device1    Device     ---        up     12:00:00.000\n\
+            peer0      BGP        ---        up     12:00:01.000  Established\n\
+            peer1      BGP        ---        start  12:00:05.000  Active        Socket: Connection closed\n";
+        assert_eq!(bird_peers(bird), PeerCount { total: 2, down: 1 });
+        let gobgp = "Peer           AS  Up/Down State       |#Received  Accepted\n\
+            192.0.2.2   65099 00:00:10 Establ      |        0         0\n\
+            192.0.2.11  65101    never Active      |        0         0\n";
+        assert_eq!(gobgp_peers(gobgp), PeerCount { total: 2, down: 1 });
+        let tern: serde_json::Value = serde_json::json!([
+            {"state": "Established", "dropped": 0},
+            {"state": "Established", "dropped": 1},
+            {"state": "Active", "dropped": 0}
+        ]);
+        assert_eq!(
+            json_peers(Some(&tern), "dropped").ok(),
+            Some(PeerCount { total: 3, down: 2 })
+        );
+    }
 }

@@ -9,9 +9,18 @@
 //! anyway (ENOBUFS: notifications lost) it falls back to polling
 //! fib_triestat every half second, and says so. After the clock has stopped,
 //! [`verify`] checks the count with one full rtnetlink dump.
+//!
+//! With a shared table (the scale mode: every injector announces the same
+//! prefixes, prefix k's best path via injector k mod N) a prefix counts only
+//! while its route goes via that injector. The gateway is the route's
+//! RTA_GATEWAY, or the gateway of its nexthop object (RTA_NH_ID, as FRR's
+//! zebra installs them; the counter then also listens to the nexthop
+//! group). A route whose gateway it cannot tell counts as present.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::IoSliceMut;
+use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,6 +44,14 @@ use crate::{netns, prefixes};
 const RTMGRP_IPV4_ROUTE: u32 = 0x40;
 const RTM_NEWROUTE: u16 = 24;
 const RTM_DELROUTE: u16 = 25;
+const RTM_NEWNEXTHOP: u16 = 104;
+const RTM_DELNEXTHOP: u16 = 105;
+/// RTNLGRP_NEXTHOP (32) as a bind() group bit.
+const RTNLGRP_NEXTHOP_BIT: u32 = 1 << 31;
+const RTA_GATEWAY: u16 = 5;
+const RTA_NH_ID: u16 = 30;
+const NHA_ID: u16 = 1;
+const NHA_GATEWAY: u16 = 6;
 const AF_INET: u8 = 2;
 const RT_TABLE_MAIN: u32 = 254;
 const RTN_UNICAST: u8 = 1;
@@ -66,9 +83,12 @@ impl FibCounter {
     /// returns once the listener is bound, so nothing after it is missed.
     /// With `poll`, it counts by polling fib_triestat only (coarse; a
     /// cross-check that the listener does not slow the DUT down).
+    /// `injectors`: N of a shared table (prefix k counts only via injector
+    /// k mod N).
     pub fn start(
         netns: PathBuf,
         target: usize,
+        injectors: Option<usize>,
         poll: bool,
         events: mpsc::Sender<Event>,
     ) -> Result<FibCounter> {
@@ -81,7 +101,16 @@ impl FibCounter {
             .name("bench-fib".into())
             .spawn(move || {
                 let (stop, seen, overflowed) = shared;
-                let r = count(&netns, target, poll, &stop, &seen, &overflowed, &ready_tx);
+                let mut routes = Routes::new(target, injectors);
+                let r = count(
+                    &netns,
+                    poll,
+                    &mut routes,
+                    &stop,
+                    &seen,
+                    &overflowed,
+                    &ready_tx,
+                );
                 match r {
                     Ok(Some(t)) => {
                         let _ = events.send(Event::FibComplete(t));
@@ -126,14 +155,15 @@ impl Drop for FibCounter {
 /// or `None` when stopped before that.
 fn count(
     netns: &std::path::Path,
-    target: usize,
     poll_only: bool,
+    routes: &mut Routes,
     stop: &AtomicBool,
     seen: &AtomicUsize,
     overflowed: &AtomicBool,
     ready: &mpsc::Sender<Result<()>>,
 ) -> Result<Option<Instant>> {
     netns::enter(netns)?;
+    let target = routes.target;
     let base = fib_prefixes()?;
     if poll_only {
         let _ = ready.send(Ok(()));
@@ -147,10 +177,13 @@ fn count(
     )
     .context("opening a netlink socket")?;
     setsockopt(&fd, sockopt::RcvBufForce, &RCVBUF).context("SO_RCVBUFFORCE")?;
-    bind(fd.as_raw_fd(), &NetlinkAddr::new(0, RTMGRP_IPV4_ROUTE))
-        .context("joining RTMGRP_IPV4_ROUTE")?;
+    let groups = if routes.injectors.is_some() {
+        RTMGRP_IPV4_ROUTE | RTNLGRP_NEXTHOP_BIT
+    } else {
+        RTMGRP_IPV4_ROUTE
+    };
+    bind(fd.as_raw_fd(), &NetlinkAddr::new(0, groups)).context("joining RTMGRP_IPV4_ROUTE")?;
     let _ = ready.send(Ok(()));
-    let mut table = prefixes::Table::new(target);
     let mut slots = vec![[0u8; SLOT]; SLOTS];
     let mut lens = Vec::with_capacity(SLOTS);
     let mut headers = MultiHeaders::<NetlinkAddr>::preallocate(SLOTS, None);
@@ -159,10 +192,10 @@ fn count(
             Ok(()) if lens.is_empty() => std::thread::sleep(DRAIN_PAUSE),
             Ok(()) => {
                 for (slot, len) in slots.iter().zip(&lens) {
-                    apply(slot.get(..*len).unwrap_or_default(), &mut table);
+                    apply(slot.get(..*len).unwrap_or_default(), routes);
                 }
-                seen.store(table.held(), Ordering::Relaxed);
-                if table.held() >= target {
+                seen.store(routes.table.held(), Ordering::Relaxed);
+                if routes.table.held() >= target {
                     return Ok(Some(Instant::now()));
                 }
             }
@@ -227,29 +260,110 @@ fn poll(
 }
 
 /// Applies the route notifications in one datagram to `table`.
-fn apply(mut buf: &[u8], table: &mut prefixes::Table) {
-    // struct nlmsghdr { u32 len; u16 type; u16 flags; u32 seq; u32 pid; }
+/// The injected prefixes in the main table, and what the gateway check of a
+/// shared table needs.
+struct Routes {
+    table: prefixes::Table,
+    target: usize,
+    /// N with a shared table: prefix k must go via injector k mod N.
+    injectors: Option<usize>,
+    /// Gateways of the nexthop objects announced so far.
+    nexthops: HashMap<u32, Ipv4Addr>,
+}
+
+impl Routes {
+    fn new(target: usize, injectors: Option<usize>) -> Routes {
+        Routes {
+            table: prefixes::Table::new(target),
+            target,
+            injectors,
+            nexthops: HashMap::new(),
+        }
+    }
+
+    /// Whether a route to `p` via `gw` is the one that counts.
+    fn wanted(&self, p: Ipv4Net, gw: Option<Ipv4Addr>) -> bool {
+        let (Some(n), Some(gw)) = (self.injectors, gw) else {
+            return true;
+        };
+        match prefixes::index_of(p, self.target) {
+            Some(k) => gw == netns::injector_addr(k % n.max(1)),
+            None => true,
+        }
+    }
+}
+
+fn apply(mut buf: &[u8], routes: &mut Routes) {
     while buf.len() >= 16 {
         let len = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
         let kind = u16::from_ne_bytes([buf[4], buf[5]]);
         if len < 16 || len > buf.len() {
             return;
         }
-        if let Some(body) = buf.get(16..len)
-            && let Some(p) = unicast_main_v4(body)
-        {
-            match kind {
-                RTM_NEWROUTE => table.announce(p),
-                RTM_DELROUTE => table.withdraw(p),
-                _ => {}
+        let body = buf.get(16..len).unwrap_or_default();
+        match kind {
+            RTM_NEWROUTE | RTM_DELROUTE => {
+                if let Some(r) = unicast_main_v4(body) {
+                    let gw = r
+                        .gateway
+                        .or_else(|| r.nh_id.and_then(|id| routes.nexthops.get(&id).copied()));
+                    if kind == RTM_NEWROUTE && routes.wanted(r.prefix, gw) {
+                        routes.table.announce(r.prefix);
+                    } else {
+                        routes.table.withdraw(r.prefix);
+                    }
+                }
             }
+            RTM_NEWNEXTHOP | RTM_DELNEXTHOP => {
+                if let Some((id, gw)) = nexthop_v4(body) {
+                    if kind == RTM_NEWNEXTHOP {
+                        routes.nexthops.insert(id, gw);
+                    } else {
+                        routes.nexthops.remove(&id);
+                    }
+                }
+            }
+            _ => {}
         }
         buf = buf.get(align4(len)..).unwrap_or_default();
     }
 }
 
-/// The destination of an IPv4 unicast route of the main table.
-fn unicast_main_v4(body: &[u8]) -> Option<Ipv4Net> {
+/// The route attributes [`apply`] reads.
+struct RouteInfo {
+    prefix: Ipv4Net,
+    gateway: Option<Ipv4Addr>,
+    nh_id: Option<u32>,
+}
+
+/// Id and IPv4 gateway of an RTM_NEWNEXTHOP / RTM_DELNEXTHOP body (struct
+/// nhmsg, 8 octets, then attributes).
+fn nexthop_v4(body: &[u8]) -> Option<(u32, Ipv4Addr)> {
+    let mut id = None;
+    let mut gw = None;
+    let mut attrs = body.get(8..)?;
+    while attrs.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([attrs[0], attrs[1]]));
+        let kind = u16::from_ne_bytes([attrs[2], attrs[3]]);
+        if len < 4 || len > attrs.len() {
+            break;
+        }
+        let value = attrs.get(4..len)?;
+        match kind {
+            NHA_ID if value.len() == 4 => {
+                id = Some(u32::from_ne_bytes([value[0], value[1], value[2], value[3]]));
+            }
+            NHA_GATEWAY if value.len() == 4 => {
+                gw = Some(Ipv4Addr::new(value[0], value[1], value[2], value[3]));
+            }
+            _ => {}
+        }
+        attrs = attrs.get(align4(len)..).unwrap_or_default();
+    }
+    Some((id?, gw?))
+}
+
+fn unicast_main_v4(body: &[u8]) -> Option<RouteInfo> {
     // struct rtmsg { u8 family, dst_len, src_len, tos, table, protocol,
     // scope, type; u32 flags; } then attributes.
     let (&family, &dst_len, &table8, &rtype) =
@@ -259,6 +373,8 @@ fn unicast_main_v4(body: &[u8]) -> Option<Ipv4Net> {
     }
     let mut table = u32::from(table8);
     let mut dst = None;
+    let mut gateway = None;
+    let mut nh_id = None;
     let mut attrs = body.get(12..)?;
     while attrs.len() >= 4 {
         let len = usize::from(u16::from_ne_bytes([attrs[0], attrs[1]]));
@@ -276,6 +392,12 @@ fn unicast_main_v4(body: &[u8]) -> Option<Ipv4Net> {
             RTA_TABLE if value.len() == 4 => {
                 table = u32::from_ne_bytes([value[0], value[1], value[2], value[3]]);
             }
+            RTA_GATEWAY if value.len() == 4 => {
+                gateway = Some(Ipv4Addr::new(value[0], value[1], value[2], value[3]));
+            }
+            RTA_NH_ID if value.len() == 4 => {
+                nh_id = Some(u32::from_ne_bytes([value[0], value[1], value[2], value[3]]));
+            }
             _ => {}
         }
         attrs = attrs.get(align4(len)..).unwrap_or_default();
@@ -283,7 +405,11 @@ fn unicast_main_v4(body: &[u8]) -> Option<Ipv4Net> {
     if table != RT_TABLE_MAIN {
         return None;
     }
-    Ipv4Net::new(dst?, dst_len).ok()
+    Some(RouteInfo {
+        prefix: Ipv4Net::new(dst?, dst_len).ok()?,
+        gateway,
+        nh_id,
+    })
 }
 
 fn align4(n: usize) -> usize {
@@ -356,16 +482,58 @@ mod tests {
 
     #[test]
     fn counts_main_table_notifications() {
-        let mut t = prefixes::Table::new(10);
+        let mut r = Routes::new(10, None);
         let mut both = newroute(RTM_NEWROUTE, 254, 1);
         both.extend(newroute(RTM_NEWROUTE, 254, 2));
-        apply(&both, &mut t);
-        assert_eq!(t.held(), 2);
-        apply(&newroute(RTM_NEWROUTE, 100, 3), &mut t);
-        assert_eq!(t.held(), 2);
-        apply(&newroute(RTM_DELROUTE, 254, 1), &mut t);
-        assert_eq!(t.held(), 1);
-        apply(&[1, 2, 3], &mut t);
-        assert_eq!(t.held(), 1);
+        apply(&both, &mut r);
+        assert_eq!(r.table.held(), 2);
+        apply(&newroute(RTM_NEWROUTE, 100, 3), &mut r);
+        assert_eq!(r.table.held(), 2);
+        apply(&newroute(RTM_DELROUTE, 254, 1), &mut r);
+        assert_eq!(r.table.held(), 1);
+        apply(&[1, 2, 3], &mut r);
+        assert_eq!(r.table.held(), 1);
+    }
+
+    /// `m` with one more 4-octet attribute, its length fixed up.
+    fn with_attr(mut m: Vec<u8>, kind: u16, value: [u8; 4]) -> Vec<u8> {
+        m.extend_from_slice(&8u16.to_ne_bytes());
+        m.extend_from_slice(&kind.to_ne_bytes());
+        m.extend_from_slice(&value);
+        let len = (m.len() as u32).to_ne_bytes();
+        m[..4].copy_from_slice(&len);
+        m
+    }
+
+    #[test]
+    fn shared_table_counts_only_the_best_injectors_gateway() {
+        // Two injectors: prefix 1 (100.64.1.0/24) must go via injector 1
+        // (192.0.2.12), prefix 2 via injector 0 (192.0.2.11).
+        let mut r = Routes::new(10, Some(2));
+        let via = |third, gw| with_attr(newroute(RTM_NEWROUTE, 254, third), RTA_GATEWAY, gw);
+        apply(&via(1, [192, 0, 2, 11]), &mut r);
+        assert_eq!(r.table.held(), 0);
+        apply(&via(1, [192, 0, 2, 12]), &mut r);
+        assert_eq!(r.table.held(), 1);
+        apply(&via(1, [192, 0, 2, 11]), &mut r);
+        assert_eq!(r.table.held(), 0);
+        // Through a nexthop object announced before the route.
+        let mut nh = Vec::new();
+        nh.extend_from_slice(&0u32.to_ne_bytes());
+        nh.extend_from_slice(&RTM_NEWNEXTHOP.to_ne_bytes());
+        nh.extend_from_slice(&[0; 10]);
+        nh.extend_from_slice(&[AF_INET, 0, 0, 0, 0, 0, 0, 0]);
+        let nh = with_attr(nh, NHA_ID, 7u32.to_ne_bytes());
+        let nh = with_attr(nh, NHA_GATEWAY, [192, 0, 2, 11]);
+        apply(&nh, &mut r);
+        apply(
+            &with_attr(
+                newroute(RTM_NEWROUTE, 254, 2),
+                RTA_NH_ID,
+                7u32.to_ne_bytes(),
+            ),
+            &mut r,
+        );
+        assert_eq!(r.table.held(), 1);
     }
 }

@@ -10,7 +10,14 @@
 //! cargo build --release -p tern-bench -p tern-bgpd
 //! sudo target/release/tern-bench                                  # quick: 2 x 10,000
 //! sudo target/release/tern-bench --peers 10 --prefixes 100000     # full
+//! sudo target/release/tern-bench --scale --daemons ternd,bird      # scale
 //! ```
+//!
+//! `--scale` runs, for each daemon, 10 x 100k, 30 x 100k, 50 x 100k and
+//! 1 x 1M (or `--scale-configs`) with a shared table (every injector
+//! announces the same M prefixes, see peers.rs) and prints one table with a
+//! row per (configuration, daemon). A run in which any BGP session goes
+//! down is reported as failed, in both modes.
 //!
 //! Needs root (network namespaces). Everything runs inside two namespaces it
 //! creates and deletes again, also on failure and Ctrl-C.
@@ -35,7 +42,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 
 use crate::daemons::Kind;
-use crate::measure::{Mark, Params};
+use crate::measure::Params;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -83,6 +90,74 @@ struct Args {
     /// Print the table in markdown.
     #[arg(long)]
     markdown: bool,
+    /// Scale mode: for each daemon, the configurations of --scale-configs
+    /// (N peers x M prefixes, every peer announcing the same M prefixes),
+    /// one table with a row per (configuration, daemon). --peers and
+    /// --prefixes are not used.
+    #[arg(long)]
+    scale: bool,
+    /// The scale mode's configurations, NxM each (M may end in k or M).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10x100k,30x100k,50x100k,1x1M"
+    )]
+    scale_configs: Vec<String>,
+}
+
+/// One configuration of the scale mode: N peers x M prefixes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Config {
+    peers: usize,
+    prefixes: usize,
+}
+
+impl Config {
+    /// "10x100000", "10x100k", "1x1M".
+    fn parse(text: &str) -> Result<Config> {
+        let t = text.trim();
+        let (n, m) = t
+            .split_once(['x', 'X'])
+            .with_context(|| format!("--scale-configs: \"{t}\" is not NxM (e.g. 10x100000)"))?;
+        let (digits, factor) = match m.strip_suffix(['k', 'K']) {
+            Some(d) => (d, 1000),
+            None => match m.strip_suffix('M') {
+                Some(d) => (d, 1_000_000),
+                None => (m, 1),
+            },
+        };
+        let peers: usize = n
+            .parse()
+            .with_context(|| format!("--scale-configs: bad peer count in \"{t}\""))?;
+        let prefixes = digits
+            .parse::<usize>()
+            .ok()
+            .and_then(|d| d.checked_mul(factor))
+            .with_context(|| format!("--scale-configs: bad prefix count in \"{t}\""))?;
+        check_size(peers, prefixes, true)?;
+        Ok(Config { peers, prefixes })
+    }
+}
+
+/// Checks N and M; `shared`: the peers announce the same M prefixes.
+fn check_size(peers: usize, prefixes: usize, shared: bool) -> Result<usize> {
+    if peers == 0 || prefixes == 0 {
+        bail!("the number of peers and of prefixes must be at least 1");
+    }
+    if peers > netns::MAX_PEERS {
+        bail!("at most {} peers", netns::MAX_PEERS);
+    }
+    let total = if shared {
+        Some(prefixes)
+    } else {
+        peers.checked_mul(prefixes)
+    };
+    total.filter(|t| *t <= prefixes::MAX).with_context(|| {
+        format!(
+            "{peers} x {prefixes}: at most {} distinct prefixes (the /24s from 100.64.0.0 to 126.255.255.0)",
+            prefixes::MAX
+        )
+    })
 }
 
 fn main() -> ExitCode {
@@ -105,22 +180,21 @@ fn main() -> ExitCode {
 /// Ok(false) when a daemon failed (crashed, refused its config, lost a
 /// session); timeouts are results, not failures.
 fn run(args: Args, cancel: Arc<AtomicBool>) -> Result<bool> {
-    if args.peers == 0 || args.prefixes == 0 {
-        bail!("--peers and --prefixes must be at least 1");
+    let configs = if args.scale {
+        args.scale_configs
+            .iter()
+            .map(|c| Config::parse(c))
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        check_size(args.peers, args.prefixes, false).context("--peers x --prefixes")?;
+        vec![Config {
+            peers: args.peers,
+            prefixes: args.prefixes,
+        }]
+    };
+    if configs.is_empty() {
+        bail!("--scale-configs names no configuration");
     }
-    if args.peers > netns::MAX_PEERS {
-        bail!("--peers is at most {}", netns::MAX_PEERS);
-    }
-    let total = args
-        .peers
-        .checked_mul(args.prefixes)
-        .filter(|t| *t <= prefixes::MAX)
-        .with_context(|| {
-            format!(
-                "--peers x --prefixes must be at most {} (the /24s from 100.64.0.0 to 126.255.255.0)",
-                prefixes::MAX
-            )
-        })?;
     if !nix::unistd::geteuid().is_root() {
         bail!("run it as root: it creates network namespaces and starts routing daemons");
     }
@@ -144,7 +218,7 @@ fn run(args: Args, cancel: Arc<AtomicBool>) -> Result<bool> {
         programs.push(k.programs(&ternd)?);
     }
     signals::watch(cancel.clone(), "tern-bench")?;
-    let params = Params {
+    let base = Params {
         peers: args.peers,
         prefixes: args.prefixes,
         timeout: Duration::from_secs(args.timeout),
@@ -153,29 +227,75 @@ fn run(args: Args, cancel: Arc<AtomicBool>) -> Result<bool> {
         fib_poll: args.fib_poll,
         keep: args.keep,
         cancel: cancel.clone(),
+        shared: args.scale,
     };
-    eprintln!(
-        "tern-bench: {} peers x {} prefixes = {total} routes, timeout {} s per daemon",
-        args.peers, args.prefixes, args.timeout
-    );
     let load = table::load_average();
     let mut outcomes = Vec::new();
-    for (i, (kind, progs)) in kinds.iter().zip(&programs).enumerate() {
-        eprintln!("tern-bench: {} ...", kind.name());
-        let o = measure::run(*kind, progs, &params, i)?;
+    // Each run's namespaces and work directory are named by this index.
+    let mut index = 0;
+    for config in &configs {
+        let params = Params {
+            peers: config.peers,
+            prefixes: config.prefixes,
+            ..base.clone()
+        };
         eprintln!(
-            "tern-bench: {}: converged {}, FIB {}",
-            kind.name(),
-            report::mark(&o.converged, o.total),
-            report::mark(&o.fib, o.total)
+            "tern-bench: {} peers x {} prefixes{} = {} routes to the monitor, timeout {} s per daemon",
+            config.peers,
+            config.prefixes,
+            if args.scale { " (shared)" } else { "" },
+            params.total(),
+            args.timeout
         );
-        outcomes.push(o);
+        for (kind, progs) in kinds.iter().zip(&programs) {
+            eprintln!("tern-bench: {} ...", kind.name());
+            let o = measure::run(*kind, progs, &params, index)?;
+            index += 1;
+            eprintln!(
+                "tern-bench: {}: converged {}, FIB {}, sessions down {}",
+                kind.name(),
+                report::mark(&o.converged, o.total),
+                report::mark(&o.fib, o.total),
+                o.down()
+            );
+            outcomes.push(o);
+        }
     }
-    print!(
-        "{}",
+    let text = if args.scale {
+        report::render_scale(&outcomes, &load, args.markdown)
+    } else {
         report::render(&outcomes, args.peers, args.prefixes, &load, args.markdown)
-    );
-    Ok(outcomes
-        .iter()
-        .all(|o| o.converged != Mark::Failed && o.fib != Mark::Failed))
+    };
+    print!("{text}");
+    Ok(outcomes.iter().all(|o| !o.failed()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_configs_parse() {
+        let c = |t: &str| Config::parse(t).ok();
+        assert_eq!(
+            c("10x100000"),
+            Some(Config {
+                peers: 10,
+                prefixes: 100_000
+            })
+        );
+        assert_eq!(c("30x100k"), c("30x100000"));
+        assert_eq!(
+            c(" 1x1M"),
+            Some(Config {
+                peers: 1,
+                prefixes: 1_000_000
+            })
+        );
+        for bad in [
+            "10", "x100", "0x10", "10x0", "10xk", "10x2M", "300x10", "ax10",
+        ] {
+            assert!(c(bad).is_none(), "{bad}");
+        }
+    }
 }

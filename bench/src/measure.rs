@@ -4,6 +4,12 @@
 //! daemons that install routes) the DUT's kernel FIB holds them too, or at
 //! the timeout. CPU seconds are the DUT's utime+stime from t0 to that end,
 //! peak RSS the sum of its processes' VmHWM.
+//!
+//! A session that goes down (seen by our peers, or in the DUT's own view
+//! read at the end) fails the run: it ends a second after the first one
+//! goes down and is reported as "FAILED: N sessions down", never with a
+//! time. Every run stops its DUT by pid and deletes its namespaces before
+//! it returns, on failure too, and checks that nothing is left.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -18,6 +24,10 @@ use crate::daemons::{Dut, Kind, Setup};
 use crate::fib::{self, FibCounter};
 use crate::netns::{self, Lab};
 use crate::peers::{Peers, Plan, Progress, Speaker};
+
+/// How long a run goes on after the first session went down, so that the
+/// other sessions a failing DUT takes with it are counted too.
+const DOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// The DUT's AS; the monitor's; the first injector's (then +1 each).
 pub const DUT_ASN: u32 = 65000;
@@ -37,6 +47,8 @@ pub enum Event {
     FibComplete(Instant),
     /// A peer or the FIB counter failed.
     Failed(String),
+    /// A session went down (which, and why).
+    SessionDown(String),
 }
 
 /// How one part of the run ended.
@@ -50,6 +62,8 @@ pub enum Mark {
     NotApplicable,
     /// The run failed before it got there.
     Failed,
+    /// Sessions went down during the run: failed, whatever the clock said.
+    SessionsDown(usize),
 }
 
 /// The result of one run.
@@ -68,8 +82,16 @@ pub struct Outcome {
     pub bench_cpu_seconds: Option<f64>,
     /// Seconds after t0 at which the injectors had written everything.
     pub injected: Option<f64>,
-    /// Routes in N*M.
+    /// Routes the monitor must hold: N*M, or M with a shared table.
     pub total: usize,
+    /// Injecting peers (N) and prefixes per peer (M) of the run.
+    pub peers: usize,
+    pub prefixes: usize,
+    /// Sessions our peers saw go down; None when they never came up.
+    pub sessions_down: Option<usize>,
+    /// Sessions the DUT itself lists as not Established or dropped, read
+    /// at the end of the window; None when it could not be asked.
+    pub dut_sessions_down: Option<usize>,
     /// What went wrong, or remarks worth printing under the table.
     pub notes: Vec<String>,
 }
@@ -89,6 +111,37 @@ pub struct Params {
     pub fib_poll: bool,
     /// Set by the signal thread on Ctrl-C / SIGTERM.
     pub cancel: Arc<AtomicBool>,
+    /// Every injector announces the same M prefixes (the scale mode; see
+    /// peers.rs).
+    pub shared: bool,
+}
+
+impl Params {
+    /// Routes the monitor must hold.
+    pub fn total(&self) -> usize {
+        if self.shared {
+            self.prefixes
+        } else {
+            self.peers * self.prefixes
+        }
+    }
+}
+
+impl Outcome {
+    /// Sessions down by our peers' count or the DUT's, whichever is more.
+    pub fn down(&self) -> usize {
+        self.sessions_down
+            .unwrap_or(0)
+            .max(self.dut_sessions_down.unwrap_or(0))
+    }
+
+    /// Whether the run failed (crash, refused config, sessions down);
+    /// timeouts are results, not failures.
+    pub fn failed(&self) -> bool {
+        [&self.converged, &self.fib]
+            .iter()
+            .any(|m| matches!(m, Mark::Failed | Mark::SessionsDown(_)))
+    }
 }
 
 /// Runs the benchmark against one daemon. An `Err` means the run could not
@@ -109,7 +162,11 @@ pub fn run(kind: Kind, programs: &[PathBuf], p: &Params, index: usize) -> Result
         bench_cpu_seconds: None,
         cpu_at_converged: None,
         injected: None,
-        total: p.peers * p.prefixes,
+        total: p.total(),
+        peers: p.peers,
+        prefixes: p.prefixes,
+        sessions_down: None,
+        dut_sessions_down: None,
         notes: Vec::new(),
     };
     let prefix = format!("tbench-{}-{index}", std::process::id());
@@ -147,6 +204,7 @@ pub fn run(kind: Kind, programs: &[PathBuf], p: &Params, index: usize) -> Result
         Err(e) => {
             out.notes.push(format!("{e:#}"));
             guard.keep();
+            check_cleanup(kind, Vec::new(), lab)?;
             return Ok(out);
         }
     };
@@ -157,24 +215,99 @@ pub fn run(kind: Kind, programs: &[PathBuf], p: &Params, index: usize) -> Result
         injectors,
         prefixes: p.prefixes,
         establish_timeout: p.establish_timeout,
+        shared: p.shared,
     };
-    let result = measure(&mut dut, &lab, plan, p, &mut out);
-    if let Err(e) = result {
-        if p.cancel.load(Ordering::SeqCst) {
-            return Err(e);
+    let progress = Arc::new(Progress::default());
+    // The peers have stopped when it returns, on every path.
+    let result = measure(&mut dut, &lab, plan, p, &progress, &mut out);
+    let established = !matches!(result, Err(ref e) if e.is::<NotUp>());
+    let ours = progress.sessions_down.load(Ordering::SeqCst);
+    out.sessions_down = established.then_some(ours);
+    for r in progress.reasons() {
+        out.notes.push(format!("session down: {r}"));
+    }
+    if let Some(n) = out.dut_sessions_down.filter(|n| *n > ours) {
+        out.notes.push(format!(
+            "the DUT lists {n} of its sessions as not Established or dropped; our peers saw {ours} go down"
+        ));
+    }
+    let down = out.down();
+    if down > 0 {
+        out.converged = Mark::SessionsDown(down);
+        if out.fib != Mark::NotApplicable {
+            out.fib = Mark::SessionsDown(down);
         }
+    }
+    let cancelled = p.cancel.load(Ordering::SeqCst);
+    if let Err(e) = &result
+        && !cancelled
+    {
         out.notes.push(format!("{e:#}"));
         out.notes.push(dut.logs(40));
+    }
+    if result.is_err() || down > 0 {
         // Keep the logs for a look after the run.
         guard.keep();
     }
-    Ok(out)
+    let left = dut.stop_checked();
+    check_cleanup(kind, left, lab)?;
+    match result {
+        Err(e) if cancelled => Err(e),
+        _ => Ok(out),
+    }
 }
 
-fn measure(dut: &mut Dut, lab: &Lab, plan: Plan, p: &Params, out: &mut Outcome) -> Result<()> {
+/// Fails when the DUT's processes or the namespaces outlived the run: the
+/// next run would not start clean. `left` is what [`Dut::stop_checked`] found.
+fn check_cleanup(kind: Kind, mut left: Vec<String>, lab: Lab) -> Result<()> {
+    left.extend(lab.remove());
+    if !left.is_empty() {
+        bail!(
+            "cleanup after {} left something behind: {}",
+            kind.name(),
+            left.join("; ")
+        );
+    }
+    Ok(())
+}
+
+/// The sessions never all came up (no session can have gone down).
+#[derive(Debug)]
+struct NotUp(String);
+
+impl std::fmt::Display for NotUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotUp {}
+
+/// The run's error once a session (`first`) went down: waits [`DOWN_GRACE`] for the
+/// others a failing DUT takes along, then says how many and whether the
+/// DUT is still running.
+fn sessions_down(dut: &mut Dut, progress: &Progress, first: &str) -> anyhow::Error {
+    eprintln!("tern-bench: session down: {first}");
+    std::thread::sleep(DOWN_GRACE);
+    let n = progress.sessions_down.load(Ordering::SeqCst);
+    let what = format!("{n} session{} down", if n == 1 { "" } else { "s" });
+    match dut.check_alive() {
+        Err(e) => e.context(what),
+        Ok(()) => anyhow!("{what}; the DUT still runs"),
+    }
+}
+
+fn measure(
+    dut: &mut Dut,
+    lab: &Lab,
+    plan: Plan,
+    p: &Params,
+    progress: &Arc<Progress>,
+    out: &mut Outcome,
+) -> Result<()> {
     let total = plan.total();
+    let neighbors = plan.injectors.len() + 1;
     let (tx, rx) = mpsc::channel();
-    let progress = Arc::new(Progress::default());
     let mut peers = Peers::spawn(plan, lab.peers_path(), tx.clone(), progress.clone())?;
     // Up to the sessions.
     let up_deadline = Instant::now() + p.establish_timeout + Duration::from_secs(5);
@@ -186,11 +319,12 @@ fn measure(dut: &mut Dut, lab: &Lab, plan: Plan, p: &Params, out: &mut Outcome) 
             Ok(Event::Failed(e)) => {
                 std::thread::sleep(Duration::from_millis(200));
                 dut.check_alive()?;
-                bail!("{e}");
+                return Err(NotUp(e).into());
             }
+            Ok(Event::SessionDown(why)) => return Err(sessions_down(dut, progress, &why)),
             Ok(_) => {}
             Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < up_deadline => {}
-            Err(_) => bail!("the sessions did not come up"),
+            Err(_) => return Err(NotUp("the sessions did not come up".into()).into()),
         }
     }
     // Let start-up timers lapse (FRR, for one, holds its first
@@ -199,9 +333,13 @@ fn measure(dut: &mut Dut, lab: &Lab, plan: Plan, p: &Params, out: &mut Outcome) 
     while Instant::now() < settled {
         check_cancel(p)?;
         dut.check_alive()?;
-        if let Ok(Event::Failed(e)) = rx.recv_timeout(Duration::from_millis(50)) {
-            dut.check_alive()?;
-            bail!("{e}");
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(Event::Failed(e)) => {
+                dut.check_alive()?;
+                bail!("{e}");
+            }
+            Ok(Event::SessionDown(why)) => return Err(sessions_down(dut, progress, &why)),
+            _ => {}
         }
     }
     let pids: Vec<i32> = dut.pids().iter().map(|(_, pid)| *pid).collect();
@@ -209,6 +347,7 @@ fn measure(dut: &mut Dut, lab: &Lab, plan: Plan, p: &Params, out: &mut Outcome) 
         Some(FibCounter::start(
             lab.dut_path(),
             total,
+            p.shared.then_some(p.peers),
             p.fib_poll,
             tx.clone(),
         )?)
@@ -247,6 +386,7 @@ fn measure(dut: &mut Dut, lab: &Lab, plan: Plan, p: &Params, out: &mut Outcome) 
                 std::thread::sleep(Duration::from_millis(200));
                 break Err(dut.check_alive().err().unwrap_or_else(|| anyhow!("{e}")));
             }
+            Ok(Event::SessionDown(why)) => break Err(sessions_down(dut, progress, &why)),
             Ok(Event::Established) => {}
             Err(_) if Instant::now() >= deadline => break Ok(()),
             Err(_) => {}
@@ -259,6 +399,15 @@ fn measure(dut: &mut Dut, lab: &Lab, plan: Plan, p: &Params, out: &mut Outcome) 
     if let (Ok(c1), Ok(rss)) = (&cpu1, &rss) {
         out.cpu_seconds = Some(c1 - cpu0);
         out.peak_rss_mb = Some(*rss);
+    }
+    // The DUT's own view, while our sessions are still up.
+    if dut.check_alive().is_ok() {
+        match dut.sessions_down(neighbors) {
+            Ok(n) => out.dut_sessions_down = Some(n),
+            Err(e) => out.notes.push(format!(
+                "could not read the DUT's view of its sessions: {e:#}"
+            )),
+        }
     }
     let seen_monitor = progress.monitor_routes.load(Ordering::Relaxed);
     out.converged = match converged {

@@ -130,6 +130,22 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Deletes both namespaces now and says what is left of them.
+    pub fn remove(mut self) -> Vec<String> {
+        let mut left = Vec::new();
+        for ns in self.created.drain(..).rev() {
+            if let Err(e) = ip(&["netns", "delete", &ns]) {
+                left.push(format!("{e:#}"));
+            }
+            if lab_path(&ns).exists() {
+                left.push(format!("network namespace {ns} still exists"));
+            }
+        }
+        left
+    }
+}
+
 fn lab_path(ns: &str) -> PathBuf {
     PathBuf::from(NETNS_DIR).join(ns)
 }

@@ -3,6 +3,16 @@
 //! counts the distinct prefixes the DUT passes on (announcements and
 //! withdrawals applied) and reports the instant it holds all N*M.
 //!
+//! With a shared table (the scale mode) every injector announces the same M
+//! prefixes instead: prefix k's best path is injector (k mod N)'s, the other
+//! injectors prepend their AS once, and the monitor holds a prefix only
+//! while the DUT passes on that best path (AS path length 2). So the monitor
+//! is complete only after the DUT has read every injector's whole stream.
+//!
+//! A session that fails (a NOTIFICATION from the DUT, the connection
+//! closing, hold timer) is counted as down and left out from then on; the
+//! others carry on, and the main thread decides what that means for the run.
+//!
 //! They all run on one thread that first entered the peers' network
 //! namespace; each binds its own source address. After the OPEN exchange
 //! (blocking, with timeouts) the sockets are non-blocking and served by a
@@ -17,9 +27,8 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -49,6 +58,9 @@ const CHUNK_BYTES: usize = 64 * 1024;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The tick of the session loop.
 const TICK: Duration = Duration::from_millis(2);
+/// AS path length of a best path at the monitor with a shared table: the
+/// DUT's AS and the injector's.
+const BEST_PATH_LENGTH: usize = 2;
 
 /// One of our speakers: its address (also its BGP identifier) and AS.
 #[derive(Clone, Copy, Debug)]
@@ -68,12 +80,19 @@ pub struct Plan {
     pub prefixes: usize,
     /// How long the sessions may take to come up.
     pub establish_timeout: Duration,
+    /// Every injector announces the same M prefixes (see the module text).
+    pub shared: bool,
 }
 
 impl Plan {
-    /// N * M: what the monitor must hold.
+    /// What the monitor must hold: N * M distinct prefixes, or M when the
+    /// injectors share one table.
     pub fn total(&self) -> usize {
-        self.injectors.len() * self.prefixes
+        if self.shared {
+            self.prefixes
+        } else {
+            self.injectors.len() * self.prefixes
+        }
     }
 }
 
@@ -84,6 +103,28 @@ pub struct Progress {
     pub monitor_routes: AtomicUsize,
     /// Announcements the monitor received of prefixes nobody injected.
     pub unexpected_routes: AtomicUsize,
+    /// Sessions (monitor and injectors) that went down after coming up.
+    pub sessions_down: AtomicUsize,
+    /// Which, and why, in the order they went down.
+    pub down_reasons: Mutex<Vec<String>>,
+}
+
+impl Progress {
+    /// Counts one session as down.
+    fn session_down(&self, why: String) {
+        self.sessions_down.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut r) = self.down_reasons.lock() {
+            r.push(why);
+        }
+    }
+
+    /// The reasons recorded so far.
+    pub fn reasons(&self) -> Vec<String> {
+        self.down_reasons
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// The peers' thread; dropping the handle closes the sessions and joins it.
@@ -170,12 +211,7 @@ fn run(
     for (i, s) in plan.injectors.iter().enumerate() {
         let name = format!("injector {}", i + 1);
         let session = establish(&name, *s, plan, deadline, stop)?;
-        loads.push(VecDeque::from(build_updates(
-            i,
-            *s,
-            plan.prefixes,
-            &session.codec,
-        )?));
+        loads.push(VecDeque::from(build_updates(i, *s, plan, &session.codec)?));
         sessions.push(session);
     }
     let _ = events.send(Event::Established);
@@ -200,8 +236,21 @@ fn run(
         }
         let now = Instant::now();
         for (i, s) in sessions.iter_mut().enumerate() {
+            if s.down {
+                continue;
+            }
             let monitor = (i == 0).then_some(&mut table);
-            s.tick(now, monitor).with_context(|| s.name.clone())?;
+            if let Err(e) = s.tick(now, monitor, plan.shared) {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                // Ours to close too: the DUT sees the connection end.
+                s.down = true;
+                let _ = s.stream.shutdown(std::net::Shutdown::Both);
+                let why = format!("{}: {e:#}", s.name);
+                progress.session_down(why.clone());
+                let _ = events.send(Event::SessionDown(why));
+            }
         }
         progress
             .monitor_routes
@@ -213,13 +262,13 @@ fn run(
             converged = true;
             let _ = events.send(Event::Converged(Instant::now()));
         }
-        if started && !all_written && sessions.iter().skip(1).all(Session::written) {
+        if started && !all_written && sessions.iter().skip(1).all(|s| s.written() && !s.down) {
             all_written = true;
             let _ = events.send(Event::InjectorsDone(Instant::now()));
         }
         std::thread::sleep(TICK);
     }
-    for s in &mut sessions {
+    for s in sessions.iter_mut().filter(|s| !s.down) {
         s.close();
     }
     Ok(())
@@ -243,6 +292,8 @@ struct Session {
     written: usize,
     /// An injector's UPDATE chunks not yet queued.
     load: VecDeque<Vec<u8>>,
+    /// The session failed; it is no longer served.
+    down: bool,
 }
 
 impl Session {
@@ -270,8 +321,14 @@ impl Session {
     }
 
     /// One round: write, read, timers. `monitor` is the monitor's table
-    /// (UPDATEs are decoded into it); an injector only frames what it gets.
-    fn tick(&mut self, now: Instant, mut monitor: Option<&mut prefixes::Table>) -> Result<()> {
+    /// (UPDATEs are decoded into it; `shared`: only best paths count); an
+    /// injector only frames what it gets.
+    fn tick(
+        &mut self,
+        now: Instant,
+        mut monitor: Option<&mut prefixes::Table>,
+        shared: bool,
+    ) -> Result<()> {
         let keepalive_queued = self.out.iter().any(|(_, ka)| *ka);
         if now.duration_since(self.last_tx) >= self.keepalive_every && !keepalive_queued {
             self.out.push_back((self.keepalive.clone(), true));
@@ -307,7 +364,7 @@ impl Session {
             self.last_rx = now;
             while let Some(m) = self.rx.pop(&self.codec)? {
                 match monitor.as_deref_mut() {
-                    Some(table) => count(m, &self.codec, table)?,
+                    Some(table) => count(m, &self.codec, table, shared)?,
                     // What the DUT sends an injector (the other injectors'
                     // routes) is dropped unread; only a NOTIFICATION matters.
                     None if m.get(18) == Some(&MessageType::Notification.as_u8()) => {
@@ -329,8 +386,11 @@ impl Session {
     }
 }
 
-/// Applies one message the monitor received.
-fn count(m: &[u8], codec: &Codec, table: &mut prefixes::Table) -> Result<()> {
+/// Applies one message the monitor received. With `shared` tables a prefix
+/// counts only with its best path: the DUT's AS and the one injector that
+/// did not prepend (AS path length 2); another path replaces it, so it is
+/// taken as a withdrawal of the best one.
+fn count(m: &[u8], codec: &Codec, table: &mut prefixes::Table, shared: bool) -> Result<()> {
     let Message::Update(u) = decode(m, codec)? else {
         return Ok(());
     };
@@ -342,9 +402,15 @@ fn count(m: &[u8], codec: &Codec, table: &mut prefixes::Table) -> Result<()> {
             table.withdraw(p);
         }
     }
+    let best = !shared
+        || u.attributes.iter().any(|a| match &a.value {
+            Attribute::AsPath(path) => path.path_length() == BEST_PATH_LENGTH,
+            _ => false,
+        });
     for (family, n) in u.announced() {
         match n.prefix {
-            NlriPrefix::Ipv4(p) if family == AfiSafi::IPV4_UNICAST => table.announce(p),
+            NlriPrefix::Ipv4(p) if family == AfiSafi::IPV4_UNICAST && best => table.announce(p),
+            NlriPrefix::Ipv4(p) if family == AfiSafi::IPV4_UNICAST => table.withdraw(p),
             _ => table.announce_other(),
         }
     }
@@ -452,6 +518,7 @@ fn handshake(name: &str, me: Speaker, plan: &Plan) -> Result<Session> {
         out: VecDeque::new(),
         written: 0,
         load: VecDeque::new(),
+        down: false,
     })
 }
 
@@ -465,26 +532,49 @@ fn decode(bytes: &[u8], codec: &Codec) -> Result<Message> {
 }
 
 /// The UPDATEs of injector `i`, encoded once, in chunks of whole messages;
-/// the End-of-RIB marker comes last.
-fn build_updates(i: usize, me: Speaker, count: usize, codec: &Codec) -> Result<Vec<Vec<u8>>> {
-    let attrs = vec![
-        PathAttribute::new(Attribute::Origin(Origin::Igp)),
-        PathAttribute::new(Attribute::AsPath(AsPath::from_sequence(vec![me.asn]))),
-        PathAttribute::new(Attribute::NextHop(me.addr)),
-    ];
-    let first = i * count;
+/// the End-of-RIB marker comes last. Its own M prefixes, or with a shared
+/// table prefixes 0..M: those with k mod N = i with AS path [its AS], the
+/// others prepended ([its AS, its AS]), each block of up to 1000 prefixes as
+/// one UPDATE per path.
+fn build_updates(i: usize, me: Speaker, plan: &Plan, codec: &Codec) -> Result<Vec<Vec<u8>>> {
+    let attrs = |prepend: bool| {
+        let path = if prepend {
+            vec![me.asn, me.asn]
+        } else {
+            vec![me.asn]
+        };
+        vec![
+            PathAttribute::new(Attribute::Origin(Origin::Igp)),
+            PathAttribute::new(Attribute::AsPath(AsPath::from_sequence(path))),
+            PathAttribute::new(Attribute::NextHop(me.addr)),
+        ]
+    };
+    let count = plan.prefixes;
+    let injectors = plan.injectors.len().max(1);
+    let first = if plan.shared { 0 } else { i * count };
     let mut chunks = Vec::new();
     let mut chunk = Vec::with_capacity(CHUNK_BYTES + 4096);
     let mut index = first;
     while index < first + count {
         let end = (index + PREFIXES_PER_UPDATE).min(first + count);
-        let nlri = (index..end)
-            .map(|k| prefixes::nth(k).map(Nlri::ipv4))
-            .collect::<Result<Vec<_>>>()?;
-        let update = UpdateMessage::new(Vec::new(), attrs.clone(), nlri);
-        Message::Update(update)
-            .encode(codec, &mut chunk)
-            .context("encoding an UPDATE")?;
+        let paths: &[bool] = if plan.shared {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        for &prepend in paths {
+            let nlri = (index..end)
+                .filter(|k| !plan.shared || (k % injectors != i) == prepend)
+                .map(|k| prefixes::nth(k).map(Nlri::ipv4))
+                .collect::<Result<Vec<_>>>()?;
+            if nlri.is_empty() {
+                continue;
+            }
+            let update = UpdateMessage::new(Vec::new(), attrs(prepend), nlri);
+            Message::Update(update)
+                .encode(codec, &mut chunk)
+                .context("encoding an UPDATE")?;
+        }
         if chunk.len() >= CHUNK_BYTES {
             chunks.push(std::mem::replace(
                 &mut chunk,
