@@ -120,7 +120,7 @@ impl CounterPrograms {
     /// is pinned there as `if_counters` (a stale pin from an earlier run is
     /// replaced: counters start from zero with each daemon start).
     pub fn load(pin_dir: Option<&Path>) -> Result<Self, Error> {
-        let mut ebpf = Ebpf::load(crate::COUNTERS_OBJ)?;
+        let mut ebpf = crate::load_object(crate::COUNTERS_OBJ)?;
         for dir in [Direction::Ingress, Direction::Egress] {
             let name = dir.program();
             let prog: &mut SchedClassifier = ebpf

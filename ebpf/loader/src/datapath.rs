@@ -264,7 +264,7 @@ impl Datapath {
     /// pins the maps there. Settings start as [`Settings::default`]
     /// (native mode).
     pub fn load(pin_dir: Option<&Path>) -> Result<Self, Error> {
-        let mut ebpf = Ebpf::load(crate::DATAPATH_OBJ)?;
+        let mut ebpf = crate::load_object(crate::DATAPATH_OBJ)?;
         for hook in [Hook::Pod, Hook::Uplink, Hook::Vxlan, Hook::Noop] {
             let name = hook.program();
             let prog: &mut SchedClassifier = ebpf

@@ -16,3 +16,11 @@ pub(crate) static COUNTERS_OBJ: &[u8] =
 /// The compiled datapath object (pod, uplink and VXLAN programs).
 pub(crate) static DATAPATH_OBJ: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tern-datapath"));
+
+/// Loads one of our objects. Without the kernel's BTF: the programs read
+/// only UAPI structures and carry no CO-RE relocations (Rust cannot emit
+/// them), and parsing /sys/kernel/btf/vmlinux, which aya does by default,
+/// cost ternd about 25 MB of peak memory for nothing.
+pub(crate) fn load_object(obj: &[u8]) -> Result<aya::Ebpf, aya::EbpfError> {
+    aya::EbpfLoader::new().btf(None).load(obj)
+}
