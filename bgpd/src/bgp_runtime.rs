@@ -1,11 +1,25 @@
 //! Starting and stopping the BGP side of ternd: the speaker, the FIB task
 //! and the interface watch that feeds fast failover. Used at start-up and
 //! when `router bgp` is added, removed or re-numbered in config mode.
-use std::{collections::HashMap, net::IpAddr};
+//!
+//! Supervision: a task that ends while ternd runs (a panic) would leave a
+//! daemon that answers `show` with frozen routes. Every running BGP side
+//! has a supervisor that reports such an end on [`task_deaths`]; main.rs
+//! watches its own tasks the same way and exits non-zero, naming the task
+//! and the panic, so that systemd or the lab starts a fresh ternd.
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{Mutex, OnceLock},
+    time::Duration,
+};
 
 use anyhow::Context;
 use tern_netlink::{LinkEvent, Netlink};
-use tokio::task::JoinHandle;
+use tokio::{
+    sync::{Notify, mpsc},
+    task::{AbortHandle, JoinError, JoinHandle},
+};
 
 use crate::{
     config::{BgpConfig, Config},
@@ -13,11 +27,124 @@ use crate::{
     speaker::{self, Command, SpeakerHandle, SpeakerOptions},
 };
 
+/// A core task that ended while ternd runs.
+#[derive(Debug)]
+pub struct TaskDeath {
+    /// The task's name, as the exit message gives it.
+    pub task: &'static str,
+    /// The panic's message and place, or how it ended.
+    pub reason: String,
+}
+
+static DEATHS: OnceLock<mpsc::UnboundedSender<TaskDeath>> = OnceLock::new();
+static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
+static PANICKED: Notify = Notify::const_new();
+
+/// Where the supervisors report a task that ended (main takes it once;
+/// later calls get a receiver that never yields).
+pub fn task_deaths() -> mpsc::UnboundedReceiver<TaskDeath> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let _ = DEATHS.set(tx);
+    rx
+}
+
+/// Reports a task's end to main (logged only when nobody listens).
+pub fn report_death(task: &'static str, reason: String) {
+    tracing::error!(task, %reason, "core task ended unexpectedly");
+    if let Some(tx) = DEATHS.get() {
+        let _ = tx.send(TaskDeath { task, reason });
+    }
+}
+
+/// Called by the panic hook: keeps the message for the report of the task
+/// that died of it, and wakes the supervisors.
+pub fn record_panic(message: String) {
+    *LAST_PANIC.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
+    PANICKED.notify_waiters();
+}
+
+/// The last panic's message, else `otherwise`.
+fn last_panic_or(otherwise: &str) -> String {
+    LAST_PANIC
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .unwrap_or_else(|| otherwise.to_owned())
+}
+
+/// Why a task ended, from its JoinHandle's result; None when it was
+/// cancelled (stopped on purpose).
+pub fn end_reason(result: Result<(), JoinError>) -> Option<String> {
+    match result {
+        Ok(()) => Some("it returned".to_owned()),
+        Err(e) if e.is_cancelled() => None,
+        Err(e) => {
+            let payload = e.into_panic();
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned());
+            Some(msg.unwrap_or_else(|| last_panic_or("it panicked")))
+        }
+    }
+}
+
+/// A test hook of debug builds: TERND_FAILPOINT=panic:NAME makes the task
+/// that passes NAME here panic, to test the supervision.
+pub fn failpoint(name: &str) {
+    if failpoint_armed(name) {
+        panic!("failpoint {name}");
+    }
+}
+
+/// Whether TERND_FAILPOINT names `name` (debug builds only).
+pub fn failpoint_armed(name: &str) -> bool {
+    cfg!(debug_assertions)
+        && std::env::var("TERND_FAILPOINT").is_ok_and(|v| v.strip_prefix("panic:") == Some(name))
+}
+
+/// Watches the tasks of one BGP side until it is stopped (aborted): the
+/// FIB task (its channel closes), the interface watch (it panics) and the
+/// speaker (it no longer answers; checked every second and after any
+/// panic).
+async fn supervise(speaker: SpeakerHandle, fib: speaker::FibSender, mut watcher: JoinHandle<()>) {
+    let mut watching = true;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            () = fib.closed() => {
+                report_death("fib", last_panic_or("its channel closed"));
+                return;
+            }
+            r = &mut watcher, if watching => {
+                watching = false;
+                // A watch that could not be opened returns (logged there):
+                // failover then waits for the hold timers; only a panic is
+                // a death.
+                if let Err(e) = r
+                    && e.is_panic()
+                {
+                    report_death("interface watch", end_reason(Err(e)).unwrap_or_default());
+                    return;
+                }
+            }
+            _ = tick.tick() => {}
+            () = PANICKED.notified() => {}
+        }
+        if speaker.vips().await.is_none() {
+            report_death("speaker", last_panic_or("it stopped answering"));
+            return;
+        }
+    }
+}
+
 /// A running BGP speaker with its helper tasks.
 #[derive(Debug)]
 pub struct BgpRuntime {
     pub speaker: SpeakerHandle,
-    watcher: JoinHandle<()>,
+    watcher: AbortHandle,
+    /// Aborted first when the BGP side is stopped on purpose.
+    supervisor: JoinHandle<()>,
     /// Whether the watch follows the kernel's routes (`redistribute kernel`
     /// or `static` is configured).
     routes_wanted: tokio::sync::watch::Sender<bool>,
@@ -42,6 +169,7 @@ impl BgpRuntime {
             crate::fib::spawn(Netlink::open()?, bgp.graceful_restart.enabled).await;
         // The datapath's tunnel map follows the speaker's best paths.
         crate::datapath::clear_best_paths();
+        let fib_alive = fib.clone();
         let speaker = speaker::spawn(
             bgp.clone(),
             std::sync::Arc::new(config.policy.clone()),
@@ -56,9 +184,12 @@ impl BgpRuntime {
         .context("cannot start BGP: binding TCP port 179 failed")?;
         let (routes_wanted, wanted) = tokio::sync::watch::channel(wants_kernel_routes(bgp));
         let watcher = tokio::spawn(watch(Netlink::open()?, speaker.clone(), wanted));
+        let abort = watcher.abort_handle();
+        let supervisor = tokio::spawn(supervise(speaker.clone(), fib_alive, watcher));
         Ok(Self {
             speaker,
-            watcher,
+            watcher: abort,
+            supervisor,
             routes_wanted,
         })
     }
@@ -78,6 +209,7 @@ impl BgpRuntime {
     /// Sends Cease to every peer, stops the speaker and takes Tern's routes
     /// out of the kernel (FRR's zebra does the same on a clean stop).
     pub async fn stop(self, netlink: &Netlink) {
+        self.supervisor.abort();
         self.watcher.abort();
         self.speaker.shutdown(false).await;
         crate::datapath::clear_best_paths();
@@ -93,10 +225,18 @@ impl BgpRuntime {
     /// closed without a NOTIFICATION and the routes stay in the kernel, so
     /// that peers and packets carry on while the next ternd starts.
     pub async fn stop_for_restart(self) {
+        self.supervisor.abort();
         self.watcher.abort();
         self.speaker.shutdown(true).await;
         crate::datapath::clear_best_paths();
         tracing::info!("graceful restart: sessions closed, Tern's routes left in the kernel");
+    }
+}
+
+impl Drop for BgpRuntime {
+    fn drop(&mut self) {
+        self.supervisor.abort();
+        self.watcher.abort();
     }
 }
 
@@ -115,6 +255,11 @@ fn wants_kernel_routes(bgp: &BgpConfig) -> bool {
 /// routes are followed only while `wanted` says `redistribute` needs them;
 /// the watch is opened again when that changes.
 async fn watch(nl: Netlink, sp: SpeakerHandle, mut wanted: tokio::sync::watch::Receiver<bool>) {
+    if failpoint_armed("interface-watch") {
+        // Once the daemon is up and serving.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        failpoint("interface-watch");
+    }
     loop {
         let routes = *wanted.borrow_and_update();
         // Our own routes' notifications are dropped by the kernel: nothing

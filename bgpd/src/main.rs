@@ -5,7 +5,19 @@
 //! eBPF counters to the interfaces it names, and serves the control socket
 //! for `tern`. -N selects an instance, as FRR's daemons do: its socket,
 //! default config path and bpffs pins carry the name.
-use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Instant};
+//!
+//! Signals: SIGTERM and SIGINT stop it cleanly; SIGHUP re-reads the config
+//! file and applies the difference live, as config lines are (a file that
+//! does not parse is refused with file:line and a reason in the log and
+//! changes nothing). A core task that ends while ternd runs (a panic) makes
+//! it exit with status 70 and `ternd: task NAME ended unexpectedly: REASON`,
+//! for systemd or the lab to start a fresh one.
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+    time::Instant,
+};
 
 use clap::Parser;
 use tern_bgpd::{config::Config, daemon::Daemon, server};
@@ -54,6 +66,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(&config);
+    install_panic_hook();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -109,6 +122,63 @@ fn ensure_bpffs(path: &std::path::Path) -> Result<(), String> {
     }
 }
 
+/// Exit status of a ternd whose core task ended (EX_SOFTWARE).
+const EXIT_TASK_DIED: i32 = 70;
+
+/// Panics are logged with their place and kept for the supervisors'
+/// report (the default hook still prints its own lines).
+fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".to_owned());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(panic = %msg, location = %at.trim_start(), "panic");
+        tern_bgpd::bgp_runtime::record_panic(format!("{msg}{at}"));
+        default(info);
+    }));
+}
+
+/// A core task ended: say which and why, and exit at once (no clean
+/// stop: the next ternd purges or, with graceful restart, keeps the
+/// routes this one leaves).
+fn task_died(task: &str, reason: &str) -> ! {
+    tracing::error!(task, reason, "core task ended unexpectedly: exiting");
+    eprintln!("ternd: task {task} ended unexpectedly: {reason}");
+    std::process::exit(EXIT_TASK_DIED)
+}
+
+/// SIGHUP: the config file, read without the daemon's lock, becomes the
+/// running configuration through the same reconciliation as config lines.
+async fn reload(daemon: &tokio::sync::Mutex<Daemon>, path: &Path) {
+    let file = path.to_owned();
+    let loaded = tokio::task::spawn_blocking(move || Config::load(&file)).await;
+    let new = match loaded {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            tracing::error!("SIGHUP: {e}; reload refused, the running configuration is unchanged");
+            return;
+        }
+        Err(e) => {
+            tracing::error!("SIGHUP: reading the config failed: {e}");
+            return;
+        }
+    };
+    match daemon.lock().await.reload(new).await {
+        Ok(()) => tracing::info!(config = %path.display(), "SIGHUP: configuration reloaded"),
+        Err(e) => {
+            tracing::error!("SIGHUP: {e:#}; reload refused, the running configuration is unchanged")
+        }
+    }
+}
+
 fn init_logging(config: &Config) {
     use tracing_subscriber::EnvFilter;
     let default = config.log_level.map_or("info", |l| l.tracing_directive());
@@ -122,6 +192,12 @@ fn init_logging(config: &Config) {
 
 async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result<()> {
     use anyhow::Context;
+    use tokio::signal::unix::{SignalKind, signal};
+    // Before the socket exists: a SIGHUP sent once it is there must not
+    // find the default action (exit).
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut deaths = tern_bgpd::bgp_runtime::task_deaths();
     let instance = args.instance.clone();
     let socket = tern_control::socket_path(instance.as_deref())?;
     let pins = tern_ebpf::pin_dir(&args.bpffs, instance.as_deref().unwrap_or("default"));
@@ -178,12 +254,16 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
 
     // Reconcile loop: until the link watch lands, poll links once a second
     // so counters follow interfaces that appear, vanish or are re-created.
-    let reconciler = {
+    let mut reconciler = {
         let daemon = daemon.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-            loop {
+            for round in 0u64.. {
                 tick.tick().await;
+                // (a test hook: once the daemon is up and serving)
+                if round == 2 {
+                    tern_bgpd::bgp_runtime::failpoint("reconcile");
+                }
                 let save = {
                     let mut d = daemon.lock().await;
                     match d.netlink.links().await {
@@ -206,13 +286,28 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
             }
         })
     };
-    let follower = tokio::spawn(tern_bgpd::datapath::follow(daemon.clone()));
-    let server = tokio::spawn(server::serve(listener, daemon.clone()));
+    let mut follower = tokio::spawn(tern_bgpd::datapath::follow(daemon.clone()));
+    let mut server = tokio::spawn(server::serve(listener, daemon.clone()));
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+    use tern_bgpd::bgp_runtime::end_reason;
+    loop {
+        tokio::select! {
+            _ = term.recv() => {
+                tracing::info!("SIGTERM: shutting down");
+                break;
+            }
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("SIGINT: shutting down");
+                break;
+            }
+            _ = hup.recv() => reload(&daemon, &config_path).await,
+            r = &mut server => task_died("control server", &end_reason(r).unwrap_or_default()),
+            r = &mut reconciler => {
+                task_died("interface reconcile", &end_reason(r).unwrap_or_default())
+            }
+            r = &mut follower => task_died("datapath follow", &end_reason(r).unwrap_or_default()),
+            Some(d) = deaths.recv() => task_died(d.task, &d.reason),
+        }
     }
     // Cease the BGP sessions, then take Tern's routes out of the kernel;
     // with graceful restart configured, leave both to the next ternd.
