@@ -10,7 +10,8 @@
 //! restarts): new routes replace them as they are learnt, and once every
 //! peer has sent End-of-RIB the speaker asks for a reconcile, which deletes
 //! those of the old routes this ternd did not install again.
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv6Addr};
 
 use ipnet::IpNet;
 use tern_netlink::{Netlink, NextHop, Route, RouteOp, TERN_PROTO};
@@ -34,6 +35,11 @@ pub enum FibMsg {
     /// Graceful restart is over: delete the routes of a previous ternd that
     /// this one has not installed again.
     Reconcile,
+    /// IPv6 link-local next hops and our address on the session that taught
+    /// each: the route goes out of the interface whose subnet holds that
+    /// address (a link-local gateway needs its device). Sent before the
+    /// changes that use them.
+    LinkLocal(Vec<(Ipv6Addr, IpAddr)>),
 }
 
 /// Starts the FIB task; returns the sender the speaker writes to, and
@@ -71,6 +77,8 @@ pub async fn spawn(netlink: Netlink, keep: bool) -> (mpsc::UnboundedSender<FibMs
     tokio::spawn(async move {
         // While restarting: the prefixes installed by this ternd.
         let mut installed: Option<HashSet<IpNet>> = restarting.then(HashSet::new);
+        // Each link-local next hop's session address (the last word wins).
+        let mut link_local: HashMap<Ipv6Addr, IpAddr> = HashMap::new();
         while let Some(first) = rx.recv().await {
             // Everything queued, in arrival order; sorted below, where a
             // later change of a prefix supersedes an earlier one. (A Vec,
@@ -83,6 +91,7 @@ pub async fn spawn(netlink: Netlink, keep: bool) -> (mpsc::UnboundedSender<FibMs
                     pending.extend(cs.into_iter().map(|c| (c.prefix, c.nexthops)))
                 }
                 FibMsg::Reconcile => reconcile = true,
+                FibMsg::LinkLocal(scoped) => link_local.extend(scoped),
             };
             take(first, &mut pending);
             while let Ok(more) = rx.try_recv() {
@@ -98,7 +107,7 @@ pub async fn spawn(netlink: Netlink, keep: bool) -> (mpsc::UnboundedSender<FibMs
                     }
                 }
             }
-            let devices = OnLink::read(&netlink).await;
+            let devices = OnLink::read(&netlink, &link_local).await;
             // Written a chunk at a time, in the order above: the requests
             // for a whole table at once would take as much memory again as
             // the changes themselves.
@@ -147,7 +156,9 @@ fn coalesce(pending: &mut Vec<(IpNet, NextHops)>) {
 }
 
 /// What the kernel is asked for one prefix: Tern's route through
-/// `nexthops`, or its removal when there are none.
+/// `nexthops`, or its removal when there are none. A link-local next hop
+/// whose device is not known is left out: the kernel refuses it ("Egress
+/// device not specified").
 fn route_op(prefix: IpNet, nexthops: NextHops, devices: &OnLink) -> RouteOp {
     let route = Route {
         prefix,
@@ -155,10 +166,17 @@ fn route_op(prefix: IpNet, nexthops: NextHops, devices: &OnLink) -> RouteOp {
         metric: BGP_METRIC,
         nexthops: nexthops
             .iter()
-            .map(|&gw| NextHop {
-                gateway: Some(gw),
-                ifindex: devices.device_of(gw),
-                weight: 1,
+            .filter_map(|&gw| {
+                let ifindex = devices.device_of(gw);
+                if ifindex.is_none() && is_link_local(gw) {
+                    tracing::debug!(%prefix, next_hop = %gw, "link-local next hop on no known interface: not installed");
+                    return None;
+                }
+                Some(NextHop {
+                    gateway: Some(gw),
+                    ifindex,
+                    weight: 1,
+                })
             })
             .collect(),
     };
@@ -169,20 +187,31 @@ fn route_op(prefix: IpNet, nexthops: NextHops, devices: &OnLink) -> RouteOp {
     }
 }
 
+fn is_link_local(gw: IpAddr) -> bool {
+    matches!(gw, IpAddr::V6(v6) if v6.is_unicast_link_local())
+}
+
 /// The node's connected subnets and their devices, read once per batch:
 /// a gateway on one of them gets that device, so that its routes can share
-/// a nexthop object (an object needs a device). Any other gateway (an IPv6
-/// link-local one, one the connected subnets do not hold) stays without a
-/// device, inline, and the kernel resolves it as before.
-struct OnLink(Vec<(IpNet, u32)>);
+/// a nexthop object (an object needs a device). An IPv6 link-local gateway
+/// gets the device of its session's local address. Any other gateway (one
+/// the connected subnets do not hold) stays without a device, inline, and
+/// the kernel resolves it as before.
+struct OnLink<'a> {
+    subnets: Vec<(IpNet, u32)>,
+    link_local: &'a HashMap<Ipv6Addr, IpAddr>,
+}
 
-impl OnLink {
-    async fn read(netlink: &Netlink) -> Self {
+impl<'a> OnLink<'a> {
+    async fn read(netlink: &Netlink, link_local: &'a HashMap<Ipv6Addr, IpAddr>) -> Self {
         let links = match netlink.links().await {
             Ok(l) => l,
             Err(e) => {
                 tracing::debug!(error = %e, "no link dump: next hops stay inline");
-                return Self(Vec::new());
+                return Self {
+                    subnets: Vec::new(),
+                    link_local,
+                };
             }
         };
         let mut subnets: Vec<(IpNet, u32)> = links
@@ -197,19 +226,22 @@ impl OnLink {
             .collect();
         // Most specific first; equal subnets on two links by ifindex.
         subnets.sort_by_key(|(n, i)| (std::cmp::Reverse(n.prefix_len()), *i));
-        Self(subnets)
+        Self {
+            subnets,
+            link_local,
+        }
     }
 
-    /// The device whose most specific connected subnet holds `gw`.
-    fn device_of(&self, gw: std::net::IpAddr) -> Option<u32> {
-        if let std::net::IpAddr::V6(v6) = gw
-            && v6.is_unicast_link_local()
-        {
-            return None;
-        }
-        self.0
+    /// The device whose most specific connected subnet holds `gw`; for a
+    /// link-local `gw`, the one that holds its session's local address.
+    fn device_of(&self, gw: IpAddr) -> Option<u32> {
+        let on = match gw {
+            IpAddr::V6(v6) if v6.is_unicast_link_local() => *self.link_local.get(&v6)?,
+            _ => gw,
+        };
+        self.subnets
             .iter()
-            .find(|(n, _)| n.contains(&gw))
+            .find(|(n, _)| n.contains(&on))
             .map(|(_, i)| *i)
     }
 }
@@ -250,6 +282,48 @@ async fn reconcile_stale(netlink: &Netlink, installed: &HashSet<IpNet>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_local_gateways_take_their_sessions_device_or_are_left_out() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let prefix: IpNet = "2001:db8:1::/48".parse().expect("net");
+        let subnets = vec![
+            ("192.0.2.0/24".parse().expect("net"), 7),
+            ("198.51.100.0/24".parse().expect("net"), 9),
+        ];
+        let mut link_local = HashMap::new();
+        link_local.insert(
+            "fe80::cafe".parse::<Ipv6Addr>().expect("ip"),
+            ip("192.0.2.1"),
+        );
+        let devices = OnLink {
+            subnets,
+            link_local: &link_local,
+        };
+        // Known session: out of the interface holding its local address.
+        let op = route_op(prefix, NextHops::from([ip("fe80::cafe")]), &devices);
+        let RouteOp::Replace(r) = op else {
+            panic!("not installed: {op:?}");
+        };
+        assert_eq!(r.nexthops.len(), 1);
+        assert_eq!(r.nexthops[0].ifindex, Some(7));
+        // Unknown: left out; alone, the route is not installed (a delete,
+        // which finds nothing), never written without a device.
+        let op = route_op(prefix, NextHops::from([ip("fe80::beef")]), &devices);
+        assert!(
+            matches!(&op, RouteOp::Delete(r) if r.nexthops.is_empty()),
+            "{op:?}"
+        );
+        let op = route_op(
+            prefix,
+            NextHops::from([ip("fe80::beef"), ip("fe80::cafe")]),
+            &devices,
+        );
+        assert!(
+            matches!(&op, RouteOp::Replace(r) if r.nexthops.len() == 1),
+            "{op:?}"
+        );
+    }
 
     #[test]
     fn coalesce_keeps_the_last_change_of_each_prefix_in_write_order() {

@@ -512,3 +512,108 @@ fn mp_reach_of_a_family_not_negotiated_is_ignored() {
     assert_eq!(peer_state(&s), "Established");
     assert_eq!(fib(&s), ["100.64.5.0/24", "100.64.6.0/24"]);
 }
+
+/// ternd's IPv6 routes installed by its FIB task: (dst, gateway, dev).
+fn fib6(s: &Setup) -> Vec<(String, String, String)> {
+    let out = Command::new("ip")
+        .args([
+            "-n", &s.dut, "-6", "-j", "route", "show", "proto", TERN_PROTO,
+        ])
+        .output()
+        .expect("ip route");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let field = |r: &serde_json::Value, k: &str| r[k].as_str().unwrap_or("").to_owned();
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| (field(r, "dst"), field(r, "gateway"), field(r, "dev")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// MP_REACH_NLRI for IPv6 unicast with next hop `nh` (16 or 32 octets) and
+/// one /48 route `2001:db8:N::/48`.
+///
+/// ```text
+/// 80 0e LEN                    flags Optional, type 14
+/// 00 02 01                     AFI 2 (IPv6), SAFI 1 (unicast)
+/// NHLEN NH...                  next hop: 16 octets, or global + link-local
+/// 00                           reserved
+/// 30 20 01 0d b8 00 NN         2001:db8:NN::/48
+/// ```
+fn mp_reach_v6(nh: &[u8], n: u8) -> Vec<u8> {
+    let mut v = vec![0x00, 0x02, 0x01, u8::try_from(nh.len()).expect("fits")];
+    v.extend_from_slice(nh);
+    v.push(0);
+    v.extend_from_slice(&[48, 0x20, 0x01, 0x0d, 0xb8, 0x00, n]);
+    let mut a = vec![0x80, 14, u8::try_from(v.len()).expect("fits")];
+    a.extend_from_slice(&v);
+    a
+}
+
+#[test]
+fn link_local_next_hop_is_installed_on_the_sessions_interface() {
+    let s = setup(
+        "ll",
+        " address-family ipv6 unicast\n  neighbor 192.0.2.2 activate\n exit-address-family\n",
+    );
+    let peer_ns = s.peer.clone();
+    let mut p = std::thread::scope(|sc| {
+        sc.spawn(|| {
+            Peer::establish_with(
+                &peer_ns,
+                vec![Capability::Multiprotocol(
+                    tern_bgp_wire::AfiSafi::IPV6_UNICAST,
+                )],
+            )
+        })
+        .join()
+    })
+    .expect("peer thread");
+    eventually(10, "Established", || peer_state(&s) == "Established");
+    let fe80_cafe: [u8; 16] = "fe80::cafe"
+        .parse::<std::net::Ipv6Addr>()
+        .expect("ip")
+        .octets();
+    // Over the IPv4 session: a 16-octet next hop that is link-local alone,
+    // and a global :: with the link-local one (RFC 2545's 32 octets).
+    p.send(&update(
+        &attrs(&[&ORIGIN_IGP, &AS_PATH, &mp_reach_v6(&fe80_cafe, 1)]),
+        &[],
+    ));
+    let mut pair = [0u8; 16].to_vec();
+    pair.extend_from_slice(&fe80_cafe);
+    p.send(&update(
+        &attrs(&[&ORIGIN_IGP, &AS_PATH, &mp_reach_v6(&pair, 2)]),
+        &[],
+    ));
+    let want = |n: u8| {
+        (
+            format!("2001:db8:{n}::/48"),
+            "fe80::cafe".to_owned(),
+            "eth1".to_owned(),
+        )
+    };
+    eventually(10, "both routes via fe80::cafe dev eth1", || {
+        let f = fib6(&s);
+        f.contains(&want(1)) && f.contains(&want(2))
+    });
+    assert_eq!(peer_state(&s), "Established");
+    // Withdrawn, they leave the kernel.
+    p.send(&update(
+        &attrs(&[&[
+            0x80, 15, 10, 0x00, 0x02, 0x01, 48, 0x20, 0x01, 0x0d, 0xb8, 0x00, 1,
+        ]]),
+        &[],
+    ));
+    eventually(10, "2001:db8:1::/48 withdrawn", || {
+        !fib6(&s).iter().any(|r| r.0 == "2001:db8:1::/48")
+    });
+    let mut s = s;
+    let alive = s
+        .ternd
+        .as_mut()
+        .map(|c| c.try_wait().map(|st| st.is_none()).unwrap_or(false));
+    assert_eq!(alive, Some(true), "ternd is still running");
+}

@@ -129,6 +129,21 @@ impl Rib {
         out
     }
 
+    /// Our address on the session of the installed path of `prefix` whose
+    /// FIB next hop is `nh` (an IPv6 link-local next hop is only usable on
+    /// that session's link); None when no such path is installed.
+    pub fn session_local_addr(&self, family: Family, prefix: IpNet, nh: IpAddr) -> Option<IpAddr> {
+        let dest = self.table(family).get(&prefix.trunc())?;
+        dest.paths
+            .iter()
+            .take(usize::from(dest.multipath))
+            .filter(|p| p.attrs.next_hop.fib_address() == Some(nh))
+            .find_map(|p| match p.source {
+                super::Source::Peer(id) => self.peers.get(&id).map(|s| s.info.local_addr),
+                super::Source::Local => None,
+            })
+    }
+
     /// Prefix counters of `peer` in `family`; None for an unknown peer.
     pub fn peer_counts(&self, peer: PeerId, family: Family) -> Option<PeerCounts> {
         let s = self.peers.get(&peer)?;

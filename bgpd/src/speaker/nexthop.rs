@@ -6,8 +6,17 @@
 //! covers it, as zebra's nexthop tracking does. A route whose next hops
 //! cannot be resolved is not installed. When a covering route changes, the
 //! routes resolved through it are written again.
+//!
+//! An IPv6 link-local next hop (RFC 2545: alone, or with a global address
+//! of `::`) names a neighbor on one link only: the link of the session that
+//! taught it, the one whose connected subnet holds the session's local
+//! address. The FIB task is told that address and installs the route out
+//! of that interface; when the session's link is not known (a multihop
+//! session, a local address on no connected subnet) the route is left
+//! unresolved and not installed, as zebra does with a link-local next hop
+//! it has no interface for.
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -56,9 +65,15 @@ impl Speaker {
 
     /// The changes as the kernel must see them (see the module's text).
     pub(super) fn fib_view(&mut self, fib: Vec<FibChange>) -> Vec<FibChange> {
+        let mut scoped: Vec<(Ipv6Addr, IpAddr)> = Vec::new();
         // Until the watch has told the connected subnets, next hops are
         // taken as they are.
         if !self.kernel_known {
+            let mut fib = fib;
+            for c in &mut fib {
+                self.scope_link_local(c, &mut scoped);
+            }
+            self.tell_link_local(scoped);
             return fib;
         }
         let mut out = Vec::with_capacity(fib.len());
@@ -72,6 +87,7 @@ impl Speaker {
             if self.connected.contains(&c.prefix) {
                 c.nexthops = Arc::from([]);
             }
+            self.scope_link_local(&mut c, &mut scoped);
             self.resolve_change(&mut c, &mut cache);
             out.push(c);
         }
@@ -96,7 +112,57 @@ impl Speaker {
                 out.push(c);
             }
         }
+        self.tell_link_local(scoped);
         out
+    }
+
+    /// Keeps the IPv6 link-local next hops of `c` whose session's link is
+    /// known, recording (next hop, the session's local address) in
+    /// `scoped`; drops the others (the route stays unresolved through them).
+    fn scope_link_local(&self, c: &mut FibChange, scoped: &mut Vec<(Ipv6Addr, IpAddr)>) {
+        let link_local = |nh: &IpAddr| matches!(nh, IpAddr::V6(v6) if v6.is_unicast_link_local());
+        if !c.nexthops.iter().any(link_local) {
+            return;
+        }
+        let mut kept: Vec<IpAddr> = Vec::with_capacity(c.nexthops.len());
+        for &nh in c.nexthops.iter() {
+            let IpAddr::V6(v6) = nh else {
+                kept.push(nh);
+                continue;
+            };
+            if !v6.is_unicast_link_local() {
+                kept.push(nh);
+                continue;
+            }
+            let local = self
+                .rib
+                .session_local_addr(c.family, c.prefix, nh)
+                .filter(|l| !self.kernel_known || self.connected.iter().any(|n| n.contains(l)));
+            match local {
+                Some(l) => {
+                    if !scoped.contains(&(v6, l)) {
+                        scoped.push((v6, l));
+                    }
+                    kept.push(nh);
+                }
+                None => tracing::debug!(
+                    prefix = %c.prefix,
+                    next_hop = %nh,
+                    "link-local next hop on no known interface: unresolved, not installed"
+                ),
+            }
+        }
+        if kept.len() != c.nexthops.len() {
+            c.nexthops = kept.into();
+        }
+    }
+
+    /// Tells the FIB task on which session's link each link-local next hop
+    /// lies (before the changes that use them).
+    fn tell_link_local(&self, scoped: Vec<(Ipv6Addr, IpAddr)>) {
+        if !scoped.is_empty() {
+            let _ = self.fib.send(crate::fib::FibMsg::LinkLocal(scoped));
+        }
     }
 
     /// Replaces the off-link next hops of `c` by what they resolve to, and
