@@ -732,9 +732,16 @@ fn ternd_config(s: &Setup<'_>) -> String {
     }
     c.push_str(" !\n address-family ipv4 unicast\n");
     for n in s.neighbors {
-        let _ = writeln!(c, "  neighbor {} activate", n.addr);
+        // The DUT passes what it learns on to the monitor, as BIRD's
+        // `export all` does: a node sends eBGP peers only its own routes
+        // unless an export route-map lets learned ones through.
+        let _ = writeln!(
+            c,
+            "  neighbor {a} activate\n  neighbor {a} route-map TRANSIT out",
+            a = n.addr
+        );
     }
-    c.push_str(" exit-address-family\nexit\n");
+    c.push_str(" exit-address-family\nexit\n!\nroute-map TRANSIT permit 10\nexit\n");
     c
 }
 
