@@ -286,9 +286,17 @@ impl std::error::Error for NotUp {}
 /// The run's error once a session (`first`) went down: waits [`DOWN_GRACE`] for the
 /// others a failing DUT takes along, then says how many and whether the
 /// DUT is still running.
-fn sessions_down(dut: &mut Dut, progress: &Progress, first: &str) -> anyhow::Error {
+/// The DUT's own view is read then too, into `out`, while it still runs.
+fn sessions_down(
+    dut: &mut Dut,
+    progress: &Progress,
+    first: &str,
+    neighbors: usize,
+    out: &mut Outcome,
+) -> anyhow::Error {
     eprintln!("tern-bench: session down: {first}");
     std::thread::sleep(DOWN_GRACE);
+    dut_view(dut, neighbors, out);
     let n = progress.sessions_down.load(Ordering::SeqCst);
     let what = format!("{n} session{} down", if n == 1 { "" } else { "s" });
     match dut.check_alive() {
@@ -321,7 +329,9 @@ fn measure(
                 dut.check_alive()?;
                 return Err(NotUp(e).into());
             }
-            Ok(Event::SessionDown(why)) => return Err(sessions_down(dut, progress, &why)),
+            Ok(Event::SessionDown(why)) => {
+                return Err(sessions_down(dut, progress, &why, neighbors, out));
+            }
             Ok(_) => {}
             Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < up_deadline => {}
             Err(_) => return Err(NotUp("the sessions did not come up".into()).into()),
@@ -338,7 +348,9 @@ fn measure(
                 dut.check_alive()?;
                 bail!("{e}");
             }
-            Ok(Event::SessionDown(why)) => return Err(sessions_down(dut, progress, &why)),
+            Ok(Event::SessionDown(why)) => {
+                return Err(sessions_down(dut, progress, &why, neighbors, out));
+            }
             _ => {}
         }
     }
@@ -386,7 +398,9 @@ fn measure(
                 std::thread::sleep(Duration::from_millis(200));
                 break Err(dut.check_alive().err().unwrap_or_else(|| anyhow!("{e}")));
             }
-            Ok(Event::SessionDown(why)) => break Err(sessions_down(dut, progress, &why)),
+            Ok(Event::SessionDown(why)) => {
+                break Err(sessions_down(dut, progress, &why, neighbors, out));
+            }
             Ok(Event::Established) => {}
             Err(_) if Instant::now() >= deadline => break Ok(()),
             Err(_) => {}
@@ -401,13 +415,8 @@ fn measure(
         out.peak_rss_mb = Some(*rss);
     }
     // The DUT's own view, while our sessions are still up.
-    if dut.check_alive().is_ok() {
-        match dut.sessions_down(neighbors) {
-            Ok(n) => out.dut_sessions_down = Some(n),
-            Err(e) => out.notes.push(format!(
-                "could not read the DUT's view of its sessions: {e:#}"
-            )),
-        }
+    if out.dut_sessions_down.is_none() {
+        dut_view(dut, neighbors, out);
     }
     let seen_monitor = progress.monitor_routes.load(Ordering::Relaxed);
     out.converged = match converged {
@@ -460,6 +469,19 @@ fn measure(
     }
     peers.stop();
     Ok(())
+}
+
+/// Reads the DUT's own count of sessions down into `out`, if it runs.
+fn dut_view(dut: &mut Dut, neighbors: usize, out: &mut Outcome) {
+    if dut.check_alive().is_err() {
+        return;
+    }
+    match dut.sessions_down(neighbors) {
+        Ok(n) => out.dut_sessions_down = Some(n),
+        Err(e) => out.notes.push(format!(
+            "could not read the DUT's view of its sessions: {e:#}"
+        )),
+    }
 }
 
 fn check_cancel(p: &Params) -> Result<()> {
