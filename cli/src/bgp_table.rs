@@ -333,7 +333,14 @@ pub fn detail_text(t: &BgpTable, local_host: Option<&str>) -> String {
         } else {
             &p.as_path
         };
-        let _ = writeln!(out, "  {path}");
+        match &p.aggregator {
+            Some((asn, id)) => {
+                let _ = writeln!(out, "  {path}, (aggregated by {asn} {id})");
+            }
+            None => {
+                let _ = writeln!(out, "  {path}");
+            }
+        }
         let nh = match nh_hostname(p, local_host) {
             Some(h) => format!("{}({})", p.next_hop, crate::render::printable(h)),
             None => p.next_hop.clone(),
@@ -397,6 +404,13 @@ pub fn detail_text(t: &BgpTable, local_host: Option<&str>) -> String {
         let _ = writeln!(out, "{line}");
         if !p.communities.is_empty() {
             let _ = writeln!(out, "      Community: {}", p.communities.join(" "));
+        }
+        if !p.extended_communities.is_empty() {
+            let _ = writeln!(
+                out,
+                "      Extended Community: {}",
+                p.extended_communities.join(" ")
+            );
         }
         if !p.large_communities.is_empty() {
             let _ = writeln!(
@@ -488,10 +502,27 @@ pub fn detail_json(t: &BgpTable, family: BgpFamily, local_host: Option<&str>) ->
                 }
                 o.insert("bestpath".into(), Value::Object(b));
             }
+            if let Some((asn, id)) = &p.aggregator {
+                o.insert("aggregatorAs".into(), json!(asn));
+                o.insert("aggregatorId".into(), json!(id));
+            }
             if !p.communities.is_empty() {
+                // The list items by FRR's JSON names; an older ternd sends
+                // none, and its text names stand in.
+                let list = if p.community_list.len() == p.communities.len() {
+                    &p.community_list
+                } else {
+                    &p.communities
+                };
                 o.insert(
                     "community".into(),
-                    json!({"string": p.communities.join(" "), "list": p.communities}),
+                    json!({"string": p.communities.join(" "), "list": list}),
+                );
+            }
+            if !p.extended_communities.is_empty() {
+                o.insert(
+                    "extendedCommunity".into(),
+                    json!({"string": p.extended_communities.join(" ")}),
                 );
             }
             if !p.large_communities.is_empty() {
@@ -698,5 +729,40 @@ mod tests {
         };
         assert_eq!(detail_text(&none, None), "% Network not in table\n");
         assert_eq!(detail_json(&none, BgpFamily::Ipv4Unicast, None), json!({}));
+    }
+
+    #[test]
+    fn aggregator_and_communities_as_frr_prints_them() {
+        // What FRR 8.4.4 prints for an aggregate learnt with community 0:0
+        // and RT:65000:100 (the golden lab compares the whole of it).
+        let mut t = table();
+        t.routes.truncate(1);
+        let p = &mut t.routes[0].paths[0];
+        p.as_path = "65000".into();
+        p.aggregator = Some((65000, "198.51.100.1".into()));
+        p.atomic_aggregate = true;
+        p.communities = vec!["internet".into(), "no-export".into()];
+        p.community_list = vec!["internet".into(), "noExport".into()];
+        p.extended_communities = vec!["RT:65000:100".into()];
+        let text = detail_text(&t, None);
+        assert!(
+            text.contains("\n  65000, (aggregated by 65000 198.51.100.1)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "      Community: internet no-export\n      Extended Community: RT:65000:100\n"
+            ),
+            "{text}"
+        );
+        let v = detail_json(&t, BgpFamily::Ipv4Unicast, None);
+        let path = &v["paths"][0];
+        assert_eq!(path["aggregatorAs"], 65000);
+        assert_eq!(path["aggregatorId"], "198.51.100.1");
+        assert_eq!(
+            path["community"],
+            json!({"string": "internet no-export", "list": ["internet", "noExport"]})
+        );
+        assert_eq!(path["extendedCommunity"], json!({"string": "RT:65000:100"}));
     }
 }

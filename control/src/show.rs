@@ -109,8 +109,18 @@ pub struct BgpPath {
     pub origin: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub atomic_aggregate: bool,
+    /// COMMUNITIES as FRR prints them in text ("no-export", "65000:1").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub communities: Vec<String>,
+    /// The same, as items of FRR's JSON "list" ("noExport", "65000:1").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub community_list: Vec<String>,
+    /// EXTENDED_COMMUNITIES as FRR prints them ("RT:65000:100").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extended_communities: Vec<String>,
+    /// AGGREGATOR: the aggregating AS and its router id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregator: Option<(u32, String)>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub large_communities: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

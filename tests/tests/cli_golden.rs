@@ -373,6 +373,65 @@ fn detail_text(leaf1: &str, node2: &str, cmd: &str) {
     assert_eq!(clean(&f), clean(&t), "FRR:\n{f}\nTern:\n{t}");
 }
 
+/// tor1's aggregate 172.16.0.0/16 (AGGREGATOR 65000 198.51.100.1,
+/// ATOMIC_AGGREGATE, community 0:0, extended community RT:65000:100), as
+/// both leaves learnt it: the path's JSON values and its detail text are
+/// FRR's, but for the peers it is advertised to (FRR sends it back to tor1).
+fn tagged_aggregate(leaf1: &str, node2: &str) {
+    const CMD: &str = "show ip bgp 172.16.0.0/16";
+    let json = format!("{CMD} json");
+    same_keys(leaf1, node2, &json, REMOTE_DETAIL_MASKS);
+    let f = vtysh(leaf1, &json);
+    let t = tern(node2, &json);
+    for key in [
+        "aspath",
+        "aggregatorAs",
+        "aggregatorId",
+        "atomicAggregate",
+        "community",
+        "extendedCommunity",
+        "origin",
+        "valid",
+    ] {
+        let fv = &f["paths"][0][key];
+        assert!(!fv.is_null(), "FRR has no {key}: {f:#}");
+        assert_eq!(
+            fv, &t["paths"][0][key],
+            "`{json}` {key}: FRR {f:#}\nTern {t:#}"
+        );
+    }
+    // The text, without the lines of the peers it is advertised to (the
+    // heading and the one line of peers after it).
+    let text = |s: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        let mut lines = s.lines();
+        while let Some(l) = lines.next() {
+            if l.starts_with("  Advertised to") {
+                lines.next();
+                continue;
+            }
+            if l.starts_with("  Not advertised") {
+                continue;
+            }
+            let l = mask_last_update(l);
+            out.push(match l.split_once(", version ") {
+                Some((head, _)) => head.to_owned(),
+                None => l,
+            });
+        }
+        out
+    };
+    let fs = swap(&vtysh_text(leaf1, CMD));
+    let ts = tern_text(node2, CMD);
+    assert!(
+        fs.contains("(aggregated by 65000 198.51.100.1)")
+            && fs.contains("Community: internet")
+            && fs.contains("Extended Community: RT:65000:100"),
+        "the lab's aggregate is not what this test expects:\n{fs}"
+    );
+    assert_eq!(text(&fs), text(&ts), "FRR:\n{fs}\nTern:\n{ts}");
+}
+
 /// The lines of `show bgp neighbors ADDR` that hold no counter or timer:
 /// each one FRR prints (names swapped) Tern prints the same.
 fn neighbor_text(leaf1: &str, node2: &str) {
@@ -651,15 +710,16 @@ fn tern_answers_like_frr_on_the_golden_lab() {
             );
         }
     }
-    // Both leaves hold the five routes (two own, tor1's, the other leaf's
-    // two) and have installed the three learned ones.
+    // Both leaves hold the six routes (two own, tor1's loopback and its
+    // tagged aggregate, the other leaf's two) and have installed the four
+    // learned ones.
     eventually(20, || {
         for (name, v) in [
             ("leaf1", vtysh(&leaf1, "show ip bgp json")),
             ("node2", tern(&node2, "show ip bgp json")),
         ] {
             let n = v["routes"].as_object().map_or(0, |m| m.len());
-            if n != 5 {
+            if n != 6 {
                 return Err(format!("{name} has {n} routes: {v}"));
             }
         }
@@ -670,7 +730,7 @@ fn tern_answers_like_frr_on_the_golden_lab() {
             let bgp = v.as_object().map_or(0, |m| {
                 m.values().filter(|r| r[0]["protocol"] == "bgp").count()
             });
-            if bgp != 3 {
+            if bgp != 4 {
                 return Err(format!("{name} has {bgp} BGP routes in its FIB: {v}"));
             }
             if v["203.0.114.0/24"][0]["protocol"] != "kernel" {
@@ -688,7 +748,7 @@ fn tern_answers_like_frr_on_the_golden_lab() {
         let n = tern(&node2, "show ip bgp json")["routes"]
             .as_object()
             .map_or(0, |m| m.len());
-        if n == 5 {
+        if n == 6 {
             Ok(())
         } else {
             Err(format!("{n} routes"))
@@ -763,5 +823,6 @@ fn tern_answers_like_frr_on_the_golden_lab() {
     neighbor_text(&leaf1, &node2);
     detail_text(&leaf1, &node2, "show ip bgp 10.244.1.0/24");
     detail_text(&leaf1, &node2, "show bgp ipv6 unicast 2001:db8:244:1::/64");
+    tagged_aggregate(&leaf1, &node2);
     without_bgp(&leaf1, &node2);
 }

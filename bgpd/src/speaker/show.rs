@@ -331,6 +331,9 @@ impl Speaker {
             .to_owned(),
             atomic_aggregate: a.atomic_aggregate,
             communities: a.communities.iter().map(ToString::to_string).collect(),
+            community_list: a.communities.iter().map(|c| c.json_name()).collect(),
+            extended_communities: a.ext_communities.iter().map(ToString::to_string).collect(),
+            aggregator: a.aggregator.map(|g| (g.asn, g.address.to_string())),
             large_communities: a
                 .large_communities
                 .iter()

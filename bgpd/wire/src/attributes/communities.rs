@@ -9,10 +9,17 @@ use std::net::Ipv4Addr;
 pub struct Community(pub u32);
 
 impl Community {
+    /// 0:0, which FRR calls "internet".
+    pub const INTERNET: Community = Community(0);
     pub const GRACEFUL_SHUTDOWN: Community = Community(0xffff_0000);
     pub const ACCEPT_OWN: Community = Community(0xffff_0001);
+    pub const ROUTE_FILTER_TRANSLATED_V4: Community = Community(0xffff_0002);
+    pub const ROUTE_FILTER_V4: Community = Community(0xffff_0003);
+    pub const ROUTE_FILTER_TRANSLATED_V6: Community = Community(0xffff_0004);
+    pub const ROUTE_FILTER_V6: Community = Community(0xffff_0005);
     pub const LLGR_STALE: Community = Community(0xffff_0006);
     pub const NO_LLGR: Community = Community(0xffff_0007);
+    pub const ACCEPT_OWN_NEXTHOP: Community = Community(0xffff_0008);
     pub const BLACKHOLE: Community = Community(0xffff_029a);
     pub const NO_EXPORT: Community = Community(0xffff_ff01);
     pub const NO_ADVERTISE: Community = Community(0xffff_ff02);
@@ -23,23 +30,52 @@ impl Community {
     pub fn new(asn: u16, value: u16) -> Self {
         Self(u32::from(asn) << 16 | u32::from(value))
     }
+
+    /// The names FRR gives a well-known community: in text (and the
+    /// "string" of JSON), and in the "list" of JSON.
+    fn names(self) -> Option<(&'static str, &'static str)> {
+        Some(match self {
+            Self::INTERNET => ("internet", "internet"),
+            Self::GRACEFUL_SHUTDOWN => ("graceful-shutdown", "gracefulShutdown"),
+            Self::ACCEPT_OWN => ("accept-own", "acceptown"),
+            Self::ROUTE_FILTER_TRANSLATED_V4 => {
+                ("route-filter-translated-v4", "routeFilterTranslatedV4")
+            }
+            Self::ROUTE_FILTER_V4 => ("route-filter-v4", "routeFilterV4"),
+            Self::ROUTE_FILTER_TRANSLATED_V6 => {
+                ("route-filter-translated-v6", "routeFilterTranslatedV6")
+            }
+            Self::ROUTE_FILTER_V6 => ("route-filter-v6", "routeFilterV6"),
+            Self::LLGR_STALE => ("llgr-stale", "llgrStale"),
+            Self::NO_LLGR => ("no-llgr", "noLlgr"),
+            Self::ACCEPT_OWN_NEXTHOP => ("accept-own-nexthop", "acceptownnexthop"),
+            Self::BLACKHOLE => ("blackhole", "blackhole"),
+            Self::NO_EXPORT => ("no-export", "noExport"),
+            Self::NO_ADVERTISE => ("no-advertise", "noAdvertise"),
+            Self::NO_EXPORT_SUBCONFED => ("local-AS", "localAs"),
+            Self::NO_PEER => ("no-peer", "noPeer"),
+            _ => return None,
+        })
+    }
+
+    /// The community as an item of FRR's JSON "list": a well-known one by
+    /// its JSON name ("noExport"), any other as "asn:value".
+    pub fn json_name(self) -> String {
+        match self.names() {
+            Some((_, json)) => json.to_owned(),
+            None => self.to_string(),
+        }
+    }
 }
 
 impl fmt::Display for Community {
+    /// FRR's text: a well-known community by name ("no-export", "internet"
+    /// for 0:0), any other as "asn:value".
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match *self {
-            Self::GRACEFUL_SHUTDOWN => "graceful-shutdown",
-            Self::ACCEPT_OWN => "accept-own",
-            Self::LLGR_STALE => "llgr-stale",
-            Self::NO_LLGR => "no-llgr",
-            Self::BLACKHOLE => "blackhole",
-            Self::NO_EXPORT => "no-export",
-            Self::NO_ADVERTISE => "no-advertise",
-            Self::NO_EXPORT_SUBCONFED => "local-AS",
-            Self::NO_PEER => "no-peer",
-            Community(v) => return write!(f, "{}:{}", v >> 16, v & 0xffff),
-        };
-        f.write_str(name)
+        match self.names() {
+            Some((text, _)) => f.write_str(text),
+            None => write!(f, "{}:{}", self.0 >> 16, self.0 & 0xffff),
+        }
     }
 }
 
@@ -177,6 +213,16 @@ mod tests {
     fn printing() {
         assert_eq!(Community::new(65000, 100).to_string(), "65000:100");
         assert_eq!(Community::NO_EXPORT.to_string(), "no-export");
+        assert_eq!(Community::NO_EXPORT.json_name(), "noExport");
+        assert_eq!(Community::INTERNET.to_string(), "internet");
+        assert_eq!(Community::new(0, 0).json_name(), "internet");
+        assert_eq!(Community::new(0, 1).to_string(), "0:1");
+        assert_eq!(Community::NO_EXPORT_SUBCONFED.to_string(), "local-AS");
+        assert_eq!(Community::NO_EXPORT_SUBCONFED.json_name(), "localAs");
+        assert_eq!(Community::BLACKHOLE.json_name(), "blackhole");
+        assert_eq!(Community::GRACEFUL_SHUTDOWN.json_name(), "gracefulShutdown");
+        assert_eq!(Community::new(65535, 5).to_string(), "route-filter-v6");
+        assert_eq!(Community::new(65000, 100).json_name(), "65000:100");
         assert_eq!(
             ExtendedCommunity::route_target_as2(65000, 100).to_string(),
             "RT:65000:100"
