@@ -312,6 +312,9 @@ fn neighbor_text(n: &BgpNeighbor, out: &mut String) {
         "BGP Connect Retry Timer in Seconds: {}",
         n.connect_retry
     );
+    if n.authentication {
+        out.push_str("Peer Authentication Enabled\n");
+    }
     out.push_str("\n\n");
 }
 
@@ -628,6 +631,10 @@ fn neighbor_json(n: &BgpNeighbor) -> Value {
         );
     }
     o.insert("connectRetryTimer".into(), json!(n.connect_retry));
+    if n.authentication {
+        // FRR 8.4 prints it as a number.
+        o.insert("authenticationEnabled".into(), json!(1));
+    }
     Value::Object(o)
 }
 
@@ -749,5 +756,22 @@ mod tests {
             n["neighborCapabilities"]["4byteAs"],
             "advertisedAndReceived"
         );
+    }
+
+    #[test]
+    fn authentication_as_frr_prints_it() {
+        // FRR 8.4.4 with `neighbor X password`: a text line after the
+        // connect retry timer and `"authenticationEnabled":1` in JSON.
+        let text = |n: &BgpNeighbor| neighbors_text(std::slice::from_ref(n), true, false);
+        let mut n = up();
+        assert!(!text(&n).contains("Authentication"));
+        assert!(neighbor_json(&n).get("authenticationEnabled").is_none());
+        n.authentication = true;
+        let t = text(&n);
+        assert!(
+            t.contains("BGP Connect Retry Timer in Seconds: 10\nPeer Authentication Enabled\n"),
+            "{t}"
+        );
+        assert_eq!(neighbor_json(&n)["authenticationEnabled"], 1);
     }
 }

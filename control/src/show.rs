@@ -173,6 +173,10 @@ pub struct BgpNeighbor {
     pub configured_hold_time: u16,
     pub configured_keepalive: u16,
     pub connect_retry: u16,
+    /// A TCP MD5 password is configured (FRR's "Peer Authentication
+    /// Enabled", `authenticationEnabled`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub authentication: bool,
     /// Capabilities: FRR's JSON key ("4byteAs", "routeRefresh", ...) and
     /// whether we advertised and the peer sent it.
     pub capabilities: Vec<NeighborCapability>,

@@ -732,6 +732,13 @@ impl Speaker {
                      a password mismatch looks exactly like this (the kernel drops segments \
                      without the right signature)"
                 );
+            } else if let Some(hops) = p.cfg.ttl_security {
+                tracing::warn!(
+                    peer = %t.peer,
+                    "no BGP connection with the peer yet; ttl-security hops {hops} is configured: \
+                     a peer more than {hops} hops away, or one that sends with TTL < 255, looks \
+                     exactly like this (the kernel drops its packets)"
+                );
             } else {
                 tracing::info!(peer = %t.peer, "no BGP connection with the peer yet");
             }

@@ -508,6 +508,7 @@ impl Speaker {
                 .cfg
                 .connect_retry
                 .unwrap_or(crate::config::bgp::DEFAULT_CONNECT_RETRY),
+            authentication: p.cfg.password.is_some(),
             capabilities,
             mp_families: mp,
             add_path_received,
