@@ -617,3 +617,26 @@ fn link_local_next_hop_is_installed_on_the_sessions_interface() {
         .map(|c| c.try_wait().map(|st| st.is_none()).unwrap_or(false));
     assert_eq!(alive, Some(true), "ternd is still running");
 }
+
+#[test]
+fn refused_prefixes_count_towards_maximum_prefix() {
+    let s = setup(
+        "mpr",
+        " address-family ipv4 unicast\n  neighbor 192.0.2.2 maximum-prefix 2\n",
+    );
+    let peer_ns = s.peer.clone();
+    let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish(&peer_ns)).join())
+        .expect("peer thread");
+    eventually(10, "Established", || peer_state(&s) == "Established");
+    // AS_SEQUENCE [65099, 65001]: our own AS, a loop: refused, and held
+    // only to count it.
+    const LOOPED: [u8; 13] = [0x40, 2, 10, 2, 2, 0, 0, 0xfe, 0x4b, 0, 0, 0xfd, 0xe9];
+    p.send(&update(
+        &attrs(&[&ORIGIN_IGP, &LOOPED, &NEXT_HOP]),
+        &[24, 100, 64, 1, 24, 100, 64, 2, 24, 100, 64, 3],
+    ));
+    let n = p.notification().expect("a NOTIFICATION before the close");
+    assert_eq!((n.code, n.subcode), (6, 1), "{n:?}");
+    assert!(fib(&s).is_empty(), "the looped routes were never installed");
+    assert_eq!(peer_state(&s), "Idle (PfxCt)");
+}

@@ -294,14 +294,12 @@ impl Rib {
                     let Some(policed) = policed else {
                         self.remove_path(family, prefix, source, id, changes);
                         if let Some(s) = self.peers.get_mut(&peer) {
-                            s.denied.insert((family, prefix, id));
+                            s.denied.insert(family, prefix, id);
                         }
                         continue;
                     };
-                    if let Some(s) = self.peers.get_mut(&peer)
-                        && !s.denied.is_empty()
-                    {
-                        s.denied.remove(&(family, prefix, id));
+                    if let Some(s) = self.peers.get_mut(&peer) {
+                        s.denied.remove(family, prefix, id);
                     }
                     self.upsert(family, prefix, source, id, &policed, changes);
                 }
@@ -320,7 +318,7 @@ impl Rib {
                     let id = n.path_id.unwrap_or(0);
                     self.remove_path(family, prefix, source, id, changes);
                     if let Some(s) = self.peers.get_mut(&peer) {
-                        s.denied.insert((family, prefix, id));
+                        s.denied.insert(family, prefix, id);
                     }
                 }
             }
@@ -409,9 +407,8 @@ impl Rib {
         } = self.parts(family);
         if let Source::Peer(id) = source
             && let Some(s) = peers.get_mut(&id)
-            && !s.denied.is_empty()
         {
-            s.denied.remove(&(family, prefix, path_id));
+            s.denied.remove(family, prefix, path_id);
         }
         let Some(dest) = table.get_mut(&prefix) else {
             return;

@@ -6,7 +6,7 @@
 //! the difference between the exports of the old and the new best path,
 //! grouped by attribute set and packed.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -248,11 +248,19 @@ impl FamilyBatch {
         self.withdrawn.is_empty() && self.groups.is_empty()
     }
 
-    pub(super) fn pack(&self, family: Family, codec: &Codec, out: &mut Vec<UpdateMessage>) {
+    /// Packs the batch into `out`; returns how many announced routes did
+    /// not fit (their attributes leave no room in an UPDATE).
+    pub(super) fn pack(
+        &self,
+        family: Family,
+        codec: &Codec,
+        out: &mut Vec<UpdateMessage>,
+    ) -> usize {
         pack::withdrawals(family, &self.withdrawn, codec, out);
-        for (attrs, prefixes) in &self.groups {
-            pack::announcements(family, attrs, prefixes, codec, out);
-        }
+        self.groups
+            .iter()
+            .map(|(attrs, prefixes)| pack::announcements(family, attrs, prefixes, codec, out))
+            .sum()
     }
 }
 
@@ -450,19 +458,21 @@ impl Rib {
         let mut out = Vec::new();
         let mut deltas = Vec::new();
         for t in targets {
-            deltas.push((t.info.id, t.delta));
             if t.v4.is_empty() && t.v6.is_empty() {
+                deltas.push((t.info.id, t.delta, 0));
                 continue;
             }
             let mut msgs = Vec::new();
-            t.v4.pack(Family::Ipv4Unicast, &t.info.codec, &mut msgs);
-            t.v6.pack(Family::Ipv6Unicast, &t.info.codec, &mut msgs);
+            let unsent = t.v4.pack(Family::Ipv4Unicast, &t.info.codec, &mut msgs)
+                + t.v6.pack(Family::Ipv6Unicast, &t.info.codec, &mut msgs);
+            deltas.push((t.info.id, t.delta, unsent));
             out.push((t.info.id, msgs));
         }
-        for (id, d) in deltas {
+        for (id, d, unsent) in deltas {
             if let Some(s) = peers.get_mut(&id) {
                 s.advertised.v4 = s.advertised.v4.saturating_add_signed(d.v4);
                 s.advertised.v6 = s.advertised.v6.saturating_add_signed(d.v6);
+                s.no_room(unsent);
             }
         }
         (out, gone)
@@ -479,7 +489,8 @@ impl Rib {
         let state = self.peers.entry(info.id).or_insert_with(|| PeerState {
             info: info.clone(),
             accepted: PerFamily::default(),
-            denied: HashSet::default(),
+            denied: super::Denied::default(),
+            unsent_no_room: 0,
             advertised: PerFamily::default(),
             down: false,
             ignored_families: Vec::new(),
@@ -524,7 +535,10 @@ impl Rib {
         }) else {
             return 0;
         };
-        batch.pack(family, &codec, out);
+        let unsent = batch.pack(family, &codec, out);
+        if let Some(s) = self.peers.get_mut(&peer) {
+            s.no_room(unsent);
+        }
         n
     }
 

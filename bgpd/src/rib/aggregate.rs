@@ -199,7 +199,10 @@ impl Rib {
             }
             if !batch.is_empty() {
                 let mut msgs = Vec::new();
-                batch.pack(family, &codec, &mut msgs);
+                let unsent = batch.pack(family, &codec, &mut msgs);
+                if let Some(s) = self.peers.get_mut(&id) {
+                    s.no_room(unsent);
+                }
                 changes.updates.push((id, msgs));
             }
         }

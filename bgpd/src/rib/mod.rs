@@ -30,7 +30,6 @@ mod decision;
 mod graceful;
 mod intern;
 mod pack;
-pub use pack::unsent_no_room;
 mod policy;
 mod show;
 mod table;
@@ -340,15 +339,69 @@ struct PeerState {
     info: PeerInfo,
     /// Paths accepted into the Loc-RIB.
     accepted: PerFamily,
-    /// Routes received but refused by the import checks (loops, own next hop).
-    denied: HashSet<(Family, IpNet, u32), FastState>,
+    /// Routes received but refused by the import checks (loops, own next
+    /// hop, import policy).
+    denied: Denied,
     /// Routes in the Adj-RIB-Out (advertised and not withdrawn).
     advertised: PerFamily,
+    /// Routes not sent because their attributes leave no room for a
+    /// prefix in an UPDATE of the session's size.
+    unsent_no_room: u64,
     /// Going down: its paths are being removed, it is sent nothing.
     down: bool,
     /// Families whose MP_REACH_NLRI / MP_UNREACH_NLRI were ignored (not
     /// negotiated, or not modelled), each logged once.
     ignored_families: Vec<tern_bgp_wire::AfiSafi>,
+}
+
+impl PeerState {
+    /// Counts `n` routes that could not be sent for lack of room; the
+    /// first time per session at warn level.
+    fn no_room(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let first = self.unsent_no_room == 0;
+        self.unsent_no_room += n as u64;
+        if first {
+            tracing::warn!(
+                peer = %self.info.addr,
+                routes = n,
+                "path attributes leave no room for a prefix in an UPDATE: routes not advertised \
+                 to this peer (counted; later ones are logged at debug level)"
+            );
+        } else {
+            tracing::debug!(peer = %self.info.addr, routes = n, total = self.unsent_no_room, "routes not advertised: no room in an UPDATE");
+        }
+    }
+}
+
+/// The routes a peer announced that the import checks refused, with their
+/// number per family (maximum-prefix counts them: a peer must not make
+/// ternd remember refused routes without limit).
+#[derive(Default)]
+struct Denied {
+    set: HashSet<(Family, IpNet, u32), FastState>,
+    count: PerFamily,
+}
+
+impl Denied {
+    fn insert(&mut self, family: Family, prefix: IpNet, path_id: u32) {
+        if self.set.insert((family, prefix, path_id)) {
+            *self.count.get_mut(family) += 1;
+        }
+    }
+
+    fn remove(&mut self, family: Family, prefix: IpNet, path_id: u32) {
+        if !self.set.is_empty() && self.set.remove(&(family, prefix, path_id)) {
+            let n = self.count.get_mut(family);
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    fn count(&self, family: Family) -> usize {
+        self.count.get(family)
+    }
 }
 
 /// Scratch buffers reused across prefixes, so that the hot path allocates

@@ -5,8 +5,6 @@
 //! IPv6 next hop (RFC 8950), in MP_REACH_NLRI. Withdrawals of IPv4 go in the
 //! Withdrawn Routes field, of IPv6 in MP_UNREACH_NLRI.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
 use ipnet::IpNet;
 use tern_bgp_wire::{
     Attribute, Codec, HEADER_LEN, Message, MessageType, MpReachNlri, MpUnreachNlri, NextHop, Nlri,
@@ -22,41 +20,6 @@ const UPDATE_OVERHEAD: usize = HEADER_LEN + 4;
 const MP_UNREACH_OVERHEAD: usize = 4 + 3;
 /// Room for at least one route of any family (with a path identifier).
 const MIN_ROOM: usize = 4 + 1 + 16;
-
-/// Routes not advertised because their path attributes leave no room for
-/// even one prefix in an UPDATE of the session's size (since start).
-static NO_ROOM: AtomicU64 = AtomicU64::new(0);
-/// Whether the first such route has been logged at warn level.
-static NO_ROOM_WARNED: AtomicBool = AtomicBool::new(false);
-
-/// Routes not advertised so far because their attributes do not fit an
-/// UPDATE (RFC 4271 §4.3 limits it to 4096 octets without RFC 8654).
-pub fn unsent_no_room() -> u64 {
-    NO_ROOM.load(Ordering::Relaxed)
-}
-
-/// Counts `n` routes whose attributes (`len` octets of UPDATE without
-/// NLRI) leave no room; warns the first time, later at debug level.
-fn no_room(n: usize, len: usize, max: usize) {
-    let total = NO_ROOM.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-    if NO_ROOM_WARNED.swap(true, Ordering::Relaxed) {
-        tracing::debug!(
-            routes = n,
-            len,
-            max,
-            total,
-            "path attributes leave no room for routes in an UPDATE: not advertised"
-        );
-    } else {
-        tracing::warn!(
-            routes = n,
-            len,
-            max,
-            total,
-            "path attributes leave no room for routes in an UPDATE: not advertised (counted; further cases are logged at debug level)"
-        );
-    }
-}
 
 /// Octets one prefix takes in an NLRI field.
 fn nlri_size(prefix: &IpNet, add_path: bool) -> usize {
@@ -161,15 +124,18 @@ fn encoded_len(update: UpdateMessage, codec: &Codec) -> Option<usize> {
 }
 
 /// UPDATEs announcing `prefixes` of `family` with `attrs` (as exported).
+/// Returns how many of them are not sent because the attributes leave no
+/// room for even one prefix in an UPDATE of the session's size (RFC 4271
+/// §4.3 caps it at 4,096 octets without RFC 8654).
 pub(super) fn announcements(
     family: Family,
     attrs: &PathAttrs,
     prefixes: &[IpNet],
     codec: &Codec,
     out: &mut Vec<UpdateMessage>,
-) {
+) -> usize {
     if prefixes.is_empty() {
-        return;
+        return 0;
     }
     let wire_family = afi_safi(family);
     let add_path = codec.sends_path_id(wire_family);
@@ -179,23 +145,22 @@ pub(super) fn announcements(
         wire.sort_by_key(PathAttribute::type_code);
         let base = UpdateMessage::new(Vec::new(), wire, Vec::new());
         let Some(len) = encoded_len(base.clone(), codec) else {
-            return;
+            return 0;
         };
         let budget = max_len(codec).saturating_sub(len);
         if budget < MIN_ROOM {
-            no_room(prefixes.len(), len, max_len(codec));
-            return;
+            return prefixes.len();
         }
         for chunk in chunks(prefixes, add_path, budget) {
             let mut msg = base.clone();
             msg.nlri = chunk;
             out.push(msg);
         }
-        return;
+        return 0;
     }
     let Some(next_hop) = mp_next_hop(family, attrs.next_hop) else {
         tracing::error!("a route without next hop reached the Adj-RIB-Out; not advertised");
-        return;
+        return 0;
     };
     let mp = |nlri| {
         PathAttribute::new(Attribute::MpReachNlri(MpReachNlri {
@@ -208,13 +173,12 @@ pub(super) fn announcements(
     wire.insert(at, mp(Vec::new()));
     let base = UpdateMessage::new(Vec::new(), wire, Vec::new());
     let Some(len) = encoded_len(base.clone(), codec) else {
-        return;
+        return 0;
     };
     // One more octet: MP_REACH_NLRI takes an extended length once it grows.
     let budget = max_len(codec).saturating_sub(len + 1);
     if budget < MIN_ROOM {
-        no_room(prefixes.len(), len, max_len(codec));
-        return;
+        return prefixes.len();
     }
     for chunk in chunks(prefixes, add_path, budget) {
         let mut msg = base.clone();
@@ -223,4 +187,5 @@ pub(super) fn announcements(
         }
         out.push(msg);
     }
+    0
 }

@@ -117,7 +117,10 @@ impl Rib {
                 continue;
             }
             let mut msgs: Vec<UpdateMessage> = Vec::new();
-            batch.pack(family, &codec, &mut msgs);
+            let unsent = batch.pack(family, &codec, &mut msgs);
+            if let Some(s) = self.peers.get_mut(&id) {
+                s.no_room(unsent);
+            }
             match change.updates.iter_mut().find(|(p, _)| *p == id) {
                 Some((_, mine)) => mine.extend(msgs),
                 None => change.updates.push((id, msgs)),

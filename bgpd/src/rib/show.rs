@@ -144,11 +144,17 @@ impl Rib {
             })
     }
 
+    /// Routes not advertised to `peer` because their attributes leave no
+    /// room for a prefix in an UPDATE of its session (0 for an unknown peer).
+    pub fn unsent_no_room(&self, peer: PeerId) -> u64 {
+        self.peers.get(&peer).map_or(0, |s| s.unsent_no_room)
+    }
+
     /// Prefix counters of `peer` in `family`; None for an unknown peer.
     pub fn peer_counts(&self, peer: PeerId, family: Family) -> Option<PeerCounts> {
         let s = self.peers.get(&peer)?;
         let accepted = s.accepted.get(family);
-        let denied = s.denied.iter().filter(|(f, _, _)| *f == family).count();
+        let denied = s.denied.count(family);
         Some(PeerCounts {
             received: accepted + denied,
             accepted,

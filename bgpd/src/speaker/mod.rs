@@ -1027,9 +1027,12 @@ impl Speaker {
             let Some(max) = self.config.maximum_prefix(peer, family) else {
                 continue;
             };
-            let accepted = self.rib.peer_counts(id, family).map_or(0, |c| c.accepted);
-            if accepted as u64 > u64::from(max) {
-                tracing::warn!(%peer, accepted, max, family = family.keyword(), "maximum-prefix exceeded: session stopped");
+            // Every prefix the peer makes us hold counts, refused ones too
+            // (as FRR's `maximum-prefix N force`): a peer cannot fill our
+            // memory with routes the import checks turn down.
+            let received = self.rib.peer_counts(id, family).map_or(0, |c| c.received);
+            if received as u64 > u64::from(max) {
+                tracing::warn!(%peer, received, max, family = family.keyword(), "maximum-prefix exceeded: session stopped");
                 let af = peer::afi_safi(family);
                 let mut data = af.afi.0.to_be_bytes().to_vec();
                 data.push(af.safi.0);

@@ -200,7 +200,6 @@ fn attributes_that_leave_no_room_are_counted_not_sent() {
         type_code: 0xf0,
         value: vec![0; 4050],
     });
-    let before = crate::rib::unsent_no_room();
     r.update_from_peer(a.id, &announce(&["198.51.100.0/24"], big));
     let b = peer(2, 65002);
     let sent: Vec<_> = r
@@ -209,5 +208,10 @@ fn attributes_that_leave_no_room_are_counted_not_sent() {
         .filter(|u| !u.nlri.is_empty())
         .collect();
     assert!(sent.is_empty(), "{sent:?}");
-    assert!(crate::rib::unsent_no_room() > before);
+    assert_eq!(
+        r.unsent_no_room(b.id),
+        1,
+        "counted for the peer it was not sent to"
+    );
+    assert_eq!(r.unsent_no_room(a.id), 0);
 }
