@@ -86,7 +86,10 @@ fn a_dual_homed_node_is_no_transit_path_between_its_tors() {
         .map(|(p, _)| p)
         .collect();
     for want in [TOR1_NET, TOR2_NET] {
-        assert!(fib.iter().any(|p| p == want), "{want} in node1's FIB: {fib:?}");
+        assert!(
+            fib.iter().any(|p| p == want),
+            "{want} in node1's FIB: {fib:?}"
+        );
     }
 
     // Passing learned routes on is an explicit choice: a route-map.
@@ -105,7 +108,9 @@ fn a_dual_homed_node_is_no_transit_path_between_its_tors() {
         if at2.iter().any(|p| p == TOR1_NET) {
             Ok(())
         } else {
-            Err(format!("tor2 lacks {TOR1_NET} after the route-map: {at2:?}"))
+            Err(format!(
+                "tor2 lacks {TOR1_NET} after the route-map: {at2:?}"
+            ))
         }
     });
     // tor1 still gets nothing learned: it has no such map.
