@@ -238,7 +238,11 @@ fn neighbor_text(n: &BgpNeighbor, out: &mut String) {
             let _ = writeln!(out, "    {}:", f.title());
             let _ = writeln!(out, "      F bit: {}", yes(f_bit(r, f)));
             let _ = writeln!(out, "      End-of-RIB sent: {}", yn(sent));
-            let _ = writeln!(out, "      End-of-RIB sent after update: {}", yn(sent));
+            let _ = writeln!(
+                out,
+                "      End-of-RIB sent after update: {}",
+                yn(n.eor_sent_after_update.contains(&f))
+            );
             let _ = writeln!(
                 out,
                 "      End-of-RIB received: {}",
@@ -550,7 +554,7 @@ fn neighbor_json(n: &BgpNeighbor) -> Value {
                     "fBit": f_bit(r, f),
                     "endOfRibStatus": {
                         "endOfRibSend": sent,
-                        "endOfRibSentAfterUpdate": sent,
+                        "endOfRibSentAfterUpdate": n.eor_sent_after_update.contains(&f),
                         "endOfRibRecv": n.eor_received.contains(&f),
                     },
                     "timers": { "stalePathTimer": gr.stale_path_time },

@@ -188,6 +188,10 @@ pub struct BgpNeighbor {
     pub add_path_received: Vec<(BgpFamily, Vec<String>)>,
     /// Families with End-of-RIB sent and received.
     pub eor_sent: Vec<BgpFamily>,
+    /// Families whose End-of-RIB was not followed by an UPDATE in a later
+    /// second (FRR's "End-of-RIB sent after update").
+    #[serde(default)]
+    pub eor_sent_after_update: Vec<BgpFamily>,
     pub eor_received: Vec<BgpFamily>,
     pub messages: MessageCounters,
     /// Prefix counters of each activated family.

@@ -491,7 +491,33 @@ fn neighbor_text(leaf1: &str, node2: &str) {
             _ => panic!("no graceful restart block in:\n{text}"),
         }
     };
-    assert_eq!(block(&f), block(&t), "FRR:\n{f}\nTern:\n{t}");
+    // "End-of-RIB sent after update" says whether an UPDATE left after the
+    // End-of-RIB, in a later second. FRR's leaf sends tor1's own routes
+    // back to it (tor1 drops them as AS loops) as they arrive, which can
+    // be after its End-of-RIB; Tern never sends a route to the peer it came
+    // from. The line is compared for its form; Tern's own value follows
+    // what it sent.
+    let after = "      End-of-RIB sent after update: ";
+    let masked = |b: Vec<String>| -> Vec<String> {
+        b.into_iter()
+            .map(|l| {
+                if l.starts_with(after) {
+                    after.to_owned()
+                } else {
+                    l
+                }
+            })
+            .collect()
+    };
+    assert_eq!(
+        masked(block(&f)),
+        masked(block(&t)),
+        "FRR:\n{f}\nTern:\n{t}"
+    );
+    assert!(
+        block(&t).iter().any(|l| *l == format!("{after}Yes")),
+        "Tern sent nothing to tor1 after its End-of-RIB:\n{t}"
+    );
 }
 
 /// FRR's and Tern's words for bad input, side by side.

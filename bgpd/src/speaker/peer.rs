@@ -46,12 +46,56 @@ pub struct PeerStats {
     pub keepalive: Option<u16>,
     /// Families whose End-of-RIB the peer sent on this session.
     pub eor_received: Vec<Family>,
+    /// This session's End-of-RIB and last UPDATE sent, per family, in whole
+    /// seconds of the speaker's clock (FRR compares them at that
+    /// resolution for "End-of-RIB sent after update").
+    pub eor_sent_at: Vec<(Family, u64)>,
+    pub update_sent_at: Vec<(Family, u64)>,
     /// The TCP endpoints of the established connection.
     pub local_sock: Option<std::net::SocketAddr>,
     pub remote_sock: Option<std::net::SocketAddr>,
 }
 
 impl PeerStats {
+    /// Notes an UPDATE sent at `secs`: an End-of-RIB, or routes of its
+    /// families.
+    pub fn note_update_sent(&mut self, u: &tern_bgp_wire::UpdateMessage, secs: u64) {
+        use tern_bgp_wire::Attribute;
+        let mark = |v: &mut Vec<(Family, u64)>, f: Family| match v.iter_mut().find(|(g, _)| *g == f)
+        {
+            Some(slot) => slot.1 = secs,
+            None => v.push((f, secs)),
+        };
+        if let Some(f) = u.end_of_rib().and_then(crate::rib::family_of) {
+            mark(&mut self.eor_sent_at, f);
+            return;
+        }
+        if !u.nlri.is_empty() || !u.withdrawn.is_empty() {
+            mark(&mut self.update_sent_at, Family::Ipv4Unicast);
+        }
+        for a in &u.attributes {
+            let af = match &a.value {
+                Attribute::MpReachNlri(m) => m.family,
+                Attribute::MpUnreachNlri(m) => m.family,
+                _ => continue,
+            };
+            if let Some(f) = crate::rib::family_of(af) {
+                mark(&mut self.update_sent_at, f);
+            }
+        }
+    }
+
+    /// Whether no UPDATE of `family` went out after its End-of-RIB (in
+    /// a later second), FRR's "End-of-RIB sent after update".
+    pub fn eor_sent_after_update(&self, family: Family) -> bool {
+        let at = |v: &Vec<(Family, u64)>| v.iter().find(|(f, _)| *f == family).map(|(_, s)| *s);
+        match (at(&self.eor_sent_at), at(&self.update_sent_at)) {
+            (Some(eor), Some(update)) => eor >= update,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+
     /// Counts one message read (`sent` false) or written.
     pub fn count(&mut self, msg: &tern_bgp_wire::Message, sent: bool) {
         use tern_bgp_wire::Message as M;
