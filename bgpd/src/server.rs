@@ -312,8 +312,18 @@ async fn client(stream: UnixStream, sh: &Shared) -> io::Result<()> {
     // This connection's config mode (`configure terminal` in tern).
     let mut session = crate::config::ConfigSession::default();
     loop {
-        let reply = answer(sh, &mut session, root, next).await;
-        send(&mut wr, &reply).await?;
+        match next {
+            Ok(Request::ShowBgpRoutes {
+                family,
+                prefix: None,
+                stream: true,
+                ..
+            }) => stream_table(sh, &mut wr, family).await?,
+            next => {
+                let reply = answer(sh, &mut session, root, next).await;
+                send(&mut wr, &reply).await?;
+            }
+        }
         seat.idle();
         tokio::select! {
             got = rd.fill_buf() => if got?.is_empty() {
@@ -336,6 +346,62 @@ async fn client(stream: UnixStream, sh: &Shared) -> io::Result<()> {
             Incoming::Line(l) => serde_json::from_slice::<Request>(&l),
         };
     }
+}
+
+/// Routes in one reply of a streamed table.
+const TABLE_CHUNK: usize = 2048;
+
+/// `show ip bgp` of a whole table as a stream of replies: the header at
+/// once, then the routes a chunk at a time, each asked of the speaker when
+/// the last has been written, so that neither ternd nor the client ever
+/// holds the whole answer, the speaker is held for one chunk at most, and
+/// the work stops when the client goes away (a write fails).
+async fn stream_table(
+    sh: &Shared,
+    wr: &mut OwnedWriteHalf,
+    family: tern_control::BgpFamily,
+) -> io::Result<()> {
+    let speaker = sh
+        .daemon
+        .lock()
+        .await
+        .bgp
+        .as_ref()
+        .map(|b| b.speaker.clone());
+    let Some(sp) = speaker else {
+        send(wr, &Reply::BgpTableStart(Default::default())).await?;
+        return send(
+            wr,
+            &Reply::BgpTableEnd {
+                routes: 0,
+                paths: 0,
+            },
+        )
+        .await;
+    };
+    let family = crate::speaker::show::family(family);
+    let (header, prefixes) = match sp.table_start(family).await {
+        Ok(started) => started,
+        Err(message) => return send(wr, &Reply::Error { message }).await,
+    };
+    send(wr, &Reply::BgpTableStart(header)).await?;
+    let (mut routes, mut paths) = (0u64, 0u64);
+    let mut at = 0;
+    while at < prefixes.len() {
+        let chunk = prefixes.chunk(at, TABLE_CHUNK);
+        at += chunk.len();
+        let got = match sp.table_chunk(family, chunk).await {
+            Ok(got) => got,
+            Err(message) => return send(wr, &Reply::Error { message }).await,
+        };
+        if got.is_empty() {
+            continue;
+        }
+        routes += got.len() as u64;
+        paths += got.iter().map(|r| r.paths.len() as u64).sum::<u64>();
+        send(wr, &Reply::BgpRoutes { routes: got }).await?;
+    }
+    send(wr, &Reply::BgpTableEnd { routes, paths }).await
 }
 
 fn too_long() -> Reply {
@@ -425,6 +491,7 @@ pub async fn show(daemon: &mut Daemon, req: Request) -> Reply {
                 family: f,
                 prefix,
                 longest_match,
+                ..
             },
             Some(sp),
         ) => sp

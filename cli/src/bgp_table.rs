@@ -282,6 +282,142 @@ pub fn table_json(t: &BgpTable, family: BgpFamily, local_host: Option<&str>) -> 
     })
 }
 
+/// `show ip bgp [json]` of a table that ternd streams: the header, the
+/// rows of each chunk as it arrives, the count at the end, in exactly the
+/// text and JSON of [`table_text`] / FRR's large-table JSON (one prefix a
+/// line: `"routes": { "P": [...]` then `,"P": [...]`, scripts read it line
+/// by line).
+#[derive(Debug)]
+pub struct TableStream {
+    family: BgpFamily,
+    json: bool,
+    /// The header, until the first route needs it (an empty table has none).
+    header: Option<BgpTable>,
+    configured: bool,
+    local_host: Option<String>,
+    /// Prefixes written so far.
+    written: u64,
+}
+
+impl TableStream {
+    pub fn new(family: BgpFamily, json: bool) -> Self {
+        Self {
+            family,
+            json,
+            header: None,
+            configured: false,
+            local_host: None,
+            written: 0,
+        }
+    }
+
+    /// The stream's first reply: the table's header.
+    pub fn start(&mut self, t: BgpTable, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        self.configured = t.configured;
+        self.local_host = t.local_hostname.clone();
+        if !t.configured {
+            return if self.json {
+                out.write_all(crate::render::pretty(&json!({ "warning": NO_INSTANCE })).as_bytes())
+            } else {
+                writeln!(out, "{NO_INSTANCE}")
+            };
+        }
+        if self.json {
+            write!(
+                out,
+                "{{\n \"vrfId\": 0,\n \"vrfName\": \"default\",\n \"tableVersion\": {TABLE_VERSION},\n \
+                 \"routerId\": {},\n \"defaultLocPrf\": {DEFAULT_LOCAL_PREF},\n \"localAS\": {},\n \
+                 \"routes\": {{ ",
+                Value::from(t.router_id.as_str()),
+                t.local_as
+            )?;
+            out.flush()
+        } else {
+            self.header = Some(t);
+            Ok(())
+        }
+    }
+
+    /// The next routes, in address order.
+    pub fn routes(
+        &mut self,
+        routes: &[BgpRoute],
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        if !self.configured {
+            return Ok(());
+        }
+        let host = self.local_host.as_deref();
+        let mut s = String::new();
+        if self.json {
+            for r in routes {
+                let paths: Vec<Value> = r
+                    .paths
+                    .iter()
+                    .map(|p| path_json(r, p, self.family, host))
+                    .collect();
+                if self.written > 0 {
+                    s.push_str("\n,");
+                }
+                let _ = write!(
+                    s,
+                    "{}: {}",
+                    Value::from(r.prefix.to_string()),
+                    Value::Array(paths)
+                );
+                self.written += 1;
+            }
+        } else {
+            if !routes.is_empty()
+                && let Some(t) = self.header.take()
+            {
+                header(&t, &mut s);
+            }
+            for r in routes {
+                for (i, p) in r.paths.iter().enumerate() {
+                    row(r, p, i == 0, host, &mut s);
+                }
+                self.written += 1;
+            }
+        }
+        out.write_all(s.as_bytes())?;
+        out.flush()
+    }
+
+    /// The end of the stream: how many routes and paths there were.
+    pub fn end(
+        &mut self,
+        routes: u64,
+        paths: u64,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        if !self.configured {
+            return Ok(());
+        }
+        if self.json {
+            if self.written > 0 {
+                out.write_all(b"\n")?;
+            }
+            out.write_all(b" }  } \n")?;
+        } else if routes == 0 {
+            writeln!(out, "No BGP prefixes displayed, 0 exist")?;
+        } else {
+            writeln!(out, "\nDisplayed  {routes} routes and {paths} total paths")?;
+        }
+        out.flush()
+    }
+
+    /// A whole table in one reply (a ternd that does not stream).
+    pub fn whole(&mut self, t: BgpTable, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let routes = t.routes.len() as u64;
+        let paths = t.routes.iter().map(|r| r.paths.len() as u64).sum();
+        let rows = t.routes.clone();
+        self.start(t, out)?;
+        self.routes(&rows, out)?;
+        self.end(routes, paths, out)
+    }
+}
+
 fn peer_name(addr: &str, host: Option<&str>) -> String {
     match host {
         Some(h) => format!("{}({addr})", crate::render::printable(h)),
@@ -629,6 +765,55 @@ mod tests {
                 },
             ],
         }
+    }
+
+    /// What a [`TableStream`] writes for `t` sent in chunks of `n` routes.
+    fn streamed(t: &BgpTable, n: usize, json: bool) -> String {
+        let mut out = Vec::new();
+        let mut s = TableStream::new(BgpFamily::Ipv4Unicast, json);
+        let header = BgpTable {
+            routes: Vec::new(),
+            ..t.clone()
+        };
+        s.start(header, &mut out).unwrap();
+        for chunk in t.routes.chunks(n) {
+            s.routes(chunk, &mut out).unwrap();
+        }
+        let paths = t.routes.iter().map(|r| r.paths.len() as u64).sum();
+        s.end(t.routes.len() as u64, paths, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_streamed_table_reads_as_the_whole_one() {
+        let t = table();
+        for n in [1, 2, 5] {
+            assert_eq!(streamed(&t, n, false), table_text(&t, Some("node2")));
+            let text = streamed(&t, n, true);
+            let v: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                v,
+                table_json(&t, BgpFamily::Ipv4Unicast, Some("node2")),
+                "{text}"
+            );
+            // FRR's layout for large tables: one prefix a line.
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines[7].get(..25), Some(r#" "routes": { "10.244.1.0/"#));
+            assert!(lines[8].starts_with(r#","198.51.100.12/32": [{"#), "{text}");
+            assert_eq!(lines[9], " }  } ");
+        }
+        // An empty table and no BGP at all, as FRR prints them.
+        let empty = BgpTable {
+            routes: Vec::new(),
+            ..table()
+        };
+        assert_eq!(
+            streamed(&empty, 3, false),
+            "No BGP prefixes displayed, 0 exist\n"
+        );
+        assert!(streamed(&empty, 3, true).ends_with(" \"routes\": {  }  } \n"));
+        let none = BgpTable::default();
+        assert_eq!(streamed(&none, 3, false), table_text(&none, None));
     }
 
     #[test]

@@ -22,11 +22,32 @@ use crate::{
 /// tests.
 pub trait Control {
     fn request(&mut self, req: &Request) -> Result<Reply, ClientError>;
+
+    /// A request answered by a stream of replies, each handed to `each`
+    /// until the stream ends or `each` gives up (false). A daemon that
+    /// answers with one reply streams that one.
+    fn request_stream(
+        &mut self,
+        req: &Request,
+        each: &mut dyn FnMut(Reply) -> bool,
+    ) -> Result<(), ClientError> {
+        let reply = self.request(req)?;
+        each(reply);
+        Ok(())
+    }
 }
 
 impl Control for Client {
     fn request(&mut self, req: &Request) -> Result<Reply, ClientError> {
         Client::request(self, req)
+    }
+
+    fn request_stream(
+        &mut self,
+        req: &Request,
+        each: &mut dyn FnMut(Reply) -> bool,
+    ) -> Result<(), ClientError> {
+        Client::request_stream(self, req, each)
     }
 }
 
@@ -138,6 +159,11 @@ impl<C: Control> Session<C> {
                 Outcome::Ok
             }
             Action::WriteMemory => self.write_memory(out, err),
+            Action::ShowBgpV4 | Action::ShowBgpV6
+                if parsed.prefix.is_none() && parsed.addr.is_none() =>
+            {
+                self.stream_bgp_table(&parsed, out, err)
+            }
             _ => match execute(&mut self.control, &parsed) {
                 Ok(text) => {
                     let _ = out.write_all(text.as_bytes());
@@ -148,6 +174,60 @@ impl<C: Control> Session<C> {
                     Outcome::Failed
                 }
             },
+        }
+    }
+
+    /// `show ip bgp [json]`, `show bgp ipv6 unicast [json]`: the whole
+    /// table, written as ternd streams it (the first lines at once, and
+    /// never the whole table in memory).
+    fn stream_bgp_table(
+        &mut self,
+        p: &Parsed,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+    ) -> Outcome {
+        let family = if p.action == Action::ShowBgpV6 {
+            BgpFamily::Ipv6Unicast
+        } else {
+            BgpFamily::Ipv4Unicast
+        };
+        let req = Request::ShowBgpRoutes {
+            family,
+            prefix: None,
+            longest_match: false,
+            stream: true,
+        };
+        let mut table = bgp_table::TableStream::new(family, p.json);
+        let mut failed: Option<String> = None;
+        let mut each = |reply: Reply| {
+            let written = match reply {
+                Reply::BgpTableStart(t) => table.start(t, out),
+                Reply::BgpRoutes { routes } => table.routes(&routes, out),
+                Reply::BgpTableEnd { routes, paths } => table.end(routes, paths, out),
+                // A ternd without streaming answers with the whole table.
+                Reply::BgpTable(t) => table.whole(t, out),
+                Reply::Error { message } => {
+                    failed = Some(message);
+                    Ok(())
+                }
+                other => {
+                    failed = Some(format!("unexpected reply from ternd: {other:?}"));
+                    Ok(())
+                }
+            };
+            written.is_ok()
+        };
+        let result = self.control.request_stream(&req, &mut each);
+        match (result, failed) {
+            (Err(e), _) => {
+                let _ = writeln!(err, "% {e}");
+                Outcome::Failed
+            }
+            (Ok(()), Some(message)) => {
+                let _ = writeln!(err, "% {message}");
+                Outcome::Failed
+            }
+            (Ok(()), None) => Outcome::Ok,
         }
     }
 
@@ -444,16 +524,19 @@ fn bgp_routes_request(p: &Parsed) -> Result<Request, String> {
             family,
             prefix: Some(prefix),
             longest_match: false,
+            stream: false,
         },
         (None, Some(a)) => Request::ShowBgpRoutes {
             family,
             prefix: Some(ipnet::IpNet::from(a)),
             longest_match: true,
+            stream: false,
         },
         (None, None) => Request::ShowBgpRoutes {
             family,
             prefix: None,
             longest_match: false,
+            stream: false,
         },
     })
 }

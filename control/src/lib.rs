@@ -150,6 +150,11 @@ pub enum Request {
         family: BgpFamily,
         prefix: Option<IpNet>,
         longest_match: bool,
+        /// The whole table (no `prefix`) as a stream of replies:
+        /// [`Reply::BgpTableStart`], [`Reply::BgpRoutes`] chunks in address
+        /// order, then [`Reply::BgpTableEnd`] (or an [`Reply::Error`]).
+        #[serde(default)]
+        stream: bool,
     },
     /// `show bgp neighbors [ADDR]`.
     ShowBgpNeighbors { address: Option<std::net::IpAddr> },
@@ -214,6 +219,17 @@ pub enum Reply {
         drops: Vec<NamedCount>,
     },
     BgpTable(BgpTable),
+    /// The first reply of a streamed table: its header (no routes).
+    BgpTableStart(BgpTable),
+    /// The next routes of a streamed table, in address order.
+    BgpRoutes {
+        routes: Vec<BgpRoute>,
+    },
+    /// The end of a streamed table: how many routes and paths it held.
+    BgpTableEnd {
+        routes: u64,
+        paths: u64,
+    },
     BgpNeighbors {
         /// False when the config has no `router bgp`.
         configured: bool,
@@ -380,6 +396,13 @@ mod tests {
                 family: BgpFamily::Ipv6Unicast,
                 prefix: Some("2001:db8::/64".parse().unwrap()),
                 longest_match: false,
+                stream: false,
+            },
+            Request::ShowBgpRoutes {
+                family: BgpFamily::Ipv4Unicast,
+                prefix: None,
+                longest_match: false,
+                stream: true,
             },
             Request::ShowBgpNeighbors {
                 address: Some("192.0.2.1".parse().unwrap()),

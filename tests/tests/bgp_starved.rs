@@ -427,6 +427,29 @@ fn a_starved_ternd_keeps_every_session_and_every_route() {
     });
     let took = started.elapsed();
     drop(limit);
+    // The whole table, streamed, while the sessions run: every route once,
+    // in order, text and JSON.
+    // The learned routes and node1's own network.
+    let in_rib = total + 1;
+    let text = tern_tests::tern_text(&node, "show ip bgp");
+    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("*>")).collect();
+    assert_eq!(rows.len(), in_rib, "rows of show ip bgp");
+    let mut sorted = rows.clone();
+    sorted.sort_by_key(|l| {
+        let (addr, len) = l.split_whitespace().nth(1)?.split_once('/')?;
+        Some((addr.parse::<Ipv4Addr>().ok()?, len.parse::<u8>().ok()?))
+    });
+    assert!(sorted == rows, "show ip bgp is in address order");
+    assert!(
+        text.ends_with(&format!(
+            "\nDisplayed  {in_rib} routes and {in_rib} total paths\n"
+        )),
+        "the end of show ip bgp: {:?}",
+        text.get(text.len().saturating_sub(200)..)
+    );
+    let json = tern(&node, "show ip bgp json");
+    let routes = json["routes"].as_object().map_or(0, |r| r.len());
+    assert_eq!(routes, in_rib, "routes of show ip bgp json");
     // Let a hold time pass with ternd at full speed: a reset it decided
     // late still shows.
     std::thread::sleep(Duration::from_secs(2));

@@ -49,7 +49,7 @@ use crate::policy::Policy;
 pub(crate) use attrs::prepend as prepend_as;
 pub use attrs::{DEFAULT_LOCAL_PREF, PathAttrs, RouteNextHop, UnknownAttr};
 pub use policy::PolicyChange;
-pub use show::{PathSource, PathView, PeerCounts, RouteView};
+pub use show::{PathSource, PathView, PeerCounts, RouteView, SortedPrefixes};
 
 use intern::{FastState, Interner};
 use table::{Paths, PrefixTable as Table};

@@ -227,6 +227,20 @@ impl PrefixTable {
         self.dests.get(self.slot(prefix)?)
     }
 
+    /// The entry of `prefix`, looked for first at index `hint` (where it
+    /// was when the caller last saw it), which spares the hash lookup.
+    pub(super) fn get_hinted(&self, prefix: &IpNet, hint: u32) -> Option<&Dest> {
+        if self.keys.is(hint as usize, prefix) {
+            return self.dests.get(hint as usize);
+        }
+        self.get(prefix)
+    }
+
+    /// The prefixes with their index now, in no particular order.
+    pub(super) fn prefixes_indexed(&self) -> impl Iterator<Item = (IpNet, u32)> {
+        (0..self.keys.len()).filter_map(|i| Some((self.keys.get(i)?, u32::try_from(i).ok()?)))
+    }
+
     pub(super) fn get_mut(&mut self, prefix: &IpNet) -> Option<&mut Dest> {
         let i = self.slot(prefix)?;
         self.dests.get_mut(i)

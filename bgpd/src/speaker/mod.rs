@@ -224,6 +224,8 @@ struct Speaker {
     reap: Vec<IpAddr>,
     /// TCP MD5 keys set on the listener for listen ranges.
     range_keys: BTreeMap<ipnet::IpNet, String>,
+    /// The speaker's clock for whole-second comparisons (FRR's monotime).
+    epoch: Instant,
     /// The session I/O thread; last, so that the connections above are
     /// dropped (and their writers told to flush) before it stops.
     io: io::IoThread,
@@ -289,6 +291,7 @@ pub fn spawn(
         dynamic: BTreeMap::new(),
         reap: Vec::new(),
         range_keys: BTreeMap::new(),
+        epoch: Instant::now(),
         io: io_thread,
     };
     sp.apply_range_keys();
@@ -1118,6 +1121,7 @@ impl Speaker {
     }
 
     fn send(&mut self, peer: IpAddr, conn: ConnId, msg: &Message) {
+        let secs = self.epoch.elapsed().as_secs();
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
@@ -1132,6 +1136,9 @@ impl Speaker {
                 if w.send(io::Outgoing::Message(bytes)).is_ok() {
                     p.stats.msg_sent += 1;
                     p.stats.count(msg, true);
+                    if let Message::Update(u) = msg {
+                        p.stats.note_update_sent(u, secs);
+                    }
                 }
             }
             Err(e) => tracing::error!(%peer, error = %e, "cannot encode a message"),
@@ -1236,6 +1243,8 @@ impl Speaker {
         p.stats.hold_time = Some(session.hold_time);
         p.stats.keepalive = Some(session.keepalive);
         p.stats.eor_received.clear();
+        p.stats.eor_sent_at.clear();
+        p.stats.update_sent_at.clear();
         (p.stats.local_sock, p.stats.remote_sock) = sockets.unzip();
         let mut info = p.peer_info(&session, local_addr, families);
         info.rr_client = self.config.is_rr_client(peer);

@@ -2,6 +2,12 @@
 //! `clear bgp`: read-only views of the RIB and the peers, turned into the
 //! control protocol's plain types, and the session resets and refreshes
 //! that `clear bgp` asks for.
+//!
+//! A whole table is streamed: the control server takes the table's
+//! prefixes in order once ([`SpeakerHandle::table_start`]), then their
+//! routes a chunk at a time ([`SpeakerHandle::table_chunk`]), so that the
+//! speaker is never held for more than one chunk and no one builds the
+//! whole answer.
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::Instant,
@@ -34,6 +40,18 @@ pub enum ShowCommand {
         longest_match: bool,
         reply: oneshot::Sender<BgpTable>,
     },
+    /// The header of a streamed table and its prefixes in order.
+    TableStart {
+        family: Family,
+        reply: oneshot::Sender<(BgpTable, crate::rib::SortedPrefixes)>,
+    },
+    /// The routes of these prefixes (those still in the table), each
+    /// with where it sat when listed.
+    TableChunk {
+        family: Family,
+        prefixes: Vec<(IpNet, u32)>,
+        reply: oneshot::Sender<Vec<BgpRoute>>,
+    },
     Neighbors {
         address: Option<IpAddr>,
         reply: oneshot::Sender<Vec<BgpNeighbor>>,
@@ -65,6 +83,32 @@ impl SpeakerHandle {
             family,
             prefix,
             longest_match,
+            reply,
+        })
+        .await
+        .ok_or_else(|| NOT_RUNNING.to_owned())
+    }
+
+    /// The header of `show ip bgp` (no routes) and the table's prefixes
+    /// in order, to be asked for a chunk at a time.
+    pub async fn table_start(
+        &self,
+        family: Family,
+    ) -> Result<(BgpTable, crate::rib::SortedPrefixes), String> {
+        self.ask(|reply| ShowCommand::TableStart { family, reply })
+            .await
+            .ok_or_else(|| NOT_RUNNING.to_owned())
+    }
+
+    /// The routes of `prefixes` (those still in the table), in their order.
+    pub async fn table_chunk(
+        &self,
+        family: Family,
+        prefixes: Vec<(IpNet, u32)>,
+    ) -> Result<Vec<BgpRoute>, String> {
+        self.ask(|reply| ShowCommand::TableChunk {
+            family,
+            prefixes,
             reply,
         })
         .await
@@ -184,6 +228,28 @@ impl Speaker {
             } => {
                 let _ = reply.send(self.bgp_table(family, prefix, longest_match));
             }
+            ShowCommand::TableStart { family, reply } => {
+                let header = BgpTable {
+                    configured: true,
+                    router_id: self.router_id.to_string(),
+                    local_as: self.config.asn,
+                    local_hostname: self.local_hostname(),
+                    routes: Vec::new(),
+                };
+                let _ = reply.send((header, self.rib.sorted_prefixes(family)));
+            }
+            ShowCommand::TableChunk {
+                family,
+                prefixes,
+                reply,
+            } => {
+                let routes = prefixes
+                    .into_iter()
+                    .filter_map(|(p, hint)| self.rib.route_hinted(family, p, hint))
+                    .map(|v| self.bgp_route(&v, false))
+                    .collect();
+                let _ = reply.send(routes);
+            }
             ShowCommand::Neighbors { address, reply } => {
                 let list = self
                     .peers
@@ -252,13 +318,15 @@ impl Speaker {
             paths: view
                 .paths
                 .iter()
-                .map(|p| self.bgp_path(view.family, p))
+                .map(|p| self.bgp_path(view.family, p, detail))
                 .collect(),
             advertised_to,
         }
     }
 
-    fn bgp_path(&self, family: Family, p: &PathView) -> BgpPath {
+    /// One path; `detail` for `show ip bgp PREFIX`, whose "Last update"
+    /// needs the time as text (the table only reads the epoch).
+    fn bgp_path(&self, family: Family, p: &PathView, detail: bool) -> BgpPath {
         let a = &p.attrs;
         let unspecified = match family {
             Family::Ipv4Unicast => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -304,7 +372,7 @@ impl Speaker {
         BgpPath {
             last_update: p.last_update.map(|epoch| tern_control::LastUpdate {
                 epoch,
-                string: ctime(epoch),
+                string: if detail { ctime(epoch) } else { String::new() },
             }),
             best: p.best,
             multipath: p.multipath,
@@ -518,6 +586,20 @@ impl Speaker {
                 p.info
                     .as_ref()
                     .map(|i| i.families.iter().map(|f| bgp_family(*f)).collect())
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            },
+            eor_sent_after_update: if established {
+                p.info
+                    .as_ref()
+                    .map(|i| {
+                        i.families
+                            .iter()
+                            .filter(|f| p.stats.eor_sent_after_update(**f))
+                            .map(|f| bgp_family(*f))
+                            .collect()
+                    })
                     .unwrap_or_default()
             } else {
                 Vec::new()
