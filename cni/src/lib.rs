@@ -98,6 +98,48 @@ fn link_spec(env: &Env, netns: &Path, net: &Network, addresses: Vec<IpNet>) -> P
     }
 }
 
+/// Refuses a CNI_NETNS that is not a network namespace, or that is the
+/// namespace tern-cni itself runs in (the host's): wiring a "pod" there
+/// would give the host's eth0 a pod address and replace its default route.
+fn pod_netns(netns: &Path) -> Result<(), CniError> {
+    use std::os::unix::fs::MetadataExt;
+    let fs = nix::sys::statfs::statfs(netns).map_err(|e| {
+        CniError::new(
+            Code::UnknownContainer,
+            format!("network namespace {}: {e}", netns.display()),
+        )
+    })?;
+    if fs.filesystem_type() != nix::sys::statfs::NSFS_MAGIC {
+        return Err(CniError::new(
+            Code::InvalidEnvironment,
+            format!(
+                "CNI_NETNS {} is not a network namespace (a file of nsfs, such as /run/netns/NAME or /proc/PID/ns/net)",
+                netns.display()
+            ),
+        ));
+    }
+    let id = |p: &Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
+    let own = Path::new("/proc/self/ns/net");
+    match (id(netns), id(own)) {
+        (Ok(pod), Ok(host)) if pod == host => Err(CniError::new(
+            Code::InvalidEnvironment,
+            format!(
+                "CNI_NETNS {} is the network namespace tern-cni runs in (the host's), not a pod's: refused",
+                netns.display()
+            ),
+        )),
+        (Ok(_), Ok(_)) => Ok(()),
+        (Err(e), _) | (_, Err(e)) => Err(CniError::new(
+            Code::Io,
+            format!(
+                "cannot compare {} with {}: {e}",
+                netns.display(),
+                own.display()
+            ),
+        )),
+    }
+}
+
 fn add(env: &Env, net: &Network) -> Result<serde_json::Value, CniError> {
     let netns = env
         .netns
@@ -109,6 +151,7 @@ fn add(env: &Env, net: &Network) -> Result<serde_json::Value, CniError> {
             format!("network namespace {} does not exist", netns.display()),
         ));
     }
+    pod_netns(netns)?;
     let host = host_ifname(&env.container_id, &env.ifname);
     let store = ipam::Store::lock(&net.data_dir)?;
     let mut state = store.load()?;

@@ -470,6 +470,28 @@ fn error_documents_for_bad_environment_and_config() {
     let mut gone = without("CNI_NETNS");
     gone.push(("CNI_NETNS", "/var/run/netns/tern-no-such-namespace"));
     assert_eq!(code(&gone, &conf), 3);
+    // A file that is not a network namespace, and the namespace tern-cni
+    // runs in (the node's own): refused, and the node is left alone.
+    let all_routes = || {
+        ok(Command::new("ip").args(["-n", &node.host_ns, "route", "show", "table", "all"]))
+            + &ok(Command::new("ip").args(["-n", &node.host_ns, "addr", "show"]))
+    };
+    let routes_before = all_routes();
+    let mut not_ns = without("CNI_NETNS");
+    let file = node.dir.path().join("ternd.conf");
+    let file = file.display().to_string();
+    not_ns.push(("CNI_NETNS", file.as_str()));
+    assert_eq!(code(&not_ns, &conf), 4);
+    let mut host = without("CNI_NETNS");
+    let host_path = format!("/var/run/netns/{}", node.host_ns);
+    host.push(("CNI_NETNS", host_path.as_str()));
+    assert_eq!(code(&host, &conf), 4);
+    assert_eq!(
+        all_routes(),
+        routes_before,
+        "the node's routes and addresses"
+    );
+    assert_eq!(node.host_veths(), Vec::<String>::new());
     // VERSION answers whatever the rest says.
     let (good, v, err) = node.cni(&[("CNI_COMMAND", "VERSION")], r#"{"cniVersion":"1.0.0"}"#);
     assert!(good, "{err}");
