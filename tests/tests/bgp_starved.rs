@@ -351,6 +351,75 @@ fn run_peer(
     })
 }
 
+/// The lab's two scripted peers: the flood (192.0.2.2) and a second one
+/// (192.0.2.3) that reads what ternd sends or, for the send hold test,
+/// never does.
+struct Peers {
+    threads: Vec<std::thread::JoinHandle<()>>,
+    go: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Peers {
+    /// Starts both and waits until ternd has both sessions Established.
+    fn start(lab: &Lab, second_reads: bool, (flood, second): (Verdict, Verdict)) -> Peers {
+        let (go, stop) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let ns = lab.ns("peers");
+        let flags = || (Arc::clone(&go), Arc::clone(&stop));
+        let threads = vec![
+            run_peer(
+                ns.clone(),
+                "flood",
+                Ipv4Addr::new(192, 0, 2, 2),
+                Role {
+                    flood: true,
+                    reads: true,
+                },
+                flags(),
+                flood,
+            ),
+            run_peer(
+                ns,
+                if second_reads { "quiet" } else { "stalled" },
+                Ipv4Addr::new(192, 0, 2, 3),
+                Role {
+                    flood: false,
+                    reads: second_reads,
+                },
+                flags(),
+                second,
+            ),
+        ];
+        let node = lab.ns("node1");
+        eventually(30, || {
+            for addr in ["192.0.2.2", "192.0.2.3"] {
+                let n = neighbor(&node, addr);
+                if n["state"] != "Established" {
+                    return Err(format!("{addr}: {n}"));
+                }
+            }
+            Ok(())
+        });
+        Peers { threads, go, stop }
+    }
+
+    /// The flood starts.
+    fn go(&self) {
+        self.go.store(true, Ordering::Relaxed);
+    }
+
+    /// Both close their sessions and end.
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
 /// The neighbor's entry in `show bgp summary json`.
 fn neighbor(ns: &str, addr: &str) -> serde_json::Value {
     tern(ns, "show bgp summary json")["ipv4Unicast"]["peers"][addr].clone()
@@ -368,45 +437,11 @@ fn fib_count(ns: &str) -> usize {
 fn a_starved_ternd_keeps_every_session_and_every_route() {
     let lab = Lab::up("starved.clab.yml", "starved");
     let node = lab.ns("node1");
-    let peers_ns = lab.ns("peers");
-    let stop = Arc::new(AtomicBool::new(false));
-    let go = Arc::new(AtomicBool::new(false));
     let verdict = Verdict::default();
-    let flood = run_peer(
-        peers_ns.clone(),
-        "flood",
-        Ipv4Addr::new(192, 0, 2, 2),
-        Role {
-            flood: true,
-            reads: true,
-        },
-        (Arc::clone(&go), Arc::clone(&stop)),
-        verdict.clone(),
-    );
-    let quiet = run_peer(
-        peers_ns,
-        "quiet",
-        Ipv4Addr::new(192, 0, 2, 3),
-        Role {
-            flood: false,
-            reads: true,
-        },
-        (Arc::clone(&go), Arc::clone(&stop)),
-        verdict.clone(),
-    );
-    eventually(30, || {
-        for addr in ["192.0.2.2", "192.0.2.3"] {
-            let n = neighbor(&node, addr);
-            if n["state"] != "Established" {
-                return Err(format!("{addr}: {n}"));
-            }
-        }
-        Ok(())
-    });
-
+    let peers = Peers::start(&lab, true, (verdict.clone(), verdict.clone()));
     let limit = CpuLimit::apply(lab.pid("node1", "ternd"), CPU_PERCENT);
     let started = Instant::now();
-    go.store(true, Ordering::Relaxed);
+    peers.go();
     let total = FLOOD_PREFIXES as usize + 1;
     eventually(400, || {
         let failures = verdict.failures();
@@ -457,9 +492,7 @@ fn a_starved_ternd_keeps_every_session_and_every_route() {
         .into_iter()
         .map(|a| (a.to_owned(), neighbor(&node, a)))
         .collect();
-    stop.store(true, Ordering::Relaxed);
-    let _ = flood.join();
-    let _ = quiet.join();
+    peers.stop();
 
     let failures = verdict.failures();
     if !failures.is_empty() {
@@ -497,45 +530,11 @@ fn a_peer_that_stops_reading_is_cut_off_by_the_send_hold_timer() {
         std::fs::write(&conf, text).expect("ternd.conf");
     });
     let node = lab.ns("node1");
-    let peers_ns = lab.ns("peers");
-    let (go, stop) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicBool::new(false)),
-    );
     let flood_verdict = Verdict::default();
-    let flood = run_peer(
-        peers_ns.clone(),
-        "flood",
-        Ipv4Addr::new(192, 0, 2, 2),
-        Role {
-            flood: true,
-            reads: true,
-        },
-        (Arc::clone(&go), Arc::clone(&stop)),
-        flood_verdict.clone(),
-    );
-    // Its writes fail once ternd has closed the session: expected here.
-    let stalled = run_peer(
-        peers_ns,
-        "stalled",
-        Ipv4Addr::new(192, 0, 2, 3),
-        Role {
-            flood: false,
-            reads: false,
-        },
-        (Arc::clone(&go), Arc::clone(&stop)),
-        Verdict::default(),
-    );
-    eventually(30, || {
-        for addr in ["192.0.2.2", "192.0.2.3"] {
-            let n = neighbor(&node, addr);
-            if n["state"] != "Established" {
-                return Err(format!("{addr}: {n}"));
-            }
-        }
-        Ok(())
-    });
-    go.store(true, Ordering::Relaxed);
+    // The second peer's writes fail once ternd has closed its session:
+    // expected here.
+    let peers = Peers::start(&lab, false, (flood_verdict.clone(), Verdict::default()));
+    peers.go();
     let rss_at = |what: &str| {
         let pid = lab.pid("node1", "ternd");
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
@@ -568,9 +567,7 @@ fn a_peer_that_stops_reading_is_cut_off_by_the_send_hold_timer() {
     });
     let later = rss_at("later");
     let flood_counters = neighbor(&node, "192.0.2.2");
-    stop.store(true, Ordering::Relaxed);
-    let _ = flood.join();
-    let _ = stalled.join();
+    peers.stop();
     assert!(
         flood_verdict.failures().is_empty(),
         "{:?}",
