@@ -319,6 +319,9 @@ async fn client(stream: UnixStream, sh: &Shared) -> io::Result<()> {
                 stream: true,
                 ..
             }) => stream_table(sh, &mut wr, family).await?,
+            Ok(Request::ShowRoutes { ipv6, stream: true }) => {
+                stream_routes(sh, &mut wr, ipv6).await?
+            }
             next => {
                 let reply = answer(sh, &mut session, root, next).await;
                 send(&mut wr, &reply).await?;
@@ -479,7 +482,7 @@ pub async fn show(daemon: &mut Daemon, req: Request) -> Reply {
     use crate::speaker::show::family;
     let speaker = daemon.bgp.as_ref().map(|b| b.speaker.clone());
     let answer = match (req, speaker) {
-        (Request::ShowRoutes { ipv6 }, speaker) => routes(daemon, ipv6, speaker).await,
+        (Request::ShowRoutes { ipv6, .. }, speaker) => routes(daemon, ipv6, speaker).await,
         (Request::ShowBgpRoutes { .. }, None) => Ok(Reply::BgpTable(Default::default())),
         (Request::ShowBgpNeighbors { .. }, None) => Ok(Reply::BgpNeighbors {
             configured: false,
@@ -519,29 +522,41 @@ pub async fn show(daemon: &mut Daemon, req: Request) -> Reply {
 const DISTANCE_EBGP: u8 = 20;
 const DISTANCE_IBGP: u8 = 200;
 
-/// The kernel's main table as zebra shows it: connected routes from the
-/// addresses of the interfaces that are up (not the kernel's own
-/// `proto kernel` routes, which zebra ignores), then every other route
-/// with its protocol: Tern's (202) as bgp, `proto static` as static, the
-/// rest as kernel.
-async fn routes(
-    daemon: &mut Daemon,
+/// One route of `show ip route` before the BGP facts are added: a
+/// connected route from an interface's address, or a route of the kernel.
+enum Row {
+    Connected(tern_control::FibRoute),
+    Kernel(tern_netlink::KernelRoute),
+}
+
+impl Row {
+    fn prefix(&self) -> ipnet::IpNet {
+        match self {
+            Row::Connected(r) => r.prefix,
+            Row::Kernel(k) => k.route.prefix,
+        }
+    }
+}
+
+/// The kernel's main table as zebra shows it, in prefix order: connected
+/// routes from the addresses of the interfaces that are up (not the
+/// kernel's own `proto kernel` routes, which zebra ignores), then every
+/// other route of the family; with the interfaces' names by index.
+async fn route_rows(
+    netlink: &tern_netlink::Netlink,
     ipv6: bool,
-    speaker: Option<crate::speaker::SpeakerHandle>,
-) -> Result<Reply, String> {
+) -> Result<(Vec<Row>, HashMap<u32, String>), String> {
     use tern_control::{FibNextHop, FibRoute};
-    let links = daemon
-        .netlink
+    let links = netlink
         .links()
         .await
         .map_err(|e| format!("cannot read interfaces: {e}"))?;
-    let kernel = daemon
-        .netlink
-        .kernel_routes(None, Some(tern_netlink::RT_TABLE_MAIN))
+    let kernel = netlink
+        .kernel_routes_family(ipv6, Some(tern_netlink::RT_TABLE_MAIN))
         .await
         .map_err(|e| format!("cannot read routes: {e}"))?;
-    let name_of = |i: u32| links.iter().find(|l| l.index == i).map(|l| l.name.clone());
-    let mut out: Vec<FibRoute> = Vec::new();
+    let names: HashMap<u32, String> = links.iter().map(|l| (l.index, l.name.clone())).collect();
+    let mut connected: Vec<FibRoute> = Vec::new();
     for l in links
         .iter()
         .filter(|l| l.admin_up && (l.lower_up || l.loopback))
@@ -557,9 +572,9 @@ async fn routes(
                 weight: 1,
             };
             let prefix = a.trunc();
-            match out.iter_mut().find(|r| r.prefix == prefix) {
+            match connected.iter_mut().find(|r| r.prefix == prefix) {
                 Some(r) => r.nexthops.push(hop),
-                None => out.push(FibRoute {
+                None => connected.push(FibRoute {
                     prefix,
                     protocol: "connected".into(),
                     distance: 0,
@@ -571,64 +586,120 @@ async fn routes(
             }
         }
     }
-    // iBGP or eBGP (the distance of Tern's routes) and the best path's
-    // MED (zebra's metric of a BGP route; the kernel's priority is the
-    // distance).
+    let mut rows: Vec<Row> = connected.into_iter().map(Row::Connected).collect();
+    rows.extend(
+        kernel
+            .into_iter()
+            .filter(|k| k.route.prefix.addr().is_ipv6() == ipv6 && k.protocol != 2)
+            .map(Row::Kernel),
+    );
+    // Stable: a connected route comes before the kernel's of its prefix.
+    rows.sort_by_key(Row::prefix);
+    Ok((rows, names))
+}
+
+/// The routes of `rows` as `show ip route` shows them: Tern's (202) as
+/// bgp with the best path's distance (iBGP or eBGP), MED and age, `proto
+/// static` as static, the rest as kernel.
+async fn fib_routes(
+    rows: &[Row],
+    names: &HashMap<u32, String>,
+    ipv6: bool,
+    speaker: Option<&crate::speaker::SpeakerHandle>,
+) -> Vec<tern_control::FibRoute> {
+    use tern_control::{FibNextHop, FibRoute};
+    let bgp: Vec<ipnet::IpNet> = rows
+        .iter()
+        .filter_map(|r| match r {
+            Row::Kernel(k) if k.protocol == tern_netlink::TERN_PROTO => Some(k.route.prefix),
+            _ => None,
+        })
+        .collect();
     let family = if ipv6 {
-        tern_control::BgpFamily::Ipv6Unicast
+        crate::config::Family::Ipv6Unicast
     } else {
-        tern_control::BgpFamily::Ipv4Unicast
+        crate::config::Family::Ipv4Unicast
     };
-    let mut best = std::collections::HashMap::new();
+    let mut best = HashMap::new();
     if let Some(sp) = speaker
-        && kernel
-            .iter()
-            .any(|k| k.protocol == tern_netlink::TERN_PROTO)
-        && let Ok(t) = sp
-            .routes(crate::speaker::show::family(family), None, false)
-            .await
+        && !bgp.is_empty()
+        && let Ok(found) = sp.best_paths(family, bgp.clone()).await
     {
-        for r in t.routes {
-            if let Some(p) = r.paths.first().filter(|p| p.best) {
-                let since = p.last_update.as_ref().map(|u| u.epoch);
-                best.insert(r.prefix, (p.internal, p.med.unwrap_or(0), since));
-            }
-        }
+        best.extend(bgp.into_iter().zip(found));
     }
     let now = crate::rib::unix_now();
-    for k in kernel {
-        let r = &k.route;
-        if r.prefix.addr().is_ipv6() != ipv6 || k.protocol == 2 {
-            continue;
+    rows.iter()
+        .map(|row| {
+            let k = match row {
+                Row::Connected(r) => return r.clone(),
+                Row::Kernel(k) => k,
+            };
+            let r = &k.route;
+            let (protocol, distance, metric, since) = match k.protocol {
+                tern_netlink::TERN_PROTO => match best.get(&r.prefix).copied().flatten() {
+                    Some(b) if b.internal => ("bgp", DISTANCE_IBGP, b.med, b.since),
+                    Some(b) => ("bgp", DISTANCE_EBGP, b.med, b.since),
+                    None => ("bgp", DISTANCE_EBGP, 0, None),
+                },
+                4 => ("static", 1, r.metric, None),
+                _ => ("kernel", 0, r.metric, None),
+            };
+            FibRoute {
+                prefix: r.prefix,
+                protocol: protocol.into(),
+                distance,
+                metric,
+                table: r.table,
+                nexthops: r
+                    .nexthops
+                    .iter()
+                    .map(|h| FibNextHop {
+                        gateway: h.gateway.map(|g| g.to_string()),
+                        ifindex: h.ifindex,
+                        ifname: h.ifindex.and_then(|i| names.get(&i).cloned()),
+                        weight: h.weight,
+                    })
+                    .collect(),
+                uptime_secs: since.map(|t| now.saturating_sub(t)),
+            }
+        })
+        .collect()
+}
+
+/// `show ip route` / `show ipv6 route` in one reply.
+async fn routes(
+    daemon: &mut Daemon,
+    ipv6: bool,
+    speaker: Option<crate::speaker::SpeakerHandle>,
+) -> Result<Reply, String> {
+    let (rows, names) = route_rows(&daemon.netlink, ipv6).await?;
+    let routes = fib_routes(&rows, &names, ipv6, speaker.as_ref()).await;
+    Ok(Reply::Routes { routes })
+}
+
+/// `show ip route` as a stream of replies: the routes a chunk at a time
+/// (never splitting one prefix's), the BGP facts of each chunk asked of
+/// the speaker when it is due, outside the daemon's lock.
+async fn stream_routes(sh: &Shared, wr: &mut OwnedWriteHalf, ipv6: bool) -> io::Result<()> {
+    let (netlink, speaker) = {
+        let d = sh.daemon.lock().await;
+        (d.netlink.clone(), d.bgp.as_ref().map(|b| b.speaker.clone()))
+    };
+    let (rows, names) = match route_rows(&netlink, ipv6).await {
+        Ok(found) => found,
+        Err(message) => return send(wr, &Reply::Error { message }).await,
+    };
+    send(wr, &Reply::RoutesStart).await?;
+    let (mut at, mut total) = (0, 0u64);
+    while at < rows.len() {
+        let mut end = (at + TABLE_CHUNK).min(rows.len());
+        while end < rows.len() && rows[end].prefix() == rows[end - 1].prefix() {
+            end += 1;
         }
-        let (protocol, distance, metric, since) = match k.protocol {
-            tern_netlink::TERN_PROTO => match best.get(&r.prefix) {
-                Some((true, med, since)) => ("bgp", DISTANCE_IBGP, *med, *since),
-                Some((false, med, since)) => ("bgp", DISTANCE_EBGP, *med, *since),
-                None => ("bgp", DISTANCE_EBGP, 0, None),
-            },
-            4 => ("static", 1, r.metric, None),
-            _ => ("kernel", 0, r.metric, None),
-        };
-        out.push(FibRoute {
-            prefix: r.prefix,
-            protocol: protocol.into(),
-            distance,
-            metric,
-            table: r.table,
-            nexthops: r
-                .nexthops
-                .iter()
-                .map(|h| FibNextHop {
-                    gateway: h.gateway.map(|g| g.to_string()),
-                    ifindex: h.ifindex,
-                    ifname: h.ifindex.and_then(name_of),
-                    weight: h.weight,
-                })
-                .collect(),
-            uptime_secs: since.map(|t| now.saturating_sub(t)),
-        });
+        let routes = fib_routes(&rows[at..end], &names, ipv6, speaker.as_ref()).await;
+        total += routes.len() as u64;
+        send(wr, &Reply::Routes { routes }).await?;
+        at = end;
     }
-    out.sort_by_key(|r| r.prefix);
-    Ok(Reply::Routes { routes: out })
+    send(wr, &Reply::RoutesEnd { routes: total }).await
 }

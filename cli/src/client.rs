@@ -79,7 +79,13 @@ impl Client {
             let line = framing::read_line_max(&mut self.reader, tern_control::MAX_REPLY)?
                 .ok_or(tern_control::Error::Closed)?;
             let reply = decode_reply(&line)?;
-            let last = !matches!(reply, Reply::BgpTableStart(_) | Reply::BgpRoutes { .. });
+            let last = !matches!(
+                reply,
+                Reply::BgpTableStart(_)
+                    | Reply::BgpRoutes { .. }
+                    | Reply::RoutesStart
+                    | Reply::Routes { .. }
+            );
             if !each(reply) {
                 let _ = self.writer.shutdown(std::net::Shutdown::Both);
                 return Ok(());

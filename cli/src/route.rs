@@ -42,6 +42,12 @@ fn code(protocol: &str) -> char {
 /// The text of `show ip route` (`ipv6` false) or `show ipv6 route`.
 pub fn routes_text(routes: &[FibRoute], ipv6: bool) -> String {
     let mut out = String::from(if ipv6 { CODES_V6 } else { CODES_V4 });
+    rows_text(routes, &mut out);
+    out
+}
+
+/// The rows of `routes`, appended to `out`.
+fn rows_text(routes: &[FibRoute], out: &mut String) {
     for r in routes {
         let connected = r.protocol == "connected";
         let mut first = format!("{}>* {}", code(&r.protocol), r.prefix);
@@ -80,7 +86,6 @@ pub fn routes_text(routes: &[FibRoute], ipv6: bool) -> String {
             out.push('\n');
         }
     }
-    out
 }
 
 /// zebra's route age: "hh:mm:ss" under a day, "XdYYhZZm" under a week,
@@ -102,6 +107,108 @@ pub fn uptime(secs: u64) -> String {
 pub fn routes_json(routes: &[FibRoute]) -> Value {
     let mut top = Map::new();
     for r in routes {
+        let entry = route_json(r);
+        match top.get_mut(&r.prefix.to_string()) {
+            Some(Value::Array(list)) => list.push(entry),
+            _ => {
+                top.insert(r.prefix.to_string(), Value::Array(vec![entry]));
+            }
+        }
+    }
+    Value::Object(top)
+}
+
+/// `show ip route [json]` of routes that ternd streams in prefix order,
+/// the routes of one prefix never split between replies: written as they
+/// come, exactly as [`routes_text`] and [`routes_json`] (pretty-printed)
+/// would write the whole.
+#[derive(Debug)]
+pub struct RoutesStream {
+    ipv6: bool,
+    json: bool,
+    /// Prefixes written so far (JSON).
+    written: u64,
+    started: bool,
+    ended: bool,
+}
+
+impl RoutesStream {
+    pub fn new(ipv6: bool, json: bool) -> Self {
+        Self {
+            ipv6,
+            json,
+            written: 0,
+            started: false,
+            ended: false,
+        }
+    }
+
+    pub fn start(&mut self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        self.started = true;
+        if !self.json {
+            out.write_all(if self.ipv6 { CODES_V6 } else { CODES_V4 }.as_bytes())?;
+        }
+        out.flush()
+    }
+
+    pub fn routes(
+        &mut self,
+        routes: &[FibRoute],
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        if !self.started {
+            // The whole table in one reply (a ternd that does not stream).
+            self.start(out)?;
+        }
+        let mut s = String::new();
+        if !self.json {
+            rows_text(routes, &mut s);
+        } else {
+            // One prefix's entry as serde pretty-prints it one level in.
+            let mut i = 0;
+            while i < routes.len() {
+                let prefix = routes[i].prefix;
+                let mut list = Vec::new();
+                while i < routes.len() && routes[i].prefix == prefix {
+                    list.push(route_json(&routes[i]));
+                    i += 1;
+                }
+                let mut one = Map::new();
+                one.insert(prefix.to_string(), Value::Array(list));
+                let text = serde_json::to_string_pretty(&Value::Object(one)).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                let inner = lines
+                    .get(1..lines.len().saturating_sub(1))
+                    .unwrap_or_default();
+                s.push_str(if self.written == 0 { "{\n" } else { ",\n" });
+                s.push_str(&inner.join("\n"));
+                self.written += 1;
+            }
+        }
+        out.write_all(s.as_bytes())?;
+        out.flush()
+    }
+
+    pub fn end(&mut self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        self.ended = true;
+        if self.json {
+            out.write_all(if self.written == 0 { b"{}\n" } else { b"\n}\n" })?;
+        }
+        out.flush()
+    }
+
+    /// Closes what a stream that came as one reply left open.
+    pub fn finish(&mut self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        if self.started && !self.ended {
+            self.end(out)?;
+        }
+        Ok(())
+    }
+}
+
+/// One route's object in `show ip route json`.
+fn route_json(r: &FibRoute) -> Value {
+    {
         let nexthops: Vec<Value> = r
             .nexthops
             .iter()
@@ -151,14 +258,8 @@ pub fn routes_json(routes: &[FibRoute]) -> Value {
         if let (Some(up), Some(o)) = (r.uptime_secs, entry.as_object_mut()) {
             o.insert("uptime".into(), json!(uptime(up)));
         }
-        match top.get_mut(&r.prefix.to_string()) {
-            Some(Value::Array(list)) => list.push(entry),
-            _ => {
-                top.insert(r.prefix.to_string(), Value::Array(vec![entry]));
-            }
-        }
+        entry
     }
-    Value::Object(top)
 }
 
 #[cfg(test)]
@@ -230,5 +331,47 @@ mod tests {
             v["192.0.2.0/31"][0]["nexthops"][0]["directlyConnected"],
             true
         );
+    }
+
+    #[test]
+    fn a_streamed_table_reads_as_the_whole_one() {
+        let route = |prefix: &str, protocol: &str, gw: Option<&str>| FibRoute {
+            prefix: prefix.parse().unwrap(),
+            protocol: protocol.into(),
+            distance: 0,
+            metric: 0,
+            table: 254,
+            nexthops: vec![hop(gw, "eth1")],
+            uptime_secs: None,
+        };
+        // Two routes of one prefix (connected and kernel) stay together.
+        let routes = vec![
+            route("10.0.0.0/24", "kernel", Some("192.0.2.9")),
+            route("192.0.2.0/31", "connected", None),
+            route("192.0.2.0/31", "kernel", Some("192.0.2.1")),
+            route("203.0.113.0/24", "bgp", Some("192.0.2.0")),
+        ];
+        let stream = |json: bool, chunks: &[&[FibRoute]]| {
+            let mut out = Vec::new();
+            let mut s = RoutesStream::new(false, json);
+            s.start(&mut out).unwrap();
+            for c in chunks {
+                s.routes(c, &mut out).unwrap();
+            }
+            s.end(&mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        for chunks in [
+            vec![&routes[..]],
+            vec![&routes[..1], &routes[1..3], &routes[3..]],
+        ] {
+            assert_eq!(stream(false, &chunks), routes_text(&routes, false));
+            assert_eq!(
+                stream(true, &chunks),
+                crate::render::pretty(&routes_json(&routes))
+            );
+        }
+        assert_eq!(stream(true, &[]), crate::render::pretty(&routes_json(&[])));
+        assert_eq!(stream(false, &[]), routes_text(&[], false));
     }
 }

@@ -164,6 +164,7 @@ impl<C: Control> Session<C> {
             {
                 self.stream_bgp_table(&parsed, out, err)
             }
+            Action::ShowIpRoute | Action::ShowIpv6Route => self.stream_routes(&parsed, out, err),
             _ => match execute(&mut self.control, &parsed) {
                 Ok(text) => {
                     let _ = out.write_all(text.as_bytes());
@@ -228,6 +229,46 @@ impl<C: Control> Session<C> {
                 Outcome::Failed
             }
             (Ok(()), None) => Outcome::Ok,
+        }
+    }
+
+    /// `show ip route [json]`, `show ipv6 route [json]`, written as ternd
+    /// streams the table.
+    fn stream_routes(&mut self, p: &Parsed, out: &mut dyn Write, err: &mut dyn Write) -> Outcome {
+        let ipv6 = p.action == Action::ShowIpv6Route;
+        let req = Request::ShowRoutes { ipv6, stream: true };
+        let mut table = route::RoutesStream::new(ipv6, p.json);
+        let mut failed: Option<String> = None;
+        let mut each = |reply: Reply| {
+            let written = match reply {
+                Reply::RoutesStart => table.start(out),
+                Reply::Routes { routes } => table.routes(&routes, out),
+                Reply::RoutesEnd { .. } => table.end(out),
+                Reply::Error { message } => {
+                    failed = Some(message);
+                    Ok(())
+                }
+                other => {
+                    failed = Some(format!("unexpected reply from ternd: {other:?}"));
+                    Ok(())
+                }
+            };
+            written.is_ok()
+        };
+        let result = self.control.request_stream(&req, &mut each);
+        match (result, failed) {
+            (Err(e), _) => {
+                let _ = writeln!(err, "% {e}");
+                Outcome::Failed
+            }
+            (Ok(()), Some(message)) => {
+                let _ = writeln!(err, "% {message}");
+                Outcome::Failed
+            }
+            (Ok(()), None) => {
+                let _ = table.finish(out);
+                Outcome::Ok
+            }
         }
     }
 
@@ -353,8 +394,14 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
                 });
             }
         },
-        Action::ShowIpRoute => Request::ShowRoutes { ipv6: false },
-        Action::ShowIpv6Route => Request::ShowRoutes { ipv6: true },
+        Action::ShowIpRoute => Request::ShowRoutes {
+            ipv6: false,
+            stream: false,
+        },
+        Action::ShowIpv6Route => Request::ShowRoutes {
+            ipv6: true,
+            stream: false,
+        },
         Action::ClearBgp
         | Action::ClearBgpSoft
         | Action::ClearBgpSoftIn

@@ -159,7 +159,14 @@ pub enum Request {
     /// `show bgp neighbors [ADDR]`.
     ShowBgpNeighbors { address: Option<std::net::IpAddr> },
     /// `show ip route` / `show ipv6 route`: the kernel's main table.
-    ShowRoutes { ipv6: bool },
+    ShowRoutes {
+        ipv6: bool,
+        /// As a stream of replies: [`Reply::RoutesStart`], [`Reply::Routes`]
+        /// chunks in prefix order (the routes of one prefix never split),
+        /// then [`Reply::RoutesEnd`] (or an [`Reply::Error`]).
+        #[serde(default)]
+        stream: bool,
+    },
     /// `clear bgp *|ADDR [soft [in|out]]`; `address` None means every
     /// neighbor.
     ClearBgp {
@@ -237,6 +244,12 @@ pub enum Reply {
     },
     Routes {
         routes: Vec<FibRoute>,
+    },
+    /// The first reply of a streamed `show ip route`.
+    RoutesStart,
+    /// The end of a streamed `show ip route`: how many routes it held.
+    RoutesEnd {
+        routes: u64,
     },
     /// `clear bgp` was carried out on these neighbors.
     Cleared {
@@ -407,7 +420,10 @@ mod tests {
             Request::ShowBgpNeighbors {
                 address: Some("192.0.2.1".parse().unwrap()),
             },
-            Request::ShowRoutes { ipv6: true },
+            Request::ShowRoutes {
+                ipv6: true,
+                stream: false,
+            },
             Request::ClearBgp {
                 address: None,
                 mode: ClearMode::SoftIn,

@@ -193,9 +193,38 @@ impl Netlink {
         protocol: Option<u8>,
         table: Option<u32>,
     ) -> Result<Vec<KernelRoute>, Error> {
+        self.kernel_routes_of(
+            &[AddressFamily::Inet, AddressFamily::Inet6],
+            protocol,
+            table,
+        )
+        .await
+    }
+
+    /// Like [`Netlink::kernel_routes`], of one family only (`show ip
+    /// route` need not read the other family's table).
+    pub async fn kernel_routes_family(
+        &self,
+        ipv6: bool,
+        table: Option<u32>,
+    ) -> Result<Vec<KernelRoute>, Error> {
+        let family = if ipv6 {
+            AddressFamily::Inet6
+        } else {
+            AddressFamily::Inet
+        };
+        self.kernel_routes_of(&[family], None, table).await
+    }
+
+    async fn kernel_routes_of(
+        &self,
+        families: &[AddressFamily],
+        protocol: Option<u8>,
+        table: Option<u32>,
+    ) -> Result<Vec<KernelRoute>, Error> {
         let mut out = Vec::new();
         let one_dump = self.dumps.lock().await;
-        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+        for family in families.iter().copied() {
             let mut m = RouteMessage::default();
             m.header.address_family = family;
             let mut dump = self.handle.route().get(m).execute();

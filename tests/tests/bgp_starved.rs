@@ -485,6 +485,15 @@ fn a_starved_ternd_keeps_every_session_and_every_route() {
     let json = tern(&node, "show ip bgp json");
     let routes = json["routes"].as_object().map_or(0, |r| r.len());
     assert_eq!(routes, in_rib, "routes of show ip bgp json");
+    // And the kernel's table as zebra shows it, streamed too.
+    let text = tern_tests::tern_text(&node, "show ip route");
+    let bgp = text.lines().filter(|l| l.starts_with("B>* ")).count();
+    assert_eq!(bgp, total, "BGP routes of show ip route");
+    let json = tern(&node, "show ip route json");
+    let bgp = json.as_object().map_or(0, |m| {
+        m.values().filter(|v| v[0]["protocol"] == "bgp").count()
+    });
+    assert_eq!(bgp, total, "BGP routes of show ip route json");
     // Let a hold time pass with ternd at full speed: a reset it decided
     // late still shows.
     std::thread::sleep(Duration::from_secs(2));

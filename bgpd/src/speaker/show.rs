@@ -28,6 +28,16 @@ use crate::{
     rib::{PathSource, PathView, RouteNextHop, RouteView},
 };
 
+/// What `show ip route` shows of a prefix's best BGP path: iBGP (distance
+/// 200) or eBGP (20), its MED (zebra's metric) and the Unix time since
+/// which it is best.
+#[derive(Clone, Copy, Debug)]
+pub struct BestPath {
+    pub internal: bool,
+    pub med: u32,
+    pub since: Option<u64>,
+}
+
 /// RFC 4486 Cease subcode 4: Administrative Reset.
 const ADMINISTRATIVE_RESET: u8 = 4;
 
@@ -51,6 +61,13 @@ pub enum ShowCommand {
         family: Family,
         prefixes: Vec<(IpNet, u32)>,
         reply: oneshot::Sender<Vec<BgpRoute>>,
+    },
+    /// For `show ip route`: of each prefix's best path, whether it is
+    /// internal, its MED and since when it is best (None: no best path).
+    BestPaths {
+        family: Family,
+        prefixes: Vec<IpNet>,
+        reply: oneshot::Sender<Vec<Option<BestPath>>>,
     },
     Neighbors {
         address: Option<IpAddr>,
@@ -107,6 +124,21 @@ impl SpeakerHandle {
         prefixes: Vec<(IpNet, u32)>,
     ) -> Result<Vec<BgpRoute>, String> {
         self.ask(|reply| ShowCommand::TableChunk {
+            family,
+            prefixes,
+            reply,
+        })
+        .await
+        .ok_or_else(|| NOT_RUNNING.to_owned())
+    }
+
+    /// The best paths of `prefixes`, in their order (`show ip route`).
+    pub async fn best_paths(
+        &self,
+        family: Family,
+        prefixes: Vec<IpNet>,
+    ) -> Result<Vec<Option<BestPath>>, String> {
+        self.ask(|reply| ShowCommand::BestPaths {
             family,
             prefixes,
             reply,
@@ -249,6 +281,26 @@ impl Speaker {
                     .map(|v| self.bgp_route(&v, false))
                     .collect();
                 let _ = reply.send(routes);
+            }
+            ShowCommand::BestPaths {
+                family,
+                prefixes,
+                reply,
+            } => {
+                let best = prefixes
+                    .into_iter()
+                    .map(|prefix| {
+                        let view = self.rib.route(family, prefix)?;
+                        let p = view.paths.into_iter().next().filter(|p| p.best)?;
+                        let internal = matches!(p.source, PathSource::Peer { ibgp: true, .. });
+                        Some(BestPath {
+                            internal,
+                            med: p.attrs.med.unwrap_or(0),
+                            since: p.last_update,
+                        })
+                    })
+                    .collect();
+                let _ = reply.send(best);
             }
             ShowCommand::Neighbors { address, reply } => {
                 let list = self
