@@ -199,26 +199,35 @@ impl<C: Control> Session<C> {
             stream: true,
         };
         let mut table = bgp_table::TableStream::new(family, p.json);
+        self.stream(&req, err, |reply| match reply {
+            Reply::BgpTableStart(t) => Ok(table.start(t, out)),
+            Reply::BgpRoutes { routes } => Ok(table.routes(&routes, out)),
+            Reply::BgpTableEnd { routes, paths } => Ok(table.end(routes, paths, out)),
+            // A ternd without streaming answers with the whole table.
+            Reply::BgpTable(t) => Ok(table.whole(t, out)),
+            Reply::Error { message } => Err(message),
+            other => Err(format!("unexpected reply from ternd: {other:?}")),
+        })
+    }
+
+    /// Sends a request answered by a stream and hands each reply to
+    /// `write`, which renders it (the inner error: the output went away,
+    /// which ends the stream) or names what went wrong (an error reply).
+    fn stream(
+        &mut self,
+        req: &Request,
+        err: &mut dyn Write,
+        mut write: impl FnMut(Reply) -> Result<std::io::Result<()>, String>,
+    ) -> Outcome {
         let mut failed: Option<String> = None;
-        let mut each = |reply: Reply| {
-            let written = match reply {
-                Reply::BgpTableStart(t) => table.start(t, out),
-                Reply::BgpRoutes { routes } => table.routes(&routes, out),
-                Reply::BgpTableEnd { routes, paths } => table.end(routes, paths, out),
-                // A ternd without streaming answers with the whole table.
-                Reply::BgpTable(t) => table.whole(t, out),
-                Reply::Error { message } => {
-                    failed = Some(message);
-                    Ok(())
-                }
-                other => {
-                    failed = Some(format!("unexpected reply from ternd: {other:?}"));
-                    Ok(())
-                }
-            };
-            written.is_ok()
+        let mut each = |reply: Reply| match write(reply) {
+            Ok(written) => written.is_ok(),
+            Err(message) => {
+                failed = Some(message);
+                true
+            }
         };
-        let result = self.control.request_stream(&req, &mut each);
+        let result = self.control.request_stream(req, &mut each);
         match (result, failed) {
             (Err(e), _) => {
                 let _ = writeln!(err, "% {e}");
@@ -238,38 +247,17 @@ impl<C: Control> Session<C> {
         let ipv6 = p.action == Action::ShowIpv6Route;
         let req = Request::ShowRoutes { ipv6, stream: true };
         let mut table = route::RoutesStream::new(ipv6, p.json);
-        let mut failed: Option<String> = None;
-        let mut each = |reply: Reply| {
-            let written = match reply {
-                Reply::RoutesStart => table.start(out),
-                Reply::Routes { routes } => table.routes(&routes, out),
-                Reply::RoutesEnd { .. } => table.end(out),
-                Reply::Error { message } => {
-                    failed = Some(message);
-                    Ok(())
-                }
-                other => {
-                    failed = Some(format!("unexpected reply from ternd: {other:?}"));
-                    Ok(())
-                }
-            };
-            written.is_ok()
-        };
-        let result = self.control.request_stream(&req, &mut each);
-        match (result, failed) {
-            (Err(e), _) => {
-                let _ = writeln!(err, "% {e}");
-                Outcome::Failed
-            }
-            (Ok(()), Some(message)) => {
-                let _ = writeln!(err, "% {message}");
-                Outcome::Failed
-            }
-            (Ok(()), None) => {
-                let _ = table.finish(out);
-                Outcome::Ok
-            }
+        let outcome = self.stream(&req, err, |reply| match reply {
+            Reply::RoutesStart => Ok(table.start(out)),
+            Reply::Routes { routes } => Ok(table.routes(&routes, out)),
+            Reply::RoutesEnd { .. } => Ok(table.end(out)),
+            Reply::Error { message } => Err(message),
+            other => Err(format!("unexpected reply from ternd: {other:?}")),
+        });
+        if outcome == Outcome::Ok {
+            let _ = table.finish(out);
         }
+        outcome
     }
 
     /// `write memory`, with vtysh's words around ternd's answer.
