@@ -25,8 +25,13 @@ use tokio::sync::watch;
 /// File name of the saved registry inside the instance's run directory.
 pub const STATE_FILE: &str = "endpoints.json";
 
-/// Most endpoints one node registers.
-pub const MAX_ENDPOINTS: usize = 65_536;
+/// Most endpoints one node registers: as many as the datapath has ids for
+/// (ids 1 and up, below the eBPF maps' limit), so that every registered
+/// endpoint can be programmed.
+pub const MAX_ENDPOINTS: usize = tern_ebpf::datapath::MAX_ENDPOINTS as usize - 1;
+
+/// Most addresses of one endpoint (the endpoint map is sized for them).
+const MAX_ADDRESSES: usize = tern_ebpf::datapath::MAX_ENDPOINT_ADDRESSES as usize;
 
 /// The pod endpoints of this node.
 #[derive(Debug)]
@@ -227,8 +232,8 @@ fn validate(ep: &Endpoint) -> Result<(), String> {
     if ep.host_ifname.is_empty() || ep.host_ifname.len() > 15 {
         return Err("endpoint: host interface name must be 1 to 15 bytes".into());
     }
-    if ep.addresses.is_empty() || ep.addresses.len() > 16 {
-        return Err("endpoint: 1 to 16 addresses".into());
+    if ep.addresses.is_empty() || ep.addresses.len() > MAX_ADDRESSES {
+        return Err(format!("endpoint: 1 to {MAX_ADDRESSES} addresses"));
     }
     Ok(())
 }
@@ -286,6 +291,33 @@ mod tests {
             stats: Default::default(),
             addresses: vec![],
         }
+    }
+
+    #[test]
+    fn the_registry_takes_as_many_endpoints_as_the_datapath_has_ids() {
+        let mut reg = Registry::new(None);
+        for i in 0..MAX_ENDPOINTS {
+            let n = u32::try_from(i).unwrap();
+            let addr = std::net::Ipv4Addr::from(0x0a00_0000 + n).to_string() + "/32";
+            reg.add(ep(&format!("c{i}"), &format!("lxc{i}"), n + 10, &addr))
+                .unwrap();
+        }
+        let e = reg
+            .add(ep("one-more", "lxcmore", 9, "10.255.255.255/32"))
+            .unwrap_err();
+        assert!(e.contains("too many endpoints"), "{e}");
+        // Every one of them gets an id of the datapath's (1 and up).
+        assert!(MAX_ENDPOINTS < tern_ebpf::datapath::MAX_ENDPOINTS as usize);
+        // Replacing an existing one is still fine.
+        reg.add(ep("c0", "lxc0", 10, "10.0.0.0/32")).unwrap();
+        let mut many = ep("c1", "lxc1", 11, "10.0.0.1/32");
+        many.addresses = (0..=MAX_ADDRESSES)
+            .map(|i| format!("10.200.0.{i}/32").parse().unwrap())
+            .collect();
+        assert!(
+            reg.add(many).is_err(),
+            "more addresses than the map has room for"
+        );
     }
 
     #[test]

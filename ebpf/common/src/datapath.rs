@@ -22,8 +22,14 @@ pub const CONFIG_MAP: &str = "TERN_DP_CONFIG";
 /// (written only while [`CFG_FLAG_TRACE`] is set).
 pub const TRACE_MAP: &str = "TERN_TRACE";
 
-/// Pods one node can hold (endpoint ids are below this).
+/// Endpoint ids are below this; id 0 is never used, so a node holds one
+/// pod interface fewer (ternd's endpoint registry takes no more).
 pub const MAX_ENDPOINTS: u32 = 4096;
+/// Addresses one endpoint may have (ternd's registry refuses more).
+pub const MAX_ENDPOINT_ADDRESSES: u32 = 16;
+/// Entries of the endpoint map (one per address): room for every address
+/// of every endpoint the registry can hold, so that it never fills first.
+pub const ENDPOINT_MAP_ENTRIES: u32 = MAX_ENDPOINTS * MAX_ENDPOINT_ADDRESSES;
 /// Remote pod prefixes the tunnel map can hold.
 pub const MAX_TUNNEL_ROUTES: u32 = 65536;
 

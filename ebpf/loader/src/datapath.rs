@@ -23,9 +23,9 @@ use aya::{
 use ipnet::IpNet;
 pub use tern_ebpf_common::datapath::{
     CFG_FLAG_TRACE, DatapathConfig, DropReason, EP_FLAG_VETH_PEER, EndpointCounters, EndpointInfo,
-    GENEVE_DEFAULT_PORT, IpKey, MAX_ENDPOINTS, Mode, PathKind, REDIRECT_EGRESS, REDIRECT_NEIGH,
-    REDIRECT_PEER, RedirectTrace, RemoteNode, TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6,
-    VXLAN_DEFAULT_PORT,
+    GENEVE_DEFAULT_PORT, IpKey, MAX_ENDPOINT_ADDRESSES, MAX_ENDPOINTS, Mode, PathKind,
+    REDIRECT_EGRESS, REDIRECT_NEIGH, REDIRECT_PEER, RedirectTrace, RemoteNode, TUNNEL_OVERHEAD_V4,
+    TUNNEL_OVERHEAD_V6, VXLAN_DEFAULT_PORT,
 };
 use tern_ebpf_common::datapath::{
     CONFIG_MAP, DROPS_MAP, ENDPOINT_COUNTERS_MAP, ENDPOINTS_MAP, PATHS_MAP, PROG_NOOP,

@@ -5,12 +5,13 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, PerCpuArray, lpm_trie::Key},
 };
 use tern_ebpf_common::datapath::{
-    CFG_FLAG_TRACE, DROP_REASONS, DatapathConfig, DropReason, EndpointCounters, EndpointInfo,
-    IpKey, MAX_ENDPOINTS, MAX_TUNNEL_ROUTES, PATH_KINDS, PathKind, RedirectTrace, RemoteNode,
+    CFG_FLAG_TRACE, DROP_REASONS, DatapathConfig, DropReason, ENDPOINT_MAP_ENTRIES,
+    EndpointCounters, EndpointInfo, IpKey, MAX_ENDPOINTS, MAX_TUNNEL_ROUTES, PATH_KINDS, PathKind,
+    RedirectTrace, RemoteNode,
 };
 
 #[map(name = "TERN_ENDPOINTS")]
-static ENDPOINTS: HashMap<IpKey, EndpointInfo> = HashMap::with_max_entries(MAX_ENDPOINTS, 0);
+static ENDPOINTS: HashMap<IpKey, EndpointInfo> = HashMap::with_max_entries(ENDPOINT_MAP_ENTRIES, 0);
 
 #[map(name = "TERN_EP_COUNTERS")]
 static EP_COUNTERS: PerCpuArray<EndpointCounters> = PerCpuArray::with_max_entries(MAX_ENDPOINTS, 0);
