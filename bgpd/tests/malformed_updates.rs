@@ -11,7 +11,7 @@
 use std::{
     fs::File,
     io::{BufRead, BufReader, Read, Write},
-    net::{SocketAddr, TcpStream},
+    net::TcpStream,
     os::unix::net::UnixStream,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -19,20 +19,12 @@ use std::{
 
 use tern_bgp_wire::{Capability, Codec, Message, OpenMessage};
 
+mod common;
+
+use common::{eventually, message, sh};
+
 const TERND: &str = env!("CARGO_BIN_EXE_ternd");
 const TERN_PROTO: &str = "202";
-
-fn sh(args: &[&str]) {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// The two namespaces and ternd; all removed on drop.
 struct Setup {
@@ -134,27 +126,6 @@ fn fib(s: &Setup) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn eventually(secs: u64, what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok() {
-        assert!(Instant::now() < deadline, "not reached in {secs} s: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A BGP message with the given type and body.
-fn message(kind: u8, body: &[u8]) -> Vec<u8> {
-    let mut m = vec![0xff; 16];
-    m.extend_from_slice(
-        &u16::try_from(19 + body.len())
-            .expect("message fits")
-            .to_be_bytes(),
-    );
-    m.push(kind);
-    m.extend_from_slice(body);
-    m
-}
-
 /// An UPDATE with these raw path attributes and IPv4 NLRI bytes.
 fn update(attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
     let mut b = vec![0, 0];
@@ -238,19 +209,7 @@ impl Peer {
         // Enter the peer namespace on this thread only.
         let ns = File::open(format!("/run/netns/{peer_ns}")).expect("netns");
         nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let stream = loop {
-            match TcpStream::connect_timeout(
-                &SocketAddr::from(([192, 0, 2, 1], 179)),
-                Duration::from_secs(2),
-            ) {
-                Ok(s) => break s,
-                Err(e) => {
-                    assert!(Instant::now() < deadline, "connect to ternd: {e}");
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            }
-        };
+        let stream = common::connect_ternd();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");

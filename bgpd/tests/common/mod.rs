@@ -233,6 +233,24 @@ pub fn roundtrip(s: &mut UnixStream, req: &str) -> serde_json::Value {
     serde_json::from_str(&reply).unwrap_or_else(|e| panic!("reply {reply:?}: {e}"))
 }
 
+/// Connects to ternd's BGP port at 192.0.2.1 from the calling thread's
+/// namespace, trying for up to 10 s while ternd starts listening.
+pub fn connect_ternd() -> TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match TcpStream::connect_timeout(
+            &SocketAddr::from(([192, 0, 2, 1], 179)),
+            Duration::from_secs(2),
+        ) {
+            Ok(s) => return s,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "connect to ternd: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
 /// A BGP message with the given type and body.
 pub fn message(kind: u8, body: &[u8]) -> Vec<u8> {
     let mut m = vec![0xff; 16];
@@ -326,19 +344,7 @@ impl Peer {
     pub fn establish(peer_ns: &Netns, hold: u16) -> Peer {
         let ns = File::open(format!("/run/netns/{}", peer_ns.0)).expect("netns");
         nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let stream = loop {
-            match TcpStream::connect_timeout(
-                &SocketAddr::from(([192, 0, 2, 1], 179)),
-                Duration::from_secs(2),
-            ) {
-                Ok(s) => break s,
-                Err(e) => {
-                    assert!(Instant::now() < deadline, "connect to ternd: {e}");
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            }
-        };
+        let stream = connect_ternd();
         stream
             .set_read_timeout(Some(Duration::from_secs(u64::from(hold))))
             .expect("timeout");
