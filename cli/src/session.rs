@@ -382,14 +382,6 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
                 });
             }
         },
-        Action::ShowIpRoute => Request::ShowRoutes {
-            ipv6: false,
-            stream: false,
-        },
-        Action::ShowIpv6Route => Request::ShowRoutes {
-            ipv6: true,
-            stream: false,
-        },
         Action::ClearBgp
         | Action::ClearBgpSoft
         | Action::ClearBgpSoftIn
@@ -413,7 +405,12 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
             },
         },
         Action::WriteMemory => Request::WriteMemory,
-        Action::Exit | Action::End | Action::ConfigureTerminal => return Ok(String::new()),
+        // Handled by the session itself (streamed shows, modes).
+        Action::ShowIpRoute
+        | Action::ShowIpv6Route
+        | Action::Exit
+        | Action::End
+        | Action::ConfigureTerminal => return Ok(String::new()),
     };
     let mut reply = control.request(&req).map_err(|e| e.to_string())?;
     if let Reply::Interfaces { interfaces } = &mut reply {
@@ -515,11 +512,6 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
                 bgp_neighbors::neighbors_text(&neighbors, configured, asked)
             })
         }
-        (Action::ShowIpRoute | Action::ShowIpv6Route, Reply::Routes { routes }) => Ok(if p.json {
-            render::pretty(&route::routes_json(&routes))
-        } else {
-            route::routes_text(&routes, p.action == Action::ShowIpv6Route)
-        }),
         (
             Action::ClearBgp
             | Action::ClearBgpSoft
