@@ -338,19 +338,23 @@ impl Rib {
         let seq = self.next_seq();
         let Parts {
             table,
+            version,
             peers,
             config,
             scratch,
-            op,
         } = self.parts(family);
         let dest = table.get_or_insert(prefix);
         let mut added = false;
-        let ctx = Ctx { peers, config, op };
+        let mut ctx = Ctx {
+            peers,
+            config,
+            version,
+        };
         decision::change(
             dest,
             family,
             prefix,
-            &ctx,
+            &mut ctx,
             scratch,
             changes,
             |paths| match paths
@@ -400,10 +404,10 @@ impl Rib {
     ) {
         let Parts {
             table,
+            version,
             peers,
             config,
             scratch,
-            op,
         } = self.parts(family);
         if let Source::Peer(id) = source
             && let Some(s) = peers.get_mut(&id)
@@ -414,8 +418,12 @@ impl Rib {
             return;
         };
         let mut removed = false;
-        let ctx = Ctx { peers, config, op };
-        decision::change(dest, family, prefix, &ctx, scratch, changes, |paths| {
+        let mut ctx = Ctx {
+            peers,
+            config,
+            version,
+        };
+        decision::change(dest, family, prefix, &mut ctx, scratch, changes, |paths| {
             let before = paths.len();
             paths.retain(|p| !(p.source == source && p.path_id == path_id));
             removed = paths.len() != before;
@@ -469,18 +477,25 @@ impl Rib {
         let Self {
             v4,
             v6,
+            v4_version,
+            v6_version,
             peers,
             config,
             scratch,
-            op,
             ..
         } = self;
-        let op = *op;
-        let ctx = Ctx { peers, config, op };
-        for (family, table) in [(Family::Ipv4Unicast, v4), (Family::Ipv6Unicast, v6)] {
+        for (family, table, version) in [
+            (Family::Ipv4Unicast, v4, v4_version),
+            (Family::Ipv6Unicast, v6, v6_version),
+        ] {
             if !families.contains(&family) || accepted.get(family) == 0 {
                 continue;
             }
+            let mut ctx = Ctx {
+                peers,
+                config,
+                version,
+            };
             let n = removed.get_mut(family);
             table.retain(|prefix, dest| {
                 if dest.paths.iter().any(gone) {
@@ -488,7 +503,7 @@ impl Rib {
                         dest,
                         family,
                         *prefix,
-                        &ctx,
+                        &mut ctx,
                         scratch,
                         &mut changes,
                         |paths| {
@@ -556,14 +571,18 @@ impl Rib {
         let mut changes = Changes::default();
         let Parts {
             table,
+            version,
             peers,
             config,
             scratch,
-            op,
         } = self.parts(family);
-        let ctx = Ctx { peers, config, op };
+        let mut ctx = Ctx {
+            peers,
+            config,
+            version,
+        };
         for (prefix, dest) in table.iter_mut() {
-            decision::reselect(dest, family, prefix, &ctx, scratch, &mut changes);
+            decision::reselect(dest, family, prefix, &mut ctx, scratch, &mut changes);
         }
         changes
     }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
+use super::version::TableVersion;
 use super::{
     Changes, Dest, FibChange, Path, PathAttrs, Paths, PeerId, PeerState, RibConfig, Scratch, Source,
 };
@@ -44,12 +45,12 @@ pub(super) struct Cand {
     path_id: u32,
 }
 
-/// The facts about peers and settings the decision reads.
+/// The facts about peers and settings the decision reads, and the version
+/// counter of the table it decides in.
 pub(super) struct Ctx<'a> {
     pub(super) peers: &'a BTreeMap<PeerId, PeerState>,
     pub(super) config: &'a RibConfig,
-    /// The operation under way (see `Dest::mark`).
-    pub(super) op: u32,
+    pub(super) version: &'a mut TableVersion,
 }
 
 /// What a change did to a prefix's candidates.
@@ -301,7 +302,7 @@ pub(super) fn change(
     dest: &mut Dest,
     family: Family,
     prefix: IpNet,
-    ctx: &Ctx<'_>,
+    ctx: &mut Ctx<'_>,
     scratch: &mut Scratch,
     changes: &mut Changes,
     mutate: impl FnOnce(&mut Paths) -> Mutation,
@@ -319,7 +320,7 @@ pub(super) fn change(
                 (family, prefix),
                 before,
                 &fib_old,
-                ctx.op,
+                ctx.version,
                 scratch,
                 changes,
             );
@@ -334,7 +335,7 @@ pub(super) fn reselect(
     dest: &mut Dest,
     family: Family,
     prefix: IpNet,
-    ctx: &Ctx<'_>,
+    ctx: &mut Ctx<'_>,
     scratch: &mut Scratch,
     changes: &mut Changes,
 ) {
@@ -343,17 +344,20 @@ pub(super) fn reselect(
     });
 }
 
+/// Records a change of `dest`: a best path selected, replaced, changed or
+/// gone bumps the table version (once per operation) and is advertised
+/// from its prior; changed next hops go to the FIB.
 fn record(
     dest: &mut Dest,
     (family, prefix): (Family, IpNet),
     before: BestId,
     fib_old: &[IpAddr],
-    op: u32,
+    version: &mut TableVersion,
     scratch: &mut Scratch,
     changes: &mut Changes,
 ) {
-    if dest.mark != op && !same_best(&before, &best_id(dest)) {
-        dest.mark = op;
+    if !version.changed_in_op(dest.version) && !same_best(&before, &best_id(dest)) {
+        dest.version = version.bump();
         changes.best_changed.push((family, prefix));
         changes
             .prior

@@ -35,6 +35,7 @@ mod show;
 mod table;
 #[cfg(test)]
 mod tests;
+mod version;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -53,6 +54,7 @@ pub use show::{PathSource, PathView, PeerCounts, RouteView, SortedPrefixes};
 
 use intern::{FastState, Interner};
 use table::{Paths, PrefixTable as Table};
+use version::TableVersion;
 
 /// The daemon's handle for one BGP session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -305,10 +307,11 @@ struct Path {
 struct Dest {
     paths: Paths,
     multipath: u16,
-    /// The operation that last recorded a best-path change here (each
-    /// prefix is advertised once per operation, from its first prior); 0:
-    /// none since the operation counter last wrapped.
-    mark: u32,
+    /// The table version of this prefix's last best-path change (FRR's
+    /// `bgp_dest.version`), stored as [`TableVersion`] keeps it. Also tells
+    /// whether the best path already changed in the operation under way
+    /// (each prefix is advertised once per operation, from its first prior).
+    version: u32,
 }
 
 /// A count per family.
@@ -417,14 +420,14 @@ struct Scratch {
 }
 
 /// The parts of the RIB the decision process works on, borrowed apart:
-/// one family's table, the peers (read by the decision, updated after it),
-/// the settings, the scratch buffers and the operation under way.
+/// one family's table and its version counter, the peers (read by the
+/// decision, updated after it), the settings and the scratch buffers.
 struct Parts<'a> {
     table: &'a mut Table,
+    version: &'a mut TableVersion,
     peers: &'a mut BTreeMap<PeerId, PeerState>,
     config: &'a RibConfig,
     scratch: &'a mut Scratch,
-    op: u32,
 }
 
 /// The RIBs of one BGP speaker.
@@ -434,6 +437,9 @@ pub struct Rib {
     policy: Arc<Policy>,
     v4: Table,
     v6: Table,
+    /// The tables' version counters (FRR's `tableVersion`).
+    v4_version: TableVersion,
+    v6_version: TableVersion,
     peers: BTreeMap<PeerId, PeerState>,
     interner: Interner<PathAttrs>,
     local_attrs: Arc<PathAttrs>,
@@ -442,8 +448,6 @@ pub struct Rib {
     seq: u64,
     /// When paths arrived, without a timestamp per path: see [`Arrivals`].
     arrivals: Arrivals,
-    /// Counts the operations, for `Dest::mark`; never 0.
-    op: u32,
     scratch: Scratch,
     /// `aggregate-address`: configured and originated aggregates.
     aggregates: aggregate::Aggregates,
@@ -463,13 +467,14 @@ impl Rib {
             policy: Arc::default(),
             v4: Table::new(Family::Ipv4Unicast),
             v6: Table::new(Family::Ipv6Unicast),
+            v4_version: TableVersion::default(),
+            v6_version: TableVersion::default(),
             peers: BTreeMap::new(),
             interner,
             local_attrs,
             own_addresses: Vec::new(),
             seq: 0,
             arrivals: Arrivals::default(),
-            op: 0,
             scratch: Scratch::default(),
             aggregates: aggregate::Aggregates::default(),
         }
@@ -521,17 +526,27 @@ impl Rib {
         self.table(family).memory()
     }
 
+    /// The version of `family`'s table: how many times a prefix's best
+    /// path was selected, changed or removed (FRR's `tableVersion`).
+    pub fn table_version(&self, family: Family) -> u64 {
+        match family {
+            Family::Ipv4Unicast => self.v4_version.now(),
+            Family::Ipv6Unicast => self.v6_version.now(),
+        }
+    }
+
     /// What deciding one prefix of `family` needs, borrowed apart.
     fn parts(&mut self, family: Family) -> Parts<'_> {
+        let (table, version) = match family {
+            Family::Ipv4Unicast => (&mut self.v4, &mut self.v4_version),
+            Family::Ipv6Unicast => (&mut self.v6, &mut self.v6_version),
+        };
         Parts {
-            table: match family {
-                Family::Ipv4Unicast => &mut self.v4,
-                Family::Ipv6Unicast => &mut self.v6,
-            },
+            table,
+            version,
             peers: &mut self.peers,
             config: &self.config,
             scratch: &mut self.scratch,
-            op: self.op,
         }
     }
 
@@ -549,23 +564,14 @@ impl Rib {
         }
     }
 
-    /// Starts an operation, and notes its time as the arrival time of the
-    /// paths it brings (one clock read per UPDATE, not per prefix). When the
-    /// counter wraps, every mark is cleared first, so that a mark left from
-    /// 2^32 operations ago never equals the new operation's number.
+    /// Starts an operation (from here on, a prefix's best path changes
+    /// once at most, see [`Dest::version`]), and notes its time as the
+    /// arrival time of the paths it brings (one clock read per UPDATE, not
+    /// per prefix).
     fn next_op(&mut self) {
         self.arrivals.note(self.seq + 1, unix_now());
-        self.op = match self.op.checked_add(1) {
-            Some(op) => op,
-            None => {
-                for table in [&mut self.v4, &mut self.v6] {
-                    for dest in table.values_mut() {
-                        dest.mark = 0;
-                    }
-                }
-                1
-            }
-        };
+        self.v4_version.begin(&mut self.v4);
+        self.v6_version.begin(&mut self.v6);
     }
 
     fn next_seq(&mut self) -> u64 {

@@ -48,6 +48,9 @@ pub struct PathView {
 pub struct RouteView {
     pub family: Family,
     pub prefix: IpNet,
+    /// The table version of the prefix's last best-path change (FRR's
+    /// per-route `version`).
+    pub version: u64,
     pub paths: Vec<PathView>,
 }
 
@@ -136,9 +139,14 @@ impl Rib {
                 last_update: self.arrival_time(p.seq),
             })
             .collect();
+        let version = match family {
+            Family::Ipv4Unicast => &self.v4_version,
+            Family::Ipv6Unicast => &self.v6_version,
+        };
         RouteView {
             family,
             prefix,
+            version: version.of(dest.version),
             paths,
         }
     }

@@ -11,6 +11,7 @@ mod graceful;
 mod packing;
 mod path_attr;
 mod policy;
+mod version;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -534,29 +535,4 @@ fn ipv6_next_hop_with_link_local() {
             link_local: Some("fe80::1".parse().unwrap()),
         }
     );
-}
-
-#[test]
-fn best_path_changes_are_advertised_across_the_operation_counter_wrap() {
-    let mut r = rib();
-    let (a, b) = (peer(1, 65001), peer(2, 65002));
-    up(&mut r, &a);
-    up(&mut r, &b);
-    let p = "198.51.100.0/24";
-    // The prefix's mark is set by operation 1 ...
-    r.op = 0;
-    r.update_from_peer(a.id, &announce(&[p], attrs(&[65001], "192.0.2.1")));
-    assert_eq!(r.op, 1);
-    // ... and 2^32 - 1 operations later the counter wraps back to 1: that
-    // operation must still see the best path change.
-    r.op = u32::MAX;
-    let c = r.update_from_peer(a.id, &withdraw(&[p]));
-    assert_eq!(r.op, 1);
-    assert_eq!(c.best_changed, vec![(V4, net(p))]);
-    assert_eq!(withdrawn(&updates_for(&c, 2)), vec![net(p)]);
-    // And the next ones too, with a mark set after the wrap.
-    let c = r.update_from_peer(a.id, &announce(&[p], attrs(&[65001], "192.0.2.1")));
-    assert_eq!(c.best_changed, vec![(V4, net(p))]);
-    let c = r.update_from_peer(b.id, &announce(&[p], attrs(&[65002], "192.0.2.2")));
-    assert!(c.best_changed.is_empty(), "{c:?}");
 }
