@@ -51,7 +51,8 @@ fn family_text(s: &BgpSummary, family: &str, title: &str, titled: bool, out: &mu
         "BGP router identifier {}, local AS number {} vrf-id 0",
         s.router_id, s.local_as
     );
-    let _ = writeln!(out, "BGP table version 0");
+    let version = s.table_version.get(family).copied().unwrap_or(0);
+    let _ = writeln!(out, "BGP table version {version}");
     let count = s.rib_count.get(family).copied().unwrap_or(0);
     match s.rib_memory.get(family) {
         Some(mem) => {
@@ -148,6 +149,7 @@ fn family_json(s: &BgpSummary, family: &str) -> Option<Value> {
         o.insert("version".into(), json!(4));
         o.insert("msgRcvd".into(), json!(p.msg_rcvd));
         o.insert("msgSent".into(), json!(p.msg_sent));
+        // FRR 8.4 prints the peer's `version`, which it never sets: 0.
         o.insert("tableVersion".into(), json!(0));
         o.insert("outq".into(), json!(0));
         o.insert("inq".into(), json!(0));
@@ -200,7 +202,7 @@ fn family_json(s: &BgpSummary, family: &str) -> Option<Value> {
         "as": s.local_as,
         "vrfId": 0,
         "vrfName": "default",
-        "tableVersion": 0,
+        "tableVersion": s.table_version.get(family).copied().unwrap_or(0),
         "ribCount": s.rib_count.get(family).copied().unwrap_or(0),
         "ribMemory": s.rib_memory.get(family).copied().unwrap_or(0),
         "peerCount": peers.len(),
@@ -254,6 +256,7 @@ mod tests {
             local_as: 65000,
             rib_count: BTreeMap::new(),
             rib_memory: BTreeMap::new(),
+            table_version: BTreeMap::from([("ipv4Unicast".into(), 6)]),
             peers: vec![
                 peer("192.0.2.1", 65001, "Idle"),
                 peer("192.0.2.3", 65002, "Active"),
@@ -273,6 +276,8 @@ mod tests {
             )
         );
         assert!(text.ends_with("\nTotal number of neighbors 2\n"));
+        // FRR 8.4.4: the table's version; the peers' TblVer is always 0.
+        assert!(text.contains("\nBGP table version 6\n"), "{text}");
     }
 
     #[test]
@@ -368,5 +373,7 @@ mod tests {
             assert!(p.get(k).is_some(), "missing peer key {k}");
         }
         assert_eq!(f["failedPeers"], 2);
+        assert_eq!(f["tableVersion"], 6);
+        assert_eq!(f["peers"]["192.0.2.1"]["tableVersion"], 0);
     }
 }

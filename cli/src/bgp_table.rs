@@ -16,10 +16,6 @@ const NO_INSTANCE: &str = "Default BGP instance not found";
 /// FRR's default LOCAL_PREF, printed in the header.
 const DEFAULT_LOCAL_PREF: u32 = 100;
 
-/// The route table has no versions in Tern: FRR's table and route version
-/// counters are printed as 0.
-const TABLE_VERSION: u32 = 0;
-
 /// Status codes: `*` valid, `>` best or `=` multipath, `i` internal.
 fn status(p: &BgpPath) -> String {
     let valid = if p.valid { '*' } else { ' ' };
@@ -81,8 +77,8 @@ fn pad(out: &mut String, len: usize, width: usize, indent: usize) {
 fn header(t: &BgpTable, out: &mut String) {
     let _ = writeln!(
         out,
-        "BGP table version is {TABLE_VERSION}, local router ID is {}, vrf id 0",
-        t.router_id
+        "BGP table version is {}, local router ID is {}, vrf id 0",
+        t.table_version, t.router_id
     );
     let _ = writeln!(
         out,
@@ -236,7 +232,7 @@ fn path_json(r: &BgpRoute, p: &BgpPath, family: BgpFamily, local_host: Option<&s
     o.insert("prefix".into(), json!(r.prefix.addr().to_string()));
     o.insert("prefixLen".into(), json!(r.prefix.prefix_len()));
     o.insert("network".into(), json!(r.prefix.to_string()));
-    o.insert("version".into(), json!(TABLE_VERSION));
+    o.insert("version".into(), json!(r.version));
     if let Some(m) = p.med {
         o.insert("metric".into(), json!(m));
     }
@@ -274,7 +270,7 @@ pub fn table_json(t: &BgpTable, family: BgpFamily, local_host: Option<&str>) -> 
     json!({
         "vrfId": 0,
         "vrfName": "default",
-        "tableVersion": TABLE_VERSION,
+        "tableVersion": t.table_version,
         "routerId": t.router_id,
         "defaultLocPrf": DEFAULT_LOCAL_PREF,
         "localAS": t.local_as,
@@ -325,9 +321,10 @@ impl TableStream {
         if self.json {
             write!(
                 out,
-                "{{\n \"vrfId\": 0,\n \"vrfName\": \"default\",\n \"tableVersion\": {TABLE_VERSION},\n \
+                "{{\n \"vrfId\": 0,\n \"vrfName\": \"default\",\n \"tableVersion\": {},\n \
                  \"routerId\": {},\n \"defaultLocPrf\": {DEFAULT_LOCAL_PREF},\n \"localAS\": {},\n \
                  \"routes\": {{ ",
+                t.table_version,
                 Value::from(t.router_id.as_str()),
                 t.local_as
             )?;
@@ -437,8 +434,8 @@ pub fn detail_text(t: &BgpTable, local_host: Option<&str>) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "BGP routing table entry for {}, version {TABLE_VERSION}",
-        r.prefix
+        "BGP routing table entry for {}, version {}",
+        r.prefix, r.version
     );
     let best = r.paths.iter().position(|p| p.best);
     match best {
@@ -618,7 +615,7 @@ pub fn detail_json(t: &BgpTable, family: BgpFamily, local_host: Option<&str>) ->
                 o.insert("weight".into(), json!(p.weight));
             }
             o.insert("valid".into(), json!(p.valid));
-            o.insert("version".into(), json!(TABLE_VERSION));
+            o.insert("version".into(), json!(r.version));
             if p.local {
                 o.insert("sourced".into(), json!(true));
                 o.insert("local".into(), json!(true));
@@ -712,7 +709,7 @@ pub fn detail_json(t: &BgpTable, family: BgpFamily, local_host: Option<&str>) ->
         .collect();
     json!({
         "prefix": r.prefix.to_string(),
-        "version": TABLE_VERSION,
+        "version": r.version,
         "advertisedTo": Value::Object(adv),
         "paths": paths,
     })
@@ -752,14 +749,17 @@ mod tests {
             router_id: "198.51.100.12".into(),
             local_as: 65002,
             local_hostname: Some("node2".into()),
+            table_version: 6,
             routes: vec![
                 BgpRoute {
                     prefix: "10.244.1.0/24".parse().unwrap(),
+                    version: 5,
                     paths: vec![learned],
                     advertised_to: vec![],
                 },
                 BgpRoute {
                     prefix: "198.51.100.12/32".parse().unwrap(),
+                    version: 1,
                     paths: vec![local],
                     advertised_to: vec![("192.0.2.2".into(), Some("tor1".into()))],
                 },
@@ -817,6 +817,44 @@ mod tests {
     }
 
     #[test]
+    fn versions_where_frr_prints_them() {
+        // FRR 8.4.4: "BGP table version is 6, ..." and "tableVersion": 6 for
+        // the table, "version" in every path of a prefix, and the prefix's
+        // version in its detail, text and JSON.
+        let t = table();
+        let text = table_text(&t, None);
+        assert!(
+            text.starts_with(
+                "BGP table version is 6, local router ID is 198.51.100.12, vrf id 0\n"
+            ),
+            "{text}"
+        );
+        let v = table_json(&t, BgpFamily::Ipv4Unicast, None);
+        assert_eq!(v["tableVersion"], 6);
+        assert_eq!(v["routes"]["10.244.1.0/24"][0]["version"], 5);
+        assert_eq!(v["routes"]["198.51.100.12/32"][0]["version"], 1);
+        let lines = streamed(&t, 1, true);
+        assert_eq!(lines.lines().nth(3), Some(r#" "tableVersion": 6,"#));
+        assert!(
+            lines.contains(r#""network":"10.244.1.0/24","version":5,"#),
+            "{lines}"
+        );
+        let one = BgpTable {
+            routes: vec![t.routes[0].clone()],
+            ..t
+        };
+        assert!(
+            detail_text(&one, None)
+                .starts_with("BGP routing table entry for 10.244.1.0/24, version 5\n")
+        );
+        let v = detail_json(&one, BgpFamily::Ipv4Unicast, None);
+        assert_eq!(
+            (&v["version"], &v["paths"][0]["version"]),
+            (&json!(5), &json!(5))
+        );
+    }
+
+    #[test]
     fn rows_line_up_with_frr() {
         // Rows FRR 8.4.4 printed for paths of the same shape.
         let text = table_text(&table(), Some("node2"));
@@ -857,8 +895,10 @@ mod tests {
             router_id: "192.0.2.9".into(),
             local_as: 65000,
             local_hostname: None,
+            table_version: 2,
             routes: vec![BgpRoute {
                 prefix: "10.96.0.0/24".parse().unwrap(),
+                version: 2,
                 paths: vec![
                     ibgp("192.168.200.141", true),
                     ibgp("192.168.200.142", false),
@@ -903,7 +943,7 @@ mod tests {
             ..t.clone()
         };
         let text = detail_text(&one, Some("node2"));
-        assert!(text.starts_with("BGP routing table entry for 198.51.100.12/32, version 0\nPaths: (1 available, best #1, table default)\n  Advertised to non peer-group peers:\n  tor1(192.0.2.2)\n  Local\n    0.0.0.0(node2) from 0.0.0.0 (198.51.100.12)\n      Origin IGP, metric 0, weight 32768, valid, sourced, local, bestpath-from-AS Local, best (First path received)\n"), "{text}");
+        assert!(text.starts_with("BGP routing table entry for 198.51.100.12/32, version 1\nPaths: (1 available, best #1, table default)\n  Advertised to non peer-group peers:\n  tor1(192.0.2.2)\n  Local\n    0.0.0.0(node2) from 0.0.0.0 (198.51.100.12)\n      Origin IGP, metric 0, weight 32768, valid, sourced, local, bestpath-from-AS Local, best (First path received)\n"), "{text}");
         let v = detail_json(&one, BgpFamily::Ipv4Unicast, Some("node2"));
         assert_eq!(v["paths"][0]["aspath"]["string"], "Local");
         assert_eq!(v["paths"][0]["peer"]["peerId"], "0.0.0.0");

@@ -273,6 +273,9 @@ pub struct BgpSummary {
     pub rib_count: std::collections::BTreeMap<String, u64>,
     /// Bytes the Loc-RIB of each family takes, as the RIB estimates it.
     pub rib_memory: std::collections::BTreeMap<String, u64>,
+    /// FRR's `tableVersion` of each family's Loc-RIB.
+    #[serde(default)]
+    pub table_version: std::collections::BTreeMap<String, u64>,
     pub peers: Vec<BgpPeerSummary>,
 }
 
@@ -443,6 +446,7 @@ mod tests {
             configured: true,
             routes: vec![BgpRoute {
                 prefix: "10.0.0.0/8".parse().unwrap(),
+                version: 3,
                 paths: vec![BgpPath {
                     best: true,
                     next_hop: "192.0.2.1".into(),

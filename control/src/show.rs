@@ -39,6 +39,10 @@ pub struct BgpTable {
     pub local_as: u32,
     /// Our hostname, shown next to local next hops.
     pub local_hostname: Option<String>,
+    /// FRR's `tableVersion`: best-path changes in the family's table so
+    /// far (0 from a ternd that does not count them).
+    #[serde(default)]
+    pub table_version: u64,
     /// Every prefix with its paths, in address order (`show ip bgp`), or
     /// the one asked for (`show ip bgp PREFIX`).
     pub routes: Vec<BgpRoute>,
@@ -48,6 +52,10 @@ pub struct BgpTable {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BgpRoute {
     pub prefix: IpNet,
+    /// FRR's per-route `version`: the table version of the prefix's last
+    /// best-path change.
+    #[serde(default)]
+    pub version: u64,
     pub paths: Vec<BgpPath>,
     /// Established peers this prefix is advertised to: (address, hostname).
     pub advertised_to: Vec<(String, Option<String>)>,
@@ -338,4 +346,27 @@ pub struct FibNextHop {
     pub ifindex: Option<u32>,
     pub ifname: Option<String>,
     pub weight: u8,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn replies_without_versions_still_parse() {
+        // What a ternd that did not count versions sent.
+        let t: BgpTable = serde_json::from_str(
+            r#"{"configured":true,"router_id":"192.0.2.1","local_as":65000,"local_hostname":null,
+                "routes":[{"prefix":"10.0.0.0/8","paths":[],"advertised_to":[]}]}"#,
+        )
+        .unwrap();
+        assert_eq!((t.table_version, t.routes[0].version), (0, 0));
+        let s: crate::BgpSummary = serde_json::from_str(
+            r#"{"configured":true,"router_id":"192.0.2.1","local_as":65000,"rib_count":{},
+                "rib_memory":{},"peers":[]}"#,
+        )
+        .unwrap();
+        assert!(s.table_version.is_empty());
+    }
 }

@@ -1400,6 +1400,10 @@ impl Speaker {
                 .iter()
                 .map(|f| (family_key(*f).to_owned(), self.rib.memory(*f) as u64))
                 .collect(),
+            table_version: Family::ALL
+                .iter()
+                .map(|f| (family_key(*f).to_owned(), self.rib.table_version(*f)))
+                .collect(),
             rib_count,
             peers,
         }

@@ -266,6 +266,7 @@ impl Speaker {
                     router_id: self.router_id.to_string(),
                     local_as: self.config.asn,
                     local_hostname: self.local_hostname(),
+                    table_version: self.rib.table_version(family),
                     routes: Vec::new(),
                 };
                 let _ = reply.send((header, self.rib.sorted_prefixes(family)));
@@ -337,6 +338,7 @@ impl Speaker {
             router_id: self.router_id.to_string(),
             local_as: self.config.asn,
             local_hostname: self.local_hostname(),
+            table_version: self.rib.table_version(family),
             routes: views.iter().map(|v| self.bgp_route(v, detail)).collect(),
         }
     }
@@ -367,6 +369,7 @@ impl Speaker {
         };
         BgpRoute {
             prefix: view.prefix,
+            version: view.version,
             paths: view
                 .paths
                 .iter()
