@@ -214,6 +214,9 @@ pub struct DatapathConfig {
 /// [`DatapathConfig::flags`]: record every redirect in [`TRACE_MAP`] (tests
 /// and diagnostics; off in production, where it costs one branch).
 pub const CFG_FLAG_TRACE: u32 = 1;
+/// [`DatapathConfig::flags`]: services exist: look packets up in the service
+/// and conntrack maps (without it, the programs skip both lookups).
+pub const CFG_FLAG_SERVICES: u32 = 2;
 
 /// Why a packet was dropped: the index into [`DROPS_MAP`].
 #[repr(u32)]
@@ -240,10 +243,20 @@ pub enum DropReason {
     NoEndpoint = 8,
     /// A helper refused a redirect or a tunnel key.
     RedirectFailed = 9,
+    /// To a frontend address, but no frontend has the port and protocol
+    /// (or a fragment, whose ports cannot be read).
+    NoService = 10,
+    /// The service has no backend that takes new connections.
+    NoBackend = 11,
+    /// The client is outside the service's source ranges.
+    SourceRange = 12,
+    /// Translation failed: no SNAT port free, no node address of the
+    /// backend's family, or a header write failed.
+    NatFailed = 13,
 }
 
 /// Number of [`DropReason`] values (size of [`DROPS_MAP`]).
-pub const DROP_REASONS: u32 = 10;
+pub const DROP_REASONS: u32 = 14;
 
 impl DropReason {
     /// Every reason, in index order.
@@ -258,6 +271,10 @@ impl DropReason {
         DropReason::DecapFailed,
         DropReason::NoEndpoint,
         DropReason::RedirectFailed,
+        DropReason::NoService,
+        DropReason::NoBackend,
+        DropReason::SourceRange,
+        DropReason::NatFailed,
     ];
     /// Short name for output (`show` commands, JSON keys).
     pub const fn name(self) -> &'static str {
@@ -272,6 +289,10 @@ impl DropReason {
             DropReason::DecapFailed => "decap-failed",
             DropReason::NoEndpoint => "no-endpoint",
             DropReason::RedirectFailed => "redirect-failed",
+            DropReason::NoService => "no-service",
+            DropReason::NoBackend => "no-backend",
+            DropReason::SourceRange => "source-range",
+            DropReason::NatFailed => "nat-failed",
         }
     }
 }
@@ -299,10 +320,14 @@ pub enum PathKind {
     UplinkDeliver = 7,
     /// Answered with ICMP fragmentation-needed / ICMPv6 packet-too-big.
     IcmpTooBig = 8,
+    /// Sent to a service frontend and translated to a backend.
+    ServiceForward = 9,
+    /// A reply from a backend translated back to the frontend.
+    ServiceReply = 10,
 }
 
 /// Number of [`PathKind`] values (size of [`PATHS_MAP`]).
-pub const PATH_KINDS: u32 = 9;
+pub const PATH_KINDS: u32 = 11;
 
 impl PathKind {
     /// Every path, in index order.
@@ -316,6 +341,8 @@ impl PathKind {
         PathKind::VxlanDeliver,
         PathKind::UplinkDeliver,
         PathKind::IcmpTooBig,
+        PathKind::ServiceForward,
+        PathKind::ServiceReply,
     ];
     /// Short name for output.
     pub const fn name(self) -> &'static str {
@@ -329,6 +356,8 @@ impl PathKind {
             PathKind::VxlanDeliver => "vxlan-deliver",
             PathKind::UplinkDeliver => "uplink-deliver",
             PathKind::IcmpTooBig => "icmp-too-big",
+            PathKind::ServiceForward => "service-forward",
+            PathKind::ServiceReply => "service-reply",
         }
     }
 }

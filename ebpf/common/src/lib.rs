@@ -8,6 +8,7 @@
 #![no_std]
 
 pub mod datapath;
+pub mod services;
 
 /// Name of the per-CPU hash map of per-interface traffic counters.
 pub const IF_COUNTERS_MAP: &str = "TERN_IF_COUNTERS";

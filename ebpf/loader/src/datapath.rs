@@ -22,10 +22,10 @@ use aya::{
 };
 use ipnet::IpNet;
 pub use tern_ebpf_common::datapath::{
-    CFG_FLAG_TRACE, DatapathConfig, DropReason, EP_FLAG_VETH_PEER, EndpointCounters, EndpointInfo,
-    GENEVE_DEFAULT_PORT, IpKey, MAX_ENDPOINT_ADDRESSES, MAX_ENDPOINTS, Mode, PathKind,
-    REDIRECT_EGRESS, REDIRECT_NEIGH, REDIRECT_PEER, RedirectTrace, RemoteNode, TUNNEL_OVERHEAD_V4,
-    TUNNEL_OVERHEAD_V6, VXLAN_DEFAULT_PORT,
+    CFG_FLAG_SERVICES, CFG_FLAG_TRACE, DatapathConfig, DropReason, EP_FLAG_VETH_PEER,
+    EndpointCounters, EndpointInfo, GENEVE_DEFAULT_PORT, IpKey, MAX_ENDPOINT_ADDRESSES,
+    MAX_ENDPOINTS, Mode, PathKind, REDIRECT_EGRESS, REDIRECT_NEIGH, REDIRECT_PEER, RedirectTrace,
+    RemoteNode, TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6, VXLAN_DEFAULT_PORT,
 };
 use tern_ebpf_common::datapath::{
     CONFIG_MAP, DROPS_MAP, ENDPOINT_COUNTERS_MAP, ENDPOINTS_MAP, PATHS_MAP, PROG_NOOP,
@@ -34,6 +34,7 @@ use tern_ebpf_common::datapath::{
 };
 
 use crate::Error;
+use tern_ebpf_common::services;
 
 /// Where a datapath program is attached (all on TCX ingress).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,11 +229,15 @@ pub struct TunnelDiff {
 
 /// The pod datapath of one node.
 pub struct Datapath {
-    ebpf: Ebpf,
+    pub(crate) ebpf: Ebpf,
     pins: Vec<PathBuf>,
     attached: BTreeMap<String, (Hook, u32, SchedClassifierLinkId)>,
     /// The programs record their redirects ([`Datapath::set_trace`]).
     trace: bool,
+    /// The programs look packets up in the service maps.
+    pub(crate) services: bool,
+    /// The lookup-table pool, mapped on first use.
+    pub(crate) pool: Option<crate::services::TablePool>,
 }
 
 impl std::fmt::Debug for Datapath {
@@ -245,7 +250,7 @@ impl std::fmt::Debug for Datapath {
     }
 }
 
-const PINNED: [(&str, &str); 7] = [
+const PINNED: [(&str, &str); 14] = [
     (ENDPOINTS_MAP, "dp_endpoints"),
     (ENDPOINT_COUNTERS_MAP, "dp_endpoint_counters"),
     (DROPS_MAP, "dp_drops"),
@@ -253,9 +258,16 @@ const PINNED: [(&str, &str); 7] = [
     (TUNNELS_MAP, "dp_tunnels"),
     (CONFIG_MAP, "dp_config"),
     (TRACE_MAP, "dp_trace"),
+    (services::SERVICES_MAP, "dp_services"),
+    (services::BACKENDS_MAP, "dp_backends"),
+    (services::LB_TABLE_MAP, "dp_lb_table"),
+    (services::CT_MAP, "dp_ct"),
+    (services::AFFINITY_MAP, "dp_affinity"),
+    (services::SOURCE_RANGES_MAP, "dp_source_ranges"),
+    (services::SERVICES_CONFIG_MAP, "dp_services_config"),
 ];
 
-fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> Error {
+pub(crate) fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> Error {
     move |source| Error::Map { name, source }
 }
 
@@ -280,6 +292,8 @@ impl Datapath {
             pins: Vec::new(),
             attached: BTreeMap::new(),
             trace: false,
+            services: false,
+            pool: None,
         };
         if let Some(dir) = pin_dir {
             fs::create_dir_all(dir).map_err(|source| Error::Pin {
@@ -302,6 +316,7 @@ impl Datapath {
             }
         }
         dp.set_settings(&Settings::default())?;
+        dp.set_conntrack_timeouts(crate::services::ServicesConfig::default())?;
         Ok(dp)
     }
 
@@ -356,7 +371,10 @@ impl Datapath {
 
     /// Replaces the settings; the next packet sees them (a live mode change).
     pub fn set_settings(&mut self, s: &Settings) -> Result<(), Error> {
-        let flags = if self.trace { CFG_FLAG_TRACE } else { 0 };
+        let mut flags = if self.trace { CFG_FLAG_TRACE } else { 0 };
+        if self.services {
+            flags |= CFG_FLAG_SERVICES;
+        }
         let cfg = s.to_config(flags)?;
         let mut map: Array<&mut MapData, DatapathConfig> = Array::try_from(
             self.ebpf
@@ -749,7 +767,7 @@ fn sum_u64(map: &PerCpuArray<&MapData, u64>, i: u32, name: &'static str) -> Resu
 
 /// Whether a map operation failed because the key is absent (aya reports
 /// a failed delete as the syscall's ENOENT).
-fn not_found(e: &aya::maps::MapError) -> bool {
+pub(crate) fn not_found(e: &aya::maps::MapError) -> bool {
     match e {
         aya::maps::MapError::KeyNotFound => true,
         aya::maps::MapError::SyscallError(s) => s.io_error.raw_os_error() == Some(libc_enoent()),

@@ -23,6 +23,7 @@ mod dp {
     pub mod icmp;
     pub mod maps;
     pub mod pkt;
+    pub mod svc;
     pub mod tunnel;
 }
 
@@ -30,7 +31,8 @@ use core::mem::MaybeUninit;
 
 use aya_ebpf::{
     bindings::{
-        BPF_F_TUNINFO_IPV6, TC_ACT_OK, TC_ACT_UNSPEC, bpf_fib_lookup as FibParams, bpf_tunnel_key,
+        BPF_F_TUNINFO_IPV6, TC_ACT_OK, TC_ACT_SHOT, TC_ACT_UNSPEC, bpf_fib_lookup as FibParams,
+        bpf_tunnel_key,
     },
     helpers::generated::bpf_skb_get_tunnel_key,
     macros::classifier,
@@ -40,9 +42,10 @@ use dp::{
     fwd::{deliver, fib_lookup, fib_params, native, skb_ifindex, to_stack, verdict},
     maps::{EpDir, config, count_endpoint, endpoint, tunnel},
     pkt::{ETH_LEN, IPPROTO_UDP, forwardable, load, parse_l3, ptr_at, v4_key},
-    tunnel::{geneve_in, tunnel_out},
+    svc::{SVC_DONE, SVC_DROP, SVC_PASS},
+    tunnel::{GENEVE_DECAPSULATED, geneve_in, tunnel_out},
 };
-use tern_ebpf_common::datapath::{DropReason, Mode, PathKind};
+use tern_ebpf_common::datapath::{CFG_FLAG_SERVICES, DropReason, Mode, PathKind};
 
 #[inline(always)]
 fn ethertype(ctx: &TcContext) -> Result<u16, DropReason> {
@@ -61,7 +64,7 @@ fn try_pod_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
         return Ok(to_stack());
     }
     // SAFETY: parse_l3 answered true: it initialised `ip`.
-    let ip = unsafe { ip.assume_init_ref() };
+    let ip = unsafe { ip.assume_init_mut() };
     let Some(cfg) = config() else {
         return Ok(to_stack());
     };
@@ -73,6 +76,20 @@ fn try_pod_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     }
     if !forwardable(ip) {
         return Ok(to_stack());
+    }
+    // A reply of a translated connection, or a connection to a service:
+    // translated in place, then routed as any other packet.
+    if cfg.flags & CFG_FLAG_SERVICES != 0 {
+        let mut r = dp::svc::reply(ctx.skb.skb, ip);
+        if r == SVC_PASS {
+            r = dp::svc::forward(ctx.skb.skb, ip, 0);
+        }
+        if r == SVC_DONE {
+            r = dp::svc::apply(ctx.skb.skb, ip);
+        }
+        if r == SVC_DROP {
+            return Ok(TC_ACT_SHOT);
+        }
     }
     if let Some(ep) = endpoint(&ip.dst) {
         return Ok(deliver(ctx.skb.skb, ip, ep, PathKind::Local, cfg));
@@ -92,12 +109,12 @@ pub fn tern_uplink_ingress(ctx: TcContext) -> i32 {
 }
 
 fn try_uplink_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
-    let mut ip = MaybeUninit::uninit();
-    if !parse_l3(ctx, ETH_LEN, ethertype(ctx)?, &mut ip)? {
+    let mut slot = MaybeUninit::uninit();
+    if !parse_l3(ctx, ETH_LEN, ethertype(ctx)?, &mut slot)? {
         return Ok(to_stack());
     }
-    // SAFETY: parse_l3 answered true: it initialised `ip`.
-    let ip = unsafe { ip.assume_init_ref() };
+    // SAFETY: parse_l3 answered true: it initialised `slot`.
+    let ip = unsafe { slot.assume_init_mut() };
     let Some(cfg) = config() else {
         return Ok(to_stack());
     };
@@ -111,7 +128,51 @@ fn try_uplink_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     if local && ip.proto == IPPROTO_UDP && !ip.frag && cfg.geneve_port != 0 {
         let ports: [u8; 4] = load(ctx, ip.off + ip.hdr_len)?;
         if u16::from_be_bytes([ports[2], ports[3]]) == cfg.geneve_port {
-            return Ok(geneve_in(ctx.skb.skb, ip, cfg));
+            let v = geneve_in(ctx.skb.skb, ip, cfg);
+            if v != GENEVE_DECAPSULATED {
+                return Ok(v);
+            }
+            // Decapsulated, with services on: a reply from a backend on
+            // another node is translated back, then delivered.
+            if !parse_l3(ctx, ETH_LEN, ethertype(ctx)?, &mut slot)? {
+                return Err(DropReason::NoEndpoint);
+            }
+            // SAFETY: parse_l3 answered true: it initialised `slot` again.
+            let inner = unsafe { slot.assume_init_mut() };
+            let mut r = dp::svc::reply(ctx.skb.skb, inner);
+            if r == SVC_DONE {
+                r = dp::svc::apply(ctx.skb.skb, inner);
+            }
+            if r == SVC_DROP {
+                return Ok(TC_ACT_SHOT);
+            }
+            let ep = endpoint(&inner.dst).ok_or(DropReason::NoEndpoint)?;
+            return Ok(deliver(ctx.skb.skb, inner, ep, PathKind::GeneveDecap, cfg));
+        }
+    }
+    if cfg.flags & CFG_FLAG_SERVICES != 0 && forwardable(ip) {
+        let mut r = dp::svc::reply(ctx.skb.skb, ip);
+        if r == SVC_PASS {
+            r = dp::svc::forward(ctx.skb.skb, ip, 1);
+        }
+        if r == SVC_DONE {
+            r = dp::svc::apply(ctx.skb.skb, ip);
+        }
+        if r == SVC_DROP {
+            return Ok(TC_ACT_SHOT);
+        }
+        if r == SVC_DONE {
+            // Translated: to a local pod, through a tunnel, or routed.
+            if let Some(ep) = endpoint(&ip.dst) {
+                return Ok(deliver(ctx.skb.skb, ip, ep, PathKind::UplinkDeliver, cfg));
+            }
+            let mode = Mode::from_u32(cfg.mode);
+            if mode != Mode::Native
+                && let Some(remote) = tunnel(&ip.dst)
+            {
+                return Ok(tunnel_out(ctx.skb.skb, ip, cfg, mode, remote));
+            }
+            return Ok(native(ctx.skb.skb, ip, skb_ifindex(ctx), cfg));
         }
     }
     if forwardable(ip)
@@ -155,11 +216,22 @@ fn try_vxlan_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
         return Ok(to_stack());
     }
     // SAFETY: parse_l3 answered true: it initialised `ip`.
-    let ip = unsafe { ip.assume_init_ref() };
+    let ip = unsafe { ip.assume_init_mut() };
     if !forwardable(ip) {
         return Ok(to_stack());
     }
     let ep = endpoint(&ip.dst).ok_or(DropReason::NoEndpoint)?;
+    // A reply from a backend on another node to a local client: the
+    // service's address becomes its source again.
+    if cfg.flags & CFG_FLAG_SERVICES != 0 {
+        let mut r = dp::svc::reply(ctx.skb.skb, ip);
+        if r == SVC_DONE {
+            r = dp::svc::apply(ctx.skb.skb, ip);
+        }
+        if r == SVC_DROP {
+            return Ok(TC_ACT_SHOT);
+        }
+    }
     Ok(deliver(ctx.skb.skb, ip, ep, PathKind::VxlanDeliver, cfg))
 }
 

@@ -34,8 +34,8 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use tern_ebpf_common::datapath::{
-    DatapathConfig, DropReason, GENEVE_PROTO_ETH, IpKey, Mode, PathKind, REDIRECT_EGRESS,
-    RemoteNode, TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6,
+    CFG_FLAG_SERVICES, DatapathConfig, DropReason, GENEVE_PROTO_ETH, IpKey, Mode, PathKind,
+    REDIRECT_EGRESS, RemoteNode, TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6,
 };
 
 use super::{
@@ -274,8 +274,13 @@ fn geneve_out_inner(
     Ok(redirect_to_nexthop(p, PathKind::GeneveEncap, cfg))
 }
 
+/// [`geneve_in`]: decapsulated, a local pod's packet, to be delivered by
+/// the caller (not a TC verdict).
+pub const GENEVE_DECAPSULATED: i32 = 1000;
+
 /// Geneve arriving on the uplink for this node (`outer` is UDP to our
-/// Geneve port): checked, decapsulated and delivered to the pod.
+/// Geneve port): checked, decapsulated and delivered to the pod (or, with
+/// services, [`GENEVE_DECAPSULATED`]).
 #[inline(never)]
 pub fn geneve_in(skb: *mut __sk_buff, outer: &L3, cfg: &DatapathConfig) -> i32 {
     verdict(geneve_in_inner(&TcContext::new(skb), outer, cfg))
@@ -334,5 +339,11 @@ fn geneve_in_inner(ctx: &TcContext, outer: &L3, cfg: &DatapathConfig) -> Result<
     let et = if inner.v6 { ETH_P_IPV6 } else { ETH_P_IP };
     store(ctx, 12, &et.to_be_bytes(), 0).map_err(|_| DropReason::DecapFailed)?;
     inner.off = ETH_LEN;
+    // With services, the packet may be a reply to translate back first: the
+    // uplink program does that and the delivery in its own frame (this
+    // one's, with the conntrack's, would not fit BPF's 512 bytes of stack).
+    if cfg.flags & CFG_FLAG_SERVICES != 0 {
+        return Ok(GENEVE_DECAPSULATED);
+    }
     Ok(deliver(ctx.skb.skb, inner, ep, PathKind::GeneveDecap, cfg))
 }

@@ -1,0 +1,355 @@
+//! Service load balancing from userspace: frontends, backends, the
+//! lookup-table pool, source ranges, conntrack timeouts, and reading and
+//! collecting Tern's conntrack (layouts: tern-ebpf-common's `services`).
+//!
+//! The table pool is an mmapable array: a table is written straight into
+//! the map's memory (16,381 ids are a memcpy, not 16,381 syscalls). The
+//! caller writes a new table into free room, then points the frontend at it,
+//! then frees the old room, so a packet never sees a half-written table.
+use std::{net::IpAddr, ptr::NonNull};
+
+use aya::maps::{Array, HashMap, LpmTrie, MapData, lpm_trie::Key};
+use ipnet::IpNet;
+use tern_ebpf_common::services::{
+    AFFINITY_MAP, BACKENDS_MAP, CT_MAP, LB_TABLE_MAP, SERVICES_CONFIG_MAP, SERVICES_MAP,
+    SOURCE_RANGES_MAP,
+};
+pub use tern_ebpf_common::services::{
+    AffinityEntry, AffinityKey, BACKEND_F_PRESENT, Backend, CT_DIR_FORWARD, CT_DIR_REPLY,
+    CT_F_SNAT, CT_STATE_CLOSING, CT_STATE_ESTABLISHED, CT_STATE_OTHER, CT_STATE_SYN, CtEntry,
+    CtKey, LB_TABLE_ENTRIES, MAX_BACKENDS, SNAT_PORT_MAX, SNAT_PORT_MIN, SVC_F_ADDRESS,
+    SVC_F_AFFINITY, SVC_F_LOCAL, SVC_F_RANDOM, SVC_F_SOURCE_RANGES, ServiceEntry, ServiceKey,
+    ServicesConfig, flow_hash,
+};
+
+use crate::{
+    Datapath, Error,
+    datapath::{ip_key, map_err, not_found},
+};
+
+/// The table pool mapped into this process.
+pub(crate) struct TablePool {
+    ptr: NonNull<u32>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain shared memory owned by this value; access
+// goes through `&mut Datapath`.
+#[allow(unsafe_code)]
+unsafe impl Send for TablePool {}
+
+#[allow(unsafe_code)]
+impl TablePool {
+    fn map(data: &MapData) -> Result<Self, Error> {
+        use std::os::fd::AsFd;
+        let len = LB_TABLE_ENTRIES as usize;
+        let bytes = std::num::NonZeroUsize::new(len * 4)
+            .ok_or_else(|| Error::Invalid("empty table pool".into()))?;
+        // SAFETY: a shared mapping of the map's fd (created BPF_F_MMAPABLE
+        // with LB_TABLE_ENTRIES u32 values); the kernel keeps the map alive
+        // while the mapping exists.
+        let p = unsafe {
+            nix::sys::mman::mmap(
+                None,
+                bytes,
+                nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
+                nix::sys::mman::MapFlags::MAP_SHARED,
+                data.fd().as_fd(),
+                0,
+            )
+        }
+        .map_err(|e| Error::Invalid(format!("mmap of {LB_TABLE_MAP}: {e}")))?;
+        Ok(TablePool { ptr: p.cast(), len })
+    }
+
+    fn write(&mut self, off: u32, ids: &[u32]) -> Result<(), Error> {
+        let off = off as usize;
+        if off.checked_add(ids.len()).is_none_or(|end| end > self.len) {
+            return Err(Error::Invalid(format!(
+                "table of {} at {off} does not fit the pool of {}",
+                ids.len(),
+                self.len
+            )));
+        }
+        // SAFETY: the range is inside the mapping (checked above); u32 is
+        // plain data; programs only read it.
+        unsafe {
+            std::ptr::copy_nonoverlapping(ids.as_ptr(), self.ptr.as_ptr().add(off), ids.len());
+        }
+        Ok(())
+    }
+
+    fn read(&self, off: u32, len: u32) -> Option<Vec<u32>> {
+        let (off, len) = (off as usize, len as usize);
+        if off.checked_add(len)? > self.len {
+            return None;
+        }
+        // SAFETY: inside the mapping, as above.
+        Some(unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(off), len) }.to_vec())
+    }
+}
+
+#[allow(unsafe_code)]
+impl Drop for TablePool {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `map`, unmapped once.
+        let _ = unsafe { nix::sys::mman::munmap(self.ptr.cast(), self.len * 4) };
+    }
+}
+
+/// A frontend's key for an address, port and protocol number.
+pub fn service_key(addr: IpAddr, port: u16, proto: u8) -> ServiceKey {
+    ServiceKey {
+        addr: ip_key(addr).addr,
+        port,
+        proto,
+        pad: 0,
+    }
+}
+
+fn source_key(service: u32, p: &IpNet) -> Key<[u8; 20]> {
+    let p = p.trunc();
+    let (addr, len) = match p {
+        IpNet::V4(n) => (
+            ip_key(IpAddr::V4(n.addr())).addr,
+            96 + u32::from(n.prefix_len()),
+        ),
+        IpNet::V6(n) => (n.addr().octets(), u32::from(n.prefix_len())),
+    };
+    let mut data = [0u8; 20];
+    data[..4].copy_from_slice(&service.to_be_bytes());
+    data[4..].copy_from_slice(&addr);
+    Key::new(32 + len, data)
+}
+
+impl Datapath {
+    /// Turns the service lookups on or off (off: the programs skip them).
+    pub fn set_services_enabled(&mut self, on: bool) -> Result<(), Error> {
+        if self.services == on {
+            return Ok(());
+        }
+        let settings = self.settings()?;
+        self.services = on;
+        self.set_settings(&settings)
+    }
+
+    /// Sets the conntrack timeouts.
+    pub fn set_conntrack_timeouts(&mut self, t: ServicesConfig) -> Result<(), Error> {
+        let mut map: Array<&mut MapData, ServicesConfig> = Array::try_from(
+            self.ebpf
+                .map_mut(SERVICES_CONFIG_MAP)
+                .ok_or(Error::Missing(SERVICES_CONFIG_MAP))?,
+        )
+        .map_err(map_err(SERVICES_CONFIG_MAP))?;
+        map.set(0, t, 0).map_err(map_err(SERVICES_CONFIG_MAP))
+    }
+
+    fn services_map(&mut self) -> Result<HashMap<&mut MapData, ServiceKey, ServiceEntry>, Error> {
+        HashMap::try_from(
+            self.ebpf
+                .map_mut(SERVICES_MAP)
+                .ok_or(Error::Missing(SERVICES_MAP))?,
+        )
+        .map_err(map_err(SERVICES_MAP))
+    }
+
+    /// Adds or changes a frontend (or an address marker, [`SVC_F_ADDRESS`]).
+    pub fn upsert_frontend(&mut self, key: ServiceKey, entry: ServiceEntry) -> Result<(), Error> {
+        self.services_map()?
+            .insert(key, entry, 0)
+            .map_err(map_err(SERVICES_MAP))
+    }
+
+    /// Removes a frontend; false if there was none.
+    pub fn remove_frontend(&mut self, key: &ServiceKey) -> Result<bool, Error> {
+        match self.services_map()?.remove(key) {
+            Ok(()) => Ok(true),
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(map_err(SERVICES_MAP)(e)),
+        }
+    }
+
+    /// Every frontend and address marker programmed.
+    pub fn frontends(&self) -> Result<Vec<(ServiceKey, ServiceEntry)>, Error> {
+        let map: HashMap<&MapData, ServiceKey, ServiceEntry> = HashMap::try_from(
+            self.ebpf
+                .map(SERVICES_MAP)
+                .ok_or(Error::Missing(SERVICES_MAP))?,
+        )
+        .map_err(map_err(SERVICES_MAP))?;
+        let mut out = Vec::new();
+        for kv in map.iter() {
+            out.push(kv.map_err(map_err(SERVICES_MAP))?);
+        }
+        out.sort_by_key(|(k, _)| *k);
+        Ok(out)
+    }
+
+    /// Writes backend `id` (a zero [`Backend`] removes it: its connections
+    /// then pick again).
+    pub fn set_backend(&mut self, id: u32, b: Backend) -> Result<(), Error> {
+        if id == 0 || id >= MAX_BACKENDS {
+            return Err(Error::Invalid(format!(
+                "backend id {id} is not in 1..{MAX_BACKENDS}"
+            )));
+        }
+        let mut map: Array<&mut MapData, Backend> = Array::try_from(
+            self.ebpf
+                .map_mut(BACKENDS_MAP)
+                .ok_or(Error::Missing(BACKENDS_MAP))?,
+        )
+        .map_err(map_err(BACKENDS_MAP))?;
+        map.set(id, b, 0).map_err(map_err(BACKENDS_MAP))
+    }
+
+    fn pool(&mut self) -> Result<&mut TablePool, Error> {
+        if self.pool.is_none() {
+            let data = self
+                .ebpf
+                .map(LB_TABLE_MAP)
+                .ok_or(Error::Missing(LB_TABLE_MAP))?;
+            let data: &MapData = match data {
+                aya::maps::Map::Array(d) => d,
+                _ => return Err(Error::Invalid(format!("{LB_TABLE_MAP} is not an array"))),
+            };
+            self.pool = Some(TablePool::map(data)?);
+        }
+        self.pool
+            .as_mut()
+            .ok_or_else(|| Error::Invalid("table pool".into()))
+    }
+
+    /// Writes backend ids into the table pool at `off`.
+    pub fn write_table(&mut self, off: u32, ids: &[u32]) -> Result<(), Error> {
+        self.pool()?.write(off, ids)
+    }
+
+    /// Reads `len` ids of the table pool at `off` (tests, diagnostics).
+    pub fn read_table(&mut self, off: u32, len: u32) -> Result<Vec<u32>, Error> {
+        self.pool()?
+            .read(off, len)
+            .ok_or_else(|| Error::Invalid(format!("{len} ids at {off} are outside the pool")))
+    }
+
+    /// Adds (`add`) or removes a source range of service `id`.
+    pub fn set_source_range(&mut self, id: u32, prefix: &IpNet, add: bool) -> Result<(), Error> {
+        let mut map: LpmTrie<&mut MapData, [u8; 20], u32> = LpmTrie::try_from(
+            self.ebpf
+                .map_mut(SOURCE_RANGES_MAP)
+                .ok_or(Error::Missing(SOURCE_RANGES_MAP))?,
+        )
+        .map_err(map_err(SOURCE_RANGES_MAP))?;
+        let key = source_key(id, prefix);
+        if add {
+            map.insert(&key, 1, 0).map_err(map_err(SOURCE_RANGES_MAP))
+        } else {
+            match map.remove(&key) {
+                Ok(()) => Ok(()),
+                Err(e) if not_found(&e) => Ok(()),
+                Err(e) => Err(map_err(SOURCE_RANGES_MAP)(e)),
+            }
+        }
+    }
+
+    /// Every conntrack entry.
+    pub fn conntrack(&self) -> Result<Vec<(CtKey, CtEntry)>, Error> {
+        let map: HashMap<&MapData, CtKey, CtEntry> =
+            HashMap::try_from(self.ebpf.map(CT_MAP).ok_or(Error::Missing(CT_MAP))?)
+                .map_err(map_err(CT_MAP))?;
+        let mut out = Vec::new();
+        for kv in map.iter() {
+            match kv {
+                Ok(e) => out.push(e),
+                // An entry evicted while the walk passed it.
+                Err(e) if not_found(&e) => {}
+                Err(e) => return Err(map_err(CT_MAP)(e)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes expired connections: both entries of a connection go when
+    /// both have expired by `now` (CLOCK_MONOTONIC nanoseconds), and an
+    /// entry whose partner is gone goes when it expires. Returns the
+    /// number of entries removed.
+    pub fn conntrack_gc(&mut self, now: u64) -> Result<usize, Error> {
+        let entries = self.conntrack()?;
+        let live: std::collections::HashMap<CtKey, u64> =
+            entries.iter().map(|(k, e)| (*k, e.expires)).collect();
+        let mut dead = Vec::new();
+        for (k, e) in &entries {
+            if e.expires > now {
+                continue;
+            }
+            let partner = partner_key(k, e);
+            if live.get(&partner).is_none_or(|exp| *exp <= now) {
+                dead.push(*k);
+            }
+        }
+        let mut map: HashMap<&mut MapData, CtKey, CtEntry> =
+            HashMap::try_from(self.ebpf.map_mut(CT_MAP).ok_or(Error::Missing(CT_MAP))?)
+                .map_err(map_err(CT_MAP))?;
+        let mut removed = 0;
+        for k in dead {
+            match map.remove(&k) {
+                Ok(()) => removed += 1,
+                Err(e) if not_found(&e) => {}
+                Err(e) => return Err(map_err(CT_MAP)(e)),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Removes the affinity entries of service `id` (it was deleted).
+    pub fn clear_affinity(&mut self, id: u32) -> Result<(), Error> {
+        let mut map: HashMap<&mut MapData, AffinityKey, AffinityEntry> = HashMap::try_from(
+            self.ebpf
+                .map_mut(AFFINITY_MAP)
+                .ok_or(Error::Missing(AFFINITY_MAP))?,
+        )
+        .map_err(map_err(AFFINITY_MAP))?;
+        let keys: Vec<AffinityKey> = map
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| k.service_id == id)
+            .collect();
+        for k in keys {
+            let _ = map.remove(&k);
+        }
+        Ok(())
+    }
+}
+
+/// The key of the other direction's entry of the same connection.
+pub fn partner_key(k: &CtKey, e: &CtEntry) -> CtKey {
+    if k.dir == CT_DIR_FORWARD {
+        // Reply: from the backend to the client, or to the node after SNAT.
+        let snat = e.flags & CT_F_SNAT != 0;
+        CtKey {
+            src: e.addr_a,
+            dst: if snat { e.addr_b } else { k.src },
+            sport: e.port_a,
+            dport: if snat { e.port_b } else { k.sport },
+            proto: k.proto,
+            dir: CT_DIR_REPLY,
+            pad: 0,
+        }
+    } else {
+        CtKey {
+            src: e.addr_b,
+            dst: e.addr_a,
+            sport: e.port_b,
+            dport: e.port_a,
+            proto: k.proto,
+            dir: CT_DIR_FORWARD,
+            pad: 0,
+        }
+    }
+}
+
+/// CLOCK_MONOTONIC now, in nanoseconds (the clock of bpf_ktime_get_ns).
+pub fn monotonic_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,418 @@
+//! BPF_PROG_TEST_RUN tests of service load balancing: a packet to a
+//! frontend in; the translated packet (addresses, ports, checksums), the
+//! conntrack entries and the drop counters out; then the reply translated
+//! back. Each test runs in a private network namespace of its own thread.
+//! Needs root; without it the tests fail.
+#![allow(clippy::unwrap_used)]
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use common::*;
+use tern_ebpf::{
+    Datapath, Hook, Settings,
+    datapath::{DropReason, EP_FLAG_VETH_PEER, EndpointInfo, PathKind},
+    services::{
+        BACKEND_F_PRESENT, Backend, CT_DIR_FORWARD, CT_DIR_REPLY, CT_F_SNAT, SNAT_PORT_MIN,
+        SVC_F_ADDRESS, SVC_F_LOCAL, SVC_F_SOURCE_RANGES, ServiceEntry, flow_hash, monotonic_ns,
+        service_key,
+    },
+};
+
+const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+const POD1: Ipv4Addr = Ipv4Addr::new(10, 244, 1, 5);
+const POD2: Ipv4Addr = Ipv4Addr::new(10, 244, 1, 6);
+const REMOTE: Ipv4Addr = Ipv4Addr::new(10, 244, 2, 7);
+const NODE: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 2);
+const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 10);
+const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 10);
+const POD6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x244, 1, 0, 0, 0, 0, 5);
+const TCP: u8 = 6;
+const UDP: u8 = 17;
+
+fn load() -> Datapath {
+    private_netns();
+    let mut dp = Datapath::load(None).expect("load the datapath (root needed)");
+    dp.set_settings(&Settings {
+        local_v4: Some(NODE),
+        ..Settings::default()
+    })
+    .unwrap();
+    dp.set_services_enabled(true).unwrap();
+    for (i, ip) in [IpAddr::V4(POD1), IpAddr::V4(POD2), IpAddr::V6(POD6)]
+        .into_iter()
+        .enumerate()
+    {
+        dp.upsert_endpoint(
+            ip,
+            EndpointInfo {
+                ifindex: 40 + i as u32,
+                id: 1 + i as u32,
+                pod_mac: POD_MAC,
+                host_mac: HOST_MAC,
+                flags: EP_FLAG_VETH_PEER,
+            },
+        )
+        .unwrap();
+    }
+    dp
+}
+
+fn backend(addr: IpAddr, port: u16) -> Backend {
+    Backend {
+        addr: tern_ebpf::datapath::ip_key(addr).addr,
+        port,
+        pad: 0,
+        flags: BACKEND_F_PRESENT,
+    }
+}
+
+/// One service: `backends` (ids 1..) in a table of `size` at `off`,
+/// filled round robin; an address marker for its frontend address.
+fn service(
+    dp: &mut Datapath,
+    front: (IpAddr, u16, u8),
+    backends: &[(IpAddr, u16)],
+    off: u32,
+    flags: u32,
+) {
+    let size = 31u32;
+    for (i, (a, p)) in backends.iter().enumerate() {
+        dp.set_backend(off + i as u32 + 1, backend(*a, *p)).unwrap();
+    }
+    let ids: Vec<u32> = (0..size)
+        .map(|i| off + 1 + i % backends.len().max(1) as u32)
+        .collect();
+    if !backends.is_empty() {
+        dp.write_table(off, &ids).unwrap();
+    }
+    dp.upsert_frontend(
+        service_key(front.0, front.1, front.2),
+        ServiceEntry {
+            id: off + 7,
+            table_off: off,
+            table_size: if backends.is_empty() { 0 } else { size },
+            flags,
+            affinity_timeout: 0,
+            pad: 0,
+        },
+    )
+    .unwrap();
+    dp.upsert_frontend(
+        service_key(front.0, 0, 0),
+        ServiceEntry {
+            flags: SVC_F_ADDRESS,
+            ..ServiceEntry::default()
+        },
+    )
+    .unwrap();
+}
+
+/// Ethernet + IPv4 + TCP (SYN unless `flags` says otherwise), checksums right.
+fn ipv4_tcp(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    let payload = b"GET / HTTP/1.0\r\n\r\n";
+    let mut f = vec![0u8; 14];
+    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    f.extend(ipv4_header(
+        src,
+        dst,
+        TCP,
+        64,
+        20 + 20 + payload.len(),
+        true,
+    ));
+    let mut t = vec![0u8; 20];
+    t[0..2].copy_from_slice(&sport.to_be_bytes());
+    t[2..4].copy_from_slice(&dport.to_be_bytes());
+    t[4..8].copy_from_slice(&1000u32.to_be_bytes());
+    t[12] = 5 << 4;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&65535u16.to_be_bytes());
+    t.extend_from_slice(payload);
+    let c = l4_csum(&f[14..34], &t);
+    t[16..18].copy_from_slice(&c.to_be_bytes());
+    f.extend(t);
+    f
+}
+
+/// The L4 checksum over the pseudo header of `ip` (IPv4 or IPv6) and `l4`.
+fn l4_csum(ip: &[u8], l4: &[u8]) -> u16 {
+    let mut pseudo = Vec::new();
+    if ip[0] >> 4 == 4 {
+        pseudo.extend_from_slice(&ip[12..20]);
+        pseudo.extend_from_slice(&[0, ip[9]]);
+        pseudo.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+    } else {
+        pseudo.extend_from_slice(&ip[8..40]);
+        pseudo.extend_from_slice(&(l4.len() as u32).to_be_bytes());
+        pseudo.extend_from_slice(&[0, 0, 0, ip[6]]);
+    }
+    pseudo.extend_from_slice(l4);
+    csum(&pseudo)
+}
+
+/// (src, dst, sport, dport) of an IPv4 TCP/UDP frame, after checking that
+/// the IPv4 header and the L4 checksums are valid.
+fn tuple4(f: &[u8]) -> (Ipv4Addr, Ipv4Addr, u16, u16) {
+    assert_eq!(csum(&f[14..34]), 0, "IPv4 header checksum");
+    let l4 = &f[34..];
+    if f[23] == TCP || l4[6..8] != [0, 0] {
+        assert_eq!(l4_csum(&f[14..34], l4), 0, "L4 checksum");
+    }
+    (
+        Ipv4Addr::new(f[26], f[27], f[28], f[29]),
+        Ipv4Addr::new(f[30], f[31], f[32], f[33]),
+        u16::from_be_bytes([l4[0], l4[1]]),
+        u16::from_be_bytes([l4[2], l4[3]]),
+    )
+}
+
+fn drops(dp: &Datapath, r: DropReason) -> u64 {
+    dp.drop_counters()
+        .unwrap()
+        .into_iter()
+        .find(|(x, _)| *x == r)
+        .map(|(_, n)| n)
+        .unwrap()
+}
+
+fn path(dp: &Datapath, p: PathKind) -> u64 {
+    dp.path_counters()
+        .unwrap()
+        .into_iter()
+        .find(|(x, _)| *x == p)
+        .map(|(_, n)| n)
+        .unwrap()
+}
+
+#[test]
+fn a_connection_to_a_vip_goes_to_a_local_backend_and_its_replies_come_back_from_the_vip() {
+    let mut dp = load();
+    service(
+        &mut dp,
+        (IpAddr::V4(VIP), 80, TCP),
+        &[(IpAddr::V4(POD1), 8080)],
+        0,
+        0,
+    );
+    let syn = ipv4_tcp(CLIENT, VIP, 40000, 80, 0x02);
+    let out = dp.test_run(Hook::Uplink, &syn, 0).unwrap();
+    assert_eq!(out.verdict, REDIRECT, "delivered into the backend pod");
+    assert_eq!(tuple4(&out.packet), (CLIENT, POD1, 40000, 8080));
+    assert_eq!(out.packet[34 + 20..], syn[34 + 20..], "payload untouched");
+    let ct = dp.conntrack().unwrap();
+    assert_eq!(ct.len(), 2, "{ct:?}");
+    assert!(ct.iter().any(|(k, _)| k.dir == CT_DIR_FORWARD));
+    assert!(ct.iter().any(|(k, _)| k.dir == CT_DIR_REPLY));
+    // The pod answers: the source is the VIP again (then routed: the
+    // namespace has no route, so the stack gets it).
+    let synack = ipv4_tcp(POD1, CLIENT, 8080, 40000, 0x12);
+    let out = dp.test_run(Hook::Pod, &synack, 0).unwrap();
+    assert_eq!(out.verdict, NEXT);
+    assert_eq!(tuple4(&out.packet), (VIP, CLIENT, 80, 40000));
+    // Later packets of the connection use the entry.
+    let ack = ipv4_tcp(CLIENT, VIP, 40000, 80, 0x10);
+    let out = dp.test_run(Hook::Uplink, &ack, 0).unwrap();
+    assert_eq!(tuple4(&out.packet), (CLIENT, POD1, 40000, 8080));
+    assert_eq!(path(&dp, PathKind::ServiceForward), 2);
+    assert_eq!(path(&dp, PathKind::ServiceReply), 1);
+    // Packets that are not the service's are left alone.
+    let other = ipv4_tcp(CLIENT, POD2, 40000, 80, 0x02);
+    let out = dp.test_run(Hook::Uplink, &other, 0).unwrap();
+    assert_eq!(tuple4(&out.packet), (CLIENT, POD2, 40000, 80));
+}
+
+#[test]
+fn the_same_flow_always_picks_the_same_backend_and_flows_spread() {
+    let mut dp = load();
+    service(
+        &mut dp,
+        (IpAddr::V4(VIP), 80, TCP),
+        &[(IpAddr::V4(POD1), 8080), (IpAddr::V4(POD2), 8080)],
+        0,
+        0,
+    );
+    let mut seen = std::collections::BTreeMap::new();
+    for sport in 40000..40200u16 {
+        let syn = ipv4_tcp(CLIENT, VIP, sport, 80, 0x02);
+        let out = dp.test_run(Hook::Uplink, &syn, 0).unwrap();
+        let (_, dst, _, _) = tuple4(&out.packet);
+        // The table slot is the flow hash modulo the size: the same on
+        // every node.
+        let h = flow_hash(
+            &tern_ebpf::datapath::ip_key(IpAddr::V4(CLIENT)).addr,
+            &tern_ebpf::datapath::ip_key(IpAddr::V4(VIP)).addr,
+            sport,
+            80,
+            TCP,
+        );
+        let want = if (h % 31).is_multiple_of(2) { POD1 } else { POD2 };
+        assert_eq!(dst, want, "sport {sport}");
+        *seen.entry(dst).or_insert(0) += 1;
+        // Again: conntrack gives the same backend.
+        let out = dp.test_run(Hook::Uplink, &syn, 0).unwrap();
+        assert_eq!(tuple4(&out.packet).1, dst);
+    }
+    assert!(seen.values().all(|n| *n > 60), "{seen:?}");
+}
+
+#[test]
+fn a_remote_backend_is_reached_with_snat_and_the_reply_is_translated_back_to_the_client() {
+    let mut dp = load();
+    service(
+        &mut dp,
+        (IpAddr::V4(VIP), 80, TCP),
+        &[(IpAddr::V4(REMOTE), 8080)],
+        0,
+        0,
+    );
+    let syn = ipv4_tcp(CLIENT, VIP, 40000, 80, 0x02);
+    let out = dp.test_run(Hook::Uplink, &syn, 0).unwrap();
+    let (src, dst, sport, dport) = tuple4(&out.packet);
+    assert_eq!((src, dst, dport), (NODE, REMOTE, 8080));
+    assert!(sport >= SNAT_PORT_MIN, "SNAT port {sport}");
+    let ct = dp.conntrack().unwrap();
+    assert!(ct.iter().all(|(_, e)| e.flags & CT_F_SNAT != 0), "{ct:?}");
+    let reply = ipv4_tcp(REMOTE, NODE, 8080, sport, 0x12);
+    let out = dp.test_run(Hook::Uplink, &reply, 0).unwrap();
+    assert_eq!(tuple4(&out.packet), (VIP, CLIENT, 80, 40000));
+    // Policy local: no SNAT, the client's address is kept (here the only
+    // backend is remote: it is in the table only if the node put it there).
+    let mut dp = load();
+    service(
+        &mut dp,
+        (IpAddr::V4(VIP), 80, TCP),
+        &[(IpAddr::V4(REMOTE), 8080)],
+        0,
+        SVC_F_LOCAL,
+    );
+    let out = dp.test_run(Hook::Uplink, &syn, 0).unwrap();
+    assert_eq!(tuple4(&out.packet), (CLIENT, REMOTE, 40000, 8080));
+    // A node without an address of the backend's family cannot SNAT.
+    let mut dp = load();
+    dp.set_settings(&Settings::default()).unwrap();
+    service(
+        &mut dp,
+        (IpAddr::V4(VIP), 80, TCP),
+        &[(IpAddr::V4(REMOTE), 8080)],
+        0,
+        0,
+    );
+    let out = dp.test_run(Hook::Uplink, &syn, 0).unwrap();
+    assert_eq!(out.verdict, SHOT);
+    assert_eq!(drops(&dp, DropReason::NatFailed), 1);
+}
+
+#[test]
+fn source_ranges_no_backend_unknown_ports_and_fragments_are_dropped_and_counted() {
+    let mut dp = load();
+    service(
+        &mut dp,
+        (IpAddr::V4(VIP), 80, TCP),
+        &[(IpAddr::V4(POD1), 8080)],
+        0,
+        SVC_F_SOURCE_RANGES,
+    );
+    dp.set_source_range(7, &"192.0.2.0/28".parse().unwrap(), true)
+        .unwrap();
+    let ok = ipv4_tcp(CLIENT, VIP, 40000, 80, 0x02);
+    assert_eq!(dp.test_run(Hook::Uplink, &ok, 0).unwrap().verdict, REDIRECT);
+    let outside = ipv4_tcp(Ipv4Addr::new(192, 0, 2, 100), VIP, 40000, 80, 0x02);
+    assert_eq!(
+        dp.test_run(Hook::Uplink, &outside, 0).unwrap().verdict,
+        SHOT
+    );
+    assert_eq!(drops(&dp, DropReason::SourceRange), 1);
+    // Another port of the VIP, and UDP to it: no such frontend.
+    let port = ipv4_tcp(CLIENT, VIP, 40000, 443, 0x02);
+    assert_eq!(dp.test_run(Hook::Uplink, &port, 0).unwrap().verdict, SHOT);
+    let udp = ipv4_udp(CLIENT, VIP, 64, 10, false);
+    assert_eq!(dp.test_run(Hook::Pod, &udp, 0).unwrap().verdict, SHOT);
+    // A fragment carries no ports it could be balanced by.
+    let mut frag = ipv4_tcp(CLIENT, VIP, 40000, 80, 0x02);
+    frag[20] |= 0x20; // more fragments
+    frag[24..26].copy_from_slice(&[0, 0]);
+    let c = csum(&frag[14..34]);
+    frag[24..26].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(dp.test_run(Hook::Uplink, &frag, 0).unwrap().verdict, SHOT);
+    assert_eq!(drops(&dp, DropReason::NoService), 3);
+    // A TCP header cut short.
+    let cut = &ok[..34 + 2];
+    let mut cut = cut.to_vec();
+    cut[16..18].copy_from_slice(&22u16.to_be_bytes());
+    cut[24..26].copy_from_slice(&[0, 0]);
+    let c = csum(&cut[14..34]);
+    cut[24..26].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(dp.test_run(Hook::Uplink, &cut, 0).unwrap().verdict, SHOT);
+    assert_eq!(drops(&dp, DropReason::Truncated), 1);
+    // A service without backends.
+    service(&mut dp, (IpAddr::V4(VIP), 81, TCP), &[], 100, 0);
+    let none = ipv4_tcp(CLIENT, VIP, 40000, 81, 0x02);
+    assert_eq!(dp.test_run(Hook::Uplink, &none, 0).unwrap().verdict, SHOT);
+    assert_eq!(drops(&dp, DropReason::NoBackend), 1);
+}
+
+#[test]
+fn udp_keeps_a_zero_checksum_and_ipv6_is_translated_with_a_valid_checksum() {
+    let mut dp = load();
+    service(
+        &mut dp,
+        (IpAddr::V4(VIP), 5001, UDP),
+        &[(IpAddr::V4(POD1), 5353)],
+        0,
+        0,
+    );
+    let udp = ipv4_udp(CLIENT, VIP, 64, 10, false);
+    let out = dp.test_run(Hook::Uplink, &udp, 0).unwrap();
+    assert_eq!(out.verdict, REDIRECT);
+    assert_eq!(tuple4(&out.packet), (CLIENT, POD1, 40000, 5353));
+    assert_eq!(out.packet[40..42], [0, 0], "UDP checksum 0 stays 0");
+    // IPv6: UDP with a real checksum.
+    service(
+        &mut dp,
+        (IpAddr::V6(VIP6), 5001, UDP),
+        &[(IpAddr::V6(POD6), 5353)],
+        100,
+        0,
+    );
+    let mut pkt = ipv6_udp(CLIENT6, VIP6, 64, 10);
+    let c = l4_csum(&pkt[14..54], &pkt[54..]);
+    pkt[60..62].copy_from_slice(&c.to_be_bytes());
+    let out = dp.test_run(Hook::Uplink, &pkt, 0).unwrap();
+    assert_eq!(out.verdict, REDIRECT);
+    let f = &out.packet;
+    assert_eq!(
+        Ipv6Addr::from(<[u8; 16]>::try_from(&f[38..54]).unwrap()),
+        POD6
+    );
+    assert_eq!(u16::from_be_bytes([f[56], f[57]]), 5353);
+    assert_eq!(l4_csum(&f[14..54], &f[54..]), 0, "UDP checksum over IPv6");
+}
+
+#[test]
+fn a_flow_whose_backend_goes_picks_another_and_expired_entries_are_collected() {
+    let mut dp = load();
+    service(
+        &mut dp,
+        (IpAddr::V4(VIP), 80, TCP),
+        &[(IpAddr::V4(POD1), 8080)],
+        0,
+        0,
+    );
+    let syn = ipv4_tcp(CLIENT, VIP, 40000, 80, 0x02);
+    let out = dp.test_run(Hook::Uplink, &syn, 0).unwrap();
+    assert_eq!(tuple4(&out.packet).1, POD1);
+    // The backend is replaced by another in slot 1 and the table.
+    dp.set_backend(1, backend(IpAddr::V4(POD2), 8080)).unwrap();
+    let ack = ipv4_tcp(CLIENT, VIP, 40000, 80, 0x10);
+    let out = dp.test_run(Hook::Uplink, &ack, 0).unwrap();
+    assert_eq!(tuple4(&out.packet).1, POD2, "the old backend is gone");
+    // Nothing expired yet; at +7 h everything has.
+    let now = monotonic_ns();
+    assert_eq!(dp.conntrack_gc(now).unwrap(), 0);
+    let n = dp.conntrack().unwrap().len();
+    assert!(n >= 2);
+    assert_eq!(dp.conntrack_gc(now + 7 * 3600 * 1_000_000_000).unwrap(), n);
+    assert!(dp.conntrack().unwrap().is_empty());
+}
