@@ -43,6 +43,8 @@ pub struct Daemon {
     pub datapath: Option<crate::datapath::DatapathRuntime>,
     /// This instance's bpffs dir (pins of the counters and the datapath).
     pub pins: PathBuf,
+    /// The services' share of this node (announcements, datapath maps).
+    pub services: crate::services::ServicesRuntime,
 }
 
 impl Daemon {
@@ -115,8 +117,57 @@ impl Daemon {
         }
     }
 
-    /// Makes `new` the running configuration, reconciling BGP with it.
+    /// Makes `new` the running configuration, reconciling BGP, the
+    /// datapath and the services with it.
     async fn commit(&mut self, new: Config) -> anyhow::Result<()> {
+        let services_changed = new.services != self.config.services;
+        let bgp_before = self.bgp.as_ref().map(|b| b.speaker.clone());
+        self.commit_bgp(new).await?;
+        let bgp_now = self.bgp.as_ref().map(|b| b.speaker.clone());
+        if bgp_before.is_some() != bgp_now.is_some()
+            || bgp_before.zip(bgp_now).is_some_and(|(a, b)| !a.same(&b))
+        {
+            // A new speaker starts without VIPs.
+            self.services.announced = None;
+        }
+        if services_changed || self.services.announced.is_none() {
+            self.services_sync();
+        }
+        Ok(())
+    }
+
+    /// The local pods' addresses: which backends are on this node.
+    fn local_addresses(&self) -> std::collections::HashSet<std::net::IpAddr> {
+        self.endpoints
+            .list()
+            .iter()
+            .flat_map(|e| e.addresses.iter().map(|a| a.addr()))
+            .collect()
+    }
+
+    /// Brings the VIP announcements and the datapath's service maps in
+    /// line with the services, the local pods and the datapath.
+    pub fn services_sync(&mut self) {
+        let local = self.local_addresses();
+        let is_local = |a: std::net::IpAddr| local.contains(&a);
+        let node = tern_services::NodeView {
+            is_local: &is_local,
+        };
+        let want = crate::services::announcements(&self.config.services, &node);
+        if self.services.announced.as_ref() != Some(&want)
+            && let Some(b) = &self.bgp
+        {
+            b.speaker
+                .notify(crate::speaker::Command::SetVips(want.clone()));
+            self.services.announced = Some(want);
+        }
+        if let Some(rt) = &mut self.datapath {
+            self.services
+                .reconcile(rt.datapath_mut(), &self.config.services, &node);
+        }
+    }
+
+    async fn commit_bgp(&mut self, new: Config) -> anyhow::Result<()> {
         if new.datapath != self.config.datapath {
             self.datapath_apply(&new.datapath).await?;
         }
@@ -213,19 +264,93 @@ impl Daemon {
             // `running_config`).
             Request::ShowRunningConfig => self.running_config(false),
             Request::AddVip { prefix } | Request::DelVip { prefix } => {
-                let announce = matches!(req, Request::AddVip { .. });
-                match self.bgp.as_ref().map(|b| &b.speaker) {
-                    None => Reply::Error {
+                let add = matches!(req, Request::AddVip { .. });
+                if self.bgp.is_none() {
+                    return Reply::Error {
                         message:
                             "BGP is not configured (no `router bgp`): VIPs cannot be announced"
                                 .into(),
+                    };
+                }
+                if let Err(message) = crate::config::services::check_vip(&prefix) {
+                    return Reply::Error { message };
+                }
+                let mut new = self.config.clone();
+                let changed = if add {
+                    new.services.vips.insert(prefix)
+                } else {
+                    new.services.vips.remove(&prefix)
+                };
+                if !changed {
+                    return Reply::Error {
+                        message: if add {
+                            format!("VIP {prefix} is already announced")
+                        } else {
+                            format!("VIP {prefix} is not announced")
+                        },
+                    };
+                }
+                match self.commit(new).await {
+                    Ok(()) => Reply::Vips {
+                        vips: self.services.announced.iter().flatten().copied().collect(),
                     },
-                    Some(sp) => match sp.vip(prefix, announce).await {
-                        Ok(vips) => Reply::Vips { vips },
-                        Err(message) => Reply::Error { message },
+                    Err(e) => Reply::Error {
+                        message: format!("{e:#}"),
                     },
                 }
             }
+            Request::ServicesApply {
+                upsert,
+                delete,
+                replace_all,
+            } => {
+                let mut new = self.config.clone();
+                let changes = match new.services.table.apply(upsert, delete, replace_all) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        return Reply::Error {
+                            message: e.to_string(),
+                        };
+                    }
+                };
+                match self.commit(new).await {
+                    Ok(()) => Reply::ServicesApplied {
+                        changes: changes.iter().map(change_line).collect(),
+                    },
+                    Err(e) => Reply::Error {
+                        message: format!("{e:#}"),
+                    },
+                }
+            }
+            Request::ShowServices { name } => {
+                let local = self.local_addresses();
+                let is_local = |a: std::net::IpAddr| local.contains(&a);
+                let node = tern_services::NodeView {
+                    is_local: &is_local,
+                };
+                match self
+                    .services
+                    .status(&self.config.services, &node, name.as_deref())
+                {
+                    Ok(services) => Reply::Services { services },
+                    Err(message) => Reply::Error { message },
+                }
+            }
+            Request::ShowConntrack { service, limit } => match &self.datapath {
+                None => Reply::Error {
+                    message: "the datapath is not running (no `datapath mode`): no conntrack"
+                        .into(),
+                },
+                Some(rt) => match self.services.conntrack(
+                    rt.datapath(),
+                    &self.config.services,
+                    service.as_deref(),
+                    limit,
+                ) {
+                    Ok(c) => Reply::Conntrack(c),
+                    Err(message) => Reply::Error { message },
+                },
+            },
             Request::ShowVips => match self.bgp.as_ref().map(|b| &b.speaker) {
                 None => Reply::Vips { vips: Vec::new() },
                 Some(sp) => match sp.vips().await {
@@ -434,6 +559,16 @@ fn replace_file(
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+fn change_line(c: &tern_services::Change) -> String {
+    use tern_services::Change;
+    match c {
+        Change::Added(n) => format!("added {n}"),
+        Change::Updated(n) => format!("updated {n}"),
+        Change::Removed(n) => format!("removed {n}"),
+        Change::Unchanged(n) => format!("unchanged {n}"),
+    }
 }
 
 fn endpoints_reply(r: Result<Vec<tern_control::Endpoint>, String>) -> Reply {

@@ -170,6 +170,16 @@ fn local_addrs(link: &Link) -> (Option<std::net::Ipv4Addr>, Option<std::net::Ipv
 }
 
 impl DatapathRuntime {
+    /// The loaded datapath (the services program their maps through it).
+    pub fn datapath_mut(&mut self) -> &mut Datapath {
+        &mut self.dp
+    }
+
+    /// The loaded datapath, read only.
+    pub fn datapath(&self) -> &Datapath {
+        &self.dp
+    }
+
     /// Loads the programs and pins the maps under `pins`.
     pub fn load(pins: &Path, netlink: Netlink) -> anyhow::Result<Self> {
         let dp = Datapath::load(Some(pins))
@@ -521,6 +531,7 @@ impl Daemon {
                 let rt = DatapathRuntime::load(&self.pins, self.netlink.clone())?;
                 tracing::info!(pins = %self.pins.display(), "eBPF pod datapath loaded");
                 self.datapath = Some(rt);
+                self.services.datapath_reset();
             }
             _ => {}
         }
@@ -535,6 +546,7 @@ impl Daemon {
     /// [`DatapathRuntime::reconcile`]).
     pub async fn datapath_reconcile_with(&mut self, cfg: &DatapathConfig, links: &[Link]) {
         if self.datapath.is_none() {
+            self.services_sync();
             return;
         }
         let eps = self.endpoints.list();
@@ -542,6 +554,7 @@ impl Daemon {
         if let Some(rt) = &mut self.datapath {
             rt.reconcile(cfg, links, &eps, &tunnels).await;
         }
+        self.services_sync();
     }
 
     /// `show datapath`.

@@ -13,4 +13,5 @@ pub mod fsm;
 pub mod policy;
 pub mod rib;
 pub mod server;
+pub mod services;
 pub mod speaker;

@@ -226,6 +226,7 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
         ),
         datapath: None,
         pins: pins.clone(),
+        services: Default::default(),
     };
     // Attach the counters to the interfaces that exist now, before the
     // first client can ask (the reconcile loop follows later changes).

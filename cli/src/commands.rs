@@ -70,6 +70,10 @@ pub enum Action {
     VipAdd,
     VipDel,
     ShowVips,
+    /// `show service [NAME]`.
+    ShowServices,
+    /// `show service conntrack [NAME]`.
+    ShowConntrack,
     /// `show datapath endpoints`: pod endpoints with their datapath counters.
     ShowEndpoints,
     /// `show datapath`: mode, uplink, tunnel settings, pod MTU.
@@ -104,6 +108,11 @@ const UNICAST: Token = Kw("unicast", "Address Family modifier");
 const SERVICE: Token = Kw("service", "Kubernetes-style services");
 const VIP: Token = Kw("vip", "Service LoadBalancer VIPs announced over BGP");
 const DATAPATH: Token = Kw("datapath", "Tern's datapath state");
+const SERVICE_NAME: Token = Token::Arg("NAME", "Service name", ArgKind::Word);
+const CONNTRACK: Token = Kw(
+    "conntrack",
+    "Connections through services (Tern's own conntrack)",
+);
 const SUMMARY: Token = Kw("summary", "Summary of BGP neighbor status");
 const INTERFACE: Token = Kw("interface", "Interface status and configuration");
 const NEIGHBORS: Token = Kw(
@@ -227,6 +236,13 @@ pub const COMMANDS: &[CommandDef] = &[
         json: true,
         action: Action::ShowVips,
     },
+    show(&[SHOW, SERVICE], Action::ShowServices),
+    show(&[SHOW, SERVICE, SERVICE_NAME], Action::ShowServices),
+    show(&[SHOW, SERVICE, CONNTRACK], Action::ShowConntrack),
+    show(
+        &[SHOW, SERVICE, CONNTRACK, SERVICE_NAME],
+        Action::ShowConntrack,
+    ),
     CommandDef {
         tokens: &[SHOW, DATAPATH],
         json: true,
@@ -625,6 +641,18 @@ mod tests {
             Err(ParseError::Unknown { word: 3 })
         );
         assert_eq!(ok("sh service vip json").action, Action::ShowVips);
+        assert_eq!(ok("sh service").action, Action::ShowServices);
+        let p = ok("sh service web json");
+        assert_eq!(
+            (p.action, p.word.as_deref(), p.json),
+            (Action::ShowServices, Some("web"), true)
+        );
+        assert_eq!(ok("sh serv conn").action, Action::ShowConntrack);
+        let p = ok("sh service conntrack web");
+        assert_eq!(
+            (p.action, p.word.as_deref()),
+            (Action::ShowConntrack, Some("web"))
+        );
         assert_eq!(ok("sh datap end json").action, Action::ShowEndpoints);
         assert_eq!(ok("sh datap").action, Action::ShowDatapath);
         assert!(ok("show datapath json").json);

@@ -41,7 +41,7 @@ const LEVELS: [(&str, &str); 8] = [
 /// ternd (and vtysh) do.
 fn parent(mode: &str) -> Option<&'static str> {
     match mode {
-        "config-if" | "config-router" | "config-route-map" => Some("config"),
+        "config-if" | "config-router" | "config-route-map" | "config-service" => Some("config"),
         "config-router-af" => Some("config-router"),
         _ => None,
     }

@@ -12,5 +12,6 @@ pub mod endpoint_view;
 pub mod help;
 pub mod render;
 pub mod route;
+pub mod service_view;
 pub mod session;
 pub mod shell;

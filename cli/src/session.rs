@@ -367,6 +367,13 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
         Action::ShowEndpoints => Request::ShowDatapathEndpoints,
         Action::ShowDatapath => Request::ShowDatapath,
         Action::ShowDatapathDrops => Request::ShowDatapathDrops,
+        Action::ShowServices => Request::ShowServices {
+            name: p.word.clone(),
+        },
+        Action::ShowConntrack => Request::ShowConntrack {
+            service: p.word.clone(),
+            limit: None,
+        },
         Action::ShowBgpV4 | Action::ShowBgpV6 | Action::ShowBgpRouteV4 | Action::ShowBgpRouteV6 => {
             bgp_routes_request(p)?
         }
@@ -473,6 +480,16 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
             render::pretty(&crate::datapath_view::datapath_json(&info))
         } else {
             crate::datapath_view::datapath_text(&info)
+        }),
+        (Action::ShowServices, Reply::Services { services }) => Ok(if p.json {
+            render::pretty(&crate::service_view::services_json(&services))
+        } else {
+            crate::service_view::services_text(&services)
+        }),
+        (Action::ShowConntrack, Reply::Conntrack(c)) => Ok(if p.json {
+            render::pretty(&crate::service_view::conntrack_json(&c))
+        } else {
+            crate::service_view::conntrack_text(&c)
         }),
         (Action::ShowDatapathDrops, Reply::DatapathDrops { drops }) => Ok(if p.json {
             render::pretty(&crate::datapath_view::drops_json(&drops))

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 pub mod datapath;
 pub mod endpoint;
 pub mod framing;
+pub mod services;
 pub mod show;
 
 pub use datapath::{DatapathEndpoint, DatapathInfo, EndpointTraffic, NamedCount};
@@ -167,6 +168,25 @@ pub enum Request {
         #[serde(default)]
         stream: bool,
     },
+    /// Services in bulk (an orchestrator's call): upsert and delete many
+    /// at once, or with `replace_all` make the given ones all there are.
+    /// All or nothing: one bad service refuses the whole request.
+    ServicesApply {
+        #[serde(default)]
+        upsert: Vec<services::Service>,
+        #[serde(default)]
+        delete: Vec<String>,
+        #[serde(default)]
+        replace_all: bool,
+    },
+    /// `show service [NAME]`.
+    ShowServices { name: Option<String> },
+    /// `show service conntrack`: connections, those of `service` only when given.
+    ShowConntrack {
+        service: Option<String>,
+        #[serde(default)]
+        limit: Option<u64>,
+    },
     /// `clear bgp *|ADDR [soft [in|out]]`; `address` None means every
     /// neighbor.
     ClearBgp {
@@ -251,6 +271,15 @@ pub enum Reply {
     RoutesEnd {
         routes: u64,
     },
+    /// A bulk service request was applied: what changed, one line each
+    /// ("added web", "updated db", "removed old", "unchanged x").
+    ServicesApplied {
+        changes: Vec<String>,
+    },
+    Services {
+        services: Vec<services::ServiceStatus>,
+    },
+    Conntrack(services::Conntrack),
     /// `clear bgp` was carried out on these neighbors.
     Cleared {
         neighbors: Vec<String>,

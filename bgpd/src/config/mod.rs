@@ -13,10 +13,12 @@ pub mod datapath;
 mod neighbor;
 pub mod path_attr;
 mod policy;
+pub mod services;
 
 pub use bgp::{BgpConfig, Family};
 pub use datapath::{DatapathConfig, DatapathMode};
 pub use path_attr::PathAttrPolicy;
+pub use services::{ConntrackTimeouts, ServicesConfig};
 
 use crate::policy::Policy;
 
@@ -46,6 +48,8 @@ pub struct Config {
     pub policy: Policy,
     /// `datapath ...`: the eBPF pod datapath.
     pub datapath: DatapathConfig,
+    /// `service ...`: services of the load balancer, static VIPs, conntrack.
+    pub services: ServicesConfig,
 }
 
 /// One `interface NAME` stanza.
@@ -118,6 +122,8 @@ pub enum Mode {
     RouterAf(Family),
     /// `(config-route-map)#`: entry SEQ of route-map NAME.
     RouteMap(String, u32),
+    /// `(config-service)#`: the block of service NAME.
+    Service(String),
 }
 
 impl Mode {
@@ -129,6 +135,7 @@ impl Mode {
             Mode::Router => "config-router",
             Mode::RouterAf(_) => "config-router-af",
             Mode::RouteMap(..) => "config-route-map",
+            Mode::Service(_) => "config-service",
         }
     }
 
@@ -136,7 +143,9 @@ impl Mode {
     fn parent(&self) -> Option<Mode> {
         match self {
             Mode::Config => None,
-            Mode::Interface(_) | Mode::Router | Mode::RouteMap(..) => Some(Mode::Config),
+            Mode::Interface(_) | Mode::Router | Mode::RouteMap(..) | Mode::Service(_) => {
+                Some(Mode::Config)
+            }
             Mode::RouterAf(_) => Some(Mode::Router),
         }
     }
@@ -246,6 +255,13 @@ impl ConfigSession {
         match mode {
             Mode::Config => self.apply_config(config, words),
             Mode::Interface(ifname) => self.apply_interface(config, ifname, words, line),
+            Mode::Service(name) => match words {
+                ["exit"] => {
+                    self.mode = Mode::Config;
+                    Ok(Handled::Yes)
+                }
+                _ => services::apply_sub(config, name, line),
+            },
             Mode::RouteMap(name, seq) => match words {
                 ["exit"] => {
                     self.mode = Mode::Config;
@@ -380,6 +396,13 @@ impl ConfigSession {
             ["exit"] | ["end"] => self.mode = Mode::Config,
             ["datapath", ..] | ["no", "datapath", ..] => {
                 return datapath::apply(&mut config.datapath, words);
+            }
+            ["service", ..] | ["no", "service", ..] => {
+                let (handled, block) = services::apply_top(config, words)?;
+                if let Some(name) = block {
+                    self.mode = Mode::Service(name);
+                }
+                return Ok(handled);
             }
             _ => return Ok(Handled::No),
         }
@@ -549,6 +572,7 @@ impl Config {
             out.push_str("exit\n!\n");
         }
         datapath::render(&self.datapath, &mut out);
+        services::render(&self.services, &mut out);
         if let Some(b) = &self.bgp {
             bgp::render(b, secrets, &mut out);
         }

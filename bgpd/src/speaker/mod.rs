@@ -76,14 +76,12 @@ pub enum Command {
     /// The kernel may have dropped routes (an interface came back, or the
     /// watch overran): write every best path to the FIB again.
     ResyncFib,
-    /// Announce (true) or withdraw (false) a service VIP; the reply is the
-    /// VIP set after the change, or why it was refused.
+    /// The service VIPs announced now.
     Vips(oneshot::Sender<Vec<ipnet::IpNet>>),
-    Vip {
-        prefix: ipnet::IpNet,
-        announce: bool,
-        reply: oneshot::Sender<Result<Vec<ipnet::IpNet>, String>>,
-    },
+    /// Announce exactly these service VIPs (host routes; the daemon
+    /// computes them from the services and the static VIPs): new ones are
+    /// originated, missing ones withdrawn.
+    SetVips(std::collections::BTreeSet<ipnet::IpNet>),
     /// `show ip bgp`, `show bgp neighbors`, `clear bgp` (speaker/show.rs).
     Show(show::ShowCommand),
 }
@@ -95,6 +93,11 @@ pub struct SpeakerHandle {
 }
 
 impl SpeakerHandle {
+    /// Whether both handles reach the same speaker.
+    pub fn same(&self, other: &SpeakerHandle) -> bool {
+        self.tx.same_channel(&other.tx)
+    }
+
     /// Sends Cease to every peer and stops the speaker; returns once the
     /// NOTIFICATIONs are queued to their connections.
     pub async fn shutdown(&self, graceful: bool) {
@@ -102,24 +105,6 @@ impl SpeakerHandle {
         if self.tx.send(Command::Shutdown { graceful, done }).is_ok() {
             let _ = rx.await;
         }
-    }
-
-    /// Announces or withdraws a service VIP; returns the VIPs now announced.
-    pub async fn vip(
-        &self,
-        prefix: ipnet::IpNet,
-        announce: bool,
-    ) -> Result<Vec<ipnet::IpNet>, String> {
-        let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Vip {
-                prefix,
-                announce,
-                reply: tx,
-            })
-            .map_err(|_| "the BGP speaker is not running".to_owned())?;
-        rx.await
-            .map_err(|_| "the BGP speaker is not running".to_owned())?
     }
 
     /// The VIPs announced now.
@@ -604,52 +589,41 @@ impl Speaker {
             Command::Vips(reply) => {
                 let _ = reply.send(self.vips.iter().copied().collect());
             }
-            Command::Vip {
-                prefix,
-                announce,
-                reply,
-            } => {
-                let _ = reply.send(self.vip(prefix, announce));
-            }
+            Command::SetVips(want) => self.set_vips(want),
             Command::ResyncFib => self.resync_fib(),
             Command::Show(c) => self.on_show(c),
         }
     }
 
-    /// Service VIPs: host routes originated at run time (the services
-    /// datapath will drive this through the control socket).
-    fn vip(&mut self, prefix: ipnet::IpNet, announce: bool) -> Result<Vec<ipnet::IpNet>, String> {
-        let (family, host_len) = match prefix {
-            ipnet::IpNet::V4(_) => (Family::Ipv4Unicast, 32),
-            ipnet::IpNet::V6(_) => (Family::Ipv6Unicast, 128),
+    /// Service VIPs: host routes originated at run time. `want` holds
+    /// host routes only (the daemon checks them).
+    fn set_vips(&mut self, want: std::collections::BTreeSet<ipnet::IpNet>) {
+        let family = |p: &ipnet::IpNet| match p {
+            ipnet::IpNet::V4(_) => Family::Ipv4Unicast,
+            ipnet::IpNet::V6(_) => Family::Ipv6Unicast,
         };
-        if prefix.prefix_len() != host_len {
-            return Err(format!("a VIP is a host route (/{host_len}): {prefix}"));
-        }
-        if announce {
-            if !self.vips.insert(prefix) {
-                return Err(format!("VIP {prefix} is already announced"));
-            }
-            let changes = self.rib.originate(family, prefix);
-            self.apply_changes(changes);
+        let mut changes = Changes::default();
+        let added: Vec<ipnet::IpNet> = want.difference(&self.vips).copied().collect();
+        let removed: Vec<ipnet::IpNet> = self.vips.difference(&want).copied().collect();
+        for prefix in &added {
+            changes.merge(self.rib.originate(family(prefix), *prefix));
             tracing::info!(vip = %prefix, "VIP announced");
-        } else {
-            if !self.vips.remove(&prefix) {
-                return Err(format!("VIP {prefix} is not announced"));
-            }
+        }
+        for prefix in &removed {
+            let f = family(prefix);
             // A `network` line for the same prefix keeps it originated;
             // `redistribute` does too, as an INCOMPLETE route.
-            if !self.config.networks(family).any(|n| *n == prefix) {
-                let changes = if self.redistributed.contains(&(family, prefix)) {
-                    self.rib.originate_redistributed(family, prefix)
+            if !self.config.networks(f).any(|n| n == prefix) {
+                changes.merge(if self.redistributed.contains(&(f, *prefix)) {
+                    self.rib.originate_redistributed(f, *prefix)
                 } else {
-                    self.rib.withdraw_local(family, prefix)
-                };
-                self.apply_changes(changes);
+                    self.rib.withdraw_local(f, *prefix)
+                });
             }
             tracing::info!(vip = %prefix, "VIP withdrawn");
         }
-        Ok(self.vips.iter().copied().collect())
+        self.vips = want;
+        self.apply_changes(changes);
     }
 
     /// Brings the routes originated by `redistribute` in line with the

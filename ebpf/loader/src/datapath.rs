@@ -177,7 +177,7 @@ pub fn ip_key(a: IpAddr) -> IpKey {
     }
 }
 
-fn key_ip(k: &IpKey) -> IpAddr {
+pub fn key_ip(k: &IpKey) -> IpAddr {
     match k.as_v4() {
         Some(a) => IpAddr::V4(Ipv4Addr::from(a)),
         None => IpAddr::V6(Ipv6Addr::from(k.addr)),

@@ -247,7 +247,11 @@ fn the_same_flow_always_picks_the_same_backend_and_flows_spread() {
             80,
             TCP,
         );
-        let want = if (h % 31).is_multiple_of(2) { POD1 } else { POD2 };
+        let want = if (h % 31).is_multiple_of(2) {
+            POD1
+        } else {
+            POD2
+        };
         assert_eq!(dst, want, "sport {sport}");
         *seen.entry(dst).or_insert(0) += 1;
         // Again: conntrack gives the same backend.
@@ -415,4 +419,26 @@ fn a_flow_whose_backend_goes_picks_another_and_expired_entries_are_collected() {
     assert!(n >= 2);
     assert_eq!(dp.conntrack_gc(now + 7 * 3600 * 1_000_000_000).unwrap(), n);
     assert!(dp.conntrack().unwrap().is_empty());
+}
+
+#[test]
+fn a_pod_that_reaches_itself_through_a_service_gets_the_frontend_as_source() {
+    let mut dp = load();
+    service(
+        &mut dp,
+        (IpAddr::V4(VIP), 80, TCP),
+        &[(IpAddr::V4(POD1), 8080)],
+        0,
+        0,
+    );
+    let syn = ipv4_tcp(POD1, VIP, 40000, 80, 0x02);
+    let out = dp.test_run(Hook::Pod, &syn, 0).unwrap();
+    assert_eq!(out.verdict, REDIRECT);
+    let (src, dst, sport, dport) = tuple4(&out.packet);
+    assert_eq!((src, dst, dport), (VIP, POD1, 8080));
+    assert!(sport >= SNAT_PORT_MIN);
+    let synack = ipv4_tcp(POD1, VIP, 8080, sport, 0x12);
+    let out = dp.test_run(Hook::Pod, &synack, 0).unwrap();
+    assert_eq!(out.verdict, REDIRECT, "back into the pod");
+    assert_eq!(tuple4(&out.packet), (VIP, POD1, 80, 40000));
 }

@@ -370,10 +370,18 @@ fn forward_inner(
         state,
         pad: 0,
     };
-    let snat =
-        from_uplink && svc.flags & SVC_F_LOCAL == 0 && endpoint(&IpKey { addr: b.addr }).is_none();
+    // A pod that reaches itself through a service (hairpin) would get a
+    // packet from its own address, which its kernel drops: the frontend
+    // becomes the source, and the reply entry turns it back.
+    let hairpin = b.addr == ip.src.addr;
+    let snat = hairpin
+        || (from_uplink
+            && svc.flags & SVC_F_LOCAL == 0
+            && endpoint(&IpKey { addr: b.addr }).is_none());
     if snat {
-        if (IpKey { addr: b.addr }).as_v4().is_some() {
+        if hairpin {
+            s.rk.dst = ip.dst.addr;
+        } else if (IpKey { addr: b.addr }).as_v4().is_some() {
             if cfg.local_v4 == [0; 4] {
                 return Err(DropReason::NatFailed);
             }

@@ -1,0 +1,602 @@
+//! Services inside ternd: from the `service` config (tern-services' table),
+//! the local pods (the endpoint registry) and the datapath, this node's
+//! share of the load balancer:
+//! - which VIPs BGP announces (a LoadBalancer address while the service has
+//!   an active backend, on this node under policy local; static VIPs
+//!   always);
+//! - the datapath's service maps: frontends, backends, the Maglev (or
+//!   random) table of each frontend in the table pool, source ranges,
+//!   conntrack timeouts; and conntrack garbage collection.
+//!
+//! Reconciling is idempotent and minimal: a frontend's table is rebuilt and
+//! rewritten only when its candidate backends change, into fresh room of
+//! the pool, and the frontend is pointed at it before the old room is
+//! freed (a packet never sees half a table). It runs on every config or
+//! endpoint change and once a second.
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    net::IpAddr,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use ipnet::IpNet;
+use tern_control::services::{Connection, Conntrack, FrontendStatus, ServiceStatus};
+use tern_ebpf::{
+    Datapath,
+    datapath::ip_key,
+    services::{
+        BACKEND_F_PRESENT, Backend as DpBackend, CT_DIR_FORWARD, CT_F_SNAT, CT_STATE_CLOSING,
+        CT_STATE_ESTABLISHED, CT_STATE_SYN, LB_TABLE_ENTRIES, MAX_BACKENDS, SVC_F_ADDRESS,
+        SVC_F_AFFINITY, SVC_F_LOCAL, SVC_F_RANDOM, SVC_F_SOURCE_RANGES, ServiceEntry, ServiceKey,
+        ServicesConfig as DpTimeouts, monotonic_ns, service_key,
+    },
+};
+use tern_services::{
+    Algorithm, Backend, Frontend, NodeView, Service, ServiceKind, TrafficPolicy, maglev, plan,
+};
+
+use crate::config::ServicesConfig;
+
+/// How often expired conntrack entries are collected.
+const GC_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Free room of the table pool: first fit, neighbours merged on free.
+#[derive(Debug)]
+struct Pool {
+    /// Free ranges: offset -> length.
+    free: BTreeMap<u32, u32>,
+}
+
+impl Pool {
+    fn new(size: u32) -> Self {
+        Pool {
+            free: BTreeMap::from([(0, size)]),
+        }
+    }
+
+    fn alloc(&mut self, n: u32) -> Option<u32> {
+        let (&off, &len) = self.free.iter().find(|(_, l)| **l >= n)?;
+        self.free.remove(&off);
+        if len > n {
+            self.free.insert(off + n, len - n);
+        }
+        Some(off)
+    }
+
+    fn release(&mut self, off: u32, n: u32) {
+        let (mut off, mut n) = (off, n);
+        if let Some((&p, &pl)) = self.free.range(..off).next_back()
+            && p + pl == off
+        {
+            self.free.remove(&p);
+            off = p;
+            n += pl;
+        }
+        if let Some(&nl) = self.free.get(&(off + n)) {
+            self.free.remove(&(off + n));
+            n += nl;
+        }
+        self.free.insert(off, n);
+    }
+
+    fn free_entries(&self) -> u64 {
+        self.free.values().map(|l| u64::from(*l)).sum()
+    }
+}
+
+/// Ids handed out once and taken back: services and backends.
+#[derive(Debug)]
+struct Ids<K: Ord + Clone> {
+    by_key: BTreeMap<K, u32>,
+    free: Vec<u32>,
+    next: u32,
+    limit: u32,
+}
+
+impl<K: Ord + Clone> Ids<K> {
+    fn new(limit: u32) -> Self {
+        Ids {
+            by_key: BTreeMap::new(),
+            free: Vec::new(),
+            next: 1,
+            limit,
+        }
+    }
+
+    fn get_or_alloc(&mut self, k: &K) -> Option<u32> {
+        if let Some(id) = self.by_key.get(k) {
+            return Some(*id);
+        }
+        let id = match self.free.pop() {
+            Some(id) => id,
+            None if self.next < self.limit => {
+                self.next += 1;
+                self.next - 1
+            }
+            None => return None,
+        };
+        self.by_key.insert(k.clone(), id);
+        Some(id)
+    }
+
+    /// Forgets every key not in `keep`; returns the ids freed.
+    fn retain(&mut self, keep: &BTreeSet<K>) -> Vec<u32> {
+        let gone: Vec<K> = self
+            .by_key
+            .keys()
+            .filter(|k| !keep.contains(*k))
+            .cloned()
+            .collect();
+        let mut freed = Vec::new();
+        for k in gone {
+            if let Some(id) = self.by_key.remove(&k) {
+                self.free.push(id);
+                freed.push(id);
+            }
+        }
+        freed
+    }
+}
+
+/// A frontend as programmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Programmed {
+    entry: ServiceEntry,
+    /// Where its table lives (offset, length).
+    table: Option<(u32, u32)>,
+    /// What the table was built from: candidates and algorithm.
+    built_from: (Vec<(IpAddr, u16, u16)>, Algorithm),
+}
+
+/// The services of one ternd.
+#[derive(Debug)]
+pub struct ServicesRuntime {
+    services: Ids<String>,
+    backends: Ids<(IpAddr, u16)>,
+    pool: Pool,
+    frontends: BTreeMap<ServiceKey, Programmed>,
+    markers: BTreeSet<ServiceKey>,
+    source_ranges: BTreeSet<(u32, IpNet)>,
+    programmed_backends: BTreeMap<u32, DpBackend>,
+    timeouts: Option<DpTimeouts>,
+    enabled: Option<bool>,
+    /// The VIPs last given to the speaker (None: give them again).
+    pub announced: Option<BTreeSet<IpNet>>,
+    last_gc: Option<Instant>,
+    builder: maglev::Builder,
+    table: Vec<u32>,
+    last_error: Option<String>,
+}
+
+impl Default for ServicesRuntime {
+    fn default() -> Self {
+        ServicesRuntime {
+            services: Ids::new(u32::MAX),
+            backends: Ids::new(MAX_BACKENDS),
+            pool: Pool::new(LB_TABLE_ENTRIES),
+            frontends: BTreeMap::new(),
+            markers: BTreeSet::new(),
+            source_ranges: BTreeSet::new(),
+            programmed_backends: BTreeMap::new(),
+            timeouts: None,
+            enabled: None,
+            announced: None,
+            last_gc: None,
+            builder: maglev::Builder::new(),
+            table: Vec::new(),
+            last_error: None,
+        }
+    }
+}
+
+fn proto_number(f: &Frontend) -> u8 {
+    f.proto.number()
+}
+
+/// The VIPs this node announces: LoadBalancer addresses the plan says to
+/// announce, and the static VIPs.
+pub fn announcements(cfg: &ServicesConfig, node: &NodeView) -> BTreeSet<IpNet> {
+    let mut out = tern_services::announced_prefixes(&cfg.table, node);
+    out.extend(cfg.vips.iter().copied());
+    out
+}
+
+impl ServicesRuntime {
+    /// Forgets what was programmed (a new datapath was loaded, with empty
+    /// maps).
+    pub fn datapath_reset(&mut self) {
+        let announced = self.announced.take();
+        *self = ServicesRuntime::default();
+        self.announced = announced;
+    }
+
+    /// Programs the datapath for `cfg` as seen by `node`. Errors are kept
+    /// for `show service` and retried on the next call.
+    pub fn reconcile(&mut self, dp: &mut Datapath, cfg: &ServicesConfig, node: &NodeView) {
+        match self.program(dp, cfg, node) {
+            Ok(()) => self.last_error = None,
+            Err(e) => {
+                let msg = format!("{e:#}");
+                if self.last_error.as_ref() != Some(&msg) {
+                    tracing::warn!(error = %msg, "cannot program the services");
+                }
+                self.last_error = Some(msg);
+            }
+        }
+        let due = self.last_gc.is_none_or(|t| t.elapsed() >= GC_INTERVAL);
+        if due && !cfg.table.is_empty() {
+            self.last_gc = Some(Instant::now());
+            match dp.conntrack_gc(monotonic_ns()) {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(removed = n, "conntrack entries collected"),
+                Err(e) => tracing::warn!(error = %e, "conntrack collection failed"),
+            }
+        }
+    }
+
+    fn program(
+        &mut self,
+        dp: &mut Datapath,
+        cfg: &ServicesConfig,
+        node: &NodeView,
+    ) -> anyhow::Result<()> {
+        let t = cfg.timeouts;
+        let timeouts = DpTimeouts {
+            tcp_syn: t.tcp_syn,
+            tcp_established: t.tcp_established,
+            tcp_closing: t.tcp_closing,
+            other: t.other,
+        };
+        if self.timeouts != Some(timeouts) {
+            dp.set_conntrack_timeouts(timeouts)?;
+            self.timeouts = Some(timeouts);
+        }
+        // Ids: every service, every backend of every service (in any state:
+        // a connection keeps its backend while the backend exists).
+        let names: BTreeSet<String> = cfg.table.iter().map(|s| s.name.clone()).collect();
+        let wanted_backends: BTreeSet<(IpAddr, u16)> = cfg
+            .table
+            .iter()
+            .flat_map(|s| s.backends.iter().map(|b| (b.addr, b.port)))
+            .collect();
+        self.services.retain(&names);
+        for (addr, port) in &wanted_backends {
+            let id = self
+                .backends
+                .get_or_alloc(&(*addr, *port))
+                .context("no backend id left")?;
+            let b = DpBackend {
+                addr: ip_key(*addr).addr,
+                port: *port,
+                pad: 0,
+                flags: BACKEND_F_PRESENT,
+            };
+            if self.programmed_backends.get(&id) != Some(&b) {
+                dp.set_backend(id, b)?;
+                self.programmed_backends.insert(id, b);
+            }
+        }
+        // Frontends, their tables and markers.
+        let mut want_frontends = BTreeSet::new();
+        let mut want_markers = BTreeSet::new();
+        let mut want_ranges = BTreeSet::new();
+        for svc in cfg.table.iter() {
+            let id = self
+                .services
+                .get_or_alloc(&svc.name)
+                .context("no service id left")?;
+            for r in &svc.source_ranges {
+                want_ranges.insert((id, *r));
+            }
+            for fp in plan(svc, node) {
+                let key = service_key(
+                    fp.frontend.addr,
+                    fp.frontend.port,
+                    proto_number(&fp.frontend),
+                );
+                want_frontends.insert(key);
+                want_markers.insert(service_key(fp.frontend.addr, 0, 0));
+                self.program_frontend(dp, svc, id, key, &fp.backends)?;
+            }
+        }
+        for key in want_markers.difference(&self.markers.clone()) {
+            dp.upsert_frontend(
+                *key,
+                ServiceEntry {
+                    flags: SVC_F_ADDRESS,
+                    ..ServiceEntry::default()
+                },
+            )?;
+            self.markers.insert(*key);
+        }
+        for (id, r) in want_ranges.difference(&self.source_ranges.clone()) {
+            dp.set_source_range(*id, r, true)?;
+            self.source_ranges.insert((*id, *r));
+        }
+        // Stale state goes last, once nothing points at it.
+        let stale: Vec<ServiceKey> = self
+            .frontends
+            .keys()
+            .filter(|k| !want_frontends.contains(*k))
+            .copied()
+            .collect();
+        for key in stale {
+            dp.remove_frontend(&key)?;
+            if let Some(p) = self.frontends.remove(&key)
+                && let Some((off, len)) = p.table
+            {
+                self.pool.release(off, len);
+            }
+        }
+        for key in self.markers.clone().difference(&want_markers) {
+            dp.remove_frontend(key)?;
+            self.markers.remove(key);
+        }
+        for (id, r) in self.source_ranges.clone().difference(&want_ranges) {
+            dp.set_source_range(*id, r, false)?;
+            self.source_ranges.remove(&(*id, *r));
+        }
+        for id in self.backends.retain(&wanted_backends) {
+            dp.set_backend(id, DpBackend::default())?;
+            self.programmed_backends.remove(&id);
+        }
+        let on = !cfg.table.is_empty();
+        if self.enabled != Some(on) {
+            dp.set_services_enabled(on)?;
+            self.enabled = Some(on);
+        }
+        Ok(())
+    }
+
+    fn program_frontend(
+        &mut self,
+        dp: &mut Datapath,
+        svc: &Service,
+        id: u32,
+        key: ServiceKey,
+        candidates: &[Backend],
+    ) -> anyhow::Result<()> {
+        let built_from = (
+            candidates
+                .iter()
+                .map(|b| (b.addr, b.port, b.weight))
+                .collect::<Vec<_>>(),
+            svc.algorithm,
+        );
+        let mut flags = 0;
+        if svc.traffic_policy == TrafficPolicy::Local {
+            flags |= SVC_F_LOCAL;
+        }
+        if svc.affinity_timeout.is_some() {
+            flags |= SVC_F_AFFINITY;
+        }
+        if !svc.source_ranges.is_empty() {
+            flags |= SVC_F_SOURCE_RANGES;
+        }
+        if svc.algorithm == Algorithm::Random {
+            flags |= SVC_F_RANDOM;
+        }
+        let old = self.frontends.get(&key).cloned();
+        let mut entry = ServiceEntry {
+            id,
+            table_off: 0,
+            table_size: 0,
+            flags,
+            affinity_timeout: svc.affinity_timeout.unwrap_or(0),
+            pad: 0,
+        };
+        let mut table = old.as_ref().and_then(|p| p.table);
+        let rebuild = old.as_ref().is_none_or(|p| p.built_from != built_from);
+        if rebuild {
+            let ids: Vec<u32> = candidates
+                .iter()
+                .map(|b| {
+                    self.backends
+                        .get_or_alloc(&(b.addr, b.port))
+                        .context("no backend id left")
+                })
+                .collect::<anyhow::Result<_>>()?;
+            self.table.clear();
+            match svc.algorithm {
+                _ if ids.is_empty() => {}
+                Algorithm::Maglev { table_size } => {
+                    let mut idx = Vec::new();
+                    self.builder
+                        .build_backends_into(candidates, table_size, &mut idx);
+                    self.table.extend(idx.iter().map(|i| ids[*i as usize]));
+                }
+                Algorithm::Random => self.table.extend(&ids),
+            }
+            table = if self.table.is_empty() {
+                None
+            } else {
+                let n = self.table.len() as u32;
+                let off = self.pool.alloc(n).with_context(|| {
+                    format!(
+                        "the table pool is full ({} of {LB_TABLE_ENTRIES} entries free, {n} needed)",
+                        self.pool.free_entries()
+                    )
+                })?;
+                if let Err(e) = dp.write_table(off, &self.table) {
+                    self.pool.release(off, n);
+                    return Err(e.into());
+                }
+                Some((off, n))
+            };
+        }
+        if let Some((off, n)) = table {
+            entry.table_off = off;
+            entry.table_size = n;
+        }
+        if old.as_ref().map(|p| p.entry) != Some(entry) {
+            dp.upsert_frontend(key, entry)?;
+        }
+        if rebuild && let Some((off, n)) = old.and_then(|p| p.table) {
+            self.pool.release(off, n);
+        }
+        self.frontends.insert(
+            key,
+            Programmed {
+                entry,
+                table,
+                built_from,
+            },
+        );
+        Ok(())
+    }
+
+    /// `show service [NAME]`.
+    pub fn status(
+        &self,
+        cfg: &ServicesConfig,
+        node: &NodeView,
+        name: Option<&str>,
+    ) -> Result<Vec<ServiceStatus>, String> {
+        if let Some(n) = name
+            && cfg.table.get(n).is_none()
+        {
+            return Err(format!("no service named {n}"));
+        }
+        let announced = announcements(cfg, node);
+        Ok(cfg
+            .table
+            .iter()
+            .filter(|s| name.is_none_or(|n| n == s.name))
+            .map(|svc| ServiceStatus {
+                service: svc.clone(),
+                id: self.services.by_key.get(&svc.name).copied().unwrap_or(0),
+                frontends: plan(svc, node)
+                    .into_iter()
+                    .map(|fp| {
+                        let key = service_key(
+                            fp.frontend.addr,
+                            fp.frontend.port,
+                            proto_number(&fp.frontend),
+                        );
+                        FrontendStatus {
+                            frontend: fp.frontend.to_string(),
+                            announced: svc.kind == ServiceKind::LoadBalancer
+                                && announced.contains(&IpNet::from(fp.frontend.addr)),
+                            backends: fp.backends.iter().map(|b| socket(b.addr, b.port)).collect(),
+                            programmed: self.frontends.contains_key(&key),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// The last programming error, if the last pass failed.
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
+    }
+
+    /// `show service conntrack [SERVICE]`: the connections (forward entries).
+    pub fn conntrack(
+        &self,
+        dp: &Datapath,
+        cfg: &ServicesConfig,
+        service: Option<&str>,
+        limit: Option<u64>,
+    ) -> Result<Conntrack, String> {
+        let only = match service {
+            None => None,
+            Some(n) => match self.services.by_key.get(n) {
+                Some(id) => Some(*id),
+                None if cfg.table.get(n).is_some() => Some(0),
+                None => return Err(format!("no service named {n}")),
+            },
+        };
+        let names: HashMap<u32, &str> = self
+            .services
+            .by_key
+            .iter()
+            .map(|(n, id)| (*id, n.as_str()))
+            .collect();
+        let entries = dp.conntrack().map_err(|e| e.to_string())?;
+        let now = monotonic_ns();
+        let mut out = Conntrack {
+            entries_total: entries.len() as u64,
+            ..Conntrack::default()
+        };
+        for (k, e) in &entries {
+            if k.dir != CT_DIR_FORWARD {
+                continue;
+            }
+            out.count += 1;
+            if only.is_some_and(|id| id != e.service_id)
+                || limit.is_some_and(|l| out.connections.len() as u64 >= l)
+            {
+                continue;
+            }
+            out.connections.push(Connection {
+                service: names.get(&e.service_id).copied().unwrap_or("?").to_owned(),
+                protocol: match k.proto {
+                    6 => "tcp".into(),
+                    17 => "udp".into(),
+                    p => p.to_string(),
+                },
+                client: socket(key_ip(&k.src), k.sport),
+                frontend: socket(key_ip(&k.dst), k.dport),
+                backend: socket(key_ip(&e.addr_a), e.port_a),
+                snat: (e.flags & CT_F_SNAT != 0).then(|| socket(key_ip(&e.addr_b), e.port_b)),
+                state: match e.state {
+                    CT_STATE_SYN => "syn",
+                    CT_STATE_ESTABLISHED => "established",
+                    CT_STATE_CLOSING => "closing",
+                    _ => "other",
+                }
+                .into(),
+                expires_in: e.expires.saturating_sub(now) / 1_000_000_000,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn key_ip(a: &[u8; 16]) -> IpAddr {
+    tern_ebpf::datapath::key_ip(&tern_ebpf::datapath::IpKey { addr: *a })
+}
+
+fn socket(a: IpAddr, port: u16) -> String {
+    match a {
+        IpAddr::V4(v) => format!("{v}:{port}"),
+        IpAddr::V6(v) => format!("[{v}]:{port}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_reuses_and_merges_free_room() {
+        let mut p = Pool::new(100);
+        let a = p.alloc(30).unwrap();
+        let b = p.alloc(30).unwrap();
+        let c = p.alloc(30).unwrap();
+        assert_eq!((a, b, c), (0, 30, 60));
+        assert_eq!(p.alloc(20), None);
+        p.release(b, 30);
+        assert_eq!(p.alloc(31), None);
+        p.release(a, 30);
+        assert_eq!(p.alloc(60), Some(0), "merged with its neighbour");
+        p.release(0, 60);
+        p.release(c, 30);
+        assert_eq!(p.free.len(), 1);
+        assert_eq!(p.free_entries(), 100);
+    }
+
+    #[test]
+    fn ids_are_reused_after_their_key_goes() {
+        let mut ids: Ids<String> = Ids::new(3);
+        assert_eq!(ids.get_or_alloc(&"a".into()), Some(1));
+        assert_eq!(ids.get_or_alloc(&"b".into()), Some(2));
+        assert_eq!(ids.get_or_alloc(&"c".into()), None, "limit");
+        assert_eq!(ids.get_or_alloc(&"a".into()), Some(1));
+        let keep: BTreeSet<String> = ["b".to_owned()].into();
+        assert_eq!(ids.retain(&keep), vec![1]);
+        assert_eq!(ids.get_or_alloc(&"c".into()), Some(1));
+    }
+}
