@@ -162,8 +162,10 @@ impl Daemon {
             self.services.announced = Some(want);
         }
         if let Some(rt) = &mut self.datapath {
+            let pod_netns: std::collections::BTreeSet<String> =
+                self.endpoints.list().into_iter().map(|e| e.netns).collect();
             self.services
-                .reconcile(rt.datapath_mut(), &self.config.services, &node);
+                .reconcile(rt.datapath_mut(), &self.config.services, &node, &pod_netns);
         }
     }
 

@@ -167,6 +167,12 @@ pub struct ServicesRuntime {
     builder: maglev::Builder,
     table: Vec<u32>,
     last_error: Option<String>,
+    /// Network namespace cookies by netns path ("" is ternd's own).
+    netns: BTreeMap<String, u64>,
+    /// The cookies the socket programs serve.
+    sock_netns: Option<BTreeSet<u64>>,
+    /// Where the socket programs are attached, or why they are not.
+    pub socket_lb: Option<Result<std::path::PathBuf, String>>,
 }
 
 impl Default for ServicesRuntime {
@@ -186,6 +192,9 @@ impl Default for ServicesRuntime {
             builder: maglev::Builder::new(),
             table: Vec::new(),
             last_error: None,
+            netns: BTreeMap::new(),
+            sock_netns: None,
+            socket_lb: None,
         }
     }
 }
@@ -213,7 +222,28 @@ impl ServicesRuntime {
 
     /// Programs the datapath for `cfg` as seen by `node`. Errors are kept
     /// for `show service` and retried on the next call.
-    pub fn reconcile(&mut self, dp: &mut Datapath, cfg: &ServicesConfig, node: &NodeView) {
+    pub fn reconcile(
+        &mut self,
+        dp: &mut Datapath,
+        cfg: &ServicesConfig,
+        node: &NodeView,
+        pod_netns: &BTreeSet<String>,
+    ) {
+        if self.socket_lb.is_none() {
+            let r = dp.attach_socket_lb().map_err(|e| e.to_string());
+            match &r {
+                Ok(root) => {
+                    tracing::info!(cgroup = %root.display(), "socket load balancing attached")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "socket load balancing not attached: pods reach services through the TC programs")
+                }
+            }
+            self.socket_lb = Some(r);
+        }
+        if matches!(self.socket_lb, Some(Ok(_))) {
+            self.sync_netns(dp, pod_netns);
+        }
         match self.program(dp, cfg, node) {
             Ok(()) => self.last_error = None,
             Err(e) => {
@@ -231,6 +261,33 @@ impl ServicesRuntime {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(removed = n, "conntrack entries collected"),
                 Err(e) => tracing::warn!(error = %e, "conntrack collection failed"),
+            }
+        }
+    }
+
+    /// The socket programs serve the pods' namespaces and the node's own.
+    fn sync_netns(&mut self, dp: &mut Datapath, pod_netns: &BTreeSet<String>) {
+        self.netns
+            .retain(|path, _| path.is_empty() || pod_netns.contains(path));
+        for path in std::iter::once("").chain(pod_netns.iter().map(String::as_str)) {
+            if self.netns.contains_key(path) {
+                continue;
+            }
+            let p = (!path.is_empty()).then(|| std::path::Path::new(path));
+            match tern_ebpf::services::netns_cookie(p) {
+                Ok(c) => {
+                    self.netns.insert(path.to_owned(), c);
+                }
+                Err(e) => tracing::debug!(netns = path, error = %e, "no netns cookie"),
+            }
+        }
+        let want: BTreeSet<u64> = self.netns.values().copied().collect();
+        if self.sock_netns.as_ref() != Some(&want) {
+            match dp.set_socket_lb_netns(&want) {
+                Ok(()) => self.sock_netns = Some(want),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot update the socket programs' namespaces")
+                }
             }
         }
     }

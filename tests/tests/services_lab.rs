@@ -11,7 +11,8 @@
 //! - policy local: a node without local backends withdraws the VIP, and
 //!   the backends see the client's own address;
 //! - source ranges drop other clients; UDP; an IPv6 VIP;
-//! - a pod reaches the service (TC path), itself included (hairpin);
+//! - a pod reaches the service through the socket programs (connect,
+//!   sendmsg, recvmsg, getpeername), itself included;
 //! - UDP conntrack entries expire and are collected;
 //! - 10,000 services loaded in bulk, answered;
 //! - a bad service line is refused with its reason and changes nothing.
@@ -328,8 +329,9 @@ fn services_balance_vips_from_the_tor_to_pods_on_both_nodes() {
     both(&lab, "service web\n external-traffic-policy local\nexit");
     let answers = client(&cl, "tcp", VIP, 80, 40, 0, "203.0.113.2");
     for (_, a) in &answers {
-        assert!(
-            a.ends_with(" 203.0.113.2"),
+        assert_eq!(
+            a.split_whitespace().nth(1),
+            Some("203.0.113.2"),
             "the client's address kept: {a}"
         );
     }
@@ -371,15 +373,34 @@ fn services_balance_vips_from_the_tor_to_pods_on_both_nodes() {
     assert!(drops >= 4, "source-range drops counted: {drops}");
     both(&lab, "service web\n no source-range 203.0.113.0/29\nexit");
 
-    // A pod reaches the service (the TC path), itself included.
+    // A pod reaches the service through the socket programs: connect()
+    // gets a backend (itself included), the TC programs translate nothing,
+    // getpeername() and recvfrom() still show the VIP.
+    let forwarded = |n: &str| {
+        tern(n, "show datapath json")["paths"]["service-forward"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let before = forwarded(&n1);
     let pod_ns = format!("{n1}-pod1");
-    let by = spread(&all_answered(
-        &client(&pod_ns, "tcp", VIP, 80, 40, 0, ""),
-        40,
-    ));
+    let answers = client(&pod_ns, "tcp", VIP, 80, 40, 0, "");
+    let by = spread(&all_answered(&answers, 40));
     assert!(
         by.contains_key("node1-pod1") && by.len() >= 3,
         "from a pod: {by:?}"
+    );
+    for (_, a) in &answers {
+        assert_eq!(a.split_whitespace().nth(2), Some(VIP), "getpeername: {a}");
+    }
+    let answers = client(&pod_ns, "udp", VIP, 53, 20, 0, "");
+    all_answered(&answers, 20);
+    for (_, a) in &answers {
+        assert_eq!(a.split_whitespace().nth(2), Some(VIP), "recvfrom: {a}");
+    }
+    assert_eq!(
+        forwarded(&n1),
+        before,
+        "balanced at the socket, not per packet"
     );
 
     // UDP entries expire (timeout 2 s for new ones) and are collected.

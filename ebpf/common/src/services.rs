@@ -281,3 +281,60 @@ mod pod {
     unsafe impl aya::Pod for AffinityEntry {}
     unsafe impl aya::Pod for ServicesConfig {}
 }
+
+/// Socket-level balancing (cgroup connect/sendmsg/recvmsg/getpeername
+/// programs): hash map netns cookie -> `u32` 1, the network namespaces
+/// whose sockets are balanced (the pods', the node's own).
+pub const SOCK_NETNS_MAP: &str = "TERN_SOCK_NETNS";
+/// LRU hash: [`SockRevKey`] -> [`SockRevValue`]: what a socket connected
+/// (or sent) to, so that recvmsg and getpeername show the frontend.
+pub const SOCK_REVNAT_MAP: &str = "TERN_SOCK_REVNAT";
+/// Network namespaces the socket programs serve.
+pub const MAX_SOCK_NETNS: u32 = 8192;
+/// Sockets remembered for reverse translation.
+pub const SOCK_REVNAT_ENTRIES: u32 = 65536;
+
+/// cgroup connect4 / connect6 / sendmsg4 / sendmsg6 / recvmsg4 / recvmsg6 /
+/// getpeername4 / getpeername6: the programs' names, in that order.
+pub const PROG_SOCK: [&str; 8] = [
+    "tern_sock_connect4",
+    "tern_sock_connect6",
+    "tern_sock_sendmsg4",
+    "tern_sock_sendmsg6",
+    "tern_sock_recvmsg4",
+    "tern_sock_recvmsg6",
+    "tern_sock_getpeername4",
+    "tern_sock_getpeername6",
+];
+
+/// A socket and the backend it reached.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SockRevKey {
+    pub cookie: u64,
+    pub addr: [u8; 16],
+    pub port: u16,
+    pub pad: [u8; 6],
+}
+
+/// The frontend the socket asked for.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SockRevValue {
+    pub addr: [u8; 16],
+    pub port: u16,
+    pub pad: u16,
+}
+
+const _: () = assert!(core::mem::size_of::<SockRevKey>() == 32);
+const _: () = assert!(core::mem::size_of::<SockRevValue>() == 20);
+
+#[cfg(feature = "user")]
+mod sock_pod {
+    #![allow(unsafe_code)]
+    use super::*;
+    // SAFETY: #[repr(C)], integers and byte arrays, no padding (asserted).
+    unsafe impl aya::Pod for SockRevKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for SockRevValue {}
+}

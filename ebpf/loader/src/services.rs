@@ -11,8 +11,8 @@ use std::{net::IpAddr, ptr::NonNull};
 use aya::maps::{Array, HashMap, LpmTrie, MapData, lpm_trie::Key};
 use ipnet::IpNet;
 use tern_ebpf_common::services::{
-    AFFINITY_MAP, BACKENDS_MAP, CT_MAP, LB_TABLE_MAP, SERVICES_CONFIG_MAP, SERVICES_MAP,
-    SOURCE_RANGES_MAP,
+    AFFINITY_MAP, BACKENDS_MAP, CT_MAP, LB_TABLE_MAP, PROG_SOCK, SERVICES_CONFIG_MAP, SERVICES_MAP,
+    SOCK_NETNS_MAP, SOURCE_RANGES_MAP,
 };
 pub use tern_ebpf_common::services::{
     AffinityEntry, AffinityKey, BACKEND_F_PRESENT, Backend, CT_DIR_FORWARD, CT_DIR_REPLY,
@@ -352,4 +352,129 @@ pub fn monotonic_ns() -> u64 {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
         .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
         .unwrap_or(0)
+}
+
+/// The cgroup v2 hierarchy's mount point (from /proc/self/mounts): the
+/// socket programs attach to its root, so every process's sockets pass
+/// them (they act only for the namespaces in `TERN_SOCK_NETNS`).
+pub fn cgroup2_root() -> Option<std::path::PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+    mounts.lines().find_map(|l| {
+        let mut w = l.split_whitespace();
+        let (_, path, kind) = (w.next()?, w.next()?, w.next()?);
+        (kind == "cgroup2").then(|| std::path::PathBuf::from(path))
+    })
+}
+
+/// The cookie of a network namespace: `path` (a netns file such as
+/// /var/run/netns/NAME or /proc/PID/ns/net), or the caller's own with
+/// None. Read from a socket made in it (SO_NETNS_COOKIE, Linux 5.14).
+pub fn netns_cookie(path: Option<&std::path::Path>) -> std::io::Result<u64> {
+    fn own() -> std::io::Result<u64> {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0")
+            .or_else(|_| std::net::UdpSocket::bind("[::1]:0"))?;
+        cookie_of(&s)
+    }
+    match path {
+        None => own(),
+        Some(p) => {
+            let file = std::fs::File::open(p)?;
+            std::thread::scope(|scope| {
+                scope
+                    .spawn(|| {
+                        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+                            .map_err(std::io::Error::from)?;
+                        // A namespace's loopback may be down: any socket
+                        // will do, it need not be bound.
+                        let s = std::net::UdpSocket::bind("0.0.0.0:0")
+                            .or_else(|_| std::net::UdpSocket::bind("[::]:0"));
+                        match s {
+                            Ok(s) => cookie_of(&s),
+                            Err(_) => own(),
+                        }
+                    })
+                    .join()
+                    .map_err(|_| std::io::Error::other("netns cookie thread panicked"))?
+            })
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+fn cookie_of(s: &std::net::UdpSocket) -> std::io::Result<u64> {
+    use std::os::fd::AsRawFd;
+    const SO_NETNS_COOKIE: libc::c_int = 71;
+    let mut v: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: a valid socket fd and an u64 buffer of the length passed.
+    let rc = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_NETNS_COOKIE,
+            (&mut v as *mut u64).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        Ok(v)
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+impl Datapath {
+    /// Loads the socket programs and attaches them to the cgroup v2 root
+    /// (several may run there: each ternd's act only for its namespaces).
+    pub fn attach_socket_lb(&mut self) -> Result<std::path::PathBuf, Error> {
+        use aya::programs::{CgroupAttachMode, CgroupSockAddr};
+        let root = cgroup2_root()
+            .ok_or_else(|| Error::Invalid("no cgroup v2 hierarchy is mounted".into()))?;
+        let dir = std::fs::File::open(&root).map_err(|source| Error::Pin {
+            path: root.clone(),
+            source,
+        })?;
+        for name in PROG_SOCK {
+            let prog: &mut CgroupSockAddr = self
+                .ebpf
+                .program_mut(name)
+                .ok_or(Error::Missing(name))?
+                .try_into()
+                .map_err(|source| Error::Program { name, source })?;
+            if prog.fd().is_err() {
+                prog.load()
+                    .map_err(|source| Error::Program { name, source })?;
+            }
+            // A link (aya uses bpf_link_create on Linux >= 5.7) always lets
+            // other programs run in the same cgroup; it takes no flags
+            // (BPF_F_ALLOW_MULTI there is EINVAL), so the mode is the
+            // default one.
+            prog.attach(&dir, CgroupAttachMode::Single)
+                .map_err(|source| Error::Program { name, source })?;
+        }
+        Ok(root)
+    }
+
+    /// Makes the socket programs serve exactly the namespaces `cookies`.
+    pub fn set_socket_lb_netns(
+        &mut self,
+        cookies: &std::collections::BTreeSet<u64>,
+    ) -> Result<(), Error> {
+        let mut map: HashMap<&mut MapData, u64, u32> = HashMap::try_from(
+            self.ebpf
+                .map_mut(SOCK_NETNS_MAP)
+                .ok_or(Error::Missing(SOCK_NETNS_MAP))?,
+        )
+        .map_err(map_err(SOCK_NETNS_MAP))?;
+        let have: Vec<u64> = map.keys().filter_map(Result::ok).collect();
+        for c in cookies {
+            if !have.contains(c) {
+                map.insert(c, 1, 0).map_err(map_err(SOCK_NETNS_MAP))?;
+            }
+        }
+        for c in have.iter().filter(|c| !cookies.contains(c)) {
+            let _ = map.remove(c);
+        }
+        Ok(())
+    }
 }

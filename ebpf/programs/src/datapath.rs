@@ -23,6 +23,7 @@ mod dp {
     pub mod icmp;
     pub mod maps;
     pub mod pkt;
+    pub mod sock;
     pub mod svc;
     pub mod tunnel;
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The client of tests/tests/services_lab.rs: `client.py tcp|udp ADDR PORT
 COUNT [FIRST-SOURCE-PORT] [SOURCE-ADDR]` makes COUNT connections (or sends
-COUNT datagrams) and prints one line each: "SPORT NAME CLIENT" as the
-server answered, or "SPORT ERR reason". With a first source port, the
+COUNT datagrams) and prints one line each: "SPORT NAME CLIENT PEER": the
+server's answer, then the peer as the socket reports it (getpeername for
+TCP, recvfrom's address for UDP); or "SPORT ERR reason". With a first source port, the
 source ports are FIRST, FIRST+1, ... (the same 5-tuples every run)."""
 import socket
 import sys
@@ -22,6 +23,7 @@ for i in range(count):
         sport = s.getsockname()[1]
         if proto == "tcp":
             s.connect((addr, port))
+            peer = s.getpeername()[0]
             data = b""
             while not data.endswith(b"\n"):
                 chunk = s.recv(256)
@@ -30,8 +32,10 @@ for i in range(count):
                 data += chunk
         else:
             s.sendto(b"hello", (addr, port))
-            data, _ = s.recvfrom(256)
-        print(sport, data.decode().strip() or "ERR empty", flush=True)
+            data, frm = s.recvfrom(256)
+            peer = frm[0]
+        answer = data.decode().strip()
+        print(sport, f"{answer} {peer}" if answer else "ERR empty", flush=True)
     except OSError as e:
         print(sport, "ERR", str(e).replace(" ", "_"), flush=True)
     finally:

@@ -74,7 +74,7 @@ static LB_TABLE: Array<u64> = Array::with_max_entries(LB_TABLE_ENTRIES / 2, BPF_
 
 /// The id at `i` of the table pool.
 #[inline(always)]
-fn table_id(i: u32) -> Option<u32> {
+pub fn table_id(i: u32) -> Option<u32> {
     let pair = *LB_TABLE.get(i / 2)?;
     Some(if i & 1 == 0 {
         pair as u32
@@ -173,6 +173,13 @@ fn next_state(proto: u8, old: u8, flags: u8) -> (u8, u64) {
     (state, u64::from(secs) * 1_000_000_000)
 }
 
+/// The frontend `key`, if there is one.
+#[inline(always)]
+pub fn service(key: &ServiceKey) -> Option<&'static ServiceEntry> {
+    // SAFETY: map values stay valid while the program runs; plain data.
+    unsafe { SERVICES.get(key) }
+}
+
 /// Whether `addr` is a frontend address (a marker entry exists).
 #[inline(always)]
 fn is_frontend_addr(addr: &IpKey) -> bool {
@@ -188,7 +195,7 @@ fn is_frontend_addr(addr: &IpKey) -> bool {
 
 /// The backend with `id`, if it exists and still is `addr:port`.
 #[inline(always)]
-fn backend(id: u32) -> Option<&'static Backend> {
+pub fn backend(id: u32) -> Option<&'static Backend> {
     BACKENDS
         .get(id)
         .filter(|b| id != 0 && b.flags & BACKEND_F_PRESENT != 0)
