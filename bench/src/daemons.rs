@@ -1,6 +1,6 @@
 //! The daemons under test (ternd, FRR bgpd+zebra, BIRD 2, GoBGP): where their
 //! binaries are, their versions, the config each gets (the same neighbors,
-//! hold time 90 s, passive, IPv4 unicast, no policy), starting them inside
+//! the run's hold time, passive, IPv4 unicast, no policy), starting them inside
 //! the DUT's namespace with `setsid nsenter --net=...`, watching them, and a
 //! guard that stops them by pid (SIGTERM, then SIGKILL) and removes what
 //! they left in /run, and the DUT's own view of its sessions (how many are
@@ -20,7 +20,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, User, chown};
 
-use crate::peers::{HOLD_TIME, Speaker};
+use crate::peers::Speaker;
 
 /// FRR's daemons live here (Debian's frr package).
 const FRR_DIR: &str = "/usr/lib/frr";
@@ -147,7 +147,7 @@ fn is_executable(path: &Path) -> bool {
 }
 
 /// `name` as found on PATH (or /usr/sbin, /usr/bin), else the bare name.
-fn on_path(name: &str) -> PathBuf {
+pub fn on_path(name: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
@@ -169,6 +169,8 @@ pub struct Setup<'a> {
     pub asn: u32,
     /// The monitor first, then the injectors.
     pub neighbors: &'a [Speaker],
+    /// Hold time of every neighbor (seconds); keepalives every third of it.
+    pub hold_time: u16,
 }
 
 /// One running process of the DUT.
@@ -368,6 +370,16 @@ impl Dut {
             }
             thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The instance name (`-N`) of ternd or FRR, also the namespace's.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// The run's directory for configs and logs.
+    pub fn workdir(&self) -> &Path {
+        &self.workdir
     }
 
     /// Names and pids of the DUT's processes.
@@ -724,10 +736,11 @@ fn ternd_config(s: &Setup<'_>) -> String {
     for n in s.neighbors {
         let _ = write!(
             c,
-            " neighbor {a} remote-as {asn}\n neighbor {a} timers {ka} {HOLD_TIME}\n neighbor {a} passive\n",
+            " neighbor {a} remote-as {asn}\n neighbor {a} timers {ka} {hold}\n neighbor {a} passive\n",
             a = n.addr,
             asn = n.asn,
-            ka = HOLD_TIME / 3
+            ka = s.hold_time / 3,
+            hold = s.hold_time
         );
     }
     c.push_str(" !\n address-family ipv4 unicast\n");
@@ -753,10 +766,11 @@ fn frr_config(s: &Setup<'_>) -> String {
     for n in s.neighbors {
         let _ = write!(
             c,
-            " neighbor {a} remote-as {asn}\n neighbor {a} timers {ka} {HOLD_TIME}\n neighbor {a} passive\n",
+            " neighbor {a} remote-as {asn}\n neighbor {a} timers {ka} {hold}\n neighbor {a} passive\n",
             a = n.addr,
             asn = n.asn,
-            ka = HOLD_TIME / 3
+            ka = s.hold_time / 3,
+            hold = s.hold_time
         );
     }
     c.push_str(" !\n address-family ipv4 unicast\n");
@@ -771,7 +785,7 @@ fn bird_config(s: &Setup<'_>) -> String {
     let mut c = format!(
         "# tern-bench DUT\nrouter id {rid};\nlog stderr all;\n\nprotocol device {{ }}\n\n\
          protocol kernel {{\n  ipv4 {{ import none; export {export}; }};\n}}\n\n\
-         template bgp peer {{\n  local {rid} as {asn};\n  hold time {HOLD_TIME};\n  keepalive time {ka};\n  passive on;\n  ipv4 {{ import all; export all; }};\n}}\n\n",
+         template bgp peer {{\n  local {rid} as {asn};\n  hold time {hold};\n  keepalive time {ka};\n  passive on;\n  ipv4 {{ import all; export all; }};\n}}\n\n",
         rid = s.router_id,
         asn = s.asn,
         export = if s.kind == Kind::BirdKernel {
@@ -779,7 +793,8 @@ fn bird_config(s: &Setup<'_>) -> String {
         } else {
             "none"
         },
-        ka = HOLD_TIME / 3
+        ka = s.hold_time / 3,
+        hold = s.hold_time
     );
     for (i, n) in s.neighbors.iter().enumerate() {
         let _ = writeln!(
@@ -800,12 +815,13 @@ fn gobgp_config(s: &Setup<'_>) -> String {
         let _ = write!(
             c,
             "\n[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{}\"\n    peer-as = {}\n  \
-             [neighbors.timers.config]\n    hold-time = {HOLD_TIME}\n    keepalive-interval = {}\n  \
+             [neighbors.timers.config]\n    hold-time = {}\n    keepalive-interval = {}\n  \
              [neighbors.transport.config]\n    passive-mode = true\n  \
              [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv4-unicast\"\n",
             n.addr,
             n.asn,
-            HOLD_TIME / 3
+            s.hold_time,
+            s.hold_time / 3
         );
     }
     c

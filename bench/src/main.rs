@@ -17,7 +17,12 @@
 //! 1 x 1M (or `--scale-configs`) with a shared table (every injector
 //! announces the same M prefixes, see peers.rs) and prints one table with a
 //! row per (configuration, daemon). A run in which any BGP session goes
-//! down is reported as failed, in both modes.
+//! down is reported as failed, in every mode.
+//!
+//! `--show` loads `--show-routes` routes (default 4 injectors x 250k) into
+//! ternd and into FRR, one after the other, and times each show of
+//! `--shows` with the daemon's own CLI while the sessions stay up (see
+//! show.rs): one table with a row per (show, daemon).
 //!
 //! Needs root (network namespaces). Everything runs inside two namespaces it
 //! creates and deletes again, also on failure and Ctrl-C.
@@ -29,9 +34,11 @@ mod netns;
 mod peers;
 mod prefixes;
 mod report;
+mod show;
 mod signals;
 mod table;
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -59,12 +66,9 @@ struct Args {
     prefixes: usize,
     /// Daemons to run, in this order: ternd, frr, bird (BGP only, as bgperf
     /// runs it), bird-kernel (BIRD exporting to the kernel FIB), gobgp.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "ternd,frr,bird,bird-kernel,gobgp"
-    )]
-    daemons: Vec<String>,
+    /// Default: all five; with --show, ternd and frr (the only two it runs).
+    #[arg(long, value_delimiter = ',')]
+    daemons: Option<Vec<String>>,
     /// Seconds each daemon gets, from the first announcement, to converge
     /// (and fill its FIB) before it is reported as "timeout".
     #[arg(long, default_value_t = 300)]
@@ -103,6 +107,33 @@ struct Args {
         default_value = "10x100k,30x100k,50x100k,1x1M"
     )]
     scale_configs: Vec<String>,
+    /// Show mode: load --show-routes routes into each daemon (ternd, frr),
+    /// then time each of --shows with its CLI (tern, vtysh) while every
+    /// session stays up. --peers and --prefixes are not used.
+    #[arg(long, conflicts_with = "scale")]
+    show: bool,
+    /// Routes the show mode loads (distinct /24s, split evenly between the
+    /// --show-peers injectors).
+    #[arg(long, default_value_t = 1_000_000)]
+    show_routes: usize,
+    /// Injecting peers of the show mode.
+    #[arg(long, default_value_t = 4)]
+    show_peers: usize,
+    /// The shows, in order.
+    #[arg(long, value_delimiter = ',', default_value = show::DEFAULT_SHOWS)]
+    shows: Vec<String>,
+    /// Seconds the show mode waits before each show (after the load, after
+    /// the last show).
+    #[arg(long, default_value_t = 2)]
+    show_pause: u64,
+    /// tern's binary for the show mode (default: next to tern-bench).
+    #[arg(long)]
+    tern: Option<PathBuf>,
+    /// Hold time of every session in seconds, keepalives every third of it
+    /// (default: 90; with --show 9, FRR's datacenter profile and ternd's
+    /// default, the timers under which a busy daemon drops sessions).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(3..))]
+    hold_time: Option<u16>,
 }
 
 /// One configuration of the scale mode: N peers x M prefixes.
@@ -161,6 +192,10 @@ fn check_size(peers: usize, prefixes: usize, shared: bool) -> Result<usize> {
 }
 
 fn main() -> ExitCode {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == show::CLIENT_WRAPPER) {
+        return show::client_wrapper(argv.get(2..).unwrap_or_default());
+    }
     let args = Args::parse();
     let cancel = Arc::new(AtomicBool::new(false));
     match run(args, cancel.clone()) {
@@ -180,6 +215,9 @@ fn main() -> ExitCode {
 /// Ok(false) when a daemon failed (crashed, refused its config, lost a
 /// session); timeouts are results, not failures.
 fn run(args: Args, cancel: Arc<AtomicBool>) -> Result<bool> {
+    if args.show {
+        return run_show(args, cancel);
+    }
     let configs = if args.scale {
         args.scale_configs
             .iter()
@@ -198,20 +236,8 @@ fn run(args: Args, cancel: Arc<AtomicBool>) -> Result<bool> {
     if !nix::unistd::geteuid().is_root() {
         bail!("run it as root: it creates network namespaces and starts routing daemons");
     }
-    let mut kinds = Vec::new();
-    for d in &args.daemons {
-        let k = Kind::parse(d)?;
-        if !kinds.contains(&k) {
-            kinds.push(k);
-        }
-    }
-    kinds.sort_by_key(|k| Kind::ALL.iter().position(|a| a == k));
-    let ternd = match args.ternd {
-        Some(p) => p,
-        None => std::env::current_exe()
-            .context("locating tern-bench's own binary")?
-            .with_file_name("ternd"),
-    };
+    let kinds = kinds(args.daemons.as_deref(), "ternd,frr,bird,bird-kernel,gobgp")?;
+    let ternd = next_to_me(args.ternd, "ternd")?;
     // Every binary first: a missing one stops the bench before it starts.
     let mut programs = Vec::new();
     for k in &kinds {
@@ -228,6 +254,7 @@ fn run(args: Args, cancel: Arc<AtomicBool>) -> Result<bool> {
         keep: args.keep,
         cancel: cancel.clone(),
         shared: args.scale,
+        hold_time: args.hold_time.unwrap_or(peers::HOLD_TIME),
     };
     let load = table::load_average();
     let mut outcomes = Vec::new();
@@ -268,6 +295,123 @@ fn run(args: Args, cancel: Arc<AtomicBool>) -> Result<bool> {
     };
     print!("{text}");
     Ok(outcomes.iter().all(|o| !o.failed()))
+}
+
+/// The daemons named (or `default`), each once, in the bench's order.
+fn kinds(named: Option<&[String]>, default: &str) -> Result<Vec<Kind>> {
+    let default: Vec<String> = default.split(',').map(str::to_owned).collect();
+    let mut kinds = Vec::new();
+    for d in named.unwrap_or(&default) {
+        let k = Kind::parse(d)?;
+        if !kinds.contains(&k) {
+            kinds.push(k);
+        }
+    }
+    kinds.sort_by_key(|k| Kind::ALL.iter().position(|a| a == k));
+    Ok(kinds)
+}
+
+/// `given`, or the binary `name` next to tern-bench's own.
+fn next_to_me(given: Option<PathBuf>, name: &str) -> Result<PathBuf> {
+    match given {
+        Some(p) => Ok(p),
+        None => Ok(std::env::current_exe()
+            .context("locating tern-bench's own binary")?
+            .with_file_name(name)),
+    }
+}
+
+/// The show mode: for each daemon, one run that loads the table and then
+/// times the shows (see show.rs); Ok(false) when a load or a show failed.
+fn run_show(args: Args, cancel: Arc<AtomicBool>) -> Result<bool> {
+    let peers = args.show_peers;
+    let routes = args.show_routes;
+    check_size(peers, 1, false).context("--show-peers")?;
+    if routes == 0 || !routes.is_multiple_of(peers) {
+        bail!("--show-routes ({routes}) must be a positive multiple of --show-peers ({peers})");
+    }
+    let prefixes = routes / peers;
+    check_size(peers, prefixes, false).context("--show-routes")?;
+    if !nix::unistd::geteuid().is_root() {
+        bail!("run it as root: it creates network namespaces and starts routing daemons");
+    }
+    let kinds = kinds(args.daemons.as_deref(), "ternd,frr")?;
+    if let Some(k) = kinds.iter().find(|k| !matches!(k, Kind::Ternd | Kind::Frr)) {
+        bail!("the show mode runs ternd and frr, not {}", k.name());
+    }
+    let ternd = next_to_me(args.ternd, "ternd")?;
+    let mut programs = Vec::new();
+    for k in &kinds {
+        programs.push(k.programs(&ternd)?);
+    }
+    let commands: Vec<String> = args
+        .shows
+        .iter()
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+        .collect();
+    if commands.is_empty() {
+        bail!("--shows names no command");
+    }
+    let spec = show::Spec {
+        commands,
+        tern: next_to_me(args.tern, "tern")?,
+        wrapper: std::env::current_exe().context("locating tern-bench's own binary")?,
+        total: routes,
+        peers,
+        hold_time: args.hold_time.unwrap_or(9),
+        pause: Duration::from_secs(args.show_pause),
+        cancel: cancel.clone(),
+    };
+    show::check_clients(&kinds, &spec)?;
+    signals::watch(cancel.clone(), "tern-bench")?;
+    let hold_time = spec.hold_time;
+    let params = Params {
+        peers,
+        prefixes,
+        timeout: Duration::from_secs(args.timeout),
+        establish_timeout: Duration::from_secs(args.establish_timeout),
+        settle: Duration::from_secs(args.settle),
+        fib_poll: args.fib_poll,
+        keep: args.keep,
+        cancel: cancel.clone(),
+        shared: false,
+        hold_time,
+    };
+    let load = table::load_average();
+    eprintln!(
+        "tern-bench: show mode: {peers} peers x {prefixes} prefixes = {routes} routes, hold time {hold_time} s, shows: {}",
+        spec.commands.join(", ")
+    );
+    let mut outcomes = Vec::new();
+    let mut loads = Vec::new();
+    let mut shows = Vec::new();
+    for (index, (kind, progs)) in kinds.iter().zip(&programs).enumerate() {
+        eprintln!("tern-bench: {} ...", kind.name());
+        let mut loaded = None;
+        let o = measure::run_with(*kind, progs, &params, index, &mut |l| {
+            show::run_shows(l, &spec, &mut loaded, &mut shows)
+        })?;
+        loads.push(loaded.unwrap_or_else(|| show::Load {
+            kind: o.kind,
+            version: o.version.clone(),
+            converged: o.converged.clone(),
+            fib: o.fib.clone(),
+            peak_rss_mb: o.peak_rss_mb,
+            rss_mb: Vec::new(),
+        }));
+        outcomes.push(o);
+    }
+    print!(
+        "{}",
+        report::render_show(&outcomes, &loads, &shows, &spec, &load, args.markdown)
+    );
+    let loaded_all = loads
+        .iter()
+        .all(|l| matches!(l.converged, measure::Mark::Done(_)));
+    Ok(loaded_all
+        && shows.len() == kinds.len() * spec.commands.len()
+        && shows.iter().all(|s| !s.failed()))
 }
 
 #[cfg(test)]

@@ -114,6 +114,8 @@ pub struct Params {
     /// Every injector announces the same M prefixes (the scale mode; see
     /// peers.rs).
     pub shared: bool,
+    /// Hold time of every session (seconds).
+    pub hold_time: u16,
 }
 
 impl Params {
@@ -144,10 +146,37 @@ impl Outcome {
     }
 }
 
+/// What [`run_with`] hands its hook once the DUT holds every route (the
+/// monitor has them all, and the FIB too where the DUT installs routes),
+/// while every session is still up and kept alive by the peers' thread.
+pub struct Loaded<'a> {
+    pub dut: &'a mut Dut,
+    pub progress: &'a Progress,
+    /// The peers' and the FIB counter's events (a session going down).
+    pub events: &'a mpsc::Receiver<Event>,
+    /// The DUT's neighbors: the monitor and the injectors.
+    pub neighbors: usize,
+    /// The run so far (converged, FIB, CPU, peak RSS).
+    pub out: &'a Outcome,
+}
+
 /// Runs the benchmark against one daemon. An `Err` means the run could not
 /// be made at all (setup, a missing binary, Ctrl-C); a daemon that crashes
 /// or never converges gives an `Outcome` with notes.
 pub fn run(kind: Kind, programs: &[PathBuf], p: &Params, index: usize) -> Result<Outcome> {
+    run_with(kind, programs, p, index, &mut |_| Ok(()))
+}
+
+/// [`run`], and once the DUT holds every route, `loaded` before the
+/// sessions close (the show mode times its shows there). Not called when
+/// the run failed or timed out before.
+pub fn run_with(
+    kind: Kind,
+    programs: &[PathBuf],
+    p: &Params,
+    index: usize,
+    loaded: &mut dyn FnMut(Loaded<'_>) -> Result<()>,
+) -> Result<Outcome> {
     let mut out = Outcome {
         kind,
         version: kind.version(programs),
@@ -198,6 +227,7 @@ pub fn run(kind: Kind, programs: &[PathBuf], p: &Params, index: usize) -> Result
         router_id: netns::DUT_ADDR,
         asn: DUT_ASN,
         neighbors: &neighbors,
+        hold_time: p.hold_time,
     };
     let mut dut = match Dut::start(&setup) {
         Ok(d) => d,
@@ -216,10 +246,11 @@ pub fn run(kind: Kind, programs: &[PathBuf], p: &Params, index: usize) -> Result
         prefixes: p.prefixes,
         establish_timeout: p.establish_timeout,
         shared: p.shared,
+        hold_time: p.hold_time,
     };
     let progress = Arc::new(Progress::default());
     // The peers have stopped when it returns, on every path.
-    let result = measure(&mut dut, &lab, plan, p, &progress, &mut out);
+    let result = measure(&mut dut, &lab, plan, p, &progress, &mut out, loaded);
     let established = !matches!(result, Err(ref e) if e.is::<NotUp>());
     let ours = progress.sessions_down.load(Ordering::SeqCst);
     out.sessions_down = established.then_some(ours);
@@ -312,6 +343,7 @@ fn measure(
     p: &Params,
     progress: &Arc<Progress>,
     out: &mut Outcome,
+    loaded: &mut dyn FnMut(Loaded<'_>) -> Result<()>,
 ) -> Result<()> {
     let total = plan.total();
     let neighbors = plan.injectors.len() + 1;
@@ -466,6 +498,15 @@ fn measure(
                 "the FIB counter reached {total}, but a route dump finds {n} of the injected prefixes in the main table"
             ));
         }
+    }
+    if converged.is_some() && (fib.is_none() || fib_done.is_some()) {
+        loaded(Loaded {
+            dut,
+            progress,
+            events: &rx,
+            neighbors,
+            out,
+        })?;
     }
     peers.stop();
     Ok(())

@@ -27,7 +27,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -47,7 +47,8 @@ use crate::measure::Event;
 use crate::prefixes;
 
 const BGP_PORT: u16 = 179;
-/// The hold time our OPENs propose (the DUT configs use the same).
+/// The hold time our OPENs propose by default (the DUT configs use the
+/// same).
 pub const HOLD_TIME: u16 = 90;
 /// Prefixes per UPDATE: 1000 /24s fill 4043 of the 4096 octets.
 const PREFIXES_PER_UPDATE: usize = 1000;
@@ -82,6 +83,8 @@ pub struct Plan {
     pub establish_timeout: Duration,
     /// Every injector announces the same M prefixes (see the module text).
     pub shared: bool,
+    /// The hold time our OPENs propose (seconds).
+    pub hold_time: u16,
 }
 
 impl Plan {
@@ -107,6 +110,9 @@ pub struct Progress {
     pub sessions_down: AtomicUsize,
     /// Which, and why, in the order they went down.
     pub down_reasons: Mutex<Vec<String>>,
+    /// The longest time a session that is up went without a message from
+    /// the DUT, in milliseconds, since this was last set to 0.
+    pub longest_silence_ms: AtomicU64,
 }
 
 impl Progress {
@@ -240,7 +246,13 @@ fn run(
                 continue;
             }
             let monitor = (i == 0).then_some(&mut table);
-            if let Err(e) = s.tick(now, monitor, plan.shared) {
+            let result = s.tick(now, monitor, plan.shared);
+            let silence = now.duration_since(s.last_rx).as_millis();
+            progress.longest_silence_ms.fetch_max(
+                u64::try_from(silence).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
+            if let Err(e) = result {
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }
@@ -470,7 +482,7 @@ fn handshake(name: &str, me: Speaker, plan: &Plan) -> Result<Session> {
     stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
     let open = OpenMessage::new(
         me.asn,
-        HOLD_TIME,
+        plan.hold_time,
         me.addr,
         vec![
             Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
@@ -493,7 +505,7 @@ fn handshake(name: &str, me: Speaker, plan: &Plan) -> Result<Session> {
         );
     }
     let codec = Codec::negotiate(&open, &remote);
-    let hold = HOLD_TIME.min(remote.hold_time);
+    let hold = plan.hold_time.min(remote.hold_time);
     let hold = (hold > 0).then(|| Duration::from_secs(u64::from(hold)));
     let keepalive = Message::Keepalive.to_bytes(&codec)?;
     stream.write_all(&keepalive)?;

@@ -96,6 +96,134 @@ pub fn render_scale(outcomes: &[Outcome], load: &str, markdown: bool) -> String 
     out
 }
 
+const SHOW_HEADER: [&str; 11] = [
+    "show",
+    "daemon (client)",
+    "first line (s)",
+    "whole (s)",
+    "client peak RSS (MB)",
+    "serving process",
+    "its RSS before (MB)",
+    "peak during (MB)",
+    "after (MB)",
+    "longest silence (s)",
+    "sessions down",
+];
+
+/// The show mode's table: a row per (show, daemon), the daemons of one
+/// show together; above it how each daemon was loaded, under it the notes.
+pub fn render_show(
+    outcomes: &[Outcome],
+    loads: &[crate::show::Load],
+    shows: &[crate::show::ShowRun],
+    spec: &crate::show::Spec,
+    load: &str,
+    markdown: bool,
+) -> String {
+    let (routes, peers, hold_time) = (spec.total, spec.peers, spec.hold_time);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Shows at {} routes: {peers} injecting peers x {} distinct prefixes, passed on to one monitor peer and installed in the FIB; hold time {hold_time} s (keepalives every {} s); each show run once by the daemon's own CLI while every session stays up",
+        thousands(routes as u64),
+        thousands((routes / peers.max(1)) as u64),
+        hold_time / 3
+    );
+    let _ = writeln!(
+        out,
+        "{}; load average {load} at start, {} now",
+        machine(),
+        load_average()
+    );
+    for l in loads {
+        let loaded: Vec<String> = l
+            .rss_mb
+            .iter()
+            .map(|(name, mb)| format!("{name} {mb:.1}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "- {} {}: to the monitor {} s, into the FIB {} s, peak RSS {} MB while loading; RSS once loaded (MB): {}",
+            l.kind.name(),
+            l.version,
+            mark(&l.converged, routes),
+            mark(&l.fib, routes),
+            rss(l.peak_rss_mb),
+            if loaded.is_empty() {
+                "-".to_owned()
+            } else {
+                loaded.join(", ")
+            }
+        );
+    }
+    out.push('\n');
+    let mut commands: Vec<&str> = Vec::new();
+    for s in shows {
+        if !commands.contains(&s.command.as_str()) {
+            commands.push(&s.command);
+        }
+    }
+    let mut rows = Vec::new();
+    for c in &commands {
+        for s in shows.iter().filter(|s| s.command == *c) {
+            let client = match s.kind {
+                Kind::Ternd => "tern",
+                Kind::Frr => "vtysh",
+                _ => "?",
+            };
+            let whole = if s.sessions_down > 0 {
+                mark(&Mark::SessionsDown(s.sessions_down), routes)
+            } else if s.incomplete.is_some() {
+                "incomplete".to_owned()
+            } else {
+                s.whole.map_or("-".into(), |w| format!("{w:.2}"))
+            };
+            rows.push(vec![
+                format!("`{c}`"),
+                format!("{} ({client})", s.kind.name()),
+                s.first_line.map_or("-".into(), |f| format!("{f:.3}")),
+                whole,
+                rss(s.client_peak_mb),
+                s.daemon.clone(),
+                rss(s.rss_before_mb),
+                rss(s.rss_peak_mb),
+                rss(s.rss_after_mb),
+                s.longest_silence.map_or("-".into(), |x| format!("{x:.1}")),
+                s.sessions_down.to_string(),
+            ]);
+        }
+    }
+    table::write(
+        &mut out,
+        &SHOW_HEADER,
+        &rows,
+        |i| i >= 2 && i != 5,
+        markdown,
+    );
+    let mut notes = String::new();
+    for s in shows {
+        let who = format!("{} `{}`", s.kind.name(), s.command);
+        if let Some(why) = &s.incomplete {
+            let _ = writeln!(notes, "- {who}: not complete: {why}");
+        }
+        for n in &s.notes {
+            let _ = writeln!(notes, "- {who}: {}", n.trim_end().replace('\n', "\n    "));
+        }
+        let _ = writeln!(
+            notes,
+            "- {who}: {} lines, {} bytes",
+            thousands(s.lines),
+            thousands(s.bytes)
+        );
+    }
+    if !notes.is_empty() {
+        out.push('\n');
+        out.push_str(&notes);
+    }
+    out.push_str(&self::notes(outcomes, false));
+    out
+}
+
 /// "ternd: time(30 x 100k) / time(10 x 100k) = R", or why there is none.
 fn ternd_ratio(outcomes: &[Outcome]) -> String {
     let time = |peers: usize| {
