@@ -272,6 +272,16 @@ fn bgp_table_text(leaf1: &str, node2: &str, cmd: &str) {
             .collect()
     };
     let (fl, tl) = (version(&f), version(&t));
+    // The numbers differ with each daemon's history; both count.
+    let number = |s: &str| -> Option<u64> {
+        s.lines()
+            .find_map(|l| l.strip_prefix("BGP table version is "))
+            .and_then(|l| l.split(',').next()?.parse().ok())
+    };
+    assert!(
+        number(&f).is_some_and(|v| v > 0) && number(&t).is_some_and(|v| v > 0),
+        "table versions\nFRR:\n{f}\nTern:\n{t}"
+    );
     let head = |v: &[String]| -> Vec<String> {
         v.iter()
             .take_while(|l| !l.starts_with("*"))
@@ -361,6 +371,13 @@ fn mask_last_update(l: &str) -> String {
 fn detail_text(leaf1: &str, node2: &str, cmd: &str) {
     let f = swap(&vtysh_text(leaf1, cmd));
     let t = tern_text(node2, &swap(cmd));
+    // The prefix's version differs with each daemon's history; both count.
+    let number =
+        |s: &str| -> Option<u64> { s.lines().next()?.split_once(", version ")?.1.parse().ok() };
+    assert!(
+        number(&f).is_some_and(|v| v > 0) && number(&t).is_some_and(|v| v > 0),
+        "versions\nFRR:\n{f}\nTern:\n{t}"
+    );
     let clean = |s: &str| -> Vec<String> {
         s.lines()
             .map(mask_last_update)
@@ -371,6 +388,35 @@ fn detail_text(leaf1: &str, node2: &str, cmd: &str) {
             .collect()
     };
     assert_eq!(clean(&f), clean(&t), "FRR:\n{f}\nTern:\n{t}");
+}
+
+/// Tern counts table versions as FRR does: every route's version is at
+/// least 1 and at most the table's, which `show ip bgp json` and the
+/// summary give alike.
+fn versions_counted(node2: &str) {
+    for (table, family) in [
+        ("show ip bgp json", "ipv4Unicast"),
+        ("show bgp ipv6 unicast json", "ipv6Unicast"),
+    ] {
+        let t = tern(node2, table);
+        let summary = tern(node2, "show bgp summary json");
+        let table_version = t["tableVersion"].as_u64().unwrap_or(0);
+        assert_eq!(
+            summary[family]["tableVersion"], table_version,
+            "`{table}`: {t:#}\nsummary: {summary:#}"
+        );
+        let routes = t["routes"].as_object().expect("routes");
+        assert!(!routes.is_empty(), "`{table}`: {t:#}");
+        for (prefix, paths) in routes {
+            for p in paths.as_array().expect("paths") {
+                let v = p["version"].as_u64().unwrap_or(0);
+                assert!(
+                    (1..=table_version).contains(&v),
+                    "`{table}` {prefix}: version {v}, table {table_version}: {t:#}"
+                );
+            }
+        }
+    }
 }
 
 /// tor1's aggregate 172.16.0.0/16 (AGGREGATOR 65000 198.51.100.1,
@@ -849,6 +895,7 @@ fn tern_answers_like_frr_on_the_golden_lab() {
     neighbor_text(&leaf1, &node2);
     detail_text(&leaf1, &node2, "show ip bgp 10.244.1.0/24");
     detail_text(&leaf1, &node2, "show bgp ipv6 unicast 2001:db8:244:1::/64");
+    versions_counted(&node2);
     tagged_aggregate(&leaf1, &node2);
     without_bgp(&leaf1, &node2);
 }
