@@ -533,7 +533,7 @@ fn check_cancel(p: &Params) -> Result<()> {
 }
 
 /// utime + stime of the processes, in seconds.
-fn cpu_seconds(pids: &[i32]) -> Result<f64> {
+pub fn cpu_seconds(pids: &[i32]) -> Result<f64> {
     let tck = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()
         .flatten()

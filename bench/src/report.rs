@@ -96,13 +96,15 @@ pub fn render_scale(outcomes: &[Outcome], load: &str, markdown: bool) -> String 
     out
 }
 
-const SHOW_HEADER: [&str; 11] = [
+const SHOW_HEADER: [&str; 13] = [
     "show",
     "daemon (client)",
     "first line (s)",
     "whole (s)",
     "client peak RSS (MB)",
+    "client CPU (s)",
     "serving process",
+    "its CPU (s)",
     "its RSS before (MB)",
     "peak during (MB)",
     "after (MB)",
@@ -184,7 +186,9 @@ pub fn render_show(
                 s.first_line.map_or("-".into(), |f| format!("{f:.3}")),
                 whole,
                 rss(s.client_peak_mb),
+                cpu(s.client_cpu),
                 s.daemon.clone(),
+                cpu(s.daemon_cpu),
                 rss(s.rss_before_mb),
                 rss(s.rss_peak_mb),
                 rss(s.rss_after_mb),
@@ -197,7 +201,7 @@ pub fn render_show(
         &mut out,
         &SHOW_HEADER,
         &rows,
-        |i| i >= 2 && i != 5,
+        |i| i >= 2 && i != 6,
         markdown,
     );
     let mut notes = String::new();
@@ -302,6 +306,10 @@ fn sessions_down(o: &Outcome) -> String {
         (Some(n), _) => n.to_string(),
         (None, Some(d)) => format!("- (DUT: {d})"),
     }
+}
+
+fn cpu(seconds: Option<f64>) -> String {
+    seconds.map_or("-".into(), |c| format!("{c:.2}"))
 }
 
 fn rss(mb: Option<f64>) -> String {

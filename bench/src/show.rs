@@ -7,9 +7,11 @@
 //! - **first line** and **whole**: seconds from starting the client to the
 //!   first newline and to the end of its output, read from a pipe and
 //!   counted, not kept;
-//! - the **client's peak RSS**: `getrusage(RUSAGE_CHILDREN)` in a wrapper
-//!   process that waits for the client alone (tern-bench itself, run as
-//!   `tern-bench __client-rusage FILE PROGRAM ARGS...`);
+//! - the **client's peak RSS** and CPU seconds: `getrusage(RUSAGE_CHILDREN)`
+//!   in a wrapper process that waits for the client alone (tern-bench
+//!   itself, run as `tern-bench __client-rusage FILE PROGRAM ARGS...`);
+//! - the serving daemon's CPU seconds (utime + stime) during the show,
+//!   which load on the machine skews less than the times;
 //! - the serving daemon's RSS (ternd; FRR's bgpd for BGP shows, zebra for
 //!   route shows): **before** the show, its **peak** during it (VmHWM,
 //!   reset through /proc/PID/clear_refs first) and **after** it;
@@ -43,7 +45,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use crate::daemons::{Kind, on_path};
-use crate::measure::{Event, Loaded, Mark};
+use crate::measure::{Event, Loaded, Mark, cpu_seconds};
 
 /// The first argument that makes tern-bench the client wrapper.
 pub const CLIENT_WRAPPER: &str = "__client-rusage";
@@ -99,6 +101,9 @@ pub struct ShowRun {
     pub lines: u64,
     pub bytes: u64,
     pub client_peak_mb: Option<f64>,
+    /// CPU seconds of the client and of the serving process.
+    pub client_cpu: Option<f64>,
+    pub daemon_cpu: Option<f64>,
     pub rss_before_mb: Option<f64>,
     pub rss_peak_mb: Option<f64>,
     pub rss_after_mb: Option<f64>,
@@ -118,7 +123,8 @@ impl ShowRun {
 }
 
 /// The wrapper's side: runs PROGRAM ARGS with this process's stdio, waits
-/// for it, writes "MAXRSS_KB EXIT_CODE" to REPORT and exits as it did.
+/// for it, writes "MAXRSS_KB EXIT_CODE CPU_SECONDS" to REPORT and exits as
+/// it did.
 pub fn client_wrapper(args: &[OsString]) -> ExitCode {
     let [report, program, rest @ ..] = args else {
         eprintln!("usage: tern-bench {CLIENT_WRAPPER} REPORT PROGRAM [ARGS...]");
@@ -131,9 +137,14 @@ pub fn client_wrapper(args: &[OsString]) -> ExitCode {
             return ExitCode::from(127);
         }
     };
-    let max_rss = getrusage(UsageWho::RUSAGE_CHILDREN).map_or(-1, |u| u.max_rss());
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).ok();
+    let max_rss = usage.as_ref().map_or(-1, |u| u.max_rss());
+    let cpu = usage.as_ref().map_or(-1.0, |u| {
+        let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+        secs(u.user_time()) + secs(u.system_time())
+    });
     let code = status.code().unwrap_or(-1);
-    if let Err(e) = fs::write(report, format!("{max_rss} {code}\n")) {
+    if let Err(e) = fs::write(report, format!("{max_rss} {code} {cpu:.3}\n")) {
         eprintln!("tern-bench: writing {}: {e}", report.to_string_lossy());
         return ExitCode::from(1);
     }
@@ -303,6 +314,8 @@ fn show(l: &mut Loaded<'_>, spec: &Spec, command: &str) -> Result<ShowRun> {
         lines: 0,
         bytes: 0,
         client_peak_mb: None,
+        client_cpu: None,
+        daemon_cpu: None,
         rss_before_mb: None,
         rss_peak_mb: None,
         rss_after_mb: None,
@@ -327,6 +340,7 @@ fn show(l: &mut Loaded<'_>, spec: &Spec, command: &str) -> Result<ShowRun> {
     let stderr = workdir.join("client.stderr");
     let (program, args) = client(kind, spec, l.dut.instance(), command)?;
     l.progress.longest_silence_ms.store(0, Ordering::SeqCst);
+    let cpu0 = cpu_seconds(&[pid]).ok();
     let t0 = Instant::now();
     let mut child = Command::new(&spec.wrapper)
         .arg(CLIENT_WRAPPER)
@@ -375,6 +389,7 @@ fn show(l: &mut Loaded<'_>, spec: &Spec, command: &str) -> Result<ShowRun> {
     };
     let status = child.wait().context("waiting for the client")?;
     let _ = reader.join();
+    run.daemon_cpu = cpu_seconds(&[pid]).ok().zip(cpu0).map(|(c1, c0)| c1 - c0);
     let silence_ms = l.progress.longest_silence_ms.load(Ordering::SeqCst);
     run.longest_silence = Some(silence_ms as f64 / 1000.0);
     run.rss_peak_mb = status_kb(pid, "VmHWM:").ok().map(mb);
@@ -409,8 +424,9 @@ fn show(l: &mut Loaded<'_>, spec: &Spec, command: &str) -> Result<ShowRun> {
     run.whole = output.end.map(|d| d.as_secs_f64());
     run.lines = output.lines;
     run.bytes = output.bytes;
-    let (max_rss_kb, code) = read_report(&report);
+    let (max_rss_kb, code, client_cpu) = read_report(&report);
     run.client_peak_mb = max_rss_kb.map(|kb| kb as f64 / 1024.0);
+    run.client_cpu = client_cpu;
     let errors = fs::read_to_string(&stderr).unwrap_or_default();
     run.incomplete = stopped
         .or_else(|| output.error.clone())
@@ -436,13 +452,17 @@ fn drain(events: &mpsc::Receiver<Event>) -> Vec<String> {
     down
 }
 
-/// "MAXRSS_KB EXIT_CODE" as the wrapper wrote it.
-fn read_report(path: &Path) -> (Option<u64>, Option<i32>) {
+/// "MAXRSS_KB EXIT_CODE CPU_SECONDS" as the wrapper wrote it.
+fn read_report(path: &Path) -> (Option<u64>, Option<i32>, Option<f64>) {
     let text = fs::read_to_string(path).unwrap_or_default();
     let mut words = text.split_whitespace();
     let rss = words.next().and_then(|w| w.parse::<u64>().ok());
     let code = words.next().and_then(|w| w.parse::<i32>().ok());
-    (rss, code)
+    let cpu = words
+        .next()
+        .and_then(|w| w.parse::<f64>().ok())
+        .filter(|c| *c >= 0.0);
+    (rss, code, cpu)
 }
 
 /// Whether `out` reads as the whole answer to `command` over `total`
