@@ -2,8 +2,9 @@
 # Tern's main job on its built-in default: set up the machine, build, bring up
 # the default lab (an FRR top-of-rack router and two Tern nodes, each in its
 # own network namespace, with two pods each on the eBPF datapath), check it
-# (nodes ping the ToR, pods ping each other on one node and across nodes),
-# and show it. The lab stays up afterwards;
+# (nodes ping the ToR, pods ping each other on one node and across nodes, a
+# LoadBalancer service announced by both nodes answers tor1's connections
+# from all pods), and show it. The lab stays up afterwards;
 # the last lines say how to enter a node and how to tear the lab down.
 #   bash lab/demo.sh [TOPOLOGY.clab.yml]
 set -euo pipefail
@@ -54,6 +55,61 @@ if grep -q 'tern.pods' "$topo"; then
   echo
   echo "[demo] node1's pods and their datapath counters (tern -N clab-$lab-node1 -c 'show datapath endpoints'):"
   "$bin/tern" -N "clab-$lab-node1" -c "show datapath endpoints" | sed 's/^/  /'
+
+  # A LoadBalancer service: VIP 198.51.100.100 port 80 to port 8080 of the
+  # four pods, pushed to both nodes as an orchestrator would, with
+  # external-traffic-policy local: each node announces the VIP for its own
+  # pods and keeps the client's address; tor1 spreads connections over the
+  # two nodes (ECMP, L4 hash), the nodes' eBPF programs over their pods
+  # (each pod's server answers with its name).
+  echo
+  echo "[demo] checks: LoadBalancer service 'web' (VIP 198.51.100.100:80) reached from tor1"
+  svc="configure terminal
+service web
+ frontend 198.51.100.100 port 80 tcp
+ external-traffic-policy local"
+  for p in node1-pod1 node1-pod2 node2-pod1 node2-pod2; do
+    svc="$svc
+ backend $(pod_addr "$p") port 8080"
+  done
+  svc="$svc
+exit
+end"
+  for n in node1 node2; do printf '%s\n' "$svc" | "$bin/tern" -N "clab-$lab-$n" >/dev/null; done
+  servers=()
+  for p in node1-pod1 node1-pod2 node2-pod1 node2-pod2; do
+    ip netns exec "clab-$lab-$p" python3 lab/tools/name_server.py "$p" 8080 >/dev/null 2>&1 &
+    servers+=($!)
+  done
+  # From tor1's loopback (198.51.100.1, announced to the nodes): the
+  # nodes route the replies back to it.
+  answered=""
+  for _ in $(seq 1 10); do
+    answered=$(ip netns exec "clab-$lab-tor1" python3 -c '
+import socket
+seen = set()
+for i in range(40):
+    try:
+        s = socket.create_connection(("198.51.100.100", 80), timeout=1, source_address=("198.51.100.1", 0))
+        seen.add(s.recv(64).decode().split()[0]); s.close()
+    except (OSError, IndexError):
+        pass
+print(" ".join(sorted(seen)))' 2>/dev/null || true)
+    [ "$(echo "$answered" | wc -w)" -ge 3 ] && break
+    sleep 1
+  done
+  kill "${servers[@]}" 2>/dev/null || true
+  wait "${servers[@]}" 2>/dev/null || true
+  if [ "$(echo "$answered" | wc -w)" -ge 3 ]; then
+    echo "  ok    40 connections from tor1 answered by: $answered"
+  else
+    echo "  FAIL  connections from tor1 to the VIP answered by: '$answered'"; ok=0
+  fi
+  echo
+  echo "[demo] the service on node1 (tern -N clab-$lab-node1 -c 'show service web'):"
+  "$bin/tern" -N "clab-$lab-node1" -c "show service web" | sed 's/^/  /'
+  echo "[demo] tor1's route to the VIP (vtysh -N clab-$lab-tor1 -c 'show ip route 198.51.100.100'):"
+  vtysh -N "clab-$lab-tor1" -c "show ip route 198.51.100.100" 2>/dev/null | sed 's/^/  /'
 fi
 echo
 "$bin/tern-lab" status -t "$topo" || ok=0

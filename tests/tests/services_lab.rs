@@ -63,7 +63,8 @@ fn start_servers(lab: &Lab) -> Servers {
     for (node, pod) in PODS {
         let ns = format!("{}-{pod}", lab.ns(node));
         let mut child = Command::new("ip")
-            .args(["netns", "exec", &ns, "python3", &script("name_server.py")])
+            .args(["netns", "exec", &ns, "python3"])
+            .arg(repo_root().join("lab/tools/name_server.py"))
             .arg(format!("{node}-{pod}"))
             .arg("8080")
             .stdout(Stdio::piped())

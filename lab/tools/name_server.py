@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A pod's test server for tests/tests/services_lab.rs: answers every TCP
+"""A pod's server for the service checks (lab/demo.sh,
+tests/tests/services_lab.rs): `name_server.py NAME PORT` answers every TCP
 connection and every UDP datagram on PORT (IPv4 and IPv6) with
 "NAME CLIENT-ADDRESS\n" (TCP: then closes, the server first)."""
 import socket
