@@ -442,3 +442,127 @@ fn a_pod_that_reaches_itself_through_a_service_gets_the_frontend_as_source() {
     assert_eq!(out.verdict, REDIRECT, "back into the pod");
     assert_eq!(tuple4(&out.packet), (VIP, POD1, 80, 40000));
 }
+
+/// Ethernet + IPv4 ICMP error (type, code) from `src` to `dst` quoting the
+/// first 28 bytes of `quoted` (an IPv4 frame built here), checksums right.
+fn icmp4_error(src: Ipv4Addr, dst: Ipv4Addr, ty: u8, code: u8, quoted: &[u8]) -> Vec<u8> {
+    let q = &quoted[14..14 + 28];
+    let mut icmp = vec![ty, code, 0, 0, 0, 0, 0x05, 0x78];
+    icmp.extend_from_slice(q);
+    let c = csum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut f = vec![0u8; 14];
+    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    f.extend(ipv4_header(src, dst, 1, 64, 20 + icmp.len(), false));
+    f.extend(icmp);
+    f
+}
+
+#[test]
+fn icmp_errors_about_a_translated_flow_are_translated_back() {
+    let mut dp = load();
+    service(
+        &mut dp,
+        (IpAddr::V4(VIP), 80, TCP),
+        &[(IpAddr::V4(REMOTE), 8080)],
+        0,
+        0,
+    );
+    let syn = ipv4_tcp(CLIENT, VIP, 40000, 80, 0x02);
+    let out = dp.test_run(Hook::Uplink, &syn, 0).unwrap();
+    let (_, _, sport, _) = tuple4(&out.packet);
+    // A router on the way to the backend: fragmentation needed, to the node.
+    let router = Ipv4Addr::new(192, 168, 9, 1);
+    let err = icmp4_error(router, NODE, 3, 4, &out.packet);
+    let out = dp.test_run(Hook::Uplink, &err, 0).unwrap();
+    let f = &out.packet;
+    assert_eq!(csum(&f[14..34]), 0, "outer header checksum");
+    assert_eq!(
+        Ipv4Addr::new(f[30], f[31], f[32], f[33]),
+        CLIENT,
+        "to the client"
+    );
+    assert_eq!(Ipv4Addr::new(f[26], f[27], f[28], f[29]), router);
+    assert_eq!(csum(&f[34..]), 0, "ICMP checksum");
+    let q = &f[42..];
+    assert_eq!(csum(&q[..20]), 0, "quoted header checksum");
+    assert_eq!(Ipv4Addr::new(q[12], q[13], q[14], q[15]), CLIENT);
+    assert_eq!(Ipv4Addr::new(q[16], q[17], q[18], q[19]), VIP);
+    assert_eq!(u16::from_be_bytes([q[20], q[21]]), 40000);
+    assert_eq!(u16::from_be_bytes([q[22], q[23]]), 80);
+    assert!(sport >= SNAT_PORT_MIN);
+    // A local backend's own port unreachable (UDP): from the VIP.
+    service(
+        &mut dp,
+        (IpAddr::V4(VIP), 5001, UDP),
+        &[(IpAddr::V4(POD1), 5353)],
+        100,
+        0,
+    );
+    let udp = ipv4_udp(CLIENT, VIP, 64, 10, false);
+    let fwd = dp.test_run(Hook::Uplink, &udp, 0).unwrap();
+    let err = icmp4_error(POD1, CLIENT, 3, 3, &fwd.packet);
+    let out = dp.test_run(Hook::Pod, &err, 0).unwrap();
+    let f = &out.packet;
+    assert_eq!(csum(&f[14..34]), 0);
+    assert_eq!(
+        Ipv4Addr::new(f[26], f[27], f[28], f[29]),
+        VIP,
+        "from the VIP"
+    );
+    assert_eq!(Ipv4Addr::new(f[30], f[31], f[32], f[33]), CLIENT);
+    assert_eq!(csum(&f[34..]), 0, "ICMP checksum");
+    let q = &f[42..];
+    assert_eq!(Ipv4Addr::new(q[16], q[17], q[18], q[19]), VIP);
+    assert_eq!(u16::from_be_bytes([q[22], q[23]]), 5001);
+    // An error about no translated flow is left alone.
+    let other = ipv4_tcp(CLIENT, POD2, 1234, 80, 0x02);
+    let err = icmp4_error(router, CLIENT, 3, 1, &other);
+    let out = dp.test_run(Hook::Uplink, &err, 0).unwrap();
+    assert_eq!(out.packet, err);
+}
+
+#[test]
+fn icmpv6_packet_too_big_about_a_translated_flow_is_translated_back() {
+    let mut dp = load();
+    service(
+        &mut dp,
+        (IpAddr::V6(VIP6), 5001, UDP),
+        &[(IpAddr::V6(POD6), 5353)],
+        0,
+        0,
+    );
+    let mut pkt = ipv6_udp(CLIENT6, VIP6, 64, 10);
+    let c = l4_csum(&pkt[14..54], &pkt[54..]);
+    pkt[60..62].copy_from_slice(&c.to_be_bytes());
+    let fwd = dp.test_run(Hook::Uplink, &pkt, 0).unwrap();
+    // A router on the way to the backend quotes the translated packet back
+    // to the client (this node's pod path sees it: the backend is local).
+    let router = Ipv6Addr::new(0xfd00, 9, 0, 0, 0, 0, 0, 1);
+    let quoted = &fwd.packet[14..14 + 48];
+    let mut icmp = vec![2u8, 0, 0, 0, 0, 0, 0x05, 0x00];
+    icmp.extend_from_slice(quoted);
+    let mut f = vec![0u8; 14];
+    f[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+    f.extend_from_slice(&[58, 64]);
+    f.extend_from_slice(&router.octets());
+    f.extend_from_slice(&CLIENT6.octets());
+    let c = l4_csum(&f[14..54], &icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    f.extend(icmp);
+    let out = dp.test_run(Hook::Pod, &f, 0).unwrap();
+    let g = &out.packet;
+    assert_eq!(l4_csum(&g[14..54], &g[54..]), 0, "ICMPv6 checksum");
+    let q = &g[62..];
+    assert_eq!(
+        Ipv6Addr::from(<[u8; 16]>::try_from(&q[24..40]).unwrap()),
+        VIP6
+    );
+    assert_eq!(u16::from_be_bytes([q[42], q[43]]), 5001);
+    assert_eq!(
+        Ipv6Addr::from(<[u8; 16]>::try_from(&q[8..24]).unwrap()),
+        CLIENT6
+    );
+}

@@ -43,7 +43,7 @@ use tern_ebpf_common::{
 
 use super::{
     maps::{config, count_drop, count_path, endpoint},
-    pkt::{IPPROTO_UDP, L3, load},
+    pkt::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_UDP, L3, load, v4_key},
 };
 
 pub const IPPROTO_TCP: u8 = 6;
@@ -444,7 +444,7 @@ pub fn reply(skb: *mut __sk_buff, ip: &mut L3) -> i32 {
 #[inline(always)]
 fn reply_inner(ctx: &TcContext, ip: &mut L3) -> Result<bool, DropReason> {
     let Some(p) = ports(ctx, ip)? else {
-        return Ok(false);
+        return icmp_error(ctx, ip);
     };
     // SAFETY: this CPU's slot; a program runs to completion on one CPU.
     let s = unsafe { &mut *SCRATCH.get_ptr_mut(0).ok_or(DropReason::NatFailed)? };
@@ -518,6 +518,9 @@ pub fn apply(skb: *mut __sk_buff, ip: &mut L3) -> i32 {
 #[inline(always)]
 fn apply_inner(ctx: &TcContext, ip: &mut L3) -> Result<(), DropReason> {
     let n = nat()?;
+    if n.flags == 0 {
+        return Ok(());
+    }
     let p = ports(ctx, ip)?.ok_or(DropReason::NatFailed)?;
     if n.flags & NAT_DST != 0 {
         rewrite_inner(ctx, ip, Side::Dst, &n.dst, p.dport, n.dport)?;
@@ -618,4 +621,207 @@ fn rewrite_inner(
         ip.dst = new;
     }
     Ok(())
+}
+
+/// An ICMP error (destination unreachable, time exceeded; ICMPv6 also
+/// packet too big) about a translated connection, on its way back: the
+/// quoted packet is the one we translated, so it gets the frontend as its
+/// destination again (and the client as its source after SNAT); the
+/// error's own destination becomes the client after SNAT, and an error
+/// sent by the backend itself comes from the frontend. Checksums: the
+/// quoted IPv4 header's, the outer IPv4 header's, the ICMP checksum (with
+/// its pseudo header for ICMPv6).
+#[inline(always)]
+fn icmp_error(ctx: &TcContext, ip: &mut L3) -> Result<bool, DropReason> {
+    if ip.frag {
+        return Ok(false);
+    }
+    let icmp = ip.off + ip.hdr_len;
+    let t: [u8; 1] = load(ctx, icmp)?;
+    let error = if ip.v6 {
+        ip.proto == IPPROTO_ICMPV6 && (1..=3).contains(&t[0])
+    } else {
+        ip.proto == IPPROTO_ICMP && (t[0] == 3 || t[0] == 11)
+    };
+    if !error {
+        return Ok(false);
+    }
+    let inner = icmp + 8;
+    // The quoted header: addresses, protocol, length.
+    let (isrc, idst, iproto, ihl) = if ip.v6 {
+        let h: [u8; 40] = load(ctx, inner)?;
+        let mut a = [0u8; 16];
+        let mut b = [0u8; 16];
+        a.copy_from_slice(&h[8..24]);
+        b.copy_from_slice(&h[24..40]);
+        (a, b, h[6], 40)
+    } else {
+        let h: [u8; 20] = load(ctx, inner)?;
+        let ihl = usize::from(h[0] & 0x0f) * 4;
+        if h[0] >> 4 != 4 || ihl < 20 {
+            return Ok(false);
+        }
+        (
+            v4_key([h[12], h[13], h[14], h[15]]).addr,
+            v4_key([h[16], h[17], h[18], h[19]]).addr,
+            h[9],
+            ihl,
+        )
+    };
+    if iproto != IPPROTO_TCP && iproto != IPPROTO_UDP {
+        return Ok(false);
+    }
+    let iports: [u8; 4] = load(ctx, inner + ihl)?;
+    let (isport, idport) = (
+        u16::from_be_bytes([iports[0], iports[1]]),
+        u16::from_be_bytes([iports[2], iports[3]]),
+    );
+    // SAFETY: this CPU's slot; a program runs to completion on one CPU.
+    let s = unsafe { &mut *SCRATCH.get_ptr_mut(0).ok_or(DropReason::NatFailed)? };
+    // The quoted packet went to the backend: its reply would be keyed so.
+    s.rk = CtKey {
+        src: idst,
+        dst: isrc,
+        sport: idport,
+        dport: isport,
+        proto: iproto,
+        dir: CT_DIR_REPLY,
+        pad: 0,
+    };
+    // SAFETY: map values stay valid while the program runs; plain data.
+    let Some(e) = (unsafe { CT.get(&s.rk) }) else {
+        return Ok(false);
+    };
+    s.rev = *e;
+    let csum = icmp + 2;
+    let (sa, da) = if ip.v6 { (8, 24) } else { (12, 16) };
+    // Quoted destination: backend -> frontend.
+    fix_addr(
+        ctx,
+        ip,
+        inner,
+        inner + da,
+        &idst,
+        &s.rev.addr_a,
+        csum,
+        false,
+    )?;
+    fix_port(ctx, inner + ihl + 2, idport, s.rev.port_a, csum)?;
+    if s.rev.flags & CT_F_SNAT != 0 {
+        // Quoted source: node -> client; and the error goes to the client.
+        fix_addr(
+            ctx,
+            ip,
+            inner,
+            inner + sa,
+            &isrc,
+            &s.rev.addr_b,
+            csum,
+            false,
+        )?;
+        fix_port(ctx, inner + ihl, isport, s.rev.port_b, csum)?;
+        let old = ip.dst.addr;
+        fix_addr(
+            ctx,
+            ip,
+            ip.off,
+            ip.off + da,
+            &old,
+            &s.rev.addr_b,
+            csum,
+            true,
+        )?;
+        ip.dst.addr = s.rev.addr_b;
+    }
+    // Rewritten here: nothing left for `apply`.
+    nat()?.flags = 0;
+    if ip.src.addr == idst {
+        // Sent by the backend itself: from the frontend.
+        let old = ip.src.addr;
+        fix_addr(
+            ctx,
+            ip,
+            ip.off,
+            ip.off + sa,
+            &old,
+            &s.rev.addr_a,
+            csum,
+            true,
+        )?;
+        ip.src.addr = s.rev.addr_a;
+    }
+    count_path(PathKind::ServiceReply);
+    Ok(true)
+}
+
+/// Replaces the address at `off` (in the IPv4 or IPv6 header at `hdr`)
+/// from `old` to `new`: an IPv4 header's checksum is fixed (then the ICMP
+/// checksum, which covers the quoted header, does not change); over IPv6
+/// the ICMPv6 checksum at `csum` is (`pseudo`: the address is in its
+/// pseudo header, the outer one).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn fix_addr(
+    ctx: &TcContext,
+    ip: &L3,
+    hdr: usize,
+    off: usize,
+    old: &[u8; 16],
+    new: &[u8; 16],
+    csum: usize,
+    pseudo: bool,
+) -> Result<(), DropReason> {
+    let skb = ctx.skb.skb;
+    if ip.v6 {
+        let mut diff = 0u64;
+        let mut i = 0;
+        while i < 16 {
+            diff += u64::from(!u16::from_ne_bytes([old[i], old[i + 1]]));
+            diff += u64::from(u16::from_ne_bytes([new[i], new[i + 1]]));
+            i += 2;
+        }
+        let diff = (diff & 0xffff_ffff) + (diff >> 32);
+        let diff = (diff & 0xffff_ffff) + (diff >> 32);
+        let flags = if pseudo {
+            u64::from(BPF_F_PSEUDO_HDR)
+        } else {
+            0
+        };
+        // SAFETY: a plain helper call on this program's skb.
+        if unsafe { bpf_l4_csum_replace(skb, csum as u32, 0, diff, flags) } != 0 {
+            return Err(DropReason::NatFailed);
+        }
+        ctx.store(off, new, 0).map_err(|_| DropReason::NatFailed)
+    } else {
+        let from = u32::from_ne_bytes([old[12], old[13], old[14], old[15]]);
+        let to = u32::from_ne_bytes([new[12], new[13], new[14], new[15]]);
+        // SAFETY: as above.
+        let rc = unsafe {
+            bpf_l3_csum_replace(skb, (hdr + 10) as u32, u64::from(from), u64::from(to), 4)
+        };
+        if rc != 0 {
+            return Err(DropReason::NatFailed);
+        }
+        ctx.store(off, &to, 0).map_err(|_| DropReason::NatFailed)
+    }
+}
+
+/// Replaces a quoted port, fixing the ICMP checksum at `csum`.
+#[inline(always)]
+fn fix_port(
+    ctx: &TcContext,
+    off: usize,
+    old: u16,
+    new: u16,
+    csum: usize,
+) -> Result<(), DropReason> {
+    let from = u16::from_ne_bytes(old.to_be_bytes());
+    let to = u16::from_ne_bytes(new.to_be_bytes());
+    // SAFETY: a plain helper call on this program's skb.
+    let rc =
+        unsafe { bpf_l4_csum_replace(ctx.skb.skb, csum as u32, u64::from(from), u64::from(to), 2) };
+    if rc != 0 {
+        return Err(DropReason::NatFailed);
+    }
+    ctx.store(off, &to, 0).map_err(|_| DropReason::NatFailed)
 }
