@@ -153,19 +153,26 @@ impl Daemon {
         let node = tern_services::NodeView {
             is_local: &is_local,
         };
-        let want = crate::services::announcements(&self.config.services, &node);
+        // The datapath first: with one, a VIP is announced only once its
+        // frontend is programmed here (never before the node can serve it).
+        if let Some(rt) = &mut self.datapath {
+            let pod_netns: std::collections::BTreeSet<String> =
+                self.endpoints.list().into_iter().map(|e| e.netns).collect();
+            self.services
+                .reconcile(rt.datapath_mut(), &self.config.services, &node, &pod_netns);
+        }
+        let mut want = crate::services::announcements(&self.config.services, &node);
+        if self.datapath.is_some() {
+            let serving = self.services.serving_addresses();
+            let statics = &self.config.services.vips;
+            want.retain(|p| statics.contains(p) || serving.contains(&p.addr()));
+        }
         if self.services.announced.as_ref() != Some(&want)
             && let Some(b) = &self.bgp
         {
             b.speaker
                 .notify(crate::speaker::Command::SetVips(want.clone()));
             self.services.announced = Some(want);
-        }
-        if let Some(rt) = &mut self.datapath {
-            let pod_netns: std::collections::BTreeSet<String> =
-                self.endpoints.list().into_iter().map(|e| e.netns).collect();
-            self.services
-                .reconcile(rt.datapath_mut(), &self.config.services, &node, &pod_netns);
         }
     }
 

@@ -544,6 +544,16 @@ impl ServicesRuntime {
             .collect())
     }
 
+    /// Frontend addresses the datapath serves now (a frontend with a
+    /// table): only these are announced when the node has a datapath.
+    pub fn serving_addresses(&self) -> BTreeSet<IpAddr> {
+        self.frontends
+            .iter()
+            .filter(|(_, p)| p.entry.table_size > 0)
+            .map(|(k, _)| key_ip(&k.addr))
+            .collect()
+    }
+
     /// The last programming error, if the last pass failed.
     pub fn last_error(&self) -> Option<&str> {
         self.last_error.as_deref()

@@ -15,7 +15,9 @@
 //!   sendmsg, recvmsg, getpeername), itself included;
 //! - UDP conntrack entries expire and are collected;
 //! - 10,000 services loaded in bulk, answered;
-//! - a bad service line is refused with its reason and changes nothing.
+//! - a bad service line is refused with its reason and changes nothing;
+//! - a service survives a restart of ternd (`write memory`);
+//! - policy local: a node whose pods go withdraws the VIP.
 //!
 //! Needs root, FRR and python3 (lab/setup.sh); fails (never skips) without
 //! them.
@@ -489,4 +491,40 @@ fn services_balance_vips_from_the_tor_to_pods_on_both_nodes() {
         assert_eq!(r["reply"], "services-applied", "{r}");
     }
     wait_paths(&tor, "198.51.100.200/32", false, 0);
+
+    // A service survives a restart of ternd (saved by `write memory`).
+    tern_script(&n1, "write memory\n");
+    lab.stop_ternd("node1");
+    wait_paths(&tor, &format!("{VIP}/32"), false, 1);
+    let _ternd = lab.start_ternd("node1", None);
+    wait_paths(&tor, &format!("{VIP}/32"), false, 2);
+    // Announced again once programmed. A connection that ECMP moves to the
+    // other node while it opens (tor1's paths just changed) may be reset:
+    // its SNAT differs there (README, Services); then every one is answered.
+    eventually(30, || {
+        let answers = client(&cl, "tcp", VIP, 80, 40, 0, "");
+        if answers.iter().any(|(_, a)| a.starts_with("ERR")) {
+            return Err(format!("after the restart: {answers:?}"));
+        }
+        let by = spread(&all_answered(&answers, 40));
+        if by.len() == 4 {
+            Ok(())
+        } else {
+            Err(format!("after the restart: {by:?}"))
+        }
+    });
+
+    // Policy local: when node2's pods go (their veths vanish, as at CNI
+    // DEL), their backends leave node2's tables and node2 withdraws the VIP.
+    both(&lab, "service web\n external-traffic-policy local\nexit");
+    for pod in ["pod1", "pod2"] {
+        run_ok(Command::new("ip").args(["-n", &format!("{n2}-{pod}"), "link", "del", "eth0"]));
+    }
+    wait_paths(&tor, &format!("{VIP}/32"), false, 1);
+    let s = tern(&n2, "show service web json");
+    let f = &s["services"]["web"]["frontends"][0];
+    assert_eq!(f["announced"], false, "{s}");
+    assert_eq!(f["backends"].as_array().map(Vec::len), Some(0), "{s}");
+    let by = spread(&all_answered(&client(&cl, "tcp", VIP, 80, 20, 0, ""), 20));
+    assert!(by.keys().all(|n| n.starts_with("node1-")), "{by:?}");
 }
