@@ -566,3 +566,40 @@ fn icmpv6_packet_too_big_about_a_translated_flow_is_translated_back() {
         CLIENT6
     );
 }
+
+#[test]
+fn session_affinity_keeps_a_client_on_one_backend() {
+    let mut dp = load();
+    service(
+        &mut dp,
+        (IpAddr::V4(VIP), 80, TCP),
+        &[(IpAddr::V4(POD1), 8080), (IpAddr::V4(POD2), 8080)],
+        0,
+        tern_ebpf::services::SVC_F_AFFINITY,
+    );
+    // `service` sets no timeout: give it one.
+    let key = service_key(IpAddr::V4(VIP), 80, TCP);
+    let (_, mut entry) = dp
+        .frontends()
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| *k == key)
+        .unwrap();
+    entry.affinity_timeout = 600;
+    dp.upsert_frontend(key, entry).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for sport in 40000..40050u16 {
+        let syn = ipv4_tcp(CLIENT, VIP, sport, 80, 0x02);
+        seen.insert(tuple4(&dp.test_run(Hook::Uplink, &syn, 0).unwrap().packet).1);
+    }
+    assert_eq!(seen.len(), 1, "one backend for the client: {seen:?}");
+    // Another client may land elsewhere; without affinity, flows spread.
+    entry.flags = 0;
+    dp.upsert_frontend(key, entry).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for sport in 41000..41050u16 {
+        let syn = ipv4_tcp(CLIENT, VIP, sport, 80, 0x02);
+        seen.insert(tuple4(&dp.test_run(Hook::Uplink, &syn, 0).unwrap().packet).1);
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+}
