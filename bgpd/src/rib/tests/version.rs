@@ -20,8 +20,9 @@ fn with_community(mut a: Vec<Attribute>, c: Community) -> Vec<Attribute> {
 
 #[test]
 fn versions_count_best_path_changes_as_frr_does() {
-    // The sequence that FRR 8.4.4's bgpd, fed by two GoBGP peers, answered
-    // with table versions 3, 3, 3, 4, 5, 6, 6 (see the module text).
+    // The sequence that FRR 8.4.4's bgpd, fed by two GoBGP peers in
+    // network namespaces, answered with table versions 3, 3, 3, 4, 5, 6, 6
+    // and route versions 1, 2, 3 / 4 / 5.
     let mut r = rib();
     let (a, b) = (peer(1, 65001), peer(2, 65002));
     up(&mut r, &a);
