@@ -523,38 +523,49 @@ const DISTANCE_EBGP: u8 = 20;
 const DISTANCE_IBGP: u8 = 200;
 
 /// One route of `show ip route` before the BGP facts are added: a
-/// connected route from an interface's address, or a route of the kernel.
+/// connected route from an interface's address, or a route of the kernel
+/// kept small (a full table is a million of them): its next hops are an
+/// index into the table's list of distinct next-hop sets.
 enum Row {
     Connected(tern_control::FibRoute),
-    Kernel(tern_netlink::KernelRoute),
+    Kernel {
+        prefix: ipnet::IpNet,
+        protocol: u8,
+        table: u32,
+        metric: u32,
+        hops: u32,
+    },
 }
 
 impl Row {
     fn prefix(&self) -> ipnet::IpNet {
         match self {
             Row::Connected(r) => r.prefix,
-            Row::Kernel(k) => k.route.prefix,
+            Row::Kernel { prefix, .. } => *prefix,
         }
     }
+}
+
+/// The rows of a table and what they share.
+struct Rows {
+    rows: Vec<Row>,
+    /// Distinct next-hop sets; a row's `hops` indexes this.
+    hops: Vec<Vec<tern_netlink::NextHop>>,
+    names: HashMap<u32, String>,
 }
 
 /// The kernel's main table as zebra shows it, in prefix order: connected
 /// routes from the addresses of the interfaces that are up (not the
 /// kernel's own `proto kernel` routes, which zebra ignores), then every
-/// other route of the family; with the interfaces' names by index.
-async fn route_rows(
-    netlink: &tern_netlink::Netlink,
-    ipv6: bool,
-) -> Result<(Vec<Row>, HashMap<u32, String>), String> {
+/// other route of the family; with the interfaces' names by index. The
+/// kernel's dump is read a route at a time into [`Row`]s (about 40 bytes
+/// each), never held whole.
+async fn route_rows(netlink: &tern_netlink::Netlink, ipv6: bool) -> Result<Rows, String> {
     use tern_control::{FibNextHop, FibRoute};
     let links = netlink
         .links()
         .await
         .map_err(|e| format!("cannot read interfaces: {e}"))?;
-    let kernel = netlink
-        .kernel_routes_family(ipv6, Some(tern_netlink::RT_TABLE_MAIN))
-        .await
-        .map_err(|e| format!("cannot read routes: {e}"))?;
     let names: HashMap<u32, String> = links.iter().map(|l| (l.index, l.name.clone())).collect();
     let mut connected: Vec<FibRoute> = Vec::new();
     for l in links
@@ -587,31 +598,82 @@ async fn route_rows(
         }
     }
     let mut rows: Vec<Row> = connected.into_iter().map(Row::Connected).collect();
-    rows.extend(
-        kernel
-            .into_iter()
-            .filter(|k| k.route.prefix.addr().is_ipv6() == ipv6 && k.protocol != 2)
-            .map(Row::Kernel),
-    );
-    // Stable: a connected route comes before the kernel's of its prefix.
-    rows.sort_by_key(Row::prefix);
-    Ok((rows, names))
+    let mut hops: Vec<Vec<tern_netlink::NextHop>> = Vec::new();
+    let mut interned: HashMap<Vec<tern_netlink::NextHop>, u32> = HashMap::new();
+    // Routes that name a nexthop object without listing it: resolved after.
+    let mut by_object: Vec<(usize, u32)> = Vec::new();
+    netlink
+        .visit_kernel_routes(ipv6, Some(tern_netlink::RT_TABLE_MAIN), |k| {
+            if k.route.prefix.addr().is_ipv6() != ipv6 || k.protocol == 2 {
+                return;
+            }
+            if k.route.nexthops.is_empty()
+                && let Some(id) = k.nexthop_id
+            {
+                by_object.push((rows.len(), id));
+            }
+            let next = hops.len() as u32;
+            let index = *interned.entry(k.route.nexthops.clone()).or_insert_with(|| {
+                hops.push(k.route.nexthops);
+                next
+            });
+            rows.push(Row::Kernel {
+                prefix: k.route.prefix,
+                protocol: k.protocol,
+                table: k.route.table,
+                metric: k.route.metric,
+                hops: index,
+            });
+        })
+        .await
+        .map_err(|e| format!("cannot read routes: {e}"))?;
+    drop(interned);
+    if !by_object.is_empty() {
+        let ids: Vec<u32> = by_object.iter().map(|(_, id)| *id).collect();
+        let objects = netlink.nexthop_objects(&ids).await;
+        let mut index: HashMap<u32, u32> = HashMap::new();
+        for (at, id) in by_object {
+            let Some(nhs) = objects.get(&id) else {
+                continue;
+            };
+            let i = *index.entry(id).or_insert_with(|| {
+                hops.push(nhs.clone());
+                hops.len() as u32 - 1
+            });
+            if let Some(Row::Kernel { hops: h, .. }) = rows.get_mut(at) {
+                *h = i;
+            }
+        }
+    }
+    // Stable: a connected route comes before the kernel's of its prefix;
+    // a prefix's routes by metric.
+    rows.sort_by_key(|r| {
+        let metric = match r {
+            Row::Connected(_) => 0,
+            Row::Kernel { metric, .. } => u64::from(*metric) + 1,
+        };
+        (r.prefix(), metric)
+    });
+    Ok(Rows { rows, hops, names })
 }
 
 /// The routes of `rows` as `show ip route` shows them: Tern's (202) as
 /// bgp with the best path's distance (iBGP or eBGP), MED and age, `proto
 /// static` as static, the rest as kernel.
 async fn fib_routes(
+    table: &Rows,
     rows: &[Row],
-    names: &HashMap<u32, String>,
     ipv6: bool,
     speaker: Option<&crate::speaker::SpeakerHandle>,
 ) -> Vec<tern_control::FibRoute> {
     use tern_control::{FibNextHop, FibRoute};
+    let names = &table.names;
     let bgp: Vec<ipnet::IpNet> = rows
         .iter()
         .filter_map(|r| match r {
-            Row::Kernel(k) if k.protocol == tern_netlink::TERN_PROTO => Some(k.route.prefix),
+            Row::Kernel {
+                prefix, protocol, ..
+            } if *protocol == tern_netlink::TERN_PROTO => Some(*prefix),
             _ => None,
         })
         .collect();
@@ -630,29 +692,36 @@ async fn fib_routes(
     let now = crate::rib::unix_now();
     rows.iter()
         .map(|row| {
-            let k = match row {
+            let (prefix, kind, table_id, route_metric, hops) = match row {
                 Row::Connected(r) => return r.clone(),
-                Row::Kernel(k) => k,
+                Row::Kernel {
+                    prefix,
+                    protocol,
+                    table: t,
+                    metric,
+                    hops,
+                } => (*prefix, *protocol, *t, *metric, *hops),
             };
-            let r = &k.route;
-            let (protocol, distance, metric, since) = match k.protocol {
-                tern_netlink::TERN_PROTO => match best.get(&r.prefix).copied().flatten() {
+            let (protocol, distance, metric, since) = match kind {
+                tern_netlink::TERN_PROTO => match best.get(&prefix).copied().flatten() {
                     Some(b) if b.internal => ("bgp", DISTANCE_IBGP, b.med, b.since),
                     Some(b) => ("bgp", DISTANCE_EBGP, b.med, b.since),
                     None => ("bgp", DISTANCE_EBGP, 0, None),
                 },
-                4 => ("static", 1, r.metric, None),
-                _ => ("kernel", 0, r.metric, None),
+                4 => ("static", 1, route_metric, None),
+                _ => ("kernel", 0, route_metric, None),
             };
             FibRoute {
-                prefix: r.prefix,
+                prefix,
                 protocol: protocol.into(),
                 distance,
                 metric,
-                table: r.table,
-                nexthops: r
-                    .nexthops
-                    .iter()
+                table: table_id,
+                nexthops: table
+                    .hops
+                    .get(hops as usize)
+                    .into_iter()
+                    .flatten()
                     .map(|h| FibNextHop {
                         gateway: h.gateway.map(|g| g.to_string()),
                         ifindex: h.ifindex,
@@ -672,8 +741,8 @@ async fn routes(
     ipv6: bool,
     speaker: Option<crate::speaker::SpeakerHandle>,
 ) -> Result<Reply, String> {
-    let (rows, names) = route_rows(&daemon.netlink, ipv6).await?;
-    let routes = fib_routes(&rows, &names, ipv6, speaker.as_ref()).await;
+    let table = route_rows(&daemon.netlink, ipv6).await?;
+    let routes = fib_routes(&table, &table.rows, ipv6, speaker.as_ref()).await;
     Ok(Reply::Routes { routes })
 }
 
@@ -685,10 +754,11 @@ async fn stream_routes(sh: &Shared, wr: &mut OwnedWriteHalf, ipv6: bool) -> io::
         let d = sh.daemon.lock().await;
         (d.netlink.clone(), d.bgp.as_ref().map(|b| b.speaker.clone()))
     };
-    let (rows, names) = match route_rows(&netlink, ipv6).await {
+    let table = match route_rows(&netlink, ipv6).await {
         Ok(found) => found,
         Err(message) => return send(wr, &Reply::Error { message }).await,
     };
+    let rows = &table.rows;
     send(wr, &Reply::RoutesStart).await?;
     let (mut at, mut total) = (0, 0u64);
     while at < rows.len() {
@@ -696,7 +766,7 @@ async fn stream_routes(sh: &Shared, wr: &mut OwnedWriteHalf, ipv6: bool) -> io::
         while end < rows.len() && rows[end].prefix() == rows[end - 1].prefix() {
             end += 1;
         }
-        let routes = fib_routes(&rows[at..end], &names, ipv6, speaker.as_ref()).await;
+        let routes = fib_routes(&table, &rows[at..end], ipv6, speaker.as_ref()).await;
         total += routes.len() as u64;
         send(wr, &Reply::Routes { routes }).await?;
         at = end;

@@ -216,6 +216,51 @@ impl Netlink {
         self.kernel_routes_of(&[family], None, table).await
     }
 
+    /// Visits the routes of one family (of `table`, or all) as the kernel
+    /// dumps them, one at a time and unsorted, so that a caller that keeps
+    /// less than a [`KernelRoute`] per route (a show of a full table) never
+    /// holds the whole dump. A route that names a nexthop object without
+    /// listing its next hops (`nexthop_compat_mode` 0) comes with none:
+    /// [`Netlink::nexthop_objects`] resolves its `nexthop_id`.
+    pub async fn visit_kernel_routes(
+        &self,
+        ipv6: bool,
+        table: Option<u32>,
+        mut visit: impl FnMut(KernelRoute),
+    ) -> Result<(), Error> {
+        let mut m = RouteMessage::default();
+        m.header.address_family = if ipv6 {
+            AddressFamily::Inet6
+        } else {
+            AddressFamily::Inet
+        };
+        let one_dump = self.dumps.lock().await;
+        let mut dump = self.handle.route().get(m).execute();
+        while let Some(msg) = dump.try_next().await.map_err(|source| Error::Request {
+            what: "route dump",
+            source,
+        })? {
+            if let Some(kr) = from_message(&msg)
+                && table.is_none_or(|t| t == kr.route.table)
+            {
+                visit(kr);
+            }
+        }
+        drop(one_dump);
+        Ok(())
+    }
+
+    /// The next hops of nexthop objects `ids` that Tern knows (its own).
+    pub async fn nexthop_objects(
+        &self,
+        ids: &[u32],
+    ) -> std::collections::HashMap<u32, Vec<crate::route::NextHop>> {
+        let fib = self.fib.lock().await;
+        ids.iter()
+            .filter_map(|id| Some((*id, fib.nexthops.nexthops_of(*id)?)))
+            .collect()
+    }
+
     async fn kernel_routes_of(
         &self,
         families: &[AddressFamily],
