@@ -34,6 +34,7 @@ mod netns;
 mod peers;
 mod prefixes;
 mod report;
+mod services;
 mod show;
 mod signals;
 mod table;
@@ -94,6 +95,11 @@ struct Args {
     /// Print the table in markdown.
     #[arg(long)]
     markdown: bool,
+    /// Services mode (issue 12): Tern's load balancer against kube-proxy-style
+    /// iptables DNAT in the services lab (see services.rs); one table.
+    /// Needs tern-lab, ternd, tern-cni and tern next to tern-bench.
+    #[arg(long, conflicts_with_all = ["scale", "show"])]
+    services: bool,
     /// Scale mode: for each daemon, the configurations of --scale-configs
     /// (N peers x M prefixes, every peer announcing the same M prefixes),
     /// one table with a row per (configuration, daemon). --peers and
@@ -215,6 +221,9 @@ fn main() -> ExitCode {
 /// Ok(false) when a daemon failed (crashed, refused its config, lost a
 /// session); timeouts are results, not failures.
 fn run(args: Args, cancel: Arc<AtomicBool>) -> Result<bool> {
+    if args.services {
+        return services::run(args.markdown, args.keep, cancel);
+    }
     if args.show {
         return run_show(args, cancel);
     }
