@@ -79,11 +79,13 @@ pub const CT_STATE_CLOSING: u8 = 3;
 /// UDP.
 pub const CT_STATE_OTHER: u8 = 4;
 
-/// First and last port of the node's SNAT range: above Linux's default
-/// ephemeral range (32768-60999), so that the node's own connections to a
-/// backend never share a reply tuple with a translated one.
-pub const SNAT_PORT_MIN: u16 = 61000;
-pub const SNAT_PORT_MAX: u16 = 65535;
+/// First and last port of the node's SNAT range (28,976 ports per
+/// backend address and port): below Kubernetes' NodePort range
+/// (30000-32767) and Linux's default ephemeral range (32768-60999), so that
+/// the node's own connections to a backend never share a reply tuple with
+/// a translated one, and above the well-known ports.
+pub const SNAT_PORT_MIN: u16 = 1024;
+pub const SNAT_PORT_MAX: u16 = 29999;
 
 /// A frontend: address, port, protocol (IPPROTO_TCP / IPPROTO_UDP).
 #[repr(C)]

@@ -291,6 +291,15 @@ impl Datapath {
                 .map_err(map_err(CT_MAP))?;
         let mut removed = 0;
         for k in dead {
+            // Read again: the tuple may have opened a new connection since
+            // the walk (its entries rewritten, not expired): keep those. The
+            // window left is the one between this read and the delete.
+            match map.get(&k, 0) {
+                Ok(e) if e.expires > now => continue,
+                Ok(_) => {}
+                Err(e) if not_found(&e) => continue,
+                Err(e) => return Err(map_err(CT_MAP)(e)),
+            }
             match map.remove(&k) {
                 Ok(()) => removed += 1,
                 Err(e) if not_found(&e) => {}
@@ -298,6 +307,18 @@ impl Datapath {
             }
         }
         Ok(removed)
+    }
+
+    /// Removes one conntrack entry; false if there was none.
+    pub fn remove_conntrack_entry(&mut self, key: &CtKey) -> Result<bool, Error> {
+        let mut map: HashMap<&mut MapData, CtKey, CtEntry> =
+            HashMap::try_from(self.ebpf.map_mut(CT_MAP).ok_or(Error::Missing(CT_MAP))?)
+                .map_err(map_err(CT_MAP))?;
+        match map.remove(key) {
+            Ok(()) => Ok(true),
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(map_err(CT_MAP)(e)),
+        }
     }
 
     /// Removes the affinity entries of service `id` (it was deleted).

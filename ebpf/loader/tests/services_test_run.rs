@@ -603,3 +603,34 @@ fn session_affinity_keeps_a_client_on_one_backend() {
     }
     assert_eq!(seen.len(), 2, "{seen:?}");
 }
+
+#[test]
+fn a_lost_reply_entry_is_written_again_by_the_next_forward_packet() {
+    let mut dp = load();
+    service(
+        &mut dp,
+        (IpAddr::V4(VIP), 80, TCP),
+        &[(IpAddr::V4(POD1), 8080)],
+        0,
+        0,
+    );
+    let syn = ipv4_tcp(CLIENT, VIP, 40000, 80, 0x02);
+    dp.test_run(Hook::Uplink, &syn, 0).unwrap();
+    // The reply entry goes (evicted, or collected), the forward one stays.
+    let (reply, _) = dp
+        .conntrack()
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k.dir == CT_DIR_REPLY)
+        .unwrap();
+    assert!(dp.remove_conntrack_entry(&reply).unwrap());
+    let ack = ipv4_tcp(CLIENT, VIP, 40000, 80, 0x10);
+    dp.test_run(Hook::Uplink, &ack, 0).unwrap();
+    assert!(
+        dp.conntrack().unwrap().iter().any(|(k, _)| *k == reply),
+        "written again"
+    );
+    let synack = ipv4_tcp(POD1, CLIENT, 8080, 40000, 0x12);
+    let out = dp.test_run(Hook::Pod, &synack, 0).unwrap();
+    assert_eq!(tuple4(&out.packet), (VIP, CLIENT, 80, 40000));
+}

@@ -293,6 +293,35 @@ fn forward_inner(
             let (state, timeout) = next_state(ip.proto, e.state, p.flags);
             e.state = state;
             e.expires = t + timeout;
+            // The reply entry may have been evicted (LRU) or collected
+            // while this one lived: without it the replies would leave
+            // untranslated. Written again if it is missing.
+            let snat = e.flags & CT_F_SNAT != 0;
+            s.rk = CtKey {
+                src: e.addr_a,
+                dst: if snat { e.addr_b } else { ip.src.addr },
+                sport: e.port_a,
+                dport: if snat { e.port_b } else { p.sport },
+                proto: ip.proto,
+                dir: CT_DIR_REPLY,
+                pad: 0,
+            };
+            // SAFETY: map values stay valid while the program runs; plain data.
+            if unsafe { CT.get(&s.rk) }.is_none() {
+                s.rev = CtEntry {
+                    expires: e.expires,
+                    addr_a: ip.dst.addr,
+                    addr_b: ip.src.addr,
+                    port_a: p.dport,
+                    port_b: p.sport,
+                    backend_id: e.backend_id,
+                    service_id: e.service_id,
+                    flags: e.flags & CT_F_SNAT,
+                    state,
+                    pad: 0,
+                };
+                let _ = CT.insert(&s.rk, &s.rev, u64::from(BPF_NOEXIST));
+            }
             let n = nat()?;
             n.dst = e.addr_a;
             n.dport = e.port_a;
