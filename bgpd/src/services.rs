@@ -108,13 +108,14 @@ impl<K: Ord + Clone> Ids<K> {
         if let Some(id) = self.by_key.get(k) {
             return Some(*id);
         }
-        let id = match self.free.pop() {
-            Some(id) => id,
-            None if self.next < self.limit => {
-                self.next += 1;
-                self.next - 1
-            }
-            None => return None,
+        // Fresh ids first, freed ones only when none is left: an id that
+        // comes back at once could meet state of its last owner (a
+        // client's affinity to the deleted service's backend).
+        let id = if self.next < self.limit {
+            self.next += 1;
+            self.next - 1
+        } else {
+            self.free.pop()?
         };
         self.by_key.insert(k.clone(), id);
         Some(id)

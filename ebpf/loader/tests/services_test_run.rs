@@ -634,3 +634,35 @@ fn a_lost_reply_entry_is_written_again_by_the_next_forward_packet() {
     let out = dp.test_run(Hook::Pod, &synack, 0).unwrap();
     assert_eq!(tuple4(&out.packet), (VIP, CLIENT, 80, 40000));
 }
+
+#[test]
+fn a_new_syn_on_a_closed_connection_tuple_picks_again() {
+    let mut dp = load();
+    service(
+        &mut dp,
+        (IpAddr::V4(VIP), 80, TCP),
+        &[(IpAddr::V4(REMOTE), 8080)],
+        0,
+        0,
+    );
+    let syn = ipv4_tcp(CLIENT, VIP, 40000, 80, 0x02);
+    let out = dp.test_run(Hook::Uplink, &syn, 0).unwrap();
+    assert_eq!(tuple4(&out.packet).0, NODE, "SNAT under policy cluster");
+    // The connection closes (FIN), the service turns policy local with a
+    // local backend; the same tuple opens again: a new pick, no SNAT.
+    let fin = ipv4_tcp(CLIENT, VIP, 40000, 80, 0x11);
+    dp.test_run(Hook::Uplink, &fin, 0).unwrap();
+    // (The old backend stays present: only the new SYN makes it pick again.)
+    service(
+        &mut dp,
+        (IpAddr::V4(VIP), 80, TCP),
+        &[(IpAddr::V4(POD1), 8080)],
+        100,
+        SVC_F_LOCAL,
+    );
+    let out = dp.test_run(Hook::Uplink, &syn, 0).unwrap();
+    assert_eq!(tuple4(&out.packet), (CLIENT, POD1, 40000, 8080));
+    // A SYN sent again on an open connection keeps its backend.
+    let out = dp.test_run(Hook::Uplink, &syn, 0).unwrap();
+    assert_eq!(tuple4(&out.packet), (CLIENT, POD1, 40000, 8080));
+}

@@ -282,11 +282,15 @@ fn forward_inner(
         dir: CT_DIR_FORWARD,
         pad: 0,
     };
+    // An opening SYN on the tuple of a connection that was closing is a
+    // new connection: it picks again (by today's policy and backends).
+    let opening = ip.proto == IPPROTO_TCP && p.flags & (TCP_SYN | TCP_ACK) == TCP_SYN;
     if let Some(e) = CT.get_ptr_mut(&s.ck) {
         // SAFETY: an entry of the map, valid while the program runs; a
         // concurrent writer of the same entry can only race on the expiry.
         let e = unsafe { &mut *e };
-        if let Some(b) = backend(e.backend_id)
+        if !(opening && e.state == CT_STATE_CLOSING)
+            && let Some(b) = backend(e.backend_id)
             && b.addr == e.addr_a
             && b.port == e.port_a
         {
