@@ -288,6 +288,7 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
         })
     };
     let mut follower = tokio::spawn(tern_bgpd::datapath::follow(daemon.clone()));
+    let collector = tokio::spawn(tern_bgpd::services::collect_conntrack(pins.clone()));
     let mut server = tokio::spawn(server::serve(listener, daemon.clone()));
 
     use tern_bgpd::bgp_runtime::end_reason;
@@ -329,6 +330,7 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
     server.abort();
     reconciler.abort();
     follower.abort();
+    collector.abort();
     // Wait for the tasks to drop their share of the daemon.
     let _ = server.await;
     let _ = reconciler.await;

@@ -16,7 +16,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     net::IpAddr,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use anyhow::Context;
@@ -39,7 +39,33 @@ use tern_services::{
 use crate::config::ServicesConfig;
 
 /// How often expired conntrack entries are collected.
-const GC_INTERVAL: Duration = Duration::from_secs(10);
+pub const GC_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Collects expired conntrack entries every [`GC_INTERVAL`] from the map
+/// pinned under `pins`, on a blocking thread: a full table is a walk of
+/// 262,144 entries, which must hold neither the daemon's lock nor its
+/// runtime thread. Nothing to do while no datapath is loaded (no pin).
+pub async fn collect_conntrack(pins: std::path::PathBuf) {
+    let mut tick = tokio::time::interval(GC_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if !pins.join(tern_ebpf::datapath::CT_PIN).exists() {
+            continue;
+        }
+        let dir = pins.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            tern_ebpf::services::conntrack_gc_pinned(&dir, monotonic_ns())
+        })
+        .await;
+        match r {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::debug!(removed = n, "conntrack entries collected"),
+            Ok(Err(e)) => tracing::debug!(error = %e, "conntrack collection failed"),
+            Err(e) => tracing::warn!(error = %e, "conntrack collection task failed"),
+        }
+    }
+}
 
 /// Free room of the table pool: first fit, neighbours merged on free.
 #[derive(Debug)]
@@ -164,7 +190,6 @@ pub struct ServicesRuntime {
     enabled: Option<bool>,
     /// The VIPs last given to the speaker (None: give them again).
     pub announced: Option<BTreeSet<IpNet>>,
-    last_gc: Option<Instant>,
     builder: maglev::Builder,
     table: Vec<u32>,
     last_error: Option<String>,
@@ -189,7 +214,6 @@ impl Default for ServicesRuntime {
             timeouts: None,
             enabled: None,
             announced: None,
-            last_gc: None,
             builder: maglev::Builder::new(),
             table: Vec::new(),
             last_error: None,
@@ -253,15 +277,6 @@ impl ServicesRuntime {
                     tracing::warn!(error = %msg, "cannot program the services");
                 }
                 self.last_error = Some(msg);
-            }
-        }
-        let due = self.last_gc.is_none_or(|t| t.elapsed() >= GC_INTERVAL);
-        if due && !cfg.table.is_empty() {
-            self.last_gc = Some(Instant::now());
-            match dp.conntrack_gc(monotonic_ns()) {
-                Ok(0) => {}
-                Ok(n) => tracing::debug!(removed = n, "conntrack entries collected"),
-                Err(e) => tracing::warn!(error = %e, "conntrack collection failed"),
             }
         }
     }

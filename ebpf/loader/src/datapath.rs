@@ -250,6 +250,9 @@ impl std::fmt::Debug for Datapath {
     }
 }
 
+/// The conntrack map's pin (its collector may run apart from the datapath).
+pub const CT_PIN: &str = "dp_ct";
+
 const PINNED: [(&str, &str); 14] = [
     (ENDPOINTS_MAP, "dp_endpoints"),
     (ENDPOINT_COUNTERS_MAP, "dp_endpoint_counters"),
@@ -261,7 +264,7 @@ const PINNED: [(&str, &str); 14] = [
     (services::SERVICES_MAP, "dp_services"),
     (services::BACKENDS_MAP, "dp_backends"),
     (services::LB_TABLE_MAP, "dp_lb_table"),
-    (services::CT_MAP, "dp_ct"),
+    (services::CT_MAP, CT_PIN),
     (services::AFFINITY_MAP, "dp_affinity"),
     (services::SOURCE_RANGES_MAP, "dp_source_ranges"),
     (services::SERVICES_CONFIG_MAP, "dp_services_config"),

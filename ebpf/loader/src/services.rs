@@ -273,40 +273,10 @@ impl Datapath {
     /// entry whose partner is gone goes when it expires. Returns the
     /// number of entries removed.
     pub fn conntrack_gc(&mut self, now: u64) -> Result<usize, Error> {
-        let entries = self.conntrack()?;
-        let live: std::collections::HashMap<CtKey, u64> =
-            entries.iter().map(|(k, e)| (*k, e.expires)).collect();
-        let mut dead = Vec::new();
-        for (k, e) in &entries {
-            if e.expires > now {
-                continue;
-            }
-            let partner = partner_key(k, e);
-            if live.get(&partner).is_none_or(|exp| *exp <= now) {
-                dead.push(*k);
-            }
-        }
         let mut map: HashMap<&mut MapData, CtKey, CtEntry> =
             HashMap::try_from(self.ebpf.map_mut(CT_MAP).ok_or(Error::Missing(CT_MAP))?)
                 .map_err(map_err(CT_MAP))?;
-        let mut removed = 0;
-        for k in dead {
-            // Read again: the tuple may have opened a new connection since
-            // the walk (its entries rewritten, not expired): keep those. The
-            // window left is the one between this read and the delete.
-            match map.get(&k, 0) {
-                Ok(e) if e.expires > now => continue,
-                Ok(_) => {}
-                Err(e) if not_found(&e) => continue,
-                Err(e) => return Err(map_err(CT_MAP)(e)),
-            }
-            match map.remove(&k) {
-                Ok(()) => removed += 1,
-                Err(e) if not_found(&e) => {}
-                Err(e) => return Err(map_err(CT_MAP)(e)),
-            }
-        }
-        Ok(removed)
+        collect(&mut map, now)
     }
 
     /// Removes one conntrack entry; false if there was none.
@@ -339,6 +309,60 @@ impl Datapath {
         }
         Ok(())
     }
+}
+
+/// [`Datapath::conntrack_gc`] on the conntrack map pinned under `pin_dir`
+/// (`dp_ct`): a daemon runs it on a thread of its own, away from the
+/// [`Datapath`] and whatever lock guards it (a full table is a walk of
+/// 262,144 entries).
+pub fn conntrack_gc_pinned(pin_dir: &std::path::Path, now: u64) -> Result<usize, Error> {
+    let path = pin_dir.join(crate::datapath::CT_PIN);
+    let data = MapData::from_pin(&path).map_err(|e| Error::Pin {
+        path: path.clone(),
+        source: std::io::Error::other(e),
+    })?;
+    let mut map: HashMap<MapData, CtKey, CtEntry> =
+        HashMap::try_from(aya::maps::Map::LruHashMap(data)).map_err(map_err(CT_MAP))?;
+    collect(&mut map, now)
+}
+
+/// Removes expired connections from `map` (see [`Datapath::conntrack_gc`]).
+fn collect<T: std::borrow::BorrowMut<MapData>>(
+    map: &mut HashMap<T, CtKey, CtEntry>,
+    now: u64,
+) -> Result<usize, Error> {
+    let mut entries = Vec::new();
+    for kv in map.iter() {
+        match kv {
+            Ok(e) => entries.push(e),
+            // An entry evicted while the walk passed it.
+            Err(e) if not_found(&e) => {}
+            Err(e) => return Err(map_err(CT_MAP)(e)),
+        }
+    }
+    let live: std::collections::HashMap<CtKey, u64> =
+        entries.iter().map(|(k, e)| (*k, e.expires)).collect();
+    let mut removed = 0;
+    for (k, e) in &entries {
+        if e.expires > now || live.get(&partner_key(k, e)).is_some_and(|exp| *exp > now) {
+            continue;
+        }
+        // Read again: the tuple may have opened a new connection since
+        // the walk (its entries rewritten, not expired): keep those. The
+        // window left is the one between this read and the delete.
+        match map.get(k, 0) {
+            Ok(e) if e.expires > now => continue,
+            Ok(_) => {}
+            Err(e) if not_found(&e) => continue,
+            Err(e) => return Err(map_err(CT_MAP)(e)),
+        }
+        match map.remove(k) {
+            Ok(()) => removed += 1,
+            Err(e) if not_found(&e) => {}
+            Err(e) => return Err(map_err(CT_MAP)(e)),
+        }
+    }
+    Ok(removed)
 }
 
 /// The key of the other direction's entry of the same connection.
