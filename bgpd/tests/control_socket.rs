@@ -146,14 +146,26 @@ fn a_full_pool_refuses_with_a_reason_and_idle_sessions_make_room() {
     std::thread::sleep(Duration::from_secs(11));
     let (ok, out, err) = d.tern("show version");
     assert!(ok, "{out}{err}");
-    let mut closed = 0;
+    // The evicted session's end reaches it asynchronously: watch every
+    // session for up to 5 s (a closed one reads end-of-stream each time).
     for s in &mut sessions {
         s.set_nonblocking(true).expect("nonblocking");
-        let mut b = [0u8; 64];
-        if matches!(s.read(&mut b), Ok(0)) {
-            closed += 1;
-        }
     }
+    let mut is_closed = vec![false; sessions.len()];
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        for (s, c) in sessions.iter_mut().zip(&mut is_closed) {
+            let mut b = [0u8; 64];
+            if matches!(s.read(&mut b), Ok(0)) {
+                *c = true;
+            }
+        }
+        if is_closed.iter().any(|c| *c) || std::time::Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let closed = is_closed.iter().filter(|c| **c).count();
     assert_eq!(closed, 1, "one idle session gave up its slot");
     // The others keep their sessions.
     let s = sessions.last_mut().expect("a session");
