@@ -408,7 +408,9 @@ fn services_balance_vips_from_the_tor_to_pods_on_both_nodes() {
 
     // UDP entries expire (timeout 2 s for new ones) and are collected.
     both(&lab, "service conntrack timeout other 2");
-    let sent = client(&cl, "udp", VIP, 53, 10, 0, "");
+    // Fixed source ports below the ephemeral range: no earlier flow (of
+    // any protocol) of this client has them.
+    let sent = client(&cl, "udp", VIP, 53, 10, 20000, "");
     all_answered(&sent, 10);
     let ports: Vec<String> = sent
         .iter()
@@ -417,7 +419,9 @@ fn services_balance_vips_from_the_tor_to_pods_on_both_nodes() {
     let mine = |c: &Value| {
         c["connections"].as_array().map_or(0, |a| {
             a.iter()
-                .filter(|x| ports.iter().any(|p| x["client"] == p.as_str()))
+                .filter(|x| {
+                    x["protocol"] == "udp" && ports.iter().any(|p| x["client"] == p.as_str())
+                })
                 .count()
         })
     };
