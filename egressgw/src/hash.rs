@@ -1,4 +1,5 @@
-//! The fixed hashes of the egress gateway, written out so that every node,
+//! The fixed hashes of the egress gateway (defined once, in
+//! `tern_ebpf_common::egress`, for the programs and for userspace), so that every node,
 //! every build and the eBPF programs compute the same numbers: FNV-1a 64
 //! (Fowler, Noll, Vo) over byte strings, and MurmurHash3's 64-bit finaliser
 //! (`fmix64`, Appleby) to mix words. Both need only xor, shifts and
@@ -8,30 +9,7 @@
 //! the layout of the datapath's map keys.
 use std::net::IpAddr;
 
-/// FNV-1a 64 offset basis.
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-/// FNV-1a 64 prime (2^40 + 2^8 + 0xb3).
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-/// 2^64 / golden ratio: spreads a 32-bit flow hash over 64 bits.
-const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
-
-/// FNV-1a 64 of `data`.
-pub fn fnv1a64(data: &[u8]) -> u64 {
-    data.iter().fold(FNV_OFFSET, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(FNV_PRIME)
-    })
-}
-
-/// MurmurHash3's 64-bit finaliser: a bijection in which every input bit
-/// flips every output bit with probability close to one half.
-pub fn fmix64(mut k: u64) -> u64 {
-    k ^= k >> 33;
-    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    k ^= k >> 33;
-    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    k ^= k >> 33;
-    k
-}
+pub use tern_ebpf_common::egress::{fmix64, fnv1a64};
 
 /// An address as the datapath keys it: IPv6 as is, IPv4 as `::ffff:a.b.c.d`.
 pub fn addr_bytes(addr: IpAddr) -> [u8; 16] {
@@ -59,30 +37,26 @@ pub struct FlowKey {
 /// halves xored into 32 bits. Any well-spread 32-bit hash serves [`crate::pick`];
 /// this one is defined so that tests and programs can share vectors.
 pub fn flow_hash(flow: &FlowKey) -> u32 {
-    let mut bytes = [0u8; 37];
-    bytes[..16].copy_from_slice(&addr_bytes(flow.src));
-    bytes[16..32].copy_from_slice(&addr_bytes(flow.dst));
-    bytes[32..34].copy_from_slice(&flow.src_port.to_be_bytes());
-    bytes[34..36].copy_from_slice(&flow.dst_port.to_be_bytes());
-    bytes[36] = flow.proto;
-    let h = fnv1a64(&bytes);
-    (h ^ (h >> 32)) as u32
+    tern_ebpf_common::egress::flow_hash(
+        &addr_bytes(flow.src),
+        &addr_bytes(flow.dst),
+        flow.src_port,
+        flow.dst_port,
+        flow.proto,
+    )
 }
 
 /// A gateway's rendezvous key: FNV-1a 64 over `node[16] egress_ip[16]`.
 /// Computed once per gateway (ternd writes it next to the gateway in the
 /// map), so that a packet costs one [`fmix64`] per gateway.
 pub fn gateway_key(node: IpAddr, egress_ip: IpAddr) -> u64 {
-    let mut bytes = [0u8; 32];
-    bytes[..16].copy_from_slice(&addr_bytes(node));
-    bytes[16..].copy_from_slice(&addr_bytes(egress_ip));
-    fnv1a64(&bytes)
+    tern_ebpf_common::egress::gateway_key(&addr_bytes(node), &addr_bytes(egress_ip))
 }
 
 /// The rendezvous (highest random weight) score of a gateway for a flow:
 /// `fmix64(key ^ flow_hash * GOLDEN)`. The flow goes to the highest score.
 pub fn rendezvous_score(flow_hash: u32, key: u64) -> u64 {
-    fmix64(key ^ u64::from(flow_hash).wrapping_mul(GOLDEN))
+    tern_ebpf_common::egress::pick_score(flow_hash, key)
 }
 
 #[cfg(test)]

@@ -142,6 +142,9 @@ pub struct RemoteNode {
     pub addr: [u8; 16],
     /// 4 or 6: the family of the outer header towards this node.
     pub family: u32,
+    /// The VNI to send with; 0: the datapath's own ([`DatapathConfig::vni`]).
+    /// The egress gateway sends a policy's traffic with the policy's id.
+    pub vni: u32,
 }
 
 /// How packets to remote pods leave the node.
@@ -217,6 +220,10 @@ pub const CFG_FLAG_TRACE: u32 = 1;
 /// [`DatapathConfig::flags`]: services exist: look packets up in the service
 /// and conntrack maps (without it, the programs skip both lookups).
 pub const CFG_FLAG_SERVICES: u32 = 2;
+/// [`DatapathConfig::flags`]: egress gateway policies exist: pods' packets
+/// are looked up in the steering map, tunnelled packets with a policy's VNI
+/// are translated, and replies are looked up in the conntrack map.
+pub const CFG_FLAG_EGRESS: u32 = 4;
 
 /// Why a packet was dropped: the index into [`DROPS_MAP`].
 #[repr(u32)]
@@ -253,10 +260,23 @@ pub enum DropReason {
     /// Translation failed: no SNAT port free, no node address of the
     /// backend's family, or a header write failed.
     NatFailed = 13,
+    /// An egress gateway policy takes the packet but none of its gateways
+    /// of the family is healthy (fail closed).
+    EgressNoGateway = 14,
+    /// Every SNAT port of the egress IP towards that destination and port
+    /// is taken (or the probes found none free).
+    EgressPortsExhausted = 15,
+    /// A packet tunnelled with a policy's VNI that the policy does not
+    /// allow here (source or destination outside it, an excluded
+    /// destination, no gateway of the policy on this node).
+    EgressDenied = 16,
+    /// A packet an egress gateway policy takes that cannot be translated:
+    /// neither TCP nor UDP, or a fragment (no ports to translate).
+    EgressUnsupported = 17,
 }
 
 /// Number of [`DropReason`] values (size of [`DROPS_MAP`]).
-pub const DROP_REASONS: u32 = 14;
+pub const DROP_REASONS: u32 = 18;
 
 impl DropReason {
     /// Every reason, in index order.
@@ -275,6 +295,10 @@ impl DropReason {
         DropReason::NoBackend,
         DropReason::SourceRange,
         DropReason::NatFailed,
+        DropReason::EgressNoGateway,
+        DropReason::EgressPortsExhausted,
+        DropReason::EgressDenied,
+        DropReason::EgressUnsupported,
     ];
     /// Short name for output (`show` commands, JSON keys).
     pub const fn name(self) -> &'static str {
@@ -293,6 +317,10 @@ impl DropReason {
             DropReason::NoBackend => "no-backend",
             DropReason::SourceRange => "source-range",
             DropReason::NatFailed => "nat-failed",
+            DropReason::EgressNoGateway => "egress-no-gateway",
+            DropReason::EgressPortsExhausted => "egress-ports-exhausted",
+            DropReason::EgressDenied => "egress-denied",
+            DropReason::EgressUnsupported => "egress-unsupported",
         }
     }
 }
@@ -324,10 +352,17 @@ pub enum PathKind {
     ServiceForward = 9,
     /// A reply from a backend translated back to the frontend.
     ServiceReply = 10,
+    /// A pod's packet tunnelled to its egress gateway.
+    EgressSteer = 11,
+    /// Translated to an egress IP on this node, the gateway.
+    EgressSnat = 12,
+    /// A reply to an egress IP translated back towards its pod (also an
+    /// ICMP error about such a flow).
+    EgressReply = 13,
 }
 
 /// Number of [`PathKind`] values (size of [`PATHS_MAP`]).
-pub const PATH_KINDS: u32 = 11;
+pub const PATH_KINDS: u32 = 14;
 
 impl PathKind {
     /// Every path, in index order.
@@ -343,6 +378,9 @@ impl PathKind {
         PathKind::IcmpTooBig,
         PathKind::ServiceForward,
         PathKind::ServiceReply,
+        PathKind::EgressSteer,
+        PathKind::EgressSnat,
+        PathKind::EgressReply,
     ];
     /// Short name for output.
     pub const fn name(self) -> &'static str {
@@ -358,6 +396,9 @@ impl PathKind {
             PathKind::IcmpTooBig => "icmp-too-big",
             PathKind::ServiceForward => "service-forward",
             PathKind::ServiceReply => "service-reply",
+            PathKind::EgressSteer => "egress-steer",
+            PathKind::EgressSnat => "egress-snat",
+            PathKind::EgressReply => "egress-reply",
         }
     }
 }
@@ -423,7 +464,7 @@ mod tests {
 const _: () = assert!(core::mem::size_of::<IpKey>() == 16);
 const _: () = assert!(core::mem::size_of::<EndpointInfo>() == 24);
 const _: () = assert!(core::mem::size_of::<EndpointCounters>() == 32);
-const _: () = assert!(core::mem::size_of::<RemoteNode>() == 20);
+const _: () = assert!(core::mem::size_of::<RemoteNode>() == 24);
 const _: () = assert!(core::mem::size_of::<DatapathConfig>() == 48);
 const _: () = assert!(core::mem::size_of::<RedirectTrace>() == 52);
 

@@ -8,6 +8,7 @@
 #![no_std]
 
 pub mod datapath;
+pub mod egress;
 pub mod services;
 
 /// Name of the per-CPU hash map of per-interface traffic counters.

@@ -69,6 +69,9 @@ pub const CT_DIR_REPLY: u8 = 1;
 
 /// [`CtEntry::flags`]: the source was translated too (SNAT to the node).
 pub const CT_F_SNAT: u8 = 1;
+/// [`CtEntry::flags`]: an egress gateway flow (SNAT to an egress IP;
+/// `service_id` is the policy's id, the destination is not translated).
+pub const CT_F_EGRESS: u8 = 2;
 
 /// [`CtEntry::state`]: TCP, only the opening SYN seen.
 pub const CT_STATE_SYN: u8 = 1;

@@ -22,10 +22,11 @@ use aya::{
 };
 use ipnet::IpNet;
 pub use tern_ebpf_common::datapath::{
-    CFG_FLAG_SERVICES, CFG_FLAG_TRACE, DatapathConfig, DropReason, EP_FLAG_VETH_PEER,
-    EndpointCounters, EndpointInfo, GENEVE_DEFAULT_PORT, IpKey, MAX_ENDPOINT_ADDRESSES,
-    MAX_ENDPOINTS, Mode, PathKind, REDIRECT_EGRESS, REDIRECT_NEIGH, REDIRECT_PEER, RedirectTrace,
-    RemoteNode, TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6, VXLAN_DEFAULT_PORT,
+    CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, CFG_FLAG_TRACE, DatapathConfig, DropReason,
+    EP_FLAG_VETH_PEER, EndpointCounters, EndpointInfo, GENEVE_DEFAULT_PORT, IpKey,
+    MAX_ENDPOINT_ADDRESSES, MAX_ENDPOINTS, Mode, PathKind, REDIRECT_EGRESS, REDIRECT_NEIGH,
+    REDIRECT_PEER, RedirectTrace, RemoteNode, TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6,
+    VXLAN_DEFAULT_PORT,
 };
 use tern_ebpf_common::datapath::{
     CONFIG_MAP, DROPS_MAP, ENDPOINT_COUNTERS_MAP, ENDPOINTS_MAP, PATHS_MAP, PROG_NOOP,
@@ -34,7 +35,7 @@ use tern_ebpf_common::datapath::{
 };
 
 use crate::Error;
-use tern_ebpf_common::services;
+use tern_ebpf_common::{egress, services};
 
 /// Where a datapath program is attached (all on TCX ingress).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,6 +208,7 @@ fn remote_node(a: IpAddr) -> RemoteNode {
     RemoteNode {
         addr: ip_key(a).addr,
         family: if a.is_ipv4() { 4 } else { 6 },
+        vni: 0,
     }
 }
 
@@ -236,6 +238,8 @@ pub struct Datapath {
     trace: bool,
     /// The programs look packets up in the service maps.
     pub(crate) services: bool,
+    /// The programs apply egress gateway policies.
+    pub(crate) egress: bool,
     /// The lookup-table pool, mapped on first use.
     pub(crate) pool: Option<crate::services::TablePool>,
 }
@@ -253,7 +257,7 @@ impl std::fmt::Debug for Datapath {
 /// The conntrack map's pin (its collector may run apart from the datapath).
 pub const CT_PIN: &str = "dp_ct";
 
-const PINNED: [(&str, &str); 14] = [
+const PINNED: [(&str, &str); 18] = [
     (ENDPOINTS_MAP, "dp_endpoints"),
     (ENDPOINT_COUNTERS_MAP, "dp_endpoint_counters"),
     (DROPS_MAP, "dp_drops"),
@@ -268,6 +272,10 @@ const PINNED: [(&str, &str); 14] = [
     (services::AFFINITY_MAP, "dp_affinity"),
     (services::SOURCE_RANGES_MAP, "dp_source_ranges"),
     (services::SERVICES_CONFIG_MAP, "dp_services_config"),
+    (egress::STEER_MAP, "dp_egw_steer"),
+    (egress::POLICIES_MAP, "dp_egw_policies"),
+    (egress::MATCH_MAP, "dp_egw_match"),
+    (egress::CONFIG_MAP, "dp_egw_config"),
 ];
 
 pub(crate) fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> Error {
@@ -296,6 +304,7 @@ impl Datapath {
             attached: BTreeMap::new(),
             trace: false,
             services: false,
+            egress: false,
             pool: None,
         };
         if let Some(dir) = pin_dir {
@@ -320,6 +329,7 @@ impl Datapath {
         }
         dp.set_settings(&Settings::default())?;
         dp.set_conntrack_timeouts(crate::services::ServicesConfig::default())?;
+        dp.set_egress_config(egress::EgressConfig::default())?;
         Ok(dp)
     }
 
@@ -377,6 +387,9 @@ impl Datapath {
         let mut flags = if self.trace { CFG_FLAG_TRACE } else { 0 };
         if self.services {
             flags |= CFG_FLAG_SERVICES;
+        }
+        if self.egress {
+            flags |= CFG_FLAG_EGRESS;
         }
         let cfg = s.to_config(flags)?;
         let mut map: Array<&mut MapData, DatapathConfig> = Array::try_from(

@@ -3,6 +3,7 @@
 //! name and reads them back as typed values.
 pub mod counters;
 pub mod datapath;
+pub mod egress;
 pub mod services;
 
 pub use counters::{CounterPrograms, Direction, Error, pin_dir};

@@ -53,26 +53,8 @@ fn add_pods(dp: &mut Datapath) {
     }
 }
 
-fn drops(dp: &Datapath, r: DropReason) -> u64 {
-    dp.drop_counters()
-        .unwrap()
-        .into_iter()
-        .find(|(x, _)| *x == r)
-        .map(|(_, n)| n)
-        .unwrap()
-}
-
 fn total_drops(dp: &Datapath) -> u64 {
     dp.drop_counters().unwrap().iter().map(|(_, n)| n).sum()
-}
-
-fn path(dp: &Datapath, p: PathKind) -> u64 {
-    dp.path_counters()
-        .unwrap()
-        .into_iter()
-        .find(|(x, _)| *x == p)
-        .map(|(_, n)| n)
-        .unwrap()
 }
 
 #[test]

@@ -28,8 +28,6 @@ const NODE: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 2);
 const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 10);
 const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 10);
 const POD6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x244, 1, 0, 0, 0, 0, 5);
-const TCP: u8 = 6;
-const UDP: u8 = 17;
 
 fn load() -> Datapath {
     private_netns();
@@ -107,83 +105,6 @@ fn service(
         },
     )
     .unwrap();
-}
-
-/// Ethernet + IPv4 + TCP (SYN unless `flags` says otherwise), checksums right.
-fn ipv4_tcp(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
-    let payload = b"GET / HTTP/1.0\r\n\r\n";
-    let mut f = vec![0u8; 14];
-    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    f.extend(ipv4_header(
-        src,
-        dst,
-        TCP,
-        64,
-        20 + 20 + payload.len(),
-        true,
-    ));
-    let mut t = vec![0u8; 20];
-    t[0..2].copy_from_slice(&sport.to_be_bytes());
-    t[2..4].copy_from_slice(&dport.to_be_bytes());
-    t[4..8].copy_from_slice(&1000u32.to_be_bytes());
-    t[12] = 5 << 4;
-    t[13] = flags;
-    t[14..16].copy_from_slice(&65535u16.to_be_bytes());
-    t.extend_from_slice(payload);
-    let c = l4_csum(&f[14..34], &t);
-    t[16..18].copy_from_slice(&c.to_be_bytes());
-    f.extend(t);
-    f
-}
-
-/// The L4 checksum over the pseudo header of `ip` (IPv4 or IPv6) and `l4`.
-fn l4_csum(ip: &[u8], l4: &[u8]) -> u16 {
-    let mut pseudo = Vec::new();
-    if ip[0] >> 4 == 4 {
-        pseudo.extend_from_slice(&ip[12..20]);
-        pseudo.extend_from_slice(&[0, ip[9]]);
-        pseudo.extend_from_slice(&(l4.len() as u16).to_be_bytes());
-    } else {
-        pseudo.extend_from_slice(&ip[8..40]);
-        pseudo.extend_from_slice(&(l4.len() as u32).to_be_bytes());
-        pseudo.extend_from_slice(&[0, 0, 0, ip[6]]);
-    }
-    pseudo.extend_from_slice(l4);
-    csum(&pseudo)
-}
-
-/// (src, dst, sport, dport) of an IPv4 TCP/UDP frame, after checking that
-/// the IPv4 header and the L4 checksums are valid.
-fn tuple4(f: &[u8]) -> (Ipv4Addr, Ipv4Addr, u16, u16) {
-    assert_eq!(csum(&f[14..34]), 0, "IPv4 header checksum");
-    let l4 = &f[34..];
-    if f[23] == TCP || l4[6..8] != [0, 0] {
-        assert_eq!(l4_csum(&f[14..34], l4), 0, "L4 checksum");
-    }
-    (
-        Ipv4Addr::new(f[26], f[27], f[28], f[29]),
-        Ipv4Addr::new(f[30], f[31], f[32], f[33]),
-        u16::from_be_bytes([l4[0], l4[1]]),
-        u16::from_be_bytes([l4[2], l4[3]]),
-    )
-}
-
-fn drops(dp: &Datapath, r: DropReason) -> u64 {
-    dp.drop_counters()
-        .unwrap()
-        .into_iter()
-        .find(|(x, _)| *x == r)
-        .map(|(_, n)| n)
-        .unwrap()
-}
-
-fn path(dp: &Datapath, p: PathKind) -> u64 {
-    dp.path_counters()
-        .unwrap()
-        .into_iter()
-        .find(|(x, _)| *x == p)
-        .map(|(_, n)| n)
-        .unwrap()
 }
 
 #[test]
@@ -441,21 +362,6 @@ fn a_pod_that_reaches_itself_through_a_service_gets_the_frontend_as_source() {
     let out = dp.test_run(Hook::Pod, &synack, 0).unwrap();
     assert_eq!(out.verdict, REDIRECT, "back into the pod");
     assert_eq!(tuple4(&out.packet), (VIP, POD1, 80, 40000));
-}
-
-/// Ethernet + IPv4 ICMP error (type, code) from `src` to `dst` quoting the
-/// first 28 bytes of `quoted` (an IPv4 frame built here), checksums right.
-fn icmp4_error(src: Ipv4Addr, dst: Ipv4Addr, ty: u8, code: u8, quoted: &[u8]) -> Vec<u8> {
-    let q = &quoted[14..14 + 28];
-    let mut icmp = vec![ty, code, 0, 0, 0, 0, 0x05, 0x78];
-    icmp.extend_from_slice(q);
-    let c = csum(&icmp);
-    icmp[2..4].copy_from_slice(&c.to_be_bytes());
-    let mut f = vec![0u8; 14];
-    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    f.extend(ipv4_header(src, dst, 1, 64, 20 + icmp.len(), false));
-    f.extend(icmp);
-    f
 }
 
 #[test]

@@ -19,6 +19,7 @@
 #![no_main]
 
 mod dp {
+    pub mod egw;
     pub mod fwd;
     pub mod icmp;
     pub mod maps;
@@ -44,9 +45,9 @@ use dp::{
     maps::{EpDir, config, count_endpoint, endpoint, tunnel},
     pkt::{ETH_LEN, IPPROTO_UDP, forwardable, load, parse_l3, ptr_at, v4_key},
     svc::{SVC_DONE, SVC_DROP, SVC_PASS},
-    tunnel::{GENEVE_DECAPSULATED, geneve_in, tunnel_out},
+    tunnel::{GENEVE_DECAPSULATED, GENEVE_EGRESS, geneve_in, tunnel_out},
 };
-use tern_ebpf_common::datapath::{CFG_FLAG_SERVICES, DropReason, Mode, PathKind};
+use tern_ebpf_common::datapath::{CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, DropReason, Mode, PathKind};
 
 #[inline(always)]
 fn ethertype(ctx: &TcContext) -> Result<u16, DropReason> {
@@ -96,12 +97,54 @@ fn try_pod_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
         return Ok(deliver(ctx.skb.skb, ip, ep, PathKind::Local, cfg));
     }
     let mode = Mode::from_u32(cfg.mode);
+    // An egress gateway policy's traffic: to its gateway through the
+    // tunnel (Geneve unless the node runs VXLAN), or translated here when
+    // this node is the gateway.
+    if cfg.flags & CFG_FLAG_EGRESS != 0 {
+        match dp::egw::steer(ctx.skb.skb, ip) {
+            dp::egw::EGW_DROP => return Ok(TC_ACT_SHOT),
+            dp::egw::EGW_REMOTE => {
+                let remote = dp::egw::remote().ok_or(DropReason::EgressNoGateway)?;
+                let tunnel_mode = if mode == Mode::Vxlan {
+                    Mode::Vxlan
+                } else if cfg.geneve_port != 0 {
+                    Mode::Geneve
+                } else {
+                    return Err(DropReason::NoTunnel);
+                };
+                return Ok(tunnel_out(ctx.skb.skb, ip, cfg, tunnel_mode, remote));
+            }
+            dp::egw::EGW_LOCAL => return Ok(egress_snat(ctx.skb.skb, ip, ifindex)),
+            _ => {}
+        }
+    }
     if mode != Mode::Native
         && let Some(remote) = tunnel(&ip.dst)
     {
         return Ok(tunnel_out(ctx.skb.skb, ip, cfg, mode, remote));
     }
     Ok(native(ctx.skb.skb, ip, ifindex, cfg))
+}
+
+/// This node is the gateway of `ip`'s egress policy (set by `egw::steer`
+/// or `egw::set_policy_id`): translated to the egress IP, then routed out
+/// by the FIB. A frame of its own, so that the callers' stay small.
+#[inline(never)]
+fn egress_snat(skb: *mut aya_ebpf::bindings::__sk_buff, ip: &mut dp::pkt::L3, ifindex: u32) -> i32 {
+    let Some(cfg) = config() else {
+        return TC_ACT_SHOT;
+    };
+    let mut r = dp::egw::snat(skb, ip);
+    if r == SVC_DONE {
+        r = dp::egw::snat_commit(ip);
+    }
+    if r == SVC_DONE {
+        r = dp::svc::apply(skb, ip);
+    }
+    if r == SVC_DROP {
+        return TC_ACT_SHOT;
+    }
+    native(skb, ip, ifindex, cfg)
 }
 
 #[classifier]
@@ -130,6 +173,14 @@ fn try_uplink_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
         let ports: [u8; 4] = load(ctx, ip.off + ip.hdr_len)?;
         if u16::from_be_bytes([ports[2], ports[3]]) == cfg.geneve_port {
             let v = geneve_in(ctx.skb.skb, ip, cfg);
+            if v == GENEVE_EGRESS {
+                if !parse_l3(ctx, ETH_LEN, ethertype(ctx)?, &mut slot)? {
+                    return Err(DropReason::EgressUnsupported);
+                }
+                // SAFETY: parse_l3 answered true: it initialised `slot` again.
+                let inner = unsafe { slot.assume_init_mut() };
+                return Ok(egress_snat(ctx.skb.skb, inner, skb_ifindex(ctx)));
+            }
             if v != GENEVE_DECAPSULATED {
                 return Ok(v);
             }
@@ -151,7 +202,9 @@ fn try_uplink_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
             return Ok(deliver(ctx.skb.skb, inner, ep, PathKind::GeneveDecap, cfg));
         }
     }
-    if cfg.flags & CFG_FLAG_SERVICES != 0 && forwardable(ip) {
+    // Replies of translated connections (services, egress gateway flows),
+    // and connections to services.
+    if cfg.flags & (CFG_FLAG_SERVICES | CFG_FLAG_EGRESS) != 0 && forwardable(ip) {
         let mut r = dp::svc::reply(ctx.skb.skb, ip);
         if r == SVC_PASS {
             r = dp::svc::forward(ctx.skb.skb, ip, 1);
@@ -209,15 +262,31 @@ fn try_vxlan_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     let Some(cfg) = config() else {
         return Ok(to_stack());
     };
-    if key.tunnel_id != cfg.vni {
+    // Another VNI is an egress gateway policy's, when this node serves it.
+    let egress = key.tunnel_id != cfg.vni;
+    if egress && cfg.flags & CFG_FLAG_EGRESS == 0 {
         return Err(DropReason::WrongVni);
     }
     let mut ip = MaybeUninit::uninit();
     if !parse_l3(ctx, ETH_LEN, ethertype(ctx)?, &mut ip)? {
-        return Ok(to_stack());
+        return if egress {
+            Err(DropReason::WrongVni)
+        } else {
+            Ok(to_stack())
+        };
     }
     // SAFETY: parse_l3 answered true: it initialised `ip`.
     let ip = unsafe { ip.assume_init_mut() };
+    if egress {
+        if !dp::egw::serves(key.tunnel_id, ip.v6) {
+            return Err(DropReason::WrongVni);
+        }
+        if !forwardable(ip) {
+            return Err(DropReason::EgressUnsupported);
+        }
+        dp::egw::set_policy_id(key.tunnel_id);
+        return Ok(egress_snat(ctx.skb.skb, ip, skb_ifindex(ctx)));
+    }
     if !forwardable(ip) {
         return Ok(to_stack());
     }

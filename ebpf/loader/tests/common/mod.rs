@@ -1,11 +1,20 @@
-//! Shared helpers of the datapath tests: packet builders, checksum checks
-//! and a private network namespace for the calling test thread.
+//! Shared helpers of the datapath tests: packet builders, checksum checks,
+//! counters and a private network namespace for the calling test thread.
 #![allow(dead_code)]
 
 use std::{
     net::{Ipv4Addr, Ipv6Addr},
     process::Command,
 };
+
+use tern_ebpf::{
+    Datapath,
+    datapath::{DropReason, PathKind},
+};
+
+/// IP protocol numbers.
+pub const TCP: u8 = 6;
+pub const UDP: u8 = 17;
 
 /// MAC of the pod's interface in the packets built here.
 pub const POD_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x0a];
@@ -128,4 +137,96 @@ pub fn private_netns() {
 /// The ifindex of `name` in the calling thread's namespace.
 pub fn ifindex(name: &str) -> u32 {
     nix::net::if_::if_nametoindex(name).unwrap_or_else(|e| panic!("ifindex of {name}: {e}"))
+}
+
+/// Ethernet + IPv4 + TCP (SYN unless `flags` says otherwise), checksums right.
+pub fn ipv4_tcp(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    let payload = b"GET / HTTP/1.0\r\n\r\n";
+    let mut f = vec![0u8; 14];
+    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    f.extend(ipv4_header(
+        src,
+        dst,
+        TCP,
+        64,
+        20 + 20 + payload.len(),
+        true,
+    ));
+    let mut t = vec![0u8; 20];
+    t[0..2].copy_from_slice(&sport.to_be_bytes());
+    t[2..4].copy_from_slice(&dport.to_be_bytes());
+    t[4..8].copy_from_slice(&1000u32.to_be_bytes());
+    t[12] = 5 << 4;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&65535u16.to_be_bytes());
+    t.extend_from_slice(payload);
+    let c = l4_csum(&f[14..34], &t);
+    t[16..18].copy_from_slice(&c.to_be_bytes());
+    f.extend(t);
+    f
+}
+
+/// The L4 checksum over the pseudo header of `ip` (IPv4 or IPv6) and `l4`.
+pub fn l4_csum(ip: &[u8], l4: &[u8]) -> u16 {
+    let mut pseudo = Vec::new();
+    if ip[0] >> 4 == 4 {
+        pseudo.extend_from_slice(&ip[12..20]);
+        pseudo.extend_from_slice(&[0, ip[9]]);
+        pseudo.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+    } else {
+        pseudo.extend_from_slice(&ip[8..40]);
+        pseudo.extend_from_slice(&(l4.len() as u32).to_be_bytes());
+        pseudo.extend_from_slice(&[0, 0, 0, ip[6]]);
+    }
+    pseudo.extend_from_slice(l4);
+    csum(&pseudo)
+}
+
+/// (src, dst, sport, dport) of an IPv4 TCP/UDP frame, after checking that
+/// the IPv4 header and the L4 checksums are valid.
+pub fn tuple4(f: &[u8]) -> (Ipv4Addr, Ipv4Addr, u16, u16) {
+    assert_eq!(csum(&f[14..34]), 0, "IPv4 header checksum");
+    let l4 = &f[34..];
+    if f[23] == TCP || l4[6..8] != [0, 0] {
+        assert_eq!(l4_csum(&f[14..34], l4), 0, "L4 checksum");
+    }
+    (
+        Ipv4Addr::new(f[26], f[27], f[28], f[29]),
+        Ipv4Addr::new(f[30], f[31], f[32], f[33]),
+        u16::from_be_bytes([l4[0], l4[1]]),
+        u16::from_be_bytes([l4[2], l4[3]]),
+    )
+}
+
+pub fn drops(dp: &Datapath, r: DropReason) -> u64 {
+    dp.drop_counters()
+        .unwrap()
+        .into_iter()
+        .find(|(x, _)| *x == r)
+        .map(|(_, n)| n)
+        .unwrap()
+}
+
+pub fn path(dp: &Datapath, p: PathKind) -> u64 {
+    dp.path_counters()
+        .unwrap()
+        .into_iter()
+        .find(|(x, _)| *x == p)
+        .map(|(_, n)| n)
+        .unwrap()
+}
+
+/// Ethernet + IPv4 ICMP error (type, code) from `src` to `dst` quoting the
+/// first 28 bytes of `quoted` (an IPv4 frame built here), checksums right.
+pub fn icmp4_error(src: Ipv4Addr, dst: Ipv4Addr, ty: u8, code: u8, quoted: &[u8]) -> Vec<u8> {
+    let q = &quoted[14..14 + 28];
+    let mut icmp = vec![ty, code, 0, 0, 0, 0, 0x05, 0x78];
+    icmp.extend_from_slice(q);
+    let c = csum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut f = vec![0u8; 14];
+    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    f.extend(ipv4_header(src, dst, 1, 64, 20 + icmp.len(), false));
+    f.extend(icmp);
+    f
 }

@@ -33,7 +33,7 @@ use tern_ebpf_common::{
     datapath::{DatapathConfig, DropReason, IpKey, PathKind},
     services::{
         AFFINITY_ENTRIES, AffinityEntry, AffinityKey, BACKEND_F_PRESENT, Backend, CT_DIR_FORWARD,
-        CT_DIR_REPLY, CT_ENTRIES, CT_F_SNAT, CT_STATE_CLOSING, CT_STATE_ESTABLISHED,
+        CT_DIR_REPLY, CT_ENTRIES, CT_F_EGRESS, CT_F_SNAT, CT_STATE_CLOSING, CT_STATE_ESTABLISHED,
         CT_STATE_OTHER, CT_STATE_SYN, CtEntry, CtKey, LB_TABLE_ENTRIES, MAX_BACKENDS,
         MAX_SERVICE_ENTRIES, SNAT_PORT_MAX, SNAT_PORT_MIN, SOURCE_RANGE_ENTRIES, SVC_F_ADDRESS,
         SVC_F_AFFINITY, SVC_F_LOCAL, SVC_F_RANDOM, SVC_F_SOURCE_RANGES, ServiceEntry, ServiceKey,
@@ -48,9 +48,9 @@ use super::{
 
 pub const IPPROTO_TCP: u8 = 6;
 const TCP_FIN: u8 = 0x01;
-const TCP_SYN: u8 = 0x02;
+pub const TCP_SYN: u8 = 0x02;
 const TCP_RST: u8 = 0x04;
-const TCP_ACK: u8 = 0x10;
+pub const TCP_ACK: u8 = 0x10;
 
 /// [`forward`] / [`reply`]: not a service packet, left as it was.
 pub const SVC_PASS: i32 = 0;
@@ -84,7 +84,7 @@ pub fn table_id(i: u32) -> Option<u32> {
 }
 
 #[map(name = "TERN_CT")]
-static CT: LruHashMap<CtKey, CtEntry> = LruHashMap::with_max_entries(CT_ENTRIES, 0);
+pub static CT: LruHashMap<CtKey, CtEntry> = LruHashMap::with_max_entries(CT_ENTRIES, 0);
 
 #[map(name = "TERN_AFFINITY")]
 static AFFINITY: LruHashMap<AffinityKey, AffinityEntry> =
@@ -113,14 +113,14 @@ static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 
 /// The ports and TCP flags of a TCP or UDP packet that is not a fragment.
 #[derive(Clone, Copy)]
-struct Ports {
-    sport: u16,
-    dport: u16,
-    flags: u8,
+pub struct Ports {
+    pub sport: u16,
+    pub dport: u16,
+    pub flags: u8,
 }
 
 #[inline(always)]
-fn ports(ctx: &TcContext, ip: &L3) -> Result<Option<Ports>, DropReason> {
+pub fn ports(ctx: &TcContext, ip: &L3) -> Result<Option<Ports>, DropReason> {
     if ip.frag || (ip.proto != IPPROTO_TCP && ip.proto != IPPROTO_UDP) {
         return Ok(None);
     }
@@ -139,20 +139,25 @@ fn ports(ctx: &TcContext, ip: &L3) -> Result<Option<Ports>, DropReason> {
 }
 
 #[inline(always)]
-fn now() -> u64 {
+pub fn now() -> u64 {
     // SAFETY: a plain helper call.
     unsafe { bpf_ktime_get_ns() }
 }
 
-/// The state after a packet with TCP `flags` (UDP: other), and its timeout.
+/// The state after a packet with TCP `flags` (UDP: other), and its timeout
+/// (the egress gateway's timeouts for its flows, the services' otherwise).
 #[inline(always)]
-fn next_state(proto: u8, old: u8, flags: u8) -> (u8, u64) {
-    let t = SVC_CONFIG.get(0).copied().unwrap_or(ServicesConfig {
-        tcp_syn: 60,
-        tcp_established: 21600,
-        tcp_closing: 10,
-        other: 60,
-    });
+pub fn next_state(proto: u8, old: u8, flags: u8, egress: bool) -> (u8, u64) {
+    let t = if egress {
+        super::egw::timeouts()
+    } else {
+        SVC_CONFIG.get(0).copied().unwrap_or(ServicesConfig {
+            tcp_syn: 60,
+            tcp_established: 21600,
+            tcp_closing: 10,
+            other: 60,
+        })
+    };
     let state = if proto != IPPROTO_TCP {
         CT_STATE_OTHER
     } else if flags & (TCP_FIN | TCP_RST) != 0 {
@@ -294,7 +299,7 @@ fn forward_inner(
             && b.addr == e.addr_a
             && b.port == e.port_a
         {
-            let (state, timeout) = next_state(ip.proto, e.state, p.flags);
+            let (state, timeout) = next_state(ip.proto, e.state, p.flags, false);
             e.state = state;
             e.expires = t + timeout;
             // The reply entry may have been evicted (LRU) or collected
@@ -376,7 +381,7 @@ fn forward_inner(
         };
         let _ = AFFINITY.insert(&s.ak, &a, 0);
     }
-    let (state, timeout) = next_state(ip.proto, 0, p.flags);
+    let (state, timeout) = next_state(ip.proto, 0, p.flags, false);
     s.fwd = CtEntry {
         expires: t + timeout,
         addr_a: b.addr,
@@ -495,7 +500,8 @@ fn reply_inner(ctx: &TcContext, ip: &mut L3) -> Result<bool, DropReason> {
     };
     // SAFETY: as in forward_inner.
     let e = unsafe { &mut *e };
-    let (state, timeout) = next_state(ip.proto, e.state, p.flags);
+    let egress = e.flags & CT_F_EGRESS != 0;
+    let (state, timeout) = next_state(ip.proto, e.state, p.flags, egress);
     e.state = state;
     e.expires = now() + timeout;
     let n = nat()?;
@@ -503,8 +509,13 @@ fn reply_inner(ctx: &TcContext, ip: &mut L3) -> Result<bool, DropReason> {
     n.sport = e.port_a;
     n.dst = e.addr_b;
     n.dport = e.port_b;
-    n.flags = NAT_SRC | if e.flags & CT_F_SNAT != 0 { NAT_DST } else { 0 };
-    count_path(PathKind::ServiceReply);
+    // An egress flow's source (the outside server) was never translated.
+    n.flags = if egress { 0 } else { NAT_SRC } | if e.flags & CT_F_SNAT != 0 { NAT_DST } else { 0 };
+    count_path(if egress {
+        PathKind::EgressReply
+    } else {
+        PathKind::ServiceReply
+    });
     Ok(true)
 }
 
@@ -514,25 +525,26 @@ enum Side {
     Dst,
 }
 
-/// The translation [`forward`] or [`reply`] decided, for [`apply`]: the
-/// new source and destination (each only when its `NAT_*` flag is set).
+/// The translation [`forward`] or [`reply`] (or the egress gateway)
+/// decided, for [`apply`]: the new source and destination (each only when
+/// its `NAT_*` flag is set).
 #[repr(C)]
-struct Nat {
-    src: [u8; 16],
-    dst: [u8; 16],
-    sport: u16,
-    dport: u16,
-    flags: u32,
+pub struct Nat {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub sport: u16,
+    pub dport: u16,
+    pub flags: u32,
 }
 
-const NAT_SRC: u32 = 1;
-const NAT_DST: u32 = 2;
+pub const NAT_SRC: u32 = 1;
+pub const NAT_DST: u32 = 2;
 
 #[map(name = "TERN_NAT")]
 static NAT: PerCpuArray<Nat> = PerCpuArray::with_max_entries(1, 0);
 
 #[inline(always)]
-fn nat() -> Result<&'static mut Nat, DropReason> {
+pub fn nat() -> Result<&'static mut Nat, DropReason> {
     // SAFETY: this CPU's slot; a program runs to completion on one CPU.
     NAT.get_ptr_mut(0)
         .map(|p| unsafe { &mut *p })
@@ -783,7 +795,11 @@ fn icmp_error(ctx: &TcContext, ip: &mut L3) -> Result<bool, DropReason> {
         )?;
         ip.src.addr = s.rev.addr_a;
     }
-    count_path(PathKind::ServiceReply);
+    count_path(if s.rev.flags & CT_F_EGRESS != 0 {
+        PathKind::EgressReply
+    } else {
+        PathKind::ServiceReply
+    });
     Ok(true)
 }
 

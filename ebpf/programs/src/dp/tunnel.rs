@@ -34,7 +34,7 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use tern_ebpf_common::datapath::{
-    CFG_FLAG_SERVICES, DatapathConfig, DropReason, GENEVE_PROTO_ETH, IpKey, Mode, PathKind,
+    CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, DatapathConfig, DropReason, GENEVE_PROTO_ETH, IpKey, Mode, PathKind,
     REDIRECT_EGRESS, RemoteNode, TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6,
 };
 
@@ -124,7 +124,7 @@ fn vxlan_out_inner(
 ) -> Result<i32, DropReason> {
     // SAFETY: bpf_tunnel_key is plain old data.
     let mut key: bpf_tunnel_key = unsafe { core::mem::zeroed() };
-    key.tunnel_id = cfg.vni;
+    key.tunnel_id = vni_of(cfg, remote);
     key.tunnel_ttl = 64;
     let mut flags = 0u64;
     if remote.family == 6 {
@@ -152,13 +152,19 @@ fn vxlan_out_inner(
     trace(cfg, |t| {
         t.kind = REDIRECT_EGRESS;
         t.ifindex = cfg.vxlan_ifindex;
-        t.tunnel_id = cfg.vni;
+        t.tunnel_id = vni_of(cfg, remote);
         t.tunnel_family = remote.family;
         t.tunnel_remote = remote.addr;
     });
     count_path(PathKind::VxlanEncap);
     // SAFETY: a plain helper call.
     Ok(unsafe { bpf_redirect(cfg.vxlan_ifindex, 0) } as i32)
+}
+
+/// The VNI towards `remote`: its own (an egress policy's) or the datapath's.
+#[inline(always)]
+fn vni_of(cfg: &DatapathConfig, remote: &RemoteNode) -> u32 {
+    if remote.vni != 0 { remote.vni } else { cfg.vni }
 }
 
 /// The UDP source port for a flow hash: 49152-65535 (RFC 8926 section 3.3).
@@ -187,7 +193,7 @@ fn geneve_out_inner(
     let hash = unsafe { bpf_get_hash_recalc(ctx.skb.skb) };
     let sport = source_port(hash).to_be_bytes();
     let dport = cfg.geneve_port.to_be_bytes();
-    let vni = cfg.vni.to_be_bytes();
+    let vni = vni_of(cfg, remote).to_be_bytes();
     let geneve = [
         0u8,
         0,
@@ -277,6 +283,10 @@ fn geneve_out_inner(
 /// [`geneve_in`]: decapsulated, a local pod's packet, to be delivered by
 /// the caller (not a TC verdict).
 pub const GENEVE_DECAPSULATED: i32 = 1000;
+/// [`geneve_in`]: decapsulated, a packet of an egress gateway policy this
+/// node serves (its id set with `egw::set_policy_id`), to be translated and
+/// routed by the caller.
+pub const GENEVE_EGRESS: i32 = 1001;
 
 /// Geneve arriving on the uplink for this node (`outer` is UDP to our
 /// Geneve port): checked, decapsulated and delivered to the pod (or, with
@@ -307,7 +317,10 @@ fn geneve_in_inner(ctx: &TcContext, outer: &L3, cfg: &DatapathConfig) -> Result<
     if u16::from_be_bytes([g[2], g[3]]) != GENEVE_PROTO_ETH {
         return Err(DropReason::BadHeader);
     }
-    if u32::from_be_bytes([0, g[4], g[5], g[6]]) != cfg.vni {
+    let vni = u32::from_be_bytes([0, g[4], g[5], g[6]]);
+    // Another VNI is an egress gateway policy's, when this node serves it.
+    let egress = vni != cfg.vni;
+    if egress && cfg.flags & CFG_FLAG_EGRESS == 0 {
         return Err(DropReason::WrongVni);
     }
     let opt_len = usize::from(g[0] & 0x3f) * 4;
@@ -327,7 +340,17 @@ fn geneve_in_inner(ctx: &TcContext, outer: &L3, cfg: &DatapathConfig) -> Result<
     {
         return Err(DropReason::Truncated);
     }
-    let ep = endpoint(&inner.dst).ok_or(DropReason::NoEndpoint)?;
+    if egress {
+        if !super::egw::serves(vni, inner.v6) {
+            return Err(DropReason::WrongVni);
+        }
+        super::egw::set_policy_id(vni);
+    }
+    let ep = if egress {
+        None
+    } else {
+        Some(endpoint(&inner.dst).ok_or(DropReason::NoEndpoint)?)
+    };
     let flags = if inner.v6 {
         BPF_F_ADJ_ROOM_DECAP_L3_IPV6
     } else {
@@ -342,6 +365,9 @@ fn geneve_in_inner(ctx: &TcContext, outer: &L3, cfg: &DatapathConfig) -> Result<
     // With services, the packet may be a reply to translate back first: the
     // uplink program does that and the delivery in its own frame (this
     // one's, with the conntrack's, would not fit BPF's 512 bytes of stack).
+    let Some(ep) = ep else {
+        return Ok(GENEVE_EGRESS);
+    };
     if cfg.flags & CFG_FLAG_SERVICES != 0 {
         return Ok(GENEVE_DECAPSULATED);
     }
