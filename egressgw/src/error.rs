@@ -9,7 +9,6 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::model::{Gateway, MAX_GATEWAYS, MAX_NAMESPACES, MAX_PREFIXES};
-use crate::nat::NatKey;
 use crate::table::MAX_POLICIES;
 
 /// A refused policy, config line or policy-table change.
@@ -176,31 +175,4 @@ impl EgressError {
             error: Box::new(self),
         }
     }
-}
-
-/// A SNAT port request or release the allocator refuses.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum NatError {
-    /// Every port of the range is in use for this key: the datapath drops
-    /// the packet with its port-exhaustion reason.
-    #[error("no free port for {key}: all {capacity} ports are in use")]
-    Exhausted { key: NatKey, capacity: u32 },
-
-    /// Ports are free but none among the probed ones: the datapath drops the
-    /// packet (counted apart from exhaustion); the flow's retransmission
-    /// probes further on, where the cursor now points.
-    #[error(
-        "no free port for {key} among the {probed} ports probed from {from} ({in_use} of {capacity} in use)"
-    )]
-    Busy {
-        key: NatKey,
-        from: u16,
-        probed: u32,
-        in_use: u32,
-        capacity: u32,
-    },
-
-    /// A release of a port that is not allocated for this key.
-    #[error("port {port} is not allocated for {key}")]
-    NotAllocated { key: NatKey, port: u16 },
 }

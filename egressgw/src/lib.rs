@@ -3,13 +3,14 @@
 //! to fixed egress IPs that a legacy firewall can allow. This crate holds
 //! what a policy is, how ternd's config writes it, the table of policies,
 //! what one node programs for them, how a flow picks its gateway, and the
-//! rules of SNAT port allocation on the gateway.
+//! gateway's SNAT settings.
 //!
 //! It is pure: no kernel access, no async runtime. ternd keeps a
 //! [`PolicyTable`], turns it into a [`NodePlan`] with [`plan()`] whenever a
 //! policy, a pod or a gateway's health changes, and programs the plan into
-//! the datapath, whose programs choose gateways with [`pick`]'s rule and
-//! allocate ports with [`PortAllocator`]'s.
+//! the datapath, whose programs choose gateways with [`pick`]'s rule (the
+//! same hash functions, from tern-ebpf-common) and allocate ports as
+//! [`nat`] describes.
 //!
 //! # A policy
 //! A [`Policy`] selects pods (`match source` prefixes and `match namespace`
@@ -66,9 +67,11 @@
 //!
 //! # Policy ids
 //! Each policy has an id in `1..=0xffffff` derived from its name
-//! ([`PolicyTable::id`]): nodes with the same policies agree on the ids,
-//! which fit a VXLAN VNI or a Geneve option should the datapath want to
-//! carry them.
+//! ([`PolicyTable::id`]): nodes with the same policies agree on the ids.
+//! A policy's traffic crosses the tunnel to its gateway with the id as the
+//! VXLAN or Geneve VNI, which tells the gateway which policy (and so which
+//! egress IP) the packet is for; the table keeps the datapath's own VNI
+//! from the policies ([`PolicyTable::set_reserved_id`]).
 pub mod config;
 pub mod error;
 pub mod hash;
@@ -81,15 +84,12 @@ pub mod table;
 mod testgen;
 
 pub use config::{parse_block, parse_header, parse_nat_line, parse_sub_line, render, render_nat};
-pub use error::{EgressError, NatError};
+pub use error::EgressError;
 pub use hash::{FlowKey, flow_hash};
 pub use model::{
     Family, Gateway, Incomplete, MAX_GATEWAYS, MAX_NAMESPACES, MAX_PREFIXES, PodInfo, Policy,
 };
-pub use nat::{
-    AllocatorStats, DEFAULT_RESERVED, NatConfig, NatKey, NatProto, NatTimeouts, PortAllocator,
-    PortRange,
-};
+pub use nat::{DEFAULT_RESERVED, NatConfig, NatProto, NatTimeouts, PortRange};
 pub use plan::{GatewayChoice, NodePlan, NodeView, SnatEntry, SteerEntry, pick, plan};
 pub use status::{GatewayStatus, PolicyCounts, PolicyState, PolicyStatus, status};
 pub use table::{Change, MAX_POLICIES, MAX_POLICY_ID, PolicyTable};

@@ -1,11 +1,9 @@
 //! SNAT on the gateway: the port range and timeouts (`egress-gateway nat`
-//! lines), and [`PortAllocator`], the reference model of how the datapath
-//! picks a source port for a new flow. The eBPF programs allocate in the
-//! kernel; they follow the rules here, and the tests of this file define the
-//! behaviour both must have.
+//! lines), which ternd writes to the datapath.
 //!
 //! # The port range
-//! [`PortRange::default`] is 1024..=29999 (28,976 ports):
+//! [`PortRange::default`] is 1024..=29999 (28,976 ports), the range of the
+//! services' SNAT too:
 //! - below 1024 are the well-known ports, which some servers treat as
 //!   privileged sources;
 //! - 30000..=32767 is Kubernetes' default NodePort range: a gateway that is
@@ -17,56 +15,45 @@
 //!
 //! Within the range, the tunnel ports (UDP 4789 VXLAN, UDP 6081 Geneve,
 //! [`DEFAULT_RESERVED`]) are never given to UDP flows, so that a reply can
-//! never be mistaken for a tunnel packet. The range holds more than 28,000
-//! concurrent flows to one destination for every protocol.
+//! never be mistaken for a tunnel packet.
 //!
-//! # One key, one port space
-//! A port is unique per [`NatKey`] (egress IP, protocol, destination address,
-//! destination port), as in Linux's NAT: the reply's 5-tuple (destination,
-//! egress IP, port) tells the flows apart, so the same port serves flows to
-//! other destinations at the same time.
-//!
-//! # How a port is picked ([`PortAllocator::allocate`])
-//! Per key the allocator keeps the ports in use (in the datapath: the reverse
-//! NAT entries themselves), their count, a cursor, and up to [`RECENT_PORTS`]
-//! ports released lately. For a new flow:
-//! 1. every port of the key is in use: [`NatError::Exhausted`] (a counted
-//!    drop, never a crash);
-//! 2. else a recently released port that is still free, oldest first;
-//! 3. else the first free port from the cursor on, trying at most
-//!    [`MAX_PROBES`] ports (reserved ones count); the cursor moves past the
-//!    port taken. When none of them is free: [`NatError::Busy`], and the
-//!    cursor moves past the ports tried, so the flow's retransmission looks
-//!    further on.
-//!
-//! A key's cursor starts at a hash of the key under a per-gateway secret plus
-//! a counter of allocations (RFC 6056's hash-based selection, algorithm 3):
-//! ports are not guessable from outside, and successive flows to one server
-//! take successive ports even when the key's state was dropped in between.
-//! Every step costs at most a constant (one recent port per release, at most
-//! [`MAX_PROBES`] probes), so allocation is O(1); a key's state goes away with
-//! its last port.
-use std::collections::{HashMap, HashSet, VecDeque};
+//! # How the datapath picks a port
+//! A port is unique per (egress IP, protocol, destination address,
+//! destination port), as in Linux's NAT: the reply's 5-tuple tells the
+//! flows apart, so one port serves flows to other destinations at the same
+//! time. The gateway's program tries up to 32 ports for a new flow, from a
+//! point of the range its flow hash chooses, in steps that differ per try;
+//! a port is taken by inserting the flow's reply entry into the conntrack
+//! map only if no entry holds that reply tuple (the map's own atomic
+//! no-overwrite insert), so two CPUs can never give one port twice. When no
+//! try finds a free port the packet is dropped and counted
+//! (`egress-ports-exhausted`); the flow's retransmission tries the same
+//! ports again, which entries expiring in between may have freed. With the
+//! default range, a destination holding 10,000 flows leaves a new flow a
+//! chance of about (10,000/28,976)^32, below 10^-14, to find none.
 use std::fmt;
-use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{EgressError, NatError};
-use crate::hash::{addr_bytes, fmix64, fnv1a64};
+use crate::error::EgressError;
 
 /// First port of the default SNAT range.
-pub const DEFAULT_PORT_MIN: u16 = 1024;
+pub const DEFAULT_PORT_MIN: u16 = tern_ebpf_common::services::SNAT_PORT_MIN;
 /// Last port of the default SNAT range.
-pub const DEFAULT_PORT_MAX: u16 = 29_999;
-/// Ports tried from the cursor for one new flow.
-pub const MAX_PROBES: u32 = 64;
-/// Released ports a key remembers for reuse.
-pub const RECENT_PORTS: usize = 16;
+pub const DEFAULT_PORT_MAX: u16 = tern_ebpf_common::services::SNAT_PORT_MAX;
 /// Longest NAT timeout, in seconds (one week).
 pub const MAX_TIMEOUT: u32 = 7 * 86_400;
 /// Ports never given to a flow of that protocol: the tunnels' UDP ports.
-pub const DEFAULT_RESERVED: [(NatProto, u16); 2] = [(NatProto::Udp, 4789), (NatProto::Udp, 6081)];
+pub const DEFAULT_RESERVED: [(NatProto, u16); 2] = [
+    (
+        NatProto::Udp,
+        tern_ebpf_common::egress::RESERVED_UDP_PORTS[0],
+    ),
+    (
+        NatProto::Udp,
+        tern_ebpf_common::egress::RESERVED_UDP_PORTS[1],
+    ),
+];
 /// The timeout names of `egress-gateway nat timeout KIND SECONDS`.
 pub const TIMEOUT_KINDS: &str = "tcp-syn, tcp-established, tcp-closing or other";
 
@@ -154,12 +141,6 @@ impl PortRange {
 
     pub fn contains(&self, port: u16) -> bool {
         (self.min..=self.max).contains(&port)
-    }
-
-    /// The port at `offset` (taken modulo the length).
-    fn port_at(&self, offset: u32) -> u16 {
-        // min + (offset mod len) <= max, which fits in u16.
-        u16::try_from(u32::from(self.min) + offset % self.len()).unwrap_or(self.max)
     }
 }
 
@@ -251,215 +232,6 @@ impl NatConfig {
     pub fn validate(&self) -> Result<(), EgressError> {
         self.ports.validate()?;
         self.timeouts.validate()
-    }
-}
-
-/// What a translated source port must be unique for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct NatKey {
-    pub egress_ip: IpAddr,
-    pub proto: NatProto,
-    pub dst: IpAddr,
-    /// 0 for ICMP echo.
-    pub dst_port: u16,
-}
-
-impl fmt::Display for NatKey {
-    /// `egress-ip 203.0.113.10 to 192.0.2.130 port 5432 tcp`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "egress-ip {} to {} port {} {}",
-            self.egress_ip, self.dst, self.dst_port, self.proto
-        )
-    }
-}
-
-impl NatKey {
-    /// FNV-1a 64 over `egress_ip[16] dst[16] dst_port (2, big-endian) proto
-    /// index (1)`: what the cursor's start is derived from.
-    pub fn hash(&self) -> u64 {
-        let mut bytes = [0u8; 35];
-        bytes[..16].copy_from_slice(&addr_bytes(self.egress_ip));
-        bytes[16..32].copy_from_slice(&addr_bytes(self.dst));
-        bytes[32..34].copy_from_slice(&self.dst_port.to_be_bytes());
-        bytes[34] = self.proto.index();
-        fnv1a64(&bytes)
-    }
-}
-
-/// What the allocator did, for tests and `show egress-gateway nat`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AllocatorStats {
-    pub allocated: u64,
-    pub released: u64,
-    /// Allocations served from a key's recently released ports.
-    pub from_recent: u64,
-    /// Ports looked at from cursors (reserved ones included).
-    pub probes: u64,
-    pub busy: u64,
-    pub exhausted: u64,
-}
-
-/// One key's state.
-#[derive(Clone, Debug, Default)]
-struct KeyState {
-    /// Offset in the range of the next port to probe.
-    cursor: u32,
-    used: HashSet<u16>,
-    recent: VecDeque<u16>,
-}
-
-/// The reference SNAT port allocator of one gateway (see the module's
-/// documentation for the rules).
-#[derive(Clone, Debug)]
-pub struct PortAllocator {
-    range: PortRange,
-    reserved: HashSet<(NatProto, u16)>,
-    secret: u64,
-    /// Successful allocations, wrapping: added to a new key's start.
-    counter: u32,
-    keys: HashMap<NatKey, KeyState>,
-    stats: AllocatorStats,
-}
-
-impl PortAllocator {
-    /// An allocator over `range` (which must be valid) that never gives the
-    /// `reserved` ports to their protocol; `secret` keys the cursors' starts
-    /// (ternd draws it at random when it starts; tests fix it).
-    pub fn new(
-        range: PortRange,
-        reserved: &[(NatProto, u16)],
-        secret: u64,
-    ) -> Result<PortAllocator, EgressError> {
-        range.validate()?;
-        Ok(PortAllocator {
-            range,
-            reserved: reserved.iter().copied().collect(),
-            secret,
-            counter: 0,
-            keys: HashMap::new(),
-            stats: AllocatorStats::default(),
-        })
-    }
-
-    pub fn range(&self) -> PortRange {
-        self.range
-    }
-
-    /// How many ports a key of `proto` can hold at once.
-    pub fn capacity(&self, proto: NatProto) -> u32 {
-        let reserved = self
-            .reserved
-            .iter()
-            .filter(|(p, port)| *p == proto && self.range.contains(*port))
-            .count();
-        self.range
-            .len()
-            .saturating_sub(u32::try_from(reserved).unwrap_or(u32::MAX))
-    }
-
-    /// Where a new key's cursor starts: `fmix64(hash(key) ^ secret) +
-    /// counter`, modulo the range's length.
-    pub fn start_offset(&self, key: &NatKey) -> u32 {
-        let h = fmix64(key.hash() ^ self.secret);
-        let start = (h % u64::from(self.range.len())) as u32;
-        (start + self.counter % self.range.len()) % self.range.len()
-    }
-
-    /// A free source port for a new flow of `key`.
-    pub fn allocate(&mut self, key: NatKey) -> Result<u16, NatError> {
-        let capacity = self.capacity(key.proto);
-        let start = self.start_offset(&key);
-        let len = self.range.len();
-        let range = self.range;
-        let reserved = &self.reserved;
-        let stats = &mut self.stats;
-        let state = self.keys.entry(key).or_insert_with(|| KeyState {
-            cursor: start,
-            ..KeyState::default()
-        });
-        let in_use = u32::try_from(state.used.len()).unwrap_or(u32::MAX);
-        if in_use >= capacity {
-            stats.exhausted += 1;
-            if state.used.is_empty() {
-                self.keys.remove(&key);
-            }
-            return Err(NatError::Exhausted { key, capacity });
-        }
-        while let Some(port) = state.recent.pop_front() {
-            if state.used.insert(port) {
-                stats.from_recent += 1;
-                stats.allocated += 1;
-                self.counter = self.counter.wrapping_add(1);
-                return Ok(port);
-            }
-        }
-        let from = range.port_at(state.cursor);
-        let probes = MAX_PROBES.min(len);
-        for i in 0..probes {
-            let offset = (state.cursor + i) % len;
-            let port = range.port_at(offset);
-            stats.probes += 1;
-            if reserved.contains(&(key.proto, port)) {
-                continue;
-            }
-            if state.used.insert(port) {
-                state.cursor = (offset + 1) % len;
-                stats.allocated += 1;
-                self.counter = self.counter.wrapping_add(1);
-                return Ok(port);
-            }
-        }
-        state.cursor = (state.cursor + probes) % len;
-        stats.busy += 1;
-        Err(NatError::Busy {
-            key,
-            from,
-            probed: probes,
-            in_use,
-            capacity,
-        })
-    }
-
-    /// Gives back `port` of `key` (the flow's translation expired or was
-    /// collected).
-    pub fn release(&mut self, key: &NatKey, port: u16) -> Result<(), NatError> {
-        let not_allocated = || NatError::NotAllocated { key: *key, port };
-        let state = self.keys.get_mut(key).ok_or_else(not_allocated)?;
-        if !state.used.remove(&port) {
-            return Err(not_allocated());
-        }
-        self.stats.released += 1;
-        if state.used.is_empty() {
-            self.keys.remove(key);
-        } else if state.recent.len() < RECENT_PORTS {
-            state.recent.push_back(port);
-        }
-        Ok(())
-    }
-
-    /// Whether `port` is allocated for `key`.
-    pub fn is_allocated(&self, key: &NatKey, port: u16) -> bool {
-        self.keys.get(key).is_some_and(|s| s.used.contains(&port))
-    }
-
-    /// Ports of `key` in use.
-    pub fn in_use(&self, key: &NatKey) -> u32 {
-        self.keys
-            .get(key)
-            .map_or(0, |s| u32::try_from(s.used.len()).unwrap_or(u32::MAX))
-    }
-
-    /// Keys the allocator keeps state for: those with a port in use (and,
-    /// rarely, one whose first attempt was Busy, to keep its cursor).
-    pub fn keys(&self) -> usize {
-        self.keys.len()
-    }
-
-    pub fn stats(&self) -> AllocatorStats {
-        self.stats
     }
 }
 

@@ -12,8 +12,8 @@ use crate::model::{Family, Policy};
 
 /// Most policies the table holds.
 pub const MAX_POLICIES: usize = 4096;
-/// Largest policy id: ids are 24 bits (they fit a VXLAN VNI or a Geneve
-/// option), never 0.
+/// Largest policy id: ids are 24 bits (the tunnel carries them as the
+/// VNI), never 0.
 pub const MAX_POLICY_ID: u32 = 0x00ff_ffff;
 
 /// What an upsert or a delete did to one policy.
@@ -190,16 +190,22 @@ fn home_id(name: &str) -> u32 {
 /// names, so every node with the same policies has the same ids, and a
 /// policy's id changes only when a new name takes its place, which needs two
 /// names with one home among at most [`MAX_POLICIES`] of 2^24.
-fn assign_ids<'a>(names: impl Iterator<Item = &'a String>) -> BTreeMap<String, u32> {
-    assign_ids_with(names, home_id)
+/// `reserved` (when not 0) is never given: the datapath's own VNI, which
+/// the tunnel must tell apart from the policies' ids.
+fn assign_ids<'a>(names: impl Iterator<Item = &'a String>, reserved: u32) -> BTreeMap<String, u32> {
+    assign_ids_with(names, home_id, reserved)
 }
 
 /// [`assign_ids`] with another home function (tests force collisions).
 fn assign_ids_with<'a>(
     names: impl Iterator<Item = &'a String>,
     home: impl Fn(&str) -> u32,
+    reserved: u32,
 ) -> BTreeMap<String, u32> {
     let mut taken = HashSet::new();
+    if reserved != 0 {
+        taken.insert(reserved);
+    }
     let mut ids = BTreeMap::new();
     for name in names {
         let mut id = home(name);
@@ -215,14 +221,26 @@ fn assign_ids_with<'a>(
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PolicyTable {
     policies: BTreeMap<String, Policy>,
-    /// Policy id by name (a function of the set of names).
+    /// Policy id by name (a function of the set of names and `reserved`).
     ids: BTreeMap<String, u32>,
+    /// The id no policy gets (0: none).
+    reserved: u32,
     index: Index,
 }
 
 impl PolicyTable {
     pub fn new() -> PolicyTable {
         PolicyTable::default()
+    }
+
+    /// Keeps `id` from every policy (0: none): the datapath's VNI, since a
+    /// policy's traffic travels the tunnel with the policy's id as its VNI.
+    /// Ids may change (every node with the same VNI and policies agrees).
+    pub fn set_reserved_id(&mut self, id: u32) {
+        if self.reserved != id {
+            self.reserved = id;
+            self.ids = assign_ids(self.policies.keys(), id);
+        }
     }
 
     /// Adds or replaces `policy`. It must pass [`Policy::validate`] and
@@ -241,7 +259,7 @@ impl PolicyTable {
             .map_err(|e| e.in_policy(&policy.name))?;
         let change = self.commit_upsert(policy);
         if matches!(change, Change::Added(_)) {
-            self.ids = assign_ids(self.policies.keys());
+            self.ids = assign_ids(self.policies.keys(), self.reserved);
         }
         Ok(change)
     }
@@ -252,7 +270,7 @@ impl PolicyTable {
             return Err(EgressError::UnknownPolicy(name.to_owned()));
         }
         let change = self.commit_delete(name);
-        self.ids = assign_ids(self.policies.keys());
+        self.ids = assign_ids(self.policies.keys(), self.reserved);
         Ok(change)
     }
 
@@ -337,7 +355,7 @@ impl PolicyTable {
         for p in upsert {
             changes.push(self.commit_upsert_released(p));
         }
-        self.ids = assign_ids(self.policies.keys());
+        self.ids = assign_ids(self.policies.keys(), self.reserved);
         Ok(changes)
     }
 

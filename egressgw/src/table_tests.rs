@@ -34,7 +34,7 @@ fn check_index(t: &PolicyTable) {
         expected.add(p);
     }
     assert_eq!(t.index, expected);
-    assert_eq!(t.ids, assign_ids(t.policies.keys()));
+    assert_eq!(t.ids, assign_ids(t.policies.keys(), t.reserved));
 }
 
 #[test]
@@ -414,12 +414,35 @@ fn ids_depend_on_names_only() {
     let names: Vec<String> = ["c", "a", "b"].iter().map(|s| s.to_string()).collect();
     let mut sorted = names.clone();
     sorted.sort();
-    let ids = assign_ids_with(sorted.iter(), |_| MAX_POLICY_ID);
+    let ids = assign_ids_with(sorted.iter(), |_| MAX_POLICY_ID, 0);
     assert_eq!(ids["a"], MAX_POLICY_ID);
     assert_eq!(ids["b"], 1);
     assert_eq!(ids["c"], 2);
-    let ids = assign_ids(names.iter());
+    let ids = assign_ids(names.iter(), 0);
     assert_eq!(ids["a"], home_id("a"));
+    // The reserved id (the datapath's VNI) is skipped like a taken one.
+    let ids = assign_ids_with(sorted.iter(), |_| MAX_POLICY_ID, 1);
+    assert_eq!((ids["a"], ids["b"], ids["c"]), (MAX_POLICY_ID, 2, 3));
+}
+
+#[test]
+fn no_policy_gets_the_reserved_id_and_reserving_renumbers_only_its_holder() {
+    let mut t = PolicyTable::new();
+    for name in ["legacy-db", "payments", "web"] {
+        let mut p = Policy::new(name);
+        p.match_namespaces.push(name.to_owned());
+        t.upsert(p).unwrap();
+    }
+    let before: Vec<u32> = t.iter_with_ids().map(|(id, _)| id).collect();
+    let taken = t.id("payments").unwrap();
+    t.set_reserved_id(taken);
+    assert_ne!(t.id("payments"), Some(taken));
+    assert_eq!(t.id("legacy-db"), Some(before[0]));
+    assert_eq!(t.id("web"), Some(before[2]));
+    assert!(t.iter_with_ids().all(|(id, _)| id != taken && id != 0));
+    check_index(&t);
+    t.set_reserved_id(0);
+    assert_eq!(t.id("payments"), Some(taken));
 }
 
 #[test]

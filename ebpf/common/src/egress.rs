@@ -116,16 +116,17 @@ pub struct EgressConfig {
 }
 
 impl Default for EgressConfig {
-    /// The services' conntrack timeouts; ports 1024-29999 (clear of the
+    /// The services' conntrack timeouts and SNAT port range (clear of the
     /// well-known ports, Kubernetes' NodePorts and Linux's ephemeral ports).
     fn default() -> Self {
+        let t = crate::services::ServicesConfig::default();
         EgressConfig {
-            tcp_syn: 60,
-            tcp_established: 6 * 3600,
-            tcp_closing: 10,
-            other: 60,
-            port_min: 1024,
-            port_max: 29999,
+            tcp_syn: t.tcp_syn,
+            tcp_established: t.tcp_established,
+            tcp_closing: t.tcp_closing,
+            other: t.other,
+            port_min: crate::services::SNAT_PORT_MIN,
+            port_max: crate::services::SNAT_PORT_MAX,
             pad: 0,
         }
     }
