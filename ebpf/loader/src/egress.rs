@@ -81,7 +81,12 @@ pub struct EgressSettings {
 
 impl Default for EgressSettings {
     fn default() -> Self {
-        let c = EgressConfig::default();
+        EgressConfig::default().into()
+    }
+}
+
+impl From<EgressConfig> for EgressSettings {
+    fn from(c: EgressConfig) -> EgressSettings {
         EgressSettings {
             tcp_syn: c.tcp_syn,
             tcp_established: c.tcp_established,

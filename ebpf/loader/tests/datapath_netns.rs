@@ -289,16 +289,8 @@ fn tcp_transfer(from: &Pod, to: &Pod, addr: IpAddr, port: u16) {
     });
 }
 
-fn path(dp: &Datapath, p: PathKind) -> u64 {
-    dp.path_counters()
-        .unwrap()
-        .into_iter()
-        .find(|(x, _)| *x == p)
-        .map(|(_, n)| n)
-        .unwrap()
-}
-
-fn drops(dp: &Datapath) -> Vec<(DropReason, u64)> {
+/// The drop reasons counted so far, with their counts.
+fn dropped(dp: &Datapath) -> Vec<(DropReason, u64)> {
     dp.drop_counters()
         .unwrap()
         .into_iter()
@@ -501,8 +493,14 @@ fn pods_talk_on_one_node_and_across_nodes_in_native_vxlan_and_geneve_mode() {
         if mode != Mode::Native {
             capture(&mut lab, &file);
         }
-        let before1: Vec<_> = PathKind::ALL.iter().map(|p| path(&dp1, *p)).collect();
-        let before2: Vec<_> = PathKind::ALL.iter().map(|p| path(&dp2, *p)).collect();
+        let before1: Vec<_> = PathKind::ALL
+            .iter()
+            .map(|p| common::path(&dp1, *p))
+            .collect();
+        let before2: Vec<_> = PathKind::ALL
+            .iter()
+            .map(|p| common::path(&dp2, *p))
+            .collect();
         for (from, to) in [(a1, b1), (a1, a2), (b2, a1)] {
             ping(from, IpAddr::V4(to.v4));
             ping(from, IpAddr::V6(to.v6));
@@ -511,7 +509,8 @@ fn pods_talk_on_one_node_and_across_nodes_in_native_vxlan_and_geneve_mode() {
             port += 1;
             tcp_transfer(from, to, IpAddr::V6(to.v6), port);
         }
-        let grew = |dp: &Datapath, before: &[u64], p: PathKind| path(dp, p) > before[p as usize];
+        let grew =
+            |dp: &Datapath, before: &[u64], p: PathKind| common::path(dp, p) > before[p as usize];
         assert!(
             grew(&dp1, &before1, PathKind::Local),
             "{mode:?}: same-node traffic took the local path"
@@ -571,14 +570,14 @@ fn pods_talk_on_one_node_and_across_nodes_in_native_vxlan_and_geneve_mode() {
             }
             run(&format!("ip -n {} link set eth0 mtu {mtu}", a1.ns));
             assert!(
-                path(&dp1, PathKind::IcmpTooBig) >= 2,
+                common::path(&dp1, PathKind::IcmpTooBig) >= 2,
                 "{mode:?}: ICMP too-big sent"
             );
             stop_capture(&mut lab);
             check_with_tshark(&file, mode, outer_v6);
         }
-        let d1 = drops(&dp1);
-        let d2 = drops(&dp2);
+        let d1 = dropped(&dp1);
+        let d2 = dropped(&dp2);
         assert!(
             d1.is_empty() && d2.is_empty(),
             "{mode:?}: unexpected drops {d1:?} {d2:?}"

@@ -37,7 +37,7 @@ use tern_ebpf_common::{
 use super::{
     maps::{count_drop, count_path},
     pkt::{IPPROTO_UDP, L3},
-    svc::{CT, IPPROTO_TCP, NAT_SRC, TCP_ACK, TCP_SYN, nat, next_state, now, ports},
+    svc::{CT, IPPROTO_TCP, NAT_SRC, Ports, TCP_ACK, TCP_SYN, nat, next_state, now, ports},
 };
 
 #[map(name = "TERN_EGW_STEER")]
@@ -296,13 +296,40 @@ fn snat_check(ctx: &TcContext, ip: &L3) -> Result<(), DropReason> {
     Ok(())
 }
 
+/// Writes the reply key and entry of the flow `ip` (ports `p`) leaving
+/// from the egress IP's `port` into the scratch.
+#[inline(always)]
+fn reply_entry(s: &mut Scratch, ip: &L3, p: &Ports, port: u16, expires: u64, state: u8) {
+    s.rk = CtKey {
+        src: ip.dst.addr,
+        dst: s.egress_ip,
+        sport: p.dport,
+        dport: port,
+        proto: ip.proto,
+        dir: CT_DIR_REPLY,
+        pad: 0,
+    };
+    s.rev = CtEntry {
+        expires,
+        addr_a: ip.dst.addr,
+        addr_b: ip.src.addr,
+        port_a: p.dport,
+        port_b: p.sport,
+        backend_id: 0,
+        service_id: s.policy_id,
+        flags: CT_F_SNAT | CT_F_EGRESS,
+        state,
+        pad: 0,
+    };
+}
+
 #[inline(always)]
 fn commit_inner(ip: &L3) -> Result<(), DropReason> {
     let s = scratch()?;
     let policy_id = s.policy_id;
     let egress_ip = s.egress_ip;
     let hash = s.hash;
-    let p = super::svc::Ports {
+    let p = Ports {
         sport: s.sport,
         dport: s.dport,
         flags: s.tcp_flags,
@@ -332,32 +359,12 @@ fn commit_inner(ip: &L3) -> Result<(), DropReason> {
             let (state, timeout) = next_state(ip.proto, e.state, p.flags, true);
             e.state = state;
             e.expires = t + timeout;
-            s.rk = CtKey {
-                src: ip.dst.addr,
-                dst: egress_ip,
-                sport: p.dport,
-                dport: e.port_b,
-                proto: ip.proto,
-                dir: CT_DIR_REPLY,
-                pad: 0,
-            };
             // The reply entry may have been evicted (LRU) or collected
             // while this one lived: written again, or the replies would
             // not find their pod.
+            reply_entry(s, ip, &p, e.port_b, e.expires, state);
             // SAFETY: map values stay valid while the program runs; plain data.
             if unsafe { CT.get(&s.rk) }.is_none() {
-                s.rev = CtEntry {
-                    expires: e.expires,
-                    addr_a: ip.dst.addr,
-                    addr_b: ip.src.addr,
-                    port_a: p.dport,
-                    port_b: p.sport,
-                    backend_id: 0,
-                    service_id: policy_id,
-                    flags: CT_F_SNAT | CT_F_EGRESS,
-                    state,
-                    pad: 0,
-                };
                 let _ = CT.insert(&s.rk, &s.rev, u64::from(BPF_NOEXIST));
             }
             let n = nat()?;
@@ -374,27 +381,7 @@ fn commit_inner(ip: &L3) -> Result<(), DropReason> {
         return Err(DropReason::EgressPortsExhausted);
     }
     let (state, timeout) = next_state(ip.proto, 0, p.flags, true);
-    s.rk = CtKey {
-        src: ip.dst.addr,
-        dst: egress_ip,
-        sport: p.dport,
-        dport: 0,
-        proto: ip.proto,
-        dir: CT_DIR_REPLY,
-        pad: 0,
-    };
-    s.rev = CtEntry {
-        expires: t + timeout,
-        addr_a: ip.dst.addr,
-        addr_b: ip.src.addr,
-        port_a: p.dport,
-        port_b: p.sport,
-        backend_id: 0,
-        service_id: policy_id,
-        flags: CT_F_SNAT | CT_F_EGRESS,
-        state,
-        pad: 0,
-    };
+    reply_entry(s, ip, &p, 0, t + timeout, state);
     let range = u32::from(c.port_max - c.port_min) + 1;
     let mut port = 0u16;
     let mut i = 0u32;
