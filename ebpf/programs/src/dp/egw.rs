@@ -25,8 +25,9 @@ use tern_ebpf_common::{
     datapath::{DropReason, PathKind, RemoteNode},
     egress::{
         EgressConfig, GW_F_LOCAL, MATCH_DESTINATION, MATCH_ENTRIES, MATCH_KEY_LEN, MATCH_SOURCE,
-        MAX_GATEWAYS, POLICY_ENTRIES, POLICY_F_LOCAL, PORT_PROBES, PolicyGateways, PolicyKey, RESERVED_UDP_PORTS,
-        STEER_ENTRIES, STEER_F_EXCLUDED, Steer, flow_hash, match_key, pick_score,
+        MAX_GATEWAYS, POLICY_ENTRIES, POLICY_F_LOCAL, PORT_PROBES, PolicyGateways, PolicyKey,
+        RESERVED_UDP_PORTS, STEER_ENTRIES, STEER_F_EXCLUDED, Steer, flow_hash, match_key,
+        pick_score,
     },
     services::{
         CT_DIR_FORWARD, CT_DIR_REPLY, CT_F_EGRESS, CT_F_SNAT, CT_STATE_CLOSING, CtEntry, CtKey,
@@ -44,8 +45,7 @@ use super::{
 static STEER: LpmTrie<[u8; 32], Steer> = LpmTrie::with_max_entries(STEER_ENTRIES, 0);
 
 #[map(name = "TERN_EGW_POLICIES")]
-static POLICIES: HashMap<PolicyKey, PolicyGateways> =
-    HashMap::with_max_entries(POLICY_ENTRIES, 0);
+static POLICIES: HashMap<PolicyKey, PolicyGateways> = HashMap::with_max_entries(POLICY_ENTRIES, 0);
 
 #[map(name = "TERN_EGW_MATCH")]
 static MATCH: LpmTrie<[u8; MATCH_KEY_LEN], u32> = LpmTrie::with_max_entries(MATCH_ENTRIES, 0);

@@ -34,8 +34,8 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use tern_ebpf_common::datapath::{
-    CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, DatapathConfig, DropReason, GENEVE_PROTO_ETH, IpKey, Mode, PathKind,
-    REDIRECT_EGRESS, RemoteNode, TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6,
+    CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, DatapathConfig, DropReason, GENEVE_PROTO_ETH, IpKey, Mode,
+    PathKind, REDIRECT_EGRESS, RemoteNode, TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6,
 };
 
 use super::{
