@@ -45,6 +45,12 @@ pub struct Daemon {
     pub pins: PathBuf,
     /// The services' share of this node (announcements, datapath maps).
     pub services: crate::services::ServicesRuntime,
+    /// The VIPs the services want announced; the speaker gets them together
+    /// with the egress IPs this node serves (see [`Daemon::vips_sync`]).
+    pub service_vips: std::collections::BTreeSet<ipnet::IpNet>,
+    /// The egress gateway's share of this node (datapath maps, egress IPs
+    /// announced).
+    pub egress: crate::egress::EgressRuntime,
 }
 
 impl Daemon {
@@ -119,10 +125,30 @@ impl Daemon {
 
     /// Makes `new` the running configuration, reconciling BGP, the
     /// datapath and the services with it.
-    async fn commit(&mut self, new: Config) -> anyhow::Result<()> {
+    async fn commit(&mut self, mut new: Config) -> anyhow::Result<()> {
+        new.reserve_vni();
         let services_changed = new.services != self.config.services;
+        let egress_changed = new.egress != self.config.egress;
         let bgp_before = self.bgp.as_ref().map(|b| b.speaker.clone());
         self.commit_bgp(new).await?;
+        if egress_changed {
+            // The gateways' egress IPs are followed in the Loc-RIB.
+            self.retap();
+            self.egress.config_changed();
+            match self.netlink.links().await {
+                // The datapath's settings depend on whether policies exist
+                // (the Geneve port in native mode); the pass ends with the
+                // egress sync.
+                Ok(links) => {
+                    let cfg = self.config.datapath.clone();
+                    self.datapath_reconcile_with(&cfg, &links).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "link dump failed");
+                    self.egress_sync();
+                }
+            }
+        }
         let bgp_now = self.bgp.as_ref().map(|b| b.speaker.clone());
         if bgp_before.is_some() != bgp_now.is_some()
             || bgp_before.zip(bgp_now).is_some_and(|(a, b)| !a.same(&b))
@@ -167,12 +193,75 @@ impl Daemon {
             let statics = &self.config.services.vips;
             want.retain(|p| statics.contains(p) || serving.contains(&p.addr()));
         }
+        self.service_vips = want;
+        self.vips_sync();
+    }
+
+    /// Gives the speaker the host routes it originates at run time: the
+    /// services' VIPs and the egress IPs this node serves, together (one
+    /// feature's set never replaces the other's), when they changed.
+    pub fn vips_sync(&mut self) {
+        let mut want = self.service_vips.clone();
+        want.extend(self.egress.announced().iter().copied());
         if self.services.announced.as_ref() != Some(&want)
             && let Some(b) = &self.bgp
         {
             b.speaker
                 .notify(crate::speaker::Command::SetVips(want.clone()));
             self.services.announced = Some(want);
+        }
+    }
+
+    /// The local pods as the egress gateway's plan sees them: each address
+    /// of each endpoint, with the pod's namespace.
+    fn egress_pods(&self) -> Vec<tern_egressgw::PodInfo> {
+        self.endpoints
+            .list()
+            .iter()
+            .flat_map(|e| {
+                e.addresses.iter().map(|a| tern_egressgw::PodInfo {
+                    addr: a.addr(),
+                    namespace: e.namespace.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Brings the egress gateway's datapath maps and announcements in line
+    /// with the policies, the local pods and the gateways' health in the
+    /// Loc-RIB. Cheap when none of them changed (no new plan).
+    pub fn egress_sync(&mut self) {
+        let pods = self.egress_pods();
+        // The egress IPs' best paths only, copied: the view's lock is not
+        // held while the datapath is written (the speaker records into it).
+        let rib: crate::datapath::LocRibView = {
+            let view = crate::datapath::loc_rib().borrow();
+            self.config
+                .egress
+                .egress_prefixes()
+                .into_iter()
+                .filter_map(|p| view.get(&p).map(|nhs| (p, nhs.clone())))
+                .collect()
+        };
+        let dp = self.datapath.as_mut().map(|rt| rt.datapath_mut());
+        let changed = self.egress.sync(dp, &self.config.egress, pods, &rib);
+        if changed {
+            self.vips_sync();
+        }
+    }
+
+    /// The best paths the datapath task keeps (see
+    /// [`crate::datapath::set_tapped_cidrs`]): the pod CIDRs and the
+    /// gateways' egress IPs; when that set changes, the speaker hands every
+    /// best path over again.
+    pub fn retap(&self) {
+        let mut tapped: Vec<ipnet::IpNet> =
+            self.config.datapath.cluster_cidrs.iter().copied().collect();
+        tapped.extend(self.config.egress.egress_prefixes());
+        if crate::datapath::set_tapped_cidrs(&tapped)
+            && let Some(b) = &self.bgp
+        {
+            b.speaker.notify(crate::speaker::Command::ResyncFib);
         }
     }
 
@@ -331,6 +420,46 @@ impl Daemon {
                     },
                 }
             }
+            Request::EgressApply {
+                upsert,
+                delete,
+                replace_all,
+            } => {
+                let mut new = self.config.clone();
+                let changes = match new.egress.table.apply(upsert, delete, replace_all) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        return Reply::Error {
+                            message: e.to_string(),
+                        };
+                    }
+                };
+                match self.commit(new).await {
+                    Ok(()) => Reply::EgressApplied {
+                        changes: changes.iter().map(egress_change_line).collect(),
+                    },
+                    Err(e) => Reply::Error {
+                        message: format!("{e:#}"),
+                    },
+                }
+            }
+            Request::ShowEgressGateway => {
+                self.egress_sync();
+                let dp = self.datapath.as_ref().map(|rt| rt.datapath());
+                Reply::EgressGateway(self.egress.status(&self.config.egress, dp))
+            }
+            Request::ShowEgressNat => match &self.datapath {
+                None => Reply::Error {
+                    message: "the datapath is not running (no `datapath mode`): no NAT entries"
+                        .into(),
+                },
+                Some(rt) => {
+                    match crate::egress::nat_entries(rt.datapath(), &self.config.egress.table) {
+                        Ok(n) => Reply::EgressNat(n),
+                        Err(message) => Reply::Error { message },
+                    }
+                }
+            },
             Request::ShowServices { name } => {
                 let local = self.local_addresses();
                 let is_local = |a: std::net::IpAddr| local.contains(&a);
@@ -572,6 +701,16 @@ fn replace_file(
 
 fn change_line(c: &tern_services::Change) -> String {
     use tern_services::Change;
+    match c {
+        Change::Added(n) => format!("added {n}"),
+        Change::Updated(n) => format!("updated {n}"),
+        Change::Removed(n) => format!("removed {n}"),
+        Change::Unchanged(n) => format!("unchanged {n}"),
+    }
+}
+
+fn egress_change_line(c: &tern_egressgw::Change) -> String {
+    use tern_egressgw::Change;
     match c {
         Change::Added(n) => format!("added {n}"),
         Change::Updated(n) => format!("updated {n}"),

@@ -197,14 +197,16 @@ impl DatapathRuntime {
     }
 
     /// Brings everything in line with the config, the links of the
-    /// namespace, the registered endpoints and the Loc-RIB. Failures are
-    /// logged, kept for `show datapath` and retried on the next call.
+    /// namespace, the registered endpoints and the Loc-RIB; `egress`: egress
+    /// gateway policies exist. Failures are logged, kept for `show
+    /// datapath` and retried on the next call.
     pub async fn reconcile(
         &mut self,
         cfg: &DatapathConfig,
         links: &[Link],
         endpoints: &[Endpoint],
         tunnels: &[(IpNet, IpAddr)],
+        egress: bool,
     ) {
         let mut errors = Vec::new();
         let Some(mode) = cfg.mode else {
@@ -266,7 +268,7 @@ impl DatapathRuntime {
             vxlan_ifindex: self.vxlan.unwrap_or(0),
             uplink_ifindex: uplink.map_or(0, |l| l.index),
             uplink_mtu: uplink.map_or(1500, |l| l.mtu),
-            geneve_port: cfg.geneve_port,
+            geneve_port: geneve_port(cfg, egress),
             vxlan_port: cfg.vxlan_port,
             local_v4,
             local_v6,
@@ -428,9 +430,19 @@ impl DatapathRuntime {
     }
 
     /// The pod MTU the settings allow (the IPv6 underlay's overhead when
-    /// the node has an IPv6 address: it may carry either).
+    /// the node has an IPv6 address: it may carry either). In native mode
+    /// with a Geneve port (egress gateway policies exist) the steered
+    /// traffic is tunnelled, so the tunnel's overhead counts there too.
     pub fn pod_mtu(&self) -> u32 {
-        self.settings.pod_mtu(self.settings.local_v6.is_some())
+        let outer_v6 = self.settings.local_v6.is_some();
+        if self.settings.mode == Mode::Native && self.settings.geneve_port != 0 {
+            let tunnelled = Settings {
+                mode: Mode::Geneve,
+                ..self.settings.clone()
+            };
+            return tunnelled.pod_mtu(outer_v6);
+        }
+        self.settings.pod_mtu(outer_v6)
     }
 
     fn info(&self, cfg: &DatapathConfig) -> DatapathInfo {
@@ -479,6 +491,17 @@ impl DatapathRuntime {
     }
 }
 
+/// The Geneve port the programs send to and accept (0: none). In native
+/// mode pods' packets are routed, not tunnelled, so the uplink takes Geneve
+/// only while egress gateway policies exist: their traffic goes to its
+/// gateway in Geneve whatever the mode (VXLAN in VXLAN mode).
+pub fn geneve_port(cfg: &DatapathConfig, egress: bool) -> u16 {
+    match cfg.mode {
+        Some(DatapathMode::Native) if !egress => 0,
+        _ => cfg.geneve_port,
+    }
+}
+
 /// The tunnel map wanted: every best path inside a `cluster-cidr`, to its
 /// BGP next hop (the lowest address of an ECMP set, so that the choice is
 /// stable). Link-local next hops are skipped: they cannot be tunnel
@@ -515,7 +538,9 @@ impl Daemon {
     /// Starts, keeps or stops the datapath for `cfg` (a config change or
     /// ternd's start). Loading failures refuse the change.
     pub async fn datapath_apply(&mut self, cfg: &DatapathConfig) -> anyhow::Result<()> {
-        let cidrs: Vec<IpNet> = cfg.cluster_cidrs.iter().copied().collect();
+        let mut cidrs: Vec<IpNet> = cfg.cluster_cidrs.iter().copied().collect();
+        // The gateways' egress IPs, whose best paths are their health.
+        cidrs.extend(self.config.egress.egress_prefixes());
         if set_tapped_cidrs(&cidrs)
             && let Some(b) = &self.bgp
         {
@@ -532,6 +557,7 @@ impl Daemon {
                 tracing::info!(pins = %self.pins.display(), "eBPF pod datapath loaded");
                 self.datapath = Some(rt);
                 self.services.datapath_reset();
+                self.egress.datapath_reset();
             }
             _ => {}
         }
@@ -545,16 +571,20 @@ impl Daemon {
     /// One reconcile pass with the links given (see
     /// [`DatapathRuntime::reconcile`]).
     pub async fn datapath_reconcile_with(&mut self, cfg: &DatapathConfig, links: &[Link]) {
+        self.egress.set_node_addrs(links);
         if self.datapath.is_none() {
             self.services_sync();
+            self.egress_sync();
             return;
         }
         let eps = self.endpoints.list();
         let tunnels = tunnel_routes(cfg, &loc_rib().borrow());
+        let egress = !self.config.egress.is_empty();
         if let Some(rt) = &mut self.datapath {
-            rt.reconcile(cfg, links, &eps, &tunnels).await;
+            rt.reconcile(cfg, links, &eps, &tunnels, egress).await;
         }
         self.services_sync();
+        self.egress_sync();
     }
 
     /// `show datapath`.
@@ -639,6 +669,9 @@ pub async fn follow(daemon: Arc<Mutex<Daemon>>) {
         }
         let mut d = daemon.lock().await;
         if d.datapath.is_none() {
+            // No maps to program, but the egress gateways' health (a best
+            // path of an egress IP) still shows in `show egress-gateway`.
+            d.egress_sync();
             continue;
         }
         match d.netlink.links().await {
@@ -684,6 +717,23 @@ mod tests {
             ]
         );
         assert!(tunnel_routes(&DatapathConfig::default(), &rib).is_empty());
+    }
+
+    #[test]
+    fn native_mode_takes_geneve_only_with_egress_policies() {
+        let cfg = |text: &str| {
+            crate::config::Config::parse("t", text)
+                .expect("valid")
+                .datapath
+        };
+        let native = cfg("datapath mode native\ndatapath geneve-port 7000\n");
+        assert_eq!(geneve_port(&native, false), 0);
+        assert_eq!(geneve_port(&native, true), 7000);
+        let geneve = cfg("datapath mode geneve\n");
+        assert_eq!(geneve_port(&geneve, false), 6081);
+        assert_eq!(geneve_port(&geneve, true), 6081);
+        let vxlan = cfg("datapath mode vxlan\n");
+        assert_eq!(geneve_port(&vxlan, true), 6081);
     }
 
     #[test]

@@ -235,6 +235,9 @@ fn validate(ep: &Endpoint) -> Result<(), String> {
     if ep.addresses.is_empty() || ep.addresses.len() > MAX_ADDRESSES {
         return Err(format!("endpoint: 1 to {MAX_ADDRESSES} addresses"));
     }
+    if let Some(ns) = &ep.namespace {
+        tern_control::check_namespace(ns).map_err(|e| format!("endpoint: {e}"))?;
+    }
     Ok(())
 }
 
@@ -271,6 +274,7 @@ mod tests {
             host_mac: "02:00:00:00:00:02".into(),
             addresses: vec![addr.parse().unwrap()],
             mtu: 1500,
+            namespace: None,
         }
     }
 
@@ -357,6 +361,40 @@ mod tests {
         assert!(rx.borrow().is_empty());
         save(&reg);
         assert!(Registry::load(file).list().is_empty());
+    }
+
+    #[test]
+    fn namespaces_are_checked() {
+        let mut reg = Registry::new(None);
+        let mut good = ep("a", "terna", 10, "10.0.0.2/32");
+        good.namespace = Some("kube-system".into());
+        reg.add(good.clone()).unwrap();
+        let mut bad = ep("b", "ternb", 11, "10.0.0.3/32");
+        bad.namespace = Some("Kube_System".into());
+        let e = reg.add(bad).unwrap_err();
+        assert_eq!(
+            e,
+            r#"endpoint: namespace "Kube_System": may hold only lower-case letters, digits and '-'"#
+        );
+        assert_eq!(reg.list(), [good]);
+    }
+
+    #[test]
+    fn a_state_file_without_namespaces_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(STATE_FILE);
+        // As ternd wrote it before endpoints had a namespace.
+        std::fs::write(
+            &file,
+            br#"[{"container_id":"a","ifname":"eth0","netns":"/var/run/netns/x",
+                "host_ifname":"terna","host_ifindex":10,"pod_mac":"02:00:00:00:00:01",
+                "host_mac":"02:00:00:00:00:02","addresses":["10.0.0.2/32"],"mtu":1500}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            Registry::load(file).list(),
+            [ep("a", "terna", 10, "10.0.0.2/32")]
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod bgp_runtime;
 pub mod config;
 pub mod daemon;
 pub mod datapath;
+pub mod egress;
 pub mod endpoints;
 pub mod fib;
 pub mod fsm;

@@ -227,6 +227,8 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
         datapath: None,
         pins: pins.clone(),
         services: Default::default(),
+        service_vips: Default::default(),
+        egress: Default::default(),
     };
     // Attach the counters to the interfaces that exist now, before the
     // first client can ask (the reconcile loop follows later changes).
@@ -234,6 +236,7 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
     match daemon.netlink.links().await {
         Ok(links) => {
             daemon.reconcile_counters(&links);
+            daemon.egress.set_node_addrs(&links);
             daemon.endpoints.prune(&links);
             if let Some(save) = daemon.endpoints.unsaved()
                 && let Err(e) = save.write()
@@ -288,6 +291,8 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
         })
     };
     let mut follower = tokio::spawn(tern_bgpd::datapath::follow(daemon.clone()));
+    // Services and the egress gateway share the conntrack map: collected
+    // whenever a datapath is loaded (its map pinned), whichever uses it.
     let collector = tokio::spawn(tern_bgpd::services::collect_conntrack(pins.clone()));
     let mut server = tokio::spawn(server::serve(listener, daemon.clone()));
 

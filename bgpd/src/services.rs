@@ -26,10 +26,10 @@ use tern_ebpf::{
     Datapath,
     datapath::ip_key,
     services::{
-        BACKEND_F_PRESENT, Backend as DpBackend, CT_DIR_FORWARD, CT_F_SNAT, CT_STATE_CLOSING,
-        CT_STATE_ESTABLISHED, CT_STATE_SYN, LB_TABLE_ENTRIES, MAX_BACKENDS, SVC_F_ADDRESS,
-        SVC_F_AFFINITY, SVC_F_LOCAL, SVC_F_RANDOM, SVC_F_SOURCE_RANGES, ServiceEntry, ServiceKey,
-        ServicesConfig as DpTimeouts, monotonic_ns, service_key,
+        BACKEND_F_PRESENT, Backend as DpBackend, CT_DIR_FORWARD, CT_F_EGRESS, CT_F_SNAT,
+        CT_STATE_CLOSING, CT_STATE_ESTABLISHED, CT_STATE_SYN, LB_TABLE_ENTRIES, MAX_BACKENDS,
+        SVC_F_ADDRESS, SVC_F_AFFINITY, SVC_F_LOCAL, SVC_F_RANDOM, SVC_F_SOURCE_RANGES,
+        ServiceEntry, ServiceKey, ServicesConfig as DpTimeouts, monotonic_ns, service_key,
     },
 };
 use tern_services::{
@@ -604,7 +604,8 @@ impl ServicesRuntime {
             ..Conntrack::default()
         };
         for (k, e) in &entries {
-            if k.dir != CT_DIR_FORWARD {
+            // The egress gateway's flows are `show egress-gateway nat`'s.
+            if k.dir != CT_DIR_FORWARD || e.flags & CT_F_EGRESS != 0 {
                 continue;
             }
             out.count += 1;

@@ -74,6 +74,10 @@ pub enum Action {
     ShowServices,
     /// `show service conntrack [NAME]`.
     ShowConntrack,
+    /// `show egress-gateway`: policies, gateways' health, steered pods.
+    ShowEgressGateway,
+    /// `show egress-gateway nat`: the flows translated on this node.
+    ShowEgressNat,
     /// `show datapath endpoints`: pod endpoints with their datapath counters.
     ShowEndpoints,
     /// `show datapath`: mode, uplink, tunnel settings, pod MTU.
@@ -112,6 +116,10 @@ const SERVICE_NAME: Token = Token::Arg("NAME", "Service name", ArgKind::Word);
 const CONNTRACK: Token = Kw(
     "conntrack",
     "Connections through services (Tern's own conntrack)",
+);
+const EGRESS_GATEWAY: Token = Kw(
+    "egress-gateway",
+    "Egress gateway policies, gateways and translations",
 );
 const SUMMARY: Token = Kw("summary", "Summary of BGP neighbor status");
 const INTERFACE: Token = Kw("interface", "Interface status and configuration");
@@ -242,6 +250,15 @@ pub const COMMANDS: &[CommandDef] = &[
     show(
         &[SHOW, SERVICE, CONNTRACK, SERVICE_NAME],
         Action::ShowConntrack,
+    ),
+    show(&[SHOW, EGRESS_GATEWAY], Action::ShowEgressGateway),
+    show(
+        &[
+            SHOW,
+            EGRESS_GATEWAY,
+            Kw("nat", "Flows translated to an egress IP on this node"),
+        ],
+        Action::ShowEgressNat,
     ),
     CommandDef {
         tokens: &[SHOW, DATAPATH],
@@ -657,6 +674,20 @@ mod tests {
         assert_eq!(ok("sh datap").action, Action::ShowDatapath);
         assert!(ok("show datapath json").json);
         assert_eq!(ok("sh datap dr json").action, Action::ShowDatapathDrops);
+    }
+
+    #[test]
+    fn egress_gateway_commands() {
+        assert_eq!(ok("show egress-gateway").action, Action::ShowEgressGateway);
+        let p = ok("sh egr json");
+        assert_eq!((p.action, p.json), (Action::ShowEgressGateway, true));
+        let p = ok("show egress-gateway nat json");
+        assert_eq!((p.action, p.json), (Action::ShowEgressNat, true));
+        assert_eq!(ok("sh e n").action, Action::ShowEgressNat);
+        assert_eq!(
+            parse("show egress-gateway bogus"),
+            Err(ParseError::Unknown { word: 2 })
+        );
     }
 
     #[test]

@@ -41,7 +41,8 @@ const LEVELS: [(&str, &str); 8] = [
 /// ternd (and vtysh) do.
 fn parent(mode: &str) -> Option<&'static str> {
     match mode {
-        "config-if" | "config-router" | "config-route-map" | "config-service" => Some("config"),
+        "config-if" | "config-router" | "config-route-map" | "config-service"
+        | "config-egress-gw" => Some("config"),
         "config-router-af" => Some("config-router"),
         _ => None,
     }
@@ -56,6 +57,7 @@ pub fn patterns(mode: &str) -> Vec<Pattern> {
         "config-router" => router(),
         "config-router-af" => address_family(),
         "config-route-map" => route_map(),
+        "config-egress-gw" => egress_policy(),
         _ => Vec::new(),
     };
     p.extend([vec![END], vec![EXIT], vec![DO]]);
@@ -89,6 +91,101 @@ fn top() -> Vec<Pattern> {
     p.extend(LEVELS.iter().map(|(l, h)| vec![log, stdout, Kw(l, h)]));
     p.extend(policy_objects());
     p.extend(datapath());
+    p.extend(egress_gateway());
+    p
+}
+
+/// `egress-gateway ...` lines (Tern's own; no FRR counterpart).
+fn egress_gateway() -> Vec<Pattern> {
+    let egw = Kw(
+        "egress-gateway",
+        "Egress gateway: pods leave through fixed egress IPs",
+    );
+    let policy = Kw("policy", "Create a policy or enter its command mode");
+    let name = Arg("WORD", "Policy name", Word);
+    let nat = Kw("nat", "SNAT settings of the gateways");
+    let range = Kw("port-range", "Source ports given to translated flows");
+    let timeout = Kw("timeout", "Idle time after which a translation expires");
+    let kinds = [
+        ("tcp-syn", "TCP before the handshake completes"),
+        ("tcp-established", "Established TCP"),
+        ("tcp-closing", "TCP after a FIN or a RST"),
+        ("other", "UDP and ICMP"),
+    ];
+    let mut p = vec![
+        vec![egw, policy, name],
+        vec![NO, egw, policy, name],
+        vec![
+            egw,
+            nat,
+            range,
+            Arg("(1-65535)", "First port", Range(1, 65535)),
+            Arg("(1-65535)", "Last port", Range(1, 65535)),
+        ],
+        vec![NO, egw, nat, range],
+    ];
+    for (k, h) in kinds {
+        p.push(vec![
+            egw,
+            nat,
+            timeout,
+            Kw(k, h),
+            Arg("(1-604800)", "Seconds", Range(1, 604_800)),
+        ]);
+        p.push(vec![NO, egw, nat, timeout, Kw(k, h)]);
+    }
+    p
+}
+
+/// `(config-egress-gw)#`
+fn egress_policy() -> Vec<Pattern> {
+    let mtch = Kw("match", "Which pods the policy takes");
+    let source = Kw("source", "Pods whose address lies in a prefix");
+    let namespace = Kw("namespace", "Pods of a Kubernetes namespace");
+    let destination = Kw("destination", "Destinations that leave through a gateway");
+    let exclude = Kw("exclude", "Destinations inside a destination that do not");
+    let gateway = Kw(
+        "gateway",
+        "A gateway node and the egress IP it translates to",
+    );
+    let egress_ip = Kw(
+        "egress-ip",
+        "The source address of the traffic leaving the gateway",
+    );
+    let ns = Arg("WORD", "Namespace name", Word);
+    let mut p = Vec::new();
+    for prefix in [
+        Arg("A.B.C.D/M", "IPv4 prefix", Ipv4Prefix),
+        Arg("X:X::X:X/M", "IPv6 prefix", Ipv6Prefix),
+    ] {
+        for line in [
+            vec![mtch, source, prefix],
+            vec![destination, prefix],
+            vec![exclude, prefix],
+        ] {
+            let mut no = vec![NO];
+            no.extend(&line);
+            p.push(line);
+            p.push(no);
+        }
+    }
+    p.push(vec![mtch, namespace, ns]);
+    p.push(vec![NO, mtch, namespace, ns]);
+    let nodes = [
+        Arg("A.B.C.D", "Gateway node's IPv4 address", Ipv4),
+        Arg("X:X::X:X", "Gateway node's IPv6 address", Ipv6),
+    ];
+    let ips = [
+        Arg("A.B.C.D", "IPv4 egress IP", Ipv4),
+        Arg("X:X::X:X", "IPv6 egress IP", Ipv6),
+    ];
+    for node in nodes {
+        p.push(vec![NO, gateway, node]);
+        for ip in ips {
+            p.push(vec![gateway, node, egress_ip, ip]);
+            p.push(vec![NO, gateway, node, egress_ip, ip]);
+        }
+    }
     p
 }
 
@@ -793,6 +890,40 @@ mod tests {
             expand("config-router", "datap cluster 10.244.0.0/16"),
             "datapath cluster-cidr 10.244.0.0/16"
         );
+        assert_eq!(
+            expand("config", "egr pol legacy-db"),
+            "egress-gateway policy legacy-db"
+        );
+        assert_eq!(
+            expand("config", "no egr nat time tcp-e"),
+            "no egress-gateway nat timeout tcp-established"
+        );
+        assert_eq!(
+            expand("config", "egr nat port 2000 2999"),
+            "egress-gateway nat port-range 2000 2999"
+        );
+        assert_eq!(
+            expand("config-egress-gw", "ma so 10.244.0.0/16"),
+            "match source 10.244.0.0/16"
+        );
+        assert_eq!(
+            expand("config-egress-gw", "ma name finance"),
+            "match namespace finance"
+        );
+        assert_eq!(
+            expand("config-egress-gw", "dest 192.0.2.128/25"),
+            "destination 192.0.2.128/25"
+        );
+        assert_eq!(
+            expand("config-egress-gw", "no ex 192.0.2.200/32"),
+            "no exclude 192.0.2.200/32"
+        );
+        assert_eq!(
+            expand("config-egress-gw", "gat 198.51.100.12 eg 203.0.113.10"),
+            "gateway 198.51.100.12 egress-ip 203.0.113.10"
+        );
+        // Top-level words from inside the block, as ternd falls back.
+        assert_eq!(expand("config-egress-gw", "hostn n1"), "hostname n1");
     }
 
     #[test]
@@ -818,6 +949,7 @@ mod tests {
             "config-if",
             "config-router",
             "config-router-af",
+            "config-egress-gw",
             "?",
         ] {
             let p = patterns(m);

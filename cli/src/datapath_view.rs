@@ -220,6 +220,7 @@ mod tests {
                 host_mac: "02:00:00:00:00:02".into(),
                 addresses: vec!["10.244.1.2/32".parse().unwrap()],
                 mtu: 1450,
+                namespace: None,
             },
             id: Some(3),
             attached: true,

@@ -52,6 +52,7 @@ pub fn endpoints_json(list: &[Endpoint]) -> Value {
                 "hostMac": e.host_mac,
                 "addresses": addrs,
                 "mtu": e.mtu,
+                "namespace": e.namespace,
             })
         })
         .collect();
@@ -77,6 +78,7 @@ mod tests {
                 "fd00::2/128".parse().unwrap(),
             ],
             mtu: 1450,
+            namespace: Some("finance".into()),
         };
         let t = endpoints_text(std::slice::from_ref(&e));
         assert!(t.starts_with("Endpoints: 1\n"), "{t}");
@@ -88,6 +90,7 @@ mod tests {
         let j = endpoints_json(&[e]);
         assert_eq!(j["endpoints"][0]["hostIfindex"], 9);
         assert_eq!(j["endpoints"][0]["addresses"][1], "fd00::2/128");
+        assert_eq!(j["endpoints"][0]["namespace"], "finance");
         assert_eq!(endpoints_text(&[]), "Endpoints: 0\n");
     }
 }

@@ -326,6 +326,7 @@ mod tests {
             help("show "),
             "  bgp             BGP information\n\
              \x20 datapath        Tern's datapath state\n\
+             \x20 egress-gateway  Egress gateway policies, gateways and translations\n\
              \x20 interface       Interface status and configuration\n\
              \x20 ip              IP information\n\
              \x20 ipv6            IPv6 information\n\

@@ -8,6 +8,7 @@ pub mod client;
 pub mod commands;
 pub mod config_words;
 pub mod datapath_view;
+pub mod egress_view;
 pub mod endpoint_view;
 pub mod help;
 pub mod render;

@@ -374,6 +374,8 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
             service: p.word.clone(),
             limit: None,
         },
+        Action::ShowEgressGateway => Request::ShowEgressGateway,
+        Action::ShowEgressNat => Request::ShowEgressNat,
         Action::ShowBgpV4 | Action::ShowBgpV6 | Action::ShowBgpRouteV4 | Action::ShowBgpRouteV6 => {
             bgp_routes_request(p)?
         }
@@ -490,6 +492,16 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
             render::pretty(&crate::service_view::conntrack_json(&c))
         } else {
             crate::service_view::conntrack_text(&c)
+        }),
+        (Action::ShowEgressGateway, Reply::EgressGateway(st)) => Ok(if p.json {
+            render::pretty(&crate::egress_view::status_json(&st))
+        } else {
+            crate::egress_view::status_text(&st)
+        }),
+        (Action::ShowEgressNat, Reply::EgressNat(n)) => Ok(if p.json {
+            render::pretty(&crate::egress_view::nat_json(&n))
+        } else {
+            crate::egress_view::nat_text(&n)
         }),
         (Action::ShowDatapathDrops, Reply::DatapathDrops { drops }) => Ok(if p.json {
             render::pretty(&crate::datapath_view::drops_json(&drops))

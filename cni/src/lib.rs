@@ -216,6 +216,7 @@ fn add(env: &Env, net: &Network) -> Result<serde_json::Value, CniError> {
         host_mac: pod::mac_string(&link.host_mac),
         addresses: addresses.clone(),
         mtu: net.mtu,
+        namespace: env.namespace.clone(),
     };
     if let Err(e) = ternd::register(&net.socket, endpoint) {
         let _ = pod::pod_link_del(&host);

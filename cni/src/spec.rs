@@ -99,6 +99,42 @@ pub struct Env {
     /// Absent only on DEL (the namespace may already be gone).
     pub netns: Option<PathBuf>,
     pub ifname: String,
+    /// The pod's Kubernetes namespace: K8S_POD_NAMESPACE of CNI_ARGS, read
+    /// on ADD and CHECK (DEL needs none); None when the runtime gives none.
+    pub namespace: Option<String>,
+}
+
+/// The CNI_ARGS key that carries the pod's Kubernetes namespace (set by
+/// the kubelet's runtimes, with K8S_POD_NAME and K8S_POD_INFRA_CONTAINER_ID).
+pub const POD_NAMESPACE_ARG: &str = "K8S_POD_NAMESPACE";
+
+/// The pod's Kubernetes namespace from CNI_ARGS (`KEY1=VAL1;KEY2=VAL2`, the
+/// specification's "Parameters"), checked with Kubernetes' rule. Other keys
+/// are ignored, whatever IgnoreUnknown says: tern-cni reads one key only.
+/// An element that is not KEY=VALUE, the key twice, or a name Kubernetes
+/// refuses is an invalid environment (code 4).
+pub fn pod_namespace(cni_args: &str) -> Result<Option<String>, CniError> {
+    let bad = |m: String| CniError::new(Code::InvalidEnvironment, format!("CNI_ARGS: {m}"));
+    if cni_args.is_empty() {
+        return Ok(None);
+    }
+    let mut namespace = None;
+    for element in cni_args.split(';') {
+        let (key, value) = match element.split_once('=') {
+            Some((k, v)) if !k.is_empty() => (k, v),
+            _ => return Err(bad(format!("{element:?} is not KEY=VALUE"))),
+        };
+        if key != POD_NAMESPACE_ARG {
+            continue;
+        }
+        if namespace.is_some() {
+            return Err(bad(format!("{POD_NAMESPACE_ARG} is given twice")));
+        }
+        tern_control::check_namespace(value)
+            .map_err(|e| bad(format!("{POD_NAMESPACE_ARG}: {e}")))?;
+        namespace = Some(value.to_owned());
+    }
+    Ok(namespace)
 }
 
 /// Reads and checks the environment through `get` (std::env::var in the
@@ -123,6 +159,7 @@ pub fn parse_env(get: impl Fn(&str) -> Option<String>) -> Result<Env, CniError> 
             container_id: String::new(),
             netns: None,
             ifname: String::new(),
+            namespace: None,
         });
     }
     let container_id =
@@ -167,11 +204,17 @@ pub fn parse_env(get: impl Fn(&str) -> Option<String>) -> Result<Env, CniError> 
             p.display()
         )));
     }
+    // DEL reads no CNI_ARGS: it must clean up after any ADD, refused or not.
+    let namespace = match command {
+        Command::Del => None,
+        _ => pod_namespace(&get("CNI_ARGS").unwrap_or_default())?,
+    };
     Ok(Env {
         command,
         container_id,
         netns,
         ifname,
+        namespace,
     })
 }
 
@@ -372,6 +415,19 @@ mod tests {
             ("CNI_PATH", "/opt/cni/bin"),
         ];
         assert_eq!(env(&ok).unwrap().command, Command::Add);
+        assert_eq!(env(&ok).unwrap().namespace, None);
+        let mut with_args = ok.to_vec();
+        with_args.push(("CNI_ARGS", "K8S_POD_NAMESPACE=finance;K8S_POD_NAME=db-0"));
+        assert_eq!(
+            env(&with_args).unwrap().namespace.as_deref(),
+            Some("finance")
+        );
+        with_args.pop();
+        with_args.push(("CNI_ARGS", "K8S_POD_NAMESPACE=Finance"));
+        assert_eq!(env(&with_args).unwrap_err().code, Code::InvalidEnvironment);
+        // DEL cleans up whatever CNI_ARGS says.
+        with_args[0] = ("CNI_COMMAND", "DEL");
+        assert_eq!(env(&with_args).unwrap().namespace, None);
         assert_eq!(
             env(&[("CNI_COMMAND", "VERSION")]).unwrap().command,
             Command::Version
@@ -411,6 +467,59 @@ mod tests {
                 "{k}={v}"
             );
         }
+    }
+
+    #[test]
+    fn cni_args() {
+        let ns = |a: &str| pod_namespace(a);
+        // As the kubelet's runtimes write it.
+        assert_eq!(
+            ns("IgnoreUnknown=1;K8S_POD_NAMESPACE=kube-system;K8S_POD_NAME=coredns-0;K8S_POD_INFRA_CONTAINER_ID=0123abcd").unwrap(),
+            Some("kube-system".to_owned())
+        );
+        assert_eq!(
+            ns("K8S_POD_NAMESPACE=default").unwrap().as_deref(),
+            Some("default")
+        );
+        // Empty, or without the key: no namespace.
+        assert_eq!(ns("").unwrap(), None);
+        assert_eq!(ns("IgnoreUnknown=1;K8S_POD_NAME=p").unwrap(), None);
+        // Unknown keys may hold anything but must still be KEY=VALUE.
+        assert_eq!(ns("X=a=b;Y=").unwrap(), None);
+        for (bad, msg) in [
+            (
+                "K8S_POD_NAMESPACE",
+                r#"CNI_ARGS: "K8S_POD_NAMESPACE" is not KEY=VALUE"#,
+            ),
+            (
+                "IgnoreUnknown=1;junk",
+                r#"CNI_ARGS: "junk" is not KEY=VALUE"#,
+            ),
+            ("K8S_POD_NAMESPACE=a;", r#"CNI_ARGS: "" is not KEY=VALUE"#),
+            ("=a", r#"CNI_ARGS: "=a" is not KEY=VALUE"#),
+            (
+                "K8S_POD_NAMESPACE=a;K8S_POD_NAMESPACE=a",
+                "CNI_ARGS: K8S_POD_NAMESPACE is given twice",
+            ),
+            (
+                "K8S_POD_NAMESPACE=",
+                r#"CNI_ARGS: K8S_POD_NAMESPACE: namespace "": a namespace has 1 to 63 characters"#,
+            ),
+            (
+                "K8S_POD_NAMESPACE=Kube_System",
+                r#"CNI_ARGS: K8S_POD_NAMESPACE: namespace "Kube_System": may hold only lower-case letters, digits and '-'"#,
+            ),
+            (
+                "K8S_POD_NAMESPACE=-x",
+                r#"CNI_ARGS: K8S_POD_NAMESPACE: namespace "-x": must start and end with a letter or a digit"#,
+            ),
+        ] {
+            let e = ns(bad).unwrap_err();
+            assert_eq!(e.code, Code::InvalidEnvironment, "{bad}");
+            assert_eq!(e.msg, msg, "{bad}");
+        }
+        let long = format!("K8S_POD_NAMESPACE={}", "n".repeat(64));
+        assert_eq!(ns(&long).unwrap_err().code, Code::InvalidEnvironment);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! tern-cni run exactly as a container runtime runs it (environment + stdin
 //! network configuration), against a real ternd, in throwaway namespaces:
 //! ADD/CHECK/DEL cycles with packets between pods, the error documents for
-//! bad environments and configurations, ternd unreachable, a plugin that
+//! bad environments and configurations, the pod's Kubernetes namespace from
+//! CNI_ARGS, ternd unreachable, a plugin that
 //! dies in the middle of ADD, and 200 pods without a leaked address, veth
 //! or registry entry. Needs root, bpffs and a built ternd (`cargo build
 //! -p tern-bgpd`).
@@ -668,4 +669,41 @@ fn single_family_networks() {
         assert!(node.host_veths().is_empty());
         assert!(node.endpoints().is_empty());
     }
+}
+
+#[test]
+fn pod_namespace_from_cni_args() {
+    let mut node = Node::new("k8sns");
+    let p = node.pod("p");
+    let conf = node.netconf().to_string();
+    let env = |command, args| {
+        [
+            ("CNI_COMMAND", command),
+            ("CNI_CONTAINERID", "pod-ns"),
+            ("CNI_NETNS", p.as_str()),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_PATH", "/opt/cni/bin"),
+            ("CNI_ARGS", args),
+        ]
+    };
+    // A name Kubernetes refuses, or an element that is not KEY=VALUE: an
+    // invalid environment, and nothing is wired.
+    for bad in ["K8S_POD_NAMESPACE=Finance", "IgnoreUnknown=1;junk"] {
+        assert_eq!(err_code(&node, &env("ADD", bad), &conf), 4, "{bad}");
+    }
+    node.assert_clean();
+    // As the kubelet's runtimes set it; the namespace survives a restart
+    // of ternd (its saved registry).
+    let args = "IgnoreUnknown=1;K8S_POD_NAMESPACE=finance;K8S_POD_NAME=db-0;K8S_POD_INFRA_CONTAINER_ID=pod-ns";
+    let (good, v, err) = node.cni(&env("ADD", args), &conf);
+    assert!(good, "ADD: {v} {err}");
+    node.stop_ternd();
+    node.start_ternd();
+    let eps = node.endpoints();
+    assert_eq!(eps.len(), 1, "{eps:?}");
+    assert_eq!(eps[0]["namespace"], "finance", "{eps:?}");
+    // DEL reads no CNI_ARGS: it cleans up whatever they say.
+    let (good, v, err) = node.cni(&env("DEL", "junk"), &conf);
+    assert!(good, "DEL: {v} {err}");
+    node.assert_clean();
 }

@@ -2,9 +2,17 @@
 //! every pod interface it creates, and what the datapath programs from.
 //!
 //! An endpoint is keyed by (container id, pod interface name), as the CNI
-//! specification keys an attachment.
+//! specification keys an attachment. Its Kubernetes namespace follows
+//! Kubernetes' naming rule, [`check_namespace`], which tern-cni, ternd and
+//! the egress gateway's policies all apply.
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+
+/// Kubernetes' namespace rule (an RFC 1123 label), checked on an
+/// endpoint's namespace by tern-cni and ternd. It is the egress gateway's
+/// rule for the namespaces its policies match, so that both agree on what a
+/// namespace is.
+pub use tern_egressgw::model::check_namespace;
 
 /// One pod interface on this node, wired by `tern-cni`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +34,11 @@ pub struct Endpoint {
     /// The pod's addresses: a /32 and/or a /128.
     pub addresses: Vec<IpNet>,
     pub mtu: u32,
+    /// The pod's Kubernetes namespace, from CNI_ARGS' K8S_POD_NAMESPACE
+    /// (egress gateway policies match on it); None when the runtime gives
+    /// none, and in registries saved before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 impl Endpoint {
@@ -51,6 +64,7 @@ mod tests {
             host_mac: "02:00:00:00:00:02".into(),
             addresses: vec!["10.244.1.2/32".parse().unwrap()],
             mtu: 1500,
+            namespace: None,
         }
     }
 
@@ -74,5 +88,22 @@ mod tests {
         let s = serde_json::to_string(&rep).unwrap();
         assert!(s.starts_with(r#"{"reply":"endpoints""#), "{s}");
         assert_eq!(serde_json::from_str::<Reply>(&s).unwrap(), rep);
+    }
+
+    #[test]
+    fn namespace_is_optional_on_the_wire() {
+        // Without one, the key is left out: what older ternd and tern-cni
+        // write and read.
+        let old = serde_json::to_value(sample()).unwrap();
+        assert!(old.get("namespace").is_none(), "{old}");
+        assert_eq!(serde_json::from_value::<Endpoint>(old).unwrap(), sample());
+        let mut ep = sample();
+        ep.namespace = Some("finance".into());
+        let req = serde_json::to_string(&Request::EndpointAdd(ep.clone())).unwrap();
+        assert!(req.contains(r#""namespace":"finance""#), "{req}");
+        assert_eq!(
+            serde_json::from_str::<Request>(&req).unwrap(),
+            Request::EndpointAdd(ep)
+        );
     }
 }

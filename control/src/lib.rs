@@ -15,13 +15,14 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 pub mod datapath;
+pub mod egress;
 pub mod endpoint;
 pub mod framing;
 pub mod services;
 pub mod show;
 
 pub use datapath::{DatapathEndpoint, DatapathInfo, EndpointTraffic, NamedCount};
-pub use endpoint::Endpoint;
+pub use endpoint::{Endpoint, check_namespace};
 pub use show::{
     AsPathSegment, BgpFamily, BgpNeighbor, BgpPath, BgpRoute, BgpTable, ClearMode, FibNextHop,
     FibRoute, GracefulRestartView, LastUpdate, MessageCounters, NeighborCapability, NeighborFamily,
@@ -187,6 +188,22 @@ pub enum Request {
         #[serde(default)]
         limit: Option<u64>,
     },
+    /// Egress gateway policies in bulk (an orchestrator's call): upsert
+    /// and delete many at once, or with `replace_all` make the given ones
+    /// all there are. All or nothing, like [`Request::ServicesApply`].
+    EgressApply {
+        #[serde(default)]
+        upsert: Vec<egress::Policy>,
+        #[serde(default)]
+        delete: Vec<String>,
+        #[serde(default)]
+        replace_all: bool,
+    },
+    /// `show egress-gateway`: policies, gateways and their health, this
+    /// node's steered pods and SNAT entries, the egress drop counters.
+    ShowEgressGateway,
+    /// `show egress-gateway nat`: the flows this node translates.
+    ShowEgressNat,
     /// `clear bgp *|ADDR [soft [in|out]]`; `address` None means every
     /// neighbor.
     ClearBgp {
@@ -280,6 +297,13 @@ pub enum Reply {
         services: Vec<services::ServiceStatus>,
     },
     Conntrack(services::Conntrack),
+    /// A bulk egress request was applied: what changed, one line each, as
+    /// for services.
+    EgressApplied {
+        changes: Vec<String>,
+    },
+    EgressGateway(egress::EgressStatus),
+    EgressNat(egress::EgressNat),
     /// `clear bgp` was carried out on these neighbors.
     Cleared {
         neighbors: Vec<String>,
@@ -459,6 +483,13 @@ mod tests {
             Request::ClearBgp {
                 address: None,
                 mode: ClearMode::SoftIn,
+            },
+            Request::ShowEgressGateway,
+            Request::ShowEgressNat,
+            Request::EgressApply {
+                upsert: vec![egress::Policy::new("legacy-db")],
+                delete: vec!["old".into()],
+                replace_all: false,
             },
         ];
         for r in reqs {

@@ -10,6 +10,7 @@ use std::{collections::BTreeMap, fmt, path::Path};
 
 pub mod bgp;
 pub mod datapath;
+pub mod egress;
 mod neighbor;
 pub mod path_attr;
 mod policy;
@@ -17,6 +18,7 @@ pub mod services;
 
 pub use bgp::{BgpConfig, Family};
 pub use datapath::{DatapathConfig, DatapathMode};
+pub use egress::EgressConfig;
 pub use path_attr::PathAttrPolicy;
 pub use services::{ConntrackTimeouts, ServicesConfig};
 
@@ -50,6 +52,8 @@ pub struct Config {
     pub datapath: DatapathConfig,
     /// `service ...`: services of the load balancer, static VIPs, conntrack.
     pub services: ServicesConfig,
+    /// `egress-gateway ...`: egress gateway policies and the SNAT settings.
+    pub egress: EgressConfig,
 }
 
 /// One `interface NAME` stanza.
@@ -124,6 +128,8 @@ pub enum Mode {
     RouteMap(String, u32),
     /// `(config-service)#`: the block of service NAME.
     Service(String),
+    /// `(config-egress-gw)#`: the block of egress gateway policy NAME.
+    EgressPolicy(String),
 }
 
 impl Mode {
@@ -136,6 +142,7 @@ impl Mode {
             Mode::RouterAf(_) => "config-router-af",
             Mode::RouteMap(..) => "config-route-map",
             Mode::Service(_) => "config-service",
+            Mode::EgressPolicy(_) => "config-egress-gw",
         }
     }
 
@@ -143,9 +150,11 @@ impl Mode {
     fn parent(&self) -> Option<Mode> {
         match self {
             Mode::Config => None,
-            Mode::Interface(_) | Mode::Router | Mode::RouteMap(..) | Mode::Service(_) => {
-                Some(Mode::Config)
-            }
+            Mode::Interface(_)
+            | Mode::Router
+            | Mode::RouteMap(..)
+            | Mode::Service(_)
+            | Mode::EgressPolicy(_) => Some(Mode::Config),
             Mode::RouterAf(_) => Some(Mode::Router),
         }
     }
@@ -261,6 +270,13 @@ impl ConfigSession {
                     Ok(Handled::Yes)
                 }
                 _ => services::apply_sub(config, name, line),
+            },
+            Mode::EgressPolicy(name) => match words {
+                ["exit"] => {
+                    self.mode = Mode::Config;
+                    Ok(Handled::Yes)
+                }
+                _ => egress::apply_sub(config, name, line),
             },
             Mode::RouteMap(name, seq) => match words {
                 ["exit"] => {
@@ -404,6 +420,13 @@ impl ConfigSession {
                 }
                 return Ok(handled);
             }
+            ["egress-gateway", ..] | ["no", "egress-gateway", ..] => {
+                let (handled, block) = egress::apply_top(config, words)?;
+                if let Some(name) = block {
+                    self.mode = Mode::EgressPolicy(name);
+                }
+                return Ok(handled);
+            }
             _ => return Ok(Handled::No),
         }
         Ok(Handled::Yes)
@@ -532,10 +555,18 @@ impl Config {
             }
         }
         if errors.is_empty() {
+            let mut config = config;
+            config.reserve_vni();
             Ok(config)
         } else {
             Err(errors)
         }
+    }
+
+    /// Keeps the datapath's VNI from the egress policies' ids (their
+    /// traffic crosses the tunnel with the policy's id as its VNI).
+    pub fn reserve_vni(&mut self) {
+        self.egress.table.set_reserved_id(self.datapath.vni);
     }
 
     /// Reads and parses a config file.
@@ -573,6 +604,7 @@ impl Config {
         }
         datapath::render(&self.datapath, &mut out);
         services::render(&self.services, &mut out);
+        egress::render(&self.egress, &mut out);
         if let Some(b) = &self.bgp {
             bgp::render(b, secrets, &mut out);
         }
