@@ -136,9 +136,9 @@ impl Daemon {
             self.retap();
             self.egress.config_changed();
             match self.netlink.links().await {
-                // The datapath's settings depend on whether policies exist
-                // (the Geneve port in native mode); the pass ends with the
-                // egress sync.
+                // A datapath pass: the node's addresses and the pods'
+                // MTU (tunnelled in native mode once policies exist) are
+                // brought up to date, and it ends with the egress sync.
                 Ok(links) => {
                     let cfg = self.config.datapath.clone();
                     self.datapath_reconcile_with(&cfg, &links).await;

@@ -197,16 +197,14 @@ impl DatapathRuntime {
     }
 
     /// Brings everything in line with the config, the links of the
-    /// namespace, the registered endpoints and the Loc-RIB; `egress`: egress
-    /// gateway policies exist. Failures are logged, kept for `show
-    /// datapath` and retried on the next call.
+    /// namespace, the registered endpoints and the Loc-RIB. Failures are
+    /// logged, kept for `show datapath` and retried on the next call.
     pub async fn reconcile(
         &mut self,
         cfg: &DatapathConfig,
         links: &[Link],
         endpoints: &[Endpoint],
         tunnels: &[(IpNet, IpAddr)],
-        egress: bool,
     ) {
         let mut errors = Vec::new();
         let Some(mode) = cfg.mode else {
@@ -268,7 +266,10 @@ impl DatapathRuntime {
             vxlan_ifindex: self.vxlan.unwrap_or(0),
             uplink_ifindex: uplink.map_or(0, |l| l.index),
             uplink_mtu: uplink.map_or(1500, |l| l.mtu),
-            geneve_port: geneve_port(cfg, egress),
+            // In every mode: a node leaving Geneve mode still takes its
+            // peers' Geneve, and egress gateway traffic is Geneve in native
+            // mode.
+            geneve_port: cfg.geneve_port,
             vxlan_port: cfg.vxlan_port,
             local_v4,
             local_v6,
@@ -431,11 +432,11 @@ impl DatapathRuntime {
 
     /// The pod MTU the settings allow (the IPv6 underlay's overhead when
     /// the node has an IPv6 address: it may carry either). In native mode
-    /// with a Geneve port (egress gateway policies exist) the steered
-    /// traffic is tunnelled, so the tunnel's overhead counts there too.
+    /// with egress gateway policies the steered traffic is tunnelled, so
+    /// the tunnel's overhead counts there too.
     pub fn pod_mtu(&self) -> u32 {
         let outer_v6 = self.settings.local_v6.is_some();
-        if self.settings.mode == Mode::Native && self.settings.geneve_port != 0 {
+        if self.settings.mode == Mode::Native && self.dp.egress_enabled() {
             let tunnelled = Settings {
                 mode: Mode::Geneve,
                 ..self.settings.clone()
@@ -488,17 +489,6 @@ impl DatapathRuntime {
                 .collect(),
             last_error: self.last_error.clone(),
         }
-    }
-}
-
-/// The Geneve port the programs send to and accept (0: none). In native
-/// mode pods' packets are routed, not tunnelled, so the uplink takes Geneve
-/// only while egress gateway policies exist: their traffic goes to its
-/// gateway in Geneve whatever the mode (VXLAN in VXLAN mode).
-pub fn geneve_port(cfg: &DatapathConfig, egress: bool) -> u16 {
-    match cfg.mode {
-        Some(DatapathMode::Native) if !egress => 0,
-        _ => cfg.geneve_port,
     }
 }
 
@@ -579,9 +569,8 @@ impl Daemon {
         }
         let eps = self.endpoints.list();
         let tunnels = tunnel_routes(cfg, &loc_rib().borrow());
-        let egress = !self.config.egress.is_empty();
         if let Some(rt) = &mut self.datapath {
-            rt.reconcile(cfg, links, &eps, &tunnels, egress).await;
+            rt.reconcile(cfg, links, &eps, &tunnels).await;
         }
         self.services_sync();
         self.egress_sync();
@@ -717,23 +706,6 @@ mod tests {
             ]
         );
         assert!(tunnel_routes(&DatapathConfig::default(), &rib).is_empty());
-    }
-
-    #[test]
-    fn native_mode_takes_geneve_only_with_egress_policies() {
-        let cfg = |text: &str| {
-            crate::config::Config::parse("t", text)
-                .expect("valid")
-                .datapath
-        };
-        let native = cfg("datapath mode native\ndatapath geneve-port 7000\n");
-        assert_eq!(geneve_port(&native, false), 0);
-        assert_eq!(geneve_port(&native, true), 7000);
-        let geneve = cfg("datapath mode geneve\n");
-        assert_eq!(geneve_port(&geneve, false), 6081);
-        assert_eq!(geneve_port(&geneve, true), 6081);
-        let vxlan = cfg("datapath mode vxlan\n");
-        assert_eq!(geneve_port(&vxlan, true), 6081);
     }
 
     #[test]

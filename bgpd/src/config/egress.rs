@@ -12,12 +12,25 @@ use tern_egressgw::{EgressError, NatConfig, Policy, PolicyTable};
 use super::{Config, Handled};
 
 /// The egress gateway's part of [`Config`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EgressConfig {
-    /// `egress-gateway policy NAME` blocks, with their policy ids.
+    /// `egress-gateway policy NAME` blocks, with their policy ids (never
+    /// the datapath's VNI: [`Config::reserve_vni`]).
     pub table: PolicyTable,
     /// `egress-gateway nat ...`.
     pub nat: NatConfig,
+}
+
+impl Default for EgressConfig {
+    /// No policy; the default VNI kept from the ids.
+    fn default() -> Self {
+        let mut table = PolicyTable::new();
+        table.set_reserved_id(super::datapath::DEFAULT_VNI);
+        EgressConfig {
+            table,
+            nat: NatConfig::default(),
+        }
+    }
 }
 
 impl EgressConfig {
