@@ -244,7 +244,13 @@ impl Daemon {
                 .collect()
         };
         let dp = self.datapath.as_mut().map(|rt| rt.datapath_mut());
-        let changed = self.egress.sync(dp, &self.config.egress, pods, &rib);
+        let changed = self.egress.sync(
+            dp,
+            &self.config.egress,
+            &self.config.datapath.cluster_cidrs,
+            pods,
+            &rib,
+        );
         if changed {
             self.vips_sync();
         }

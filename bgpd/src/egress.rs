@@ -95,6 +95,9 @@ impl Health {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Inputs {
     pods: Vec<PodInfo>,
+    /// The datapath's cluster CIDRs: the inner sources a gateway takes for
+    /// a policy that selects pods by namespace only.
+    cluster: Vec<IpNet>,
     addrs: Vec<IpAddr>,
     health: Health,
     datapath: bool,
@@ -124,12 +127,18 @@ pub struct EgressRuntime {
 
 /// The state the datapath is made to hold for `plan` (see DESIGN: policies
 /// with their healthy gateways, steering, match entries, NAT settings).
+///
+/// A policy that selects pods by namespace only matches any source in the
+/// plan (the pod's node decided); the gateway takes such traffic only from
+/// the `cluster` CIDRs (any source when none is configured), so that a
+/// tunnelled packet from outside the cluster's pods is refused.
 pub fn datapath_state(
     table: &PolicyTable,
     nat: &NatConfig,
     plan: &NodePlan,
     health: &Health,
     local: &[IpAddr],
+    cluster: &[IpNet],
 ) -> EgressState {
     let mut policies = Vec::new();
     for (policy_id, p) in table.iter_with_ids() {
@@ -167,8 +176,19 @@ pub fn datapath_state(
     let by_id: HashMap<u32, &tern_egressgw::Policy> = table.iter_with_ids().collect();
     for s in &plan.gateway {
         let family = Family::of(s.egress_ip);
+        let pods: Vec<IpNet> = cluster
+            .iter()
+            .filter(|c| Family::of_net(c) == family)
+            .copied()
+            .collect();
         for src in &s.sources {
-            matches.insert((s.policy_id, false, *src, true));
+            if *src == family.any() && !pods.is_empty() {
+                for c in &pods {
+                    matches.insert((s.policy_id, false, *c, true));
+                }
+            } else {
+                matches.insert((s.policy_id, false, *src, true));
+            }
         }
         for dst in &s.destinations {
             matches.insert((s.policy_id, true, *dst, true));
@@ -242,6 +262,7 @@ impl EgressRuntime {
         &mut self,
         dp: Option<&mut Datapath>,
         cfg: &EgressConfig,
+        cluster: &BTreeSet<IpNet>,
         mut pods: Vec<PodInfo>,
         rib: &LocRibView,
     ) -> bool {
@@ -251,6 +272,7 @@ impl EgressRuntime {
         pods.dedup();
         let inputs = Inputs {
             pods,
+            cluster: cluster.iter().copied().collect(),
             addrs: self.addrs.clone(),
             health,
             datapath: serving,
@@ -299,6 +321,7 @@ impl EgressRuntime {
                     &self.plan,
                     &inputs.health,
                     &inputs.addrs,
+                    &inputs.cluster,
                 );
                 match dp.sync_egress(&state) {
                     Ok(stats) => {
@@ -335,6 +358,7 @@ impl EgressRuntime {
     pub fn status(&self, cfg: &EgressConfig, dp: Option<&Datapath>) -> EgressStatus {
         let empty = Inputs {
             pods: Vec::new(),
+            cluster: Vec::new(),
             addrs: self.addrs.clone(),
             health: Health::default(),
             datapath: dp.is_some(),
@@ -573,7 +597,7 @@ exit
             pods: &pods,
         };
         let plan = tern_egressgw::plan(&cfg.table, &node);
-        let s = datapath_state(&cfg.table, &cfg.nat, &plan, &health, &local);
+        let s = datapath_state(&cfg.table, &cfg.nat, &plan, &health, &local, &[]);
         let id = cfg.table.id("legacy-db").unwrap();
         assert_eq!(s.policies.len(), 1);
         assert_eq!((s.policies[0].policy_id, s.policies[0].v6), (id, false));
@@ -608,7 +632,7 @@ exit
         };
         let plan = tern_egressgw::plan(&cfg.table, &node);
         assert_eq!(plan.announce, [net("203.0.113.11/32")]);
-        let s = datapath_state(&cfg.table, &cfg.nat, &plan, &health, &local);
+        let s = datapath_state(&cfg.table, &cfg.nat, &plan, &health, &local, &[]);
         let gws: Vec<(IpAddr, bool)> = s.policies[0]
             .gateways
             .iter()
@@ -631,6 +655,17 @@ exit
                 (true, net("192.0.2.200/32"), false),
             ]
         );
+        // With cluster CIDRs, a namespace-only policy takes its pods'
+        // sources only.
+        let cluster = [net("10.244.0.0/16"), net("fd00:244::/48")];
+        let s = datapath_state(&cfg.table, &cfg.nat, &plan, &health, &local, &cluster);
+        let sources: Vec<IpNet> = s
+            .matches
+            .iter()
+            .filter(|m| !m.destination)
+            .map(|m| m.prefix)
+            .collect();
+        assert_eq!(sources, [net("10.244.0.0/16")]);
     }
 
     #[test]
@@ -642,7 +677,7 @@ exit
         };
         let rib = LocRibView::new();
         rt.config_changed();
-        assert!(!rt.sync(None, &cfg, Vec::new(), &rib));
+        assert!(!rt.sync(None, &cfg, &BTreeSet::new(), Vec::new(), &rib));
         assert!(rt.announced().is_empty());
         let st = rt.status(&cfg, None);
         assert_eq!(st.policies.len(), 1);
@@ -653,7 +688,7 @@ exit
         assert!(!st.datapath && !st.programmed);
         // Nothing changed: no new plan.
         let before = rt.inputs.clone();
-        assert!(!rt.sync(None, &cfg, Vec::new(), &rib));
+        assert!(!rt.sync(None, &cfg, &BTreeSet::new(), Vec::new(), &rib));
         assert_eq!(rt.inputs, before);
     }
 }
