@@ -684,6 +684,37 @@ fn malformed(c: &Ctx) {
     let r = tcp(&c.fin, DB, 10, 5, 2.0);
     all_from(&r, 10, &EGRESS, "after the malformed packets");
     println!("malformed packets dropped and counted, ternd running");
+
+    // A pod that forges its source (here to the open address, which the
+    // firewall would let through) is stopped on its own node.
+    let spoofed0 = drop_count(&c.n1, "source-spoofed");
+    let mark = c.db.mark();
+    run_ok(
+        Command::new("ip")
+            .args(["netns", "exec", &c.fin, "python3"])
+            .args([
+                tool("spoofed_udp.py").as_str(),
+                "10.244.1.77",
+                OPEN,
+                &PORT.to_string(),
+                "3",
+            ]),
+    );
+    eventually(5, || {
+        let n = drop_count(&c.n1, "source-spoofed");
+        if n >= spoofed0 + 3 {
+            Ok(())
+        } else {
+            Err(format!("source-spoofed {spoofed0} -> {n} (want +3)"))
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        c.db.since(mark).iter().all(|s| s.source != "10.244.1.77"),
+        "a forged source reached the database: {:?}",
+        c.db.since(mark)
+    );
+    println!("forged sources dropped on the pod's node and counted");
 }
 
 /// After node2 failed at `t0`: the measured failover (new connections

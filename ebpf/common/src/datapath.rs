@@ -8,6 +8,10 @@
 
 /// Hash map: pod address ([`IpKey`]) -> [`EndpointInfo`].
 pub const ENDPOINTS_MAP: &str = "TERN_ENDPOINTS";
+/// Hash map: ifindex of a pod's host-side interface -> `u32` endpoint id.
+/// A packet arriving on one of them must come from one of that pod's
+/// addresses (else it is dropped as [`DropReason::SourceSpoofed`]).
+pub const POD_IFACES_MAP: &str = "TERN_POD_IFACES";
 /// Per-CPU array indexed by endpoint id -> [`EndpointCounters`].
 pub const ENDPOINT_COUNTERS_MAP: &str = "TERN_EP_COUNTERS";
 /// Per-CPU array indexed by [`DropReason`] -> dropped packets (`u64`).
@@ -273,10 +277,13 @@ pub enum DropReason {
     /// A packet an egress gateway policy takes that cannot be translated:
     /// neither TCP nor UDP, or a fragment (no ports to translate).
     EgressUnsupported = 17,
+    /// A pod sent a packet (to be forwarded) from an address that is not
+    /// one of its own.
+    SourceSpoofed = 18,
 }
 
 /// Number of [`DropReason`] values (size of [`DROPS_MAP`]).
-pub const DROP_REASONS: u32 = 18;
+pub const DROP_REASONS: u32 = 19;
 
 impl DropReason {
     /// Every reason, in index order.
@@ -299,6 +306,7 @@ impl DropReason {
         DropReason::EgressPortsExhausted,
         DropReason::EgressDenied,
         DropReason::EgressUnsupported,
+        DropReason::SourceSpoofed,
     ];
     /// Short name for output (`show` commands, JSON keys).
     pub const fn name(self) -> &'static str {
@@ -321,6 +329,7 @@ impl DropReason {
             DropReason::EgressPortsExhausted => "egress-ports-exhausted",
             DropReason::EgressDenied => "egress-denied",
             DropReason::EgressUnsupported => "egress-unsupported",
+            DropReason::SourceSpoofed => "source-spoofed",
         }
     }
 }

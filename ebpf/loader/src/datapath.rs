@@ -29,9 +29,9 @@ pub use tern_ebpf_common::datapath::{
     VXLAN_DEFAULT_PORT,
 };
 use tern_ebpf_common::datapath::{
-    CONFIG_MAP, DROPS_MAP, ENDPOINT_COUNTERS_MAP, ENDPOINTS_MAP, PATHS_MAP, PROG_NOOP,
-    PROG_POD_INGRESS, PROG_PROBE_ENDPOINT, PROG_PROBE_FIB, PROG_UPLINK_INGRESS, PROG_VXLAN_INGRESS,
-    TRACE_MAP, TUNNELS_MAP,
+    CONFIG_MAP, DROPS_MAP, ENDPOINT_COUNTERS_MAP, ENDPOINTS_MAP, PATHS_MAP, POD_IFACES_MAP,
+    PROG_NOOP, PROG_POD_INGRESS, PROG_PROBE_ENDPOINT, PROG_PROBE_FIB, PROG_UPLINK_INGRESS,
+    PROG_VXLAN_INGRESS, TRACE_MAP, TUNNELS_MAP,
 };
 
 use crate::Error;
@@ -257,8 +257,9 @@ impl std::fmt::Debug for Datapath {
 /// The conntrack map's pin (its collector may run apart from the datapath).
 pub const CT_PIN: &str = "dp_ct";
 
-const PINNED: [(&str, &str); 18] = [
+const PINNED: [(&str, &str); 19] = [
     (ENDPOINTS_MAP, "dp_endpoints"),
+    (POD_IFACES_MAP, "dp_pod_ifaces"),
     (ENDPOINT_COUNTERS_MAP, "dp_endpoint_counters"),
     (DROPS_MAP, "dp_drops"),
     (PATHS_MAP, "dp_paths"),
@@ -424,39 +425,100 @@ impl Datapath {
             )));
         }
         let key = ip_key(ip);
-        let fresh = {
+        let old = {
             let map = self.endpoints_map()?;
             match map.get(&key, 0) {
-                Ok(old) => old.id != ep.id,
-                Err(aya::maps::MapError::KeyNotFound) => true,
+                Ok(old) => Some(old),
+                Err(aya::maps::MapError::KeyNotFound) => None,
                 Err(e) => return Err(map_err(ENDPOINTS_MAP)(e)),
             }
         };
+        let fresh = old.is_none_or(|o| o.id != ep.id);
         if fresh && !self.endpoint_id_in_use(ep.id, &key)? {
             self.zero_endpoint_counters(ep.id)?;
         }
+        // The interface first: from the moment the address is in the map,
+        // its packets are checked against it.
+        self.pod_ifaces_map()?
+            .insert(ep.ifindex, ep.id, 0)
+            .map_err(map_err(POD_IFACES_MAP))?;
         let mut map: HashMap<&mut MapData, IpKey, EndpointInfo> = HashMap::try_from(
             self.ebpf
                 .map_mut(ENDPOINTS_MAP)
                 .ok_or(Error::Missing(ENDPOINTS_MAP))?,
         )
         .map_err(map_err(ENDPOINTS_MAP))?;
-        map.insert(key, ep, 0).map_err(map_err(ENDPOINTS_MAP))
+        map.insert(key, ep, 0).map_err(map_err(ENDPOINTS_MAP))?;
+        if let Some(old) = old
+            && old.ifindex != ep.ifindex
+        {
+            self.release_pod_iface(old.ifindex)?;
+        }
+        Ok(())
     }
 
     /// Removes the local pod with address `ip`; false if there was none.
     pub fn remove_endpoint(&mut self, ip: IpAddr) -> Result<bool, Error> {
+        let key = ip_key(ip);
+        let old = match self.endpoints_map()?.get(&key, 0) {
+            Ok(old) => old,
+            Err(e) if not_found(&e) => return Ok(false),
+            Err(e) => return Err(map_err(ENDPOINTS_MAP)(e)),
+        };
         let mut map: HashMap<&mut MapData, IpKey, EndpointInfo> = HashMap::try_from(
             self.ebpf
                 .map_mut(ENDPOINTS_MAP)
                 .ok_or(Error::Missing(ENDPOINTS_MAP))?,
         )
         .map_err(map_err(ENDPOINTS_MAP))?;
-        match map.remove(&ip_key(ip)) {
-            Ok(()) => Ok(true),
-            Err(e) if not_found(&e) => Ok(false),
-            Err(e) => Err(map_err(ENDPOINTS_MAP)(e)),
+        let removed = match map.remove(&key) {
+            Ok(()) => true,
+            Err(e) if not_found(&e) => false,
+            Err(e) => return Err(map_err(ENDPOINTS_MAP)(e)),
+        };
+        self.release_pod_iface(old.ifindex)?;
+        Ok(removed)
+    }
+
+    /// Forgets the pod interface `ifindex` once no endpoint address uses it.
+    fn release_pod_iface(&mut self, ifindex: u32) -> Result<(), Error> {
+        let map = self.endpoints_map()?;
+        for kv in map.iter() {
+            match kv {
+                Ok((_, v)) if v.ifindex == ifindex => return Ok(()),
+                Ok(_) => {}
+                Err(e) if not_found(&e) => {}
+                Err(e) => return Err(map_err(ENDPOINTS_MAP)(e)),
+            }
         }
+        match self.pod_ifaces_map()?.remove(&ifindex) {
+            Ok(()) => Ok(()),
+            Err(e) if not_found(&e) => Ok(()),
+            Err(e) => Err(map_err(POD_IFACES_MAP)(e)),
+        }
+    }
+
+    fn pod_ifaces_map(&mut self) -> Result<HashMap<&mut MapData, u32, u32>, Error> {
+        HashMap::try_from(
+            self.ebpf
+                .map_mut(POD_IFACES_MAP)
+                .ok_or(Error::Missing(POD_IFACES_MAP))?,
+        )
+        .map_err(map_err(POD_IFACES_MAP))
+    }
+
+    /// The pod interfaces whose packets are checked for their source, with
+    /// their endpoint ids.
+    pub fn pod_ifaces(&self) -> Result<Vec<(u32, u32)>, Error> {
+        let map: HashMap<&MapData, u32, u32> = HashMap::try_from(
+            self.ebpf
+                .map(POD_IFACES_MAP)
+                .ok_or(Error::Missing(POD_IFACES_MAP))?,
+        )
+        .map_err(map_err(POD_IFACES_MAP))?;
+        map.iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(map_err(POD_IFACES_MAP))
     }
 
     /// Makes the endpoint map hold exactly `endpoints` (what a daemon does

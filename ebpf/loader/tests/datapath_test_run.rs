@@ -790,3 +790,73 @@ fn datapath_can_move_to_a_daemon_task() {
     fn send<T: Send>() {}
     send::<Datapath>();
 }
+
+#[test]
+fn a_pod_forwards_only_from_its_own_addresses() {
+    let mut dp = load();
+    add_pods(&mut dp);
+    let mut ifaces = dp.pod_ifaces().unwrap();
+    ifaces.sort_unstable();
+    assert_eq!(ifaces, [(1, 1), (B_IFINDEX, 2)]);
+    // Pod A (on loopback, where the test runs put packets) from its own
+    // addresses: delivered to B.
+    for pkt in [ipv4_udp(A4, B4, 64, 10, false), ipv6_udp(A6, B6, 64, 10)] {
+        assert_eq!(dp.test_run(Hook::Pod, &pkt, 0).unwrap().verdict, REDIRECT);
+    }
+    // From an address no pod has, and from pod B's: dropped and counted.
+    let cases = [
+        (
+            "an address of nobody",
+            ipv4_udp(Ipv4Addr::new(10, 1, 0, 99), B4, 64, 10, false),
+        ),
+        (
+            "pod B's address",
+            ipv4_udp(B4, Ipv4Addr::new(192, 0, 2, 1), 64, 10, false),
+        ),
+        (
+            "an IPv6 address of nobody",
+            ipv6_udp("fd00:1::99".parse().unwrap(), B6, 64, 10),
+        ),
+    ];
+    for (i, (what, pkt)) in cases.iter().enumerate() {
+        let out = dp.test_run(Hook::Pod, pkt, 0).unwrap();
+        assert_eq!(out.verdict, SHOT, "{what}");
+        assert_eq!(
+            drops(&dp, DropReason::SourceSpoofed),
+            i as u64 + 1,
+            "{what}"
+        );
+    }
+    // Link-local destinations (neighbour discovery, the pod's gateway) go to
+    // the stack whatever the source.
+    let nd = ipv6_udp(
+        "fe80::5".parse().unwrap(),
+        "fe80::1".parse().unwrap(),
+        255,
+        10,
+    );
+    assert_eq!(dp.test_run(Hook::Pod, &nd, 0).unwrap().verdict, NEXT);
+    // A's interface is checked while A has an address on it.
+    assert!(dp.remove_endpoint(IpAddr::V4(A4)).unwrap());
+    assert_eq!(dp.pod_ifaces().unwrap().len(), 2, "A6 is still on it");
+    assert!(dp.remove_endpoint(IpAddr::V6(A6)).unwrap());
+    assert_eq!(dp.pod_ifaces().unwrap(), [(B_IFINDEX, 2)]);
+    let out = dp.test_run(Hook::Pod, &cases[0].1, 0).unwrap();
+    assert_ne!(out.verdict, SHOT, "loopback is no pod's interface any more");
+    assert_eq!(drops(&dp, DropReason::SourceSpoofed), 3);
+    // An address that moves to another interface releases the old one.
+    dp.upsert_endpoint(
+        IpAddr::V4(B4),
+        EndpointInfo {
+            ifindex: 43,
+            id: 2,
+            pod_mac: B_POD_MAC,
+            host_mac: B_HOST_MAC,
+            flags: EP_FLAG_VETH_PEER,
+        },
+    )
+    .unwrap();
+    assert_eq!(dp.pod_ifaces().unwrap().len(), 2, "B6 keeps 42");
+    assert!(dp.remove_endpoint(IpAddr::V6(B6)).unwrap());
+    assert_eq!(dp.pod_ifaces().unwrap(), [(43, 2)]);
+}

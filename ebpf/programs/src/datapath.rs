@@ -42,7 +42,7 @@ use aya_ebpf::{
 };
 use dp::{
     fwd::{deliver, fib_lookup, fib_params, native, skb_ifindex, to_stack, verdict},
-    maps::{EpDir, config, count_endpoint, endpoint, tunnel},
+    maps::{EpDir, config, count_endpoint, endpoint, is_pod_iface, tunnel},
     pkt::{ETH_LEN, IPPROTO_UDP, forwardable, load, parse_l3, ptr_at, v4_key},
     svc::{SVC_DONE, SVC_DROP, SVC_PASS},
     tunnel::{GENEVE_DECAPSULATED, GENEVE_EGRESS, geneve_in, tunnel_out},
@@ -71,13 +71,17 @@ fn try_pod_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
         return Ok(to_stack());
     };
     let ifindex = skb_ifindex(ctx);
-    if let Some(src) = endpoint(&ip.src)
-        && src.ifindex == ifindex
-    {
+    let own = endpoint(&ip.src).filter(|e| e.ifindex == ifindex);
+    if let Some(src) = own {
         count_endpoint(src.id, EpDir::FromPod, u64::from(ctx.len()));
     }
     if !forwardable(ip) {
         return Ok(to_stack());
+    }
+    // A pod forwards only from its own addresses (its link-local ones talk
+    // to its gateway, which is not forwarding).
+    if own.is_none() && is_pod_iface(ifindex) {
+        return Err(DropReason::SourceSpoofed);
     }
     // A reply of a translated connection, or a connection to a service:
     // translated in place, then routed as any other packet.

@@ -13,6 +13,16 @@ use tern_ebpf_common::datapath::{
 #[map(name = "TERN_ENDPOINTS")]
 static ENDPOINTS: HashMap<IpKey, EndpointInfo> = HashMap::with_max_entries(ENDPOINT_MAP_ENTRIES, 0);
 
+#[map(name = "TERN_POD_IFACES")]
+static POD_IFACES: HashMap<u32, u32> = HashMap::with_max_entries(MAX_ENDPOINTS, 0);
+
+/// Whether `ifindex` is a pod's host-side interface.
+#[inline(always)]
+pub fn is_pod_iface(ifindex: u32) -> bool {
+    // SAFETY: map values stay valid while the program runs; plain data.
+    unsafe { POD_IFACES.get(&ifindex) }.is_some()
+}
+
 #[map(name = "TERN_EP_COUNTERS")]
 static EP_COUNTERS: PerCpuArray<EndpointCounters> = PerCpuArray::with_max_entries(MAX_ENDPOINTS, 0);
 
