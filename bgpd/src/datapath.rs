@@ -477,6 +477,15 @@ impl DatapathRuntime {
             cluster_cidrs: cfg.cluster_cidrs.iter().copied().collect(),
             attached,
             tunnels: self.dp.tunnel_routes().unwrap_or_default(),
+            path_mtus: {
+                let now = tern_ebpf::services::monotonic_ns();
+                self.dp
+                    .path_mtus(now)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(node, p)| (node, p.mtu, p.expires.saturating_sub(now) / 1_000_000_000))
+                    .collect()
+            },
             paths: self
                 .dp
                 .path_counters()

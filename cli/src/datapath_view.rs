@@ -57,6 +57,12 @@ pub fn datapath_text(i: &DatapathInfo) -> String {
     for (p, node) in &i.tunnels {
         let _ = writeln!(out, "    {:<24} -> {node}", p.to_string());
     }
+    if !i.path_mtus.is_empty() {
+        let _ = writeln!(out, "  Path MTUs learnt: {}", i.path_mtus.len());
+        for (node, mtu, left) in &i.path_mtus {
+            let _ = writeln!(out, "    {:<24} {mtu} ({left} s left)", node.to_string());
+        }
+    }
     out.push_str("  Packets by path:\n");
     for c in &i.paths {
         let _ = writeln!(out, "    {:<16} {}", c.name, c.count);
@@ -100,6 +106,9 @@ pub fn datapath_json(i: &DatapathInfo) -> Value {
         "clusterCidrs": i.cluster_cidrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "attached": attached,
         "tunnels": tunnels,
+        "pathMtus": i.path_mtus.iter().map(|(n, m, left)| json!({
+            "node": n.to_string(), "mtu": m, "expiresIn": left
+        })).collect::<Vec<_>>(),
         "paths": paths,
         "lastError": i.last_error,
     })

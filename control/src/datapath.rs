@@ -39,6 +39,10 @@ pub struct DatapathInfo {
     pub attached: Vec<(String, String)>,
     /// The tunnel map: remote pod prefix -> node address.
     pub tunnels: Vec<(IpNet, IpAddr)>,
+    /// Path MTUs the tunnel learnt from routers' ICMP errors: node
+    /// address, MTU, seconds left.
+    #[serde(default)]
+    pub path_mtus: Vec<(IpAddr, u32, u64)>,
     /// Packets by path taken.
     pub paths: Vec<NamedCount>,
     /// The last failure while programming the datapath, if any.

@@ -400,6 +400,21 @@ pub fn tern_routes(ns: &str) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// The global address of one family of the pod whose namespace is `ns`
+/// (its `eth0`, as tern-cni wires it).
+pub fn pod_addr(ns: &str, v6: bool) -> String {
+    let fam = if v6 { "-6" } else { "-4" };
+    let out = run_ok(Command::new("ip").args([
+        "-n", ns, fam, "-o", "addr", "show", "dev", "eth0", "scope", "global",
+    ]));
+    out.split_whitespace()
+        .skip_while(|w| *w != "inet" && *w != "inet6")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .unwrap_or_else(|| panic!("no {fam} address in {ns}: {out}"))
+        .to_owned()
+}
+
 /// `ping -c COUNT` from namespace `from_ns` to `to`; Err with ping's output.
 pub fn ns_ping(from_ns: &str, to: &str, count: u32) -> Result<(), String> {
     let count = count.to_string();

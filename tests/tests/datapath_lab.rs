@@ -19,7 +19,9 @@ use std::{
 };
 
 use serde_json::Value;
-use tern_tests::{bin, netns_with_prefix, ns_ping, private_topology, run, run_ok, tcp_transfer};
+use tern_tests::{
+    bin, netns_with_prefix, ns_ping, pod_addr, private_topology, run, run_ok, tcp_transfer,
+};
 
 const VNI: u64 = 4242;
 
@@ -82,20 +84,6 @@ fn tern(instance: &str, cmds: &[&str]) -> String {
 fn tern_json(instance: &str, cmd: &str) -> Value {
     let out = tern(instance, &[cmd]);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{cmd}: {e}: {out}"))
-}
-
-/// A pod's global address of one family.
-fn pod_addr(ns: &str, v6: bool) -> String {
-    let fam = if v6 { "-6" } else { "-4" };
-    let out = run_ok(Command::new("ip").args([
-        "-n", ns, fam, "-o", "addr", "show", "dev", "eth0", "scope", "global",
-    ]));
-    out.split_whitespace()
-        .skip_while(|w| *w != "inet" && *w != "inet6")
-        .nth(1)
-        .and_then(|a| a.split('/').next())
-        .unwrap_or_else(|| panic!("no {fam} address in {ns}: {out}"))
-        .to_owned()
 }
 
 fn paths(instance: &str) -> Value {

@@ -84,17 +84,7 @@ fn start_servers(lab: &Lab) -> Servers {
 
 /// A pod's global address of one family.
 fn pod_addr(lab: &Lab, node: &str, pod: &str, v6: bool) -> String {
-    let ns = format!("{}-{pod}", lab.ns(node));
-    let fam = if v6 { "-6" } else { "-4" };
-    let out = run_ok(Command::new("ip").args([
-        "-n", &ns, fam, "-o", "addr", "show", "dev", "eth0", "scope", "global",
-    ]));
-    out.split_whitespace()
-        .skip_while(|w| *w != "inet" && *w != "inet6")
-        .nth(1)
-        .and_then(|a| a.split('/').next())
-        .unwrap_or_else(|| panic!("no {fam} address in {ns}: {out}"))
-        .to_owned()
+    tern_tests::pod_addr(&format!("{}-{pod}", lab.ns(node)), v6)
 }
 
 /// Runs the client in `ns`: one (source port, answer) per connection.

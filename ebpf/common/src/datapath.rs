@@ -22,6 +22,20 @@ pub const PATHS_MAP: &str = "TERN_PATHS";
 pub const TUNNELS_MAP: &str = "TERN_TUNNELS";
 /// Array of one [`DatapathConfig`].
 pub const CONFIG_MAP: &str = "TERN_DP_CONFIG";
+/// LRU hash: remote node address ([`IpKey`]) -> [`PathMtu`]: the path MTU
+/// towards a node the tunnel learnt from an ICMP "fragmentation needed" /
+/// "packet too big" about one of its own outer packets.
+pub const PATH_MTU_MAP: &str = "TERN_PATH_MTU";
+/// Remote nodes whose path MTU is remembered.
+pub const PATH_MTU_ENTRIES: u32 = 4096;
+/// How long a learnt path MTU holds, in seconds (Linux's `mtu_expires`).
+pub const PATH_MTU_TIMEOUT_SECS: u64 = 600;
+/// The smallest path MTU taken from an ICMP message: Linux's `min_pmtu`
+/// for IPv4, the minimum link MTU for IPv6 (RFC 8200 section 5); a
+/// message with less is taken as this (a forged one cannot shrink the
+/// tunnel further).
+pub const MIN_PATH_MTU_V4: u32 = 552;
+pub const MIN_PATH_MTU_V6: u32 = 1280;
 /// Per-CPU array of one [`RedirectTrace`]: the last redirect decision
 /// (written only while [`CFG_FLAG_TRACE`] is set).
 pub const TRACE_MAP: &str = "TERN_TRACE";
@@ -149,6 +163,15 @@ pub struct RemoteNode {
     /// The VNI to send with; 0: the datapath's own ([`DatapathConfig::vni`]).
     /// The egress gateway sends a policy's traffic with the policy's id.
     pub vni: u32,
+}
+
+/// A learnt path MTU and when it expires (CLOCK_MONOTONIC nanoseconds).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PathMtu {
+    pub expires: u64,
+    pub mtu: u32,
+    pub pad: u32,
 }
 
 /// How packets to remote pods leave the node.
@@ -368,10 +391,13 @@ pub enum PathKind {
     /// A reply to an egress IP translated back towards its pod (also an
     /// ICMP error about such a flow).
     EgressReply = 13,
+    /// An ICMP "fragmentation needed" / "packet too big" about one of this
+    /// node's tunnel packets: the path MTU towards that node was learnt.
+    PathMtuLearnt = 14,
 }
 
 /// Number of [`PathKind`] values (size of [`PATHS_MAP`]).
-pub const PATH_KINDS: u32 = 14;
+pub const PATH_KINDS: u32 = 15;
 
 impl PathKind {
     /// Every path, in index order.
@@ -390,6 +416,7 @@ impl PathKind {
         PathKind::EgressSteer,
         PathKind::EgressSnat,
         PathKind::EgressReply,
+        PathKind::PathMtuLearnt,
     ];
     /// Short name for output.
     pub const fn name(self) -> &'static str {
@@ -408,6 +435,7 @@ impl PathKind {
             PathKind::EgressSteer => "egress-steer",
             PathKind::EgressSnat => "egress-snat",
             PathKind::EgressReply => "egress-reply",
+            PathKind::PathMtuLearnt => "path-mtu-learnt",
         }
     }
 }
@@ -474,6 +502,7 @@ const _: () = assert!(core::mem::size_of::<IpKey>() == 16);
 const _: () = assert!(core::mem::size_of::<EndpointInfo>() == 24);
 const _: () = assert!(core::mem::size_of::<EndpointCounters>() == 32);
 const _: () = assert!(core::mem::size_of::<RemoteNode>() == 24);
+const _: () = assert!(core::mem::size_of::<PathMtu>() == 16);
 const _: () = assert!(core::mem::size_of::<DatapathConfig>() == 48);
 const _: () = assert!(core::mem::size_of::<RedirectTrace>() == 52);
 
@@ -488,6 +517,7 @@ mod pod {
     unsafe impl aya::Pod for EndpointInfo {}
     unsafe impl aya::Pod for EndpointCounters {}
     unsafe impl aya::Pod for RemoteNode {}
+    unsafe impl aya::Pod for PathMtu {}
     unsafe impl aya::Pod for DatapathConfig {}
     unsafe impl aya::Pod for RedirectTrace {}
 }

@@ -24,14 +24,14 @@ use ipnet::IpNet;
 pub use tern_ebpf_common::datapath::{
     CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, CFG_FLAG_TRACE, DatapathConfig, DropReason,
     EP_FLAG_VETH_PEER, EndpointCounters, EndpointInfo, GENEVE_DEFAULT_PORT, IpKey,
-    MAX_ENDPOINT_ADDRESSES, MAX_ENDPOINTS, Mode, PathKind, REDIRECT_EGRESS, REDIRECT_NEIGH,
-    REDIRECT_PEER, RedirectTrace, RemoteNode, TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6,
-    VXLAN_DEFAULT_PORT,
+    MAX_ENDPOINT_ADDRESSES, MAX_ENDPOINTS, Mode, PathKind, PathMtu, REDIRECT_EGRESS,
+    REDIRECT_NEIGH, REDIRECT_PEER, RedirectTrace, RemoteNode, TUNNEL_OVERHEAD_V4,
+    TUNNEL_OVERHEAD_V6, VXLAN_DEFAULT_PORT,
 };
 use tern_ebpf_common::datapath::{
-    CONFIG_MAP, DROPS_MAP, ENDPOINT_COUNTERS_MAP, ENDPOINTS_MAP, PATHS_MAP, POD_IFACES_MAP,
-    PROG_NOOP, PROG_POD_INGRESS, PROG_PROBE_ENDPOINT, PROG_PROBE_FIB, PROG_UPLINK_INGRESS,
-    PROG_VXLAN_INGRESS, TRACE_MAP, TUNNELS_MAP,
+    CONFIG_MAP, DROPS_MAP, ENDPOINT_COUNTERS_MAP, ENDPOINTS_MAP, PATH_MTU_MAP, PATHS_MAP,
+    POD_IFACES_MAP, PROG_NOOP, PROG_POD_INGRESS, PROG_PROBE_ENDPOINT, PROG_PROBE_FIB,
+    PROG_UPLINK_INGRESS, PROG_VXLAN_INGRESS, TRACE_MAP, TUNNELS_MAP,
 };
 
 use crate::Error;
@@ -257,13 +257,14 @@ impl std::fmt::Debug for Datapath {
 /// The conntrack map's pin (its collector may run apart from the datapath).
 pub const CT_PIN: &str = "dp_ct";
 
-const PINNED: [(&str, &str); 19] = [
+const PINNED: [(&str, &str); 20] = [
     (ENDPOINTS_MAP, "dp_endpoints"),
     (POD_IFACES_MAP, "dp_pod_ifaces"),
     (ENDPOINT_COUNTERS_MAP, "dp_endpoint_counters"),
     (DROPS_MAP, "dp_drops"),
     (PATHS_MAP, "dp_paths"),
     (TUNNELS_MAP, "dp_tunnels"),
+    (PATH_MTU_MAP, "dp_path_mtu"),
     (CONFIG_MAP, "dp_config"),
     (TRACE_MAP, "dp_trace"),
     (services::SERVICES_MAP, "dp_services"),
@@ -615,6 +616,28 @@ impl Datapath {
             }
         }
         out.sort();
+        Ok(out)
+    }
+
+    /// The path MTUs the tunnel learnt, by remote node, that still hold at
+    /// `now` (CLOCK_MONOTONIC nanoseconds), with their expiry.
+    pub fn path_mtus(&self, now: u64) -> Result<Vec<(IpAddr, PathMtu)>, Error> {
+        let map: HashMap<&MapData, IpKey, PathMtu> = HashMap::try_from(
+            self.ebpf
+                .map(PATH_MTU_MAP)
+                .ok_or(Error::Missing(PATH_MTU_MAP))?,
+        )
+        .map_err(map_err(PATH_MTU_MAP))?;
+        let mut out = Vec::new();
+        for kv in map.iter() {
+            match kv {
+                Ok((k, v)) if v.expires > now => out.push((key_ip(&k), v)),
+                Ok(_) => {}
+                Err(e) if not_found(&e) => {}
+                Err(e) => return Err(map_err(PATH_MTU_MAP)(e)),
+            }
+        }
+        out.sort_unstable_by_key(|(a, _)| *a);
         Ok(out)
     }
 

@@ -860,3 +860,109 @@ fn a_pod_forwards_only_from_its_own_addresses() {
     assert!(dp.remove_endpoint(IpAddr::V6(B6)).unwrap());
     assert_eq!(dp.pod_ifaces().unwrap(), [(43, 2)]);
 }
+
+/// ICMP "fragmentation needed" (next-hop MTU `mtu`) from a router to this
+/// node (10.0.0.1) about its tunnel packet to 10.0.0.2, UDP port `dport`.
+fn frag_needed_about_tunnel(src: Ipv4Addr, dport: u16, mtu: u16) -> Vec<u8> {
+    let mut quoted = ipv4_header(
+        Ipv4Addr::new(10, 0, 0, 1),
+        Ipv4Addr::new(10, 0, 0, 2),
+        17,
+        63,
+        1478,
+        true,
+    );
+    quoted.extend_from_slice(&50000u16.to_be_bytes());
+    quoted.extend_from_slice(&dport.to_be_bytes());
+    quoted.extend_from_slice(&1458u16.to_be_bytes());
+    quoted.extend_from_slice(&[0, 0]);
+    let mut icmp = vec![3, 4, 0, 0, 0, 0];
+    icmp.extend_from_slice(&mtu.to_be_bytes());
+    icmp.extend_from_slice(&quoted);
+    let c = csum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut f = Vec::new();
+    f.extend_from_slice(&HOST_MAC);
+    f.extend_from_slice(&POD_MAC);
+    f.extend_from_slice(&[0x08, 0x00]);
+    f.extend(ipv4_header(
+        src,
+        Ipv4Addr::new(10, 0, 0, 1),
+        1,
+        64,
+        20 + icmp.len(),
+        false,
+    ));
+    f.extend(icmp);
+    f
+}
+
+#[test]
+fn a_router_s_frag_needed_about_a_tunnel_packet_shrinks_the_path_and_the_pod_is_told() {
+    let router = Ipv4Addr::new(10, 0, 0, 254);
+    let remote_pod = Ipv4Addr::new(10, 2, 0, 5);
+    for (mode, port) in [(Mode::Geneve, 6081u16), (Mode::Vxlan, 4789)] {
+        let mut dp = load();
+        add_pods(&mut dp);
+        let up = geneve_uplink();
+        dp.set_settings(&tunnel_settings(mode, up)).unwrap();
+        dp.replace_tunnel_routes(&[("10.2.0.0/16".parse().unwrap(), "10.0.0.2".parse().unwrap())])
+            .unwrap();
+        // 1400 bytes (DF) fit the uplink's 1500 with the tunnel's 50.
+        let big = ipv4_udp(A4, remote_pod, 64, 1400 - 28, true);
+        let out = dp.test_run(Hook::Pod, &big, 0).unwrap();
+        assert_eq!(out.verdict, REDIRECT, "{mode:?}");
+        assert_eq!(path(&dp, PathKind::IcmpTooBig), 0, "{mode:?}");
+        // What is not about our tunnel is not learnt: another UDP port, an
+        // MTU of 0 (pre-RFC 1191 routers), one not below the uplink's.
+        for (dport, mtu) in [(53u16, 1400u16), (port, 0), (port, 1500)] {
+            let icmp = frag_needed_about_tunnel(router, dport, mtu);
+            assert_eq!(dp.test_run(Hook::Uplink, &icmp, 0).unwrap().verdict, NEXT);
+        }
+        assert!(dp.path_mtus(0).unwrap().is_empty(), "{mode:?}");
+        // The router on the way to 10.0.0.2 takes 1400: learnt, and the
+        // message goes on to the stack.
+        let icmp = frag_needed_about_tunnel(router, port, 1400);
+        assert_eq!(dp.test_run(Hook::Uplink, &icmp, 0).unwrap().verdict, NEXT);
+        let learnt = dp.path_mtus(0).unwrap();
+        assert_eq!(learnt.len(), 1, "{mode:?}");
+        assert_eq!(learnt[0].0, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
+        assert_eq!(learnt[0].1.mtu, 1400);
+        assert_eq!(path(&dp, PathKind::PathMtuLearnt), 1);
+        // The pod's 1400 bytes no longer fit: it gets "fragmentation
+        // needed" with the room the tunnel leaves (1400 - 50).
+        let out = dp.test_run(Hook::Pod, &big, 0).unwrap();
+        assert_eq!(out.verdict, REDIRECT, "back to the pod");
+        let f = &out.packet;
+        assert_eq!(f[23], 1, "ICMP");
+        assert_eq!(f[30..34], A4.octets(), "to the pod");
+        assert_eq!((f[34], f[35]), (3, 4), "fragmentation needed");
+        assert_eq!(u16::from_be_bytes([f[40], f[41]]), 1350);
+        assert_eq!(path(&dp, PathKind::IcmpTooBig), 1);
+        // 1350 bytes fit; 1351 without DF cannot be fragmented here.
+        let fits = ipv4_udp(A4, remote_pod, 64, 1350 - 28, true);
+        let out = dp.test_run(Hook::Pod, &fits, 0).unwrap();
+        assert_eq!(out.verdict, REDIRECT);
+        assert_eq!(path(&dp, PathKind::IcmpTooBig), 1, "{mode:?}: 1350 fits");
+        let no_df = ipv4_udp(A4, remote_pod, 64, 1351 - 28, false);
+        assert_eq!(dp.test_run(Hook::Pod, &no_df, 0).unwrap().verdict, SHOT);
+        assert_eq!(drops(&dp, DropReason::MtuExceeded), 1);
+        // A forged message cannot shrink the path below IPv4's 552.
+        let icmp = frag_needed_about_tunnel(router, port, 68);
+        assert_eq!(dp.test_run(Hook::Uplink, &icmp, 0).unwrap().verdict, NEXT);
+        assert_eq!(dp.path_mtus(0).unwrap()[0].1.mtu, 552);
+        // Other nodes keep the uplink's MTU.
+        dp.replace_tunnel_routes(&[
+            ("10.2.0.0/16".parse().unwrap(), "10.0.0.2".parse().unwrap()),
+            ("10.4.0.0/16".parse().unwrap(), "10.0.0.4".parse().unwrap()),
+        ])
+        .unwrap();
+        let other = ipv4_udp(A4, Ipv4Addr::new(10, 4, 0, 5), 64, 1400 - 28, true);
+        assert_eq!(dp.test_run(Hook::Pod, &other, 0).unwrap().verdict, REDIRECT);
+        assert_eq!(
+            path(&dp, PathKind::IcmpTooBig),
+            1,
+            "{mode:?}: 10.0.0.4's path is whole"
+        );
+    }
+}

@@ -43,7 +43,10 @@ use aya_ebpf::{
 use dp::{
     fwd::{deliver, fib_lookup, fib_params, native, skb_ifindex, to_stack, verdict},
     maps::{EpDir, config, count_endpoint, endpoint, is_pod_iface, tunnel},
-    pkt::{ETH_LEN, IPPROTO_UDP, forwardable, load, parse_l3, ptr_at, v4_key},
+    pkt::{
+        ETH_LEN, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_UDP, forwardable, load, parse_l3, ptr_at,
+        v4_key,
+    },
     svc::{SVC_DONE, SVC_DROP, SVC_PASS},
     tunnel::{GENEVE_DECAPSULATED, GENEVE_EGRESS, geneve_in, tunnel_out},
 };
@@ -171,6 +174,11 @@ fn try_uplink_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     } else {
         cfg.local_v4 != [0; 4] && ip.dst == v4_key(cfg.local_v4)
     };
+    // A router's word about one of our tunnel packets: the path MTU to
+    // that node (the message goes on to the stack).
+    if local && !ip.frag && (ip.proto == IPPROTO_ICMP || ip.proto == IPPROTO_ICMPV6) {
+        dp::tunnel::learn_path_mtu(ctx.skb.skb, ip, cfg);
+    }
     // A fragmented Geneve packet (never sent by us: the outer header has DF)
     // is left to the stack, which reassembles or drops it.
     if local && ip.proto == IPPROTO_UDP && !ip.frag && cfg.geneve_port != 0 {

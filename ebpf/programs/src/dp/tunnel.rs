@@ -27,15 +27,21 @@ use aya_ebpf::{
     bindings::{
         __sk_buff, BPF_F_ADJ_ROOM_DECAP_L3_IPV4, BPF_F_ADJ_ROOM_DECAP_L3_IPV6,
         BPF_F_ADJ_ROOM_ENCAP_L2_ETH, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6,
-        BPF_F_ADJ_ROOM_ENCAP_L4_UDP, BPF_F_TUNINFO_IPV6, BPF_FIB_LKUP_RET_SUCCESS,
-        BPF_FIB_LOOKUP_OUTPUT, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC, bpf_tunnel_key,
+        BPF_F_ADJ_ROOM_ENCAP_L4_UDP, BPF_F_DONT_FRAGMENT, BPF_F_TUNINFO_IPV6,
+        BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LOOKUP_OUTPUT, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC,
+        bpf_tunnel_key,
     },
-    helpers::generated::{bpf_get_hash_recalc, bpf_redirect, bpf_skb_set_tunnel_key},
+    helpers::generated::{
+        bpf_get_hash_recalc, bpf_ktime_get_ns, bpf_redirect, bpf_skb_set_tunnel_key,
+    },
+    macros::map,
+    maps::LruHashMap,
     programs::TcContext,
 };
 use tern_ebpf_common::datapath::{
-    CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, DatapathConfig, DropReason, GENEVE_PROTO_ETH, IpKey, Mode,
-    PathKind, REDIRECT_EGRESS, RemoteNode, TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6,
+    CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, DatapathConfig, DropReason, GENEVE_PROTO_ETH, IpKey,
+    MIN_PATH_MTU_V4, MIN_PATH_MTU_V6, Mode, PATH_MTU_ENTRIES, PATH_MTU_TIMEOUT_SECS, PathKind,
+    PathMtu, REDIRECT_EGRESS, RemoteNode, TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6,
 };
 
 use super::{
@@ -46,9 +52,10 @@ use super::{
     icmp,
     maps::{count_path, endpoint, scratch, trace},
     pkt::{
-        ETH_LEN, ETH_P_IP, ETH_P_IPV6, IPPROTO_UDP, L3, csum_add, csum_fold, dec_ttl, load,
-        parse_l3, store,
+        ETH_LEN, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_UDP, L3, csum_add,
+        csum_fold, dec_ttl, load, parse_l3, store,
     },
+    svc::IPPROTO_TCP,
 };
 
 /// Sends `ip` (from a pod) through the tunnel towards `remote`.
@@ -86,13 +93,31 @@ fn tunnel_out_inner(
     if !have_local {
         return Err(DropReason::NoTunnel);
     }
-    // GSO packets are cut to fit by segmentation (adjust_room shrinks gso_size).
-    if skb_gso_size(ctx) == 0 && cfg.uplink_mtu != 0 && ip.len as u32 + overhead > cfg.uplink_mtu {
+    // The path towards the node: the uplink's MTU, or less when a router
+    // on the way said so (an ICMP error about an outer packet, learnt on
+    // the uplink).
+    let learnt = path_mtu(remote);
+    let path = match learnt {
+        Some(m) if cfg.uplink_mtu == 0 || m < cfg.uplink_mtu => m,
+        _ => cfg.uplink_mtu,
+    };
+    // What goes on the wire: the packet, or each segment of a GSO packet.
+    // Against the uplink's MTU alone GSO segments need no check: adjust_room
+    // shrinks gso_size by the overhead, and the segments fit.
+    let gso = skb_gso_size(ctx);
+    let wire = if gso == 0 {
+        ip.len as u32
+    } else if learnt.is_some() {
+        segment_len(ctx, ip, gso)?
+    } else {
+        0
+    };
+    if path != 0 && wire != 0 && wire + overhead > path {
         if ip.df {
             return Ok(icmp::too_big(
                 ctx.skb.skb,
                 ip,
-                cfg.uplink_mtu.saturating_sub(overhead),
+                path.saturating_sub(overhead),
                 cfg,
             ));
         }
@@ -107,6 +132,107 @@ fn tunnel_out_inner(
         Mode::Vxlan => vxlan_out(ctx.skb.skb, cfg, remote),
         _ => geneve_out(ctx.skb.skb, cfg, remote),
     })
+}
+
+#[map(name = "TERN_PATH_MTU")]
+static PATH_MTU: LruHashMap<IpKey, PathMtu> = LruHashMap::with_max_entries(PATH_MTU_ENTRIES, 0);
+
+#[inline(always)]
+fn now() -> u64 {
+    // SAFETY: a plain helper call.
+    unsafe { bpf_ktime_get_ns() }
+}
+
+/// The path MTU learnt towards `remote`, while it holds.
+#[inline(always)]
+fn path_mtu(remote: &RemoteNode) -> Option<u32> {
+    let k = IpKey { addr: remote.addr };
+    // SAFETY: map values stay valid while the program runs; plain data.
+    let e = unsafe { PATH_MTU.get(&k) }?;
+    (e.expires > now()).then_some(e.mtu)
+}
+
+/// The length of each segment of a GSO packet: its IP and transport
+/// headers and `gso` bytes of payload.
+#[inline(always)]
+fn segment_len(ctx: &TcContext, ip: &L3, gso: u32) -> Result<u32, DropReason> {
+    let l4 = match ip.proto {
+        IPPROTO_TCP => u32::from(load::<u8>(ctx, ip.off + ip.hdr_len + 12)? >> 4) * 4,
+        IPPROTO_UDP => 8,
+        _ => 0,
+    };
+    Ok(ip.hdr_len as u32 + l4 + gso)
+}
+
+/// An ICMP "fragmentation needed" (RFC 1191) or ICMPv6 "packet too big"
+/// (RFC 8201) addressed to this node about one of its own tunnel packets
+/// (UDP from this node to the Geneve or VXLAN port of the node it quotes):
+/// the path MTU towards that node is remembered for
+/// [`PATH_MTU_TIMEOUT_SECS`], so that the pods' packets that do not fit get
+/// "too big" answers with the room the tunnel leaves. Anything else is
+/// left alone. The message goes on to the stack either way.
+#[inline(never)]
+pub fn learn_path_mtu(skb: *mut __sk_buff, ip: &L3, cfg: &DatapathConfig) {
+    let _ = learn_inner(&TcContext::new(skb), ip, cfg);
+}
+
+#[inline(always)]
+fn learn_inner(ctx: &TcContext, ip: &L3, cfg: &DatapathConfig) -> Result<(), DropReason> {
+    let icmp = ip.off + ip.hdr_len;
+    let h: [u8; 8] = load(ctx, icmp)?;
+    let (mtu, min) = if ip.v6 {
+        if ip.proto != IPPROTO_ICMPV6 || h[0] != 2 || cfg.local_v6 == [0; 16] {
+            return Ok(());
+        }
+        (
+            u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+            MIN_PATH_MTU_V6,
+        )
+    } else {
+        if ip.proto != IPPROTO_ICMP || h[0] != 3 || h[1] != 4 || cfg.local_v4 == [0; 4] {
+            return Ok(());
+        }
+        (u32::from(u16::from_be_bytes([h[6], h[7]])), MIN_PATH_MTU_V4)
+    };
+    // The quoted packet: ours, UDP to a tunnel port.
+    let q = icmp + 8;
+    let mut node = [0u8; 16];
+    let udp = if ip.v6 {
+        let qh: [u8; 40] = load(ctx, q)?;
+        if qh[0] >> 4 != 6 || qh[6] != IPPROTO_UDP || qh[8..24] != cfg.local_v6 {
+            return Ok(());
+        }
+        node.copy_from_slice(&qh[24..40]);
+        q + 40
+    } else {
+        let qh: [u8; 20] = load(ctx, q)?;
+        let ihl = usize::from(qh[0] & 0x0f) * 4;
+        if qh[0] >> 4 != 4 || ihl < 20 || qh[9] != IPPROTO_UDP || qh[12..16] != cfg.local_v4 {
+            return Ok(());
+        }
+        node = IpKey::v4([qh[16], qh[17], qh[18], qh[19]]).addr;
+        q + ihl
+    };
+    let ports: [u8; 4] = load(ctx, udp)?;
+    let dport = u16::from_be_bytes([ports[2], ports[3]]);
+    let tunnel_port = (cfg.geneve_port != 0 && dport == cfg.geneve_port)
+        || (cfg.vxlan_port != 0 && dport == cfg.vxlan_port);
+    // An MTU of 0 comes from routers older than RFC 1191: nothing to learn.
+    if !tunnel_port || mtu == 0 {
+        return Ok(());
+    }
+    let mtu = mtu.max(min);
+    if cfg.uplink_mtu != 0 && mtu >= cfg.uplink_mtu {
+        return Ok(());
+    }
+    let e = PathMtu {
+        expires: now() + PATH_MTU_TIMEOUT_SECS * 1_000_000_000,
+        mtu,
+        pad: 0,
+    };
+    let _ = PATH_MTU.insert(&IpKey { addr: node }, &e, 0);
+    count_path(PathKind::PathMtuLearnt);
+    Ok(())
 }
 
 /// VXLAN: the tunnel key (VNI, remote node) goes with the skb into the
@@ -126,7 +252,10 @@ fn vxlan_out_inner(
     let mut key: bpf_tunnel_key = unsafe { core::mem::zeroed() };
     key.tunnel_id = vni_of(cfg, remote);
     key.tunnel_ttl = 64;
-    let mut flags = 0u64;
+    // The outer IPv4 header gets DF, as Geneve's: a router on the way
+    // answers with ICMP rather than fragmenting, the path MTU is learnt and
+    // the pods are told (one outer-header policy for both tunnels).
+    let mut flags = u64::from(BPF_F_DONT_FRAGMENT);
     if remote.family == 6 {
         key.__bindgen_anon_1.remote_ipv6 = words(&remote.addr);
         key.__bindgen_anon_3.local_ipv6 = words(&cfg.local_v6);
