@@ -19,7 +19,7 @@ use tern_ebpf::{
         EgressGateway, EgressMatchEntry, EgressPolicyEntry, EgressSettings, EgressState,
         EgressSteerEntry, flow_hash, gateway_key, pick_score,
     },
-    services::{CT_F_EGRESS, monotonic_ns},
+    services::{CT_F_EGRESS, CT_STATE_CLOSING, monotonic_ns},
 };
 
 const NODE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -459,4 +459,52 @@ fn sync_writes_only_the_difference_and_no_policy_turns_the_lookups_off() {
     bad.policies[0].gateways = vec![gw(PEER_A, EGRESS_A, false); 65];
     assert!(dp.sync_egress(&bad).is_err());
     assert!(dp.egress_conntrack().unwrap().is_empty());
+}
+
+#[test]
+fn a_reset_closes_both_directions_and_the_flow_s_port_is_freed_after_the_closing_timeout() {
+    let mut dp = load(Mode::Native);
+    let one_port = EgressSettings {
+        port_min: 2000,
+        port_max: 2000,
+        ..EgressSettings::default()
+    };
+    dp.sync_egress(&state(vec![gw(NODE, EGRESS_A, true)], one_port))
+        .unwrap();
+    // A connection: SYN, SYN-ACK, ACK, then the pod resets it.
+    let syn = ipv4_tcp(POD, SERVER, 40000, 5432, 0x02);
+    assert_eq!(dp.test_run(Hook::Pod, &syn, 0).unwrap().verdict, REDIRECT);
+    let synack = ipv4_tcp(SERVER, EGRESS_A, 5432, 2000, 0x12);
+    assert_eq!(
+        dp.test_run(Hook::Uplink, &synack, 0).unwrap().verdict,
+        REDIRECT
+    );
+    let ack = ipv4_tcp(POD, SERVER, 40000, 5432, 0x10);
+    dp.test_run(Hook::Pod, &ack, 0).unwrap();
+    let rst = ipv4_tcp(POD, SERVER, 40000, 5432, 0x04);
+    dp.test_run(Hook::Pod, &rst, 0).unwrap();
+    // Both entries are closing (the server never answers a reset) and
+    // expire within the closing timeout (10 s).
+    let now = monotonic_ns();
+    let ct = dp.conntrack().unwrap();
+    assert_eq!(ct.len(), 2, "{ct:?}");
+    for (k, e) in &ct {
+        assert_eq!(e.state, CT_STATE_CLOSING, "{k:?}");
+        assert!(e.expires <= now + 10_000_000_000, "{k:?} expires in time");
+    }
+    // The only port is busy until then; collected, it serves a new flow.
+    let other = ipv4_tcp(POD, SERVER, 40001, 5432, 0x02);
+    assert_eq!(dp.test_run(Hook::Pod, &other, 0).unwrap().verdict, SHOT);
+    assert_eq!(dp.conntrack_gc(now + 11_000_000_000).unwrap(), 2);
+    let out = dp.test_run(Hook::Pod, &other, 0).unwrap();
+    assert_eq!(out.verdict, REDIRECT);
+    assert_eq!(tuple4(&out.packet).2, 2000);
+    // A reset from the server closes the pod's side too.
+    let rst = ipv4_tcp(SERVER, EGRESS_A, 5432, 2000, 0x14);
+    dp.test_run(Hook::Uplink, &rst, 0).unwrap();
+    let ct = dp.conntrack().unwrap();
+    assert!(
+        ct.iter().all(|(_, e)| e.state == CT_STATE_CLOSING),
+        "{ct:?}"
+    );
 }

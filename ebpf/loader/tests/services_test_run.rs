@@ -13,9 +13,9 @@ use tern_ebpf::{
     Datapath, Hook, Settings,
     datapath::{DropReason, EP_FLAG_VETH_PEER, EndpointInfo, PathKind},
     services::{
-        BACKEND_F_PRESENT, Backend, CT_DIR_FORWARD, CT_DIR_REPLY, CT_F_SNAT, SNAT_PORT_MIN,
-        SVC_F_ADDRESS, SVC_F_LOCAL, SVC_F_SOURCE_RANGES, ServiceEntry, flow_hash, monotonic_ns,
-        service_key,
+        BACKEND_F_PRESENT, Backend, CT_DIR_FORWARD, CT_DIR_REPLY, CT_F_SNAT, CT_STATE_CLOSING,
+        SNAT_PORT_MIN, SVC_F_ADDRESS, SVC_F_LOCAL, SVC_F_SOURCE_RANGES, ServiceEntry, flow_hash,
+        monotonic_ns, service_key,
     },
 };
 
@@ -571,4 +571,43 @@ fn a_new_syn_on_a_closed_connection_tuple_picks_again() {
     // A SYN sent again on an open connection keeps its backend.
     let out = dp.test_run(Hook::Uplink, &syn, 0).unwrap();
     assert_eq!(tuple4(&out.packet), (CLIENT, POD1, 40000, 8080));
+}
+
+#[test]
+fn a_client_reset_closes_both_entries_of_a_service_connection() {
+    let mut dp = load();
+    service(
+        &mut dp,
+        (IpAddr::V4(VIP), 80, TCP),
+        &[(IpAddr::V4(POD1), 8080)],
+        0,
+        0,
+    );
+    let syn = ipv4_tcp(CLIENT, VIP, 40000, 80, 0x02);
+    dp.test_run(Hook::Uplink, &syn, 0).unwrap();
+    let synack = ipv4_tcp(POD1, CLIENT, 8080, 40000, 0x12);
+    dp.test_run(Hook::Pod, &synack, 0).unwrap();
+    let rst = ipv4_tcp(CLIENT, VIP, 40000, 80, 0x04);
+    dp.test_run(Hook::Uplink, &rst, 0).unwrap();
+    let now = monotonic_ns();
+    let ct = dp.conntrack().unwrap();
+    assert_eq!(ct.len(), 2, "{ct:?}");
+    for (k, e) in &ct {
+        assert_eq!(e.state, CT_STATE_CLOSING, "{k:?}");
+        assert!(
+            e.expires <= now + 10_000_000_000,
+            "{k:?}: the closing timeout"
+        );
+    }
+    assert_eq!(dp.conntrack_gc(now + 11_000_000_000).unwrap(), 2);
+    // A backend's reset closes the client's side too.
+    dp.test_run(Hook::Uplink, &syn, 0).unwrap();
+    let rst = ipv4_tcp(POD1, CLIENT, 8080, 40000, 0x14);
+    dp.test_run(Hook::Pod, &rst, 0).unwrap();
+    let ct = dp.conntrack().unwrap();
+    assert_eq!(ct.len(), 2, "{ct:?}");
+    assert!(
+        ct.iter().all(|(_, e)| e.state == CT_STATE_CLOSING),
+        "{ct:?}"
+    );
 }

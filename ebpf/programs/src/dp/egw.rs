@@ -38,7 +38,10 @@ use tern_ebpf_common::{
 use super::{
     maps::{count_drop, count_path},
     pkt::{IPPROTO_UDP, L3},
-    svc::{CT, IPPROTO_TCP, NAT_SRC, Ports, TCP_ACK, TCP_SYN, nat, next_state, now, ports},
+    svc::{
+        CT, IPPROTO_TCP, NAT_SRC, Ports, TCP_ACK, TCP_SYN, close_partner, nat, next_state, now,
+        ports,
+    },
 };
 
 #[map(name = "TERN_EGW_STEER")]
@@ -366,6 +369,8 @@ fn commit_inner(ip: &L3) -> Result<(), DropReason> {
             // SAFETY: map values stay valid while the program runs; plain data.
             if unsafe { CT.get(&s.rk) }.is_none() {
                 let _ = CT.insert(&s.rk, &s.rev, u64::from(BPF_NOEXIST));
+            } else if state == CT_STATE_CLOSING {
+                close_partner(&s.rk, e.expires);
             }
             let n = nat()?;
             n.src = egress_ip;

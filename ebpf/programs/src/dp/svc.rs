@@ -178,6 +178,24 @@ pub fn next_state(proto: u8, old: u8, flags: u8, egress: bool) -> (u8, u64) {
     (state, u64::from(secs) * 1_000_000_000)
 }
 
+/// A connection that closes in one direction (FIN or RST seen) closes in
+/// both: the entry of the other direction (`key`) takes the closing state
+/// and expires no later than `expires`. Otherwise a client that resets a
+/// connection would leave the other side's entry established for hours,
+/// and with it the connection's SNAT port.
+#[inline(always)]
+pub fn close_partner(key: &CtKey, expires: u64) {
+    if let Some(p) = CT.get_ptr_mut(key) {
+        // SAFETY: an entry of the map, valid while the program runs; a
+        // concurrent writer of the same entry can only race on the expiry.
+        let p = unsafe { &mut *p };
+        p.state = CT_STATE_CLOSING;
+        if p.expires > expires {
+            p.expires = expires;
+        }
+    }
+}
+
 /// The frontend `key`, if there is one.
 #[inline(always)]
 pub fn service(key: &ServiceKey) -> Option<&'static ServiceEntry> {
@@ -330,6 +348,8 @@ fn forward_inner(
                     pad: 0,
                 };
                 let _ = CT.insert(&s.rk, &s.rev, u64::from(BPF_NOEXIST));
+            } else if state == CT_STATE_CLOSING {
+                close_partner(&s.rk, e.expires);
             }
             let n = nat()?;
             n.dst = e.addr_a;
@@ -504,6 +524,19 @@ fn reply_inner(ctx: &TcContext, ip: &mut L3) -> Result<bool, DropReason> {
     let (state, timeout) = next_state(ip.proto, e.state, p.flags, egress);
     e.state = state;
     e.expires = now() + timeout;
+    if state == CT_STATE_CLOSING {
+        // The connection's forward entry, keyed as the client sends.
+        s.ck = CtKey {
+            src: e.addr_b,
+            dst: e.addr_a,
+            sport: e.port_b,
+            dport: e.port_a,
+            proto: ip.proto,
+            dir: CT_DIR_FORWARD,
+            pad: 0,
+        };
+        close_partner(&s.ck, e.expires);
+    }
     let n = nat()?;
     n.src = e.addr_a;
     n.sport = e.port_a;
