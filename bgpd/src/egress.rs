@@ -620,7 +620,7 @@ exit
             ]
         );
         assert!(s.matches.is_empty(), "not a gateway");
-        assert_eq!((s.settings.port_min, s.settings.port_max), (1024, 29999));
+        assert_eq!((s.settings.port_min, s.settings.port_max), (1024, 65535));
 
         // On the gateway 198.51.100.13 (its own egress IP is not in its RIB).
         let local = [ip("198.51.100.13")];

@@ -11,7 +11,7 @@
 //!  exclude 192.0.2.200/32                          (repeatable)
 //!  gateway 198.51.100.12 egress-ip 203.0.113.10    (repeatable)
 //! exit
-//! egress-gateway nat port-range 1024 29999         (the default)
+//! egress-gateway nat port-range 1024 65535         (the default)
 //! egress-gateway nat timeout tcp-established 21600 (also tcp-syn, tcp-closing, other)
 //! ```
 //!

@@ -60,10 +60,9 @@
 //! # On the gateway
 //! The node of a gateway gets a [`SnatEntry`] per (policy, egress IP) it
 //! serves, and announces the egress IP (/32, /128) while the policy is in
-//! force. SNAT ports come from [`PortRange::default`] (1024..=29999, clear
-//! of well-known ports, Kubernetes' NodePorts and Linux's ephemeral ports),
-//! unique per (egress IP, protocol, destination, destination port); see
-//! [`nat`].
+//! force. SNAT ports come from [`PortRange::default`] (1024..=65535), the
+//! pod's own port when it is free, unique per (egress IP, protocol,
+//! destination, destination port); see [`nat`].
 //!
 //! # Policy ids
 //! Each policy has an id in `1..=0xffffff` derived from its name

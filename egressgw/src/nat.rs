@@ -2,35 +2,28 @@
 //! lines), which ternd writes to the datapath.
 //!
 //! # The port range
-//! [`PortRange::default`] is 1024..=29999 (28,976 ports), the range of the
-//! services' SNAT too:
-//! - below 1024 are the well-known ports, which some servers treat as
-//!   privileged sources;
-//! - 30000..=32767 is Kubernetes' default NodePort range: a gateway that is
-//!   also a node may listen there;
-//! - 32768..=60999 is Linux's default `net.ipv4.ip_local_port_range`, the
-//!   ports the gateway's own sockets take, also from the egress IP when a
-//!   route or a bind picks it: a translated flow must never hold the 4-tuple
-//!   of one of them.
-//!
-//! Within the range, the tunnel ports (UDP 4789 VXLAN, UDP 6081 Geneve,
-//! [`DEFAULT_RESERVED`]) are never given to UDP flows, so that a reply can
-//! never be mistaken for a tunnel packet.
+//! [`PortRange::default`] is 1024..=65535: every port but the well-known
+//! ones, which some servers treat as privileged sources. The egress IP is
+//! no address of the gateway (it is only announced by BGP), so none of the
+//! gateway's own sockets can hold a 4-tuple with it, and replies to it are
+//! taken by the datapath before the stack sees them: no port needs to be
+//! kept for anything else. Within the range, the tunnel ports (UDP 4789
+//! VXLAN, UDP 6081 Geneve, [`DEFAULT_RESERVED`]) are never given to UDP
+//! flows, so that a reply can never be mistaken for a tunnel packet.
 //!
 //! # How the datapath picks a port
 //! A port is unique per (egress IP, protocol, destination address,
 //! destination port), as in Linux's NAT: the reply's 5-tuple tells the
 //! flows apart, so one port serves flows to other destinations at the same
-//! time. The gateway's program tries up to 32 ports for a new flow, from a
-//! point of the range its flow hash chooses, in steps that differ per try;
-//! a port is taken by inserting the flow's reply entry into the conntrack
-//! map only if no entry holds that reply tuple (the map's own atomic
-//! no-overwrite insert), so two CPUs can never give one port twice. When no
-//! try finds a free port the packet is dropped and counted
-//! (`egress-ports-exhausted`); the flow's retransmission tries the same
-//! ports again, which entries expiring in between may have freed. With the
-//! default range, a destination holding 10,000 flows leaves a new flow a
-//! chance of about (10,000/28,976)^32, below 10^-14, to find none.
+//! time. The gateway's program keeps the pod's own source port when it is
+//! in the range and free (as Linux's MASQUERADE does), else tries up to 32
+//! ports from a point of the range the flow's hash chooses, in steps that
+//! differ per try. A port is taken by inserting the flow's reply entry into
+//! the conntrack map only if no entry holds that reply tuple (the map's own
+//! atomic no-overwrite insert), so two CPUs never give one port twice. A
+//! new connection on the tuple of a closing one (a pod that reuses its
+//! source port) takes that connection's port again. When no try finds a
+//! free port the packet is dropped and counted (`egress-ports-exhausted`).
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -38,9 +31,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::EgressError;
 
 /// First port of the default SNAT range.
-pub const DEFAULT_PORT_MIN: u16 = tern_ebpf_common::services::SNAT_PORT_MIN;
+pub const DEFAULT_PORT_MIN: u16 = tern_ebpf_common::egress::PORT_MIN;
 /// Last port of the default SNAT range.
-pub const DEFAULT_PORT_MAX: u16 = tern_ebpf_common::services::SNAT_PORT_MAX;
+pub const DEFAULT_PORT_MAX: u16 = tern_ebpf_common::egress::PORT_MAX;
 /// Longest NAT timeout, in seconds (one week).
 pub const MAX_TIMEOUT: u32 = 7 * 86_400;
 /// Ports never given to a flow of that protocol: the tunnels' UDP ports.

@@ -116,8 +116,7 @@ pub struct EgressConfig {
 }
 
 impl Default for EgressConfig {
-    /// The services' conntrack timeouts and SNAT port range (clear of the
-    /// well-known ports, Kubernetes' NodePorts and Linux's ephemeral ports).
+    /// The services' conntrack timeouts; ports [`PORT_MIN`]..=[`PORT_MAX`].
     fn default() -> Self {
         let t = crate::services::ServicesConfig::default();
         EgressConfig {
@@ -125,12 +124,19 @@ impl Default for EgressConfig {
             tcp_established: t.tcp_established,
             tcp_closing: t.tcp_closing,
             other: t.other,
-            port_min: crate::services::SNAT_PORT_MIN,
-            port_max: crate::services::SNAT_PORT_MAX,
+            port_min: PORT_MIN,
+            port_max: PORT_MAX,
             pad: 0,
         }
     }
 }
+
+/// The gateway's default SNAT port range: every port but the well-known
+/// ones. The egress IP is no address of the gateway (it is only announced),
+/// so none of the gateway's own sockets can hold a 4-tuple with it, and
+/// replies to it are taken by the datapath before the stack sees them.
+pub const PORT_MIN: u16 = 1024;
+pub const PORT_MAX: u16 = 65535;
 
 /// Ports a new flow tries before its packet is dropped as
 /// [`crate::datapath::DropReason::EgressPortsExhausted`].

@@ -246,7 +246,7 @@ fn the_gateway_translates_tunnelled_flows_and_their_replies_and_icmp_errors_come
     assert_eq!(out.verdict, REDIRECT, "translated and routed out");
     let (src, dst, port, dport) = tuple4(&out.packet);
     assert_eq!((src, dst, dport), (EGRESS_A, SERVER, 5432));
-    assert!((1024..=29999).contains(&port), "port {port}");
+    assert_eq!(port, 40000, "the pod's own port, free");
     assert_eq!(out.packet[34 + 20..], syn[34 + 20..], "payload untouched");
     let _ = gateways;
     let ct = dp.egress_conntrack().unwrap();
@@ -507,4 +507,56 @@ fn a_reset_closes_both_directions_and_the_flow_s_port_is_freed_after_the_closing
         ct.iter().all(|(_, e)| e.state == CT_STATE_CLOSING),
         "{ct:?}"
     );
+}
+
+#[test]
+fn the_pod_s_own_port_is_kept_when_free_and_a_reused_tuple_keeps_its_port() {
+    let mut dp = load(Mode::Native);
+    dp.sync_egress(&state(
+        vec![gw(NODE, EGRESS_A, true)],
+        EgressSettings::default(),
+    ))
+    .unwrap();
+    let syn = ipv4_tcp(POD, SERVER, 40000, 5432, 0x02);
+    let out = dp.test_run(Hook::Pod, &syn, 0).unwrap();
+    assert_eq!(tuple4(&out.packet), (EGRESS_A, SERVER, 40000, 5432));
+    // Another pod with the same port towards the same server: the port is
+    // taken, another one is given.
+    dp.upsert_endpoint(
+        IpAddr::V4(OTHER_POD),
+        EndpointInfo {
+            ifindex: 41,
+            id: 2,
+            pod_mac: POD_MAC,
+            host_mac: HOST_MAC,
+            flags: EP_FLAG_VETH_PEER,
+        },
+    )
+    .unwrap();
+    let mut s = state(vec![gw(NODE, EGRESS_A, true)], EgressSettings::default());
+    s.steer.push(EgressSteerEntry {
+        source: IpAddr::V4(OTHER_POD),
+        destination: net("192.0.2.128/25"),
+        policy_id: POLICY,
+        excluded: false,
+    });
+    dp.sync_egress(&s).unwrap();
+    let other = ipv4_tcp(OTHER_POD, SERVER, 40000, 5432, 0x02);
+    let out = dp.test_run(Hook::Pod, &other, 0).unwrap();
+    let (src, _, port, _) = tuple4(&out.packet);
+    assert_eq!(src, EGRESS_A);
+    assert_ne!(port, 40000, "taken by the first pod's flow");
+    // The first pod resets its connection and reconnects from the same
+    // port at once: the new connection takes the same port again.
+    let rst = ipv4_tcp(POD, SERVER, 40000, 5432, 0x04);
+    dp.test_run(Hook::Pod, &rst, 0).unwrap();
+    let out = dp.test_run(Hook::Pod, &syn, 0).unwrap();
+    assert_eq!(tuple4(&out.packet), (EGRESS_A, SERVER, 40000, 5432));
+    let flows = dp.egress_conntrack().unwrap();
+    assert_eq!(flows.len(), 2, "one per pod tuple: {flows:?}");
+    assert_eq!(dp.conntrack().unwrap().len(), 4, "and one reply entry each");
+    // The reply reaches the reopened connection.
+    let synack = ipv4_tcp(SERVER, EGRESS_A, 5432, 40000, 0x12);
+    let out = dp.test_run(Hook::Uplink, &synack, 0).unwrap();
+    assert_eq!(tuple4(&out.packet), (SERVER, POD, 5432, 40000));
 }

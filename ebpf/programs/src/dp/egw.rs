@@ -353,22 +353,27 @@ fn commit_inner(ip: &L3) -> Result<(), DropReason> {
         // concurrent writer of the same entry can only race on the expiry.
         let e = unsafe { &mut *e };
         // Kept while it is this policy's and its egress IP is still the
-        // one the flow picks; an opening SYN on a closing tuple starts over.
+        // one the flow picks. An opening SYN on a closing tuple (the pod
+        // reuses its source port) is a new connection on the same port: both
+        // entries start over, so a pod's tuples hold one port each however
+        // fast it reconnects.
+        // The port is the flow's while its reply entry is the flow's (or
+        // gone: evicted or collected while this one lived, it is written
+        // again, or the replies would not find their pod).
+        let (state, timeout) = next_state(ip.proto, e.state, p.flags, true);
+        reply_entry(s, ip, &p, e.port_b, t + timeout, state);
+        // SAFETY: map values stay valid while the program runs; plain data.
+        let holder =
+            unsafe { CT.get(&s.rk) }.map(|r| r.addr_b == ip.src.addr && r.port_b == p.sport);
         if e.flags & CT_F_EGRESS != 0
             && e.service_id == policy_id
             && e.addr_b == egress_ip
-            && !(opening && e.state == CT_STATE_CLOSING)
+            && holder != Some(false)
         {
-            let (state, timeout) = next_state(ip.proto, e.state, p.flags, true);
             e.state = state;
             e.expires = t + timeout;
-            // The reply entry may have been evicted (LRU) or collected
-            // while this one lived: written again, or the replies would
-            // not find their pod.
-            reply_entry(s, ip, &p, e.port_b, e.expires, state);
-            // SAFETY: map values stay valid while the program runs; plain data.
-            if unsafe { CT.get(&s.rk) }.is_none() {
-                let _ = CT.insert(&s.rk, &s.rev, u64::from(BPF_NOEXIST));
+            if holder.is_none() || opening {
+                let _ = CT.insert(&s.rk, &s.rev, 0);
             } else if state == CT_STATE_CLOSING {
                 close_partner(&s.rk, e.expires);
             }
@@ -389,8 +394,17 @@ fn commit_inner(ip: &L3) -> Result<(), DropReason> {
     reply_entry(s, ip, &p, 0, t + timeout, state);
     let range = u32::from(c.port_max - c.port_min) + 1;
     let mut port = 0u16;
+    // The pod's own port first, as Linux's NAT keeps it when it can.
+    if (c.port_min..=c.port_max).contains(&p.sport)
+        && !(ip.proto == IPPROTO_UDP && RESERVED_UDP_PORTS.contains(&p.sport))
+    {
+        s.rk.dport = p.sport;
+        if CT.insert(&s.rk, &s.rev, u64::from(BPF_NOEXIST)).is_ok() {
+            port = p.sport;
+        }
+    }
     let mut i = 0u32;
-    while i < PORT_PROBES {
+    while port == 0 && i < PORT_PROBES {
         // Successive probes walk the range from a point the flow's hash
         // chooses, in steps that differ per probe.
         let off = hash.wrapping_add(i.wrapping_mul(0x9e37_79b1)) % range;
