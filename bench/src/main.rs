@@ -24,10 +24,15 @@
 //! `--shows` with the daemon's own CLI while the sessions stay up (see
 //! show.rs): one table with a row per (show, daemon).
 //!
-//! Needs root (network namespaces). Everything runs inside two namespaces it
+//! `--services` and `--egress` compare Tern's load balancer with
+//! kube-proxy-style iptables DNAT (issue 12, services.rs) and Tern's egress
+//! gateway with iptables MASQUERADE (issue 13, egress.rs).
+//!
+//! Needs root (network namespaces). Everything runs inside namespaces it
 //! creates and deletes again, also on failure and Ctrl-C.
 
 mod daemons;
+mod egress;
 mod fib;
 mod measure;
 mod netns;
@@ -100,6 +105,12 @@ struct Args {
     /// Needs tern-lab, ternd, tern-cni and tern next to tern-bench.
     #[arg(long, conflicts_with_all = ["scale", "show"])]
     services: bool,
+    /// Egress gateway mode (issue 13): Tern's egress gateway against
+    /// iptables MASQUERADE with kernel conntrack, pod to an outside server,
+    /// in namespaces of its own with Tern's datapath loaded directly (see
+    /// egress.rs); one table.
+    #[arg(long, conflicts_with_all = ["scale", "show", "services"])]
+    egress: bool,
     /// Scale mode: for each daemon, the configurations of --scale-configs
     /// (N peers x M prefixes, every peer announcing the same M prefixes),
     /// one table with a row per (configuration, daemon). --peers and
@@ -223,6 +234,9 @@ fn main() -> ExitCode {
 fn run(args: Args, cancel: Arc<AtomicBool>) -> Result<bool> {
     if args.services {
         return services::run(args.markdown, args.keep, cancel);
+    }
+    if args.egress {
+        return egress::run(args.markdown, cancel);
     }
     if args.show {
         return run_show(args, cancel);

@@ -32,8 +32,8 @@
 //! behind a source NAT.
 
 mod kubeproxy;
-mod lab;
-mod load;
+pub(crate) mod lab;
+pub(crate) mod load;
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -249,11 +249,22 @@ pub fn run(markdown: bool, keep: bool, cancel: Arc<AtomicBool>) -> Result<bool> 
     add_kube_proxy(&b, &mut kp)?;
     let nat_failed = cluster(&b, &mut tern, &mut kp)?;
 
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "Services: Tern (eBPF, Maglev) against kube-proxy-style iptables DNAT, same lab, same run"
+    let mut out = heading(
+        "Services: Tern (eBPF, Maglev) against kube-proxy-style iptables DNAT, same lab, same run",
+        &load_start,
+        started,
     );
+    render(&mut out, &tern, &kp, maglev, nat_failed, markdown);
+    print!("{out}");
+    Ok(true)
+}
+
+/// The lines above a comparison's table: what it compares, the machine,
+/// the load average at the start (`load_start`) and now, and how long the
+/// run since `started` took.
+pub(crate) fn heading(title: &str, load_start: &str, started: Instant) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{title}");
     let _ = writeln!(out, "{}", table::machine());
     let _ = writeln!(
         out,
@@ -262,9 +273,7 @@ pub fn run(markdown: bool, keep: bool, cancel: Arc<AtomicBool>) -> Result<bool> 
         started.elapsed().as_secs_f64()
     );
     out.push('\n');
-    render(&mut out, &tern, &kp, maglev, nat_failed, markdown);
-    print!("{out}");
-    Ok(true)
+    out
 }
 
 impl Bench<'_> {
@@ -426,7 +435,7 @@ fn throughput(b: &Bench, tern: &mut System, kp: &mut System) -> Result<()> {
     b.wait_route(TERN_IPERF_VIP)?;
     let iperf = |addr: Ipv4Addr| -> Result<f64> {
         b.check()?;
-        load::iperf(&b.client, addr, IPERF_PORT, IPERF_SECS)
+        load::iperf(&b.client, addr, IPERF_PORT, IPERF_SECS, 1)
     };
     tern.direct_gbps = iperf(tern_pod)?;
     tern.vip_gbps = iperf(TERN_IPERF_VIP)?;
@@ -665,14 +674,14 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn median(v: &[f64]) -> Option<f64> {
+pub(crate) fn median(v: &[f64]) -> Option<f64> {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied()
 }
 
 /// `12,345`
-fn thousands(x: f64) -> String {
+pub(crate) fn thousands(x: f64) -> String {
     let s = format!("{:.0}", x.max(0.0));
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
@@ -692,7 +701,7 @@ fn rate_cell(r: &Run) -> String {
     }
 }
 
-fn quantiles_cell(r: &Run) -> String {
+pub(crate) fn quantiles_cell(r: &Run) -> String {
     let q = match (r.quantile_us(0.5), r.quantile_us(0.99)) {
         (Some(a), Some(b)) => format!("{a:.0} / {b:.0}"),
         _ => "-".into(),
@@ -720,7 +729,7 @@ fn added_cell(v: &[f64]) -> String {
     }
 }
 
-fn met(ok: bool) -> String {
+pub(crate) fn met(ok: bool) -> String {
     if ok { "met" } else { "missed" }.into()
 }
 

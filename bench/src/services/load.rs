@@ -384,16 +384,17 @@ fn attempt(src: Ipv4Addr, dst: SocketAddrV4) -> Result<OwnedFd> {
     Ok(fd)
 }
 
-/// iperf3's receive rate in Gbit/s from namespace `ns` to `addr:port`,
-/// `secs` seconds after one second of slow start; retried while the server
-/// is not listening yet.
-pub fn iperf(ns: &str, addr: Ipv4Addr, port: u16, secs: u32) -> Result<f64> {
+/// iperf3's receive rate in Gbit/s from namespace `ns` to `addr:port`
+/// over `streams` parallel streams, `secs` seconds after one second of
+/// slow start; retried while the server is not listening yet.
+pub fn iperf(ns: &str, addr: Ipv4Addr, port: u16, secs: u32, streams: u32) -> Result<f64> {
     let (a, p, t) = (addr.to_string(), port.to_string(), secs.to_string());
+    let n = streams.to_string();
     let mut last = String::new();
     for _ in 0..20 {
         let out = in_ns(ns, || {
             std::process::Command::new("iperf3")
-                .args(["-c", &a, "-p", &p, "-t", &t, "-O", "1", "-J"])
+                .args(["-c", &a, "-p", &p, "-t", &t, "-P", &n, "-O", "1", "-J"])
                 .output()
                 .context("running iperf3 (is it installed?)")
         })?;
