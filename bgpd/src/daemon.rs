@@ -51,6 +51,10 @@ pub struct Daemon {
     /// The egress gateway's share of this node (datapath maps, egress IPs
     /// announced).
     pub egress: crate::egress::EgressRuntime,
+    /// The BFD task (sessions of `bfd` / `peer` and `neighbor X bfd`).
+    pub bfd: crate::bfd::BfdHandle,
+    /// The `ip route` lines' routes in the kernel.
+    pub statics: crate::statics::StaticsRuntime,
 }
 
 impl Daemon {
@@ -127,8 +131,13 @@ impl Daemon {
     /// datapath and the services with it.
     async fn commit(&mut self, mut new: Config) -> anyhow::Result<()> {
         new.reserve_vni();
+        // First, as it may fail (a log file that cannot be opened).
+        if new.log_file != self.config.log_file || new.log_syslog != self.config.log_syslog {
+            crate::logging::apply(&new).map_err(|e| anyhow::anyhow!(e))?;
+        }
         let services_changed = new.services != self.config.services;
         let egress_changed = new.egress != self.config.egress;
+        let statics_changed = new.static_routes != self.config.static_routes;
         let bgp_before = self.bgp.as_ref().map(|b| b.speaker.clone());
         self.commit_bgp(new).await?;
         if egress_changed {
@@ -159,7 +168,27 @@ impl Daemon {
         if services_changed || self.services.announced.is_none() {
             self.services_sync();
         }
+        self.bfd.set(crate::bfd::desired(&self.config));
+        if statics_changed {
+            self.statics_reconcile().await;
+        }
         Ok(())
+    }
+
+    /// Brings the static routes in the kernel in line with the config and
+    /// the interfaces that exist now.
+    pub async fn statics_reconcile(&mut self) {
+        match self.netlink.links().await {
+            Ok(links) => self.statics_reconcile_with(&links).await,
+            Err(e) => tracing::warn!(error = %e, "link dump failed"),
+        }
+    }
+
+    /// The same with the interfaces already read.
+    pub async fn statics_reconcile_with(&mut self, links: &[Link]) {
+        self.statics
+            .reconcile(&self.config.static_routes, links, &self.netlink)
+            .await;
     }
 
     /// The local pods' addresses: which backends are on this node.
@@ -449,6 +478,12 @@ impl Daemon {
                     },
                 }
             }
+            Request::ShowBfdPeers { peer } => match self.bfd.show(peer).await {
+                Some(peers) => Reply::BfdPeers { peers },
+                None => Reply::Error {
+                    message: "the BFD task is not running".into(),
+                },
+            },
             Request::ShowEgressGateway => {
                 self.egress_sync();
                 let dp = self.datapath.as_ref().map(|rt| rt.datapath());
@@ -536,6 +571,7 @@ impl Daemon {
             },
             Request::ShowBgpRoutes { .. }
             | Request::ShowBgpNeighbors { .. }
+            | Request::ShowBgpAdjRib { .. }
             | Request::ShowRoutes { .. }
             | Request::ClearBgp { .. } => crate::server::show(self, req).await,
             Request::ShowInterfaces { name } => match self.netlink.links().await {

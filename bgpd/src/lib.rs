@@ -3,6 +3,7 @@
 //! Today the daemon reads its FRR-style configuration, attaches Tern's eBPF
 //! interface counters, and serves the control socket that `tern` talks to.
 //! The BGP wire codec lives in the `tern-bgp-wire` crate beside this one.
+pub mod bfd;
 pub mod bgp_runtime;
 pub mod config;
 pub mod daemon;
@@ -11,8 +12,10 @@ pub mod egress;
 pub mod endpoints;
 pub mod fib;
 pub mod fsm;
+pub mod logging;
 pub mod policy;
 pub mod rib;
 pub mod server;
 pub mod services;
 pub mod speaker;
+pub mod statics;

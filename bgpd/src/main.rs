@@ -65,7 +65,7 @@ fn main() -> ExitCode {
         println!("ternd: {} is valid", config_path.display());
         return ExitCode::SUCCESS;
     }
-    init_logging(&config);
+    tern_bgpd::logging::init(&config);
     install_panic_hook();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -179,17 +179,6 @@ async fn reload(daemon: &tokio::sync::Mutex<Daemon>, path: &Path) {
     }
 }
 
-fn init_logging(config: &Config) {
-    use tracing_subscriber::EnvFilter;
-    let default = config.log_level.map_or("info", |l| l.tracing_directive());
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
-}
-
 async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result<()> {
     use anyhow::Context;
     use tokio::signal::unix::{SignalKind, signal};
@@ -213,7 +202,10 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
         None => None,
         Some(b) => Some(tern_bgpd::bgp_runtime::BgpRuntime::start(&config, b, &netlink).await?),
     };
+    let bfd = tern_bgpd::bfd::spawn();
+    bfd.set(tern_bgpd::bfd::desired(&config));
     let daemon = Daemon {
+        bfd,
         config,
         config_file: config_path.clone(),
         instance: instance.clone(),
@@ -229,6 +221,7 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
         services: Default::default(),
         service_vips: Default::default(),
         egress: Default::default(),
+        statics: Default::default(),
     };
     // Attach the counters to the interfaces that exist now, before the
     // first client can ask (the reconcile loop follows later changes).
@@ -236,6 +229,7 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
     match daemon.netlink.links().await {
         Ok(links) => {
             daemon.reconcile_counters(&links);
+            daemon.statics_reconcile_with(&links).await;
             daemon.egress.set_node_addrs(&links);
             daemon.endpoints.prune(&links);
             if let Some(save) = daemon.endpoints.unsaved()
@@ -273,6 +267,7 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
                     match d.netlink.links().await {
                         Ok(links) => {
                             d.reconcile_counters(&links);
+                            d.statics_reconcile_with(&links).await;
                             d.endpoints.prune(&links);
                             let cfg = d.config.datapath.clone();
                             d.datapath_reconcile_with(&cfg, &links).await;
@@ -334,6 +329,12 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
     }
     server.abort();
     reconciler.abort();
+    // The static routes go with ternd, as zebra's go with it.
+    {
+        let mut d = daemon.lock().await;
+        let nl = d.netlink.clone();
+        d.statics.remove_all(&nl).await;
+    }
     follower.abort();
     collector.abort();
     // Wait for the tasks to drop their share of the daemon.

@@ -489,6 +489,26 @@ pub async fn show(daemon: &mut Daemon, req: Request) -> Reply {
             neighbors: Vec::new(),
         }),
         (Request::ClearBgp { .. }, None) => Err("No BGP process is configured".to_owned()),
+        (Request::ShowBgpAdjRib { .. }, None) => Ok(Reply::BgpAdjRib {
+            table: Default::default(),
+            filtered: 0,
+            error: None,
+        }),
+        (
+            Request::ShowBgpAdjRib {
+                family: f,
+                address,
+                advertised,
+            },
+            Some(sp),
+        ) => sp
+            .adj_rib(family(f), address, advertised)
+            .await
+            .map(|(table, filtered, error)| Reply::BgpAdjRib {
+                table,
+                filtered,
+                error,
+            }),
         (
             Request::ShowBgpRoutes {
                 family: f,
@@ -534,6 +554,7 @@ enum Row {
         table: u32,
         metric: u32,
         hops: u32,
+        blackhole: bool,
     },
 }
 
@@ -593,6 +614,7 @@ async fn route_rows(netlink: &tern_netlink::Netlink, ipv6: bool) -> Result<Rows,
                     table: tern_netlink::RT_TABLE_MAIN,
                     nexthops: vec![hop],
                     uptime_secs: None,
+                    blackhole: false,
                 }),
             }
         }
@@ -623,6 +645,7 @@ async fn route_rows(netlink: &tern_netlink::Netlink, ipv6: bool) -> Result<Rows,
                 table: k.route.table,
                 metric: k.route.metric,
                 hops: index,
+                blackhole: k.blackhole,
             });
         })
         .await
@@ -665,6 +688,7 @@ async fn fib_routes(
     rows: &[Row],
     ipv6: bool,
     speaker: Option<&crate::speaker::SpeakerHandle>,
+    statics: &crate::config::statics::StaticRoutes,
 ) -> Vec<tern_control::FibRoute> {
     use tern_control::{FibNextHop, FibRoute};
     let names = &table.names;
@@ -692,7 +716,7 @@ async fn fib_routes(
     let now = crate::rib::unix_now();
     rows.iter()
         .map(|row| {
-            let (prefix, kind, table_id, route_metric, hops) = match row {
+            let (prefix, kind, table_id, route_metric, hops, blackhole) = match row {
                 Row::Connected(r) => return r.clone(),
                 Row::Kernel {
                     prefix,
@@ -700,7 +724,8 @@ async fn fib_routes(
                     table: t,
                     metric,
                     hops,
-                } => (*prefix, *protocol, *t, *metric, *hops),
+                    blackhole,
+                } => (*prefix, *protocol, *t, *metric, *hops, *blackhole),
             };
             let (protocol, distance, metric, since) = match kind {
                 tern_netlink::TERN_PROTO => match best.get(&prefix).copied().flatten() {
@@ -708,7 +733,12 @@ async fn fib_routes(
                     Some(b) => ("bgp", DISTANCE_EBGP, b.med, b.since),
                     None => ("bgp", DISTANCE_EBGP, 0, None),
                 },
-                4 => ("static", 1, route_metric, None),
+                // An `ip route` line's: its distance and, as staticd's,
+                // metric 0 (the kernel priority is zebra's 20).
+                tern_netlink::STATIC_PROTO => match statics.distance(&prefix) {
+                    Some(d) => ("static", d, 0, None),
+                    None => ("static", 1, route_metric, None),
+                },
                 _ => ("kernel", 0, route_metric, None),
             };
             FibRoute {
@@ -730,6 +760,7 @@ async fn fib_routes(
                     })
                     .collect(),
                 uptime_secs: since.map(|t| now.saturating_sub(t)),
+                blackhole,
             }
         })
         .collect()
@@ -742,7 +773,8 @@ async fn routes(
     speaker: Option<crate::speaker::SpeakerHandle>,
 ) -> Result<Reply, String> {
     let table = route_rows(&daemon.netlink, ipv6).await?;
-    let routes = fib_routes(&table, &table.rows, ipv6, speaker.as_ref()).await;
+    let statics = daemon.config.static_routes.clone();
+    let routes = fib_routes(&table, &table.rows, ipv6, speaker.as_ref(), &statics).await;
     Ok(Reply::Routes { routes })
 }
 
@@ -750,9 +782,13 @@ async fn routes(
 /// (never splitting one prefix's), the BGP facts of each chunk asked of
 /// the speaker when it is due, outside the daemon's lock.
 async fn stream_routes(sh: &Shared, wr: &mut OwnedWriteHalf, ipv6: bool) -> io::Result<()> {
-    let (netlink, speaker) = {
+    let (netlink, speaker, statics) = {
         let d = sh.daemon.lock().await;
-        (d.netlink.clone(), d.bgp.as_ref().map(|b| b.speaker.clone()))
+        (
+            d.netlink.clone(),
+            d.bgp.as_ref().map(|b| b.speaker.clone()),
+            d.config.static_routes.clone(),
+        )
     };
     let table = match route_rows(&netlink, ipv6).await {
         Ok(found) => found,
@@ -766,7 +802,7 @@ async fn stream_routes(sh: &Shared, wr: &mut OwnedWriteHalf, ipv6: bool) -> io::
         while end < rows.len() && rows[end].prefix() == rows[end - 1].prefix() {
             end += 1;
         }
-        let routes = fib_routes(&table, &rows[at..end], ipv6, speaker.as_ref()).await;
+        let routes = fib_routes(&table, &rows[at..end], ipv6, speaker.as_ref(), &statics).await;
         total += routes.len() as u64;
         send(wr, &Reply::Routes { routes }).await?;
         at = end;

@@ -484,6 +484,7 @@ fn frr_router_lines_apply_live_or_are_refused_by_name() {
         "bgp bestpath as-path multipath-relax",
         "timers bgp 10 30",
         "neighbor 192.0.2.1 send-community all",
+        "neighbor 192.0.2.1 bfd",
     ] {
         let r = line(ok);
         assert_eq!(r["reply"], "config-applied", "{ok}: {r}");
@@ -498,8 +499,8 @@ fn frr_router_lines_apply_live_or_are_refused_by_name() {
             "\"neighbor ... interface\" is not supported by Tern yet",
         ),
         (
-            "neighbor 192.0.2.1 bfd",
-            "\"neighbor ... bfd\" is not supported by Tern yet",
+            "neighbor 192.0.2.1 bfd profile fast",
+            "bfd profile",
         ),
     ] {
         let r = line(bad);

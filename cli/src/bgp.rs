@@ -21,11 +21,13 @@ fn peers_of<'a>(s: &'a BgpSummary, family: &'a str) -> impl Iterator<Item = &'a 
 /// FRR's datacenter profile (`bgp default show-hostname`) names a peer
 /// that sent its hostname as hostname(address).
 /// FRR marks a dynamic neighbor (from a listen range) with a star.
-fn peer_name(p: &BgpPeerSummary) -> String {
+fn peer_name(p: &BgpPeerSummary, hide_hostname: bool) -> String {
     let star = if p.dynamic { "*" } else { "" };
     match p.hostname.as_deref() {
-        Some(h) => format!("{star}{}({})", crate::render::printable(h), p.address),
-        None => format!("{star}{}", p.address),
+        Some(h) if !hide_hostname => {
+            format!("{star}{}({})", crate::render::printable(h), p.address)
+        }
+        _ => format!("{star}{}", p.address),
     }
 }
 
@@ -65,7 +67,10 @@ fn family_text(s: &BgpSummary, family: &str, title: &str, titled: bool, out: &mu
     let _ = writeln!(out, "Peers {}\n", peers.len());
     // The Neighbor column is as wide as the longest name plus a blank,
     // 16 at least, as FRR 8.4 sizes it.
-    let names: Vec<String> = peers.iter().map(|p| peer_name(p)).collect();
+    let names: Vec<String> = peers
+        .iter()
+        .map(|p| peer_name(p, s.hide_hostnames))
+        .collect();
     let width = names.iter().map(|n| n.len() + 1).max().unwrap_or(0).max(16);
     let _ = writeln!(
         out,
@@ -88,7 +93,20 @@ fn family_text(s: &BgpSummary, family: &str, title: &str, titled: bool, out: &mu
         let rcvd = p.pfx_rcvd.get(family).copied().unwrap_or(0);
         let sent = p.pfx_sent.get(family).copied().unwrap_or(0);
         if p.state == "Established" {
-            let _ = write!(out, " {rcvd:>12} {sent:>8}");
+            // `bgp ebgp-requires-policy` without a route-map: FRR's mark.
+            let policy = |missing: &[String], n: u64| {
+                if missing.iter().any(|f| f == family) {
+                    "(Policy)".to_owned()
+                } else {
+                    n.to_string()
+                }
+            };
+            let _ = write!(
+                out,
+                " {:>12} {:>8}",
+                policy(&p.policy_missing_in, rcvd),
+                policy(&p.policy_missing_out, sent)
+            );
         } else {
             let _ = write!(out, " {:>12} {sent:>8}", p.state);
         }
@@ -257,6 +275,7 @@ mod tests {
             rib_count: BTreeMap::new(),
             rib_memory: BTreeMap::new(),
             table_version: BTreeMap::from([("ipv4Unicast".into(), 6)]),
+            hide_hostnames: false,
             peers: vec![
                 peer("192.0.2.1", 65001, "Idle"),
                 peer("192.0.2.3", 65002, "Active"),
@@ -293,6 +312,28 @@ mod tests {
             text.contains("tor1\\x0a10.6.6.6  4 65000 \\x1b[31m("),
             "{text}"
         );
+    }
+
+    /// `bgp ebgp-requires-policy` without route-maps, and FRR's
+    /// traditional profile (no hostnames), as FRR 8.4.4 prints them.
+    #[test]
+    fn policy_marks_and_hidden_hostnames() {
+        let mut s = summary();
+        s.peers[0].state = "Established".into();
+        s.peers[0].uptime_secs = Some(19);
+        s.peers[0].hostname = Some("tor1".into());
+        s.peers[0].description = Some("tor1".into());
+        s.peers[0].policy_missing_in = vec!["ipv4Unicast".into()];
+        s.peers[0].policy_missing_out = vec!["ipv4Unicast".into()];
+        let text = summary_text(&s, Some("ipv4Unicast"));
+        assert!(text.contains("\ntor1(192.0.2.1) 4      65001"), "{text}");
+        assert!(
+            text.contains(" 00:00:19     (Policy) (Policy) tor1\n"),
+            "{text}"
+        );
+        s.hide_hostnames = true;
+        let text = summary_text(&s, Some("ipv4Unicast"));
+        assert!(text.contains("\n192.0.2.1       4      65001"), "{text}");
     }
 
     #[test]

@@ -273,6 +273,12 @@ fn neighbor_text(n: &BgpNeighbor, out: &mut String) {
     out.push_str("  Minimum time between advertisement runs is 0 seconds\n\n");
     for f in &n.families {
         let _ = writeln!(out, " For address family: {}", f.family.title());
+        if f.soft_reconfig_in {
+            out.push_str("  Inbound soft reconfiguration allowed\n");
+        }
+        if f.next_hop_self {
+            out.push_str("  NEXT_HOP is always this router\n");
+        }
         let _ = writeln!(out, "  {} accepted prefixes\n", f.accepted);
     }
     let _ = writeln!(
@@ -588,15 +594,21 @@ fn neighbor_json(n: &BgpNeighbor) -> Value {
     o.insert("minBtwnAdvertisementRunsTimerMsecs".into(), json!(0));
     let mut afs = Map::new();
     for f in &n.families {
-        afs.insert(
-            f.family.key().into(),
-            json!({
-                "packetQueueLength": 0,
-                "commAttriSentToNbr": "extendedAndStandard",
-                "acceptedPrefixCounter": f.accepted,
-                "sentPrefixCounter": f.sent,
-            }),
-        );
+        let mut af = json!({
+            "packetQueueLength": 0,
+            "commAttriSentToNbr": "extendedAndStandard",
+            "acceptedPrefixCounter": f.accepted,
+            "sentPrefixCounter": f.sent,
+        });
+        if let Some(o) = af.as_object_mut() {
+            if f.soft_reconfig_in {
+                o.insert("inboundSoftConfigPermit".into(), json!(true));
+            }
+            if f.next_hop_self {
+                o.insert("routerAlwaysNextHop".into(), json!(true));
+            }
+        }
+        afs.insert(f.family.key().into(), af);
     }
     o.insert("addressFamilyInfo".into(), Value::Object(afs));
     o.insert("connectionsEstablished".into(), json!(n.established));
@@ -679,6 +691,8 @@ mod tests {
                 family: BgpFamily::Ipv4Unicast,
                 accepted: 3,
                 sent: 5,
+                soft_reconfig_in: false,
+                next_hop_self: false,
             }],
             established: 1,
             ebgp_max_hops: Some(1),
@@ -704,6 +718,24 @@ mod tests {
         );
         assert!(t.contains("\n  3 accepted prefixes\n"), "{t}");
         assert!(t.contains("\n  External BGP neighbor may be up to 1 hops away.\n"));
+        assert!(!t.contains("soft reconfiguration"), "{t}");
+        // The family lines of soft-reconfiguration and next-hop-self, as
+        // FRR 8.4.4 prints them, before the counters.
+        let mut n = up();
+        n.families[0].soft_reconfig_in = true;
+        n.families[0].next_hop_self = true;
+        let t = neighbors_text(std::slice::from_ref(&n), true, false);
+        assert!(
+            t.contains(
+                " For address family: IPv4 Unicast\n  Inbound soft reconfiguration allowed\n  \
+                 NEXT_HOP is always this router\n  3 accepted prefixes\n"
+            ),
+            "{t}"
+        );
+        let v = neighbors_json(&[n], true, false);
+        let af = &v["192.0.2.2"]["addressFamilyInfo"]["ipv4Unicast"];
+        assert_eq!(af["inboundSoftConfigPermit"], true, "{v}");
+        assert_eq!(af["routerAlwaysNextHop"], true, "{v}");
     }
 
     #[test]

@@ -74,7 +74,7 @@ fn pad(out: &mut String, len: usize, width: usize, indent: usize) {
     }
 }
 
-fn header(t: &BgpTable, out: &mut String) {
+pub(crate) fn header(t: &BgpTable, out: &mut String) {
     let _ = writeln!(
         out,
         "BGP table version is {}, local router ID is {}, vrf id 0",
@@ -96,7 +96,13 @@ fn header(t: &BgpTable, out: &mut String) {
 }
 
 /// One row of the table.
-fn row(r: &BgpRoute, p: &BgpPath, first: bool, local_host: Option<&str>, out: &mut String) {
+pub(crate) fn row(
+    r: &BgpRoute,
+    p: &BgpPath,
+    first: bool,
+    local_host: Option<&str>,
+    out: &mut String,
+) {
     out.push_str(&status(p));
     if first {
         let net = r.prefix.to_string();
@@ -130,6 +136,26 @@ fn row(r: &BgpRoute, p: &BgpPath, first: bool, local_host: Option<&str>, out: &m
     let _ = writeln!(out, "{}", origin_char(&p.origin));
 }
 
+/// [`row`], without hostnames when `hide` (FRR's traditional profile).
+fn row_shown(
+    r: &BgpRoute,
+    p: &BgpPath,
+    first: bool,
+    local_host: Option<&str>,
+    hide: bool,
+    out: &mut String,
+) {
+    if hide {
+        let bare = BgpPath {
+            peer_hostname: None,
+            ..p.clone()
+        };
+        row(r, &bare, first, None, out);
+    } else {
+        row(r, p, first, local_host, out);
+    }
+}
+
 /// `show ip bgp`: the whole table. `local_host` is our hostname.
 pub fn table_text(t: &BgpTable, local_host: Option<&str>) -> String {
     if !t.configured {
@@ -143,7 +169,7 @@ pub fn table_text(t: &BgpTable, local_host: Option<&str>) -> String {
     header(t, &mut out);
     for r in &t.routes {
         for (i, p) in r.paths.iter().enumerate() {
-            row(r, p, i == 0, local_host, &mut out);
+            row_shown(r, p, i == 0, local_host, t.hide_hostnames, &mut out);
         }
     }
     let _ = writeln!(
@@ -291,6 +317,7 @@ pub struct TableStream {
     header: Option<BgpTable>,
     configured: bool,
     local_host: Option<String>,
+    hide_hostnames: bool,
     /// Prefixes written so far.
     written: u64,
 }
@@ -303,6 +330,7 @@ impl TableStream {
             header: None,
             configured: false,
             local_host: None,
+            hide_hostnames: false,
             written: 0,
         }
     }
@@ -311,6 +339,7 @@ impl TableStream {
     pub fn start(&mut self, t: BgpTable, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         self.configured = t.configured;
         self.local_host = t.local_hostname.clone();
+        self.hide_hostnames = t.hide_hostnames;
         if !t.configured {
             return if self.json {
                 out.write_all(crate::render::pretty(&json!({ "warning": NO_INSTANCE })).as_bytes())
@@ -372,7 +401,7 @@ impl TableStream {
             }
             for r in routes {
                 for (i, p) in r.paths.iter().enumerate() {
-                    row(r, p, i == 0, host, &mut s);
+                    row_shown(r, p, i == 0, host, self.hide_hostnames, &mut s);
                 }
                 self.written += 1;
             }
@@ -750,6 +779,7 @@ mod tests {
             local_as: 65002,
             local_hostname: Some("node2".into()),
             table_version: 6,
+            hide_hostnames: false,
             routes: vec![
                 BgpRoute {
                     prefix: "10.244.1.0/24".parse().unwrap(),
@@ -872,6 +902,24 @@ mod tests {
         assert!(
             text.contains("\n   Network          Next Hop            Metric LocPrf Weight Path\n")
         );
+        // FRR's traditional profile: next hops without hostnames, in the
+        // whole table and in a streamed one.
+        let bare = BgpTable {
+            hide_hostnames: true,
+            ..table()
+        };
+        for text in [table_text(&bare, Some("node2")), streamed(&bare, 1, false)] {
+            assert!(
+                text.contains(
+                    "\n*> 10.244.1.0/24    192.0.2.2                              0 65000 65001 i\n"
+                ),
+                "{text}"
+            );
+            assert!(
+                text.contains("\n*> 198.51.100.12/32 0.0.0.0                  0         32768 i\n"),
+                "{text}"
+            );
+        }
     }
 
     #[test]
@@ -896,6 +944,7 @@ mod tests {
             local_as: 65000,
             local_hostname: None,
             table_version: 2,
+            hide_hostnames: false,
             routes: vec![BgpRoute {
                 prefix: "10.96.0.0/24".parse().unwrap(),
                 version: 2,

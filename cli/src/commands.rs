@@ -59,6 +59,12 @@ pub enum Action {
     ShowBgpRouteV6,
     /// `show bgp neighbors [ADDR]`.
     ShowBgpNeighbors,
+    /// `show ip bgp neighbors ADDR received-routes|advertised-routes`
+    /// (and `show bgp ipv4|ipv6 unicast neighbors ...`).
+    ShowBgpReceivedV4,
+    ShowBgpReceivedV6,
+    ShowBgpAdvertisedV4,
+    ShowBgpAdvertisedV6,
     /// `show ip route`, `show ipv6 route`.
     ShowIpRoute,
     ShowIpv6Route,
@@ -74,6 +80,10 @@ pub enum Action {
     ShowServices,
     /// `show service conntrack [NAME]`.
     ShowConntrack,
+    /// `show bfd peers`.
+    ShowBfdPeers,
+    /// `show bfd peer ADDR`.
+    ShowBfdPeer,
     /// `show egress-gateway`: policies, gateways' health, steered pods.
     ShowEgressGateway,
     /// `show egress-gateway nat`: the flows translated on this node.
@@ -122,6 +132,8 @@ const EGRESS_GATEWAY: Token = Kw(
     "Egress gateway policies, gateways and translations",
 );
 const SUMMARY: Token = Kw("summary", "Summary of BGP neighbor status");
+const BFD: Token = Kw("bfd", "Bidirection Forwarding Detection");
+const BFD_PEER_ADDR: Token = Token::Arg("<A.B.C.D|X:X::X:X>", "IP address", ArgKind::IpAddr);
 const INTERFACE: Token = Kw("interface", "Interface status and configuration");
 const NEIGHBORS: Token = Kw(
     "neighbors",
@@ -131,6 +143,14 @@ const NEIGHBOR_ADDR: Token = Token::Arg(
     "<A.B.C.D|X:X::X:X|WORD>",
     "Neighbor to display information about",
     ArgKind::Word,
+);
+const RECEIVED: Token = Kw(
+    "received-routes",
+    "Display the received routes from neighbor",
+);
+const ADVERTISED: Token = Kw(
+    "advertised-routes",
+    "Display the routes advertised to a BGP neighbor",
 );
 const ROUTE: Token = Kw("route", "IP routing table");
 const V4_NET: Token = Token::Arg(
@@ -251,6 +271,14 @@ pub const COMMANDS: &[CommandDef] = &[
         &[SHOW, SERVICE, CONNTRACK, SERVICE_NAME],
         Action::ShowConntrack,
     ),
+    show(
+        &[SHOW, BFD, Kw("peers", "BFD peers status")],
+        Action::ShowBfdPeers,
+    ),
+    show(
+        &[SHOW, BFD, Kw("peer", "Show BFD peer"), BFD_PEER_ADDR],
+        Action::ShowBfdPeer,
+    ),
     show(&[SHOW, EGRESS_GATEWAY], Action::ShowEgressGateway),
     show(
         &[
@@ -346,6 +374,46 @@ pub const COMMANDS: &[CommandDef] = &[
     show(
         &[SHOW, IP, BGP, NEIGHBORS, NEIGHBOR_ADDR],
         Action::ShowBgpNeighbors,
+    ),
+    show(
+        &[SHOW, IP, BGP, NEIGHBORS, NEIGHBOR_ADDR, RECEIVED],
+        Action::ShowBgpReceivedV4,
+    ),
+    show(
+        &[SHOW, IP, BGP, NEIGHBORS, NEIGHBOR_ADDR, ADVERTISED],
+        Action::ShowBgpAdvertisedV4,
+    ),
+    show(
+        &[SHOW, BGP, IPV4, UNICAST, NEIGHBORS, NEIGHBOR_ADDR, RECEIVED],
+        Action::ShowBgpReceivedV4,
+    ),
+    show(
+        &[
+            SHOW,
+            BGP,
+            IPV4,
+            UNICAST,
+            NEIGHBORS,
+            NEIGHBOR_ADDR,
+            ADVERTISED,
+        ],
+        Action::ShowBgpAdvertisedV4,
+    ),
+    show(
+        &[SHOW, BGP, IPV6, UNICAST, NEIGHBORS, NEIGHBOR_ADDR, RECEIVED],
+        Action::ShowBgpReceivedV6,
+    ),
+    show(
+        &[
+            SHOW,
+            BGP,
+            IPV6,
+            UNICAST,
+            NEIGHBORS,
+            NEIGHBOR_ADDR,
+            ADVERTISED,
+        ],
+        Action::ShowBgpAdvertisedV6,
     ),
     show(&[SHOW, IP, ROUTE], Action::ShowIpRoute),
     show(

@@ -42,8 +42,9 @@ const LEVELS: [(&str, &str); 8] = [
 fn parent(mode: &str) -> Option<&'static str> {
     match mode {
         "config-if" | "config-router" | "config-route-map" | "config-service"
-        | "config-egress-gw" => Some("config"),
+        | "config-egress-gw" | "config-bfd" => Some("config"),
         "config-router-af" => Some("config-router"),
+        "config-bfd-peer" => Some("config-bfd"),
         _ => None,
     }
 }
@@ -58,6 +59,8 @@ pub fn patterns(mode: &str) -> Vec<Pattern> {
         "config-router-af" => address_family(),
         "config-route-map" => route_map(),
         "config-egress-gw" => egress_policy(),
+        "config-bfd" => bfd_node(),
+        "config-bfd-peer" => bfd_peer(),
         _ => Vec::new(),
     };
     p.extend([vec![END], vec![EXIT], vec![DO]]);
@@ -89,10 +92,134 @@ fn top() -> Vec<Pattern> {
         vec![NO, router, BGP, ASN],
     ];
     p.extend(LEVELS.iter().map(|(l, h)| vec![log, stdout, Kw(l, h)]));
+    let file = Kw("file", "Logging to file");
+    let path = Arg("FILENAME", "Logging filename", Word);
+    let syslog = Kw("syslog", "Set syslog logging level");
+    p.push(vec![log, file, path]);
+    p.push(vec![NO, log, file]);
+    p.push(vec![log, syslog]);
+    p.push(vec![NO, log, syslog]);
+    p.extend(LEVELS.iter().map(|(l, h)| vec![log, file, path, Kw(l, h)]));
+    p.extend(LEVELS.iter().map(|(l, h)| vec![log, syslog, Kw(l, h)]));
+    p.extend(static_routes());
+    let frr = Kw("frr", "FRRouting global parameters");
+    let defaults = Kw("defaults", "set of configuration defaults used");
+    for (profile, help) in [
+        (
+            "datacenter",
+            "Large-scale data center (BGP on-link) defaults",
+        ),
+        ("traditional", "Traditional (Internet) defaults"),
+    ] {
+        p.push(vec![frr, defaults, Kw(profile, help)]);
+    }
+    p.push(vec![NO, frr, defaults]);
     p.extend(policy_objects());
     p.extend(datapath());
     p.extend(egress_gateway());
+    let bfd = Kw("bfd", "Configure BFD peers");
+    p.push(vec![bfd]);
+    p.push(vec![NO, bfd]);
     p
+}
+
+/// `[no] ip route PREFIX TARGET [DISTANCE]`, `[no] ipv6 route ...`.
+fn static_routes() -> Vec<Pattern> {
+    let route = Kw("route", "Establish static routes");
+    let distance = Arg("(1-255)", "Distance value for this route", Range(1, 255));
+    let ifname = Arg("IFNAME", "Interface name", ArgKind::IfName);
+    let null0 = Kw("Null0", "Null interface");
+    let blackhole = Kw("blackhole", "Emit an ICMP unreachable when matched");
+    let mut p = Vec::new();
+    for (ip, prefix, gw) in [
+        (
+            Kw("ip", "IP information"),
+            Arg("A.B.C.D/M", "IP destination prefix", Ipv4Prefix),
+            Arg("A.B.C.D", "IP gateway address", Ipv4),
+        ),
+        (
+            Kw("ipv6", "IPv6 information"),
+            Arg("X:X::X:X/M", "IPv6 destination prefix", Ipv6Prefix),
+            Arg("X:X::X:X", "IPv6 gateway address", Ipv6),
+        ),
+    ] {
+        for target in [
+            vec![gw],
+            vec![gw, ifname],
+            vec![ifname],
+            vec![null0],
+            vec![blackhole],
+        ] {
+            for with_distance in [false, true] {
+                let mut line = vec![ip, route, prefix];
+                line.extend(&target);
+                if with_distance {
+                    line.push(distance);
+                }
+                let mut no_line = vec![NO];
+                no_line.extend(&line);
+                p.push(line);
+                p.push(no_line);
+            }
+        }
+    }
+    p
+}
+
+/// `(config-bfd)#`: FRR bfdd's `peer` line.
+fn bfd_node() -> Vec<Pattern> {
+    let peer = Kw("peer", "Configure peer");
+    let addrs = [
+        Arg("A.B.C.D", "IPv4 peer address", Ipv4),
+        Arg("X:X::X:X", "IPv6 peer address", Ipv6),
+    ];
+    let multihop = Kw("multihop", "Configure multihop");
+    let local = Kw("local-address", "Configure local address");
+    let iface = Kw("interface", "Configure interface name to use");
+    let ifname = Arg("IFNAME", "Interface name", ArgKind::IfName);
+    let mut p = Vec::new();
+    for a in addrs {
+        let local_addr = if matches!(a, Arg(_, _, Ipv4)) {
+            Arg("A.B.C.D", "IPv4 local address", Ipv4)
+        } else {
+            Arg("X:X::X:X", "IPv6 local address", Ipv6)
+        };
+        for no in [false, true] {
+            let head: Vec<Token> = if no { vec![NO, peer, a] } else { vec![peer, a] };
+            p.push(head.clone());
+            p.push([head.clone(), vec![iface, ifname]].concat());
+            p.push([head.clone(), vec![multihop, local, local_addr]].concat());
+            p.push([head.clone(), vec![local, local_addr]].concat());
+            p.push([head, vec![local, local_addr, iface, ifname]].concat());
+        }
+    }
+    p
+}
+
+/// `(config-bfd-peer)#`: the session's timers and state.
+fn bfd_peer() -> Vec<Pattern> {
+    let mult = Kw("detect-multiplier", "Configure peer detection multiplier");
+    let rx = Kw("receive-interval", "Configure peer receive interval");
+    let tx = Kw("transmit-interval", "Configure peer transmit interval");
+    let shutdown = Kw("shutdown", "Disable BFD peer");
+    let ms = Arg(
+        "(10-60000)",
+        "Configure timer value in milliseconds",
+        Range(10, 60000),
+    );
+    vec![
+        vec![
+            mult,
+            Arg("(2-255)", "Configure multiplier value", Range(2, 255)),
+        ],
+        vec![rx, ms],
+        vec![tx, ms],
+        vec![NO, mult],
+        vec![NO, rx],
+        vec![NO, tx],
+        vec![shutdown],
+        vec![NO, shutdown],
+    ]
 }
 
 /// `egress-gateway ...` lines (Tern's own; no FRR counterpart).
@@ -452,14 +579,17 @@ fn router() -> Vec<Pattern> {
             "Log neighbor up/down and reset reason",
         ),
     ]);
-    p.push(vec![
-        NO,
-        BGP,
-        Kw(
-            "ebgp-requires-policy",
-            "Require in and out policy for eBGP peers (RFC8212)",
-        ),
-    ]);
+    let log_changes = Kw(
+        "log-neighbor-changes",
+        "Log neighbor up/down and reset reason",
+    );
+    p.push(vec![NO, BGP, log_changes]);
+    let requires = Kw(
+        "ebgp-requires-policy",
+        "Require in and out policy for eBGP peers (RFC8212)",
+    );
+    p.push(vec![BGP, requires]);
+    p.push(vec![NO, BGP, requires]);
     let router_timers = Kw("timers", "Adjust routing timers");
     let bgp_timers = Kw("bgp", "BGP timers");
     p.push(vec![
@@ -531,6 +661,7 @@ fn router() -> Vec<Pattern> {
             Arg("WORD", "Interface name", ArgKind::IfName),
         ],
         vec![Kw("shutdown", "Administratively shut down this neighbor")],
+        vec![Kw("bfd", "Enables BFD support")],
         vec![Kw("peer-group", "Configure peer-group")],
         vec![PEER_GROUP, PGNAME],
         vec![
@@ -561,6 +692,7 @@ fn router() -> Vec<Pattern> {
         tails.push(vec![path_attribute, Kw(kind, help)]);
     }
     p.extend(neighbor_forms(&tails, true));
+    p.extend(neighbor_forms(&af_neighbor_tails(), false));
     p
 }
 
@@ -649,8 +781,46 @@ fn address_family() -> Vec<Pattern> {
         tails.push(vec![route_map, name, dir]);
     }
     p.extend(neighbor_forms(&tails, false));
+    p.extend(neighbor_forms(&af_neighbor_tails(), false));
     p.extend(send_community());
     p
+}
+
+/// The per-family neighbor lines that FRR also takes in router mode (for
+/// IPv4 unicast): allowas-in, next-hop-self, soft-reconfiguration.
+fn af_neighbor_tails() -> Vec<Vec<Token>> {
+    let allowas = Kw("allowas-in", "Accept as-path with my AS present in it");
+    let nhs = Kw(
+        "next-hop-self",
+        "Disable the next hop calculation for this neighbor",
+    );
+    let soft = Kw("soft-reconfiguration", "Per neighbor soft reconfiguration");
+    vec![
+        vec![allowas],
+        vec![
+            allowas,
+            Arg("(1-10)", "Number of occurrences of AS number", Range(1, 10)),
+        ],
+        vec![
+            allowas,
+            Kw(
+                "origin",
+                "Only accept my AS in the as-path if the route was originated in my AS",
+            ),
+        ],
+        vec![nhs],
+        vec![
+            nhs,
+            Kw("force", "Set the next hop to self for reflected routes"),
+        ],
+        vec![
+            soft,
+            Kw(
+                "inbound",
+                "Allow inbound soft reconfiguration for this neighbor",
+            ),
+        ],
+    ]
 }
 
 /// `neighbor PEER send-community [KIND]`: accepted by ternd (it sends
@@ -926,6 +1096,42 @@ mod tests {
         assert_eq!(expand("config-egress-gw", "hostn n1"), "hostname n1");
     }
 
+    /// Lines of an FRR leaf: profiles, per-family neighbor lines,
+    /// static routes and log destinations.
+    #[test]
+    fn frr_leaf_lines_are_spelled_out() {
+        assert_eq!(expand("config", "frr def dat"), "frr defaults datacenter");
+        assert_eq!(
+            expand("config-router", "nei 192.0.2.2 allow 2"),
+            "neighbor 192.0.2.2 allowas-in 2"
+        );
+        assert_eq!(
+            expand("config-router-af", "no nei TORS next-hop-s f"),
+            "no neighbor TORS next-hop-self force"
+        );
+        assert_eq!(
+            expand("config-router-af", "nei 192.0.2.2 soft in"),
+            "neighbor 192.0.2.2 soft-reconfiguration inbound"
+        );
+        assert_eq!(
+            expand("config-router", "bgp ebgp-r"),
+            "bgp ebgp-requires-policy"
+        );
+        assert_eq!(
+            expand("config", "ip ro 10.0.0.0/8 Nu 250"),
+            "ip route 10.0.0.0/8 Null0 250"
+        );
+        assert_eq!(
+            expand("config", "no ipv6 ro 2001:db8::/32 black"),
+            "no ipv6 route 2001:db8::/32 blackhole"
+        );
+        assert_eq!(
+            expand("config", "log fi /var/log/t.log inf"),
+            "log file /var/log/t.log informational"
+        );
+        assert_eq!(expand("config", "log sys err"), "log syslog errors");
+    }
+
     #[test]
     fn free_text_and_unknown_words_are_kept() {
         assert_eq!(
@@ -936,10 +1142,29 @@ mod tests {
             expand("config-router", "neighbor 192.0.2.2 desc  a  b"),
             "neighbor 192.0.2.2 description  a  b"
         );
-        assert_eq!(expand("config", "frr defaults dat"), "frr defaults dat");
         // Ambiguous: left for the daemon to refuse.
         assert_eq!(expand("config-router-af", "ne"), "ne");
         assert_eq!(expand("config", "hostname ro"), "hostname ro");
+    }
+
+    #[test]
+    fn bfd_words_are_spelled_out() {
+        assert_eq!(expand("config", "bf"), "bfd");
+        assert_eq!(
+            expand("config-bfd", "pe 192.0.2.1 mul local 192.0.2.0"),
+            "peer 192.0.2.1 multihop local-address 192.0.2.0"
+        );
+        assert_eq!(
+            expand("config-bfd", "pe 192.0.2.1 int eth1"),
+            "peer 192.0.2.1 interface eth1"
+        );
+        assert_eq!(expand("config-bfd-peer", "rec 200"), "receive-interval 200");
+        assert_eq!(expand("config-bfd-peer", "det 5"), "detect-multiplier 5");
+        assert_eq!(expand("config-bfd-peer", "no shut"), "no shutdown");
+        assert_eq!(
+            expand("config-router", "nei 192.0.2.2 bf"),
+            "neighbor 192.0.2.2 bfd"
+        );
     }
 
     #[test]
@@ -950,6 +1175,8 @@ mod tests {
             "config-router",
             "config-router-af",
             "config-egress-gw",
+            "config-bfd",
+            "config-bfd-peer",
             "?",
         ] {
             let p = patterns(m);

@@ -324,7 +324,8 @@ mod tests {
     fn show_lists_the_next_words_in_vtysh_format() {
         assert_eq!(
             help("show "),
-            "  bgp             BGP information\n\
+            "  bfd             Bidirection Forwarding Detection\n\
+             \x20 bgp             BGP information\n\
              \x20 datapath        Tern's datapath state\n\
              \x20 egress-gateway  Egress gateway policies, gateways and translations\n\
              \x20 interface       Interface status and configuration\n\

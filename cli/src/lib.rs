@@ -1,7 +1,9 @@
 //! The `tern` command line: its command grammar, the client of ternd's
 //! control socket, renderers that print what vtysh prints, and the
 //! interactive shell (modes, `?`, TAB, history).
+pub mod bfd_view;
 pub mod bgp;
+pub mod bgp_adj;
 pub mod bgp_neighbors;
 pub mod bgp_table;
 pub mod client;

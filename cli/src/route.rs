@@ -55,6 +55,19 @@ fn rows_text(routes: &[FibRoute], out: &mut String) {
             let _ = write!(first, " [{}/{}]", r.distance, r.metric);
         }
         let indent = first.len();
+        if r.blackhole {
+            // zebra's words for a route that drops (static Null0).
+            out.push_str(&first);
+            out.push_str(" unreachable (blackhole)");
+            if r.protocol == "static" {
+                out.push_str(", weight 1");
+            }
+            if let Some(up) = r.uptime_secs {
+                let _ = write!(out, ", {}", uptime(up));
+            }
+            out.push('\n');
+            continue;
+        }
         for (i, h) in r.nexthops.iter().enumerate() {
             if i == 0 {
                 out.push_str(&first);
@@ -77,7 +90,7 @@ fn rows_text(routes: &[FibRoute], out: &mut String) {
                     );
                 }
             }
-            if r.protocol == "bgp" {
+            if r.protocol == "bgp" || r.protocol == "static" {
                 let _ = write!(out, ", weight {}", h.weight);
             }
             if let Some(up) = r.uptime_secs {
@@ -233,12 +246,20 @@ fn route_json(r: &FibRoute) -> Value {
                     o.insert("interfaceName".into(), json!(n));
                 }
                 o.insert("active".into(), json!(true));
-                if r.protocol == "bgp" {
+                if r.protocol == "bgp" || r.protocol == "static" {
                     o.insert("weight".into(), json!(h.weight));
                 }
                 Value::Object(o)
             })
             .collect();
+        let nexthops: Vec<Value> = if r.blackhole {
+            vec![json!({
+                "flags": 3, "fib": true, "unreachable": true, "blackhole": true,
+                "active": true, "weight": 1
+            })]
+        } else {
+            nexthops
+        };
         let mut entry = json!({
             "prefix": r.prefix.to_string(),
             "prefixLen": r.prefix.prefix_len(),
@@ -298,6 +319,7 @@ mod tests {
                     hop(Some("192.0.2.2"), "eth2"),
                 ],
                 uptime_secs: Some(75),
+                blackhole: false,
             },
             FibRoute {
                 prefix: "192.0.2.0/31".parse().unwrap(),
@@ -307,6 +329,7 @@ mod tests {
                 table: 254,
                 nexthops: vec![hop(None, "eth1")],
                 uptime_secs: None,
+                blackhole: false,
             },
         ];
         let t = routes_text(&routes, false);
@@ -333,6 +356,48 @@ mod tests {
         );
     }
 
+    /// Static routes as FRR 8.4.4's zebra printed the same lines.
+    #[test]
+    fn static_routes_and_blackholes() {
+        let routes = vec![
+            FibRoute {
+                prefix: "192.0.2.64/26".parse().unwrap(),
+                protocol: "static".into(),
+                distance: 30,
+                metric: 0,
+                table: 254,
+                nexthops: Vec::new(),
+                uptime_secs: None,
+                blackhole: true,
+            },
+            FibRoute {
+                prefix: "192.0.2.96/27".parse().unwrap(),
+                protocol: "static".into(),
+                distance: 15,
+                metric: 0,
+                table: 254,
+                nexthops: vec![hop(Some("192.0.2.0"), "eth1")],
+                uptime_secs: None,
+                blackhole: false,
+            },
+        ];
+        let t = routes_text(&routes, false);
+        assert!(
+            t.contains("\nS>* 192.0.2.64/26 [30/0] unreachable (blackhole), weight 1\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("\nS>* 192.0.2.96/27 [15/0] via 192.0.2.0, eth1, weight 1\n"),
+            "{t}"
+        );
+        let v = routes_json(&routes);
+        let hole = &v["192.0.2.64/26"][0]["nexthops"][0];
+        assert_eq!(hole["blackhole"], true);
+        assert_eq!(hole["unreachable"], true);
+        assert_eq!(v["192.0.2.96/27"][0]["nexthops"][0]["weight"], 1);
+        assert_eq!(v["192.0.2.96/27"][0]["distance"], 15);
+    }
+
     #[test]
     fn a_streamed_table_reads_as_the_whole_one() {
         let route = |prefix: &str, protocol: &str, gw: Option<&str>| FibRoute {
@@ -343,6 +408,7 @@ mod tests {
             table: 254,
             nexthops: vec![hop(gw, "eth1")],
             uptime_secs: None,
+            blackhole: false,
         };
         // Two routes of one prefix (connected and kernel) stay together.
         let routes = vec![

@@ -376,6 +376,8 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
         },
         Action::ShowEgressGateway => Request::ShowEgressGateway,
         Action::ShowEgressNat => Request::ShowEgressNat,
+        Action::ShowBfdPeers => Request::ShowBfdPeers { peer: None },
+        Action::ShowBfdPeer => Request::ShowBfdPeers { peer: p.addr },
         Action::ShowBgpV4 | Action::ShowBgpV6 | Action::ShowBgpRouteV4 | Action::ShowBgpRouteV6 => {
             bgp_routes_request(p)?
         }
@@ -391,6 +393,30 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
                 });
             }
         },
+        Action::ShowBgpReceivedV4
+        | Action::ShowBgpReceivedV6
+        | Action::ShowBgpAdvertisedV4
+        | Action::ShowBgpAdvertisedV6 => {
+            let word = p.word.as_deref().unwrap_or("");
+            match word.parse() {
+                Ok(address) => Request::ShowBgpAdjRib {
+                    family: adj_family(p.action),
+                    address,
+                    advertised: matches!(
+                        p.action,
+                        Action::ShowBgpAdvertisedV4 | Action::ShowBgpAdvertisedV6
+                    ),
+                },
+                // vtysh's words for a name that is no address.
+                Err(_) => {
+                    return Ok(if p.json {
+                        render::pretty(&serde_json::json!({ "malformedAddressOrName": word }))
+                    } else {
+                        format!("% Malformed address or name: {word}\n")
+                    });
+                }
+            }
+        }
         Action::ClearBgp
         | Action::ClearBgpSoft
         | Action::ClearBgpSoftIn
@@ -498,6 +524,22 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
         } else {
             crate::egress_view::status_text(&st)
         }),
+        (Action::ShowBfdPeers, Reply::BfdPeers { peers }) => Ok(if p.json {
+            render::pretty(&crate::bfd_view::peers_json(&peers))
+        } else {
+            crate::bfd_view::peers_text(&peers)
+        }),
+        (Action::ShowBfdPeer, Reply::BfdPeers { peers }) => Ok(if p.json {
+            match peers.first() {
+                Some(peer) => render::pretty(&crate::bfd_view::peer_json(peer)),
+                None => {
+                    crate::bfd_view::not_found(&p.addr.map(|a| a.to_string()).unwrap_or_default())
+                }
+            }
+        } else {
+            let addr = p.addr.map(|a| a.to_string()).unwrap_or_default();
+            crate::bfd_view::peer_text(&peers, &addr)
+        }),
         (Action::ShowEgressNat, Reply::EgressNat(n)) => Ok(if p.json {
             render::pretty(&crate::egress_view::nat_json(&n))
         } else {
@@ -548,7 +590,42 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
             | Action::ClearBgpSoftOut,
             Reply::Cleared { .. },
         ) => Ok(String::new()),
+        (
+            Action::ShowBgpReceivedV4
+            | Action::ShowBgpReceivedV6
+            | Action::ShowBgpAdvertisedV4
+            | Action::ShowBgpAdvertisedV6,
+            Reply::BgpAdjRib {
+                table,
+                filtered,
+                error,
+            },
+        ) => {
+            let advertised = matches!(
+                p.action,
+                Action::ShowBgpAdvertisedV4 | Action::ShowBgpAdvertisedV6
+            );
+            Ok(if p.json {
+                render::pretty(&crate::bgp_adj::adj_json(
+                    &table,
+                    adj_family(p.action),
+                    advertised,
+                    filtered,
+                    error,
+                ))
+            } else {
+                crate::bgp_adj::adj_text(&table, filtered, error)
+            })
+        }
         (_, other) => Err(format!("unexpected reply from ternd: {other:?}")),
+    }
+}
+
+/// The family of a received-routes / advertised-routes command.
+fn adj_family(a: Action) -> BgpFamily {
+    match a {
+        Action::ShowBgpReceivedV6 | Action::ShowBgpAdvertisedV6 => BgpFamily::Ipv6Unicast,
+        _ => BgpFamily::Ipv4Unicast,
     }
 }
 

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+pub mod bfd;
 pub mod datapath;
 pub mod egress;
 pub mod endpoint;
@@ -160,6 +161,14 @@ pub enum Request {
     },
     /// `show bgp neighbors [ADDR]`.
     ShowBgpNeighbors { address: Option<std::net::IpAddr> },
+    /// `show ip bgp neighbors ADDR received-routes|advertised-routes`: the
+    /// neighbor's Adj-RIB-In as received (soft-reconfiguration inbound
+    /// only) or its Adj-RIB-Out. Answered with [`Reply::BgpAdjRib`].
+    ShowBgpAdjRib {
+        family: BgpFamily,
+        address: std::net::IpAddr,
+        advertised: bool,
+    },
     /// `show ip route` / `show ipv6 route`: the kernel's main table.
     ShowRoutes {
         ipv6: bool,
@@ -204,6 +213,8 @@ pub enum Request {
     ShowEgressGateway,
     /// `show egress-gateway nat`: the flows this node translates.
     ShowEgressNat,
+    /// `show bfd peers` (`peer` None) or `show bfd peer ADDR`.
+    ShowBfdPeers { peer: Option<std::net::IpAddr> },
     /// `clear bgp *|ADDR [soft [in|out]]`; `address` None means every
     /// neighbor.
     ClearBgp {
@@ -304,6 +315,22 @@ pub enum Reply {
     },
     EgressGateway(egress::EgressStatus),
     EgressNat(egress::EgressNat),
+    /// `show bfd peers`: the sessions, in peer order.
+    BfdPeers {
+        peers: Vec<bfd::BfdPeer>,
+    },
+    /// `show ip bgp neighbors ADDR received-routes|advertised-routes`:
+    /// one path per route (FRR's layout: next hop 0.0.0.0 for our own
+    /// address, the path before our AS is prepended), and how many
+    /// received routes the import policy refuses. `error` is FRR's text
+    /// when there is no such list (no such neighbor, no soft
+    /// reconfiguration), and then the table is empty.
+    BgpAdjRib {
+        table: BgpTable,
+        filtered: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<AdjRibError>,
+    },
     /// `clear bgp` was carried out on these neighbors.
     Cleared {
         neighbors: Vec<String>,
@@ -330,6 +357,24 @@ pub struct BgpSummary {
     #[serde(default)]
     pub table_version: std::collections::BTreeMap<String, u64>,
     pub peers: Vec<BgpPeerSummary>,
+    /// Neighbors by address alone in the text, without their hostnames
+    /// (FRR's `traditional` profile: no `bgp default show-hostname`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hide_hostnames: bool,
+}
+
+/// Why `show ip bgp neighbors ADDR received-routes|advertised-routes`
+/// has no list to show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdjRibError {
+    /// Not a neighbor (FRR: "No such neighbor in this view/vrf").
+    NoSuchNeighbor,
+    /// A neighbor not active in the family (FRR: "No such neighbor or
+    /// address family").
+    NotActive,
+    /// received-routes without soft-reconfiguration inbound.
+    SoftReconfigurationOff,
 }
 
 /// One neighbor's line of `show bgp summary`.
@@ -361,6 +406,13 @@ pub struct BgpPeerSummary {
     /// Created by a connection from a `bgp listen range` (FRR marks it `*`).
     #[serde(default)]
     pub dynamic: bool,
+    /// Families ("ipv4Unicast", ...) where `bgp ebgp-requires-policy`
+    /// finds no import (`_in`) or export (`_out`) route-map on this eBGP
+    /// session: nothing is accepted or sent (FRR shows "(Policy)").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy_missing_in: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy_missing_out: Vec<String>,
 }
 
 /// Identity and health of a daemon.

@@ -46,6 +46,10 @@ pub struct BgpTable {
     /// Every prefix with its paths, in address order (`show ip bgp`), or
     /// the one asked for (`show ip bgp PREFIX`).
     pub routes: Vec<BgpRoute>,
+    /// Next hops without hostnames in the text (FRR's `traditional`
+    /// profile: no `bgp default show-nexthop-hostname`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hide_hostnames: bool,
 }
 
 /// A prefix and its paths, best first.
@@ -304,6 +308,13 @@ pub struct NeighborFamily {
     pub accepted: u64,
     /// Prefixes advertised to the neighbor.
     pub sent: u64,
+    /// `soft-reconfiguration inbound` (FRR: "Inbound soft reconfiguration
+    /// allowed").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub soft_reconfig_in: bool,
+    /// `next-hop-self [force]` (FRR: "NEXT_HOP is always this router").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub next_hop_self: bool,
 }
 
 /// What `clear bgp` does to the chosen sessions.
@@ -337,6 +348,9 @@ pub struct FibRoute {
     /// route age).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uptime_secs: Option<u64>,
+    /// A blackhole route (no next hops): zebra's "unreachable (blackhole)".
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blackhole: bool,
 }
 
 /// One next hop of a [`FibRoute`].

@@ -21,6 +21,34 @@ use crate::topology::{Node, Role};
 
 /// FRR daemons started on every FRR node, in start order.
 pub const FRR_DAEMONS: &[&str] = &["zebra", "bgpd"];
+/// FRR daemons a node may turn on in a `daemons` file bound to
+/// /etc/frr/daemons (`bfdd=yes`, as in FRR's containers), started after
+/// [`FRR_DAEMONS`] in this order.
+pub const FRR_OPTIONAL_DAEMONS: &[&str] = &["staticd", "bfdd"];
+/// Container path of FRR's daemons file.
+pub const FRR_DAEMONS_FILE: &str = "/etc/frr/daemons";
+
+/// The FRR daemons to start on `node`: zebra and bgpd, and those of
+/// [`FRR_OPTIONAL_DAEMONS`] its daemons file sets to `yes`.
+pub(crate) fn frr_daemons(node: &Node) -> Result<Vec<&'static str>, LabError> {
+    let mut out = FRR_DAEMONS.to_vec();
+    let Some(bind) = node.binds.iter().find(|b| b.container == FRR_DAEMONS_FILE) else {
+        return Ok(out);
+    };
+    let text = fs::read_to_string(&bind.host)
+        .map_err(|e| LabError::io(format!("reading {}", bind.host.display()), e))?;
+    for d in FRR_OPTIONAL_DAEMONS {
+        let on = text.lines().any(|l| {
+            l.split_once('=')
+                .is_some_and(|(k, v)| k.trim() == *d && v.trim() == "yes")
+        });
+        if on {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
+
 /// The user FRR's daemons run as and which must own their run directory.
 const FRR_USER: &str = "frr";
 /// How long a `zebra -d` / `bgpd -d` launch may take to daemonize.

@@ -273,7 +273,7 @@ fn build(
             Role::Frr => {
                 let (conf, run_dir) = daemons::prepare_frr(&env)?;
                 record(state, opts, &node.name, |n| n.run_dirs.extend(run_dir))?;
-                for daemon in FRR_DAEMONS {
+                for daemon in daemons::frr_daemons(node)? {
                     let proc = daemons::start_frr_daemon(&env, daemon, &conf)?;
                     record(state, opts, &node.name, |n| n.processes.push(proc))?;
                 }

@@ -11,6 +11,7 @@ pub mod link;
 mod nexthop;
 pub mod pod;
 pub mod route;
+pub mod statics;
 mod tunnel_dev;
 mod watch;
 
@@ -20,6 +21,7 @@ pub use route::{
     IPV6_DEFAULT_METRIC, KernelRoute, NextHop, RT_TABLE_MAIN, Route, RouteOp, TERN_PROTO,
     fib_write_order,
 };
+pub use statics::{STATIC_METRIC, STATIC_PROTO, StaticHops};
 pub use watch::{LinkEvent, attach_socket_filter};
 
 use std::sync::Arc;

@@ -177,6 +177,10 @@ pub struct KernelRoute {
     /// `net.ipv4.nexthop_compat_mode` is 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nexthop_id: Option<u32>,
+    /// A blackhole route (`ip route add blackhole ...`, a static `Null0`):
+    /// it has no next hops.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blackhole: bool,
 }
 
 /// One change to the FIB, as the RIB produces it (JSON lines in scenario
@@ -223,7 +227,7 @@ fn gateway_attribute(prefix: &IpNet, gw: IpAddr) -> RouteAttribute {
 
 /// The header and the attributes that name a route: family, destination,
 /// table, protocol and priority.
-fn base_message(route: &Route, protocol: u8) -> RouteMessage {
+pub(crate) fn base_message(route: &Route, protocol: u8) -> RouteMessage {
     let mut m = RouteMessage::default();
     m.header.address_family = family(&route.prefix);
     m.header.destination_prefix_length = route.prefix.prefix_len();
@@ -301,12 +305,13 @@ fn gateway_of(attr: &RouteAttribute) -> Option<IpAddr> {
     }
 }
 
-/// A unicast route from an RTM_NEWROUTE / RTM_DELROUTE message, or `None`
-/// for what Tern does not model: other families, local/broadcast/
-/// multicast/blackhole types, cached clones.
+/// A unicast or blackhole route from an RTM_NEWROUTE / RTM_DELROUTE
+/// message, or `None` for what Tern does not model: other families,
+/// local/broadcast/multicast/unreachable types, cached clones.
 pub(crate) fn from_message(m: &RouteMessage) -> Option<KernelRoute> {
     let h = &m.header;
-    if h.kind != RouteType::Unicast || h.flags.contains(RouteFlags::Cloned) {
+    let blackhole = h.kind == RouteType::BlackHole;
+    if (h.kind != RouteType::Unicast && !blackhole) || h.flags.contains(RouteFlags::Cloned) {
         return None;
     }
     let mut dst: Option<IpAddr> = match h.address_family {
@@ -360,6 +365,7 @@ pub(crate) fn from_message(m: &RouteMessage) -> Option<KernelRoute> {
         protocol: u8::from(h.protocol),
         route,
         nexthop_id,
+        blackhole,
     })
 }
 

@@ -84,6 +84,9 @@ pub struct NeighborConfig {
     /// `ttl-security hops N` (GTSM, RFC 5082): send with TTL 255, accept
     /// only packets that arrive with TTL >= 256 - N.
     pub ttl_security: Option<u8>,
+    /// `neighbor X bfd`: a BFD session to the neighbor (ternd's BFD task);
+    /// BFD going Down takes the BGP session down at once.
+    pub bfd: bool,
     /// `neighbor ADDRESS peer-group NAME`: settings not given here come
     /// from the group. Always None on a group itself.
     pub peer_group: Option<String>,
@@ -111,6 +114,40 @@ pub struct AfNeighbor {
     pub route_map_in: Option<String>,
     /// `neighbor X route-map NAME out`: export policy.
     pub route_map_out: Option<String>,
+    /// `neighbor X allowas-in [N|origin]`: how often our AS may appear in
+    /// a received AS_PATH.
+    pub allowas_in: Option<AllowAsIn>,
+    /// `neighbor X next-hop-self`: our address as the next hop of the
+    /// eBGP-learnt routes sent to this (internal) peer.
+    pub next_hop_self: bool,
+    /// `neighbor X next-hop-self force`: also for reflected iBGP routes.
+    pub next_hop_self_force: bool,
+    /// `neighbor X soft-reconfiguration inbound`: keep the Adj-RIB-In as
+    /// received, before the import policy.
+    pub soft_reconfig_in: bool,
+}
+
+/// `neighbor X allowas-in [N|origin]` (FRR's words).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AllowAsIn {
+    /// Our AS may appear up to N times (1-10; 3 without a number).
+    Count(u8),
+    /// Any path that our AS originated (its last AS is ours) is accepted.
+    Origin,
+}
+
+impl AllowAsIn {
+    /// FRR's count when none is given.
+    pub const DEFAULT_COUNT: u8 = 3;
+
+    /// Whether a path with this many occurrences of our AS, and this
+    /// origin AS, passes.
+    pub fn allows(self, occurrences: usize, origin_is_ours: bool) -> bool {
+        match self {
+            AllowAsIn::Count(n) => occurrences <= usize::from(n),
+            AllowAsIn::Origin => origin_is_ours,
+        }
+    }
 }
 
 /// `redistribute connected|kernel|static`: which kernel routes are
@@ -225,6 +262,81 @@ pub struct BgpConfig {
     /// `timers bgp KEEPALIVE HOLD`: the timers of neighbors (and
     /// peer-groups) that set none of their own.
     pub timers: Option<(u16, u16)>,
+    /// `frr defaults ...` of the whole configuration, mirrored here (the
+    /// session keeps it in line) because it decides the defaults below.
+    pub profile: FrrProfile,
+    /// `[no] bgp ebgp-requires-policy` when it departs from the profile's
+    /// default (None: the profile's).
+    pub ebgp_requires_policy: Option<bool>,
+    /// `[no] bgp log-neighbor-changes` when it departs from the profile's
+    /// default.
+    pub log_neighbor_changes: Option<bool>,
+}
+
+/// `frr defaults traditional|datacenter`: FRR's two sets of defaults.
+/// What they change among the settings ternd has (FRR 8.4, bgpd's
+/// FRR_CFG_DEFAULT_* lines):
+///
+/// | setting                      | datacenter | traditional |
+/// |------------------------------|------------|-------------|
+/// | `bgp ebgp-requires-policy`   | off        | on          |
+/// | `timers bgp` (keepalive hold)| 3 9        | 60 180      |
+/// | neighbor `timers connect`    | 10         | 120         |
+/// | `bgp log-neighbor-changes`   | on         | off         |
+/// | hostnames in show output     | shown      | not shown   |
+///
+/// (The last is FRR's `bgp default show-hostname` and
+/// `show-nexthop-hostname`: `tor1(192.0.2.2)` in `show bgp summary`,
+/// `192.0.2.2(tor1)` in `show ip bgp`.) Tern's own default, without the
+/// line, is the datacenter profile.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FrrProfile {
+    #[default]
+    Datacenter,
+    Traditional,
+}
+
+impl FrrProfile {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            FrrProfile::Datacenter => "datacenter",
+            FrrProfile::Traditional => "traditional",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FrrProfile> {
+        match s {
+            "datacenter" => Some(FrrProfile::Datacenter),
+            "traditional" => Some(FrrProfile::Traditional),
+            _ => None,
+        }
+    }
+
+    /// Keepalive and hold time of neighbors that set none.
+    pub fn timers(self) -> (u16, u16) {
+        match self {
+            FrrProfile::Datacenter => (DEFAULT_KEEPALIVE, DEFAULT_HOLD),
+            FrrProfile::Traditional => (60, 180),
+        }
+    }
+
+    /// Connect retry of neighbors that set none.
+    pub fn connect_retry(self) -> u16 {
+        match self {
+            FrrProfile::Datacenter => DEFAULT_CONNECT_RETRY,
+            FrrProfile::Traditional => 120,
+        }
+    }
+
+    /// Whether eBGP sessions need import and export policy.
+    pub fn ebgp_requires_policy(self) -> bool {
+        self == FrrProfile::Traditional
+    }
+
+    /// Whether neighbor state changes are logged.
+    pub fn log_neighbor_changes(self) -> bool {
+        self == FrrProfile::Datacenter
+    }
 }
 
 impl BgpConfig {
@@ -242,6 +354,34 @@ impl BgpConfig {
             group_path_attributes: BTreeMap::new(),
             multipath_relax: false,
             timers: None,
+            profile: FrrProfile::default(),
+            ebgp_requires_policy: None,
+            log_neighbor_changes: None,
+        }
+    }
+
+    /// `bgp ebgp-requires-policy` in force: eBGP sessions exchange no
+    /// routes in a family without an import (export) route-map.
+    pub fn ebgp_requires_policy(&self) -> bool {
+        self.ebgp_requires_policy
+            .unwrap_or_else(|| self.profile.ebgp_requires_policy())
+    }
+
+    /// `bgp log-neighbor-changes` in force.
+    pub fn log_neighbor_changes(&self) -> bool {
+        self.log_neighbor_changes
+            .unwrap_or_else(|| self.profile.log_neighbor_changes())
+    }
+
+    /// Puts `profile` in force and drops the settings that now equal its
+    /// defaults, so that what renders to nothing is not stored.
+    pub fn set_profile(&mut self, profile: FrrProfile) {
+        self.profile = profile;
+        if self.ebgp_requires_policy == Some(profile.ebgp_requires_policy()) {
+            self.ebgp_requires_policy = None;
+        }
+        if self.log_neighbor_changes == Some(profile.log_neighbor_changes()) {
+            self.log_neighbor_changes = None;
         }
     }
 
@@ -290,6 +430,16 @@ impl BgpConfig {
             .get(&family)
             .and_then(|af| af.neighbors.get(&peer))
             .and_then(|n| n.maximum_prefix)
+    }
+
+    /// The address-family settings of `peer` in `family` (defaults when
+    /// it has none).
+    pub fn af_neighbor(&self, peer: IpAddr, family: Family) -> AfNeighbor {
+        self.families
+            .get(&family)
+            .and_then(|af| af.neighbors.get(&peer))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The route-maps (in, out) applied to `peer` in `family`.
@@ -363,24 +513,27 @@ pub(super) fn apply_router(
         }
         ["timers", "bgp", ..] => return Err("usage: timers bgp KEEPALIVE HOLDTIME".into()),
         ["no", "timers", "bgp", ..] => bgp.timers = None,
-        // FRR's words for what Tern always does: the datacenter profile's
-        // default, which FRR's running-config does not show either.
-        ["bgp", "log-neighbor-changes"] => {}
-        ["no", "bgp", "log-neighbor-changes"] => {
-            return Err(
-                "\"no bgp log-neighbor-changes\" is not supported by Tern yet: \
-                        ternd always logs neighbor changes"
-                    .into(),
-            );
+        // Stored only when they depart from the profile's default, which
+        // FRR's running-config does not show either.
+        ["bgp", "log-neighbor-changes"] | ["no", "bgp", "log-neighbor-changes"] => {
+            let on = words[0] != "no";
+            bgp.log_neighbor_changes = (on != bgp.profile.log_neighbor_changes()).then_some(on);
         }
-        ["no", "bgp", "ebgp-requires-policy"] => {}
-        ["bgp", "ebgp-requires-policy"] => {
-            return Err(
-                "\"bgp ebgp-requires-policy\" is not supported by Tern yet: Tern \
-                        accepts eBGP routes without an import route-map, as with \
-                        \"no bgp ebgp-requires-policy\""
-                    .into(),
-            );
+        ["bgp", "ebgp-requires-policy"] | ["no", "bgp", "ebgp-requires-policy"] => {
+            let on = words[0] != "no";
+            bgp.ebgp_requires_policy = (on != bgp.profile.ebgp_requires_policy()).then_some(on);
+        }
+        ["bgp", "log-neighbor-changes" | "ebgp-requires-policy", ..]
+        | [
+            "no",
+            "bgp",
+            "log-neighbor-changes" | "ebgp-requires-policy",
+            ..,
+        ] => {
+            return Err(format!(
+                "usage: [no] bgp {}",
+                words.iter().find(|w| w.contains('-')).unwrap_or(&"")
+            ));
         }
         ["bgp", "router-id", id] => {
             let id: Ipv4Addr = id
@@ -417,6 +570,23 @@ pub(super) fn apply_router(
         }
         ["bgp", "listen", ..] | ["no", "bgp", "listen", ..] => {
             super::neighbor::apply_listen(bgp, words)?;
+        }
+        // FRR takes these address-family lines in router mode too, for
+        // IPv4 unicast, and shows them under that address family.
+        [
+            "neighbor",
+            _,
+            "allowas-in" | "next-hop-self" | "soft-reconfiguration",
+            ..,
+        ]
+        | [
+            "no",
+            "neighbor",
+            _,
+            "allowas-in" | "next-hop-self" | "soft-reconfiguration",
+            ..,
+        ] => {
+            return apply_af(bgp, Family::Ipv4Unicast, words);
         }
         ["neighbor", peer, "path-attribute", rest @ ..] => {
             super::path_attr::apply(bgp, peer, rest, false)?;
@@ -745,6 +915,45 @@ fn apply_af_line(
         ["neighbor", _, "route-map", ..] => {
             return Err("usage: neighbor ADDRESS route-map NAME in|out".into());
         }
+        ["neighbor", peer, "allowas-in", arg @ ..] => {
+            let who = AfPeer::known(peer, known, groups)?;
+            who.entry(af).allowas_in = Some(parse_allowas_in(arg)?);
+        }
+        ["no", "neighbor", peer, "allowas-in", arg @ ..] => {
+            if arg.len() > 1 {
+                return Err(ALLOWAS_IN_USAGE.into());
+            }
+            AfPeer::any(peer).entry(af).allowas_in = None;
+        }
+        ["neighbor", peer, "next-hop-self"] => {
+            AfPeer::known(peer, known, groups)?.entry(af).next_hop_self = true;
+        }
+        ["neighbor", peer, "next-hop-self", "force"] => {
+            AfPeer::known(peer, known, groups)?
+                .entry(af)
+                .next_hop_self_force = true;
+        }
+        ["no", "neighbor", peer, "next-hop-self"] => {
+            AfPeer::any(peer).entry(af).next_hop_self = false;
+        }
+        ["no", "neighbor", peer, "next-hop-self", "force"] => {
+            AfPeer::any(peer).entry(af).next_hop_self_force = false;
+        }
+        ["neighbor", _, "next-hop-self", ..] | ["no", "neighbor", _, "next-hop-self", ..] => {
+            return Err("usage: [no] neighbor ADDRESS next-hop-self [force]".into());
+        }
+        ["neighbor", peer, "soft-reconfiguration", "inbound"] => {
+            AfPeer::known(peer, known, groups)?
+                .entry(af)
+                .soft_reconfig_in = true;
+        }
+        ["no", "neighbor", peer, "soft-reconfiguration", "inbound"] => {
+            AfPeer::any(peer).entry(af).soft_reconfig_in = false;
+        }
+        ["neighbor", _, "soft-reconfiguration", ..]
+        | ["no", "neighbor", _, "soft-reconfiguration", ..] => {
+            return Err("usage: [no] neighbor ADDRESS soft-reconfiguration inbound".into());
+        }
         ["neighbor", peer, "activate"] | ["no", "neighbor", peer, "activate"] => {
             let who = AfPeer::known(peer, known, groups)?;
             let on = words[0] != "no";
@@ -798,6 +1007,9 @@ fn render_options(who: &str, n: &NeighborConfig, secrets: bool, out: &mut String
     if let Some(h) = n.ttl_security {
         let _ = writeln!(out, " neighbor {who} ttl-security hops {h}");
     }
+    if n.bfd {
+        let _ = writeln!(out, " neighbor {who} bfd");
+    }
 }
 
 /// The address-family lines of one neighbor or peer-group.
@@ -823,6 +1035,44 @@ fn render_af_neighbor(who: &str, n: &AfNeighbor, body: &mut String) {
     if let Some(m) = &n.route_map_out {
         let _ = writeln!(body, "  neighbor {who} route-map {m} out");
     }
+    match n.allowas_in {
+        Some(AllowAsIn::Count(AllowAsIn::DEFAULT_COUNT)) => {
+            let _ = writeln!(body, "  neighbor {who} allowas-in");
+        }
+        Some(AllowAsIn::Count(c)) => {
+            let _ = writeln!(body, "  neighbor {who} allowas-in {c}");
+        }
+        Some(AllowAsIn::Origin) => {
+            let _ = writeln!(body, "  neighbor {who} allowas-in origin");
+        }
+        None => {}
+    }
+    if n.next_hop_self {
+        let _ = writeln!(body, "  neighbor {who} next-hop-self");
+    }
+    if n.next_hop_self_force {
+        let _ = writeln!(body, "  neighbor {who} next-hop-self force");
+    }
+    if n.soft_reconfig_in {
+        let _ = writeln!(body, "  neighbor {who} soft-reconfiguration inbound");
+    }
+}
+
+const ALLOWAS_IN_USAGE: &str = "usage: neighbor ADDRESS allowas-in [(1-10)|origin]";
+
+/// The argument of `neighbor X allowas-in [N|origin]`.
+fn parse_allowas_in(arg: &[&str]) -> Result<AllowAsIn, String> {
+    match arg {
+        [] => Ok(AllowAsIn::Count(AllowAsIn::DEFAULT_COUNT)),
+        ["origin"] => Ok(AllowAsIn::Origin),
+        [n] => match n.parse::<u8>() {
+            Ok(v @ 1..=10) => Ok(AllowAsIn::Count(v)),
+            _ => Err(format!(
+                "invalid allowas-in count \"{n}\" (1..10, or origin)"
+            )),
+        },
+        _ => Err(ALLOWAS_IN_USAGE.into()),
+    }
 }
 
 /// The `router bgp` block in running-config syntax. Peer-groups come
@@ -842,6 +1092,16 @@ pub(super) fn render(bgp: &BgpConfig, secrets: bool, out: &mut String) {
     }
     if let Some(t) = gr.stalepath_time {
         let _ = writeln!(out, " bgp graceful-restart stalepath-time {t}");
+    }
+    match bgp.log_neighbor_changes {
+        Some(true) => out.push_str(" bgp log-neighbor-changes\n"),
+        Some(false) => out.push_str(" no bgp log-neighbor-changes\n"),
+        None => {}
+    }
+    match bgp.ebgp_requires_policy {
+        Some(true) => out.push_str(" bgp ebgp-requires-policy\n"),
+        Some(false) => out.push_str(" no bgp ebgp-requires-policy\n"),
+        None => {}
     }
     if let Some((ka, hold)) = bgp.timers {
         let _ = writeln!(out, " timers bgp {ka} {hold}");

@@ -8,6 +8,7 @@
 //! same state.
 use std::{collections::BTreeMap, fmt, path::Path};
 
+pub mod bfd;
 pub mod bgp;
 pub mod datapath;
 pub mod egress;
@@ -15,8 +16,9 @@ mod neighbor;
 pub mod path_attr;
 mod policy;
 pub mod services;
+pub mod statics;
 
-pub use bgp::{BgpConfig, Family};
+pub use bgp::{AllowAsIn, BgpConfig, Family, FrrProfile};
 pub use datapath::{DatapathConfig, DatapathMode};
 pub use egress::EgressConfig;
 pub use path_attr::PathAttrPolicy;
@@ -54,6 +56,25 @@ pub struct Config {
     pub services: ServicesConfig,
     /// `egress-gateway ...`: egress gateway policies and the SNAT settings.
     pub egress: EgressConfig,
+    /// `bfd`: BFD peers and their timers (FRR bfdd's node).
+    pub bfd: bfd::BfdConfig,
+    /// `frr defaults traditional|datacenter` (None: no line, Tern's
+    /// defaults, which are the datacenter profile's).
+    pub frr_defaults: Option<FrrProfile>,
+    /// `ip route ...` / `ipv6 route ...`.
+    pub static_routes: statics::StaticRoutes,
+    /// `log file PATH [LEVEL]`.
+    pub log_file: Option<LogFile>,
+    /// `log syslog [LEVEL]`: the level of what goes to syslog (/dev/log).
+    pub log_syslog: Option<LogLevel>,
+}
+
+/// `log file PATH [LEVEL]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogFile {
+    pub path: String,
+    /// FRR's default: debugging.
+    pub level: LogLevel,
 }
 
 /// One `interface NAME` stanza.
@@ -130,6 +151,10 @@ pub enum Mode {
     Service(String),
     /// `(config-egress-gw)#`: the block of egress gateway policy NAME.
     EgressPolicy(String),
+    /// `(config-bfd)#`
+    Bfd,
+    /// `(config-bfd-peer)#`: the block of one BFD peer.
+    BfdPeer(bfd::PeerKey),
 }
 
 impl Mode {
@@ -143,6 +168,8 @@ impl Mode {
             Mode::RouteMap(..) => "config-route-map",
             Mode::Service(_) => "config-service",
             Mode::EgressPolicy(_) => "config-egress-gw",
+            Mode::Bfd => "config-bfd",
+            Mode::BfdPeer(_) => "config-bfd-peer",
         }
     }
 
@@ -154,8 +181,10 @@ impl Mode {
             | Mode::Router
             | Mode::RouteMap(..)
             | Mode::Service(_)
-            | Mode::EgressPolicy(_) => Some(Mode::Config),
+            | Mode::EgressPolicy(_)
+            | Mode::Bfd => Some(Mode::Config),
             Mode::RouterAf(_) => Some(Mode::Router),
+            Mode::BfdPeer(_) => Some(Mode::Bfd),
         }
     }
 }
@@ -239,7 +268,16 @@ impl ConfigSession {
             }
         }
         match result {
-            Ok(Handled::Yes) => Ok(()),
+            Ok(Handled::Yes) => {
+                // `router bgp` reads the defaults of `frr defaults`.
+                let profile = config.frr_defaults.unwrap_or_default();
+                if let Some(b) = config.bgp.as_mut()
+                    && b.profile != profile
+                {
+                    b.set_profile(profile);
+                }
+                Ok(())
+            }
             Ok(Handled::No) => {
                 self.mode = saved;
                 Err(format!(
@@ -277,6 +315,26 @@ impl ConfigSession {
                     Ok(Handled::Yes)
                 }
                 _ => egress::apply_sub(config, name, line),
+            },
+            Mode::Bfd => match words {
+                ["exit"] => {
+                    self.mode = Mode::Config;
+                    Ok(Handled::Yes)
+                }
+                _ => {
+                    let (handled, enter) = bfd::apply_node(config, words)?;
+                    if let Some(key) = enter {
+                        self.mode = Mode::BfdPeer(key);
+                    }
+                    Ok(handled)
+                }
+            },
+            Mode::BfdPeer(key) => match words {
+                ["exit"] => {
+                    self.mode = Mode::Bfd;
+                    Ok(Handled::Yes)
+                }
+                _ => bfd::apply_peer(config, key, words),
             },
             Mode::RouteMap(name, seq) => match words {
                 ["exit"] => {
@@ -350,26 +408,21 @@ impl ConfigSession {
                 return Err("usage: route-map NAME permit|deny SEQ".into());
             }
             ["no", "route-map", rest @ ..] => policy::remove_route_map(&mut config.policy, rest)?,
-            ["frr", "version", ..] | ["frr", "defaults", "datacenter"] => {
-                // Accepted for configs shared with FRR; Tern's defaults are
-                // the datacenter profile's.
+            ["frr", "version", ..] => {
+                // Accepted for configs shared with FRR.
             }
-            ["frr", "defaults", other, ..] => {
-                return Err(format!(
-                    "\"frr defaults {other}\" is not supported by Tern yet: Tern's defaults are \
-                     FRR's datacenter profile (timers 3 9, no policy required on eBGP)"
-                ));
+            ["frr", "defaults", p] => {
+                let p = FrrProfile::parse(p).ok_or_else(|| {
+                    format!("unknown frr defaults profile \"{p}\" (traditional, datacenter)")
+                })?;
+                config.frr_defaults = Some(p);
             }
+            ["frr", "defaults", ..] => {
+                return Err("usage: frr defaults traditional|datacenter".into());
+            }
+            ["no", "frr", "defaults", ..] => config.frr_defaults = None,
             ["ip" | "ipv6", "route", ..] | ["no", "ip" | "ipv6", "route", ..] => {
-                let v = if words.contains(&"ipv6") {
-                    "ipv6"
-                } else {
-                    "ip"
-                };
-                return Err(format!(
-                    "\"{v} route ...\" is not supported by Tern yet: add static routes to the \
-                     kernel (ip route ... proto static) and \"redistribute static\" them"
-                ));
+                statics::apply(&mut config.static_routes, words)?;
             }
             ["hostname", name] => {
                 check_hostname(name)?;
@@ -379,19 +432,27 @@ impl ConfigSession {
             ["hostname", ..] => return Err("hostname takes one word".into()),
             ["no", "hostname", ..] => config.hostname = None,
             ["log", "stdout"] => config.log_level = Some(LogLevel::Debugging),
-            ["log", "stdout", level] => {
-                config.log_level = Some(LogLevel::parse(level).ok_or_else(|| {
-                    format!(
-                        "unknown log level \"{level}\" (one of: {})",
-                        LogLevel::ALL.map(|(n, _)| n).join(", ")
-                    )
-                })?)
-            }
+            ["log", "stdout", level] => config.log_level = Some(parse_level(level)?),
             ["no", "log", "stdout", ..] => config.log_level = None,
+            ["log", "file", path, level @ ..] if level.len() <= 1 => {
+                check_log_path(path)?;
+                config.log_file = Some(LogFile {
+                    path: (*path).to_owned(),
+                    level: match level.first() {
+                        Some(l) => parse_level(l)?,
+                        None => LogLevel::Debugging,
+                    },
+                });
+            }
+            ["log", "file", ..] => return Err("usage: log file PATH [LEVEL]".into()),
+            ["no", "log", "file", ..] => config.log_file = None,
+            ["log", "syslog"] => config.log_syslog = Some(LogLevel::Debugging),
+            ["log", "syslog", level] => config.log_syslog = Some(parse_level(level)?),
+            ["log", "syslog", ..] => return Err("usage: log syslog [LEVEL]".into()),
+            ["no", "log", "syslog", ..] => config.log_syslog = None,
             ["log", other, ..] | ["no", "log", other, ..] => {
                 return Err(format!(
-                    "\"log {other}\" is not supported by Tern yet: ternd logs to stderr \
-                     (journald under systemd); use \"log stdout LEVEL\" for the level"
+                    "\"log {other}\" is not supported by Tern yet (log stdout|file|syslog)"
                 ));
             }
             ["interface", name] => {
@@ -417,6 +478,13 @@ impl ConfigSession {
                 let (handled, block) = services::apply_top(config, words)?;
                 if let Some(name) = block {
                     self.mode = Mode::Service(name);
+                }
+                return Ok(handled);
+            }
+            ["bfd", ..] | ["no", "bfd", ..] => {
+                let (handled, enter) = bfd::apply_top(config, words)?;
+                if enter {
+                    self.mode = Mode::Bfd;
                 }
                 return Ok(handled);
             }
@@ -456,6 +524,30 @@ impl ConfigSession {
         }
         Ok(Handled::Yes)
     }
+}
+
+/// FRR's level name `level`, or the refusal naming the valid ones.
+fn parse_level(level: &str) -> Result<LogLevel, String> {
+    LogLevel::parse(level).ok_or_else(|| {
+        format!(
+            "unknown log level \"{level}\" (one of: {})",
+            LogLevel::ALL.map(|(n, _)| n).join(", ")
+        )
+    })
+}
+
+/// The path of `log file`: absolute, naming a file.
+fn check_log_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/')
+        || path.ends_with('/')
+        || path.ends_with("/.")
+        || path.ends_with("/..")
+    {
+        return Err(format!(
+            "log file \"{path}\": give the absolute path of a file"
+        ));
+    }
+    Ok(())
 }
 
 /// Whether a mode knew a line (errors are separate: a known line can be bad).
@@ -588,13 +680,32 @@ impl Config {
     /// only with `secrets` (a root caller), else [`PASSWORD_MASK`].
     pub fn render_shown(&self, secrets: bool) -> String {
         let mut out = String::from("!\n");
+        if let Some(p) = self.frr_defaults {
+            out.push_str(&format!("frr defaults {}\n", p.keyword()));
+        }
         if let Some(h) = &self.hostname {
             out.push_str(&format!("hostname {h}\n"));
         }
         if let Some(l) = self.log_level {
             out.push_str(&format!("log stdout {}\n", l.name()));
         }
+        if let Some(f) = &self.log_file {
+            out.push_str(&format!("log file {}", f.path));
+            if f.level != LogLevel::Debugging {
+                out.push_str(&format!(" {}", f.level.name()));
+            }
+            out.push('\n');
+        }
+        match self.log_syslog {
+            Some(LogLevel::Debugging) => out.push_str("log syslog\n"),
+            Some(l) => out.push_str(&format!("log syslog {}\n", l.name())),
+            None => {}
+        }
         out.push_str("!\n");
+        if !self.static_routes.routes.is_empty() {
+            statics::render(&self.static_routes, &mut out);
+            out.push_str("!\n");
+        }
         for (name, iface) in &self.interfaces {
             out.push_str(&format!("interface {name}\n"));
             if let Some(d) = &iface.description {
@@ -609,6 +720,7 @@ impl Config {
             bgp::render(b, secrets, &mut out);
         }
         policy::render(&self.policy, &mut out);
+        bfd::render(&self.bfd, &mut out);
         out.push_str("end\n");
         out
     }
@@ -664,7 +776,7 @@ exit
 
     #[test]
     fn bad_lines_name_file_line_and_reason() {
-        let text = "hostname ok\nfrobnicate now\ninterface\nhostname a b\nlog stdout loud\ninterface averyveryverylongname\nlog file /tmp/x\n";
+        let text = "hostname ok\nfrobnicate now\ninterface\nhostname a b\nlog stdout loud\ninterface averyveryverylongname\nlog monitor\n";
         let errs = Config::parse("/etc/tern/ternd.conf", text).unwrap_err();
         let lines: Vec<usize> = errs.iter().map(|e| e.line).collect();
         assert_eq!(lines, vec![2, 3, 4, 5, 6, 7]);
@@ -858,28 +970,8 @@ router bgp 65001
                 "\"neighbor ... interface\" is not supported by Tern yet",
             ),
             (
-                "neighbor 192.0.2.2 bfd",
-                "\"neighbor ... bfd\" is not supported by Tern yet",
-            ),
-            (
-                "neighbor FABRIC bfd",
-                "\"neighbor ... bfd\" is not supported by Tern yet",
-            ),
-            (
-                "neighbor 192.0.2.2 allowas-in 1",
-                "\"neighbor ... allowas-in\" is not supported",
-            ),
-            (
-                "neighbor 192.0.2.2 next-hop-self",
-                "\"neighbor ... next-hop-self\" is not supported",
-            ),
-            (
-                "neighbor 192.0.2.2 soft-reconfiguration inbound",
-                "\"neighbor ... soft-reconfiguration\" is not supported",
-            ),
-            (
-                "no neighbor 192.0.2.2 next-hop-self",
-                "\"no neighbor ... next-hop-self\" is not supported",
+                "neighbor 192.0.2.2 bfd profile fast",
+                "\"neighbor ... bfd profile fast\" is not supported by Tern yet",
             ),
             (
                 "no neighbor 192.0.2.2 send-community",
@@ -894,34 +986,44 @@ router bgp 65001
                 "standard, extended, large",
             ),
             (
-                "bgp ebgp-requires-policy",
-                "\"bgp ebgp-requires-policy\" is not supported by Tern yet",
+                "neighbor 192.0.2.2 allowas-in 11",
+                "invalid allowas-in count \"11\" (1..10, or origin)",
             ),
             (
-                "no bgp log-neighbor-changes",
-                "ternd always logs neighbor changes",
+                "neighbor 192.0.2.2 allowas-in 2 3",
+                "usage: neighbor ADDRESS allowas-in [(1-10)|origin]",
+            ),
+            (
+                "neighbor 192.0.2.9 allowas-in",
+                "neighbor 192.0.2.9 is not configured",
+            ),
+            (
+                "neighbor 192.0.2.2 next-hop-self all",
+                "usage: [no] neighbor ADDRESS next-hop-self [force]",
+            ),
+            (
+                "neighbor 192.0.2.2 soft-reconfiguration",
+                "usage: [no] neighbor ADDRESS soft-reconfiguration inbound",
+            ),
+            (
+                "bgp ebgp-requires-policy now",
+                "usage: [no] bgp ebgp-requires-policy",
+            ),
+            (
+                "frr defaults cloud",
+                "unknown frr defaults profile \"cloud\"",
             ),
             ("timers bgp 1 2", "at least 3"),
             ("timers bgp 3", "usage: timers bgp"),
+            ("log file tern.log", "give the absolute path of a file"),
             (
-                "ip route 10.0.0.0/8 192.0.2.1",
-                "\"ip route ...\" is not supported by Tern yet",
+                "log file /var/log/tern.log loud",
+                "unknown log level \"loud\"",
             ),
+            ("log syslog informational now", "usage: log syslog [LEVEL]"),
             (
-                "ipv6 route ::/0 2001:db8::1",
-                "\"ipv6 route ...\" is not supported by Tern yet",
-            ),
-            (
-                "log file /var/log/tern.log",
-                "\"log file\" is not supported by Tern yet",
-            ),
-            (
-                "log syslog informational",
-                "\"log syslog\" is not supported by Tern yet",
-            ),
-            (
-                "frr defaults traditional",
-                "\"frr defaults traditional\" is not supported by Tern yet",
+                "log monitor",
+                "\"log monitor\" is not supported by Tern yet",
             ),
         ];
         for (bad, want) in cases {
@@ -930,6 +1032,167 @@ router bgp 65001
             assert_eq!(c, before, "{bad}");
         }
         assert_eq!(s.mode(), &Mode::RouterAf(Family::Ipv4Unicast), "mode kept");
+    }
+
+    /// The per-family lines of FRR 8.4: in address-family mode, and in
+    /// router mode for IPv4 unicast, shown under the address family.
+    #[test]
+    fn allowas_in_next_hop_self_and_soft_reconfiguration() {
+        let text = "router bgp 65001\n neighbor 192.0.2.2 remote-as 65000\n \
+                    neighbor 192.0.2.2 allowas-in\n neighbor 192.0.2.2 next-hop-self\n \
+                    neighbor G peer-group\n neighbor G remote-as internal\n \
+                    neighbor 192.0.2.3 peer-group G\n \
+                    address-family ipv4 unicast\n  neighbor G next-hop-self force\n  \
+                    neighbor G allowas-in origin\n  \
+                    neighbor 192.0.2.2 soft-reconfiguration inbound\n exit-address-family\n \
+                    address-family ipv6 unicast\n  neighbor 192.0.2.2 activate\n  \
+                    neighbor 192.0.2.2 allowas-in 5\n";
+        let mut c = Config::parse("t", text).unwrap_or_else(|e| panic!("{e:?}"));
+        let b = c.bgp.as_ref().unwrap();
+        let two: std::net::IpAddr = "192.0.2.2".parse().unwrap();
+        let three: std::net::IpAddr = "192.0.2.3".parse().unwrap();
+        let v4 = b.af_neighbor(two, Family::Ipv4Unicast);
+        assert_eq!(v4.allowas_in, Some(AllowAsIn::Count(3)));
+        assert!(v4.next_hop_self && v4.soft_reconfig_in && !v4.next_hop_self_force);
+        assert_eq!(
+            b.af_neighbor(two, Family::Ipv6Unicast).allowas_in,
+            Some(AllowAsIn::Count(5))
+        );
+        let member = b.resolved().af_neighbor(three, Family::Ipv4Unicast);
+        assert!(member.next_hop_self_force, "from the group");
+        assert_eq!(member.allowas_in, Some(AllowAsIn::Origin));
+        let rendered = c.render();
+        for line in [
+            "\n address-family ipv4 unicast\n",
+            "\n  neighbor 192.0.2.2 allowas-in\n",
+            "\n  neighbor 192.0.2.2 next-hop-self\n",
+            "\n  neighbor 192.0.2.2 soft-reconfiguration inbound\n",
+            "\n  neighbor G next-hop-self force\n",
+            "\n  neighbor G allowas-in origin\n",
+            "\n  neighbor 192.0.2.2 allowas-in 5\n",
+        ] {
+            assert!(rendered.contains(line), "{line:?} in\n{rendered}");
+        }
+        assert_eq!(Config::parse("r", &rendered).unwrap(), c, "{rendered}");
+        // The `no` forms, live, in either mode.
+        let mut s = ConfigSession::default();
+        s.apply(&mut c, "router bgp 65001").unwrap();
+        s.apply(&mut c, "no neighbor 192.0.2.2 allowas-in").unwrap();
+        s.apply(&mut c, "no neighbor 192.0.2.2 next-hop-self")
+            .unwrap();
+        s.apply(&mut c, "address-family ipv4 unicast").unwrap();
+        s.apply(&mut c, "no neighbor 192.0.2.2 soft-reconfiguration inbound")
+            .unwrap();
+        s.apply(&mut c, "no neighbor G next-hop-self force")
+            .unwrap();
+        s.apply(&mut c, "no neighbor G allowas-in origin").unwrap();
+        let b = c.bgp.as_ref().unwrap();
+        assert_eq!(
+            b.af_neighbor(two, Family::Ipv4Unicast),
+            bgp::AfNeighbor::default()
+        );
+        assert!(
+            b.families
+                .get(&Family::Ipv4Unicast)
+                .is_none_or(|af| af.groups.is_empty())
+        );
+    }
+
+    /// `frr defaults traditional` turns on ebgp-requires-policy, timers 60
+    /// 180, connect retry 120, and turns off log-neighbor-changes; lines
+    /// that repeat the profile's defaults are not stored (nor shown).
+    #[test]
+    fn frr_defaults_profiles() {
+        let text = "frr defaults traditional\nrouter bgp 65001\n \
+                    neighbor 192.0.2.2 remote-as 65000\n \
+                    neighbor 192.0.2.3 remote-as 65000\n neighbor 192.0.2.3 timers 3 9\n \
+                    bgp ebgp-requires-policy\n";
+        let c = Config::parse("t", text).unwrap();
+        let b = c.bgp.as_ref().unwrap();
+        assert_eq!(b.profile, FrrProfile::Traditional);
+        assert!(b.ebgp_requires_policy() && !b.log_neighbor_changes());
+        assert_eq!(b.ebgp_requires_policy, None, "the profile's default");
+        let r = b.resolved();
+        let two: std::net::IpAddr = "192.0.2.2".parse().unwrap();
+        let three: std::net::IpAddr = "192.0.2.3".parse().unwrap();
+        assert_eq!(r.neighbors[&two].timers(), (60, 180));
+        assert_eq!(r.neighbors[&two].connect_retry, Some(120));
+        assert_eq!(r.neighbors[&three].timers(), (3, 9), "its own timers");
+        let rendered = c.render();
+        assert!(
+            rendered.starts_with("!\nfrr defaults traditional\n"),
+            "{rendered}"
+        );
+        assert!(!rendered.contains("ebgp-requires-policy"), "{rendered}");
+        assert_eq!(Config::parse("r", &rendered).unwrap(), c);
+        // Datacenter: the opposite defaults, and the departures shown.
+        let dc = Config::parse(
+            "t",
+            "frr defaults datacenter\nrouter bgp 65001\n bgp ebgp-requires-policy\n \
+             no bgp log-neighbor-changes\n no bgp ebgp-requires-policy\n \
+             bgp ebgp-requires-policy\n",
+        )
+        .unwrap();
+        let b = dc.bgp.as_ref().unwrap();
+        assert!(b.ebgp_requires_policy() && !b.log_neighbor_changes());
+        let rendered = dc.render();
+        assert!(
+            rendered.contains("\n bgp ebgp-requires-policy\n"),
+            "{rendered}"
+        );
+        assert!(
+            rendered.contains("\n no bgp log-neighbor-changes\n"),
+            "{rendered}"
+        );
+        assert_eq!(Config::parse("r", &rendered).unwrap(), dc);
+        // Without the line: Tern's defaults, the datacenter profile's.
+        let none = Config::parse("t", "router bgp 65001\n").unwrap();
+        let b = none.bgp.as_ref().unwrap();
+        assert!(!b.ebgp_requires_policy() && b.log_neighbor_changes());
+        // The profile changed live reaches `router bgp`.
+        let mut c = c;
+        let mut s = ConfigSession::default();
+        s.apply(&mut c, "frr defaults datacenter").unwrap();
+        let b = c.bgp.as_ref().unwrap();
+        assert!(!b.ebgp_requires_policy());
+        assert_eq!(b.resolved().neighbors[&two].timers(), (3, 9));
+        s.apply(&mut c, "no frr defaults").unwrap();
+        assert_eq!(c.frr_defaults, None);
+    }
+
+    #[test]
+    fn log_file_and_syslog_lines() {
+        let c = Config::parse(
+            "t",
+            "log stdout warnings\nlog file /var/log/tern/ternd.log informational\nlog syslog\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.log_file,
+            Some(LogFile {
+                path: "/var/log/tern/ternd.log".into(),
+                level: LogLevel::Informational
+            })
+        );
+        assert_eq!(c.log_syslog, Some(LogLevel::Debugging));
+        let text = c.render();
+        assert!(
+            text.contains("\nlog file /var/log/tern/ternd.log informational\nlog syslog\n"),
+            "{text}"
+        );
+        assert_eq!(Config::parse("r", &text).unwrap(), c);
+        let mut c = c;
+        let mut s = ConfigSession::default();
+        s.apply(&mut c, "log file /tmp/t.log").unwrap();
+        assert_eq!(
+            c.log_file.as_ref().map(|f| f.level),
+            Some(LogLevel::Debugging)
+        );
+        s.apply(&mut c, "log syslog errors").unwrap();
+        assert_eq!(c.log_syslog, Some(LogLevel::Errors));
+        s.apply(&mut c, "no log file").unwrap();
+        s.apply(&mut c, "no log syslog").unwrap();
+        assert_eq!((c.log_file, c.log_syslog), (None, None));
     }
 
     #[test]

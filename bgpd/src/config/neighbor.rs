@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::bgp::{
-    AfNeighbor, BgpConfig, NeighborConfig, parse_remote_as, parse_u16, remote_as_word,
+    AfNeighbor, BgpConfig, FrrProfile, NeighborConfig, parse_remote_as, parse_u16, remote_as_word,
 };
 
 /// FRR's default `bgp listen limit`.
@@ -83,6 +83,14 @@ pub(super) fn set_option(
             n.update_source = Some((*src).to_owned());
         }
         ["shutdown"] => n.shutdown = true,
+        ["bfd"] => n.bfd = true,
+        ["bfd", rest @ ..] => {
+            return Err(format!(
+                "\"neighbor ... bfd {}\" is not supported by Tern yet (neighbor X bfd, with \
+                 the timers under bfd / peer X)",
+                rest.join(" ")
+            ));
+        }
         [] => return Err("incomplete neighbor command".into()),
         other => {
             return Err(format!(
@@ -124,10 +132,6 @@ pub(super) fn check_send_community(kind: &[&str]) -> Result<(), String> {
 /// address, a peer-group or an interface name).
 const UNSUPPORTED_NEIGHBOR: &[(&str, &str)] = &[
     ("interface", "BGP unnumbered: configure the peer's address"),
-    ("bfd", ""),
-    ("allowas-in", ""),
-    ("next-hop-self", ""),
-    ("soft-reconfiguration", "route refresh is used instead"),
     ("as-override", ""),
     ("remove-private-AS", ""),
     ("default-originate", ""),
@@ -191,6 +195,7 @@ pub(super) fn unset_option(n: &mut NeighborConfig, rest: &[&str]) -> Result<(), 
         ["ttl-security", ..] => n.ttl_security = None,
         ["update-source", ..] => n.update_source = None,
         ["shutdown", ..] => n.shutdown = false,
+        ["bfd", ..] => n.bfd = false,
         _ => return Err(format!("unknown neighbor option \"{}\"", rest.join(" "))),
     }
     Ok(())
@@ -416,6 +421,7 @@ fn inherit(n: &NeighborConfig, g: &NeighborConfig) -> NeighborConfig {
         ebgp_multihop: n.ebgp_multihop.or(g.ebgp_multihop),
         update_source: n.update_source.clone().or_else(|| g.update_source.clone()),
         ttl_security: n.ttl_security.or(g.ttl_security),
+        bfd: n.bfd || g.bfd,
         peer_group: n.peer_group.clone(),
     }
 }
@@ -428,6 +434,10 @@ fn inherit_af(n: &AfNeighbor, g: &AfNeighbor) -> AfNeighbor {
         rr_client: n.rr_client || g.rr_client,
         route_map_in: n.route_map_in.clone().or_else(|| g.route_map_in.clone()),
         route_map_out: n.route_map_out.clone().or_else(|| g.route_map_out.clone()),
+        allowas_in: n.allowas_in.or(g.allowas_in),
+        next_hop_self: n.next_hop_self || g.next_hop_self,
+        next_hop_self_force: n.next_hop_self_force || g.next_hop_self_force,
+        soft_reconfig_in: n.soft_reconfig_in || g.soft_reconfig_in,
     }
 }
 
@@ -445,7 +455,11 @@ impl BgpConfig {
                 .as_ref()
                 .and_then(|g| self.peer_groups.get(g))
                 .and_then(|g| g.timers);
-            n.timers = n.timers.or(group_timers).or(self.timers);
+            n.timers = n
+                .timers
+                .or(group_timers)
+                .or(self.timers)
+                .or_else(|| self.profile_timers());
             let Some(g) = n.peer_group.as_ref().and_then(|g| self.peer_groups.get(g)) else {
                 continue;
             };
@@ -466,7 +480,18 @@ impl BgpConfig {
                 }
             }
         }
+        if self.profile != FrrProfile::Datacenter {
+            for n in out.neighbors.values_mut() {
+                n.connect_retry.get_or_insert(self.profile.connect_retry());
+            }
+        }
         out
+    }
+
+    /// The timers `frr defaults` gives neighbors that set none, when they
+    /// are not Tern's own defaults.
+    fn profile_timers(&self) -> Option<(u16, u16)> {
+        (self.profile != FrrProfile::Datacenter).then(|| self.profile.timers())
     }
 
     /// The peer-group of the listen range that holds `addr` (the longest
@@ -491,7 +516,10 @@ impl BgpConfig {
         let g = self.peer_groups.get(group)?;
         g.remote_as?;
         let mut n = inherit(&NeighborConfig::default(), g);
-        n.timers = n.timers.or(self.timers);
+        n.timers = n.timers.or(self.timers).or_else(|| self.profile_timers());
+        if self.profile != FrrProfile::Datacenter {
+            n.connect_retry.get_or_insert(self.profile.connect_retry());
+        }
         n.peer_group = Some(group.to_owned());
         n.passive = true;
         for af in self.families.values_mut() {

@@ -20,7 +20,7 @@ use crate::config::Family;
 
 /// Why received routes were refused (they are treated as withdrawn).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Refusal {
+pub(super) enum Refusal {
     /// ORIGIN or AS_PATH (or NEXT_HOP for the NLRI field) missing.
     Incomplete,
     /// Our AS is in the AS_PATH.
@@ -107,6 +107,7 @@ impl Rib {
             if let Some(prefix) = prefix_of(family, nlri) {
                 let id = nlri.path_id.unwrap_or(0);
                 self.remove_path(family, prefix, source, id, &mut changes);
+                self.keep_received(peer, family, prefix, id, None);
             }
         }
         if !matches!(
@@ -139,6 +140,7 @@ impl Rib {
                 if let Some(prefix) = prefix_of(family, nlri) {
                     let id = nlri.path_id.unwrap_or(0);
                     self.remove_path(family, prefix, source, id, &mut changes);
+                    self.keep_received(peer, family, prefix, id, None);
                 }
             }
             return changes;
@@ -146,17 +148,15 @@ impl Rib {
         let discard = |code: u8| filter.is_some_and(|f| f.discards(code));
         let received =
             PathAttrs::from_update(update, info.ibgp, info.codec.four_octet_as, &discard);
-        let verdict = self.import_check(&info, &received);
         // The NLRI field: IPv4 unicast with NEXT_HOP.
         if !update.nlri.is_empty() && info.has(Family::Ipv4Unicast) {
-            let attrs = verdict.and_then(|()| {
-                let nh = received.next_hop.ok_or(Refusal::Incomplete)?;
-                self.with_next_hop(&received.attrs, RouteNextHop::V4(nh))
-            });
+            let nh = received.next_hop.map(RouteNextHop::V4);
+            let (raw, attrs) = self.checked(&info, &received, Family::Ipv4Unicast, nh);
             self.announce(
                 peer,
                 Family::Ipv4Unicast,
                 update.nlri.iter(),
+                raw,
                 attrs,
                 &mut changes,
             );
@@ -165,19 +165,43 @@ impl Rib {
         if let Some(mp) = update.mp_reach()
             && let Some(family) = family_of(mp.family).filter(|f| info.has(*f))
         {
-            let attrs = verdict.and_then(|()| {
-                let nh = match mp.next_hop {
-                    tern_bgp_wire::NextHop::Ipv4(a) => RouteNextHop::V4(a),
-                    tern_bgp_wire::NextHop::Ipv6 { global, link_local } => {
-                        RouteNextHop::V6 { global, link_local }
-                    }
-                    _ => return Err(Refusal::NextHop),
-                };
-                self.with_next_hop(&received.attrs, nh)
-            });
-            self.announce(peer, family, mp.nlri.iter(), attrs, &mut changes);
+            let nh = match mp.next_hop {
+                tern_bgp_wire::NextHop::Ipv4(a) => Some(RouteNextHop::V4(a)),
+                tern_bgp_wire::NextHop::Ipv6 { global, link_local } => {
+                    Some(RouteNextHop::V6 { global, link_local })
+                }
+                _ => None,
+            };
+            let (raw, attrs) = self.checked(&info, &received, family, nh);
+            self.announce(peer, family, mp.nlri.iter(), raw, attrs, &mut changes);
         }
         changes
+    }
+
+    /// The attributes of an UPDATE's routes of `family` with next hop
+    /// `nh` as received (None when incomplete or without a usable next
+    /// hop encoding), and the outcome of the import checks on them.
+    fn checked(
+        &mut self,
+        info: &PeerInfo,
+        received: &Received,
+        family: Family,
+        nh: Option<RouteNextHop>,
+    ) -> (Option<Arc<PathAttrs>>, Result<Arc<PathAttrs>, Refusal>) {
+        let raw = match nh {
+            Some(nh) if received.complete => {
+                let mut attrs = received.attrs.clone();
+                attrs.next_hop = nh;
+                Some(self.interner.intern(attrs))
+            }
+            _ => None,
+        };
+        let verdict = match &raw {
+            Some(a) => self.path_check(info, a, family).map(|()| Arc::clone(a)),
+            None if !received.complete => Err(Refusal::Incomplete),
+            None => Err(Refusal::NextHop),
+        };
+        (raw, verdict)
     }
 
     /// Logs (once per peer and family, at debug) the MP_REACH_NLRI and
@@ -216,14 +240,32 @@ impl Rib {
         }
     }
 
-    /// The checks that refuse a whole UPDATE's announcements.
-    fn import_check(&self, info: &PeerInfo, r: &Received) -> Result<(), Refusal> {
-        let a = &r.attrs;
-        if !r.complete {
-            return Err(Refusal::Incomplete);
-        }
-        if a.as_path.contains(info.local_as) || a.as_path.contains(self.config.local_as) {
-            return Err(Refusal::AsPathLoop);
+    /// The checks of a complete path with its next hop: AS_PATH loop
+    /// (with allowas-in), first AS, route reflection loops, next hop.
+    /// Also what a kept Adj-RIB-In route goes through again.
+    pub(super) fn path_check(
+        &self,
+        info: &PeerInfo,
+        a: &PathAttrs,
+        family: Family,
+    ) -> Result<(), Refusal> {
+        let ours = |asn: u32| asn == info.local_as || asn == self.config.local_as;
+        let occurrences = a
+            .as_path
+            .segments
+            .iter()
+            .flat_map(|s| s.asns.iter())
+            .filter(|asn| ours(**asn))
+            .count();
+        if occurrences > 0 {
+            // `neighbor X allowas-in [N|origin]` (FRR: a count of our AS
+            // up to N, or any path whose origin AS is ours).
+            let allowed = info.route_maps.af(family).allowas_in.is_some_and(|allow| {
+                allow.allows(occurrences, a.as_path.origin_as().is_some_and(ours))
+            });
+            if !allowed {
+                return Err(Refusal::AsPathLoop);
+            }
         }
         if !info.ibgp
             && self.config.enforce_first_as
@@ -239,22 +281,11 @@ impl Rib {
                 return Err(Refusal::ClusterLoop);
             }
         }
-        Ok(())
-    }
-
-    /// The interned attributes with next hop `nh`, unless `nh` is unusable
-    /// or one of our own addresses.
-    fn with_next_hop(
-        &mut self,
-        base: &PathAttrs,
-        nh: RouteNextHop,
-    ) -> Result<Arc<PathAttrs>, Refusal> {
-        if !usable_next_hop(&nh) || nh.addresses().any(|a| self.is_own_address(a)) {
+        let nh = a.next_hop;
+        if !usable_next_hop(&nh) || nh.addresses().any(|x| self.is_own_address(x)) {
             return Err(Refusal::NextHop);
         }
-        let mut attrs = base.clone();
-        attrs.next_hop = nh;
-        Ok(self.interner.intern(attrs))
+        Ok(())
     }
 
     fn is_own_address(&self, addr: IpAddr) -> bool {
@@ -271,15 +302,19 @@ impl Rib {
         peer: PeerId,
         family: Family,
         nlri: impl Iterator<Item = &'a Nlri>,
+        raw: Option<Arc<PathAttrs>>,
         attrs: Result<Arc<PathAttrs>, Refusal>,
         changes: &mut Changes,
     ) {
         let source = Source::Peer(peer);
-        let import_map = self
-            .peers
-            .get(&peer)
-            .and_then(|s| s.info.route_maps.import(family))
-            .map(Arc::<str>::from);
+        let Some(info) = self.peers.get(&peer).map(|s| &s.info) else {
+            return;
+        };
+        let import_map = info.route_maps.import(family).map(Arc::<str>::from);
+        // `bgp ebgp-requires-policy` without an import route-map: refused
+        // as a route-map would refuse them.
+        let missing_policy = info.route_maps.missing_policy(family, true, info.ibgp);
+        let soft_in = info.route_maps.af(family).soft_in;
         match attrs {
             Ok(attrs) => {
                 for n in nlri {
@@ -287,7 +322,11 @@ impl Rib {
                         continue;
                     };
                     let id = n.path_id.unwrap_or(0);
+                    if soft_in {
+                        self.keep_received(peer, family, prefix, id, Some(&attrs));
+                    }
                     let policed = match &import_map {
+                        _ if missing_policy => None,
                         None => Some(Arc::clone(&attrs)),
                         Some(map) => self.import_policy(map, &prefix, &attrs),
                     };
@@ -317,6 +356,11 @@ impl Rib {
                     };
                     let id = n.path_id.unwrap_or(0);
                     self.remove_path(family, prefix, source, id, changes);
+                    if soft_in {
+                        // FRR keeps what the checks refuse too: a change
+                        // of allowas-in can accept it later.
+                        self.keep_received(peer, family, prefix, id, raw.as_ref());
+                    }
                     if let Some(s) = self.peers.get_mut(&peer) {
                         s.denied.insert(family, prefix, id);
                     }

@@ -16,8 +16,8 @@ use tern_bgp_wire::{AfiSafi, Codec, Community, UpdateMessage};
 use super::attrs::prepend as prepend_as;
 use super::intern::{FastState, Interner};
 use super::{
-    Changes, PathAttrs, PeerId, PeerInfo, PeerState, PeerUpdates, PerFamily, Prior, Rib, RibConfig,
-    RouteNextHop, Source, afi_safi, pack,
+    Changes, NextHopSelf, PathAttrs, PeerId, PeerInfo, PeerState, PeerUpdates, PerFamily, Prior,
+    Rib, RibConfig, RouteNextHop, Source, afi_safi, pack,
 };
 use crate::config::Family;
 use crate::policy::{Outcome, Policy};
@@ -54,7 +54,7 @@ struct Exporter<'a> {
 }
 
 /// Our next hop for routes of `family` sent to `to` (next-hop-self).
-fn self_next_hop(family: Family, to: &PeerInfo) -> Option<RouteNextHop> {
+pub(super) fn self_next_hop(family: Family, to: &PeerInfo) -> Option<RouteNextHop> {
     // The link-local address only to external peers on the link (RFC 2545).
     let link_local = if to.ibgp { None } else { to.local_link_local() };
     let v6_global = || match to.local_addr {
@@ -146,7 +146,20 @@ impl Exporter<'_> {
         if ebgp && !local && to.route_maps.export(family).is_none() {
             return None;
         }
-        let next_hop = if ebgp || local {
+        // `bgp ebgp-requires-policy`: nothing, not even our own routes,
+        // to an eBGP peer without an export route-map (FRR).
+        if to.route_maps.missing_policy(family, false, to.ibgp) {
+            return None;
+        }
+        // `neighbor X next-hop-self [force]` towards an internal peer: our
+        // address for routes learnt over eBGP, and with `force` for the
+        // reflected ones too (FRR's rules).
+        let next_hop_self = match to.route_maps.af(family).next_hop_self {
+            NextHopSelf::Off => false,
+            NextHopSelf::Ebgp => origin.is_some_and(|o| !o.ibgp),
+            NextHopSelf::Force => true,
+        };
+        let next_hop = if ebgp || local || next_hop_self {
             self_next_hop(family, to)?
         } else {
             unchanged_next_hop(family, a.next_hop, to).or_else(|| self_next_hop(family, to))?
@@ -494,6 +507,7 @@ impl Rib {
             advertised: PerFamily::default(),
             down: false,
             ignored_families: Vec::new(),
+            received: HashMap::default(),
         });
         state.info = info.clone();
         state.down = false;

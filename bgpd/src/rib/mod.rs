@@ -32,6 +32,7 @@ mod intern;
 mod pack;
 mod policy;
 mod show;
+mod soft;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -44,13 +45,14 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use tern_bgp_wire::{AfiSafi, Codec, UpdateMessage};
 
-use crate::config::{BgpConfig, Family, PathAttrPolicy};
+use crate::config::{AllowAsIn, BgpConfig, Family, PathAttrPolicy};
 use crate::policy::Policy;
 
 pub(crate) use attrs::prepend as prepend_as;
 pub use attrs::{DEFAULT_LOCAL_PREF, PathAttrs, RouteNextHop, UnknownAttr};
 pub use policy::PolicyChange;
 pub use show::{PathSource, PathView, PeerCounts, RouteView, SortedPrefixes};
+pub use soft::AdjRibRoute;
 
 use intern::{FastState, Interner};
 use table::{Paths, PrefixTable as Table};
@@ -105,6 +107,36 @@ pub struct RouteMaps {
     pub v6_out: Option<Arc<str>>,
     /// `neighbor X path-attribute ...`, applied on import.
     pub path_attrs: Option<Arc<PathAttrPolicy>>,
+    /// The other per-family settings the RIB applies.
+    pub v4: AfPolicy,
+    pub v6: AfPolicy,
+    /// `bgp ebgp-requires-policy`: on an eBGP session, no route in or
+    /// out of a family without a route-map in that direction.
+    pub requires_policy: bool,
+}
+
+/// Per-family neighbor settings of the import and export rules.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AfPolicy {
+    /// `neighbor X allowas-in [N|origin]`.
+    pub allowas_in: Option<AllowAsIn>,
+    /// `neighbor X next-hop-self [force]`.
+    pub next_hop_self: NextHopSelf,
+    /// `neighbor X soft-reconfiguration inbound`.
+    pub soft_in: bool,
+}
+
+/// `neighbor X next-hop-self [force]` towards an internal peer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NextHopSelf {
+    /// The path's next hop is kept (RFC 4271 §5.1.3).
+    #[default]
+    Off,
+    /// Our address for routes learnt over eBGP (FRR: not for reflected
+    /// routes).
+    Ebgp,
+    /// Our address for every route, reflected ones included.
+    Force,
 }
 
 impl RouteMaps {
@@ -112,13 +144,50 @@ impl RouteMaps {
     pub fn of(config: &BgpConfig, peer: IpAddr) -> Self {
         let (v4_in, v4_out) = config.route_maps(peer, Family::Ipv4Unicast);
         let (v6_in, v6_out) = config.route_maps(peer, Family::Ipv6Unicast);
+        let af = |family| {
+            let n = config.af_neighbor(peer, family);
+            AfPolicy {
+                allowas_in: n.allowas_in,
+                next_hop_self: if n.next_hop_self_force {
+                    NextHopSelf::Force
+                } else if n.next_hop_self {
+                    NextHopSelf::Ebgp
+                } else {
+                    NextHopSelf::Off
+                },
+                soft_in: n.soft_reconfig_in,
+            }
+        };
         Self {
             v4_in: v4_in.map(Arc::from),
             v4_out: v4_out.map(Arc::from),
             v6_in: v6_in.map(Arc::from),
             v6_out: v6_out.map(Arc::from),
             path_attrs: config.path_attr_policy(peer).cloned().map(Arc::new),
+            v4: af(Family::Ipv4Unicast),
+            v6: af(Family::Ipv6Unicast),
+            requires_policy: config.ebgp_requires_policy(),
         }
+    }
+
+    /// The settings of `family`.
+    pub fn af(&self, family: Family) -> AfPolicy {
+        match family {
+            Family::Ipv4Unicast => self.v4,
+            Family::Ipv6Unicast => self.v6,
+        }
+    }
+
+    /// Whether `bgp ebgp-requires-policy` stops the routes of `family`
+    /// coming in (`import`) or going out on a session (`ibgp`: internal).
+    pub fn missing_policy(&self, family: Family, import: bool, ibgp: bool) -> bool {
+        self.requires_policy
+            && !ibgp
+            && if import {
+                self.import(family).is_none()
+            } else {
+                self.export(family).is_none()
+            }
     }
 
     /// The import route-map of `family`.
@@ -355,6 +424,9 @@ struct PeerState {
     /// Families whose MP_REACH_NLRI / MP_UNREACH_NLRI were ignored (not
     /// negotiated, or not modelled), each logged once.
     ignored_families: Vec<tern_bgp_wire::AfiSafi>,
+    /// `soft-reconfiguration inbound`: the Adj-RIB-In as received, before
+    /// the import policy, by (family, prefix, path id).
+    received: std::collections::HashMap<(Family, IpNet, u32), Arc<PathAttrs>, FastState>,
 }
 
 impl PeerState {

@@ -29,6 +29,10 @@ pub struct PolicyChange {
     /// Peers and families whose import policy changed: their routes must
     /// be received again (ROUTE-REFRESH) for it to apply.
     pub refresh_in: Vec<(PeerId, Family)>,
+    /// The same for peers that keep their Adj-RIB-In
+    /// (soft-reconfiguration inbound): the policy is applied to it again
+    /// ([`Rib::reapply_import`]) once the new policy is in force.
+    pub reapply_in: Vec<(PeerId, Family)>,
 }
 
 impl Rib {
@@ -76,13 +80,32 @@ impl Rib {
             let old = state.info.route_maps.clone();
             let new = maps.get(id).unwrap_or(&none);
             let families: Vec<Family> = state.info.families.clone();
+            let ibgp = state.info.ibgp;
             for family in families {
                 let (oi, ni) = (old.import(family), new.import(family));
-                if oi != ni || (defined_changed && (oi.is_some() || ni.is_some())) {
-                    change.refresh_in.push((*id, family));
+                let (oa, na) = (old.af(family), new.af(family));
+                // `bgp ebgp-requires-policy` changes nothing on iBGP.
+                let requires = old.requires_policy != new.requires_policy && !ibgp;
+                if oi != ni
+                    || (defined_changed && (oi.is_some() || ni.is_some()))
+                    || oa.allowas_in != na.allowas_in
+                    || oa.soft_in != na.soft_in
+                    || requires
+                {
+                    // The kept Adj-RIB-In (refused routes included) is
+                    // enough, unless it was not kept until now.
+                    if oa.soft_in && na.soft_in {
+                        change.reapply_in.push((*id, family));
+                    } else {
+                        change.refresh_in.push((*id, family));
+                    }
                 }
                 let (oe, ne) = (old.export(family), new.export(family));
-                if oe != ne || (defined_changed && (oe.is_some() || ne.is_some())) {
+                if oe != ne
+                    || (defined_changed && (oe.is_some() || ne.is_some()))
+                    || oa.next_hop_self != na.next_hop_self
+                    || requires
+                {
                     let mut now = HashMap::default();
                     self.for_each_export(*id, family, |p, a| {
                         now.insert(p, a);
@@ -95,6 +118,15 @@ impl Rib {
         for id in &ids {
             if let Some(s) = self.peers.get_mut(id) {
                 s.info.route_maps = maps.get(id).cloned().unwrap_or_default();
+                // No longer kept: soft-reconfiguration inbound went off.
+                let maps = &s.info.route_maps;
+                if !s.received.is_empty() {
+                    let keep = [maps.v4.soft_in, maps.v6.soft_in];
+                    s.received.retain(|(f, _, _), _| match f {
+                        Family::Ipv4Unicast => keep[0],
+                        Family::Ipv6Unicast => keep[1],
+                    });
+                }
             }
         }
         for (id, family, mut old) in before {

@@ -7,6 +7,7 @@
 mod aggregate;
 mod decision;
 mod export;
+mod frr_lines;
 mod graceful;
 mod packing;
 mod path_attr;

@@ -4,6 +4,7 @@
 //!
 //! Everything that decides is pure (fsm.rs, rib/); this module carries out
 //! their actions: connects, writes, timers, and FIB changes.
+mod bfd;
 mod dynamic;
 mod graceful;
 pub mod gtsm;
@@ -243,6 +244,7 @@ pub fn spawn(
     let (timer_tx, mut timer_rx) = mpsc::unbounded_channel();
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
     let accept = io::accept_loop(&io_thread, listener, io_tx.clone());
+    let mut bfd_rx = crate::bfd::subscribe();
     let mut rib = Rib::with_config(crate::rib::RibConfig::from_bgp(&config, router_id));
     rib.set_policy(std::sync::Arc::clone(&policy), &BTreeMap::new());
     for family in Family::ALL {
@@ -295,6 +297,7 @@ pub fn spawn(
             tokio::select! {
                 Some(ev) = io_rx.recv() => sp.on_io(ev),
                 Some(t) = timer_rx.recv() => sp.on_timer(t),
+                Ok(st) = bfd_rx.recv() => sp.on_bfd(st),
                 cmd = cmd_rx.recv() => match cmd {
                     Some(Command::Shutdown { graceful, done }) => {
                         sp.shutdown(graceful);
@@ -461,9 +464,18 @@ impl Speaker {
                     self.add_peer(addr, n, Event::ManualStart);
                 }
                 (Some(b), Some(n)) => {
+                    // `neighbor X bfd` alone leaves the session as it is
+                    // (as FRR); any other change restarts it.
+                    let bfd_only = crate::config::bgp::NeighborConfig {
+                        bfd: n.bfd,
+                        ..b.clone()
+                    } == n;
+                    if let Some(p) = self.peers.get_mut(&addr) {
+                        p.cfg.bfd = n.bfd;
+                    }
                     // The OPEN carries the graceful-restart settings: a
                     // change reaches the peer with a new session (as FRR).
-                    if *b != n
+                    if !bfd_only
                         || activation(&old, addr) != activation(&self.config, addr)
                         || old.graceful_restart != self.config.graceful_restart
                     {
@@ -1226,7 +1238,13 @@ impl Speaker {
         p.route_refresh = policy::can_refresh(&session.remote_open);
         p.remote_gr = graceful::capability(&session.remote_open);
         p.info = Some(info.clone());
-        tracing::info!(%peer, remote_as = info.remote_as, "session Established");
+        // `bgp log-neighbor-changes`: at info level, else at debug (FRR
+        // logs neighbor changes only with it).
+        if self.config.log_neighbor_changes() {
+            tracing::info!(%peer, remote_as = info.remote_as, "session Established");
+        } else {
+            tracing::debug!(%peer, remote_as = info.remote_as, "session Established");
+        }
         let updates = self.rib.peer_up(&info);
         for u in updates {
             self.send(peer, conn, &Message::Update(u));
@@ -1236,6 +1254,7 @@ impl Speaker {
     }
 
     fn on_down(&mut self, peer: IpAddr, conn: ConnId, reason: crate::fsm::DownReason) {
+        let log_changes = self.config.log_neighbor_changes();
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
@@ -1265,7 +1284,11 @@ impl Speaker {
             p.stats.local_sock = None;
             p.stats.remote_sock = None;
             p.stats.since = Some(Instant::now());
-            tracing::warn!(%peer, reason = %peer::describe(&reason), "session down");
+            if log_changes {
+                tracing::warn!(%peer, reason = %peer::describe(&reason), "session down");
+            } else {
+                tracing::debug!(%peer, reason = %peer::describe(&reason), "session down");
+            }
             let id = p.id;
             let changes = if keep.is_empty() {
                 self.rib.peer_down(id)
@@ -1333,7 +1356,16 @@ impl Speaker {
                     .collect();
                 let mut pfx_rcvd = BTreeMap::new();
                 let mut pfx_sent = BTreeMap::new();
+                let (mut policy_missing_in, mut policy_missing_out) = (Vec::new(), Vec::new());
                 for f in &families {
+                    if let Some(i) = &p.info {
+                        if i.route_maps.missing_policy(*f, true, i.ibgp) {
+                            policy_missing_in.push(family_key(*f).to_owned());
+                        }
+                        if i.route_maps.missing_policy(*f, false, i.ibgp) {
+                            policy_missing_out.push(family_key(*f).to_owned());
+                        }
+                    }
                     // FRR's PfxRcd counts the prefixes accepted (after the
                     // loop and next-hop checks), not every one received.
                     let accepted = self.rib.peer_counts(p.id, *f).map_or(0, |c| c.accepted);
@@ -1363,6 +1395,8 @@ impl Speaker {
                     hostname: p.stats.hostname.clone(),
                     last_reset: p.stats.last_reset.clone(),
                     dynamic: self.is_dynamic(*addr),
+                    policy_missing_in,
+                    policy_missing_out,
                 }
             })
             .collect();
@@ -1380,6 +1414,7 @@ impl Speaker {
                 .collect(),
             rib_count,
             peers,
+            hide_hostnames: self.hide_hostnames(),
         }
     }
 }

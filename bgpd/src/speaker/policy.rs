@@ -49,6 +49,13 @@ impl Speaker {
             .rib
             .set_policy(std::sync::Arc::clone(&self.policy), &maps);
         self.send_updates(change.updates);
+        for (id, family) in change.reapply_in {
+            if let Some(addr) = self.peers.iter().find(|(_, p)| p.id == id).map(|(a, _)| *a) {
+                tracing::info!(peer = %addr, family = family.keyword(), "import policy changed: applied to the kept Adj-RIB-In (soft-reconfiguration inbound)");
+            }
+            let changes = self.rib.reapply_import(id, family);
+            self.apply_changes(changes);
+        }
         let mut reset: Vec<IpAddr> = Vec::new();
         for (id, family) in change.refresh_in {
             let Some((addr, p)) = self.peers.iter().find(|(_, p)| p.id == id) else {

@@ -16,7 +16,7 @@ use std::{
 use ipnet::IpNet;
 use tern_bgp_wire::{AsSegmentType, Capability, Message, NotificationMessage, OpenMessage, Origin};
 use tern_control::{
-    AsPathSegment, BgpFamily, BgpNeighbor, BgpPath, BgpRoute, BgpTable, ClearMode,
+    AdjRibError, AsPathSegment, BgpFamily, BgpNeighbor, BgpPath, BgpRoute, BgpTable, ClearMode,
     NeighborCapability, NeighborFamily,
 };
 use tokio::sync::oneshot;
@@ -78,7 +78,18 @@ pub enum ShowCommand {
         mode: ClearMode,
         reply: oneshot::Sender<Result<Vec<String>, String>>,
     },
+    /// `show ip bgp neighbors ADDR received-routes|advertised-routes`.
+    AdjRib {
+        family: Family,
+        address: IpAddr,
+        advertised: bool,
+        reply: oneshot::Sender<AdjRibAnswer>,
+    },
 }
+
+/// The routes of an Adj-RIB-In or Adj-RIB-Out as a table, the number of
+/// received routes the import policy refuses, or why there is no list.
+pub type AdjRibAnswer = (BgpTable, u64, Option<AdjRibError>);
 
 const NOT_RUNNING: &str = "the BGP speaker is not running";
 
@@ -152,6 +163,23 @@ impl SpeakerHandle {
         self.ask(|reply| ShowCommand::Neighbors { address, reply })
             .await
             .ok_or_else(|| NOT_RUNNING.to_owned())
+    }
+
+    /// `show ip bgp neighbors ADDR received-routes|advertised-routes`.
+    pub async fn adj_rib(
+        &self,
+        family: Family,
+        address: IpAddr,
+        advertised: bool,
+    ) -> Result<AdjRibAnswer, String> {
+        self.ask(|reply| ShowCommand::AdjRib {
+            family,
+            address,
+            advertised,
+            reply,
+        })
+        .await
+        .ok_or_else(|| NOT_RUNNING.to_owned())
     }
 
     /// `clear bgp *|ADDR [soft [in|out]]`: the neighbors it acted on.
@@ -267,6 +295,7 @@ impl Speaker {
                     local_as: self.config.asn,
                     local_hostname: self.local_hostname(),
                     table_version: self.rib.table_version(family),
+                    hide_hostnames: self.hide_hostnames(),
                     routes: Vec::new(),
                 };
                 let _ = reply.send((header, self.rib.sorted_prefixes(family)));
@@ -319,7 +348,83 @@ impl Speaker {
             } => {
                 let _ = reply.send(self.clear(address, mode));
             }
+            ShowCommand::AdjRib {
+                family,
+                address,
+                advertised,
+                reply,
+            } => {
+                let _ = reply.send(self.adj_rib(family, address, advertised));
+            }
         }
+    }
+
+    /// `show ip bgp neighbors ADDR received-routes|advertised-routes` as
+    /// FRR 8.4 lists them: each route once, marked valid and best; an
+    /// advertised route with our own address as next hop shows 0.0.0.0
+    /// (::) and its AS_PATH without the AS we prepend.
+    fn adj_rib(&mut self, family: Family, address: IpAddr, advertised: bool) -> AdjRibAnswer {
+        let mut table = BgpTable {
+            configured: true,
+            router_id: self.router_id.to_string(),
+            local_as: self.config.asn,
+            local_hostname: self.local_hostname(),
+            table_version: self.rib.table_version(family),
+            hide_hostnames: self.hide_hostnames(),
+            routes: Vec::new(),
+        };
+        let Some(p) = self.peers.get(&address) else {
+            return (table, 0, Some(AdjRibError::NoSuchNeighbor));
+        };
+        let id = p.id;
+        if !self.config.is_active(address, family) {
+            return (table, 0, Some(AdjRibError::NotActive));
+        }
+        let soft = self.config.af_neighbor(address, family).soft_reconfig_in;
+        if !advertised && !soft {
+            return (table, 0, Some(AdjRibError::SoftReconfigurationOff));
+        }
+        let (routes, filtered) = if advertised {
+            (self.rib.advertised_routes(id, family), 0)
+        } else {
+            self.rib.received_routes(id, family).unwrap_or_default()
+        };
+        let source = if advertised {
+            PathSource::Local
+        } else {
+            PathSource::Peer {
+                id,
+                addr: address,
+                router_id: Ipv4Addr::UNSPECIFIED,
+                ibgp: false,
+            }
+        };
+        table.routes = routes
+            .into_iter()
+            .map(|r| {
+                let view = PathView {
+                    source: source.clone(),
+                    path_id: r.path_id,
+                    attrs: r.attrs,
+                    best: true,
+                    multipath: false,
+                    valid: true,
+                    last_update: None,
+                };
+                let mut path = self.bgp_path(family, &view, false);
+                path.weight = r.weight;
+                path.peer_hostname = None;
+                path.local = false;
+                path.internal = false;
+                BgpRoute {
+                    prefix: r.prefix,
+                    version: 0,
+                    paths: vec![path],
+                    advertised_to: Vec::new(),
+                }
+            })
+            .collect();
+        (table, filtered as u64, None)
     }
 
     fn bgp_table(&self, family: Family, prefix: Option<IpNet>, longest: bool) -> BgpTable {
@@ -339,8 +444,16 @@ impl Speaker {
             local_as: self.config.asn,
             local_hostname: self.local_hostname(),
             table_version: self.rib.table_version(family),
+            hide_hostnames: self.hide_hostnames(),
             routes: views.iter().map(|v| self.bgp_route(v, detail)).collect(),
         }
+    }
+
+    /// FRR's `traditional` profile shows neighbors and next hops without
+    /// their hostnames (no `bgp default show-hostname` /
+    /// `show-nexthop-hostname`).
+    pub(super) fn hide_hostnames(&self) -> bool {
+        self.config.profile == crate::config::FrrProfile::Traditional
     }
 
     /// The hostname we send in the FQDN capability.
@@ -579,10 +692,13 @@ impl Speaker {
             .iter()
             .map(|f| {
                 let c = self.rib.peer_counts(p.id, *f).unwrap_or_default();
+                let af = self.config.af_neighbor(p.addr, *f);
                 NeighborFamily {
                     family: bgp_family(*f),
                     accepted: c.accepted as u64,
                     sent: c.advertised as u64,
+                    soft_reconfig_in: af.soft_reconfig_in,
+                    next_hop_self: af.next_hop_self || af.next_hop_self_force,
                 }
             })
             .collect();
@@ -778,9 +894,10 @@ impl Speaker {
     /// Sends ROUTE-REFRESH for each family of the session. A peer that did
     /// not announce the capability is an error when it was named.
     fn soft_in(&mut self, addr: IpAddr, named: bool) -> Result<bool, String> {
-        let Some((conn, families, rr)) = self.peers.get(&addr).and_then(|p| {
+        let Some((id, conn, mut families, rr)) = self.peers.get(&addr).and_then(|p| {
             let info = p.info.as_ref()?;
             Some((
+                p.id,
                 p.established_conn()?,
                 info.families.clone(),
                 p.route_refresh,
@@ -788,6 +905,24 @@ impl Speaker {
         }) else {
             return Ok(false);
         };
+        // Families whose Adj-RIB-In is kept (soft-reconfiguration inbound)
+        // take the policy again from it, without asking the peer.
+        let kept: Vec<Family> = families
+            .iter()
+            .copied()
+            .filter(|f| self.rib.keeps_received(id, *f))
+            .collect();
+        for f in &kept {
+            let changes = self.rib.reapply_import(id, *f);
+            self.apply_changes(changes);
+        }
+        if !kept.is_empty() {
+            tracing::info!(peer = %addr, "clear bgp soft in: import policy applied to the kept Adj-RIB-In");
+        }
+        families.retain(|f| !kept.contains(f));
+        if families.is_empty() {
+            return Ok(true);
+        }
         if !rr {
             if named {
                 return Err(format!(

@@ -45,7 +45,7 @@ fn with_maps(info: &PeerInfo, import: Option<&str>, export: Option<&str>) -> Pee
             .or_else(|| info.route_maps.v4_out.clone()),
         v6_in: None,
         v6_out: info.route_maps.v6_out.clone(),
-        path_attrs: None,
+        ..RouteMaps::default()
     };
     i
 }
