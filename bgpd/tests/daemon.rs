@@ -498,10 +498,7 @@ fn frr_router_lines_apply_live_or_are_refused_by_name() {
             "neighbor eth1 interface",
             "\"neighbor ... interface\" is not supported by Tern yet",
         ),
-        (
-            "neighbor 192.0.2.1 bfd profile fast",
-            "bfd profile",
-        ),
+        ("neighbor 192.0.2.1 bfd profile fast", "bfd profile"),
     ] {
         let r = line(bad);
         assert_eq!(r["reply"], "error", "{bad}: {r}");
