@@ -485,13 +485,7 @@ fn a_reset_closes_both_directions_and_the_flow_s_port_is_freed_after_the_closing
     dp.test_run(Hook::Pod, &rst, 0).unwrap();
     // Both entries are closing (the server never answers a reset) and
     // expire within the closing timeout (10 s).
-    let now = monotonic_ns();
-    let ct = dp.conntrack().unwrap();
-    assert_eq!(ct.len(), 2, "{ct:?}");
-    for (k, e) in &ct {
-        assert_eq!(e.state, CT_STATE_CLOSING, "{k:?}");
-        assert!(e.expires <= now + 10_000_000_000, "{k:?} expires in time");
-    }
+    let now = assert_all_closing(&dp, 2);
     // The only port is busy until then; collected, it serves a new flow.
     let other = ipv4_tcp(POD, SERVER, 40001, 5432, 0x02);
     assert_eq!(dp.test_run(Hook::Pod, &other, 0).unwrap().verdict, SHOT);

@@ -589,16 +589,7 @@ fn a_client_reset_closes_both_entries_of_a_service_connection() {
     dp.test_run(Hook::Pod, &synack, 0).unwrap();
     let rst = ipv4_tcp(CLIENT, VIP, 40000, 80, 0x04);
     dp.test_run(Hook::Uplink, &rst, 0).unwrap();
-    let now = monotonic_ns();
-    let ct = dp.conntrack().unwrap();
-    assert_eq!(ct.len(), 2, "{ct:?}");
-    for (k, e) in &ct {
-        assert_eq!(e.state, CT_STATE_CLOSING, "{k:?}");
-        assert!(
-            e.expires <= now + 10_000_000_000,
-            "{k:?}: the closing timeout"
-        );
-    }
+    let now = assert_all_closing(&dp, 2);
     assert_eq!(dp.conntrack_gc(now + 11_000_000_000).unwrap(), 2);
     // A backend's reset closes the client's side too.
     dp.test_run(Hook::Uplink, &syn, 0).unwrap();

@@ -10,6 +10,7 @@ use std::{
 use tern_ebpf::{
     Datapath,
     datapath::{DropReason, PathKind},
+    services::{CT_STATE_CLOSING, monotonic_ns},
 };
 
 /// IP protocol numbers.
@@ -229,4 +230,21 @@ pub fn icmp4_error(src: Ipv4Addr, dst: Ipv4Addr, ty: u8, code: u8, quoted: &[u8]
     f.extend(ipv4_header(src, dst, 1, 64, 20 + icmp.len(), false));
     f.extend(icmp);
     f
+}
+
+/// Asserts that the conntrack holds exactly `entries` entries, all closing
+/// and due within the default closing timeout (10 s); returns the time the
+/// check took as "now" (CLOCK_MONOTONIC nanoseconds).
+pub fn assert_all_closing(dp: &Datapath, entries: usize) -> u64 {
+    let now = monotonic_ns();
+    let ct = dp.conntrack().unwrap();
+    assert_eq!(ct.len(), entries, "{ct:?}");
+    for (k, e) in &ct {
+        assert_eq!(e.state, CT_STATE_CLOSING, "{k:?}");
+        assert!(
+            e.expires <= now + 10_000_000_000,
+            "{k:?}: the closing timeout"
+        );
+    }
+    now
 }

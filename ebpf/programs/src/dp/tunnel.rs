@@ -31,9 +31,7 @@ use aya_ebpf::{
         BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LOOKUP_OUTPUT, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC,
         bpf_tunnel_key,
     },
-    helpers::generated::{
-        bpf_get_hash_recalc, bpf_ktime_get_ns, bpf_redirect, bpf_skb_set_tunnel_key,
-    },
+    helpers::generated::{bpf_get_hash_recalc, bpf_redirect, bpf_skb_set_tunnel_key},
     macros::map,
     maps::LruHashMap,
     programs::TcContext,
@@ -55,7 +53,7 @@ use super::{
         ETH_LEN, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_UDP, L3, csum_add,
         csum_fold, dec_ttl, load, parse_l3, store,
     },
-    svc::IPPROTO_TCP,
+    svc::{IPPROTO_TCP, now},
 };
 
 /// Sends `ip` (from a pod) through the tunnel towards `remote`.
@@ -136,12 +134,6 @@ fn tunnel_out_inner(
 
 #[map(name = "TERN_PATH_MTU")]
 static PATH_MTU: LruHashMap<IpKey, PathMtu> = LruHashMap::with_max_entries(PATH_MTU_ENTRIES, 0);
-
-#[inline(always)]
-fn now() -> u64 {
-    // SAFETY: a plain helper call.
-    unsafe { bpf_ktime_get_ns() }
-}
 
 /// The path MTU learnt towards `remote`, while it holds.
 #[inline(always)]
