@@ -14,6 +14,7 @@
 //! The decoders never panic, whatever the input: all reads are bounds-checked
 //! (`Reader`), and the property and fuzz tests check it.
 
+pub mod attr_type;
 mod attributes;
 mod capabilities;
 mod codec;
@@ -32,7 +33,7 @@ mod update;
 pub use attributes::{
     Aggregator, AsPath, AsSegment, AsSegmentType, AttrFlags, Attribute, Community,
     ExtendedCommunity, LargeCommunity, MpReachNlri, MpUnreachNlri, NextHop, Origin, PathAttribute,
-    PrefixSid, attr_type,
+    PrefixSid,
 };
 pub use capabilities::{
     AS_TRANS, AddPathEntry, AddPathMode, Capability, ExtendedNextHopEntry, Fqdn, GracefulRestart,

@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 
 use thiserror::Error;
 
-use crate::attributes::attr_type;
+use crate::attr_type;
 use crate::family::AfiSafi;
 use crate::notification::{NotificationMessage, code, update_subcode};
 

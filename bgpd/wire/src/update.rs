@@ -9,8 +9,9 @@
 //! confederation segments allowed), the first-AS check, next hops that are
 //! our own addresses, and route policy.
 
+use crate::attr_type;
 use crate::attributes::{
-    AsSegmentType, AttrFlags, Attribute, MpReachNlri, MpUnreachNlri, PathAttribute, attr_type,
+    AsSegmentType, AttrFlags, Attribute, MpReachNlri, MpUnreachNlri, PathAttribute,
 };
 use crate::codec::Codec;
 use crate::error::EncodeError;
