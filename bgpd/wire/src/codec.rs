@@ -5,7 +5,7 @@
 
 use crate::capabilities::Capability;
 use crate::family::{Afi, AfiSafi};
-use crate::header::{MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, MessageType};
+use crate::layout::{MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, MessageType};
 use crate::open::OpenMessage;
 
 /// Negotiated state of one session. `Codec::default()` is the state before

@@ -2,6 +2,10 @@
 //! speaker must send (RFC 4271 §6), and encoding errors for values that do
 //! not fit the wire format.
 //!
+//! Only the types are here, below every module that raises them; the
+//! NOTIFICATION each decoding error maps onto (its `notification()`) is
+//! written in [`crate::notification`], next to the codes it uses.
+//!
 //! UPDATE errors are not here: RFC 7606 gives them four outcomes instead of
 //! one, see [`crate::UpdateOutcome`] and [`crate::UpdateError`].
 
@@ -10,8 +14,20 @@ use std::net::Ipv4Addr;
 use thiserror::Error;
 
 use crate::family::AfiSafi;
-use crate::header::HeaderError;
-use crate::notification::{NotificationMessage, code, open_subcode, route_refresh_subcode};
+
+/// A Message Header Error (RFC 4271 §6.1); each maps onto one NOTIFICATION.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum HeaderError {
+    /// The marker is not all ones.
+    #[error("connection not synchronized: the marker is not all ones")]
+    ConnectionNotSynchronized,
+    /// The length field is out of range, overall or for the message type.
+    #[error("bad message length {length}")]
+    BadMessageLength { length: u16 },
+    /// The type octet names no message type.
+    #[error("bad message type {msg_type}")]
+    BadMessageType { msg_type: u8 },
+}
 
 /// An OPEN Message Error (RFC 4271 §6.2, RFC 5492, RFC 9072).
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
@@ -45,49 +61,12 @@ pub enum OpenError {
     MalformedCapability { code: u8 },
 }
 
-impl OpenError {
-    /// The NOTIFICATION to send for this error.
-    pub fn notification(&self) -> NotificationMessage {
-        let (subcode, data) = match self {
-            Self::UnsupportedVersion { .. } => (
-                open_subcode::UNSUPPORTED_VERSION_NUMBER,
-                4u16.to_be_bytes().to_vec(),
-            ),
-            Self::BadPeerAs { .. } => (open_subcode::BAD_PEER_AS, Vec::new()),
-            Self::BadBgpIdentifier { .. } => (open_subcode::BAD_BGP_IDENTIFIER, Vec::new()),
-            Self::UnsupportedOptionalParameter { .. } => {
-                (open_subcode::UNSUPPORTED_OPTIONAL_PARAMETER, Vec::new())
-            }
-            Self::UnacceptableHoldTime { .. } => (open_subcode::UNACCEPTABLE_HOLD_TIME, Vec::new()),
-            Self::UnsupportedCapability { capabilities } => {
-                (open_subcode::UNSUPPORTED_CAPABILITY, capabilities.clone())
-            }
-            Self::MalformedOptionalParameters | Self::MalformedCapability { .. } => {
-                (open_subcode::UNSPECIFIC, Vec::new())
-            }
-        };
-        NotificationMessage::new(code::OPEN_MESSAGE_ERROR, subcode, data)
-    }
-}
-
 /// A ROUTE-REFRESH Message Error (RFC 7313 §5).
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum RouteRefreshError {
     /// The body is not 4 octets; the NOTIFICATION carries the whole message.
     #[error("ROUTE-REFRESH with invalid length {}", message.len())]
     InvalidLength { message: Vec<u8> },
-}
-
-impl RouteRefreshError {
-    pub fn notification(&self) -> NotificationMessage {
-        match self {
-            Self::InvalidLength { message } => NotificationMessage::new(
-                code::ROUTE_REFRESH_MESSAGE_ERROR,
-                route_refresh_subcode::INVALID_MESSAGE_LENGTH,
-                message.clone(),
-            ),
-        }
-    }
 }
 
 /// Why a received message could not be decoded. Each one ends the session
@@ -103,17 +82,6 @@ pub enum MessageError {
     Open(#[from] OpenError),
     #[error(transparent)]
     RouteRefresh(#[from] RouteRefreshError),
-}
-
-impl MessageError {
-    /// The NOTIFICATION to send before closing the connection.
-    pub fn notification(&self) -> NotificationMessage {
-        match self {
-            Self::Header(e) => e.notification(),
-            Self::Open(e) => e.notification(),
-            Self::RouteRefresh(e) => e.notification(),
-        }
-    }
 }
 
 /// A value that cannot be put on the wire as asked.
@@ -154,56 +122,4 @@ pub enum EncodeError {
     /// must be sent as a raw attribute.
     #[error("address family {family} is not modelled")]
     UnsupportedFamily { family: AfiSafi },
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn open_errors_map_onto_notifications() {
-        let cases: Vec<(OpenError, u8, Vec<u8>)> = vec![
-            (OpenError::UnsupportedVersion { version: 3 }, 1, vec![0, 4]),
-            (OpenError::BadPeerAs { asn: 0 }, 2, vec![]),
-            (
-                OpenError::BadBgpIdentifier {
-                    id: Ipv4Addr::UNSPECIFIED,
-                },
-                3,
-                vec![],
-            ),
-            (
-                OpenError::UnsupportedOptionalParameter { param_type: 1 },
-                4,
-                vec![],
-            ),
-            (OpenError::UnacceptableHoldTime { hold_time: 2 }, 6, vec![]),
-            (
-                OpenError::UnsupportedCapability {
-                    capabilities: vec![65, 4, 0, 0, 0xfd, 0xe8],
-                },
-                7,
-                vec![65, 4, 0, 0, 0xfd, 0xe8],
-            ),
-            (OpenError::MalformedOptionalParameters, 0, vec![]),
-            (OpenError::MalformedCapability { code: 65 }, 0, vec![]),
-        ];
-        for (err, subcode, data) in cases {
-            let n = MessageError::from(err).notification();
-            assert_eq!((n.code, n.subcode, n.data), (2, subcode, data));
-        }
-    }
-
-    #[test]
-    fn route_refresh_error_carries_the_message() {
-        let e = RouteRefreshError::InvalidLength {
-            message: vec![0xff; 20],
-        };
-        let n = e.notification();
-        assert_eq!((n.code, n.subcode, n.data.len()), (7, 1, 20));
-        assert_eq!(
-            n.to_string(),
-            "ROUTE-REFRESH Message Error/Invalid Message Length"
-        );
-    }
 }

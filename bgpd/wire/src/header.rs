@@ -1,23 +1,15 @@
 //! The 19-octet message header (RFC 4271 §4.1), its checks (RFC 4271 §6.1,
 //! RFC 8654 for extended messages), and framing: finding one whole message at
 //! the front of a TCP byte stream.
-
-use std::fmt;
-
-use thiserror::Error;
+//!
+//! The header's fixed facts (marker, lengths, message types) are in
+//! [`crate::layout`], its error type in [`crate::error`]; checking a header
+//! needs the negotiated [`Codec`], so this sits above the codec context.
 
 use crate::codec::Codec;
-use crate::notification::{NotificationMessage, code, header_subcode};
+use crate::error::HeaderError;
+use crate::layout::{HEADER_LEN, MARKER, MessageType};
 use crate::reader::Reader;
-
-/// The marker: sixteen octets of all ones.
-pub const MARKER: [u8; 16] = [0xff; 16];
-/// Length of the header, and so of the smallest message (a KEEPALIVE).
-pub const HEADER_LEN: usize = 19;
-/// Largest message without RFC 8654 extended messages.
-pub const MAX_MESSAGE_LEN: usize = 4096;
-/// Largest message once extended messages are negotiated (RFC 8654).
-pub const MAX_EXTENDED_MESSAGE_LEN: usize = 65535;
 
 /// Smallest OPEN: header + version, AS, hold time, identifier, parameters length.
 pub(crate) const MIN_OPEN_LEN: usize = 29;
@@ -25,46 +17,6 @@ pub(crate) const MIN_OPEN_LEN: usize = 29;
 pub(crate) const MIN_UPDATE_LEN: usize = 23;
 /// Smallest NOTIFICATION: header + code + subcode.
 pub(crate) const MIN_NOTIFICATION_LEN: usize = 21;
-
-/// Message type (the header's last octet).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MessageType {
-    Open = 1,
-    Update = 2,
-    Notification = 3,
-    Keepalive = 4,
-    /// RFC 2918.
-    RouteRefresh = 5,
-}
-
-impl MessageType {
-    pub fn from_u8(value: u8) -> Option<Self> {
-        match value {
-            1 => Some(Self::Open),
-            2 => Some(Self::Update),
-            3 => Some(Self::Notification),
-            4 => Some(Self::Keepalive),
-            5 => Some(Self::RouteRefresh),
-            _ => None,
-        }
-    }
-
-    pub fn as_u8(self) -> u8 {
-        self as u8
-    }
-}
-
-impl fmt::Display for MessageType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Open => "OPEN",
-            Self::Update => "UPDATE",
-            Self::Notification => "NOTIFICATION",
-            Self::Keepalive => "KEEPALIVE",
-            Self::RouteRefresh => "ROUTE-REFRESH",
-        })
-    }
-}
 
 /// A checked message header.
 ///
@@ -87,38 +39,6 @@ pub struct Header {
     /// Length of the whole message, header included.
     pub length: u16,
     pub msg_type: MessageType,
-}
-
-/// A Message Header Error (RFC 4271 §6.1); each maps onto one NOTIFICATION.
-#[derive(Clone, Debug, PartialEq, Eq, Error)]
-pub enum HeaderError {
-    /// The marker is not all ones.
-    #[error("connection not synchronized: the marker is not all ones")]
-    ConnectionNotSynchronized,
-    /// The length field is out of range, overall or for the message type.
-    #[error("bad message length {length}")]
-    BadMessageLength { length: u16 },
-    /// The type octet names no message type.
-    #[error("bad message type {msg_type}")]
-    BadMessageType { msg_type: u8 },
-}
-
-impl HeaderError {
-    /// The NOTIFICATION to send: the data is the offending length field or
-    /// type octet, as RFC 4271 §6.1 asks.
-    pub fn notification(&self) -> NotificationMessage {
-        let (subcode, data) = match *self {
-            Self::ConnectionNotSynchronized => {
-                (header_subcode::CONNECTION_NOT_SYNCHRONIZED, Vec::new())
-            }
-            Self::BadMessageLength { length } => (
-                header_subcode::BAD_MESSAGE_LENGTH,
-                length.to_be_bytes().to_vec(),
-            ),
-            Self::BadMessageType { msg_type } => (header_subcode::BAD_MESSAGE_TYPE, vec![msg_type]),
-        };
-        NotificationMessage::new(code::MESSAGE_HEADER_ERROR, subcode, data)
-    }
 }
 
 impl Header {

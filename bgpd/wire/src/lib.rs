@@ -21,6 +21,7 @@ mod codec;
 mod error;
 mod family;
 mod header;
+mod layout;
 mod message;
 mod nlri;
 mod notification;
@@ -40,11 +41,10 @@ pub use capabilities::{
     GracefulRestartFamily, capability_code,
 };
 pub use codec::Codec;
-pub use error::{EncodeError, MessageError, OpenError, RouteRefreshError};
+pub use error::{EncodeError, HeaderError, MessageError, OpenError, RouteRefreshError};
 pub use family::{Afi, AfiSafi, Safi};
-pub use header::{
-    HEADER_LEN, Header, HeaderError, MARKER, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, MessageType,
-};
+pub use header::Header;
+pub use layout::{HEADER_LEN, MARKER, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, MessageType};
 pub use message::Message;
 pub use nlri::{Label, Nlri, NlriPrefix, RouteDistinguisher};
 pub use notification::{

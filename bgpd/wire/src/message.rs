@@ -3,8 +3,9 @@
 //! [`Message::encode`] for what it sends.
 
 use crate::codec::Codec;
-use crate::error::{EncodeError, MessageError};
-use crate::header::{HEADER_LEN, Header, HeaderError, MessageType};
+use crate::error::{EncodeError, HeaderError, MessageError};
+use crate::header::Header;
+use crate::layout::{HEADER_LEN, MessageType};
 use crate::notification::NotificationMessage;
 use crate::open::OpenMessage;
 use crate::route_refresh::RouteRefreshMessage;

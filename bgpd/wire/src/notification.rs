@@ -4,10 +4,15 @@
 //! log line reads the same as FRR's ("OPEN Message Error/Bad Peer AS").
 //!
 //! The data field is kept whole, however long it is.
+//!
+//! Also here: the NOTIFICATION each message decoding error of
+//! [`crate::error`] maps onto (RFC 4271 §6.1, §6.2, RFC 7313 §5), written
+//! next to the codes it uses. UPDATE errors map in [`crate::revised`].
 
 use std::fmt;
 
-use crate::header::{HEADER_LEN, HeaderError};
+use crate::error::{HeaderError, MessageError, OpenError, RouteRefreshError};
+use crate::layout::HEADER_LEN;
 use crate::reader::Reader;
 
 /// Error codes (first octet of a NOTIFICATION).
@@ -295,8 +300,78 @@ impl fmt::Display for NotificationMessage {
     }
 }
 
+// The NOTIFICATION each message decoding error of `crate::error` maps onto.
+
+impl HeaderError {
+    /// The NOTIFICATION to send: the data is the offending length field or
+    /// type octet, as RFC 4271 §6.1 asks.
+    pub fn notification(&self) -> NotificationMessage {
+        let (subcode, data) = match *self {
+            Self::ConnectionNotSynchronized => {
+                (header_subcode::CONNECTION_NOT_SYNCHRONIZED, Vec::new())
+            }
+            Self::BadMessageLength { length } => (
+                header_subcode::BAD_MESSAGE_LENGTH,
+                length.to_be_bytes().to_vec(),
+            ),
+            Self::BadMessageType { msg_type } => (header_subcode::BAD_MESSAGE_TYPE, vec![msg_type]),
+        };
+        NotificationMessage::new(code::MESSAGE_HEADER_ERROR, subcode, data)
+    }
+}
+
+impl OpenError {
+    /// The NOTIFICATION to send for this error.
+    pub fn notification(&self) -> NotificationMessage {
+        let (subcode, data) = match self {
+            Self::UnsupportedVersion { .. } => (
+                open_subcode::UNSUPPORTED_VERSION_NUMBER,
+                4u16.to_be_bytes().to_vec(),
+            ),
+            Self::BadPeerAs { .. } => (open_subcode::BAD_PEER_AS, Vec::new()),
+            Self::BadBgpIdentifier { .. } => (open_subcode::BAD_BGP_IDENTIFIER, Vec::new()),
+            Self::UnsupportedOptionalParameter { .. } => {
+                (open_subcode::UNSUPPORTED_OPTIONAL_PARAMETER, Vec::new())
+            }
+            Self::UnacceptableHoldTime { .. } => (open_subcode::UNACCEPTABLE_HOLD_TIME, Vec::new()),
+            Self::UnsupportedCapability { capabilities } => {
+                (open_subcode::UNSUPPORTED_CAPABILITY, capabilities.clone())
+            }
+            Self::MalformedOptionalParameters | Self::MalformedCapability { .. } => {
+                (open_subcode::UNSPECIFIC, Vec::new())
+            }
+        };
+        NotificationMessage::new(code::OPEN_MESSAGE_ERROR, subcode, data)
+    }
+}
+
+impl RouteRefreshError {
+    pub fn notification(&self) -> NotificationMessage {
+        match self {
+            Self::InvalidLength { message } => NotificationMessage::new(
+                code::ROUTE_REFRESH_MESSAGE_ERROR,
+                route_refresh_subcode::INVALID_MESSAGE_LENGTH,
+                message.clone(),
+            ),
+        }
+    }
+}
+
+impl MessageError {
+    /// The NOTIFICATION to send before closing the connection.
+    pub fn notification(&self) -> NotificationMessage {
+        match self {
+            Self::Header(e) => e.notification(),
+            Self::Open(e) => e.notification(),
+            Self::RouteRefresh(e) => e.notification(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
 
     #[test]
@@ -354,5 +429,52 @@ mod tests {
         // Length beyond the data: not a communication.
         let bad = NotificationMessage::new(6, 2, vec![9, b'a']);
         assert_eq!(bad.shutdown_communication(), None);
+    }
+
+    #[test]
+    fn open_errors_map_onto_notifications() {
+        let cases: Vec<(OpenError, u8, Vec<u8>)> = vec![
+            (OpenError::UnsupportedVersion { version: 3 }, 1, vec![0, 4]),
+            (OpenError::BadPeerAs { asn: 0 }, 2, vec![]),
+            (
+                OpenError::BadBgpIdentifier {
+                    id: Ipv4Addr::UNSPECIFIED,
+                },
+                3,
+                vec![],
+            ),
+            (
+                OpenError::UnsupportedOptionalParameter { param_type: 1 },
+                4,
+                vec![],
+            ),
+            (OpenError::UnacceptableHoldTime { hold_time: 2 }, 6, vec![]),
+            (
+                OpenError::UnsupportedCapability {
+                    capabilities: vec![65, 4, 0, 0, 0xfd, 0xe8],
+                },
+                7,
+                vec![65, 4, 0, 0, 0xfd, 0xe8],
+            ),
+            (OpenError::MalformedOptionalParameters, 0, vec![]),
+            (OpenError::MalformedCapability { code: 65 }, 0, vec![]),
+        ];
+        for (err, subcode, data) in cases {
+            let n = MessageError::from(err).notification();
+            assert_eq!((n.code, n.subcode, n.data), (2, subcode, data));
+        }
+    }
+
+    #[test]
+    fn route_refresh_error_carries_the_message() {
+        let e = RouteRefreshError::InvalidLength {
+            message: vec![0xff; 20],
+        };
+        let n = e.notification();
+        assert_eq!((n.code, n.subcode, n.data.len()), (7, 1, 20));
+        assert_eq!(
+            n.to_string(),
+            "ROUTE-REFRESH Message Error/Invalid Message Length"
+        );
     }
 }
