@@ -21,8 +21,10 @@ use tokio::{
     task::{AbortHandle, JoinError, JoinHandle},
 };
 
+use tern_bgp::config::BgpConfig;
+
 use crate::{
-    config::{BgpConfig, Config},
+    config::Config,
     daemon::pick_router_id,
     speaker::{self, Command, SpeakerHandle, SpeakerOptions},
 };
@@ -243,7 +245,7 @@ impl Drop for BgpRuntime {
 /// Whether `redistribute` needs the kernel's routes (not only the
 /// interfaces' subnets).
 fn wants_kernel_routes(bgp: &BgpConfig) -> bool {
-    use crate::config::{Family, bgp::Redistribute};
+    use tern_bgp::{Family, config::Redistribute};
     Family::ALL.iter().any(|f| {
         bgp.redistributes(*f, Redistribute::Kernel) || bgp.redistributes(*f, Redistribute::Static)
     })
@@ -347,7 +349,7 @@ async fn follow(
 /// static (main-table routes with proto static), kernel (main-table routes
 /// of any other protocol but the kernel's own and Tern's).
 async fn send_kernel_routes(nl: &Netlink, sp: &SpeakerHandle, routes: bool) {
-    use crate::config::{Family, bgp::Redistribute};
+    use tern_bgp::{Family, config::Redistribute};
     const RTPROT_KERNEL: u8 = 2;
     const RTPROT_STATIC: u8 = 4;
     // Only `redistribute kernel|static` needs the main table: with a full

@@ -33,10 +33,11 @@ use tern_ebpf::{
 use tern_netlink::{Link, Netlink};
 use tokio::sync::{Mutex, watch};
 
+use tern_bgp::rib::FibChange;
+
 use crate::{
     config::{DatapathConfig, DatapathMode},
     daemon::Daemon,
-    rib::FibChange,
 };
 
 /// Name of the collect_md VXLAN device ternd creates in VXLAN mode.

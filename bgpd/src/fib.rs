@@ -17,7 +17,7 @@ use ipnet::IpNet;
 use tern_netlink::{Netlink, NextHop, Route, RouteOp, TERN_PROTO};
 use tokio::sync::mpsc;
 
-use crate::rib::{FibChange, NextHops};
+use tern_bgp::rib::{FibChange, NextHops};
 
 /// The main routing table.
 const MAIN_TABLE: u32 = 254;

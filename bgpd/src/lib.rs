@@ -5,16 +5,14 @@
 //! The BGP wire codec lives in the `tern-bgp-wire` crate beside this one.
 pub mod bfd;
 pub mod bgp_runtime;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod datapath;
 pub mod egress;
 pub mod endpoints;
 pub mod fib;
-pub mod fsm;
 pub mod logging;
-pub mod policy;
-pub mod rib;
 pub mod server;
 pub mod services;
 pub mod speaker;

@@ -702,9 +702,9 @@ async fn fib_routes(
         })
         .collect();
     let family = if ipv6 {
-        crate::config::Family::Ipv6Unicast
+        tern_bgp::Family::Ipv6Unicast
     } else {
-        crate::config::Family::Ipv4Unicast
+        tern_bgp::Family::Ipv4Unicast
     };
     let mut best = HashMap::new();
     if let Some(sp) = speaker
@@ -713,7 +713,7 @@ async fn fib_routes(
     {
         best.extend(bgp.into_iter().zip(found));
     }
-    let now = crate::rib::unix_now();
+    let now = crate::clock::unix_now();
     rows.iter()
         .map(|row| {
             let (prefix, kind, table_id, route_metric, hops, blackhole) = match row {

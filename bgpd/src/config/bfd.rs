@@ -6,7 +6,7 @@
 //! peer of the same address (or a session with the default timers).
 use std::{collections::BTreeMap, fmt, net::IpAddr};
 
-use super::Handled;
+use tern_bgp::config::check::{Handled, check_ifname};
 
 /// FRR bfdd's default timers (milliseconds) and multiplier.
 pub const DEFAULT_INTERVAL_MS: u32 = 300;
@@ -110,7 +110,7 @@ pub fn parse_peer_key(words: &[&str]) -> Result<PeerKey, String> {
                 rest = more;
             }
             ("interface", [i, more @ ..]) => {
-                super::check_ifname(i)?;
+                check_ifname(i)?;
                 key.ifname = Some((*i).to_owned());
                 rest = more;
             }

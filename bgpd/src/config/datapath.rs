@@ -15,7 +15,7 @@ use std::{collections::BTreeSet, fmt::Write as _};
 
 use ipnet::IpNet;
 
-use super::Handled;
+use tern_bgp::config::check::{Handled, check_ifname};
 
 /// Default VXLAN / Geneve network identifier.
 pub const DEFAULT_VNI: u32 = 1;
@@ -104,7 +104,7 @@ pub(crate) fn apply(dp: &mut DatapathConfig, words: &[&str]) -> Result<Handled, 
     match words {
         ["datapath", "mode", m] => dp.mode = Some(DatapathMode::parse(m)?),
         ["datapath", "uplink", name] => {
-            super::check_ifname(name)?;
+            check_ifname(name)?;
             dp.uplink = Some((*name).to_owned());
         }
         ["datapath", "vni", n] => {

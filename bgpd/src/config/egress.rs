@@ -9,7 +9,9 @@
 //! a refused line changes nothing.
 use tern_egressgw::{EgressError, NatConfig, Policy, PolicyTable};
 
-use super::{Config, Handled};
+use tern_bgp::config::check::Handled;
+
+use super::Config;
 
 /// The egress gateway's part of [`Config`].
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,32 +9,28 @@
 use std::{collections::BTreeMap, fmt, path::Path};
 
 pub mod bfd;
-pub mod bgp;
 pub mod datapath;
 pub mod egress;
-mod neighbor;
-pub mod path_attr;
-mod policy;
+#[cfg(test)]
+mod neighbor_tests;
+#[cfg(test)]
+mod path_attr_tests;
+#[cfg(test)]
+mod policy_tests;
 pub mod services;
 pub mod statics;
 
-pub use bgp::{AllowAsIn, BgpConfig, Family, FrrProfile};
 pub use datapath::{DatapathConfig, DatapathMode};
 pub use egress::EgressConfig;
-pub use path_attr::PathAttrPolicy;
 pub use services::{ConntrackTimeouts, ServicesConfig};
 
-use crate::policy::Policy;
+use tern_bgp::Family;
+use tern_bgp::config::check::{Handled, PASSWORD_MASK, check_ifname, check_text, parse_asn};
+use tern_bgp::config::{BgpConfig, FrrProfile, policy, router};
+use tern_bgp::policy::Policy;
 
 /// Longest hostname accepted (as a DNS label sequence, RFC 1035's 253).
 const MAX_HOSTNAME: usize = 253;
-/// Linux interface names are at most IFNAMSIZ - 1 bytes.
-const MAX_IFNAME: usize = 15;
-
-/// What `show running-config` prints instead of a password for a caller
-/// other than root, and what log lines print instead of one. The parser
-/// refuses it as a password, so a pasted masked config cannot set it.
-pub const PASSWORD_MASK: &str = "<hidden>";
 
 /// The whole configuration of one ternd.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -349,7 +345,7 @@ impl ConfigSession {
                 };
                 match (mode, words) {
                     (Mode::Router, ["address-family", rest @ ..]) => {
-                        let family = bgp::parse_family(rest)?;
+                        let family = router::parse_family(rest)?;
                         self.mode = Mode::RouterAf(family);
                         Ok(Handled::Yes)
                     }
@@ -357,12 +353,12 @@ impl ConfigSession {
                         self.mode = Mode::Config;
                         Ok(Handled::Yes)
                     }
-                    (Mode::Router, _) => bgp::apply_router(bgp, words, line),
+                    (Mode::Router, _) => router::apply_router(bgp, words, line),
                     (Mode::RouterAf(_), ["exit-address-family"] | ["exit"]) => {
                         self.mode = Mode::Router;
                         Ok(Handled::Yes)
                     }
-                    (Mode::RouterAf(f), _) => bgp::apply_af(bgp, *f, words),
+                    (Mode::RouterAf(f), _) => router::apply_af(bgp, *f, words),
                     _ => Ok(Handled::No),
                 }
             }
@@ -372,7 +368,7 @@ impl ConfigSession {
     fn apply_config(&mut self, config: &mut Config, words: &[&str]) -> Result<Handled, String> {
         match words {
             ["router", "bgp", asn] => {
-                let asn = bgp::parse_asn(asn)?;
+                let asn = parse_asn(asn)?;
                 match &config.bgp {
                     Some(b) if b.asn != asn => {
                         return Err(format!(
@@ -550,12 +546,6 @@ fn check_log_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether a mode knew a line (errors are separate: a known line can be bad).
-pub(crate) enum Handled {
-    Yes,
-    No,
-}
-
 fn check_hostname(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= MAX_HOSTNAME
@@ -587,18 +577,6 @@ fn check_line(line: &str) -> Result<(), String> {
     }
 }
 
-/// A free-text field (a description): no control character, tabs
-/// included.
-pub(crate) fn check_text(what: &str, text: &str) -> Result<(), String> {
-    match text.chars().find(|c| c.is_control()) {
-        Some(c) => Err(format!(
-            "{what}: control character U+{:04X} is not allowed",
-            u32::from(c)
-        )),
-        None => Ok(()),
-    }
-}
-
 /// `line` with every password replaced by [`PASSWORD_MASK`]: what a log
 /// line or an error echoing a config line may show. The words after
 /// `password` (in `neighbor X password WORD` and its `no` form) are
@@ -615,18 +593,6 @@ pub fn mask_secrets(line: &str) -> std::borrow::Cow<'_, str> {
         }
         _ => std::borrow::Cow::Borrowed(line),
     }
-}
-
-pub(crate) fn check_ifname(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > MAX_IFNAME {
-        return Err(format!(
-            "invalid interface name \"{name}\": 1 to {MAX_IFNAME} characters"
-        ));
-    }
-    if name == "." || name == ".." || name.bytes().any(|b| b == b'/' || b == b':' || b <= b' ') {
-        return Err(format!("invalid interface name \"{name}\""));
-    }
-    Ok(())
 }
 
 impl Config {
@@ -717,7 +683,7 @@ impl Config {
         services::render(&self.services, &mut out);
         egress::render(&self.egress, &mut out);
         if let Some(b) = &self.bgp {
-            bgp::render(b, secrets, &mut out);
+            router::render(b, secrets, &mut out);
         }
         policy::render(&self.policy, &mut out);
         bfd::render(&self.bfd, &mut out);
@@ -858,6 +824,8 @@ exit
 
 #[cfg(test)]
 mod bgp_tests {
+    use tern_bgp::config::AllowAsIn;
+
     use super::*;
 
     #[test]
@@ -1089,7 +1057,7 @@ router bgp 65001
         let b = c.bgp.as_ref().unwrap();
         assert_eq!(
             b.af_neighbor(two, Family::Ipv4Unicast),
-            bgp::AfNeighbor::default()
+            tern_bgp::config::AfNeighbor::default()
         );
         assert!(
             b.families
@@ -1288,7 +1256,7 @@ interface eth1
         let v6: std::net::IpAddr = "2001:db8:0:1::1".parse().unwrap();
         assert_eq!(
             b.neighbors[&tor].remote_as,
-            Some(bgp::RemoteAsConfig::Asn(65000))
+            Some(tern_bgp::config::RemoteAsConfig::Asn(65000))
         );
         assert_eq!(b.neighbors[&tor].timers(), (3, 9));
         assert_eq!(b.neighbors[&v6].timers(), (1, 3));

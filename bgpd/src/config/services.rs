@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use ipnet::IpNet;
 use tern_services::{Service, ServiceTable, config as grammar};
 
-use super::{Config, Handled};
+use tern_bgp::config::check::Handled;
+
+use super::Config;
 
 /// Conntrack timeouts in seconds (Cilium's defaults).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use tern_bgp::config::check::check_ifname;
 use tern_netlink::{NextHop, StaticHops};
 
 /// FRR's distance of a static route when the line gives none.
@@ -147,7 +148,7 @@ fn parse_target(words: &[&str], v6: bool) -> Result<(StaticTarget, Option<u8>), 
                 }
                 match rest {
                     [ifname, more @ ..] if !numeric(ifname) => {
-                        super::check_ifname(ifname)?;
+                        check_ifname(ifname)?;
                         (StaticTarget::GatewayIf(gw, (*ifname).to_owned()), more)
                     }
                     _ => (StaticTarget::Gateway(gw), rest),
@@ -155,7 +156,7 @@ fn parse_target(words: &[&str], v6: bool) -> Result<(StaticTarget, Option<u8>), 
             }
             Err(_) if numeric(first) => return Err(USAGE.into()),
             Err(_) => {
-                super::check_ifname(first)?;
+                check_ifname(first)?;
                 (StaticTarget::Interface((*first).to_owned()), rest)
             }
         },

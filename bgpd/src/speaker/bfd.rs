@@ -5,7 +5,9 @@
 use tern_bgp_wire::{NotificationMessage, cease_subcode, code};
 
 use super::{ConnId, Speaker};
-use crate::{bfd::BfdStatus, fsm::Event, fsm::State};
+use tern_bgp::fsm::{Event, State};
+
+use crate::bfd::BfdStatus;
 
 impl Speaker {
     pub(super) fn on_bfd(&mut self, status: BfdStatus) {

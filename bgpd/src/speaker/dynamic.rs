@@ -14,7 +14,7 @@ use std::{collections::BTreeMap, net::IpAddr};
 use ipnet::IpNet;
 
 use super::{Speaker, md5};
-use crate::config::BgpConfig;
+use tern_bgp::config::BgpConfig;
 
 impl Speaker {
     /// The configuration to run for `new` (a `router bgp` block as written):
@@ -58,7 +58,7 @@ impl Speaker {
         };
         tracing::info!(peer = %addr, %group, "dynamic neighbor created");
         self.dynamic.insert(addr, group);
-        self.add_peer(addr, n, crate::fsm::Event::ManualStart);
+        self.add_peer(addr, n, tern_bgp::fsm::Event::ManualStart);
         true
     }
 

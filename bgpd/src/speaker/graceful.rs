@@ -20,9 +20,10 @@ use std::time::Duration;
 use tern_bgp_wire::{Capability, GracefulRestart, OpenMessage};
 
 use super::{Command, Peer, Speaker};
-use crate::config::Family;
-use crate::fsm::DownReason;
-use crate::rib::{Changes, PeerId, family_of};
+use tern_bgp::Family;
+use tern_bgp::family::family_of;
+use tern_bgp::fsm::DownReason;
+use tern_bgp::rib::{Changes, PeerId};
 
 /// The peer's Graceful Restart capability in its OPEN.
 pub(super) fn capability(open: &OpenMessage) -> Option<GracefulRestart> {
@@ -263,7 +264,7 @@ impl Speaker {
              the session came up: the peer does not keep this session; resetting it"
         );
         let n = tern_bgp_wire::NotificationMessage::cease(0);
-        self.fsm_event(peer, conn, crate::fsm::Event::AutomaticStop(n));
+        self.fsm_event(peer, conn, tern_bgp::fsm::Event::AutomaticStop(n));
         if let Some(p) = self.peers.get_mut(&peer) {
             p.stats.last_reset = Some("No End-of-RIB from the peer".to_owned());
         }

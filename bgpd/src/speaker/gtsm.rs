@@ -217,7 +217,7 @@ pub fn set_listener_rules(sock: &impl AsRawFd, rules: &[TtlRule]) -> io::Result<
 /// The listener rules of a (resolved) configuration: each GTSM neighbor,
 /// each listen range whose group has GTSM, and the other neighbors inside
 /// such a range (without a minimum).
-pub fn rules_of(config: &crate::config::BgpConfig) -> Vec<TtlRule> {
+pub fn rules_of(config: &tern_bgp::config::BgpConfig) -> Vec<TtlRule> {
     let host = |a: IpAddr| IpNet::from(a);
     let mut rules: Vec<TtlRule> = Vec::new();
     for (range, group) in &config.listen_ranges {

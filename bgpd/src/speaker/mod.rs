@@ -25,13 +25,14 @@ use tern_bgp_wire::{Message, UpdateMessage};
 use tern_control::{BgpPeerSummary, BgpSummary};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{
-    config::{BgpConfig, Family},
+use io::{ConnId, IoEvent};
+use peer::{Conn, Peer};
+use tern_bgp::{
+    Family,
+    config::BgpConfig,
     fsm::{Action, Event, State, Timer},
     rib::{Changes, FibChange, PeerId, Rib},
 };
-use io::{ConnId, IoEvent};
-use peer::{Conn, Peer};
 
 /// How long the speaker runs before it lets the other tasks of its thread
 /// (the FIB task, the control socket) have a turn.
@@ -65,11 +66,11 @@ pub enum Command {
     /// may have just become reachable).
     RetryConnects,
     /// The kernel routes that `redistribute` may originate, as they are now.
-    KernelRoutes(Vec<(Family, ipnet::IpNet, crate::config::bgp::Redistribute)>),
+    KernelRoutes(Vec<(Family, ipnet::IpNet, tern_bgp::config::model::Redistribute)>),
     /// A changed `router bgp` block (same AS and router-id).
     Reconfigure(Box<BgpConfig>),
     /// Changed prefix-lists, community-lists or route-maps.
-    SetPolicy(std::sync::Arc<crate::policy::Policy>),
+    SetPolicy(std::sync::Arc<tern_bgp::policy::Policy>),
     /// An interface went down; these were its addresses. Directly connected
     /// eBGP sessions over it are reset at once (FRR's fast external
     /// failover) instead of waiting for the hold timer.
@@ -168,7 +169,7 @@ struct TimerEvent {
 struct Speaker {
     config: BgpConfig,
     /// Prefix-lists, community-lists and route-maps in force.
-    policy: std::sync::Arc<crate::policy::Policy>,
+    policy: std::sync::Arc<tern_bgp::policy::Policy>,
     router_id: Ipv4Addr,
     opts: SpeakerOptions,
     peers: BTreeMap<IpAddr, Peer>,
@@ -183,7 +184,7 @@ struct Speaker {
     listener_fd: std::os::fd::OwnedFd,
     next_peer: u32,
     /// Kernel routes that `redistribute` may take, and what it originated.
-    kernel_routes: Vec<(Family, ipnet::IpNet, crate::config::bgp::Redistribute)>,
+    kernel_routes: Vec<(Family, ipnet::IpNet, tern_bgp::config::model::Redistribute)>,
     redistributed: std::collections::BTreeSet<(Family, ipnet::IpNet)>,
     next_conn: ConnId,
     timers: HashMap<(IpAddr, ConnId, Timer), tokio::task::JoinHandle<()>>,
@@ -221,7 +222,7 @@ struct Speaker {
 /// configured neighbor, originates the `network` routes.
 pub fn spawn(
     config: BgpConfig,
-    policy: std::sync::Arc<crate::policy::Policy>,
+    policy: std::sync::Arc<tern_bgp::policy::Policy>,
     router_id: Ipv4Addr,
     opts: SpeakerOptions,
     fib: FibSender,
@@ -245,7 +246,7 @@ pub fn spawn(
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
     let accept = io::accept_loop(&io_thread, listener, io_tx.clone());
     let mut bfd_rx = crate::bfd::subscribe();
-    let mut rib = Rib::with_config(crate::rib::RibConfig::from_bgp(&config, router_id));
+    let mut rib = Rib::with_config(tern_bgp::rib::RibConfig::from_bgp(&config, router_id));
     rib.set_policy(std::sync::Arc::clone(&policy), &BTreeMap::new());
     for family in Family::ALL {
         let aggregates = config.aggregates(family).map(|(p, a)| (*p, *a)).collect();
@@ -295,16 +296,28 @@ pub fn spawn(
                 slice = std::time::Instant::now();
             }
             tokio::select! {
-                Some(ev) = io_rx.recv() => sp.on_io(ev),
-                Some(t) = timer_rx.recv() => sp.on_timer(t),
-                Ok(st) = bfd_rx.recv() => sp.on_bfd(st),
+                Some(ev) = io_rx.recv() => {
+                    sp.tell_time();
+                    sp.on_io(ev)
+                }
+                Some(t) = timer_rx.recv() => {
+                    sp.tell_time();
+                    sp.on_timer(t)
+                }
+                Ok(st) = bfd_rx.recv() => {
+                    sp.tell_time();
+                    sp.on_bfd(st)
+                }
                 cmd = cmd_rx.recv() => match cmd {
                     Some(Command::Shutdown { graceful, done }) => {
                         sp.shutdown(graceful);
                         let _ = done.send(());
                         break;
                     }
-                    Some(c) => sp.on_command(c),
+                    Some(c) => {
+                        sp.tell_time();
+                        sp.on_command(c)
+                    }
                     None => break,
                 },
             }
@@ -316,7 +329,14 @@ pub fn spawn(
 }
 
 impl Speaker {
+    /// Gives the RIB the time of the event about to be handled: it notes
+    /// it as the arrival time of the paths the event brings.
+    fn tell_time(&mut self) {
+        self.rib.set_time(crate::clock::unix_now());
+    }
+
     fn start(&mut self) {
+        self.tell_time();
         tracing::info!(asn = self.config.asn, router_id = %self.router_id, "BGP speaker started");
         if self.opts.restarting {
             self.restart_begin();
@@ -343,7 +363,12 @@ impl Speaker {
     /// Creates a neighbor and starts its session (unless shut down) with
     /// `start`: ManualStart, or DelayedStart for a neighbor whose previous
     /// session we just ended (the peer first takes its side down).
-    fn add_peer(&mut self, addr: IpAddr, ncfg: crate::config::bgp::NeighborConfig, start: Event) {
+    fn add_peer(
+        &mut self,
+        addr: IpAddr,
+        ncfg: tern_bgp::config::model::NeighborConfig,
+        start: Event,
+    ) {
         let id = PeerId(self.next_peer);
         self.next_peer = self.next_peer.saturating_add(1);
         let Some(peer) = Peer::new(
@@ -466,7 +491,7 @@ impl Speaker {
                 (Some(b), Some(n)) => {
                     // `neighbor X bfd` alone leaves the session as it is
                     // (as FRR); any other change restarts it.
-                    let bfd_only = crate::config::bgp::NeighborConfig {
+                    let bfd_only = tern_bgp::config::model::NeighborConfig {
                         bfd: n.bfd,
                         ..b.clone()
                     } == n;
@@ -490,7 +515,7 @@ impl Speaker {
         }
     }
 
-    fn set_listener_key(&self, addr: IpAddr, n: &crate::config::bgp::NeighborConfig) {
+    fn set_listener_key(&self, addr: IpAddr, n: &tern_bgp::config::model::NeighborConfig) {
         let key = n.password.as_deref().unwrap_or("");
         if let Err(e) = md5::set_key(&self.listener_fd, addr, key.as_bytes(), true) {
             tracing::warn!(peer = %addr, error = %e, "cannot set the TCP MD5 key");
@@ -570,7 +595,7 @@ impl Speaker {
             Command::KernelRoutes(routes) => {
                 let connected: std::collections::BTreeSet<ipnet::IpNet> = routes
                     .iter()
-                    .filter(|(_, _, k)| *k == crate::config::bgp::Redistribute::Connected)
+                    .filter(|(_, _, k)| *k == tern_bgp::config::model::Redistribute::Connected)
                     .map(|(_, p, _)| *p)
                     .collect();
                 self.kernel_routes = routes;
@@ -954,7 +979,7 @@ impl Speaker {
 
     fn close_collision_loser(&mut self, peer: IpAddr, loser: ConnId) {
         let n = tern_bgp_wire::NotificationMessage::cease(
-            crate::fsm::cease::CONNECTION_COLLISION_RESOLUTION,
+            tern_bgp::fsm::cease::CONNECTION_COLLISION_RESOLUTION,
         );
         self.send(peer, loser, &Message::Notification(n));
         for t in [
@@ -996,7 +1021,7 @@ impl Speaker {
         };
         let id = p.id;
         p.stats.last_update = Some(Instant::now());
-        if let Some(family) = update.end_of_rib().and_then(crate::rib::family_of) {
+        if let Some(family) = update.end_of_rib().and_then(tern_bgp::family::family_of) {
             if !p.stats.eor_received.contains(&family) {
                 p.stats.eor_received.push(family);
             }
@@ -1198,7 +1223,7 @@ impl Speaker {
         false
     }
 
-    fn on_established(&mut self, peer: IpAddr, conn: ConnId, session: crate::fsm::Session) {
+    fn on_established(&mut self, peer: IpAddr, conn: ConnId, session: tern_bgp::fsm::Session) {
         let families: Vec<Family> = Family::ALL
             .into_iter()
             .filter(|f| self.config.is_active(peer, *f))
@@ -1234,7 +1259,7 @@ impl Speaker {
         (p.stats.local_sock, p.stats.remote_sock) = sockets.unzip();
         let mut info = p.peer_info(&session, local_addr, families);
         info.rr_client = self.config.is_rr_client(peer);
-        info.route_maps = crate::rib::RouteMaps::of(&self.config, peer);
+        info.route_maps = tern_bgp::rib::RouteMaps::of(&self.config, peer);
         p.route_refresh = policy::can_refresh(&session.remote_open);
         p.remote_gr = graceful::capability(&session.remote_open);
         p.info = Some(info.clone());
@@ -1253,7 +1278,7 @@ impl Speaker {
         self.watch_end_of_rib(peer, conn);
     }
 
-    fn on_down(&mut self, peer: IpAddr, conn: ConnId, reason: crate::fsm::DownReason) {
+    fn on_down(&mut self, peer: IpAddr, conn: ConnId, reason: tern_bgp::fsm::DownReason) {
         let log_changes = self.config.log_neighbor_changes();
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
@@ -1312,7 +1337,7 @@ impl Speaker {
     }
 
     /// Sends UPDATEs to the established peers they are for.
-    fn send_updates(&mut self, updates: crate::rib::PeerUpdates) {
+    fn send_updates(&mut self, updates: tern_bgp::rib::PeerUpdates) {
         for (id, msgs) in updates {
             let Some((addr, conn)) = self
                 .peers

@@ -22,8 +22,8 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use super::Speaker;
-use crate::config::Family;
-use crate::rib::FibChange;
+use tern_bgp::Family;
+use tern_bgp::rib::FibChange;
 
 /// The routes resolved through each recursive next hop.
 pub(super) type Dependents = BTreeMap<IpAddr, BTreeSet<(Family, IpNet)>>;

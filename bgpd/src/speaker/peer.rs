@@ -13,8 +13,9 @@ use tern_bgp_wire::{
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::io::{ConnId, Outgoing, Wire};
-use crate::{
-    config::{BgpConfig, Family, bgp::NeighborConfig, bgp::RemoteAsConfig},
+use tern_bgp::{
+    Family,
+    config::{BgpConfig, NeighborConfig, RemoteAsConfig},
     fsm::{DownReason, Fsm, FsmConfig, RemoteAs, Session, State},
     rib::{PeerId, PeerInfo},
 };
@@ -66,7 +67,7 @@ impl PeerStats {
             Some(slot) => slot.1 = secs,
             None => v.push((f, secs)),
         };
-        if let Some(f) = u.end_of_rib().and_then(crate::rib::family_of) {
+        if let Some(f) = u.end_of_rib().and_then(tern_bgp::family::family_of) {
             mark(&mut self.eor_sent_at, f);
             return;
         }
@@ -79,7 +80,7 @@ impl PeerStats {
                 Attribute::MpUnreachNlri(m) => m.family,
                 _ => continue,
             };
-            if let Some(f) = crate::rib::family_of(af) {
+            if let Some(f) = tern_bgp::family::family_of(af) {
                 mark(&mut self.update_sent_at, f);
             }
         }
@@ -262,7 +263,7 @@ impl Peer {
             connect_retry: self
                 .cfg
                 .connect_retry
-                .unwrap_or(crate::config::bgp::DEFAULT_CONNECT_RETRY),
+                .unwrap_or(tern_bgp::config::model::DEFAULT_CONNECT_RETRY),
             passive: passive || self.cfg.passive,
             open: self.local_open.clone(),
         })
@@ -352,7 +353,7 @@ impl Peer {
             rr_client: false,
             families,
             codec: session.codec.clone(),
-            route_maps: crate::rib::RouteMaps::default(),
+            route_maps: tern_bgp::rib::RouteMaps::default(),
         }
     }
 }

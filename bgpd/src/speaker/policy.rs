@@ -10,8 +10,9 @@ use std::net::IpAddr;
 use tern_bgp_wire::{Message, RouteRefreshMessage, RouteRefreshSubtype};
 
 use super::Speaker;
-use crate::config::Family;
-use crate::rib::{RouteMaps, afi_safi};
+use tern_bgp::Family;
+use tern_bgp::family::afi_safi;
+use tern_bgp::rib::RouteMaps;
 
 /// Capability codes of route refresh: RFC 2918's, and the pre-standard
 /// one some routers still send.
@@ -76,7 +77,7 @@ impl Speaker {
             tracing::warn!(peer = %addr, "import policy changed and the peer cannot refresh: resetting its session");
             if let Some(n) = self.peers.get(&addr).map(|p| p.cfg.clone()) {
                 self.remove_peer(addr);
-                self.add_peer(addr, n, crate::fsm::Event::DelayedStart);
+                self.add_peer(addr, n, tern_bgp::fsm::Event::DelayedStart);
             }
         }
     }

@@ -22,8 +22,8 @@ use tern_control::{
 use tokio::sync::oneshot;
 
 use super::{Command, Speaker, SpeakerHandle, peer::Peer};
-use crate::{
-    config::Family,
+use tern_bgp::{
+    Family,
     fsm::{Event, State},
     rib::{PathSource, PathView, RouteNextHop, RouteView},
 };
@@ -53,7 +53,7 @@ pub enum ShowCommand {
     /// The header of a streamed table and its prefixes in order.
     TableStart {
         family: Family,
-        reply: oneshot::Sender<(BgpTable, crate::rib::SortedPrefixes)>,
+        reply: oneshot::Sender<(BgpTable, tern_bgp::rib::SortedPrefixes)>,
     },
     /// The routes of these prefixes (those still in the table), each
     /// with where it sat when listed.
@@ -122,7 +122,7 @@ impl SpeakerHandle {
     pub async fn table_start(
         &self,
         family: Family,
-    ) -> Result<(BgpTable, crate::rib::SortedPrefixes), String> {
+    ) -> Result<(BgpTable, tern_bgp::rib::SortedPrefixes), String> {
         self.ask(|reply| ShowCommand::TableStart { family, reply })
             .await
             .ok_or_else(|| NOT_RUNNING.to_owned())
@@ -239,7 +239,7 @@ const CAPABILITIES: [(u8, &str); 9] = [
 fn mp_families(open: &OpenMessage) -> Vec<Family> {
     open.capabilities()
         .filter_map(|c| match c {
-            Capability::Multiprotocol(af) => crate::rib::family_of(*af),
+            Capability::Multiprotocol(af) => tern_bgp::family::family_of(*af),
             _ => None,
         })
         .collect()
@@ -453,7 +453,7 @@ impl Speaker {
     /// their hostnames (no `bgp default show-hostname` /
     /// `show-nexthop-hostname`).
     pub(super) fn hide_hostnames(&self) -> bool {
-        self.config.profile == crate::config::FrrProfile::Traditional
+        self.config.profile == tern_bgp::config::FrrProfile::Traditional
     }
 
     /// The hostname we send in the FQDN capability.
@@ -465,7 +465,7 @@ impl Speaker {
         })
     }
 
-    fn peer_by_id(&self, id: crate::rib::PeerId) -> Option<&Peer> {
+    fn peer_by_id(&self, id: tern_bgp::rib::PeerId) -> Option<&Peer> {
         self.peers.values().find(|p| p.id == id)
     }
 
@@ -615,7 +615,7 @@ impl Speaker {
                         .families
                         .iter()
                         .filter_map(|f| {
-                            crate::rib::family_of(f.family)
+                            tern_bgp::family::family_of(f.family)
                                 .map(|fam| (bgp_family(fam), f.forwarding_state))
                         })
                         .collect(),
@@ -670,7 +670,7 @@ impl Speaker {
                     })
                     .flatten()
                     .filter_map(|e| {
-                        let f = crate::rib::family_of(e.family)?;
+                        let f = tern_bgp::family::family_of(e.family)?;
                         let mut keys = Vec::new();
                         if e.mode.can_receive() {
                             keys.push("rxReceived".to_owned());
@@ -746,7 +746,7 @@ impl Speaker {
             connect_retry: p
                 .cfg
                 .connect_retry
-                .unwrap_or(crate::config::bgp::DEFAULT_CONNECT_RETRY),
+                .unwrap_or(tern_bgp::config::model::DEFAULT_CONNECT_RETRY),
             authentication: p.cfg.password.is_some(),
             capabilities,
             mp_families: mp,

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use ipnet::IpNet;
 use tern_bgp_wire::Community;
 
-use crate::rib::PathAttrs;
+use crate::attrs::PathAttrs;
 
 /// `permit` or `deny`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -307,7 +307,7 @@ fn apply_sets(e: &RouteMapEntry, a: &mut PathAttrs) {
     }
     if let Some(asns) = &e.set_prepend {
         for asn in asns.iter().rev() {
-            a.as_path = crate::rib::prepend_as(&a.as_path, *asn);
+            a.as_path = crate::attrs::prepend(&a.as_path, *asn);
         }
     }
 }

@@ -21,29 +21,10 @@ use ipnet::IpNet;
 
 use super::version::TableVersion;
 use super::{
-    Changes, Dest, FibChange, Path, PathAttrs, Paths, PeerId, PeerState, RibConfig, Scratch, Source,
+    Cand, Changes, Dest, FibChange, Path, PathAttrs, Paths, PeerId, PeerState, RibConfig, Scratch,
+    Source,
 };
-use crate::config::Family;
-
-/// What the decision process compares, gathered once per path.
-#[derive(Clone, Debug)]
-pub(super) struct Cand {
-    local_pref: u32,
-    local: bool,
-    as_path_len: usize,
-    origin: u8,
-    med: u32,
-    /// First AS of the path; None for paths from inside the AS.
-    neighbor_as: Option<u32>,
-    ebgp: bool,
-    /// The AS of the peer the path came from.
-    peer_as: u32,
-    seq: u64,
-    router_id: Ipv4Addr,
-    cluster_len: usize,
-    addr: IpAddr,
-    path_id: u32,
-}
+use crate::family::Family;
 
 /// The facts about peers and settings the decision reads, and the version
 /// counter of the table it decides in.

@@ -5,7 +5,7 @@
 //! new session is no longer stale; what is still stale when the peer has
 //! sent End-of-RIB, or when its restart time runs out, is removed.
 use super::{Changes, PeerId, Rib, Source};
-use crate::config::Family;
+use crate::family::Family;
 
 impl Rib {
     /// The session of `peer` went down in graceful restart: its paths of

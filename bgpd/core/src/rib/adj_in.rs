@@ -10,13 +10,12 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use tern_bgp_wire::{Nlri, NlriPrefix, UpdateMessage, UpdateOutcome};
 
-use super::attrs::Received;
 use super::decision::{self, Ctx, Mutation};
 use super::{
     Changes, Parts, Path, PathAttrs, PeerId, PeerInfo, PerFamily, Rib, RouteNextHop, Source,
-    family_of,
 };
-use crate::config::Family;
+use crate::attrs::Received;
+use crate::family::{Family, family_of};
 
 /// Why received routes were refused (they are treated as withdrawn).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

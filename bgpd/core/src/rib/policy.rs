@@ -14,7 +14,7 @@ use tern_bgp_wire::UpdateMessage;
 use super::adj_out::FamilyBatch;
 use super::intern::FastState;
 use super::{PathAttrs, PeerId, PeerUpdates, Rib, RouteMaps};
-use crate::config::Family;
+use crate::family::Family;
 use crate::policy::{Outcome, Policy};
 
 /// What one peer is sent of one family, by prefix.

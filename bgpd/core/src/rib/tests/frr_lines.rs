@@ -5,7 +5,7 @@
 //! without a route-map in that direction).
 
 use super::*;
-use crate::config::{AllowAsIn, Config};
+use crate::config::AllowAsIn;
 
 /// eBGP peer 1 (AS 65001) with these IPv4 settings and no route-maps.
 fn ebgp(af: AfPolicy, requires_policy: bool) -> PeerInfo {
@@ -134,7 +134,7 @@ exit
 #[test]
 fn soft_reconfiguration_keeps_the_adj_rib_in_and_applies_policy_again() {
     let mut r = rib();
-    let c = Config::parse("t", DENY_10_1).unwrap();
+    let c = config_of(DENY_10_1);
     r.set_policy(Arc::new(c.policy.clone()), &BTreeMap::new());
     let soft = AfPolicy {
         soft_in: true,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use super::{Changes, PathAttrs, PeerId, Rib, Source};
-use crate::config::Family;
+use crate::family::Family;
 
 /// One route of a peer's Adj-RIB-In or Adj-RIB-Out, as shown.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -11,8 +11,9 @@ use tern_bgp_wire::{
     PathAttribute, UpdateMessage,
 };
 
-use super::{PathAttrs, RouteNextHop, afi_safi};
-use crate::config::Family;
+use crate::attrs::{PathAttrs, RouteNextHop};
+use crate::family::Family;
+use crate::family::afi_safi;
 
 /// Header plus the two 2-octet length fields of an UPDATE.
 const UPDATE_OVERHEAD: usize = HEADER_LEN + 4;

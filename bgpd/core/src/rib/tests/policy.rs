@@ -5,11 +5,10 @@
 use tern_bgp_wire::attr_type;
 
 use super::*;
-use crate::config::Config;
 
 /// The policy and route-maps of a config text.
-fn policy_of(text: &str) -> (Arc<Policy>, Config) {
-    let c = Config::parse("t", text).unwrap_or_else(|e| panic!("{e:?}"));
+fn policy_of(text: &str) -> (Arc<Policy>, TestConfig) {
+    let c = config_of(text);
     (Arc::new(c.policy.clone()), c)
 }
 

@@ -25,7 +25,6 @@
 mod adj_in;
 mod adj_out;
 mod aggregate;
-mod attrs;
 mod decision;
 mod graceful;
 mod intern;
@@ -38,29 +37,26 @@ mod table;
 mod tests;
 mod version;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use ipnet::IpNet;
-use tern_bgp_wire::{AfiSafi, Codec, UpdateMessage};
+use tern_bgp_wire::{Codec, UpdateMessage};
 
-use crate::config::{AllowAsIn, BgpConfig, Family, PathAttrPolicy};
+use crate::config::{AggregateConfig, AllowAsIn, BgpConfig, PathAttrPolicy};
+use crate::family::Family;
 use crate::policy::Policy;
 
-pub(crate) use attrs::prepend as prepend_as;
-pub use attrs::{DEFAULT_LOCAL_PREF, PathAttrs, RouteNextHop, UnknownAttr};
+pub use crate::attrs::{DEFAULT_LOCAL_PREF, PathAttrs, RouteNextHop, UnknownAttr};
 pub use policy::PolicyChange;
 pub use show::{PathSource, PathView, PeerCounts, RouteView, SortedPrefixes};
 pub use soft::AdjRibRoute;
 
 use intern::{FastState, Interner};
-use table::{Paths, PrefixTable as Table};
+pub use table::PeerId;
+use table::{Dest, Path, Paths, PrefixTable as Table, Source};
 use version::TableVersion;
-
-/// The daemon's handle for one BGP session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PeerId(pub u32);
 
 /// What the RIB needs to know about an established session.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -346,43 +342,6 @@ impl Changes {
     }
 }
 
-/// Who a path came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Source {
-    /// Originated here (`network`, service VIPs).
-    Local,
-    Peer(PeerId),
-}
-
-/// One candidate path of a prefix.
-#[derive(Clone, Debug)]
-struct Path {
-    source: Source,
-    /// ADD-PATH path identifier as received (0 without ADD-PATH).
-    path_id: u32,
-    /// Position given by the last decision: 0 best, then the ECMP set.
-    rank: u16,
-    /// Kept from a session that went down in graceful restart (RFC 4724
-    /// §4.2) and not received again yet.
-    stale: bool,
-    attrs: Arc<PathAttrs>,
-    /// Arrival order, for "prefer the oldest eBGP path".
-    seq: u64,
-}
-
-/// The Loc-RIB entry of one prefix: candidates, best first, then the rest
-/// of the ECMP set (`multipath` paths in all), then the others.
-#[derive(Clone, Debug, Default)]
-struct Dest {
-    paths: Paths,
-    multipath: u16,
-    /// The table version of this prefix's last best-path change (FRR's
-    /// `bgp_dest.version`), stored as [`TableVersion`] keeps it. Also tells
-    /// whether the best path already changed in the operation under way
-    /// (each prefix is advertised once per operation, from its first prior).
-    version: u32,
-}
-
 /// A count per family.
 #[derive(Clone, Copy, Debug, Default)]
 struct PerFamily {
@@ -483,7 +442,7 @@ impl Denied {
 /// only for what it returns.
 #[derive(Default)]
 struct Scratch {
-    cands: Vec<decision::Cand>,
+    cands: Vec<Cand>,
     order: Vec<usize>,
     fib_old: Vec<IpAddr>,
     fib_new: Vec<IpAddr>,
@@ -520,9 +479,12 @@ pub struct Rib {
     seq: u64,
     /// When paths arrived, without a timestamp per path: see [`Arrivals`].
     arrivals: Arrivals,
+    /// The time as last told by [`Rib::set_time`] (Unix seconds): the
+    /// RIB reads no clock of its own.
+    now: u64,
     scratch: Scratch,
     /// `aggregate-address`: configured and originated aggregates.
-    aggregates: aggregate::Aggregates,
+    aggregates: Aggregates,
 }
 
 impl Rib {
@@ -547,8 +509,9 @@ impl Rib {
             own_addresses: Vec::new(),
             seq: 0,
             arrivals: Arrivals::default(),
+            now: 0,
             scratch: Scratch::default(),
-            aggregates: aggregate::Aggregates::default(),
+            aggregates: Aggregates::default(),
         }
     }
 
@@ -641,9 +604,16 @@ impl Rib {
     /// arrival time of the paths it brings (one clock read per UPDATE, not
     /// per prefix).
     fn next_op(&mut self) {
-        self.arrivals.note(self.seq + 1, unix_now());
+        self.arrivals.note(self.seq + 1, self.now);
         self.v4_version.begin(&mut self.v4);
         self.v6_version.begin(&mut self.v6);
+    }
+
+    /// Tells the RIB the time (Unix seconds), which it notes as the
+    /// arrival time of the paths that come in until the next call. The
+    /// daemon calls it before each batch of UPDATEs or local changes.
+    pub fn set_time(&mut self, unix_secs: u64) {
+        self.now = unix_secs;
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -657,11 +627,32 @@ impl Rib {
     }
 }
 
-/// Seconds since the Unix epoch.
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+/// What the decision process compares, gathered once per path.
+#[derive(Clone, Debug)]
+pub(super) struct Cand {
+    local_pref: u32,
+    local: bool,
+    as_path_len: usize,
+    origin: u8,
+    med: u32,
+    /// First AS of the path; None for paths from inside the AS.
+    neighbor_as: Option<u32>,
+    ebgp: bool,
+    /// The AS of the peer the path came from.
+    peer_as: u32,
+    seq: u64,
+    router_id: Ipv4Addr,
+    cluster_len: usize,
+    addr: IpAddr,
+    path_id: u32,
+}
+
+/// The configured aggregates and what they originate now.
+#[derive(Debug, Default)]
+pub(super) struct Aggregates {
+    config: BTreeMap<(Family, IpNet), AggregateConfig>,
+    /// Aggregates originated now, with their attributes.
+    active: HashMap<(Family, IpNet), Arc<PathAttrs>, FastState>,
 }
 
 /// Arrival times of paths to the second (FRR's "Last update"), kept as a
@@ -704,23 +695,6 @@ impl Arrivals {
     fn time_of(&self, seq: u64) -> Option<u64> {
         let n = self.log.partition_point(|(s, _)| *s <= seq);
         n.checked_sub(1).map(|i| self.log[i].1)
-    }
-}
-
-/// The wire family of a configured family.
-pub(crate) fn afi_safi(family: Family) -> AfiSafi {
-    match family {
-        Family::Ipv4Unicast => AfiSafi::IPV4_UNICAST,
-        Family::Ipv6Unicast => AfiSafi::IPV6_UNICAST,
-    }
-}
-
-/// The configured family of a wire family, if Tern routes it.
-pub(crate) fn family_of(afi_safi: AfiSafi) -> Option<Family> {
-    match afi_safi {
-        AfiSafi::IPV4_UNICAST => Some(Family::Ipv4Unicast),
-        AfiSafi::IPV6_UNICAST => Some(Family::Ipv6Unicast),
-        _ => None,
     }
 }
 

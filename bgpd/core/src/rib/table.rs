@@ -10,13 +10,55 @@
 
 use std::hash::BuildHasher;
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 use hashbrown::HashTable;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::intern::FastState;
-use super::{Dest, Path};
-use crate::config::Family;
+use crate::attrs::PathAttrs;
+use crate::family::Family;
+
+/// The daemon's handle for one BGP session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u32);
+
+/// Who a path came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Source {
+    /// Originated here (`network`, service VIPs).
+    Local,
+    Peer(PeerId),
+}
+
+/// One candidate path of a prefix.
+#[derive(Clone, Debug)]
+pub(super) struct Path {
+    pub(super) source: Source,
+    /// ADD-PATH path identifier as received (0 without ADD-PATH).
+    pub(super) path_id: u32,
+    /// Position given by the last decision: 0 best, then the ECMP set.
+    pub(super) rank: u16,
+    /// Kept from a session that went down in graceful restart (RFC 4724
+    /// §4.2) and not received again yet.
+    pub(super) stale: bool,
+    pub(super) attrs: Arc<PathAttrs>,
+    /// Arrival order, for "prefer the oldest eBGP path".
+    pub(super) seq: u64,
+}
+
+/// The Loc-RIB entry of one prefix: candidates, best first, then the rest
+/// of the ECMP set (`multipath` paths in all), then the others.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Dest {
+    pub(super) paths: Paths,
+    pub(super) multipath: u16,
+    /// The table version of this prefix's last best-path change (FRR's
+    /// `bgp_dest.version`), stored as [`TableVersion`] keeps it. Also tells
+    /// whether the best path already changed in the operation under way
+    /// (each prefix is advertised once per operation, from its first prior).
+    pub(super) version: u32,
+}
 
 /// The candidate paths of one prefix: none, one inline, or several on the
 /// heap. Reads as a slice of paths.
@@ -431,11 +473,11 @@ mod tests {
     #[test]
     fn paths_move_between_inline_and_heap() {
         let path = |id: u32| Path {
-            source: super::super::Source::Peer(super::super::PeerId(id)),
+            source: Source::Peer(PeerId(id)),
             path_id: 0,
             rank: 0,
             stale: false,
-            attrs: std::sync::Arc::new(super::super::PathAttrs::local()),
+            attrs: std::sync::Arc::new(PathAttrs::local()),
             seq: u64::from(id),
         };
         let mut p = Paths::default();

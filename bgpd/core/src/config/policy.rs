@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, fmt::Write as _};
 use ipnet::IpNet;
 use tern_bgp_wire::Community;
 
-use super::Handled;
+use super::check::{Handled, parse_asn};
 use crate::policy::{
     Action, CommunityListEntry, Policy, PrefixListEntry, RouteMapEntry, SeqList, SetCommunity,
 };
@@ -15,7 +15,7 @@ use crate::policy::{
 /// Longest name of a prefix-list, community-list or route-map.
 const MAX_NAME: usize = 63;
 
-pub(super) fn check_name(kind: &str, name: &str) -> Result<(), String> {
+pub fn check_name(kind: &str, name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME
         && name
@@ -46,7 +46,7 @@ fn parse_seq(s: &str) -> Result<u32, String> {
 }
 
 /// Parses a community as FRR writes it: `AA:NN` or a well-known name.
-pub(crate) fn parse_community(s: &str) -> Result<Community, String> {
+pub fn parse_community(s: &str) -> Result<Community, String> {
     let named = match s {
         "no-export" => Some(Community::NO_EXPORT),
         "no-advertise" => Some(Community::NO_ADVERTISE),
@@ -70,7 +70,7 @@ pub(crate) fn parse_community(s: &str) -> Result<Community, String> {
 
 /// `[no] ip|ipv6 prefix-list NAME [seq N] permit|deny PREFIX|any [ge N] [le N]`
 /// and `no ip|ipv6 prefix-list NAME [seq N]`.
-pub(super) fn apply_prefix_list(policy: &mut Policy, words: &[&str]) -> Result<Handled, String> {
+pub fn apply_prefix_list(policy: &mut Policy, words: &[&str]) -> Result<Handled, String> {
     let (no, words) = match words {
         ["no", rest @ ..] => (true, rest),
         _ => (false, words),
@@ -224,7 +224,7 @@ fn parse_prefix_entry(v6: bool, words: &[&str]) -> Result<PrefixListEntry, Strin
 
 /// `[no] bgp community-list [standard] NAME [seq N] permit|deny COMMUNITY...`
 /// and `no bgp community-list [standard] NAME`.
-pub(super) fn apply_community_list(policy: &mut Policy, words: &[&str]) -> Result<Handled, String> {
+pub fn apply_community_list(policy: &mut Policy, words: &[&str]) -> Result<Handled, String> {
     let (no, words) = match words {
         ["no", rest @ ..] => (true, rest),
         _ => (false, words),
@@ -290,7 +290,7 @@ fn parse_community_entry(words: &[&str]) -> Result<CommunityListEntry, String> {
 
 /// `route-map NAME permit|deny SEQ`: creates the entry (or changes its
 /// action) and returns what the `(config-route-map)#` mode edits.
-pub(super) fn enter_route_map(
+pub fn enter_route_map(
     policy: &mut Policy,
     name: &str,
     action: &str,
@@ -315,7 +315,7 @@ pub(super) fn enter_route_map(
 }
 
 /// `no route-map NAME [permit|deny SEQ]`.
-pub(super) fn remove_route_map(policy: &mut Policy, words: &[&str]) -> Result<(), String> {
+pub fn remove_route_map(policy: &mut Policy, words: &[&str]) -> Result<(), String> {
     match words {
         [name] => policy
             .route_maps
@@ -341,7 +341,7 @@ pub(super) fn remove_route_map(policy: &mut Policy, words: &[&str]) -> Result<()
 }
 
 /// Lines of `(config-route-map)#` for entry `seq` of route-map `name`.
-pub(super) fn apply_route_map_line(
+pub fn apply_route_map_line(
     policy: &mut Policy,
     name: &str,
     seq: u32,
@@ -416,7 +416,7 @@ pub(super) fn apply_route_map_line(
         ["set", "as-path", "prepend", asns @ ..] if !asns.is_empty() => {
             let asns = asns
                 .iter()
-                .map(|a| super::bgp::parse_asn(a))
+                .map(|a| parse_asn(a))
                 .collect::<Result<Vec<_>, _>>()?;
             if asns.len() > 10 {
                 return Err("set as-path prepend takes at most 10 AS numbers".into());
@@ -439,7 +439,7 @@ pub(super) fn apply_route_map_line(
 }
 
 /// The policy objects in running-config syntax.
-pub(super) fn render(policy: &Policy, out: &mut String) {
+pub fn render(policy: &Policy, out: &mut String) {
     for (kw, lists) in [
         ("ip", &policy.prefix_lists_v4),
         ("ipv6", &policy.prefix_lists_v6),
@@ -528,192 +528,6 @@ pub(super) fn render(policy: &Policy, out: &mut String) {
                 let _ = writeln!(out, " set metric {m}");
             }
             out.push_str("exit\n!\n");
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::{Config, ConfigSession, Mode};
-
-    const TEXT: &str = "\
-ip prefix-list PODS permit 10.244.0.0/16 le 24
-ip prefix-list PODS deny any
-ip prefix-list LOOPS seq 10 permit 198.51.100.0/24 ge 32
-ipv6 prefix-list PODS6 seq 5 permit 2001:db8:244::/48 ge 64 le 64
-bgp community-list standard GOLD permit 65001:100 no-export
-bgp community-list 7 seq 10 deny 65001:666
-route-map TOR-IN permit 10
- match community GOLD exact-match
- set local-preference 300
- set community 65000:1 65000:2 additive
-exit
-route-map TOR-IN deny 20
- match ip address prefix-list PODS
-!
-route-map TOR-OUT permit 10
- match ipv6 address prefix-list PODS6
- set as-path prepend 65001 65001
- set metric 20
- set community none
-exit
-router bgp 65001
- neighbor 192.0.2.0 remote-as 65000
- address-family ipv4 unicast
-  neighbor 192.0.2.0 route-map TOR-IN in
-  neighbor 192.0.2.0 route-map TOR-OUT out
- exit-address-family
-exit
-";
-
-    #[test]
-    fn policy_lines_parse_and_round_trip() {
-        let c = Config::parse("t", TEXT).unwrap_or_else(|e| panic!("{e:?}"));
-        let p = &c.policy;
-        let pods = &p.prefix_lists_v4["PODS"];
-        assert_eq!(
-            pods.entries.keys().copied().collect::<Vec<_>>(),
-            vec![5, 10]
-        );
-        assert!(pods.entries[&10].any);
-        assert_eq!(p.prefix_lists_v4["LOOPS"].entries[&10].ge, Some(32));
-        assert_eq!(p.prefix_lists_v6["PODS6"].entries[&5].le, Some(64));
-        assert_eq!(p.community_lists["GOLD"].entries[&5].communities.len(), 2);
-        assert!(p.community_lists.contains_key("7"));
-        let m = &p.route_maps["TOR-IN"];
-        assert_eq!(m.entries[&10].set_local_pref, Some(300));
-        assert_eq!(m.entries[&10].match_community, Some(("GOLD".into(), true)));
-        assert_eq!(
-            p.route_maps["TOR-OUT"].entries[&10].set_prepend,
-            Some(vec![65001, 65001])
-        );
-        let bgp = c.bgp.as_ref().unwrap();
-        let tor = "192.0.2.0".parse().unwrap();
-        assert_eq!(
-            bgp.route_maps(tor, crate::config::Family::Ipv4Unicast),
-            (Some("TOR-IN"), Some("TOR-OUT"))
-        );
-        let text = c.render();
-        let again = Config::parse("running", &text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
-        assert_eq!(again, c, "{text}");
-        assert_eq!(again.render(), text);
-        assert!(text.contains("ip prefix-list PODS seq 5 permit 10.244.0.0/16 le 24\n"));
-        assert!(text.contains("ip prefix-list PODS seq 10 deny any\n"));
-        assert!(
-            text.contains("bgp community-list standard GOLD seq 5 permit 65001:100 no-export\n")
-        );
-        assert!(text.contains("route-map TOR-IN permit 10\n match community GOLD exact-match\n"));
-        assert!(text.contains("  neighbor 192.0.2.0 route-map TOR-IN in\n"));
-    }
-
-    #[test]
-    fn route_map_mode_and_removal() {
-        let mut c = Config::default();
-        let mut s = ConfigSession::default();
-        s.apply(&mut c, "route-map X permit 10").unwrap();
-        assert_eq!(s.mode(), &Mode::RouteMap("X".into(), 10));
-        assert_eq!(s.mode().prompt_name(), "config-route-map");
-        s.apply(&mut c, "set metric 5").unwrap();
-        s.apply(&mut c, "no set metric").unwrap();
-        assert_eq!(c.policy.route_maps["X"].entries[&10].set_metric, None);
-        // A top-level line leaves the mode, as in vtysh.
-        s.apply(&mut c, "hostname n1").unwrap();
-        assert_eq!(s.mode(), &Mode::Config);
-        s.apply(&mut c, "route-map X deny 20").unwrap();
-        s.apply(&mut c, "exit").unwrap();
-        s.apply(&mut c, "no route-map X permit 10").unwrap();
-        assert_eq!(c.policy.route_maps["X"].entries.len(), 1);
-        s.apply(&mut c, "no route-map X").unwrap();
-        assert!(c.policy.route_maps.is_empty());
-        s.apply(&mut c, "ip prefix-list L permit 10.0.0.0/8")
-            .unwrap();
-        s.apply(&mut c, "ip prefix-list L permit 10.0.0.0/8")
-            .unwrap();
-        assert_eq!(
-            c.policy.prefix_lists_v4["L"].entries.len(),
-            1,
-            "same entry twice"
-        );
-        s.apply(&mut c, "no ip prefix-list L permit 10.0.0.0/8")
-            .unwrap();
-        assert!(c.policy.prefix_lists_v4.is_empty());
-    }
-
-    #[test]
-    fn bad_policy_lines_are_refused_with_a_reason() {
-        let cases = [
-            (
-                "ip prefix-list L permit 10.0.0.0/8 ge 8",
-                "make sure: len < ge-value <= le-value",
-            ),
-            (
-                "ip prefix-list L permit 10.0.0.0/8 ge 24 le 16",
-                "make sure",
-            ),
-            (
-                "ip prefix-list L permit 10.0.0.0/8 le 33",
-                "le needs a length (0..32)",
-            ),
-            ("ip prefix-list L permit 10.0.0.1/8", "host bits"),
-            (
-                "ip prefix-list L permit 2001:db8::/32",
-                "not an IPv4 prefix",
-            ),
-            (
-                "ip prefix-list L allow 10.0.0.0/8",
-                "expected permit or deny",
-            ),
-            (
-                "ip prefix-list L seq 0 permit 10.0.0.0/8",
-                "invalid sequence number",
-            ),
-            (
-                "ip prefix-list L/1 permit 10.0.0.0/8",
-                "invalid prefix-list name",
-            ),
-            ("no ip prefix-list NOPE", "not configured"),
-            (
-                "bgp community-list standard C permit 70000:1",
-                "invalid community",
-            ),
-            (
-                "bgp community-list expanded C permit .*",
-                "not supported yet",
-            ),
-            ("route-map X allow 10", "expected permit or deny"),
-            ("route-map X permit 70000", "1..65535"),
-            ("route-map X permit", "usage: route-map"),
-            (
-                "route-map X permit 10\n set local-preference high",
-                "invalid local-preference",
-            ),
-            (
-                "route-map X permit 10\n set ip next-hop 192.0.2.1",
-                "unsupported set",
-            ),
-            (
-                "route-map X permit 10\n match as-path A",
-                "unsupported match",
-            ),
-            (
-                "route-map X permit 10\n set as-path prepend 0",
-                "AS 0 is reserved",
-            ),
-            (
-                "router bgp 65001\n neighbor 192.0.2.0 remote-as 65000\n address-family ipv4 unicast\n  neighbor 192.0.2.0 route-map X sideways",
-                "in or out",
-            ),
-            (
-                "router bgp 65001\n address-family ipv4 unicast\n  neighbor 192.0.2.9 route-map X in",
-                "is not configured",
-            ),
-        ];
-        for (text, want) in cases {
-            let errs = Config::parse("t", text).expect_err(text);
-            assert!(
-                errs.iter().any(|e| e.reason.contains(want)),
-                "{text}: {errs:?}"
-            );
         }
     }
 }

@@ -300,11 +300,7 @@ fn ecmp_needs_the_same_neighbour_as_unless_relaxed() {
 
 #[test]
 fn multipath_relax_from_the_config_and_changed_live() {
-    let c = crate::config::Config::parse(
-        "t",
-        "router bgp 65000\n bgp bestpath as-path multipath-relax\n",
-    )
-    .expect("valid");
+    let c = config_of("router bgp 65000\n bgp bestpath as-path multipath-relax\n");
     let bgp = c.bgp.as_ref().expect("bgp");
     assert!(RibConfig::from_bgp(bgp, ROUTER_ID).multipath_relax);
     let (a, b) = (peer(1, 65001), peer(2, 65002));

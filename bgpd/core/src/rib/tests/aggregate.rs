@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use tern_bgp_wire::{Aggregator, AsSegment, AsSegmentType, Community, attr_type};
 
 use super::*;
-use crate::config::bgp::AggregateConfig;
+use crate::config::AggregateConfig;
 
 const AGG: &str = "10.0.0.0/8";
 

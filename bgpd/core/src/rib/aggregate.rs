@@ -20,20 +20,13 @@ use tern_bgp_wire::{Aggregator, AsPath, AsSegment, AsSegmentType, Origin};
 
 use super::adj_out::FamilyBatch;
 use super::intern::FastState;
-use super::{Changes, PathAttrs, PeerId, Rib, RouteNextHop, Source};
-use crate::config::{Family, bgp::AggregateConfig};
+use super::{Aggregates, Changes, PathAttrs, PeerId, Rib, RouteNextHop, Source};
+use crate::config::AggregateConfig;
+use crate::family::Family;
 
 /// The path id of an aggregate's local path (a `network` of the same
 /// prefix uses 0; the two coexist as FRR's aggregate and static routes do).
 pub(super) const AGGREGATE_PATH_ID: u32 = u32::MAX;
-
-/// The configured aggregates and what they originate now.
-#[derive(Debug, Default)]
-pub(super) struct Aggregates {
-    config: BTreeMap<(Family, IpNet), AggregateConfig>,
-    /// Aggregates originated now, with their attributes.
-    active: HashMap<(Family, IpNet), Arc<PathAttrs>, FastState>,
-}
 
 impl Aggregates {
     /// Whether `prefix` is a more-specific of a `summary-only` aggregate:

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use super::{Dest, PathAttrs, PeerId, Rib, Source};
-use crate::config::Family;
+use crate::family::Family;
 
 /// Where a path came from, as `show ip bgp` prints it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,56 +8,13 @@
 //! own. A change applies to UPDATEs received after it.
 use std::{collections::BTreeSet, fmt::Write as _, net::IpAddr};
 
-use super::bgp::{BgpConfig, RemoteAsConfig};
+use super::model::{BgpConfig, PathAttrPolicy, RemoteAsConfig};
 
 /// The types FRR refuses for both kinds: the well-known mandatory ones,
 /// MED, the multiprotocol attributes and extended communities.
 const NEVER: [u8; 7] = [1, 2, 3, 4, 14, 15, 16];
 /// LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST: eBGP neighbors only.
 const EBGP_ONLY: [u8; 3] = [5, 9, 10];
-
-/// The path-attribute lines of one neighbor or peer-group.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct PathAttrPolicy {
-    /// `path-attribute discard TYPE...`
-    pub discard: BTreeSet<u8>,
-    /// `path-attribute treat-as-withdraw TYPE...`
-    pub withdraw: BTreeSet<u8>,
-}
-
-impl PathAttrPolicy {
-    pub fn is_empty(&self) -> bool {
-        self.discard.is_empty() && self.withdraw.is_empty()
-    }
-
-    /// Whether attributes of `code` are dropped on receipt.
-    pub fn discards(&self, code: u8) -> bool {
-        self.discard.contains(&code)
-    }
-
-    /// Whether an UPDATE carrying `code` is treated as withdrawn (this wins
-    /// over discard, as in FRR).
-    pub fn withdraws(&self, code: u8) -> bool {
-        self.withdraw.contains(&code)
-    }
-
-    /// A member's lists completed from its group's: each kind the member
-    /// does not set comes from the group.
-    pub(super) fn inherit(own: Option<&Self>, group: Option<&Self>) -> Option<Self> {
-        let pick = |f: fn(&Self) -> &BTreeSet<u8>| {
-            own.map(f)
-                .filter(|s| !s.is_empty())
-                .or_else(|| group.map(f))
-                .cloned()
-                .unwrap_or_default()
-        };
-        let p = Self {
-            discard: pick(|p| &p.discard),
-            withdraw: pick(|p| &p.withdraw),
-        };
-        (!p.is_empty()).then_some(p)
-    }
-}
 
 /// Which list a line names.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -148,12 +105,7 @@ fn tidy(bgp: &mut BgpConfig) {
 
 /// `[no] neighbor PEER path-attribute KIND TYPE...`; `rest` follows
 /// `path-attribute`.
-pub(super) fn apply(
-    bgp: &mut BgpConfig,
-    peer: &str,
-    rest: &[&str],
-    no: bool,
-) -> Result<(), String> {
+pub fn apply(bgp: &mut BgpConfig, peer: &str, rest: &[&str], no: bool) -> Result<(), String> {
     let (kind, types) = match rest {
         [kind, types @ ..] => (Kind::parse(kind)?, parse_types(types)?),
         [] => {
@@ -219,7 +171,7 @@ fn join(types: &BTreeSet<u8>) -> String {
 
 /// The lines of one neighbor or peer-group, as FRR writes them (after the
 /// neighbor's other session options).
-pub(super) fn render(who: &str, p: Option<&PathAttrPolicy>, out: &mut String) {
+pub fn render(who: &str, p: Option<&PathAttrPolicy>, out: &mut String) {
     let Some(p) = p else { return };
     if !p.discard.is_empty() {
         let _ = writeln!(
@@ -233,123 +185,6 @@ pub(super) fn render(who: &str, p: Option<&PathAttrPolicy>, out: &mut String) {
             out,
             " neighbor {who} path-attribute treat-as-withdraw {}",
             join(&p.withdraw)
-        );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::Config;
-    use super::*;
-
-    const CONF: &str = "\
-router bgp 65001
- neighbor FABRIC peer-group
- neighbor FABRIC remote-as external
- neighbor FABRIC path-attribute discard 35 240
- neighbor IBGP peer-group
- neighbor IBGP remote-as internal
- neighbor 192.0.2.1 remote-as 65002
- neighbor 192.0.2.1 path-attribute treat-as-withdraw 240 22
- neighbor 192.0.2.1 path-attribute discard 5 23
- neighbor 192.0.2.2 peer-group FABRIC
- neighbor 192.0.2.3 peer-group FABRIC
- neighbor 192.0.2.3 path-attribute discard 25
-exit
-";
-
-    fn addr(s: &str) -> IpAddr {
-        s.parse().expect("address")
-    }
-
-    fn parse(text: &str) -> Result<BgpConfig, String> {
-        Config::parse("t", text)
-            .map(|c| c.bgp.expect("bgp"))
-            .map_err(|e| format!("{e:?}"))
-    }
-
-    #[test]
-    fn lines_parse_render_and_inherit() {
-        let c = Config::parse("t", CONF).unwrap_or_else(|e| panic!("{e:?}"));
-        let text = c.render();
-        assert!(
-            text.contains(" neighbor 192.0.2.1 path-attribute discard 5 23\n")
-                && text.contains(" neighbor 192.0.2.1 path-attribute treat-as-withdraw 22 240\n")
-                && text.contains(" neighbor FABRIC path-attribute discard 35 240\n"),
-            "{text}"
-        );
-        let again = Config::parse("running", &text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
-        assert_eq!(again, c);
-        let r = c.bgp.expect("bgp").resolved();
-        let two = r.path_attr_policy(addr("192.0.2.2")).expect("inherited");
-        assert!(two.discards(240) && two.discards(35) && !two.withdraws(240));
-        let three = r.path_attr_policy(addr("192.0.2.3")).expect("own");
-        assert_eq!(three.discard, BTreeSet::from([25]));
-        let one = r.path_attr_policy(addr("192.0.2.1")).expect("own");
-        assert!(one.withdraws(240) && one.withdraws(22) && one.discards(23));
-    }
-
-    #[test]
-    fn refusals_and_no_forms() {
-        let base = "router bgp 65001\n neighbor 192.0.2.1 remote-as 65002\n neighbor 192.0.2.9 remote-as internal\n";
-        for (line, want) in [
-            (
-                "neighbor 192.0.2.1 path-attribute discard 2",
-                "Can't discard path-attribute 2",
-            ),
-            (
-                "neighbor 192.0.2.1 path-attribute treat-as-withdraw 14",
-                "Can't treat-as-withdraw path-attribute 14",
-            ),
-            (
-                "neighbor 192.0.2.1 path-attribute discard 16",
-                "Can't discard path-attribute 16",
-            ),
-            (
-                "neighbor 192.0.2.9 path-attribute discard 5",
-                "only for eBGP",
-            ),
-            (
-                "neighbor 192.0.2.1 path-attribute discard 0",
-                "invalid path attribute type",
-            ),
-            (
-                "neighbor 192.0.2.1 path-attribute discard 256",
-                "invalid path attribute type",
-            ),
-            (
-                "neighbor 192.0.2.1 path-attribute drop 30",
-                "discard or treat-as-withdraw",
-            ),
-            (
-                "neighbor 192.0.2.7 path-attribute discard 30",
-                "neither a configured neighbor",
-            ),
-        ] {
-            let e = parse(&format!("{base} {line}\n")).expect_err(line);
-            assert!(e.contains(want), "{line}: {e}");
-        }
-        let b = parse(&format!(
-            "{base} neighbor 192.0.2.1 path-attribute discard 30 31 32\n no neighbor 192.0.2.1 path-attribute discard 31\n"
-        ))
-        .expect("parses");
-        assert_eq!(
-            b.path_attributes[&addr("192.0.2.1")].discard,
-            BTreeSet::from([30, 32])
-        );
-        let b = parse(&format!(
-            "{base} neighbor 192.0.2.1 path-attribute discard 30\n no neighbor 192.0.2.1 path-attribute discard\n"
-        ))
-        .expect("parses");
-        assert!(b.path_attributes.is_empty());
-        // A second line replaces the first, as FRR.
-        let b = parse(&format!(
-            "{base} neighbor 192.0.2.1 path-attribute discard 30\n neighbor 192.0.2.1 path-attribute discard 31\n"
-        ))
-        .expect("parses");
-        assert_eq!(
-            b.path_attributes[&addr("192.0.2.1")].discard,
-            BTreeSet::from([31])
         );
     }
 }

@@ -11,19 +11,21 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::bgp::{
-    AfNeighbor, BgpConfig, FrrProfile, NeighborConfig, parse_remote_as, parse_u16, remote_as_word,
+use super::check::{PASSWORD_MASK, check_ifname, check_text, parse_u16};
+use super::model::{
+    AfConfig, AfNeighbor, BgpConfig, FrrProfile, NeighborConfig, PathAttrPolicy, parse_remote_as,
+    remote_as_word,
 };
 
 /// FRR's default `bgp listen limit`.
 pub const DEFAULT_LISTEN_LIMIT: u32 = 100;
 
 /// FRR's refusal when GTSM and multihop meet.
-const GTSM_WITH_MULTIHOP: &str = "ebgp-multihop and ttl-security cannot be configured together";
+pub const GTSM_WITH_MULTIHOP: &str = "ebgp-multihop and ttl-security cannot be configured together";
 
 /// Sets one option (`neighbor X OPTION ...` without the remote-as and
 /// peer-group forms) on `n`; `group` is the settings `n` inherits, if any.
-pub(super) fn set_option(
+pub fn set_option(
     n: &mut NeighborConfig,
     group: Option<&NeighborConfig>,
     rest: &[&str],
@@ -36,7 +38,7 @@ pub(super) fn set_option(
                 .find("description")
                 .map_or(line.len(), |i| i + "description".len());
             let text = line[at..].trim();
-            super::check_text("description", text)?;
+            check_text("description", text)?;
             n.description = Some(text.to_owned());
         }
         ["timers", "connect", s] => {
@@ -46,7 +48,7 @@ pub(super) fn set_option(
         ["send-community", kind @ ..] => check_send_community(kind)?,
         ["passive"] => n.passive = true,
         ["password", pw] => {
-            if *pw == super::PASSWORD_MASK {
+            if *pw == PASSWORD_MASK {
                 return Err(format!(
                     "\"{pw}\" is how show running-config hides a password from users other \
                      than root: give the password itself"
@@ -78,7 +80,7 @@ pub(super) fn set_option(
         ["ttl-security", ..] => return Err("usage: neighbor X ttl-security hops (1-254)".into()),
         ["update-source", src] => {
             if src.parse::<IpAddr>().is_err() {
-                super::check_ifname(src)?;
+                check_ifname(src)?;
             }
             n.update_source = Some((*src).to_owned());
         }
@@ -103,7 +105,7 @@ pub(super) fn set_option(
 }
 
 /// `KEEPALIVE HOLD` of `timers` (a neighbor's, or `timers bgp`).
-pub(super) fn parse_timers(ka: &str, hold: &str) -> Result<(u16, u16), String> {
+pub fn parse_timers(ka: &str, hold: &str) -> Result<(u16, u16), String> {
     let ka = parse_u16(ka, "keepalive", 0, 65535)?;
     let hold = parse_u16(hold, "hold time", 0, 65535)?;
     if hold != 0 && hold < 3 {
@@ -117,7 +119,7 @@ pub(super) fn parse_timers(ka: &str, hold: &str) -> Result<(u16, u16), String> {
 /// `neighbor X send-community [standard|extended|large|all|both]`:
 /// accepted as it is what Tern does (every community is sent, FRR's
 /// default too), nothing to store.
-pub(super) fn check_send_community(kind: &[&str]) -> Result<(), String> {
+pub fn check_send_community(kind: &[&str]) -> Result<(), String> {
     match kind {
         [] | ["standard" | "extended" | "large" | "all" | "both"] => Ok(()),
         _ => Err(format!(
@@ -159,7 +161,7 @@ const UNSUPPORTED_NEIGHBOR: &[(&str, &str)] = &[
 
 /// The refusal of `[no] neighbor X OPTION ...` when OPTION is one of
 /// [`UNSUPPORTED_NEIGHBOR`], or of `no neighbor X send-community`.
-pub(super) fn unsupported(words: &[&str]) -> Option<String> {
+pub fn unsupported(words: &[&str]) -> Option<String> {
     let (no, rest) = match words {
         ["no", "neighbor", _, rest @ ..] => ("no ", rest),
         ["neighbor", _, rest @ ..] => ("", rest),
@@ -184,7 +186,7 @@ pub(super) fn unsupported(words: &[&str]) -> Option<String> {
 }
 
 /// Undoes one option (`no neighbor X OPTION ...`).
-pub(super) fn unset_option(n: &mut NeighborConfig, rest: &[&str]) -> Result<(), String> {
+pub fn unset_option(n: &mut NeighborConfig, rest: &[&str]) -> Result<(), String> {
     match rest {
         ["description", ..] => n.description = None,
         ["timers", "connect", ..] => n.connect_retry = None,
@@ -206,7 +208,7 @@ fn check_group_name(name: &str) -> Result<(), String> {
 }
 
 /// `neighbor NAME ...` where NAME is not an address: a peer-group.
-pub(super) fn apply_group(
+pub fn apply_group(
     bgp: &mut BgpConfig,
     name: &str,
     rest: &[&str],
@@ -247,7 +249,7 @@ pub(super) fn apply_group(
 }
 
 /// `no neighbor NAME ...` for a peer-group.
-pub(super) fn unapply_group(bgp: &mut BgpConfig, name: &str, rest: &[&str]) -> Result<(), String> {
+pub fn unapply_group(bgp: &mut BgpConfig, name: &str, rest: &[&str]) -> Result<(), String> {
     if let ["peer-group"] = rest {
         return delete_group(bgp, name);
     }
@@ -266,7 +268,7 @@ pub(super) fn unapply_group(bgp: &mut BgpConfig, name: &str, rest: &[&str]) -> R
 
 /// `no neighbor NAME peer-group`: as FRR, the group goes with its members
 /// that have no remote-as of their own, and with its listen ranges.
-pub(super) fn delete_group(bgp: &mut BgpConfig, name: &str) -> Result<(), String> {
+pub fn delete_group(bgp: &mut BgpConfig, name: &str) -> Result<(), String> {
     if bgp.peer_groups.remove(name).is_none() {
         return Err(format!("peer-group {name} is not configured"));
     }
@@ -290,15 +292,14 @@ pub(super) fn delete_group(bgp: &mut BgpConfig, name: &str) -> Result<(), String
         af.groups.remove(name);
         af.neighbors.retain(|a, _| !gone.contains(a));
     }
-    bgp.families
-        .retain(|_, af| *af != super::bgp::AfConfig::default());
+    bgp.families.retain(|_, af| *af != AfConfig::default());
     bgp.listen_ranges.retain(|_, g| g != name);
     Ok(())
 }
 
 /// `neighbor ADDRESS peer-group NAME`: makes ADDRESS (new, or configured
 /// without a group) a member of NAME.
-pub(super) fn bind(bgp: &mut BgpConfig, addr: IpAddr, name: &str) -> Result<(), String> {
+pub fn bind(bgp: &mut BgpConfig, addr: IpAddr, name: &str) -> Result<(), String> {
     let Some(g) = bgp.peer_groups.get(name) else {
         return Err(format!(
             "peer-group {name} is not configured (neighbor {name} peer-group, first)"
@@ -349,7 +350,7 @@ pub(super) fn bind(bgp: &mut BgpConfig, addr: IpAddr, name: &str) -> Result<(), 
 }
 
 /// `[no] bgp listen range PREFIX peer-group NAME`, `[no] bgp listen limit N`.
-pub(super) fn apply_listen(bgp: &mut BgpConfig, words: &[&str]) -> Result<(), String> {
+pub fn apply_listen(bgp: &mut BgpConfig, words: &[&str]) -> Result<(), String> {
     let (no, words) = match words {
         ["no", rest @ ..] => (true, rest),
         _ => (false, words),
@@ -465,7 +466,7 @@ impl BgpConfig {
             };
             let name = n.peer_group.clone().unwrap_or_default();
             *n = inherit(n, g);
-            let pa = super::PathAttrPolicy::inherit(
+            let pa = PathAttrPolicy::inherit(
                 self.path_attributes.get(addr),
                 self.group_path_attributes.get(&name),
             );
@@ -533,239 +534,5 @@ impl BgpConfig {
         };
         self.neighbors.insert(addr, n.clone());
         Some(n)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::{Config, Family};
-    use super::*;
-
-    const GROUPS: &str = "\
-router bgp 65001
- bgp listen limit 10
- neighbor FABRIC peer-group
- neighbor FABRIC remote-as external
- neighbor FABRIC timers 1 3
- neighbor FABRIC ttl-security hops 1
- neighbor RACK peer-group
- neighbor RACK remote-as 65100
- neighbor OWNAS peer-group
- neighbor OWNAS timers 2 6
- bgp listen range 192.0.2.0/24 peer-group FABRIC
- bgp listen range 2001:db8::/64 peer-group FABRIC
- bgp listen range 192.0.2.128/25 peer-group RACK
- neighbor 198.51.100.1 peer-group FABRIC
- neighbor 198.51.100.1 description spine one
- neighbor 198.51.100.2 remote-as 65200
- neighbor 198.51.100.2 peer-group OWNAS
- neighbor 198.51.100.3 remote-as 65300
- neighbor 198.51.100.3 ebgp-multihop 3
- !
- address-family ipv4 unicast
-  aggregate-address 10.0.0.0/8 as-set summary-only
-  aggregate-address 10.1.0.0/16
-  neighbor FABRIC route-map FROM-FABRIC in
-  neighbor OWNAS route-map FROM-OWN in
-  neighbor OWNAS maximum-prefix 500
-  neighbor 198.51.100.2 route-map MINE in
- exit-address-family
- !
- address-family ipv6 unicast
-  aggregate-address 2001:db8:100::/48 summary-only
-  neighbor FABRIC activate
-  neighbor OWNAS activate
- exit-address-family
-exit
-";
-
-    fn addr(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn peer_groups_and_ranges_parse_and_round_trip() {
-        let c = Config::parse("t", GROUPS).unwrap_or_else(|e| panic!("{e:?}"));
-        let text = c.render();
-        let again = Config::parse("running", &text).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
-        assert_eq!(again, c, "{text}");
-        assert_eq!(again.render(), text);
-        let b = c.bgp.expect("bgp");
-        assert_eq!(b.peer_groups.len(), 3);
-        assert_eq!(b.listen_limit(), 10);
-        assert_eq!(b.listen_group(addr("192.0.2.7")), Some("FABRIC"));
-        assert_eq!(
-            b.listen_group(addr("192.0.2.200")),
-            Some("RACK"),
-            "longest match"
-        );
-        assert_eq!(b.listen_group(addr("2001:db8::9")), Some("FABRIC"));
-        assert_eq!(b.listen_group(addr("203.0.113.1")), None);
-        let aggs: Vec<_> = b.aggregates(Family::Ipv4Unicast).collect();
-        assert_eq!(aggs.len(), 2);
-        assert!(aggs[0].1.as_set && aggs[0].1.summary_only);
-        assert!(!aggs[1].1.as_set && !aggs[1].1.summary_only);
-    }
-
-    #[test]
-    fn members_inherit_what_they_do_not_set() {
-        let b = Config::parse("t", GROUPS).unwrap().bgp.unwrap();
-        let r = b.resolved();
-        let one = &r.neighbors[&addr("198.51.100.1")];
-        assert_eq!(
-            one.remote_as,
-            Some(super::super::bgp::RemoteAsConfig::External)
-        );
-        assert_eq!(one.timers(), (1, 3));
-        assert_eq!(one.ttl_security, Some(1));
-        assert_eq!(one.description.as_deref(), Some("spine one"));
-        let two = addr("198.51.100.2");
-        assert_eq!(
-            r.neighbors[&two].remote_as,
-            Some(super::super::bgp::RemoteAsConfig::Asn(65200)),
-            "own remote-as wins"
-        );
-        assert_eq!(
-            r.route_maps(two, Family::Ipv4Unicast),
-            (Some("MINE"), None),
-            "own route-map wins"
-        );
-        assert_eq!(r.maximum_prefix(two, Family::Ipv4Unicast), Some(500));
-        assert_eq!(r.neighbors[&two].timers(), (2, 6));
-        assert!(
-            r.is_active(two, Family::Ipv6Unicast),
-            "group activated ipv6"
-        );
-        let three = &r.neighbors[&addr("198.51.100.3")];
-        assert_eq!(three.ebgp_multihop, Some(3));
-        // A dynamic neighbor is a passive member with the group's settings.
-        let mut r = r;
-        let d = r.add_dynamic(addr("192.0.2.9"), "FABRIC").expect("dynamic");
-        assert!(d.passive);
-        assert_eq!(d.ttl_security, Some(1));
-        assert_eq!(
-            r.route_maps(addr("192.0.2.9"), Family::Ipv4Unicast),
-            (Some("FROM-FABRIC"), None)
-        );
-        assert!(r.is_active(addr("192.0.2.9"), Family::Ipv6Unicast));
-    }
-
-    #[test]
-    fn group_lines_undo() {
-        let mut c = Config::parse("t", GROUPS).unwrap();
-        let mut s = super::super::ConfigSession::default();
-        for line in [
-            "router bgp 65001",
-            "no neighbor 198.51.100.2 peer-group OWNAS",
-            "no bgp listen range 192.0.2.128/25 peer-group RACK",
-            "no bgp listen limit",
-            "no neighbor FABRIC ttl-security hops 1",
-            "no neighbor FABRIC peer-group",
-        ] {
-            s.apply(&mut c, line)
-                .unwrap_or_else(|e| panic!("{line}: {e}"));
-        }
-        let b = c.bgp.as_ref().unwrap();
-        assert!(!b.peer_groups.contains_key("FABRIC"));
-        assert!(
-            !b.neighbors.contains_key(&addr("198.51.100.1")),
-            "member without its own remote-as goes with the group"
-        );
-        assert_eq!(b.neighbors[&addr("198.51.100.2")].peer_group, None);
-        assert!(b.listen_ranges.is_empty());
-        assert_eq!(b.listen_limit, None);
-        assert!(
-            b.families
-                .values()
-                .all(|af| !af.groups.contains_key("FABRIC"))
-        );
-        let text = c.render();
-        assert_eq!(Config::parse("r", &text).unwrap(), c, "{text}");
-    }
-
-    #[test]
-    fn bad_group_lines_are_refused() {
-        let cases = [
-            (
-                "neighbor NOPE remote-as 65000",
-                "not a configured peer-group",
-            ),
-            ("neighbor 192.0.2.1 peer-group NOPE", "not configured"),
-            (
-                "neighbor G peer-group\n neighbor 192.0.2.1 peer-group G",
-                "Specify remote-as",
-            ),
-            (
-                "bgp listen range 192.0.2.0/24 peer-group NOPE",
-                "Configure the peer-group first",
-            ),
-            (
-                "neighbor G peer-group\n neighbor H peer-group\n bgp listen range 192.0.2.0/24 peer-group G\n bgp listen range 192.0.2.0/24 peer-group H",
-                "already exists",
-            ),
-            ("bgp listen limit 0", "Invalid limit"),
-            (
-                "neighbor 192.0.2.1 remote-as 65000\n neighbor 192.0.2.1 ebgp-multihop\n neighbor 192.0.2.1 ttl-security hops 2",
-                GTSM_WITH_MULTIHOP,
-            ),
-            (
-                "neighbor 192.0.2.1 remote-as 65000\n neighbor 192.0.2.1 ttl-security hops 2\n neighbor 192.0.2.1 ebgp-multihop 2",
-                GTSM_WITH_MULTIHOP,
-            ),
-            (
-                "neighbor G peer-group\n neighbor G ebgp-multihop\n neighbor G remote-as 1\n neighbor 192.0.2.1 peer-group G\n neighbor 192.0.2.1 ttl-security hops 1",
-                GTSM_WITH_MULTIHOP,
-            ),
-            (
-                "neighbor 192.0.2.1 remote-as 65000\n neighbor 192.0.2.1 ttl-security hops 255",
-                "invalid hop count",
-            ),
-            (
-                "neighbor G peer-group\n neighbor G remote-as 1\n neighbor 192.0.2.1 peer-group G\n neighbor 192.0.2.1 remote-as 2",
-                "cannot configure remote-as for member",
-            ),
-            ("neighbor bad/name peer-group", "invalid peer-group name"),
-            (
-                "address-family ipv4 unicast\n  neighbor NOPE activate",
-                "neither a neighbor address nor a configured peer-group",
-            ),
-            (
-                "address-family ipv4 unicast\n  aggregate-address 10.0.0.1/8",
-                "host bits",
-            ),
-            (
-                "address-family ipv4 unicast\n  aggregate-address 10.0.0.0/8 route-map X",
-                "not supported",
-            ),
-            (
-                "address-family ipv6 unicast\n  aggregate-address 10.0.0.0/8",
-                "not an ipv6 unicast prefix",
-            ),
-        ];
-        for (body, want) in cases {
-            let text = format!("router bgp 65001\n {body}\n");
-            let errs = Config::parse("t", &text).expect_err(&text);
-            assert!(
-                errs.iter().any(|e| e.reason.contains(want)),
-                "{text}: {errs:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_refused_line_changes_nothing() {
-        let mut c = Config::parse("t", GROUPS).unwrap();
-        let before = c.clone();
-        let mut s = super::super::ConfigSession::default();
-        s.apply(&mut c, "router bgp 65001").unwrap();
-        for bad in [
-            "neighbor 198.51.100.1 ebgp-multihop",
-            "neighbor 198.51.100.9 peer-group NOPE",
-            "bgp listen range 192.0.2.0/24 peer-group RACK",
-            "neighbor OWNAS remote-as 65999",
-        ] {
-            assert!(s.apply(&mut c, bad).is_err(), "{bad}");
-            assert_eq!(c, before, "{bad}");
-        }
     }
 }

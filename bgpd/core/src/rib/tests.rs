@@ -55,6 +55,77 @@ pub(super) fn transit_policy() -> Policy {
     p
 }
 
+/// The `router bgp` block and the policy of a config text, read with the
+/// core's grammar. Only the modes these tests use are tracked: `router
+/// bgp`, `address-family`, `route-map` and their exits.
+pub(super) struct TestConfig {
+    pub(super) bgp: Option<BgpConfig>,
+    pub(super) policy: Policy,
+}
+
+pub(super) fn config_of(text: &str) -> TestConfig {
+    use crate::config::{policy as lines, router};
+    enum In {
+        Top,
+        Router,
+        Af(Family),
+        RouteMap(String, u32),
+    }
+    let mut c = TestConfig {
+        bgp: None,
+        policy: Policy::default(),
+    };
+    let mut mode = In::Top;
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match (&mode, words.as_slice()) {
+            (_, ["router", "bgp", asn]) => {
+                let asn = ok(line, crate::config::check::parse_asn(asn));
+                c.bgp = Some(BgpConfig::new(asn));
+                mode = In::Router;
+            }
+            (_, ["route-map", name, action, seq]) => {
+                let (name, seq) = ok(
+                    line,
+                    lines::enter_route_map(&mut c.policy, name, action, seq),
+                );
+                mode = In::RouteMap(name, seq);
+            }
+            (In::Router, ["address-family", rest @ ..]) => {
+                mode = In::Af(ok(line, router::parse_family(rest)));
+            }
+            (In::Af(_), ["exit-address-family"]) => mode = In::Router,
+            (_, ["exit"]) => mode = In::Top,
+            (In::Router, _) => {
+                let bgp = c.bgp.as_mut().expect("router bgp");
+                ok(line, router::apply_router(bgp, &words, line));
+            }
+            (In::Af(f), _) => {
+                let bgp = c.bgp.as_mut().expect("router bgp");
+                ok(line, router::apply_af(bgp, *f, &words));
+            }
+            (In::RouteMap(name, seq), _) => {
+                ok(
+                    line,
+                    lines::apply_route_map_line(&mut c.policy, name, *seq, &words),
+                );
+            }
+            (In::Top, ["ip" | "ipv6", "prefix-list", ..]) => {
+                ok(line, lines::apply_prefix_list(&mut c.policy, &words));
+            }
+            (In::Top, ["bgp", "community-list", ..]) => {
+                ok(line, lines::apply_community_list(&mut c.policy, &words));
+            }
+            (In::Top, _) => panic!("{line}: not a line these tests read"),
+        }
+    }
+    c
+}
+
+fn ok<T>(line: &str, r: Result<T, String>) -> T {
+    r.unwrap_or_else(|e| panic!("{line}: {e}"))
+}
+
 pub(super) fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }

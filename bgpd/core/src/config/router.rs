@@ -1,515 +1,27 @@
-//! `router bgp` configuration: the model, the lines of `(config-router)#`
-//! and `(config-router-af)#`, and their rendering for show running-config.
-//!
-//! Defaults follow FRR's `datacenter` profile, which is what a node facing
-//! its top-of-rack router wants: keepalive 3 s / hold 9 s, connect retry
-//! 10 s, and no policy required to exchange routes on eBGP. A neighbor is
-//! activated in the address family of its own address unless told otherwise.
+//! The lines of `(config-router)#` and `(config-router-af)#`, and the
+//! `router bgp` block of show running-config. Neighbor options are in
+//! [`super::neighbor`], path-attribute lists in [`super::path_attr`].
 use std::{
-    collections::{BTreeMap, BTreeSet},
     fmt::Write as _,
     net::{IpAddr, Ipv4Addr},
 };
 
 use ipnet::IpNet;
 
-use super::Handled;
-
-/// Keepalive interval of FRR's datacenter profile, in seconds.
-pub const DEFAULT_KEEPALIVE: u16 = 3;
-/// Hold time of FRR's datacenter profile, in seconds.
-pub const DEFAULT_HOLD: u16 = 9;
-/// Connect retry interval of FRR's datacenter profile, in seconds.
-pub const DEFAULT_CONNECT_RETRY: u16 = 10;
-
-/// The address families Tern speaks today.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Family {
-    Ipv4Unicast,
-    Ipv6Unicast,
-}
-
-impl Family {
-    pub const ALL: [Family; 2] = [Family::Ipv4Unicast, Family::Ipv6Unicast];
-
-    /// `ipv4 unicast` / `ipv6 unicast`.
-    pub fn keyword(self) -> &'static str {
-        match self {
-            Family::Ipv4Unicast => "ipv4 unicast",
-            Family::Ipv6Unicast => "ipv6 unicast",
-        }
-    }
-
-    /// The family whose routes share the address's version.
-    pub fn of(addr: IpAddr) -> Family {
-        match addr {
-            IpAddr::V4(_) => Family::Ipv4Unicast,
-            IpAddr::V6(_) => Family::Ipv6Unicast,
-        }
-    }
-
-    fn holds(self, net: &IpNet) -> bool {
-        matches!(
-            (self, net),
-            (Family::Ipv4Unicast, IpNet::V4(_)) | (Family::Ipv6Unicast, IpNet::V6(_))
-        )
-    }
-}
-
-/// `neighbor X remote-as ...`
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RemoteAsConfig {
-    Asn(u32),
-    Internal,
-    External,
-}
-
-/// One `neighbor ADDRESS ...` set of lines.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct NeighborConfig {
-    pub remote_as: Option<RemoteAsConfig>,
-    pub description: Option<String>,
-    /// `timers KEEPALIVE HOLD`.
-    pub timers: Option<(u16, u16)>,
-    /// `timers connect SECONDS`.
-    pub connect_retry: Option<u16>,
-    pub passive: bool,
-    pub shutdown: bool,
-    /// `password WORD`: TCP MD5 signature key (RFC 2385).
-    pub password: Option<String>,
-    /// `ebgp-multihop [TTL]`: an eBGP peer that is not directly connected.
-    pub ebgp_multihop: Option<u8>,
-    /// `update-source IFNAME|ADDRESS`: the local address of the session.
-    pub update_source: Option<String>,
-    /// `ttl-security hops N` (GTSM, RFC 5082): send with TTL 255, accept
-    /// only packets that arrive with TTL >= 256 - N.
-    pub ttl_security: Option<u8>,
-    /// `neighbor X bfd`: a BFD session to the neighbor (ternd's BFD task);
-    /// BFD going Down takes the BGP session down at once.
-    pub bfd: bool,
-    /// `neighbor ADDRESS peer-group NAME`: settings not given here come
-    /// from the group. Always None on a group itself.
-    pub peer_group: Option<String>,
-}
-
-impl NeighborConfig {
-    /// Keepalive and hold time in force.
-    pub fn timers(&self) -> (u16, u16) {
-        self.timers.unwrap_or((DEFAULT_KEEPALIVE, DEFAULT_HOLD))
-    }
-}
-
-/// Per-family settings of one neighbor (`address-family` mode).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AfNeighbor {
-    /// `neighbor X activate` / `no neighbor X activate`; None is the default
-    /// (active in the family of the neighbor's own address).
-    pub activate: Option<bool>,
-    /// `neighbor X maximum-prefix N`: more accepted prefixes than N end the
-    /// session with Cease / Maximum Number of Prefixes Reached (RFC 4486).
-    pub maximum_prefix: Option<u32>,
-    /// `neighbor X route-reflector-client` (RFC 4456).
-    pub rr_client: bool,
-    /// `neighbor X route-map NAME in`: import policy.
-    pub route_map_in: Option<String>,
-    /// `neighbor X route-map NAME out`: export policy.
-    pub route_map_out: Option<String>,
-    /// `neighbor X allowas-in [N|origin]`: how often our AS may appear in
-    /// a received AS_PATH.
-    pub allowas_in: Option<AllowAsIn>,
-    /// `neighbor X next-hop-self`: our address as the next hop of the
-    /// eBGP-learnt routes sent to this (internal) peer.
-    pub next_hop_self: bool,
-    /// `neighbor X next-hop-self force`: also for reflected iBGP routes.
-    pub next_hop_self_force: bool,
-    /// `neighbor X soft-reconfiguration inbound`: keep the Adj-RIB-In as
-    /// received, before the import policy.
-    pub soft_reconfig_in: bool,
-}
-
-/// `neighbor X allowas-in [N|origin]` (FRR's words).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AllowAsIn {
-    /// Our AS may appear up to N times (1-10; 3 without a number).
-    Count(u8),
-    /// Any path that our AS originated (its last AS is ours) is accepted.
-    Origin,
-}
-
-impl AllowAsIn {
-    /// FRR's count when none is given.
-    pub const DEFAULT_COUNT: u8 = 3;
-
-    /// Whether a path with this many occurrences of our AS, and this
-    /// origin AS, passes.
-    pub fn allows(self, occurrences: usize, origin_is_ours: bool) -> bool {
-        match self {
-            AllowAsIn::Count(n) => occurrences <= usize::from(n),
-            AllowAsIn::Origin => origin_is_ours,
-        }
-    }
-}
-
-/// `redistribute connected|kernel|static`: which kernel routes are
-/// originated into BGP.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Redistribute {
-    /// Interface subnets (the kernel's proto-kernel routes without gateway).
-    Connected,
-    /// Routes other programs or `ip route` put in the main table.
-    Kernel,
-    /// Routes with protocol `static`.
-    Static,
-}
-
-impl Redistribute {
-    pub fn keyword(self) -> &'static str {
-        match self {
-            Redistribute::Connected => "connected",
-            Redistribute::Kernel => "kernel",
-            Redistribute::Static => "static",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Redistribute> {
-        match s {
-            "connected" => Some(Redistribute::Connected),
-            "kernel" => Some(Redistribute::Kernel),
-            "static" => Some(Redistribute::Static),
-            _ => None,
-        }
-    }
-}
-
-/// One `address-family ... unicast` block.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AfConfig {
-    /// `network PREFIX`: routes this node originates (pod CIDRs).
-    pub networks: BTreeSet<IpNet>,
-    /// `maximum-paths N`: ECMP width for eBGP paths (FRR's default is 64).
-    pub maximum_paths: Option<u16>,
-    /// `redistribute connected|kernel|static`.
-    pub redistribute: BTreeSet<Redistribute>,
-    /// `aggregate-address PREFIX [as-set] [summary-only]`.
-    pub aggregates: BTreeMap<IpNet, AggregateConfig>,
-    pub neighbors: BTreeMap<IpAddr, AfNeighbor>,
-    /// Per-family settings of peer-groups, by group name.
-    pub groups: BTreeMap<String, AfNeighbor>,
-}
-
-/// One `aggregate-address PREFIX [as-set] [summary-only]` line.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct AggregateConfig {
-    /// The more-specific routes are not advertised to any peer.
-    pub summary_only: bool,
-    /// The aggregate's AS_PATH carries an AS_SET of the contributors' ASes.
-    pub as_set: bool,
-}
-
-/// FRR's default restart time (`bgp graceful-restart restart-time`), seconds.
-pub const DEFAULT_RESTART_TIME: u16 = 120;
-/// FRR's default stale-path time (`bgp graceful-restart stalepath-time`).
-pub const DEFAULT_STALEPATH_TIME: u16 = 360;
-
-/// `bgp graceful-restart ...` (RFC 4724).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct GracefulRestartConfig {
-    /// `bgp graceful-restart`: restarting-speaker mode (keep the kernel
-    /// routes across a ternd restart). Without it Tern is a helper only,
-    /// FRR's default.
-    pub enabled: bool,
-    /// `restart-time N`: how long peers keep our routes while we restart.
-    pub restart_time: Option<u16>,
-    /// `stalepath-time N`: how long we keep a restarting peer's routes
-    /// once it is back, waiting for its End-of-RIB.
-    pub stalepath_time: Option<u16>,
-}
-
-impl GracefulRestartConfig {
-    pub fn restart_time(&self) -> u16 {
-        self.restart_time.unwrap_or(DEFAULT_RESTART_TIME)
-    }
-
-    pub fn stalepath_time(&self) -> u16 {
-        self.stalepath_time.unwrap_or(DEFAULT_STALEPATH_TIME)
-    }
-}
-
-/// `router bgp ASN`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BgpConfig {
-    pub asn: u32,
-    pub router_id: Option<Ipv4Addr>,
-    pub graceful_restart: GracefulRestartConfig,
-    pub neighbors: BTreeMap<IpAddr, NeighborConfig>,
-    /// `neighbor NAME peer-group` and the settings given to NAME.
-    pub peer_groups: BTreeMap<String, NeighborConfig>,
-    /// `bgp listen range PREFIX peer-group NAME`: connections from these
-    /// addresses create dynamic neighbors of the group.
-    pub listen_ranges: BTreeMap<IpNet, String>,
-    /// `bgp listen limit N`: most dynamic neighbors at once (FRR's default 100).
-    pub listen_limit: Option<u32>,
-    pub families: BTreeMap<Family, AfConfig>,
-    /// `neighbor ADDRESS path-attribute discard|treat-as-withdraw ...`.
-    /// Kept apart from [`NeighborConfig`] so that a change applies to the
-    /// running session instead of restarting it.
-    pub path_attributes: BTreeMap<IpAddr, super::PathAttrPolicy>,
-    /// The same lines of peer-groups, by name.
-    pub group_path_attributes: BTreeMap<String, super::PathAttrPolicy>,
-    /// `bgp bestpath as-path multipath-relax`: paths from different
-    /// neighboring ASes of equal AS_PATH length share the ECMP set.
-    pub multipath_relax: bool,
-    /// `timers bgp KEEPALIVE HOLD`: the timers of neighbors (and
-    /// peer-groups) that set none of their own.
-    pub timers: Option<(u16, u16)>,
-    /// `frr defaults ...` of the whole configuration, mirrored here (the
-    /// session keeps it in line) because it decides the defaults below.
-    pub profile: FrrProfile,
-    /// `[no] bgp ebgp-requires-policy` when it departs from the profile's
-    /// default (None: the profile's).
-    pub ebgp_requires_policy: Option<bool>,
-    /// `[no] bgp log-neighbor-changes` when it departs from the profile's
-    /// default.
-    pub log_neighbor_changes: Option<bool>,
-}
-
-/// `frr defaults traditional|datacenter`: FRR's two sets of defaults.
-/// What they change among the settings ternd has (FRR 8.4, bgpd's
-/// FRR_CFG_DEFAULT_* lines):
-///
-/// | setting                      | datacenter | traditional |
-/// |------------------------------|------------|-------------|
-/// | `bgp ebgp-requires-policy`   | off        | on          |
-/// | `timers bgp` (keepalive hold)| 3 9        | 60 180      |
-/// | neighbor `timers connect`    | 10         | 120         |
-/// | `bgp log-neighbor-changes`   | on         | off         |
-/// | hostnames in show output     | shown      | not shown   |
-///
-/// (The last is FRR's `bgp default show-hostname` and
-/// `show-nexthop-hostname`: `tor1(192.0.2.2)` in `show bgp summary`,
-/// `192.0.2.2(tor1)` in `show ip bgp`.) Tern's own default, without the
-/// line, is the datacenter profile.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum FrrProfile {
-    #[default]
-    Datacenter,
-    Traditional,
-}
-
-impl FrrProfile {
-    pub fn keyword(self) -> &'static str {
-        match self {
-            FrrProfile::Datacenter => "datacenter",
-            FrrProfile::Traditional => "traditional",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<FrrProfile> {
-        match s {
-            "datacenter" => Some(FrrProfile::Datacenter),
-            "traditional" => Some(FrrProfile::Traditional),
-            _ => None,
-        }
-    }
-
-    /// Keepalive and hold time of neighbors that set none.
-    pub fn timers(self) -> (u16, u16) {
-        match self {
-            FrrProfile::Datacenter => (DEFAULT_KEEPALIVE, DEFAULT_HOLD),
-            FrrProfile::Traditional => (60, 180),
-        }
-    }
-
-    /// Connect retry of neighbors that set none.
-    pub fn connect_retry(self) -> u16 {
-        match self {
-            FrrProfile::Datacenter => DEFAULT_CONNECT_RETRY,
-            FrrProfile::Traditional => 120,
-        }
-    }
-
-    /// Whether eBGP sessions need import and export policy.
-    pub fn ebgp_requires_policy(self) -> bool {
-        self == FrrProfile::Traditional
-    }
-
-    /// Whether neighbor state changes are logged.
-    pub fn log_neighbor_changes(self) -> bool {
-        self == FrrProfile::Datacenter
-    }
-}
-
-impl BgpConfig {
-    pub fn new(asn: u32) -> Self {
-        Self {
-            asn,
-            router_id: None,
-            graceful_restart: GracefulRestartConfig::default(),
-            neighbors: BTreeMap::new(),
-            peer_groups: BTreeMap::new(),
-            listen_ranges: BTreeMap::new(),
-            listen_limit: None,
-            families: BTreeMap::new(),
-            path_attributes: BTreeMap::new(),
-            group_path_attributes: BTreeMap::new(),
-            multipath_relax: false,
-            timers: None,
-            profile: FrrProfile::default(),
-            ebgp_requires_policy: None,
-            log_neighbor_changes: None,
-        }
-    }
-
-    /// `bgp ebgp-requires-policy` in force: eBGP sessions exchange no
-    /// routes in a family without an import (export) route-map.
-    pub fn ebgp_requires_policy(&self) -> bool {
-        self.ebgp_requires_policy
-            .unwrap_or_else(|| self.profile.ebgp_requires_policy())
-    }
-
-    /// `bgp log-neighbor-changes` in force.
-    pub fn log_neighbor_changes(&self) -> bool {
-        self.log_neighbor_changes
-            .unwrap_or_else(|| self.profile.log_neighbor_changes())
-    }
-
-    /// Puts `profile` in force and drops the settings that now equal its
-    /// defaults, so that what renders to nothing is not stored.
-    pub fn set_profile(&mut self, profile: FrrProfile) {
-        self.profile = profile;
-        if self.ebgp_requires_policy == Some(profile.ebgp_requires_policy()) {
-            self.ebgp_requires_policy = None;
-        }
-        if self.log_neighbor_changes == Some(profile.log_neighbor_changes()) {
-            self.log_neighbor_changes = None;
-        }
-    }
-
-    /// `neighbor X path-attribute ...` in force for `peer` (resolved
-    /// config: a member's already completed from its group).
-    pub fn path_attr_policy(&self, peer: IpAddr) -> Option<&super::PathAttrPolicy> {
-        self.path_attributes.get(&peer).filter(|p| !p.is_empty())
-    }
-
-    /// The aggregates configured in `family`.
-    pub fn aggregates(&self, family: Family) -> impl Iterator<Item = (&IpNet, &AggregateConfig)> {
-        self.families
-            .get(&family)
-            .into_iter()
-            .flat_map(|af| af.aggregates.iter())
-    }
-
-    /// Whether `peer` exchanges routes of `family`.
-    pub fn is_active(&self, peer: IpAddr, family: Family) -> bool {
-        let explicit = self
-            .families
-            .get(&family)
-            .and_then(|af| af.neighbors.get(&peer))
-            .and_then(|n| n.activate);
-        explicit.unwrap_or(Family::of(peer) == family)
-    }
-
-    /// The networks originated in `family`.
-    pub fn networks(&self, family: Family) -> impl Iterator<Item = &IpNet> {
-        self.families
-            .get(&family)
-            .into_iter()
-            .flat_map(|af| af.networks.iter())
-    }
-
-    /// Whether `family` redistributes routes of kind `r`.
-    pub fn redistributes(&self, family: Family, r: Redistribute) -> bool {
-        self.families
-            .get(&family)
-            .is_some_and(|af| af.redistribute.contains(&r))
-    }
-
-    /// `neighbor X maximum-prefix N` in `family`.
-    pub fn maximum_prefix(&self, peer: IpAddr, family: Family) -> Option<u32> {
-        self.families
-            .get(&family)
-            .and_then(|af| af.neighbors.get(&peer))
-            .and_then(|n| n.maximum_prefix)
-    }
-
-    /// The address-family settings of `peer` in `family` (defaults when
-    /// it has none).
-    pub fn af_neighbor(&self, peer: IpAddr, family: Family) -> AfNeighbor {
-        self.families
-            .get(&family)
-            .and_then(|af| af.neighbors.get(&peer))
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// The route-maps (in, out) applied to `peer` in `family`.
-    pub fn route_maps(&self, peer: IpAddr, family: Family) -> (Option<&str>, Option<&str>) {
-        let n = self
-            .families
-            .get(&family)
-            .and_then(|af| af.neighbors.get(&peer));
-        (
-            n.and_then(|n| n.route_map_in.as_deref()),
-            n.and_then(|n| n.route_map_out.as_deref()),
-        )
-    }
-
-    /// Whether `peer` is a route-reflector client (in any family).
-    pub fn is_rr_client(&self, peer: IpAddr) -> bool {
-        self.families
-            .values()
-            .any(|af| af.neighbors.get(&peer).is_some_and(|n| n.rr_client))
-    }
-
-    /// ECMP width for `family` (FRR's default: 64 with multipath compiled in).
-    pub fn maximum_paths(&self, family: Family) -> u16 {
-        self.families
-            .get(&family)
-            .and_then(|af| af.maximum_paths)
-            .unwrap_or(64)
-    }
-}
-
-pub(super) fn parse_asn(s: &str) -> Result<u32, String> {
-    // asplain, or asdot (RFC 5396) "X.Y".
-    let v = if let Some((hi, lo)) = s.split_once('.') {
-        let hi: u16 = hi
-            .parse()
-            .map_err(|_| format!("invalid AS number \"{s}\""))?;
-        let lo: u16 = lo
-            .parse()
-            .map_err(|_| format!("invalid AS number \"{s}\""))?;
-        (u32::from(hi) << 16) | u32::from(lo)
-    } else {
-        s.parse::<u32>()
-            .map_err(|_| format!("invalid AS number \"{s}\" (1..4294967295)"))?
-    };
-    if v == 0 {
-        return Err("AS 0 is reserved (RFC 7607)".into());
-    }
-    Ok(v)
-}
-
-pub(super) fn parse_u16(s: &str, what: &str, min: u16, max: u16) -> Result<u16, String> {
-    match s.parse::<u16>() {
-        Ok(v) if v >= min && v <= max => Ok(v),
-        _ => Err(format!("invalid {what} \"{s}\" ({min}..{max})")),
-    }
-}
+use super::check::{Handled, PASSWORD_MASK, parse_u16};
+use super::model::*;
+use super::{neighbor, path_attr, policy};
+use crate::family::Family;
 
 /// Lines of `(config-router)#`. `Handled::No` lets the caller try the parent
 /// mode (a top-level line leaves router mode, as in vtysh).
-pub(super) fn apply_router(
-    bgp: &mut BgpConfig,
-    words: &[&str],
-    line: &str,
-) -> Result<Handled, String> {
-    if let Some(refusal) = super::neighbor::unsupported(words) {
+pub fn apply_router(bgp: &mut BgpConfig, words: &[&str], line: &str) -> Result<Handled, String> {
+    if let Some(refusal) = neighbor::unsupported(words) {
         return Err(refusal);
     }
     match words {
         ["timers", "bgp", ka, hold] => {
-            bgp.timers = Some(super::neighbor::parse_timers(ka, hold)?);
+            bgp.timers = Some(neighbor::parse_timers(ka, hold)?);
         }
         ["timers", "bgp", ..] => return Err("usage: timers bgp KEEPALIVE HOLDTIME".into()),
         ["no", "timers", "bgp", ..] => bgp.timers = None,
@@ -569,7 +81,7 @@ pub(super) fn apply_router(
             bgp.multipath_relax = apply_bestpath(words[0] != "no", rest)?;
         }
         ["bgp", "listen", ..] | ["no", "bgp", "listen", ..] => {
-            super::neighbor::apply_listen(bgp, words)?;
+            neighbor::apply_listen(bgp, words)?;
         }
         // FRR takes these address-family lines in router mode too, for
         // IPv4 unicast, and shows them under that address family.
@@ -589,14 +101,14 @@ pub(super) fn apply_router(
             return apply_af(bgp, Family::Ipv4Unicast, words);
         }
         ["neighbor", peer, "path-attribute", rest @ ..] => {
-            super::path_attr::apply(bgp, peer, rest, false)?;
+            path_attr::apply(bgp, peer, rest, false)?;
         }
         ["no", "neighbor", peer, "path-attribute", rest @ ..] => {
-            super::path_attr::apply(bgp, peer, rest, true)?;
+            path_attr::apply(bgp, peer, rest, true)?;
         }
         ["neighbor", peer, rest @ ..] => match peer.parse::<IpAddr>() {
             Ok(addr) => apply_neighbor(bgp, addr, rest, line)?,
-            Err(_) => super::neighbor::apply_group(bgp, peer, rest, line)?,
+            Err(_) => neighbor::apply_group(bgp, peer, rest, line)?,
         },
         ["no", "neighbor", peer] => match peer.parse::<IpAddr>() {
             Ok(addr) => {
@@ -608,11 +120,11 @@ pub(super) fn apply_router(
                     af.neighbors.remove(&addr);
                 }
             }
-            Err(_) => super::neighbor::delete_group(bgp, peer)?,
+            Err(_) => neighbor::delete_group(bgp, peer)?,
         },
         ["no", "neighbor", peer, rest @ ..] => match peer.parse::<IpAddr>() {
             Ok(addr) => unapply_neighbor(bgp, addr, rest)?,
-            Err(_) => super::neighbor::unapply_group(bgp, peer, rest)?,
+            Err(_) => neighbor::unapply_group(bgp, peer, rest)?,
         },
         _ => return Ok(Handled::No),
     }
@@ -645,14 +157,6 @@ fn apply_bestpath(on: bool, rest: &[&str]) -> Result<bool, String> {
     }
 }
 
-pub(super) fn parse_remote_as(asn: &str) -> Result<RemoteAsConfig, String> {
-    Ok(match asn {
-        "internal" => RemoteAsConfig::Internal,
-        "external" => RemoteAsConfig::External,
-        a => RemoteAsConfig::Asn(parse_asn(a)?),
-    })
-}
-
 fn apply_neighbor(
     bgp: &mut BgpConfig,
     addr: IpAddr,
@@ -675,7 +179,7 @@ fn apply_neighbor(
             bgp.neighbors.entry(addr).or_default().remote_as = Some(r);
             return Ok(());
         }
-        ["peer-group", name] => return super::neighbor::bind(bgp, addr, name),
+        ["peer-group", name] => return neighbor::bind(bgp, addr, name),
         _ => {}
     }
     let group = bgp.neighbors.get(&addr).and_then(|n| n.peer_group.clone());
@@ -683,7 +187,7 @@ fn apply_neighbor(
     let n = bgp.neighbors.get_mut(&addr).ok_or_else(|| {
         format!("neighbor {addr} needs \"neighbor {addr} peer-group NAME\" or \"neighbor {addr} remote-as ...\" first")
     })?;
-    super::neighbor::set_option(n, group_cfg.as_ref(), rest, line)
+    neighbor::set_option(n, group_cfg.as_ref(), rest, line)
 }
 
 fn unapply_neighbor(bgp: &mut BgpConfig, addr: IpAddr, rest: &[&str]) -> Result<(), String> {
@@ -718,21 +222,12 @@ fn unapply_neighbor(bgp: &mut BgpConfig, addr: IpAddr, rest: &[&str]) -> Result<
             n.remote_as = None;
             Ok(())
         }
-        _ => super::neighbor::unset_option(n, rest),
-    }
-}
-
-/// The words of a remote-as setting.
-pub(super) fn remote_as_word(r: RemoteAsConfig) -> String {
-    match r {
-        RemoteAsConfig::Asn(a) => a.to_string(),
-        RemoteAsConfig::Internal => "internal".into(),
-        RemoteAsConfig::External => "external".into(),
+        _ => neighbor::unset_option(n, rest),
     }
 }
 
 /// Parses `ipv4 unicast` / `ipv6 unicast` after `address-family`.
-pub(super) fn parse_family(words: &[&str]) -> Result<Family, String> {
+pub fn parse_family(words: &[&str]) -> Result<Family, String> {
     match words {
         ["ipv4"] | ["ipv4", "unicast"] => Ok(Family::Ipv4Unicast),
         ["ipv6"] | ["ipv6", "unicast"] => Ok(Family::Ipv6Unicast),
@@ -744,11 +239,7 @@ pub(super) fn parse_family(words: &[&str]) -> Result<Family, String> {
 }
 
 /// Lines of `(config-router-af)#`.
-pub(super) fn apply_af(
-    bgp: &mut BgpConfig,
-    family: Family,
-    words: &[&str],
-) -> Result<Handled, String> {
+pub fn apply_af(bgp: &mut BgpConfig, family: Family, words: &[&str]) -> Result<Handled, String> {
     let known: Vec<IpAddr> = bgp.neighbors.keys().copied().collect();
     let groups: Vec<String> = bgp.peer_groups.keys().cloned().collect();
     let af = bgp.families.entry(family).or_default();
@@ -880,7 +371,7 @@ fn apply_af_line(
         }
         ["neighbor", peer, "send-community", kind @ ..] => {
             AfPeer::known(peer, known, groups)?;
-            super::neighbor::check_send_community(kind)?;
+            neighbor::check_send_community(kind)?;
         }
         ["neighbor", peer, "route-reflector-client"] => {
             AfPeer::known(peer, known, groups)?.entry(af).rr_client = true;
@@ -890,7 +381,7 @@ fn apply_af_line(
         }
         ["neighbor", peer, "route-map", name, dir] => {
             let who = AfPeer::known(peer, known, groups)?;
-            super::policy::check_name("route-map", name)?;
+            policy::check_name("route-map", name)?;
             if !matches!(*dir, "in" | "out") {
                 return Err(format!("route-map direction \"{dir}\": in or out"));
             }
@@ -980,7 +471,7 @@ fn render_options(who: &str, n: &NeighborConfig, secrets: bool, out: &mut String
         let _ = writeln!(out, " neighbor {who} passive");
     }
     if let Some(pw) = &n.password {
-        let pw = if secrets { pw } else { super::PASSWORD_MASK };
+        let pw = if secrets { pw } else { PASSWORD_MASK };
         let _ = writeln!(out, " neighbor {who} password {pw}");
     }
     match n.ebgp_multihop {
@@ -1077,8 +568,8 @@ fn parse_allowas_in(arg: &[&str]) -> Result<AllowAsIn, String> {
 
 /// The `router bgp` block in running-config syntax. Peer-groups come
 /// before the listen ranges and neighbors that name them. Without
-/// `secrets`, passwords are shown as [`super::PASSWORD_MASK`].
-pub(super) fn render(bgp: &BgpConfig, secrets: bool, out: &mut String) {
+/// `secrets`, passwords are shown as [`PASSWORD_MASK`].
+pub fn render(bgp: &BgpConfig, secrets: bool, out: &mut String) {
     let _ = writeln!(out, "router bgp {}", bgp.asn);
     if let Some(id) = bgp.router_id {
         let _ = writeln!(out, " bgp router-id {id}");
@@ -1118,7 +609,7 @@ pub(super) fn render(bgp: &BgpConfig, secrets: bool, out: &mut String) {
             let _ = writeln!(out, " neighbor {name} remote-as {}", remote_as_word(r));
         }
         render_options(name, g, secrets, out);
-        super::path_attr::render(name, bgp.group_path_attributes.get(name), out);
+        path_attr::render(name, bgp.group_path_attributes.get(name), out);
     }
     for (range, group) in &bgp.listen_ranges {
         let _ = writeln!(out, " bgp listen range {range} peer-group {group}");
@@ -1132,7 +623,7 @@ pub(super) fn render(bgp: &BgpConfig, secrets: bool, out: &mut String) {
             let _ = writeln!(out, " neighbor {who} peer-group {g}");
         }
         render_options(&who, n, secrets, out);
-        super::path_attr::render(&who, bgp.path_attributes.get(addr), out);
+        path_attr::render(&who, bgp.path_attributes.get(addr), out);
     }
     for (family, af) in &bgp.families {
         let mut body = String::new();

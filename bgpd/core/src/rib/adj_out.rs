@@ -13,13 +13,13 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use tern_bgp_wire::{AfiSafi, Codec, Community, UpdateMessage};
 
-use super::attrs::prepend as prepend_as;
 use super::intern::{FastState, Interner};
 use super::{
     Changes, NextHopSelf, PathAttrs, PeerId, PeerInfo, PeerState, PeerUpdates, PerFamily, Prior,
-    Rib, RibConfig, RouteNextHop, Source, afi_safi, pack,
+    Rib, RibConfig, RouteNextHop, Source, pack,
 };
-use crate::config::Family;
+use crate::attrs::prepend as prepend_as;
+use crate::family::{Family, afi_safi};
 use crate::policy::{Outcome, Policy};
 
 /// The facts about a path's source that export rules read.
