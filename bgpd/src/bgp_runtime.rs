@@ -15,7 +15,7 @@ use std::{
 };
 
 use anyhow::Context;
-use tern_netlink::{LinkEvent, Netlink};
+use tern_netlink::{Link, LinkEvent, Netlink};
 use tokio::{
     sync::{Notify, mpsc},
     task::{AbortHandle, JoinError, JoinHandle},
@@ -25,7 +25,7 @@ use tern_bgp::config::BgpConfig;
 
 use crate::{
     config::Config,
-    daemon::pick_router_id,
+    locrib::LocRibFeed,
     speaker::{self, Command, SpeakerHandle, SpeakerOptions},
 };
 
@@ -140,10 +140,29 @@ async fn supervise(speaker: SpeakerHandle, fib: speaker::FibSender, mut watcher:
     }
 }
 
+/// The BGP router-id FRR would pick without `bgp router-id`: the highest
+/// IPv4 address on a loopback (other than 127/8), else the highest IPv4
+/// address on any interface that is up.
+pub fn pick_router_id(links: &[Link]) -> Option<std::net::Ipv4Addr> {
+    let v4 = |l: &Link| {
+        l.addresses
+            .iter()
+            .filter_map(|a| match a.addr() {
+                std::net::IpAddr::V4(v) if !v.is_loopback() && !v.is_unspecified() => Some(v),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let lo = links.iter().filter(|l| l.loopback).flat_map(v4).max();
+    lo.or_else(|| links.iter().filter(|l| l.admin_up).flat_map(v4).max())
+}
+
 /// A running BGP speaker with its helper tasks.
 #[derive(Debug)]
 pub struct BgpRuntime {
     pub speaker: SpeakerHandle,
+    /// Emptied when BGP stops (its best paths are gone).
+    loc_rib: LocRibFeed,
     watcher: AbortHandle,
     /// Aborted first when the BGP side is stopped on purpose.
     supervisor: JoinHandle<()>,
@@ -160,6 +179,7 @@ impl BgpRuntime {
         config: &Config,
         bgp: &BgpConfig,
         netlink: &Netlink,
+        loc_rib: &LocRibFeed,
     ) -> anyhow::Result<Self> {
         let links = netlink.links().await?;
         let router_id = bgp.router_id.or_else(|| pick_router_id(&links)).context(
@@ -170,7 +190,7 @@ impl BgpRuntime {
         let (fib, restarting) =
             crate::fib::spawn(Netlink::open()?, bgp.graceful_restart.enabled).await;
         // The datapath's tunnel map follows the speaker's best paths.
-        crate::datapath::clear_best_paths();
+        loc_rib.clear();
         let fib_alive = fib.clone();
         let speaker = speaker::spawn(
             bgp.clone(),
@@ -179,6 +199,7 @@ impl BgpRuntime {
             SpeakerOptions {
                 hostname: config.hostname.clone(),
                 restarting,
+                loc_rib: loc_rib.clone(),
                 ..Default::default()
             },
             fib,
@@ -190,6 +211,7 @@ impl BgpRuntime {
         let supervisor = tokio::spawn(supervise(speaker.clone(), fib_alive, watcher));
         Ok(Self {
             speaker,
+            loc_rib: loc_rib.clone(),
             watcher: abort,
             supervisor,
             routes_wanted,
@@ -214,7 +236,7 @@ impl BgpRuntime {
         self.supervisor.abort();
         self.watcher.abort();
         self.speaker.shutdown(false).await;
-        crate::datapath::clear_best_paths();
+        self.loc_rib.clear();
         // Let the writers put the NOTIFICATIONs on the wire.
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         match netlink.purge(tern_netlink::TERN_PROTO).await {
@@ -230,7 +252,7 @@ impl BgpRuntime {
         self.supervisor.abort();
         self.watcher.abort();
         self.speaker.shutdown(true).await;
-        crate::datapath::clear_best_paths();
+        self.loc_rib.clear();
         tracing::info!("graceful restart: sessions closed, Tern's routes left in the kernel");
     }
 }

@@ -20,92 +20,24 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     net::IpAddr,
     path::Path,
-    sync::{Arc, OnceLock},
 };
 
 use anyhow::Context;
 use ipnet::IpNet;
-use tern_control::{DatapathEndpoint, DatapathInfo, Endpoint, EndpointTraffic, NamedCount};
+use tern_control::{DatapathInfo, Endpoint, EndpointTraffic, NamedCount};
 use tern_ebpf::{
     Datapath, Hook, Settings,
     datapath::{EP_FLAG_VETH_PEER, EndpointInfo, MAX_ENDPOINTS, Mode},
 };
 use tern_netlink::{Link, Netlink};
-use tokio::sync::{Mutex, watch};
-
-use tern_bgp::rib::FibChange;
 
 use crate::{
     config::{DatapathConfig, DatapathMode},
-    daemon::Daemon,
+    locrib::LocRibView,
 };
 
 /// Name of the collect_md VXLAN device ternd creates in VXLAN mode.
 pub const VXLAN_DEVICE: &str = "tern_vxlan";
-
-/// The Loc-RIB's best paths as the FIB sees them: prefix -> ECMP next hops.
-pub type LocRibView = BTreeMap<IpNet, Vec<IpAddr>>;
-
-static LOC_RIB: OnceLock<watch::Sender<LocRibView>> = OnceLock::new();
-/// The `cluster-cidr`s: the tap keeps only best paths inside them (a full
-/// BGP table is not copied for the few pod CIDRs the tunnels need).
-static TAPPED: std::sync::RwLock<Vec<IpNet>> = std::sync::RwLock::new(Vec::new());
-
-/// Makes the tap keep the best paths inside `cidrs`; true when that
-/// changed (the caller then has the speaker send every best path again).
-pub fn set_tapped_cidrs(cidrs: &[IpNet]) -> bool {
-    let mut t = TAPPED
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if t.as_slice() == cidrs {
-        return false;
-    }
-    *t = cidrs.to_vec();
-    drop(t);
-    loc_rib().send_modify(|rib| rib.retain(|p, _| cidrs.iter().any(|c| c.contains(p))));
-    true
-}
-
-/// The process's Loc-RIB view, filled by [`record_best_paths`].
-pub fn loc_rib() -> &'static watch::Sender<LocRibView> {
-    LOC_RIB.get_or_init(|| watch::channel(BTreeMap::new()).0)
-}
-
-/// Records best-path changes as the speaker decides them, before next
-/// hops are resolved for the kernel (a tunnel goes to the BGP next hop, the
-/// node announcing the pod CIDR): only those inside the `cluster-cidr`s.
-pub fn record_best_paths(cs: &[FibChange]) {
-    let tapped = TAPPED
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if tapped.is_empty() {
-        return;
-    }
-    loc_rib().send_if_modified(|rib| {
-        let mut modified = false;
-        for c in cs
-            .iter()
-            .filter(|c| tapped.iter().any(|t| t.contains(&c.prefix)))
-        {
-            modified = true;
-            if c.nexthops.is_empty() {
-                rib.remove(&c.prefix);
-            } else {
-                rib.insert(c.prefix, c.nexthops.to_vec());
-            }
-        }
-        modified
-    });
-}
-
-/// Forgets every best path (BGP stopped or restarted).
-pub fn clear_best_paths() {
-    loc_rib().send_if_modified(|rib| {
-        let had = !rib.is_empty();
-        rib.clear();
-        had
-    });
-}
 
 /// One endpoint as programmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -431,6 +363,40 @@ impl DatapathRuntime {
         tracing::info!("eBPF datapath detached and unpinned");
     }
 
+    /// The datapath's id for `endpoint`, whether its program is attached,
+    /// and its traffic counters (`show datapath endpoints`).
+    pub fn endpoint_state(&self, endpoint: &Endpoint) -> (Option<u32>, bool, EndpointTraffic) {
+        let id = self.endpoints.get(&endpoint.host_ifname).map(|p| p.id);
+        let attached = self.dp.attached().any(|(n, h, i)| {
+            n == endpoint.host_ifname && h == Hook::Pod && i == endpoint.host_ifindex
+        });
+        let counters = id
+            .and_then(|i| self.dp.endpoint_counters(i).ok())
+            .map(|c| EndpointTraffic {
+                from_pod_packets: c.from_pod_packets,
+                from_pod_bytes: c.from_pod_bytes,
+                to_pod_packets: c.to_pod_packets,
+                to_pod_bytes: c.to_pod_bytes,
+            })
+            .unwrap_or_default();
+        (id, attached, counters)
+    }
+
+    /// Every drop reason with its count (`show datapath drops`).
+    pub fn drops(&self) -> Result<Vec<NamedCount>, String> {
+        self.dp
+            .drop_counters()
+            .map(|v| {
+                v.into_iter()
+                    .map(|(r, n)| NamedCount {
+                        name: r.name().to_owned(),
+                        count: n,
+                    })
+                    .collect()
+            })
+            .map_err(|e| format!("cannot read the drop counters: {e}"))
+    }
+
     /// The pod MTU the settings allow (the IPv6 underlay's overhead when
     /// the node has an IPv6 address: it may carry either). In native mode
     /// with egress gateway policies the steered traffic is tunnelled, so
@@ -447,7 +413,7 @@ impl DatapathRuntime {
         self.settings.pod_mtu(outer_v6)
     }
 
-    fn info(&self, cfg: &DatapathConfig) -> DatapathInfo {
+    pub fn info(&self, cfg: &DatapathConfig) -> DatapathInfo {
         let s = &self.settings;
         let attached = self
             .dp
@@ -521,7 +487,7 @@ pub fn tunnel_routes(cfg: &DatapathConfig, rib: &LocRibView) -> Vec<(IpNet, IpAd
         .collect()
 }
 
-fn unconfigured(cfg: &DatapathConfig) -> DatapathInfo {
+pub fn unconfigured(cfg: &DatapathConfig) -> DatapathInfo {
     DatapathInfo {
         mode: cfg.mode.map(|m| m.keyword().to_owned()),
         uplink: cfg.uplink.clone(),
@@ -531,155 +497,6 @@ fn unconfigured(cfg: &DatapathConfig) -> DatapathInfo {
         geneve_port: cfg.geneve_port,
         cluster_cidrs: cfg.cluster_cidrs.iter().copied().collect(),
         ..Default::default()
-    }
-}
-
-impl Daemon {
-    /// Starts, keeps or stops the datapath for `cfg` (a config change or
-    /// ternd's start). Loading failures refuse the change.
-    pub async fn datapath_apply(&mut self, cfg: &DatapathConfig) -> anyhow::Result<()> {
-        let mut cidrs: Vec<IpNet> = cfg.cluster_cidrs.iter().copied().collect();
-        // The gateways' egress IPs, whose best paths are their health.
-        cidrs.extend(self.config.egress.egress_prefixes());
-        if set_tapped_cidrs(&cidrs)
-            && let Some(b) = &self.bgp
-        {
-            b.speaker.notify(crate::speaker::Command::ResyncFib);
-        }
-        match (cfg.mode, self.datapath.is_some()) {
-            (None, true) => {
-                if let Some(rt) = self.datapath.take() {
-                    rt.shutdown().await;
-                }
-            }
-            (Some(_), false) => {
-                let rt = DatapathRuntime::load(&self.pins, self.netlink.clone())?;
-                tracing::info!(pins = %self.pins.display(), "eBPF pod datapath loaded");
-                self.datapath = Some(rt);
-                self.services.datapath_reset();
-                self.egress.datapath_reset();
-            }
-            _ => {}
-        }
-        if self.datapath.is_some() {
-            let links = self.netlink.links().await?;
-            self.datapath_reconcile_with(cfg, &links).await;
-        }
-        Ok(())
-    }
-
-    /// One reconcile pass with the links given (see
-    /// [`DatapathRuntime::reconcile`]).
-    pub async fn datapath_reconcile_with(&mut self, cfg: &DatapathConfig, links: &[Link]) {
-        self.egress.set_node_addrs(links);
-        if self.datapath.is_none() {
-            self.services_sync();
-            self.egress_sync();
-            return;
-        }
-        let eps = self.endpoints.list();
-        let tunnels = tunnel_routes(cfg, &loc_rib().borrow());
-        if let Some(rt) = &mut self.datapath {
-            rt.reconcile(cfg, links, &eps, &tunnels).await;
-        }
-        self.services_sync();
-        self.egress_sync();
-    }
-
-    /// `show datapath`.
-    pub fn datapath_info(&self) -> DatapathInfo {
-        match &self.datapath {
-            Some(rt) => rt.info(&self.config.datapath),
-            None => unconfigured(&self.config.datapath),
-        }
-    }
-
-    /// `show datapath endpoints`: the registry with the datapath's counters.
-    pub fn datapath_endpoints(&self) -> Vec<DatapathEndpoint> {
-        self.endpoints
-            .list()
-            .into_iter()
-            .map(|endpoint| {
-                let mtu_too_big = self
-                    .datapath
-                    .as_ref()
-                    .is_some_and(|rt| endpoint.mtu > rt.pod_mtu());
-                let (id, attached, counters) = match &self.datapath {
-                    Some(rt) => {
-                        let p = rt.endpoints.get(&endpoint.host_ifname);
-                        let id = p.map(|p| p.id);
-                        let attached = rt.dp.attached().any(|(n, h, i)| {
-                            n == endpoint.host_ifname
-                                && h == Hook::Pod
-                                && i == endpoint.host_ifindex
-                        });
-                        let c = id
-                            .and_then(|i| rt.dp.endpoint_counters(i).ok())
-                            .map(|c| EndpointTraffic {
-                                from_pod_packets: c.from_pod_packets,
-                                from_pod_bytes: c.from_pod_bytes,
-                                to_pod_packets: c.to_pod_packets,
-                                to_pod_bytes: c.to_pod_bytes,
-                            })
-                            .unwrap_or_default();
-                        (id, attached, c)
-                    }
-                    None => (None, false, EndpointTraffic::default()),
-                };
-                DatapathEndpoint {
-                    endpoint,
-                    id,
-                    attached,
-                    counters,
-                    mtu_too_big,
-                }
-            })
-            .collect()
-    }
-
-    /// `show datapath drops`: every reason with its count.
-    pub fn datapath_drops(&self) -> Result<Vec<NamedCount>, String> {
-        let Some(rt) = &self.datapath else {
-            return Err("the eBPF datapath is not running (no `datapath mode` line)".into());
-        };
-        rt.dp
-            .drop_counters()
-            .map(|v| {
-                v.into_iter()
-                    .map(|(r, n)| NamedCount {
-                        name: r.name().to_owned(),
-                        count: n,
-                    })
-                    .collect()
-            })
-            .map_err(|e| format!("cannot read the drop counters: {e}"))
-    }
-}
-
-/// Reconciles the datapath whenever the endpoint registry or the Loc-RIB
-/// changes (the once-a-second pass in main.rs catches the rest).
-pub async fn follow(daemon: Arc<Mutex<Daemon>>) {
-    let mut eps = daemon.lock().await.endpoints.subscribe();
-    let mut rib = loc_rib().subscribe();
-    loop {
-        tokio::select! {
-            r = eps.changed() => if r.is_err() { return },
-            r = rib.changed() => if r.is_err() { return },
-        }
-        let mut d = daemon.lock().await;
-        if d.datapath.is_none() {
-            // No maps to program, but the egress gateways' health (a best
-            // path of an egress IP) still shows in `show egress-gateway`.
-            d.egress_sync();
-            continue;
-        }
-        match d.netlink.links().await {
-            Ok(links) => {
-                let cfg = d.config.datapath.clone();
-                d.datapath_reconcile_with(&cfg, &links).await;
-            }
-            Err(e) => tracing::warn!(error = %e, "link dump failed"),
-        }
     }
 }
 

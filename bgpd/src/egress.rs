@@ -40,7 +40,7 @@ use tern_egressgw::{
     Family, NatConfig, NodePlan, NodeView, PodInfo, PolicyTable, plan::active_families,
 };
 
-use crate::{config::EgressConfig, datapath::LocRibView};
+use crate::{config::EgressConfig, locrib::LocRibView};
 
 /// The gateways' health as this node sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -198,9 +198,12 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
         .context("cannot load the eBPF counter programs (root and bpffs needed)")?;
     let netlink = tern_netlink::Netlink::open()?;
     let netlink_for_stop = netlink.clone();
+    let loc_rib = tern_bgpd::locrib::LocRibFeed::default();
     let bgp = match &config.bgp {
         None => None,
-        Some(b) => Some(tern_bgpd::bgp_runtime::BgpRuntime::start(&config, b, &netlink).await?),
+        Some(b) => {
+            Some(tern_bgpd::bgp_runtime::BgpRuntime::start(&config, b, &netlink, &loc_rib).await?)
+        }
     };
     let bfd = tern_bgpd::bfd::spawn();
     bfd.set(tern_bgpd::bfd::desired(&config));
@@ -222,6 +225,7 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
         service_vips: Default::default(),
         egress: Default::default(),
         statics: Default::default(),
+        loc_rib,
     };
     // Attach the counters to the interfaces that exist now, before the
     // first client can ask (the reconcile loop follows later changes).
@@ -285,7 +289,7 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
             }
         })
     };
-    let mut follower = tokio::spawn(tern_bgpd::datapath::follow(daemon.clone()));
+    let mut follower = tokio::spawn(tern_bgpd::daemon::datapath::follow(daemon.clone()));
     // Services and the egress gateway share the conntrack map: collected
     // whenever a datapath is loaded (its map pinned), whichever uses it.
     let collector = tokio::spawn(tern_bgpd::services::collect_conntrack(pins.clone()));

@@ -143,6 +143,9 @@ pub struct SpeakerOptions {
     /// the OPENs say so, and the FIB is reconciled once the peers have sent
     /// End-of-RIB.
     pub restarting: bool,
+    /// Where the best-path changes are published for the datapath and the
+    /// egress gateway.
+    pub loc_rib: crate::locrib::LocRibFeed,
 }
 
 impl Default for SpeakerOptions {
@@ -151,6 +154,7 @@ impl Default for SpeakerOptions {
             port: io::BGP_PORT,
             hostname: None,
             restarting: false,
+            loc_rib: Default::default(),
         }
     }
 }
@@ -724,7 +728,7 @@ impl Speaker {
         }
         if !fib.is_empty() {
             tracing::info!(routes = fib.len(), "rewriting the FIB");
-            crate::datapath::record_best_paths(&fib);
+            self.opts.loc_rib.record(&fib);
             let fib = self.fib_view(fib);
             let _ = self.fib.send(crate::fib::FibMsg::Changes(fib));
         }
@@ -1329,7 +1333,7 @@ impl Speaker {
     fn apply_changes(&mut self, changes: Changes) {
         let (fib, updates) = changes.into_parts();
         if !fib.is_empty() && !self.stopping {
-            crate::datapath::record_best_paths(&fib);
+            self.opts.loc_rib.record(&fib);
             let fib = self.fib_view(fib);
             let _ = self.fib.send(crate::fib::FibMsg::Changes(fib));
         }

@@ -7,24 +7,10 @@ use tern_control::{InterfaceInfo, KernelCounters, Reply, Request, TernCounters, 
 use tern_ebpf::CounterPrograms;
 use tern_netlink::{Link, Netlink, OperState};
 
-use crate::config::{Config, ConfigSession};
+pub mod datapath;
+mod show;
 
-/// The BGP router-id FRR would pick without `bgp router-id`: the highest
-/// IPv4 address on a loopback (other than 127/8), else the highest IPv4
-/// address on any interface that is up.
-pub fn pick_router_id(links: &[Link]) -> Option<std::net::Ipv4Addr> {
-    let v4 = |l: &Link| {
-        l.addresses
-            .iter()
-            .filter_map(|a| match a.addr() {
-                std::net::IpAddr::V4(v) if !v.is_loopback() && !v.is_unspecified() => Some(v),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-    };
-    let lo = links.iter().filter(|l| l.loopback).flat_map(v4).max();
-    lo.or_else(|| links.iter().filter(|l| l.admin_up).flat_map(v4).max())
-}
+use crate::config::{Config, ConfigSession};
 
 /// Everything one ternd knows.
 #[derive(Debug)]
@@ -55,6 +41,8 @@ pub struct Daemon {
     pub bfd: crate::bfd::BfdHandle,
     /// The `ip route` lines' routes in the kernel.
     pub statics: crate::statics::StaticsRuntime,
+    /// The speaker's best paths, for the datapath and the egress gateway.
+    pub loc_rib: crate::locrib::LocRibFeed,
 }
 
 impl Daemon {
@@ -263,15 +251,14 @@ impl Daemon {
         let pods = self.egress_pods();
         // The egress IPs' best paths only, copied: the view's lock is not
         // held while the datapath is written (the speaker records into it).
-        let rib: crate::datapath::LocRibView = {
-            let view = crate::datapath::loc_rib().borrow();
+        let rib: crate::locrib::LocRibView = self.loc_rib.read(|view| {
             self.config
                 .egress
                 .egress_prefixes()
                 .into_iter()
                 .filter_map(|p| view.get(&p).map(|nhs| (p, nhs.clone())))
                 .collect()
-        };
+        });
         let dp = self.datapath.as_mut().map(|rt| rt.datapath_mut());
         let changed = self.egress.sync(
             dp,
@@ -286,14 +273,14 @@ impl Daemon {
     }
 
     /// The best paths the datapath task keeps (see
-    /// [`crate::datapath::set_tapped_cidrs`]): the pod CIDRs and the
+    /// [`crate::locrib::LocRibFeed::set_tapped`]): the pod CIDRs and the
     /// gateways' egress IPs; when that set changes, the speaker hands every
     /// best path over again.
     pub fn retap(&self) {
         let mut tapped: Vec<ipnet::IpNet> =
             self.config.datapath.cluster_cidrs.iter().copied().collect();
         tapped.extend(self.config.egress.egress_prefixes());
-        if crate::datapath::set_tapped_cidrs(&tapped)
+        if self.loc_rib.set_tapped(&tapped)
             && let Some(b) = &self.bgp
         {
             b.speaker.notify(crate::speaker::Command::ResyncFib);
@@ -308,7 +295,9 @@ impl Daemon {
         match (&old_bgp, &new.bgp) {
             (None, None) => self.config = new,
             (None, Some(b)) => {
-                let rt = crate::bgp_runtime::BgpRuntime::start(&new, b, &self.netlink).await?;
+                let rt =
+                    crate::bgp_runtime::BgpRuntime::start(&new, b, &self.netlink, &self.loc_rib)
+                        .await?;
                 self.bgp = Some(rt);
                 self.config = new;
             }
@@ -322,16 +311,22 @@ impl Daemon {
                 if let Some(rt) = self.bgp.take() {
                     rt.stop(&self.netlink).await;
                 }
-                match crate::bgp_runtime::BgpRuntime::start(&new, n, &self.netlink).await {
+                match crate::bgp_runtime::BgpRuntime::start(&new, n, &self.netlink, &self.loc_rib)
+                    .await
+                {
                     Ok(rt) => {
                         self.bgp = Some(rt);
                         self.config = new;
                     }
                     Err(e) => {
                         // Put the old speaker back: the change is refused.
-                        if let Ok(rt) =
-                            crate::bgp_runtime::BgpRuntime::start(&self.config, o, &self.netlink)
-                                .await
+                        if let Ok(rt) = crate::bgp_runtime::BgpRuntime::start(
+                            &self.config,
+                            o,
+                            &self.netlink,
+                            &self.loc_rib,
+                        )
+                        .await
                         {
                             self.bgp = Some(rt);
                         }
@@ -573,7 +568,7 @@ impl Daemon {
             | Request::ShowBgpNeighbors { .. }
             | Request::ShowBgpAdjRib { .. }
             | Request::ShowRoutes { .. }
-            | Request::ClearBgp { .. } => crate::server::show(self, req).await,
+            | Request::ClearBgp { .. } => self.show(req).await,
             Request::ShowInterfaces { name } => match self.netlink.links().await {
                 Err(e) => Reply::Error {
                     message: format!("cannot read interfaces: {e}"),

@@ -1,0 +1,135 @@
+//! The daemon's side of the eBPF datapath: `datapath mode` applied and
+//! reconciled with the interfaces, the `show datapath` answers, and the
+//! task that reconciles whenever the endpoints or the Loc-RIB change.
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use tern_control::{DatapathEndpoint, DatapathInfo, EndpointTraffic, NamedCount};
+use tern_netlink::Link;
+use tokio::sync::Mutex;
+
+use super::Daemon;
+use crate::config::DatapathConfig;
+use crate::datapath::{DatapathRuntime, tunnel_routes, unconfigured};
+impl Daemon {
+    /// Starts, keeps or stops the datapath for `cfg` (a config change or
+    /// ternd's start). Loading failures refuse the change.
+    pub async fn datapath_apply(&mut self, cfg: &DatapathConfig) -> anyhow::Result<()> {
+        let mut cidrs: Vec<IpNet> = cfg.cluster_cidrs.iter().copied().collect();
+        // The gateways' egress IPs, whose best paths are their health.
+        cidrs.extend(self.config.egress.egress_prefixes());
+        if self.loc_rib.set_tapped(&cidrs)
+            && let Some(b) = &self.bgp
+        {
+            b.speaker.notify(crate::speaker::Command::ResyncFib);
+        }
+        match (cfg.mode, self.datapath.is_some()) {
+            (None, true) => {
+                if let Some(rt) = self.datapath.take() {
+                    rt.shutdown().await;
+                }
+            }
+            (Some(_), false) => {
+                let rt = DatapathRuntime::load(&self.pins, self.netlink.clone())?;
+                tracing::info!(pins = %self.pins.display(), "eBPF pod datapath loaded");
+                self.datapath = Some(rt);
+                self.services.datapath_reset();
+                self.egress.datapath_reset();
+            }
+            _ => {}
+        }
+        if self.datapath.is_some() {
+            let links = self.netlink.links().await?;
+            self.datapath_reconcile_with(cfg, &links).await;
+        }
+        Ok(())
+    }
+
+    /// One reconcile pass with the links given (see
+    /// [`DatapathRuntime::reconcile`]).
+    pub async fn datapath_reconcile_with(&mut self, cfg: &DatapathConfig, links: &[Link]) {
+        self.egress.set_node_addrs(links);
+        if self.datapath.is_none() {
+            self.services_sync();
+            self.egress_sync();
+            return;
+        }
+        let eps = self.endpoints.list();
+        let tunnels = self.loc_rib.read(|rib| tunnel_routes(cfg, rib));
+        if let Some(rt) = &mut self.datapath {
+            rt.reconcile(cfg, links, &eps, &tunnels).await;
+        }
+        self.services_sync();
+        self.egress_sync();
+    }
+
+    /// `show datapath`.
+    pub fn datapath_info(&self) -> DatapathInfo {
+        match &self.datapath {
+            Some(rt) => rt.info(&self.config.datapath),
+            None => unconfigured(&self.config.datapath),
+        }
+    }
+
+    /// `show datapath endpoints`: the registry with the datapath's counters.
+    pub fn datapath_endpoints(&self) -> Vec<DatapathEndpoint> {
+        self.endpoints
+            .list()
+            .into_iter()
+            .map(|endpoint| {
+                let mtu_too_big = self
+                    .datapath
+                    .as_ref()
+                    .is_some_and(|rt| endpoint.mtu > rt.pod_mtu());
+                let (id, attached, counters) = match &self.datapath {
+                    Some(rt) => rt.endpoint_state(&endpoint),
+                    None => (None, false, EndpointTraffic::default()),
+                };
+                DatapathEndpoint {
+                    endpoint,
+                    id,
+                    attached,
+                    counters,
+                    mtu_too_big,
+                }
+            })
+            .collect()
+    }
+
+    /// `show datapath drops`: every reason with its count.
+    pub fn datapath_drops(&self) -> Result<Vec<NamedCount>, String> {
+        let Some(rt) = &self.datapath else {
+            return Err("the eBPF datapath is not running (no `datapath mode` line)".into());
+        };
+        rt.drops()
+    }
+}
+
+/// Reconciles the datapath whenever the endpoint registry or the Loc-RIB
+/// changes (the once-a-second pass in main.rs catches the rest).
+pub async fn follow(daemon: Arc<Mutex<Daemon>>) {
+    let (mut eps, mut rib) = {
+        let d = daemon.lock().await;
+        (d.endpoints.subscribe(), d.loc_rib.subscribe())
+    };
+    loop {
+        tokio::select! {
+            r = eps.changed() => if r.is_err() { return },
+            r = rib.changed() => if r.is_err() { return },
+        }
+        let mut d = daemon.lock().await;
+        if d.datapath.is_none() {
+            // No maps to program, but the egress gateways' health (a best
+            // path of an egress IP) still shows in `show egress-gateway`.
+            d.egress_sync();
+            continue;
+        }
+        match d.netlink.links().await {
+            Ok(links) => {
+                let cfg = d.config.datapath.clone();
+                d.datapath_reconcile_with(&cfg, &links).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "link dump failed"),
+        }
+    }
+}
