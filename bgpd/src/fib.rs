@@ -19,8 +19,6 @@ use tokio::sync::mpsc;
 
 use tern_bgp::rib::{FibChange, NextHops};
 
-/// The main routing table.
-const MAIN_TABLE: u32 = 254;
 /// Route priority (metric) of BGP routes: FRR uses 20 for eBGP; keeping the
 /// same value lets an operator reason about both the same way.
 const BGP_METRIC: u32 = 20;
@@ -162,7 +160,7 @@ fn coalesce(pending: &mut Vec<(IpNet, NextHops)>) {
 fn route_op(prefix: IpNet, nexthops: NextHops, devices: &OnLink) -> RouteOp {
     let route = Route {
         prefix,
-        table: MAIN_TABLE,
+        table: tern_netlink::RT_TABLE_MAIN,
         metric: BGP_METRIC,
         nexthops: nexthops
             .iter()

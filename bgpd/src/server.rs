@@ -382,7 +382,6 @@ async fn stream_table(
         )
         .await;
     };
-    let family = crate::speaker::show::family(family);
     let (header, prefixes) = match sp.table_start(family).await {
         Ok(started) => started,
         Err(message) => return send(wr, &Reply::Error { message }).await,

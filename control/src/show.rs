@@ -4,31 +4,9 @@
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-/// One address family of the speaker, as FRR keys it in JSON.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum BgpFamily {
-    Ipv4Unicast,
-    Ipv6Unicast,
-}
-
-impl BgpFamily {
-    /// FRR's JSON key ("ipv4Unicast").
-    pub fn key(self) -> &'static str {
-        match self {
-            Self::Ipv4Unicast => "ipv4Unicast",
-            Self::Ipv6Unicast => "ipv6Unicast",
-        }
-    }
-
-    /// FRR's title ("IPv4 Unicast").
-    pub fn title(self) -> &'static str {
-        match self {
-            Self::Ipv4Unicast => "IPv4 Unicast",
-            Self::Ipv6Unicast => "IPv6 Unicast",
-        }
-    }
-}
+/// One address family of the speaker, as FRR keys it in JSON (the codec
+/// defines it; the name is the protocol's).
+pub use tern_bgp_wire::Family as BgpFamily;
 
 /// `show ip bgp`: the Loc-RIB of one family.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,7 +14,6 @@ impl Daemon {
 }
 
 async fn answer(daemon: &mut Daemon, req: Request) -> Reply {
-    use crate::speaker::show::family;
     let speaker = daemon.bgp.as_ref().map(|b| b.speaker.clone());
     let answer = match (req, speaker) {
         (Request::ShowRoutes { ipv6, .. }, speaker) => routes(daemon, ipv6, speaker).await,
@@ -37,7 +36,7 @@ async fn answer(daemon: &mut Daemon, req: Request) -> Reply {
             },
             Some(sp),
         ) => sp
-            .adj_rib(family(f), address, advertised)
+            .adj_rib(f, address, advertised)
             .await
             .map(|(table, filtered, error)| Reply::BgpAdjRib {
                 table,
@@ -53,7 +52,7 @@ async fn answer(daemon: &mut Daemon, req: Request) -> Reply {
             },
             Some(sp),
         ) => sp
-            .routes(family(f), prefix, longest_match)
+            .routes(f, prefix, longest_match)
             .await
             .map(Reply::BgpTable),
         (Request::ShowBgpNeighbors { address }, Some(sp)) => {

@@ -16,7 +16,7 @@ use std::{
 use ipnet::IpNet;
 use tern_bgp_wire::{AsSegmentType, Capability, Message, NotificationMessage, OpenMessage, Origin};
 use tern_control::{
-    AdjRibError, AsPathSegment, BgpFamily, BgpNeighbor, BgpPath, BgpRoute, BgpTable, ClearMode,
+    AdjRibError, AsPathSegment, BgpNeighbor, BgpPath, BgpRoute, BgpTable, ClearMode,
     NeighborCapability, NeighborFamily,
 };
 use tokio::sync::oneshot;
@@ -195,22 +195,6 @@ impl SpeakerHandle {
         })
         .await
         .ok_or_else(|| NOT_RUNNING.to_owned())?
-    }
-}
-
-/// The control protocol's name of a family.
-pub fn bgp_family(f: Family) -> BgpFamily {
-    match f {
-        Family::Ipv4Unicast => BgpFamily::Ipv4Unicast,
-        Family::Ipv6Unicast => BgpFamily::Ipv6Unicast,
-    }
-}
-
-/// The speaker's family of a control-protocol family.
-pub fn family(f: BgpFamily) -> Family {
-    match f {
-        BgpFamily::Ipv4Unicast => Family::Ipv4Unicast,
-        BgpFamily::Ipv6Unicast => Family::Ipv6Unicast,
     }
 }
 
@@ -616,7 +600,7 @@ impl Speaker {
                         .iter()
                         .filter_map(|f| {
                             tern_bgp::family::family_of(f.family)
-                                .map(|fam| (bgp_family(fam), f.forwarding_state))
+                                .map(|fam| (fam, f.forwarding_state))
                         })
                         .collect(),
                 }),
@@ -656,7 +640,7 @@ impl Speaker {
             .into_iter()
             .filter(|f| ours.contains(f) || theirs.contains(f))
             .map(|f| NeighborCapability {
-                name: bgp_family(f).key().to_owned(),
+                name: f.key().to_owned(),
                 advertised: ours.contains(&f),
                 received: theirs.contains(&f),
             })
@@ -678,7 +662,7 @@ impl Speaker {
                         if e.mode.can_send() {
                             keys.push("txReceived".to_owned());
                         }
-                        Some((bgp_family(f), keys))
+                        Some((f, keys))
                     })
                     .collect()
             })
@@ -694,7 +678,7 @@ impl Speaker {
                 let c = self.rib.peer_counts(p.id, *f).unwrap_or_default();
                 let af = self.config.af_neighbor(p.addr, *f);
                 NeighborFamily {
-                    family: bgp_family(*f),
+                    family: *f,
                     accepted: c.accepted as u64,
                     sent: c.advertised as u64,
                     soft_reconfig_in: af.soft_reconfig_in,
@@ -756,7 +740,7 @@ impl Speaker {
             eor_sent: if established {
                 p.info
                     .as_ref()
-                    .map(|i| i.families.iter().map(|f| bgp_family(*f)).collect())
+                    .map(|i| i.families.clone())
                     .unwrap_or_default()
             } else {
                 Vec::new()
@@ -768,7 +752,7 @@ impl Speaker {
                         i.families
                             .iter()
                             .filter(|f| p.stats.eor_sent_after_update(**f))
-                            .map(|f| bgp_family(*f))
+                            .copied()
                             .collect()
                     })
                     .unwrap_or_default()
@@ -776,7 +760,7 @@ impl Speaker {
                 Vec::new()
             },
             eor_received: if established {
-                s.eor_received.iter().map(|f| bgp_family(*f)).collect()
+                s.eor_received.to_vec()
             } else {
                 Vec::new()
             },

@@ -2,9 +2,12 @@
 //! (IANA "Subsequent Address Family Identifiers"), and the pair of both.
 //!
 //! Both are open newtypes rather than enums: a peer may name any value, and a
-//! value this crate does not model must still round-trip.
+//! value this crate does not model must still round-trip. [`Family`] is the
+//! closed set of families Tern routes, with their AFI/SAFI.
 
-use std::fmt;
+use std::{fmt, net::IpAddr};
+
+use ipnet::IpNet;
 
 /// Address Family Identifier (16 bits on the wire).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -110,6 +113,81 @@ pub(crate) enum NlriKind {
     Vpnv4,
     /// RFC 4659: label + route distinguisher + IPv6 prefix.
     Vpnv6,
+}
+
+/// The address families Tern routes, by the names FRR gives them in its
+/// configuration (`ipv4 unicast`), its JSON (`ipv4Unicast`) and its titles
+/// (`IPv4 Unicast`). The control protocol carries them as FRR's JSON keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "camelCase")
+)]
+pub enum Family {
+    Ipv4Unicast,
+    Ipv6Unicast,
+}
+
+impl Family {
+    pub const ALL: [Family; 2] = [Family::Ipv4Unicast, Family::Ipv6Unicast];
+
+    /// `ipv4 unicast` / `ipv6 unicast`.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Family::Ipv4Unicast => "ipv4 unicast",
+            Family::Ipv6Unicast => "ipv6 unicast",
+        }
+    }
+
+    /// FRR's JSON key (`ipv4Unicast`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Family::Ipv4Unicast => "ipv4Unicast",
+            Family::Ipv6Unicast => "ipv6Unicast",
+        }
+    }
+
+    /// FRR's title (`IPv4 Unicast`).
+    pub fn title(self) -> &'static str {
+        match self {
+            Family::Ipv4Unicast => "IPv4 Unicast",
+            Family::Ipv6Unicast => "IPv6 Unicast",
+        }
+    }
+
+    /// The family whose routes share the address's version.
+    pub fn of(addr: IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::Ipv4Unicast,
+            IpAddr::V6(_) => Family::Ipv6Unicast,
+        }
+    }
+
+    /// Whether `net` is of this family's address version.
+    pub fn holds(self, net: &IpNet) -> bool {
+        matches!(
+            (self, net),
+            (Family::Ipv4Unicast, IpNet::V4(_)) | (Family::Ipv6Unicast, IpNet::V6(_))
+        )
+    }
+}
+
+/// The wire family of a configured family.
+pub fn afi_safi(family: Family) -> AfiSafi {
+    match family {
+        Family::Ipv4Unicast => AfiSafi::IPV4_UNICAST,
+        Family::Ipv6Unicast => AfiSafi::IPV6_UNICAST,
+    }
+}
+
+/// The configured family of a wire family, if Tern routes it.
+pub fn family_of(afi_safi: AfiSafi) -> Option<Family> {
+    match afi_safi {
+        AfiSafi::IPV4_UNICAST => Some(Family::Ipv4Unicast),
+        AfiSafi::IPV6_UNICAST => Some(Family::Ipv6Unicast),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub use capabilities::{
 };
 pub use codec::Codec;
 pub use error::{EncodeError, HeaderError, MessageError, OpenError, RouteRefreshError};
-pub use family::{Afi, AfiSafi, Safi};
+pub use family::{Afi, AfiSafi, Family, Safi, afi_safi, family_of};
 pub use header::Header;
 pub use layout::{HEADER_LEN, MARKER, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, MessageType};
 pub use message::Message;
