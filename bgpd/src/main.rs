@@ -15,13 +15,15 @@
 use std::{
     path::{Path, PathBuf},
     process::ExitCode,
-    sync::Arc,
     time::Instant,
 };
 
 use clap::Parser;
-use tern_bgpd::{config::Config, daemon::Daemon, server};
-use tokio::sync::Mutex;
+use tern_bgpd::{
+    config::Config,
+    daemon::{Daemon, actor::DaemonHandle},
+    server,
+};
 
 #[derive(Parser, Debug)]
 #[command(name = "ternd", version, about = "Tern routing daemon")]
@@ -155,9 +157,9 @@ fn task_died(task: &str, reason: &str) -> ! {
     std::process::exit(EXIT_TASK_DIED)
 }
 
-/// SIGHUP: the config file, read without the daemon's lock, becomes the
+/// SIGHUP: the config file, read outside the daemon's task, becomes the
 /// running configuration through the same reconciliation as config lines.
-async fn reload(daemon: &tokio::sync::Mutex<Daemon>, path: &Path) {
+async fn reload(daemon: &DaemonHandle, path: &Path) {
     let file = path.to_owned();
     let loaded = tokio::task::spawn_blocking(move || Config::load(&file)).await;
     let new = match loaded {
@@ -171,10 +173,10 @@ async fn reload(daemon: &tokio::sync::Mutex<Daemon>, path: &Path) {
             return;
         }
     };
-    match daemon.lock().await.reload(new).await {
+    match daemon.reload(new).await {
         Ok(()) => tracing::info!(config = %path.display(), "SIGHUP: configuration reloaded"),
         Err(e) => {
-            tracing::error!("SIGHUP: {e:#}; reload refused, the running configuration is unchanged")
+            tracing::error!("SIGHUP: {e}; reload refused, the running configuration is unchanged")
         }
     }
 }
@@ -246,7 +248,8 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
     }
     let dp_config = daemon.config.datapath.clone();
     daemon.datapath_apply(&dp_config).await?;
-    let daemon = Arc::new(Mutex::new(daemon));
+    let (endpoints, loc_rib) = (daemon.endpoints.subscribe(), daemon.loc_rib.subscribe());
+    let (daemon, mut daemon_task) = tern_bgpd::daemon::actor::spawn(daemon);
     tracing::info!(
         instance = instance.as_deref().unwrap_or("-"),
         config = %config_path.display(),
@@ -254,42 +257,11 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
         "ternd started"
     );
 
-    // Reconcile loop: until the link watch lands, poll links once a second
-    // so counters follow interfaces that appear, vanish or are re-created.
-    let mut reconciler = {
-        let daemon = daemon.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-            for round in 0u64.. {
-                tick.tick().await;
-                // (a test hook: once the daemon is up and serving)
-                if round == 2 {
-                    tern_bgpd::bgp_runtime::failpoint("reconcile");
-                }
-                let save = {
-                    let mut d = daemon.lock().await;
-                    match d.netlink.links().await {
-                        Ok(links) => {
-                            d.reconcile_counters(&links);
-                            d.statics_reconcile_with(&links).await;
-                            d.endpoints.prune(&links);
-                            let cfg = d.config.datapath.clone();
-                            d.datapath_reconcile_with(&cfg, &links).await;
-                        }
-                        Err(e) => tracing::warn!(error = %e, "link dump failed"),
-                    }
-                    d.endpoints.unsaved()
-                };
-                // Written without the daemon's lock.
-                if let Some(save) = save
-                    && let Err(e) = save.write_async().await
-                {
-                    tracing::warn!(error = %e, "cannot save the endpoint registry");
-                }
-            }
-        })
-    };
-    let mut follower = tokio::spawn(tern_bgpd::daemon::datapath::follow(daemon.clone()));
+    // Until the link watch lands, the interfaces are followed once a
+    // second, so counters follow interfaces that appear, vanish or are
+    // re-created.
+    let mut reconciler = tokio::spawn(daemon.clone().tick_every_second());
+    let mut follower = tokio::spawn(daemon.clone().follow(endpoints, loc_rib));
     // Services and the egress gateway share the conntrack map: collected
     // whenever a datapath is loaded (its map pinned), whichever uses it.
     let collector = tokio::spawn(tern_bgpd::services::collect_conntrack(pins.clone()));
@@ -312,51 +284,48 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
                 task_died("interface reconcile", &end_reason(r).unwrap_or_default())
             }
             r = &mut follower => task_died("datapath follow", &end_reason(r).unwrap_or_default()),
+            r = &mut daemon_task => task_died("daemon", &end_reason(r).unwrap_or_default()),
             Some(d) = deaths.recv() => task_died(d.task, &d.reason),
         }
     }
+    // The tasks that ask the daemon stop first; then the daemon hands its
+    // state back for the shutdown sequence.
+    server.abort();
+    reconciler.abort();
+    follower.abort();
+    collector.abort();
+    let _ = server.await;
+    let _ = reconciler.await;
+    let _ = follower.await;
+    let Some(mut d) = daemon.stop().await else {
+        anyhow::bail!("the daemon's task is gone: cannot stop cleanly");
+    };
     // Cease the BGP sessions, then take Tern's routes out of the kernel;
     // with graceful restart configured, leave both to the next ternd.
-    let (bgp, graceful) = {
-        let mut d = daemon.lock().await;
-        let graceful = d
-            .config
-            .bgp
-            .as_ref()
-            .is_some_and(|b| b.graceful_restart.enabled);
-        (d.bgp.take(), graceful)
-    };
-    match bgp {
+    let graceful = d
+        .config
+        .bgp
+        .as_ref()
+        .is_some_and(|b| b.graceful_restart.enabled);
+    match d.bgp.take() {
         Some(b) if graceful => b.stop_for_restart().await,
         Some(b) => b.stop(&netlink_for_stop).await,
         None => {}
     }
-    server.abort();
-    reconciler.abort();
     // The static routes go with ternd, as zebra's go with it.
-    {
-        let mut d = daemon.lock().await;
-        let nl = d.netlink.clone();
-        d.statics.remove_all(&nl).await;
-    }
-    follower.abort();
-    collector.abort();
-    // Wait for the tasks to drop their share of the daemon.
-    let _ = server.await;
-    let _ = reconciler.await;
-    let _ = follower.await;
+    let nl = d.netlink.clone();
+    d.statics.remove_all(&nl).await;
     let _ = std::fs::remove_file(&socket);
     if instance.is_some()
         && let Some(dir) = socket.parent()
     {
         let _ = std::fs::remove_dir(dir);
     }
-    let datapath = daemon.lock().await.datapath.take();
-    if let Some(dp) = datapath {
+    if let Some(dp) = d.datapath.take() {
         dp.shutdown().await;
     }
-    daemon.lock().await.counters.shutdown();
-    drop(daemon);
+    d.counters.shutdown();
+    drop(d);
     let _ = std::fs::remove_dir(&pins);
     tracing::info!("ternd stopped");
     Ok(())

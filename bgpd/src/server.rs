@@ -32,10 +32,10 @@ use tokio::{
         UnixListener, UnixStream,
         unix::{OwnedReadHalf, OwnedWriteHalf},
     },
-    sync::{Mutex, Notify, Semaphore},
+    sync::{Notify, Semaphore},
 };
 
-use crate::{daemon::Daemon, route_table};
+use crate::{daemon::actor::DaemonHandle, route_table};
 
 /// Connections served at once for `tern` and other clients.
 pub const MAX_SESSIONS: usize = 64;
@@ -209,14 +209,14 @@ impl Drop for Seat {
 /// What the clients share.
 #[derive(Debug)]
 struct Shared {
-    daemon: Arc<Mutex<Daemon>>,
+    daemon: DaemonHandle,
     sessions: Arc<Pool>,
     registrations: Arc<Pool>,
     pending: Arc<Semaphore>,
 }
 
 /// Serves clients until the listener fails.
-pub async fn serve(listener: UnixListener, daemon: Arc<Mutex<Daemon>>) {
+pub async fn serve(listener: UnixListener, daemon: DaemonHandle) {
     let shared = Arc::new(Shared {
         daemon,
         sessions: Pool::new(MAX_SESSIONS),
@@ -364,14 +364,7 @@ async fn stream_table(
     wr: &mut OwnedWriteHalf,
     family: tern_control::BgpFamily,
 ) -> io::Result<()> {
-    let speaker = sh
-        .daemon
-        .lock()
-        .await
-        .bgp
-        .as_ref()
-        .map(|b| b.speaker.clone());
-    let Some(sp) = speaker else {
+    let Some(sp) = sh.daemon.speaker().await else {
         send(wr, &Reply::BgpTableStart(Default::default())).await?;
         return send(
             wr,
@@ -414,8 +407,8 @@ fn too_long() -> Reply {
     }
 }
 
-/// Serves one request. The daemon's lock is held while the daemon works on
-/// it, never across file I/O (`write memory`, the endpoint registry's file).
+/// Serves one request: the daemon's task answers it; file I/O (`write
+/// memory`, the endpoint registry's file) happens here, outside that task.
 async fn answer(
     sh: &Shared,
     session: &mut crate::config::ConfigSession,
@@ -426,16 +419,12 @@ async fn answer(
         Ok(Request::ConfigLine { line }) => {
             let shown = crate::config::mask_secrets(&line);
             tracing::info!(line = %shown, "config line");
-            sh.daemon.lock().await.configure(session, &line).await
+            sh.daemon.configure(session, line).await
         }
-        Ok(Request::ShowRunningConfig) => sh.daemon.lock().await.running_config(root),
-        Ok(Request::WriteMemory) => crate::daemon::write_memory(&sh.daemon).await,
+        Ok(Request::ShowRunningConfig) => sh.daemon.running_config(root).await,
+        Ok(Request::WriteMemory) => sh.daemon.write_memory().await,
         Ok(req @ (Request::EndpointAdd(_) | Request::EndpointDel { .. })) => {
-            let (reply, save) = {
-                let mut d = sh.daemon.lock().await;
-                let reply = d.handle(req).await;
-                (reply, d.endpoints.unsaved())
-            };
+            let (reply, save) = sh.daemon.endpoint(req).await;
             match save {
                 Some(s) => match s.write_async().await {
                     Ok(()) => reply,
@@ -446,7 +435,7 @@ async fn answer(
         }
         Ok(req) => {
             tracing::debug!(?req, "control request");
-            sh.daemon.lock().await.handle(req).await
+            sh.daemon.request(req).await
         }
         Err(e) => Reply::Error {
             message: format!("malformed request: {e}"),
@@ -477,15 +466,21 @@ async fn send(wr: &mut OwnedWriteHalf, reply: &Reply) -> io::Result<()> {
 
 /// `show ip route` as a stream of replies: the routes a chunk at a time
 /// (never splitting one prefix's), the BGP facts of each chunk asked of
-/// the speaker when it is due, outside the daemon's lock.
+/// the speaker when it is due, outside the daemon's task.
 async fn stream_routes(sh: &Shared, wr: &mut OwnedWriteHalf, ipv6: bool) -> io::Result<()> {
-    let (netlink, speaker, statics) = {
-        let d = sh.daemon.lock().await;
-        (
-            d.netlink.clone(),
-            d.bgp.as_ref().map(|b| b.speaker.clone()),
-            d.config.static_routes.clone(),
+    let Some(crate::daemon::actor::RouteSources {
+        netlink,
+        speaker,
+        statics,
+    }) = sh.daemon.route_sources().await
+    else {
+        return send(
+            wr,
+            &Reply::Error {
+                message: "ternd is shutting down".into(),
+            },
         )
+        .await;
     };
     let table = match route_table::route_rows(&netlink, ipv6).await {
         Ok(found) => found,

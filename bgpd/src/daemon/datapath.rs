@@ -1,12 +1,10 @@
 //! The daemon's side of the eBPF datapath: `datapath mode` applied and
 //! reconciled with the interfaces, the `show datapath` answers, and the
 //! task that reconciles whenever the endpoints or the Loc-RIB change.
-use std::sync::Arc;
 
 use ipnet::IpNet;
 use tern_control::{DatapathEndpoint, DatapathInfo, EndpointTraffic, NamedCount};
 use tern_netlink::Link;
-use tokio::sync::Mutex;
 
 use super::Daemon;
 use crate::config::DatapathConfig;
@@ -102,34 +100,5 @@ impl Daemon {
             return Err("the eBPF datapath is not running (no `datapath mode` line)".into());
         };
         rt.drops()
-    }
-}
-
-/// Reconciles the datapath whenever the endpoint registry or the Loc-RIB
-/// changes (the once-a-second pass in main.rs catches the rest).
-pub async fn follow(daemon: Arc<Mutex<Daemon>>) {
-    let (mut eps, mut rib) = {
-        let d = daemon.lock().await;
-        (d.endpoints.subscribe(), d.loc_rib.subscribe())
-    };
-    loop {
-        tokio::select! {
-            r = eps.changed() => if r.is_err() { return },
-            r = rib.changed() => if r.is_err() { return },
-        }
-        let mut d = daemon.lock().await;
-        if d.datapath.is_none() {
-            // No maps to program, but the egress gateways' health (a best
-            // path of an egress IP) still shows in `show egress-gateway`.
-            d.egress_sync();
-            continue;
-        }
-        match d.netlink.links().await {
-            Ok(links) => {
-                let cfg = d.config.datapath.clone();
-                d.datapath_reconcile_with(&cfg, &links).await;
-            }
-            Err(e) => tracing::warn!(error = %e, "link dump failed"),
-        }
     }
 }

@@ -7,6 +7,7 @@ use tern_control::{InterfaceInfo, KernelCounters, Reply, Request, TernCounters, 
 use tern_ebpf::CounterPrograms;
 use tern_netlink::{Link, Netlink, OperState};
 
+pub mod actor;
 pub mod datapath;
 mod show;
 
@@ -638,36 +639,6 @@ impl Daemon {
                 .get(&l.name)
                 .and_then(|i| i.description.clone()),
         }
-    }
-}
-
-/// `write memory`: the running configuration to the config file,
-/// atomically, the previous file kept as FILE.bak. The daemon's lock is
-/// held only to render the text: the writing and fsyncs happen on a
-/// blocking thread while other requests and the BGP side carry on. Saves
-/// run one at a time, each rendering the configuration once it is its
-/// turn, so the file never goes back to an older state.
-pub async fn write_memory(daemon: &tokio::sync::Mutex<Daemon>) -> Reply {
-    static WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    let _turn = WRITES.lock().await;
-    let (path, text) = {
-        let d = daemon.lock().await;
-        (d.config_file.clone(), d.config.render())
-    };
-    let written = {
-        let path = path.clone();
-        tokio::task::spawn_blocking(move || write_atomically(&path, &text)).await
-    };
-    match written {
-        Ok(Ok(())) => Reply::Written {
-            path: path.display().to_string(),
-        },
-        Ok(Err(e)) => Reply::Error {
-            message: format!("cannot write {}: {e}", path.display()),
-        },
-        Err(e) => Reply::Error {
-            message: format!("cannot write {}: {e}", path.display()),
-        },
     }
 }
 
