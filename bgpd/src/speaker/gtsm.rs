@@ -88,21 +88,28 @@ impl super::Speaker {
     }
 }
 
-/// Sets the TTL options of a connection `peer` opened to us: GTSM, or
-/// the TTL of its kind (1 on directly connected eBGP, the multihop TTL).
-/// False when GTSM cannot be set: the connection is then not used.
-pub(super) fn prepare_accepted(peer: &super::peer::Peer, stream: &tokio::net::TcpStream) -> bool {
-    let v = IpVersion::of(peer.addr);
-    let result = match (peer.cfg.ttl_security, peer.ttl()) {
-        (Some(hops), _) => apply(stream, peer.addr, hops),
-        (None, Some(ttl)) => sockopt::set_ttl(stream, v, u8::try_from(ttl).unwrap_or(GTSM_TTL)),
-        (None, None) => sockopt::set_ttl(stream, v, 64),
+/// Sets the TTL options of a connection `peer` opened to us: GTSM
+/// (`gtsm_hops`), or the TTL of its kind (`ttl`: 1 on directly connected
+/// eBGP, the multihop TTL; else 64). False when GTSM cannot be set: the
+/// connection is then not used.
+pub(super) fn prepare_accepted(
+    stream: &tokio::net::TcpStream,
+    peer: IpAddr,
+    gtsm_hops: Option<u8>,
+    ttl: Option<u32>,
+) -> bool {
+    let result = match (gtsm_hops, ttl) {
+        (Some(hops), _) => apply(stream, peer, hops),
+        (None, ttl) => {
+            let ttl = ttl.map_or(64, |t| u8::try_from(t).unwrap_or(GTSM_TTL));
+            sockopt::set_ttl(stream, IpVersion::of(peer), ttl)
+        }
     };
     match result {
         Ok(()) => true,
         Err(e) => {
-            tracing::warn!(peer = %peer.addr, error = %e, "cannot set the session's TTL options: connection dropped");
-            peer.cfg.ttl_security.is_none()
+            tracing::warn!(peer = %peer, error = %e, "cannot set the session's TTL options: connection dropped");
+            gtsm_hops.is_none()
         }
     }
 }
