@@ -5,12 +5,16 @@
 //! second socket for programming the FIB (see `fib.rs`, `batch.rs`). Both
 //! stay bound to the network namespace of the thread that called
 //! [`Netlink::open`]. The link/address/route watch is in `watch.rs`.
+//!
+//! It also owns the socket options and socket filters nix has no wrapper
+//! for (TCP MD5, TTL and minimum TTL, SO_ATTACH_FILTER): see [`sockopt`].
 mod batch;
 mod fib;
 pub mod link;
 mod nexthop;
 pub mod pod;
 pub mod route;
+pub mod sockopt;
 pub mod statics;
 mod tunnel_dev;
 mod watch;
@@ -22,7 +26,7 @@ pub use route::{
     fib_write_order,
 };
 pub use statics::{STATIC_METRIC, STATIC_PROTO, StaticHops};
-pub use watch::{LinkEvent, attach_socket_filter};
+pub use watch::LinkEvent;
 
 use std::sync::Arc;
 

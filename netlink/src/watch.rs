@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::route::{KernelRoute, from_message};
+use crate::sockopt::{
+    ACCEPT, BPF_JMP_JEQ_K, BPF_LD_B_ABS, BPF_LD_H_ABS, BPF_RET_K, DROP, attach_filter, insn,
+};
 use crate::{Error, Link, Netlink, address_net, links_of};
 
 /// Receive buffer of the watch socket: a full-table install produces one
@@ -198,10 +201,6 @@ impl WatchState {
 /// A multicast notification is one netlink message per skb, so the filter
 /// sees the nlmsghdr at offset 0 and the rtmsg right after it.
 fn route_protocol_filter(protocols: &[u8]) -> Vec<nix::libc::sock_filter> {
-    const BPF_LD_H_ABS: u16 = 0x28;
-    const BPF_LD_B_ABS: u16 = 0x30;
-    const BPF_JMP_JEQ_K: u16 = 0x15;
-    const BPF_RET_K: u16 = 0x06;
     /// nlmsghdr.nlmsg_type.
     const TYPE_OFF: u32 = 4;
     /// nlmsghdr (16 bytes), then rtm_family, rtm_dst_len, rtm_src_len,
@@ -211,7 +210,6 @@ fn route_protocol_filter(protocols: &[u8]) -> Vec<nix::libc::sock_filter> {
     const RTM_DELROUTE: u16 = 25;
     // nlmsg_type is in host order; a BPF half-word load reads big-endian.
     let loaded = |t: u16| u32::from(u16::from_be_bytes(t.to_ne_bytes()));
-    let insn = |code, jt, jf, k| nix::libc::sock_filter { code, jt, jf, k };
     let n = u8::try_from(protocols.len()).unwrap_or(u8::MAX);
     let protocols = &protocols[..usize::from(n)];
     let mut prog = vec![
@@ -225,42 +223,9 @@ fn route_protocol_filter(protocols: &[u8]) -> Vec<nix::libc::sock_filter> {
         // The drop sits at 5 + n; this is instruction 4 + i.
         prog.push(insn(BPF_JMP_JEQ_K, n - i, 0, u32::from(*p)));
     }
-    prog.push(insn(BPF_RET_K, 0, 0, u32::MAX));
-    prog.push(insn(BPF_RET_K, 0, 0, 0));
+    prog.push(insn(BPF_RET_K, 0, 0, ACCEPT));
+    prog.push(insn(BPF_RET_K, 0, 0, DROP));
     prog
-}
-
-/// Puts a classic BPF program on a socket (SO_ATTACH_FILTER, which has no
-/// safe wrapper in nix): the watch's route filter, the BGP listener's GTSM
-/// filter. The kernel copies the program.
-#[allow(unsafe_code)]
-pub fn attach_socket_filter(
-    sock: &impl std::os::fd::AsRawFd,
-    prog: &[nix::libc::sock_filter],
-) -> std::io::Result<()> {
-    use nix::libc;
-    let fprog = libc::sock_fprog {
-        len: u16::try_from(prog.len())
-            .map_err(|_| std::io::Error::from_raw_os_error(libc::E2BIG))?,
-        filter: prog.as_ptr().cast_mut(),
-    };
-    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::sock_fprog>()).unwrap_or(16);
-    // SAFETY: `fprog` points at `prog`; both outlive the call, and the
-    // kernel copies the program.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            std::ptr::from_ref(&fprog).cast::<libc::c_void>(),
-            len,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }
 
 impl Netlink {
@@ -312,7 +277,7 @@ impl Netlink {
             tracing::debug!(error = %e, "watch socket keeps its default receive buffer");
         }
         if routes && !protocols.is_empty() {
-            attach_socket_filter(&*sock, &route_protocol_filter(protocols)).map_err(Error::Open)?;
+            attach_filter(&*sock, &route_protocol_filter(protocols)).map_err(Error::Open)?;
         }
         tokio::spawn(conn);
         let mut state = WatchState::default();

@@ -854,7 +854,7 @@ impl Speaker {
         if p.cfg.shutdown {
             return;
         }
-        if !gtsm::prepare_accepted(p, &stream) {
+        if !gtsm::prepare_accepted(&stream, p.addr, p.cfg.ttl_security, p.ttl()) {
             return;
         }
         // (slot, state, our own TCP connect in flight)
