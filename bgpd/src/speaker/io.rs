@@ -268,16 +268,19 @@ pub fn connect(
             if let Some(key) = &opts.md5_key {
                 super::md5::set_key(&socket, peer, key.as_bytes(), false)?;
             }
-            // Before the SYN: the peer's SYN-ACK must already pass the check.
-            if let Some(hops) = opts.gtsm_hops {
-                super::gtsm::apply(&socket, peer, hops)?;
+            // Before the SYN: the peer's SYN-ACK must already pass the check,
+            // and the SYN itself goes out with the session's TTL (the hop
+            // limit on IPv6), as FRR sets it.
+            match (opts.gtsm_hops, opts.ttl) {
+                (Some(hops), _) => super::gtsm::apply(&socket, peer, hops)?,
+                (None, Some(ttl)) => tern_netlink::sockopt::set_ttl(
+                    &socket,
+                    tern_netlink::sockopt::IpVersion::of(peer),
+                    u8::try_from(ttl).unwrap_or(u8::MAX),
+                )?,
+                (None, None) => {}
             }
             let stream = socket.connect(SocketAddr::new(peer, port)).await?;
-            if let Some(ttl) = opts.ttl
-                && opts.gtsm_hops.is_none()
-            {
-                stream.set_ttl(ttl)?;
-            }
             Ok::<_, std::io::Error>(stream)
         }
         .await;
