@@ -1,6 +1,11 @@
-//! Helpers for Tern's end-to-end tests: find the built binaries, copy a lab
-//! topology under a unique lab name, and run commands with their output
-//! kept for the failure message.
+//! The one harness of Tern's end-to-end tests, this crate's lab tests and
+//! the process and namespace tests of bgpd, the eBPF loader, tern-lab and
+//! tern-cni (which dev-depend on it): find the built binaries, bring up a
+//! private copy of a lab topology ([`Lab`]), poll with a deadline
+//! ([`eventually`]), enter network namespaces ([`enter_netns`],
+//! [`netns_command`]), capture and decode tunnel packets
+//! ([`check_tunnel_capture`]), and run commands with their output kept for
+//! the failure message.
 //!
 //! The tests run the real programs (tern-lab, ternd, tern, FRR's daemons)
 //! as root in network namespaces they create and remove. `cargo build
