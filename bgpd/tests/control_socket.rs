@@ -11,8 +11,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Netns, Peer, Polled, Ternd, linked_pair, roundtrip};
+use common::{Peer, Polled, Ternd, linked_pair, roundtrip};
 use tern_bgp_wire::Message;
+use tern_tests::{Netns, eventually};
 
 const SHOW_VERSION: &str = r#"{"request":"show-version"}"#;
 
@@ -221,7 +222,7 @@ fn bgp_keepalives_flow_while_the_socket_is_hammered() {
             }
             worst
         });
-        common::eventually(15, "Established", || {
+        eventually(15, "Established", || {
             let r = d.ask(r#"{"request":"show-bgp-summary"}"#);
             r["peers"][0]["state"] == "Established"
         });

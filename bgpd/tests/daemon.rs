@@ -8,6 +8,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use tern_tests::Netns;
+
 const TERND: &str = env!("CARGO_BIN_EXE_ternd");
 
 fn temp_config(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
@@ -221,36 +223,6 @@ fn control_socket_survives_garbage_and_stops_cleanly() {
         !Path::new(&format!("/sys/fs/bpf/tern/{instance}")).exists(),
         "pins removed"
     );
-}
-
-/// A throwaway network namespace, deleted on drop.
-struct Netns(String);
-
-impl Netns {
-    fn new(name: &str) -> Netns {
-        let _ = Command::new("ip").args(["netns", "del", name]).output();
-        let out = Command::new("ip")
-            .args(["netns", "add", name])
-            .output()
-            .expect("run ip netns add");
-        assert!(
-            out.status.success(),
-            "ip netns add {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let up = Command::new("ip")
-            .args(["-n", name, "link", "set", "lo", "up"])
-            .output()
-            .expect("run ip link");
-        assert!(up.status.success(), "lo up in {name}");
-        Netns(name.to_owned())
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
 }
 
 impl Ternd {

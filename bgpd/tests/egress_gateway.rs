@@ -17,9 +17,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Netns, Peer, Ternd, eventually, linked_pair, message, roundtrip};
+use common::{Peer, Ternd, linked_pair, message, roundtrip};
 use nix::sys::signal::Signal;
 use serde_json::Value;
+use tern_tests::{Netns, eventually};
 
 const BASE: &str = "hostname egw\nrouter bgp 65001\n bgp router-id 198.51.100.11\n \
                     neighbor 192.0.2.2 remote-as 65099\n neighbor 192.0.2.2 timers 30 90\n \

@@ -9,7 +9,6 @@
 //! Two throwaway namespaces joined by a veth: ternd runs in one, the test's
 //! peer thread enters the other. Needs root.
 use std::{
-    fs::File,
     io::{BufRead, BufReader, Read, Write},
     net::TcpStream,
     os::unix::net::UnixStream,
@@ -21,18 +20,19 @@ use tern_bgp_wire::{Capability, Codec, Message, OpenMessage};
 
 mod common;
 
-use common::{eventually, message, sh};
+use common::{linked_pair, message};
+use tern_tests::{Netns, enter_netns, eventually, netns_command};
 
 const TERND: &str = env!("CARGO_BIN_EXE_ternd");
 const TERN_PROTO: &str = "202";
 
 /// The two namespaces and ternd; all removed on drop.
 struct Setup {
-    dut: String,
-    peer: String,
     ternd: Option<Child>,
     instance: String,
     _dir: tempfile::TempDir,
+    dut: Netns,
+    peer: Netns,
 }
 
 impl Drop for Setup {
@@ -41,48 +41,27 @@ impl Drop for Setup {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.dut])
-            .status();
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.peer])
-            .status();
     }
 }
 
 fn setup(tag: &str, extra_config: &str) -> Setup {
     let pid = std::process::id();
-    let dut = format!("tern-{tag}-dut-{pid}");
-    let peer = format!("tern-{tag}-peer-{pid}");
     let dir = tempfile::tempdir().expect("tempdir");
+    let (dut, peer) = linked_pair(tag);
     let mut s = Setup {
-        dut: dut.clone(),
-        peer: peer.clone(),
         ternd: None,
         instance: format!("t-{tag}-{pid}"),
         _dir: dir,
+        dut,
+        peer,
     };
-    sh(&["ip", "netns", "add", &dut]);
-    sh(&["ip", "netns", "add", &peer]);
-    sh(&[
-        "ip", "link", "add", "name", "eth1", "netns", &dut, "type", "veth", "peer", "name", "eth1",
-        "netns", &peer,
-    ]);
-    for (ns, addr) in [(&dut, "192.0.2.1/24"), (&peer, "192.0.2.2/24")] {
-        sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
-        sh(&["ip", "-n", ns, "link", "set", "eth1", "up"]);
-        sh(&["ip", "-n", ns, "addr", "add", addr, "dev", "eth1"]);
-    }
     let conf = s._dir.path().join("ternd.conf");
     std::fs::write(
         &conf,
         format!("hostname dut\nrouter bgp 65001\n bgp router-id 198.51.100.11\n neighbor 192.0.2.2 remote-as 65099\n neighbor 192.0.2.2 timers 30 90\n neighbor 192.0.2.2 passive\n{extra_config}"),
     )
     .expect("write config");
-    let child = Command::new("nsenter")
-        .arg(format!("--net=/run/netns/{dut}"))
-        .arg("--")
-        .arg(TERND)
+    let child = netns_command(&s.dut.0, TERND)
         .args(["-N", &s.instance, "-f"])
         .arg(&conf)
         .stdout(Stdio::null())
@@ -113,7 +92,7 @@ fn peer_state(s: &Setup) -> String {
 
 fn fib(s: &Setup) -> Vec<String> {
     let out = Command::new("ip")
-        .args(["-n", &s.dut, "-j", "route", "show", "proto", TERN_PROTO])
+        .args(["-n", &s.dut.0, "-j", "route", "show", "proto", TERN_PROTO])
         .output()
         .expect("ip route");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
@@ -206,9 +185,7 @@ impl Peer {
     /// Opens a session with these capabilities besides IPv4 unicast and
     /// the 4-octet AS.
     fn establish_with(peer_ns: &str, more: Vec<Capability>) -> Peer {
-        // Enter the peer namespace on this thread only.
-        let ns = File::open(format!("/run/netns/{peer_ns}")).expect("netns");
-        nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        enter_netns(peer_ns);
         let stream = common::connect_ternd();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
@@ -249,7 +226,7 @@ impl Peer {
 #[test]
 fn rfc7606_outcomes_against_a_live_ternd() {
     let s = setup("mu", "");
-    let peer_ns = s.peer.clone();
+    let peer_ns = s.peer.0.clone();
     let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish(&peer_ns)).join())
         .expect("peer thread");
     eventually(10, "Established", || peer_state(&s) == "Established");
@@ -298,7 +275,7 @@ fn rfc7606_outcomes_against_a_live_ternd() {
 
     // A new session, then a header with a broken marker: Connection Not
     // Synchronized, and ternd is still serving afterwards.
-    let peer_ns = s.peer.clone();
+    let peer_ns = s.peer.0.clone();
     let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish(&peer_ns)).join())
         .expect("peer thread");
     let mut bad = message(4, &[]);
@@ -325,7 +302,7 @@ fn maximum_prefix_stops_the_session_with_cease_1() {
         "mp",
         " address-family ipv4 unicast\n  neighbor 192.0.2.2 maximum-prefix 2\n",
     );
-    let peer_ns = s.peer.clone();
+    let peer_ns = s.peer.0.clone();
     let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish(&peer_ns)).join())
         .expect("peer thread");
     eventually(10, "Established", || peer_state(&s) == "Established");
@@ -363,7 +340,7 @@ fn a_peer_that_never_sends_end_of_rib_is_reset() {
         )]
     };
     // A peer that sends its routes and End-of-RIB keeps the session.
-    let peer_ns = s.peer.clone();
+    let peer_ns = s.peer.0.clone();
     let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish_with(&peer_ns, gr())).join())
         .expect("peer thread");
     eventually(10, "Established", || peer_state(&s) == "Established");
@@ -384,7 +361,7 @@ fn a_peer_that_never_sends_end_of_rib_is_reset() {
 
     // One that answers KEEPALIVEs but sends neither UPDATE nor
     // End-of-RIB is not keeping the session: ternd resets it with a Cease.
-    let peer_ns = s.peer.clone();
+    let peer_ns = s.peer.0.clone();
     let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish_with(&peer_ns, gr())).join())
         .expect("peer thread");
     let keepalives = p.stream.try_clone().expect("clone");
@@ -434,7 +411,7 @@ const MP_REACH_VPNV4_PATH_ID: [u8; 39] = [
 #[test]
 fn mp_reach_of_a_family_not_negotiated_is_ignored() {
     let s = setup("nn", "");
-    let peer_ns = s.peer.clone();
+    let peer_ns = s.peer.0.clone();
     let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish(&peer_ns)).join())
         .expect("peer thread");
     eventually(10, "Established", || peer_state(&s) == "Established");
@@ -476,7 +453,7 @@ fn mp_reach_of_a_family_not_negotiated_is_ignored() {
 fn fib6(s: &Setup) -> Vec<(String, String, String)> {
     let out = Command::new("ip")
         .args([
-            "-n", &s.dut, "-6", "-j", "route", "show", "proto", TERN_PROTO,
+            "-n", &s.dut.0, "-6", "-j", "route", "show", "proto", TERN_PROTO,
         ])
         .output()
         .expect("ip route");
@@ -517,7 +494,7 @@ fn link_local_next_hop_is_installed_on_the_sessions_interface() {
         "ll",
         " address-family ipv6 unicast\n  neighbor 192.0.2.2 activate\n exit-address-family\n",
     );
-    let peer_ns = s.peer.clone();
+    let peer_ns = s.peer.0.clone();
     let mut p = std::thread::scope(|sc| {
         sc.spawn(|| {
             Peer::establish_with(
@@ -583,7 +560,7 @@ fn refused_prefixes_count_towards_maximum_prefix() {
         "mpr",
         " address-family ipv4 unicast\n  neighbor 192.0.2.2 maximum-prefix 2\n",
     );
-    let peer_ns = s.peer.clone();
+    let peer_ns = s.peer.0.clone();
     let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish(&peer_ns)).join())
         .expect("peer thread");
     eventually(10, "Established", || peer_state(&s) == "Established");

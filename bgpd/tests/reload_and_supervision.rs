@@ -7,8 +7,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Netns, Ternd, eventually};
+use common::Ternd;
 use nix::sys::signal::Signal;
+use tern_tests::{Netns, eventually};
 
 const BASE: &str = "hostname reload\nrouter bgp 65001\n bgp router-id 198.51.100.11\n \
                     address-family ipv4 unicast\n  network 203.0.113.0/24\n";

@@ -14,6 +14,7 @@ use std::{
 };
 
 use serde_json::{Value, json};
+use tern_tests::netns_command;
 
 /// A node namespace with its own ternd, IPAM directory and pod namespaces.
 struct Node {
@@ -84,11 +85,7 @@ impl Node {
     }
 
     fn nsenter(&self, program: &Path) -> Command {
-        let mut c = Command::new("nsenter");
-        c.arg(format!("--net=/var/run/netns/{}", self.host_ns))
-            .arg("--")
-            .arg(program);
-        c
+        netns_command(&self.host_ns, program)
     }
 
     fn start_ternd(&mut self) {
@@ -337,7 +334,7 @@ fn addr_of(result: &Value, v6: bool) -> String {
 
 fn ping(from_netns: &str, to: &str) {
     let ns = from_netns.rsplit('/').next().unwrap_or_default();
-    ok(Command::new("ip").args(["netns", "exec", ns, "ping", "-c", "1", "-W", "2", to]));
+    ok(netns_command(ns, "ping").args(["-c", "1", "-W", "2", to]));
 }
 
 #[test]

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use tern_lab::{LabError, Options, Role, Topology};
+use tern_tests::{eventually, netns_command, run_ok};
 
 /// Fails the test unless this machine can run labs.
 fn require_netns() {
@@ -68,17 +69,6 @@ impl Drop for Guard<'_> {
             eprintln!("cleanup of lab {} failed: {e}", self.topo.name);
         }
     }
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 const FRR_CONF: &str = "frr version 8.4\nfrr defaults datacenter\nhostname r1\n!\n\
@@ -233,32 +223,21 @@ fn down_cleans_up_after_a_crashed_up() {
         .save(state_root.path())
         .expect("save other state");
 
-    let mut sleeper = Command::new("nsenter")
-        .arg(format!("--net=/run/netns/{}", ours[0]))
-        .args(["--", "sleep", "300"])
+    let mut sleeper = netns_command(&ours[0], "sleep")
+        .arg("300")
         .spawn()
         .expect("spawn sleep in namespace");
     // nsenter enters the namespace a moment after it starts: wait for it,
     // or `down` may look before the process is there.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
+    eventually(10, "the sleeper in the namespace", || {
         let out = Command::new("ip")
             .args(["netns", "pids", &ours[0]])
             .output()
             .expect("ip netns pids");
-        let pids = String::from_utf8_lossy(&out.stdout).to_string();
-        if pids
+        String::from_utf8_lossy(&out.stdout)
             .split_whitespace()
             .any(|p| p == sleeper.id().to_string())
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the sleeper never entered the namespace"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    });
     let run_dir = Path::new("/var/run/frr").join(&ours[1]);
     fs::create_dir_all(&run_dir).expect("mkdir run dir");
 
@@ -449,18 +428,6 @@ protocol static { ipv4; route 198.51.100.3/32 blackhole; }\n\
 protocol bgp g1 { local as 65200; neighbor 192.0.2.0 as 65100; connect retry time 1;\n\
   ipv4 { import all; export all; }; }\n";
 
-/// Polls `check` for up to 30 s.
-fn eventually(what: &str, mut check: impl FnMut() -> Result<(), String>) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        match check() {
-            Ok(()) => return,
-            Err(e) if std::time::Instant::now() >= deadline => panic!("{what}: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
-}
-
 #[test]
 fn gobgp_and_bird_nodes_run_peer_answer_and_go_away() {
     require_netns();
@@ -517,7 +484,7 @@ topology:
     // The two daemons peer with each other (each tool asked on its side),
     // and BIRD's loopback reaches GoBGP's RIB.
     let g1 = format!("clab-{lab}-g1");
-    eventually("GoBGP and BIRD Established", || {
+    eventually(30, "GoBGP and BIRD Established", || {
         let bird =
             run_ok(
                 Command::new("birdc")
@@ -525,13 +492,7 @@ topology:
                     .arg(&socket)
                     .args(["show", "protocols", "g1"]),
             );
-        let rib = run_ok(Command::new("nsenter").args([
-            &format!("--net=/run/netns/{g1}"),
-            "--",
-            "gobgp",
-            "global",
-            "rib",
-        ]));
+        let rib = run_ok(netns_command(&g1, "gobgp").args(["global", "rib"]));
         if bird.contains("Established") && rib.contains("198.51.100.3/32") {
             Ok(())
         } else {

@@ -1,6 +1,11 @@
-//! Helpers for Tern's end-to-end tests: find the built binaries, copy a lab
-//! topology under a unique lab name, and run commands with their output
-//! kept for the failure message.
+//! The one harness of Tern's end-to-end tests, this crate's lab tests and
+//! the process and namespace tests of bgpd, the eBPF loader, tern-lab and
+//! tern-cni (which dev-depend on it): find the built binaries, bring up a
+//! private copy of a lab topology ([`Lab`]), poll with a deadline
+//! ([`eventually`]), enter network namespaces ([`enter_netns`],
+//! [`netns_command`]), capture and decode tunnel packets
+//! ([`check_tunnel_capture`]), and run commands with their output kept for
+//! the failure message.
 //!
 //! The tests run the real programs (tern-lab, ternd, tern, FRR's daemons)
 //! as root in network namespaces they create and remove. `cargo build
@@ -9,6 +14,12 @@ use std::{
     path::{Path, PathBuf},
     process::{Command, Output},
 };
+
+mod capture;
+mod netns;
+
+pub use capture::{Capture, Encap, Tunnel, check_tunnel_capture, require_tool};
+pub use netns::{Netns, enter_netns, in_netns, netns_command, with_netns};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -226,12 +237,9 @@ impl Lab {
             .open(dir.join("node.log"))
             .expect("node.log");
         let err = log.try_clone().expect("node.log");
-        // nsenter execs ternd (no fork without a pid namespace): the
-        // child's pid is ternd's. --net only, so bpffs stays shared.
-        let child = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{ns}"))
-            .arg("--")
-            .arg(bin("ternd"))
+        // The child's pid is ternd's, and bpffs stays shared (see
+        // netns_command).
+        let child = netns_command(&ns, bin("ternd"))
             .args(["-N", &ns, "-f"])
             .arg(conf)
             .stdin(std::process::Stdio::null())
@@ -283,7 +291,7 @@ pub fn gone(pid: i32) -> bool {
 /// SIGTERM to `pid`, then waits (up to 10 s) until it is gone.
 pub fn stop_pid(pid: i32) {
     run_ok(Command::new("kill").args(["-TERM", &pid.to_string()]));
-    eventually(10, || {
+    eventually(10, "the process gone", || {
         if gone(pid) {
             Ok(())
         } else {
@@ -301,15 +309,44 @@ impl Drop for Lab {
     }
 }
 
-/// Polls `check` until it returns Ok or `secs` pass; the last error explains
-/// the failure (topotest style: poll with a deadline, never sleep blindly).
-pub fn eventually<T>(secs: u64, mut check: impl FnMut() -> Result<T, String>) -> T {
+/// What a check polled by [`eventually`] returns: `bool` (holds or not
+/// yet), or `Result<T, String>` (the value, or why not yet).
+pub trait Outcome {
+    /// What [`eventually`] returns once the check passes.
+    type Value;
+    /// Ok with the value, or Err with what is still missing ("" if the
+    /// check does not say).
+    fn into_result(self) -> Result<Self::Value, String>;
+}
+
+impl Outcome for bool {
+    type Value = ();
+    fn into_result(self) -> Result<(), String> {
+        if self { Ok(()) } else { Err(String::new()) }
+    }
+}
+
+impl<T> Outcome for Result<T, String> {
+    type Value = T;
+    fn into_result(self) -> Result<T, String> {
+        self
+    }
+}
+
+/// Polls `check` every 200 ms until it passes, and returns its value; after
+/// `secs` it fails with `what` and the check's last word (topotest style:
+/// poll with a deadline, never sleep blindly).
+pub fn eventually<R: Outcome>(secs: u64, what: &str, mut check: impl FnMut() -> R) -> R::Value {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     loop {
-        match check() {
+        match check().into_result() {
             Ok(v) => return v,
             Err(e) if std::time::Instant::now() >= deadline => {
-                panic!("not reached in {secs} s: {e}")
+                if e.is_empty() {
+                    panic!("{what}: not reached in {secs} s")
+                } else {
+                    panic!("{what}: not reached in {secs} s: {e}")
+                }
             }
             Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
         }
@@ -418,9 +455,7 @@ pub fn pod_addr(ns: &str, v6: bool) -> String {
 /// `ping -c COUNT` from namespace `from_ns` to `to`; Err with ping's output.
 pub fn ns_ping(from_ns: &str, to: &str, count: u32) -> Result<(), String> {
     let count = count.to_string();
-    let out = run(Command::new("ip").args([
-        "netns", "exec", from_ns, "ping", "-c", &count, "-i", "0.2", "-W", "1", to,
-    ]));
+    let out = run(netns_command(from_ns, "ping").args(["-c", &count, "-i", "0.2", "-W", "1", to]));
     if out.status.success() {
         Ok(())
     } else {
@@ -430,20 +465,6 @@ pub fn ns_ping(from_ns: &str, to: &str, count: u32) -> Result<(), String> {
             String::from_utf8_lossy(&out.stderr)
         ))
     }
-}
-
-/// Runs `f` on a thread that has entered the network namespace `ns`.
-pub fn in_netns<T: Send + 'static>(
-    ns: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> std::thread::JoinHandle<T> {
-    let path = format!("/var/run/netns/{ns}");
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
-            .unwrap_or_else(|e| panic!("setns {path}: {e}"));
-        f()
-    })
 }
 
 /// Size of each [`tcp_transfer`].

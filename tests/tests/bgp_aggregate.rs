@@ -7,7 +7,8 @@
 //! learned more-specific is. Needs root and FRR (lab/setup.sh).
 mod frr_pair;
 
-use frr_pair::{Lab, eventually};
+use frr_pair::Lab;
+use tern_tests::eventually;
 
 #[test]
 fn frr_sees_the_aggregates_while_contributors_last() {

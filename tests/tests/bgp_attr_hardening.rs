@@ -210,8 +210,8 @@ fn malformed_attributes_never_reach_frr_or_bird() {
     let lab = Lab::up("attrs.clab.yml", "attrs");
     let (frr, node) = (lab.ns("frr1"), lab.ns("node1"));
     let tx = speaker(&lab.ns("speaker"));
-    let before_frr = eventually(60, || frr_counters(&frr));
-    let before_bird = eventually(60, || bird_state(&lab));
+    let before_frr = eventually(60, "frr1's session counters", || frr_counters(&frr));
+    let before_bird = eventually(60, "bird1's session state", || bird_state(&lab));
     // Control: a well-formed route with the same attribute types passes.
     let send = |m: Vec<u8>| tx.send(m).expect("speaker alive");
     send(update(
@@ -223,7 +223,7 @@ fn malformed_attributes_never_reach_frr_or_bird() {
             attr(0xc0, 35, &[0, 0, 0xfe, 0x4c]),
         ],
     ));
-    eventually(30, || {
+    eventually(30, "the well-formed route downstream", || {
         (frr_has(&frr, "10.99.0.0/24") && bird_has(&lab, "10.99.0.0/24"))
             .then_some(())
             .ok_or_else(|| "the well-formed route did not reach frr1 and bird1".to_owned())
@@ -242,7 +242,7 @@ fn malformed_attributes_never_reach_frr_or_bird() {
     }
     // Prefix-SID whose TLV overruns: attribute discard, the route stays.
     send(update(7, &[attr(0xc0, 40, &[1, 0, 9, 0])]));
-    eventually(30, || {
+    eventually(30, "the Prefix-SID route downstream", || {
         (frr_has(&frr, "10.7.0.0/24") && bird_has(&lab, "10.7.0.0/24"))
             .then_some(())
             .ok_or_else(|| {
@@ -270,7 +270,7 @@ fn malformed_attributes_never_reach_frr_or_bird() {
         "configure terminal\nrouter bgp 65001\nneighbor 192.0.2.0 path-attribute discard 240\nend\n",
     );
     send(update(20, &[unknown()]));
-    eventually(30, || {
+    eventually(30, "10.20.0.0/24 at frr1", || {
         frr_has(&frr, "10.20.0.0/24")
             .then_some(())
             .ok_or_else(|| "10.20.0.0/24 (0xf0 discarded) did not reach frr1".to_owned())
@@ -286,7 +286,7 @@ fn malformed_attributes_never_reach_frr_or_bird() {
     );
     send(update(20, &[unknown()]));
     send(update(21, &[unknown()]));
-    eventually(30, || {
+    eventually(30, "10.20.0.0/24 withdrawn at frr1", || {
         (!frr_has(&frr, "10.20.0.0/24"))
             .then_some(())
             .ok_or_else(|| "10.20.0.0/24 not withdrawn by treat-as-withdraw".to_owned())

@@ -15,8 +15,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use frr_pair::{Lab, eventually};
-use tern_tests::{bin, run, run_ok};
+use frr_pair::Lab;
+use tern_tests::{bin, eventually, netns_command, run, run_ok};
 
 const TOR1: &str = "192.0.2.0";
 const NODE1: &str = "192.0.2.1";
@@ -67,7 +67,7 @@ fn time_to_down(
 }
 
 fn nft(ns: &str, script: &str) {
-    run_ok(Command::new("ip").args(["netns", "exec", ns, "nft", script]));
+    run_ok(netns_command(ns, "nft").args([script]));
 }
 
 #[test]

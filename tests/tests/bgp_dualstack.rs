@@ -14,7 +14,7 @@ fn ipv6_session_carries_ipv6_and_ipv4_with_extended_next_hop() {
     let node1 = format!("clab-{lab}-node1");
 
     // FRR: both sessions up; the IPv6 one carries both families.
-    eventually(40, || {
+    eventually(40, "both sessions up at FRR", || {
         let v4 = vtysh(&tor1, "show bgp ipv4 unicast summary json");
         let v6 = vtysh(&tor1, "show bgp ipv6 unicast summary json");
         let checks = [
@@ -48,7 +48,7 @@ fn ipv6_session_carries_ipv6_and_ipv4_with_extended_next_hop() {
     // ternd's FIB: IPv6 route via tor1's IPv6 address; IPv4 route with an
     // IPv4 and an IPv6 (RTA_VIA) next hop.
     let proto = tern_netlink::TERN_PROTO.to_string();
-    eventually(10, || {
+    eventually(10, "node1's IPv6 and RFC 8950 routes in the kernel", || {
         let v6 = json(
             Command::new("ip").args(["-n", &node1, "-6", "-j", "route", "show", "proto", &proto]),
         );
@@ -85,7 +85,7 @@ fn ipv6_session_carries_ipv6_and_ipv4_with_extended_next_hop() {
             "network 2001:db8:0:1::/64",
         ],
     );
-    eventually(10, || {
+    eventually(10, "the IPv6 route in Tern's Loc-RIB", || {
         let r = tern_tests::tern(&node1, "show bgp ipv6 unicast 2001:db8:0:1::/64 json");
         if r["paths"].as_array().is_some_and(|p| !p.is_empty()) {
             Ok(())

@@ -8,7 +8,8 @@
 //! back with the next connection. Needs root and FRR (lab/setup.sh).
 mod frr_pair;
 
-use frr_pair::{Lab, eventually};
+use frr_pair::Lab;
+use tern_tests::eventually;
 
 #[test]
 fn frr_connecting_from_a_listen_range_becomes_a_dynamic_neighbor() {

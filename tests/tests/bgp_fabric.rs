@@ -44,7 +44,7 @@ fn tern_peer(ns: &str, addr: &str) -> serde_json::Value {
 /// ToRs' routes.
 fn converged(lab: &Lab) {
     let (tor1, tor2, node) = (lab.ns("tor1"), lab.ns("tor2"), lab.ns("node1"));
-    eventually(60, || {
+    eventually(60, "the fabric converged", || {
         for (ns, want) in [(&tor1, NODE_NET), (&tor2, NODE_NET)] {
             if !frr_prefixes(ns).iter().any(|p| p == want) {
                 return Err(format!("{ns} lacks {want}"));
@@ -103,7 +103,7 @@ fn a_dual_homed_node_is_no_transit_path_between_its_tors() {
          neighbor 192.0.2.2 route-map TRANSIT out\n\
          end\n",
     );
-    eventually(20, || {
+    eventually(20, "tor1's route at tor2 after the route-map", || {
         let at2 = frr_prefixes(&tor2);
         if at2.iter().any(|p| p == TOR1_NET) {
             Ok(())
@@ -131,7 +131,7 @@ fn clear_bgp_never_leaves_the_node_out_of_the_fabric() {
             .as_u64()
             .unwrap_or(0);
         tern_text(&node, "clear bgp *");
-        eventually(30, || {
+        eventually(30, "node1's new sessions after clear bgp *", || {
             // node1 holds a new session with tor1 and tor1's route...
             let t = tern_peer(&node, "192.0.2.0");
             let count = t["connectionsEstablished"].as_u64().unwrap_or(0);

@@ -18,7 +18,7 @@ fn ternd_peers_with_frr_exchanges_installs_and_withdraws() {
     let node2 = format!("clab-{lab}-node2");
 
     // FRR's own view: both Tern nodes Established, two prefixes from each.
-    eventually(30, || {
+    eventually(30, "both Tern nodes Established at FRR", || {
         let v = vtysh(&tor1, "show bgp ipv4 unicast summary json");
         for (peer, host) in [("192.0.2.1", "node1"), ("192.0.2.3", "node2")] {
             let p = &v["peers"][peer];
@@ -46,7 +46,7 @@ fn ternd_peers_with_frr_exchanges_installs_and_withdraws() {
     assert_eq!(p["pfxSnt"], 2, "{p}");
 
     // node2's kernel FIB holds node1's routes via tor1, and not its own.
-    let routes = eventually(10, || {
+    let routes = eventually(10, "node1's routes in node2's kernel", || {
         let r = tern_routes(&node2);
         let want = [
             ("10.244.1.0/24", "192.0.2.2"),
@@ -99,7 +99,7 @@ fn ternd_peers_with_frr_exchanges_installs_and_withdraws() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    eventually(10, || {
+    eventually(10, "the VIP at FRR via node1", || {
         let v = vtysh(&tor1, "show ip bgp json");
         let p = &v["routes"]["198.51.100.100/32"][0];
         if p["nexthops"][0]["ip"] == "192.0.2.1" {
@@ -108,7 +108,7 @@ fn ternd_peers_with_frr_exchanges_installs_and_withdraws() {
             Err(format!("FRR has no VIP via node1: {p}"))
         }
     });
-    eventually(10, || {
+    eventually(10, "the VIP in node2's kernel", || {
         let r = tern_routes(&node2);
         if r.iter().any(|(d, _)| d == "198.51.100.100") {
             Ok(())
@@ -127,7 +127,7 @@ fn ternd_peers_with_frr_exchanges_installs_and_withdraws() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    eventually(10, || {
+    eventually(10, "the withdrawn VIP gone from FRR", || {
         let v = vtysh(&tor1, "show ip bgp json");
         if v["routes"].get("198.51.100.100/32").is_some() {
             Err("FRR still has the withdrawn VIP".into())
@@ -147,7 +147,7 @@ fn ternd_peers_with_frr_exchanges_installs_and_withdraws() {
         .and_then(|n| n["processes"][0]["pid"].as_i64())
         .unwrap_or_else(|| panic!("node1's ternd pid in {state}"));
     run_ok(Command::new("kill").args(["-TERM", &pid.to_string()]));
-    eventually(10, || {
+    eventually(10, "node1's routes gone from node2's kernel", || {
         let r = tern_routes(&node2);
         if r.iter()
             .any(|(d, _)| d == "10.244.1.0/24" || d == "198.51.100.11")
@@ -157,7 +157,7 @@ fn ternd_peers_with_frr_exchanges_installs_and_withdraws() {
             Ok(())
         }
     });
-    eventually(10, || {
+    eventually(10, "node1's routes and session gone at FRR", || {
         let v = vtysh(&tor1, "show ip bgp json");
         if v["routes"].get("10.244.1.0/24").is_some() {
             return Err("FRR still has 10.244.1.0/24".into());
@@ -183,16 +183,20 @@ fn ternd_peers_with_frr_exchanges_installs_and_withdraws() {
     };
     assert_eq!(state(&node2), "Established");
     run_ok(Command::new("ip").args(["-n", &node2, "link", "set", "eth1", "down"]));
-    eventually(3, || match state(&node2).as_str() {
-        "Established" => Err("still Established".to_owned()),
-        _ => Ok(()),
+    eventually(3, "node2's session down with its uplink", || {
+        match state(&node2).as_str() {
+            "Established" => Err("still Established".to_owned()),
+            _ => Ok(()),
+        }
     });
     run_ok(Command::new("ip").args(["-n", &node2, "link", "set", "eth1", "up"]));
-    eventually(30, || match state(&node2).as_str() {
-        "Established" => Ok(()),
-        s => Err(s.to_owned()),
+    eventually(30, "node2's session back", || {
+        match state(&node2).as_str() {
+            "Established" => Ok(()),
+            s => Err(s.to_owned()),
+        }
     });
-    eventually(10, || {
+    eventually(10, "tor1's loopback back in node2's kernel", || {
         let r = tern_routes(&node2);
         if r.iter()
             .any(|(d, g)| d == "198.51.100.1" && g == "192.0.2.2")

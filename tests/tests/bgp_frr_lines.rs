@@ -151,7 +151,7 @@ fn frr_lines_against_frr_8_4() {
     let ibgp2 = lab.ns("ibgp2");
     let received_frr = "show ip bgp neighbors 192.0.2.0 received-routes";
     let received_tern = "show ip bgp neighbors 192.0.2.2 received-routes";
-    eventually(40, || {
+    eventually(40, "received-routes at leaf1, node2 and ibgp2", || {
         let frr = vtysh(&leaf1, &format!("{received_frr} json"));
         let ours = tern(&node2, &format!("{received_tern} json"));
         let ibgp = loc_rib(&vtysh(&ibgp2, "show ip bgp json"));
@@ -259,7 +259,7 @@ fn frr_lines_against_frr_8_4() {
     tern_script(&node2, &format!("configure terminal\n{policy}end\n"));
     both_af(&leaf1, &node2, "neighbor 192.0.2.0 route-map NO-PODS in");
     run_ok(Command::new("vtysh").args(["-N", &leaf1, "-c", "clear bgp 192.0.2.0 soft in"]));
-    eventually(10, || {
+    eventually(10, "10.244.1.0/24 refused by NO-PODS", || {
         let ours = loc_rib(&tern(&node2, "show ip bgp json"));
         let frr = loc_rib(&vtysh(&leaf1, "show ip bgp json"));
         let learned = |r: &[String]| r.contains(&"10.244.1.0/24".to_owned());
@@ -276,7 +276,7 @@ fn frr_lines_against_frr_8_4() {
     );
     tern_script(&node2, "clear bgp 192.0.2.2 soft in\n");
     both_af(&leaf1, &node2, "no neighbor 192.0.2.0 route-map NO-PODS in");
-    eventually(10, || {
+    eventually(10, "10.244.1.0/24 back without NO-PODS", || {
         let ours = loc_rib(&tern(&node2, "show ip bgp json"));
         if ours.contains(&"10.244.1.0/24".to_owned()) {
             Ok(())
@@ -301,7 +301,7 @@ fn frr_lines_against_frr_8_4() {
                 rib.contains(&"203.0.113.0/24".to_owned()),
             ]
         };
-        eventually(10, || {
+        eventually(10, "the Loc-RIBs of node2 and leaf1", || {
             let ours = has(&loc_rib(&tern(&node2, "show ip bgp json")));
             let frr = has(&loc_rib(&vtysh(&leaf1, "show ip bgp json")));
             if ours == want && frr == want {
@@ -326,9 +326,11 @@ fn frr_lines_against_frr_8_4() {
         &node2,
         "configure terminal\nrouter bgp 65002\nneighbor 192.0.2.5 next-hop-self\nend\n",
     );
-    eventually(10, || match frr_next_hop(&ibgp2, "172.16.1.0/24") {
-        nh if nh == "192.0.2.4" => Ok(()),
-        nh => Err(format!("ibgp2 has next hop {nh}")),
+    eventually(10, "next-hop-self at ibgp2", || {
+        match frr_next_hop(&ibgp2, "172.16.1.0/24") {
+            nh if nh == "192.0.2.4" => Ok(()),
+            nh => Err(format!("ibgp2 has next hop {nh}")),
+        }
     });
     let n = tern(&node2, "show bgp neighbors 192.0.2.5 json");
     assert_eq!(
@@ -345,10 +347,14 @@ fn frr_lines_against_frr_8_4() {
         &node2,
         "configure terminal\nrouter bgp 65002\nno neighbor 192.0.2.5 next-hop-self\nend\n",
     );
-    eventually(10, || match frr_next_hop(&ibgp2, "172.16.1.0/24") {
-        nh if nh == "192.0.2.2" => Ok(()),
-        nh => Err(format!("ibgp2 has next hop {nh}")),
-    });
+    eventually(
+        10,
+        "the original next hop at ibgp2",
+        || match frr_next_hop(&ibgp2, "172.16.1.0/24") {
+            nh if nh == "192.0.2.2" => Ok(()),
+            nh => Err(format!("ibgp2 has next hop {nh}")),
+        },
+    );
 
     // bgp ebgp-requires-policy: FRR's "(Policy)" in the summary, and no
     // routes either way on the eBGP session; iBGP is not concerned.
@@ -358,7 +364,7 @@ fn frr_lines_against_frr_8_4() {
         "configure terminal\nrouter bgp 65002\nbgp ebgp-requires-policy\nend\n",
     );
     let policy_cols = "     (Policy) (Policy) tor1";
-    eventually(10, || {
+    eventually(10, "(Policy) in both summaries", || {
         let ours = summary_line(&tern_out(&node2, "show bgp summary"));
         let frr = summary_line(&vtysh_out(&leaf1, "show bgp summary"));
         if ours.ends_with(policy_cols) && frr.ends_with(policy_cols) {
@@ -367,7 +373,7 @@ fn frr_lines_against_frr_8_4() {
             Err(format!("node2: {ours}\nleaf1: {frr}"))
         }
     });
-    eventually(10, || {
+    eventually(10, "nothing sent to tor1 without a policy", || {
         let sent = tor1_from_node2(&tor1);
         let rib = loc_rib(&tern(&node2, "show ip bgp json"));
         if sent.is_empty() && rib.len() == 2 {
@@ -386,7 +392,7 @@ fn frr_lines_against_frr_8_4() {
          address-family ipv4 unicast\nneighbor 192.0.2.2 route-map ALL in\n\
          neighbor 192.0.2.2 route-map ALL out\nend\n",
     );
-    eventually(10, || {
+    eventually(10, "routes both ways with route-map ALL", || {
         let sent = tor1_from_node2(&tor1);
         let rib = loc_rib(&tern(&node2, "show ip bgp json"));
         if sent.contains(&"10.244.2.0/24".to_owned()) && rib.contains(&"172.16.1.0/24".to_owned()) {
@@ -434,7 +440,7 @@ fn frr_lines_against_frr_8_4() {
             })
             .unwrap_or_default()
     };
-    eventually(10, || {
+    eventually(10, "the static routes in node2's kernel", || {
         let k = kernel();
         let want = [
             ("192.0.2.128/25", "192.0.2.2"),
@@ -458,7 +464,7 @@ fn frr_lines_against_frr_8_4() {
     ] {
         assert!(routes.contains(row), "{row:?} in\n{routes}");
     }
-    eventually(10, || {
+    eventually(10, "the static routes at tor1", || {
         let sent = tor1_from_node2(&tor1);
         if sent.contains(&"203.0.113.128/25".to_owned())
             && sent.contains(&"192.0.2.200/32".to_owned())
@@ -472,7 +478,7 @@ fn frr_lines_against_frr_8_4() {
         &node2,
         "configure terminal\nno ip route 203.0.113.128/25 Null0\nend\n",
     );
-    eventually(10, || {
+    eventually(10, "the removed static route gone", || {
         let gone = !kernel().iter().any(|(p, _)| p == "203.0.113.128/25")
             && !tor1_from_node2(&tor1).contains(&"203.0.113.128/25".to_owned());
         if gone {
@@ -492,7 +498,7 @@ fn frr_lines_against_frr_8_4() {
         ),
     );
     tern_script(&node2, "clear bgp 192.0.2.5\n");
-    eventually(10, || {
+    eventually(10, "clear bgp in node2's log", || {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         if text.contains("clear bgp: resetting the session") {
             Ok(())

@@ -8,10 +8,9 @@
 //! Needs root, GoBGP (gobgpd, gobgp) and bpffs (lab/setup.sh).
 mod peer_lab;
 
-use std::process::Command;
-
 use peer_lab::{Lab, Peer, PeerSession, RibRoute, try_json};
 use serde_json::Value;
+use tern_tests::netns_command;
 
 struct Gobgp;
 
@@ -20,9 +19,7 @@ impl Gobgp {
     /// there).
     fn json(lab: &Lab, args: &[&str]) -> Result<Value, String> {
         try_json(
-            Command::new("nsenter")
-                .arg(format!("--net=/run/netns/{}", lab.ns("gobgp1")))
-                .args(["--", "gobgp"])
+            netns_command(&lab.ns("gobgp1"), "gobgp")
                 .args(args)
                 .arg("-j"),
         )

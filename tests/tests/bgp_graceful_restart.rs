@@ -16,12 +16,7 @@ use std::{
     time::Duration,
 };
 
-use tern_tests::{Lab, gone, json, run_ok, vtysh, vtysh_config};
-
-/// Polls `ok` until it holds or `secs` pass.
-fn eventually(secs: u64, what: &str, mut ok: impl FnMut() -> bool) {
-    tern_tests::eventually(secs, || if ok() { Ok(()) } else { Err(what.to_owned()) });
-}
+use tern_tests::{Lab, eventually, gone, json, netns_command, run_ok, vtysh, vtysh_config};
 
 /// The prefixes of Tern's IPv4 routes (protocol 202) in `node`'s kernel.
 fn fib(node: &str) -> Vec<String> {
@@ -194,10 +189,7 @@ fn graceful_restart_both_ways_with_frr() {
     );
     let pid_file = tor_dir.join("bgpd.pid");
     run_ok(
-        Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{tor1}"))
-            .arg("--")
-            .arg("/usr/lib/frr/bgpd")
+        netns_command(&tor1, "/usr/lib/frr/bgpd")
             .args(["-d", "-N", &tor1, "-f"])
             .arg(&conf)
             .arg("-i")

@@ -6,10 +6,8 @@
 //! again, they do. Needs root, FRR and tcpdump (lab/setup.sh).
 mod frr_pair;
 
-use std::process::Command;
-
-use frr_pair::{Lab, eventually, never};
-use tern_tests::run;
+use frr_pair::{Lab, never};
+use tern_tests::{eventually, netns_command, run};
 
 const V4: &str = "192.0.2.1";
 const V6: &str = "2001:db8:0:1::2";
@@ -28,10 +26,8 @@ fn ttl_on_the_wire(lab: &Lab, src: &str) -> Option<u32> {
         "tcp[tcpflags] & tcp-push != 0"
     };
     let filter = format!("src host {src} and tcp port 179 and {push}");
-    let out = run(Command::new("ip").args([
-        "netns", "exec", &lab.tor1, "timeout", "20", "tcpdump", "-c", "1", "-nv", "-i", "eth1",
-        &filter,
-    ]));
+    let out = run(netns_command(&lab.tor1, "timeout")
+        .args(["20", "tcpdump", "-c", "1", "-nv", "-i", "eth1", &filter]));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

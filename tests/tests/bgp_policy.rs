@@ -8,12 +8,7 @@
 //! Needs root and FRR (lab/setup.sh).
 use std::process::Command;
 
-use tern_tests::{Lab, bin, tern_script, vtysh};
-
-/// Polls `ok` until it holds or `secs` pass.
-fn eventually(secs: u64, what: &str, mut ok: impl FnMut() -> bool) {
-    tern_tests::eventually(secs, || if ok() { Ok(()) } else { Err(what.to_owned()) });
-}
+use tern_tests::{Lab, bin, eventually, tern_script, vtysh};
 
 /// The prefixes of Tern's IPv4 routes (protocol 202) in `node`'s kernel.
 fn fib(node: &str) -> Vec<String> {

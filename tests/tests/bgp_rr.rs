@@ -15,7 +15,7 @@ fn route_reflector_clients_learn_each_other() {
     let node1 = format!("clab-{lab}-node1");
     let node2 = format!("clab-{lab}-node2");
 
-    eventually(30, || {
+    eventually(30, "tor1's sessions with both nodes", || {
         let v = json(Command::new("vtysh").args([
             "-N",
             &tor1,
@@ -38,7 +38,7 @@ fn route_reflector_clients_learn_each_other() {
         (&node1, "10.244.2.0/24", "192.0.2.0"),
         (&node2, "10.244.1.0/24", "192.0.2.2"),
     ] {
-        eventually(15, || {
+        eventually(15, "the other node's route via the reflector", || {
             let f = tern_routes(ns);
             if f.iter().any(|(d, g)| d == other && g == gw) {
                 Ok(())
@@ -122,7 +122,9 @@ fn reflected_next_hops_resolve_recursively() {
             ))
         }
     };
-    eventually(30, || installed(Some("192.0.2.0")));
+    eventually(30, "the reflected uplink route", || {
+        installed(Some("192.0.2.0"))
+    });
     assert_eq!(
         bgp_next_hop(),
         "192.0.2.3",
@@ -142,7 +144,9 @@ fn reflected_next_hops_resolve_recursively() {
         );
     };
     reflector("no redistribute connected");
-    eventually(15, || installed(None));
+    eventually(15, "the reflected uplink route gone", || installed(None));
     reflector("redistribute connected");
-    eventually(15, || installed(Some("192.0.2.0")));
+    eventually(15, "the reflected uplink route back", || {
+        installed(Some("192.0.2.0"))
+    });
 }

@@ -394,7 +394,7 @@ impl Peers {
             ),
         ];
         let node = lab.ns("node1");
-        eventually(30, || {
+        eventually(30, "both sessions Established", || {
             for addr in ["192.0.2.2", "192.0.2.3"] {
                 let n = neighbor(&node, addr);
                 if n["state"] != "Established" {
@@ -443,7 +443,7 @@ fn a_starved_ternd_keeps_every_session_and_every_route() {
     let started = Instant::now();
     peers.go();
     let total = FLOOD_PREFIXES as usize + 1;
-    eventually(400, || {
+    eventually(400, "the flood's routes in", || {
         let failures = verdict.failures();
         if !failures.is_empty() {
             // A session went down: no point waiting for the routes.
@@ -556,7 +556,7 @@ fn a_peer_that_stops_reading_is_cut_off_by_the_send_hold_timer() {
         kb
     };
     // Send hold time: twice the hold time of 9 s.
-    let cut = eventually(60, || {
+    let cut = eventually(60, "the quiet peer cut off by the send hold timer", || {
         let n = tern(&node, "show bgp neighbors 192.0.2.3 json")["192.0.2.3"].clone();
         let why = n["lastResetDueTo"].as_str().unwrap_or("");
         if why.contains("Send Hold Timer Expired") {
@@ -566,14 +566,18 @@ fn a_peer_that_stops_reading_is_cut_off_by_the_send_hold_timer() {
         }
     });
     // The flooding peer was never touched, and all its routes are in.
-    eventually(60, || {
-        let n = neighbor(&node, "192.0.2.2");
-        if n["state"] == "Established" && n["pfxRcd"] == u64::from(FLOOD_PREFIXES) {
-            Ok(())
-        } else {
-            Err(format!("flood: {n}"))
-        }
-    });
+    eventually(
+        60,
+        "the flooding peer Established with all its routes",
+        || {
+            let n = neighbor(&node, "192.0.2.2");
+            if n["state"] == "Established" && n["pfxRcd"] == u64::from(FLOOD_PREFIXES) {
+                Ok(())
+            } else {
+                Err(format!("flood: {n}"))
+            }
+        },
+    );
     let later = rss_at("later");
     let flood_counters = neighbor(&node, "192.0.2.2");
     peers.stop();

@@ -643,7 +643,7 @@ fn clear_commands(lab: &Lab) {
     let before = tor_neighbor(&tor1, "192.0.2.3");
     let stat = |v: &Value, k: &str| v["messageStats"][k].as_u64().unwrap_or(0);
     tern_text(&node2, "clear bgp 192.0.2.2 soft in");
-    eventually(10, || {
+    eventually(10, "ROUTE-REFRESH at tor1", || {
         let now = tor_neighbor(&tor1, "192.0.2.3");
         if stat(&now, "routeRefreshRecv") > stat(&before, "routeRefreshRecv") {
             Ok(())
@@ -652,7 +652,7 @@ fn clear_commands(lab: &Lab) {
         }
     });
     tern_text(&node2, "clear ip bgp * soft out");
-    eventually(10, || {
+    eventually(10, "UPDATE at tor1", || {
         let now = tor_neighbor(&tor1, "192.0.2.3");
         if stat(&now, "updatesRecv") > stat(&before, "updatesRecv") {
             Ok(())
@@ -664,7 +664,7 @@ fn clear_commands(lab: &Lab) {
     // NOTIFICATION Tern sent.
     vtysh_text(&leaf1, "clear bgp *");
     tern_text(&node2, "clear bgp *");
-    eventually(30, || {
+    eventually(30, "the sessions reset by clear bgp *", || {
         for addr in ["192.0.2.1", "192.0.2.3"] {
             let n = tor_neighbor(&tor1, addr);
             if n["connectionsDropped"].as_u64().unwrap_or(0) < 1 {
@@ -765,7 +765,7 @@ fn without_bgp(leaf1: &str, node2: &str) {
 fn tern_answers_like_frr_on_the_golden_lab() {
     let lab = Lab::up("golden.clab.yml", &format!("g{}", std::process::id()));
     let (tor1, leaf1, node2) = (lab.ns("tor1"), lab.ns("leaf1"), lab.ns("node2"));
-    eventually(30, || both_up(&tor1));
+    eventually(30, "both leaves' sessions up", || both_up(&tor1));
     // Routes of other programs in both leaves' main tables: zebra shows
     // them as kernel routes (K), with the kernel's metric.
     for (ns, tor) in [(&leaf1, "192.0.2.0"), (&node2, "192.0.2.2")] {
@@ -785,7 +785,7 @@ fn tern_answers_like_frr_on_the_golden_lab() {
     // Both leaves hold the six routes (two own, tor1's loopback and its
     // tagged aggregate, the other leaf's two) and have installed the four
     // learned ones.
-    eventually(20, || {
+    eventually(20, "six routes in each leaf", || {
         for (name, v) in [
             ("leaf1", vtysh(&leaf1, "show ip bgp json")),
             ("node2", tern(&node2, "show ip bgp json")),
@@ -816,7 +816,7 @@ fn tern_answers_like_frr_on_the_golden_lab() {
     socket_permissions(&node2);
     // After a `clear bgp *` on both, the neighbors have the same history.
     clear_commands(&lab);
-    eventually(20, || {
+    eventually(20, "six routes in node2 after clear bgp *", || {
         let n = tern(&node2, "show ip bgp json")["routes"]
             .as_object()
             .map_or(0, |m| m.len());

@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tern_tests::bin;
+use tern_tests::{bin, netns_command};
 
 const DEADLINE: Duration = Duration::from_secs(15);
 
@@ -102,10 +102,7 @@ fn start_ternd(s: &mut Setup) {
          neighbor 192.0.2.99 passive\n",
     )
     .expect("write config");
-    let child = Command::new("nsenter")
-        .arg(format!("--net=/run/netns/{}", s.netns))
-        .arg("--")
-        .arg(bin("ternd"))
+    let child = netns_command(&s.netns, bin("ternd"))
         .args(["-N", &s.instance, "-f"])
         .arg(&conf)
         .stdout(Stdio::null())

@@ -9,11 +9,11 @@ use std::{
     os::unix::net::UnixStream,
     path::PathBuf,
     process::Command,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use serde_json::{Value, json};
-use tern_tests::{Lab, bin, run_ok};
+use tern_tests::{Lab, bin, eventually, run_ok};
 
 /// One control connection: config mode lives as long as it does.
 struct Control {
@@ -48,14 +48,6 @@ impl Control {
             Some("config-applied") => Ok(r["mode"].as_str().unwrap_or("").to_owned()),
             _ => Err(r["message"].as_str().unwrap_or("?").to_owned()),
         }
-    }
-}
-
-fn eventually(secs: u64, what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok() {
-        assert!(Instant::now() < deadline, "not reached in {secs} s: {what}");
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

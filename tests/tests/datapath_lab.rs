@@ -11,66 +11,15 @@
 //! to tor1. At the end `no datapath mode` detaches and unpins everything.
 //! Needs root, FRR, ping, tcpdump, tshark and bpffs (lab/setup.sh); fails
 //! (never skips) without them.
-use std::{
-    fs::File,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::{path::PathBuf, process::Command};
 
 use serde_json::Value;
 use tern_tests::{
-    bin, netns_with_prefix, ns_ping, pod_addr, private_topology, run, run_ok, tcp_transfer,
+    Capture, Encap, Lab, Tunnel, bin, check_tunnel_capture, eventually, netns_with_prefix, ns_ping,
+    pod_addr, require_tool, run, run_ok, tcp_transfer,
 };
 
-const VNI: u64 = 4242;
-
-/// Runs `tern-lab down` on drop and stops captures, so a failing test
-/// still cleans up.
-struct LabGuard {
-    topo: PathBuf,
-    captures: Vec<Child>,
-    dir: PathBuf,
-}
-
-impl Drop for LabGuard {
-    fn drop(&mut self) {
-        for c in &mut self.captures {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = Command::new(bin("tern-lab"))
-            .args(["down", "-t"])
-            .arg(&self.topo)
-            .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn tool(name: &str) {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "{name} is needed by this test and is not installed (lab/setup.sh installs it)"
-    );
-}
-
-/// Retries `f` until it returns Ok or `secs` pass.
-fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        match f() {
-            Ok(v) => return v,
-            Err(e) if Instant::now() >= deadline => panic!("{what}: not within {secs} s: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(250)),
-        }
-    }
-}
+const VNI: u32 = 4242;
 
 fn tern(instance: &str, cmds: &[&str]) -> String {
     let mut c = Command::new(bin("tern"));
@@ -130,153 +79,6 @@ fn ternd_pid(instance: &str) -> String {
         .to_owned()
 }
 
-/// Starts tcpdump on node1's uplink (UDP only) and waits until it listens.
-fn capture(guard: &mut LabGuard, node_ns: &str, file: &Path) {
-    let err = file.with_extension("err");
-    let child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            node_ns,
-            "tcpdump",
-            "--immediate-mode",
-            "-i",
-            "eth1",
-            "-U",
-            "-n",
-            "-s",
-            "512",
-            "-w",
-        ])
-        .arg(file)
-        .arg("udp")
-        .stdout(Stdio::null())
-        .stderr(File::create(&err).expect("stderr file"))
-        .spawn()
-        .expect("start tcpdump");
-    guard.captures.push(child);
-    eventually(10, "tcpdump listening", || {
-        let e = std::fs::read_to_string(&err).unwrap_or_default();
-        if e.contains("listening on") {
-            Ok(())
-        } else {
-            Err(e)
-        }
-    });
-}
-
-fn stop_capture(guard: &mut LabGuard) {
-    if let Some(mut c) = guard.captures.pop() {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(c.id() as i32),
-            nix::sys::signal::Signal::SIGINT,
-        );
-        let _ = c.wait();
-    }
-}
-
-/// tshark must decode the tunnel packets with our VNI, carrying pod
-/// packets of both families, and find nothing malformed.
-fn check_with_tshark(file: &Path, mode: &str) {
-    let decode = match mode {
-        "vxlan" => "udp.port==4789,vxlan",
-        _ => "udp.port==6081,geneve",
-    };
-    let f = file.display().to_string();
-    let out = run_ok(Command::new("tshark").args([
-        "-r",
-        &f,
-        "-d",
-        decode,
-        "-Y",
-        mode,
-        "-T",
-        "fields",
-        "-E",
-        "separator=;",
-        "-E",
-        "occurrence=l",
-        "-e",
-        &format!("{mode}.vni"),
-        "-e",
-        "ip.src",
-        "-e",
-        "ipv6.src",
-    ]));
-    let lines: Vec<&str> = out.lines().filter(|l| !l.is_empty()).collect();
-    assert!(
-        lines.len() >= 20,
-        "tshark decoded only {} {mode} packets:\n{out}",
-        lines.len()
-    );
-    let (mut inner4, mut inner6) = (0, 0);
-    for l in &lines {
-        let cols: Vec<&str> = l.split(';').collect();
-        // tshark prints the VXLAN VNI in decimal and the Geneve VNI in hex.
-        let vni = match cols[0].strip_prefix("0x") {
-            Some(hex) => u64::from_str_radix(hex, 16).ok(),
-            None => cols[0].parse().ok(),
-        };
-        assert_eq!(vni, Some(VNI), "{mode} VNI in `{l}`");
-        // The last (inner) source address is a pod's.
-        if cols.get(1).is_some_and(|c| c.starts_with("10.244.")) {
-            inner4 += 1;
-        } else if cols.get(2).is_some_and(|c| c.starts_with("2001:db8:244:")) {
-            inner6 += 1;
-        }
-    }
-    assert!(
-        inner4 > 0 && inner6 > 0,
-        "inner IPv4 ({inner4}) and IPv6 ({inner6}) pod packets in {mode}:\n{out}"
-    );
-    // Every error tshark's experts raise fails the test, but one: the
-    // Geneve encapsulation sends UDP checksum 0 over IPv6, which RFC 8926
-    // section 3.3 allows for tunnels (RFC 6935/6936 conditions) and tshark
-    // flags as "Illegal checksum value (0)" all the same.
-    let bad = run_ok(Command::new("tshark").args([
-        "-r",
-        &f,
-        "-d",
-        decode,
-        "-Y",
-        "_ws.malformed || _ws.expert.severity == error",
-        "-T",
-        "fields",
-        "-E",
-        "separator=;",
-        "-E",
-        "aggregator=|",
-        "-e",
-        "frame.number",
-        "-e",
-        "ipv6.src",
-        "-e",
-        "_ws.malformed",
-        "-e",
-        "_ws.expert.message",
-        "-e",
-        "_ws.expert.severity",
-    ]));
-    const PI_ERROR: &str = "8388608";
-    for l in bad.lines().filter(|l| !l.is_empty()) {
-        let cols: Vec<&str> = l.split(';').collect();
-        assert!(
-            cols.get(2).is_some_and(|m| m.is_empty()),
-            "malformed {mode} packet: {l}"
-        );
-        let outer_v6 = cols.get(1).is_some_and(|c| c.starts_with("2001:db8:0:"));
-        let msgs = cols.get(3).copied().unwrap_or_default().split('|');
-        let sevs = cols.get(4).copied().unwrap_or_default().split('|');
-        for (msg, sev) in msgs.zip(sevs) {
-            let allowed = mode == "geneve" && outer_v6 && msg == "Illegal checksum value (0)";
-            assert!(
-                sev != PI_ERROR || allowed,
-                "tshark reports an error in a {mode} packet: {l}"
-            );
-        }
-    }
-}
-
 /// The ToR passes the announcing node's address on as the next hop (the
 /// tunnel modes need it; see the topology's comments).
 fn tor_next_hop_unchanged(tor: &str) {
@@ -300,19 +102,13 @@ fn tor_next_hop_unchanged(tor: &str) {
 #[test]
 fn pods_talk_in_native_vxlan_and_geneve_mode_switched_live() {
     for t in ["ping", "tcpdump", "tshark", "vtysh"] {
-        tool(t);
+        require_tool(t);
     }
-    let lab = format!("dp{}", std::process::id());
-    let prefix = format!("clab-{lab}-");
-    let (_copy, topo) = private_topology("datapath.clab.yml", &lab);
-    let dir = std::env::temp_dir().join(format!("tern-test-{lab}-pcap"));
-    std::fs::create_dir_all(&dir).expect("capture dir");
-    let mut guard = LabGuard {
-        topo: topo.clone(),
-        captures: Vec::new(),
-        dir: dir.clone(),
-    };
-    run_ok(Command::new(bin("tern-lab")).args(["up", "-t"]).arg(&topo));
+    let lab = Lab::up("datapath.clab.yml", &format!("dp{}", std::process::id()));
+    let prefix = format!("clab-{}-", lab.name);
+    let topo = lab.topology().to_owned();
+    // The captures go to the lab's private copy, removed with it.
+    let dir = topo.parent().expect("the copy's folder").to_owned();
     let ns = |n: &str| format!("{prefix}{n}");
     let (node1, node2, tor1) = (ns("node1"), ns("node2"), ns("tor1"));
     let (n1p1, n1p2, n2p1, n2p2) = (
@@ -372,10 +168,8 @@ fn pods_talk_in_native_vxlan_and_geneve_mode_switched_live() {
                 assert_eq!(e["mtuTooBig"], false, "{e}");
             }
         }
-        let pcap = dir.join(format!("{mode}.pcap"));
-        if mode != "native" {
-            capture(&mut guard, &node1, &pcap);
-        }
+        let capture = (mode != "native")
+            .then(|| Capture::start(&node1, "eth1", &dir.join(format!("{mode}.pcap"))));
         let (p1, p2) = (paths(&node1), paths(&node2));
         let (d1, d2) = (drops_total(&node1).0, drops_total(&node2).0);
         let ep_before = ep_counters(&node1, &n1p1);
@@ -409,9 +203,20 @@ fn pods_talk_in_native_vxlan_and_geneve_mode_switched_live() {
         let (e1, v1) = drops_total(&node1);
         let (e2, v2) = drops_total(&node2);
         assert!(e1 == d1 && e2 == d2, "{mode}: packets dropped: {v1} {v2}");
-        if mode != "native" {
-            stop_capture(&mut guard);
-            check_with_tshark(&pcap, mode);
+        if let Some(capture) = capture {
+            let encap = if mode == "vxlan" {
+                Encap::Vxlan
+            } else {
+                Encap::Geneve
+            };
+            let tunnel = Tunnel {
+                encap,
+                vni: VNI,
+                min_packets: 20,
+                pods_v4: "10.244.",
+                pods_v6: "2001:db8:244:",
+            };
+            check_tunnel_capture(&capture.stop(), &tunnel);
         }
     }
     assert_eq!(
@@ -484,5 +289,5 @@ fn pods_talk_in_native_vxlan_and_geneve_mode_switched_live() {
         !PathBuf::from("/sys/fs/bpf/tern").join(&node2).exists(),
         "node2's bpffs dir left"
     );
-    drop(guard);
+    drop(lab);
 }

@@ -39,8 +39,8 @@ use std::{
 
 use serde_json::Value;
 use tern_tests::{
-    Lab, Ternd, bin, eventually, gone, in_netns, repo_root, run_ok, tern, tern_script, vtysh,
-    vtysh_config,
+    Lab, Ternd, bin, eventually, gone, in_netns, netns_command, repo_root, run_ok, tern,
+    tern_script, vtysh, vtysh_config,
 };
 
 /// The lab's name in this test (namespaces `clab-egw-*`).
@@ -151,8 +151,7 @@ struct Db {
 
 impl Db {
     fn start(lab: &Lab) -> Db {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &lab.ns("db"), "python3"])
+        let mut child = netns_command(&lab.ns("db"), "python3")
             .arg(tool("legacy_db.py"))
             .arg(PORT.to_string())
             .stdout(Stdio::piped())
@@ -204,8 +203,7 @@ impl Drop for Db {
 /// Runs lab/tools/db_client.py in `ns` and returns its summary.
 fn client(ns: &str, args: &[&str]) -> Value {
     let out = run_ok(
-        Command::new("ip")
-            .args(["netns", "exec", ns, "python3"])
+        netns_command(ns, "python3")
             .arg(tool("db_client.py"))
             .args(args),
     );
@@ -279,18 +277,10 @@ fn none_answered(r: &Value, count: u64, what: &str) {
 
 /// The firewall's `denied` counter (packets).
 fn fw_denied(lab: &Lab) -> u64 {
-    let out = run_ok(Command::new("ip").args([
-        "netns",
-        "exec",
-        &lab.ns("fw"),
-        "nft",
-        "-j",
-        "list",
-        "counter",
-        "inet",
-        "legacy",
-        "denied",
-    ]));
+    let out = run_ok(
+        netns_command(&lab.ns("fw"), "nft")
+            .args(["-j", "list", "counter", "inet", "legacy", "denied"]),
+    );
     let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     v["nftables"]
         .as_array()
@@ -321,7 +311,7 @@ fn egress_prefixes(i: usize) -> [String; 2] {
 /// Waits until tor1 has (or has not) node `i`'s egress IPs (0: node2,
 /// 1: node3); returns how long that took from `since`.
 fn wait_tor(tor: &str, i: usize, present: bool, secs: u64, since: Instant) -> Duration {
-    eventually(secs, || {
+    eventually(secs, "tor1's egress prefixes", || {
         let have = tor_prefixes(tor);
         let want = egress_prefixes(i);
         if want.iter().all(|p| have.contains(p) == present) {
@@ -358,7 +348,7 @@ fn drops_total(ns: &str) -> u64 {
 /// Waits until new connections from `pod` to the database leave through
 /// both gateways again (both egress IPs seen) in both families.
 fn wait_both_gateways(pod: &str, what: &str) {
-    eventually(60, || {
+    eventually(60, what, || {
         for (addr, egress) in [(DB, &EGRESS), (DB6, &EGRESS6)] {
             let r = tcp(pod, addr, 20, 10, 1.0);
             let s = sources(&r);
@@ -448,7 +438,7 @@ fn wait_in_force(c: &Ctx) {
     for i in 0..2 {
         wait_tor(&c.tor, i, true, 60, Instant::now());
     }
-    eventually(30, || {
+    eventually(30, "node1 sees both gateways", || {
         let s = tern(&c.n1, "show egress-gateway json");
         let gws = s["policies"]["legacy-db"]["gateways"]
             .as_array()
@@ -488,7 +478,7 @@ fn basic_reach(c: &Ctx, mode: &str) {
             "{mode} {fam}: flows spread over both gateways: {r}"
         );
         // The server's own log agrees: only egress IPs at the address.
-        let seen = eventually(5, || {
+        let seen = eventually(5, "the database's log of the connections", || {
             let seen: Vec<Seen> =
                 c.db.since(mark)
                     .into_iter()
@@ -549,7 +539,7 @@ fn nat_listing(c: &Ctx) {
     .join()
     .expect("connect thread");
     let local = held.local_addr().expect("local address");
-    let (gw_node, entry) = eventually(10, || {
+    let (gw_node, entry) = eventually(10, "the connection's NAT entry on a gateway", || {
         let mut found = Vec::new();
         for (node, ns) in [("node2", &c.n2), ("node3", &c.n3)] {
             let v = tern(ns, "show egress-gateway nat json");
@@ -644,21 +634,17 @@ fn malformed(c: &Ctx) {
         drop_count(&c.n1, "truncated"),
     );
     let total0 = c.drops_all();
-    let out = run_ok(
-        Command::new("ip")
-            .args(["netns", "exec", &c.fin, "python3"])
-            .args([
-                tool("malformed_frames.py").as_str(),
-                &c.fin_addrs.0,
-                DB,
-                &c.fin_addrs.1,
-                DB6,
-            ]),
-    );
+    let out = run_ok(netns_command(&c.fin, "python3").args([
+        tool("malformed_frames.py").as_str(),
+        &c.fin_addrs.0,
+        DB,
+        &c.fin_addrs.1,
+        DB6,
+    ]));
     let sent: Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
     let n_sent = sent["sent"].as_array().map_or(0, Vec::len) as u64;
     assert_eq!(n_sent, 8, "{sent}");
-    eventually(5, || {
+    eventually(5, "malformed frames counted as drops", || {
         let (bad, cut) = (
             drop_count(&c.n1, "bad-header"),
             drop_count(&c.n1, "truncated"),
@@ -689,18 +675,14 @@ fn malformed(c: &Ctx) {
     // firewall would let through) is stopped on its own node.
     let spoofed0 = drop_count(&c.n1, "source-spoofed");
     let mark = c.db.mark();
-    run_ok(
-        Command::new("ip")
-            .args(["netns", "exec", &c.fin, "python3"])
-            .args([
-                tool("spoofed_udp.py").as_str(),
-                "10.244.1.77",
-                OPEN,
-                &PORT.to_string(),
-                "3",
-            ]),
-    );
-    eventually(5, || {
+    run_ok(netns_command(&c.fin, "python3").args([
+        tool("spoofed_udp.py").as_str(),
+        "10.244.1.77",
+        OPEN,
+        &PORT.to_string(),
+        "3",
+    ]));
+    eventually(5, "spoofed sources counted as drops", || {
         let n = drop_count(&c.n1, "source-spoofed");
         if n >= spoofed0 + 3 {
             Ok(())
@@ -785,7 +767,7 @@ fn many_connections(c: &Ctx) {
         r["seconds"],
         sources(&r)
     );
-    eventually(10, || {
+    eventually(10, "the database's log of 10,000 connections", || {
         let n =
             c.db.since(mark)
                 .iter()
@@ -804,7 +786,7 @@ fn many_connections(c: &Ctx) {
         "the database saw another source than the egress IPs"
     );
     let t = Instant::now();
-    eventually(45, || {
+    eventually(45, "the gateways' NAT entries gone", || {
         let left: Vec<String> = [&c.n2, &c.n3]
             .iter()
             .map(|n| (n, tern(n, "show egress-gateway nat json")))
@@ -855,7 +837,7 @@ fn tunnel_modes(c: &Ctx) {
             );
         }
         for n in c.nodes() {
-            eventually(60, || {
+            eventually(60, "the datapath mode with tunnels to node1", || {
                 let v = tern(n, "show datapath json");
                 let tunnels = v["tunnels"].to_string();
                 // The gateways tunnel to node1, both families.
@@ -890,7 +872,7 @@ fn egress_gateway_end_to_end() {
     let started = Instant::now();
     let lab = Lab::up("egress.clab.yml", LAB);
     let tor = lab.ns("tor1");
-    eventually(60, || {
+    eventually(60, "every session Established at tor1", || {
         let v = vtysh(&tor, "show bgp summary json");
         let up = ["ipv4Unicast", "ipv6Unicast"]
             .iter()

@@ -3,24 +3,10 @@
 //! ternd's eBPF counters moved by the pings' packets, the pods (tern-cni)
 //! of one node ping those of the other through the eBPF datapath in native
 //! mode, and `down` leaves no namespace and no process behind. Needs root, FRR and bpffs (lab/setup.sh).
-use std::{path::PathBuf, process::Command};
+use std::process::Command;
 
 use serde_json::Value;
-use tern_tests::{bin, netns_with_prefix, private_topology, run, run_ok};
-
-/// Runs `tern-lab down` on drop, so a failing test still cleans up.
-struct LabGuard {
-    topo: PathBuf,
-}
-
-impl Drop for LabGuard {
-    fn drop(&mut self) {
-        let _ = Command::new(bin("tern-lab"))
-            .args(["down", "-t"])
-            .arg(&self.topo)
-            .output();
-    }
-}
+use tern_tests::{Lab, bin, eventually, netns_command, netns_with_prefix, run, run_ok};
 
 fn eth1_counters(instance: &str) -> (u64, u64, u64, u64) {
     let out =
@@ -71,12 +57,9 @@ fn running(pid: u32) -> bool {
 
 #[test]
 fn default_lab_comes_up_pings_counts_and_goes_down_clean() {
-    let lab = format!("t{}", std::process::id());
-    let prefix = format!("clab-{lab}-");
-    let (_copy, topo) = private_topology("tern.clab.yml", &lab);
-    let guard = LabGuard { topo: topo.clone() };
-
-    run_ok(Command::new(bin("tern-lab")).args(["up", "-t"]).arg(&topo));
+    let lab = Lab::up("tern.clab.yml", &format!("t{}", std::process::id()));
+    let prefix = format!("clab-{}-", lab.name);
+    let topo = lab.topology().to_owned();
     let (tor1, node1, node2) = (
         format!("{prefix}tor1"),
         format!("{prefix}node1"),
@@ -163,21 +146,14 @@ fn default_lab_comes_up_pings_counts_and_goes_down_clean() {
     };
     let to = pod_v4("node2-pod1");
     let from = format!("{prefix}node1-pod1");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let out = run(Command::new("ip").args([
-            "netns", "exec", &from, "ping", "-c", "3", "-i", "0.2", "-W", "2", &to,
-        ]));
+    eventually(60, &format!("{from} -> {to}"), || {
+        let out = run(netns_command(&from, "ping").args(["-c", "3", "-i", "0.2", "-W", "2", &to]));
         if out.status.success() {
-            break;
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stdout).into_owned())
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{from} -> {to}: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        std::thread::sleep(std::time::Duration::from_millis(500));
-    }
+    });
     assert!(
         dp_path(&node1, "native") >= native1 + 3,
         "node1 forwarded natively"
@@ -196,5 +172,5 @@ fn default_lab_comes_up_pings_counts_and_goes_down_clean() {
         assert!(!running(*pid), "process {pid} left behind");
     }
     assert!(!std::path::Path::new(&format!("/run/tern/{node1}")).exists());
-    drop(guard);
+    drop(lab);
 }

@@ -6,40 +6,10 @@
 //! IPv4 and IPv6); ternd lists each node's endpoints; `down` runs CNI DEL and leaves
 //! no namespace, veth, endpoint or IPAM state behind. Needs root, FRR,
 //! ping and bpffs (lab/setup.sh), and the built binaries.
-use std::{
-    path::PathBuf,
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::{path::PathBuf, process::Command};
 
 use serde_json::Value;
-use tern_tests::{bin, netns_with_prefix, ns_ping, private_topology, run_ok, tcp_transfer};
-
-/// Runs `tern-lab down` on drop, so a failing test still cleans up.
-struct LabGuard {
-    topo: PathBuf,
-}
-
-impl Drop for LabGuard {
-    fn drop(&mut self) {
-        let _ = Command::new(bin("tern-lab"))
-            .args(["down", "-t"])
-            .arg(&self.topo)
-            .output();
-    }
-}
-
-/// Retries `f` until it returns Ok or `secs` pass.
-fn eventually<T>(secs: u64, what: &str, mut f: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        match f() {
-            Ok(v) => return v,
-            Err(e) if Instant::now() >= deadline => panic!("{what}: not within {secs} s: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(250)),
-        }
-    }
-}
+use tern_tests::{Lab, bin, eventually, netns_with_prefix, ns_ping, run_ok, tcp_transfer};
 
 fn endpoints(instance: &str) -> Vec<Value> {
     let out = run_ok(Command::new(bin("tern")).args([
@@ -68,11 +38,9 @@ fn pod_addr(eps: &[Value], pod_ns: &str, v6: bool) -> String {
 
 #[test]
 fn pods_reach_each_other_on_one_node_and_across_nodes() {
-    let lab = format!("p{}", std::process::id());
-    let prefix = format!("clab-{lab}-");
-    let (_copy, topo) = private_topology("pods.clab.yml", &lab);
-    let guard = LabGuard { topo: topo.clone() };
-    run_ok(Command::new(bin("tern-lab")).args(["up", "-t"]).arg(&topo));
+    let lab = Lab::up("pods.clab.yml", &format!("p{}", std::process::id()));
+    let prefix = format!("clab-{}-", lab.name);
+    let topo = lab.topology().to_owned();
 
     let ns = |n: &str| format!("{prefix}{n}");
     let mut namespaces = netns_with_prefix(&prefix);
@@ -177,15 +145,12 @@ fn pods_reach_each_other_on_one_node_and_across_nodes() {
         "namespaces left: {:?}",
         netns_with_prefix(&prefix)
     );
-    assert!(
-        !PathBuf::from("/run/tern-lab").join(&lab).exists(),
-        "lab state (and IPAM) left"
-    );
+    assert!(!lab.state_dir().exists(), "lab state (and IPAM) left");
     for n in ["node1", "node2"] {
         assert!(
             !PathBuf::from("/run/tern").join(ns(n)).exists(),
             "ternd run dir of {n} left"
         );
     }
-    drop(guard);
+    drop(lab);
 }

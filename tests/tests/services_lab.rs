@@ -29,7 +29,9 @@ use std::{
 };
 
 use serde_json::{Value, json};
-use tern_tests::{Lab, bin, eventually, repo_root, run, run_ok, tern, tern_script, vtysh};
+use tern_tests::{
+    Lab, bin, eventually, netns_command, repo_root, run, run_ok, tern, tern_script, vtysh,
+};
 
 const VIP: &str = "198.51.100.100";
 const VIP6: &str = "2001:db8:100::100";
@@ -64,8 +66,7 @@ fn start_servers(lab: &Lab) -> Servers {
     let mut servers = Servers(Vec::new());
     for (node, pod) in PODS {
         let ns = format!("{}-{pod}", lab.ns(node));
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &ns, "python3"])
+        let mut child = netns_command(&ns, "python3")
             .arg(repo_root().join("lab/tools/name_server.py"))
             .arg(format!("{node}-{pod}"))
             .arg("8080")
@@ -97,11 +98,7 @@ fn client(
     first_sport: u16,
     src: &str,
 ) -> Vec<(u16, String)> {
-    let out = run(Command::new("ip").args([
-        "netns",
-        "exec",
-        ns,
-        "python3",
+    let out = run(netns_command(ns, "python3").args([
         &script("client.py"),
         proto,
         addr,
@@ -152,7 +149,7 @@ fn tor_paths(tor: &str, prefix: &str, v6: bool) -> usize {
 }
 
 fn wait_paths(tor: &str, prefix: &str, v6: bool, want: usize) {
-    eventually(20, || {
+    eventually(20, "tor1's paths to the service", || {
         let n = tor_paths(tor, prefix, v6);
         if n == want {
             Ok(())
@@ -217,7 +214,7 @@ fn services_balance_vips_from_the_tor_to_pods_on_both_nodes() {
         lab.ns("tor1"),
         lab.ns("client"),
     );
-    eventually(60, || {
+    eventually(60, "every session Established at tor1", || {
         let v = vtysh(&tor, "show bgp summary json");
         let up = ["ipv4Unicast", "ipv6Unicast"]
             .iter()
@@ -420,7 +417,7 @@ fn services_balance_vips_from_the_tor_to_pods_on_both_nodes() {
         .map(|n| mine(&tern(n, "show service conntrack json")))
         .sum();
     assert_eq!(seen, 10, "each datagram's connection is tracked");
-    eventually(30, || {
+    eventually(30, "the conntrack entries gone", || {
         let left: usize = [&n1, &n2]
             .iter()
             .map(|n| mine(&tern(n, "show service conntrack json")))
@@ -495,7 +492,7 @@ fn services_balance_vips_from_the_tor_to_pods_on_both_nodes() {
     // Announced again once programmed. A connection that ECMP moves to the
     // other node while it opens (tor1's paths just changed) may be reset:
     // its SNAT differs there (README, Services); then every one is answered.
-    eventually(30, || {
+    eventually(30, "every connection answered after the restart", || {
         let answers = client(&cl, "tcp", VIP, 80, 40, 0, "");
         if answers.iter().any(|(_, a)| a.starts_with("ERR")) {
             return Err(format!("after the restart: {answers:?}"));

@@ -19,7 +19,8 @@
 use std::process::Command;
 
 use tern_tests::{
-    Lab, eventually, pod_addr, run, run_ok, tcp_transfer, tern, tern_script, vtysh_config,
+    Lab, eventually, netns_command, pod_addr, run, run_ok, tcp_transfer, tern, tern_script,
+    vtysh_config,
 };
 
 /// The narrowed link's MTU.
@@ -27,11 +28,7 @@ const LINK_MTU: u32 = 1400;
 
 /// `ping -M do` from `ns` to `to` with `size` bytes of payload; ping's output.
 fn ping_df(ns: &str, to: &str, size: u32) -> String {
-    let out = run(Command::new("ip").args([
-        "netns",
-        "exec",
-        ns,
-        "ping",
+    let out = run(netns_command(ns, "ping").args([
         "-M",
         "do",
         "-c",
@@ -81,7 +78,7 @@ fn pods_behind_a_narrower_link_are_told_its_mtu_in_vxlan_and_geneve_mode() {
             );
         }
         for (n, other) in [(&n1, "10.244.2."), (&n2, "10.244.1.")] {
-            eventually(60, || {
+            eventually(60, "the tunnel mode with the other node's pods", || {
                 let v = tern(n, "show datapath json");
                 if v["mode"] == mode && v["tunnels"].to_string().contains(other) {
                     Ok(())
@@ -104,7 +101,7 @@ fn pods_behind_a_narrower_link_are_told_its_mtu_in_vxlan_and_geneve_mode() {
             // A packet that fills the pod's MTU does not fit the narrow
             // link: the first is lost while node1 learns, the next ones get
             // "too big" with the room left.
-            let said = eventually(20, || {
+            let said = eventually(20, "ICMP too big with the room left", || {
                 let out = ping_df(&p1, &a2, 1430 - header);
                 if out.contains("mtu") && out.contains(&room.to_string()) {
                     Ok(out)

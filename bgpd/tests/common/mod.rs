@@ -9,12 +9,13 @@ use std::{
     io::{BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpStream},
     os::unix::net::UnixStream,
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
 use tern_bgp_wire::{Capability, Codec, Message, OpenMessage};
+use tern_tests::{Netns, enter_netns, netns_command, run_ok};
 
 pub const TERND_BUILT: &str = env!("CARGO_BIN_EXE_ternd");
 
@@ -24,76 +25,19 @@ pub fn ternd_bin() -> PathBuf {
     std::env::var_os("TERN_TEST_TERND").map_or_else(|| PathBuf::from(TERND_BUILT), PathBuf::from)
 }
 
-/// The `tern` shell next to this test's binary (target/debug/tern: run
-/// `cargo build --bins` first). Missing is a failure, not a skip.
-pub fn tern_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/debug/deps");
-    let tern = dir.join("tern");
-    assert!(
-        tern.exists(),
-        "{} is missing: run `cargo build --bins` first",
-        tern.display()
-    );
-    tern
-}
-
-/// Runs a command that must succeed.
-pub fn sh(args: &[&str]) {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Polls `ok` every 100 ms until it holds; fails after `secs`.
-pub fn eventually(secs: u64, what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok() {
-        assert!(Instant::now() < deadline, "not reached in {secs} s: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A throwaway network namespace, deleted on drop.
-pub struct Netns(pub String);
-
-impl Netns {
-    pub fn new(name: &str) -> Netns {
-        let _ = Command::new("ip").args(["netns", "del", name]).output();
-        sh(&["ip", "netns", "add", name]);
-        sh(&["ip", "-n", name, "link", "set", "lo", "up"]);
-        Netns(name.to_owned())
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
-}
-
 /// Two namespaces joined by a veth named eth1 on both sides: the DUT
 /// (192.0.2.1/24) and the peer (192.0.2.2/24).
 pub fn linked_pair(tag: &str) -> (Netns, Netns) {
     let pid = std::process::id();
     let dut = Netns::new(&format!("tern-{tag}-dut-{pid}"));
     let peer = Netns::new(&format!("tern-{tag}-peer-{pid}"));
-    sh(&[
-        "ip", "link", "add", "name", "eth1", "netns", &dut.0, "type", "veth", "peer", "name",
-        "eth1", "netns", &peer.0,
-    ]);
+    run_ok(Command::new("ip").args([
+        "link", "add", "name", "eth1", "netns", &dut.0, "type", "veth", "peer", "name", "eth1",
+        "netns", &peer.0,
+    ]));
     for (ns, addr) in [(&dut, "192.0.2.1/24"), (&peer, "192.0.2.2/24")] {
-        sh(&["ip", "-n", &ns.0, "link", "set", "eth1", "up"]);
-        sh(&["ip", "-n", &ns.0, "addr", "add", addr, "dev", "eth1"]);
+        run_ok(Command::new("ip").args(["-n", &ns.0, "link", "set", "eth1", "up"]));
+        run_ok(Command::new("ip").args(["-n", &ns.0, "addr", "add", addr, "dev", "eth1"]));
     }
     (dut, peer)
 }
@@ -127,13 +71,7 @@ impl Ternd {
         std::fs::write(&conf, config).expect("write config");
         let log = dir.path().join("ternd.log");
         let mut cmd = match netns {
-            Some(ns) => {
-                let mut c = Command::new("nsenter");
-                c.arg(format!("--net=/run/netns/{}", ns.0))
-                    .arg("--")
-                    .arg(ternd_bin());
-                c
-            }
+            Some(ns) => netns_command(&ns.0, ternd_bin()),
             None => Command::new(ternd_bin()),
         };
         cmd.args(["-N", instance, "-f"])
@@ -181,7 +119,7 @@ impl Ternd {
 
     /// Runs `tern -N INSTANCE -c CMD`: (success, stdout, stderr).
     pub fn tern(&self, cmd: &str) -> (bool, String, String) {
-        let out = Command::new(tern_bin())
+        let out = Command::new(tern_tests::bin("tern"))
             .args(["-N", &self.instance, "-c", cmd])
             .output()
             .expect("run tern");
@@ -342,8 +280,7 @@ impl Peer {
     /// of its own), connects to ternd as AS 65099 with hold time `hold`
     /// and brings the session to Established.
     pub fn establish(peer_ns: &Netns, hold: u16) -> Peer {
-        let ns = File::open(format!("/run/netns/{}", peer_ns.0)).expect("netns");
-        nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        enter_netns(&peer_ns.0);
         let stream = connect_ternd();
         stream
             .set_read_timeout(Some(Duration::from_secs(u64::from(hold))))

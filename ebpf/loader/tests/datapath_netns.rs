@@ -13,17 +13,20 @@
 mod common;
 
 use std::{
-    fs::File,
     io::{Read, Write},
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    process::Command,
+    time::Duration,
 };
 
 use tern_ebpf::{
     Datapath, Hook, Settings,
     datapath::{DropReason, EP_FLAG_VETH_PEER, EndpointInfo, Mode, PathKind},
+};
+use tern_tests::{
+    Capture, Encap, Netns, Tunnel, check_tunnel_capture, netns_command, require_tool, run_ok,
+    with_netns,
 };
 
 const VNI: u32 = 4242;
@@ -38,34 +41,6 @@ fn run(cmd: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn tool(name: &str) {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "{name} is needed by this test and is not installed (lab/setup.sh installs it)"
-    );
-}
-
-/// Runs `f` on a thread inside network namespace `ns`.
-fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
-    let path = format!("/run/netns/{ns}");
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let fd = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-            nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-            f()
-        })
-        .join()
-        .expect("thread in namespace")
-    })
 }
 
 /// One pod: its namespace, addresses, MACs and host-side veth.
@@ -88,23 +63,15 @@ fn mac_str(m: &[u8; 6]) -> String {
         .join(":")
 }
 
-/// The namespaces and processes of the test; torn down on drop.
+/// The namespaces of the test (deleted when it drops) and its capture dir.
 struct Lab {
     prefix: String,
-    namespaces: Vec<String>,
-    children: Vec<Child>,
+    namespaces: Vec<Netns>,
     dir: PathBuf,
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for ns in &self.namespaces {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
         let _ = std::fs::remove_dir_all(&self.dir);
         for i in 1..=2 {
             // The pins went with the datapaths; the instance dirs stay behind.
@@ -122,7 +89,7 @@ impl Lab {
 
 fn build() -> (Lab, Vec<Pod>) {
     for t in ["ip", "ping", "tcpdump", "tshark"] {
-        tool(t);
+        require_tool(t);
     }
     let prefix = format!("tdp{}", std::process::id());
     let dir = std::env::temp_dir().join(&prefix);
@@ -130,17 +97,16 @@ fn build() -> (Lab, Vec<Pod>) {
     let mut lab = Lab {
         prefix: prefix.clone(),
         namespaces: Vec::new(),
-        children: Vec::new(),
         dir,
     };
     for i in 1..=2 {
         let n = lab.node(i);
-        run(&format!("ip netns add {n}"));
-        lab.namespaces.push(n.clone());
-        run(&format!(
-            "ip -n {n} link set lo up && ip netns exec {n} sysctl -qw net.ipv4.conf.all.forwarding=1 \
-             net.ipv6.conf.all.forwarding=1"
-        ));
+        lab.namespaces.push(Netns::new(&n));
+        run_ok(netns_command(&n, "sysctl").args([
+            "-qw",
+            "net.ipv4.conf.all.forwarding=1",
+            "net.ipv6.conf.all.forwarding=1",
+        ]));
     }
     let (n1, n2) = (lab.node(1), lab.node(2));
     run(&format!(
@@ -158,8 +124,7 @@ fn build() -> (Lab, Vec<Pod>) {
     for node in 1..=2usize {
         for j in 1..=2usize {
             let ns = format!("{prefix}p{node}{j}");
-            run(&format!("ip netns add {ns}"));
-            lab.namespaces.push(ns.clone());
+            lab.namespaces.push(Netns::new(&ns));
             let pod = Pod {
                 ns: ns.clone(),
                 node,
@@ -201,7 +166,7 @@ fn node_datapath(lab: &Lab, i: usize, pods: &[Pod]) -> (Datapath, Settings) {
         "maps pinned under the instance dir"
     );
     let n = lab.node(i);
-    let (up, vx, lxc) = in_ns(&n, || {
+    let (up, vx, lxc) = with_netns(&n, || {
         let up = dp.attach(Hook::Uplink, "up0").expect("attach uplink");
         let vx = dp.attach(Hook::Vxlan, "tvx0").expect("attach vxlan");
         let mut lxc = Vec::new();
@@ -252,10 +217,16 @@ fn node_datapath(lab: &Lab, i: usize, pods: &[Pod]) -> (Datapath, Settings) {
 
 fn ping(from: &Pod, to: IpAddr) {
     let six = if to.is_ipv6() { "-6" } else { "-4" };
-    run(&format!(
-        "ip netns exec {} ping {six} -c 3 -i 0.2 -W 2 {to}",
-        from.ns
-    ));
+    run_ok(netns_command(&from.ns, "ping").args([
+        six,
+        "-c",
+        "3",
+        "-i",
+        "0.2",
+        "-W",
+        "2",
+        &to.to_string(),
+    ]));
 }
 
 /// Sends 4 MiB over TCP from `from` to `to` and checks every byte arrived.
@@ -267,7 +238,7 @@ fn tcp_transfer(from: &Pod, to: &Pod, addr: IpAddr, port: u16) {
         IpAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
         IpAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
     };
-    let listener = in_ns(&to.ns, || TcpListener::bind(bind).expect("listen in pod"));
+    let listener = with_netns(&to.ns, || TcpListener::bind(bind).expect("listen in pod"));
     std::thread::scope(|s| {
         let server = s.spawn(|| {
             let (mut c, _) = listener.accept().expect("accept");
@@ -276,7 +247,7 @@ fn tcp_transfer(from: &Pod, to: &Pod, addr: IpAddr, port: u16) {
             c.read_to_end(&mut got).expect("read");
             got
         });
-        in_ns(&from.ns, || {
+        with_netns(&from.ns, || {
             let mut c =
                 TcpStream::connect_timeout(&SocketAddr::new(addr, port), Duration::from_secs(10))
                     .unwrap_or_else(|e| panic!("connect {} -> {addr}: {e}", from.ns));
@@ -298,146 +269,9 @@ fn dropped(dp: &Datapath) -> Vec<(DropReason, u64)> {
         .collect()
 }
 
-/// Starts tcpdump on node 1's uplink (UDP only) and waits until it listens.
-fn capture(lab: &mut Lab, file: &Path) {
-    let err = lab.dir.join(format!(
-        "{}.err",
-        file.display().to_string().replace('/', "_")
-    ));
-    let child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.node(1),
-            "tcpdump",
-            "-i",
-            "up0",
-            "-U",
-            "-n",
-            "-s",
-            "512",
-            "-w",
-        ])
-        .arg(file)
-        .arg("udp")
-        .stdout(Stdio::null())
-        .stderr(File::create(&err).expect("stderr file"))
-        .spawn()
-        .expect("start tcpdump");
-    lab.children.push(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !std::fs::read_to_string(&err)
-        .unwrap_or_default()
-        .contains("listening on")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "tcpdump did not start: {}",
-            std::fs::read_to_string(&err).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn stop_capture(lab: &mut Lab) {
-    if let Some(mut c) = lab.children.pop() {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(c.id() as i32),
-            nix::sys::signal::Signal::SIGINT,
-        );
-        let _ = c.wait();
-    }
-}
-
-/// Decodes the capture with tshark: every tunnel packet must decode with
-/// our VNI, carry pod addresses inside, and nothing may be malformed.
-fn check_with_tshark(file: &Path, mode: Mode, outer_v6: bool) {
-    let (proto, decode) = match mode {
-        Mode::Vxlan => ("vxlan", "udp.port==4789,vxlan"),
-        _ => ("geneve", "udp.port==6081,geneve"),
-    };
-    let f = file.display();
-    let fields = run(&format!(
-        "tshark -r {f} -d {decode} -Y {proto} -T fields -E 'separator=;' -e {proto}.vni -e ip.src -e ipv6.src"
-    ));
-    let lines: Vec<&str> = fields.lines().filter(|l| !l.is_empty()).collect();
-    assert!(
-        lines.len() >= 10,
-        "tshark decoded only {} {proto} packets:\n{fields}",
-        lines.len()
-    );
-    let (mut inner4, mut inner6) = (0, 0);
-    for l in &lines {
-        let cols: Vec<&str> = l.split(';').collect();
-        // tshark prints the VXLAN VNI in decimal and the Geneve VNI in hex.
-        let vni = match cols[0].strip_prefix("0x") {
-            Some(hex) => u32::from_str_radix(hex, 16).ok(),
-            None => cols[0].parse().ok(),
-        };
-        assert_eq!(vni, Some(VNI), "{proto} VNI in `{l}`");
-        // Outer IPv4 (the uplink) then the inner packet's source.
-        if cols[1].contains("10.251.") {
-            inner4 += 1;
-        } else if cols.get(2).is_some_and(|c| c.contains("fd00:251:")) {
-            inner6 += 1;
-        }
-    }
-    assert!(
-        inner4 > 0 && inner6 > 0,
-        "inner IPv4 ({inner4}) and IPv6 ({inner6}) pod packets in {proto}"
-    );
-    let malformed = run(&format!("tshark -r {f} -d {decode} -Y _ws.malformed"));
-    assert!(
-        malformed.trim().is_empty(),
-        "tshark reports malformed {proto} packets:\n{malformed}"
-    );
-    // Errors by kind. Geneve over IPv6 sends UDP checksum 0, which RFC 8926
-    // section 3.3 allows under RFC 6935/6936 and Wireshark flags anyway
-    // (it applies RFC 8200's general rule): that one is expected there;
-    // any other error fails.
-    let expert = run(&format!("tshark -r {f} -d {decode} -q -z expert,error"));
-    for l in expert.lines() {
-        let cols: Vec<&str> = l.split_whitespace().collect();
-        if cols.first().is_none_or(|c| c.parse::<u64>().is_err()) {
-            continue; // headings
-        }
-        let zero_csum = cols.get(1) == Some(&"Checksum")
-            && cols.get(2) == Some(&"UDP")
-            && l.contains("Illegal checksum value (0)");
-        assert!(
-            zero_csum && mode == Mode::Geneve && outer_v6,
-            "tshark reports an error in the {proto} capture: `{l}`\n{expert}"
-        );
-    }
-    if mode == Mode::Geneve && outer_v6 {
-        let sums = run(&format!(
-            "tshark -r {f} -d {decode} -Y geneve -T fields -e udp.checksum"
-        ));
-        for c in sums.lines() {
-            assert_eq!(
-                c.trim(),
-                "0x0000",
-                "Geneve over IPv6: the UDP checksum is 0 throughout"
-            );
-        }
-    }
-    if mode == Mode::Geneve {
-        let hdr = run(&format!(
-            "tshark -r {f} -d {decode} -Y geneve -T fields -e geneve.version -e geneve.proto_type -e udp.srcport -c 5"
-        ));
-        for l in hdr.lines() {
-            let c: Vec<&str> = l.split('\t').collect();
-            assert_eq!(c[0], "0", "Geneve version in `{l}`");
-            assert_eq!(c[1], "0x6558", "Geneve protocol type (Ethernet) in `{l}`");
-            let sport: u16 = c[2].parse().unwrap();
-            assert!(sport >= 49152, "UDP source port {sport} from the flow hash");
-        }
-    }
-}
-
 #[test]
 fn pods_talk_on_one_node_and_across_nodes_in_native_vxlan_and_geneve_mode() {
-    let (mut lab, pods) = build();
+    let (lab, pods) = build();
     let (mut dp1, mut s1) = node_datapath(&lab, 1, &pods);
     let (mut dp2, mut s2) = node_datapath(&lab, 2, &pods);
     let (a1, b1, a2, b2) = (&pods[0], &pods[1], &pods[2], &pods[3]);
@@ -490,9 +324,7 @@ fn pods_talk_on_one_node_and_across_nodes_in_native_vxlan_and_geneve_mode() {
         }
         let underlay = if outer_v6 { "IPv6" } else { "IPv4" };
         let file = lab.dir.join(format!("{mode:?}-{underlay}.pcap"));
-        if mode != Mode::Native {
-            capture(&mut lab, &file);
-        }
+        let capture = (mode != Mode::Native).then(|| Capture::start(&lab.node(1), "up0", &file));
         let before1: Vec<_> = PathKind::ALL
             .iter()
             .map(|p| common::path(&dp1, *p))
@@ -536,11 +368,8 @@ fn pods_talk_on_one_node_and_across_nodes_in_native_vxlan_and_geneve_mode() {
                 (IpAddr::V4(a2.v4), "-4", "1460"),
                 (IpAddr::V6(a2.v6), "-6", "1440"),
             ] {
-                let p = Command::new("ip")
-                    .args([
-                        "netns", "exec", &a1.ns, "ping", six, "-M", "do", "-s", size, "-c", "2",
-                        "-W", "1",
-                    ])
+                let p = netns_command(&a1.ns, "ping")
+                    .args([six, "-M", "do", "-s", size, "-c", "2", "-W", "1"])
                     .arg(dst.to_string())
                     .output()
                     .expect("ping");
@@ -573,8 +402,21 @@ fn pods_talk_on_one_node_and_across_nodes_in_native_vxlan_and_geneve_mode() {
                 common::path(&dp1, PathKind::IcmpTooBig) >= 2,
                 "{mode:?}: ICMP too-big sent"
             );
-            stop_capture(&mut lab);
-            check_with_tshark(&file, mode, outer_v6);
+            let encap = if mode == Mode::Vxlan {
+                Encap::Vxlan
+            } else {
+                Encap::Geneve
+            };
+            let tunnel = Tunnel {
+                encap,
+                vni: VNI,
+                min_packets: 10,
+                pods_v4: "10.251.",
+                pods_v6: "fd00:251:",
+            };
+            if let Some(capture) = capture {
+                check_tunnel_capture(&capture.stop(), &tunnel);
+            }
         }
         let d1 = dropped(&dp1);
         let d2 = dropped(&dp2);

@@ -1,22 +1,20 @@
 //! What the two-node labs of FRR tor1 and Tern node1 share (the aggregate,
-//! GTSM and dynamic-neighbor tests): a private copy of the topology brought
-//! up and torn down with the test, polling with a deadline, FRR's vtysh and
-//! Tern's CLI (JSON), config lines for either, and node1's kernel FIB.
+//! GTSM and dynamic-neighbor tests): the harness's lab under the names of
+//! its two nodes, FRR's vtysh and Tern's CLI (JSON), config lines for
+//! either, node1's kernel FIB, and a check that something never happens.
 #![allow(dead_code)]
 
 use std::{
-    path::PathBuf,
     process::Command,
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
-use tern_tests::{TempLab, bin, private_topology, run_ok};
+use tern_tests::{bin, run_ok};
 
-/// A running private lab; `tern-lab down` on drop.
+/// A running private lab of tor1 and node1; `tern-lab down` on drop.
 pub struct Lab {
-    topo: PathBuf,
-    _copy: TempLab,
+    _lab: tern_tests::Lab,
     pub tor1: String,
     pub node1: String,
 }
@@ -24,20 +22,12 @@ pub struct Lab {
 impl Lab {
     /// Brings up a private copy of `file` named after `prefix` and the pid.
     pub fn up(file: &str, prefix: &str) -> Lab {
-        let name = format!("{prefix}{}", std::process::id());
-        let (copy, topo) = private_topology(file, &name);
-        let lab = Lab {
-            topo,
-            _copy: copy,
-            tor1: format!("clab-{name}-tor1"),
-            node1: format!("clab-{name}-node1"),
-        };
-        run_ok(
-            Command::new(bin("tern-lab"))
-                .args(["up", "-t"])
-                .arg(&lab.topo),
-        );
-        lab
+        let lab = tern_tests::Lab::up(file, &format!("{prefix}{}", std::process::id()));
+        Lab {
+            tor1: lab.ns("tor1"),
+            node1: lab.ns("node1"),
+            _lab: lab,
+        }
     }
 
     /// `vtysh -c CMD` on tor1, parsed as JSON (null when it is not JSON).
@@ -98,25 +88,6 @@ impl Lab {
             .filter_map(|l| l.split_whitespace().next())
             .map(str::to_owned)
             .collect()
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = Command::new(bin("tern-lab"))
-            .args(["down", "-t"])
-            .arg(&self.topo)
-            .output();
-    }
-}
-
-/// Polls `ok` until it holds; fails with `what` (and the last detail `ok`
-/// left in `detail`) after `secs` seconds.
-pub fn eventually(secs: u64, what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok() {
-        assert!(Instant::now() < deadline, "not reached in {secs} s: {what}");
-        std::thread::sleep(Duration::from_millis(250));
     }
 }
 

@@ -127,7 +127,7 @@ fn find<'a>(rib: &'a [RibRoute], prefix: &str) -> Option<&'a RibRoute> {
 }
 
 fn wait_node_routes_in_peer(peer: &dyn Peer, lab: &Lab) {
-    eventually(15, || {
+    eventually(15, "the nodes' routes in the router", || {
         let rib = peer.rib(lab)?;
         for (prefixes, next_hop, asn) in [
             (NODE1_PREFIXES, NODE1_ADDR, 65001),
@@ -156,7 +156,7 @@ fn wait_node_routes_in_peer(peer: &dyn Peer, lab: &Lab) {
 fn wait_fibs_full(peer: &dyn Peer, lab: &Lab) {
     let (node1, node2) = (lab.ns("node1"), lab.ns("node2"));
     let lo = peer.loopback();
-    eventually(15, || {
+    eventually(15, "the routes in the nodes' FIBs", || {
         let mut want2: Vec<&str> = NODE1_PREFIXES.to_vec();
         want2.push(lo);
         fib_is(&node2, &want2, ROUTER_TO_NODE2)?;
@@ -176,7 +176,7 @@ pub fn exchange_install_withdraw(peer: &dyn Peer, file: &str, lab_name: &str) {
     step(&format!("lab {lab_name} is up"));
 
     // 1. The router's own view: both Tern nodes Established, 2 prefixes each.
-    eventually(30, || {
+    eventually(30, "both nodes Established at the router", || {
         check_established(peer, &lab, NODE1_ADDR)?;
         check_established(peer, &lab, NODE2_ADDR)
     });
@@ -189,7 +189,7 @@ pub fn exchange_install_withdraw(peer: &dyn Peer, file: &str, lab_name: &str) {
     // 3. Tern's view through its FRR-compatible JSON: the router's AS, two
     // prefixes sent, and node2's two plus the router's loopback received.
     for (ns, router) in [(&node1, ROUTER_TO_NODE1), (&node2, ROUTER_TO_NODE2)] {
-        eventually(10, || {
+        eventually(10, "the nodes' sessions with the router", || {
             let p = tern_peer(ns, router)?;
             let ok = p["state"] == "Established"
                 && p["remoteAs"] == peer.asn()
@@ -236,7 +236,7 @@ pub fn exchange_install_withdraw(peer: &dyn Peer, file: &str, lab_name: &str) {
     // 6. Withdraw path: node1's ternd stops (SIGTERM); its prefixes leave the
     // router and node2's FIB, and the router sees the session go down.
     lab.stop_ternd("node1");
-    eventually(15, || {
+    eventually(15, "node1's routes and session gone", || {
         let rib = peer.rib(&lab)?;
         if let Some(r) = NODE1_PREFIXES.iter().find_map(|p| find(&rib, p)) {
             return Err(format!("{} still has {r:?}", peer.node()));
@@ -258,7 +258,9 @@ pub fn exchange_install_withdraw(peer: &dyn Peer, file: &str, lab_name: &str) {
 
     // 7. A new ternd on node1 peers again and everything comes back.
     let _ternd = lab.start_ternd("node1", None);
-    eventually(30, || check_established(peer, &lab, NODE1_ADDR));
+    eventually(30, "node1 Established again at the router", || {
+        check_established(peer, &lab, NODE1_ADDR)
+    });
     wait_node_routes_in_peer(peer, &lab);
     wait_fibs_full(peer, &lab);
     step("a new ternd on node1 is back in the router and the FIBs");
@@ -266,7 +268,7 @@ pub fn exchange_install_withdraw(peer: &dyn Peer, file: &str, lab_name: &str) {
     // 8. The router stops: both nodes lose every route learned through it,
     // and their sessions are no longer Established.
     stop_pid(lab.pid(peer.node(), peer.daemon()));
-    eventually(15, || {
+    eventually(15, "the nodes' routes and sessions gone", || {
         for (ns, router) in [(&node1, ROUTER_TO_NODE1), (&node2, ROUTER_TO_NODE2)] {
             let r = tern_routes(ns);
             if !r.is_empty() {
