@@ -9,13 +9,13 @@
 //! interactive shell all go through [`Session::run_line`].
 use std::io::Write;
 
-use tern_control::{BgpFamily, ClearMode, Reply, Request};
+use tern_control::{BgpFamily, ClearMode, Reply, Request, grammar};
 
 use crate::{
     bgp, bgp_neighbors, bgp_table,
     client::{Client, ClientError},
     commands::{self, Action, Parsed},
-    config_words, render, route,
+    render, route,
 };
 
 /// Something that answers control requests: ternd's socket, or a fake in
@@ -291,7 +291,10 @@ impl<C: Control> Session<C> {
         out: &mut dyn Write,
         err: &mut dyn Write,
     ) -> Outcome {
-        let line = config_words::expand(mode, line.trim());
+        // Spelled out as ternd will; an ambiguous line goes as typed, for
+        // ternd to refuse in FRR's words.
+        let typed = line.trim();
+        let line = grammar::expand(mode, typed).unwrap_or_else(|_| typed.to_owned());
         let words: Vec<&str> = line.split_whitespace().collect();
         let sent = match words.as_slice() {
             ["do"] => {

@@ -19,6 +19,7 @@ pub mod datapath;
 pub mod egress;
 pub mod endpoint;
 pub mod framing;
+pub mod grammar;
 pub mod services;
 pub mod show;
 
