@@ -809,6 +809,26 @@ mod tests {
         assert_eq!(s.control.lines.last().map(String::as_str), Some("end"));
     }
 
+    /// An ambiguous line is not half spelled out: it goes to ternd as
+    /// typed, whose refusal quotes what was typed.
+    #[test]
+    fn ambiguous_lines_are_sent_as_typed() {
+        let mut s = Session::new(Fake::default());
+        run(
+            &mut s,
+            &[
+                "conf t",
+                "router bgp 65001",
+                "no nei 192.0.2.2 pa",
+                "nei 192.0.2.2 rem 65002",
+            ],
+        );
+        assert_eq!(
+            s.control.lines[1..],
+            ["no nei 192.0.2.2 pa", "neighbor 192.0.2.2 remote-as 65002"]
+        );
+    }
+
     #[test]
     fn exit_from_config_sends_end_and_exit_from_exec_ends() {
         let mut s = Session::new(Fake::default());
