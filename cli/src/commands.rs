@@ -3,41 +3,10 @@
 //! any unique prefix (`sh int br`), an exact keyword beats a prefix, a
 //! keyword beats a free argument, and errors say unknown, ambiguous or
 //! incomplete. [`crate::help`] answers `?` and TAB from the same tables.
-
-/// One word of a command pattern.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Token {
-    /// A keyword and its help text.
-    Kw(&'static str, &'static str),
-    /// An interface name.
-    IfName,
-    /// An IPv4 or IPv6 prefix (A.B.C.D/M, X:X::X:X/M).
-    Prefix,
-    /// Any other argument: its name as vtysh shows it (`WORD`,
-    /// `(1-255)`, `A.B.C.D`), its help text, and what it accepts.
-    Arg(&'static str, &'static str, ArgKind),
-}
-
-/// What an [`Token::Arg`] accepts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ArgKind {
-    /// One word.
-    Word,
-    /// The rest of the line, however many words (`description LINE`).
-    Line,
-    /// An interface name, under the name and help text given.
-    IfName,
-    /// A number in this inclusive range.
-    Range(u64, u64),
-    /// An AS number, asplain or asdot.
-    Asn,
-    Ipv4,
-    Ipv6,
-    Ipv4Prefix,
-    Ipv6Prefix,
-    /// An IPv4 or IPv6 address.
-    IpAddr,
-}
+//! The tokens and the word matching are the shared grammar's
+//! ([`tern_control::grammar`]), which also holds the config-mode words.
+pub use tern_control::grammar::{ArgKind, Token};
+use tern_control::grammar::{Quality, quality};
 
 /// What a command does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -530,52 +499,6 @@ pub enum ParseError {
     Unknown { word: usize },
     Ambiguous { word: usize },
     Incomplete,
-}
-
-/// How well a word matches a token; higher wins.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Quality {
-    Var,
-    Partial,
-    Exact,
-}
-
-/// How `word` matches `tok`, if at all.
-pub(crate) fn quality(tok: Token, word: &str) -> Option<Quality> {
-    match tok {
-        Kw(k, _) if k == word => Some(Quality::Exact),
-        Kw(k, _) if k.starts_with(word) => Some(Quality::Partial),
-        Kw(..) => None,
-        IfName => is_ifname(word).then_some(Quality::Var),
-        Token::Prefix => word.parse::<ipnet::IpNet>().is_ok().then_some(Quality::Var),
-        Token::Arg(_, _, kind) => arg_matches(kind, word).then_some(Quality::Var),
-    }
-}
-
-/// A plausible Linux interface name.
-fn is_ifname(word: &str) -> bool {
-    !word.is_empty() && word.len() <= 15 && !word.contains('/')
-}
-
-fn arg_matches(kind: ArgKind, word: &str) -> bool {
-    use std::net::{Ipv4Addr, Ipv6Addr};
-    match kind {
-        ArgKind::Word | ArgKind::Line => !word.is_empty(),
-        ArgKind::IfName => is_ifname(word),
-        ArgKind::Range(lo, hi) => word.parse::<u64>().is_ok_and(|n| (lo..=hi).contains(&n)),
-        ArgKind::Asn => {
-            let plain = word.parse::<u32>().is_ok_and(|n| n > 0);
-            let dot = word
-                .split_once('.')
-                .is_some_and(|(a, b)| a.parse::<u16>().is_ok() && b.parse::<u16>().is_ok());
-            plain || dot
-        }
-        ArgKind::Ipv4 => word.parse::<Ipv4Addr>().is_ok(),
-        ArgKind::Ipv6 => word.parse::<Ipv6Addr>().is_ok(),
-        ArgKind::Ipv4Prefix => word.parse::<ipnet::Ipv4Net>().is_ok(),
-        ArgKind::Ipv6Prefix => word.parse::<ipnet::Ipv6Net>().is_ok(),
-        ArgKind::IpAddr => word.parse::<std::net::IpAddr>().is_ok(),
-    }
 }
 
 /// A command's tokens, with `json` appended when asked for.

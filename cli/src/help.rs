@@ -1,19 +1,14 @@
 //! `?` and TAB for the interactive shell: what may come next on a line,
 //! printed in vtysh's format, and the completions of the word under the
 //! cursor. Works on lists of token patterns: the exec grammar of
-//! [`crate::commands`] and the static config-mode words of
-//! [`crate::config_words`]; [`describe_in_mode`] and [`complete_in_mode`]
-//! pick the right one for the shell's mode.
+//! [`crate::commands`] and the config-mode words of the grammar shared
+//! with ternd ([`tern_control::grammar::config`]); [`describe_in_mode`]
+//! and [`complete_in_mode`] pick the right one for the shell's mode.
 use std::collections::BTreeMap;
 
-use crate::{
-    commands::{self, ArgKind, Quality, Token, quality},
-    config_words,
-    session::Mode,
-};
+use tern_control::grammar::{self, ArgKind, Pattern, Quality, Token, quality};
 
-/// One command's tokens, in order.
-pub type Pattern = Vec<Token>;
+use crate::{commands, session::Mode};
 
 /// vtysh's indentation of the value list under an argument's help line.
 const VALUES_INDENT: usize = 5;
@@ -285,7 +280,7 @@ pub fn describe_in_mode(
         Mode::Exec => describe(&exec_patterns(), line, ifnames),
         Mode::Config(m) => match after_do(line) {
             Some((body, _)) => describe(&exec_patterns(), body, ifnames),
-            None => describe(&config_words::patterns(m), line, ifnames),
+            None => describe(&grammar::config::patterns(m), line, ifnames),
         },
     }
 }
@@ -303,7 +298,7 @@ pub fn complete_in_mode(
                 let (start, words) = complete(&exec_patterns(), body, ifnames);
                 (start + offset, words)
             }
-            None => complete(&config_words::patterns(m), line, ifnames),
+            None => complete(&grammar::config::patterns(m), line, ifnames),
         },
     }
 }

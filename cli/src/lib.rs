@@ -8,7 +8,6 @@ pub mod bgp_neighbors;
 pub mod bgp_table;
 pub mod client;
 pub mod commands;
-pub mod config_words;
 pub mod datapath_view;
 pub mod egress_view;
 pub mod endpoint_view;

@@ -9,13 +9,13 @@
 //! interactive shell all go through [`Session::run_line`].
 use std::io::Write;
 
-use tern_control::{BgpFamily, ClearMode, Reply, Request};
+use tern_control::{BgpFamily, ClearMode, Reply, Request, grammar};
 
 use crate::{
     bgp, bgp_neighbors, bgp_table,
     client::{Client, ClientError},
     commands::{self, Action, Parsed},
-    config_words, render, route,
+    render, route,
 };
 
 /// Something that answers control requests: ternd's socket, or a fake in
@@ -291,7 +291,10 @@ impl<C: Control> Session<C> {
         out: &mut dyn Write,
         err: &mut dyn Write,
     ) -> Outcome {
-        let line = config_words::expand(mode, line.trim());
+        // Spelled out as ternd will; an ambiguous line goes as typed, for
+        // ternd to refuse in FRR's words.
+        let typed = line.trim();
+        let line = grammar::expand(mode, typed).unwrap_or_else(|_| typed.to_owned());
         let words: Vec<&str> = line.split_whitespace().collect();
         let sent = match words.as_slice() {
             ["do"] => {
@@ -804,6 +807,26 @@ mod tests {
         // `conf t` is the client's; the abbreviation was spelled out.
         assert_eq!(s.control.lines[2], "network 10.0.0.0/24");
         assert_eq!(s.control.lines.last().map(String::as_str), Some("end"));
+    }
+
+    /// An ambiguous line is not half spelled out: it goes to ternd as
+    /// typed, whose refusal quotes what was typed.
+    #[test]
+    fn ambiguous_lines_are_sent_as_typed() {
+        let mut s = Session::new(Fake::default());
+        run(
+            &mut s,
+            &[
+                "conf t",
+                "router bgp 65001",
+                "no nei 192.0.2.2 pa",
+                "nei 192.0.2.2 rem 65002",
+            ],
+        );
+        assert_eq!(
+            s.control.lines[1..],
+            ["no nei 192.0.2.2 pa", "neighbor 192.0.2.2 remote-as 65002"]
+        );
     }
 
     #[test]

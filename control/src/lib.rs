@@ -9,6 +9,9 @@
 //! [`REQUEST_TIMEOUT`] to send a request it started (or its first one) and to
 //! take its answer; a connection idle between requests keeps its place until
 //! the daemon needs the slot for another client.
+//!
+//! What a [`Request::ConfigLine`] may say is [`grammar`]: the config-mode
+//! words that the shell completes from and ternd spells lines out with.
 use std::path::PathBuf;
 
 use ipnet::IpNet;
@@ -19,6 +22,7 @@ pub mod datapath;
 pub mod egress;
 pub mod endpoint;
 pub mod framing;
+pub mod grammar;
 pub mod services;
 pub mod show;
 

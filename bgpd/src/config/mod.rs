@@ -1,7 +1,9 @@
 //! ternd's configuration: FRR-style text, one command per line, with modes.
 //!
 //! The same [`ConfigSession`] applies lines from the config file and, later,
-//! from the CLI's config mode, so both accept exactly one grammar. A line that
+//! from the CLI's config mode, so both accept exactly one grammar; abbreviated
+//! words are spelled out first with the grammar the shell completes from
+//! ([`tern_control::grammar`]), as FRR does. A line that
 //! is unknown or malformed is refused with its file, line number and a
 //! reason; nothing of a refused file is applied. [`Config::render`] prints the
 //! running configuration in the same syntax, so that reading it back gives the
@@ -11,6 +13,8 @@ use std::{collections::BTreeMap, fmt, path::Path};
 pub mod bfd;
 pub mod datapath;
 pub mod egress;
+#[cfg(test)]
+mod grammar_tests;
 #[cfg(test)]
 mod neighbor_tests;
 #[cfg(test)]
@@ -28,6 +32,7 @@ use tern_bgp::Family;
 use tern_bgp::config::check::{Handled, PASSWORD_MASK, check_ifname, check_text, parse_asn};
 use tern_bgp::config::{BgpConfig, FrrProfile, policy, router};
 use tern_bgp::policy::Policy;
+use tern_control::grammar;
 
 /// Longest hostname accepted (as a DNS label sequence, RFC 1035's 253).
 const MAX_HOSTNAME: usize = 253;
@@ -243,12 +248,19 @@ impl ConfigSession {
 
     /// Applies one line. Comments (`!`, `#`) and blank lines are accepted
     /// and do nothing. On error, neither `config` nor the mode changes.
+    ///
+    /// Abbreviated words are spelled out first with the grammar the shell
+    /// completes from ([`grammar::expand`]), as FRR does in frr.conf and
+    /// over vtysh; an ambiguous one is refused in vtysh's words. A line
+    /// the grammar does not cover is parsed as typed.
     pub fn apply(&mut self, config: &mut Config, line: &str) -> Result<(), String> {
         let line = line.trim();
         if line.is_empty() || line.starts_with('!') || line.starts_with('#') {
             return Ok(());
         }
         check_line(line)?;
+        let expanded = grammar::expand(self.mode.prompt_name(), line).map_err(|e| e.to_string())?;
+        let line = expanded.as_str();
         let words: Vec<&str> = line.split_whitespace().collect();
         let saved = self.mode.clone();
         // Like vtysh: a line the current mode does not know is tried in the
@@ -738,6 +750,81 @@ exit
         // description outside interface mode is unknown at top level
         let e = Config::parse("t", "interface eth1\nhostname n\ndescription x\n").unwrap_err();
         assert_eq!(e[0].line, 3);
+    }
+
+    /// FRR reads abbreviated words in frr.conf and over vtysh; so does
+    /// ternd, with the grammar the shell completes from, and the running
+    /// config prints the words in full.
+    #[test]
+    fn abbreviated_lines_mean_the_full_ones() {
+        let short = "\
+hostn n1
+int eth1
+ desc  uplink  to tor1
+ro bgp 65001
+ nei TORS peer-g
+ nei 192.0.2.2 rem 65002
+ nei 192.0.2.2 pass s3cret
+ address-f ipv4 uni
+  nei 192.0.2.2 route-m IN in
+  ne 10.0.0.0/24
+ exit-address-f
+route-m IN perm 10
+ set local 300
+";
+        let full = "\
+hostname n1
+interface eth1
+ description  uplink  to tor1
+router bgp 65001
+ neighbor TORS peer-group
+ neighbor 192.0.2.2 remote-as 65002
+ neighbor 192.0.2.2 password s3cret
+ address-family ipv4 unicast
+  neighbor 192.0.2.2 route-map IN in
+  network 10.0.0.0/24
+ exit-address-family
+route-map IN permit 10
+ set local-preference 300
+";
+        let a = Config::parse("short", short).expect("abbreviated");
+        let b = Config::parse("full", full).expect("full");
+        assert_eq!(a, b);
+        assert_eq!(a.render(), b.render());
+        assert!(a.render().contains(" neighbor 192.0.2.2 remote-as 65002\n"));
+    }
+
+    /// A word that shortens keywords of two whole commands is refused in
+    /// vtysh's words, without trying the parent modes, and changes nothing;
+    /// the line is echoed only up to that word.
+    #[test]
+    fn ambiguous_abbreviations_are_refused() {
+        let mut c = Config::default();
+        let mut s = ConfigSession::default();
+        assert_eq!(s.apply(&mut c, "e"), Err("Ambiguous command: e".into()));
+        s.apply(&mut c, "router bgp 65001").expect("router");
+        s.apply(&mut c, "neighbor 192.0.2.2 remote-as 65002")
+            .expect("neighbor");
+        let before = c.clone();
+        assert_eq!(
+            s.apply(&mut c, "no nei 192.0.2.2 pa"),
+            Err("Ambiguous command: no nei 192.0.2.2 pa".into())
+        );
+        s.apply(&mut c, "address-family ipv4 unicast").expect("af");
+        assert_eq!(
+            s.apply(&mut c, "ex"),
+            Err("Ambiguous command: ex".into()),
+            "exit or exit-address-family"
+        );
+        assert_eq!(s.mode(), &Mode::RouterAf(Family::Ipv4Unicast));
+        assert_eq!(c, before);
+        // A line the grammar does not complete is the parser's to judge.
+        assert_eq!(s.apply(&mut c, "ne"), Err("unknown command \"ne\"".into()));
+        let errs = Config::parse("t.conf", "hostname a\ne\n").unwrap_err();
+        assert_eq!(
+            errs[0].to_string(),
+            "t.conf:2: Ambiguous command: e (in \"e\")"
+        );
     }
 
     #[test]

@@ -1,15 +1,13 @@
-//! The words of config mode as the shell knows them, statically: ternd owns
-//! the config grammar and judges every line, but `?`, TAB and abbreviations
-//! (`nei 192.0.2.2 rem 65002`) need the words before a line is sent. Help
-//! texts are FRR 8.4's. A line the tables do not know is sent as typed.
-use crate::{
-    commands::{
-        ArgKind::{self, Asn, Ipv4, Ipv4Prefix, Ipv6, Ipv6Prefix, Line, Range, Word},
-        Quality, Token,
-        Token::{Arg, Kw},
-        quality,
-    },
-    help::Pattern,
+//! The config-mode words, per mode as ternd names it (`config-router`):
+//! FRR 8.4's help texts, read by the shell for `?`, TAB and abbreviations
+//! and by ternd to spell out abbreviated lines before it parses them
+//! ([`super::expand`]). The tables offer what ternd takes; ternd's parser
+//! stays the judge, and a line the tables do not know is parsed as typed.
+//! bgpd's `grammar_tests` checks that ternd knows every pattern here.
+use super::token::{
+    ArgKind::{self, Asn, Ipv4, Ipv4Prefix, Ipv6, Ipv6Prefix, Line, Range, Word},
+    Pattern, Token,
+    Token::{Arg, Kw},
 };
 
 const NO: Token = Kw("no", "Negate a command or set its defaults");
@@ -37,9 +35,24 @@ const LEVELS: [(&str, &str); 8] = [
     ("warnings", "Warning conditions"),
 ];
 
+/// Every config mode, as ternd names it in its replies and prompts.
+/// `config-service` has no words of its own yet (its lines are parsed as
+/// typed) but falls back to `config` like the others.
+pub const MODES: [&str; 9] = [
+    "config",
+    "config-if",
+    "config-router",
+    "config-router-af",
+    "config-route-map",
+    "config-service",
+    "config-egress-gw",
+    "config-bfd",
+    "config-bfd-peer",
+];
+
 /// The mode a config mode falls back to for a line it does not know, as
 /// ternd (and vtysh) do.
-fn parent(mode: &str) -> Option<&'static str> {
+pub fn parent(mode: &str) -> Option<&'static str> {
     match mode {
         "config-if" | "config-router" | "config-route-map" | "config-service"
         | "config-egress-gw" | "config-bfd" => Some("config"),
@@ -874,298 +887,9 @@ fn neighbor_forms(tails: &[Vec<Token>], bare_no: bool) -> Vec<Pattern> {
     p
 }
 
-/// `line` with each word typed as a unique prefix of a keyword spelled out
-/// (`nei 192.0.2.2 rem 65002` -> `neighbor 192.0.2.2 remote-as 65002`), over
-/// the words of `mode` and of the modes it falls back to. Everything else,
-/// free text included, is kept byte for byte; from the first word the
-/// tables do not know, the rest is sent as typed for the daemon to judge.
-pub fn expand(mode: &str, line: &str) -> String {
-    let mut all = Vec::new();
-    let mut m = Some(mode);
-    while let Some(name) = m {
-        all.extend(patterns(name));
-        m = parent(name);
-    }
-    let mut live: Vec<&Pattern> = all.iter().collect();
-    let mut seen = Vec::new();
-    for (i, (at, word)) in words_at(line).into_iter().enumerate() {
-        let scored: Vec<(Quality, &Pattern)> = live
-            .iter()
-            .filter_map(|p| Some((quality(*p.get(i)?, word)?, *p)))
-            .collect();
-        let Some(best) = scored.iter().map(|(q, _)| *q).max() else {
-            break;
-        };
-        live = scored
-            .into_iter()
-            .filter(|(q, _)| *q == best)
-            .map(|(_, p)| p)
-            .collect();
-        seen.push((i, at, word));
-        if live
-            .iter()
-            .any(|p| matches!(p.get(i), Some(Arg(_, _, Line))))
-        {
-            break;
-        }
-    }
-    // A word is spelled out when every line still possible after the words
-    // that follow it has the same keyword there (`ro bgp` is `router bgp`:
-    // `route-map` needs no `bgp` keyword but a name, and loses on it).
-    let mut out = String::with_capacity(line.len());
-    let mut copied = 0;
-    for (i, at, word) in seen {
-        let mut keywords: Vec<&str> = live
-            .iter()
-            .filter_map(|p| match p.get(i) {
-                Some(Kw(k, _)) => Some(*k),
-                _ => None,
-            })
-            .collect();
-        keywords.sort_unstable();
-        keywords.dedup();
-        let all_keyword = live.iter().all(|p| matches!(p.get(i), Some(Kw(..))));
-        if let ([k], true) = (keywords.as_slice(), all_keyword)
-            && *k != word
-        {
-            out.push_str(&line[copied..at]);
-            out.push_str(k);
-            copied = at + word.len();
-        }
-    }
-    out.push_str(&line[copied..]);
-    out
-}
-
-/// The words of a line with their byte offsets.
-fn words_at(line: &str) -> Vec<(usize, &str)> {
-    let mut out = Vec::new();
-    let mut start = None;
-    for (i, c) in line.char_indices() {
-        match (c.is_whitespace(), start) {
-            (true, Some(s)) => {
-                out.push((s, &line[s..i]));
-                start = None;
-            }
-            (false, None) => start = Some(i),
-            _ => {}
-        }
-    }
-    if let Some(s) = start {
-        out.push((s, &line[s..]));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn abbreviations_are_spelled_out() {
-        assert_eq!(
-            expand("config-router", "nei 192.0.2.2 rem 65002"),
-            "neighbor 192.0.2.2 remote-as 65002"
-        );
-        assert_eq!(expand("config", "ro bgp 65001"), "router bgp 65001");
-        assert_eq!(
-            expand("config", "route-m TOR-IN perm 10"),
-            "route-map TOR-IN permit 10"
-        );
-        assert_eq!(
-            expand("config", "ip prefix-l PODS seq 5 per 10.244.0.0/16 le 24"),
-            "ip prefix-list PODS seq 5 permit 10.244.0.0/16 le 24"
-        );
-        assert_eq!(
-            expand("config-route-map", "set local 300"),
-            "set local-preference 300"
-        );
-        assert_eq!(
-            expand("config-route-map", "ma ip add prefix-l PODS"),
-            "match ip address prefix-list PODS"
-        );
-        assert_eq!(
-            expand("config-router-af", "nei 192.0.2.0 route-m IN in"),
-            "neighbor 192.0.2.0 route-map IN in"
-        );
-        assert_eq!(expand("config", "log std deb"), "log stdout debugging");
-        assert_eq!(expand("config", "int eth1"), "interface eth1");
-        assert_eq!(
-            expand("config-router-af", "agg 10.0.0.0/8 summ as-s"),
-            "aggregate-address 10.0.0.0/8 summary-only as-set"
-        );
-        assert_eq!(
-            expand("config-router", "nei 192.0.2.0 ttl-sec hop 1"),
-            "neighbor 192.0.2.0 ttl-security hops 1"
-        );
-        assert_eq!(
-            expand("config-router", "nei 192.0.2.0 path-att disc 240 35"),
-            "neighbor 192.0.2.0 path-attribute discard 240 35"
-        );
-        assert_eq!(
-            expand("config-router", "no nei TORS path-att treat 240"),
-            "no neighbor TORS path-attribute treat-as-withdraw 240"
-        );
-        assert_eq!(
-            expand("config-router", "nei TORS peer-g"),
-            "neighbor TORS peer-group"
-        );
-        assert_eq!(
-            expand("config-router", "bgp lis ra 192.0.2.0/24 peer-g TORS"),
-            "bgp listen range 192.0.2.0/24 peer-group TORS"
-        );
-        assert_eq!(
-            expand("config-router", "bgp lis lim 10"),
-            "bgp listen limit 10"
-        );
-        assert_eq!(
-            expand("config-router-af", "nei TORS act"),
-            "neighbor TORS activate"
-        );
-        assert_eq!(
-            expand("config-router", "bgp best as-p multipath-r"),
-            "bgp bestpath as-path multipath-relax"
-        );
-        assert_eq!(
-            expand("config-router", "no bgp best as-p mul"),
-            "no bgp bestpath as-path multipath-relax"
-        );
-        assert_eq!(
-            expand("config-router", "bgp log-n"),
-            "bgp log-neighbor-changes"
-        );
-        assert_eq!(
-            expand("config-router", "no bgp ebgp-r"),
-            "no bgp ebgp-requires-policy"
-        );
-        assert_eq!(expand("config-router", "tim bgp 10 30"), "timers bgp 10 30");
-        assert_eq!(
-            expand("config-router-af", "nei 192.0.2.2 send-c la"),
-            "neighbor 192.0.2.2 send-community large"
-        );
-        assert_eq!(
-            expand("config-router", "nei TORS send-c"),
-            "neighbor TORS send-community"
-        );
-        assert_eq!(expand("config", "en"), "end");
-        assert_eq!(
-            expand("config-router-af", "net 10.0.0.0/24"),
-            "network 10.0.0.0/24"
-        );
-        // Words of the parent modes too, as ternd falls back to them.
-        assert_eq!(expand("config-router-af", "int eth1"), "interface eth1");
-        assert_eq!(expand("config", "datap mo vx"), "datapath mode vxlan");
-        assert_eq!(expand("config", "no datap mo"), "no datapath mode");
-        assert_eq!(
-            expand("config-router", "datap cluster 10.244.0.0/16"),
-            "datapath cluster-cidr 10.244.0.0/16"
-        );
-        assert_eq!(
-            expand("config", "egr pol legacy-db"),
-            "egress-gateway policy legacy-db"
-        );
-        assert_eq!(
-            expand("config", "no egr nat time tcp-e"),
-            "no egress-gateway nat timeout tcp-established"
-        );
-        assert_eq!(
-            expand("config", "egr nat port 2000 2999"),
-            "egress-gateway nat port-range 2000 2999"
-        );
-        assert_eq!(
-            expand("config-egress-gw", "ma so 10.244.0.0/16"),
-            "match source 10.244.0.0/16"
-        );
-        assert_eq!(
-            expand("config-egress-gw", "ma name finance"),
-            "match namespace finance"
-        );
-        assert_eq!(
-            expand("config-egress-gw", "dest 192.0.2.128/25"),
-            "destination 192.0.2.128/25"
-        );
-        assert_eq!(
-            expand("config-egress-gw", "no ex 192.0.2.200/32"),
-            "no exclude 192.0.2.200/32"
-        );
-        assert_eq!(
-            expand("config-egress-gw", "gat 198.51.100.12 eg 203.0.113.10"),
-            "gateway 198.51.100.12 egress-ip 203.0.113.10"
-        );
-        // Top-level words from inside the block, as ternd falls back.
-        assert_eq!(expand("config-egress-gw", "hostn n1"), "hostname n1");
-    }
-
-    /// Lines of an FRR leaf: profiles, per-family neighbor lines,
-    /// static routes and log destinations.
-    #[test]
-    fn frr_leaf_lines_are_spelled_out() {
-        assert_eq!(expand("config", "frr def dat"), "frr defaults datacenter");
-        assert_eq!(
-            expand("config-router", "nei 192.0.2.2 allow 2"),
-            "neighbor 192.0.2.2 allowas-in 2"
-        );
-        assert_eq!(
-            expand("config-router-af", "no nei TORS next-hop-s f"),
-            "no neighbor TORS next-hop-self force"
-        );
-        assert_eq!(
-            expand("config-router-af", "nei 192.0.2.2 soft in"),
-            "neighbor 192.0.2.2 soft-reconfiguration inbound"
-        );
-        assert_eq!(
-            expand("config-router", "bgp ebgp-r"),
-            "bgp ebgp-requires-policy"
-        );
-        assert_eq!(
-            expand("config", "ip ro 10.0.0.0/8 Nu 250"),
-            "ip route 10.0.0.0/8 Null0 250"
-        );
-        assert_eq!(
-            expand("config", "no ipv6 ro 2001:db8::/32 black"),
-            "no ipv6 route 2001:db8::/32 blackhole"
-        );
-        assert_eq!(
-            expand("config", "log fi /var/log/t.log inf"),
-            "log file /var/log/t.log informational"
-        );
-        assert_eq!(expand("config", "log sys err"), "log syslog errors");
-    }
-
-    #[test]
-    fn free_text_and_unknown_words_are_kept() {
-        assert_eq!(
-            expand("config-if", "desc  uplink   to  tor1 "),
-            "description  uplink   to  tor1 "
-        );
-        assert_eq!(
-            expand("config-router", "neighbor 192.0.2.2 desc  a  b"),
-            "neighbor 192.0.2.2 description  a  b"
-        );
-        // Ambiguous: left for the daemon to refuse.
-        assert_eq!(expand("config-router-af", "ne"), "ne");
-        assert_eq!(expand("config", "hostname ro"), "hostname ro");
-    }
-
-    #[test]
-    fn bfd_words_are_spelled_out() {
-        assert_eq!(expand("config", "bf"), "bfd");
-        assert_eq!(
-            expand("config-bfd", "pe 192.0.2.1 mul local 192.0.2.0"),
-            "peer 192.0.2.1 multihop local-address 192.0.2.0"
-        );
-        assert_eq!(
-            expand("config-bfd", "pe 192.0.2.1 int eth1"),
-            "peer 192.0.2.1 interface eth1"
-        );
-        assert_eq!(expand("config-bfd-peer", "rec 200"), "receive-interval 200");
-        assert_eq!(expand("config-bfd-peer", "det 5"), "detect-multiplier 5");
-        assert_eq!(expand("config-bfd-peer", "no shut"), "no shutdown");
-        assert_eq!(
-            expand("config-router", "nei 192.0.2.2 bf"),
-            "neighbor 192.0.2.2 bfd"
-        );
-    }
 
     #[test]
     fn every_mode_offers_end_exit_do() {
