@@ -63,37 +63,6 @@ const NOT_IN_TERND: &[(&str, &str, &str)] = &[
         "no neighbor WORD peer-group PGNAME",
         "a WORD neighbor is a peer-group in ternd (it has no interface neighbors), and a group joins no group",
     ),
-    // FRR lines ternd does not parse yet (bgpd/core's neighbor lines).
-    (
-        "config-router",
-        "no neighbor A.B.C.D remote-as (1-4294967295)",
-        "ternd removes a neighbor with `no neighbor ADDRESS`; not yet with the remote-as after it",
-    ),
-    (
-        "config-router",
-        "no neighbor A.B.C.D remote-as internal",
-        "ternd removes a neighbor with `no neighbor ADDRESS`; not yet with the remote-as after it",
-    ),
-    (
-        "config-router",
-        "no neighbor A.B.C.D remote-as external",
-        "ternd removes a neighbor with `no neighbor ADDRESS`; not yet with the remote-as after it",
-    ),
-    (
-        "config-router",
-        "no neighbor X:X::X:X remote-as (1-4294967295)",
-        "ternd removes a neighbor with `no neighbor ADDRESS`; not yet with the remote-as after it",
-    ),
-    (
-        "config-router",
-        "no neighbor X:X::X:X remote-as internal",
-        "ternd removes a neighbor with `no neighbor ADDRESS`; not yet with the remote-as after it",
-    ),
-    (
-        "config-router",
-        "no neighbor X:X::X:X remote-as external",
-        "ternd removes a neighbor with `no neighbor ADDRESS`; not yet with the remote-as after it",
-    ),
 ];
 
 /// Lines that bring a session into `mode`, on a config holding what the

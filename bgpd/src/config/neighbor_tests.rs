@@ -148,6 +148,30 @@ fn group_lines_undo() {
 }
 
 #[test]
+fn no_neighbor_with_its_remote_as_removes_it_as_frr_does() {
+    let text = "router bgp 65001\n neighbor 192.0.2.2 remote-as 65002\n neighbor 2001:db8::2 remote-as internal\n address-family ipv4 unicast\n  neighbor 192.0.2.2 route-map IN in\n exit-address-family\n";
+    let mut c = Config::parse("t", text).unwrap();
+    let mut s = super::ConfigSession::default();
+    for line in [
+        "router bgp 65001",
+        // The AS is not compared, as in FRR.
+        "no neighbor 192.0.2.2 remote-as 65099",
+        "no neighbor 2001:db8::2 remote-as internal",
+    ] {
+        s.apply(&mut c, line)
+            .unwrap_or_else(|e| panic!("{line}: {e}"));
+    }
+    let b = c.bgp.as_ref().unwrap();
+    assert!(b.neighbors.is_empty());
+    assert!(b.families.values().all(|af| af.neighbors.is_empty()));
+    let again = s.apply(&mut c, "no neighbor 192.0.2.2 remote-as 65002");
+    assert_eq!(
+        again,
+        Err("neighbor 192.0.2.2 is not configured".to_owned())
+    );
+}
+
+#[test]
 fn bad_group_lines_are_refused() {
     let cases = [
         (

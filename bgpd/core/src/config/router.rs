@@ -111,15 +111,7 @@ pub fn apply_router(bgp: &mut BgpConfig, words: &[&str], line: &str) -> Result<H
             Err(_) => neighbor::apply_group(bgp, peer, rest, line)?,
         },
         ["no", "neighbor", peer] => match peer.parse::<IpAddr>() {
-            Ok(addr) => {
-                if bgp.neighbors.remove(&addr).is_none() {
-                    return Err(format!("neighbor {addr} is not configured"));
-                }
-                bgp.path_attributes.remove(&addr);
-                for af in bgp.families.values_mut() {
-                    af.neighbors.remove(&addr);
-                }
-            }
+            Ok(addr) => remove_neighbor(bgp, addr)?,
             Err(_) => neighbor::delete_group(bgp, peer)?,
         },
         ["no", "neighbor", peer, rest @ ..] => match peer.parse::<IpAddr>() {
@@ -222,8 +214,23 @@ fn unapply_neighbor(bgp: &mut BgpConfig, addr: IpAddr, rest: &[&str]) -> Result<
             n.remote_as = None;
             Ok(())
         }
+        // FRR's `no neighbor ADDRESS remote-as ...` is `no neighbor
+        // ADDRESS`: the AS after it is not compared.
+        ["remote-as", _] => remove_neighbor(bgp, addr),
         _ => neighbor::unset_option(n, rest),
     }
+}
+
+/// `no neighbor ADDRESS`: the neighbor and its per-family settings go.
+fn remove_neighbor(bgp: &mut BgpConfig, addr: IpAddr) -> Result<(), String> {
+    if bgp.neighbors.remove(&addr).is_none() {
+        return Err(format!("neighbor {addr} is not configured"));
+    }
+    bgp.path_attributes.remove(&addr);
+    for af in bgp.families.values_mut() {
+        af.neighbors.remove(&addr);
+    }
+    Ok(())
 }
 
 /// Parses `ipv4 unicast` / `ipv6 unicast` after `address-family`.
