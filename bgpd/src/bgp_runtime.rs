@@ -25,6 +25,7 @@ use tern_bgp::config::BgpConfig;
 
 use crate::{
     config::Config,
+    fib::OnLinkSubnets,
     locrib::LocRibFeed,
     speaker::{self, Command, SpeakerHandle, SpeakerOptions},
 };
@@ -187,8 +188,11 @@ impl BgpRuntime {
         )?;
         // The FIB task and the watch get their own netlink sockets: the
         // kernel runs one dump per socket at a time (EBUSY otherwise).
+        // The interface watch keeps the FIB task's on-link subnets current.
+        let (on_link, on_link_rx) =
+            tokio::sync::watch::channel(crate::fib::on_link_subnets(&links));
         let (fib, restarting) =
-            crate::fib::spawn(Netlink::open()?, bgp.graceful_restart.enabled).await;
+            crate::fib::spawn(Netlink::open()?, bgp.graceful_restart.enabled, on_link_rx).await;
         // The datapath's tunnel map follows the speaker's best paths.
         loc_rib.clear();
         let fib_alive = fib.clone();
@@ -206,7 +210,7 @@ impl BgpRuntime {
         )
         .context("cannot start BGP: binding TCP port 179 failed")?;
         let (routes_wanted, wanted) = tokio::sync::watch::channel(wants_kernel_routes(bgp));
-        let watcher = tokio::spawn(watch(Netlink::open()?, speaker.clone(), wanted));
+        let watcher = tokio::spawn(watch(Netlink::open()?, speaker.clone(), wanted, on_link));
         let abort = watcher.abort_handle();
         let supervisor = tokio::spawn(supervise(speaker.clone(), fib_alive, watcher));
         Ok(Self {
@@ -278,7 +282,12 @@ fn wants_kernel_routes(bgp: &BgpConfig) -> bool {
 /// through a link that goes down without telling anyone). The kernel's
 /// routes are followed only while `wanted` says `redistribute` needs them;
 /// the watch is opened again when that changes.
-async fn watch(nl: Netlink, sp: SpeakerHandle, mut wanted: tokio::sync::watch::Receiver<bool>) {
+async fn watch(
+    nl: Netlink,
+    sp: SpeakerHandle,
+    mut wanted: tokio::sync::watch::Receiver<bool>,
+    on_link: tokio::sync::watch::Sender<OnLinkSubnets>,
+) {
     if failpoint_armed("interface-watch") {
         // Once the daemon is up and serving.
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -296,7 +305,7 @@ async fn watch(nl: Netlink, sp: SpeakerHandle, mut wanted: tokio::sync::watch::R
             }
         };
         tokio::select! {
-            () = follow(&nl, &sp, events, routes) => return,
+            () = follow(&nl, &sp, events, routes, &on_link) => return,
             changed = wanted.changed() => {
                 if changed.is_err() {
                     return;
@@ -306,15 +315,36 @@ async fn watch(nl: Netlink, sp: SpeakerHandle, mut wanted: tokio::sync::watch::R
     }
 }
 
+/// What one link dump tells: the speaker's connected and kernel routes
+/// (for `redistribute`) and the FIB task's on-link subnets, from the same
+/// reading. The links read, if the dump worked.
+async fn read_links(
+    nl: &Netlink,
+    sp: &SpeakerHandle,
+    routes: bool,
+    on_link: &tokio::sync::watch::Sender<OnLinkSubnets>,
+) -> Option<Vec<Link>> {
+    let links = match nl.links().await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "link dump failed");
+            return None;
+        }
+    };
+    on_link.send_replace(crate::fib::on_link_subnets(&links));
+    send_kernel_routes(nl, sp, &links, routes).await;
+    Some(links)
+}
+
 /// Acts on the events of one watch until it ends.
 async fn follow(
     nl: &Netlink,
     sp: &SpeakerHandle,
     mut events: tokio::sync::mpsc::UnboundedReceiver<LinkEvent>,
     routes: bool,
+    on_link: &tokio::sync::watch::Sender<OnLinkSubnets>,
 ) {
-    let mut addrs: HashMap<u32, Vec<IpAddr>> = nl
-        .links()
+    let mut addrs: HashMap<u32, Vec<IpAddr>> = read_links(nl, sp, routes, on_link)
         .await
         .map(|ls| {
             ls.into_iter()
@@ -322,30 +352,29 @@ async fn follow(
                 .collect()
         })
         .unwrap_or_default();
-    send_kernel_routes(nl, sp, routes).await;
     while let Some(ev) = events.recv().await {
         tracing::debug!(event = ?ev, "interface event");
         match ev {
             LinkEvent::RouteAdded(r) | LinkEvent::RouteRemoved(r)
                 if r.protocol != tern_netlink::TERN_PROTO =>
             {
-                send_kernel_routes(nl, sp, routes).await;
+                read_links(nl, sp, routes, on_link).await;
             }
             LinkEvent::AddressAdded { index, net } => {
                 addrs.entry(index).or_default().push(net.addr());
-                send_kernel_routes(nl, sp, routes).await;
+                read_links(nl, sp, routes, on_link).await;
                 sp.notify(Command::RetryConnects);
             }
             LinkEvent::AddressRemoved { index, net } => {
                 addrs.entry(index).or_default().retain(|a| *a != net.addr());
-                send_kernel_routes(nl, sp, routes).await;
+                read_links(nl, sp, routes, on_link).await;
             }
             LinkEvent::LinkDown { index, .. } | LinkEvent::LinkRemoved { index, .. } => {
                 // The addresses we knew on the link, and what it still holds
                 // (IPv4 addresses stay on a link that goes down; IPv6 ones are
                 // removed, so the cache is needed too).
                 let mut a = addrs.get(&index).cloned().unwrap_or_default();
-                if let Ok(links) = nl.links().await {
+                if let Some(links) = read_links(nl, sp, routes, on_link).await {
                     for l in links.iter().filter(|l| l.index == index) {
                         a.extend(l.addresses.iter().map(|n| n.addr()));
                     }
@@ -353,14 +382,16 @@ async fn follow(
                 sp.notify(Command::InterfaceDown(a));
             }
             LinkEvent::LinkUp { .. } => {
-                send_kernel_routes(nl, sp, routes).await;
+                read_links(nl, sp, routes, on_link).await;
                 sp.notify(Command::ResyncFib);
                 sp.notify(Command::RetryConnects);
             }
             // Not a FIB rewrite here: writing the whole table would itself
             // flood the watch (our own route notifications) and overrun it
             // again.
-            LinkEvent::Overrun => send_kernel_routes(nl, sp, routes).await,
+            LinkEvent::Overrun => {
+                read_links(nl, sp, routes, on_link).await;
+            }
             _ => {}
         }
     }
@@ -370,7 +401,7 @@ async fn follow(
 /// (the subnets of the interfaces' addresses, loopback /32s included),
 /// static (main-table routes with proto static), kernel (main-table routes
 /// of any other protocol but the kernel's own and Tern's).
-async fn send_kernel_routes(nl: &Netlink, sp: &SpeakerHandle, routes: bool) {
+async fn send_kernel_routes(nl: &Netlink, sp: &SpeakerHandle, links: &[Link], routes: bool) {
     use tern_bgp::{Family, config::Redistribute};
     const RTPROT_KERNEL: u8 = 2;
     const RTPROT_STATIC: u8 = 4;
@@ -389,21 +420,19 @@ async fn send_kernel_routes(nl: &Netlink, sp: &SpeakerHandle, routes: bool) {
         Vec::new()
     };
     let mut out = Vec::new();
-    if let Ok(links) = nl.links().await {
-        for l in links.iter().filter(|l| l.admin_up) {
-            for a in &l.addresses {
-                let net = a.trunc();
-                let family = match net {
-                    ipnet::IpNet::V4(v4) if !v4.addr().is_loopback() => Family::Ipv4Unicast,
-                    ipnet::IpNet::V6(v6)
-                        if !v6.addr().is_loopback() && !v6.addr().is_unicast_link_local() =>
-                    {
-                        Family::Ipv6Unicast
-                    }
-                    _ => continue,
-                };
-                out.push((family, net, Redistribute::Connected));
-            }
+    for l in links.iter().filter(|l| l.admin_up) {
+        for a in &l.addresses {
+            let net = a.trunc();
+            let family = match net {
+                ipnet::IpNet::V4(v4) if !v4.addr().is_loopback() => Family::Ipv4Unicast,
+                ipnet::IpNet::V6(v6)
+                    if !v6.addr().is_loopback() && !v6.addr().is_unicast_link_local() =>
+                {
+                    Family::Ipv6Unicast
+                }
+                _ => continue,
+            };
+            out.push((family, net, Redistribute::Connected));
         }
     }
     for r in routes {

@@ -12,10 +12,11 @@
 //! those of the old routes this ternd did not install again.
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
 
 use ipnet::IpNet;
-use tern_netlink::{Netlink, NextHop, Route, RouteOp, TERN_PROTO};
-use tokio::sync::mpsc;
+use tern_netlink::{Link, Netlink, NextHop, Route, RouteOp, TERN_PROTO};
+use tokio::sync::{mpsc, watch};
 
 use tern_bgp::rib::{FibChange, NextHops};
 
@@ -43,7 +44,11 @@ pub enum FibMsg {
 /// Starts the FIB task; returns the sender the speaker writes to, and
 /// whether the kernel holds routes of a previous ternd that are kept
 /// (`keep`: graceful restart is configured) for a later reconcile.
-pub async fn spawn(netlink: Netlink, keep: bool) -> (mpsc::UnboundedSender<FibMsg>, bool) {
+pub async fn spawn(
+    netlink: Netlink,
+    keep: bool,
+    on_link: watch::Receiver<OnLinkSubnets>,
+) -> (mpsc::UnboundedSender<FibMsg>, bool) {
     let old = if keep {
         match netlink.kernel_routes(Some(TERN_PROTO), None).await {
             Ok(r) => r.len(),
@@ -105,7 +110,10 @@ pub async fn spawn(netlink: Netlink, keep: bool) -> (mpsc::UnboundedSender<FibMs
                     }
                 }
             }
-            let devices = OnLink::read(&netlink, &link_local).await;
+            let devices = OnLink {
+                subnets: on_link.borrow().clone(),
+                link_local: &link_local,
+            };
             // Written a chunk at a time, in the order above: the requests
             // for a whole table at once would take as much memory again as
             // the changes themselves.
@@ -189,47 +197,42 @@ fn is_link_local(gw: IpAddr) -> bool {
     matches!(gw, IpAddr::V6(v6) if v6.is_unicast_link_local())
 }
 
-/// The node's connected subnets and their devices, read once per batch:
-/// a gateway on one of them gets that device, so that its routes can share
-/// a nexthop object (an object needs a device). An IPv6 link-local gateway
-/// gets the device of its session's local address. Any other gateway (one
-/// the connected subnets do not hold) stays without a device, inline, and
-/// the kernel resolves it as before.
+/// The subnets of the addresses on the interfaces that are up, with their
+/// device, most specific first: what the interface watch last saw
+/// ([`on_link_subnets`]), kept current by it, never read by a link dump of
+/// the FIB task's own.
+pub type OnLinkSubnets = Arc<[(IpNet, u32)]>;
+
+/// The on-link subnets of `links`: those of the addresses (host routes
+/// excepted) of the interfaces that are up, most specific first, equal
+/// subnets on two links by ifindex.
+pub fn on_link_subnets(links: &[Link]) -> OnLinkSubnets {
+    let mut subnets: Vec<(IpNet, u32)> = links
+        .iter()
+        .filter(|l| l.admin_up && l.lower_up)
+        .flat_map(|l| {
+            l.addresses
+                .iter()
+                .filter(|a| a.prefix_len() < a.max_prefix_len())
+                .map(|a| (a.trunc(), l.index))
+        })
+        .collect();
+    subnets.sort_by_key(|(n, i)| (std::cmp::Reverse(n.prefix_len()), *i));
+    subnets.into()
+}
+
+/// Where the gateways of one batch go out: a gateway on a connected subnet
+/// gets that subnet's device, so that its routes can share a nexthop object
+/// (an object needs a device). An IPv6 link-local gateway gets the device
+/// of its session's local address. Any other gateway (one the connected
+/// subnets do not hold) stays without a device, inline, and the kernel
+/// resolves it as before.
 struct OnLink<'a> {
-    subnets: Vec<(IpNet, u32)>,
+    subnets: OnLinkSubnets,
     link_local: &'a HashMap<Ipv6Addr, IpAddr>,
 }
 
-impl<'a> OnLink<'a> {
-    async fn read(netlink: &Netlink, link_local: &'a HashMap<Ipv6Addr, IpAddr>) -> Self {
-        let links = match netlink.links().await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::debug!(error = %e, "no link dump: next hops stay inline");
-                return Self {
-                    subnets: Vec::new(),
-                    link_local,
-                };
-            }
-        };
-        let mut subnets: Vec<(IpNet, u32)> = links
-            .iter()
-            .filter(|l| l.admin_up && l.lower_up)
-            .flat_map(|l| {
-                l.addresses
-                    .iter()
-                    .filter(|a| a.prefix_len() < a.max_prefix_len())
-                    .map(|a| (a.trunc(), l.index))
-            })
-            .collect();
-        // Most specific first; equal subnets on two links by ifindex.
-        subnets.sort_by_key(|(n, i)| (std::cmp::Reverse(n.prefix_len()), *i));
-        Self {
-            subnets,
-            link_local,
-        }
-    }
-
+impl OnLink<'_> {
     /// The device whose most specific connected subnet holds `gw`; for a
     /// link-local `gw`, the one that holds its session's local address.
     fn device_of(&self, gw: IpAddr) -> Option<u32> {
@@ -285,7 +288,7 @@ mod tests {
     fn link_local_gateways_take_their_sessions_device_or_are_left_out() {
         let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
         let prefix: IpNet = "2001:db8:1::/48".parse().expect("net");
-        let subnets = vec![
+        let subnets: Vec<(IpNet, u32)> = vec![
             ("192.0.2.0/24".parse().expect("net"), 7),
             ("198.51.100.0/24".parse().expect("net"), 9),
         ];
@@ -295,7 +298,7 @@ mod tests {
             ip("192.0.2.1"),
         );
         let devices = OnLink {
-            subnets,
+            subnets: subnets.into(),
             link_local: &link_local,
         };
         // Known session: out of the interface holding its local address.
