@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! fsm                     session state machine (RFC 4271 §8)
-//! rib                     Adj-RIB-In, Loc-RIB and decision, Adj-RIB-Out
+//! nexthop                 the kernel's view of best paths (next-hop tracking)
+//!  └ rib                  Adj-RIB-In, Loc-RIB and decision, Adj-RIB-Out
 //!  └ config               `router bgp` and policy lines: model and grammar
 //!     └ policy            prefix-lists, community-lists, route-maps
 //!        └ attrs, family  path attributes; address families
@@ -18,6 +19,7 @@ pub mod attrs;
 pub mod config;
 pub mod family;
 pub mod fsm;
+pub mod nexthop;
 pub mod policy;
 pub mod rib;
 

@@ -10,7 +10,6 @@ mod graceful;
 pub mod gtsm;
 pub mod io;
 pub mod md5;
-mod nexthop;
 mod peer;
 mod policy;
 pub mod show;
@@ -199,12 +198,9 @@ struct Speaker {
     /// While we are the restarting speaker: the (peer, family) End-of-RIBs
     /// still awaited before the FIB is reconciled.
     eor_pending: Option<std::collections::BTreeSet<(IpAddr, Family)>>,
-    /// The node's connected subnets, as the kernel watch last told, and
-    /// whether it has told yet.
-    connected: std::collections::BTreeSet<ipnet::IpNet>,
-    kernel_known: bool,
-    /// Routes installed through a recursively resolved next hop.
-    recursive: nexthop::Dependents,
+    /// What the kernel is given for the best paths: next hops resolved
+    /// through the connected subnets the kernel watch last told.
+    nexthops: tern_bgp::nexthop::Tracker,
     /// Stopping: the sessions' routes leave the RIB, but the kernel is left
     /// to the caller (one purge, or nothing under graceful restart) instead
     /// of a delete per route.
@@ -277,9 +273,7 @@ pub fn spawn(
         gr_timers: HashMap::new(),
         eor_pending: None,
         stopping: false,
-        connected: std::collections::BTreeSet::new(),
-        kernel_known: false,
-        recursive: nexthop::Dependents::new(),
+        nexthops: Default::default(),
         dynamic: BTreeMap::new(),
         reap: Vec::new(),
         range_keys: BTreeMap::new(),
@@ -604,9 +598,7 @@ impl Speaker {
                     .collect();
                 self.kernel_routes = routes;
                 self.redistribute();
-                if !self.kernel_known || connected != self.connected {
-                    self.connected = connected;
-                    self.kernel_known = true;
+                if self.nexthops.set_connected(connected) {
                     self.resync_fib();
                 }
             }
@@ -712,6 +704,18 @@ impl Speaker {
         }
     }
 
+    /// The kernel's view of best-path changes, with the FIB task told
+    /// first on which session's link each link-local next hop lies.
+    fn kernel_fib(&mut self, fib: Vec<FibChange>) -> Vec<FibChange> {
+        let view = self.nexthops.kernel_view(&self.rib, fib);
+        if !view.link_local.is_empty() {
+            let _ = self
+                .fib
+                .send(crate::fib::FibMsg::LinkLocal(view.link_local));
+        }
+        view.changes
+    }
+
     fn resync_fib(&mut self) {
         let mut fib = Vec::new();
         for family in Family::ALL {
@@ -729,7 +733,7 @@ impl Speaker {
         if !fib.is_empty() {
             tracing::info!(routes = fib.len(), "rewriting the FIB");
             self.opts.loc_rib.record(&fib);
-            let fib = self.fib_view(fib);
+            let fib = self.kernel_fib(fib);
             let _ = self.fib.send(crate::fib::FibMsg::Changes(fib));
         }
     }
@@ -1334,7 +1338,7 @@ impl Speaker {
         let (fib, updates) = changes.into_parts();
         if !fib.is_empty() && !self.stopping {
             self.opts.loc_rib.record(&fib);
-            let fib = self.fib_view(fib);
+            let fib = self.kernel_fib(fib);
             let _ = self.fib.send(crate::fib::FibMsg::Changes(fib));
         }
         self.send_updates(updates);

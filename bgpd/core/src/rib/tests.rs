@@ -9,6 +9,7 @@ mod decision;
 mod export;
 mod frr_lines;
 mod graceful;
+mod nexthop;
 mod packing;
 mod path_attr;
 mod policy;

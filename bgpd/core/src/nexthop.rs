@@ -1,4 +1,5 @@
-//! What the kernel is given for each best path (zebra's job in FRR): a BGP
+//! What the kernel is given for each best path (zebra's job in FRR), worked
+//! out from the Loc-RIB and the node's connected subnets: a BGP
 //! route for one of the node's connected subnets is not installed (the
 //! connected route stays in charge), and a next hop that is not on a
 //! connected subnet is resolved recursively (RFC 4271 §5.1.3: an iBGP
@@ -10,8 +11,8 @@
 //! An IPv6 link-local next hop (RFC 2545: alone, or with a global address
 //! of `::`) names a neighbor on one link only: the link of the session that
 //! taught it, the one whose connected subnet holds the session's local
-//! address. The FIB task is told that address and installs the route out
-//! of that interface; when the session's link is not known (a multihop
+//! address. That address comes out with the changes, for the FIB to
+//! install the route out of that interface; when the session's link is not known (a multihop
 //! session, a local address on no connected subnet) the route is left
 //! unresolved and not installed, as zebra does with a link-local next hop
 //! it has no interface for.
@@ -21,12 +22,33 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use super::Speaker;
-use tern_bgp::Family;
-use tern_bgp::rib::FibChange;
+use crate::family::Family;
+use crate::rib::{FibChange, Rib};
 
 /// The routes resolved through each recursive next hop.
-pub(super) type Dependents = BTreeMap<IpAddr, BTreeSet<(Family, IpNet)>>;
+type Dependents = BTreeMap<IpAddr, BTreeSet<(Family, IpNet)>>;
+
+/// The kernel's view of a batch of best-path changes.
+#[derive(Debug, Default)]
+pub struct KernelChanges {
+    /// The changes with next hops the kernel can use (resolved, scoped).
+    pub changes: Vec<FibChange>,
+    /// IPv6 link-local next hops and the local address of the session that
+    /// taught each: the route goes out of the interface whose subnet holds
+    /// that address.
+    pub link_local: Vec<(Ipv6Addr, IpAddr)>,
+}
+
+/// Next-hop tracking: the connected subnets as last told, and the routes
+/// resolved through each recursive next hop.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    connected: BTreeSet<IpNet>,
+    /// Whether the connected subnets were told yet: until then next hops
+    /// are taken as they are.
+    known: bool,
+    recursive: Dependents,
+}
 
 fn family_of_addr(a: IpAddr) -> Family {
     match a {
@@ -35,7 +57,18 @@ fn family_of_addr(a: IpAddr) -> Family {
     }
 }
 
-impl Speaker {
+impl Tracker {
+    /// The node's connected subnets now; true when they changed (or were
+    /// told for the first time), and the whole FIB must be worked out again.
+    pub fn set_connected(&mut self, connected: BTreeSet<IpNet>) -> bool {
+        if self.known && connected == self.connected {
+            return false;
+        }
+        self.connected = connected;
+        self.known = true;
+        true
+    }
+
     /// Whether `nh` can be a gateway as it is: on a connected subnet, or an
     /// IPv6 link-local address (scoped to the session's link).
     fn on_link(&self, nh: IpAddr) -> bool {
@@ -47,15 +80,15 @@ impl Speaker {
 
     /// The on-link next hops that reach `nh` through the most specific
     /// Loc-RIB route holding it (never `prefix` itself); empty when none.
-    fn resolve(&self, nh: IpAddr, prefix: &IpNet) -> Vec<IpAddr> {
+    fn resolve(&self, rib: &Rib, nh: IpAddr, prefix: &IpNet) -> Vec<IpAddr> {
         let family = family_of_addr(nh);
-        let Some(view) = self.rib.longest_match(family, nh) else {
+        let Some(view) = rib.longest_match(family, nh) else {
             return Vec::new();
         };
         if view.prefix == *prefix {
             return Vec::new();
         }
-        let via = self.rib.fib_nexthops(family, view.prefix);
+        let via = rib.fib_nexthops(family, view.prefix);
         if via.iter().all(|v| self.on_link(*v)) {
             via
         } else {
@@ -64,17 +97,19 @@ impl Speaker {
     }
 
     /// The changes as the kernel must see them (see the module's text).
-    pub(super) fn fib_view(&mut self, fib: Vec<FibChange>) -> Vec<FibChange> {
+    pub fn kernel_view(&mut self, rib: &Rib, fib: Vec<FibChange>) -> KernelChanges {
         let mut scoped: Vec<(Ipv6Addr, IpAddr)> = Vec::new();
         // Until the watch has told the connected subnets, next hops are
         // taken as they are.
-        if !self.kernel_known {
+        if !self.known {
             let mut fib = fib;
             for c in &mut fib {
-                self.scope_link_local(c, &mut scoped);
+                self.scope_link_local(rib, c, &mut scoped);
             }
-            self.tell_link_local(scoped);
-            return fib;
+            return KernelChanges {
+                changes: fib,
+                link_local: scoped,
+            };
         }
         let mut out = Vec::with_capacity(fib.len());
         let mut cache: HashMap<IpAddr, Vec<IpAddr>> = HashMap::new();
@@ -87,8 +122,8 @@ impl Speaker {
             if self.connected.contains(&c.prefix) {
                 c.nexthops = Arc::from([]);
             }
-            self.scope_link_local(&mut c, &mut scoped);
-            self.resolve_change(&mut c, &mut cache);
+            self.scope_link_local(rib, &mut c, &mut scoped);
+            self.resolve_change(rib, &mut c, &mut cache);
             out.push(c);
         }
         for nh in touched {
@@ -105,21 +140,23 @@ impl Speaker {
                 let mut c = FibChange {
                     family,
                     prefix,
-                    nexthops: self.rib.fib_nexthops(family, prefix).into(),
+                    nexthops: rib.fib_nexthops(family, prefix).into(),
                 };
                 cache.remove(&nh);
-                self.resolve_change(&mut c, &mut cache);
+                self.resolve_change(rib, &mut c, &mut cache);
                 out.push(c);
             }
         }
-        self.tell_link_local(scoped);
-        out
+        KernelChanges {
+            changes: out,
+            link_local: scoped,
+        }
     }
 
     /// Keeps the IPv6 link-local next hops of `c` whose session's link is
     /// known, recording (next hop, the session's local address) in
     /// `scoped`; drops the others (the route stays unresolved through them).
-    fn scope_link_local(&self, c: &mut FibChange, scoped: &mut Vec<(Ipv6Addr, IpAddr)>) {
+    fn scope_link_local(&self, rib: &Rib, c: &mut FibChange, scoped: &mut Vec<(Ipv6Addr, IpAddr)>) {
         let link_local = |nh: &IpAddr| matches!(nh, IpAddr::V6(v6) if v6.is_unicast_link_local());
         if !c.nexthops.iter().any(link_local) {
             return;
@@ -134,10 +171,9 @@ impl Speaker {
                 kept.push(nh);
                 continue;
             }
-            let local = self
-                .rib
+            let local = rib
                 .session_local_addr(c.family, c.prefix, nh)
-                .filter(|l| !self.kernel_known || self.connected.iter().any(|n| n.contains(l)));
+                .filter(|l| !self.known || self.connected.iter().any(|n| n.contains(l)));
             match local {
                 Some(l) => {
                     if !scoped.contains(&(v6, l)) {
@@ -157,17 +193,14 @@ impl Speaker {
         }
     }
 
-    /// Tells the FIB task on which session's link each link-local next hop
-    /// lies (before the changes that use them).
-    fn tell_link_local(&self, scoped: Vec<(Ipv6Addr, IpAddr)>) {
-        if !scoped.is_empty() {
-            let _ = self.fib.send(crate::fib::FibMsg::LinkLocal(scoped));
-        }
-    }
-
     /// Replaces the off-link next hops of `c` by what they resolve to, and
     /// records the dependency.
-    fn resolve_change(&mut self, c: &mut FibChange, cache: &mut HashMap<IpAddr, Vec<IpAddr>>) {
+    fn resolve_change(
+        &mut self,
+        rib: &Rib,
+        c: &mut FibChange,
+        cache: &mut HashMap<IpAddr, Vec<IpAddr>>,
+    ) {
         if c.nexthops.iter().all(|nh| self.on_link(*nh)) {
             return;
         }
@@ -180,7 +213,7 @@ impl Speaker {
             let via = match cache.get(&nh) {
                 Some(v) => v.clone(),
                 None => {
-                    let v = self.resolve(nh, &c.prefix);
+                    let v = self.resolve(rib, nh, &c.prefix);
                     cache.insert(nh, v.clone());
                     v
                 }
