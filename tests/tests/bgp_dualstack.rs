@@ -117,4 +117,46 @@ fn ipv6_session_carries_ipv6_and_ipv4_with_extended_next_hop() {
             .is_some_and(|a| a.iter().any(|r| r["dst"] == "2001:db8:100::1")),
         "{v6}"
     );
+
+    // RFC 2545 §3: the session runs over global addresses on a shared link,
+    // so node1 sends its link-local address beside the global next hop, as
+    // FRR does; and when the interface's link-local address changes, FRR
+    // is sent the new one.
+    let link_local_at_frr = |want: &str| {
+        let v6 = vtysh(&tor1, "show bgp ipv6 unicast 2001:db8:244:1::/64 json");
+        let hops = &v6["paths"][0]["nexthops"];
+        if hops[0]["ip"] == "2001:db8:0:1::2"
+            && hops[1]["ip"] == want
+            && hops[1]["scope"] == "link-local"
+        {
+            Ok(())
+        } else {
+            Err(format!("{v6}"))
+        }
+    };
+    eventually(10, "node1's link-local next hop at FRR", || {
+        link_local_at_frr("fe80::ab:cd:ef:2")
+    });
+    tern_tests::run_ok(Command::new("ip").args([
+        "-n",
+        &node1,
+        "addr",
+        "add",
+        "fe80::ab:cd:ef:9/64",
+        "dev",
+        "eth1",
+        "nodad",
+    ]));
+    tern_tests::run_ok(Command::new("ip").args([
+        "-n",
+        &node1,
+        "addr",
+        "del",
+        "fe80::ab:cd:ef:2/64",
+        "dev",
+        "eth1",
+    ]));
+    eventually(20, "node1's new link-local next hop at FRR", || {
+        link_local_at_frr("fe80::ab:cd:ef:9")
+    });
 }

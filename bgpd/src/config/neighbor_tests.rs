@@ -172,6 +172,21 @@ fn no_neighbor_with_its_remote_as_removes_it_as_frr_does() {
 }
 
 #[test]
+fn a_link_local_neighbor_without_its_interface_is_refused() {
+    for line in [
+        "neighbor fe80::2 remote-as 65002",
+        "neighbor fe80::2 peer-group TORS",
+    ] {
+        let text = format!("router bgp 65001\n neighbor TORS peer-group\n {line}\n");
+        let errs = Config::parse("t", &text).expect_err(line);
+        assert!(
+            format!("{errs:?}").contains("link-local address needs its interface"),
+            "{line}: {errs:?}"
+        );
+    }
+}
+
+#[test]
 fn bad_group_lines_are_refused() {
     let cases = [
         (

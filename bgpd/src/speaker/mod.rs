@@ -601,6 +601,7 @@ impl Speaker {
                 if self.nexthops.set_connected(connected) {
                     self.resync_fib();
                 }
+                self.follow_link_locals();
             }
             Command::RetryConnects => {
                 let waiting: Vec<(IpAddr, ConnId)> = self
@@ -701,6 +702,29 @@ impl Speaker {
         for (peer, conn) in hit {
             tracing::warn!(%peer, "interface down: resetting the session (fast external failover)");
             self.fsm_event(peer, conn, Event::TcpConnectionFails);
+        }
+    }
+
+    /// The interfaces' addresses changed: an established session whose
+    /// shared link now has another link-local address (or none) is sent our
+    /// routes again with it (RFC 2545 next hops).
+    fn follow_link_locals(&mut self) {
+        let moved: Vec<(IpAddr, tern_bgp::rib::PeerId, Option<std::net::Ipv6Addr>)> = self
+            .peers
+            .iter()
+            .filter_map(|(a, p)| {
+                let info = p.info.as_ref()?;
+                let now = peer::shared_link_local(info.local_addr, *a);
+                (now != info.link_local).then_some((*a, info.id, now))
+            })
+            .collect();
+        for (addr, id, link_local) in moved {
+            tracing::info!(peer = %addr, ?link_local, "our link-local address on the shared link changed: routes sent again");
+            if let Some(info) = self.peers.get_mut(&addr).and_then(|p| p.info.as_mut()) {
+                info.link_local = link_local;
+            }
+            let updates = self.rib.set_link_local(id, link_local);
+            self.send_updates(vec![(id, updates)]);
         }
     }
 

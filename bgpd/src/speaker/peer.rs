@@ -1,7 +1,7 @@
 //! One configured neighbor: its connection slots (two during a collision),
 //! counters for `show bgp summary`, and the OPEN we send it.
 use std::{
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     sync::Arc,
     time::Instant,
 };
@@ -343,12 +343,13 @@ impl Peer {
             // kernel not say, no address of ours is claimed (never the peer's).
             local_addr: local_addr.unwrap_or(match self.addr {
                 IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
             }),
             local_addr_v6: match local_addr {
                 Some(IpAddr::V6(v6)) => Some(v6),
                 _ => None,
             },
+            link_local: local_addr.and_then(|l| shared_link_local(l, self.addr)),
             ibgp: session.ibgp,
             rr_client: false,
             families,
@@ -442,5 +443,51 @@ pub fn describe(reason: &DownReason) -> String {
         ),
         DownReason::ConnectionClosed => "Peer closed the session".to_owned(),
         DownReason::Stopped => "Admin. shutdown".to_owned(),
+    }
+}
+
+/// Our IPv6 link-local address on the interface that holds `local`, when
+/// `peer` is on one of that interface's subnets: the link the session
+/// shares with the peer, whose link-local next hop RFC 2545 §3 sends.
+pub(super) fn shared_link_local(local: IpAddr, peer: IpAddr) -> Option<Ipv6Addr> {
+    let addrs: Vec<_> = nix::ifaddrs::getifaddrs().ok()?.collect();
+    let addr_of = |sa: &nix::sys::socket::SockaddrStorage| -> Option<IpAddr> {
+        if let Some(v4) = sa.as_sockaddr_in() {
+            Some(IpAddr::V4(v4.ip()))
+        } else {
+            sa.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
+        }
+    };
+    let shared = addrs.iter().find(|ifa| {
+        let (Some(a), Some(mask)) = (
+            ifa.address.as_ref().and_then(addr_of),
+            ifa.netmask.as_ref().and_then(addr_of),
+        ) else {
+            return false;
+        };
+        a == local && on_subnet(a, mask, peer)
+    })?;
+    addrs
+        .iter()
+        .filter(|ifa| ifa.interface_name == shared.interface_name)
+        .filter_map(|ifa| match ifa.address.as_ref().and_then(addr_of) {
+            Some(IpAddr::V6(v6)) if v6.is_unicast_link_local() => Some(v6),
+            _ => None,
+        })
+        .min()
+}
+
+/// Whether `peer` is on the subnet of address `a` with netmask `mask`.
+fn on_subnet(a: IpAddr, mask: IpAddr, peer: IpAddr) -> bool {
+    match (a, mask, peer) {
+        (IpAddr::V4(a), IpAddr::V4(m), IpAddr::V4(p)) => {
+            let m = u32::from(m);
+            u32::from(a) & m == u32::from(p) & m
+        }
+        (IpAddr::V6(a), IpAddr::V6(m), IpAddr::V6(p)) => {
+            let m = u128::from(m);
+            u128::from(a) & m == u128::from(p) & m
+        }
+        _ => false,
     }
 }

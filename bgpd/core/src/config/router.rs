@@ -155,6 +155,17 @@ fn apply_neighbor(
     rest: &[&str],
     line: &str,
 ) -> Result<(), String> {
+    if let IpAddr::V6(v6) = addr
+        && v6.is_unicast_link_local()
+    {
+        // A link-local address means nothing without its link, and
+        // interface neighbors (`neighbor IFNAME interface`) are not
+        // supported.
+        return Err(format!(
+            "neighbor {addr}: a link-local address needs its interface, and interface \
+             neighbors are not supported; use the peer's global address"
+        ));
+    }
     match rest {
         ["remote-as", asn] => {
             let r = parse_remote_as(asn)?;

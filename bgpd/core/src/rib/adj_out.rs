@@ -7,7 +7,7 @@
 //! grouped by attribute set and packed.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -524,6 +524,32 @@ impl Rib {
             if info.has(family) {
                 out.push(UpdateMessage::end_of_rib_marker(afi_safi(family)));
             }
+        }
+        out
+    }
+
+    /// Our link-local address on the link shared with `peer` changed (an
+    /// interface's address came or went): the routes we send it with our
+    /// next hop are sent again with the new one. The UPDATEs to send.
+    pub fn set_link_local(
+        &mut self,
+        peer: PeerId,
+        link_local: Option<Ipv6Addr>,
+    ) -> Vec<UpdateMessage> {
+        let Some(s) = self.peers.get_mut(&peer) else {
+            return Vec::new();
+        };
+        if s.info.link_local == link_local {
+            return Vec::new();
+        }
+        s.info.link_local = link_local;
+        if s.info.ibgp {
+            // Internal peers are sent no link-local next hop.
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for family in Family::ALL {
+            out.extend(self.resend(peer, family));
         }
         out
     }

@@ -78,6 +78,11 @@ pub struct PeerInfo {
     /// Our global IPv6 address, the next hop of IPv6 routes (and of IPv4
     /// routes under RFC 8950) when the session runs over IPv4 or link-local.
     pub local_addr_v6: Option<Ipv6Addr>,
+    /// Our link-local address on the link shared with the peer (the peer's
+    /// address is on a subnet of the interface that holds `local_addr`):
+    /// sent beside the global next hop to external peers (RFC 2545 §3), as
+    /// FRR does. None when the peer is not on a shared link.
+    pub link_local: Option<Ipv6Addr>,
     /// Internal peer (same AS).
     pub ibgp: bool,
     /// `neighbor X route-reflector-client` (RFC 4456).
@@ -208,12 +213,12 @@ impl PeerInfo {
         self.families.contains(&family)
     }
 
-    /// Our link-local address on the link to the peer, when the session
-    /// runs over one.
+    /// Our link-local address on the link to the peer: the session's own
+    /// address when it runs over link-local, else the shared link's.
     fn local_link_local(&self) -> Option<Ipv6Addr> {
         match self.local_addr {
             IpAddr::V6(a) if a.is_unicast_link_local() => Some(a),
-            _ => None,
+            _ => self.link_local,
         }
     }
 }

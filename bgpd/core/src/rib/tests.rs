@@ -153,6 +153,7 @@ pub(super) fn peer(id: u8, remote_as: u32) -> PeerInfo {
         local_id: ROUTER_ID,
         local_addr: IpAddr::V4(LOCAL_ADDR),
         local_addr_v6: Some("2001:db8::254".parse().unwrap()),
+        link_local: None,
         ibgp: remote_as == LOCAL_AS,
         rr_client: false,
         families: vec![V4, V6],

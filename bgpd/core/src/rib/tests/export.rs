@@ -314,6 +314,61 @@ fn ipv6_export_uses_mp_reach_with_our_addresses() {
 }
 
 #[test]
+fn a_shared_links_link_local_goes_to_external_peers_and_follows_the_interface() {
+    let mut r = rib();
+    let a = peer(1, 65001);
+    // Sessions over global addresses on a shared link (RFC 2545 §3).
+    let mut b = peer(2, 65002);
+    b.addr = ip("2001:db8::2");
+    b.local_addr = ip("2001:db8::fe");
+    b.local_addr_v6 = None;
+    b.link_local = Some("fe80::fe".parse().unwrap());
+    let mut i = peer(3, LOCAL_AS);
+    i.addr = ip("2001:db8::3");
+    i.local_addr = ip("2001:db8::fe");
+    i.local_addr_v6 = None;
+    i.link_local = Some("fe80::fe".parse().unwrap());
+    for p in [&a, &b, &i] {
+        up(&mut r, p);
+    }
+    let c = r.update_from_peer(
+        a.id,
+        &announce_v6(&["2001:db8:1::/48"], &[65001], "2001:db8::1"),
+    );
+    let next_hop = |m: &UpdateMessage| m.mp_reach().map(|mp| mp.next_hop.clone());
+    let ours = |ll: Option<&str>| {
+        Some(NextHop::Ipv6 {
+            global: "2001:db8::fe".parse().unwrap(),
+            link_local: ll.map(|l| l.parse().unwrap()),
+        })
+    };
+    assert_eq!(next_hop(&one_update(&c, &b)), ours(Some("fe80::fe")));
+    // An internal peer keeps the originator's next hop, with no link-local.
+    assert_eq!(
+        next_hop(&one_update(&c, &i)),
+        Some(NextHop::Ipv6 {
+            global: "2001:db8::1".parse().unwrap(),
+            link_local: None,
+        })
+    );
+    // The interface's link-local address changes: the route again, with it.
+    let sent = r.set_link_local(b.id, Some("fe80::ab".parse().unwrap()));
+    assert_eq!(announced(&sent), vec![net("2001:db8:1::/48")]);
+    assert_eq!(sent.iter().find_map(next_hop), ours(Some("fe80::ab")));
+    assert!(
+        r.set_link_local(b.id, Some("fe80::ab".parse().unwrap()))
+            .is_empty()
+    );
+    // Gone: the global next hop alone.
+    let sent = r.set_link_local(b.id, None);
+    assert_eq!(sent.iter().find_map(next_hop), ours(None));
+    assert!(
+        r.set_link_local(i.id, None).is_empty(),
+        "internal: nothing to send"
+    );
+}
+
+#[test]
 fn ipv4_over_ipv6_next_hop_needs_rfc8950() {
     let mut r = rib();
     let a = peer(1, 65001);
