@@ -335,7 +335,7 @@ fn a_shared_links_link_local_goes_to_external_peers_and_follows_the_interface() 
         a.id,
         &announce_v6(&["2001:db8:1::/48"], &[65001], "2001:db8::1"),
     );
-    let next_hop = |m: &UpdateMessage| m.mp_reach().map(|mp| mp.next_hop.clone());
+    let next_hop = |m: &UpdateMessage| m.mp_reach().map(|mp| mp.next_hop);
     let ours = |ll: Option<&str>| {
         Some(NextHop::Ipv6 {
             global: "2001:db8::fe".parse().unwrap(),
