@@ -34,7 +34,12 @@ use tern_ebpf_common::datapath::{
     PROG_UPLINK_INGRESS, PROG_VXLAN_INGRESS, TRACE_MAP, TUNNELS_MAP,
 };
 
-use crate::Error;
+pub use crate::maps::{CT_PIN, ip_key, key_ip};
+use crate::{
+    Error,
+    maps::{map_err, not_found},
+    table_pool::TablePool,
+};
 use tern_ebpf_common::{egress, services};
 
 /// Where a datapath program is attached (all on TCX ingress).
@@ -170,21 +175,6 @@ impl Settings {
     }
 }
 
-/// The map key of an address.
-pub fn ip_key(a: IpAddr) -> IpKey {
-    match a {
-        IpAddr::V4(a) => IpKey::v4(a.octets()),
-        IpAddr::V6(a) => IpKey::v6(a.octets()),
-    }
-}
-
-pub fn key_ip(k: &IpKey) -> IpAddr {
-    match k.as_v4() {
-        Some(a) => IpAddr::V4(Ipv4Addr::from(a)),
-        None => IpAddr::V6(Ipv6Addr::from(k.addr)),
-    }
-}
-
 fn lpm_key(p: &IpNet) -> Key<[u8; 16]> {
     match p.trunc() {
         IpNet::V4(n) => Key::new(
@@ -241,7 +231,7 @@ pub struct Datapath {
     /// The programs apply egress gateway policies.
     pub(crate) egress: bool,
     /// The lookup-table pool, mapped on first use.
-    pub(crate) pool: Option<crate::services::TablePool>,
+    pub(crate) pool: Option<TablePool>,
 }
 
 impl std::fmt::Debug for Datapath {
@@ -253,9 +243,6 @@ impl std::fmt::Debug for Datapath {
             .finish()
     }
 }
-
-/// The conntrack map's pin (its collector may run apart from the datapath).
-pub const CT_PIN: &str = "dp_ct";
 
 const PINNED: [(&str, &str); 20] = [
     (ENDPOINTS_MAP, "dp_endpoints"),
@@ -279,10 +266,6 @@ const PINNED: [(&str, &str); 20] = [
     (egress::MATCH_MAP, "dp_egw_match"),
     (egress::CONFIG_MAP, "dp_egw_config"),
 ];
-
-pub(crate) fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> Error {
-    move |source| Error::Map { name, source }
-}
 
 impl Datapath {
     /// Loads the programs (the kernel verifies them) and, with `pin_dir`,
@@ -330,7 +313,7 @@ impl Datapath {
             }
         }
         dp.set_settings(&Settings::default())?;
-        dp.set_conntrack_timeouts(crate::services::ServicesConfig::default())?;
+        dp.set_conntrack_timeouts(services::ServicesConfig::default())?;
         dp.set_egress_config(egress::EgressConfig::default())?;
         Ok(dp)
     }
@@ -864,20 +847,6 @@ fn sum_u64(map: &PerCpuArray<&MapData, u64>, i: u32, name: &'static str) -> Resu
         .map_err(map_err(name))?
         .iter()
         .fold(0u64, |a, v| a.wrapping_add(*v)))
-}
-
-/// Whether a map operation failed because the key is absent (aya reports
-/// a failed delete as the syscall's ENOENT).
-pub(crate) fn not_found(e: &aya::maps::MapError) -> bool {
-    match e {
-        aya::maps::MapError::KeyNotFound => true,
-        aya::maps::MapError::SyscallError(s) => s.io_error.raw_os_error() == Some(libc_enoent()),
-        _ => false,
-    }
-}
-
-fn libc_enoent() -> i32 {
-    nix::errno::Errno::ENOENT as i32
 }
 
 fn nr_cpus() -> Result<usize, Error> {

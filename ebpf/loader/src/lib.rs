@@ -4,7 +4,9 @@
 pub mod counters;
 pub mod datapath;
 pub mod egress;
+mod maps;
 pub mod services;
+mod table_pool;
 
 pub use counters::{CounterPrograms, Direction, Error, pin_dir};
 pub use datapath::{Datapath, Hook, Probe, Settings, TestRunOutput, TunnelDiff};
