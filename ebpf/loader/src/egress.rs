@@ -347,9 +347,9 @@ impl Datapath {
         }
         let on = !s.policies.is_empty();
         if self.egress != on {
-            let settings = self.settings()?;
+            let config = self.config()?;
             self.egress = on;
-            self.set_settings(&settings)?;
+            self.set_config(&config)?;
         }
         Ok(stats)
     }

@@ -59,9 +59,9 @@ impl Datapath {
         if self.services == on {
             return Ok(());
         }
-        let settings = self.settings()?;
+        let config = self.config()?;
         self.services = on;
-        self.set_settings(&settings)
+        self.set_config(&config)
     }
 
     /// Sets the conntrack timeouts.
