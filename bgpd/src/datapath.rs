@@ -25,8 +25,10 @@ use std::{
 use anyhow::Context;
 use ipnet::IpNet;
 use tern_control::{DatapathInfo, Endpoint, EndpointTraffic, NamedCount};
+// The settings map's value is tern-ebpf's `DatapathConfig`; here that name
+// is ternd's `datapath` config section, so the map's goes by `MapConfig`.
 use tern_ebpf::{
-    Datapath, Hook, Settings,
+    Datapath, DatapathConfig as MapConfig, Hook,
     datapath::{EP_FLAG_VETH_PEER, EndpointInfo, MAX_ENDPOINTS, Mode},
 };
 use tern_netlink::{Link, Netlink};
@@ -58,7 +60,7 @@ pub struct DatapathRuntime {
     vxlan: Option<u32>,
     /// Pod endpoints by host veth name.
     endpoints: BTreeMap<String, Programmed>,
-    settings: Settings,
+    settings: MapConfig,
     last_error: Option<String>,
 }
 
@@ -117,7 +119,7 @@ impl DatapathRuntime {
     pub fn load(pins: &Path, netlink: Netlink) -> anyhow::Result<Self> {
         let dp = Datapath::load(Some(pins))
             .context("cannot load the eBPF pod datapath (root and bpffs needed)")?;
-        let settings = dp.settings().context("reading the datapath settings")?;
+        let settings = dp.config().context("reading the datapath settings")?;
         Ok(Self {
             dp,
             netlink,
@@ -193,8 +195,7 @@ impl DatapathRuntime {
         }
         // The settings map.
         let (local_v4, local_v6) = uplink.map(local_addrs).unwrap_or((None, None));
-        let want = Settings {
-            mode: mode_of(mode),
+        let want = MapConfig {
             vni: cfg.vni,
             vxlan_ifindex: self.vxlan.unwrap_or(0),
             uplink_ifindex: uplink.map_or(0, |l| l.index),
@@ -204,11 +205,12 @@ impl DatapathRuntime {
             // mode.
             geneve_port: cfg.geneve_port,
             vxlan_port: cfg.vxlan_port,
-            local_v4,
-            local_v6,
-        };
+            ..MapConfig::new(mode_of(mode))
+        }
+        .with_local_v4(local_v4)
+        .with_local_v6(local_v6);
         if want != self.settings {
-            match self.dp.set_settings(&want) {
+            match self.dp.set_config(&want) {
                 Ok(()) => {
                     tracing::info!(
                         mode = mode.keyword(),
@@ -402,13 +404,9 @@ impl DatapathRuntime {
     /// with egress gateway policies the steered traffic is tunnelled, so
     /// the tunnel's overhead counts there too.
     pub fn pod_mtu(&self) -> u32 {
-        let outer_v6 = self.settings.local_v6.is_some();
-        if self.settings.mode == Mode::Native && self.dp.egress_enabled() {
-            let tunnelled = Settings {
-                mode: Mode::Geneve,
-                ..self.settings.clone()
-            };
-            return tunnelled.pod_mtu(outer_v6);
+        let outer_v6 = self.settings.local_v6().is_some();
+        if self.settings.mode() == Mode::Native && self.dp.egress_enabled() {
+            return self.settings.with_mode(Mode::Geneve).pod_mtu(outer_v6);
         }
         self.settings.pod_mtu(outer_v6)
     }
@@ -438,8 +436,8 @@ impl DatapathRuntime {
             vxlan_port: cfg.vxlan_port,
             geneve_port: cfg.geneve_port,
             vxlan_device: self.vxlan.map(|_| VXLAN_DEVICE.to_owned()),
-            local_v4: s.local_v4.map(IpAddr::V4),
-            local_v6: s.local_v6.map(IpAddr::V6),
+            local_v4: s.local_v4().map(IpAddr::V4),
+            local_v6: s.local_v6().map(IpAddr::V6),
             pod_mtu: self.pod_mtu(),
             cluster_cidrs: cfg.cluster_cidrs.iter().copied().collect(),
             attached,

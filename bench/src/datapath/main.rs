@@ -247,10 +247,10 @@ fn round(t: &Topology, cases: &[Case], params: &Params) -> Result<Vec<(Case, Fig
     let (mut dp2, mut s2) = t.load_datapath(2)?;
     let result = (|| -> Result<()> {
         for (case, mode) in &tern {
-            s1.mode = *mode;
-            s2.mode = *mode;
-            dp1.set_settings(&s1)?;
-            dp2.set_settings(&s2)?;
+            s1 = s1.with_mode(*mode);
+            s2 = s2.with_mode(*mode);
+            dp1.set_config(&s1)?;
+            dp2.set_config(&s2)?;
             if *mode == Mode::Native {
                 t.remote_routes_via_uplink()?;
             } else {

@@ -20,7 +20,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use nix::sched::{CloneFlags, setns};
 use tern_ebpf::datapath::{EP_FLAG_VETH_PEER, EndpointInfo, Mode};
-use tern_ebpf::{Datapath, Hook, Settings};
+use tern_ebpf::{Datapath, DatapathConfig, Hook};
 
 /// The uplink's name in both nodes.
 pub const UPLINK: &str = "up0";
@@ -481,7 +481,7 @@ impl Topology {
     /// Tern's collect_md VXLAN device, the programs on the uplink, the VXLAN
     /// device and both pods' host veths, the pods as endpoints, the other
     /// node's pod CIDR in the tunnel map. Starts in native mode.
-    pub fn load_datapath(&self, i: u8) -> Result<(Datapath, Settings)> {
+    pub fn load_datapath(&self, i: u8) -> Result<(Datapath, DatapathConfig)> {
         let n = self.node(i);
         ip(&[
             "-n", &n, "link", "add", TERN_VXLAN, "type", "vxlan", "external", "dstport", "4789",
@@ -518,16 +518,15 @@ impl Topology {
             Self::pod_cidr(other).parse()?,
             IpAddr::V4(Self::node_addr(other)),
         )])?;
-        let settings = Settings {
-            mode: Mode::Native,
+        let settings = DatapathConfig {
             vni: VNI,
             vxlan_ifindex: vx,
             uplink_ifindex: up,
             uplink_mtu: UPLINK_MTU,
-            local_v4: Some(Self::node_addr(i)),
-            ..Settings::default()
-        };
-        dp.set_settings(&settings)?;
+            ..DatapathConfig::new(Mode::Native)
+        }
+        .with_local_v4(Some(Self::node_addr(i)));
+        dp.set_config(&settings)?;
         Ok((dp, settings))
     }
 

@@ -37,7 +37,7 @@ use tern_ebpf::egress::{
     EgressSteerEntry,
 };
 use tern_ebpf::services::{CT_DIR_FORWARD, CT_DIR_REPLY, CT_F_EGRESS, monotonic_ns};
-use tern_ebpf::{Datapath, Hook, Settings};
+use tern_ebpf::{Datapath, DatapathConfig, Hook};
 
 use crate::netns;
 use crate::services::lab::{in_ns, output};
@@ -536,14 +536,15 @@ fn load_node(spec: NodeSpec) -> Result<Datapath> {
             .map(|(_, i)| *i)
             .with_context(|| format!("{name} is not attached in {}", spec.ns))
     };
-    dp.set_settings(&Settings {
-        mode: spec.mode,
-        vni: VNI,
-        uplink_ifindex: ifindex(spec.uplink)?,
-        uplink_mtu: UPLINK_MTU,
-        local_v4: Some(spec.local),
-        ..Settings::default()
-    })?;
+    dp.set_config(
+        &DatapathConfig {
+            vni: VNI,
+            uplink_ifindex: ifindex(spec.uplink)?,
+            uplink_mtu: UPLINK_MTU,
+            ..DatapathConfig::new(spec.mode)
+        }
+        .with_local_v4(Some(spec.local)),
+    )?;
     if spec.pod {
         dp.upsert_endpoint(
             IpAddr::V4(POD),

@@ -6,6 +6,8 @@
 //! address (`::ffff:a.b.c.d`, RFC 4291 section 2.5.5.2), so that one map and
 //! one LPM trie serve both families.
 
+use core::net::{Ipv4Addr, Ipv6Addr};
+
 /// Hash map: pod address ([`IpKey`]) -> [`EndpointInfo`].
 pub const ENDPOINTS_MAP: &str = "TERN_ENDPOINTS";
 /// Hash map: ifindex of a pod's host-side interface -> `u32` endpoint id.
@@ -216,10 +218,14 @@ impl Mode {
 
 /// The datapath's settings: entry 0 of [`CONFIG_MAP`]. Changing it takes
 /// effect with the next packet (no reload, no re-attach).
+///
+/// The programs read the raw fields; userspace builds and reads it through
+/// the typed constructor and accessors below ([`Mode`], `core::net`
+/// addresses, `None` for an all-zero address).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DatapathConfig {
-    /// A [`Mode`] value.
+    /// A [`Mode`] value ([`DatapathConfig::mode`]).
     pub mode: u32,
     /// VXLAN / Geneve network identifier (24 bits).
     pub vni: u32,
@@ -233,12 +239,93 @@ pub struct DatapathConfig {
     pub geneve_port: u16,
     /// UDP port of the VXLAN device (the device's `dstport`; informative).
     pub vxlan_port: u16,
-    /// The node's IPv4 address: outer source, Geneve destination accepted.
+    /// The node's IPv4 address: outer source, Geneve destination accepted
+    /// (all zero: none; [`DatapathConfig::local_v4`]).
     pub local_v4: [u8; 4],
-    /// The node's IPv6 address (all zero: none).
+    /// The node's IPv6 address (all zero: none; [`DatapathConfig::local_v6`]).
     pub local_v6: [u8; 16],
-    /// `CFG_FLAG_*` bits.
+    /// `CFG_FLAG_*` bits. The loader owns them (they follow its trace,
+    /// services and egress switches): it ignores those it is given.
     pub flags: u32,
+}
+
+impl DatapathConfig {
+    /// The settings of a datapath in `mode`: VNI 1, a 1500-byte uplink,
+    /// IANA's Geneve and VXLAN ports, no interfaces, no local addresses, no
+    /// flags.
+    pub const fn new(mode: Mode) -> Self {
+        DatapathConfig {
+            mode: mode as u32,
+            vni: 1,
+            vxlan_ifindex: 0,
+            uplink_ifindex: 0,
+            uplink_mtu: 1500,
+            geneve_port: GENEVE_DEFAULT_PORT,
+            vxlan_port: VXLAN_DEFAULT_PORT,
+            local_v4: [0; 4],
+            local_v6: [0; 16],
+            flags: 0,
+        }
+    }
+
+    /// The mode (an unknown value reads as native, as the programs take it).
+    pub const fn mode(&self) -> Mode {
+        Mode::from_u32(self.mode)
+    }
+
+    /// The same settings in another mode.
+    pub const fn with_mode(self, mode: Mode) -> Self {
+        DatapathConfig {
+            mode: mode as u32,
+            ..self
+        }
+    }
+
+    /// The node's IPv4 address, if it has one.
+    pub fn local_v4(&self) -> Option<Ipv4Addr> {
+        (self.local_v4 != [0; 4]).then(|| Ipv4Addr::from(self.local_v4))
+    }
+
+    /// The same settings with another IPv4 address (`None`: none).
+    pub fn with_local_v4(self, a: Option<Ipv4Addr>) -> Self {
+        DatapathConfig {
+            local_v4: a.map_or([0; 4], |a| a.octets()),
+            ..self
+        }
+    }
+
+    /// The node's IPv6 address, if it has one.
+    pub fn local_v6(&self) -> Option<Ipv6Addr> {
+        (self.local_v6 != [0; 16]).then(|| Ipv6Addr::from(self.local_v6))
+    }
+
+    /// The same settings with another IPv6 address (`None`: none).
+    pub fn with_local_v6(self, a: Option<Ipv6Addr>) -> Self {
+        DatapathConfig {
+            local_v6: a.map_or([0; 16], |a| a.octets()),
+            ..self
+        }
+    }
+
+    /// The MTU pods must use in this mode so that their packets fit the
+    /// uplink with the tunnel overhead (`outer_v6`: the underlay is IPv6).
+    pub const fn pod_mtu(&self, outer_v6: bool) -> u32 {
+        match self.mode() {
+            Mode::Native => self.uplink_mtu,
+            Mode::Vxlan | Mode::Geneve => self.uplink_mtu.saturating_sub(if outer_v6 {
+                TUNNEL_OVERHEAD_V6
+            } else {
+                TUNNEL_OVERHEAD_V4
+            }),
+        }
+    }
+}
+
+/// Native mode with [`DatapathConfig::new`]'s values.
+impl Default for DatapathConfig {
+    fn default() -> Self {
+        DatapathConfig::new(Mode::Native)
+    }
 }
 
 /// [`DatapathConfig::flags`]: record every redirect in [`TRACE_MAP`] (tests
@@ -494,6 +581,30 @@ mod tests {
             assert_eq!(Mode::from_u32(m as u32), m);
             assert_eq!(Mode::parse(m.name()), Some(m));
         }
+    }
+
+    #[test]
+    fn config_accessors_round_trip_and_pod_mtu_follows_the_mode() {
+        let c = DatapathConfig::default();
+        assert_eq!(
+            (c.mode(), c.vni, c.uplink_mtu, c.flags),
+            (Mode::Native, 1, 1500, 0)
+        );
+        assert_eq!((c.geneve_port, c.vxlan_port), (6081, 4789));
+        assert_eq!((c.local_v4(), c.local_v6()), (None, None));
+        let v4 = Ipv4Addr::new(10, 0, 0, 1);
+        let v6 = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+        let c = c
+            .with_mode(Mode::Geneve)
+            .with_local_v4(Some(v4))
+            .with_local_v6(Some(v6));
+        assert_eq!(c.mode, Mode::Geneve as u32);
+        assert_eq!(c.local_v4, [10, 0, 0, 1]);
+        assert_eq!((c.local_v4(), c.local_v6()), (Some(v4), Some(v6)));
+        assert_eq!((c.pod_mtu(false), c.pod_mtu(true)), (1450, 1430));
+        assert_eq!(c.with_mode(Mode::Native).pod_mtu(true), 1500);
+        assert_eq!(c.with_local_v4(None).local_v4, [0; 4]);
+        assert_eq!(DatapathConfig { mode: 9, ..c }.mode(), Mode::Native);
     }
 }
 

@@ -23,7 +23,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use tern_ebpf::{
-    Datapath, Hook, Probe, Settings,
+    Datapath, DatapathConfig, Hook, Probe,
     datapath::{EP_FLAG_VETH_PEER, EndpointInfo, Mode},
 };
 
@@ -162,18 +162,15 @@ fn main() -> Result<()> {
         )?;
     }
     dp.replace_tunnel_routes(&[("10.2.0.0/16".parse()?, "10.0.0.2".parse()?)])?;
-    let base = Settings {
+    let base = DatapathConfig {
         vni: 4242,
         vxlan_ifindex: up,
         uplink_ifindex: up,
-        local_v4: Some(Ipv4Addr::new(10, 0, 0, 1)),
-        ..Settings::default()
-    };
+        ..DatapathConfig::default()
+    }
+    .with_local_v4(Some(Ipv4Addr::new(10, 0, 0, 1)));
     // A Geneve frame from the other node for pod B, as the encap path writes it.
-    dp.set_settings(&Settings {
-        mode: Mode::Geneve,
-        ..base.clone()
-    })?;
+    dp.set_config(&base.with_mode(Mode::Geneve))?;
     dp.upsert_endpoint(
         IpAddr::V4(Ipv4Addr::new(10, 2, 0, 9)),
         EndpointInfo {
@@ -319,10 +316,7 @@ fn main() -> Result<()> {
         "path", "fresh (ns)", "repeat=200 (ns)"
     );
     for c in &cases {
-        dp.set_settings(&Settings {
-            mode: c.mode,
-            ..base.clone()
-        })?;
+        dp.set_config(&base.with_mode(c.mode))?;
         // Warm up, then measure.
         fresh(&mut dp, c, calls / 10 + 1)?;
         let f = fresh(&mut dp, c, calls)?;

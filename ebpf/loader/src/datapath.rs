@@ -34,7 +34,12 @@ use tern_ebpf_common::datapath::{
     PROG_UPLINK_INGRESS, PROG_VXLAN_INGRESS, TRACE_MAP, TUNNELS_MAP,
 };
 
-use crate::Error;
+pub use crate::maps::{CT_PIN, ip_key, key_ip};
+use crate::{
+    Error,
+    maps::{map_err, not_found},
+    table_pool::TablePool,
+};
 use tern_ebpf_common::{egress, services};
 
 /// Where a datapath program is attached (all on TCX ingress).
@@ -77,111 +82,6 @@ impl Probe {
             Probe::Endpoint => PROG_PROBE_ENDPOINT,
             Probe::FibLookup => PROG_PROBE_FIB,
         }
-    }
-}
-
-/// The datapath's settings in userspace terms (see [`DatapathConfig`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Settings {
-    pub mode: Mode,
-    /// VXLAN / Geneve network identifier (24 bits).
-    pub vni: u32,
-    /// ifindex of the collect_md VXLAN device (VXLAN mode).
-    pub vxlan_ifindex: u32,
-    /// ifindex of the uplink (Geneve mode sends through it).
-    pub uplink_ifindex: u32,
-    /// MTU of the uplink.
-    pub uplink_mtu: u32,
-    /// Geneve's UDP port (sent and accepted).
-    pub geneve_port: u16,
-    /// The VXLAN device's UDP port (the device sends to it; recorded here).
-    pub vxlan_port: u16,
-    /// The node's addresses: outer sources, Geneve destinations accepted.
-    pub local_v4: Option<Ipv4Addr>,
-    pub local_v6: Option<Ipv6Addr>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            mode: Mode::Native,
-            vni: 1,
-            vxlan_ifindex: 0,
-            uplink_ifindex: 0,
-            uplink_mtu: 1500,
-            geneve_port: GENEVE_DEFAULT_PORT,
-            vxlan_port: VXLAN_DEFAULT_PORT,
-            local_v4: None,
-            local_v6: None,
-        }
-    }
-}
-
-impl Settings {
-    /// The MTU pods must use in this mode so that their packets fit the
-    /// uplink with the tunnel overhead (`outer_v6`: the underlay is IPv6).
-    pub fn pod_mtu(&self, outer_v6: bool) -> u32 {
-        match self.mode {
-            Mode::Native => self.uplink_mtu,
-            Mode::Vxlan | Mode::Geneve => self.uplink_mtu.saturating_sub(if outer_v6 {
-                TUNNEL_OVERHEAD_V6
-            } else {
-                TUNNEL_OVERHEAD_V4
-            }),
-        }
-    }
-
-    fn to_config(&self, flags: u32) -> Result<DatapathConfig, Error> {
-        if self.vni >= 1 << 24 {
-            return Err(Error::Invalid(format!(
-                "VNI {} is not a 24-bit value",
-                self.vni
-            )));
-        }
-        if self.mode == Mode::Geneve && self.geneve_port == 0 {
-            return Err(Error::Invalid("Geneve needs a UDP port".into()));
-        }
-        Ok(DatapathConfig {
-            mode: self.mode as u32,
-            vni: self.vni,
-            vxlan_ifindex: self.vxlan_ifindex,
-            uplink_ifindex: self.uplink_ifindex,
-            uplink_mtu: self.uplink_mtu,
-            geneve_port: self.geneve_port,
-            vxlan_port: self.vxlan_port,
-            local_v4: self.local_v4.map(|a| a.octets()).unwrap_or([0; 4]),
-            local_v6: self.local_v6.map(|a| a.octets()).unwrap_or([0; 16]),
-            flags,
-        })
-    }
-
-    fn from_config(c: &DatapathConfig) -> Settings {
-        Settings {
-            mode: Mode::from_u32(c.mode),
-            vni: c.vni,
-            vxlan_ifindex: c.vxlan_ifindex,
-            uplink_ifindex: c.uplink_ifindex,
-            uplink_mtu: c.uplink_mtu,
-            geneve_port: c.geneve_port,
-            vxlan_port: c.vxlan_port,
-            local_v4: (c.local_v4 != [0; 4]).then(|| Ipv4Addr::from(c.local_v4)),
-            local_v6: (c.local_v6 != [0; 16]).then(|| Ipv6Addr::from(c.local_v6)),
-        }
-    }
-}
-
-/// The map key of an address.
-pub fn ip_key(a: IpAddr) -> IpKey {
-    match a {
-        IpAddr::V4(a) => IpKey::v4(a.octets()),
-        IpAddr::V6(a) => IpKey::v6(a.octets()),
-    }
-}
-
-pub fn key_ip(k: &IpKey) -> IpAddr {
-    match k.as_v4() {
-        Some(a) => IpAddr::V4(Ipv4Addr::from(a)),
-        None => IpAddr::V6(Ipv6Addr::from(k.addr)),
     }
 }
 
@@ -241,7 +141,7 @@ pub struct Datapath {
     /// The programs apply egress gateway policies.
     pub(crate) egress: bool,
     /// The lookup-table pool, mapped on first use.
-    pub(crate) pool: Option<crate::services::TablePool>,
+    pub(crate) pool: Option<TablePool>,
 }
 
 impl std::fmt::Debug for Datapath {
@@ -253,9 +153,6 @@ impl std::fmt::Debug for Datapath {
             .finish()
     }
 }
-
-/// The conntrack map's pin (its collector may run apart from the datapath).
-pub const CT_PIN: &str = "dp_ct";
 
 const PINNED: [(&str, &str); 20] = [
     (ENDPOINTS_MAP, "dp_endpoints"),
@@ -280,13 +177,9 @@ const PINNED: [(&str, &str); 20] = [
     (egress::CONFIG_MAP, "dp_egw_config"),
 ];
 
-pub(crate) fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> Error {
-    move |source| Error::Map { name, source }
-}
-
 impl Datapath {
     /// Loads the programs (the kernel verifies them) and, with `pin_dir`,
-    /// pins the maps there. Settings start as [`Settings::default`]
+    /// pins the maps there. Settings start as [`DatapathConfig::default`]
     /// (native mode).
     pub fn load(pin_dir: Option<&Path>) -> Result<Self, Error> {
         let mut ebpf = crate::load_object(crate::DATAPATH_OBJ)?;
@@ -329,8 +222,8 @@ impl Datapath {
                 dp.pins.push(path);
             }
         }
-        dp.set_settings(&Settings::default())?;
-        dp.set_conntrack_timeouts(crate::services::ServicesConfig::default())?;
+        dp.set_config(&DatapathConfig::default())?;
+        dp.set_conntrack_timeouts(services::ServicesConfig::default())?;
         dp.set_egress_config(egress::EgressConfig::default())?;
         Ok(dp)
     }
@@ -384,8 +277,20 @@ impl Datapath {
             .map(|(n, (h, i, _))| (n.as_str(), *h, *i))
     }
 
-    /// Replaces the settings; the next packet sees them (a live mode change).
-    pub fn set_settings(&mut self, s: &Settings) -> Result<(), Error> {
+    /// Replaces the settings; the next packet sees them (a live mode
+    /// change). `c.flags` is ignored: the flags follow
+    /// [`Datapath::set_trace`], [`Datapath::set_services_enabled`] and the
+    /// egress policies.
+    pub fn set_config(&mut self, c: &DatapathConfig) -> Result<(), Error> {
+        if c.vni >= 1 << 24 {
+            return Err(Error::Invalid(format!(
+                "VNI {} is not a 24-bit value",
+                c.vni
+            )));
+        }
+        if c.mode() == Mode::Geneve && c.geneve_port == 0 {
+            return Err(Error::Invalid("Geneve needs a UDP port".into()));
+        }
         let mut flags = if self.trace { CFG_FLAG_TRACE } else { 0 };
         if self.services {
             flags |= CFG_FLAG_SERVICES;
@@ -393,27 +298,27 @@ impl Datapath {
         if self.egress {
             flags |= CFG_FLAG_EGRESS;
         }
-        let cfg = s.to_config(flags)?;
         let mut map: Array<&mut MapData, DatapathConfig> = Array::try_from(
             self.ebpf
                 .map_mut(CONFIG_MAP)
                 .ok_or(Error::Missing(CONFIG_MAP))?,
         )
         .map_err(map_err(CONFIG_MAP))?;
-        map.set(0, cfg, 0).map_err(map_err(CONFIG_MAP))
+        map.set(0, DatapathConfig { flags, ..*c }, 0)
+            .map_err(map_err(CONFIG_MAP))
     }
 
-    /// The settings in force.
-    pub fn settings(&self) -> Result<Settings, Error> {
+    /// The settings in force, as [`Datapath::set_config`] took them (flags
+    /// read as 0).
+    pub fn config(&self) -> Result<DatapathConfig, Error> {
         let map: Array<&MapData, DatapathConfig> = Array::try_from(
             self.ebpf
                 .map(CONFIG_MAP)
                 .ok_or(Error::Missing(CONFIG_MAP))?,
         )
         .map_err(map_err(CONFIG_MAP))?;
-        Ok(Settings::from_config(
-            &map.get(&0, 0).map_err(map_err(CONFIG_MAP))?,
-        ))
+        let c = map.get(&0, 0).map_err(map_err(CONFIG_MAP))?;
+        Ok(DatapathConfig { flags: 0, ..c })
     }
 
     /// Adds or updates the local pod with address `ip`. A new endpoint id
@@ -682,9 +587,9 @@ impl Datapath {
     /// [`Datapath::last_redirect`] (off after [`Datapath::load`]: production
     /// pays one branch per redirect for it). Takes effect with the next packet.
     pub fn set_trace(&mut self, on: bool) -> Result<(), Error> {
-        let settings = self.settings()?;
+        let config = self.config()?;
         self.trace = on;
-        self.set_settings(&settings)
+        self.set_config(&config)
     }
 
     /// The last redirect any CPU recorded since [`Datapath::clear_trace`]
@@ -864,20 +769,6 @@ fn sum_u64(map: &PerCpuArray<&MapData, u64>, i: u32, name: &'static str) -> Resu
         .map_err(map_err(name))?
         .iter()
         .fold(0u64, |a, v| a.wrapping_add(*v)))
-}
-
-/// Whether a map operation failed because the key is absent (aya reports
-/// a failed delete as the syscall's ENOENT).
-pub(crate) fn not_found(e: &aya::maps::MapError) -> bool {
-    match e {
-        aya::maps::MapError::KeyNotFound => true,
-        aya::maps::MapError::SyscallError(s) => s.io_error.raw_os_error() == Some(libc_enoent()),
-        _ => false,
-    }
-}
-
-fn libc_enoent() -> i32 {
-    nix::errno::Errno::ENOENT as i32
 }
 
 fn nr_cpus() -> Result<usize, Error> {

@@ -24,7 +24,7 @@ use tern_ebpf_common::services::{CT_DIR_FORWARD, CT_F_EGRESS, CtEntry, CtKey};
 
 use crate::{
     Datapath, Error,
-    datapath::{ip_key, map_err, not_found},
+    maps::{ip_key, map_err, not_found},
 };
 
 /// One gateway of a policy, as ternd knows it.
@@ -347,9 +347,9 @@ impl Datapath {
         }
         let on = !s.policies.is_empty();
         if self.egress != on {
-            let settings = self.settings()?;
+            let config = self.config()?;
             self.egress = on;
-            self.set_settings(&settings)?;
+            self.set_config(&config)?;
         }
         Ok(stats)
     }

@@ -4,10 +4,12 @@
 pub mod counters;
 pub mod datapath;
 pub mod egress;
+mod maps;
 pub mod services;
+mod table_pool;
 
 pub use counters::{CounterPrograms, Direction, Error, pin_dir};
-pub use datapath::{Datapath, Hook, Probe, Settings, TestRunOutput, TunnelDiff};
+pub use datapath::{Datapath, DatapathConfig, Hook, Probe, TestRunOutput, TunnelDiff};
 pub use tern_ebpf_common::IfCounters;
 
 /// The compiled counters object (built by build.rs with nightly for

@@ -6,7 +6,7 @@
 //! the map's memory (16,381 ids are a memcpy, not 16,381 syscalls). The
 //! caller writes a new table into free room, then points the frontend at it,
 //! then frees the old room, so a packet never sees a half-written table.
-use std::{net::IpAddr, ptr::NonNull};
+use std::net::IpAddr;
 
 use aya::maps::{Array, HashMap, LpmTrie, MapData, lpm_trie::Key};
 use ipnet::IpNet;
@@ -24,78 +24,9 @@ pub use tern_ebpf_common::services::{
 
 use crate::{
     Datapath, Error,
-    datapath::{ip_key, map_err, not_found},
+    maps::{CT_PIN, ip_key, map_err, not_found},
+    table_pool::TablePool,
 };
-
-/// The table pool mapped into this process.
-pub(crate) struct TablePool {
-    ptr: NonNull<u32>,
-    len: usize,
-}
-
-// SAFETY: the mapping is plain shared memory owned by this value; access
-// goes through `&mut Datapath`.
-#[allow(unsafe_code)]
-unsafe impl Send for TablePool {}
-
-#[allow(unsafe_code)]
-impl TablePool {
-    fn map(data: &MapData) -> Result<Self, Error> {
-        use std::os::fd::AsFd;
-        let len = LB_TABLE_ENTRIES as usize;
-        let bytes = std::num::NonZeroUsize::new(len * 4)
-            .ok_or_else(|| Error::Invalid("empty table pool".into()))?;
-        // SAFETY: a shared mapping of the map's fd (created BPF_F_MMAPABLE
-        // with LB_TABLE_ENTRIES u32 values); the kernel keeps the map alive
-        // while the mapping exists.
-        let p = unsafe {
-            nix::sys::mman::mmap(
-                None,
-                bytes,
-                nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
-                nix::sys::mman::MapFlags::MAP_SHARED,
-                data.fd().as_fd(),
-                0,
-            )
-        }
-        .map_err(|e| Error::Invalid(format!("mmap of {LB_TABLE_MAP}: {e}")))?;
-        Ok(TablePool { ptr: p.cast(), len })
-    }
-
-    fn write(&mut self, off: u32, ids: &[u32]) -> Result<(), Error> {
-        let off = off as usize;
-        if off.checked_add(ids.len()).is_none_or(|end| end > self.len) {
-            return Err(Error::Invalid(format!(
-                "table of {} at {off} does not fit the pool of {}",
-                ids.len(),
-                self.len
-            )));
-        }
-        // SAFETY: the range is inside the mapping (checked above); u32 is
-        // plain data; programs only read it.
-        unsafe {
-            std::ptr::copy_nonoverlapping(ids.as_ptr(), self.ptr.as_ptr().add(off), ids.len());
-        }
-        Ok(())
-    }
-
-    fn read(&self, off: u32, len: u32) -> Option<Vec<u32>> {
-        let (off, len) = (off as usize, len as usize);
-        if off.checked_add(len)? > self.len {
-            return None;
-        }
-        // SAFETY: inside the mapping, as above.
-        Some(unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(off), len) }.to_vec())
-    }
-}
-
-#[allow(unsafe_code)]
-impl Drop for TablePool {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `map`, unmapped once.
-        let _ = unsafe { nix::sys::mman::munmap(self.ptr.cast(), self.len * 4) };
-    }
-}
 
 /// A frontend's key for an address, port and protocol number.
 pub fn service_key(addr: IpAddr, port: u16, proto: u8) -> ServiceKey {
@@ -128,9 +59,9 @@ impl Datapath {
         if self.services == on {
             return Ok(());
         }
-        let settings = self.settings()?;
+        let config = self.config()?;
         self.services = on;
-        self.set_settings(&settings)
+        self.set_config(&config)
     }
 
     /// Sets the conntrack timeouts.
@@ -316,7 +247,7 @@ impl Datapath {
 /// [`Datapath`] and whatever lock guards it (a full table is a walk of
 /// 262,144 entries).
 pub fn conntrack_gc_pinned(pin_dir: &std::path::Path, now: u64) -> Result<usize, Error> {
-    let path = pin_dir.join(crate::datapath::CT_PIN);
+    let path = pin_dir.join(CT_PIN);
     let data = MapData::from_pin(&path).map_err(|e| Error::Pin {
         path: path.clone(),
         source: std::io::Error::other(e),

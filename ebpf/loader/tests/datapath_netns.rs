@@ -21,7 +21,7 @@ use std::{
 };
 
 use tern_ebpf::{
-    Datapath, Hook, Settings,
+    Datapath, DatapathConfig, Hook,
     datapath::{DropReason, EP_FLAG_VETH_PEER, EndpointInfo, Mode, PathKind},
 };
 use tern_tests::{
@@ -158,7 +158,7 @@ fn build() -> (Lab, Vec<Pod>) {
 }
 
 /// Loads and attaches one node's datapath; returns it and its settings.
-fn node_datapath(lab: &Lab, i: usize, pods: &[Pod]) -> (Datapath, Settings) {
+fn node_datapath(lab: &Lab, i: usize, pods: &[Pod]) -> (Datapath, DatapathConfig) {
     let pin = tern_ebpf::pin_dir(Path::new("/sys/fs/bpf"), &lab.node(i));
     let mut dp = Datapath::load(Some(&pin)).expect("load datapath (root needed)");
     assert!(
@@ -201,17 +201,16 @@ fn node_datapath(lab: &Lab, i: usize, pods: &[Pod]) -> (Datapath, Settings) {
         ),
     ])
     .unwrap();
-    let settings = Settings {
-        mode: Mode::Native,
+    let settings = DatapathConfig {
         vni: VNI,
         vxlan_ifindex: vx,
         uplink_ifindex: up,
         uplink_mtu: 1500,
-        local_v4: Some(format!("10.250.0.{i}").parse().unwrap()),
-        local_v6: Some(format!("fd00:250::{i}").parse().unwrap()),
-        ..Settings::default()
-    };
-    dp.set_settings(&settings).unwrap();
+        ..DatapathConfig::new(Mode::Native)
+    }
+    .with_local_v4(Some(format!("10.250.0.{i}").parse().unwrap()))
+    .with_local_v6(Some(format!("fd00:250::{i}").parse().unwrap()));
+    dp.set_config(&settings).unwrap();
     (dp, settings)
 }
 
@@ -285,10 +284,10 @@ fn pods_talk_on_one_node_and_across_nodes_in_native_vxlan_and_geneve_mode() {
         (Mode::Geneve, true),
     ] {
         // Live mode change: a map write, the programs stay attached.
-        s1.mode = mode;
-        s2.mode = mode;
-        dp1.set_settings(&s1).unwrap();
-        dp2.set_settings(&s2).unwrap();
+        s1 = s1.with_mode(mode);
+        s2 = s2.with_mode(mode);
+        dp1.set_config(&s1).unwrap();
+        dp2.set_config(&s2).unwrap();
         for (dp, other) in [(&mut dp1, 2), (&mut dp2, 1)] {
             let node: IpAddr = if outer_v6 {
                 format!("fd00:250::{other}").parse().unwrap()

@@ -10,10 +10,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use common::*;
 use tern_ebpf::{
-    Datapath, Hook, Settings,
+    Datapath, DatapathConfig, Hook,
     datapath::{
-        DropReason, EP_FLAG_VETH_PEER, EndpointInfo, IpKey, Mode, PathKind, REDIRECT_EGRESS,
-        REDIRECT_NEIGH, REDIRECT_PEER,
+        CFG_FLAG_TRACE, DropReason, EP_FLAG_VETH_PEER, EndpointInfo, IpKey, Mode, PathKind,
+        REDIRECT_EGRESS, REDIRECT_NEIGH, REDIRECT_PEER,
     },
 };
 
@@ -135,20 +135,33 @@ fn the_redirect_trace_is_written_only_while_enabled() {
     assert_eq!(dp.last_redirect().unwrap(), None, "trace off after load");
     // Enabled, it survives a settings change; disabled again, nothing more.
     dp.set_trace(true).unwrap();
-    dp.set_settings(&Settings {
+    dp.set_config(&DatapathConfig {
         vni: 7,
-        ..Settings::default()
+        ..DatapathConfig::default()
     })
     .unwrap();
     assert_eq!(dp.test_run(Hook::Pod, &pkt, 0).unwrap().verdict, REDIRECT);
     let t = dp.last_redirect().unwrap().expect("trace on");
     assert_eq!((t.kind, t.ifindex), (REDIRECT_PEER, B_IFINDEX));
-    assert_eq!(dp.settings().unwrap().vni, 7);
+    assert_eq!(dp.config().unwrap().vni, 7);
     dp.set_trace(false).unwrap();
     dp.clear_trace().unwrap();
     assert_eq!(dp.test_run(Hook::Pod, &pkt, 0).unwrap().verdict, REDIRECT);
     assert_eq!(dp.last_redirect().unwrap(), None, "trace off again");
-    assert_eq!(path(&dp, PathKind::Local), 3);
+    // The flags are the datapath's: a config carrying one does not set it.
+    dp.set_config(&DatapathConfig {
+        flags: CFG_FLAG_TRACE,
+        ..DatapathConfig::default()
+    })
+    .unwrap();
+    assert_eq!(dp.config().unwrap().flags, 0);
+    assert_eq!(dp.test_run(Hook::Pod, &pkt, 0).unwrap().verdict, REDIRECT);
+    assert_eq!(
+        dp.last_redirect().unwrap(),
+        None,
+        "flags of a config ignored"
+    );
+    assert_eq!(path(&dp, PathKind::Local), 4);
 }
 
 #[test]
@@ -277,17 +290,16 @@ fn native_mode_forwards_with_fib_lookup_and_redirect_neigh_or_falls_back_to_the_
     assert_eq!(total_drops(&dp), 0);
 }
 
-fn tunnel_settings(mode: Mode, up: u32) -> Settings {
-    Settings {
-        mode,
+fn tunnel_settings(mode: Mode, up: u32) -> DatapathConfig {
+    DatapathConfig {
         vni: 0x123456,
         vxlan_ifindex: 77,
         uplink_ifindex: up,
         uplink_mtu: 1500,
-        local_v4: Some(Ipv4Addr::new(10, 0, 0, 1)),
-        local_v6: Some("fd00::1".parse().unwrap()),
-        ..Settings::default()
+        ..DatapathConfig::new(mode)
     }
+    .with_local_v4(Some(Ipv4Addr::new(10, 0, 0, 1)))
+    .with_local_v6(Some("fd00::1".parse().unwrap()))
 }
 
 #[test]
@@ -295,7 +307,7 @@ fn vxlan_mode_sets_the_tunnel_key_and_redirects_to_the_vxlan_device() {
     let mut dp = load();
     dp.set_trace(true).unwrap(); // the redirect targets are checked
     add_pods(&mut dp);
-    dp.set_settings(&tunnel_settings(Mode::Vxlan, 0)).unwrap();
+    dp.set_config(&tunnel_settings(Mode::Vxlan, 0)).unwrap();
     let diff = dp
         .replace_tunnel_routes(&[
             ("10.2.0.0/16".parse().unwrap(), "10.0.0.2".parse().unwrap()),
@@ -410,7 +422,7 @@ fn geneve_encap_writes_exact_headers_and_decap_restores_the_inner_packet() {
     dp.set_trace(true).unwrap(); // the redirect targets are checked
     add_pods(&mut dp);
     let up = geneve_uplink();
-    dp.set_settings(&tunnel_settings(Mode::Geneve, up)).unwrap();
+    dp.set_config(&tunnel_settings(Mode::Geneve, up)).unwrap();
     dp.replace_tunnel_routes(&[
         ("10.2.0.0/16".parse().unwrap(), "10.0.0.2".parse().unwrap()),
         ("fd00:2::/64".parse().unwrap(), "10.0.0.2".parse().unwrap()),
@@ -578,7 +590,7 @@ fn malformed_and_truncated_packets_are_dropped_and_counted_by_reason() {
     let mut dp = load();
     add_pods(&mut dp);
     let up = geneve_uplink();
-    dp.set_settings(&tunnel_settings(Mode::Geneve, up)).unwrap();
+    dp.set_config(&tunnel_settings(Mode::Geneve, up)).unwrap();
     let good_g = [0x00, 0x00, 0x65, 0x58, 0x12, 0x34, 0x56, 0x00];
     let inner = ipv4_udp(A4, B4, 64, 30, false);
 
@@ -728,17 +740,14 @@ fn malformed_and_truncated_packets_are_dropped_and_counted_by_reason() {
 fn settings_round_trip_and_bad_values_are_refused() {
     let mut dp = load();
     let s = tunnel_settings(Mode::Geneve, 3);
-    dp.set_settings(&s).unwrap();
-    assert_eq!(dp.settings().unwrap(), s);
+    dp.set_config(&s).unwrap();
+    assert_eq!(dp.config().unwrap(), s);
     assert_eq!(s.pod_mtu(false), 1450);
     assert_eq!(s.pod_mtu(true), 1430);
-    let bad = Settings {
-        vni: 1 << 24,
-        ..s.clone()
-    };
-    assert!(dp.set_settings(&bad).is_err());
+    let bad = DatapathConfig { vni: 1 << 24, ..s };
+    assert!(dp.set_config(&bad).is_err());
     assert_eq!(
-        dp.settings().unwrap(),
+        dp.config().unwrap(),
         s,
         "a refused change leaves the settings"
     );
@@ -905,7 +914,7 @@ fn a_router_s_frag_needed_about_a_tunnel_packet_shrinks_the_path_and_the_pod_is_
         let mut dp = load();
         add_pods(&mut dp);
         let up = geneve_uplink();
-        dp.set_settings(&tunnel_settings(mode, up)).unwrap();
+        dp.set_config(&tunnel_settings(mode, up)).unwrap();
         dp.replace_tunnel_routes(&[("10.2.0.0/16".parse().unwrap(), "10.0.0.2".parse().unwrap())])
             .unwrap();
         // 1400 bytes (DF) fit the uplink's 1500 with the tunnel's 50.

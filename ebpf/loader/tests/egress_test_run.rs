@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use common::*;
 use ipnet::IpNet;
 use tern_ebpf::{
-    Datapath, Hook, Settings,
+    Datapath, DatapathConfig, Hook,
     datapath::{DropReason, EP_FLAG_VETH_PEER, EndpointInfo, Mode, PathKind, ip_key},
     egress::{
         EgressGateway, EgressMatchEntry, EgressPolicyEntry, EgressSettings, EgressState,
@@ -48,14 +48,15 @@ fn load(mode: Mode) -> Datapath {
         && ip neigh replace 10.0.0.3 lladdr 02:00:00:00:00:03 dev tegup \
         && sysctl -qw net.ipv4.conf.all.forwarding=1",
     );
-    dp.set_settings(&Settings {
-        mode,
-        vni: VNI,
-        uplink_ifindex: ifindex("tegup"),
-        uplink_mtu: 1500,
-        local_v4: Some(NODE),
-        ..Settings::default()
-    })
+    dp.set_config(
+        &DatapathConfig {
+            vni: VNI,
+            uplink_ifindex: ifindex("tegup"),
+            uplink_mtu: 1500,
+            ..DatapathConfig::new(mode)
+        }
+        .with_local_v4(Some(NODE)),
+    )
     .unwrap();
     for (i, ip) in [POD, OTHER_POD].into_iter().enumerate() {
         dp.upsert_endpoint(

@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use common::*;
 use tern_ebpf::{
-    Datapath, Hook, Settings,
+    Datapath, DatapathConfig, Hook,
     datapath::{DropReason, EP_FLAG_VETH_PEER, EndpointInfo, PathKind},
     services::{
         BACKEND_F_PRESENT, Backend, CT_DIR_FORWARD, CT_DIR_REPLY, CT_F_SNAT, CT_STATE_CLOSING,
@@ -32,11 +32,8 @@ const POD6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x244, 1, 0, 0, 0, 0, 5);
 fn load() -> Datapath {
     private_netns();
     let mut dp = Datapath::load(None).expect("load the datapath (root needed)");
-    dp.set_settings(&Settings {
-        local_v4: Some(NODE),
-        ..Settings::default()
-    })
-    .unwrap();
+    dp.set_config(&DatapathConfig::default().with_local_v4(Some(NODE)))
+        .unwrap();
     dp.set_services_enabled(true).unwrap();
     for (i, ip) in [IpAddr::V4(POD1), IpAddr::V4(POD2), IpAddr::V6(POD6)]
         .into_iter()
@@ -216,7 +213,7 @@ fn a_remote_backend_is_reached_with_snat_and_the_reply_is_translated_back_to_the
     assert_eq!(tuple4(&out.packet), (CLIENT, REMOTE, 40000, 8080));
     // A node without an address of the backend's family cannot SNAT.
     let mut dp = load();
-    dp.set_settings(&Settings::default()).unwrap();
+    dp.set_config(&DatapathConfig::default()).unwrap();
     service(
         &mut dp,
         (IpAddr::V4(VIP), 80, TCP),
