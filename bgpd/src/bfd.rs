@@ -18,7 +18,6 @@ use std::{
     io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     os::fd::{AsRawFd, OwnedFd},
-    sync::OnceLock,
     time::{Duration, Instant},
 };
 
@@ -63,18 +62,6 @@ pub struct Desired {
 pub struct BfdStatus {
     pub peer: IpAddr,
     pub up: bool,
-}
-
-static STATUS: OnceLock<broadcast::Sender<BfdStatus>> = OnceLock::new();
-
-/// The process's one status channel (one BFD task per ternd).
-fn status_sender() -> &'static broadcast::Sender<BfdStatus> {
-    STATUS.get_or_init(|| broadcast::channel(256).0)
-}
-
-/// Follows the BFD sessions' state changes.
-pub fn subscribe() -> broadcast::Receiver<BfdStatus> {
-    status_sender().subscribe()
 }
 
 /// The sessions `config` asks for: every `peer` block, and a session with
@@ -126,6 +113,8 @@ enum Cmd {
 #[derive(Clone, Debug)]
 pub struct BfdHandle {
     tx: mpsc::UnboundedSender<Cmd>,
+    /// The sessions' Up and Down, for the BGP speaker.
+    status: broadcast::Sender<BfdStatus>,
 }
 
 impl std::fmt::Debug for Cmd {
@@ -138,6 +127,11 @@ impl std::fmt::Debug for Cmd {
 }
 
 impl BfdHandle {
+    /// Follows the BFD sessions' state changes.
+    pub fn subscribe(&self) -> broadcast::Receiver<BfdStatus> {
+        self.status.subscribe()
+    }
+
     /// Makes these the running sessions: new ones start, missing ones are
     /// told AdminDown and deleted, changed timers are polled (RFC 5880
     /// section 6.8.3).
@@ -157,8 +151,9 @@ impl BfdHandle {
 /// until a session exists.
 pub fn spawn() -> BfdHandle {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(rx));
-    BfdHandle { tx }
+    let (status, _) = broadcast::channel(256);
+    tokio::spawn(run(rx, status.clone()));
+    BfdHandle { tx, status }
 }
 
 /// One session with its socket.
@@ -261,9 +256,11 @@ enum Wake {
 struct Task {
     sessions: BTreeMap<u32, Entry>,
     next_discr: u32,
+    /// Where sessions going Up and Down are told (the speaker listens).
+    status: broadcast::Sender<BfdStatus>,
 }
 
-async fn run(mut rx: mpsc::UnboundedReceiver<Cmd>) {
+async fn run(mut rx: mpsc::UnboundedReceiver<Cmd>, status_tx: broadcast::Sender<BfdStatus>) {
     let mut listeners = Listeners::default();
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -271,6 +268,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Cmd>) {
     let mut task = Task {
         sessions: BTreeMap::new(),
         next_discr: seed ^ (std::process::id() << 16),
+        status: status_tx,
     };
     loop {
         let deadline = task
@@ -471,7 +469,7 @@ impl Task {
                         None
                     };
                     if let Some(up) = status {
-                        let _ = status_sender().send(BfdStatus {
+                        let _ = self.status.send(BfdStatus {
                             peer: e.key.peer,
                             up,
                         });

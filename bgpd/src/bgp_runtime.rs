@@ -181,6 +181,7 @@ impl BgpRuntime {
         bgp: &BgpConfig,
         netlink: &Netlink,
         loc_rib: &LocRibFeed,
+        bfd: &crate::bfd::BfdHandle,
     ) -> anyhow::Result<Self> {
         let links = netlink.links().await?;
         let router_id = bgp.router_id.or_else(|| pick_router_id(&links)).context(
@@ -204,6 +205,7 @@ impl BgpRuntime {
                 hostname: config.hostname.clone(),
                 restarting,
                 loc_rib: loc_rib.clone(),
+                bfd: Some(bfd.clone()),
                 ..Default::default()
             },
             fib,

@@ -201,14 +201,14 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
     let netlink = tern_netlink::Netlink::open()?;
     let netlink_for_stop = netlink.clone();
     let loc_rib = tern_bgpd::locrib::LocRibFeed::default();
-    let bgp = match &config.bgp {
-        None => None,
-        Some(b) => {
-            Some(tern_bgpd::bgp_runtime::BgpRuntime::start(&config, b, &netlink, &loc_rib).await?)
-        }
-    };
     let bfd = tern_bgpd::bfd::spawn();
     bfd.set(tern_bgpd::bfd::desired(&config));
+    let bgp = match &config.bgp {
+        None => None,
+        Some(b) => Some(
+            tern_bgpd::bgp_runtime::BgpRuntime::start(&config, b, &netlink, &loc_rib, &bfd).await?,
+        ),
+    };
     let daemon = Daemon {
         bfd,
         config,

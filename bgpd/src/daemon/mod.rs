@@ -296,9 +296,14 @@ impl Daemon {
         match (&old_bgp, &new.bgp) {
             (None, None) => self.config = new,
             (None, Some(b)) => {
-                let rt =
-                    crate::bgp_runtime::BgpRuntime::start(&new, b, &self.netlink, &self.loc_rib)
-                        .await?;
+                let rt = crate::bgp_runtime::BgpRuntime::start(
+                    &new,
+                    b,
+                    &self.netlink,
+                    &self.loc_rib,
+                    &self.bfd,
+                )
+                .await?;
                 self.bgp = Some(rt);
                 self.config = new;
             }
@@ -312,8 +317,14 @@ impl Daemon {
                 if let Some(rt) = self.bgp.take() {
                     rt.stop(&self.netlink).await;
                 }
-                match crate::bgp_runtime::BgpRuntime::start(&new, n, &self.netlink, &self.loc_rib)
-                    .await
+                match crate::bgp_runtime::BgpRuntime::start(
+                    &new,
+                    n,
+                    &self.netlink,
+                    &self.loc_rib,
+                    &self.bfd,
+                )
+                .await
                 {
                     Ok(rt) => {
                         self.bgp = Some(rt);
@@ -326,6 +337,7 @@ impl Daemon {
                             o,
                             &self.netlink,
                             &self.loc_rib,
+                            &self.bfd,
                         )
                         .await
                         {

@@ -145,6 +145,8 @@ pub struct SpeakerOptions {
     /// Where the best-path changes are published for the datapath and the
     /// egress gateway.
     pub loc_rib: crate::locrib::LocRibFeed,
+    /// The BFD task, whose Down takes a session with `neighbor X bfd` down.
+    pub bfd: Option<crate::bfd::BfdHandle>,
 }
 
 impl Default for SpeakerOptions {
@@ -154,6 +156,7 @@ impl Default for SpeakerOptions {
             hostname: None,
             restarting: false,
             loc_rib: Default::default(),
+            bfd: None,
         }
     }
 }
@@ -245,7 +248,12 @@ pub fn spawn(
     let (timer_tx, mut timer_rx) = mpsc::unbounded_channel();
     let (cmd_tx, mut cmd_rx) = mpsc::unbounded_channel();
     let accept = io::accept_loop(&io_thread, listener, io_tx.clone());
-    let mut bfd_rx = crate::bfd::subscribe();
+    // Without BFD (tests), a channel that never speaks.
+    let (_no_bfd, quiet) = tokio::sync::broadcast::channel(1);
+    let mut bfd_rx = opts
+        .bfd
+        .as_ref()
+        .map_or(quiet, crate::bfd::BfdHandle::subscribe);
     let mut rib = Rib::with_config(tern_bgp::rib::RibConfig::from_bgp(&config, router_id));
     rib.set_policy(std::sync::Arc::clone(&policy), &BTreeMap::new());
     for family in Family::ALL {
