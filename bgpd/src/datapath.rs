@@ -62,6 +62,9 @@ pub struct DatapathRuntime {
     endpoints: BTreeMap<String, Programmed>,
     settings: MapConfig,
     last_error: Option<String>,
+    /// Pod prefixes left out of the tunnel map last time (past a node's
+    /// share), logged when the number changes.
+    tunnels_over: usize,
 }
 
 impl std::fmt::Debug for DatapathRuntime {
@@ -128,6 +131,7 @@ impl DatapathRuntime {
             endpoints: BTreeMap::new(),
             settings,
             last_error: None,
+            tunnels_over: 0,
         })
     }
 
@@ -139,8 +143,18 @@ impl DatapathRuntime {
         cfg: &DatapathConfig,
         links: &[Link],
         endpoints: &[Endpoint],
-        tunnels: &[(IpNet, IpAddr)],
+        (tunnels, over): (&[(IpNet, IpAddr)], usize),
     ) {
+        if over != self.tunnels_over {
+            if over > 0 {
+                tracing::warn!(
+                    prefixes = over,
+                    per_node = MAX_PREFIXES_PER_NODE,
+                    "pod prefixes past a node's share of the tunnel map: left out"
+                );
+            }
+            self.tunnels_over = over;
+        }
         let mut errors = Vec::new();
         let Some(mode) = cfg.mode else {
             return;
@@ -229,6 +243,7 @@ impl DatapathRuntime {
                     added = d.added,
                     changed = d.changed,
                     removed = d.removed,
+                    refused = d.refused,
                     "tunnel map updated"
                 )
             }
@@ -466,12 +481,22 @@ impl DatapathRuntime {
     }
 }
 
+/// Pod prefixes one node may have in the tunnel map: a node announces a
+/// pod CIDR or two per family; a peer that announces thousands of prefixes
+/// inside the cluster CIDRs through one next hop does not get to fill the
+/// map that every node's traffic needs.
+pub const MAX_PREFIXES_PER_NODE: usize = 64;
+
 /// The tunnel map wanted: every best path inside a `cluster-cidr`, to its
 /// BGP next hop (the lowest address of an ECMP set, so that the choice is
-/// stable). Link-local next hops are skipped: they cannot be tunnel
-/// endpoints.
-pub fn tunnel_routes(cfg: &DatapathConfig, rib: &LocRibView) -> Vec<(IpNet, IpAddr)> {
-    rib.iter()
+/// stable), at most [`MAX_PREFIXES_PER_NODE`] per next hop (in address
+/// order; the rest are counted in the second value). Link-local next hops
+/// are skipped: they cannot be tunnel endpoints.
+pub fn tunnel_routes(cfg: &DatapathConfig, rib: &LocRibView) -> (Vec<(IpNet, IpAddr)>, usize) {
+    let mut per_node: BTreeMap<IpAddr, usize> = BTreeMap::new();
+    let mut over = 0;
+    let routes = rib
+        .iter()
         .filter(|(p, _)| cfg.is_pod_cidr(p))
         .filter_map(|(p, nhs)| {
             nhs.iter()
@@ -482,7 +507,15 @@ pub fn tunnel_routes(cfg: &DatapathConfig, rib: &LocRibView) -> Vec<(IpNet, IpAd
                 .min()
                 .map(|nh| (*p, *nh))
         })
-        .collect()
+        .filter(|(_, nh)| {
+            let n = per_node.entry(*nh).or_default();
+            *n += 1;
+            let kept = *n <= MAX_PREFIXES_PER_NODE;
+            over += usize::from(!kept);
+            kept
+        })
+        .collect();
+    (routes, over)
 }
 
 pub fn unconfigured(cfg: &DatapathConfig) -> DatapathInfo {
@@ -525,12 +558,40 @@ mod tests {
         .collect();
         assert_eq!(
             tunnel_routes(&cfg, &rib),
-            vec![
-                (net("10.244.2.0/24"), ip("192.0.2.3")),
-                (net("2001:db8:244:2::/64"), ip("2001:db8:0:2::2")),
-            ]
+            (
+                vec![
+                    (net("10.244.2.0/24"), ip("192.0.2.3")),
+                    (net("2001:db8:244:2::/64"), ip("2001:db8:0:2::2")),
+                ],
+                0
+            )
         );
-        assert!(tunnel_routes(&DatapathConfig::default(), &rib).is_empty());
+        assert!(tunnel_routes(&DatapathConfig::default(), &rib).0.is_empty());
+    }
+
+    #[test]
+    fn one_node_fills_no_more_than_its_share_of_the_tunnel_map() {
+        let cfg = crate::config::Config::parse("t", "datapath cluster-cidr 10.244.0.0/16\n")
+            .expect("valid")
+            .datapath;
+        let flood: IpAddr = "192.0.2.66".parse().unwrap();
+        let honest: IpAddr = "192.0.2.3".parse().unwrap();
+        let mut rib: LocRibView = (0..=255u8)
+            .map(|i| {
+                (
+                    IpNet::new([10, 244, 100, i].into(), 32).unwrap(),
+                    vec![flood],
+                )
+            })
+            .collect();
+        rib.insert("10.244.200.0/24".parse().unwrap(), vec![honest]);
+        let (routes, over) = tunnel_routes(&cfg, &rib);
+        assert_eq!(over, 256 - MAX_PREFIXES_PER_NODE);
+        assert_eq!(
+            routes.iter().filter(|(_, nh)| *nh == flood).count(),
+            MAX_PREFIXES_PER_NODE
+        );
+        assert!(routes.contains(&("10.244.200.0/24".parse().unwrap(), honest)));
     }
 
     #[test]

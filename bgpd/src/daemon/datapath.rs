@@ -53,9 +53,9 @@ impl Daemon {
             return;
         }
         let eps = self.endpoints.list();
-        let tunnels = self.loc_rib.read(|rib| tunnel_routes(cfg, rib));
+        let (tunnels, over) = self.loc_rib.read(|rib| tunnel_routes(cfg, rib));
         if let Some(rt) = &mut self.datapath {
-            rt.reconcile(cfg, links, &eps, &tunnels).await;
+            rt.reconcile(cfg, links, &eps, (&tunnels, over)).await;
         }
         self.services_sync();
         self.egress_sync();

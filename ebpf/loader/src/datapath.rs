@@ -8,7 +8,7 @@
 //! removes the pins. Changing the mode is a map write: no reload, no
 //! re-attach, the next packet sees it.
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeMap,
     fs, io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::{Path, PathBuf},
@@ -24,8 +24,8 @@ use ipnet::IpNet;
 pub use tern_ebpf_common::datapath::{
     CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, CFG_FLAG_TRACE, DatapathConfig, DropReason,
     EP_FLAG_VETH_PEER, EndpointCounters, EndpointInfo, GENEVE_DEFAULT_PORT, IpKey,
-    MAX_ENDPOINT_ADDRESSES, MAX_ENDPOINTS, Mode, PathKind, PathMtu, REDIRECT_EGRESS,
-    REDIRECT_NEIGH, REDIRECT_PEER, RedirectTrace, RemoteNode, TUNNEL_OVERHEAD_V4,
+    MAX_ENDPOINT_ADDRESSES, MAX_ENDPOINTS, MAX_TUNNEL_ROUTES, Mode, PathKind, PathMtu,
+    REDIRECT_EGRESS, REDIRECT_NEIGH, REDIRECT_PEER, RedirectTrace, RemoteNode, TUNNEL_OVERHEAD_V4,
     TUNNEL_OVERHEAD_V6, VXLAN_DEFAULT_PORT,
 };
 use tern_ebpf_common::datapath::{
@@ -127,6 +127,8 @@ pub struct TunnelDiff {
     pub added: usize,
     pub changed: usize,
     pub removed: usize,
+    /// Routes left out: past the map's capacity, or refused by the kernel.
+    pub refused: usize,
 }
 
 /// The pod datapath of one node.
@@ -142,6 +144,9 @@ pub struct Datapath {
     pub(crate) egress: bool,
     /// The lookup-table pool, mapped on first use.
     pub(crate) pool: Option<TablePool>,
+    /// What the tunnel map holds, as written (read from the map once, when
+    /// first needed): each change is a diff against it, not a map dump.
+    tunnels: Option<BTreeMap<IpNet, IpAddr>>,
 }
 
 impl std::fmt::Debug for Datapath {
@@ -201,6 +206,7 @@ impl Datapath {
             services: false,
             egress: false,
             pool: None,
+            tunnels: None,
         };
         if let Some(dir) = pin_dir {
             fs::create_dir_all(dir).map_err(|source| Error::Pin {
@@ -465,44 +471,39 @@ impl Datapath {
     }
 
     /// Makes the tunnel map hold exactly `routes` (remote pod prefix ->
-    /// the node announcing it), with the fewest writes: entries are added or
-    /// changed before stale ones go, so no prefix is missing meanwhile.
+    /// the node announcing it), with the fewest writes, against what this
+    /// `Datapath` wrote (no map dump). The order never leaves a wanted
+    /// prefix missing and never needs a free slot it cannot get: changed
+    /// entries are replaced in place, then stale ones go, then new ones
+    /// come. Past the map's capacity the rest are refused and counted, so a
+    /// full map cannot wedge later changes; a write the kernel refuses is
+    /// counted too, the others still done, and the first error returned.
     pub fn replace_tunnel_routes(
         &mut self,
         routes: &[(IpNet, IpAddr)],
     ) -> Result<TunnelDiff, Error> {
+        let mut diff = TunnelDiff::default();
         let mut want: BTreeMap<IpNet, IpAddr> = BTreeMap::new();
         for (p, nh) in routes {
             // Any mix of families works: an IPv6 pod prefix behind an IPv4
             // node rides an IPv4 underlay, and the reverse.
             want.insert(p.trunc(), *nh);
         }
-        let have: BTreeMap<IpNet, IpAddr> = self.tunnel_routes()?.into_iter().collect();
-        let mut map: LpmTrie<&mut MapData, [u8; 16], RemoteNode> = LpmTrie::try_from(
-            self.ebpf
-                .map_mut(TUNNELS_MAP)
-                .ok_or(Error::Missing(TUNNELS_MAP))?,
-        )
-        .map_err(map_err(TUNNELS_MAP))?;
-        let mut diff = TunnelDiff::default();
-        for (p, nh) in &want {
-            match have.get(p) {
-                Some(old) if old == nh => continue,
-                Some(_) => diff.changed += 1,
-                None => diff.added += 1,
-            }
-            map.insert(&lpm_key(p), remote_node(*nh), 0)
-                .map_err(map_err(TUNNELS_MAP))?;
-        }
-        let stale: BTreeSet<&IpNet> = have.keys().filter(|p| !want.contains_key(*p)).collect();
-        for p in stale {
-            match map.remove(&lpm_key(p)) {
-                Ok(()) => diff.removed += 1,
-                Err(e) if not_found(&e) => diff.removed += 1,
-                Err(e) => return Err(map_err(TUNNELS_MAP)(e)),
+        let room = usize::try_from(MAX_TUNNEL_ROUTES).unwrap_or(usize::MAX);
+        if want.len() > room {
+            diff.refused += want.len() - room;
+            // Refused from the end of the address order.
+            while want.len() > room {
+                want.pop_last();
             }
         }
-        Ok(diff)
+        let mut have = match self.tunnels.take() {
+            Some(t) => t,
+            None => self.tunnel_routes()?.into_iter().collect(),
+        };
+        let result = write_tunnels(&mut self.ebpf, &mut have, &want, &mut diff);
+        self.tunnels = Some(have);
+        result.map(|()| diff)
     }
 
     /// The tunnel routes in the map.
@@ -781,4 +782,74 @@ impl Drop for Datapath {
             let _ = fs::remove_file(p);
         }
     }
+}
+
+/// Brings the tunnel map from `have` to `want` (see
+/// [`Datapath::replace_tunnel_routes`]), keeping `have` true to the map.
+fn write_tunnels(
+    ebpf: &mut Ebpf,
+    have: &mut BTreeMap<IpNet, IpAddr>,
+    want: &BTreeMap<IpNet, IpAddr>,
+    diff: &mut TunnelDiff,
+) -> Result<(), Error> {
+    let mut map: LpmTrie<&mut MapData, [u8; 16], RemoteNode> = LpmTrie::try_from(
+        ebpf.map_mut(TUNNELS_MAP)
+            .ok_or(Error::Missing(TUNNELS_MAP))?,
+    )
+    .map_err(map_err(TUNNELS_MAP))?;
+    let mut first_error = None;
+    let mut failed = |e, diff: &mut TunnelDiff| {
+        diff.refused += 1;
+        first_error.get_or_insert(map_err(TUNNELS_MAP)(e));
+    };
+    // Changed: replaced in place.
+    let changed: Vec<(IpNet, IpAddr)> = want
+        .iter()
+        .filter(|(p, nh)| have.get(*p).is_some_and(|old| old != *nh))
+        .map(|(p, nh)| (*p, *nh))
+        .collect();
+    for (p, nh) in changed {
+        match map.insert(&lpm_key(&p), remote_node(nh), 0) {
+            Ok(()) => {
+                have.insert(p, nh);
+                diff.changed += 1;
+            }
+            Err(e) => failed(e, diff),
+        }
+    }
+    // Stale: their slots freed before any new entry needs one.
+    let stale: Vec<IpNet> = have
+        .keys()
+        .filter(|p| !want.contains_key(*p))
+        .copied()
+        .collect();
+    for p in stale {
+        match map.remove(&lpm_key(&p)) {
+            Ok(()) => {
+                have.remove(&p);
+                diff.removed += 1;
+            }
+            Err(e) if not_found(&e) => {
+                have.remove(&p);
+                diff.removed += 1;
+            }
+            Err(e) => failed(e, diff),
+        }
+    }
+    // New.
+    let new: Vec<(IpNet, IpAddr)> = want
+        .iter()
+        .filter(|(p, _)| !have.contains_key(*p))
+        .map(|(p, nh)| (*p, *nh))
+        .collect();
+    for (p, nh) in new {
+        match map.insert(&lpm_key(&p), remote_node(nh), 0) {
+            Ok(()) => {
+                have.insert(p, nh);
+                diff.added += 1;
+            }
+            Err(e) => failed(e, diff),
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }

@@ -8,6 +8,8 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use ipnet::IpNet;
+
 use common::*;
 use tern_ebpf::{
     Datapath, DatapathConfig, Hook,
@@ -974,4 +976,53 @@ fn a_router_s_frag_needed_about_a_tunnel_packet_shrinks_the_path_and_the_pod_is_
             "{mode:?}: 10.0.0.4's path is whole"
         );
     }
+}
+
+/// A full tunnel map takes a whole new set of routes (stale entries leave
+/// before new ones need their slots), refuses and counts what is past its
+/// capacity, and keeps what it holds true to what it was told.
+#[test]
+fn a_full_tunnel_map_does_not_wedge() {
+    let mut dp = load();
+    let routes = |base: u8, n: usize| -> Vec<(IpNet, IpAddr)> {
+        (0..n)
+            .map(|i| {
+                let i = u32::try_from(i).unwrap();
+                let a = Ipv4Addr::from((u32::from(base) << 24) | (i << 8));
+                (
+                    IpNet::new(IpAddr::V4(a), 24).unwrap(),
+                    IpAddr::V4(Ipv4Addr::new(192, 0, 2, (i % 200) as u8 + 1)),
+                )
+            })
+            .collect()
+    };
+    let full = usize::try_from(tern_ebpf::datapath::MAX_TUNNEL_ROUTES).unwrap();
+    let first = routes(10, full);
+    let d = dp.replace_tunnel_routes(&first).unwrap();
+    assert_eq!((d.added, d.refused), (full, 0));
+    // Another whole set, none shared: old code inserted first and failed
+    // on the full map for good.
+    let second = routes(11, full);
+    let d = dp.replace_tunnel_routes(&second).unwrap();
+    assert_eq!((d.added, d.removed, d.refused), (full, full, 0));
+    assert_eq!(dp.tunnel_routes().unwrap().len(), full);
+    assert!(
+        dp.tunnel_routes()
+            .unwrap()
+            .iter()
+            .all(|(p, _)| { matches!(p.addr(), IpAddr::V4(a) if a.octets()[0] == 11) })
+    );
+    // More than fits: the rest refused and counted, the map still full.
+    let mut more = routes(12, full);
+    more.extend(routes(13, 100));
+    let d = dp.replace_tunnel_routes(&more).unwrap();
+    assert_eq!(d.refused, 100);
+    assert_eq!(dp.tunnel_routes().unwrap().len(), full);
+    // And back to a few: what the map holds is exactly what was asked.
+    let few = routes(14, 3);
+    let d = dp.replace_tunnel_routes(&few).unwrap();
+    assert_eq!((d.added, d.removed, d.refused), (3, full, 0));
+    let mut want = few.clone();
+    want.sort();
+    assert_eq!(dp.tunnel_routes().unwrap(), want);
 }
