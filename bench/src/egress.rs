@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use tern_ebpf::datapath::ip_key;
-use tern_ebpf::egress::EgressSettings;
+use tern_ebpf::egress::EgressConfig;
 use tern_ebpf::services::{CT_STATE_CLOSING, CT_STATE_ESTABLISHED, CT_STATE_SYN, monotonic_ns};
 
 use self::topo::{Chains, EGRESS_IP, POD, POLICY, SERVER, SERVER_NET, Side, Tern};
@@ -316,7 +316,7 @@ fn evidence(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> Ve
 /// Reads the gateway's translated flows, then collects them as ternd's
 /// collector would once every timeout but the established one has passed.
 fn check_nat(dp: &mut tern_ebpf::Datapath) -> Result<NatCheck> {
-    let s = EgressSettings::default();
+    let s = EgressConfig::default();
     let (pod, server, egress) = (
         ip_key(IpAddr::V4(POD)).addr,
         ip_key(IpAddr::V4(SERVER)).addr,
@@ -332,7 +332,7 @@ fn check_nat(dp: &mut tern_ebpf::Datapath) -> Result<NatCheck> {
             || k.dst != server
             || e.addr_b != egress
             || e.service_id != POLICY
-            || !(s.port_min..=s.port_max).contains(&e.port_b)
+            || !s.ports().contains(&e.port_b)
         {
             c.wrong += 1;
         }
@@ -550,7 +550,7 @@ impl Report<'_> {
 
     /// The setup in a paragraph, then each system's rounds and path.
     fn notes(&self, out: &mut String) {
-        let s = EgressSettings::default();
+        let s = EgressConfig::default();
         let _ = writeln!(
             out,
             "\nA pod ({POD}) to an outside server ({SERVER}) through a gateway node, one chain of \

@@ -26,14 +26,18 @@ use tern_control::{
     NamedCount,
     egress::{EgressNat, EgressPolicy, EgressStatus, NatEntry, SnatView, SteeredPod},
 };
+// The egress config map's value is tern-ebpf's `EgressConfig`; here that
+// name is ternd's `egress-gateway` config, so the map's goes by `MapConfig`
+// (and its timeouts, the services' conntrack ones, by `DpTimeouts`).
 use tern_ebpf::{
     Datapath,
     egress::{
-        EgressGateway, EgressMatchEntry, EgressPolicyEntry, EgressSettings, EgressState,
+        EgressConfig as MapConfig, EgressGateway, EgressMatchEntry, EgressPolicyEntry, EgressState,
         EgressSteerEntry,
     },
     services::{
-        CT_DIR_FORWARD, CT_STATE_CLOSING, CT_STATE_ESTABLISHED, CT_STATE_SYN, monotonic_ns,
+        CT_DIR_FORWARD, CT_STATE_CLOSING, CT_STATE_ESTABLISHED, CT_STATE_SYN,
+        ServicesConfig as DpTimeouts, monotonic_ns,
     },
 };
 use tern_egressgw::{
@@ -212,14 +216,15 @@ pub fn datapath_state(
                 allow,
             })
             .collect(),
-        settings: EgressSettings {
-            tcp_syn: t.tcp_syn,
-            tcp_established: t.tcp_established,
-            tcp_closing: t.tcp_closing,
-            other: t.other,
-            port_min: nat.ports.min,
-            port_max: nat.ports.max,
-        },
+        config: MapConfig::new(
+            DpTimeouts {
+                tcp_syn: t.tcp_syn,
+                tcp_established: t.tcp_established,
+                tcp_closing: t.tcp_closing,
+                other: t.other,
+            },
+            nat.ports.min..=nat.ports.max,
+        ),
     }
 }
 
@@ -620,7 +625,7 @@ exit
             ]
         );
         assert!(s.matches.is_empty(), "not a gateway");
-        assert_eq!((s.settings.port_min, s.settings.port_max), (1024, 65535));
+        assert_eq!(s.config.ports(), 1024..=65535);
 
         // On the gateway 198.51.100.13 (its own egress IP is not in its RIB).
         let local = [ip("198.51.100.13")];

@@ -33,8 +33,7 @@ use anyhow::{Context, Result, bail};
 use ipnet::IpNet;
 use tern_ebpf::datapath::{EP_FLAG_VETH_PEER, EndpointInfo, Mode};
 use tern_ebpf::egress::{
-    EgressGateway, EgressMatchEntry, EgressPolicyEntry, EgressSettings, EgressState,
-    EgressSteerEntry,
+    EgressConfig, EgressGateway, EgressMatchEntry, EgressPolicyEntry, EgressState, EgressSteerEntry,
 };
 use tern_ebpf::services::{CT_DIR_FORWARD, CT_DIR_REPLY, CT_F_EGRESS, monotonic_ns};
 use tern_ebpf::{Datapath, DatapathConfig, Hook};
@@ -482,7 +481,7 @@ fn egress_state(gw: EgressGateway, steer: bool, translate: bool) -> EgressState 
             v6: false,
             gateways: vec![gw],
         }],
-        settings: EgressSettings::default(),
+        config: EgressConfig::default(),
         ..EgressState::default()
     };
     if let (true, Ok(destination)) = (steer, net(SERVER_NET)) {

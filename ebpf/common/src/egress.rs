@@ -102,7 +102,7 @@ impl Default for PolicyGateways {
     }
 }
 
-/// The gateway's SNAT settings: timeouts in seconds, the port range.
+/// The gateway's SNAT settings: timeouts in seconds, the port range ([`EgressConfig::new`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EgressConfig {
@@ -223,6 +223,90 @@ pub fn gateway_key(node: &[u8; 16], egress_ip: &[u8; 16]) -> u64 {
 #[inline(always)]
 pub fn pick_score(flow_hash: u32, key: u64) -> u64 {
     fmix64(key ^ u64::from(flow_hash).wrapping_mul(GOLDEN))
+}
+
+// Below the functions the programs inline, so that their debug line numbers
+// (and with them the compiled object) do not move when this grows.
+
+/// The programs read [`EgressConfig`]'s raw fields (timeouts in seconds, the
+/// port range's ends); userspace builds and reads it through the typed
+/// constructor and accessors here: the timeouts as the services'
+/// [`ServicesConfig`](crate::services::ServicesConfig), the ports as a range.
+/// `pad` is the loader's: it writes 0 whatever it is given.
+impl EgressConfig {
+    /// The settings with these conntrack timeouts and SNAT ports (both ends
+    /// included).
+    pub const fn new(
+        timeouts: crate::services::ServicesConfig,
+        ports: core::ops::RangeInclusive<u16>,
+    ) -> Self {
+        EgressConfig {
+            tcp_syn: timeouts.tcp_syn,
+            tcp_established: timeouts.tcp_established,
+            tcp_closing: timeouts.tcp_closing,
+            other: timeouts.other,
+            port_min: *ports.start(),
+            port_max: *ports.end(),
+            pad: 0,
+        }
+    }
+
+    /// The conntrack timeouts of the translated flows.
+    pub const fn timeouts(&self) -> crate::services::ServicesConfig {
+        crate::services::ServicesConfig {
+            tcp_syn: self.tcp_syn,
+            tcp_established: self.tcp_established,
+            tcp_closing: self.tcp_closing,
+            other: self.other,
+        }
+    }
+
+    /// The same settings with other timeouts.
+    pub const fn with_timeouts(self, timeouts: crate::services::ServicesConfig) -> Self {
+        EgressConfig::new(timeouts, self.ports())
+    }
+
+    /// The SNAT ports (empty when `port_max` is below `port_min`).
+    pub const fn ports(&self) -> core::ops::RangeInclusive<u16> {
+        core::ops::RangeInclusive::new(self.port_min, self.port_max)
+    }
+
+    /// The same settings with other SNAT ports.
+    pub const fn with_ports(self, ports: core::ops::RangeInclusive<u16>) -> Self {
+        EgressConfig::new(self.timeouts(), ports)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::ServicesConfig;
+
+    #[test]
+    fn config_accessors_round_trip() {
+        let c = EgressConfig::default();
+        assert_eq!(c.timeouts(), ServicesConfig::default());
+        assert_eq!(
+            (c.tcp_syn, c.tcp_established, c.tcp_closing, c.other),
+            (60, 6 * 3600, 10, 60)
+        );
+        assert_eq!((c.ports(), c.pad), (PORT_MIN..=PORT_MAX, 0));
+        assert_eq!(
+            c,
+            EgressConfig::new(ServicesConfig::default(), PORT_MIN..=PORT_MAX)
+        );
+        let t = ServicesConfig {
+            tcp_syn: 5,
+            tcp_established: 600,
+            tcp_closing: 2,
+            other: 30,
+        };
+        let c = c.with_timeouts(t).with_ports(40000..=40009);
+        assert_eq!((c.timeouts(), c.ports()), (t, 40000..=40009));
+        assert_eq!((c.port_min, c.port_max, c.tcp_closing), (40000, 40009, 2));
+        assert_eq!(c, EgressConfig::new(t, 40000..=40009));
+        assert!(EgressConfig { port_max: 1, ..c }.ports().is_empty());
+    }
 }
 
 const _: () = assert!(core::mem::size_of::<Steer>() == 8);

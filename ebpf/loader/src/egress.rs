@@ -68,57 +68,14 @@ pub struct EgressMatchEntry {
     pub allow: bool,
 }
 
-/// The gateway's SNAT settings: timeouts in seconds, the port range.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EgressSettings {
-    pub tcp_syn: u32,
-    pub tcp_established: u32,
-    pub tcp_closing: u32,
-    pub other: u32,
-    pub port_min: u16,
-    pub port_max: u16,
-}
-
-impl Default for EgressSettings {
-    fn default() -> Self {
-        EgressConfig::default().into()
-    }
-}
-
-impl From<EgressConfig> for EgressSettings {
-    fn from(c: EgressConfig) -> EgressSettings {
-        EgressSettings {
-            tcp_syn: c.tcp_syn,
-            tcp_established: c.tcp_established,
-            tcp_closing: c.tcp_closing,
-            other: c.other,
-            port_min: c.port_min,
-            port_max: c.port_max,
-        }
-    }
-}
-
-impl From<EgressSettings> for EgressConfig {
-    fn from(s: EgressSettings) -> EgressConfig {
-        EgressConfig {
-            tcp_syn: s.tcp_syn,
-            tcp_established: s.tcp_established,
-            tcp_closing: s.tcp_closing,
-            other: s.other,
-            port_min: s.port_min,
-            port_max: s.port_max,
-            pad: 0,
-        }
-    }
-}
-
 /// Everything the datapath holds for the egress gateway.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EgressState {
     pub policies: Vec<EgressPolicyEntry>,
     pub steer: Vec<EgressSteerEntry>,
     pub matches: Vec<EgressMatchEntry>,
-    pub settings: EgressSettings,
+    /// The gateway's SNAT settings.
+    pub config: EgressConfig,
 }
 
 /// What a sync changed.
@@ -232,9 +189,10 @@ fn sync_lpm<const N: usize, V: aya::Pod + PartialEq>(
 }
 
 impl Datapath {
-    /// Writes the gateway's SNAT settings.
+    /// Writes the gateway's SNAT settings; the next flow sees them.
+    /// `c.pad` is ignored (written as 0).
     pub fn set_egress_config(&mut self, c: EgressConfig) -> Result<(), Error> {
-        if c.port_min == 0 || c.port_max < c.port_min {
+        if c.port_min == 0 || c.ports().is_empty() {
             return Err(Error::Invalid(format!(
                 "egress port range {}-{} is empty or starts at 0",
                 c.port_min, c.port_max
@@ -246,7 +204,8 @@ impl Datapath {
                 .ok_or(Error::Missing(CONFIG_MAP))?,
         )
         .map_err(map_err(CONFIG_MAP))?;
-        map.set(0, c, 0).map_err(map_err(CONFIG_MAP))
+        map.set(0, EgressConfig { pad: 0, ..c }, 0)
+            .map_err(map_err(CONFIG_MAP))
     }
 
     /// Makes the egress maps hold exactly `s`, and the programs apply them
@@ -285,7 +244,7 @@ impl Datapath {
             .iter()
             .map(|m| (match_data(m), u32::from(m.allow)))
             .collect();
-        self.set_egress_config(s.settings.into())?;
+        self.set_egress_config(s.config)?;
         let mut stats = EgressSyncStats::default();
         // Policies first (a steering entry finds its gateways), then the
         // matches, then the steering; removal in the same order would leave

@@ -16,7 +16,7 @@ use tern_ebpf::{
     Datapath, DatapathConfig, Hook,
     datapath::{DropReason, EP_FLAG_VETH_PEER, EndpointInfo, Mode, PathKind, ip_key},
     egress::{
-        EgressGateway, EgressMatchEntry, EgressPolicyEntry, EgressSettings, EgressState,
+        EgressConfig, EgressGateway, EgressMatchEntry, EgressPolicyEntry, EgressState,
         EgressSteerEntry, flow_hash, gateway_key, pick_score,
     },
     services::{CT_F_EGRESS, CT_STATE_CLOSING, monotonic_ns},
@@ -89,7 +89,7 @@ fn gw(node: Ipv4Addr, egress: Ipv4Addr, local: bool) -> EgressGateway {
 /// The policy as the pod's node and the gateway program it: `POD` to
 /// 192.0.2.128/25 except 192.0.2.200, through `gateways`; the gateway
 /// accepts sources in 10.244.0.0/16.
-fn state(gateways: Vec<EgressGateway>, settings: EgressSettings) -> EgressState {
+fn state(gateways: Vec<EgressGateway>, config: EgressConfig) -> EgressState {
     EgressState {
         policies: vec![EgressPolicyEntry {
             policy_id: POLICY,
@@ -130,7 +130,7 @@ fn state(gateways: Vec<EgressGateway>, settings: EgressSettings) -> EgressState 
                 allow: false,
             },
         ],
-        settings,
+        config,
     }
 }
 
@@ -191,7 +191,7 @@ fn a_pod_flow_to_a_policy_destination_is_tunnelled_to_the_gateway_its_hash_picks
         let gateways = [(PEER_A, EGRESS_A), (PEER_B, EGRESS_B)];
         dp.sync_egress(&state(
             gateways.iter().map(|(n, e)| gw(*n, *e, false)).collect(),
-            EgressSettings::default(),
+            EgressConfig::default(),
         ))
         .unwrap();
         let mut seen = std::collections::BTreeMap::new();
@@ -234,7 +234,7 @@ fn the_gateway_translates_tunnelled_flows_and_their_replies_and_icmp_errors_come
         .unwrap();
     dp.sync_egress(&state(
         vec![gw(NODE, EGRESS_A, true), gw(PEER_B, EGRESS_B, false)],
-        EgressSettings::default(),
+        EgressConfig::default(),
     ))
     .unwrap();
     // Find a flow that picks this node (the other gateway is not ours to
@@ -301,7 +301,7 @@ fn the_gateway_refuses_what_the_policy_does_not_allow_and_counts_it() {
     let mut dp = load(Mode::Geneve);
     dp.sync_egress(&state(
         vec![gw(NODE, EGRESS_A, true)],
-        EgressSettings::default(),
+        EgressConfig::default(),
     ))
     .unwrap();
     let cases: [(&str, Vec<u8>, DropReason); 5] = [
@@ -359,7 +359,7 @@ fn the_gateway_refuses_what_the_policy_does_not_allow_and_counts_it() {
     assert_eq!(dp.test_run(Hook::Pod, &frag, 0).unwrap().verdict, SHOT);
     assert_eq!(drops(&dp, DropReason::EgressUnsupported), 2);
     // A policy without a healthy gateway drops its traffic (fail closed).
-    dp.sync_egress(&state(Vec::new(), EgressSettings::default()))
+    dp.sync_egress(&state(Vec::new(), EgressConfig::default()))
         .unwrap();
     let syn = ipv4_tcp(POD, SERVER, 40000, 5432, 0x02);
     assert_eq!(dp.test_run(Hook::Pod, &syn, 0).unwrap().verdict, SHOT);
@@ -381,11 +381,7 @@ fn icmp_echo(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
 #[test]
 fn a_local_gateway_translates_in_place_ports_run_out_as_a_counted_drop_and_entries_are_collected() {
     let mut dp = load(Mode::Native);
-    let tiny = EgressSettings {
-        port_min: 2000,
-        port_max: 2001,
-        ..EgressSettings::default()
-    };
+    let tiny = EgressConfig::default().with_ports(2000..=2001);
     dp.sync_egress(&state(vec![gw(NODE, EGRESS_A, true)], tiny))
         .unwrap();
     let mut ports = Vec::new();
@@ -406,11 +402,7 @@ fn a_local_gateway_translates_in_place_ports_run_out_as_a_counted_drop_and_entri
     let syn = ipv4_tcp(POD, SERVER, 40002, 5433, 0x02);
     assert_eq!(dp.test_run(Hook::Pod, &syn, 0).unwrap().verdict, REDIRECT);
     // UDP never gets a tunnel port: with 4789-4790, one flow fits.
-    let udp_range = EgressSettings {
-        port_min: 4789,
-        port_max: 4790,
-        ..EgressSettings::default()
-    };
+    let udp_range = EgressConfig::default().with_ports(4789..=4790);
     dp.sync_egress(&state(vec![gw(NODE, EGRESS_A, true)], udp_range))
         .unwrap();
     let mut udp = ipv4_udp(POD, SERVER, 64, 10, false);
@@ -435,7 +427,7 @@ fn a_local_gateway_translates_in_place_ports_run_out_as_a_counted_drop_and_entri
 #[test]
 fn sync_writes_only_the_difference_and_no_policy_turns_the_lookups_off() {
     let mut dp = load(Mode::Geneve);
-    let s = state(vec![gw(PEER_A, EGRESS_A, false)], EgressSettings::default());
+    let s = state(vec![gw(PEER_A, EGRESS_A, false)], EgressConfig::default());
     let first = dp.sync_egress(&s).unwrap();
     assert_eq!((first.written, first.removed), (1 + 3 + 2, 0));
     assert!(dp.egress_enabled());
@@ -465,11 +457,7 @@ fn sync_writes_only_the_difference_and_no_policy_turns_the_lookups_off() {
 #[test]
 fn a_reset_closes_both_directions_and_the_flow_s_port_is_freed_after_the_closing_timeout() {
     let mut dp = load(Mode::Native);
-    let one_port = EgressSettings {
-        port_min: 2000,
-        port_max: 2000,
-        ..EgressSettings::default()
-    };
+    let one_port = EgressConfig::default().with_ports(2000..=2000);
     dp.sync_egress(&state(vec![gw(NODE, EGRESS_A, true)], one_port))
         .unwrap();
     // A connection: SYN, SYN-ACK, ACK, then the pod resets it.
@@ -509,7 +497,7 @@ fn the_pod_s_own_port_is_kept_when_free_and_a_reused_tuple_keeps_its_port() {
     let mut dp = load(Mode::Native);
     dp.sync_egress(&state(
         vec![gw(NODE, EGRESS_A, true)],
-        EgressSettings::default(),
+        EgressConfig::default(),
     ))
     .unwrap();
     let syn = ipv4_tcp(POD, SERVER, 40000, 5432, 0x02);
@@ -528,7 +516,7 @@ fn the_pod_s_own_port_is_kept_when_free_and_a_reused_tuple_keeps_its_port() {
         },
     )
     .unwrap();
-    let mut s = state(vec![gw(NODE, EGRESS_A, true)], EgressSettings::default());
+    let mut s = state(vec![gw(NODE, EGRESS_A, true)], EgressConfig::default());
     s.steer.push(EgressSteerEntry {
         source: IpAddr::V4(OTHER_POD),
         destination: net("192.0.2.128/25"),
