@@ -861,3 +861,66 @@ fn add_returns_once_the_datapath_has_the_endpoint() {
     }
     node.assert_clean();
 }
+
+/// ternd answers EndpointAdd only with the datapath's verdict: an endpoint
+/// the datapath cannot program (here a MAC address it cannot read, sent
+/// straight on the control socket) is refused with CNI code 103, left as a
+/// reservation, and freed by DEL. Were the answer sent before the datapath
+/// ran, the registration would succeed.
+#[test]
+fn ternd_refuses_an_endpoint_its_datapath_cannot_program() {
+    let mut node = Node::with_config("dpbad", "hostname cni-test\ndatapath mode native\n");
+    let p = node.pod("p");
+    let host = tern_cni::host_ifname("pod-bad", "eth0");
+    let claim = tern_control::EndpointClaim {
+        container_id: "pod-bad".into(),
+        ifname: "eth0".into(),
+        netns: p.clone(),
+        host_ifname: host.clone(),
+        pools: vec!["10.244.7.0/24".parse().expect("pool")],
+    };
+    let r = tern_cni::ternd::allocate(&node.socket(), claim).expect("allocate");
+    // A veth for it, as the plugin would make.
+    ok(Command::new("ip").args([
+        "-n",
+        &node.host_ns,
+        "link",
+        "add",
+        &host,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "tbadpeer",
+    ]));
+    ok(Command::new("ip").args(["-n", &node.host_ns, "link", "set", &host, "up"]));
+    let shown = ok(Command::new("ip").args(["-n", &node.host_ns, "-o", "link", "show", &host]));
+    let ifindex: u32 = shown
+        .split(':')
+        .next()
+        .and_then(|i| i.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no ifindex in {shown}"));
+    let ep = tern_control::Endpoint {
+        container_id: "pod-bad".into(),
+        ifname: "eth0".into(),
+        netns: p.clone(),
+        host_ifname: host.clone(),
+        host_ifindex: ifindex,
+        pod_mac: "not-a-mac".into(),
+        host_mac: "02:00:00:00:00:02".into(),
+        addresses: r.addresses.clone(),
+        mtu: 1500,
+        namespace: None,
+    };
+    let e = tern_cni::ternd::register(&node.socket(), ep).expect_err("registered");
+    assert_eq!(e.code, tern_cni::spec::Code::Datapath, "{e}");
+    assert!(e.msg.contains("unreadable MAC address"), "{e}");
+    assert!(node.endpoints().is_empty(), "{:?}", node.endpoints());
+    assert_eq!(
+        node.allocations(),
+        [json!({"containerId": "pod-bad", "addresses": r.addresses})]
+    );
+    ok(Command::new("ip").args(["-n", &node.host_ns, "link", "del", &host]));
+    node.del("pod-bad", Some(&p));
+    node.assert_clean();
+}

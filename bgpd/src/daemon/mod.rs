@@ -643,11 +643,14 @@ impl Daemon {
                 if let Some((Some(_), true, _)) = state {
                     return self.endpoints_reply(Ok(self.endpoints.list()));
                 }
+                // The reason first: the next pass clears it.
+                let why = self
+                    .datapath_info()
+                    .last_error
+                    .unwrap_or_else(|| "not programmed".to_owned());
                 self.endpoints.unregister(&ep.container_id, &ep.ifname);
                 self.datapath_reconcile_with(&cfg, &links).await;
-                self.datapath_info()
-                    .last_error
-                    .unwrap_or_else(|| "not programmed".to_owned())
+                why
             }
             Err(e) => {
                 self.endpoints.unregister(&ep.container_id, &ep.ifname);
