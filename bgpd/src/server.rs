@@ -423,12 +423,20 @@ async fn answer(
         }
         Ok(Request::ShowRunningConfig) => sh.daemon.running_config(root).await,
         Ok(Request::WriteMemory) => sh.daemon.write_memory().await,
-        Ok(req @ (Request::EndpointAdd(_) | Request::EndpointDel { .. })) => {
+        Ok(
+            req @ (Request::EndpointAllocate(_)
+            | Request::EndpointAdd(_)
+            | Request::EndpointImport(_)
+            | Request::EndpointDel { .. }),
+        ) => {
             let (reply, save) = sh.daemon.endpoint(req).await;
             match save {
                 Some(s) => match s.write_async().await {
                     Ok(()) => reply,
-                    Err(message) => Reply::Error { message },
+                    Err(message) => Reply::EndpointRefused {
+                        reason: tern_control::Refusal::Io,
+                        message,
+                    },
                 },
                 None => reply,
             }

@@ -17,8 +17,8 @@ use tern_tests::{Netns, eventually};
 
 const SHOW_VERSION: &str = r#"{"request":"show-version"}"#;
 
-/// What tern-cni sends on ADD (lo stands in for a pod's host veth).
-const REGISTER: &str = r#"{"request":"endpoint-add","container_id":"c-wedge","ifname":"eth0","netns":"/var/run/netns/x","host_ifname":"lo","host_ifindex":1,"pod_mac":"02:00:00:00:00:01","host_mac":"02:00:00:00:00:02","addresses":["10.244.9.2/32"],"mtu":1500}"#;
+/// What tern-cni sends first on ADD: its addresses, allocated by ternd.
+const REGISTER: &str = r#"{"request":"endpoint-allocate","container_id":"c-wedge","ifname":"eth0","netns":"/var/run/netns/x","host_ifname":"ternwedge","pools":["10.244.9.0/24"]}"#;
 
 /// Reads until the daemon closes the connection; how long that took.
 fn closed_within(c: &mut UnixStream, limit: Duration) -> Duration {
@@ -49,7 +49,8 @@ fn idle_and_slow_clients_cannot_wedge_the_socket() {
     assert!(ok, "tern: {out}{err}");
     assert!(out.contains("wedge"), "{out}");
     let r = d.ask(REGISTER);
-    assert_eq!(r["reply"], "endpoints", "{r}");
+    assert_eq!(r["reply"], "endpoint-reserved", "{r}");
+    assert_eq!(r["addresses"], serde_json::json!(["10.244.9.2/32"]), "{r}");
     let r = d.ask(r#"{"request":"endpoint-del","container_id":"c-wedge","ifname":"eth0"}"#);
     assert_eq!(r["reply"], "endpoints", "{r}");
     // ... and are disconnected after the request timeout (10 s).
@@ -140,7 +141,7 @@ fn a_full_pool_refuses_with_a_reason_and_idle_sessions_make_room() {
     assert!(!ok, "{out}");
     assert!(err.contains("too many control connections"), "{err}");
     // tern-cni's registrations have slots of their own.
-    assert_eq!(d.ask(REGISTER)["reply"], "endpoints");
+    assert_eq!(d.ask(REGISTER)["reply"], "endpoint-reserved");
 
     // Once they have been idle for the timeout, a newcomer takes the slot
     // of the one idle the longest, which is closed.

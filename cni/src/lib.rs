@@ -1,12 +1,17 @@
 //! tern-cni: the CNI 1.0.0 plugin that wires a pod into a Tern node.
 //!
-//! ADD takes an address per pod CIDR from the on-disk IPAM state, creates a
-//! veth pair into the pod's namespace with the addresses, routes and MTU
-//! (tern-netlink's `pod` module), and registers the endpoint with ternd.
-//! DEL undoes all three and succeeds when there is nothing to undo. CHECK
-//! compares the kernel and ternd with what ADD made. VERSION lists the
-//! supported versions. See the README's tern-cni section for the keys.
-pub mod ipam;
+//! ternd is the one store of a pod's addresses and endpoint (its endpoint
+//! registry); the plugin keeps no state. ADD asks ternd for an address per
+//! pod CIDR (saved by ternd before anything is wired), creates a veth pair
+//! into the pod's namespace with the addresses, routes and MTU
+//! (tern-netlink's `pod` module), and registers the endpoint with ternd,
+//! which answers once its eBPF datapath (when it runs) has the endpoint in
+//! its maps. DEL undoes all three and succeeds when there is nothing to
+//! undo. CHECK compares the kernel and ternd with what ADD made. VERSION
+//! lists the supported versions. An IPAM file left by an older tern-cni is
+//! read once into ternd (`migrate`). See the README's tern-cni section for
+//! the keys.
+pub mod migrate;
 pub mod spec;
 pub mod ternd;
 
@@ -20,7 +25,8 @@ use crate::spec::{
 };
 
 /// Test hook: `TERN_CNI_CRASH_AT=after-ipam|after-veth` makes ADD exit at
-/// once at that point, as a plugin killed there would (no cleanup).
+/// once at that point (after ternd allocated the addresses, after the veth
+/// is made), as a plugin killed there would (no cleanup).
 pub const CRASH_ENV: &str = "TERN_CNI_CRASH_AT";
 
 /// Exit status of a crash made by [`CRASH_ENV`].
@@ -152,43 +158,26 @@ fn add(env: &Env, net: &Network) -> Result<serde_json::Value, CniError> {
         ));
     }
     pod_netns(netns)?;
+    migrate::import_ipam_file(net)?;
     let host = host_ifname(&env.container_id, &env.ifname);
-    let store = ipam::Store::lock(&net.data_dir)?;
-    let mut state = store.load()?;
-    reclaim(&mut state, &env.container_id, &env.ifname);
-    // Two keys hashing to one host veth name: never take the other's veth.
-    if let Some(other) = state.allocations.iter().find(|a| {
-        a.host_ifname == host && (a.container_id != env.container_id || a.ifname != env.ifname)
-    }) {
-        return Err(CniError::new(
-            Code::Netlink,
-            format!(
-                "host veth name {host} is already used by container {} interface {}",
-                other.container_id, other.ifname
-            ),
-        ));
-    }
-    let addresses = match state.find(&env.container_id, &env.ifname) {
-        // An earlier ADD of this key was interrupted: same addresses.
-        Some(a) => a.addresses.clone(),
-        None => {
-            state
-                .allocate(
-                    &net.pools,
-                    &env.container_id,
-                    &env.ifname,
-                    &netns.display().to_string(),
-                    &host,
-                )?
-                .addresses
-        }
+    // An earlier ADD of this key (interrupted, or repeated) gets the same
+    // addresses; another key's host veth name is refused.
+    let claim = tern_control::EndpointClaim {
+        container_id: env.container_id.clone(),
+        ifname: env.ifname.clone(),
+        netns: netns.display().to_string(),
+        host_ifname: host.clone(),
+        pools: net.pools.clone(),
     };
-    store.save(&state)?;
+    let addresses = ternd::allocate(&net.socket, claim)?.addresses;
     crash_point("after-ipam");
 
-    let undo_ipam = |state: &mut ipam::State| {
-        state.release(&env.container_id, &env.ifname);
-        let _ = store.save(state);
+    // Frees the addresses again; when ternd cannot be reached, it reclaims
+    // them once the pod's namespace is gone (or on the runtime's DEL).
+    let release = || {
+        if let Err(e) = ternd::deregister(&net.socket, &env.container_id, &env.ifname) {
+            eprintln!("tern-cni: ADD failed and its addresses could not be freed: {e}");
+        }
     };
     let spec = link_spec(env, netns, net, addresses.clone());
     let wired = pod::enable_forwarding(
@@ -200,7 +189,7 @@ fn add(env: &Env, net: &Network) -> Result<serde_json::Value, CniError> {
     let link = match wired {
         Ok(l) => l,
         Err(e) => {
-            undo_ipam(&mut state);
+            release();
             return Err(e);
         }
     };
@@ -220,7 +209,7 @@ fn add(env: &Env, net: &Network) -> Result<serde_json::Value, CniError> {
     };
     if let Err(e) = ternd::register(&net.socket, endpoint) {
         let _ = pod::pod_link_del(&host);
-        undo_ipam(&mut state);
+        release();
         return Err(e);
     }
 
@@ -271,40 +260,21 @@ fn add(env: &Env, net: &Network) -> Result<serde_json::Value, CniError> {
     serde_json::to_value(&result).map_err(|e| CniError::new(Code::Io, e.to_string()))
 }
 
-/// Frees allocations of other keys whose pod is gone for good: its
-/// namespace path no longer exists and neither does its host veth (a pod
-/// deleted without a CNI DEL, or an ADD killed before the veth).
-fn reclaim(state: &mut ipam::State, container_id: &str, ifname: &str) {
-    state.allocations.retain(|a| {
-        if a.container_id == container_id && a.ifname == ifname {
-            return true;
-        }
-        let gone =
-            !Path::new(&a.netns).exists() && matches!(pod::link_index(&a.host_ifname), Ok(None));
-        if gone {
-            eprintln!(
-                "tern-cni: reclaiming {:?} of container {} (namespace {} and veth {} are gone)",
-                a.addresses, a.container_id, a.netns, a.host_ifname
-            );
-        }
-        !gone
-    });
-}
-
 fn del(env: &Env, net: &Network) -> Result<(), CniError> {
     let host = host_ifname(&env.container_id, &env.ifname);
-    let store = ipam::Store::lock(&net.data_dir)?;
-    let mut state = store.load()?;
-    // ternd first, so that it never holds an endpoint whose address is free.
-    // When ternd cannot be reached, it drops the endpoint by itself once the
-    // veth is gone (and on its next start), so DEL still succeeds.
+    // An older plugin's allocation of this key is ternd's first, so that
+    // DEL frees it.
+    if let Err(e) = migrate::import_ipam_file(net) {
+        eprintln!("tern-cni: DEL: {e}");
+    }
+    // ternd first, so that it never holds an endpoint whose veth is gone.
+    // When ternd cannot be reached, it drops the endpoint and frees its
+    // addresses by itself once the veth is gone (and a reservation once
+    // the pod's namespace is gone too), so DEL still succeeds.
     if let Err(e) = ternd::deregister(&net.socket, &env.container_id, &env.ifname) {
-        eprintln!("tern-cni: DEL: {e}; ternd drops the endpoint when the veth is gone");
+        eprintln!("tern-cni: DEL: {e}; ternd frees the addresses when the veth is gone");
     }
     pod::pod_link_del(&host).map_err(netlink_err("deleting the pod's veth"))?;
-    if state.release(&env.container_id, &env.ifname) {
-        store.save(&state)?;
-    }
     Ok(())
 }
 
@@ -322,42 +292,51 @@ fn check(env: &Env, net: &Network) -> Result<(), CniError> {
     let prev: CniResult = serde_json::from_value(prev.clone()).map_err(|e| {
         CniError::new(Code::Decode, "cannot decode prevResult").details(e.to_string())
     })?;
-    let store = ipam::Store::lock(&net.data_dir)?;
-    let state = store.load()?;
-    let alloc = state.find(&env.container_id, &env.ifname).ok_or_else(|| {
-        CniError::new(
-            Code::UnknownContainer,
+    if let Err(e) = migrate::import_ipam_file(net) {
+        eprintln!("tern-cni: CHECK: {e}");
+    }
+    let (eps, reserved) = ternd::endpoints(&net.socket)?;
+    let key = |c: &str, i: &str| c == env.container_id && i == env.ifname;
+    let Some(ep) = eps.into_iter().find(|e| key(&e.container_id, &e.ifname)) else {
+        let (code, what) = if reserved.iter().any(|r| key(&r.container_id, &r.ifname)) {
+            (
+                Code::CheckFailed,
+                "holds addresses but no endpoint (its ADD did not finish)",
+            )
+        } else {
+            (Code::UnknownContainer, "has no allocation")
+        };
+        return Err(CniError::new(
+            code,
             format!(
-                "no allocation for container {} interface {}",
+                "container {} interface {} {what} in ternd",
                 env.container_id, env.ifname
             ),
-        )
-    })?;
-    let mut want = alloc.addresses.clone();
+        ));
+    };
+    let mut want = ep.addresses.clone();
     let mut got: Vec<IpNet> = prev.ips.iter().map(|i| i.address).collect();
     want.sort();
     got.sort();
     if want != got {
         return Err(CniError::new(
             Code::CheckFailed,
-            format!("prevResult has addresses {got:?}, IPAM holds {want:?}"),
+            format!("prevResult has addresses {got:?}, ternd holds {want:?}"),
         ));
     }
-    let spec = link_spec(env, netns, net, alloc.addresses.clone());
+    let spec = link_spec(env, netns, net, ep.addresses.clone());
     let link = pod::pod_link_check(&spec).map_err(netlink_err("CHECK"))?;
-    let eps = ternd::endpoints(&net.socket)?;
-    let ok = eps.iter().any(|e| {
-        e.container_id == env.container_id
-            && e.ifname == env.ifname
-            && e.host_ifindex == link.host_ifindex
-            && e.addresses == alloc.addresses
-    });
-    if !ok {
+    if ep.host_ifname != spec.host_ifname || ep.host_ifindex != link.host_ifindex {
         return Err(CniError::new(
             Code::CheckFailed,
             format!(
-                "ternd has no endpoint for container {} interface {} on {} ifindex {}",
-                env.container_id, env.ifname, spec.host_ifname, link.host_ifindex
+                "ternd's endpoint for container {} interface {} is {} ifindex {}, the node has {} ifindex {}",
+                env.container_id,
+                env.ifname,
+                ep.host_ifname,
+                ep.host_ifindex,
+                spec.host_ifname,
+                link.host_ifindex
             ),
         ));
     }

@@ -12,7 +12,8 @@ pub const SUPPORTED_VERSIONS: &[&str] = &["1.0.0"];
 /// The plugin's `type` in the network configuration.
 pub const PLUGIN_TYPE: &str = "tern-cni";
 
-/// Default directory for IPAM state; the network's name is appended.
+/// Default directory where an older tern-cni kept its IPAM file (read once
+/// into ternd, see `migrate`); the network's name is appended.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/tern/cni";
 
 /// Error codes: 1-99 are the specification's, 100+ tern-cni's own.
@@ -30,7 +31,7 @@ pub enum Code {
     Decode = 6,
     /// 7: invalid network config.
     InvalidConfig = 7,
-    /// 11: try again later (ternd unreachable).
+    /// 11: try again later (ternd unreachable, or it lost the allocation).
     TryAgainLater = 11,
     /// 100: the kernel refused part of the pod's wiring.
     Netlink = 100,
@@ -38,6 +39,8 @@ pub enum Code {
     NoAddress = 101,
     /// 102: CHECK found the pod's wiring or registration different.
     CheckFailed = 102,
+    /// 103: ternd's eBPF datapath could not program the pod's endpoint.
+    Datapath = 103,
 }
 
 /// An error as the specification's error document carries it.
@@ -245,7 +248,8 @@ pub struct NetConf {
     pub mtu: Option<u32>,
     #[serde(default)]
     pub ternd: TerndRef,
-    /// IPAM state directory (default /var/lib/tern/cni/NAME).
+    /// Where an older tern-cni kept its IPAM file (default
+    /// /var/lib/tern/cni/NAME): read once into ternd.
     pub data_dir: Option<PathBuf>,
     pub prev_result: Option<serde_json::Value>,
 }

@@ -3,9 +3,12 @@
 //! ADD/CHECK/DEL cycles with packets between pods, the error documents for
 //! bad environments and configurations, the pod's Kubernetes namespace from
 //! CNI_ARGS, ternd unreachable, a plugin that
-//! dies in the middle of ADD, and 200 pods without a leaked address, veth
-//! or registry entry. Needs root, bpffs and a built ternd (`cargo build
-//! -p tern-bgpd`).
+//! dies in the middle of ADD, 200 pods without a leaked address, veth
+//! or registry entry, an older plugin's IPAM file taken over by ternd, and
+//! ADD returning only once ternd's eBPF datapath has the pod's endpoint.
+//! ternd holds the addresses: what a test calls allocations is ternd's
+//! endpoints and reservations. Needs root, bpffs and a built ternd (`cargo
+//! build -p tern-bgpd`).
 use std::{
     io::Write,
     path::{Path, PathBuf},
@@ -16,12 +19,14 @@ use std::{
 use serde_json::{Value, json};
 use tern_tests::netns_command;
 
-/// A node namespace with its own ternd, IPAM directory and pod namespaces.
+/// A node namespace with its own ternd, data directory and pod namespaces.
 struct Node {
     prefix: String,
     host_ns: String,
     instance: String,
     dir: tempfile::TempDir,
+    /// ternd's configuration.
+    config: String,
     ternd: Option<Child>,
     pods: Vec<String>,
 }
@@ -60,6 +65,10 @@ fn ok(cmd: &mut Command) -> String {
 
 impl Node {
     fn new(tag: &str) -> Node {
+        Node::with_config(tag, "hostname cni-test\n")
+    }
+
+    fn with_config(tag: &str, config: &str) -> Node {
         assert!(
             nix::unistd::geteuid().is_root(),
             "the CNI tests need root (network namespaces, veths)"
@@ -77,6 +86,7 @@ impl Node {
             host_ns,
             instance: prefix,
             dir,
+            config: config.to_owned(),
             ternd: None,
             pods: Vec::new(),
         };
@@ -90,7 +100,7 @@ impl Node {
 
     fn start_ternd(&mut self) {
         let conf = self.dir.path().join("ternd.conf");
-        std::fs::write(&conf, "hostname cni-test\n").expect("write ternd.conf");
+        std::fs::write(&conf, &self.config).expect("write ternd.conf");
         let log = std::fs::File::create(self.dir.path().join("ternd.log")).expect("log");
         let child = self
             .nsenter(&ternd_bin())
@@ -134,8 +144,13 @@ impl Node {
         std::fs::read_to_string(self.dir.path().join("ternd.log")).unwrap_or_default()
     }
 
+    /// Where an older tern-cni kept its IPAM file.
     fn data_dir(&self) -> PathBuf {
         self.dir.path().join("ipam")
+    }
+
+    fn socket(&self) -> PathBuf {
+        tern_control::socket_path(Some(&self.instance)).expect("socket path")
     }
 
     fn netconf(&self) -> Value {
@@ -262,14 +277,16 @@ impl Node {
             .collect()
     }
 
+    /// Every key holding addresses in ternd (endpoints and reservations of
+    /// unfinished ADDs), as `{"containerId", "addresses"}`.
     fn allocations(&self) -> Vec<Value> {
-        match std::fs::read(self.data_dir().join("ipam.json")) {
-            Ok(b) => {
-                let v: Value = serde_json::from_slice(&b).expect("ipam.json is JSON");
-                v["allocations"].as_array().cloned().unwrap_or_default()
-            }
-            Err(_) => Vec::new(),
-        }
+        let (eps, reserved) = tern_cni::ternd::endpoints(&self.socket())
+            .unwrap_or_else(|e| panic!("ternd's endpoints: {e}"));
+        eps.iter()
+            .map(|e| (&e.container_id, &e.addresses))
+            .chain(reserved.iter().map(|r| (&r.container_id, &r.addresses)))
+            .map(|(c, a)| json!({"containerId": c, "addresses": a}))
+            .collect()
     }
 
     fn host_routes(&self) -> String {
@@ -497,12 +514,13 @@ fn error_documents_for_bad_environment_and_config() {
         v,
         json!({"cniVersion": "1.0.0", "supportedVersions": ["1.0.0"]})
     );
-    // ternd down: try again later, and nothing left behind.
+    // ternd down: try again later, and nothing left behind (ternd holds
+    // the addresses: its saved registry, read again at its start, has none).
     node.stop_ternd();
     assert_eq!(err_code(&node, &base, &conf), 11);
     assert_eq!(node.host_veths(), Vec::<String>::new());
-    assert_eq!(node.allocations(), Vec::<Value>::new());
     node.start_ternd();
+    assert_eq!(node.allocations(), Vec::<Value>::new());
     node.assert_clean();
 }
 
@@ -589,7 +607,11 @@ fn two_hundred_pods_leave_nothing_behind() {
     assert_eq!(node.host_veths().len(), 200);
     assert_eq!(node.allocations().len(), 200);
     // First and last pod talk to each other.
-    let last = node.allocations()[199]["addresses"][0]
+    let last = node
+        .allocations()
+        .into_iter()
+        .find(|a| a["containerId"] == "pod-199")
+        .unwrap_or_else(|| panic!("pod-199 holds no addresses"))["addresses"][0]
         .as_str()
         .and_then(|a| a.split('/').next())
         .unwrap_or_default()
@@ -702,5 +724,203 @@ fn pod_namespace_from_cni_args() {
     // DEL reads no CNI_ARGS: it cleans up whatever they say.
     let (good, v, err) = node.cni(&env("DEL", "junk"), &conf);
     assert!(good, "DEL: {v} {err}");
+    node.assert_clean();
+}
+
+/// Writes an IPAM file as tern-cni wrote it before ternd held the addresses.
+fn old_ipam_file(dir: &Path, allocations: Value) {
+    std::fs::create_dir_all(dir).expect("data dir");
+    let file = json!({"allocations": allocations, "last": {"10.244.7.0/24": "10.244.7.2"}});
+    std::fs::write(dir.join("ipam.json"), file.to_string()).expect("write ipam.json");
+}
+
+fn old_allocation(cid: &str, netns: &str, v4: &str, v6: &str) -> Value {
+    json!({
+        "containerId": cid,
+        "ifname": "eth0",
+        "netns": netns,
+        "hostIfname": tern_cni::host_ifname(cid, "eth0"),
+        "addresses": [v4, v6],
+    })
+}
+
+#[test]
+fn an_older_plugins_ipam_file_is_taken_over_once() {
+    let mut node = Node::new("mig");
+    let old = node.pod("old");
+    let b = node.pod("b");
+    let c = node.pod("c");
+    let dir = node.data_dir();
+    // Wired by the older plugin: 10.244.7.2 and fd00:10:244:7::2.
+    old_ipam_file(
+        &dir,
+        json!([old_allocation(
+            "pod-old",
+            &old,
+            "10.244.7.2/32",
+            "fd00:10:244:7::2/128"
+        )]),
+    );
+    let rb = node.add("pod-b", &b);
+    assert_ne!(
+        addr_of(&rb, false),
+        "10.244.7.2",
+        "an old address handed out again"
+    );
+    assert_ne!(
+        addr_of(&rb, true),
+        "fd00:10:244:7::2",
+        "an old address handed out again"
+    );
+    assert!(
+        !dir.join("ipam.json").exists(),
+        "the IPAM file is still there"
+    );
+    assert!(
+        dir.join("ipam.json.imported").exists(),
+        "the IPAM file was not kept aside"
+    );
+    let held = node.allocations();
+    assert!(
+        held.iter().any(|a| a["containerId"] == "pod-old"
+            && a["addresses"] == json!(["10.244.7.2/32", "fd00:10:244:7::2/128"])),
+        "{held:?}"
+    );
+    // The runtime's retried ADD of the old pod gets its addresses back.
+    let ro = node.add("pod-old", &old);
+    assert_eq!(addr_of(&ro, false), "10.244.7.2");
+    ping(&old, &addr_of(&rb, false));
+    // A file that clashes with what ternd holds (pod-b's address for
+    // another pod): ADD is refused and the file stays until someone looks.
+    old_ipam_file(
+        &dir,
+        json!([old_allocation(
+            "pod-x",
+            &c,
+            &format!("{}/32", addr_of(&rb, false)),
+            "fd00:10:244:7::99/128"
+        )]),
+    );
+    let (good, v, err) = node.run_cmd("ADD", "pod-c", Some(&c), &node.netconf());
+    assert!(
+        !good && v["code"] == 100,
+        "ADD with a clashing IPAM file: {v} {err}"
+    );
+    assert!(
+        v["msg"].as_str().is_some_and(|m| m.contains("ipam.json")),
+        "{v}"
+    );
+    assert!(dir.join("ipam.json").exists());
+    assert_eq!(node.host_veths().len(), 2);
+    std::fs::remove_file(dir.join("ipam.json")).expect("remove ipam.json");
+    node.add("pod-c", &c);
+    for (cid, ns) in [("pod-old", &old), ("pod-b", &b), ("pod-c", &c)] {
+        node.del(cid, Some(ns));
+    }
+    node.assert_clean();
+}
+
+#[test]
+fn add_returns_once_the_datapath_has_the_endpoint() {
+    let mut node = Node::with_config("dp", "hostname cni-test\ndatapath mode native\n");
+    let mut pods = Vec::new();
+    for i in 0..4 {
+        let ns = node.pod(&format!("p{i}"));
+        let cid = format!("pod-{i}");
+        let r = node.add(&cid, &ns);
+        // At once, no waiting: the endpoint is in the datapath's maps with
+        // an id and its program attached.
+        let eps = node.endpoints();
+        let ep = eps
+            .iter()
+            .find(|e| e["containerId"] == cid.as_str())
+            .unwrap_or_else(|| panic!("{cid} is not registered: {eps:?}"));
+        assert!(
+            ep["endpointId"].as_u64().is_some_and(|id| id >= 1),
+            "{cid} has no datapath id: {ep}"
+        );
+        assert_eq!(
+            ep["attached"], true,
+            "{cid}'s program is not attached: {ep}"
+        );
+        pods.push((cid, ns, r));
+    }
+    let datapath = {
+        let tern = bin_dir().join("tern");
+        let out = ok(node
+            .nsenter(&tern)
+            .args(["-N", &node.instance, "-c", "show datapath json"]));
+        serde_json::from_str::<Value>(&out).expect("show datapath json")
+    };
+    assert_eq!(datapath["lastError"], Value::Null, "{datapath}");
+    // Pods on the node reach each other through the datapath.
+    ping(&pods[0].1, &addr_of(&pods[1].2, false));
+    ping(&pods[2].1, &addr_of(&pods[3].2, true));
+    for (cid, ns, _) in &pods {
+        node.del(cid, Some(ns));
+    }
+    node.assert_clean();
+}
+
+/// ternd answers EndpointAdd only with the datapath's verdict: an endpoint
+/// the datapath cannot program (here a MAC address it cannot read, sent
+/// straight on the control socket) is refused with CNI code 103, left as a
+/// reservation, and freed by DEL. Were the answer sent before the datapath
+/// ran, the registration would succeed.
+#[test]
+fn ternd_refuses_an_endpoint_its_datapath_cannot_program() {
+    let mut node = Node::with_config("dpbad", "hostname cni-test\ndatapath mode native\n");
+    let p = node.pod("p");
+    let host = tern_cni::host_ifname("pod-bad", "eth0");
+    let claim = tern_control::EndpointClaim {
+        container_id: "pod-bad".into(),
+        ifname: "eth0".into(),
+        netns: p.clone(),
+        host_ifname: host.clone(),
+        pools: vec!["10.244.7.0/24".parse().expect("pool")],
+    };
+    let r = tern_cni::ternd::allocate(&node.socket(), claim).expect("allocate");
+    // A veth for it, as the plugin would make.
+    ok(Command::new("ip").args([
+        "-n",
+        &node.host_ns,
+        "link",
+        "add",
+        &host,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "tbadpeer",
+    ]));
+    ok(Command::new("ip").args(["-n", &node.host_ns, "link", "set", &host, "up"]));
+    let shown = ok(Command::new("ip").args(["-n", &node.host_ns, "-o", "link", "show", &host]));
+    let ifindex: u32 = shown
+        .split(':')
+        .next()
+        .and_then(|i| i.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no ifindex in {shown}"));
+    let ep = tern_control::Endpoint {
+        container_id: "pod-bad".into(),
+        ifname: "eth0".into(),
+        netns: p.clone(),
+        host_ifname: host.clone(),
+        host_ifindex: ifindex,
+        pod_mac: "not-a-mac".into(),
+        host_mac: "02:00:00:00:00:02".into(),
+        addresses: r.addresses.clone(),
+        mtu: 1500,
+        namespace: None,
+    };
+    let e = tern_cni::ternd::register(&node.socket(), ep).expect_err("registered");
+    assert_eq!(e.code, tern_cni::spec::Code::Datapath, "{e}");
+    assert!(e.msg.contains("unreadable MAC address"), "{e}");
+    assert!(node.endpoints().is_empty(), "{:?}", node.endpoints());
+    assert_eq!(
+        node.allocations(),
+        [json!({"containerId": "pod-bad", "addresses": r.addresses})]
+    );
+    ok(Command::new("ip").args(["-n", &node.host_ns, "link", "del", &host]));
+    node.del("pod-bad", Some(&p));
     node.assert_clean();
 }

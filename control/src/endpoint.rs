@@ -48,6 +48,81 @@ impl Endpoint {
     }
 }
 
+/// What `tern-cni` ADD asks ternd for before it wires a pod interface: an
+/// address from each of the network's pod CIDRs (`pools`), held for the key
+/// until DEL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointClaim {
+    /// CNI_CONTAINERID.
+    pub container_id: String,
+    /// CNI_IFNAME.
+    pub ifname: String,
+    /// CNI_NETNS: while it exists, the addresses are never reclaimed.
+    pub netns: String,
+    /// The host veth the plugin is about to make (two keys may not share one).
+    pub host_ifname: String,
+    /// The network configuration's `podCIDRs`: one address of each.
+    pub pools: Vec<IpNet>,
+}
+
+/// Addresses ternd holds for a pod interface whose ADD has not finished
+/// (no [`Endpoint`] yet): the answer to an [`EndpointClaim`], and what a
+/// plugin killed between the allocation and the registration leaves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub container_id: String,
+    pub ifname: String,
+    pub netns: String,
+    pub host_ifname: String,
+    /// A /32 and/or a /128, in the order of the claim's pools.
+    pub addresses: Vec<IpNet>,
+}
+
+/// Why ternd refused an endpoint request; tern-cni turns each into the CNI
+/// error code of the same meaning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Refusal {
+    /// No free address left in a pod CIDR.
+    NoAddress,
+    /// Another key holds the host veth name, or the key holds other
+    /// addresses than the request says.
+    Conflict,
+    /// The request itself is invalid (names, addresses, namespace).
+    Invalid,
+    /// EndpointAdd for a key that holds no addresses.
+    Unknown,
+    /// The registry is full (as many endpoints as the datapath has ids).
+    Full,
+    /// The eBPF datapath could not program the endpoint.
+    Datapath,
+    /// The registry could not be saved.
+    Io,
+}
+
+/// One allocation of the IPAM file (`DATADIR/ipam.json`) that tern-cni
+/// kept before ternd held the addresses: read once into ternd's registry
+/// (`Request::EndpointImport`) so that none is handed out twice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IpamFileAllocation {
+    pub container_id: String,
+    pub ifname: String,
+    pub netns: String,
+    pub host_ifname: String,
+    pub addresses: Vec<IpNet>,
+}
+
+/// The IPAM file's content (its own field names, camelCase).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IpamFile {
+    pub allocations: Vec<IpamFileAllocation>,
+    /// Last address handed out, per pod CIDR (its text).
+    #[serde(default)]
+    pub last: std::collections::BTreeMap<String, std::net::IpAddr>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,8 +145,32 @@ mod tests {
 
     #[test]
     fn endpoint_requests_round_trip() {
+        let claim = EndpointClaim {
+            container_id: "c1".into(),
+            ifname: "eth0".into(),
+            netns: "/var/run/netns/p1".into(),
+            host_ifname: "tern0123456789a".into(),
+            pools: vec!["10.244.1.0/24".parse().unwrap()],
+        };
+        let reservation = Reservation {
+            container_id: "c1".into(),
+            ifname: "eth0".into(),
+            netns: "/var/run/netns/p1".into(),
+            host_ifname: "tern0123456789a".into(),
+            addresses: vec!["10.244.1.2/32".parse().unwrap()],
+        };
+        // The IPAM file as tern-cni wrote it.
+        let file: IpamFile = serde_json::from_str(
+            r#"{"allocations":[{"containerId":"c1","ifname":"eth0","netns":"/var/run/netns/p1",
+                "hostIfname":"tern0123456789a","addresses":["10.244.1.2/32"]}],
+                "last":{"10.244.1.0/24":"10.244.1.2"}}"#,
+        )
+        .unwrap();
+        assert_eq!(file.allocations[0].addresses, reservation.addresses);
         let reqs = [
+            Request::EndpointAllocate(claim),
             Request::EndpointAdd(sample()),
+            Request::EndpointImport(file),
             Request::EndpointDel {
                 container_id: "c1".into(),
                 ifname: "eth0".into(),
@@ -84,10 +183,26 @@ mod tests {
         }
         let rep = Reply::Endpoints {
             endpoints: vec![sample()],
+            reserved: vec![],
         };
         let s = serde_json::to_string(&rep).unwrap();
         assert!(s.starts_with(r#"{"reply":"endpoints""#), "{s}");
+        assert!(!s.contains("reserved"), "{s}");
         assert_eq!(serde_json::from_str::<Reply>(&s).unwrap(), rep);
+        for rep in [
+            Reply::Endpoints {
+                endpoints: vec![],
+                reserved: vec![reservation.clone()],
+            },
+            Reply::EndpointReserved(reservation),
+            Reply::EndpointRefused {
+                reason: Refusal::NoAddress,
+                message: "no free address left in pod CIDR 10.244.1.0/24".into(),
+            },
+        ] {
+            let s = serde_json::to_string(&rep).unwrap();
+            assert_eq!(serde_json::from_str::<Reply>(&s).unwrap(), rep, "{s}");
+        }
     }
 
     #[test]

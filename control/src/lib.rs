@@ -27,7 +27,9 @@ pub mod services;
 pub mod show;
 
 pub use datapath::{DatapathEndpoint, DatapathInfo, EndpointTraffic, NamedCount};
-pub use endpoint::{Endpoint, check_namespace};
+pub use endpoint::{
+    Endpoint, EndpointClaim, IpamFile, IpamFileAllocation, Refusal, Reservation, check_namespace,
+};
 pub use show::{
     AsPathSegment, BgpFamily, BgpNeighbor, BgpPath, BgpRoute, BgpTable, ClearMode, FibNextHop,
     FibRoute, GracefulRestartView, LastUpdate, MessageCounters, NeighborCapability, NeighborFamily,
@@ -134,14 +136,26 @@ pub enum Request {
     /// atomically (temporary file, fsync, rename), keeping the previous file
     /// as FILE.bak.
     WriteMemory,
-    /// Register (or replace) a pod endpoint (sent by `tern-cni` ADD).
+    /// Allocate a pod interface's addresses (`tern-cni` ADD, before it
+    /// makes the veth): ternd keeps them for the key, saved, and answers
+    /// [`Reply::EndpointReserved`]; the same key gets the same addresses
+    /// again. Refused with [`Reply::EndpointRefused`].
+    EndpointAllocate(EndpointClaim),
+    /// Register the pod endpoint of a key holding these addresses (sent by
+    /// `tern-cni` ADD once the veth is made). With the eBPF datapath
+    /// running, answered once the endpoint is programmed in its maps.
     EndpointAdd(Endpoint),
-    /// Forget a pod endpoint (sent by `tern-cni` DEL); unknown is fine.
+    /// Take the allocations of an IPAM file left by an older tern-cni
+    /// (sent once per file by tern-cni): all or none, refused when one of
+    /// them clashes with what ternd holds.
+    EndpointImport(IpamFile),
+    /// Forget a pod endpoint and free its addresses (sent by `tern-cni`
+    /// DEL); unknown is fine.
     EndpointDel {
         container_id: String,
         ifname: String,
     },
-    /// The registered pod endpoints.
+    /// The registered pod endpoints (and the reservations).
     ShowEndpoints,
     /// `show datapath`: mode, uplink, tunnel settings, pod MTU.
     ShowDatapath,
@@ -234,7 +248,11 @@ impl Request {
     pub fn is_registration(&self) -> bool {
         matches!(
             self,
-            Request::EndpointAdd(_) | Request::EndpointDel { .. } | Request::ShowEndpoints
+            Request::EndpointAllocate(_)
+                | Request::EndpointAdd(_)
+                | Request::EndpointImport(_)
+                | Request::EndpointDel { .. }
+                | Request::ShowEndpoints
         )
     }
 }
@@ -265,9 +283,20 @@ pub enum Reply {
     Written {
         path: String,
     },
-    /// The registered pod endpoints, after the change if the request made one.
+    /// The registered pod endpoints, after the change if the request made
+    /// one, and the addresses held for ADDs not finished.
     Endpoints {
         endpoints: Vec<Endpoint>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        reserved: Vec<Reservation>,
+    },
+    /// The addresses allocated for an [`Request::EndpointAllocate`].
+    EndpointReserved(Reservation),
+    /// An endpoint request refused, with the reason tern-cni maps to a CNI
+    /// error code.
+    EndpointRefused {
+        reason: Refusal,
+        message: String,
     },
     Datapath(DatapathInfo),
     DatapathEndpoints {

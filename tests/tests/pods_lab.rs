@@ -4,7 +4,7 @@
 //! over BGP; pods reach each other on the same node and across nodes over
 //! plain kernel routing (ping and a 1 MiB TCP transfer, every byte checked,
 //! IPv4 and IPv6); ternd lists each node's endpoints; `down` runs CNI DEL and leaves
-//! no namespace, veth, endpoint or IPAM state behind. Needs root, FRR,
+//! no namespace, veth, endpoint or allocated address behind. Needs root, FRR,
 //! ping and bpffs (lab/setup.sh), and the built binaries.
 use std::{path::PathBuf, process::Command};
 
@@ -145,7 +145,10 @@ fn pods_reach_each_other_on_one_node_and_across_nodes() {
         "namespaces left: {:?}",
         netns_with_prefix(&prefix)
     );
-    assert!(!lab.state_dir().exists(), "lab state (and IPAM) left");
+    assert!(
+        !lab.state_dir().exists(),
+        "lab state (and the CNI data dir) left"
+    );
     for n in ["node1", "node2"] {
         assert!(
             !PathBuf::from("/run/tern").join(ns(n)).exists(),

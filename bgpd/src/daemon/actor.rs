@@ -40,7 +40,9 @@ enum Msg {
     RunningConfig(bool, oneshot::Sender<Reply>),
     /// The config file's path and the running configuration's text.
     ConfigText(oneshot::Sender<(PathBuf, String)>),
-    /// An endpoint request, with the registry's state to save if changed.
+    /// An endpoint request (tern-cni's), with the registry's state to save
+    /// if changed; an EndpointAdd is answered once the datapath, when it
+    /// runs, has programmed the endpoint (see `Daemon::endpoint_add`).
     Endpoint(Request, oneshot::Sender<(Reply, Option<Save>)>),
     /// The speaker, for a table streamed outside the daemon.
     Speaker(oneshot::Sender<Option<SpeakerHandle>>),

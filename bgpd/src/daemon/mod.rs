@@ -554,12 +554,28 @@ impl Daemon {
             Request::WriteMemory => Reply::Error {
                 message: "write memory is served by the control server".into(),
             },
-            Request::EndpointAdd(ep) => endpoints_reply(self.endpoints.add(ep)),
+            Request::EndpointAllocate(claim) => match self.netlink.links().await {
+                Ok(links) => match self.endpoints.reserve(claim, &links) {
+                    Ok(r) => Reply::EndpointReserved(r),
+                    Err(e) => refused(e),
+                },
+                Err(e) => Reply::Error {
+                    message: format!("cannot read interfaces: {e}"),
+                },
+            },
+            Request::EndpointAdd(ep) => self.endpoint_add(ep).await,
+            Request::EndpointImport(file) => {
+                let r = self.endpoints.import(file);
+                self.endpoints_reply(r)
+            }
             Request::EndpointDel {
                 container_id,
                 ifname,
-            } => endpoints_reply(self.endpoints.del(&container_id, &ifname)),
-            Request::ShowEndpoints => endpoints_reply(Ok(self.endpoints.list())),
+            } => {
+                let r = self.endpoints.del(&container_id, &ifname);
+                self.endpoints_reply(r)
+            }
+            Request::ShowEndpoints => self.endpoints_reply(Ok(self.endpoints.list())),
             Request::ShowDatapath => Reply::Datapath(self.datapath_info()),
             Request::ShowDatapathEndpoints => Reply::DatapathEndpoints {
                 endpoints: self.datapath_endpoints(),
@@ -604,6 +620,63 @@ impl Daemon {
                 }
             },
         }
+    }
+
+    /// The endpoints and reservations after an endpoint request, or why it
+    /// was refused.
+    fn endpoints_reply(
+        &self,
+        r: Result<Vec<tern_control::Endpoint>, crate::endpoints::Refused>,
+    ) -> Reply {
+        match r {
+            Ok(endpoints) => Reply::Endpoints {
+                endpoints,
+                reserved: self.endpoints.reservations(),
+            },
+            Err(e) => refused(e),
+        }
+    }
+
+    /// Registers a pod endpoint. With the eBPF datapath running, the
+    /// datapath is reconciled at once and the answer waits for it: a pod's
+    /// ADD returns only once its endpoint is in the endpoint map with its
+    /// program attached. When that fails, the endpoint goes back to a
+    /// reservation (the plugin's cleanup frees it) and the answer says why.
+    async fn endpoint_add(&mut self, ep: tern_control::Endpoint) -> Reply {
+        let registered = self.endpoints.add(ep.clone());
+        if registered.is_err() || self.datapath.is_none() {
+            return self.endpoints_reply(registered);
+        }
+        let cfg = self.config.datapath.clone();
+        let why = match self.netlink.links().await {
+            Ok(links) => {
+                self.datapath_reconcile_with(&cfg, &links).await;
+                let state = self.datapath.as_ref().map(|rt| rt.endpoint_state(&ep));
+                if let Some((Some(_), true, _)) = state {
+                    return self.endpoints_reply(Ok(self.endpoints.list()));
+                }
+                // The reason first: the next pass clears it.
+                let why = self
+                    .datapath_info()
+                    .last_error
+                    .unwrap_or_else(|| "not programmed".to_owned());
+                self.endpoints.unregister(&ep.container_id, &ep.ifname);
+                self.datapath_reconcile_with(&cfg, &links).await;
+                why
+            }
+            Err(e) => {
+                self.endpoints.unregister(&ep.container_id, &ep.ifname);
+                format!("cannot read interfaces: {e}")
+            }
+        };
+        tracing::warn!(container_id = %ep.container_id, host = %ep.host_ifname, error = %why, "endpoint refused: the datapath could not program it");
+        refused(crate::endpoints::Refused {
+            reason: tern_control::Refusal::Datapath,
+            message: format!(
+                "the eBPF datapath could not program endpoint {} (container {} interface {}): {why}",
+                ep.host_ifname, ep.container_id, ep.ifname
+            ),
+        })
     }
 
     fn interface_info(&self, l: &Link) -> InterfaceInfo {
@@ -739,10 +812,10 @@ fn egress_change_line(c: &tern_egressgw::Change) -> String {
     }
 }
 
-fn endpoints_reply(r: Result<Vec<tern_control::Endpoint>, String>) -> Reply {
-    match r {
-        Ok(endpoints) => Reply::Endpoints { endpoints },
-        Err(message) => Reply::Error { message },
+fn refused(e: crate::endpoints::Refused) -> Reply {
+    Reply::EndpointRefused {
+        reason: e.reason,
+        message: e.message,
     }
 }
 
