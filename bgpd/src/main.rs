@@ -15,13 +15,12 @@
 use std::{
     path::{Path, PathBuf},
     process::ExitCode,
-    time::Instant,
 };
 
 use clap::Parser;
 use tern_bgpd::{
     config::Config,
-    daemon::{Daemon, actor::DaemonHandle},
+    daemon::{Daemon, Start, actor::DaemonHandle},
     server,
 };
 
@@ -182,7 +181,6 @@ async fn reload(daemon: &DaemonHandle, path: &Path) {
 }
 
 async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result<()> {
-    use anyhow::Context;
     use tokio::signal::unix::{SignalKind, signal};
     // Before the socket exists: a SIGHUP sent once it is there must not
     // find the default action (exit).
@@ -196,59 +194,14 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
     // Bind first: a second daemon of the same instance stops here, before
     // it touches the first one's pins.
     let listener = server::bind(&socket)?;
-    let counters = tern_ebpf::CounterPrograms::load(Some(&pins))
-        .context("cannot load the eBPF counter programs (root and bpffs needed)")?;
-    let netlink = tern_netlink::Netlink::open()?;
-    let netlink_for_stop = netlink.clone();
-    let loc_rib = tern_bgpd::locrib::LocRibFeed::default();
-    let bfd = tern_bgpd::bfd::spawn();
-    bfd.set(tern_bgpd::bfd::desired(&config));
-    let bgp = match &config.bgp {
-        None => None,
-        Some(b) => Some(
-            tern_bgpd::bgp_runtime::BgpRuntime::start(&config, b, &netlink, &loc_rib, &bfd).await?,
-        ),
-    };
-    let daemon = Daemon {
-        bfd,
+    let daemon = Daemon::start(Start {
         config,
         config_file: config_path.clone(),
         instance: instance.clone(),
-        started: Instant::now(),
-        netlink,
-        counters,
-        bgp,
-        endpoints: tern_bgpd::endpoints::Registry::load(
-            tern_control::run_dir(instance.as_deref())?.join(tern_bgpd::endpoints::STATE_FILE),
-        ),
-        datapath: None,
         pins: pins.clone(),
-        services: Default::default(),
-        service_vips: Default::default(),
-        egress: Default::default(),
-        statics: Default::default(),
-        loc_rib,
-    };
-    // Attach the counters to the interfaces that exist now, before the
-    // first client can ask (the reconcile loop follows later changes).
-    let mut daemon = daemon;
-    match daemon.netlink.links().await {
-        Ok(links) => {
-            daemon.reconcile_counters(&links);
-            daemon.statics_reconcile_with(&links).await;
-            daemon.egress.set_node_addrs(&links);
-            daemon.endpoints.prune(&links);
-            if let Some(save) = daemon.endpoints.unsaved()
-                && let Err(e) = save.write()
-            {
-                tracing::warn!(error = %e, "cannot save the endpoint registry");
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "link dump failed"),
-    }
-    let dp_config = daemon.config.datapath.clone();
-    daemon.datapath_apply(&dp_config).await?;
-    let (endpoints, loc_rib) = (daemon.endpoints.subscribe(), daemon.loc_rib.subscribe());
+    })
+    .await?;
+    let (endpoints, loc_rib) = daemon.subscriptions();
     let (daemon, mut daemon_task) = tern_bgpd::daemon::actor::spawn(daemon);
     tracing::info!(
         instance = instance.as_deref().unwrap_or("-"),
@@ -297,36 +250,16 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
     let _ = server.await;
     let _ = reconciler.await;
     let _ = follower.await;
-    let Some(mut d) = daemon.stop().await else {
+    let Some(d) = daemon.stop().await else {
         anyhow::bail!("the daemon's task is gone: cannot stop cleanly");
     };
-    // Cease the BGP sessions, then take Tern's routes out of the kernel;
-    // with graceful restart configured, leave both to the next ternd.
-    let graceful = d
-        .config
-        .bgp
-        .as_ref()
-        .is_some_and(|b| b.graceful_restart.enabled);
-    match d.bgp.take() {
-        Some(b) if graceful => b.stop_for_restart().await,
-        Some(b) => b.stop(&netlink_for_stop).await,
-        None => {}
-    }
-    // The static routes go with ternd, as zebra's go with it.
-    let nl = d.netlink.clone();
-    d.statics.remove_all(&nl).await;
+    d.shutdown().await;
     let _ = std::fs::remove_file(&socket);
     if instance.is_some()
         && let Some(dir) = socket.parent()
     {
         let _ = std::fs::remove_dir(dir);
     }
-    if let Some(dp) = d.datapath.take() {
-        dp.shutdown().await;
-    }
-    d.counters.shutdown();
-    drop(d);
-    let _ = std::fs::remove_dir(&pins);
     tracing::info!("ternd stopped");
     Ok(())
 }

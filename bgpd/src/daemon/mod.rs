@@ -16,37 +16,147 @@ use crate::config::{Config, ConfigSession};
 /// Everything one ternd knows.
 #[derive(Debug)]
 pub struct Daemon {
+    pub(crate) config: Config,
+    pub(crate) config_file: PathBuf,
+    pub(crate) instance: Option<String>,
+    pub(crate) started: Instant,
+    pub(crate) netlink: Netlink,
+    pub(crate) counters: CounterPrograms,
+    /// The BGP speaker and its tasks, when the config has `router bgp`.
+    pub(crate) bgp: Option<crate::bgp_runtime::BgpRuntime>,
+    /// Pod endpoints registered by tern-cni (see endpoints.rs).
+    pub(crate) endpoints: crate::endpoints::Registry,
+    /// The eBPF pod datapath, when the config has `datapath mode`.
+    pub(crate) datapath: Option<crate::datapath::DatapathRuntime>,
+    /// This instance's bpffs dir (pins of the counters and the datapath).
+    pub(crate) pins: PathBuf,
+    /// The services' share of this node (announcements, datapath maps).
+    pub(crate) services: crate::services::ServicesRuntime,
+    /// The VIPs the services want announced; the speaker gets them together
+    /// with the egress IPs this node serves (see [`Daemon::vips_sync`]).
+    pub(crate) service_vips: std::collections::BTreeSet<ipnet::IpNet>,
+    /// The egress gateway's share of this node (datapath maps, egress IPs
+    /// announced).
+    pub(crate) egress: crate::egress::EgressRuntime,
+    /// The BFD task (sessions of `bfd` / `peer` and `neighbor X bfd`).
+    pub(crate) bfd: crate::bfd::BfdHandle,
+    /// The `ip route` lines' routes in the kernel.
+    pub(crate) statics: crate::statics::StaticsRuntime,
+    /// The speaker's best paths, for the datapath and the egress gateway.
+    pub(crate) loc_rib: crate::locrib::LocRibFeed,
+}
+
+/// What a ternd starts from: its configuration, where it came from, the
+/// instance name and the bpffs directory for this instance's pins.
+#[derive(Debug)]
+pub struct Start {
     pub config: Config,
     pub config_file: PathBuf,
     pub instance: Option<String>,
-    pub started: Instant,
-    pub netlink: Netlink,
-    pub counters: CounterPrograms,
-    /// The BGP speaker and its tasks, when the config has `router bgp`.
-    pub bgp: Option<crate::bgp_runtime::BgpRuntime>,
-    /// Pod endpoints registered by tern-cni (see endpoints.rs).
-    pub endpoints: crate::endpoints::Registry,
-    /// The eBPF pod datapath, when the config has `datapath mode`.
-    pub datapath: Option<crate::datapath::DatapathRuntime>,
-    /// This instance's bpffs dir (pins of the counters and the datapath).
     pub pins: PathBuf,
-    /// The services' share of this node (announcements, datapath maps).
-    pub services: crate::services::ServicesRuntime,
-    /// The VIPs the services want announced; the speaker gets them together
-    /// with the egress IPs this node serves (see [`Daemon::vips_sync`]).
-    pub service_vips: std::collections::BTreeSet<ipnet::IpNet>,
-    /// The egress gateway's share of this node (datapath maps, egress IPs
-    /// announced).
-    pub egress: crate::egress::EgressRuntime,
-    /// The BFD task (sessions of `bfd` / `peer` and `neighbor X bfd`).
-    pub bfd: crate::bfd::BfdHandle,
-    /// The `ip route` lines' routes in the kernel.
-    pub statics: crate::statics::StaticsRuntime,
-    /// The speaker's best paths, for the datapath and the egress gateway.
-    pub loc_rib: crate::locrib::LocRibFeed,
 }
 
 impl Daemon {
+    /// Brings a ternd up to the point where it can answer: the counter
+    /// programs loaded, BFD and BGP running, the counters attached to the
+    /// interfaces that exist now, static routes and the egress gateway's
+    /// node addresses taken from them, endpoints whose interfaces are gone
+    /// dropped, and the datapath of the config loaded.
+    pub async fn start(s: Start) -> anyhow::Result<Daemon> {
+        use anyhow::Context;
+        let counters = CounterPrograms::load(Some(&s.pins))
+            .context("cannot load the eBPF counter programs (root and bpffs needed)")?;
+        let netlink = Netlink::open()?;
+        let loc_rib = crate::locrib::LocRibFeed::default();
+        let bfd = crate::bfd::spawn();
+        bfd.set(crate::bfd::desired(&s.config));
+        let bgp = match &s.config.bgp {
+            None => None,
+            Some(b) => Some(
+                crate::bgp_runtime::BgpRuntime::start(&s.config, b, &netlink, &loc_rib, &bfd)
+                    .await?,
+            ),
+        };
+        let endpoints = crate::endpoints::Registry::load(
+            tern_control::run_dir(s.instance.as_deref())?.join(crate::endpoints::STATE_FILE),
+        );
+        let mut d = Daemon {
+            bfd,
+            config: s.config,
+            config_file: s.config_file,
+            instance: s.instance,
+            started: Instant::now(),
+            netlink,
+            counters,
+            bgp,
+            endpoints,
+            datapath: None,
+            pins: s.pins,
+            services: Default::default(),
+            service_vips: Default::default(),
+            egress: Default::default(),
+            statics: Default::default(),
+            loc_rib,
+        };
+        // Before the first client can ask; the reconcile loop follows
+        // later changes.
+        match d.netlink.links().await {
+            Ok(links) => {
+                d.reconcile_counters(&links);
+                d.statics_reconcile_with(&links).await;
+                d.egress.set_node_addrs(&links);
+                d.endpoints.prune(&links);
+                if let Some(save) = d.endpoints.unsaved()
+                    && let Err(e) = save.write()
+                {
+                    tracing::warn!(error = %e, "cannot save the endpoint registry");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "link dump failed"),
+        }
+        let dp_config = d.config.datapath.clone();
+        d.datapath_apply(&dp_config).await?;
+        Ok(d)
+    }
+
+    /// The endpoints' and the Loc-RIB's subscriptions, which the daemon's
+    /// follower task watches (see [`actor::DaemonHandle::follow`]).
+    pub fn subscriptions(
+        &self,
+    ) -> (
+        tokio::sync::watch::Receiver<Vec<tern_control::Endpoint>>,
+        tokio::sync::watch::Receiver<crate::locrib::LocRibView>,
+    ) {
+        (self.endpoints.subscribe(), self.loc_rib.subscribe())
+    }
+
+    /// The clean stop: the BGP sessions ceased and Tern's routes taken
+    /// out of the kernel (with graceful restart configured, both are left
+    /// to the next ternd), the static routes removed (as zebra's go with
+    /// it), the datapath and the counters detached, the pins' directory
+    /// removed when empty.
+    pub async fn shutdown(mut self) {
+        let graceful = self
+            .config
+            .bgp
+            .as_ref()
+            .is_some_and(|b| b.graceful_restart.enabled);
+        match self.bgp.take() {
+            Some(b) if graceful => b.stop_for_restart().await,
+            Some(b) => b.stop(&self.netlink).await,
+            None => {}
+        }
+        let nl = self.netlink.clone();
+        self.statics.remove_all(&nl).await;
+        if let Some(dp) = self.datapath.take() {
+            dp.shutdown().await;
+        }
+        self.counters.shutdown();
+        let pins = std::mem::take(&mut self.pins);
+        drop(self);
+        let _ = std::fs::remove_dir(&pins);
+    }
+
     /// The node's name: the config's hostname, else the system's.
     pub fn hostname(&self) -> String {
         if let Some(h) = &self.config.hostname {
