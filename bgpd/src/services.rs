@@ -11,8 +11,12 @@
 //! Reconciling is idempotent and minimal: a frontend's table is rebuilt and
 //! rewritten only when its candidate backends change, into fresh room of
 //! the pool, and the frontend is pointed at it before the old room is
-//! freed (a packet never sees half a table). It runs on every config or
-//! endpoint change and once a second.
+//! freed (a packet never sees half a table). It works service by service:
+//! each service's share of the maps is recorded, entries several services
+//! use (backends, address markers, announced prefixes) are counted, and a
+//! service whose definition and local backends have not changed is
+//! skipped. A bulk request reconciles only the services it names; config
+//! and endpoint changes, and a tick once a second, go over all of them.
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     net::IpAddr,
@@ -147,22 +151,11 @@ impl<K: Ord + Clone> Ids<K> {
         Some(id)
     }
 
-    /// Forgets every key not in `keep`; returns the ids freed.
-    fn retain(&mut self, keep: &BTreeSet<K>) -> Vec<u32> {
-        let gone: Vec<K> = self
-            .by_key
-            .keys()
-            .filter(|k| !keep.contains(*k))
-            .cloned()
-            .collect();
-        let mut freed = Vec::new();
-        for k in gone {
-            if let Some(id) = self.by_key.remove(&k) {
-                self.free.push(id);
-                freed.push(id);
-            }
-        }
-        freed
+    /// Forgets `k`; returns the id freed.
+    fn release(&mut self, k: &K) -> Option<u32> {
+        let id = self.by_key.remove(k)?;
+        self.free.push(id);
+        Some(id)
     }
 }
 
@@ -176,6 +169,57 @@ struct Programmed {
     built_from: (Vec<(IpAddr, u16, u16)>, Algorithm),
 }
 
+/// One service's part of the datapath, as it stands: every entry is
+/// recorded once it is written, so a pass that fails half way is taken up
+/// again from what is really there.
+#[derive(Debug, Default)]
+struct Share {
+    /// What the share was made from (the service, and which of its
+    /// backends were this node's); None until a pass over it succeeds.
+    basis: Option<(Service, Vec<bool>)>,
+    frontends: BTreeSet<ServiceKey>,
+    /// Its frontends' address markers (port 0, protocol 0).
+    markers: BTreeSet<ServiceKey>,
+    /// Its source ranges, programmed under its id.
+    ranges: BTreeSet<IpNet>,
+    /// Its backends, in any state.
+    backends: BTreeSet<(IpAddr, u16)>,
+    /// The host prefixes its plan announces.
+    announce: BTreeSet<IpNet>,
+}
+
+impl Share {
+    fn is_empty(&self) -> bool {
+        self.frontends.is_empty()
+            && self.markers.is_empty()
+            && self.ranges.is_empty()
+            && self.backends.is_empty()
+            && self.announce.is_empty()
+    }
+}
+
+/// Adds one to `k`'s count; true when it was not counted before.
+fn count_up<K: Ord>(refs: &mut BTreeMap<K, u32>, k: K) -> bool {
+    let n = refs.entry(k).or_default();
+    *n += 1;
+    *n == 1
+}
+
+/// Takes one from `k`'s count; true when none is left.
+fn count_down<K: Ord>(refs: &mut BTreeMap<K, u32>, k: &K) -> bool {
+    match refs.get_mut(k) {
+        Some(n) if *n > 1 => {
+            *n -= 1;
+            false
+        }
+        Some(_) => {
+            refs.remove(k);
+            true
+        }
+        None => false,
+    }
+}
+
 /// The services of one ternd.
 #[derive(Debug)]
 pub struct ServicesRuntime {
@@ -183,8 +227,17 @@ pub struct ServicesRuntime {
     backends: Ids<(IpAddr, u16)>,
     pool: Pool,
     frontends: BTreeMap<ServiceKey, Programmed>,
-    markers: BTreeSet<ServiceKey>,
-    source_ranges: BTreeSet<(u32, IpNet)>,
+    /// What each service holds in the datapath, by name.
+    shares: BTreeMap<String, Share>,
+    /// The service each programmed frontend is for now (a frontend may
+    /// move from one service to another in one request).
+    frontend_owner: BTreeMap<ServiceKey, String>,
+    /// How many services use each address marker, backend, announced
+    /// prefix and served address.
+    marker_refs: BTreeMap<ServiceKey, u32>,
+    backend_refs: BTreeMap<(IpAddr, u16), u32>,
+    announce_refs: BTreeMap<IpNet, u32>,
+    serving_refs: BTreeMap<IpAddr, u32>,
     programmed_backends: BTreeMap<u32, DpBackend>,
     timeouts: Option<DpTimeouts>,
     enabled: Option<bool>,
@@ -208,8 +261,12 @@ impl Default for ServicesRuntime {
             backends: Ids::new(MAX_BACKENDS),
             pool: Pool::new(LB_TABLE_ENTRIES),
             frontends: BTreeMap::new(),
-            markers: BTreeSet::new(),
-            source_ranges: BTreeSet::new(),
+            shares: BTreeMap::new(),
+            frontend_owner: BTreeMap::new(),
+            marker_refs: BTreeMap::new(),
+            backend_refs: BTreeMap::new(),
+            announce_refs: BTreeMap::new(),
+            serving_refs: BTreeMap::new(),
             programmed_backends: BTreeMap::new(),
             timeouts: None,
             enabled: None,
@@ -245,14 +302,18 @@ impl ServicesRuntime {
         self.announced = announced;
     }
 
-    /// Programs the datapath for `cfg` as seen by `node`. Errors are kept
-    /// for `show service` and retried on the next call.
+    /// Programs the datapath for `cfg` as seen by `node`: every service,
+    /// or with `only` just those (the names a request changed; the node's
+    /// pods are as at the last full pass). A service whose definition and
+    /// local backends are as at its last successful pass is left alone.
+    /// Errors are kept for `show service` and retried on the next call.
     pub fn reconcile(
         &mut self,
         dp: &mut Datapath,
         cfg: &ServicesConfig,
         node: &NodeView,
         pod_netns: &BTreeSet<String>,
+        only: Option<&BTreeSet<String>>,
     ) {
         if self.socket_lb.is_none() {
             let r = dp.attach_socket_lb().map_err(|e| e.to_string());
@@ -269,7 +330,7 @@ impl ServicesRuntime {
         if matches!(self.socket_lb, Some(Ok(_))) {
             self.sync_netns(dp, pod_netns);
         }
-        match self.program(dp, cfg, node) {
+        match self.program(dp, cfg, node, only) {
             Ok(()) => self.last_error = None,
             Err(e) => {
                 let msg = format!("{e:#}");
@@ -313,6 +374,7 @@ impl ServicesRuntime {
         dp: &mut Datapath,
         cfg: &ServicesConfig,
         node: &NodeView,
+        only: Option<&BTreeSet<String>>,
     ) -> anyhow::Result<()> {
         let t = cfg.timeouts;
         let timeouts = DpTimeouts {
@@ -325,99 +387,222 @@ impl ServicesRuntime {
             dp.set_conntrack_timeouts(timeouts)?;
             self.timeouts = Some(timeouts);
         }
-        // Ids: every service, every backend of every service (in any state:
-        // a connection keeps its backend while the backend exists).
-        let names: BTreeSet<String> = cfg.table.iter().map(|s| s.name.clone()).collect();
-        let wanted_backends: BTreeSet<(IpAddr, u16)> = cfg
-            .table
-            .iter()
-            .flat_map(|s| s.backends.iter().map(|b| (b.addr, b.port)))
-            .collect();
-        self.services.retain(&names);
-        for (addr, port) in &wanted_backends {
-            let id = self
-                .backends
-                .get_or_alloc(&(*addr, *port))
-                .context("no backend id left")?;
-            let b = DpBackend {
-                addr: ip_key(*addr).addr,
-                port: *port,
-                pad: 0,
-                flags: BACKEND_F_PRESENT,
-            };
-            if self.programmed_backends.get(&id) != Some(&b) {
-                dp.set_backend(id, b)?;
-                self.programmed_backends.insert(id, b);
-            }
-        }
-        // Frontends, their tables and markers.
-        let mut want_frontends = BTreeSet::new();
-        let mut want_markers = BTreeSet::new();
-        let mut want_ranges = BTreeSet::new();
-        for svc in cfg.table.iter() {
-            let id = self
-                .services
-                .get_or_alloc(&svc.name)
-                .context("no service id left")?;
-            for r in &svc.source_ranges {
-                want_ranges.insert((id, *r));
-            }
-            for fp in plan(svc, node) {
-                let key = service_key(
-                    fp.frontend.addr,
-                    fp.frontend.port,
-                    proto_number(&fp.frontend),
-                );
-                want_frontends.insert(key);
-                want_markers.insert(service_key(fp.frontend.addr, 0, 0));
-                self.program_frontend(dp, svc, id, key, &fp.backends)?;
-            }
-        }
-        for key in want_markers.difference(&self.markers.clone()) {
-            dp.upsert_frontend(
-                *key,
-                ServiceEntry {
-                    flags: SVC_F_ADDRESS,
-                    ..ServiceEntry::default()
-                },
-            )?;
-            self.markers.insert(*key);
-        }
-        for (id, r) in want_ranges.difference(&self.source_ranges.clone()) {
-            dp.set_source_range(*id, r, true)?;
-            self.source_ranges.insert((*id, *r));
-        }
-        // Stale state goes last, once nothing points at it.
-        let stale: Vec<ServiceKey> = self
-            .frontends
-            .keys()
-            .filter(|k| !want_frontends.contains(*k))
-            .copied()
-            .collect();
-        for key in stale {
-            dp.remove_frontend(&key)?;
-            if let Some(p) = self.frontends.remove(&key)
-                && let Some((off, len)) = p.table
-            {
-                self.pool.release(off, len);
-            }
-        }
-        for key in self.markers.clone().difference(&want_markers) {
-            dp.remove_frontend(key)?;
-            self.markers.remove(key);
-        }
-        for (id, r) in self.source_ranges.clone().difference(&want_ranges) {
-            dp.set_source_range(*id, r, false)?;
-            self.source_ranges.remove(&(*id, *r));
-        }
-        for id in self.backends.retain(&wanted_backends) {
-            dp.set_backend(id, DpBackend::default())?;
-            self.programmed_backends.remove(&id);
+        let names: BTreeSet<String> = match only {
+            Some(names) => names.clone(),
+            None => cfg
+                .table
+                .iter()
+                .map(|s| s.name.clone())
+                .chain(self.shares.keys().cloned())
+                .collect(),
+        };
+        for name in &names {
+            self.program_service(dp, name, cfg.table.get(name), node)?;
         }
         let on = !cfg.table.is_empty();
         if self.enabled != Some(on) {
             dp.set_services_enabled(on)?;
             self.enabled = Some(on);
+        }
+        Ok(())
+    }
+
+    /// Brings one service's share of the datapath in line with `svc`
+    /// (None: the service is gone). New entries are written before stale
+    /// ones go, so nothing points at a removed backend or table; entries
+    /// other services share (backends, address markers) go with the last
+    /// service that uses them.
+    fn program_service(
+        &mut self,
+        dp: &mut Datapath,
+        name: &str,
+        svc: Option<&Service>,
+        node: &NodeView,
+    ) -> anyhow::Result<()> {
+        let basis = svc.map(|s| {
+            let local = s.backends.iter().map(|b| (node.is_local)(b.addr)).collect();
+            (s.clone(), local)
+        });
+        let mut share = self.shares.remove(name).unwrap_or_default();
+        if basis.is_some() && share.basis == basis {
+            self.shares.insert(name.to_owned(), share);
+            return Ok(());
+        }
+        share.basis = None;
+        let r = self.program_share(dp, name, svc, node, &mut share);
+        if r.is_ok() {
+            share.basis = basis;
+        }
+        if svc.is_some() || !share.is_empty() {
+            self.shares.insert(name.to_owned(), share);
+        }
+        r
+    }
+
+    fn program_share(
+        &mut self,
+        dp: &mut Datapath,
+        name: &str,
+        svc: Option<&Service>,
+        node: &NodeView,
+        share: &mut Share,
+    ) -> anyhow::Result<()> {
+        let mut want = Share::default();
+        if let Some(svc) = svc {
+            let id = self
+                .services
+                .get_or_alloc(&name.to_owned())
+                .context("no service id left")?;
+            // Backends in any state: a connection keeps its backend while
+            // the backend exists.
+            want.backends = svc.backends.iter().map(|b| (b.addr, b.port)).collect();
+            for b in &want.backends {
+                if share.backends.contains(b) {
+                    continue;
+                }
+                self.add_backend(dp, *b)?;
+                count_up(&mut self.backend_refs, *b);
+                share.backends.insert(*b);
+            }
+            for fp in plan(svc, node) {
+                let f = fp.frontend;
+                let key = service_key(f.addr, f.port, proto_number(&f));
+                self.program_frontend(dp, svc, id, key, &fp.backends)?;
+                self.frontend_owner.insert(key, name.to_owned());
+                share.frontends.insert(key);
+                want.frontends.insert(key);
+                want.markers.insert(service_key(f.addr, 0, 0));
+                if fp.announce {
+                    want.announce.insert(IpNet::from(f.addr));
+                }
+            }
+            for m in &want.markers {
+                if share.markers.contains(m) {
+                    continue;
+                }
+                if !self.marker_refs.contains_key(m) {
+                    let marker = ServiceEntry {
+                        flags: SVC_F_ADDRESS,
+                        ..ServiceEntry::default()
+                    };
+                    dp.upsert_frontend(*m, marker)?;
+                }
+                count_up(&mut self.marker_refs, *m);
+                share.markers.insert(*m);
+            }
+            want.ranges = svc.source_ranges.iter().copied().collect();
+            for r in &want.ranges {
+                if share.ranges.contains(r) {
+                    continue;
+                }
+                dp.set_source_range(id, r, true)?;
+                share.ranges.insert(*r);
+            }
+            for p in &want.announce {
+                if share.announce.insert(*p) {
+                    count_up(&mut self.announce_refs, *p);
+                }
+            }
+        }
+        // Stale state goes last, once nothing points at it.
+        for key in share
+            .frontends
+            .difference(&want.frontends)
+            .copied()
+            .collect::<Vec<_>>()
+        {
+            if self.frontend_owner.get(&key).is_some_and(|o| o != name) {
+                // Another service has taken it over.
+                share.frontends.remove(&key);
+                continue;
+            }
+            dp.remove_frontend(&key)?;
+            self.frontend_owner.remove(&key);
+            if let Some(p) = self.frontends.remove(&key) {
+                if p.entry.table_size > 0 {
+                    count_down(&mut self.serving_refs, &key_ip(&key.addr));
+                }
+                if let Some((off, len)) = p.table {
+                    self.pool.release(off, len);
+                }
+            }
+            share.frontends.remove(&key);
+        }
+        for m in share
+            .markers
+            .difference(&want.markers)
+            .copied()
+            .collect::<Vec<_>>()
+        {
+            if self.marker_refs.get(&m) == Some(&1) {
+                dp.remove_frontend(&m)?;
+            }
+            count_down(&mut self.marker_refs, &m);
+            share.markers.remove(&m);
+        }
+        let stale_ranges: Vec<IpNet> = share.ranges.difference(&want.ranges).copied().collect();
+        if !stale_ranges.is_empty() {
+            let id = *self
+                .services
+                .by_key
+                .get(name)
+                .context("a service with source ranges has no id")?;
+            for r in stale_ranges {
+                dp.set_source_range(id, &r, false)?;
+                share.ranges.remove(&r);
+            }
+        }
+        for b in share
+            .backends
+            .difference(&want.backends)
+            .copied()
+            .collect::<Vec<_>>()
+        {
+            if self.backend_refs.get(&b) == Some(&1)
+                && let Some(&id) = self.backends.by_key.get(&b)
+            {
+                dp.set_backend(id, DpBackend::default())?;
+                self.programmed_backends.remove(&id);
+                self.backends.release(&b);
+            }
+            count_down(&mut self.backend_refs, &b);
+            share.backends.remove(&b);
+        }
+        for p in share
+            .announce
+            .difference(&want.announce)
+            .copied()
+            .collect::<Vec<_>>()
+        {
+            count_down(&mut self.announce_refs, &p);
+            share.announce.remove(&p);
+        }
+        if svc.is_none() {
+            self.services.release(&name.to_owned());
+        }
+        Ok(())
+    }
+
+    /// Writes backend `b` into the datapath under its id (allocated on
+    /// first use) unless it is there already.
+    fn add_backend(
+        &mut self,
+        dp: &mut Datapath,
+        (addr, port): (IpAddr, u16),
+    ) -> anyhow::Result<()> {
+        let id = self
+            .backends
+            .get_or_alloc(&(addr, port))
+            .context("no backend id left")?;
+        let b = DpBackend {
+            addr: ip_key(addr).addr,
+            port,
+            pad: 0,
+            flags: BACKEND_F_PRESENT,
+        };
+        if self.programmed_backends.get(&id) != Some(&b) {
+            dp.set_backend(id, b)?;
+            self.programmed_backends.insert(id, b);
         }
         Ok(())
     }
@@ -505,6 +690,13 @@ impl ServicesRuntime {
         if old.as_ref().map(|p| p.entry) != Some(entry) {
             dp.upsert_frontend(key, entry)?;
         }
+        let was_serving = old.as_ref().is_some_and(|p| p.entry.table_size > 0);
+        let serving = entry.table_size > 0;
+        if serving && !was_serving {
+            count_up(&mut self.serving_refs, key_ip(&key.addr));
+        } else if was_serving && !serving {
+            count_down(&mut self.serving_refs, &key_ip(&key.addr));
+        }
         if rebuild && let Some((off, n)) = old.and_then(|p| p.table) {
             self.pool.release(off, n);
         }
@@ -560,13 +752,14 @@ impl ServicesRuntime {
             .collect())
     }
 
-    /// Frontend addresses the datapath serves now (a frontend with a
-    /// table): only these are announced when the node has a datapath.
-    pub fn serving_addresses(&self) -> BTreeSet<IpAddr> {
-        self.frontends
-            .iter()
-            .filter(|(_, p)| p.entry.table_size > 0)
-            .map(|(k, _)| key_ip(&k.addr))
+    /// The host prefixes to announce with a datapath: those the services'
+    /// plans announce whose address the datapath serves now (a frontend
+    /// with a table), never before the node can serve them.
+    pub fn announced_and_served(&self) -> BTreeSet<IpNet> {
+        self.announce_refs
+            .keys()
+            .filter(|p| self.serving_refs.contains_key(&p.addr()))
+            .copied()
             .collect()
     }
 
@@ -679,8 +872,8 @@ mod tests {
         assert_eq!(ids.get_or_alloc(&"b".into()), Some(2));
         assert_eq!(ids.get_or_alloc(&"c".into()), None, "limit");
         assert_eq!(ids.get_or_alloc(&"a".into()), Some(1));
-        let keep: BTreeSet<String> = ["b".to_owned()].into();
-        assert_eq!(ids.retain(&keep), vec![1]);
+        assert_eq!(ids.release(&"a".into()), Some(1));
+        assert_eq!(ids.release(&"a".into()), None, "released once");
         assert_eq!(ids.get_or_alloc(&"c".into()), Some(1));
     }
 }

@@ -473,7 +473,46 @@ fn services_balance_vips_from_the_tor_to_pods_on_both_nodes() {
     for port in [20000u16, 25000, 29999] {
         all_answered(&client(&cl, "tcp", "198.51.100.200", port, 8, 0, ""), 8);
     }
-    let delete: Vec<String> = (0..10_000).map(|i| format!("bulk{i}")).collect();
+    // One request moves a frontend from one service to another (bulk0's
+    // port 20000 to a new service with node1-pod1 alone; bulk0 takes port
+    // 30000): only the services it names are programmed again, and the
+    // frontend stays with its new service though that one (a-moved) is
+    // programmed before its old one lets go of it.
+    let moved = json!({
+        "name": "a-moved",
+        "frontends": [{"addr": "198.51.100.200", "port": 20000, "proto": "tcp"}],
+        "backends": [{"addr": v4[0], "port": 8080}],
+    });
+    let mut bulk0 = svc(0);
+    bulk0["frontends"][0]["port"] = json!(30000);
+    for node in [&n1, &n2] {
+        let r = control(
+            node,
+            &json!({"request": "services-apply", "upsert": [moved, bulk0]}),
+        );
+        assert_eq!(r["reply"], "services-applied", "{r}");
+    }
+    let names = all_answered(&client(&cl, "tcp", "198.51.100.200", 20000, 8, 0, ""), 8);
+    assert!(
+        names.iter().all(|n| n == "node1-pod1"),
+        "port 20000 answered by {names:?}, want node1-pod1 alone"
+    );
+    all_answered(&client(&cl, "tcp", "198.51.100.200", 30000, 8, 0, ""), 8);
+    // Deleting a service leaves the backends and the address it shares
+    // with others in place: the rest still answer.
+    for node in [&n1, &n2] {
+        let r = control(
+            node,
+            &json!({"request": "services-apply", "delete": ["a-moved", "bulk1"]}),
+        );
+        assert_eq!(r["reply"], "services-applied", "{r}");
+    }
+    all_answered(&client(&cl, "tcp", "198.51.100.200", 30000, 8, 0, ""), 8);
+    all_answered(&client(&cl, "tcp", "198.51.100.200", 20002, 8, 0, ""), 8);
+    let delete: Vec<String> = (0..10_000)
+        .filter(|i| *i != 1)
+        .map(|i| format!("bulk{i}"))
+        .collect();
     for node in [&n1, &n2] {
         let r = control(
             node,

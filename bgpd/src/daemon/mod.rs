@@ -302,6 +302,13 @@ impl Daemon {
     /// Brings the VIP announcements and the datapath's service maps in
     /// line with the services, the local pods and the datapath.
     pub fn services_sync(&mut self) {
+        self.services_sync_only(None);
+    }
+
+    /// The same for the services named in `only` (None: all of them): a
+    /// request that changes a few services costs what they cost, not what
+    /// the whole table does.
+    fn services_sync_only(&mut self, only: Option<&std::collections::BTreeSet<String>>) {
         let local = self.local_addresses();
         let is_local = |a: std::net::IpAddr| local.contains(&a);
         let node = tern_services::NodeView {
@@ -309,19 +316,22 @@ impl Daemon {
         };
         // The datapath first: with one, a VIP is announced only once its
         // frontend is programmed here (never before the node can serve it).
-        if let Some(rt) = &mut self.datapath {
+        self.service_vips = if let Some(rt) = &mut self.datapath {
             let pod_netns: std::collections::BTreeSet<String> =
                 self.endpoints.list().into_iter().map(|e| e.netns).collect();
-            self.services
-                .reconcile(rt.datapath_mut(), &self.config.services, &node, &pod_netns);
-        }
-        let mut want = crate::services::announcements(&self.config.services, &node);
-        if self.datapath.is_some() {
-            let serving = self.services.serving_addresses();
-            let statics = &self.config.services.vips;
-            want.retain(|p| statics.contains(p) || serving.contains(&p.addr()));
-        }
-        self.service_vips = want;
+            self.services.reconcile(
+                rt.datapath_mut(),
+                &self.config.services,
+                &node,
+                &pod_netns,
+                only,
+            );
+            let mut want = self.services.announced_and_served();
+            want.extend(self.config.services.vips.iter().copied());
+            want
+        } else {
+            crate::services::announcements(&self.config.services, &node)
+        };
         self.vips_sync();
     }
 
@@ -555,8 +565,16 @@ impl Daemon {
                 delete,
                 replace_all,
             } => {
-                let mut new = self.config.clone();
-                let changes = match new.services.table.apply(upsert, delete, replace_all) {
+                // The table checks the whole request before it changes
+                // anything, so it is applied in place: no copy of the
+                // configuration, and only the services it touched are
+                // programmed again.
+                let changes = match self
+                    .config
+                    .services
+                    .table
+                    .apply(upsert, delete, replace_all)
+                {
                     Ok(c) => c,
                     Err(e) => {
                         return Reply::Error {
@@ -564,13 +582,18 @@ impl Daemon {
                         };
                     }
                 };
-                match self.commit(new).await {
-                    Ok(()) => Reply::ServicesApplied {
-                        changes: changes.iter().map(change_line).collect(),
-                    },
-                    Err(e) => Reply::Error {
-                        message: format!("{e:#}"),
-                    },
+                let touched: std::collections::BTreeSet<String> = changes
+                    .iter()
+                    .filter(|c| !matches!(c, tern_services::Change::Unchanged(_)))
+                    .map(|c| c.name().to_owned())
+                    .collect();
+                if self.services.announced.is_none() {
+                    self.services_sync();
+                } else if !touched.is_empty() {
+                    self.services_sync_only(Some(&touched));
+                }
+                Reply::ServicesApplied {
+                    changes: changes.iter().map(change_line).collect(),
                 }
             }
             Request::EgressApply {
