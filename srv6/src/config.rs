@@ -457,10 +457,25 @@ pub fn parse_line(cfg: &mut Srv6Config, node: &mut Node, line: &str) -> Result<(
                 }
             };
             cfg.change(|c| {
+                let others: Vec<(String, Option<u32>)> = c
+                    .vrfs
+                    .values()
+                    .filter(|v| v.name != name)
+                    .map(|v| (v.name.clone(), v.table))
+                    .collect();
                 let v = c
                     .vrfs
                     .get_mut(&name)
                     .ok_or_else(|| Srv6Error::NotConfigured(format!("vrf {name}")))?;
+                if let Some(other) = table
+                    .filter(|_| !negate)
+                    .and_then(|t| others.iter().find(|(_, o)| *o == Some(t)))
+                {
+                    return Err(Srv6Error::TableInUse {
+                        table: table.unwrap_or_default(),
+                        other: other.0.clone(),
+                    });
+                }
                 if negate {
                     if v.table.is_none() || (table.is_some() && v.table != table) {
                         return Err(Srv6Error::NotConfigured(format!(
