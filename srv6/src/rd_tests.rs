@@ -110,7 +110,7 @@ fn rt_wire_octets_are_rfc_4360() {
 fn rt_order_is_the_octets_order() {
     // FRR keeps RT lists sorted by their octets: type 0 before type 1
     // before type 2, whatever the text says.
-    let mut v = vec![
+    let mut v = [
         rt("4200000000:1"),
         rt("192.0.2.1:1"),
         rt("65000:2"),
