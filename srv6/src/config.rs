@@ -763,7 +763,7 @@ pub fn render(cfg: &Srv6Config) -> Vec<String> {
         push(" srv6");
         push("  locators");
         for loc in cfg.locators.values() {
-            push(&format!("   locator {}", loc.name));
+            push(&format!("   locator {}", loc.name()));
             push(&format!("    prefix {}", loc.prefix_words()));
             push("   exit");
             push("   !");

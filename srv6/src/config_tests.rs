@@ -106,12 +106,12 @@ fn the_example_parses_and_renders_back_exactly() {
     assert_eq!(lines(&cfg), EXAMPLE);
     let main = &cfg.locators["MAIN"];
     assert_eq!(
-        (main.block_len, main.node_len, main.func_bits),
+        (main.block_len(), main.node_len(), main.func_bits()),
         (40, 24, 16)
     );
     let wide = &cfg.locators["WIDE"];
     assert_eq!(
-        (wide.block_len, wide.node_len, wide.func_bits),
+        (wide.block_len(), wide.node_len(), wide.func_bits()),
         (32, 16, 20)
     );
     assert_eq!(cfg.bgp_locator.as_deref(), Some("MAIN"));
@@ -156,7 +156,7 @@ exit
 !";
     let cfg = parse_text(text).unwrap();
     let l = &cfg.locators["loc1"];
-    assert_eq!((l.block_len, l.node_len, l.func_bits), (40, 24, 16));
+    assert_eq!((l.block_len(), l.node_len(), l.func_bits()), (40, 24, 16));
     // Defaults are not rendered.
     assert_eq!(render(&cfg)[4], "    prefix 2001:db8:1:1::/64");
     // FRR 8.5's form, every length given, reads to the same locator.
@@ -351,7 +351,7 @@ fn a_refused_sid_line_leaves_the_others() {
     assert!(cfg.sids().is_none(), "no locator, no SIDs");
     parse_line(&mut cfg, &mut node, "locator WIDE").unwrap();
     let t = cfg.sids().unwrap();
-    assert_eq!(t.locator().name, "WIDE");
+    assert_eq!(t.locator().name(), "WIDE");
     // Every SID allocated again from WIDE: 256 explicit, the others from 16.
     let got: Vec<(String, u32)> = t
         .iter()

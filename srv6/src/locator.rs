@@ -29,14 +29,41 @@ pub const LEN_RANGE: std::ops::RangeInclusive<u8> = 16..=64;
 /// Longest name of a locator or VRF.
 pub const MAX_NAME_LEN: usize = 63;
 
-/// An SRv6 locator with its lengths resolved.
+/// An SRv6 locator with its lengths resolved. Its fields are private: every
+/// locator is made by [`Locator::new`] (deserialising one goes through it
+/// too), so the lengths always add up.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "LocatorFields")]
 pub struct Locator {
-    pub name: String,
-    pub prefix: Ipv6Net,
-    pub block_len: u8,
-    pub node_len: u8,
-    pub func_bits: u8,
+    name: String,
+    prefix: Ipv6Net,
+    block_len: u8,
+    node_len: u8,
+    func_bits: u8,
+}
+
+/// A locator as serialised, checked by [`Locator::new`] when read.
+#[derive(Deserialize)]
+struct LocatorFields {
+    name: String,
+    prefix: Ipv6Net,
+    block_len: u8,
+    node_len: u8,
+    func_bits: u8,
+}
+
+impl TryFrom<LocatorFields> for Locator {
+    type Error = Srv6Error;
+
+    fn try_from(f: LocatorFields) -> Result<Locator, Srv6Error> {
+        Locator::new(
+            &f.name,
+            f.prefix,
+            Some(f.block_len),
+            Some(f.node_len),
+            Some(f.func_bits),
+        )
+    }
 }
 
 /// Checks a locator or VRF name: 1 to 63 printable ASCII characters
@@ -128,6 +155,29 @@ impl Locator {
             node_len,
             func_bits,
         })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn prefix(&self) -> Ipv6Net {
+        self.prefix
+    }
+
+    /// Locator block length (LBL).
+    pub fn block_len(&self) -> u8 {
+        self.block_len
+    }
+
+    /// Locator node length (LNL).
+    pub fn node_len(&self) -> u8 {
+        self.node_len
+    }
+
+    /// Function length (FL).
+    pub fn func_bits(&self) -> u8 {
+        self.func_bits
     }
 
     /// The largest function value.

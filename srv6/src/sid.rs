@@ -189,7 +189,7 @@ impl SidTable {
 
     /// The smallest function usable at all: its label must not be reserved.
     pub fn min_function(&self) -> u32 {
-        let step = 1u32 << (crate::transpose::LABEL_BITS - self.locator.func_bits);
+        let step = 1u32 << (crate::transpose::LABEL_BITS - self.locator.func_bits());
         FIRST_UNRESERVED_LABEL.div_ceil(step).max(1)
     }
 
@@ -230,8 +230,8 @@ impl SidTable {
         if function == 0 || function > loc.max_function() {
             return Err(Srv6Error::FunctionOutOfRange {
                 function,
-                locator: loc.name.clone(),
-                bits: loc.func_bits,
+                locator: loc.name().to_owned(),
+                bits: loc.func_bits(),
                 max: loc.max_function(),
             });
         }
@@ -239,7 +239,7 @@ impl SidTable {
             return Err(Srv6Error::FunctionReserved {
                 function,
                 label: loc.label(function),
-                bits: loc.func_bits,
+                bits: loc.func_bits(),
                 min: self.min_function(),
             });
         }
@@ -282,7 +282,7 @@ impl SidTable {
             }
             let f = next.free_function().ok_or_else(|| Srv6Error::LocatorFull {
                 owner: owner.to_string(),
-                locator: next.locator.name.clone(),
+                locator: next.locator.name().to_owned(),
             })?;
             next.held.insert(f, (owner.clone(), SidRequest::Auto));
         }

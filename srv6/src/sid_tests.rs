@@ -28,13 +28,13 @@ fn want(items: &[(&str, SidScope, SidRequest)]) -> BTreeMap<SidOwner, SidRequest
 #[test]
 fn locator_defaults_are_frr_s() {
     let l = loc("2001:db8:1:1::/64", None);
-    assert_eq!((l.block_len, l.node_len, l.func_bits), (40, 24, 16));
+    assert_eq!((l.block_len(), l.node_len(), l.func_bits()), (40, 24, 16));
     let l = Locator::new("L", net("fc00:0:1::/48"), Some(32), None, Some(20)).unwrap();
-    assert_eq!((l.block_len, l.node_len, l.func_bits), (32, 16, 20));
+    assert_eq!((l.block_len(), l.node_len(), l.func_bits()), (32, 16, 20));
     let l = Locator::new("L", net("fc00:0:1::/48"), None, Some(16), None).unwrap();
-    assert_eq!((l.block_len, l.node_len), (32, 16));
+    assert_eq!((l.block_len(), l.node_len()), (32, 16));
     let l = Locator::new("L", net("fc00:0:1::/48"), Some(24), Some(24), None).unwrap();
-    assert_eq!((l.block_len, l.node_len), (24, 24));
+    assert_eq!((l.block_len(), l.node_len()), (24, 24));
 }
 
 #[test]
@@ -306,4 +306,15 @@ fn random_churn_never_shares_a_function() {
             }
         }
     }
+}
+
+#[test]
+fn a_locator_read_from_json_is_checked() {
+    let l = loc("2001:db8:1:1::/64", None);
+    let j = serde_json::to_string(&l).unwrap();
+    assert_eq!(serde_json::from_str::<Locator>(&j).unwrap(), l);
+    let bad = j.replace("\"func_bits\":16", "\"func_bits\":40");
+    assert_ne!(bad, j);
+    let e = serde_json::from_str::<Locator>(&bad).unwrap_err();
+    assert!(e.to_string().contains("func-bits 40"), "{e}");
 }
