@@ -50,6 +50,7 @@
 //! be allocated, a table another VRF has) changes nothing, not even the
 //! block the parser is in. Leading spaces do not matter; `!` lines and empty
 //! lines are skipped.
+use std::collections::BTreeMap;
 use std::str::SplitWhitespace;
 
 use ipnet::{IpNet, Ipv6Net};
@@ -58,7 +59,7 @@ use crate::error::Srv6Error;
 use crate::locator::{Locator, check_name};
 use crate::model::{BgpVrf, Redistribute, Srv6Config, VpnAf, Vrf, check_table};
 use crate::rd::{RouteDistinguisher, RouteTarget};
-use crate::sid::SidRequest;
+use crate::sid::{SidOwner, SidRequest};
 
 /// Where in the config a line is read: the block the previous lines opened.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -742,14 +743,56 @@ fn parse_af_line(
 }
 
 /// Parses a whole text (the blocks of the module's example, in any order
-/// and number). `Err` holds the 0-based index of the line at fault.
+/// and number). The SIDs are allocated once, after the last line, explicit
+/// functions first and automatic ones in owner order, so that the same
+/// config gives the same SIDs whatever the order of its blocks. `Err` holds
+/// the 0-based index of the line at fault (for a SID that cannot be
+/// allocated, the line that asked for it).
 pub fn parse_text(text: &str) -> Result<Srv6Config, (usize, Srv6Error)> {
     let mut cfg = Srv6Config::new();
+    cfg.defer_sids(true);
     let mut node = Node::Top;
+    let mut asked_at: BTreeMap<SidOwner, usize> = BTreeMap::new();
+    let mut requests = cfg.sid_requests();
     for (i, line) in text.lines().enumerate() {
         parse_line(&mut cfg, &mut node, line).map_err(|e| (i, e))?;
+        let now = cfg.sid_requests();
+        if now != requests {
+            for (owner, request) in &now {
+                if requests.get(owner) != Some(request) {
+                    asked_at.insert(owner.clone(), i);
+                }
+            }
+            requests = now;
+        }
+    }
+    cfg.defer_sids(false);
+    if let Err(e) = cfg.sync_sids() {
+        return Err((line_of(&e, &requests, &asked_at), e));
     }
     Ok(cfg)
+}
+
+/// The line that asked for the SID `e` refuses: the latest one among the
+/// owners it may be about.
+fn line_of(
+    e: &Srv6Error,
+    requests: &BTreeMap<SidOwner, SidRequest>,
+    asked_at: &BTreeMap<SidOwner, usize>,
+) -> usize {
+    let about = |owner: &SidOwner, request: &SidRequest| match e {
+        Srv6Error::FunctionOutOfRange { function, .. }
+        | Srv6Error::FunctionReserved { function, .. }
+        | Srv6Error::FunctionTaken { function, .. } => *request == SidRequest::Function(*function),
+        Srv6Error::LocatorFull { owner: o, .. } => owner.to_string() == *o,
+        _ => true,
+    };
+    requests
+        .iter()
+        .filter(|(o, r)| about(o, r))
+        .filter_map(|(o, _)| asked_at.get(o).copied())
+        .max()
+        .unwrap_or(0)
 }
 
 /// The lines of `cfg`, as FRR prints them: the segment-routing block (when

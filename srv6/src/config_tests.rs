@@ -518,7 +518,10 @@ fn random_config(rng: &mut Rng) -> Srv6Config {
     for l in &text {
         parse_line(&mut cfg, &mut node, l).unwrap_or_else(|e| panic!("{l}: {e}"));
     }
-    cfg
+    // Read whole, the SIDs are allocated in owner order, not line order.
+    let whole = parse_text(&text.join("\n")).unwrap();
+    assert_eq!(whole.sid_requests(), cfg.sid_requests());
+    whole
 }
 
 #[test]
@@ -531,4 +534,109 @@ fn random_configs_round_trip() {
         assert_eq!(back, cfg, "{text}");
         assert_eq!(lines(&back), text);
     }
+}
+
+/// Two VRFs, one asking `auto`, the other an explicit function 1.
+const ORDER_A: &str = "\
+segment-routing
+ srv6
+  locators
+   locator MAIN
+    prefix 2001:db8:1:1::/64
+   exit
+  exit
+ exit
+exit
+vrf a
+ table 10
+exit-vrf
+vrf b
+ table 20
+exit-vrf
+router bgp 65001
+ segment-routing srv6
+  locator MAIN
+ exit
+exit
+router bgp 65001 vrf a
+ address-family ipv4 unicast
+  sid vpn export auto
+ exit-address-family
+exit
+router bgp 65001 vrf b
+ address-family ipv4 unicast
+  sid vpn export 1
+ exit-address-family
+exit";
+
+#[test]
+fn a_whole_text_allocates_the_same_sids_in_any_order() {
+    let first = parse_text(ORDER_A).unwrap();
+    let a = first.sid(&SidOwner::new("a", SidScope::Ipv4)).unwrap();
+    let b = first.sid(&SidOwner::new("b", SidScope::Ipv4)).unwrap();
+    assert_eq!((a.function, b.function), (2, 1), "explicit first");
+    // The same config, its blocks in the reverse order.
+    let head_end = ORDER_A.find("vrf a").unwrap();
+    let bgp_start = ORDER_A.find("router bgp 65001 vrf a").unwrap();
+    let bgp_b = ORDER_A.find("router bgp 65001 vrf b").unwrap();
+    let text = format!(
+        "{}\n{}{}{}",
+        &ORDER_A[bgp_b..],
+        &ORDER_A[bgp_start..bgp_b],
+        &ORDER_A[head_end..bgp_start],
+        &ORDER_A[..head_end],
+    );
+    let second = parse_text(&text).unwrap_or_else(|(i, e)| panic!("{i}: {e}\n{text}"));
+    assert_eq!(second, first);
+    // Lines given one by one keep the earlier auto SID: b's 1 is refused.
+    let mut cfg = Srv6Config::new();
+    let mut node = Node::Top;
+    let mut refusal = None;
+    for line in ORDER_A.lines() {
+        if let Err(e) = parse_line(&mut cfg, &mut node, line) {
+            refusal = Some((line.trim().to_string(), e.to_string()));
+            break;
+        }
+    }
+    let (line, e) = refusal.expect("b's explicit 1 is held by a");
+    assert_eq!(line, "sid vpn export 1");
+    assert!(e.contains("held by vrf a ipv4 unicast"), "{e}");
+}
+
+#[test]
+fn a_sid_refused_at_the_end_names_its_line() {
+    let text = ORDER_A.replace("sid vpn export auto", "sid vpn export 1");
+    let (i, e) = parse_text(&text).unwrap_err();
+    assert_eq!(text.lines().nth(i), Some("  sid vpn export 1"));
+    // The second owner in order (vrf b) is refused; its line is the later one.
+    assert!(
+        i > text
+            .find("vrf b")
+            .map(|p| text[..p].lines().count())
+            .unwrap_or(0)
+    );
+    assert!(e.to_string().contains("held by vrf a"), "{e}");
+}
+
+#[test]
+fn a_reload_keeps_the_running_sids() {
+    let running = parse_text(ORDER_A).unwrap();
+    // The new file drops vrf b's SID and adds vrf c with an automatic one.
+    let text = ORDER_A.replace("  sid vpn export 1\n", "")
+        + "\nvrf c\n table 30\nexit-vrf\nrouter bgp 65001 vrf c\n address-family ipv4 unicast\n  sid vpn export auto\n exit-address-family\nexit";
+    let mut fresh = parse_text(&text).unwrap();
+    let a = SidOwner::new("a", SidScope::Ipv4);
+    let c = SidOwner::new("c", SidScope::Ipv4);
+    assert_eq!(
+        fresh.sid(&a).unwrap().function,
+        1,
+        "a fresh start packs from 1"
+    );
+    fresh.keep_sids_of(&running).unwrap();
+    assert_eq!(
+        fresh.sid(&a).unwrap().function,
+        2,
+        "a keeps its running SID"
+    );
+    assert_eq!(fresh.sid(&c).unwrap().function, 1, "c takes the freed one");
 }

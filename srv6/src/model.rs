@@ -156,6 +156,10 @@ pub struct Srv6Config {
     pub bgp_vrfs: BTreeMap<String, BgpVrf>,
     /// The SIDs held; None while BGP has no locator that exists.
     sids: Option<SidTable>,
+    /// While set, [`Srv6Config::change`] leaves the SIDs alone (a whole
+    /// text being read allocates them once at its end).
+    #[serde(skip)]
+    defer_sids: bool,
 }
 
 impl Srv6Config {
@@ -206,6 +210,25 @@ impl Srv6Config {
         result
     }
 
+    /// Allocates this config's SIDs starting from the table of `previous`
+    /// (the config running before a reload): an owner that keeps its
+    /// request keeps its SID, as with lines applied one by one. On `Err`
+    /// (an explicit function `previous` gives to another owner) `self` is
+    /// unchanged.
+    pub fn keep_sids_of(&mut self, previous: &Srv6Config) -> Result<(), Srv6Error> {
+        let mut next = self.clone();
+        next.sids = previous.sids.clone();
+        next.sync_sids()?;
+        *self = next;
+        Ok(())
+    }
+
+    /// Stops (`true`) or resumes allocating SIDs at each change; resuming
+    /// does not allocate: call [`Srv6Config::sync_sids`].
+    pub(crate) fn defer_sids(&mut self, defer: bool) {
+        self.defer_sids = defer;
+    }
+
     /// Checks rules that span items: table ids unique across VRFs.
     pub fn validate(&self) -> Result<(), Srv6Error> {
         let mut tables: BTreeMap<u32, &str> = BTreeMap::new();
@@ -232,7 +255,9 @@ impl Srv6Config {
         let mut next = self.clone();
         let out = edit(&mut next)?;
         next.validate()?;
-        next.sync_sids()?;
+        if !next.defer_sids {
+            next.sync_sids()?;
+        }
         *self = next;
         Ok(out)
     }
