@@ -332,6 +332,9 @@ pub fn parse_line(cfg: &mut Srv6Config, node: &mut Node, line: &str) -> Result<(
             let asn = parse_asn(&mut w)?;
             match w.opt() {
                 None if negate => {
+                    if cfg.bgp_asn != Some(asn) {
+                        return Err(Srv6Error::NotConfigured(format!("router bgp {asn}")));
+                    }
                     cfg.change(|c| {
                         c.bgp_asn = None;
                         c.bgp_locator = None;
@@ -710,9 +713,9 @@ fn parse_af_line(
                 parse_rt_list(w)?
             };
             Box::new(move |af: &mut VpnAf| {
-                if negate
-                    && (import && af.rt_import.is_empty() || export && af.rt_export.is_empty())
-                {
+                let none_set =
+                    (!import || af.rt_import.is_empty()) && (!export || af.rt_export.is_empty());
+                if negate && none_set {
                     return Err(not_configured("rt vpn".into()));
                 }
                 if import {

@@ -256,6 +256,16 @@ fn bad_lines_are_refused_with_the_reason() {
         ),
         (&Node::Top, "router bgp 65001 view x", "expected vrf"),
         (&Node::Top, "no vrf green", "vrf green is not configured"),
+        (
+            &Node::Top,
+            "no router bgp 65002",
+            "router bgp 65002 is not configured",
+        ),
+        (
+            &Node::Top,
+            "no router bgp 65001 vrf green",
+            "router bgp 65001 vrf green is not configured",
+        ),
         (&loc, "prefix 2001:db8:1:1::1/64", "host bits"),
         (&loc, "prefix 10.0.0.0/8", "an IPv6 prefix"),
         (
@@ -406,6 +416,12 @@ fn route_targets_replace_their_list_sorted() {
     let r = render_bgp_vrf(&cfg.bgp_vrfs["red"]);
     assert!(r.contains(&"  rt vpn both 65001:1 192.0.2.1:1 4200000000:1".to_string()));
     assert!(!r.iter().any(|l| l.contains("rt vpn import")));
+    // `no rt vpn both` empties both; a second time there is nothing to empty.
+    parse_line(&mut cfg, &mut node, "no rt vpn export").unwrap();
+    parse_line(&mut cfg, &mut node, "no rt vpn both 65001:1").unwrap();
+    let af = &cfg.bgp_vrfs["red"].ipv4;
+    assert!(af.rt_import.is_empty() && af.rt_export.is_empty());
+    assert!(refused(&cfg, &node, "no rt vpn both").contains("rt vpn is not configured"));
 }
 
 #[test]
