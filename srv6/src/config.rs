@@ -28,7 +28,8 @@
 //! exit
 //! !
 //! router bgp 65001 vrf blue
-//!  sid vpn per-vrf export auto|N                 (End.DT46, FRR 9's words)
+//!  sid vpn per-vrf export auto|N                 (End.DT46, FRR 9's words;
+//!                                                 not with sid vpn export)
 //!  !
 //!  address-family ipv4 unicast
 //!   network 10.0.0.0/24
@@ -567,6 +568,11 @@ pub fn parse_line(cfg: &mut Srv6Config, node: &mut Node, line: &str) -> Result<(
             w.end()?;
             cfg.change(|c| {
                 let b = bgp_vrf(c, &vrf)?;
+                if !negate && (b.ipv4.sid.is_some() || b.ipv6.sid.is_some()) {
+                    return Err(Srv6Error::SidExclusive {
+                        present: "sid vpn export in the address-families",
+                    });
+                }
                 if negate && b.sid_per_vrf.is_none() {
                     return Err(Srv6Error::NotConfigured("sid vpn per-vrf export".into()));
                 }
@@ -587,6 +593,11 @@ pub fn parse_line(cfg: &mut Srv6Config, node: &mut Node, line: &str) -> Result<(
             let edit = parse_af_line(&mut w, command, negate, ipv4)?;
             cfg.change(|c| {
                 let b = bgp_vrf(c, &vrf)?;
+                if command == "sid" && !negate && b.sid_per_vrf.is_some() {
+                    return Err(Srv6Error::SidExclusive {
+                        present: "sid vpn per-vrf export",
+                    });
+                }
                 edit(b.af_mut(ipv4))
             })?;
             Node::BgpVrfAf { vrf, ipv4 }

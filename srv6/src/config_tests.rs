@@ -195,18 +195,19 @@ fn negations_undo_each_line() {
     assert!(af.sid.is_none() && af.rd.is_none() && af.rt_import.is_empty());
     assert!(!af.import_vpn && !af.export_vpn && af.redistribute.is_empty());
     assert!(cfg.sid(&SidOwner::new("blue", SidScope::Ipv4)).is_none());
-    // The freed function goes to the next automatic owner.
+    // The freed function goes to the next automatic owner: blue's IPv6
+    // family, from explicit 256 to auto.
     parse_line(
         &mut cfg,
         &mut Node::BgpVrfAf {
-            vrf: "red".into(),
+            vrf: "blue".into(),
             ipv4: false,
         },
         "sid vpn export auto",
     )
     .unwrap();
     assert_eq!(
-        cfg.sid(&SidOwner::new("red", SidScope::Ipv6)).unwrap().sid,
+        cfg.sid(&SidOwner::new("blue", SidScope::Ipv6)).unwrap().sid,
         ip6("2001:db8:1:1:1::")
     );
     // Whole blocks.
@@ -235,6 +236,10 @@ fn bad_lines_are_refused_with_the_reason() {
         ipv4: false,
     };
     let loc = Node::Locator("MAIN".into());
+    let red4 = Node::BgpVrfAf {
+        vrf: "red".into(),
+        ipv4: true,
+    };
     for (node, line, reason) in [
         (
             &Node::Top,
@@ -325,6 +330,16 @@ fn bad_lines_are_refused_with_the_reason() {
             "no sid vpn export auto",
             "sid vpn export is not configured",
         ),
+        (
+            &Node::BgpVrf("blue".into()),
+            "sid vpn per-vrf export auto",
+            "mutually exclusive: remove sid vpn export in the address-families",
+        ),
+        (
+            &red4,
+            "sid vpn export auto",
+            "mutually exclusive: remove sid vpn per-vrf export",
+        ),
         (&Node::BgpSrv6, "locator WIDE", "already configured"),
         (
             &Node::BgpSrv6,
@@ -376,8 +391,8 @@ fn a_refused_sid_line_leaves_the_others() {
         ]
     );
     let af = Node::BgpVrfAf {
-        vrf: "red".into(),
-        ipv4: false,
+        vrf: "blue".into(),
+        ipv4: true,
     };
     let e = refused(&cfg, &af, "sid vpn export 15");
     assert!(
@@ -486,7 +501,8 @@ fn random_config(rng: &mut Rng) -> Srv6Config {
         }
         text.push("exit-vrf".into());
         text.push(format!("router bgp 65001 vrf v{v}"));
-        if rng.below(4) == 0 {
+        let per_vrf = rng.below(4) == 0;
+        if per_vrf {
             text.push(" sid vpn per-vrf export auto".into());
         }
         for (fam, ipv4) in [("ipv4", true), ("ipv6", false)] {
@@ -503,6 +519,7 @@ fn random_config(rng: &mut Rng) -> Srv6Config {
                 });
             }
             match rng.below(3) {
+                _ if per_vrf => {}
                 0 => text.push("  sid vpn export auto".into()),
                 1 => text.push(format!(
                     "  sid vpn export {}",

@@ -83,6 +83,11 @@ pub enum Srv6Error {
         owner: String,
     },
 
+    /// A per-VRF SID asked with a per-family one, or the other way round
+    /// (FRR 9 refuses both at once too).
+    #[error("a per-vrf SID and per-family SIDs are mutually exclusive: remove {present} first")]
+    SidExclusive { present: &'static str },
+
     /// No free function left in the locator for an automatic SID.
     #[error("sid vpn export auto for {owner}: locator {locator} has no free SID left")]
     LocatorFull { owner: String, locator: String },

@@ -99,7 +99,7 @@ pub enum SkipReason {
 /// A received route left out of a VRF.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Skipped {
-    /// The VRF it was for; empty when it fits no VRF at all.
+    /// The VRF it was for.
     pub vrf: String,
     pub rd: RouteDistinguisher,
     pub prefix: IpNet,

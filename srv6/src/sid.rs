@@ -4,7 +4,7 @@
 //! A VRF gets one SID per address family it exports (`sid vpn export
 //! auto|N` under `address-family ipv4|ipv6 unicast`: End.DT4, End.DT6), or
 //! one SID for both (`sid vpn per-vrf export auto|N` at the VRF's router
-//! level, FRR 9's words: End.DT46). `N` is the function value itself, as in
+//! level, FRR 9's words: End.DT46), never both (FRR 9 refuses that too). `N` is the function value itself, as in
 //! FRR 9 and later (FRR 8.4 takes an index 1 to 255 and makes function
 //! `N << 8` of it with 16 function bits).
 //!
