@@ -34,7 +34,9 @@ mod update;
 pub use attributes::{
     Aggregator, AsPath, AsSegment, AsSegmentType, AttrFlags, Attribute, Community,
     ExtendedCommunity, LargeCommunity, MpReachNlri, MpUnreachNlri, NextHop, Origin, PathAttribute,
-    PrefixSid,
+    PrefixSid, PrefixSidTlv, SRV6_SID_INFORMATION, SRV6_SID_STRUCTURE, Srv6Malformation,
+    Srv6Service, Srv6ServiceSubTlv, Srv6SidInformation, Srv6SidStructure, Srv6SubSubTlv,
+    VPN_LABEL_BITS, prefix_sid_tlv, srv6_behavior,
 };
 pub use capabilities::{
     AS_TRANS, AddPathEntry, AddPathMode, Capability, ExtendedNextHopEntry, Fqdn, GracefulRestart,
