@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::all_fixtures;
+use common::{all_fixtures, srv6_fixtures};
 use tern_bgp_wire::{
     AfiSafi, Attribute, Codec, HEADER_LEN, Message, NotificationMessage, OpenMessage, PrefixSid,
     Srv6SidStructure, UpdateMessage, UpdateOutcome, srv6_behavior,
@@ -225,7 +225,11 @@ fn random_bytes_never_panic() {
 fn mutated_fixtures_never_panic() {
     let mut r = Rng(seed());
     let ctxs = contexts();
-    let fixtures: Vec<Vec<u8>> = all_fixtures().into_iter().map(|(_, _, b)| b).collect();
+    let fixtures: Vec<Vec<u8>> = all_fixtures()
+        .into_iter()
+        .chain(srv6_fixtures())
+        .map(|(_, _, b)| b)
+        .collect();
     assert!(!fixtures.is_empty());
     let deadline = Instant::now() + budget();
     let mut runs = 0u64;
@@ -242,7 +246,7 @@ fn mutated_fixtures_never_panic() {
 #[test]
 fn every_prefix_of_every_fixture_is_handled() {
     // Truncation at each length, in every context.
-    for (_, _, bytes) in all_fixtures() {
+    for (_, _, bytes) in all_fixtures().into_iter().chain(srv6_fixtures()) {
         for ctx in contexts() {
             for n in 0..=bytes.len() {
                 exercise(&bytes[..n], &ctx);

@@ -83,9 +83,7 @@ fn vpn_update(
 fn write_pcap(path: &Path, payloads: &[Vec<u8>]) {
     let mut f = Vec::new();
     // Global header: magic, version 2.4, zone, sigfigs, snaplen, Ethernet.
-    for v in [0xa1b2_c3d4u32] {
-        f.extend_from_slice(&v.to_le_bytes());
-    }
+    f.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     f.extend_from_slice(&2u16.to_le_bytes());
     f.extend_from_slice(&4u16.to_le_bytes());
     f.extend_from_slice(&0u32.to_le_bytes());
