@@ -789,6 +789,26 @@ fn srv6_vpn_routes_with_gobgp_frr_and_exabgp() {
             "FRR's JSON has {} under RD {rd}: {json}",
             r.prefix
         );
+        let path = &paths[0];
+        assert_eq!(path["valid"], true, "{json}");
+        assert_eq!(path["network"], r.prefix, "{json}");
+        // The detail JSON has the label and the SID as advertised; FRR 8.4
+        // shows the endpoint behavior nowhere.
+        let detail_json = vtysh(&format!("show bgp {afi} vpn {} json", r.prefix));
+        let d: Value = serde_json::from_str(&detail_json).unwrap_or(Value::Null);
+        let p = &d[&rd]["paths"][0];
+        assert_eq!(p["remoteLabel"], label.value(), "{detail_json}");
+        assert_eq!(p["remoteSid"], advertised.to_string(), "{detail_json}");
+        assert_eq!(p["valid"], true, "{detail_json}");
+        let nh = if r.family == AfiSafi::IPV4_VPN {
+            next_hops
+                .get(&("to FRR", r.prefix))
+                .filter(|n| n.starts_with("VpnIpv6"))
+                .map_or("192.0.2.9", |_| "2001:db8:2::1")
+        } else {
+            "2001:db8:2::1"
+        };
+        assert_eq!(p["nexthops"][0]["ip"], nh, "{detail_json}");
     }
 
     // What each peer re-advertised to us, and what ExaBGP originated.
