@@ -141,7 +141,7 @@ impl Route {
 struct Received {
     codec: Option<Codec>,
     messages: Vec<Vec<u8>>,
-    notification: Option<String>,
+    notification: Option<tern_bgp_wire::NotificationMessage>,
 }
 
 /// One passive BGP session of the scripted speaker.
@@ -177,7 +177,7 @@ impl Session {
     fn established(&self) -> Result<Codec, String> {
         let r = self.rx.lock().map_err(|e| e.to_string())?;
         if let Some(n) = &r.notification {
-            return Err(format!("{}: NOTIFICATION {n}", self.name));
+            return Err(format!("{}: NOTIFICATION {n:?}", self.name));
         }
         r.codec
             .clone()
@@ -269,7 +269,7 @@ fn serve(
                 }
                 Ok(Message::Notification(n)) => {
                     if let Ok(mut r) = rx.lock() {
-                        r.notification = Some(format!("{n:?}"));
+                        r.notification = Some(n);
                     }
                 }
                 _ => {}
@@ -870,4 +870,32 @@ fn srv6_vpn_routes_with_gobgp_frr_and_exabgp() {
             );
         }
     }
+
+    // The other way round, ExaBGP 4.2 refuses an RFC 9252 Prefix-SID: it
+    // answers our VPN-IPv4 route with a NOTIFICATION, and the test records
+    // which.
+    let r = &routes()[0];
+    from_exa.send(Message::Update(r.update(NextHop::VpnIpv4 {
+        rd: RouteDistinguisher::default(),
+        addr: Ipv4Addr::new(192, 0, 2, 17),
+    })));
+    let n = eventually(20, "ExaBGP's answer to an SRv6 Prefix-SID", || {
+        from_exa
+            .rx
+            .lock()
+            .ok()
+            .and_then(|r| r.notification.clone())
+            .ok_or_else(|| "no NOTIFICATION from ExaBGP".to_owned())
+    });
+    println!(
+        "ExaBGP answers an SRv6 L3 Service with NOTIFICATION {}/{}: {}",
+        n.code,
+        n.subcode,
+        String::from_utf8_lossy(&n.data)
+    );
+    assert_eq!(
+        (n.code, n.subcode),
+        (3, 5),
+        "ExaBGP's NOTIFICATION (UPDATE Message Error / Attribute Length Error expected)"
+    );
 }
