@@ -10,7 +10,14 @@
 //! ExaBGP 4.2 originates routes with a raw Prefix-SID attribute: those
 //! UPDATEs, as the peers encoded them, are decoded and re-encoded octet for
 //! octet, and written under bgpd/wire/tests/fixtures/srv6/ when
-//! TERN_SRV6_WRITE_FIXTURES is set.
+//! TERN_SRV6_WRITE_FIXTURES is set. Last, ExaBGP is sent one of our routes
+//! and answers it with the NOTIFICATION it sends for RFC 9252's layout.
+//!
+//! What the peers do (also in the fixtures README): GoBGP shows every field
+//! of the SRv6 L3 Service and passes it on as received; FRR 8.4 shows the
+//! label and the SID as advertised (not the behavior), and passes SID,
+//! structure and label on with the opaque behavior; FRR 8.4 does not
+//! advertise RFC 8950 next hops for VPN-IPv4, so it gets a 12-octet one.
 //!
 //! Needs root, gobgpd, FRR (zebra, bgpd, vtysh) and exabgp (lab/setup.sh);
 //! fails, never skips, when one is missing. Run under the lab lock.
