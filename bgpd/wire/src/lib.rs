@@ -11,6 +11,11 @@
 //! fail to decode: [`UpdateMessage::outcome`] carries the RFC 7606 verdict
 //! (accept, attribute-discard, treat-as-withdraw or session-reset).
 //!
+//! The BGP Prefix-SID attribute is kept as its octets ([`PrefixSid`]) and
+//! has a typed view of its SRv6 services (RFC 9252): [`PrefixSid::decode_tlvs`],
+//! [`PrefixSid::srv6_l3_service`], and [`Srv6SidStructure`] for the
+//! transposition of SID bits into the label of a VPN route.
+//!
 //! The decoders never panic, whatever the input: all reads are bounds-checked
 //! (`Reader`), and the property and fuzz tests check it.
 

@@ -164,8 +164,8 @@ impl PrefixSid {
         Self::from_tlvs(&[tlv]).unwrap_or_default()
     }
 
-    /// The first SRv6 L3 Service TLV (RFC 9252 §2: later ones are ignored);
-    /// `None` when there is none or the attribute does not decode.
+    /// The first SRv6 L3 Service TLV (any later one stays in the attribute,
+    /// unused); `None` when there is none or the attribute does not decode.
     pub fn srv6_l3(&self) -> Option<Srv6Service> {
         self.first_service(prefix_sid_tlv::SRV6_L3_SERVICE)
     }

@@ -177,7 +177,7 @@ impl Srv6SidStructure {
         self.transposition_len > 0
     }
 
-    /// Transposition for a VPN route (RFC 9252 §4 and §6.1): the label
+    /// Transposition for a VPN route (RFC 9252 §4 and §5): the label
     /// to put in the NLRI, whose 20-bit value carries the transposed bits
     /// of `sid` in its most significant bits, and the SID to advertise in
     /// the Prefix-SID with those bits cleared. Without transposition the
@@ -406,7 +406,8 @@ impl Srv6Service {
         }
     }
 
-    /// The first SID Information sub-TLV, the one RFC 9252 §3.1 says to use.
+    /// The first SID Information sub-TLV, the one an ingress PE uses
+    /// (RFC 9252); later ones are kept and passed on.
     pub fn first_sid(&self) -> Option<&Srv6SidInformation> {
         self.sub_tlvs.iter().find_map(|t| match t {
             Srv6ServiceSubTlv::SidInformation(i) => Some(i),
