@@ -11,6 +11,11 @@
 //! fail to decode: [`UpdateMessage::outcome`] carries the RFC 7606 verdict
 //! (accept, attribute-discard, treat-as-withdraw or session-reset).
 //!
+//! The BGP Prefix-SID attribute is kept as its octets ([`PrefixSid`]) and
+//! has a typed view of its SRv6 services (RFC 9252): [`PrefixSid::decode_tlvs`],
+//! [`PrefixSid::srv6_l3_service`], and [`Srv6SidStructure`] for the
+//! transposition of SID bits into the label of a VPN route.
+//!
 //! The decoders never panic, whatever the input: all reads are bounds-checked
 //! (`Reader`), and the property and fuzz tests check it.
 
@@ -34,7 +39,9 @@ mod update;
 pub use attributes::{
     Aggregator, AsPath, AsSegment, AsSegmentType, AttrFlags, Attribute, Community,
     ExtendedCommunity, LargeCommunity, MpReachNlri, MpUnreachNlri, NextHop, Origin, PathAttribute,
-    PrefixSid,
+    PrefixSid, PrefixSidTlv, SRV6_SID_INFORMATION, SRV6_SID_STRUCTURE, Srv6Malformation,
+    Srv6Service, Srv6ServiceSubTlv, Srv6SidInformation, Srv6SidStructure, Srv6SubSubTlv,
+    VPN_LABEL_BITS, prefix_sid_tlv, srv6_behavior,
 };
 pub use capabilities::{
     AS_TRANS, AddPathEntry, AddPathMode, Capability, ExtendedNextHopEntry, Fqdn, GracefulRestart,

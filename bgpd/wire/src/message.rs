@@ -239,8 +239,9 @@ mod tests {
                 PathAttribute::new(Attribute::LargeCommunities(vec![LargeCommunity::new(
                     1, 2, 3,
                 )])),
+                // An SRv6 L3 Service TLV with only its reserved octet.
                 PathAttribute::new(Attribute::PrefixSid(PrefixSid {
-                    tlvs: vec![5, 0, 2, 0, 0],
+                    tlvs: vec![5, 0, 1, 0],
                 })),
                 PathAttribute::new(Attribute::Raw {
                     type_code: 250,

@@ -10,6 +10,7 @@ use std::net::Ipv4Addr;
 use thiserror::Error;
 
 use crate::attr_type;
+use crate::attributes::Srv6Malformation;
 use crate::family::AfiSafi;
 use crate::notification::{NotificationMessage, code, update_subcode};
 
@@ -110,6 +111,10 @@ pub enum Fault {
     /// Originator SRGB TLV has the wrong size (RFC 8669 §6).
     #[error("Prefix-SID TLVs do not add up to the attribute length")]
     PrefixSidTlv,
+    /// An SRv6 L3/L2 Service TLV of the Prefix-SID is malformed (RFC 9252
+    /// §8): the whole attribute is discarded, as for [`Fault::PrefixSidTlv`].
+    #[error("Prefix-SID SRv6 Service TLV malformed: {0}")]
+    PrefixSidSrv6(Srv6Malformation),
     /// A PMSI Tunnel of a type RFC 6514 does not define.
     #[error("PMSI tunnel type {0} is unknown")]
     PmsiTunnelType(u8),

@@ -123,7 +123,8 @@ fn action_for(code: u8, fault: &Fault) -> Action {
         _ if mp => Action::SessionReset,
         _ => match code {
             // RFC 7606 §7.6, §7.7; RFC 6793 §6 for the AS4 attributes; RFC 7607;
-            // Prefix-SID (RFC 8669 §6: "attribute discard").
+            // Prefix-SID (RFC 8669 §6: "attribute discard"; RFC 9252 §8 for
+            // its SRv6 Service TLVs).
             t::ATOMIC_AGGREGATE
             | t::AGGREGATOR
             | t::AS4_PATH

@@ -1021,3 +1021,196 @@ fn negotiated_families_are_those_both_opens_name() {
     assert_eq!(legacy.families, Some(vec![AfiSafi::IPV4_UNICAST]));
     assert!(Codec::default().negotiated(AfiSafi::IPV4_VPN));
 }
+
+// ------------------------------------------------- SRv6 services (RFC 9252)
+
+/// MP_REACH_NLRI of VPN-IPv4 with an RFC 8950 next hop (RD 0, 2001:db8::1)
+/// and one route: label value 0x01000, RD 65000:1, 10.1.0.0/16.
+fn mp_reach_vpnv4() -> Vec<u8> {
+    let mut v = vec![0, 1, 128, 24];
+    v.extend_from_slice(&[0; 8]);
+    v.extend_from_slice(
+        &"2001:db8::1"
+            .parse::<std::net::Ipv6Addr>()
+            .expect("addr")
+            .octets(),
+    );
+    v.push(0);
+    v.extend_from_slice(&[
+        88 + 16,
+        0x01,
+        0x00,
+        0x01,
+        0,
+        0,
+        0xfd,
+        0xe8,
+        0,
+        0,
+        0,
+        1,
+        10,
+        1,
+    ]);
+    attr(0x90, attr_type::MP_REACH_NLRI, &v)
+}
+
+/// SID Information sub-TLV value: SID 2001:db8:5::, End.DT4, then `subsub`.
+fn sid_information(subsub: &[u8]) -> Vec<u8> {
+    let mut v = vec![0];
+    v.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 5]);
+    v.extend_from_slice(&[0; 10]);
+    v.extend_from_slice(&[0, 0, 19, 0]);
+    v.extend_from_slice(subsub);
+    v
+}
+
+/// type, 2-octet length, value.
+fn tlv(code: u8, value: &[u8]) -> Vec<u8> {
+    let mut v = vec![code];
+    v.extend_from_slice(&u16::try_from(value.len()).expect("fits").to_be_bytes());
+    v.extend_from_slice(value);
+    v
+}
+
+/// A Prefix-SID with one SRv6 L3 Service TLV holding `sub_tlvs`.
+fn prefix_sid_l3(sub_tlvs: &[u8]) -> Vec<u8> {
+    let mut service = vec![0];
+    service.extend_from_slice(sub_tlvs);
+    attr(0xc0, attr_type::PREFIX_SID, &tlv(5, &service))
+}
+
+/// The VPN route with `prefix_sid`, then a COMMUNITIES.
+fn vpn_update(prefix_sid: Vec<u8>) -> Vec<u8> {
+    let community = attr(0xc0, attr_type::COMMUNITIES, &[0xfd, 0xe9, 0, 1]);
+    body(
+        &[],
+        &[origin(), as_path(), mp_reach_vpnv4(), prefix_sid, community],
+        &[],
+    )
+}
+
+const STRUCTURE_40_24_16: [u8; 6] = [40, 24, 16, 0, 16, 64];
+
+#[test]
+fn well_formed_srv6_service_is_accepted_and_typed() {
+    let good = tlv(1, &sid_information(&tlv(1, &STRUCTURE_40_24_16)));
+    let u = decode_update(&vpn_update(prefix_sid_l3(&good)), &ctx());
+    assert_eq!(u.outcome, UpdateOutcome::Accept);
+    let Some(Attribute::PrefixSid(p)) = u.attribute(attr_type::PREFIX_SID).map(|a| &a.value) else {
+        panic!("no Prefix-SID");
+    };
+    let service = p.srv6_l3().expect("L3 service");
+    let info = service.first_sid().expect("SID");
+    assert_eq!(
+        info.sid,
+        "2001:db8:5::".parse::<std::net::Ipv6Addr>().expect("addr")
+    );
+    assert_eq!(info.behavior, tern_bgp_wire::srv6_behavior::END_DT4);
+    let s = info.structure().expect("structure");
+    let label = match u.announced()[0].1.prefix {
+        tern_bgp_wire::NlriPrefix::Vpnv4 { label, .. } => label,
+        ref other => panic!("{other:?}"),
+    };
+    // Label value 0x01000: its top 16 bits, function 0x0100, at offset 64.
+    assert_eq!(
+        s.sid_from_vpn_label(info.sid, label),
+        Ok("2001:db8:5:0:100::".parse().expect("addr"))
+    );
+}
+
+#[test]
+fn malformed_srv6_service_discards_the_prefix_sid_only() {
+    use tern_bgp_wire::Srv6Malformation as M;
+    let sid_info = |subsub: &[u8]| tlv(1, &sid_information(subsub));
+    let cases: Vec<(&str, Vec<u8>, M)> = vec![
+        // The sub-TLV header stops after its type.
+        ("truncated sub-TLV", prefix_sid_l3(&[1]), M::SubTlvOverrun),
+        // The sub-TLV says 40 octets, 31 follow.
+        (
+            "sub-TLV length overrun",
+            {
+                let mut s = sid_info(&tlv(1, &STRUCTURE_40_24_16));
+                s[2] = 40;
+                prefix_sid_l3(&s)
+            },
+            M::SubTlvOverrun,
+        ),
+        (
+            "SID Information of 20 octets",
+            prefix_sid_l3(&tlv(1, &sid_information(&[])[..20])),
+            M::SidInformationTooShort { length: 20 },
+        ),
+        (
+            "sub-sub-TLV overrun",
+            prefix_sid_l3(&sid_info(&[1, 0, 9, 40, 24, 16, 0, 16, 64])),
+            M::SubSubTlvOverrun,
+        ),
+        (
+            "structure of 5 octets",
+            prefix_sid_l3(&sid_info(&tlv(1, &STRUCTURE_40_24_16[..5]))),
+            M::StructureLength { length: 5 },
+        ),
+        (
+            "structure of 7 octets",
+            prefix_sid_l3(&sid_info(&tlv(1, &[40, 24, 16, 0, 16, 64, 0]))),
+            M::StructureLength { length: 7 },
+        ),
+        (
+            "structure over 128 bits",
+            prefix_sid_l3(&sid_info(&tlv(1, &[64, 48, 16, 8, 16, 112]))),
+            M::StructureTooLong { bits: 136 },
+        ),
+        (
+            "transposition past the SID",
+            prefix_sid_l3(&sid_info(&tlv(1, &[40, 24, 16, 0, 16, 120]))),
+            M::Transposition {
+                offset: 120,
+                length: 16,
+            },
+        ),
+        (
+            "transposition wider than a label",
+            prefix_sid_l3(&sid_info(&tlv(1, &[40, 24, 32, 0, 25, 64]))),
+            M::Transposition {
+                offset: 64,
+                length: 25,
+            },
+        ),
+        (
+            "L2 Service TLV without its reserved octet",
+            attr(0xc0, attr_type::PREFIX_SID, &tlv(6, &[])),
+            M::ServiceTooShort,
+        ),
+    ];
+    for (what, prefix_sid, fault) in cases {
+        let u = decode_update(&vpn_update(prefix_sid), &ctx());
+        assert!(
+            matches!(u.outcome, UpdateOutcome::AttributeDiscard(_)),
+            "{what}: {:?}",
+            u.outcome
+        );
+        assert_eq!(
+            issues(&u),
+            [(
+                attr_type::PREFIX_SID,
+                Fault::PrefixSidSrv6(fault),
+                Action::AttributeDiscard
+            )],
+            "{what}"
+        );
+        assert!(u.attribute(attr_type::PREFIX_SID).is_none(), "{what}");
+        assert!(u.attribute(attr_type::COMMUNITIES).is_some(), "{what}");
+        // The VPN route stays; whether it is usable without its SID is the
+        // VPN layer's call (RFC 9252 §8).
+        assert_eq!(u.announced().len(), 1, "{what}");
+        assert_eq!(
+            u.outcome.issues()[0].subcode(),
+            tern_bgp_wire::update_subcode::OPTIONAL_ATTRIBUTE_ERROR
+        );
+    }
+    // Unknown sub-TLVs and sub-sub-TLVs are not errors.
+    let unknown = [tlv(9, &[1, 2]), sid_info(&tlv(7, &[]))].concat();
+    let u = decode_update(&vpn_update(prefix_sid_l3(&unknown)), &ctx());
+    assert_eq!(u.outcome, UpdateOutcome::Accept);
+}

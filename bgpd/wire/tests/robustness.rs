@@ -9,10 +9,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::all_fixtures;
+use common::{all_fixtures, srv6_fixtures};
 use tern_bgp_wire::{
-    AfiSafi, Codec, HEADER_LEN, Message, NotificationMessage, OpenMessage, UpdateMessage,
-    UpdateOutcome,
+    AfiSafi, Attribute, Codec, HEADER_LEN, Message, NotificationMessage, OpenMessage, PrefixSid,
+    Srv6SidStructure, UpdateMessage, UpdateOutcome, srv6_behavior,
 };
 
 /// xorshift64*.
@@ -113,6 +113,13 @@ fn exercise(bytes: &[u8], ctx: &Codec) {
 }
 
 fn check_round_trip(msg: &Message, ctx: &Codec) {
+    if let Message::Update(u) = msg {
+        for a in &u.attributes {
+            if let Attribute::PrefixSid(p) = &a.value {
+                check_prefix_sid(p);
+            }
+        }
+    }
     if let Message::Update(u) = msg
         && matches!(u.outcome, UpdateOutcome::SessionReset(_))
     {
@@ -137,7 +144,20 @@ fn check_round_trip(msg: &Message, ctx: &Codec) {
     }
 }
 
+/// `mutate_bytes`, then usually a consistent BGP header.
 fn mutate(r: &mut Rng, input: &[u8]) -> Vec<u8> {
+    let mut v = mutate_bytes(r, input);
+    // Usually keep the header consistent, so the body parsers are reached.
+    if r.below(4) != 0 && v.len() >= HEADER_LEN {
+        let len = u16::try_from(v.len()).unwrap_or(u16::MAX);
+        v[..16].fill(0xff);
+        v[16..18].copy_from_slice(&len.to_be_bytes());
+    }
+    v
+}
+
+/// One to four random edits: bit flips, bytes replaced, inserted, removed.
+fn mutate_bytes(r: &mut Rng, input: &[u8]) -> Vec<u8> {
     let mut v = input.to_vec();
     for _ in 0..1 + r.below(4) {
         match r.below(8) {
@@ -173,12 +193,6 @@ fn mutate(r: &mut Rng, input: &[u8]) -> Vec<u8> {
             _ => {}
         }
     }
-    // Usually keep the header consistent, so the body parsers are reached.
-    if r.below(4) != 0 && v.len() >= HEADER_LEN {
-        let len = u16::try_from(v.len()).unwrap_or(u16::MAX);
-        v[..16].fill(0xff);
-        v[16..18].copy_from_slice(&len.to_be_bytes());
-    }
     v
 }
 
@@ -211,7 +225,11 @@ fn random_bytes_never_panic() {
 fn mutated_fixtures_never_panic() {
     let mut r = Rng(seed());
     let ctxs = contexts();
-    let fixtures: Vec<Vec<u8>> = all_fixtures().into_iter().map(|(_, _, b)| b).collect();
+    let fixtures: Vec<Vec<u8>> = all_fixtures()
+        .into_iter()
+        .chain(srv6_fixtures())
+        .map(|(_, _, b)| b)
+        .collect();
     assert!(!fixtures.is_empty());
     let deadline = Instant::now() + budget();
     let mut runs = 0u64;
@@ -228,11 +246,56 @@ fn mutated_fixtures_never_panic() {
 #[test]
 fn every_prefix_of_every_fixture_is_handled() {
     // Truncation at each length, in every context.
-    for (_, _, bytes) in all_fixtures() {
+    for (_, _, bytes) in all_fixtures().into_iter().chain(srv6_fixtures()) {
         for ctx in contexts() {
             for n in 0..=bytes.len() {
                 exercise(&bytes[..n], &ctx);
             }
         }
     }
+}
+
+/// A Prefix-SID that was accepted must decode typed and encode back to
+/// the same octets.
+fn check_prefix_sid(p: &PrefixSid) {
+    let tlvs = p
+        .decode_tlvs()
+        .unwrap_or_else(|e| panic!("accepted Prefix-SID does not decode: {e}: {p:?}"));
+    let again = PrefixSid::from_tlvs(&tlvs).expect("re-encodes");
+    assert_eq!(&again, p, "Prefix-SID changed through a round trip");
+}
+
+#[test]
+fn mutated_srv6_prefix_sids_never_panic() {
+    let mut r = Rng(seed());
+    let structure = Srv6SidStructure::with_transposed_function(40, 24, 16, 0);
+    let base = PrefixSid::srv6_l3_service(
+        "2001:db8:1:1::".parse().expect("addr"),
+        srv6_behavior::END_DT46,
+        Some(structure),
+    );
+    let deadline = Instant::now() + budget();
+    let (mut runs, mut good) = (0u64, 0u64);
+    while Instant::now() < deadline {
+        let p = PrefixSid {
+            tlvs: mutate_bytes(&mut r, &base.tlvs),
+        };
+        // The typed decoder alone, then through a whole UPDATE.
+        if p.decode_tlvs().is_ok() {
+            check_prefix_sid(&p);
+            good += 1;
+        }
+        let _ = (p.srv6_l3(), p.srv6_l2());
+        let mut attrs = vec![0x40, 1, 1, 0, 0x40, 2, 0, 0xc0, 40];
+        attrs.push(u8::try_from(p.tlvs.len()).unwrap_or(u8::MAX));
+        attrs.extend_from_slice(&p.tlvs);
+        let mut body = vec![0, 0];
+        body.extend_from_slice(&u16::try_from(attrs.len()).expect("fits").to_be_bytes());
+        body.extend_from_slice(&attrs);
+        let u = UpdateMessage::decode(&body, &Codec::default());
+        check_round_trip(&Message::Update(u), &Codec::default());
+        runs += 1;
+    }
+    println!("{runs} mutated SRv6 Prefix-SIDs, {good} well formed");
+    assert!(runs > 100 && good > 0);
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use tern_bgp_wire::{Message, UpdateMessage};
+use tern_bgp_wire::{Attribute, Message, PrefixSid, UpdateMessage};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, body)) = data.split_first() else {
@@ -19,5 +19,14 @@ fuzz_target!(|data: &[u8]| {
         update.withdrawals(),
         update.end_of_rib(),
     );
+    // An accepted Prefix-SID decodes typed and encodes back to its octets.
+    for a in &update.attributes {
+        if let Attribute::PrefixSid(p) = &a.value {
+            let tlvs = p
+                .decode_tlvs()
+                .expect("an accepted Prefix-SID decodes typed");
+            assert_eq!(PrefixSid::from_tlvs(&tlvs).as_ref(), Ok(p));
+        }
+    }
     common::round_trip(&Message::Update(update), &ctx);
 });

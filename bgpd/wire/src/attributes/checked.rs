@@ -113,23 +113,27 @@ pub(crate) fn ipv6_ext_communities(value: &[u8]) -> Result<(), Fault> {
     Ok(())
 }
 
-/// Label-Index TLV (RFC 8669 §3.1): reserved 1, flags 2, label index 4.
-const PREFIX_SID_LABEL_INDEX: u8 = 1;
-/// Originator SRGB TLV (RFC 8669 §3.2): flags 2, then 6-octet ranges.
-const PREFIX_SID_ORIGINATOR_SRGB: u8 = 3;
-
-/// The TLVs of a BGP Prefix-SID (RFC 8669 §3): they must exactly fill the
-/// attribute, and the Label-Index and Originator SRGB TLVs must have their
-/// defined sizes (RFC 8669 §6 makes any of this an attribute discard).
+/// The TLVs of a BGP Prefix-SID (RFC 8669 §3, RFC 9252 §2): they must
+/// exactly fill the attribute, the Label-Index TLV (reserved 1, flags 2,
+/// label index 4) and the Originator SRGB TLV (flags 2, then 6-octet ranges)
+/// must have their defined sizes, and each SRv6 L3/L2 Service TLV must be
+/// well formed down to its sub-sub-TLVs (RFC 9252 §8). RFC 8669 §6 makes
+/// any of this an attribute discard, and RFC 9252 §8 keeps that rule for
+/// the SRv6 Service TLVs.
 pub(crate) fn prefix_sid(value: &[u8]) -> Result<(), Fault> {
+    use super::srv6::{Srv6Service, prefix_sid_tlv as tlv};
     let mut r = Reader::new(value);
     while !r.is_empty() {
         let (Some(t), Some(v)) = (r.u8(), r.u16().and_then(|n| r.take(usize::from(n)))) else {
             return Err(Fault::PrefixSidTlv);
         };
         let ok = match t {
-            PREFIX_SID_LABEL_INDEX => v.len() == 7,
-            PREFIX_SID_ORIGINATOR_SRGB => v.len() >= 8 && (v.len() - 2).is_multiple_of(6),
+            tlv::LABEL_INDEX => v.len() == 7,
+            tlv::ORIGINATOR_SRGB => v.len() >= 8 && (v.len() - 2).is_multiple_of(6),
+            tlv::SRV6_L3_SERVICE | tlv::SRV6_L2_SERVICE => {
+                Srv6Service::decode(v).map_err(Fault::PrefixSidSrv6)?;
+                true
+            }
             _ => true,
         };
         if !ok {
@@ -210,5 +214,20 @@ mod tests {
         assert_eq!(prefix_sid(&[3, 0, 4, 0, 0, 0, 0]), Err(Fault::PrefixSidTlv));
         // Unknown TLV types are skipped by their length.
         assert_eq!(prefix_sid(&[9, 0, 1, 0]), Ok(()));
+        // SRv6 Service TLVs are checked inside: an empty one, and one whose
+        // sub-TLV overruns it.
+        assert_eq!(prefix_sid(&[5, 0, 1, 0]), Ok(()));
+        assert_eq!(
+            prefix_sid(&[5, 0, 0]),
+            Err(Fault::PrefixSidSrv6(
+                crate::attributes::Srv6Malformation::ServiceTooShort
+            ))
+        );
+        assert_eq!(
+            prefix_sid(&[6, 0, 4, 0, 1, 0, 21]),
+            Err(Fault::PrefixSidSrv6(
+                crate::attributes::Srv6Malformation::SubTlvOverrun
+            ))
+        );
     }
 }

@@ -8,12 +8,18 @@ mod as_path;
 mod checked;
 mod communities;
 mod mp;
+mod srv6;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub use as_path::{AsPath, AsSegment, AsSegmentType};
 pub use communities::{Community, ExtendedCommunity, LargeCommunity};
 pub use mp::{MpReachNlri, MpUnreachNlri, NextHop};
+pub use srv6::{
+    PrefixSidTlv, SRV6_SID_INFORMATION, SRV6_SID_STRUCTURE, Srv6Malformation, Srv6Service,
+    Srv6ServiceSubTlv, Srv6SidInformation, Srv6SidStructure, Srv6SubSubTlv, VPN_LABEL_BITS,
+    prefix_sid_tlv, srv6_behavior,
+};
 
 use crate::attr_type;
 use crate::codec::Codec;
@@ -98,8 +104,9 @@ pub struct Aggregator {
 }
 
 /// The BGP Prefix-SID attribute (RFC 8669; SRv6 services, RFC 9252), kept as
-/// its TLV bytes. The TLV framing (and the size of the RFC 8669 TLVs) is
-/// checked on receipt.
+/// its TLV bytes. The TLV framing, the size of the RFC 8669 TLVs and the
+/// whole SRv6 Service TLVs are checked on receipt; [`PrefixSid::decode_tlvs`]
+/// gives the typed view, [`PrefixSid::from_tlvs`] builds one from it.
 ///
 /// ```text
 /// +--------+----------------+------------------------+
@@ -121,6 +128,62 @@ impl PrefixSid {
             let v = r.take(usize::from(len))?;
             Some((t, v))
         })
+    }
+
+    /// The TLVs, SRv6 L3/L2 Services typed, the others as received.
+    /// Fails as a received attribute would: [`Fault::PrefixSidTlv`] for
+    /// broken TLV framing, [`Fault::PrefixSidSrv6`] for a malformed SRv6
+    /// Service TLV.
+    pub fn decode_tlvs(&self) -> Result<Vec<PrefixSidTlv>, Fault> {
+        match srv6::decode_tlvs(&self.tlvs) {
+            Ok(Some(tlvs)) => Ok(tlvs),
+            Ok(None) => Err(Fault::PrefixSidTlv),
+            Err(m) => Err(Fault::PrefixSidSrv6(m)),
+        }
+    }
+
+    /// The attribute made of these TLVs, in this order. Decoding then
+    /// re-encoding a received attribute gives back its exact octets.
+    pub fn from_tlvs(tlvs: &[PrefixSidTlv]) -> Result<PrefixSid, EncodeError> {
+        let mut out = Vec::new();
+        srv6::encode_tlvs(tlvs, &mut out)?;
+        Ok(PrefixSid { tlvs: out })
+    }
+
+    /// The common case of an SRv6 L3VPN route: one SRv6 L3 Service TLV with
+    /// one SID, its behavior ([`srv6_behavior`]) and, when given, its
+    /// structure.
+    pub fn srv6_l3_service(
+        sid: Ipv6Addr,
+        behavior: u16,
+        structure: Option<Srv6SidStructure>,
+    ) -> PrefixSid {
+        let info = Srv6SidInformation::new(sid, behavior, structure);
+        let tlv = PrefixSidTlv::Srv6L3Service(Srv6Service::with_sid(info));
+        // 40 octets at most: far from any length limit.
+        Self::from_tlvs(&[tlv]).unwrap_or_default()
+    }
+
+    /// The first SRv6 L3 Service TLV (any later one stays in the attribute,
+    /// unused); `None` when there is none or the attribute does not decode.
+    pub fn srv6_l3(&self) -> Option<Srv6Service> {
+        self.first_service(prefix_sid_tlv::SRV6_L3_SERVICE)
+    }
+
+    /// The first SRv6 L2 Service TLV, as [`Self::srv6_l3`].
+    pub fn srv6_l2(&self) -> Option<Srv6Service> {
+        self.first_service(prefix_sid_tlv::SRV6_L2_SERVICE)
+    }
+
+    fn first_service(&self, code: u8) -> Option<Srv6Service> {
+        self.decode_tlvs()
+            .ok()?
+            .into_iter()
+            .find(|t| t.code() == code)
+            .and_then(|t| match t {
+                PrefixSidTlv::Srv6L3Service(s) | PrefixSidTlv::Srv6L2Service(s) => Some(s),
+                PrefixSidTlv::Other { .. } => None,
+            })
     }
 }
 

@@ -33,10 +33,20 @@ pub fn fixture(speaker: &str, name: &str) -> Vec<u8> {
     parse_hex(&text)
 }
 
-/// Every fixture file, as (speaker, name, bytes).
+/// Every fixture file of FRR and GoBGP peering with each other, as
+/// (speaker, name, bytes).
 pub fn all_fixtures() -> Vec<(String, String, Vec<u8>)> {
+    fixtures_in(&["frr", "gobgp"])
+}
+
+/// The SRv6 VPN UPDATEs captured from GoBGP, FRR and ExaBGP (`srv6/`).
+pub fn srv6_fixtures() -> Vec<(String, String, Vec<u8>)> {
+    fixtures_in(&["srv6"])
+}
+
+fn fixtures_in(dirs: &[&str]) -> Vec<(String, String, Vec<u8>)> {
     let mut out = Vec::new();
-    for speaker in ["frr", "gobgp"] {
+    for &speaker in dirs {
         let dir = fixtures_dir().join(speaker);
         let mut entries: Vec<_> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
