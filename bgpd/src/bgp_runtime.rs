@@ -182,6 +182,7 @@ impl BgpRuntime {
         netlink: &Netlink,
         loc_rib: &LocRibFeed,
         bfd: &crate::bfd::BfdHandle,
+        vpn: &crate::vpn::VpnFeed,
     ) -> anyhow::Result<Self> {
         let links = netlink.links().await?;
         let router_id = bgp.router_id.or_else(|| pick_router_id(&links)).context(
@@ -206,6 +207,7 @@ impl BgpRuntime {
                 restarting,
                 loc_rib: loc_rib.clone(),
                 bfd: Some(bfd.clone()),
+                vpn: vpn.clone(),
                 ..Default::default()
             },
             fib,

@@ -19,3 +19,4 @@ pub mod server;
 pub mod services;
 pub mod speaker;
 pub mod statics;
+pub mod vpn;

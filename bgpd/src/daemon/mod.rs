@@ -44,6 +44,8 @@ pub struct Daemon {
     pub(crate) statics: crate::statics::StaticsRuntime,
     /// The speaker's best paths, for the datapath and the egress gateway.
     pub(crate) loc_rib: crate::locrib::LocRibFeed,
+    /// The VPN routes BGP chose and the VRFs' prefixes (SRv6 L3VPN).
+    pub(crate) vpn: crate::vpn::VpnFeed,
 }
 
 /// What a ternd starts from: its configuration, where it came from, the
@@ -68,12 +70,13 @@ impl Daemon {
             .context("cannot load the eBPF counter programs (root and bpffs needed)")?;
         let netlink = Netlink::open()?;
         let loc_rib = crate::locrib::LocRibFeed::default();
+        let vpn = crate::vpn::VpnFeed::default();
         let bfd = crate::bfd::spawn();
         bfd.set(crate::bfd::desired(&s.config));
         let bgp = match &s.config.bgp {
             None => None,
             Some(b) => Some(
-                crate::bgp_runtime::BgpRuntime::start(&s.config, b, &netlink, &loc_rib, &bfd)
+                crate::bgp_runtime::BgpRuntime::start(&s.config, b, &netlink, &loc_rib, &bfd, &vpn)
                     .await?,
             ),
         };
@@ -97,6 +100,7 @@ impl Daemon {
             egress: Default::default(),
             statics: Default::default(),
             loc_rib,
+            vpn,
         };
         // Before the first client can ask; the reconcile loop follows
         // later changes.
@@ -422,6 +426,7 @@ impl Daemon {
                     &self.netlink,
                     &self.loc_rib,
                     &self.bfd,
+                    &self.vpn,
                 )
                 .await?;
                 self.bgp = Some(rt);
@@ -443,6 +448,7 @@ impl Daemon {
                     &self.netlink,
                     &self.loc_rib,
                     &self.bfd,
+                    &self.vpn,
                 )
                 .await
                 {
@@ -458,6 +464,7 @@ impl Daemon {
                             &self.netlink,
                             &self.loc_rib,
                             &self.bfd,
+                            &self.vpn,
                         )
                         .await
                         {

@@ -147,6 +147,9 @@ pub struct SpeakerOptions {
     pub loc_rib: crate::locrib::LocRibFeed,
     /// The BFD task, whose Down takes a session with `neighbor X bfd` down.
     pub bfd: Option<crate::bfd::BfdHandle>,
+    /// Where the chosen VPN routes are published for the SRv6 datapath, and
+    /// where each VRF's prefixes on this node come from.
+    pub vpn: crate::vpn::VpnFeed,
 }
 
 impl Default for SpeakerOptions {
@@ -157,6 +160,7 @@ impl Default for SpeakerOptions {
             restarting: false,
             loc_rib: Default::default(),
             bfd: None,
+            vpn: Default::default(),
         }
     }
 }
