@@ -22,7 +22,7 @@ use aya::{
 };
 use ipnet::IpNet;
 pub use tern_ebpf_common::datapath::{
-    CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, CFG_FLAG_TRACE, DatapathConfig, DropReason,
+    CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, CFG_FLAG_SRV6, CFG_FLAG_TRACE, DatapathConfig, DropReason,
     EP_FLAG_VETH_PEER, EndpointCounters, EndpointInfo, GENEVE_DEFAULT_PORT, IpKey,
     MAX_ENDPOINT_ADDRESSES, MAX_ENDPOINTS, MAX_TUNNEL_ROUTES, Mode, PathKind, PathMtu,
     REDIRECT_EGRESS, REDIRECT_NEIGH, REDIRECT_PEER, RedirectTrace, RemoteNode, TUNNEL_OVERHEAD_V4,
@@ -40,7 +40,7 @@ use crate::{
     maps::{map_err, not_found},
     table_pool::TablePool,
 };
-use tern_ebpf_common::{egress, services};
+use tern_ebpf_common::{egress, services, srv6};
 
 /// Where a datapath program is attached (all on TCX ingress).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +142,8 @@ pub struct Datapath {
     pub(crate) services: bool,
     /// The programs apply egress gateway policies.
     pub(crate) egress: bool,
+    /// The programs look into the SRv6 maps.
+    pub(crate) srv6: bool,
     /// The lookup-table pool, mapped on first use.
     pub(crate) pool: Option<TablePool>,
     /// What the tunnel map holds, as written (read from the map once, when
@@ -159,7 +161,7 @@ impl std::fmt::Debug for Datapath {
     }
 }
 
-const PINNED: [(&str, &str); 20] = [
+const PINNED: [(&str, &str); 24] = [
     (ENDPOINTS_MAP, "dp_endpoints"),
     (POD_IFACES_MAP, "dp_pod_ifaces"),
     (ENDPOINT_COUNTERS_MAP, "dp_endpoint_counters"),
@@ -180,6 +182,10 @@ const PINNED: [(&str, &str); 20] = [
     (egress::POLICIES_MAP, "dp_egw_policies"),
     (egress::MATCH_MAP, "dp_egw_match"),
     (egress::CONFIG_MAP, "dp_egw_config"),
+    (srv6::ENCAP_MAP, "dp_srv6_encap"),
+    (srv6::SIDS_MAP, "dp_srv6_sids"),
+    (srv6::LOCATORS_MAP, "dp_srv6_locators"),
+    (srv6::VRF_IFACES_MAP, "dp_vrf_ifaces"),
 ];
 
 impl Datapath {
@@ -205,6 +211,7 @@ impl Datapath {
             trace: false,
             services: false,
             egress: false,
+            srv6: false,
             pool: None,
             tunnels: None,
         };
@@ -303,6 +310,9 @@ impl Datapath {
         }
         if self.egress {
             flags |= CFG_FLAG_EGRESS;
+        }
+        if self.srv6 {
+            flags |= CFG_FLAG_SRV6;
         }
         let mut map: Array<&mut MapData, DatapathConfig> = Array::try_from(
             self.ebpf

@@ -6,6 +6,7 @@ pub mod datapath;
 pub mod egress;
 mod maps;
 pub mod services;
+pub mod srv6;
 mod table_pool;
 
 pub use counters::{CounterPrograms, Direction, Error, pin_dir};
