@@ -121,6 +121,19 @@ pub struct TestRunOutput {
     pub packet: Vec<u8>,
 }
 
+/// What the kernel made of one loaded program ([`Datapath::program_stats`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgramStats {
+    pub name: &'static str,
+    /// Instructions the verifier processed (all paths it walked).
+    pub verified_insns: Option<u32>,
+    /// Size of the program after the verifier's rewrites, in bytes (8 per
+    /// instruction).
+    pub translated_bytes: Option<u32>,
+    /// Size of the JIT's machine code, in bytes.
+    pub jitted_bytes: Option<u32>,
+}
+
 /// What [`Datapath::replace_tunnel_routes`] changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TunnelDiff {
@@ -713,6 +726,30 @@ impl Datapath {
             },
             res.duration,
         ))
+    }
+
+    /// The verifier's and the JIT's figures of each attachable program.
+    pub fn program_stats(&self) -> Result<Vec<ProgramStats>, Error> {
+        let mut out = Vec::new();
+        for hook in [Hook::Pod, Hook::Uplink, Hook::Vxlan, Hook::Noop] {
+            let name = hook.program();
+            let prog: &SchedClassifier = self
+                .ebpf
+                .program(name)
+                .ok_or(Error::Missing(name))?
+                .try_into()
+                .map_err(|source| Error::Program { name, source })?;
+            let info = prog
+                .info()
+                .map_err(|source| Error::Program { name, source })?;
+            out.push(ProgramStats {
+                name,
+                verified_insns: info.verified_instruction_count(),
+                translated_bytes: info.size_translated(),
+                jitted_bytes: Some(info.size_jitted()).filter(|n| *n > 0),
+            });
+        }
+        Ok(out)
     }
 
     /// Detaches every interface and removes the pins.

@@ -40,7 +40,7 @@ use aya_ebpf::{
         BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LOOKUP_DIRECT, BPF_FIB_LOOKUP_OUTPUT,
         BPF_FIB_LOOKUP_TBID, TC_ACT_SHOT, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC,
     },
-    helpers::generated::{bpf_get_hash_recalc, bpf_skb_change_tail},
+    helpers::generated::bpf_get_hash_recalc,
     macros::map,
     maps::{HashMap, LpmTrie, lpm_trie::Key},
     programs::TcContext,
@@ -85,9 +85,6 @@ pub const SRV6_PASS: i32 = 1002;
 const MAX_EXT_HEADERS: usize = 4;
 const IPPROTO_HOPOPTS: u8 = 0;
 const IPPROTO_DSTOPTS: u8 = 60;
-/// The shortest L3 packet bpf_skb_adjust_room leaves behind an IPv6
-/// header it shrinks (the kernel's base length of the outer family).
-const IPV6_HDR_LEN: usize = 40;
 
 /// The VRF table of the pod interface `ifindex`, if it is in one.
 #[inline(always)]
@@ -440,14 +437,8 @@ fn decap_inner(
         return Err(DropReason::VrfNoRoute);
     }
     let shrink = inner.off - ETH_LEN;
-    // The kernel keeps at least an IPv6 header's worth of L3 when it
-    // shrinks an IPv6 packet: a shorter inner IPv4 packet gets room at the
-    // tail first, cut off again once it stands alone.
-    let frame = ctx.len() as usize;
-    let short = frame < inner.off + IPV6_HDR_LEN;
-    if short {
-        set_frame_len(ctx, (inner.off + IPV6_HDR_LEN) as u32)?;
-    }
+    // DECAP_L3_*: the inner family, which the kernel also takes as the
+    // shortest packet it may leave (an IPv4 packet under 40 bytes is fine).
     let family = if inner.v6 {
         BPF_F_ADJ_ROOM_DECAP_L3_IPV6
     } else {
@@ -461,23 +452,9 @@ fn decap_inner(
         u64::from(family | BPF_F_ADJ_ROOM_FIXED_GSO),
     )
     .map_err(|_| DropReason::DecapFailed)?;
-    if short {
-        set_frame_len(ctx, (ETH_LEN + inner.len) as u32)?;
-    }
     let et = if inner.v6 { ETH_P_IPV6 } else { ETH_P_IP };
     store(ctx, 12, &et.to_be_bytes(), 0).map_err(|_| DropReason::DecapFailed)?;
     inner.off = ETH_LEN;
     dec_ttl(ctx, inner)?;
     Ok(redirect_to_nexthop(p, PathKind::Srv6Decap, cfg))
-}
-
-/// Sets the frame's length to `len` bytes (bpf_skb_change_tail).
-#[inline(always)]
-fn set_frame_len(ctx: &TcContext, len: u32) -> Result<(), DropReason> {
-    // SAFETY: a plain helper call on this program's skb.
-    if unsafe { bpf_skb_change_tail(ctx.skb.skb, len, 0) } == 0 {
-        Ok(())
-    } else {
-        Err(DropReason::DecapFailed)
-    }
 }
