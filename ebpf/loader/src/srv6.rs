@@ -243,7 +243,7 @@ impl Datapath {
                 out.push((table, p, Srv6Encap::from_policy(&v)));
             }
         }
-        out.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        out.sort_by_key(|a| (a.0, a.1));
         Ok(out)
     }
 
