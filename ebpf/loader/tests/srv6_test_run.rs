@@ -693,6 +693,92 @@ fn the_headend_answers_packets_too_big_for_the_fabric_and_counts_its_drops() {
     assert_eq!(total_drops(&dp), 4);
 }
 
+/// An ICMPv6 "packet too big" (MTU `mtu`) from a router on the fabric to
+/// this node about its SRv6 packet to `dst` (next header `nh`).
+fn too_big_about(dst: Ipv6Addr, nh: u8, mtu: u32) -> Vec<u8> {
+    let mut quoted = vec![0x60, 0, 0, 0, 0x05, 0x00, nh, 63];
+    quoted.extend_from_slice(&NODE.octets());
+    quoted.extend_from_slice(&dst.octets());
+    quoted.extend_from_slice(&inner4(64, 20)[..20]);
+    let mut icmp = vec![2, 0, 0, 0];
+    icmp.extend_from_slice(&mtu.to_be_bytes());
+    icmp.extend_from_slice(&quoted);
+    let mut f = Vec::new();
+    f.extend_from_slice(&HOST_MAC);
+    f.extend_from_slice(&POD_MAC);
+    f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+    f.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+    f.extend_from_slice(&[58, 64]);
+    f.extend_from_slice(&sid("fd00::fe").octets());
+    f.extend_from_slice(&NODE.octets());
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&f[22..54]);
+    pseudo.extend_from_slice(&(icmp.len() as u32).to_be_bytes());
+    pseudo.extend_from_slice(&[0, 0, 0, 58]);
+    pseudo.extend_from_slice(&icmp);
+    let c = csum(&pseudo);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&icmp);
+    f
+}
+
+#[test]
+fn a_router_s_packet_too_big_about_an_srv6_packet_shrinks_the_path() {
+    let (mut dp, l) = lab();
+    dp.upsert_srv6_encap(
+        VRF_A,
+        "10.2.0.0/16".parse().unwrap(),
+        &Srv6Encap::new(vec![remote_sid_a()]),
+    )
+    .unwrap();
+    let big = ipv4_udp(POD4, REMOTE4, 64, 1300 - 28, true);
+    redirected(&mut dp, Hook::Pod, &big, l.pod_a);
+    // Not about ours: UDP to a port of no tunnel. Learnt: an IPv4-in-IPv6
+    // packet from this node to the SID; the message goes on to the stack.
+    assert_eq!(
+        dp.test_run(
+            Hook::Uplink,
+            &too_big_about(remote_sid_a(), 17, 1300),
+            l.uplink
+        )
+        .unwrap()
+        .verdict,
+        NEXT
+    );
+    assert!(dp.path_mtus(0).unwrap().is_empty());
+    let msg = too_big_about(remote_sid_a(), 4, 1300);
+    let out = dp.test_run(Hook::Uplink, &msg, l.uplink).unwrap();
+    assert_eq!((out.verdict, out.packet), (NEXT, msg));
+    let learnt = dp.path_mtus(0).unwrap();
+    assert_eq!(learnt.len(), 1);
+    assert_eq!(
+        (learnt[0].0, learnt[0].1.mtu),
+        (std::net::IpAddr::V6(remote_sid_a()), 1300)
+    );
+    assert_eq!(path(&dp, PathKind::PathMtuLearnt), 1);
+    // 1300 bytes no longer fit with the 40 of the outer header: the pod is
+    // told 1260; 1260 fit.
+    let (f, kind, target) = redirected(&mut dp, Hook::Pod, &big, l.pod_a);
+    assert_eq!((kind, target), (REDIRECT_EGRESS, l.pod_a));
+    assert_eq!(u16::from_be_bytes([f[40], f[41]]), 1260);
+    let fits = ipv4_udp(POD4, REMOTE4, 64, 1260 - 28, true);
+    let (_, kind, _) = redirected(&mut dp, Hook::Pod, &fits, l.pod_a);
+    assert_eq!(kind, REDIRECT_NEIGH);
+    // An SRH-carrying packet is ours too; a forged 600 is taken as 1280.
+    let msg = too_big_about(remote_sid_b(), 43, 600);
+    assert_eq!(
+        dp.test_run(Hook::Uplink, &msg, l.uplink).unwrap().verdict,
+        NEXT
+    );
+    let learnt = dp.path_mtus(0).unwrap();
+    assert!(
+        learnt
+            .iter()
+            .any(|(a, m)| *a == std::net::IpAddr::V6(remote_sid_b()) && m.mtu == 1280)
+    );
+    assert_eq!(total_drops(&dp), 0);
+}
+
 #[test]
 fn malformed_and_unwanted_packets_at_a_sid_are_dropped_by_reason() {
     let (dp, l) = lab();

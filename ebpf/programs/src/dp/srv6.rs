@@ -59,6 +59,7 @@ use super::{
     icmp,
     maps::{count_drop, scratch},
     pkt::{ETH_LEN, ETH_P_IP, ETH_P_IPV6, L3, dec_ttl, load, load_into, parse_l3, store},
+    tunnel::{path_mtu_to, segment_len},
 };
 
 #[map(name = "TERN_SRV6_ENCAP")]
@@ -236,6 +237,28 @@ fn encap_inner(
     }
     if rc != i64::from(BPF_FIB_LKUP_RET_SUCCESS) {
         return Err(DropReason::NoRoute);
+    }
+    // Less than the route's MTU when a router on the way said so (an
+    // ICMPv6 packet too big about one of our packets to this SID, learnt
+    // on the uplink). Each segment of a GSO packet must fit it too.
+    if let Some(path) = path_mtu_to(&policy.segments[0]) {
+        let gso = skb_gso_size(ctx);
+        let wire = if gso == 0 {
+            ip.len as u32
+        } else {
+            segment_len(ctx, ip, gso)?
+        };
+        if wire + overhead as u32 > path {
+            if !ip.df {
+                return Err(DropReason::MtuExceeded);
+            }
+            return Ok(icmp::too_big(
+                ctx.skb.skb,
+                ip,
+                path.saturating_sub(overhead as u32),
+                cfg,
+            ));
+        }
     }
     // The inner traffic class: IPv4's TOS byte, or IPv6's across its first
     // two bytes. DSCP is kept, ECN cleared.
