@@ -393,7 +393,8 @@ pub enum DropReason {
     /// neither TCP nor UDP, or a fragment (no ports to translate).
     EgressUnsupported = 17,
     /// A pod sent a packet (to be forwarded) from an address that is not
-    /// one of its own.
+    /// one of its own (a pod in a VRF: that its VRF's table does not route
+    /// back to its interface).
     SourceSpoofed = 18,
     /// An IPv6 packet to a local SID whose headers do not add up: an
     /// extension header or the SRH longer than the payload, an SRH whose

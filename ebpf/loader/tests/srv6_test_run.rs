@@ -605,6 +605,73 @@ fn two_vrfs_with_the_same_addresses_stay_apart() {
 }
 
 #[test]
+fn a_vrf_pod_sends_only_from_its_own_addresses_in_its_vrf() {
+    let (mut dp, l) = lab();
+    dp.upsert_srv6_encap(
+        VRF_A,
+        "10.2.0.0/16".parse().unwrap(),
+        &Srv6Encap::new(vec![remote_sid_a()]),
+    )
+    .unwrap();
+    dp.upsert_srv6_encap(
+        VRF_B,
+        "10.2.0.0/16".parse().unwrap(),
+        &Srv6Encap::new(vec![remote_sid_b()]),
+    )
+    .unwrap();
+    // Pod A from its own addresses, pod B from the same ones in its VRF.
+    redirected(
+        &mut dp,
+        Hook::Pod,
+        &ipv4_udp(POD4, REMOTE4, 64, 10, true),
+        l.pod_a,
+    );
+    redirected(
+        &mut dp,
+        Hook::Pod,
+        &ipv4_udp(POD4, REMOTE4, 64, 10, true),
+        l.pod_b,
+    );
+    let cases = [
+        ("pod A from pod C's address", POD4_C, l.pod_a),
+        ("pod C from pod A's address", POD4, l.pod_c),
+        (
+            "pod B from an address VRF B does not route",
+            POD4_C,
+            l.pod_b,
+        ),
+        (
+            "pod A from nobody's address",
+            Ipv4Addr::new(10, 1, 0, 99),
+            l.pod_a,
+        ),
+    ];
+    for (i, (what, src, ifindex)) in cases.iter().enumerate() {
+        let pkt = ipv4_udp(*src, REMOTE4, 64, 10, true);
+        assert_eq!(
+            dp.test_run(Hook::Pod, &pkt, *ifindex).unwrap().verdict,
+            SHOT,
+            "{what}"
+        );
+        assert_eq!(
+            drops(&dp, DropReason::SourceSpoofed),
+            i as u64 + 1,
+            "{what}"
+        );
+    }
+    let spoofed6 = ipv6_udp(sid("fd01::99"), REMOTE6, 64, 10);
+    assert_eq!(
+        dp.test_run(Hook::Pod, &spoofed6, l.pod_a).unwrap().verdict,
+        SHOT
+    );
+    assert_eq!(drops(&dp, DropReason::SourceSpoofed), 5);
+    // Neighbour discovery and the like still reach the stack.
+    let nd = ipv6_udp(sid("fe80::5"), sid("fe80::1"), 255, 10);
+    assert_eq!(dp.test_run(Hook::Pod, &nd, l.pod_a).unwrap().verdict, NEXT);
+    assert_eq!(total_drops(&dp), 5);
+}
+
+#[test]
 fn the_headend_answers_packets_too_big_for_the_fabric_and_counts_its_drops() {
     let (mut dp, l) = lab();
     sh("ip link set tsup mtu 1400");

@@ -95,11 +95,15 @@ pub fn vrf_of(ifindex: u32) -> Option<u32> {
 }
 
 /// A packet from a pod in VRF `table` (forwardable, its TTL not yet
-/// decremented): encapsulated when an SR policy of the VRF covers the
+/// decremented; from the pod's own address in the VRF): encapsulated when an SR policy of the VRF covers the
 /// destination, else forwarded through the VRF's table, else dropped
 /// (`vrf-no-route`): a VRF pod never reaches the main table.
 #[inline(never)]
 pub fn from_vrf_pod(skb: *mut __sk_buff, ip: &L3, table: u32, cfg: &DatapathConfig) -> i32 {
+    if !source_is_the_pod_s(skb, ip, table) {
+        count_drop(DropReason::SourceSpoofed);
+        return TC_ACT_SHOT;
+    }
     if ip.ttl <= 1 {
         count_drop(DropReason::HopLimitExceeded);
         return TC_ACT_SHOT;
@@ -109,6 +113,27 @@ pub fn from_vrf_pod(skb: *mut __sk_buff, ip: &L3, table: u32, cfg: &DatapathConf
         Some(policy) => encap(skb, ip, policy, cfg),
         None => vrf_local(skb, ip, table, cfg),
     }
+}
+
+/// Strict reverse-path check in the VRF: the VRF's table routes the
+/// packet's source back out of the interface it came in on (the pods'
+/// addresses are the endpoint map's only outside VRFs, and two VRFs may
+/// share them). A pod sending from an address that is not its own in its
+/// VRF is dropped as `source-spoofed`.
+#[inline(never)]
+fn source_is_the_pod_s(skb: *mut __sk_buff, ip: &L3, table: u32) -> bool {
+    let ctx = TcContext::new(skb);
+    let Some(s) = scratch() else {
+        return false;
+    };
+    let ifindex = skb_ifindex(&ctx);
+    let p = fib_params(&mut s.fib, ip.v6, ip.proto, ifindex, &ip.dst, &ip.src);
+    p.__bindgen_anon_5.tbid = table;
+    // Any length the link takes: the question is the route, not the MTU.
+    p.__bindgen_anon_1.tot_len = 1;
+    fib_lookup(&ctx, p, BPF_FIB_LOOKUP_DIRECT | BPF_FIB_LOOKUP_TBID)
+        == i64::from(BPF_FIB_LKUP_RET_SUCCESS)
+        && p.ifindex == ifindex
 }
 
 /// The encap key of `table` and `dst`, written as words (no byte loops).
