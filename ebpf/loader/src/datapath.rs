@@ -305,8 +305,8 @@ impl Datapath {
 
     /// Replaces the settings; the next packet sees them (a live mode
     /// change). `c.flags` is ignored: the flags follow
-    /// [`Datapath::set_trace`], [`Datapath::set_services_enabled`] and the
-    /// egress policies.
+    /// [`Datapath::set_trace`], [`Datapath::set_services_enabled`], the
+    /// egress policies and the SRv6 state.
     pub fn set_config(&mut self, c: &DatapathConfig) -> Result<(), Error> {
         if c.vni >= 1 << 24 {
             return Err(Error::Invalid(format!(

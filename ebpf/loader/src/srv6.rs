@@ -3,11 +3,20 @@
 //! node's End.DT4 / End.DT6 / End.DT46 SIDs and locators (layouts:
 //! tern-ebpf-common's `srv6`).
 //!
+//! Single entries are written with the `upsert_*` / `remove_*` calls; a
+//! control plane that reconciles hands the whole state to
+//! [`Datapath::sync_srv6`], which writes the difference only (new and
+//! changed entries first, stale ones after, so a packet never misses an
+//! entry that stays).
+//!
 //! The programs look into these maps only while one of them holds
 //! something: the first write turns the lookups on, and the write that
 //! leaves them all empty ([`Datapath::clear_srv6`] or the last removal)
 //! turns them off again.
-use std::net::{IpAddr, Ipv6Addr};
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, Ipv6Addr},
+};
 
 use aya::maps::{HashMap, LpmTrie, MapData, lpm_trie::Key};
 use ipnet::{IpNet, Ipv6Net};
@@ -80,6 +89,26 @@ impl Srv6Encap {
             hop_limit: u8::try_from(p.hop_limit).ok().filter(|l| *l != 0),
         }
     }
+}
+
+/// Everything the SRv6 maps hold, as [`Datapath::sync_srv6`] takes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Srv6State {
+    /// Pod interfaces in a VRF: (ifindex, table).
+    pub vrf_ifaces: Vec<(u32, u32)>,
+    /// SR policies: (table, prefix, policy).
+    pub encaps: Vec<(u32, IpNet, Srv6Encap)>,
+    /// Local SIDs: (SID, behavior, table).
+    pub sids: Vec<(Ipv6Addr, Behavior, u32)>,
+    /// This node's locators.
+    pub locators: Vec<Ipv6Net>,
+}
+
+/// What [`Datapath::sync_srv6`] changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Srv6SyncStats {
+    pub written: usize,
+    pub removed: usize,
 }
 
 fn check_unicast(a: Ipv6Addr, what: &str) -> Result<(), Error> {
@@ -229,10 +258,19 @@ impl Datapath {
 
     /// Every SR policy: (table, prefix, policy), by table and prefix.
     pub fn srv6_encaps(&self) -> Result<Vec<(u32, IpNet, Srv6Encap)>, Error> {
+        Ok(self
+            .encap_entries()?
+            .into_iter()
+            .map(|((t, p), v)| (t, p, Srv6Encap::from_policy(&v)))
+            .collect())
+    }
+
+    /// The encap map's entries as stored.
+    fn encap_entries(&self) -> Result<BTreeMap<(u32, IpNet), Srv6Policy>, Error> {
         let map: LpmTrie<&MapData, [u8; ENCAP_KEY_LEN], Srv6Policy> =
             LpmTrie::try_from(self.ebpf.map(ENCAP_MAP).ok_or(Error::Missing(ENCAP_MAP))?)
                 .map_err(map_err(ENCAP_MAP))?;
-        let mut out = Vec::new();
+        let mut out = BTreeMap::new();
         for kv in map.iter() {
             let (k, v) = kv.map_err(map_err(ENCAP_MAP))?;
             let d = k.data();
@@ -240,10 +278,9 @@ impl Datapath {
             let mut addr = [0u8; 16];
             addr.copy_from_slice(&d[4..]);
             if let Some(p) = net128(addr, k.prefix_len().saturating_sub(32)) {
-                out.push((table, p, Srv6Encap::from_policy(&v)));
+                out.insert((table, p), v);
             }
         }
-        out.sort_by_key(|a| (a.0, a.1));
         Ok(out)
     }
 
@@ -386,6 +423,123 @@ impl Datapath {
             self.remove_srv6_locator(l)?;
         }
         self.update_srv6_flag()
+    }
+
+    /// Makes the SRv6 maps hold exactly `state`, writing only what
+    /// differs: new and changed entries first (in place: a packet sees the
+    /// old or the new one), then the stale ones removed. The whole state is
+    /// checked first: one invalid entry refuses it all, changing nothing.
+    pub fn sync_srv6(&mut self, state: &Srv6State) -> Result<Srv6SyncStats, Error> {
+        let mut ifaces = BTreeMap::new();
+        for (ifindex, table) in &state.vrf_ifaces {
+            check_table(*table)?;
+            if ifaces.insert(*ifindex, *table).is_some() {
+                return Err(Error::Invalid(format!(
+                    "interface {ifindex} listed in two VRFs"
+                )));
+            }
+        }
+        let mut encaps = BTreeMap::new();
+        for (table, prefix, e) in &state.encaps {
+            check_table(*table)?;
+            encaps.insert((*table, prefix.trunc()), e.to_policy()?);
+        }
+        let mut sids = BTreeMap::new();
+        for (sid, behavior, table) in &state.sids {
+            check_unicast(*sid, "SID")?;
+            check_table(*table)?;
+            let v = LocalSid {
+                behavior: *behavior as u32,
+                table: *table,
+            };
+            sids.insert(sid.octets(), v);
+        }
+        let mut locators = std::collections::BTreeSet::new();
+        for l in &state.locators {
+            check_unicast(l.trunc().addr(), "locator")?;
+            locators.insert(l.trunc());
+        }
+        let mut st = Srv6SyncStats::default();
+        // Writes.
+        let have_ifaces: BTreeMap<u32, u32> = self.vrf_ifaces()?.into_iter().collect();
+        for (ifindex, table) in &ifaces {
+            if have_ifaces.get(ifindex) != Some(table) {
+                self.vrf_ifaces_map()?
+                    .insert(*ifindex, *table, 0)
+                    .map_err(map_err(VRF_IFACES_MAP))?;
+                st.written += 1;
+            }
+        }
+        let have_encaps = self.encap_entries()?;
+        for ((table, prefix), v) in &encaps {
+            if have_encaps.get(&(*table, *prefix)) != Some(v) {
+                self.encap_map()?
+                    .insert(&encap_lpm_key(*table, prefix), *v, 0)
+                    .map_err(map_err(ENCAP_MAP))?;
+                st.written += 1;
+            }
+        }
+        let have_sids: BTreeMap<[u8; 16], LocalSid> = {
+            let map: HashMap<&MapData, [u8; 16], LocalSid> =
+                HashMap::try_from(self.ebpf.map(SIDS_MAP).ok_or(Error::Missing(SIDS_MAP))?)
+                    .map_err(map_err(SIDS_MAP))?;
+            map.iter()
+                .collect::<Result<_, _>>()
+                .map_err(map_err(SIDS_MAP))?
+        };
+        for (sid, v) in &sids {
+            if have_sids.get(sid) != Some(v) {
+                self.sids_map()?
+                    .insert(*sid, *v, 0)
+                    .map_err(map_err(SIDS_MAP))?;
+                st.written += 1;
+            }
+        }
+        let have_locators = self.srv6_locators()?;
+        for l in &locators {
+            if !have_locators.contains(l) {
+                self.locators_map()?
+                    .insert(
+                        &Key::new(u32::from(l.prefix_len()), l.addr().octets()),
+                        0,
+                        0,
+                    )
+                    .map_err(map_err(LOCATORS_MAP))?;
+                st.written += 1;
+            }
+        }
+        // Removals.
+        for ifindex in have_ifaces.keys().filter(|i| !ifaces.contains_key(*i)) {
+            match self.vrf_ifaces_map()?.remove(ifindex) {
+                Ok(()) => st.removed += 1,
+                Err(e) if not_found(&e) => {}
+                Err(e) => return Err(map_err(VRF_IFACES_MAP)(e)),
+            }
+        }
+        for (table, prefix) in have_encaps.keys().filter(|k| !encaps.contains_key(*k)) {
+            match self.encap_map()?.remove(&encap_lpm_key(*table, prefix)) {
+                Ok(()) => st.removed += 1,
+                Err(e) if not_found(&e) => {}
+                Err(e) => return Err(map_err(ENCAP_MAP)(e)),
+            }
+        }
+        for sid in have_sids.keys().filter(|s| !sids.contains_key(*s)) {
+            match self.sids_map()?.remove(sid) {
+                Ok(()) => st.removed += 1,
+                Err(e) if not_found(&e) => {}
+                Err(e) => return Err(map_err(SIDS_MAP)(e)),
+            }
+        }
+        for l in have_locators.iter().filter(|l| !locators.contains(*l)) {
+            let key = Key::new(u32::from(l.prefix_len()), l.addr().octets());
+            match self.locators_map()?.remove(&key) {
+                Ok(()) => st.removed += 1,
+                Err(e) if not_found(&e) => {}
+                Err(e) => return Err(map_err(LOCATORS_MAP)(e)),
+            }
+        }
+        self.update_srv6_flag()?;
+        Ok(st)
     }
 
     /// Whether the programs look into the SRv6 maps.

@@ -15,7 +15,7 @@ use common::*;
 use tern_ebpf::{
     Datapath, DatapathConfig, Hook,
     datapath::{DropReason, IpKey, Mode, PathKind, REDIRECT_EGRESS, REDIRECT_NEIGH},
-    srv6::{Behavior, Srv6Encap},
+    srv6::{Behavior, Srv6Encap, Srv6State, Srv6SyncStats},
 };
 
 /// VRF "A" and "B": table ids.
@@ -1152,6 +1152,64 @@ fn srv6_state_round_trips_and_the_lookups_run_only_while_it_exists() {
     dp.upsert_srv6_locator(locator()).unwrap();
     assert!(dp.srv6_enabled());
     assert!(dp.remove_srv6_locator(locator()).unwrap());
+    assert!(!dp.srv6_enabled());
+}
+
+#[test]
+fn a_sync_writes_only_the_difference_and_refuses_a_bad_state_whole() {
+    private_netns();
+    let mut dp = Datapath::load(None).unwrap();
+    let p10: ipnet::IpNet = "10.2.0.0/16".parse().unwrap();
+    let first = Srv6State {
+        vrf_ifaces: vec![(7, VRF_A), (8, VRF_B)],
+        encaps: vec![
+            (VRF_A, p10, Srv6Encap::new(vec![remote_sid_a()])),
+            (VRF_B, p10, Srv6Encap::new(vec![remote_sid_b()])),
+        ],
+        sids: vec![(dt4_a(), Behavior::EndDt4, VRF_A)],
+        locators: vec![locator()],
+    };
+    assert_eq!(
+        dp.sync_srv6(&first).unwrap(),
+        Srv6SyncStats {
+            written: 6,
+            removed: 0
+        }
+    );
+    assert!(dp.srv6_enabled());
+    assert_eq!(dp.sync_srv6(&first).unwrap(), Srv6SyncStats::default());
+    // One policy changed, a SID added; an interface and the locator gone.
+    let second = Srv6State {
+        vrf_ifaces: vec![(7, VRF_A)],
+        encaps: vec![
+            (VRF_A, p10, Srv6Encap::new(vec![remote_sid_a()])),
+            (VRF_B, p10, Srv6Encap::new(vec![transit3(), remote_sid_b()])),
+        ],
+        sids: vec![
+            (dt4_a(), Behavior::EndDt4, VRF_A),
+            (dt46_b(), Behavior::EndDt46, VRF_B),
+        ],
+        locators: vec![],
+    };
+    assert_eq!(
+        dp.sync_srv6(&second).unwrap(),
+        Srv6SyncStats {
+            written: 2,
+            removed: 2
+        }
+    );
+    assert_eq!(dp.vrf_ifaces().unwrap(), second.vrf_ifaces);
+    assert_eq!(dp.srv6_encaps().unwrap(), second.encaps);
+    assert_eq!(dp.srv6_sids().unwrap(), second.sids);
+    assert!(dp.srv6_locators().unwrap().is_empty());
+    // A state with one bad entry changes nothing.
+    let mut bad = first.clone();
+    bad.vrf_ifaces.push((9, 254));
+    assert!(dp.sync_srv6(&bad).is_err());
+    assert_eq!(dp.srv6_encaps().unwrap(), second.encaps);
+    // Empty: everything removed, the lookups off.
+    let st = dp.sync_srv6(&Srv6State::default()).unwrap();
+    assert_eq!(st.removed, 5);
     assert!(!dp.srv6_enabled());
 }
 
