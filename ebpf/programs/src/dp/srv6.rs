@@ -31,6 +31,13 @@
 //! headend and the End.DT* node both forward the inner packet through a
 //! table. A packet that cannot take it is dropped (`hop-limit-exceeded`):
 //! the node's stack routes in the main table and must not answer for a VRF.
+//! For the same reason no ICMP error goes back through a VPN: a routing
+//! header with segments left at an End.DT* SID is dropped and counted
+//! without the Parameter Problem RFC 8986 section 4.6 sends, and an inner
+//! packet too big for the pod's link is dropped (`mtu-exceeded`). The
+//! headend answers its own pods (fragmentation needed / packet too big)
+//! from the FIB's MTU towards the first SID, or the smaller path MTU an
+//! ICMPv6 error on the uplink taught the tunnels' path MTU map.
 use core::mem::MaybeUninit;
 
 use aya_ebpf::{
@@ -95,9 +102,10 @@ pub fn vrf_of(ifindex: u32) -> Option<u32> {
 }
 
 /// A packet from a pod in VRF `table` (forwardable, its TTL not yet
-/// decremented; from the pod's own address in the VRF): encapsulated when an SR policy of the VRF covers the
-/// destination, else forwarded through the VRF's table, else dropped
-/// (`vrf-no-route`): a VRF pod never reaches the main table.
+/// decremented): checked to come from the pod's own address, then
+/// encapsulated when an SR policy of the VRF covers the destination, else
+/// forwarded through the VRF's table, else dropped (`vrf-no-route`): a VRF
+/// pod never reaches the main table.
 #[inline(never)]
 pub fn from_vrf_pod(skb: *mut __sk_buff, ip: &L3, table: u32, cfg: &DatapathConfig) -> i32 {
     if !source_is_the_pod_s(skb, ip, table) {
@@ -116,9 +124,9 @@ pub fn from_vrf_pod(skb: *mut __sk_buff, ip: &L3, table: u32, cfg: &DatapathConf
 }
 
 /// Strict reverse-path check in the VRF: the VRF's table routes the
-/// packet's source back out of the interface it came in on (the pods'
-/// addresses are the endpoint map's only outside VRFs, and two VRFs may
-/// share them). A pod sending from an address that is not its own in its
+/// packet's source back out of the interface it came in on (a VRF pod's
+/// addresses are not in the endpoint map, and two VRFs may share them).
+/// A pod sending from an address that is not its own in its
 /// VRF is dropped as `source-spoofed`.
 #[inline(never)]
 fn source_is_the_pod_s(skb: *mut __sk_buff, ip: &L3, table: u32) -> bool {
