@@ -2,11 +2,14 @@
 //! IPv6-only veth fabric, two pods per node in two VRFs (tables 100 and
 //! 200) with the same addresses, SIDs, locators and SR policies written
 //! by the test (no BGP). Pods reach their own VRF's pod on the other node
-//! (ping, 4 MiB of TCP each way, which the pods' stacks send as GSO packets), never
-//! the other VRF's; tshark decodes the captured fabric packets as IPv6 to
-//! the remote SID carrying the pods' packets. Needs root, iproute2, ping,
-//! tcpdump and tshark; fails (never skips) without them. Namespaces carry
-//! the prefix `tsr<pid>` and are deleted on drop.
+//! (ping, 4 MiB of TCP each way, which the pods' stacks send as GSO
+//! packets), never the other VRF's; UDP GSO sends arrive as whole
+//! datagrams; tshark decodes the captured fabric packets as IPv6 to the
+//! remote SID carrying the pods' packets. Then again with the fabric's
+//! IPv6-in-IPv6 segmentation offload off: the kernel cuts the encapsulated
+//! GSO packets in software. Needs root, iproute2, ethtool, ping, tcpdump
+//! and tshark; fails (never skips) without them. Namespaces carry the
+//! prefix `tsr<pid>` and are deleted on drop.
 // Test helpers unwrap too (clippy.toml allows it only inside #[test] fns).
 #![allow(clippy::unwrap_used)]
 mod common;
@@ -14,7 +17,7 @@ mod common;
 use std::{
     fs::File,
     io::{ErrorKind, Read, Write},
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::Duration,
@@ -78,7 +81,7 @@ impl Lab {
 
 /// Two nodes on an IPv6 fabric (fd00:250::/64), each with a pod per VRF.
 fn build() -> Lab {
-    for t in ["ip", "ping", "tcpdump", "tshark"] {
+    for t in ["ip", "ethtool", "ping", "tcpdump", "tshark"] {
         require_tool(t);
     }
     let prefix = format!("tsr{}", std::process::id());
@@ -230,6 +233,29 @@ fn tcp_transfer(from_ns: &str, to_ns: &str, addr: IpAddr, port: u16) {
     });
 }
 
+/// Sends 14,000 bytes in one UDP GSO send (segments of 1,400) from the
+/// pod in `from_ns` to `addr` (a socket in `to_ns`); all ten datagrams must
+/// arrive whole.
+fn udp_gso(from_ns: &str, to_ns: &str, addr: IpAddr, port: u16) {
+    use nix::sys::socket::{setsockopt, sockopt::UdpGsoSegment};
+    let rx = with_netns(to_ns, || UdpSocket::bind(bind_any(addr, port)).unwrap());
+    rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    with_netns(from_ns, || {
+        let tx = UdpSocket::bind(bind_any(addr, 0)).unwrap();
+        setsockopt(&tx, UdpGsoSegment, &1400).expect("UDP_SEGMENT");
+        let data: Vec<u8> = (0..14_000u32).map(|i| (i % 253) as u8).collect();
+        tx.send_to(&data, SocketAddr::new(addr, port))
+            .expect("send");
+    });
+    let mut buf = [0u8; 2000];
+    for i in 0..10 {
+        let (n, _) = rx
+            .recv_from(&mut buf)
+            .unwrap_or_else(|e| panic!("UDP GSO to {addr}: datagram {i} of 10: {e}"));
+        assert_eq!(n, 1400, "UDP GSO to {addr}: datagram {i}");
+    }
+}
+
 /// A tcpdump of one interface's IPv6 unicast packets but ICMPv6 (neighbour
 /// discovery), stopped with SIGINT.
 struct Capture {
@@ -314,6 +340,12 @@ fn pods_reach_their_own_vrf_across_nodes_over_srv6_and_never_the_other() {
             tcp_transfer(&to, &from, back, port);
         }
     }
+    // UDP GSO (as QUIC stacks send): one 14,000-byte send cut into
+    // datagrams of 1,400 by the pod's stack only when it leaves a link.
+    for addr in [IpAddr::V4(pod_v4(2)), IpAddr::V6(pod_v6(2))] {
+        port += 1;
+        udp_gso(&lab.pod(1, "a"), &lab.pod(2, "a"), addr, port);
+    }
     // Isolation: a listener in node 2's VRF A pod is not reachable from
     // node 1's VRF B pod, whose packets land in node 2's VRF B pod (no
     // listener there: refused).
@@ -382,4 +414,45 @@ fn pods_reach_their_own_vrf_across_nodes_over_srv6_and_never_the_other() {
         .filter(|r| r[3].parse::<usize>().is_ok_and(|n| n > 1514))
         .count();
     assert!(gso > 0, "no GSO packet was encapsulated");
+
+    // A fabric link that cannot take IPv6-in-IPv6 GSO packets whole (as a
+    // NIC without that offload): the kernel cuts them in software, each
+    // piece with its own outer header, and TCP and UDP GSO still arrive.
+    for i in 1..=2 {
+        run(&format!(
+            "ip netns exec {} ethtool -K up0 tx-ipxip6-segmentation off",
+            lab.node(i)
+        ));
+    }
+    let file = lab.dir.join("segmented.pcap");
+    let capture = Capture::start(&lab.node(1), "up0", &file);
+    let (from, to) = (lab.pod(1, "a"), lab.pod(2, "a"));
+    for addr in [IpAddr::V4(pod_v4(2)), IpAddr::V6(pod_v6(2))] {
+        port += 1;
+        tcp_transfer(&from, &to, addr, port);
+        port += 1;
+        udp_gso(&from, &to, addr, port);
+    }
+    let pcap = capture.stop();
+    let out = run(&format!(
+        "tshark -n -r {} -T fields -E separator='|' -e ipv6.dst -e frame.len",
+        pcap.display()
+    ));
+    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split('|').collect()).collect();
+    assert!(rows.len() > 100, "captured {} packets", rows.len());
+    for r in &rows {
+        let outer_dst = r[0].split(',').next().unwrap_or("");
+        assert!(sids.iter().any(|s| s == outer_dst), "not to a SID: {r:?}");
+        let len: usize = r[1].parse().unwrap();
+        assert!(len <= 1514, "a {len}-byte frame on a 1500-byte link: {r:?}");
+    }
+    for (dp, name) in [(&dp1, "node 1"), (&dp2, "node 2")] {
+        let drops: Vec<_> = dp
+            .drop_counters()
+            .unwrap()
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        assert!(drops.is_empty(), "{name}: drops {drops:?}");
+    }
 }

@@ -65,7 +65,9 @@ use super::{
     fwd::{fib_lookup, fib_params, redirect_to_nexthop, skb_gso_size, skb_ifindex, verdict},
     icmp,
     maps::{count_drop, scratch},
-    pkt::{ETH_LEN, ETH_P_IP, ETH_P_IPV6, L3, dec_ttl, load, load_into, parse_l3, store},
+    pkt::{
+        ETH_LEN, ETH_P_IP, ETH_P_IPV6, IPPROTO_UDP, L3, dec_ttl, load, load_into, parse_l3, store,
+    },
     tunnel::{path_mtu_to, segment_len},
 };
 
@@ -248,15 +250,28 @@ fn encap_inner(
             addr: policy.segments[0],
         },
     );
-    // A GSO packet's segments fit as the pod's MTU makes them:
-    // adjust_room shrinks gso_size by the overhead (tot_len 0: not checked).
-    if skb_gso_size(ctx) == 0 {
-        p.__bindgen_anon_1.tot_len = (ip.len + overhead).min(0xffff) as u16;
+    // What goes on the wire: the packet, or each segment of a GSO packet.
+    // TCP segments fit as the pod's MTU makes them: adjust_room shrinks
+    // gso_size by the overhead (tot_len 0: not checked). UDP GSO segments
+    // are the application's datagrams and keep their size (FIXED_GSO):
+    // each must fit with the overhead.
+    let gso = skb_gso_size(ctx);
+    let udp_gso = gso != 0 && ip.proto == IPPROTO_UDP;
+    let wire = if gso == 0 {
+        ip.len as u32
+    } else if udp_gso {
+        segment_len(ctx, ip, gso)?
+    } else {
+        0
+    };
+    if wire != 0 {
+        p.__bindgen_anon_1.tot_len = (wire + overhead as u32).min(0xffff) as u16;
     }
     let rc = fib_lookup(ctx, p, BPF_FIB_LOOKUP_OUTPUT);
     if rc == i64::from(BPF_FIB_LKUP_RET_FRAG_NEEDED) {
-        if !ip.df {
-            // IPv4 without DF would need fragmenting the inner packet.
+        if !ip.df || udp_gso {
+            // IPv4 without DF would need fragmenting the inner packet; a
+            // GSO packet is not quoted in an ICMP answer.
             return Err(DropReason::MtuExceeded);
         }
         // SAFETY: mtu_result is what the kernel wrote for FRAG_NEEDED.
@@ -275,14 +290,13 @@ fn encap_inner(
     // ICMPv6 packet too big about one of our packets to this SID, learnt
     // on the uplink). Each segment of a GSO packet must fit it too.
     if let Some(path) = path_mtu_to(&policy.segments[0]) {
-        let gso = skb_gso_size(ctx);
         let wire = if gso == 0 {
             ip.len as u32
         } else {
             segment_len(ctx, ip, gso)?
         };
         if wire + overhead as u32 > path {
-            if !ip.df {
+            if !ip.df || udp_gso {
                 return Err(DropReason::MtuExceeded);
             }
             return Ok(icmp::too_big(
@@ -341,10 +355,11 @@ fn encap_inner(
             }
         }
     }
+    let fixed = if udp_gso { BPF_F_ADJ_ROOM_FIXED_GSO } else { 0 };
     ctx.adjust_room(
         overhead as i32,
         BPF_ADJ_ROOM_MAC,
-        u64::from(BPF_F_ADJ_ROOM_ENCAP_L3_IPV6),
+        u64::from(BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 | fixed),
     )
     .map_err(|_| DropReason::EncapFailed)?;
     store(ctx, 12, &ETH_P_IPV6.to_be_bytes(), 0)?;
