@@ -351,12 +351,19 @@ impl Datapath {
     }
 
     /// Adds or updates the local pod with address `ip`. A new endpoint id
-    /// starts with zero counters.
+    /// starts with zero counters. Refused for an interface in a VRF
+    /// ([`Datapath::set_vrf_iface`]): a VRF pod's addresses are its VRF's.
     pub fn upsert_endpoint(&mut self, ip: IpAddr, ep: EndpointInfo) -> Result<(), Error> {
         if ep.id >= MAX_ENDPOINTS {
             return Err(Error::Invalid(format!(
                 "endpoint id {} is not below {MAX_ENDPOINTS}",
                 ep.id
+            )));
+        }
+        if let Some(table) = self.vrf_of_iface(ep.ifindex)? {
+            return Err(Error::Invalid(format!(
+                "interface {} is in the VRF of table {table}: its pod is no endpoint of the main table",
+                ep.ifindex
             )));
         }
         let key = ip_key(ip);

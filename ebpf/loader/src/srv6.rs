@@ -194,13 +194,41 @@ impl Datapath {
 
     /// Puts the pod interface `ifindex` into the VRF of `table`: its packets
     /// are encapsulated by the VRF's policies or routed in its table, never
-    /// in the main table.
+    /// in the main table. Refused for an interface of the endpoint map: its
+    /// pod's addresses would be delivered to from outside the VRF.
     pub fn set_vrf_iface(&mut self, ifindex: u32, table: u32) -> Result<(), Error> {
         check_table(table)?;
+        self.check_not_endpoint(ifindex)?;
         self.vrf_ifaces_map()?
             .insert(ifindex, table, 0)
             .map_err(map_err(VRF_IFACES_MAP))?;
         self.update_srv6_flag()
+    }
+
+    /// The VRF table of the pod interface `ifindex`, if it is in one.
+    pub fn vrf_of_iface(&self, ifindex: u32) -> Result<Option<u32>, Error> {
+        let map: HashMap<&MapData, u32, u32> = HashMap::try_from(
+            self.ebpf
+                .map(VRF_IFACES_MAP)
+                .ok_or(Error::Missing(VRF_IFACES_MAP))?,
+        )
+        .map_err(map_err(VRF_IFACES_MAP))?;
+        match map.get(&ifindex, 0) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(map_err(VRF_IFACES_MAP)(e)),
+        }
+    }
+
+    /// A VRF interface must not be an endpoint's: the endpoint map's
+    /// addresses are delivered to from the main table and the uplink.
+    fn check_not_endpoint(&self, ifindex: u32) -> Result<(), Error> {
+        if self.pod_ifaces()?.iter().any(|(i, _)| *i == ifindex) {
+            return Err(Error::Invalid(format!(
+                "interface {ifindex} has endpoints in the main table: it cannot join a VRF"
+            )));
+        }
+        Ok(())
     }
 
     /// Takes `ifindex` out of its VRF; false if it was in none.
@@ -433,6 +461,7 @@ impl Datapath {
         let mut ifaces = BTreeMap::new();
         for (ifindex, table) in &state.vrf_ifaces {
             check_table(*table)?;
+            self.check_not_endpoint(*ifindex)?;
             if ifaces.insert(*ifindex, *table).is_some() {
                 return Err(Error::Invalid(format!(
                     "interface {ifindex} listed in two VRFs"

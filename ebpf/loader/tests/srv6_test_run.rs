@@ -1118,6 +1118,24 @@ fn srv6_state_round_trips_and_the_lookups_run_only_while_it_exists() {
             .is_err()
     );
     assert!(dp.set_vrf_iface(8, 254).is_err());
+    // A VRF interface is no endpoint's, and an endpoint's joins no VRF.
+    let ep = tern_ebpf::datapath::EndpointInfo {
+        ifindex: 7,
+        id: 1,
+        ..Default::default()
+    };
+    assert!(dp.upsert_endpoint(std::net::IpAddr::V4(POD4), ep).is_err());
+    dp.upsert_endpoint(
+        std::net::IpAddr::V4(POD4),
+        tern_ebpf::datapath::EndpointInfo { ifindex: 9, ..ep },
+    )
+    .unwrap();
+    assert!(dp.set_vrf_iface(9, VRF_A).is_err());
+    assert_eq!(dp.vrf_of_iface(9).unwrap(), None);
+    assert_eq!(dp.vrf_of_iface(7).unwrap(), Some(VRF_A));
+    dp.remove_endpoint(std::net::IpAddr::V4(POD4)).unwrap();
+    dp.set_vrf_iface(9, VRF_A).unwrap();
+    assert!(dp.remove_vrf_iface(9).unwrap());
     let zero_hl = Srv6Encap {
         hop_limit: Some(0),
         ..Srv6Encap::new(vec![remote_sid_a()])
