@@ -338,6 +338,11 @@ pub const CFG_FLAG_SERVICES: u32 = 2;
 /// are looked up in the steering map, tunnelled packets with a policy's VNI
 /// are translated, and replies are looked up in the conntrack map.
 pub const CFG_FLAG_EGRESS: u32 = 4;
+/// [`DatapathConfig::flags`]: SRv6 state exists (a VRF interface, an
+/// encapsulation policy, a local SID or locator): pods' packets are looked
+/// up in the VRF map and IPv6 on the uplink in the SID map (without it,
+/// the programs skip both lookups).
+pub const CFG_FLAG_SRV6: u32 = 8;
 
 /// Why a packet was dropped: the index into [`DROPS_MAP`].
 #[repr(u32)]
@@ -388,12 +393,34 @@ pub enum DropReason {
     /// neither TCP nor UDP, or a fragment (no ports to translate).
     EgressUnsupported = 17,
     /// A pod sent a packet (to be forwarded) from an address that is not
-    /// one of its own.
+    /// one of its own (a pod in a VRF: that its VRF's table does not route
+    /// back to its interface).
     SourceSpoofed = 18,
+    /// An IPv6 packet to a local SID whose headers do not add up: an
+    /// extension header or the SRH longer than the payload, an SRH whose
+    /// Hdr Ext Len cannot hold its Last Entry, an inner packet longer than
+    /// what the outer one carries.
+    Srv6BadHeader = 19,
+    /// A routing header with Segments Left other than 0 at an End.DT* SID
+    /// (the SID must be the last segment, RFC 8986 section 4.6), or Segments
+    /// Left beyond Last Entry + 1 (RFC 8754 section 4.3.1.1).
+    Srv6SegmentsLeft = 20,
+    /// To an address inside one of this node's locators that is no SID.
+    Srv6UnknownSid = 21,
+    /// The upper-layer header after the outer IPv6 header and its extension
+    /// headers is not what the SID's behavior takes (End.DT4: IPv4,
+    /// End.DT6: IPv6, End.DT46: either).
+    Srv6WrongInner = 22,
+    /// The packet to forward into or out of a VRF has a TTL / hop limit of
+    /// 1 or 0 (decapsulated, or sent by a pod in a VRF).
+    HopLimitExceeded = 23,
+    /// The VRF's table has no usable route for the packet (decapsulated,
+    /// or from a pod in the VRF with no encapsulation policy for it).
+    VrfNoRoute = 24,
 }
 
 /// Number of [`DropReason`] values (size of [`DROPS_MAP`]).
-pub const DROP_REASONS: u32 = 19;
+pub const DROP_REASONS: u32 = 25;
 
 impl DropReason {
     /// Every reason, in index order.
@@ -417,6 +444,12 @@ impl DropReason {
         DropReason::EgressDenied,
         DropReason::EgressUnsupported,
         DropReason::SourceSpoofed,
+        DropReason::Srv6BadHeader,
+        DropReason::Srv6SegmentsLeft,
+        DropReason::Srv6UnknownSid,
+        DropReason::Srv6WrongInner,
+        DropReason::HopLimitExceeded,
+        DropReason::VrfNoRoute,
     ];
     /// Short name for output (`show` commands, JSON keys).
     pub const fn name(self) -> &'static str {
@@ -440,6 +473,12 @@ impl DropReason {
             DropReason::EgressDenied => "egress-denied",
             DropReason::EgressUnsupported => "egress-unsupported",
             DropReason::SourceSpoofed => "source-spoofed",
+            DropReason::Srv6BadHeader => "srv6-bad-header",
+            DropReason::Srv6SegmentsLeft => "srv6-segments-left",
+            DropReason::Srv6UnknownSid => "srv6-unknown-sid",
+            DropReason::Srv6WrongInner => "srv6-wrong-inner",
+            DropReason::HopLimitExceeded => "hop-limit-exceeded",
+            DropReason::VrfNoRoute => "vrf-no-route",
         }
     }
 }
@@ -481,10 +520,19 @@ pub enum PathKind {
     /// An ICMP "fragmentation needed" / "packet too big" about one of this
     /// node's tunnel packets: the path MTU towards that node was learnt.
     PathMtuLearnt = 14,
+    /// A VRF pod's packet encapsulated in SRv6 (H.Encaps.Red) and
+    /// redirected towards the first SID.
+    Srv6Encap = 15,
+    /// Decapsulated at a local End.DT4/DT6/DT46 SID and forwarded through
+    /// the VRF's table.
+    Srv6Decap = 16,
+    /// A VRF pod's packet forwarded through its VRF's table on this node
+    /// (no encapsulation policy covers it, the table has a route).
+    VrfLocal = 17,
 }
 
 /// Number of [`PathKind`] values (size of [`PATHS_MAP`]).
-pub const PATH_KINDS: u32 = 15;
+pub const PATH_KINDS: u32 = 18;
 
 impl PathKind {
     /// Every path, in index order.
@@ -504,6 +552,9 @@ impl PathKind {
         PathKind::EgressSnat,
         PathKind::EgressReply,
         PathKind::PathMtuLearnt,
+        PathKind::Srv6Encap,
+        PathKind::Srv6Decap,
+        PathKind::VrfLocal,
     ];
     /// Short name for output.
     pub const fn name(self) -> &'static str {
@@ -523,6 +574,9 @@ impl PathKind {
             PathKind::EgressSnat => "egress-snat",
             PathKind::EgressReply => "egress-reply",
             PathKind::PathMtuLearnt => "path-mtu-learnt",
+            PathKind::Srv6Encap => "srv6-encap",
+            PathKind::Srv6Decap => "srv6-decap",
+            PathKind::VrfLocal => "vrf-local",
         }
     }
 }

@@ -10,6 +10,7 @@
 pub mod datapath;
 pub mod egress;
 pub mod services;
+pub mod srv6;
 
 /// Name of the per-CPU hash map of per-interface traffic counters.
 pub const IF_COUNTERS_MAP: &str = "TERN_IF_COUNTERS";

@@ -13,6 +13,12 @@
 //! Two probe rows time one costly step alone (an endpoint hash lookup, a
 //! bpf_fib_lookup), so that a path's cost can be read against them.
 //!
+//! The SRv6 rows run with SRv6 state written (a pod veth in VRF 100, SR
+//! policies of 1 and 3 SIDs, an End.DT4 SID); every other row runs with
+//! none, as a node without SRv6 does. Two of them show what the state
+//! costs packets that do not use it (a pod outside any VRF, IPv6 on the
+//! uplink to no SID).
+//!
 //! The process moves itself into a new network namespace first, with a
 //! veth "uplink" for the FIB lookups; nothing leaves that namespace.
 use std::{
@@ -25,6 +31,7 @@ use anyhow::{Context, Result, bail};
 use tern_ebpf::{
     Datapath, DatapathConfig, Hook, Probe,
     datapath::{EP_FLAG_VETH_PEER, EndpointInfo, Mode},
+    srv6::{Behavior, Srv6Encap, Srv6State},
 };
 
 const POD_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x0a];
@@ -107,6 +114,9 @@ struct Case {
     packet: Vec<u8>,
     ifindex: u32,
     repeat_ok: bool,
+    /// Run with the SRv6 state written (else with none: the programs skip
+    /// the SRv6 lookups).
+    srv6: bool,
 }
 
 fn bench(dp: &mut Datapath, c: &Case, repeat: u32) -> Result<Duration> {
@@ -137,6 +147,14 @@ fn main() -> Result<()> {
         && ip neigh add 10.0.0.2 lladdr 02:00:00:00:00:99 dev bup nud permanent \
         && sysctl -qw net.ipv4.conf.all.forwarding=1 net.ipv6.conf.all.forwarding=1",
     )?;
+    // SRv6: a pod veth in VRF 100, the fabric's route to the remote locator.
+    sh(
+        "ip link add bvrf type veth peer name bvrfp && ip link set bvrf up && ip link set bvrfp up \
+        && ip -6 addr add fd00::1/64 dev bup nodad && ip -6 route add fc00:0:2::/48 via fd00::2 \
+        && ip -6 neigh add fd00::2 lladdr 02:00:00:00:00:99 dev bup nud permanent \
+        && ip route add 10.1.0.2/32 dev bvrf table 100",
+    )?;
+    let vrf_pod = nix::net::if_::if_nametoindex("bvrf")?;
     let up = nix::net::if_::if_nametoindex("bup")?;
     let lxc = nix::net::if_::if_nametoindex("blxc")?;
     let mut dp = Datapath::load(None).context("load the datapath")?;
@@ -168,7 +186,40 @@ fn main() -> Result<()> {
         uplink_ifindex: up,
         ..DatapathConfig::default()
     }
-    .with_local_v4(Some(Ipv4Addr::new(10, 0, 0, 1)));
+    .with_local_v4(Some(Ipv4Addr::new(10, 0, 0, 1)))
+    .with_local_v6(Some("fd00::1".parse()?));
+    let remote_sid: Ipv6Addr = "fc00:0:2:e046::".parse()?;
+    let local_sid: Ipv6Addr = "fc00:0:1:e004::".parse()?;
+    let srv6_state = Srv6State {
+        vrf_ifaces: vec![(vrf_pod, 100)],
+        encaps: vec![
+            (
+                100,
+                "10.2.0.0/16".parse()?,
+                Srv6Encap::new(vec![remote_sid]),
+            ),
+            (
+                100,
+                "10.3.0.0/16".parse()?,
+                Srv6Encap::new(vec![
+                    "fc00:0:2::1".parse()?,
+                    "fc00:0:2::2".parse()?,
+                    remote_sid,
+                ]),
+            ),
+        ],
+        sids: vec![(local_sid, Behavior::EndDt4, 100)],
+        locators: vec!["fc00:0:1::/48".parse()?],
+    };
+    // An SRv6 frame from the fabric to this node's End.DT4 SID.
+    let mut srv6_in = eth(0x86dd);
+    let inner = v4(Ipv4Addr::new(10, 2, 0, 1), a, 5001);
+    srv6_in.extend_from_slice(&[0x60, 0, 0, 0]);
+    srv6_in.extend_from_slice(&((inner.len() - 14) as u16).to_be_bytes());
+    srv6_in.extend_from_slice(&[4, 64]);
+    srv6_in.extend_from_slice(&"fd00::2".parse::<Ipv6Addr>()?.octets());
+    srv6_in.extend_from_slice(&local_sid.octets());
+    srv6_in.extend_from_slice(&inner[14..]);
     // A Geneve frame from the other node for pod B, as the encap path writes it.
     dp.set_config(&base.with_mode(Mode::Geneve))?;
     dp.upsert_endpoint(
@@ -209,6 +260,7 @@ fn main() -> Result<()> {
             packet: v4(a, b, 5001),
             ifindex: lxc,
             repeat_ok: true,
+            srv6: false,
         },
         Case {
             name: "probe: one endpoint hash lookup alone",
@@ -218,6 +270,7 @@ fn main() -> Result<()> {
             packet: v4(a, b, 5001),
             ifindex: lxc,
             repeat_ok: true,
+            srv6: false,
         },
         Case {
             name: "probe: one bpf_fib_lookup alone (via gw)",
@@ -227,6 +280,7 @@ fn main() -> Result<()> {
             packet: v4(a, Ipv4Addr::new(10, 8, 0, 1), 5001),
             ifindex: lxc,
             repeat_ok: true,
+            srv6: false,
         },
         Case {
             name: "pod: same node IPv4 (redirect_peer)",
@@ -236,6 +290,7 @@ fn main() -> Result<()> {
             packet: v4(a, b, 5001),
             ifindex: lxc,
             repeat_ok: true,
+            srv6: false,
         },
         Case {
             name: "pod: same node IPv6 (redirect_peer)",
@@ -245,6 +300,7 @@ fn main() -> Result<()> {
             packet: v6(a6, b6),
             ifindex: lxc,
             repeat_ok: true,
+            srv6: false,
         },
         Case {
             name: "pod: native (fib_lookup + redirect_neigh)",
@@ -254,6 +310,7 @@ fn main() -> Result<()> {
             packet: v4(a, Ipv4Addr::new(10, 8, 0, 1), 5001),
             ifindex: lxc,
             repeat_ok: true,
+            srv6: false,
         },
         Case {
             name: "pod: native, no route (to the stack)",
@@ -263,6 +320,7 @@ fn main() -> Result<()> {
             packet: v4(a, Ipv4Addr::new(192, 0, 2, 1), 5001),
             ifindex: lxc,
             repeat_ok: true,
+            srv6: false,
         },
         Case {
             name: "pod: VXLAN (set_tunnel_key + redirect)",
@@ -272,6 +330,7 @@ fn main() -> Result<()> {
             packet: v4(a, Ipv4Addr::new(10, 2, 0, 1), 5001),
             ifindex: lxc,
             repeat_ok: true,
+            srv6: false,
         },
         Case {
             name: "pod: Geneve encap + fib + redirect_neigh",
@@ -281,6 +340,7 @@ fn main() -> Result<()> {
             packet: v4(a, Ipv4Addr::new(10, 2, 0, 1), 5001),
             ifindex: lxc,
             repeat_ok: false,
+            srv6: false,
         },
         Case {
             name: "pod: too big, ICMP frag-needed",
@@ -290,6 +350,7 @@ fn main() -> Result<()> {
             packet: big,
             ifindex: lxc,
             repeat_ok: false,
+            srv6: false,
         },
         Case {
             name: "uplink: Geneve decap + redirect_peer",
@@ -299,6 +360,7 @@ fn main() -> Result<()> {
             packet: geneve,
             ifindex: up,
             repeat_ok: false,
+            srv6: false,
         },
         Case {
             name: "uplink: not ours (to the stack)",
@@ -308,6 +370,57 @@ fn main() -> Result<()> {
             packet: v4(Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 1), 179),
             ifindex: up,
             repeat_ok: true,
+            srv6: false,
+        },
+        Case {
+            name: "pod: native, SRv6 state on (VRF miss)",
+            mode: Mode::Native,
+            probe: None,
+            hook: Hook::Pod,
+            packet: v4(a, Ipv4Addr::new(10, 8, 0, 1), 5001),
+            ifindex: lxc,
+            repeat_ok: true,
+            srv6: true,
+        },
+        Case {
+            name: "pod: SRv6 H.Encaps.Red, 1 SID + fib",
+            mode: Mode::Native,
+            probe: None,
+            hook: Hook::Pod,
+            packet: v4(a, Ipv4Addr::new(10, 2, 0, 1), 5001),
+            ifindex: vrf_pod,
+            repeat_ok: false,
+            srv6: true,
+        },
+        Case {
+            name: "pod: SRv6 H.Encaps.Red, 3 SIDs (SRH)",
+            mode: Mode::Native,
+            probe: None,
+            hook: Hook::Pod,
+            packet: v4(a, Ipv4Addr::new(10, 3, 0, 1), 5001),
+            ifindex: vrf_pod,
+            repeat_ok: false,
+            srv6: true,
+        },
+        Case {
+            name: "uplink: SRv6 End.DT4 decap + VRF fib",
+            mode: Mode::Native,
+            probe: None,
+            hook: Hook::Uplink,
+            packet: srv6_in,
+            ifindex: up,
+            repeat_ok: false,
+            srv6: true,
+        },
+        Case {
+            name: "uplink: IPv6 not ours, SRv6 state on",
+            mode: Mode::Native,
+            probe: None,
+            hook: Hook::Uplink,
+            packet: v6("fd00::2".parse()?, "fd00::1".parse()?),
+            ifindex: up,
+            repeat_ok: true,
+            srv6: true,
         },
     ];
     println!("BPF_PROG_TEST_RUN, 128-byte UDP payloads; kernel ns per program run");
@@ -317,6 +430,11 @@ fn main() -> Result<()> {
     );
     for c in &cases {
         dp.set_config(&base.with_mode(c.mode))?;
+        if c.srv6 {
+            dp.sync_srv6(&srv6_state)?;
+        } else {
+            dp.clear_srv6()?;
+        }
         // Warm up, then measure.
         fresh(&mut dp, c, calls / 10 + 1)?;
         let f = fresh(&mut dp, c, calls)?;

@@ -22,7 +22,7 @@ use aya::{
 };
 use ipnet::IpNet;
 pub use tern_ebpf_common::datapath::{
-    CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, CFG_FLAG_TRACE, DatapathConfig, DropReason,
+    CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, CFG_FLAG_SRV6, CFG_FLAG_TRACE, DatapathConfig, DropReason,
     EP_FLAG_VETH_PEER, EndpointCounters, EndpointInfo, GENEVE_DEFAULT_PORT, IpKey,
     MAX_ENDPOINT_ADDRESSES, MAX_ENDPOINTS, MAX_TUNNEL_ROUTES, Mode, PathKind, PathMtu,
     REDIRECT_EGRESS, REDIRECT_NEIGH, REDIRECT_PEER, RedirectTrace, RemoteNode, TUNNEL_OVERHEAD_V4,
@@ -40,7 +40,7 @@ use crate::{
     maps::{map_err, not_found},
     table_pool::TablePool,
 };
-use tern_ebpf_common::{egress, services};
+use tern_ebpf_common::{egress, services, srv6};
 
 /// Where a datapath program is attached (all on TCX ingress).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,6 +121,19 @@ pub struct TestRunOutput {
     pub packet: Vec<u8>,
 }
 
+/// What the kernel made of one loaded program ([`Datapath::program_stats`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgramStats {
+    pub name: &'static str,
+    /// Instructions the verifier processed (all paths it walked).
+    pub verified_insns: Option<u32>,
+    /// Size of the program after the verifier's rewrites, in bytes (8 per
+    /// instruction).
+    pub translated_bytes: Option<u32>,
+    /// Size of the JIT's machine code, in bytes.
+    pub jitted_bytes: Option<u32>,
+}
+
 /// What [`Datapath::replace_tunnel_routes`] changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TunnelDiff {
@@ -142,6 +155,8 @@ pub struct Datapath {
     pub(crate) services: bool,
     /// The programs apply egress gateway policies.
     pub(crate) egress: bool,
+    /// The programs look into the SRv6 maps.
+    pub(crate) srv6: bool,
     /// The lookup-table pool, mapped on first use.
     pub(crate) pool: Option<TablePool>,
     /// What the tunnel map holds, as written (read from the map once, when
@@ -159,7 +174,7 @@ impl std::fmt::Debug for Datapath {
     }
 }
 
-const PINNED: [(&str, &str); 20] = [
+const PINNED: [(&str, &str); 24] = [
     (ENDPOINTS_MAP, "dp_endpoints"),
     (POD_IFACES_MAP, "dp_pod_ifaces"),
     (ENDPOINT_COUNTERS_MAP, "dp_endpoint_counters"),
@@ -180,6 +195,10 @@ const PINNED: [(&str, &str); 20] = [
     (egress::POLICIES_MAP, "dp_egw_policies"),
     (egress::MATCH_MAP, "dp_egw_match"),
     (egress::CONFIG_MAP, "dp_egw_config"),
+    (srv6::ENCAP_MAP, "dp_srv6_encap"),
+    (srv6::SIDS_MAP, "dp_srv6_sids"),
+    (srv6::LOCATORS_MAP, "dp_srv6_locators"),
+    (srv6::VRF_IFACES_MAP, "dp_vrf_ifaces"),
 ];
 
 impl Datapath {
@@ -205,6 +224,7 @@ impl Datapath {
             trace: false,
             services: false,
             egress: false,
+            srv6: false,
             pool: None,
             tunnels: None,
         };
@@ -285,8 +305,8 @@ impl Datapath {
 
     /// Replaces the settings; the next packet sees them (a live mode
     /// change). `c.flags` is ignored: the flags follow
-    /// [`Datapath::set_trace`], [`Datapath::set_services_enabled`] and the
-    /// egress policies.
+    /// [`Datapath::set_trace`], [`Datapath::set_services_enabled`], the
+    /// egress policies and the SRv6 state.
     pub fn set_config(&mut self, c: &DatapathConfig) -> Result<(), Error> {
         if c.vni >= 1 << 24 {
             return Err(Error::Invalid(format!(
@@ -303,6 +323,9 @@ impl Datapath {
         }
         if self.egress {
             flags |= CFG_FLAG_EGRESS;
+        }
+        if self.srv6 {
+            flags |= CFG_FLAG_SRV6;
         }
         let mut map: Array<&mut MapData, DatapathConfig> = Array::try_from(
             self.ebpf
@@ -328,12 +351,19 @@ impl Datapath {
     }
 
     /// Adds or updates the local pod with address `ip`. A new endpoint id
-    /// starts with zero counters.
+    /// starts with zero counters. Refused for an interface in a VRF
+    /// ([`Datapath::set_vrf_iface`]): a VRF pod's addresses are its VRF's.
     pub fn upsert_endpoint(&mut self, ip: IpAddr, ep: EndpointInfo) -> Result<(), Error> {
         if ep.id >= MAX_ENDPOINTS {
             return Err(Error::Invalid(format!(
                 "endpoint id {} is not below {MAX_ENDPOINTS}",
                 ep.id
+            )));
+        }
+        if let Some(table) = self.vrf_of_iface(ep.ifindex)? {
+            return Err(Error::Invalid(format!(
+                "interface {} is in the VRF of table {table}: its pod is no endpoint of the main table",
+                ep.ifindex
             )));
         }
         let key = ip_key(ip);
@@ -703,6 +733,30 @@ impl Datapath {
             },
             res.duration,
         ))
+    }
+
+    /// The verifier's and the JIT's figures of each attachable program.
+    pub fn program_stats(&self) -> Result<Vec<ProgramStats>, Error> {
+        let mut out = Vec::new();
+        for hook in [Hook::Pod, Hook::Uplink, Hook::Vxlan, Hook::Noop] {
+            let name = hook.program();
+            let prog: &SchedClassifier = self
+                .ebpf
+                .program(name)
+                .ok_or(Error::Missing(name))?
+                .try_into()
+                .map_err(|source| Error::Program { name, source })?;
+            let info = prog
+                .info()
+                .map_err(|source| Error::Program { name, source })?;
+            out.push(ProgramStats {
+                name,
+                verified_insns: info.verified_instruction_count(),
+                translated_bytes: info.size_translated(),
+                jitted_bytes: Some(info.size_jitted()).filter(|n| *n > 0),
+            });
+        }
+        Ok(out)
     }
 
     /// Detaches every interface and removes the pins.

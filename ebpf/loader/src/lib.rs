@@ -6,10 +6,13 @@ pub mod datapath;
 pub mod egress;
 mod maps;
 pub mod services;
+pub mod srv6;
 mod table_pool;
 
 pub use counters::{CounterPrograms, Direction, Error, pin_dir};
-pub use datapath::{Datapath, DatapathConfig, Hook, Probe, TestRunOutput, TunnelDiff};
+pub use datapath::{
+    Datapath, DatapathConfig, Hook, Probe, ProgramStats, TestRunOutput, TunnelDiff,
+};
 pub use tern_ebpf_common::IfCounters;
 
 /// The compiled counters object (built by build.rs with nightly for

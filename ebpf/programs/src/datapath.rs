@@ -9,6 +9,10 @@
 //!   delivered before the stack sees it; native packets for local pods are
 //!   delivered; the rest continues to the stack.
 //! - `tern_vxlan_ingress`: packets the VXLAN device decapsulated -> the pod.
+//! - SRv6 L3VPN (dp/srv6.rs), only while SRv6 state exists: a pod in a VRF
+//!   is encapsulated (H.Encaps.Red) or routed in its VRF's table; on the
+//!   uplink, IPv6 to a local End.DT4/DT6/DT46 SID is decapsulated into the
+//!   SID's VRF.
 //! - `tern_noop`, `tern_probe_endpoint`, `tern_probe_fib`: benchmark
 //!   baselines (never attached).
 //!
@@ -25,6 +29,7 @@ mod dp {
     pub mod maps;
     pub mod pkt;
     pub mod sock;
+    pub mod srv6;
     pub mod svc;
     pub mod tunnel;
 }
@@ -50,7 +55,9 @@ use dp::{
     svc::{SVC_DONE, SVC_DROP, SVC_PASS},
     tunnel::{GENEVE_DECAPSULATED, GENEVE_EGRESS, geneve_in, tunnel_out},
 };
-use tern_ebpf_common::datapath::{CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, DropReason, Mode, PathKind};
+use tern_ebpf_common::datapath::{
+    CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, CFG_FLAG_SRV6, DropReason, Mode, PathKind,
+};
 
 #[inline(always)]
 fn ethertype(ctx: &TcContext) -> Result<u16, DropReason> {
@@ -74,6 +81,15 @@ fn try_pod_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
         return Ok(to_stack());
     };
     let ifindex = skb_ifindex(ctx);
+    // A pod in a VRF: its table or its SR policies, never the main table.
+    if cfg.flags & CFG_FLAG_SRV6 != 0
+        && let Some(table) = dp::srv6::vrf_of(ifindex)
+    {
+        if !forwardable(ip) {
+            return Ok(to_stack());
+        }
+        return Ok(dp::srv6::from_vrf_pod(ctx.skb.skb, ip, table, cfg));
+    }
     let own = endpoint(&ip.src).filter(|e| e.ifindex == ifindex);
     if let Some(src) = own {
         count_endpoint(src.id, EpDir::FromPod, u64::from(ctx.len()));
@@ -169,6 +185,13 @@ fn try_uplink_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     let Some(cfg) = config() else {
         return Ok(to_stack());
     };
+    // To one of this node's SIDs (or locators): decapsulated into the VRF.
+    if ip.v6 && cfg.flags & CFG_FLAG_SRV6 != 0 {
+        let v = dp::srv6::sid_in(ctx.skb.skb, ip, cfg);
+        if v != dp::srv6::SRV6_PASS {
+            return Ok(v);
+        }
+    }
     let local = if ip.v6 {
         cfg.local_v6 != [0; 16] && ip.dst.addr == cfg.local_v6
     } else {

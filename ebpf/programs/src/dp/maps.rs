@@ -50,6 +50,8 @@ pub struct Scratch {
     pub quote_v6: [u8; 48],
     pub eth: [u8; 12],
     pub fib: FibParams,
+    /// The outer IPv6 header and SRH of an SRv6 encapsulation.
+    pub srv6: [u8; tern_ebpf_common::srv6::MAX_ENCAP_OVERHEAD],
 }
 
 #[map(name = "TERN_SCRATCH")]

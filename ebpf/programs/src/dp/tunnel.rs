@@ -37,10 +37,12 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use tern_ebpf_common::datapath::{
-    CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, DatapathConfig, DropReason, GENEVE_PROTO_ETH, IpKey,
-    MIN_PATH_MTU_V4, MIN_PATH_MTU_V6, Mode, PATH_MTU_ENTRIES, PATH_MTU_TIMEOUT_SECS, PathKind,
-    PathMtu, REDIRECT_EGRESS, RemoteNode, TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6,
+    CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, CFG_FLAG_SRV6, DatapathConfig, DropReason,
+    GENEVE_PROTO_ETH, IpKey, MIN_PATH_MTU_V4, MIN_PATH_MTU_V6, Mode, PATH_MTU_ENTRIES,
+    PATH_MTU_TIMEOUT_SECS, PathKind, PathMtu, REDIRECT_EGRESS, RemoteNode, TUNNEL_OVERHEAD_V4,
+    TUNNEL_OVERHEAD_V6,
 };
+use tern_ebpf_common::srv6::{IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_ROUTING};
 
 use super::{
     fwd::{
@@ -138,7 +140,14 @@ static PATH_MTU: LruHashMap<IpKey, PathMtu> = LruHashMap::with_max_entries(PATH_
 /// The path MTU learnt towards `remote`, while it holds.
 #[inline(always)]
 fn path_mtu(remote: &RemoteNode) -> Option<u32> {
-    let k = IpKey { addr: remote.addr };
+    path_mtu_to(&remote.addr)
+}
+
+/// The path MTU learnt towards `addr` (a node, or the first SID of an
+/// SRv6 policy), while it holds.
+#[inline(always)]
+pub fn path_mtu_to(addr: &[u8; 16]) -> Option<u32> {
+    let k = IpKey { addr: *addr };
     // SAFETY: map values stay valid while the program runs; plain data.
     let e = unsafe { PATH_MTU.get(&k) }?;
     (e.expires > now()).then_some(e.mtu)
@@ -147,7 +156,7 @@ fn path_mtu(remote: &RemoteNode) -> Option<u32> {
 /// The length of each segment of a GSO packet: its IP and transport
 /// headers and `gso` bytes of payload.
 #[inline(always)]
-fn segment_len(ctx: &TcContext, ip: &L3, gso: u32) -> Result<u32, DropReason> {
+pub fn segment_len(ctx: &TcContext, ip: &L3, gso: u32) -> Result<u32, DropReason> {
     let l4 = match ip.proto {
         IPPROTO_TCP => u32::from(load::<u8>(ctx, ip.off + ip.hdr_len + 12)? >> 4) * 4,
         IPPROTO_UDP => 8,
@@ -158,8 +167,10 @@ fn segment_len(ctx: &TcContext, ip: &L3, gso: u32) -> Result<u32, DropReason> {
 
 /// An ICMP "fragmentation needed" (RFC 1191) or ICMPv6 "packet too big"
 /// (RFC 8201) addressed to this node about one of its own tunnel packets
-/// (UDP from this node to the Geneve or VXLAN port of the node it quotes):
-/// the path MTU towards that node is remembered for
+/// (UDP from this node to the Geneve or VXLAN port of the node it quotes,
+/// or, with SRv6 on, IPv6 from this node's address carrying IPv4, IPv6 or
+/// a routing header): the path MTU towards that node (the SID the quoted
+/// packet was addressed to) is remembered for
 /// [`PATH_MTU_TIMEOUT_SECS`], so that the pods' packets that do not fit get
 /// "too big" answers with the room the tunnel leaves. Anything else is
 /// left alone. The message goes on to the stack either way.
@@ -191,10 +202,18 @@ fn learn_inner(ctx: &TcContext, ip: &L3, cfg: &DatapathConfig) -> Result<(), Dro
     let mut node = [0u8; 16];
     let udp = if ip.v6 {
         let qh: [u8; 40] = load(ctx, q)?;
-        if qh[0] >> 4 != 6 || qh[6] != IPPROTO_UDP || qh[8..24] != cfg.local_v6 {
+        if qh[0] >> 4 != 6 || qh[8..24] != cfg.local_v6 {
             return Ok(());
         }
         node.copy_from_slice(&qh[24..40]);
+        let srv6 = qh[6] == IPPROTO_IPIP || qh[6] == IPPROTO_IPV6 || qh[6] == IPPROTO_ROUTING;
+        if srv6 && cfg.flags & CFG_FLAG_SRV6 != 0 {
+            remember(node, mtu, min, cfg);
+            return Ok(());
+        }
+        if qh[6] != IPPROTO_UDP {
+            return Ok(());
+        }
         q + 40
     } else {
         let qh: [u8; 20] = load(ctx, q)?;
@@ -209,13 +228,23 @@ fn learn_inner(ctx: &TcContext, ip: &L3, cfg: &DatapathConfig) -> Result<(), Dro
     let dport = u16::from_be_bytes([ports[2], ports[3]]);
     let tunnel_port = (cfg.geneve_port != 0 && dport == cfg.geneve_port)
         || (cfg.vxlan_port != 0 && dport == cfg.vxlan_port);
+    if tunnel_port {
+        remember(node, mtu, min, cfg);
+    }
+    Ok(())
+}
+
+/// Remembers `mtu` (at least `min`) towards `node`, unless it says nothing
+/// the uplink's MTU does not.
+#[inline(always)]
+fn remember(node: [u8; 16], mtu: u32, min: u32, cfg: &DatapathConfig) {
     // An MTU of 0 comes from routers older than RFC 1191: nothing to learn.
-    if !tunnel_port || mtu == 0 {
-        return Ok(());
+    if mtu == 0 {
+        return;
     }
     let mtu = mtu.max(min);
     if cfg.uplink_mtu != 0 && mtu >= cfg.uplink_mtu {
-        return Ok(());
+        return;
     }
     let e = PathMtu {
         expires: now() + PATH_MTU_TIMEOUT_SECS * 1_000_000_000,
@@ -224,7 +253,6 @@ fn learn_inner(ctx: &TcContext, ip: &L3, cfg: &DatapathConfig) -> Result<(), Dro
     };
     let _ = PATH_MTU.insert(&IpKey { addr: node }, &e, 0);
     count_path(PathKind::PathMtuLearnt);
-    Ok(())
 }
 
 /// VXLAN: the tunnel key (VNI, remote node) goes with the skb into the
