@@ -68,6 +68,9 @@ pub struct Config {
     pub log_file: Option<LogFile>,
     /// `log syslog [LEVEL]`: the level of what goes to syslog (/dev/log).
     pub log_syslog: Option<LogLevel>,
+    /// SRv6 L3VPN: `segment-routing` locators, `vrf` blocks, the VRFs'
+    /// BGP instances and the SIDs allocated for them (tern-srv6's model).
+    pub srv6: tern_srv6::Srv6Config,
 }
 
 /// `log file PATH [LEVEL]`.
