@@ -419,15 +419,21 @@ impl ServicesRuntime {
         svc: Option<&Service>,
         node: &NodeView,
     ) -> anyhow::Result<()> {
-        let basis = svc.map(|s| {
-            let local = s.backends.iter().map(|b| (node.is_local)(b.addr)).collect();
-            (s.clone(), local)
-        });
-        let mut share = self.shares.remove(name).unwrap_or_default();
-        if basis.is_some() && share.basis == basis {
-            self.shares.insert(name.to_owned(), share);
+        let local: Vec<bool> = svc
+            .map(|s| s.backends.iter().map(|b| (node.is_local)(b.addr)).collect())
+            .unwrap_or_default();
+        if let (Some(s), Some(share)) = (svc, self.shares.get(name))
+            && share
+                .basis
+                .as_ref()
+                .is_some_and(|(bs, bl)| bs == s && *bl == local)
+        {
+            // Unchanged: compared in place, nothing cloned (a full pass
+            // over 10,000 services runs every second).
             return Ok(());
         }
+        let basis = svc.map(|s| (s.clone(), local));
+        let mut share = self.shares.remove(name).unwrap_or_default();
         share.basis = None;
         let r = self.program_share(dp, name, svc, node, &mut share);
         if r.is_ok() {
