@@ -328,6 +328,10 @@ pub struct NetConf {
     /// GC: the attachments the runtime still uses.
     #[serde(rename = "cni.dev/valid-attachments")]
     pub valid_attachments: Option<Vec<Attachment>>,
+    /// The same list under the name an earlier draft of CNI 1.1 gave it
+    /// (libcni sends both).
+    #[serde(rename = "cni.dev/attachments")]
+    pub attachments: Option<Vec<Attachment>>,
 }
 
 /// A checked network configuration.
@@ -449,7 +453,7 @@ pub fn parse_netconf(bytes: &[u8], command: Command) -> Result<Network, CniError
         socket,
         data_dir,
         prev_result: conf.prev_result,
-        valid_attachments: conf.valid_attachments,
+        valid_attachments: conf.valid_attachments.or(conf.attachments),
     })
 }
 
@@ -709,6 +713,23 @@ mod tests {
                 container_id: "c1".into(),
                 ifname: "eth0".into()
             }])
+        );
+        // libcni sends the list under both names; an earlier draft's alone
+        // is taken too.
+        let both =
+            br#"{"cniVersion":"1.1.0","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"],
+            "cni.dev/valid-attachments":[{"containerID":"c1","ifname":"eth0"}],
+            "cni.dev/attachments":[{"containerID":"c1","ifname":"eth0"}]}"#;
+        assert_eq!(
+            parse_netconf(both, Command::Gc).unwrap().valid_attachments,
+            n.valid_attachments
+        );
+        let draft =
+            br#"{"cniVersion":"1.1.0","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"],
+            "cni.dev/attachments":[{"containerID":"c1","ifname":"eth0"}]}"#;
+        assert_eq!(
+            parse_netconf(draft, Command::Gc).unwrap().valid_attachments,
+            n.valid_attachments
         );
         let env = env(&[("CNI_COMMAND", "GC"), ("CNI_PATH", "/opt/cni/bin")]).unwrap();
         assert_eq!(env.command, Command::Gc);
