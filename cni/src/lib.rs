@@ -529,12 +529,17 @@ fn status(net: &Network) -> Result<(), CniError> {
         )
         .details(e.to_string())
     })?;
+    ready(&info)
+}
+
+/// STATUS's verdict on ternd's `show datapath`.
+fn ready(info: &tern_control::DatapathInfo) -> Result<(), CniError> {
     match (&info.mode, info.loaded) {
         (Some(mode), false) => Err(CniError::new(
             Code::NotAvailable,
             format!("ternd's eBPF datapath (mode {mode}) is not loaded"),
         )
-        .details(info.last_error.unwrap_or_default())),
+        .details(info.last_error.clone().unwrap_or_default())),
         _ => Ok(()),
     }
 }
@@ -542,6 +547,20 @@ fn status(net: &Network) -> Result<(), CniError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_needs_the_configured_datapath_loaded() {
+        let mut info = tern_control::DatapathInfo::default();
+        // No eBPF datapath configured: kernel routing, ready.
+        assert_eq!(ready(&info), Ok(()));
+        info.mode = Some("native".into());
+        info.last_error = Some("cannot attach".into());
+        let e = ready(&info).unwrap_err();
+        assert_eq!(e.code, Code::NotAvailable);
+        assert_eq!(e.details, "cannot attach");
+        info.loaded = true;
+        assert_eq!(ready(&info), Ok(()));
+    }
 
     #[test]
     fn host_names_are_short_and_stable() {

@@ -73,9 +73,12 @@ impl Podman {
             &conf,
             format!(
                 "[network]\nnetwork_backend = \"cni\"\ncni_plugin_dirs = [\"{}\"]\nnetwork_config_dir = \"{}\"\n\
-                 [engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+                 [engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n\
+                 tmp_dir = \"{}\"\nvolume_path = \"{}\"\n",
                 plugins.display(),
-                netd.display()
+                netd.display(),
+                base.join("tmp").display(),
+                base.join("volumes").display()
             ),
         )
         .expect("containers.conf");
@@ -352,6 +355,7 @@ fn podman_runs_containers_on_a_tern_network() {
         dir: dir.clone(),
         podmans: Vec::new(),
         netns: Vec::new(),
+        attachments: Vec::new(),
     };
 
     // The plugin directory a runtime gets as CNI_PATH: tern-cni and
@@ -406,8 +410,10 @@ fn podman_runs_containers_on_a_tern_network() {
         ],
     );
     cleanup.netns.push(c1.netns.clone());
+    cleanup.attachments.push(("tern".into(), c1.id.clone()));
     let c2 = podman.run("shell", "tern", &rootfs, &[], &["/bin/sleep", "600"]);
     cleanup.netns.push(c2.netns.clone());
+    cleanup.attachments.push(("tern".into(), c2.id.clone()));
     assert!(
         c1.v4.starts_with("10.244.1.") && c1.v6.starts_with("2001:db8:244:1:"),
         "{c1:?}"
@@ -528,8 +534,14 @@ fn podman_runs_containers_on_a_tern_network() {
         .push(Podman::new(&dir, "lost", &node1, &netd, &plugins));
     let lost = lost_podman.run("lost", "tern-gc", &rootfs, &[], &["/bin/sleep", "600"]);
     cleanup.netns.push(lost.netns.clone());
+    cleanup
+        .attachments
+        .push(("tern-gc".into(), lost.id.clone()));
     let kept = podman.run("kept", "tern-gc", &rootfs, &[], &["/bin/sleep", "600"]);
     cleanup.netns.push(kept.netns.clone());
+    cleanup
+        .attachments
+        .push(("tern-gc".into(), kept.id.clone()));
     for pid in [lost.conmon, lost.pid] {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid),
@@ -603,12 +615,19 @@ fn podman_runs_containers_on_a_tern_network() {
     drop(lab);
 }
 
+/// Where libcni (inside podman) caches each attachment's result; a
+/// container whose runtime was lost leaves its entry.
+const LIBCNI_CACHE: &str = "/var/lib/cni/results";
+
 /// Teardown whatever happened: containers removed, mounts and leftover
-/// namespaces of killed containers removed, the temporary directory gone.
+/// namespaces of killed containers removed, libcni's cached results of the
+/// test's containers deleted, the temporary directory gone.
 struct Cleanup {
     dir: PathBuf,
     podmans: Vec<Podman>,
     netns: Vec<PathBuf>,
+    /// (network, container id) of every container started.
+    attachments: Vec<(String, String)>,
 }
 
 impl Drop for Cleanup {
@@ -620,6 +639,10 @@ impl Drop for Cleanup {
             if n.exists() {
                 remove_netns(n);
             }
+        }
+        for (network, id) in &self.attachments {
+            let _ =
+                std::fs::remove_file(Path::new(LIBCNI_CACHE).join(format!("{network}-{id}-eth0")));
         }
         unmount_and_remove(&self.dir);
     }
