@@ -10,11 +10,14 @@ fail() { printf '[setup] FAILED: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "must run as root (netns, bpf and apt need it)"
 
 # Debian packages: the real peers (frr, gobgpd, bird2, exabgp), traffic and
-# capture tools, and what the lab runner itself calls.
+# capture tools, what the lab runner itself calls, and the container runtime
+# that tests tern-cni as users run it (podman with runc, Debian's CNI
+# plugins, busybox-static for the containers' root filesystem).
 APT_PACKAGES=(
   frr gobgpd bird2 exabgp iperf3 iputils-ping tcpdump tshark jq
   iproute2 procps psmisc nftables iptables ethtool
   containernetworking-plugins tmux xxd
+  podman runc busybox-static
 )
 
 missing=()
@@ -39,7 +42,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
       || fail "Debian package $p did not install"
   done
 fi
-for b in vtysh /usr/lib/frr/zebra /usr/lib/frr/bgpd gobgpd gobgp bird birdc tshark ping iperf3 jq ip; do
+for b in vtysh /usr/lib/frr/zebra /usr/lib/frr/bgpd gobgpd gobgp bird birdc tshark ping iperf3 jq ip \
+  podman runc /bin/busybox /usr/lib/cni/portmap /usr/lib/cni/bandwidth; do
   command -v "$b" >/dev/null 2>&1 || [ -x "$b" ] || fail "tool $b is missing after install"
 done
 

@@ -249,6 +249,19 @@ impl Registry {
         claim: EndpointClaim,
         links: &[Link],
     ) -> Result<Reservation, Refused> {
+        self.reserve_avoiding(claim, links, &BTreeSet::new())
+    }
+
+    /// [`Registry::reserve`], never handing out an address of `in_use`:
+    /// the addresses the node routes to a pod veth (the kernel's routes of
+    /// tern-cni's protocol), which a pod holds even when the registry does
+    /// not know it (its file was removed, or another ternd wired it).
+    pub fn reserve_avoiding(
+        &mut self,
+        claim: EndpointClaim,
+        links: &[Link],
+        in_use: &BTreeSet<IpAddr>,
+    ) -> Result<Reservation, Refused> {
         if let Some(why) = &self.unreadable {
             return Err(Refused::new(Refusal::Io, why.clone()));
         }
@@ -300,6 +313,7 @@ impl Registry {
             .flat_map(|e| e.addresses.iter())
             .chain(self.reserved.values().flat_map(|r| r.addresses.iter()))
             .map(IpNet::addr)
+            .chain(in_use.iter().copied())
             .collect();
         let mut addresses = Vec::new();
         let mut cursors = Vec::new();
@@ -325,6 +339,7 @@ impl Registry {
             netns: claim.netns,
             host_ifname: claim.host_ifname,
             addresses,
+            network: claim.network,
         };
         self.reserved.insert(k, r.clone());
         self.changed();
@@ -412,6 +427,7 @@ impl Registry {
                     netns: ep.netns,
                     host_ifname: ep.host_ifname,
                     addresses: ep.addresses,
+                    network: ep.network,
                 },
             );
             self.changed();
@@ -451,6 +467,7 @@ impl Registry {
                 netns: a.netns,
                 host_ifname: a.host_ifname,
                 addresses: a.addresses,
+                network: None,
             };
             validate_reservation(&r)
                 .map_err(|m| Refused::new(Refusal::Invalid, format!("IPAM file: {m}")))?;
@@ -717,6 +734,7 @@ mod tests {
             netns: NETNS.into(),
             host_ifname: host.into(),
             pools: pools.iter().map(|p| p.parse().unwrap()).collect(),
+            network: None,
         }
     }
 
@@ -732,6 +750,7 @@ mod tests {
             addresses: vec![addr.parse().unwrap()],
             mtu: 1500,
             namespace: None,
+            network: None,
         }
     }
 
@@ -812,6 +831,59 @@ mod tests {
             let e = reg.reserve(claim("z", "hz", pools), &[]).unwrap_err();
             assert_eq!(e.reason, Refusal::Invalid, "{pools:?}");
         }
+    }
+
+    /// No address is ever held by two keys: not across two networks whose
+    /// pod CIDRs overlap, not when a pod the registry does not know holds
+    /// it (its route in the kernel), and an endpoint claiming another
+    /// key's address is refused, never moved.
+    #[test]
+    fn no_address_is_handed_out_twice() {
+        let mut reg = Registry::new(None);
+        // Two networks, overlapping pod CIDRs.
+        let a = reg
+            .reserve(claim("a", "terna", &["10.0.0.0/24"]), &[])
+            .unwrap();
+        let b = reg
+            .reserve(claim("b", "ternb", &["10.0.0.0/25"]), &[])
+            .unwrap();
+        assert_ne!(a.addresses, b.addresses);
+        // A live pod the registry lost (its file removed): the kernel
+        // routes 10.0.0.4 and .5 to pods; they are skipped.
+        let routed: BTreeSet<IpAddr> = ["10.0.0.4", "10.0.0.5"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        let mut fresh = Registry::new(None);
+        let mut got = Vec::new();
+        for k in ["c", "d", "e"] {
+            let r = fresh
+                .reserve_avoiding(
+                    claim(k, &format!("tern{k}"), &["10.0.0.0/29"]),
+                    &[],
+                    &routed,
+                )
+                .unwrap();
+            got.push(v4(&r));
+        }
+        // .1 is the node's, .7 the broadcast address.
+        assert_eq!(got, ["10.0.0.2/32", "10.0.0.3/32", "10.0.0.6/32"]);
+        let e = fresh
+            .reserve_avoiding(claim("f", "ternf", &["10.0.0.0/29"]), &[], &routed)
+            .unwrap_err();
+        assert_eq!(e.reason, Refusal::NoAddress, "{got:?}");
+        // An endpoint that names another key's address: refused, the
+        // holder keeps its endpoint.
+        let mut live = ep("a", "terna", 10, "10.0.0.9/32");
+        live.addresses = a.addresses.clone();
+        reg.add(live.clone()).unwrap();
+        let mut thief = ep("b", "ternb", 11, "10.0.0.9/32");
+        thief.addresses = a.addresses.clone();
+        assert_eq!(reg.add(thief).unwrap_err().reason, Refusal::Conflict);
+        let mut stranger = ep("z", "ternz", 12, "10.0.0.9/32");
+        stranger.addresses = a.addresses.clone();
+        assert_eq!(reg.add(stranger).unwrap_err().reason, Refusal::Unknown);
+        assert_eq!(reg.list(), [live]);
     }
 
     #[test]

@@ -16,15 +16,7 @@ const MAX_STDIN: u64 = 1024 * 1024;
 fn main() -> ExitCode {
     let mut stdin = Vec::new();
     let read = std::io::stdin().take(MAX_STDIN + 1).read_to_end(&mut stdin);
-    let version = serde_json::from_slice::<serde_json::Value>(&stdin)
-        .ok()
-        .and_then(|v| {
-            v.get("cniVersion")
-                .and_then(|s| s.as_str())
-                .map(str::to_owned)
-        })
-        .filter(|v| spec::SUPPORTED_VERSIONS.contains(&v.as_str()))
-        .unwrap_or_else(|| "1.0.0".to_owned());
+    let version = spec::requested_version(&stdin).unwrap_or(spec::LATEST_VERSION);
     let outcome = match read {
         Err(e) => Err(CniError::new(Code::Io, "cannot read stdin").details(e.to_string())),
         Ok(_) if stdin.len() as u64 > MAX_STDIN => Err(CniError::new(
@@ -44,7 +36,7 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("tern-cni: {e}");
-            let _ = writeln!(out, "{}", e.to_json(&version));
+            let _ = writeln!(out, "{}", e.to_json(version));
             ExitCode::FAILURE
         }
     }

@@ -1,13 +1,47 @@
-//! The CNI 1.0.0 execution protocol as tern-cni speaks it: the environment,
-//! the network configuration on stdin, and the result and error documents
-//! on stdout (SPEC.md, sections "Parameters", "Result types").
+//! The CNI execution protocol as tern-cni speaks it, versions 0.3.0 to
+//! 1.1.0: the environment, the network configuration on stdin, and the
+//! result and error documents on stdout (SPEC.md, sections "Parameters",
+//! "Result types"). The versions differ in the verbs they know (CHECK from
+//! 0.4.0, GC and STATUS from 1.1.0) and in one field of the result: before
+//! 1.0.0 each IP carries its `version` ("4" or "6").
 use std::path::PathBuf;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-/// The CNI versions whose result format tern-cni writes.
-pub const SUPPORTED_VERSIONS: &[&str] = &["1.0.0"];
+/// The CNI versions whose result format tern-cni writes, oldest first.
+pub const SUPPORTED_VERSIONS: &[&str] = &["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
+
+/// The newest supported version: the answer's version when the caller
+/// names none that tern-cni supports.
+pub const LATEST_VERSION: &str = "1.1.0";
+
+/// The CNI_COMMAND verbs and the first version that has each.
+const VERB_SINCE: [(Command, &str); 3] = [
+    (Command::Check, "0.4.0"),
+    (Command::Gc, "1.1.0"),
+    (Command::Status, "1.1.0"),
+];
+
+/// A version as (major, minor, patch); None when it is not three numbers.
+fn triple(v: &str) -> Option<(u32, u32, u32)> {
+    let mut it = v.split('.').map(|p| p.parse::<u32>().ok());
+    let t = (it.next()??, it.next()??, it.next()??);
+    it.next().is_none().then_some(t)
+}
+
+/// Whether `version` (a supported one) is at least `min`.
+pub fn version_at_least(version: &str, min: &str) -> bool {
+    matches!((triple(version), triple(min)), (Some(a), Some(b)) if a >= b)
+}
+
+/// The supported version named by `stdin`'s `cniVersion`, if any: what
+/// the answer and the error document are written in.
+pub fn requested_version(stdin: &[u8]) -> Option<&'static str> {
+    let v: serde_json::Value = serde_json::from_slice(stdin).ok()?;
+    let asked = v.get("cniVersion")?.as_str()?;
+    SUPPORTED_VERSIONS.iter().copied().find(|s| *s == asked)
+}
 
 /// The plugin's `type` in the network configuration.
 pub const PLUGIN_TYPE: &str = "tern-cni";
@@ -33,6 +67,9 @@ pub enum Code {
     InvalidConfig = 7,
     /// 11: try again later (ternd unreachable, or it lost the allocation).
     TryAgainLater = 11,
+    /// 50: the plugin is not available (STATUS: ternd does not answer, or
+    /// its datapath is not loaded).
+    NotAvailable = 50,
     /// 100: the kernel refused part of the pod's wiring.
     Netlink = 100,
     /// 101: no free address left in a pod CIDR.
@@ -41,6 +78,9 @@ pub enum Code {
     CheckFailed = 102,
     /// 103: ternd's eBPF datapath could not program the pod's endpoint.
     Datapath = 103,
+    /// 104: ADD of a key that is attached already, otherwise than asked
+    /// (another namespace, or its wiring differs): DEL it first.
+    Attached = 104,
 }
 
 /// An error as the specification's error document carries it.
@@ -92,6 +132,24 @@ pub enum Command {
     Del,
     Check,
     Version,
+    /// CNI 1.1: release what is not in the runtime's valid attachments.
+    Gc,
+    /// CNI 1.1: whether the plugin is ready for ADD.
+    Status,
+}
+
+impl Command {
+    /// The verb as CNI_COMMAND spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Command::Add => "ADD",
+            Command::Del => "DEL",
+            Command::Check => "CHECK",
+            Command::Version => "VERSION",
+            Command::Gc => "GC",
+            Command::Status => "STATUS",
+        }
+    }
 }
 
 /// The parameters a runtime passes in the environment.
@@ -149,14 +207,20 @@ pub fn parse_env(get: impl Fn(&str) -> Option<String>) -> Result<Env, CniError> 
         Some("DEL") => Command::Del,
         Some("CHECK") => Command::Check,
         Some("VERSION") => Command::Version,
+        Some("GC") => Command::Gc,
+        Some("STATUS") => Command::Status,
         Some(other) => {
             return Err(bad(format!(
-                "CNI_COMMAND {other:?} is not ADD, DEL, CHECK or VERSION"
+                "CNI_COMMAND {other:?} is not ADD, DEL, CHECK, GC, STATUS or VERSION"
             )));
         }
         None => return Err(bad("CNI_COMMAND is not set".into())),
     };
-    if command == Command::Version {
+    // GC and STATUS concern the network, not one attachment.
+    if matches!(command, Command::Gc | Command::Status) && get("CNI_PATH").is_none() {
+        return Err(bad("CNI_PATH is not set".into()));
+    }
+    if matches!(command, Command::Version | Command::Gc | Command::Status) {
         return Ok(Env {
             command,
             container_id: String::new(),
@@ -231,6 +295,15 @@ pub struct TerndRef {
     pub socket: Option<PathBuf>,
 }
 
+/// One attachment the runtime still uses (GC's `cni.dev/valid-attachments`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    #[serde(rename = "containerID")]
+    pub container_id: String,
+    pub ifname: String,
+}
+
 /// The network configuration (stdin). Keys the plugin does not know
 /// (`args`, `runtimeConfig`, ...) are accepted and ignored, as the
 /// specification asks.
@@ -252,6 +325,13 @@ pub struct NetConf {
     /// /var/lib/tern/cni/NAME): read once into ternd.
     pub data_dir: Option<PathBuf>,
     pub prev_result: Option<serde_json::Value>,
+    /// GC: the attachments the runtime still uses.
+    #[serde(rename = "cni.dev/valid-attachments")]
+    pub valid_attachments: Option<Vec<Attachment>>,
+    /// The same list under the name an earlier draft of CNI 1.1 gave it
+    /// (libcni sends both).
+    #[serde(rename = "cni.dev/attachments")]
+    pub attachments: Option<Vec<Attachment>>,
 }
 
 /// A checked network configuration.
@@ -264,15 +344,25 @@ pub struct Network {
     pub socket: PathBuf,
     pub data_dir: PathBuf,
     pub prev_result: Option<serde_json::Value>,
+    pub valid_attachments: Option<Vec<Attachment>>,
 }
 
-/// Parses stdin's network configuration for ADD/DEL/CHECK.
-pub fn parse_netconf(bytes: &[u8]) -> Result<Network, CniError> {
-    let conf: NetConf = serde_json::from_slice(bytes).map_err(|e| {
+/// Parses stdin's network configuration for `command`. Text that is not
+/// JSON is a decoding error (code 6); JSON whose values do not fit (a pod
+/// CIDR that is not a prefix, an MTU that is a string) is an invalid
+/// configuration (code 7), as is a verb the configuration's version does
+/// not have (code 1).
+pub fn parse_netconf(bytes: &[u8], command: Command) -> Result<Network, CniError> {
+    let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
         CniError::new(Code::Decode, "cannot decode the network configuration")
             .details(e.to_string())
     })?;
     let bad = |m: String| CniError::new(Code::InvalidConfig, m);
+    if !json.is_object() {
+        return Err(bad("the network configuration is not a JSON object".into()));
+    }
+    let conf: NetConf = serde_json::from_value(json)
+        .map_err(|e| bad(format!("invalid network configuration: {e}")))?;
     let version = conf
         .cni_version
         .clone()
@@ -283,6 +373,17 @@ pub fn parse_netconf(bytes: &[u8]) -> Result<Network, CniError> {
             format!(
                 "cniVersion {version} is not supported (supported: {})",
                 SUPPORTED_VERSIONS.join(", ")
+            ),
+        ));
+    }
+    if let Some((verb, since)) = VERB_SINCE.iter().find(|(c, _)| *c == command)
+        && !version_at_least(&version, since)
+    {
+        return Err(CniError::new(
+            Code::IncompatibleVersion,
+            format!(
+                "{} needs cniVersion {since} or later; the configuration is {version}",
+                verb.as_str()
             ),
         ));
     }
@@ -352,6 +453,7 @@ pub fn parse_netconf(bytes: &[u8]) -> Result<Network, CniError> {
         socket,
         data_dir,
         prev_result: conf.prev_result,
+        valid_attachments: conf.valid_attachments.or(conf.attachments),
     })
 }
 
@@ -367,6 +469,9 @@ pub struct ResultInterface {
 /// One address of a result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResultIp {
+    /// "4" or "6": written before CNI 1.0.0 only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     pub address: IpNet,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gateway: Option<std::net::IpAddr>,
@@ -531,18 +636,21 @@ mod tests {
         let good = br#"{"cniVersion":"1.0.0","name":"tern","type":"tern-cni",
             "podCIDRs":["fd00:10::/64","10.244.1.0/24"],"mtu":1450,
             "ternd":{"instance":"node1"},"runtimeConfig":{"x":1}}"#;
-        let n = parse_netconf(good).unwrap();
+        let n = parse_netconf(good, Command::Add).unwrap();
         assert_eq!(n.pools[0].to_string(), "10.244.1.0/24");
         assert_eq!(n.socket, PathBuf::from("/run/tern/node1/ternd.sock"));
         assert_eq!(n.data_dir, PathBuf::from("/var/lib/tern/cni/tern"));
-        let code = |s: &str| parse_netconf(s.as_bytes()).unwrap_err().code;
+        let code = |s: &str| parse_netconf(s.as_bytes(), Command::Add).unwrap_err().code;
         assert_eq!(code("{"), Code::Decode);
-        assert_eq!(
-            code(
-                r#"{"cniVersion":"0.3.1","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"]}"#
-            ),
-            Code::IncompatibleVersion
-        );
+        for v in ["0.2.0", "1.2.0", "garbage", ""] {
+            assert_eq!(
+                code(&format!(
+                    r#"{{"cniVersion":"{v}","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"]}}"#
+                )),
+                Code::IncompatibleVersion,
+                "{v}"
+            );
+        }
         for bad in [
             r#"{"name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"]}"#,
             r#"{"cniVersion":"1.0.0","name":"t","type":"ptp","podCIDRs":["10.0.0.0/24"]}"#,
@@ -553,6 +661,97 @@ mod tests {
             r#"{"cniVersion":"1.0.0","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"],"dataDir":"rel"}"#,
             r#"{"cniVersion":"1.0.0","name":"","type":"tern-cni","podCIDRs":["10.0.0.0/24"]}"#,
             r#"{"cniVersion":"1.0.0","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"],"ternd":{"instance":"../x"}}"#,
+        ] {
+            assert_eq!(code(bad), Code::InvalidConfig, "{bad}");
+        }
+    }
+
+    #[test]
+    fn versions_and_their_verbs() {
+        let conf = |v: &str| {
+            format!(
+                r#"{{"cniVersion":"{v}","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"]}}"#
+            )
+        };
+        for v in SUPPORTED_VERSIONS {
+            for c in [Command::Add, Command::Del] {
+                assert_eq!(parse_netconf(conf(v).as_bytes(), c).unwrap().version, *v);
+            }
+        }
+        // CHECK came with 0.4.0, GC and STATUS with 1.1.0.
+        for (v, c, ok) in [
+            ("0.3.0", Command::Check, false),
+            ("0.3.1", Command::Check, false),
+            ("0.4.0", Command::Check, true),
+            ("1.0.0", Command::Gc, false),
+            ("1.0.0", Command::Status, false),
+            ("1.1.0", Command::Gc, true),
+            ("1.1.0", Command::Status, true),
+        ] {
+            let r = parse_netconf(conf(v).as_bytes(), c);
+            assert_eq!(r.is_ok(), ok, "{v} {c:?}");
+            if let Err(e) = r {
+                assert_eq!(e.code, Code::IncompatibleVersion, "{v} {c:?}");
+            }
+        }
+        assert_eq!(
+            requested_version(br#"{"cniVersion":"0.4.0"}"#),
+            Some("0.4.0")
+        );
+        assert_eq!(requested_version(br#"{"cniVersion":"garbage"}"#), None);
+        assert_eq!(requested_version(b"not json"), None);
+        assert!(version_at_least("1.1.0", "1.0.0"));
+        assert!(!version_at_least("0.4.0", "1.0.0"));
+        assert!(version_at_least("0.3.1", "0.3.0"));
+        assert!(!version_at_least("1.0", "0.3.0"));
+        let gc = br#"{"cniVersion":"1.1.0","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"],
+            "cni.dev/valid-attachments":[{"containerID":"c1","ifname":"eth0"}]}"#;
+        let n = parse_netconf(gc, Command::Gc).unwrap();
+        assert_eq!(
+            n.valid_attachments,
+            Some(vec![Attachment {
+                container_id: "c1".into(),
+                ifname: "eth0".into()
+            }])
+        );
+        // libcni sends the list under both names; an earlier draft's alone
+        // is taken too.
+        let both =
+            br#"{"cniVersion":"1.1.0","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"],
+            "cni.dev/valid-attachments":[{"containerID":"c1","ifname":"eth0"}],
+            "cni.dev/attachments":[{"containerID":"c1","ifname":"eth0"}]}"#;
+        assert_eq!(
+            parse_netconf(both, Command::Gc).unwrap().valid_attachments,
+            n.valid_attachments
+        );
+        let draft =
+            br#"{"cniVersion":"1.1.0","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"],
+            "cni.dev/attachments":[{"containerID":"c1","ifname":"eth0"}]}"#;
+        assert_eq!(
+            parse_netconf(draft, Command::Gc).unwrap().valid_attachments,
+            n.valid_attachments
+        );
+        let env = env(&[("CNI_COMMAND", "GC"), ("CNI_PATH", "/opt/cni/bin")]).unwrap();
+        assert_eq!(env.command, Command::Gc);
+    }
+
+    /// JSON that does not parse is a decoding error (6); JSON whose values
+    /// are of the wrong kind is an invalid configuration (7).
+    #[test]
+    fn bad_values_are_invalid_configuration_not_decoding_errors() {
+        let code = |s: &str| parse_netconf(s.as_bytes(), Command::Add).unwrap_err().code;
+        for bad in ["{", "", "not json", r#"{"cniVersion":"1.0.0""#] {
+            assert_eq!(code(bad), Code::Decode, "{bad}");
+        }
+        for bad in [
+            r#"{"cniVersion":"1.0.0","name":"t","type":"tern-cni","podCIDRs":["banana"]}"#,
+            r#"{"cniVersion":"1.0.0","name":"t","type":"tern-cni","podCIDRs":"10.0.0.0/24"}"#,
+            r#"{"cniVersion":"1.0.0","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"],"mtu":"1500"}"#,
+            r#"{"cniVersion":"1.0.0","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"],"mtu":-1}"#,
+            r#"{"cniVersion":"1.0.0","name":7,"type":"tern-cni","podCIDRs":["10.0.0.0/24"]}"#,
+            r#"{"cniVersion":"1.0.0","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"],"ternd":{"instanse":"x"}}"#,
+            r#"["cniVersion","1.0.0"]"#,
+            r#""1.0.0""#,
         ] {
             assert_eq!(code(bad), Code::InvalidConfig, "{bad}");
         }

@@ -114,6 +114,14 @@ pub fn import(socket: &Path, file: IpamFile) -> Result<(), CniError> {
     endpoints_of(ask(socket, &Request::EndpointImport(file))?).map(|_| ())
 }
 
+/// ternd's eBPF datapath as `show datapath` reports it (STATUS).
+pub fn datapath(socket: &Path) -> Result<tern_control::DatapathInfo, CniError> {
+    match ask(socket, &Request::ShowDatapath)? {
+        Reply::Datapath(info) => Ok(info),
+        other => Err(unexpected(other)),
+    }
+}
+
 /// The registered endpoints and the reservations of unfinished ADDs
 /// (CHECK, and the tests).
 pub fn endpoints(socket: &Path) -> Result<(Vec<Endpoint>, Vec<Reservation>), CniError> {

@@ -39,6 +39,11 @@ pub struct Endpoint {
     /// none, and in registries saved before the field existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// The CNI network's `name` that attached it (CNI 1.1's GC releases a
+    /// network's attachments by it); None from a tern-cni or ternd that
+    /// predates the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
 }
 
 impl Endpoint {
@@ -63,6 +68,11 @@ pub struct EndpointClaim {
     pub host_ifname: String,
     /// The network configuration's `podCIDRs`: one address of each.
     pub pools: Vec<IpNet>,
+    /// The CNI network's `name` that attached it (CNI 1.1's GC releases a
+    /// network's attachments by it); None from a tern-cni or ternd that
+    /// predates the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
 }
 
 /// Addresses ternd holds for a pod interface whose ADD has not finished
@@ -76,6 +86,11 @@ pub struct Reservation {
     pub host_ifname: String,
     /// A /32 and/or a /128, in the order of the claim's pools.
     pub addresses: Vec<IpNet>,
+    /// The CNI network's `name` that attached it (CNI 1.1's GC releases a
+    /// network's attachments by it); None from a tern-cni or ternd that
+    /// predates the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
 }
 
 /// Why ternd refused an endpoint request; tern-cni turns each into the CNI
@@ -140,6 +155,7 @@ mod tests {
             addresses: vec!["10.244.1.2/32".parse().unwrap()],
             mtu: 1500,
             namespace: None,
+            network: None,
         }
     }
 
@@ -151,6 +167,7 @@ mod tests {
             netns: "/var/run/netns/p1".into(),
             host_ifname: "tern0123456789a".into(),
             pools: vec!["10.244.1.0/24".parse().unwrap()],
+            network: Some("tern".into()),
         };
         let reservation = Reservation {
             container_id: "c1".into(),
@@ -158,6 +175,7 @@ mod tests {
             netns: "/var/run/netns/p1".into(),
             host_ifname: "tern0123456789a".into(),
             addresses: vec!["10.244.1.2/32".parse().unwrap()],
+            network: None,
         };
         // The IPAM file as tern-cni wrote it.
         let file: IpamFile = serde_json::from_str(

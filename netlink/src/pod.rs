@@ -4,7 +4,12 @@
 //! The addressing model is the one Calico operators know: the pod gets a
 //! /32 (and a /128), its default route points at a link-local gateway
 //! ([`POD_GATEWAY_V4`], [`POD_GATEWAY_V6`]) that resolves, through a
-//! permanent neighbour entry in the pod, to the host end's MAC. The node
+//! permanent neighbour entry in the pod, to the host end's MAC. A pod with
+//! several interfaces (Multus' `net1`, ...) has one default route per
+//! family, on the interface that was there first: the others route only
+//! the prefixes they are given ([`PodLinkSpec::routes`]), through the same
+//! gateway address marked `onlink`, so that none of them replaces what
+//! another one set. The node
 //! routes each pod address to the host end (`scope link`, protocol
 //! [`CNI_ROUTE_PROTO`]) with a permanent neighbour entry for the pod's MAC,
 //! so plain kernel forwarding works before any eBPF program is attached and
@@ -83,6 +88,10 @@ pub struct PodLinkSpec {
     pub mtu: u32,
     /// The pod's addresses as host routes: /32 and/or /128.
     pub addresses: Vec<IpNet>,
+    /// Destinations the pod routes through this interface's gateway: the
+    /// default route of a family (0.0.0.0/0, ::/0) when this interface owns
+    /// it, the network's pod CIDRs otherwise (see [`foreign_defaults`]).
+    pub routes: Vec<IpNet>,
 }
 
 /// The two ends of a wired pod interface.
@@ -278,27 +287,36 @@ pub fn pod_link_add(spec: &PodLinkSpec) -> Result<PodLink, PodError> {
                     .map_err(req(format!("adding {a} in the pod")))?;
             }
             set_up(&h, idx, "the pod interface").await?;
-            if spec.addresses.iter().any(|a| a.addr().is_ipv4()) {
-                add_neighbour(&h, idx, POD_GATEWAY_V4.into(), &host_mac2).await?;
-                let gw = RouteMessageBuilder::<Ipv4Addr>::new()
-                    .destination_prefix(POD_GATEWAY_V4, 32)
-                    .output_interface(idx)
-                    .scope(RouteScope::Link)
-                    .build();
-                add_route(&h, gw, "the gateway route in the pod".into()).await?;
-                let def = RouteMessageBuilder::<Ipv4Addr>::new()
-                    .gateway(POD_GATEWAY_V4)
-                    .output_interface(idx)
-                    .build();
-                add_route(&h, def, "the IPv4 default route in the pod".into()).await?;
-            }
-            if spec.addresses.iter().any(|a| a.addr().is_ipv6()) {
-                add_neighbour(&h, idx, POD_GATEWAY_V6.into(), &host_mac2).await?;
-                let def = RouteMessageBuilder::<Ipv6Addr>::new()
-                    .gateway(POD_GATEWAY_V6)
-                    .output_interface(idx)
-                    .build();
-                add_route(&h, def, "the IPv6 default route in the pod".into()).await?;
+            for (v6, gw) in [
+                (false, IpAddr::V4(POD_GATEWAY_V4)),
+                (true, IpAddr::V6(POD_GATEWAY_V6)),
+            ] {
+                if !spec.addresses.iter().any(|a| a.addr().is_ipv6() == v6) {
+                    continue;
+                }
+                add_neighbour(&h, idx, gw, &host_mac2).await?;
+                let family: Vec<IpNet> = spec
+                    .routes
+                    .iter()
+                    .copied()
+                    .filter(|d| d.addr().is_ipv6() == v6)
+                    .collect();
+                if !v6 && family.iter().any(|d| d.prefix_len() == 0) {
+                    let gw = RouteMessageBuilder::<Ipv4Addr>::new()
+                        .destination_prefix(POD_GATEWAY_V4, 32)
+                        .output_interface(idx)
+                        .scope(RouteScope::Link)
+                        .build();
+                    add_route(&h, gw, "the gateway route in the pod".into()).await?;
+                }
+                for dst in family {
+                    add_route(
+                        &h,
+                        gateway_route(dst, idx),
+                        format!("the route to {dst} in the pod"),
+                    )
+                    .await?;
+                }
             }
             Ok((idx, mac_of(&m)))
         })?;
@@ -365,6 +383,90 @@ fn route_is_default_via(m: &RouteMessage, gw: IpAddr, oif: u32) -> bool {
     m.header.destination_prefix_length == 0 && gateway == Some(gw) && out == Some(oif)
 }
 
+/// Whether `m` routes `dst` through `gw` over `oif` (the default route
+/// when `dst` is 0.0.0.0/0 or ::/0).
+fn route_is(m: &RouteMessage, dst: IpNet, gw: IpAddr, oif: u32) -> bool {
+    if dst.prefix_len() == 0 {
+        return route_is_default_via(m, gw, oif);
+    }
+    let mut gateway = None;
+    let mut out = None;
+    let mut to = None;
+    for a in &m.attributes {
+        match a {
+            RouteAttribute::Gateway(RouteAddress::Inet(v)) => gateway = Some(IpAddr::V4(*v)),
+            RouteAttribute::Gateway(RouteAddress::Inet6(v)) => gateway = Some(IpAddr::V6(*v)),
+            RouteAttribute::Destination(RouteAddress::Inet(v)) => to = Some(IpAddr::V4(*v)),
+            RouteAttribute::Destination(RouteAddress::Inet6(v)) => to = Some(IpAddr::V6(*v)),
+            RouteAttribute::Oif(i) => out = Some(*i),
+            _ => {}
+        }
+    }
+    m.header.destination_prefix_length == dst.prefix_len()
+        && to == Some(dst.addr())
+        && gateway == Some(gw)
+        && out == Some(oif)
+}
+
+/// The pod's gateway of `dst`'s family.
+fn gateway_of(dst: &IpNet) -> IpAddr {
+    if dst.addr().is_ipv4() {
+        POD_GATEWAY_V4.into()
+    } else {
+        POD_GATEWAY_V6.into()
+    }
+}
+
+/// A route to `dst` through the pod's gateway over `idx`; a default route
+/// of IPv4 relies on the gateway's own /32 route, any other is `onlink`.
+fn gateway_route(dst: IpNet, idx: u32) -> RouteMessage {
+    let mut m = match dst {
+        IpNet::V4(d) => RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(d.addr(), d.prefix_len())
+            .gateway(POD_GATEWAY_V4)
+            .output_interface(idx)
+            .build(),
+        IpNet::V6(d) => RouteMessageBuilder::<Ipv6Addr>::new()
+            .destination_prefix(d.addr(), d.prefix_len())
+            .gateway(POD_GATEWAY_V6)
+            .output_interface(idx)
+            .build(),
+    };
+    if dst.prefix_len() != 0 && dst.addr().is_ipv4() {
+        m.header.flags |= netlink_packet_route::route::RouteFlags::Onlink;
+    }
+    m
+}
+
+/// Which families (IPv4, IPv6) already have a default route in the pod's
+/// namespace over an interface other than `ifname`: the interface being
+/// added does not own those.
+pub fn foreign_defaults(netns: &Path, ifname: &str) -> Result<(bool, bool), PodError> {
+    let ns = open_netns(netns)?;
+    run(Some(&ns), |h| async move {
+        let own = link_by_name(&h, ifname).await?.map(|m| m.header.index);
+        let mut found = (false, false);
+        for (family, v6) in [(AddressFamily::Inet, false), (AddressFamily::Inet6, true)] {
+            let other = routes(&h, family).await?.iter().any(|m| {
+                let oif = m.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::Oif(i) => Some(*i),
+                    _ => None,
+                });
+                m.header.destination_prefix_length == 0
+                    && m.header.table == 254
+                    && oif.is_some()
+                    && oif != own
+            });
+            if v6 {
+                found.1 = other;
+            } else {
+                found.0 = other;
+            }
+        }
+        Ok(found)
+    })
+}
+
 async fn routes(h: &Handle, family: AddressFamily) -> Result<Vec<RouteMessage>, PodError> {
     let msg = match family {
         AddressFamily::Inet6 => RouteMessageBuilder::<Ipv6Addr>::new().build(),
@@ -379,7 +481,7 @@ async fn routes(h: &Handle, family: AddressFamily) -> Result<Vec<RouteMessage>, 
 }
 
 /// CNI CHECK: the host end exists and is up, the pod end carries the
-/// addresses and MTU, the pod's default routes point at the gateways and the
+/// addresses and MTU, the pod routes `routes` through the gateway over it, and the
 /// node routes each address to the host end. The first difference found is
 /// reported as [`PodError::Mismatch`].
 pub fn pod_link_check(spec: &PodLinkSpec) -> Result<PodLink, PodError> {
@@ -438,21 +540,22 @@ pub fn pod_link_check(spec: &PodLinkSpec) -> Result<PodLink, PodError> {
                 )));
             }
         }
-        for (family, gw) in [
-            (AddressFamily::Inet, IpAddr::V4(POD_GATEWAY_V4)),
-            (AddressFamily::Inet6, IpAddr::V6(POD_GATEWAY_V6)),
-        ] {
-            if !spec
-                .addresses
-                .iter()
-                .any(|a| a.addr().is_ipv6() == gw.is_ipv6())
-            {
-                continue;
-            }
+        for dst in &spec.routes {
+            let family = if dst.addr().is_ipv6() {
+                AddressFamily::Inet6
+            } else {
+                AddressFamily::Inet
+            };
+            let gw = gateway_of(dst);
             let rs = routes(&h, family).await?;
-            if !rs.iter().any(|r| route_is_default_via(r, gw, idx)) {
+            if !rs.iter().any(|r| route_is(r, *dst, gw, idx)) {
+                let what = if dst.prefix_len() == 0 {
+                    "default route".to_owned()
+                } else {
+                    format!("route to {dst}")
+                };
                 return Err(PodError::Mismatch(format!(
-                    "the pod has no default route via {gw} dev {}",
+                    "the pod has no {what} via {gw} dev {}",
                     spec.ifname
                 )));
             }

@@ -694,15 +694,34 @@ impl Daemon {
             Request::WriteMemory => Reply::Error {
                 message: "write memory is served by the control server".into(),
             },
-            Request::EndpointAllocate(claim) => match self.netlink.links().await {
-                Ok(links) => match self.endpoints.reserve(claim, &links) {
+            Request::EndpointAllocate(claim) => {
+                let links = match self.netlink.links().await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        return Reply::Error {
+                            message: format!("cannot read interfaces: {e}"),
+                        };
+                    }
+                };
+                // What the node routes to pods is taken, whether the
+                // registry knows it or not.
+                let routed = match self
+                    .netlink
+                    .routes(Some(tern_netlink::pod::CNI_ROUTE_PROTO), None)
+                    .await
+                {
+                    Ok(r) => r.iter().map(|r| r.prefix.addr()).collect(),
+                    Err(e) => {
+                        return Reply::Error {
+                            message: format!("cannot read the pod routes: {e}"),
+                        };
+                    }
+                };
+                match self.endpoints.reserve_avoiding(claim, &links, &routed) {
                     Ok(r) => Reply::EndpointReserved(r),
                     Err(e) => refused(e),
-                },
-                Err(e) => Reply::Error {
-                    message: format!("cannot read interfaces: {e}"),
-                },
-            },
+                }
+            }
             Request::EndpointAdd(ep) => self.endpoint_add(ep).await,
             Request::EndpointImport(file) => {
                 let r = self.endpoints.import(file);
