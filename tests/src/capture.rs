@@ -23,7 +23,7 @@ pub fn require_tool(name: &str) {
     );
 }
 
-/// A tcpdump writing the UDP packets of one interface to a file; killed on
+/// A tcpdump writing the packets of one interface to a file; killed on
 /// drop unless [`Capture::stop`] ended it first.
 #[derive(Debug)]
 pub struct Capture {
@@ -32,9 +32,15 @@ pub struct Capture {
 }
 
 impl Capture {
-    /// Starts tcpdump on `ifname` in namespace `ns`, writing to `file`
-    /// (its stderr next to it, `.err`), and waits until it listens.
+    /// Starts tcpdump on `ifname` in namespace `ns`, writing its UDP
+    /// packets to `file` (its stderr next to it, `.err`), and waits until
+    /// it listens.
     pub fn start(ns: &str, ifname: &str, file: &Path) -> Capture {
+        Capture::filtered(ns, ifname, file, "udp")
+    }
+
+    /// The same with a pcap filter of the caller's.
+    pub fn filtered(ns: &str, ifname: &str, file: &Path, filter: &str) -> Capture {
         let err = file.with_extension("err");
         let child = netns_command(ns, "tcpdump")
             .args([
@@ -48,7 +54,7 @@ impl Capture {
                 "-w",
             ])
             .arg(file)
-            .arg("udp")
+            .arg(filter)
             .stdout(Stdio::null())
             .stderr(File::create(&err).expect("tcpdump's stderr file"))
             .spawn()

@@ -15,11 +15,10 @@
 mod common;
 
 use std::{
-    fs::File,
     io::{ErrorKind, Read, Write},
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::PathBuf,
+    process::Command,
     time::Duration,
 };
 
@@ -28,7 +27,7 @@ use tern_ebpf::{
     datapath::{Mode, PathKind},
     srv6::{Behavior, Srv6Encap},
 };
-use tern_tests::{Netns, eventually, netns_command, require_tool, run_ok, with_netns};
+use tern_tests::{Capture, Netns, netns_command, require_tool, run_ok, with_netns};
 
 /// The VRFs: (name, table id).
 const VRFS: [(&str, u32); 2] = [("a", 100), ("b", 200)];
@@ -256,65 +255,9 @@ fn udp_gso(from_ns: &str, to_ns: &str, addr: IpAddr, port: u16) {
     }
 }
 
-/// A tcpdump of one interface's IPv6 unicast packets but ICMPv6 (neighbour
-/// discovery), stopped with SIGINT.
-struct Capture {
-    child: Child,
-    file: PathBuf,
-}
-
-impl Capture {
-    fn start(ns: &str, ifname: &str, file: &Path) -> Capture {
-        let err = file.with_extension("err");
-        let child = netns_command(ns, "tcpdump")
-            .args([
-                "--immediate-mode",
-                "-i",
-                ifname,
-                "-U",
-                "-n",
-                "-s",
-                "256",
-                "-w",
-            ])
-            .arg(file)
-            .arg("ip6 and not icmp6 and not ip6 multicast")
-            .stdout(Stdio::null())
-            .stderr(File::create(&err).expect("tcpdump's stderr file"))
-            .spawn()
-            .expect("start tcpdump");
-        eventually(10, "tcpdump listening", || {
-            let e = std::fs::read_to_string(&err).unwrap_or_default();
-            if e.contains("listening on") {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        });
-        Capture {
-            child,
-            file: file.to_owned(),
-        }
-    }
-
-    fn stop(mut self) -> PathBuf {
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGINT,
-            );
-        }
-        let _ = self.child.wait();
-        self.file.clone()
-    }
-}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// What the fabric captures keep: IPv6 unicast but ICMPv6 (neighbour
+/// discovery).
+const FABRIC_FILTER: &str = "ip6 and not icmp6 and not ip6 multicast";
 
 #[test]
 fn pods_reach_their_own_vrf_across_nodes_over_srv6_and_never_the_other() {
@@ -322,7 +265,7 @@ fn pods_reach_their_own_vrf_across_nodes_over_srv6_and_never_the_other() {
     let dp1 = node_datapath(&lab, 1);
     let dp2 = node_datapath(&lab, 2);
     let file = lab.dir.join("fabric.pcap");
-    let capture = Capture::start(&lab.node(1), "up0", &file);
+    let capture = Capture::filtered(&lab.node(1), "up0", &file, FABRIC_FILTER);
     let mut port = 7300;
     for (vrf, _) in VRFS {
         let (from, to) = (lab.pod(1, vrf), lab.pod(2, vrf));
@@ -425,7 +368,7 @@ fn pods_reach_their_own_vrf_across_nodes_over_srv6_and_never_the_other() {
         ));
     }
     let file = lab.dir.join("segmented.pcap");
-    let capture = Capture::start(&lab.node(1), "up0", &file);
+    let capture = Capture::filtered(&lab.node(1), "up0", &file, FABRIC_FILTER);
     let (from, to) = (lab.pod(1, "a"), lab.pod(2, "a"));
     for addr in [IpAddr::V4(pod_v4(2)), IpAddr::V6(pod_v6(2))] {
         port += 1;
