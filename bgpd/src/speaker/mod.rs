@@ -476,8 +476,18 @@ impl Speaker {
             }
         }
         self.apply_changes(changes);
+        // A family activated or deactivated (unicast or VPN) restarts the
+        // session, so that the capabilities are negotiated again.
         let activation = |c: &BgpConfig, a: IpAddr| -> Vec<bool> {
-            Family::ALL.iter().map(|f| c.is_active(a, *f)).collect()
+            Family::ALL
+                .iter()
+                .map(|f| c.is_active(a, *f))
+                .chain(
+                    tern_bgp::config::VpnFamily::ALL
+                        .iter()
+                        .map(|f| c.vpn_active(*f, a)),
+                )
+                .collect()
         };
         let addrs: std::collections::BTreeSet<IpAddr> = old
             .neighbors
