@@ -13,9 +13,13 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 
 use ipnet::IpNet;
-use tern_bgp_wire::{ExtendedCommunity, Label, RouteDistinguisher, Srv6SidStructure};
+use tern_bgp_wire::{
+    Attribute, ExtendedCommunity, Label, NextHop, NlriPrefix, RouteDistinguisher, Srv6SidStructure,
+    UpdateMessage,
+};
 
-use crate::rib::{PathAttrs, PathSender, compare_paths};
+use crate::config::VpnFamily;
+use crate::rib::{PathAttrs, PathSender, RouteNextHop, compare_paths};
 
 /// One VPN destination: route distinguisher and prefix (the family is the
 /// prefix's).
@@ -172,6 +176,114 @@ impl VpnRib {
 
     pub fn is_empty(&self) -> bool {
         self.dests.is_empty()
+    }
+}
+
+/// One change an UPDATE makes to the VPN RIB: a path of the sender for a
+/// destination, or its withdrawal (None).
+pub type VpnChange = (VpnKey, Option<VpnPath>);
+
+/// The VPN routes of a received UPDATE, for a session where `families`
+/// were negotiated: withdrawals (MP_UNREACH_NLRI, and every announced route
+/// when RFC 7606 asks to treat the UPDATE as withdraw) and announcements
+/// (MP_REACH_NLRI) with the attributes, the next hop and the SRv6 service
+/// SID rebuilt from the Prefix-SID and the label (RFC 9252 §4). A route
+/// without ORIGIN or AS_PATH is withdrawn (RFC 7606 §3 d); a route without
+/// a usable SRv6 SID is kept with `sid` None (ineligible).
+pub fn changes_of_update(
+    update: &UpdateMessage,
+    sender: PathSender,
+    families: &[VpnFamily],
+    four_octet_as: bool,
+) -> Vec<VpnChange> {
+    let source = if sender.local {
+        VpnSource::Local
+    } else {
+        VpnSource::Peer(sender.addr)
+    };
+    let wanted = |f| VpnFamily::of(f).is_some_and(|f| families.contains(&f));
+    let mut out: Vec<VpnChange> = update
+        .withdrawals()
+        .into_iter()
+        .filter(|(f, _)| wanted(*f))
+        .filter_map(|(_, n)| vpn_of(&n.prefix))
+        .map(|(key, _)| (key, None))
+        .collect();
+    let Some(mp) = update.mp_reach().filter(|mp| wanted(mp.family)) else {
+        return out;
+    };
+    let announced = update.announced();
+    if announced.is_empty() {
+        return out;
+    }
+    let received = PathAttrs::from_update(update, !sender.ebgp, four_octet_as, &|_| false);
+    let next_hop = match mp.next_hop {
+        NextHop::VpnIpv4 { addr, .. } | NextHop::Ipv4(addr) => RouteNextHop::V4(addr),
+        NextHop::VpnIpv6 {
+            global, link_local, ..
+        }
+        | NextHop::Ipv6 { global, link_local } => RouteNextHop::V6 { global, link_local },
+    };
+    let service = update.attributes.iter().find_map(|a| match &a.value {
+        Attribute::PrefixSid(p) => p.srv6_l3(),
+        _ => None,
+    });
+    let info = service.as_ref().and_then(|s| s.first_sid());
+    let mut attrs = received.attrs;
+    attrs.next_hop = next_hop;
+    let attrs = Arc::new(attrs);
+    for (_, nlri) in announced.into_iter().filter(|(f, _)| wanted(*f)) {
+        let Some((key, label)) = vpn_of(&nlri.prefix) else {
+            continue;
+        };
+        if !received.complete {
+            out.push((key, None));
+            continue;
+        }
+        let sid = info.and_then(|i| {
+            let structure = i.structure().copied();
+            let full = match &structure {
+                Some(s) => s.sid_from_vpn_label(i.sid, label).ok()?,
+                None => i.sid,
+            };
+            Some(ServiceSid {
+                sid: full,
+                behavior: i.behavior,
+                structure,
+            })
+        });
+        out.push((
+            key,
+            Some(VpnPath {
+                source,
+                sender,
+                attrs: Arc::clone(&attrs),
+                label,
+                sid,
+            }),
+        ));
+    }
+    out
+}
+
+/// The destination and label of a VPN NLRI.
+fn vpn_of(prefix: &NlriPrefix) -> Option<(VpnKey, Label)> {
+    match *prefix {
+        NlriPrefix::Vpnv4 { label, rd, prefix } => Some((
+            VpnKey {
+                rd,
+                prefix: IpNet::V4(prefix),
+            },
+            label,
+        )),
+        NlriPrefix::Vpnv6 { label, rd, prefix } => Some((
+            VpnKey {
+                rd,
+                prefix: IpNet::V6(prefix),
+            },
+            label,
+        )),
+        NlriPrefix::Ipv4(_) | NlriPrefix::Ipv6(_) => None,
     }
 }
 

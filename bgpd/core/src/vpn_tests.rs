@@ -166,3 +166,177 @@ fn import_takes_received_best_paths_with_a_matching_route_target() {
     assert!(import(&[40]).is_empty());
     assert!(import(&[99]).is_empty());
 }
+
+mod updates {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    use tern_bgp_wire::{
+        AfiSafi, AsPath, Attribute, ExtendedCommunity, Label, MpReachNlri, MpUnreachNlri, NextHop,
+        Nlri, NlriPrefix, Origin, PathAttribute, PrefixSid, RouteDistinguisher, Srv6SidStructure,
+        UpdateMessage, UpdateOutcome,
+    };
+
+    use crate::config::VpnFamily;
+    use crate::rib::{PathSender, RouteNextHop};
+    use crate::vpn::{VpnKey, VpnRib, VpnSource, changes_of_update};
+
+    const FULL_SID: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x2, 0x2, 0x0042, 0, 0, 0);
+
+    fn sender() -> PathSender {
+        PathSender {
+            local: false,
+            ebgp: true,
+            peer_as: 65002,
+            router_id: Ipv4Addr::new(10, 0, 0, 2),
+            addr: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)),
+            seq: 1,
+        }
+    }
+
+    fn rd() -> RouteDistinguisher {
+        RouteDistinguisher::as2(65002, 10)
+    }
+
+    /// FRR's way: block 40, node 24, function 16 transposed into the label.
+    fn structure() -> Srv6SidStructure {
+        Srv6SidStructure::with_transposed_function(40, 24, 16, 0)
+    }
+
+    /// An UPDATE announcing 10.2.0.0/24 under RD 65002:10 with the SID
+    /// FULL_SID (function in the label) when `with_sid`, RT 65001:10.
+    fn announce(with_sid: bool) -> UpdateMessage {
+        let (label, advertised) = structure()
+            .transpose_for_vpn(FULL_SID, Label::new(3).unwrap())
+            .unwrap();
+        assert_ne!(advertised, FULL_SID, "the function travels in the label");
+        let mut attrs = vec![
+            Attribute::Origin(Origin::Igp),
+            Attribute::AsPath(AsPath::from_sequence(vec![65002])),
+            Attribute::ExtendedCommunities(vec![ExtendedCommunity::route_target_as2(65001, 10)]),
+            Attribute::MpReachNlri(MpReachNlri {
+                family: AfiSafi::IPV4_VPN,
+                next_hop: NextHop::VpnIpv4 {
+                    rd: RouteDistinguisher::default(),
+                    addr: Ipv4Addr::new(192, 0, 2, 2),
+                },
+                nlri: vec![Nlri {
+                    path_id: None,
+                    prefix: NlriPrefix::Vpnv4 {
+                        label,
+                        rd: rd(),
+                        prefix: "10.2.0.0/24".parse().unwrap(),
+                    },
+                }],
+            }),
+        ];
+        if with_sid {
+            attrs.push(Attribute::PrefixSid(PrefixSid::srv6_l3_service(
+                advertised,
+                19,
+                Some(structure()),
+            )));
+        }
+        UpdateMessage::new(
+            Vec::new(),
+            attrs.into_iter().map(PathAttribute::new).collect(),
+            Vec::new(),
+        )
+    }
+
+    fn key() -> VpnKey {
+        VpnKey {
+            rd: rd(),
+            prefix: "10.2.0.0/24".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_vpn_route_with_its_sid_rebuilt_from_label_and_prefix_sid() {
+        let update = announce(true);
+        let changes = changes_of_update(&update, sender(), &[VpnFamily::Ipv4], true);
+        assert_eq!(changes.len(), 1);
+        let (k, path) = &changes[0];
+        assert_eq!(*k, key());
+        let path = path.as_ref().expect("announced");
+        let sid = path.sid.expect("a usable SID");
+        assert_eq!(sid.sid, FULL_SID);
+        assert_eq!(sid.behavior, 19);
+        assert_eq!(sid.structure, Some(structure()));
+        assert_eq!(
+            path.attrs.next_hop,
+            RouteNextHop::V4(Ipv4Addr::new(192, 0, 2, 2))
+        );
+        assert_eq!(
+            path.route_targets().collect::<Vec<_>>(),
+            vec![ExtendedCommunity::route_target_as2(65001, 10)]
+        );
+        let mut rib = VpnRib::new();
+        for (k, p) in changes {
+            rib.update(k, p.unwrap());
+        }
+        assert_eq!(rib.best(&key()).unwrap().sid.unwrap().sid, FULL_SID);
+    }
+
+    #[test]
+    fn vpn_routes_of_a_family_not_negotiated_are_ignored() {
+        let update = announce(true);
+        assert!(changes_of_update(&update, sender(), &[VpnFamily::Ipv6], true).is_empty());
+        assert!(changes_of_update(&update, sender(), &[], true).is_empty());
+    }
+
+    #[test]
+    fn without_a_prefix_sid_the_route_is_kept_ineligible() {
+        let update = announce(false);
+        let changes = changes_of_update(&update, sender(), &[VpnFamily::Ipv4], true);
+        let path = changes[0].1.clone().expect("announced");
+        assert_eq!(path.sid, None);
+        let mut rib = VpnRib::new();
+        rib.update(key(), path);
+        assert_eq!(rib.best(&key()), None);
+        assert_eq!(rib.paths(&key()).len(), 1);
+    }
+
+    #[test]
+    fn treat_as_withdraw_and_mp_unreach_withdraw() {
+        let mut update = announce(true);
+        update.outcome = UpdateOutcome::TreatAsWithdraw(Vec::new());
+        let changes = changes_of_update(&update, sender(), &[VpnFamily::Ipv4], true);
+        assert_eq!(changes, vec![(key(), None)]);
+        let unreach = UpdateMessage::new(
+            Vec::new(),
+            vec![PathAttribute::new(Attribute::MpUnreachNlri(
+                MpUnreachNlri {
+                    family: AfiSafi::IPV4_VPN,
+                    withdrawn: vec![Nlri {
+                        path_id: None,
+                        prefix: NlriPrefix::Vpnv4 {
+                            label: Label::WITHDRAWN,
+                            rd: rd(),
+                            prefix: "10.2.0.0/24".parse().unwrap(),
+                        },
+                    }],
+                },
+            ))],
+            Vec::new(),
+        );
+        let changes = changes_of_update(&unreach, sender(), &[VpnFamily::Ipv4], true);
+        assert_eq!(changes, vec![(key(), None)]);
+        let mut rib = VpnRib::new();
+        let announced = announce(true);
+        for (k, p) in changes_of_update(&announced, sender(), &[VpnFamily::Ipv4], true) {
+            rib.update(k, p.unwrap());
+        }
+        assert!(rib.withdraw(&key(), VpnSource::Peer(sender().addr)));
+        assert!(rib.is_empty());
+    }
+
+    #[test]
+    fn a_route_without_as_path_is_withdrawn() {
+        let mut update = announce(true);
+        update
+            .attributes
+            .retain(|a| !matches!(a.value, Attribute::AsPath(_)));
+        let changes = changes_of_update(&update, sender(), &[VpnFamily::Ipv4], true);
+        assert_eq!(changes, vec![(key(), None)]);
+    }
+}
