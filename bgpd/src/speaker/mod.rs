@@ -13,6 +13,7 @@ pub mod md5;
 mod peer;
 mod policy;
 pub mod show;
+mod vpn;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -220,6 +221,8 @@ struct Speaker {
     range_keys: BTreeMap<ipnet::IpNet, String>,
     /// The speaker's clock for whole-second comparisons (FRR's monotime).
     epoch: Instant,
+    /// The VPN RIB and the sessions' VPN families.
+    vpn: vpn::VpnState,
     /// The session I/O thread; last, so that the connections above are
     /// dropped (and their writers told to flush) before it stops.
     io: io::IoThread,
@@ -290,6 +293,7 @@ pub fn spawn(
         reap: Vec::new(),
         range_keys: BTreeMap::new(),
         epoch: Instant::now(),
+        vpn: Default::default(),
         io: io_thread,
     };
     sp.apply_range_keys();
@@ -432,6 +436,7 @@ impl Speaker {
             let changes = self.rib.peer_down(p.id);
             self.apply_changes(changes);
         }
+        self.vpn_down(addr);
         let _ = md5::set_key(&self.listener_fd, addr, b"", true);
     }
 
@@ -1082,6 +1087,7 @@ impl Speaker {
             self.end_of_rib(peer, id, family);
             return;
         }
+        self.vpn_update(peer, &update);
         let changes = self.rib.update_from_peer(id, &update);
         self.apply_changes(changes);
         self.check_prefix_limit(peer, conn, id);
@@ -1278,6 +1284,7 @@ impl Speaker {
     }
 
     fn on_established(&mut self, peer: IpAddr, conn: ConnId, session: tern_bgp::fsm::Session) {
+        self.vpn_established(peer, &session);
         let families: Vec<Family> = Family::ALL
             .into_iter()
             .filter(|f| self.config.is_active(peer, *f))
@@ -1369,6 +1376,7 @@ impl Speaker {
                 tracing::debug!(%peer, reason = %peer::describe(&reason), "session down");
             }
             let id = p.id;
+            self.vpn_down(peer);
             let changes = if keep.is_empty() {
                 self.rib.peer_down(id)
             } else {
