@@ -485,6 +485,10 @@ impl Daemon {
                                 new.policy.clone(),
                             )));
                     }
+                    if self.config.srv6 != new.srv6 {
+                        rt.speaker
+                            .notify(crate::speaker::Command::SetSrv6(Box::new(new.srv6.clone())));
+                    }
                 }
                 self.config = new;
             }

@@ -71,6 +71,8 @@ pub enum Command {
     Reconfigure(Box<BgpConfig>),
     /// Changed prefix-lists, community-lists or route-maps.
     SetPolicy(std::sync::Arc<tern_bgp::policy::Policy>),
+    /// The SRv6 config (VRFs, their BGP instances, SIDs): what is exported.
+    SetSrv6(Box<tern_srv6::Srv6Config>),
     /// An interface went down; these were its addresses. Directly connected
     /// eBGP sessions over it are reset at once (FRR's fast external
     /// failover) instead of waiting for the hold timer.
@@ -261,6 +263,7 @@ pub fn spawn(
         .bfd
         .as_ref()
         .map_or(quiet, crate::bfd::BfdHandle::subscribe);
+    let mut vrf_rx = opts.vpn.subscribe_vrf_prefixes();
     let mut rib = Rib::with_config(tern_bgp::rib::RibConfig::from_bgp(&config, router_id));
     rib.set_policy(std::sync::Arc::clone(&policy), &BTreeMap::new());
     for family in Family::ALL {
@@ -299,6 +302,8 @@ pub fn spawn(
     sp.apply_range_keys();
     tokio::spawn(async move {
         sp.start();
+        let prefixes = vrf_rx.borrow_and_update().clone();
+        sp.vpn_set_vrf_prefixes(prefixes);
         let mut slice = std::time::Instant::now();
         loop {
             // A flood of UPDATEs keeps the channels ready, and tokio's
@@ -321,6 +326,10 @@ pub fn spawn(
                 Ok(st) = bfd_rx.recv() => {
                     sp.tell_time();
                     sp.on_bfd(st)
+                }
+                Ok(()) = vrf_rx.changed() => {
+                    let prefixes = vrf_rx.borrow_and_update().clone();
+                    sp.vpn_set_vrf_prefixes(prefixes)
                 }
                 cmd = cmd_rx.recv() => match cmd {
                     Some(Command::Shutdown { graceful, done }) => {
@@ -617,6 +626,7 @@ impl Speaker {
                 self.policy = policy;
                 self.apply_policy();
             }
+            Command::SetSrv6(srv6) => self.vpn_set_srv6(*srv6),
             Command::KernelRoutes(routes) => {
                 let connected: std::collections::BTreeSet<ipnet::IpNet> = routes
                     .iter()
@@ -1331,6 +1341,7 @@ impl Speaker {
         } else {
             tracing::debug!(%peer, remote_as = info.remote_as, "session Established");
         }
+        self.vpn_sync_peer(peer);
         let updates = self.rib.peer_up(&info);
         for u in updates {
             self.send(peer, conn, &Message::Update(u));
