@@ -98,8 +98,12 @@ impl Speaker {
             return;
         }
         let source = VpnSource::Peer(peer);
+        let asn = self.config.asn;
         let mut changed = false;
         for (key, path) in changes {
+            // RFC 4271 §9.1.2: a route whose AS_PATH holds our AS (our own
+            // exports passed back) is a loop, taken as withdrawn.
+            let path = path.filter(|p| !p.attrs.as_path.contains(asn));
             changed |= match path {
                 Some(p) => {
                     if !p.eligible() {
@@ -167,7 +171,12 @@ impl Speaker {
         let (Some(conn), Some(local)) = (p.established_conn(), p.stats.local_sock) else {
             return;
         };
-        let local = local.ip();
+        // A connection accepted on the dual-stack listener shows an IPv4
+        // peer's session with an IPv4-mapped local address.
+        let local = match local.ip() {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
         let asn = self.config.asn;
         let family_of = |prefix: &IpNet| match prefix {
             IpNet::V4(_) => VpnFamily::Ipv4,
@@ -212,13 +221,17 @@ impl Speaker {
 
     /// Publishes every best VPN path received from a peer, SID rebuilt.
     fn vpn_publish(&self) {
-        let routes = self
+        let routes: Vec<tern_srv6::VpnRoute> = self
             .vpn
             .rib
             .bests()
             .filter(|(_, p)| matches!(p.source, VpnSource::Peer(_)))
             .filter_map(|(k, p)| to_route(k, p))
             .collect();
+        for r in &routes {
+            tracing::debug!(rd = %r.rd, prefix = %r.prefix, sid = %r.sid, next_hop = %r.next_hop, "VPN best path");
+        }
+        tracing::info!(routes = routes.len(), "VPN routes published");
         self.opts.vpn.publish_routes(routes);
     }
 }
