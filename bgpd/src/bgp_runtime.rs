@@ -213,6 +213,8 @@ impl BgpRuntime {
             fib,
         )
         .context("cannot start BGP: binding TCP port 179 failed")?;
+        // What the VRFs export (the speaker computes it with their prefixes).
+        speaker.notify(Command::SetSrv6(Box::new(config.srv6.clone())));
         let (routes_wanted, wanted) = tokio::sync::watch::channel(wants_kernel_routes(bgp));
         let watcher = tokio::spawn(watch(Netlink::open()?, speaker.clone(), wanted, on_link));
         let abort = watcher.abort_handle();

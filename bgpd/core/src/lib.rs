@@ -6,6 +6,7 @@
 //! ```text
 //! fsm                     session state machine (RFC 4271 §8)
 //! nexthop                 the kernel's view of best paths (next-hop tracking)
+//!  └ vpn                  the VPN RIB (SAFI 128), apart from the unicast tables
 //!  └ rib                  Adj-RIB-In, Loc-RIB and decision, Adj-RIB-Out
 //!  └ config               `router bgp` and policy lines: model and grammar
 //!     └ policy            prefix-lists, community-lists, route-maps
@@ -22,5 +23,6 @@ pub mod fsm;
 pub mod nexthop;
 pub mod policy;
 pub mod rib;
+pub mod vpn;
 
 pub use family::Family;

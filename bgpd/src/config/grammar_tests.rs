@@ -90,6 +90,14 @@ fn enter(mode: &str) -> &'static [&'static str] {
         "config-egress-gw" => &["egress-gateway policy legacy-db"],
         "config-bfd" => &["bfd"],
         "config-bfd-peer" => &["bfd", "peer 192.0.2.2"],
+        "config-sr" => &["segment-routing"],
+        "config-srv6" => &["segment-routing", "srv6"],
+        "config-srv6-locators" => &["segment-routing", "srv6", "locators"],
+        "config-srv6-locator" => &["segment-routing", "srv6", "locators", "locator TORS"],
+        "config-vrf" => &["vrf TORS"],
+        "config-router-srv6" => &[ROUTER[0], "segment-routing srv6"],
+        "config-router-vrf" => &["router bgp 65001 vrf TORS"],
+        "config-router-vrf-af" => &["router bgp 65001 vrf TORS", "address-family ipv4 unicast"],
         _ => &[],
     }
 }

@@ -22,6 +22,8 @@ mod path_attr_tests;
 #[cfg(test)]
 mod policy_tests;
 pub mod services;
+#[cfg(test)]
+mod srv6_tests;
 pub mod statics;
 
 pub use datapath::{DatapathConfig, DatapathMode};
@@ -30,7 +32,7 @@ pub use services::{ConntrackTimeouts, ServicesConfig};
 
 use tern_bgp::Family;
 use tern_bgp::config::check::{Handled, PASSWORD_MASK, check_ifname, check_text, parse_asn};
-use tern_bgp::config::{BgpConfig, FrrProfile, policy, router};
+use tern_bgp::config::{BgpConfig, FrrProfile, VpnFamily, policy, router};
 use tern_bgp::policy::Policy;
 use tern_control::grammar;
 
@@ -159,6 +161,14 @@ pub enum Mode {
     Bfd,
     /// `(config-bfd-peer)#`: the block of one BFD peer.
     BfdPeer(bfd::PeerKey),
+    /// `(config-router-af)#` of `address-family ipv4 vpn` / `ipv6 vpn`.
+    RouterVpnAf(VpnFamily),
+    /// A block of the SRv6 L3VPN lines (tern-srv6's grammar):
+    /// `segment-routing` and below, `vrf NAME`, `router bgp ASN vrf NAME`
+    /// and its address-families, the default instance's
+    /// `segment-routing srv6`. Never [`tern_srv6::Node::Top`] or
+    /// [`tern_srv6::Node::BgpDefault`] (those are `Config` and `Router`).
+    Srv6(tern_srv6::Node),
 }
 
 impl Mode {
@@ -174,6 +184,8 @@ impl Mode {
             Mode::EgressPolicy(_) => "config-egress-gw",
             Mode::Bfd => "config-bfd",
             Mode::BfdPeer(_) => "config-bfd-peer",
+            Mode::RouterVpnAf(_) => "config-router-af",
+            Mode::Srv6(node) => srv6_mode_name(node),
         }
     }
 
@@ -187,11 +199,68 @@ impl Mode {
             | Mode::Service(_)
             | Mode::EgressPolicy(_)
             | Mode::Bfd => Some(Mode::Config),
-            Mode::RouterAf(_) => Some(Mode::Router),
+            Mode::RouterAf(_) | Mode::RouterVpnAf(_) => Some(Mode::Router),
             Mode::BfdPeer(_) => Some(Mode::Bfd),
+            Mode::Srv6(node) => Some(srv6_parent(node)),
         }
     }
 }
+
+/// The mode name of an SRv6 block, as the shared grammar names it (FRR's
+/// prompts where they are distinct; FRR shows `config-router` and
+/// `config-router-af` for a VRF's instance too, which Tern tells apart).
+fn srv6_mode_name(node: &tern_srv6::Node) -> &'static str {
+    use tern_srv6::Node;
+    match node {
+        Node::Top => "config",
+        Node::BgpDefault => "config-router",
+        Node::SegmentRouting => "config-sr",
+        Node::Srv6 => "config-srv6",
+        Node::Locators => "config-srv6-locators",
+        Node::Locator(_) => "config-srv6-locator",
+        Node::Vrf(_) => "config-vrf",
+        Node::BgpSrv6 => "config-router-srv6",
+        Node::BgpVrf(_) => "config-router-vrf",
+        Node::BgpVrfAf { .. } => "config-router-vrf-af",
+    }
+}
+
+/// The mode an SRv6 block's unknown lines fall back to.
+fn srv6_parent(node: &tern_srv6::Node) -> Mode {
+    use tern_srv6::Node;
+    match node {
+        Node::Srv6 => Mode::Srv6(Node::SegmentRouting),
+        Node::Locators => Mode::Srv6(Node::Srv6),
+        Node::Locator(_) => Mode::Srv6(Node::Locators),
+        Node::BgpSrv6 => Mode::Router,
+        Node::BgpVrfAf { vrf, .. } => Mode::Srv6(Node::BgpVrf(vrf.clone())),
+        Node::Top | Node::BgpDefault | Node::SegmentRouting | Node::Vrf(_) | Node::BgpVrf(_) => {
+            Mode::Config
+        }
+    }
+}
+
+/// The session mode of the SRv6 block `node`.
+fn srv6_mode(node: tern_srv6::Node) -> Mode {
+    match node {
+        tern_srv6::Node::Top => Mode::Config,
+        tern_srv6::Node::BgpDefault => Mode::Router,
+        other => Mode::Srv6(other),
+    }
+}
+
+/// The commands of a VRF instance's address-family (tern-srv6 refuses
+/// any other word there instead of leaving it to the parent modes).
+const VRF_AF_COMMANDS: [&str; 8] = [
+    "network",
+    "redistribute",
+    "sid",
+    "rd",
+    "rt",
+    "import",
+    "export",
+    "exit-address-family",
+];
 
 /// A refused line: where, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -354,11 +423,36 @@ impl ConfigSession {
                 }
                 _ => policy::apply_route_map_line(&mut config.policy, name, *seq, words),
             },
+            Mode::Srv6(node) => self.apply_srv6(config, node, words, line),
+            Mode::RouterVpnAf(family) => {
+                let Some(bgp) = config.bgp.as_mut() else {
+                    return Ok(Handled::No);
+                };
+                match words {
+                    ["exit-address-family"] | ["exit"] => {
+                        self.mode = Mode::Router;
+                        Ok(Handled::Yes)
+                    }
+                    _ => router::apply_vpn_af(bgp, *family, words),
+                }
+            }
             Mode::Router | Mode::RouterAf(_) => {
                 let Some(bgp) = config.bgp.as_mut() else {
                     return Ok(Handled::No);
                 };
                 match (mode, words) {
+                    (Mode::Router, ["address-family", rest @ ..])
+                        if router::parse_vpn_family(rest).is_some() =>
+                    {
+                        if let Some(f) = router::parse_vpn_family(rest) {
+                            self.mode = Mode::RouterVpnAf(f);
+                        }
+                        Ok(Handled::Yes)
+                    }
+                    (Mode::Router, ["segment-routing", ..] | ["no", "segment-routing", ..]) => {
+                        let asn = bgp.asn;
+                        self.apply_srv6_from(config, tern_srv6::Node::BgpDefault, line, Some(asn))
+                    }
                     (Mode::Router, ["address-family", rest @ ..]) => {
                         let family = router::parse_family(rest)?;
                         self.mode = Mode::RouterAf(family);
@@ -396,14 +490,29 @@ impl ConfigSession {
                 }
                 self.mode = Mode::Router;
             }
-            ["router", "bgp", _, "vrf", ..] => {
-                return Err("BGP in a VRF is not supported yet".into());
+            ["router", "bgp", _, "vrf", ..]
+            | ["no", "router", "bgp", _, "vrf", ..]
+            | ["segment-routing", ..]
+            | ["vrf", ..]
+            | ["no", "vrf", ..] => {
+                let line = words.join(" ");
+                return self.apply_srv6_from(config, tern_srv6::Node::Top, &line, None);
             }
             ["router", "bgp"] => return Err("router bgp needs an AS number".into()),
             ["no", "router", "bgp", ..] => {
-                if config.bgp.take().is_none() {
+                if config.bgp.is_none() {
                     return Err("BGP is not configured".into());
                 }
+                // The default instance's SRv6 lines go with it.
+                config
+                    .srv6
+                    .change(|c| {
+                        c.bgp_asn = None;
+                        c.bgp_locator = None;
+                        Ok(())
+                    })
+                    .map_err(|e| e.to_string())?;
+                config.bgp = None;
             }
             ["ip" | "ipv6", "prefix-list", ..] | ["no", "ip" | "ipv6", "prefix-list", ..] => {
                 return policy::apply_prefix_list(&mut config.policy, words);
@@ -509,6 +618,60 @@ impl ConfigSession {
             _ => return Ok(Handled::No),
         }
         Ok(Handled::Yes)
+    }
+
+    /// A line in an SRv6 block: tern-srv6 parses it (atomically: on
+    /// error nothing changes); a line the block does not know falls back
+    /// to the parent modes.
+    fn apply_srv6(
+        &mut self,
+        config: &mut Config,
+        node: &tern_srv6::Node,
+        words: &[&str],
+        line: &str,
+    ) -> Result<Handled, String> {
+        if let tern_srv6::Node::BgpVrfAf { vrf, .. } = node {
+            let command = match words {
+                ["no", c, ..] => *c,
+                [c, ..] => *c,
+                [] => return Ok(Handled::No),
+            };
+            if command == "exit" {
+                self.mode = Mode::Srv6(tern_srv6::Node::BgpVrf(vrf.clone()));
+                return Ok(Handled::Yes);
+            }
+            if !VRF_AF_COMMANDS.contains(&command) {
+                return Ok(Handled::No);
+            }
+        }
+        self.apply_srv6_from(config, node.clone(), line, None)
+    }
+
+    /// Parses `line` in SRv6 block `node`; `asn` is the default instance's
+    /// AS number for its `segment-routing srv6` lines.
+    fn apply_srv6_from(
+        &mut self,
+        config: &mut Config,
+        node: tern_srv6::Node,
+        line: &str,
+        asn: Option<u32>,
+    ) -> Result<Handled, String> {
+        let mut next = node;
+        let mut srv6 = config.srv6.clone();
+        if let Some(asn) = asn
+            && srv6.bgp_asn != Some(asn)
+        {
+            srv6.bgp_asn = Some(asn);
+        }
+        match tern_srv6::parse_line(&mut srv6, &mut next, line) {
+            Ok(()) => {
+                config.srv6 = srv6;
+                self.mode = srv6_mode(next);
+                Ok(Handled::Yes)
+            }
+            Err(tern_srv6::Srv6Error::WrongContext { .. }) => Ok(Handled::No),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     fn apply_interface(
@@ -630,6 +793,21 @@ impl Config {
         if errors.is_empty() {
             let mut config = config;
             config.reserve_vni();
+            // Lines applied one by one allocate SIDs in the order they come;
+            // a whole text allocates them in tern-srv6's own order (explicit
+            // functions first, then by owner), whatever the order of blocks.
+            let srv6_text = tern_srv6::render(&config.srv6).join("\n");
+            match tern_srv6::parse_text(&srv6_text) {
+                Ok(srv6) => config.srv6 = srv6,
+                Err((_, e)) => {
+                    return Err(vec![ConfigError {
+                        source: source.to_owned(),
+                        line: text.lines().count(),
+                        text: String::new(),
+                        reason: format!("SRv6 SIDs: {e}"),
+                    }]);
+                }
+            }
             Ok(config)
         } else {
             Err(errors)
@@ -687,6 +865,11 @@ impl Config {
             statics::render(&self.static_routes, &mut out);
             out.push_str("!\n");
         }
+        if !self.srv6.vrfs.is_empty() {
+            let mut vrfs = tern_srv6::Srv6Config::new();
+            vrfs.vrfs = self.srv6.vrfs.clone();
+            push_lines(&mut out, tern_srv6::render(&vrfs));
+        }
         for (name, iface) in &self.interfaces {
             out.push_str(&format!("interface {name}\n"));
             if let Some(d) = &iface.description {
@@ -698,12 +881,30 @@ impl Config {
         services::render(&self.services, &mut out);
         egress::render(&self.egress, &mut out);
         if let Some(b) = &self.bgp {
-            router::render(b, secrets, &mut out);
+            router::render_with_srv6(b, secrets, self.srv6.bgp_locator.as_deref(), &mut out);
+        }
+        // FRR 8.4 prints the VRF instances after the default one, then
+        // zebra's segment-routing block.
+        for b in self.srv6.bgp_vrfs.values() {
+            push_lines(&mut out, tern_srv6::render_bgp_vrf(b));
+        }
+        if !self.srv6.locators.is_empty() {
+            let mut locators = tern_srv6::Srv6Config::new();
+            locators.locators = self.srv6.locators.clone();
+            push_lines(&mut out, tern_srv6::render(&locators));
         }
         policy::render(&self.policy, &mut out);
         bfd::render(&self.bfd, &mut out);
         out.push_str("end\n");
         out
+    }
+}
+
+/// Appends `lines` to `out`, one a line.
+fn push_lines(out: &mut String, lines: Vec<String>) {
+    for l in lines {
+        out.push_str(&l);
+        out.push('\n');
     }
 }
 

@@ -485,6 +485,10 @@ impl Daemon {
                                 new.policy.clone(),
                             )));
                     }
+                    if self.config.srv6 != new.srv6 {
+                        rt.speaker
+                            .notify(crate::speaker::Command::SetSrv6(Box::new(new.srv6.clone())));
+                    }
                 }
                 self.config = new;
             }
@@ -498,6 +502,11 @@ impl Daemon {
     /// restarts its session). A change that cannot be carried out is
     /// refused and the running configuration stays as it was.
     pub async fn reload(&mut self, new: Config) -> anyhow::Result<()> {
+        let mut new = new;
+        // The SIDs in use stay with their owners (a reload is not a restart).
+        new.srv6
+            .keep_sids_of(&self.config.srv6)
+            .map_err(|e| anyhow::anyhow!("SRv6 SIDs: {e}"))?;
         if new == self.config {
             return Ok(());
         }

@@ -13,6 +13,7 @@ pub mod md5;
 mod peer;
 mod policy;
 pub mod show;
+mod vpn;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -70,6 +71,8 @@ pub enum Command {
     Reconfigure(Box<BgpConfig>),
     /// Changed prefix-lists, community-lists or route-maps.
     SetPolicy(std::sync::Arc<tern_bgp::policy::Policy>),
+    /// The SRv6 config (VRFs, their BGP instances, SIDs): what is exported.
+    SetSrv6(Box<tern_srv6::Srv6Config>),
     /// An interface went down; these were its addresses. Directly connected
     /// eBGP sessions over it are reset at once (FRR's fast external
     /// failover) instead of waiting for the hold timer.
@@ -220,6 +223,8 @@ struct Speaker {
     range_keys: BTreeMap<ipnet::IpNet, String>,
     /// The speaker's clock for whole-second comparisons (FRR's monotime).
     epoch: Instant,
+    /// The VPN RIB and the sessions' VPN families.
+    vpn: vpn::VpnState,
     /// The session I/O thread; last, so that the connections above are
     /// dropped (and their writers told to flush) before it stops.
     io: io::IoThread,
@@ -258,6 +263,7 @@ pub fn spawn(
         .bfd
         .as_ref()
         .map_or(quiet, crate::bfd::BfdHandle::subscribe);
+    let mut vrf_rx = opts.vpn.subscribe_vrf_prefixes();
     let mut rib = Rib::with_config(tern_bgp::rib::RibConfig::from_bgp(&config, router_id));
     rib.set_policy(std::sync::Arc::clone(&policy), &BTreeMap::new());
     for family in Family::ALL {
@@ -290,11 +296,14 @@ pub fn spawn(
         reap: Vec::new(),
         range_keys: BTreeMap::new(),
         epoch: Instant::now(),
+        vpn: Default::default(),
         io: io_thread,
     };
     sp.apply_range_keys();
     tokio::spawn(async move {
         sp.start();
+        let prefixes = vrf_rx.borrow_and_update().clone();
+        sp.vpn_set_vrf_prefixes(prefixes);
         let mut slice = std::time::Instant::now();
         loop {
             // A flood of UPDATEs keeps the channels ready, and tokio's
@@ -317,6 +326,10 @@ pub fn spawn(
                 Ok(st) = bfd_rx.recv() => {
                     sp.tell_time();
                     sp.on_bfd(st)
+                }
+                Ok(()) = vrf_rx.changed() => {
+                    let prefixes = vrf_rx.borrow_and_update().clone();
+                    sp.vpn_set_vrf_prefixes(prefixes)
                 }
                 cmd = cmd_rx.recv() => match cmd {
                     Some(Command::Shutdown { graceful, done }) => {
@@ -432,6 +445,7 @@ impl Speaker {
             let changes = self.rib.peer_down(p.id);
             self.apply_changes(changes);
         }
+        self.vpn_down(addr);
         let _ = md5::set_key(&self.listener_fd, addr, b"", true);
     }
 
@@ -476,8 +490,18 @@ impl Speaker {
             }
         }
         self.apply_changes(changes);
+        // A family activated or deactivated (unicast or VPN) restarts the
+        // session, so that the capabilities are negotiated again.
         let activation = |c: &BgpConfig, a: IpAddr| -> Vec<bool> {
-            Family::ALL.iter().map(|f| c.is_active(a, *f)).collect()
+            Family::ALL
+                .iter()
+                .map(|f| c.is_active(a, *f))
+                .chain(
+                    tern_bgp::config::VpnFamily::ALL
+                        .iter()
+                        .map(|f| c.vpn_active(*f, a)),
+                )
+                .collect()
         };
         let addrs: std::collections::BTreeSet<IpAddr> = old
             .neighbors
@@ -602,6 +626,7 @@ impl Speaker {
                 self.policy = policy;
                 self.apply_policy();
             }
+            Command::SetSrv6(srv6) => self.vpn_set_srv6(*srv6),
             Command::KernelRoutes(routes) => {
                 let connected: std::collections::BTreeSet<ipnet::IpNet> = routes
                     .iter()
@@ -1072,6 +1097,7 @@ impl Speaker {
             self.end_of_rib(peer, id, family);
             return;
         }
+        self.vpn_update(peer, &update);
         let changes = self.rib.update_from_peer(id, &update);
         self.apply_changes(changes);
         self.check_prefix_limit(peer, conn, id);
@@ -1268,6 +1294,7 @@ impl Speaker {
     }
 
     fn on_established(&mut self, peer: IpAddr, conn: ConnId, session: tern_bgp::fsm::Session) {
+        self.vpn_established(peer, &session);
         let families: Vec<Family> = Family::ALL
             .into_iter()
             .filter(|f| self.config.is_active(peer, *f))
@@ -1314,6 +1341,7 @@ impl Speaker {
         } else {
             tracing::debug!(%peer, remote_as = info.remote_as, "session Established");
         }
+        self.vpn_sync_peer(peer);
         let updates = self.rib.peer_up(&info);
         for u in updates {
             self.send(peer, conn, &Message::Update(u));
@@ -1359,6 +1387,7 @@ impl Speaker {
                 tracing::debug!(%peer, reason = %peer::describe(&reason), "session down");
             }
             let id = p.id;
+            self.vpn_down(peer);
             let changes = if keep.is_empty() {
                 self.rib.peer_down(id)
             } else {

@@ -382,6 +382,13 @@ fn local_open(
             caps.push(Capability::Multiprotocol(afi_safi(f)));
         }
     }
+    // VPN-IPv4 / VPN-IPv6 (SAFI 128) where `address-family ipv4|ipv6 vpn`
+    // activates the neighbor.
+    for f in tern_bgp::config::VpnFamily::ALL {
+        if bgp.vpn_active(f, addr) {
+            caps.push(Capability::Multiprotocol(f.afi_safi()));
+        }
+    }
     caps.push(Capability::RouteRefresh);
     let gr = &bgp.graceful_restart;
     caps.push(Capability::GracefulRestart(GracefulRestart {
@@ -489,5 +496,39 @@ fn on_subnet(a: IpAddr, mask: IpAddr, peer: IpAddr) -> bool {
             u128::from(a) & m == u128::from(p) & m
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod open_tests {
+    use super::*;
+
+    #[test]
+    fn vpn_families_are_offered_only_where_activated() {
+        let c = crate::config::Config::parse(
+            "t",
+            "router bgp 65001\n neighbor 10.0.0.2 remote-as 65002\n \
+             neighbor 10.0.0.3 remote-as 65002\n address-family ipv6 vpn\n  \
+             neighbor 10.0.0.2 activate\n",
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let Some(bgp) = c.bgp else {
+            panic!("no router bgp")
+        };
+        let multiprotocol = |addr: &str| -> Vec<AfiSafi> {
+            let id = Ipv4Addr::new(192, 0, 2, 1);
+            let open = local_open(&bgp, addr.parse().unwrap(), 9, id, Some("n1"), false);
+            open.capabilities()
+                .filter_map(|c| match c {
+                    Capability::Multiprotocol(f) => Some(*f),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(
+            multiprotocol("10.0.0.2"),
+            vec![AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_VPN]
+        );
+        assert_eq!(multiprotocol("10.0.0.3"), vec![AfiSafi::IPV4_UNICAST]);
     }
 }

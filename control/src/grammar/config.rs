@@ -4,6 +4,9 @@
 //! ([`super::expand`]). The tables offer what ternd takes; ternd's parser
 //! stays the judge, and a line the tables do not know is parsed as typed.
 //! bgpd's `grammar_tests` checks that ternd knows every pattern here.
+#[path = "config_srv6.rs"]
+mod srv6;
+
 use super::token::{
     ArgKind::{self, Asn, Ipv4, Ipv4Prefix, Ipv6, Ipv6Prefix, Line, Range, Word},
     Pattern, Token,
@@ -38,7 +41,7 @@ const LEVELS: [(&str, &str); 8] = [
 /// Every config mode, as ternd names it in its replies and prompts.
 /// `config-service` has no words of its own yet (its lines are parsed as
 /// typed) but falls back to `config` like the others.
-pub const MODES: [&str; 9] = [
+pub const MODES: [&str; 17] = [
     "config",
     "config-if",
     "config-router",
@@ -48,6 +51,14 @@ pub const MODES: [&str; 9] = [
     "config-egress-gw",
     "config-bfd",
     "config-bfd-peer",
+    "config-sr",
+    "config-srv6",
+    "config-srv6-locators",
+    "config-srv6-locator",
+    "config-vrf",
+    "config-router-srv6",
+    "config-router-vrf",
+    "config-router-vrf-af",
 ];
 
 /// The mode a config mode falls back to for a line it does not know, as
@@ -55,9 +66,15 @@ pub const MODES: [&str; 9] = [
 pub fn parent(mode: &str) -> Option<&'static str> {
     match mode {
         "config-if" | "config-router" | "config-route-map" | "config-service"
-        | "config-egress-gw" | "config-bfd" => Some("config"),
-        "config-router-af" => Some("config-router"),
+        | "config-egress-gw" | "config-bfd" | "config-sr" | "config-vrf" | "config-router-vrf" => {
+            Some("config")
+        }
+        "config-router-af" | "config-router-srv6" => Some("config-router"),
         "config-bfd-peer" => Some("config-bfd"),
+        "config-srv6" => Some("config-sr"),
+        "config-srv6-locators" => Some("config-srv6"),
+        "config-srv6-locator" => Some("config-srv6-locators"),
+        "config-router-vrf-af" => Some("config-router-vrf"),
         _ => None,
     }
 }
@@ -74,6 +91,14 @@ pub fn patterns(mode: &str) -> Vec<Pattern> {
         "config-egress-gw" => egress_policy(),
         "config-bfd" => bfd_node(),
         "config-bfd-peer" => bfd_peer(),
+        "config-sr" => srv6::segment_routing(),
+        "config-srv6" => srv6::srv6(),
+        "config-srv6-locators" => srv6::locators(),
+        "config-srv6-locator" => srv6::locator(),
+        "config-vrf" => srv6::vrf(),
+        "config-router-srv6" => srv6::router_srv6(),
+        "config-router-vrf" => srv6::router_vrf(),
+        "config-router-vrf-af" => srv6::router_vrf_af(),
         _ => Vec::new(),
     };
     p.extend([vec![END], vec![EXIT], vec![DO]]);
@@ -130,6 +155,7 @@ fn top() -> Vec<Pattern> {
     p.extend(policy_objects());
     p.extend(datapath());
     p.extend(egress_gateway());
+    p.extend(srv6::top());
     let bfd = Kw("bfd", "Configure BFD peers");
     p.push(vec![bfd]);
     p.push(vec![NO, bfd]);
@@ -622,10 +648,13 @@ fn router() -> Vec<Pattern> {
     p.push(vec![BGP, listen, limit, max]);
     p.push(vec![NO, BGP, listen, limit]);
     p.push(vec![NO, BGP, listen, limit, max]);
+    let vpn = Kw("vpn", "Address Family modifier");
     for af in [Kw("ipv4", "Address Family"), Kw("ipv6", "Address Family")] {
         p.push(vec![family, af]);
         p.push(vec![family, af, unicast]);
+        p.push(vec![family, af, vpn]);
     }
+    p.extend(srv6::in_router());
     let remote_as = Kw("remote-as", "Specify a BGP neighbor");
     let tails: Vec<Vec<Token>> = vec![
         vec![remote_as, ASN],

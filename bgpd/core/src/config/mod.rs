@@ -14,5 +14,5 @@ pub mod router;
 pub use check::{Handled, PASSWORD_MASK};
 pub use model::{
     AfConfig, AfNeighbor, AggregateConfig, AllowAsIn, BgpConfig, FrrProfile, GracefulRestartConfig,
-    NeighborConfig, PathAttrPolicy, Redistribute, RemoteAsConfig,
+    NeighborConfig, PathAttrPolicy, Redistribute, RemoteAsConfig, VpnFamily,
 };

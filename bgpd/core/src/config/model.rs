@@ -239,6 +239,50 @@ pub struct BgpConfig {
     /// `[no] bgp log-neighbor-changes` when it departs from the profile's
     /// default.
     pub log_neighbor_changes: Option<bool>,
+    /// `address-family ipv4 vpn` / `ipv6 vpn` (RFC 4364 / RFC 4659, SAFI
+    /// 128): the neighbors activated there. No neighbor is active in a VPN
+    /// family by default.
+    pub vpn: BTreeMap<VpnFamily, BTreeSet<IpAddr>>,
+}
+
+/// The two VPN families of `address-family ipv4 vpn` / `ipv6 vpn`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum VpnFamily {
+    /// VPN-IPv4 (AFI 1, SAFI 128).
+    Ipv4,
+    /// VPN-IPv6 (AFI 2, SAFI 128).
+    Ipv6,
+}
+
+impl VpnFamily {
+    pub const ALL: [VpnFamily; 2] = [VpnFamily::Ipv4, VpnFamily::Ipv6];
+
+    /// FRR's words after `address-family`.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            VpnFamily::Ipv4 => "ipv4 vpn",
+            VpnFamily::Ipv6 => "ipv6 vpn",
+        }
+    }
+
+    /// The AFI/SAFI pair of the capability and MP_REACH_NLRI.
+    pub fn afi_safi(self) -> tern_bgp_wire::AfiSafi {
+        match self {
+            VpnFamily::Ipv4 => tern_bgp_wire::AfiSafi::IPV4_VPN,
+            VpnFamily::Ipv6 => tern_bgp_wire::AfiSafi::IPV6_VPN,
+        }
+    }
+
+    /// The family of an AFI/SAFI pair, when it is a VPN one.
+    pub fn of(afi_safi: tern_bgp_wire::AfiSafi) -> Option<VpnFamily> {
+        VpnFamily::ALL
+            .into_iter()
+            .find(|f| f.afi_safi() == afi_safi)
+    }
+
+    pub fn is_ipv4(self) -> bool {
+        self == VpnFamily::Ipv4
+    }
 }
 
 /// `frr defaults traditional|datacenter`: FRR's two sets of defaults.
@@ -325,7 +369,13 @@ impl BgpConfig {
             profile: FrrProfile::default(),
             ebgp_requires_policy: None,
             log_neighbor_changes: None,
+            vpn: BTreeMap::new(),
         }
+    }
+
+    /// Whether neighbor `addr` is activated in VPN family `family`.
+    pub fn vpn_active(&self, family: VpnFamily, addr: IpAddr) -> bool {
+        self.vpn.get(&family).is_some_and(|s| s.contains(&addr))
     }
 
     /// `bgp ebgp-requires-policy` in force: eBGP sessions exchange no

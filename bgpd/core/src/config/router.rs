@@ -241,7 +241,73 @@ fn remove_neighbor(bgp: &mut BgpConfig, addr: IpAddr) -> Result<(), String> {
     for af in bgp.families.values_mut() {
         af.neighbors.remove(&addr);
     }
+    for active in bgp.vpn.values_mut() {
+        active.remove(&addr);
+    }
+    bgp.vpn.retain(|_, active| !active.is_empty());
     Ok(())
+}
+
+/// Parses `ipv4 vpn` / `ipv6 vpn` after `address-family`: None for the
+/// other families.
+pub fn parse_vpn_family(words: &[&str]) -> Option<VpnFamily> {
+    match words {
+        ["ipv4", "vpn"] => Some(VpnFamily::Ipv4),
+        ["ipv6", "vpn"] => Some(VpnFamily::Ipv6),
+        _ => None,
+    }
+}
+
+/// Lines of `address-family ipv4 vpn` / `ipv6 vpn`: `[no] neighbor
+/// ADDRESS activate`, the one setting Tern has there.
+pub fn apply_vpn_af(
+    bgp: &mut BgpConfig,
+    family: VpnFamily,
+    words: &[&str],
+) -> Result<Handled, String> {
+    match words {
+        ["neighbor", peer, "activate"] | ["no", "neighbor", peer, "activate"] => {
+            let on = words[0] != "no";
+            let addr: IpAddr = match peer.parse() {
+                Ok(a) => a,
+                Err(_) if bgp.peer_groups.contains_key(*peer) => {
+                    return Err(format!(
+                        "peer-group {peer}: Tern activates VPN families per neighbor address"
+                    ));
+                }
+                Err(_) => return Err(format!("\"{peer}\" is not a neighbor address")),
+            };
+            if on && !bgp.neighbors.contains_key(&addr) {
+                return Err(format!("neighbor {addr} is not configured"));
+            }
+            let active = bgp.vpn.entry(family).or_default();
+            if on {
+                active.insert(addr);
+            } else {
+                active.remove(&addr);
+            }
+            bgp.vpn.retain(|_, active| !active.is_empty());
+            Ok(Handled::Yes)
+        }
+        ["neighbor", ..] | ["no", "neighbor", ..] => Err(format!(
+            "in address-family {}, Tern takes only neighbor ADDRESS activate",
+            family.keyword()
+        )),
+        _ => Ok(Handled::No),
+    }
+}
+
+/// The ` address-family ipv4 vpn` / `ipv6 vpn` block, when a neighbor is
+/// active there.
+fn render_vpn(bgp: &BgpConfig, family: VpnFamily, out: &mut String) {
+    let Some(active) = bgp.vpn.get(&family).filter(|a| !a.is_empty()) else {
+        return;
+    };
+    let _ = writeln!(out, " !\n address-family {}", family.keyword());
+    for addr in active {
+        let _ = writeln!(out, "  neighbor {addr} activate");
+    }
+    out.push_str(" exit-address-family\n");
 }
 
 /// Parses `ipv4 unicast` / `ipv6 unicast` after `address-family`.
@@ -588,6 +654,18 @@ fn parse_allowas_in(arg: &[&str]) -> Result<AllowAsIn, String> {
 /// before the listen ranges and neighbors that name them. Without
 /// `secrets`, passwords are shown as [`PASSWORD_MASK`].
 pub fn render(bgp: &BgpConfig, secrets: bool, out: &mut String) {
+    render_with_srv6(bgp, secrets, None, out);
+}
+
+/// [`render`], with the default instance's ` segment-routing srv6` /
+/// `  locator NAME` lines where FRR 8.4 prints them (after the neighbors,
+/// before the address families) when `srv6_locator` is given.
+pub fn render_with_srv6(
+    bgp: &BgpConfig,
+    secrets: bool,
+    srv6_locator: Option<&str>,
+    out: &mut String,
+) {
     let _ = writeln!(out, "router bgp {}", bgp.asn);
     if let Some(id) = bgp.router_id {
         let _ = writeln!(out, " bgp router-id {id}");
@@ -643,7 +721,16 @@ pub fn render(bgp: &BgpConfig, secrets: bool, out: &mut String) {
         render_options(&who, n, secrets, out);
         path_attr::render(&who, bgp.path_attributes.get(addr), out);
     }
+    if let Some(loc) = srv6_locator {
+        let _ = writeln!(out, " !\n segment-routing srv6\n  locator {loc}\n exit");
+    }
+    // FRR's order: ipv4 unicast, ipv4 vpn, ipv6 unicast, ipv6 vpn.
+    let mut ipv4_vpn_done = false;
     for (family, af) in &bgp.families {
+        if *family == Family::Ipv6Unicast && !ipv4_vpn_done {
+            render_vpn(bgp, VpnFamily::Ipv4, out);
+            ipv4_vpn_done = true;
+        }
         let mut body = String::new();
         for net in &af.networks {
             let _ = writeln!(body, "  network {net}");
@@ -674,5 +761,9 @@ pub fn render(bgp: &BgpConfig, secrets: bool, out: &mut String) {
             out.push_str(" exit-address-family\n");
         }
     }
+    if !ipv4_vpn_done {
+        render_vpn(bgp, VpnFamily::Ipv4, out);
+    }
+    render_vpn(bgp, VpnFamily::Ipv6, out);
     out.push_str("exit\n!\n");
 }

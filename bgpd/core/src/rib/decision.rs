@@ -353,3 +353,44 @@ fn record(
         });
     }
 }
+
+/// What the decision process reads of a path's sender, for tables kept
+/// apart from the Loc-RIB (the VPN RIB): the facts the Loc-RIB takes from
+/// its peer table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PathSender {
+    /// Originated here (a VRF's exported prefix).
+    pub local: bool,
+    pub ebgp: bool,
+    pub peer_as: u32,
+    pub router_id: Ipv4Addr,
+    pub addr: IpAddr,
+    /// Arrival order: the older eBGP path wins a tie.
+    pub seq: u64,
+}
+
+/// The decision process of [`select`] for two paths, without the ECMP
+/// step: `Less` when `a` is preferred. MED is compared between paths of
+/// the same neighbouring AS only (or always, with `always_compare_med`).
+pub fn compare_paths(
+    a: (&PathAttrs, &PathSender),
+    b: (&PathAttrs, &PathSender),
+    always_compare_med: bool,
+) -> Ordering {
+    let cand = |(attrs, s): (&PathAttrs, &PathSender)| Cand {
+        local_pref: attrs.effective_local_pref(),
+        local: s.local,
+        as_path_len: attrs.as_path.path_length(),
+        origin: attrs.origin as u8,
+        med: attrs.med.unwrap_or(0),
+        neighbor_as: attrs.as_path.first_as(),
+        ebgp: s.ebgp,
+        peer_as: s.peer_as,
+        seq: s.seq,
+        router_id: attrs.originator_id.unwrap_or(s.router_id),
+        cluster_len: attrs.cluster_list.len(),
+        addr: s.addr,
+        path_id: 0,
+    };
+    compare(&cand(a), &cand(b), always_compare_med)
+}

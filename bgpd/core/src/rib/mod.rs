@@ -49,6 +49,7 @@ use crate::family::Family;
 use crate::policy::Policy;
 
 pub use crate::attrs::{DEFAULT_LOCAL_PREF, PathAttrs, RouteNextHop, UnknownAttr};
+pub use decision::{PathSender, compare_paths};
 pub use policy::PolicyChange;
 pub use show::{PathSource, PathView, PeerCounts, RouteView, SortedPrefixes};
 pub use soft::AdjRibRoute;
