@@ -50,6 +50,18 @@ struct Programmed {
     info: EndpointInfo,
 }
 
+/// The uplink's XDP program as ternd left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum XdpState {
+    /// Not wanted (`datapath xdp off`, no uplink, no datapath).
+    Off,
+    /// Attached in native (driver) mode.
+    Native,
+    /// The driver refused native XDP: the TC program carries everything
+    /// (generic XDP would only add work).
+    Unsupported(String),
+}
+
 /// The running datapath of one ternd.
 pub struct DatapathRuntime {
     dp: Datapath,
@@ -58,6 +70,10 @@ pub struct DatapathRuntime {
     uplink: Option<(String, u32)>,
     /// The VXLAN device's ifindex, when ternd made one.
     vxlan: Option<u32>,
+    /// The uplink the XDP program was last wanted on (`datapath xdp auto`),
+    /// and what came of it.
+    xdp_wanted: Option<(String, u32)>,
+    xdp: XdpState,
     /// Pod endpoints by host veth name.
     endpoints: BTreeMap<String, Programmed>,
     settings: MapConfig,
@@ -128,6 +144,8 @@ impl DatapathRuntime {
             netlink,
             uplink: None,
             vxlan: None,
+            xdp_wanted: None,
+            xdp: XdpState::Off,
             endpoints: BTreeMap::new(),
             settings,
             last_error: None,
@@ -175,6 +193,23 @@ impl DatapathRuntime {
                     Err(e) => errors.push(format!("attaching to uplink {name}: {e}")),
                 }
             }
+        }
+        // The XDP service fast path on the uplink, where the driver has
+        // native XDP. A new uplink (or ifindex) is attached afresh.
+        let want_xdp = want_uplink.clone().filter(|_| cfg.xdp);
+        if self.xdp_wanted != want_xdp {
+            let _ = self.dp.detach_xdp();
+            self.xdp = XdpState::Off;
+            if let Some((name, _)) = &want_xdp {
+                self.xdp = match self.dp.attach_xdp(name) {
+                    Ok(_) => XdpState::Native,
+                    Err(e) => {
+                        tracing::info!(uplink = %name, error = %e, "no native XDP on the uplink: services stay on TC");
+                        XdpState::Unsupported(e.to_string())
+                    }
+                };
+            }
+            self.xdp_wanted = want_xdp;
         }
         if cfg.uplink.is_some() && uplink.is_none() {
             errors.push(format!(
@@ -456,6 +491,15 @@ impl DatapathRuntime {
             pod_mtu: self.pod_mtu(),
             cluster_cidrs: cfg.cluster_cidrs.iter().copied().collect(),
             attached,
+            xdp: if cfg.xdp { "auto" } else { "off" }.to_owned(),
+            xdp_mode: match &self.xdp {
+                XdpState::Native => Some("native".to_owned()),
+                _ => None,
+            },
+            xdp_note: match &self.xdp {
+                XdpState::Unsupported(e) => Some(e.clone()),
+                _ => None,
+            },
             tunnels: self.dp.tunnel_routes().unwrap_or_default(),
             path_mtus: {
                 let now = tern_ebpf::services::monotonic_ns();
@@ -527,6 +571,7 @@ pub fn unconfigured(cfg: &DatapathConfig) -> DatapathInfo {
         vxlan_port: cfg.vxlan_port,
         geneve_port: cfg.geneve_port,
         cluster_cidrs: cfg.cluster_cidrs.iter().copied().collect(),
+        xdp: if cfg.xdp { "auto" } else { "off" }.to_owned(),
         ..Default::default()
     }
 }

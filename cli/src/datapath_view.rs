@@ -49,6 +49,16 @@ pub fn datapath_text(i: &DatapathInfo) -> String {
             cidrs.join(" ")
         }
     );
+    let xdp = match (&i.xdp_mode, &i.xdp_note) {
+        (Some(m), _) => format!("attached ({m}) on {}", opt(&i.uplink)),
+        (None, Some(why)) => format!("not attached ({why})"),
+        (None, None) => "not attached".to_owned(),
+    };
+    let _ = writeln!(
+        out,
+        "  XDP: {}, {xdp}",
+        if i.xdp.is_empty() { "-" } else { &i.xdp }
+    );
     let _ = writeln!(out, "  Programs attached: {}", i.attached.len());
     for (ifname, hook) in &i.attached {
         let _ = writeln!(out, "    {ifname:<16} {hook}");
@@ -105,6 +115,7 @@ pub fn datapath_json(i: &DatapathInfo) -> Value {
         "podMtu": i.pod_mtu,
         "clusterCidrs": i.cluster_cidrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "attached": attached,
+        "xdp": { "config": i.xdp, "attached": i.xdp_mode.is_some(), "mode": i.xdp_mode, "note": i.xdp_note },
         "tunnels": tunnels,
         "pathMtus": i.path_mtus.iter().map(|(n, m, left)| json!({
             "node": n.to_string(), "mtu": m, "expiresIn": left
@@ -278,5 +289,15 @@ mod tests {
         };
         assert!(datapath_text(&i).contains("Pod MTU: 1430"));
         assert_eq!(datapath_json(&i)["podMtu"], 1430);
+        let i = DatapathInfo {
+            mode: Some("native".into()),
+            uplink: Some("eth1".into()),
+            xdp: "auto".into(),
+            xdp_mode: Some("native".into()),
+            ..Default::default()
+        };
+        assert!(datapath_text(&i).contains("XDP: auto, attached (native) on eth1"));
+        assert_eq!(datapath_json(&i)["xdp"]["attached"], true);
+        assert_eq!(datapath_json(&i)["xdp"]["mode"], "native");
     }
 }

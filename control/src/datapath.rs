@@ -37,6 +37,16 @@ pub struct DatapathInfo {
     /// Interfaces with a datapath program, and which one ("pod", "uplink",
     /// "vxlan").
     pub attached: Vec<(String, String)>,
+    /// `datapath xdp`: "auto" or "off".
+    #[serde(default)]
+    pub xdp: String,
+    /// The uplink's XDP program: "native" while attached (the only mode
+    /// ternd uses), None otherwise.
+    #[serde(default)]
+    pub xdp_mode: Option<String>,
+    /// Why XDP is not attached although wanted (the driver's refusal).
+    #[serde(default)]
+    pub xdp_note: Option<String>,
     /// The tunnel map: remote pod prefix -> node address.
     pub tunnels: Vec<(IpNet, IpAddr)>,
     /// Path MTUs the tunnel learnt from routers' ICMP errors: node

@@ -180,6 +180,63 @@ fn mtu_of(m: &LinkMessage) -> u32 {
         .unwrap_or(0)
 }
 
+/// SIOCETHTOOL of <linux/sockios.h>.
+const SIOCETHTOOL: u64 = 0x8946;
+/// ETHTOOL_SGRO of <linux/ethtool.h>: set generic receive offload.
+const ETHTOOL_SGRO: u32 = 0x2c;
+
+/// struct ethtool_value of <linux/ethtool.h>.
+#[repr(C)]
+struct EthtoolValue {
+    cmd: u32,
+    data: u32,
+}
+
+/// struct ifreq with the ifr_data member (an ioctl's argument).
+#[repr(C)]
+struct IfreqData {
+    name: [u8; 16],
+    data: *mut EthtoolValue,
+    pad: [u8; 16],
+}
+
+/// Turns generic receive offload on for `ifname` in the calling thread's
+/// network namespace (`ethtool -K IFNAME gro on`). On a veth this also
+/// gives the device a NAPI queue, so that frames an XDP program redirects
+/// into its peer are received rather than dropped.
+#[allow(unsafe_code)]
+pub fn enable_gro(ifname: &str) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let bytes = ifname.as_bytes();
+    if bytes.len() >= 16 {
+        return Err(std::io::Error::from_raw_os_error(nix::libc::EINVAL));
+    }
+    let sock = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Datagram,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let mut value = EthtoolValue {
+        cmd: ETHTOOL_SGRO,
+        data: 1,
+    };
+    let mut req = IfreqData {
+        name: [0; 16],
+        data: &mut value,
+        pad: [0; 16],
+    };
+    req.name[..bytes.len()].copy_from_slice(bytes);
+    // SAFETY: `req` and the `value` it points to outlive the call; the
+    // kernel reads the name and copies the ethtool_value in and out.
+    let rc = unsafe { nix::libc::ioctl(sock.as_raw_fd(), SIOCETHTOOL as _, &mut req) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 async fn set_up(h: &Handle, index: u32, what: &str) -> Result<(), PodError> {
     h.link()
         .set(LinkUnspec::new_with_index(index).up().build())
@@ -287,6 +344,12 @@ pub fn pod_link_add(spec: &PodLinkSpec) -> Result<PodLink, PodError> {
                     .map_err(req(format!("adding {a} in the pod")))?;
             }
             set_up(&h, idx, "the pod interface").await?;
+            // GRO on the pod's end turns on its NAPI queue, which a veth
+            // needs to take frames that XDP redirects into its peer (the
+            // uplink's XDP service fast path); without it they are dropped.
+            if let Err(e) = enable_gro(&spec.ifname) {
+                tracing::warn!(ifname = %spec.ifname, error = %e, "cannot turn GRO on in the pod: XDP cannot deliver to it");
+            }
             for (v6, gw) in [
                 (false, IpAddr::V4(POD_GATEWAY_V4)),
                 (true, IpAddr::V6(POD_GATEWAY_V6)),

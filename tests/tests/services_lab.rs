@@ -4,7 +4,9 @@
 //! saw. Both nodes get the same services (config lines, or the bulk request
 //! an orchestrator sends on the control socket). Checked with real packets:
 //! - tor1 installs the VIP with two ECMP paths; every client connection is
-//!   answered; the connections spread over the four backends;
+//!   answered; the connections spread over the four backends; those to a
+//!   node's own pods are translated by the uplink's XDP program (attached
+//!   in native mode by default);
 //! - the same 5-tuple reaches the same backend through either node (tor1's
 //!   policy routing picks the node);
 //! - removing one of four backends moves about a quarter of the flows;
@@ -272,6 +274,18 @@ fn services_balance_vips_from_the_tor_to_pods_on_both_nodes() {
         assert!(
             c["count"].as_u64().unwrap_or(0) > 0,
             "{node} carried connections: {c}"
+        );
+        // `datapath xdp auto` (the default): the uplink (a veth) takes the
+        // XDP program in native mode, and north-south connections to the
+        // local pods were translated there (all answered above).
+        let d = tern(node, "show datapath json");
+        assert_eq!(d["xdp"]["config"], "auto", "{node}: {d}");
+        assert_eq!(d["xdp"]["attached"], true, "{node}: {d}");
+        assert_eq!(d["xdp"]["mode"], "native", "{node}: {d}");
+        let xdp = d["paths"]["service-xdp"].as_u64().unwrap_or(0);
+        assert!(
+            xdp >= 20,
+            "{node}: connections to its own pods went through XDP: {d}"
         );
     }
     // UDP and IPv6.

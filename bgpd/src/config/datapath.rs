@@ -9,6 +9,8 @@
 //! datapath vxlan-port N          (default 4789)
 //! datapath geneve-port N         (default 6081)
 //! datapath cluster-cidr PREFIX   (repeatable: learnt prefixes inside it are pod CIDRs)
+//! datapath xdp auto|off          (default auto: the uplink's XDP service fast
+//!                                 path where its driver has native XDP)
 //! ```
 //! Every line has a `no` form that returns to the default.
 use std::{collections::BTreeSet, fmt::Write as _};
@@ -70,6 +72,9 @@ pub struct DatapathConfig {
     /// Prefixes that hold every node's pod CIDR: a prefix learnt over BGP
     /// that lies inside one of them is a remote pod CIDR (tunnel map entry).
     pub cluster_cidrs: BTreeSet<IpNet>,
+    /// `datapath xdp auto` (the default): the uplink's XDP program in native
+    /// mode where the driver has it; `off`: the TC programs only.
+    pub xdp: bool,
 }
 
 impl Default for DatapathConfig {
@@ -81,6 +86,7 @@ impl Default for DatapathConfig {
             vxlan_port: DEFAULT_VXLAN_PORT,
             geneve_port: DEFAULT_GENEVE_PORT,
             cluster_cidrs: BTreeSet::new(),
+            xdp: true,
         }
     }
 }
@@ -127,6 +133,14 @@ pub(crate) fn apply(dp: &mut DatapathConfig, words: &[&str]) -> Result<Handled, 
             }
             dp.cluster_cidrs.insert(net);
         }
+        ["datapath", "xdp", v] => {
+            dp.xdp = match *v {
+                "auto" => true,
+                "off" => false,
+                _ => return Err(format!("invalid datapath xdp \"{v}\" (auto or off)")),
+            }
+        }
+        ["no", "datapath", "xdp", ..] => dp.xdp = true,
         ["no", "datapath", "mode", ..] => dp.mode = None,
         ["no", "datapath", "uplink", ..] => dp.uplink = None,
         ["no", "datapath", "vni", ..] => dp.vni = DEFAULT_VNI,
@@ -145,21 +159,22 @@ pub(crate) fn apply(dp: &mut DatapathConfig, words: &[&str]) -> Result<Handled, 
             return Err("usage: datapath vxlan-port|geneve-port (1-65535)".into());
         }
         ["datapath", "cluster-cidr"] => return Err("usage: datapath cluster-cidr PREFIX".into()),
+        ["datapath", "xdp"] => return Err("usage: datapath xdp auto|off".into()),
         [
             "datapath",
-            "mode" | "uplink" | "vni" | "vxlan-port" | "geneve-port" | "cluster-cidr",
+            "mode" | "uplink" | "vni" | "vxlan-port" | "geneve-port" | "cluster-cidr" | "xdp",
             ..,
         ] => {
             return Err(format!("datapath {} takes one value", words[1]));
         }
         ["datapath", other, ..] | ["no", "datapath", other, ..] => {
             return Err(format!(
-                "unknown datapath setting \"{other}\" (mode, uplink, vni, vxlan-port, geneve-port, cluster-cidr)"
+                "unknown datapath setting \"{other}\" (mode, uplink, vni, vxlan-port, geneve-port, cluster-cidr, xdp)"
             ));
         }
         ["datapath"] | ["no", "datapath"] => {
             return Err(
-                "datapath needs a setting (mode, uplink, vni, vxlan-port, geneve-port, cluster-cidr)"
+                "datapath needs a setting (mode, uplink, vni, vxlan-port, geneve-port, cluster-cidr, xdp)"
                     .into(),
             );
         }
@@ -187,6 +202,9 @@ pub(crate) fn render(dp: &DatapathConfig, out: &mut String) {
     for c in &dp.cluster_cidrs {
         let _ = writeln!(out, "datapath cluster-cidr {c}");
     }
+    if !dp.xdp {
+        let _ = writeln!(out, "datapath xdp off");
+    }
     if let Some(m) = dp.mode {
         let _ = writeln!(out, "datapath mode {}", m.keyword());
     }
@@ -203,7 +221,8 @@ mod tests {
     fn lines_round_trip_through_running_config() {
         let text = "datapath mode vxlan\ndatapath uplink eth1\ndatapath vni 4242\n\
                     datapath vxlan-port 8472\ndatapath geneve-port 6082\n\
-                    datapath cluster-cidr 10.244.0.0/16\ndatapath cluster-cidr 2001:db8:244::/48\n";
+                    datapath cluster-cidr 10.244.0.0/16\ndatapath cluster-cidr 2001:db8:244::/48\n\
+                    datapath xdp off\n";
         let c = Config::parse("t", text).expect("valid");
         let d = &c.datapath;
         assert_eq!(d.mode, Some(super::DatapathMode::Vxlan));
@@ -212,6 +231,7 @@ mod tests {
         assert!(d.is_pod_cidr(&"10.244.2.0/24".parse().unwrap()));
         assert!(d.is_pod_cidr(&"2001:db8:244:2::/64".parse().unwrap()));
         assert!(!d.is_pod_cidr(&"198.51.100.12/32".parse().unwrap()));
+        assert!(!d.xdp);
         let r = c.render();
         let again = Config::parse("running", &r).expect("rendered config parses");
         assert_eq!(again, c, "{r}");
@@ -221,7 +241,7 @@ mod tests {
             &format!(
                 "{text}no datapath mode\nno datapath uplink\nno datapath vni\nno datapath vxlan-port\n\
                  no datapath geneve-port\nno datapath cluster-cidr 10.244.0.0/16\n\
-                 no datapath cluster-cidr 2001:db8:244::/48\n"
+                 no datapath cluster-cidr 2001:db8:244::/48\nno datapath xdp\n"
             ),
         )
         .expect("valid");
@@ -245,6 +265,9 @@ mod tests {
             ("datapath cluster-cidr nonsense", "invalid prefix"),
             ("no datapath cluster-cidr 10.0.0.0/8", "not configured"),
             ("datapath frobnicate 1", "unknown datapath setting"),
+            ("datapath xdp on", "invalid datapath xdp"),
+            ("datapath xdp", "usage: datapath xdp"),
+            ("datapath xdp auto off", "takes one value"),
             ("datapath", "needs a setting"),
         ] {
             let errs = Config::parse("t", line).expect_err(line);

@@ -364,6 +364,7 @@ fn datapath() -> Vec<Pattern> {
     let vxlan_port = Kw("vxlan-port", "UDP port of VXLAN");
     let geneve_port = Kw("geneve-port", "UDP port of Geneve");
     let cidr = Kw("cluster-cidr", "Prefix holding the nodes' pod CIDRs");
+    let xdp = Kw("xdp", "Service fast path in XDP on the uplink");
     let port = Arg("(1-65535)", "UDP port", Range(1, 65535));
     let prefix4 = Arg("A.B.C.D/M", "IPv4 prefix", Ipv4Prefix);
     let prefix6 = Arg("X:X::X:X/M", "IPv6 prefix", Ipv6Prefix);
@@ -385,6 +386,16 @@ fn datapath() -> Vec<Pattern> {
         vec![NO, dp, geneve_port],
         vec![NO, dp, cidr, prefix4],
         vec![NO, dp, cidr, prefix6],
+        vec![
+            dp,
+            xdp,
+            Kw(
+                "auto",
+                "Native XDP where the uplink's driver has it (default)",
+            ),
+        ],
+        vec![dp, xdp, Kw("off", "TC programs only")],
+        vec![NO, dp, xdp],
     ];
     p.extend(
         [

@@ -57,6 +57,9 @@ pub const MAX_TUNNEL_ROUTES: u32 = 65536;
 pub const PROG_POD_INGRESS: &str = "tern_pod_ingress";
 /// TCX ingress of the node's uplink: Geneve decapsulation, native delivery.
 pub const PROG_UPLINK_INGRESS: &str = "tern_uplink_ingress";
+/// The uplink's XDP program: north-south service packets to a backend on
+/// this node, translated and redirected before an skb exists.
+pub const PROG_UPLINK_XDP: &str = "tern_uplink_xdp";
 /// TCX ingress of the collect_md VXLAN device: decapsulated packets.
 pub const PROG_VXLAN_INGRESS: &str = "tern_vxlan_ingress";
 /// A program that returns TCX_NEXT and does nothing (benchmark baseline).
@@ -529,10 +532,14 @@ pub enum PathKind {
     /// A VRF pod's packet forwarded through its VRF's table on this node
     /// (no encapsulation policy covers it, the table has a route).
     VrfLocal = 17,
+    /// Sent to a service frontend, translated to a backend on this node and
+    /// redirected to its pod by the uplink's XDP program (the TC program
+    /// never saw it).
+    ServiceXdp = 18,
 }
 
 /// Number of [`PathKind`] values (size of [`PATHS_MAP`]).
-pub const PATH_KINDS: u32 = 18;
+pub const PATH_KINDS: u32 = 19;
 
 impl PathKind {
     /// Every path, in index order.
@@ -555,6 +562,7 @@ impl PathKind {
         PathKind::Srv6Encap,
         PathKind::Srv6Decap,
         PathKind::VrfLocal,
+        PathKind::ServiceXdp,
     ];
     /// Short name for output.
     pub const fn name(self) -> &'static str {
@@ -577,6 +585,7 @@ impl PathKind {
             PathKind::Srv6Encap => "srv6-encap",
             PathKind::Srv6Decap => "srv6-decap",
             PathKind::VrfLocal => "vrf-local",
+            PathKind::ServiceXdp => "service-xdp",
         }
     }
 }

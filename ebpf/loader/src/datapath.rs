@@ -18,7 +18,10 @@ use std::{
 use aya::{
     Ebpf,
     maps::{Array, HashMap, LpmTrie, MapData, PerCpuArray, PerCpuValues, lpm_trie::Key},
-    programs::{SchedClassifier, TcAttachType, TestRun, TestRunOptions, tc::SchedClassifierLinkId},
+    programs::{
+        SchedClassifier, TcAttachType, TestRun, TestRunOptions, Xdp, XdpMode,
+        tc::SchedClassifierLinkId, xdp::XdpLinkId,
+    },
 };
 use ipnet::IpNet;
 pub use tern_ebpf_common::datapath::{
@@ -31,7 +34,7 @@ pub use tern_ebpf_common::datapath::{
 use tern_ebpf_common::datapath::{
     CONFIG_MAP, DROPS_MAP, ENDPOINT_COUNTERS_MAP, ENDPOINTS_MAP, PATH_MTU_MAP, PATHS_MAP,
     POD_IFACES_MAP, PROG_NOOP, PROG_POD_INGRESS, PROG_PROBE_ENDPOINT, PROG_PROBE_FIB,
-    PROG_UPLINK_INGRESS, PROG_VXLAN_INGRESS, TRACE_MAP, TUNNELS_MAP,
+    PROG_UPLINK_INGRESS, PROG_UPLINK_XDP, PROG_VXLAN_INGRESS, TRACE_MAP, TUNNELS_MAP,
 };
 
 pub use crate::maps::{CT_PIN, ip_key, key_ip};
@@ -149,6 +152,8 @@ pub struct Datapath {
     pub(crate) ebpf: Ebpf,
     pins: Vec<PathBuf>,
     attached: BTreeMap<String, (Hook, u32, SchedClassifierLinkId)>,
+    /// The uplink's XDP program, where it is attached (native mode only).
+    xdp: Option<(String, u32, XdpLinkId)>,
     /// The programs record their redirects ([`Datapath::set_trace`]).
     trace: bool,
     /// The programs look packets up in the service maps.
@@ -169,6 +174,7 @@ impl std::fmt::Debug for Datapath {
         f.debug_struct("Datapath")
             .field("pins", &self.pins)
             .field("attached", &self.attached)
+            .field("xdp", &self.xdp.as_ref().map(|(n, i, _)| (n, i)))
             .field("trace", &self.trace)
             .finish()
     }
@@ -217,10 +223,19 @@ impl Datapath {
             prog.load()
                 .map_err(|source| Error::Program { name, source })?;
         }
+        let name = PROG_UPLINK_XDP;
+        let prog: &mut Xdp = ebpf
+            .program_mut(name)
+            .ok_or(Error::Missing(name))?
+            .try_into()
+            .map_err(|source| Error::Program { name, source })?;
+        prog.load()
+            .map_err(|source| Error::Program { name, source })?;
         let mut dp = Datapath {
             ebpf,
             pins: Vec::new(),
             attached: BTreeMap::new(),
+            xdp: None,
             trace: false,
             services: false,
             egress: false,
@@ -294,6 +309,103 @@ impl Datapath {
             .detach(link)
             .map_err(|source| Error::Program { name, source });
         Ok(())
+    }
+
+    /// Attaches the uplink's XDP program (`tern_uplink_xdp`) to `ifname` in
+    /// native (driver) mode, through a bpf_link that ends with this value
+    /// (a restarted daemon attaches its own; the old link died with the old
+    /// process). Returns the ifindex. A driver without native XDP is an
+    /// error: generic XDP would only add work before the TC program.
+    /// Attaching again to the same interface is a no-op; another interface
+    /// replaces the first.
+    pub fn attach_xdp(&mut self, ifname: &str) -> Result<u32, Error> {
+        if let Some((n, ifindex, _)) = &self.xdp {
+            if n == ifname {
+                return Ok(*ifindex);
+            }
+            self.detach_xdp()?;
+        }
+        let ifindex = nix::net::if_::if_nametoindex(ifname)
+            .map_err(|e| Error::Invalid(format!("interface {ifname}: {e}")))?;
+        let link = self
+            .xdp_prog_mut()?
+            .attach_to_if_index(ifindex, XdpMode::Driver)
+            .map_err(|source| Error::Attach {
+                ifname: ifname.to_owned(),
+                dir: "xdp",
+                source,
+            })?;
+        self.xdp = Some((ifname.to_owned(), ifindex, link));
+        tracing::info!(ifname, ifindex, "uplink XDP attached (native mode)");
+        Ok(ifindex)
+    }
+
+    /// Detaches the XDP program, if it is attached.
+    pub fn detach_xdp(&mut self) -> Result<(), Error> {
+        if let Some((_, _, link)) = self.xdp.take() {
+            let name = PROG_UPLINK_XDP;
+            // The interface may be gone already (its link died with it).
+            let _ = self
+                .xdp_prog_mut()?
+                .detach(link)
+                .map_err(|source| Error::Program { name, source });
+        }
+        Ok(())
+    }
+
+    /// Where the XDP program is attached (always native mode): interface
+    /// and ifindex.
+    pub fn xdp_attached(&self) -> Option<(&str, u32)> {
+        self.xdp.as_ref().map(|(n, i, _)| (n.as_str(), *i))
+    }
+
+    /// Runs the uplink's XDP program once on `packet` through
+    /// BPF_PROG_TEST_RUN. The verdict is an `XDP_*` action.
+    pub fn test_run_xdp(&self, packet: &[u8]) -> Result<TestRunOutput, Error> {
+        let (out, _) = self.run_xdp(packet, 1)?;
+        Ok(out)
+    }
+
+    /// Runs the XDP program `repeat` times on `packet`; the kernel's mean
+    /// time per run.
+    pub fn bench_xdp(&self, packet: &[u8], repeat: u32) -> Result<Duration, Error> {
+        Ok(self.run_xdp(packet, repeat)?.1)
+    }
+
+    fn run_xdp(&self, packet: &[u8], repeat: u32) -> Result<(TestRunOutput, Duration), Error> {
+        let name = PROG_UPLINK_XDP;
+        let prog: &Xdp = self
+            .ebpf
+            .program(name)
+            .ok_or(Error::Missing(name))?
+            .try_into()
+            .map_err(|source| Error::Program { name, source })?;
+        let mut out = vec![0u8; packet.len() + 512];
+        let res = prog
+            .test_run(TestRunOptions {
+                data_in: Some(packet),
+                data_out: Some(&mut out),
+                repeat,
+                ..TestRunOptions::new()
+            })
+            .map_err(|source| Error::Program { name, source })?;
+        out.truncate(res.data_size_out as usize);
+        Ok((
+            TestRunOutput {
+                verdict: res.return_value as i32,
+                packet: out,
+            },
+            res.duration,
+        ))
+    }
+
+    fn xdp_prog_mut(&mut self) -> Result<&mut Xdp, Error> {
+        let name = PROG_UPLINK_XDP;
+        self.ebpf
+            .program_mut(name)
+            .ok_or(Error::Missing(name))?
+            .try_into()
+            .map_err(|source| Error::Program { name, source })
     }
 
     /// Interfaces attached, with their hook and ifindex.
@@ -765,6 +877,7 @@ impl Datapath {
         for n in names {
             let _ = self.detach(&n);
         }
+        let _ = self.detach_xdp();
         for p in self.pins.drain(..) {
             let _ = fs::remove_file(p);
         }

@@ -8,6 +8,9 @@
 //! - `tern_uplink_ingress`: Geneve for this node is decapsulated and
 //!   delivered before the stack sees it; native packets for local pods are
 //!   delivered; the rest continues to the stack.
+//! - `tern_uplink_xdp` (XDP, where the uplink's driver has native XDP):
+//!   service packets to a pod of this node, translated and redirected into
+//!   the pod before an skb exists; the rest passes to `tern_uplink_ingress`.
 //! - `tern_vxlan_ingress`: packets the VXLAN device decapsulated -> the pod.
 //! - SRv6 L3VPN (dp/srv6.rs), only while SRv6 state exists: a pod in a VRF
 //!   is encapsulated (H.Encaps.Red) or routed in its VRF's table; on the
@@ -32,6 +35,7 @@ mod dp {
     pub mod srv6;
     pub mod svc;
     pub mod tunnel;
+    pub mod xdp;
 }
 
 use core::mem::MaybeUninit;
@@ -42,8 +46,8 @@ use aya_ebpf::{
         bpf_tunnel_key,
     },
     helpers::generated::bpf_skb_get_tunnel_key,
-    macros::classifier,
-    programs::TcContext,
+    macros::{classifier, xdp},
+    programs::{TcContext, XdpContext},
 };
 use dp::{
     fwd::{deliver, fib_lookup, fib_params, native, skb_ifindex, to_stack, verdict},
@@ -270,6 +274,14 @@ fn try_uplink_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
         return Ok(deliver(ctx.skb.skb, ip, ep, PathKind::UplinkDeliver, cfg));
     }
     Ok(to_stack())
+}
+
+/// XDP on the uplink: north-south service packets to a pod of this node,
+/// translated and redirected into the pod's veth (dp/xdp.rs); everything
+/// else passes on to `tern_uplink_ingress`.
+#[xdp]
+pub fn tern_uplink_xdp(ctx: XdpContext) -> u32 {
+    dp::xdp::uplink(&ctx)
 }
 
 #[classifier]
