@@ -230,6 +230,7 @@ mod tests {
                 addresses: vec!["10.244.1.2/32".parse().unwrap()],
                 mtu: 1450,
                 namespace: None,
+                vrf: None,
             },
             id: Some(3),
             attached: true,

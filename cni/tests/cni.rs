@@ -878,6 +878,7 @@ fn ternd_refuses_an_endpoint_its_datapath_cannot_program() {
         netns: p.clone(),
         host_ifname: host.clone(),
         pools: vec!["10.244.7.0/24".parse().expect("pool")],
+        vrf: None,
     };
     let r = tern_cni::ternd::allocate(&node.socket(), claim).expect("allocate");
     // A veth for it, as the plugin would make.
@@ -911,6 +912,7 @@ fn ternd_refuses_an_endpoint_its_datapath_cannot_program() {
         addresses: r.addresses.clone(),
         mtu: 1500,
         namespace: None,
+        vrf: None,
     };
     let e = tern_cni::ternd::register(&node.socket(), ep).expect_err("registered");
     assert_eq!(e.code, tern_cni::spec::Code::Datapath, "{e}");

@@ -39,6 +39,12 @@ pub struct Endpoint {
     /// none, and in registries saved before the field existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// The VRF the pod is in (the network configuration's `vrf`): its
+    /// addresses live in the VRF's table, apart from the main table's and
+    /// other VRFs' pods (which may hold the same addresses). None: the main
+    /// table, as before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrf: Option<String>,
 }
 
 impl Endpoint {
@@ -63,6 +69,10 @@ pub struct EndpointClaim {
     pub host_ifname: String,
     /// The network configuration's `podCIDRs`: one address of each.
     pub pools: Vec<IpNet>,
+    /// The network configuration's `vrf`: the addresses are unique within
+    /// that VRF (None: the main table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrf: Option<String>,
 }
 
 /// Addresses ternd holds for a pod interface whose ADD has not finished
@@ -76,6 +86,9 @@ pub struct Reservation {
     pub host_ifname: String,
     /// A /32 and/or a /128, in the order of the claim's pools.
     pub addresses: Vec<IpNet>,
+    /// The claim's VRF (None: the main table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrf: Option<String>,
 }
 
 /// Why ternd refused an endpoint request; tern-cni turns each into the CNI
@@ -140,6 +153,7 @@ mod tests {
             addresses: vec!["10.244.1.2/32".parse().unwrap()],
             mtu: 1500,
             namespace: None,
+            vrf: None,
         }
     }
 
@@ -151,6 +165,7 @@ mod tests {
             netns: "/var/run/netns/p1".into(),
             host_ifname: "tern0123456789a".into(),
             pools: vec!["10.244.1.0/24".parse().unwrap()],
+            vrf: None,
         };
         let reservation = Reservation {
             container_id: "c1".into(),
@@ -158,6 +173,7 @@ mod tests {
             netns: "/var/run/netns/p1".into(),
             host_ifname: "tern0123456789a".into(),
             addresses: vec!["10.244.1.2/32".parse().unwrap()],
+            vrf: None,
         };
         // The IPAM file as tern-cni wrote it.
         let file: IpamFile = serde_json::from_str(
@@ -220,5 +236,24 @@ mod tests {
             serde_json::from_str::<Request>(&req).unwrap(),
             Request::EndpointAdd(ep)
         );
+    }
+
+    #[test]
+    fn vrf_is_optional_on_the_wire() {
+        let old = serde_json::to_value(sample()).unwrap();
+        assert!(old.get("vrf").is_none(), "{old}");
+        let mut ep = sample();
+        ep.vrf = Some("red".into());
+        let s = serde_json::to_string(&Request::EndpointAdd(ep.clone())).unwrap();
+        assert!(s.contains(r#""vrf":"red""#), "{s}");
+        assert_eq!(
+            serde_json::from_str::<Request>(&s).unwrap(),
+            Request::EndpointAdd(ep)
+        );
+        let claim: EndpointClaim = serde_json::from_str(
+            r#"{"container_id":"c1","ifname":"eth0","netns":"/n","host_ifname":"h","pools":[],"vrf":"blue"}"#,
+        )
+        .unwrap();
+        assert_eq!(claim.vrf.as_deref(), Some("blue"));
     }
 }
