@@ -100,6 +100,8 @@ fn link_spec(env: &Env, netns: &Path, net: &Network, addresses: Vec<IpNet>) -> P
         ifname: env.ifname.clone(),
         host_ifname: host_ifname(&env.container_id, &env.ifname),
         mtu: net.mtu,
+        // A VRF pod's host routes go into the VRF's table: ternd's work.
+        host_routes: net.vrf.is_none(),
         addresses,
     }
 }
@@ -168,6 +170,7 @@ fn add(env: &Env, net: &Network) -> Result<serde_json::Value, CniError> {
         netns: netns.display().to_string(),
         host_ifname: host.clone(),
         pools: net.pools.clone(),
+        vrf: net.vrf.clone(),
     };
     let addresses = ternd::allocate(&net.socket, claim)?.addresses;
     crash_point("after-ipam");
@@ -206,6 +209,7 @@ fn add(env: &Env, net: &Network) -> Result<serde_json::Value, CniError> {
         addresses: addresses.clone(),
         mtu: net.mtu,
         namespace: env.namespace.clone(),
+        vrf: net.vrf.clone(),
     };
     if let Err(e) = ternd::register(&net.socket, endpoint) {
         let _ = pod::pod_link_del(&host);

@@ -252,6 +252,9 @@ pub struct NetConf {
     /// /var/lib/tern/cni/NAME): read once into ternd.
     pub data_dir: Option<PathBuf>,
     pub prev_result: Option<serde_json::Value>,
+    /// The VRF the network's pods join (a `vrf NAME` of ternd's config);
+    /// absent: the main table.
+    pub vrf: Option<String>,
 }
 
 /// A checked network configuration.
@@ -264,6 +267,8 @@ pub struct Network {
     pub socket: PathBuf,
     pub data_dir: PathBuf,
     pub prev_result: Option<serde_json::Value>,
+    /// The VRF of the network's pods (ternd checks that it exists).
+    pub vrf: Option<String>,
 }
 
 /// Parses stdin's network configuration for ADD/DEL/CHECK.
@@ -342,6 +347,11 @@ pub fn parse_netconf(bytes: &[u8]) -> Result<Network, CniError> {
         Some(d) => return Err(bad(format!("dataDir {} is not absolute", d.display()))),
         None => PathBuf::from(DEFAULT_DATA_DIR).join(&conf.name),
     };
+    if conf.vrf.as_deref().is_some_and(str::is_empty) {
+        return Err(bad(
+            "vrf is empty: give a VRF name or leave the key out".into()
+        ));
+    }
     let mut pools = conf.pod_cidrs;
     pools.sort_by_key(|p| p.addr().is_ipv6());
     Ok(Network {
@@ -352,6 +362,7 @@ pub fn parse_netconf(bytes: &[u8]) -> Result<Network, CniError> {
         socket,
         data_dir,
         prev_result: conf.prev_result,
+        vrf: conf.vrf,
     })
 }
 
@@ -535,6 +546,10 @@ mod tests {
         assert_eq!(n.pools[0].to_string(), "10.244.1.0/24");
         assert_eq!(n.socket, PathBuf::from("/run/tern/node1/ternd.sock"));
         assert_eq!(n.data_dir, PathBuf::from("/var/lib/tern/cni/tern"));
+        assert_eq!(n.vrf, None);
+        let red = br#"{"cniVersion":"1.0.0","name":"red","type":"tern-cni",
+            "podCIDRs":["10.240.1.0/24"],"vrf":"red"}"#;
+        assert_eq!(parse_netconf(red).unwrap().vrf.as_deref(), Some("red"));
         let code = |s: &str| parse_netconf(s.as_bytes()).unwrap_err().code;
         assert_eq!(code("{"), Code::Decode);
         assert_eq!(
@@ -553,6 +568,7 @@ mod tests {
             r#"{"cniVersion":"1.0.0","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"],"dataDir":"rel"}"#,
             r#"{"cniVersion":"1.0.0","name":"","type":"tern-cni","podCIDRs":["10.0.0.0/24"]}"#,
             r#"{"cniVersion":"1.0.0","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"],"ternd":{"instance":"../x"}}"#,
+            r#"{"cniVersion":"1.0.0","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"],"vrf":""}"#,
         ] {
             assert_eq!(code(bad), Code::InvalidConfig, "{bad}");
         }
