@@ -32,9 +32,16 @@ pub struct Capture {
 }
 
 impl Capture {
-    /// Starts tcpdump on `ifname` in namespace `ns`, writing to `file`
-    /// (its stderr next to it, `.err`), and waits until it listens.
+    /// Starts tcpdump on `ifname` in namespace `ns`, writing the UDP
+    /// packets (the tunnels') to `file` (its stderr next to it, `.err`),
+    /// and waits until it listens.
     pub fn start(ns: &str, ifname: &str, file: &Path) -> Capture {
+        Capture::start_filtered(ns, ifname, file, "udp")
+    }
+
+    /// The same with the capture filter `filter` (pcap syntax: `ip6` for
+    /// SRv6).
+    pub fn start_filtered(ns: &str, ifname: &str, file: &Path, filter: &str) -> Capture {
         let err = file.with_extension("err");
         let child = netns_command(ns, "tcpdump")
             .args([
@@ -48,7 +55,7 @@ impl Capture {
                 "-w",
             ])
             .arg(file)
-            .arg("udp")
+            .arg(filter)
             .stdout(Stdio::null())
             .stderr(File::create(&err).expect("tcpdump's stderr file"))
             .spawn()
