@@ -206,3 +206,69 @@ fn no_srv6_config_wants_nothing() {
 fn net_v6(s: &str) -> Ipv6Net {
     s.parse().unwrap()
 }
+
+/// The lines of a ternd.conf that the SRv6 model reads: the
+/// segment-routing and vrf blocks, the VRF instances, and the default
+/// instance's `segment-routing srv6` block.
+fn srv6_lines(conf: &str) -> String {
+    let mut out = String::new();
+    let mut block: Vec<&str> = Vec::new();
+    let mut flush = |block: &mut Vec<&str>| {
+        let Some(head) = block.first().copied() else {
+            return;
+        };
+        if head.starts_with("segment-routing") || head.starts_with("vrf ") || head.contains(" vrf ")
+        {
+            for l in block.iter() {
+                out.push_str(l);
+                out.push('\n');
+            }
+        } else if head.starts_with("router bgp ") {
+            out.push_str(head);
+            out.push('\n');
+            let sr = block
+                .iter()
+                .skip_while(|l| **l != " segment-routing srv6")
+                .take_while(|l| **l != " exit");
+            for l in sr.chain([" exit", "exit"].iter()) {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        block.clear();
+    };
+    for line in conf.lines() {
+        if line.starts_with('!') {
+            continue;
+        }
+        if !line.starts_with(' ') && !line.starts_with("exit") {
+            flush(&mut block);
+        }
+        block.push(line);
+    }
+    flush(&mut block);
+    out
+}
+
+#[test]
+fn the_srv6_labs_nodes_reach_each_others_vrfs() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../lab/topologies/srv6");
+    let cfg = |n: u32| {
+        let conf = std::fs::read_to_string(dir.join(format!("node{n}/ternd.conf"))).unwrap();
+        let text = srv6_lines(&conf);
+        tern_srv6::parse_text(&text).unwrap_or_else(|(i, e)| panic!("line {}: {e}\n{text}", i + 1))
+    };
+    let (c1, c2) = (cfg(1), cfg(2));
+    assert_eq!(vrf_tables(&c1), vrf_tables(&node(1)));
+    let p2 = plan(&c2, &[], &vrf_prefixes(&c2, &pods(2)));
+    assert!(p2.unexported.is_empty(), "{:?}", p2.unexported);
+    let p1 = plan(
+        &c1,
+        &received(&p2.export, "2001:db8:0:1::1"),
+        &vrf_prefixes(&c1, &pods(1)),
+    );
+    let w = wanted(&c1, &p1);
+    assert_eq!(w.encaps.len(), 6, "{w:?}");
+    assert_eq!(w.sids.len(), 2, "{w:?}");
+    assert_eq!(w.locators, [net_v6("fc00:0:1::/48")]);
+}
