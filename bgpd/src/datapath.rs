@@ -32,7 +32,7 @@ use std::{
 
 use anyhow::Context;
 use ipnet::IpNet;
-use tern_control::{DatapathInfo, Endpoint, EndpointTraffic, NamedCount};
+use tern_control::{DatapathInfo, DatapathSrv6, Endpoint, EndpointTraffic, NamedCount};
 // The settings map's value is tern-ebpf's `DatapathConfig`; here that name
 // is ternd's `datapath` config section, so the map's goes by `MapConfig`.
 use tern_ebpf::{
@@ -603,6 +603,47 @@ impl DatapathRuntime {
                 })
                 .collect(),
             last_error: self.last_error.clone(),
+            srv6: self.srv6_info(),
+        }
+    }
+
+    /// The SRv6 maps as the kernel holds them (`show datapath`).
+    fn srv6_info(&self) -> DatapathSrv6 {
+        let name = |ifindex: u32| {
+            self.endpoints
+                .iter()
+                .find(|(_, p)| p.ifindex == ifindex)
+                .map_or_else(|| format!("ifindex {ifindex}"), |(n, _)| n.clone())
+        };
+        DatapathSrv6 {
+            locators: self
+                .dp
+                .srv6_locators()
+                .unwrap_or_default()
+                .into_iter()
+                .map(IpNet::V6)
+                .collect(),
+            sids: self
+                .dp
+                .srv6_sids()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(sid, b, table)| (sid, b.name().to_owned(), table))
+                .collect(),
+            policies: self
+                .dp
+                .srv6_encaps()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(table, prefix, e)| (table, prefix, e.segments))
+                .collect(),
+            vrf_ifaces: self
+                .dp
+                .vrf_ifaces()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(i, t)| (name(i), t))
+                .collect(),
         }
     }
 }

@@ -202,6 +202,11 @@ fn vrf_pods_and_the_srv6_plan_reach_the_kernel_and_the_maps() {
                 assert!(id.is_some() && attached, "{} programmed", ep.host_ifname);
             }
             assert_eq!(rt.srv6_state().map(|s| s.vrf_ifaces.len()), Some(1));
+            // `show datapath` reads the maps back.
+            let shown = rt.info(&dp_cfg).srv6;
+            assert_eq!(shown.vrf_ifaces, [("ternred0".to_owned(), 100)]);
+            assert_eq!(shown.policies.len(), 1);
+            assert_eq!(shown.sids[0].1, "End.DT46");
             let t100 = table_routes("100");
             assert!(t100.contains("10.240.1.2 dev ternred0"), "{t100}");
             let tmain = table_routes("main");

@@ -26,7 +26,7 @@ pub mod grammar;
 pub mod services;
 pub mod show;
 
-pub use datapath::{DatapathEndpoint, DatapathInfo, EndpointTraffic, NamedCount};
+pub use datapath::{DatapathEndpoint, DatapathInfo, DatapathSrv6, EndpointTraffic, NamedCount};
 pub use endpoint::{
     Endpoint, EndpointClaim, IpamFile, IpamFileAllocation, Refusal, Reservation, check_namespace,
 };
