@@ -315,10 +315,17 @@ impl Daemon {
             .await;
     }
 
+    /// The main table's pods (a VRF pod never reaches services or the
+    /// egress gateway, and its addresses may be another pod's).
+    fn main_table_pods(&self) -> Vec<tern_control::Endpoint> {
+        let mut eps = self.endpoints.list();
+        eps.retain(|e| e.vrf.is_none());
+        eps
+    }
+
     /// The local pods' addresses: which backends are on this node.
     fn local_addresses(&self) -> std::collections::HashSet<std::net::IpAddr> {
-        self.endpoints
-            .list()
+        self.main_table_pods()
             .iter()
             .flat_map(|e| e.addresses.iter().map(|a| a.addr()))
             .collect()
@@ -341,9 +348,12 @@ impl Daemon {
         };
         // The datapath first: with one, a VIP is announced only once its
         // frontend is programmed here (never before the node can serve it).
+        let pod_netns: std::collections::BTreeSet<String> = self
+            .main_table_pods()
+            .into_iter()
+            .map(|e| e.netns)
+            .collect();
         self.service_vips = if let Some(rt) = &mut self.datapath {
-            let pod_netns: std::collections::BTreeSet<String> =
-                self.endpoints.list().into_iter().map(|e| e.netns).collect();
             self.services.reconcile(
                 rt.datapath_mut(),
                 &self.config.services,
@@ -378,8 +388,7 @@ impl Daemon {
     /// The local pods as the egress gateway's plan sees them: each address
     /// of each endpoint, with the pod's namespace.
     fn egress_pods(&self) -> Vec<tern_egressgw::PodInfo> {
-        self.endpoints
-            .list()
+        self.main_table_pods()
             .iter()
             .flat_map(|e| {
                 e.addresses.iter().map(|a| tern_egressgw::PodInfo {
