@@ -39,7 +39,7 @@ fn routes_from_node2() -> Vec<VpnRoute> {
     let mut prefixes = BTreeMap::new();
     prefixes.insert(
         "red".to_owned(),
-        vec!["10.240.2.2/32".parse::<IpNet>().unwrap()],
+        vec!["10.240.2.2/32".parse::<IpNet>().expect("prefix")],
     );
     tern_srv6::plan(&cfg, &[], &prefixes)
         .export
@@ -47,10 +47,10 @@ fn routes_from_node2() -> Vec<VpnRoute> {
         .map(|e| VpnRoute {
             rd: e.rd,
             prefix: e.prefix,
-            sid: tern_srv6::rebuild(e.label, e.advertised_sid, &e.structure).unwrap(),
+            sid: tern_srv6::rebuild(e.label, e.advertised_sid, &e.structure).expect("a SID"),
             behavior: e.behavior,
             rts: e.rts.clone(),
-            next_hop: "2001:db8:0:2::2".parse::<IpAddr>().unwrap(),
+            next_hop: "2001:db8:0:2::2".parse::<IpAddr>().expect("address"),
         })
         .collect()
 }
@@ -96,7 +96,7 @@ fn endpoint(cid: &str, host: &str, wired: &(u32, String, String), vrf: Option<&s
         host_ifindex: wired.0,
         pod_mac: wired.1.clone(),
         host_mac: wired.2.clone(),
-        addresses: vec!["10.240.1.2/32".parse().unwrap()],
+        addresses: vec!["10.240.1.2/32".parse().expect("address")],
         mtu: 1500,
         namespace: None,
         vrf: vrf.map(str::to_owned),
@@ -172,29 +172,29 @@ fn vrf_pods_and_the_srv6_plan_reach_the_kernel_and_the_maps() {
             let info = rt.info(&dp_cfg);
             assert_eq!(info.last_error, None, "{info:?}");
             let dp = rt.datapath();
-            assert_eq!(dp.vrf_ifaces().unwrap(), [(red.0, 100)]);
+            assert_eq!(dp.vrf_ifaces().expect("map read"), [(red.0, 100)]);
             let in_ep_map: Vec<u32> = dp
                 .endpoints()
-                .unwrap()
+                .expect("map read")
                 .iter()
                 .map(|(_, i)| i.ifindex)
                 .collect();
             assert_eq!(in_ep_map, [main.0], "only the main pod has an endpoint");
-            let encaps = dp.srv6_encaps().unwrap();
+            let encaps = dp.srv6_encaps().expect("map read");
             assert_eq!(encaps.len(), 1, "{encaps:?}");
             assert_eq!(
                 (encaps[0].0, encaps[0].1.to_string()),
                 (100, "10.240.2.2/32".to_owned())
             );
             assert_eq!(encaps[0].2.segments, [remote_sid]);
-            let mut sids = dp.srv6_sids().unwrap();
+            let mut sids = dp.srv6_sids().expect("map read");
             sids.sort();
             assert_eq!(sids, wanted.sids);
             assert_eq!(sids.len(), 1);
             assert_eq!(sids[0].2, 100);
             assert_eq!(
-                dp.srv6_locators().unwrap(),
-                ["fc00:0:1::/48".parse::<ipnet::Ipv6Net>().unwrap()]
+                dp.srv6_locators().expect("map read"),
+                ["fc00:0:1::/48".parse::<ipnet::Ipv6Net>().expect("locator")]
             );
             assert!(dp.srv6_enabled());
             for ep in &eps {
@@ -223,8 +223,11 @@ fn vrf_pods_and_the_srv6_plan_reach_the_kernel_and_the_maps() {
             let cfg101 = srv6_config(1, 101);
             pass(&mut rt, &netlink, &dp_cfg, &cfg101, &routes, &eps).await;
             assert_eq!(rt.info(&dp_cfg).last_error, None);
-            assert_eq!(rt.datapath().vrf_ifaces().unwrap(), [(red.0, 101)]);
-            let encaps = rt.datapath().srv6_encaps().unwrap();
+            assert_eq!(
+                rt.datapath().vrf_ifaces().expect("map read"),
+                [(red.0, 101)]
+            );
+            let encaps = rt.datapath().srv6_encaps().expect("map read");
             assert!(encaps.iter().all(|(t, _, _)| *t == 101), "{encaps:?}");
             let t101 = table_routes("101");
             assert!(t101.contains("10.240.1.2 dev ternred0"), "{t101}");
@@ -235,8 +238,8 @@ fn vrf_pods_and_the_srv6_plan_reach_the_kernel_and_the_maps() {
             // the policies stay.
             let main_only = vec![eps[1].clone()];
             pass(&mut rt, &netlink, &dp_cfg, &cfg101, &routes, &main_only).await;
-            assert!(rt.datapath().vrf_ifaces().unwrap().is_empty());
-            assert_eq!(rt.datapath().srv6_encaps().unwrap().len(), 1);
+            assert!(rt.datapath().vrf_ifaces().expect("map read").is_empty());
+            assert_eq!(rt.datapath().srv6_encaps().expect("map read").len(), 1);
             let t101 = table_routes("101");
             assert!(!t101.contains("10.240.1.2"), "{t101}");
 
@@ -245,11 +248,11 @@ fn vrf_pods_and_the_srv6_plan_reach_the_kernel_and_the_maps() {
             let none = Srv6Config::new();
             pass(&mut rt, &netlink, &dp_cfg, &none, &[], &main_only).await;
             assert_eq!(rt.info(&dp_cfg).last_error, None);
-            assert!(rt.datapath().srv6_encaps().unwrap().is_empty());
-            assert!(rt.datapath().srv6_sids().unwrap().is_empty());
-            assert!(rt.datapath().srv6_locators().unwrap().is_empty());
+            assert!(rt.datapath().srv6_encaps().expect("map read").is_empty());
+            assert!(rt.datapath().srv6_sids().expect("map read").is_empty());
+            assert!(rt.datapath().srv6_locators().expect("map read").is_empty());
             assert!(!rt.datapath().srv6_enabled());
-            assert_eq!(rt.datapath().endpoints().unwrap().len(), 1);
+            assert_eq!(rt.datapath().endpoints().expect("map read").len(), 1);
             rt.shutdown().await;
         });
     });
