@@ -1,7 +1,8 @@
 //! tern-cni's claims for pods in a VRF against a ternd process: a claim
 //! for a VRF that ternd's config lacks is refused with the reason (CNI
 //! error 7) and holds nothing, while the same claim without a VRF is
-//! served. Needs root (bpf).
+//! served; `show ip route vrf` of that VRF says it is not found. Needs
+//! root (bpf) and `cargo build --bins` (for `tern`).
 mod common;
 
 use common::Ternd;
@@ -36,4 +37,10 @@ fn a_claim_for_a_vrf_ternd_lacks_is_refused_with_the_reason() {
     assert_eq!(r["reply"], "endpoint-reserved", "{r}");
     assert_eq!(r["addresses"][0], "10.244.9.2/32", "{r}");
     assert!(r.get("vrf").is_none(), "{r}");
+    // `show ip route vrf NAME` of a VRF ternd lacks: zebra's words.
+    let r = d.ask(r#"{"request":"show-vrf-routes","ipv6":false,"vrf":"red"}"#);
+    assert_eq!(r["message"], "VRF red not found", "{r}");
+    let (ok, out, err) = d.tern("show ip route vrf red");
+    assert!(!ok, "{out}");
+    assert_eq!(err.trim(), "% VRF red not found", "{err}");
 }

@@ -196,6 +196,10 @@ pub enum Request {
         #[serde(default)]
         stream: bool,
     },
+    /// `show ip route vrf NAME` / `show ipv6 route vrf NAME`: the VRF's
+    /// table (its pods' routes, and the remote VPN prefixes its SR
+    /// policies reach). Answered with [`Reply::Routes`].
+    ShowVrfRoutes { ipv6: bool, vrf: String },
     /// Services in bulk (an orchestrator's call): upsert and delete many
     /// at once, or with `replace_all` make the given ones all there are.
     /// All or nothing: one bad service refuses the whole request.

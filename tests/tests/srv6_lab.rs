@@ -260,6 +260,30 @@ fn vrf_pods_reach_their_own_vrf_across_nodes_over_srv6() {
         });
     }
 
+    // `show ip route vrf red`: node1's own red pods as kernel routes, node2's
+    // as BGP routes encapsulated to a SID of node2's locator; blue's table
+    // has no red2.
+    for (v6, cmd) in [
+        (false, "show ip route vrf red json"),
+        (true, "show ipv6 route vrf red json"),
+    ] {
+        let t = tern(&ns("node1"), cmd);
+        let own = pods.addr("node1", "red1", v6);
+        let len = if v6 { 128 } else { 32 };
+        let mine = &t[format!("{own}/{len}")][0];
+        assert_eq!(mine["protocol"], "kernel", "{cmd}: {t}");
+        assert_eq!(mine["vrfName"], "red", "{cmd}: {t}");
+        let remote = pods.addr("node2", "red2", v6);
+        let theirs = &t[format!("{remote}/{len}")][0];
+        assert_eq!(theirs["protocol"], "bgp", "{cmd}: {t}");
+        let seg = theirs["nexthops"][0]["seg6"]["segs"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{cmd}: no seg6 on {remote}: {t}"));
+        assert!(seg.starts_with("fc00:0:2:"), "{cmd}: {seg}");
+        let blue = tern(&ns("node1"), &cmd.replace("red", "blue"));
+        assert!(blue.get(format!("{remote}/{len}")).is_none(), "{blue}");
+    }
+
     let capture = Capture::start_filtered(&ns("node1"), "eth1", &dir.join("srv6.pcap"), "ip6");
     let drops_before: Vec<_> = NODES.iter().map(|n| drops(n)).collect();
     let encap_before: Vec<u64> = NODES.iter().map(|n| path(n, "srv6-encap")).collect();

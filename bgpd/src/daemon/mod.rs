@@ -772,6 +772,7 @@ impl Daemon {
             | Request::ShowBgpNeighbors { .. }
             | Request::ShowBgpAdjRib { .. }
             | Request::ShowRoutes { .. }
+            | Request::ShowVrfRoutes { .. }
             | Request::ClearBgp { .. } => self.show(req).await,
             Request::ShowInterfaces { name } => match self.netlink.links().await {
                 Err(e) => Reply::Error {
