@@ -13,6 +13,14 @@
 //! on unchanged (FRR: `neighbor X attribute-unchanged next-hop`) and the
 //! nodes must reach each other's addresses.
 //!
+//! A pod in a VRF (its endpoint's `vrf`) is wired apart from the main
+//! table: its host routes go into the VRF's kernel table (ternd installs
+//! them; tern-cni leaves them out of the main table), its host veth gets the
+//! pod program and joins the datapath's VRF map, never the endpoint map.
+//! The SRv6 L3VPN's state (the VRF interfaces, the SR policies, this node's
+//! SIDs and locators) is written with `Datapath::sync_srv6`, which changes
+//! only what differs.
+//!
 //! Reconciling is idempotent: desired state (config, links, endpoints,
 //! Loc-RIB) against what this runtime programmed; it runs on every change
 //! and once a second, so a failure is retried.
@@ -24,18 +32,20 @@ use std::{
 
 use anyhow::Context;
 use ipnet::IpNet;
-use tern_control::{DatapathInfo, Endpoint, EndpointTraffic, NamedCount};
+use tern_control::{DatapathInfo, DatapathSrv6, Endpoint, EndpointTraffic, NamedCount};
 // The settings map's value is tern-ebpf's `DatapathConfig`; here that name
 // is ternd's `datapath` config section, so the map's goes by `MapConfig`.
 use tern_ebpf::{
     Datapath, DatapathConfig as MapConfig, Hook,
     datapath::{EP_FLAG_VETH_PEER, EndpointInfo, MAX_ENDPOINTS, Mode},
+    srv6::Srv6State,
 };
 use tern_netlink::{Link, Netlink};
 
 use crate::{
     config::{DatapathConfig, DatapathMode},
     locrib::LocRibView,
+    srv6::Srv6Wanted,
 };
 
 /// Name of the collect_md VXLAN device ternd creates in VXLAN mode.
@@ -48,6 +58,9 @@ struct Programmed {
     id: u32,
     addrs: BTreeSet<IpAddr>,
     info: EndpointInfo,
+    /// The VRF table of a VRF pod (its addresses are routes there, not
+    /// endpoint map entries).
+    vrf_table: Option<u32>,
 }
 
 /// The uplink's XDP program as ternd left it.
@@ -81,6 +94,9 @@ pub struct DatapathRuntime {
     /// Pod prefixes left out of the tunnel map last time (past a node's
     /// share), logged when the number changes.
     tunnels_over: usize,
+    /// The SRv6 state last written in full (None: never, or the last
+    /// write failed and is retried).
+    srv6: Option<Srv6State>,
 }
 
 impl std::fmt::Debug for DatapathRuntime {
@@ -150,18 +166,21 @@ impl DatapathRuntime {
             settings,
             last_error: None,
             tunnels_over: 0,
+            srv6: None,
         })
     }
 
     /// Brings everything in line with the config, the links of the
-    /// namespace, the registered endpoints and the Loc-RIB. Failures are
-    /// logged, kept for `show datapath` and retried on the next call.
+    /// namespace, the registered endpoints, the Loc-RIB and the SRv6 plan
+    /// (`vrf_tables`: each VRF's table). Failures are logged, kept for
+    /// `show datapath` and retried on the next call.
     pub async fn reconcile(
         &mut self,
         cfg: &DatapathConfig,
         links: &[Link],
         endpoints: &[Endpoint],
         (tunnels, over): (&[(IpNet, IpAddr)], usize),
+        (vrf_tables, srv6): (&BTreeMap<String, u32>, &Srv6Wanted),
     ) {
         if over != self.tunnels_over {
             if over > 0 {
@@ -271,7 +290,9 @@ impl DatapathRuntime {
                 Err(e) => errors.push(format!("writing the settings: {e}")),
             }
         }
-        self.reconcile_endpoints(links, endpoints, &mut errors);
+        self.reconcile_endpoints(links, endpoints, vrf_tables, &mut errors)
+            .await;
+        self.sync_srv6(srv6, &mut errors);
         match self.dp.replace_tunnel_routes(tunnels) {
             Ok(d) if d != Default::default() => {
                 tracing::info!(
@@ -294,44 +315,125 @@ impl DatapathRuntime {
         }
     }
 
-    fn reconcile_endpoints(
+    /// Writes the SRv6 state: the VRF pods programmed, and the plan's
+    /// policies, SIDs and locators; skipped when nothing changed since the
+    /// last full write.
+    fn sync_srv6(&mut self, srv6: &Srv6Wanted, errors: &mut Vec<String>) {
+        let state = Srv6State {
+            vrf_ifaces: self
+                .endpoints
+                .values()
+                .filter_map(|p| p.vrf_table.map(|t| (p.ifindex, t)))
+                .collect(),
+            encaps: srv6.encaps.clone(),
+            sids: srv6.sids.clone(),
+            locators: srv6.locators.clone(),
+        };
+        if self.srv6.as_ref() == Some(&state) {
+            return;
+        }
+        match self.dp.sync_srv6(&state) {
+            Ok(st) => {
+                if st.written + st.removed > 0 {
+                    tracing::info!(
+                        written = st.written,
+                        removed = st.removed,
+                        vrf_pods = state.vrf_ifaces.len(),
+                        policies = state.encaps.len(),
+                        sids = state.sids.len(),
+                        "SRv6 datapath updated"
+                    );
+                }
+                self.srv6 = Some(state);
+            }
+            Err(e) => {
+                errors.push(format!("writing the SRv6 maps: {e}"));
+                self.srv6 = None;
+            }
+        }
+    }
+
+    /// Takes a programmed pod out: its endpoint map entries or its VRF
+    /// host routes, and its program.
+    async fn unprogram(&mut self, name: &str, p: &Programmed, errors: &mut Vec<String>) {
+        self.unprogram_addrs(p, &p.addrs, errors).await;
+        let _ = self.dp.detach(name);
+    }
+
+    /// Removes `addrs` of `p`: from the endpoint map, or its host routes
+    /// from its VRF's table (a veth that is gone took them with it).
+    async fn unprogram_addrs(
+        &mut self,
+        p: &Programmed,
+        addrs: &BTreeSet<IpAddr>,
+        errors: &mut Vec<String>,
+    ) {
+        for a in addrs {
+            match p.vrf_table {
+                None => {
+                    if let Err(e) = self.dp.remove_endpoint(*a) {
+                        errors.push(format!("removing endpoint {a}: {e}"));
+                    }
+                }
+                Some(table) => {
+                    let _ = self
+                        .netlink
+                        .vrf_pod_route_delete(IpNet::from(*a), p.ifindex, table)
+                        .await;
+                }
+            }
+        }
+    }
+
+    async fn reconcile_endpoints(
         &mut self,
         links: &[Link],
         endpoints: &[Endpoint],
+        vrf_tables: &BTreeMap<String, u32>,
         errors: &mut Vec<String>,
     ) {
-        // Endpoints whose host veth exists under its name and ifindex.
-        let alive: BTreeMap<&str, &Endpoint> = endpoints
-            .iter()
-            .filter(|e| {
-                links
-                    .iter()
-                    .any(|l| l.name == e.host_ifname && l.index == e.host_ifindex)
-            })
-            .map(|e| (e.host_ifname.as_str(), e))
-            .collect();
+        // Endpoints whose host veth exists under its name and ifindex, with
+        // their VRF's table; a pod whose VRF has no table is not wired.
+        let mut alive: BTreeMap<&str, (&Endpoint, Option<u32>)> = BTreeMap::new();
+        for e in endpoints {
+            if !links
+                .iter()
+                .any(|l| l.name == e.host_ifname && l.index == e.host_ifindex)
+            {
+                continue;
+            }
+            let table = match &e.vrf {
+                None => None,
+                Some(v) => match vrf_tables.get(v) {
+                    Some(t) => Some(*t),
+                    None => {
+                        errors.push(format!(
+                            "endpoint {}: VRF {v} is not configured or has no table",
+                            e.host_ifname
+                        ));
+                        continue;
+                    }
+                },
+            };
+            alive.insert(e.host_ifname.as_str(), (e, table));
+        }
         let stale: Vec<String> = self
             .endpoints
             .iter()
             .filter(|(name, p)| {
                 alive
                     .get(name.as_str())
-                    .is_none_or(|e| e.host_ifindex != p.ifindex)
+                    .is_none_or(|(e, t)| e.host_ifindex != p.ifindex || *t != p.vrf_table)
             })
             .map(|(n, _)| n.clone())
             .collect();
         for name in stale {
             if let Some(p) = self.endpoints.remove(&name) {
-                for a in &p.addrs {
-                    if let Err(e) = self.dp.remove_endpoint(*a) {
-                        errors.push(format!("removing endpoint {a}: {e}"));
-                    }
-                }
-                let _ = self.dp.detach(&name);
+                self.unprogram(&name, &p, errors).await;
                 tracing::info!(host = %name, "datapath endpoint removed");
             }
         }
-        for (name, ep) in alive {
+        for (name, (ep, vrf_table)) in alive {
             let (Some(pod_mac), Some(host_mac)) = (parse_mac(&ep.pod_mac), parse_mac(&ep.host_mac))
             else {
                 errors.push(format!("endpoint {name}: unreadable MAC address"));
@@ -363,6 +465,7 @@ impl DatapathRuntime {
                 id,
                 addrs: addrs.clone(),
                 info,
+                vrf_table,
             };
             let attached = self
                 .dp
@@ -378,20 +481,32 @@ impl DatapathRuntime {
                     continue;
                 }
             }
-            if let Some(old) = self.endpoints.get(name) {
-                for a in old.addrs.difference(&addrs) {
-                    let _ = self.dp.remove_endpoint(*a);
-                }
+            if let Some(old) = self.endpoints.get(name).cloned() {
+                let gone: BTreeSet<IpAddr> = old.addrs.difference(&addrs).copied().collect();
+                self.unprogram_addrs(&old, &gone, errors).await;
             }
             let mut ok = true;
             for a in &addrs {
-                if let Err(e) = self.dp.upsert_endpoint(*a, info) {
+                let r = match vrf_table {
+                    None => self.dp.upsert_endpoint(*a, info).map_err(|e| e.to_string()),
+                    Some(table) => self
+                        .netlink
+                        .vrf_pod_route_replace(IpNet::from(*a), ep.host_ifindex, table)
+                        .await
+                        .map_err(|e| format!("{e} (table {table})")),
+                };
+                if let Err(e) = r {
                     errors.push(format!("endpoint {a}: {e}"));
                     ok = false;
                 }
             }
             if ok {
-                tracing::info!(host = %name, id, "datapath endpoint programmed");
+                match vrf_table {
+                    None => tracing::info!(host = %name, id, "datapath endpoint programmed"),
+                    Some(table) => {
+                        tracing::info!(host = %name, id, table, "VRF pod programmed")
+                    }
+                }
                 self.endpoints.insert(name.to_owned(), want);
             }
         }
@@ -418,10 +533,16 @@ impl DatapathRuntime {
     /// The datapath's id for `endpoint`, whether its program is attached,
     /// and its traffic counters (`show datapath endpoints`).
     pub fn endpoint_state(&self, endpoint: &Endpoint) -> (Option<u32>, bool, EndpointTraffic) {
-        let id = self.endpoints.get(&endpoint.host_ifname).map(|p| p.id);
-        let attached = self.dp.attached().any(|(n, h, i)| {
-            n == endpoint.host_ifname && h == Hook::Pod && i == endpoint.host_ifindex
+        let programmed = self.endpoints.get(&endpoint.host_ifname);
+        let id = programmed.map(|p| p.id);
+        // A VRF pod counts as attached once its interface is in the VRF.
+        let in_vrf = programmed.is_none_or(|p| {
+            p.vrf_table.is_none() || self.dp.vrf_of_iface(p.ifindex).ok().flatten() == p.vrf_table
         });
+        let attached = in_vrf
+            && self.dp.attached().any(|(n, h, i)| {
+                n == endpoint.host_ifname && h == Hook::Pod && i == endpoint.host_ifindex
+            });
         let counters = id
             .and_then(|i| self.dp.endpoint_counters(i).ok())
             .map(|c| EndpointTraffic {
@@ -432,6 +553,11 @@ impl DatapathRuntime {
             })
             .unwrap_or_default();
         (id, attached, counters)
+    }
+
+    /// The SRv6 state written last (None: none yet, or the write failed).
+    pub fn srv6_state(&self) -> Option<&Srv6State> {
+        self.srv6.as_ref()
     }
 
     /// Every drop reason with its count (`show datapath drops`).
@@ -521,6 +647,47 @@ impl DatapathRuntime {
                 })
                 .collect(),
             last_error: self.last_error.clone(),
+            srv6: self.srv6_info(),
+        }
+    }
+
+    /// The SRv6 maps as the kernel holds them (`show datapath`).
+    fn srv6_info(&self) -> DatapathSrv6 {
+        let name = |ifindex: u32| {
+            self.endpoints
+                .iter()
+                .find(|(_, p)| p.ifindex == ifindex)
+                .map_or_else(|| format!("ifindex {ifindex}"), |(n, _)| n.clone())
+        };
+        DatapathSrv6 {
+            locators: self
+                .dp
+                .srv6_locators()
+                .unwrap_or_default()
+                .into_iter()
+                .map(IpNet::V6)
+                .collect(),
+            sids: self
+                .dp
+                .srv6_sids()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(sid, b, table)| (sid, b.name().to_owned(), table))
+                .collect(),
+            policies: self
+                .dp
+                .srv6_encaps()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(table, prefix, e)| (table, prefix, e.segments))
+                .collect(),
+            vrf_ifaces: self
+                .dp
+                .vrf_ifaces()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(i, t)| (name(i), t))
+                .collect(),
         }
     }
 }

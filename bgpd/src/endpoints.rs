@@ -20,6 +20,11 @@
 //! host veth is gone (or was re-created with another ifindex) is dropped by
 //! [`Registry::prune`], its addresses freed with it.
 //!
+//! A pod in a VRF (the claim's and endpoint's `vrf`) takes its addresses
+//! apart from the main table's and the other VRFs' pods: an address is
+//! unique within one VRF (or the main table), and two VRFs may hand out the
+//! same address from the same pod CIDR (each has its own cursor).
+//!
 //! A registry file that cannot be read is never guessed at: the registry
 //! starts empty and refuses to allocate until the file is fixed or removed
 //! (an address could otherwise be handed out twice).
@@ -84,6 +89,9 @@ struct Saved {
     /// Last address handed out, per pod CIDR.
     #[serde(default)]
     last: BTreeMap<IpNet, IpAddr>,
+    /// The same for each VRF's pods.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    vrf_last: BTreeMap<String, BTreeMap<IpNet, IpAddr>>,
 }
 
 /// The pod endpoints of this node and the addresses they hold.
@@ -93,6 +101,7 @@ pub struct Registry {
     /// Addresses of keys whose ADD has not registered its endpoint yet.
     reserved: BTreeMap<Key, Reservation>,
     last: BTreeMap<IpNet, IpAddr>,
+    vrf_last: BTreeMap<String, BTreeMap<IpNet, IpAddr>>,
     /// Why the file could not be read: allocations are refused.
     unreadable: Option<String>,
     tx: watch::Sender<Vec<Endpoint>>,
@@ -141,6 +150,7 @@ impl Registry {
             endpoints: BTreeMap::new(),
             reserved: BTreeMap::new(),
             last: BTreeMap::new(),
+            vrf_last: BTreeMap::new(),
             unreadable: None,
             tx,
             file,
@@ -172,18 +182,24 @@ impl Registry {
         match parsed {
             Ok(Some(saved)) => {
                 for ep in saved.endpoints {
-                    if validate(&ep).is_ok() && reg.holders(&ep.addresses, None).is_empty() {
+                    if validate(&ep).is_ok()
+                        && reg
+                            .holders(&ep.addresses, ep.vrf.as_deref(), None)
+                            .is_empty()
+                    {
                         reg.endpoints.insert(key(&ep), ep);
                     }
                 }
                 for r in saved.reserved {
                     let k = (r.container_id.clone(), r.ifname.clone());
-                    if !reg.endpoints.contains_key(&k) && reg.holders(&r.addresses, None).is_empty()
+                    if !reg.endpoints.contains_key(&k)
+                        && reg.holders(&r.addresses, r.vrf.as_deref(), None).is_empty()
                     {
                         reg.reserved.insert(k, r);
                     }
                 }
                 reg.last = saved.last;
+                reg.vrf_last = saved.vrf_last;
                 tracing::info!(file = %file.display(), endpoints = reg.endpoints.len(), reserved = reg.reserved.len(), "endpoint registry loaded");
             }
             Ok(None) => {}
@@ -214,15 +230,47 @@ impl Registry {
         self.reserved.values().cloned().collect()
     }
 
-    /// The keys other than `except` holding one of `addrs`.
-    fn holders(&self, addrs: &[IpNet], except: Option<&Key>) -> BTreeSet<Key> {
+    /// The keys other than `except` holding one of `addrs` in `vrf` (None:
+    /// the main table).
+    fn holders(&self, addrs: &[IpNet], vrf: Option<&str>, except: Option<&Key>) -> BTreeSet<Key> {
         let wanted: BTreeSet<IpAddr> = addrs.iter().map(IpNet::addr).collect();
-        let eps = self.endpoints.iter().map(|(k, e)| (k, &e.addresses));
-        let res = self.reserved.iter().map(|(k, r)| (k, &r.addresses));
+        let eps = self
+            .endpoints
+            .iter()
+            .map(|(k, e)| (k, &e.addresses, e.vrf.as_deref()));
+        let res = self
+            .reserved
+            .iter()
+            .map(|(k, r)| (k, &r.addresses, r.vrf.as_deref()));
         eps.chain(res)
-            .filter(|(k, a)| Some(*k) != except && a.iter().any(|n| wanted.contains(&n.addr())))
-            .map(|(k, _)| k.clone())
+            .filter(|(k, a, v)| {
+                Some(*k) != except && *v == vrf && a.iter().any(|n| wanted.contains(&n.addr()))
+            })
+            .map(|(k, _, _)| k.clone())
             .collect()
+    }
+
+    /// The addresses held in `vrf` (None: the main table).
+    fn used_in(&self, vrf: Option<&str>) -> BTreeSet<IpAddr> {
+        let eps = self
+            .endpoints
+            .values()
+            .filter(|e| e.vrf.as_deref() == vrf)
+            .flat_map(|e| e.addresses.iter());
+        let res = self
+            .reserved
+            .values()
+            .filter(|r| r.vrf.as_deref() == vrf)
+            .flat_map(|r| r.addresses.iter());
+        eps.chain(res).map(IpNet::addr).collect()
+    }
+
+    /// The allocation cursors of `vrf` (None: the main table's).
+    fn cursors(&self, vrf: Option<&str>) -> Option<&BTreeMap<IpNet, IpAddr>> {
+        match vrf {
+            None => Some(&self.last),
+            Some(v) => self.vrf_last.get(v),
+        }
     }
 
     /// The key other than `k` whose host veth is `host`, if any.
@@ -268,25 +316,31 @@ impl Registry {
         validate_claim(&claim)?;
         let k = (claim.container_id.clone(), claim.ifname.clone());
         self.reclaim(&k, links);
-        let mismatch = |held: &[IpNet]| {
+        let mismatch = |held: &[IpNet], held_vrf: Option<&str>| {
             Refused::new(
                 Refusal::Conflict,
                 format!(
-                    "container {} interface {} holds {held:?}, not an address of each of {:?}: DEL it first",
-                    claim.container_id, claim.ifname, claim.pools
+                    "container {} interface {} holds {held:?}{}, not an address of each of {:?}{}: DEL it first",
+                    claim.container_id,
+                    claim.ifname,
+                    in_vrf(held_vrf),
+                    claim.pools,
+                    in_vrf(claim.vrf.as_deref())
                 ),
             )
         };
         if let Some(ep) = self.endpoints.get(&k) {
-            let addresses =
-                in_pools(&ep.addresses, &claim.pools).ok_or_else(|| mismatch(&ep.addresses))?;
+            let addresses = in_pools(&ep.addresses, &claim.pools)
+                .filter(|_| ep.vrf == claim.vrf)
+                .ok_or_else(|| mismatch(&ep.addresses, ep.vrf.as_deref()))?;
             tracing::info!(container_id = %claim.container_id, ifname = %claim.ifname, "endpoint added again: its addresses are held until it registers");
             self.endpoints.remove(&k);
             return Ok(self.hold(k, claim, addresses));
         }
         if let Some(r) = self.reserved.get(&k) {
-            let addresses =
-                in_pools(&r.addresses, &claim.pools).ok_or_else(|| mismatch(&r.addresses))?;
+            let addresses = in_pools(&r.addresses, &claim.pools)
+                .filter(|_| r.vrf == claim.vrf)
+                .ok_or_else(|| mismatch(&r.addresses, r.vrf.as_deref()))?;
             if r.netns == claim.netns && r.host_ifname == claim.host_ifname {
                 return Ok(r.clone());
             }
@@ -307,27 +361,30 @@ impl Registry {
                 format!("too many endpoints (at most {MAX_ENDPOINTS})"),
             ));
         }
-        let used: BTreeSet<IpAddr> = self
-            .endpoints
-            .values()
-            .flat_map(|e| e.addresses.iter())
-            .chain(self.reserved.values().flat_map(|r| r.addresses.iter()))
-            .map(IpNet::addr)
-            .chain(in_use.iter().copied())
-            .collect();
+        let vrf = claim.vrf.as_deref();
+        let mut used = self.used_in(vrf);
+        // The routes the node has to pods are the main table's: a VRF's
+        // addresses may be theirs.
+        if vrf.is_none() {
+            used.extend(in_use.iter().copied());
+        }
         let mut addresses = Vec::new();
         let mut cursors = Vec::new();
         for pool in &claim.pools {
-            let addr = next_free(pool, self.last.get(pool).copied(), &used).ok_or_else(|| {
+            let last = self.cursors(vrf).and_then(|c| c.get(pool)).copied();
+            let addr = next_free(pool, last, &used).ok_or_else(|| {
                 Refused::new(
                     Refusal::NoAddress,
-                    format!("no free address left in pod CIDR {pool}"),
+                    format!("no free address left in pod CIDR {pool}{}", in_vrf(vrf)),
                 )
             })?;
             cursors.push((*pool, addr));
             addresses.push(IpNet::from(addr));
         }
-        self.last.extend(cursors);
+        match &claim.vrf {
+            None => self.last.extend(cursors),
+            Some(v) => self.vrf_last.entry(v.clone()).or_default().extend(cursors),
+        }
         tracing::info!(container_id = %claim.container_id, ifname = %claim.ifname, ?addresses, "addresses allocated");
         Ok(self.hold(k, claim, addresses))
     }
@@ -340,6 +397,7 @@ impl Registry {
             host_ifname: claim.host_ifname,
             addresses,
             network: claim.network,
+            vrf: claim.vrf,
         };
         self.reserved.insert(k, r.clone());
         self.changed();
@@ -381,8 +439,8 @@ impl Registry {
             a == b && addrs.len() == ep.addresses.len() && host == ep.host_ifname
         };
         let held = match (self.reserved.get(&k), self.endpoints.get(&k)) {
-            (Some(r), _) => Some((r.addresses.clone(), r.host_ifname.clone())),
-            (None, Some(e)) => Some((e.addresses.clone(), e.host_ifname.clone())),
+            (Some(r), _) => Some((r.addresses.clone(), r.host_ifname.clone(), r.vrf.clone())),
+            (None, Some(e)) => Some((e.addresses.clone(), e.host_ifname.clone(), e.vrf.clone())),
             (None, None) => None,
         };
         match held {
@@ -395,12 +453,17 @@ impl Registry {
                     ),
                 ));
             }
-            Some((addrs, host)) if !same(&addrs, &host) => {
+            Some((addrs, host, vrf)) if !same(&addrs, &host) || vrf != ep.vrf => {
                 return Err(Refused::new(
                     Refusal::Conflict,
                     format!(
-                        "container {} interface {} holds {addrs:?} on {host}, not {:?} on {}",
-                        ep.container_id, ep.ifname, ep.addresses, ep.host_ifname
+                        "container {} interface {} holds {addrs:?}{} on {host}, not {:?}{} on {}",
+                        ep.container_id,
+                        ep.ifname,
+                        in_vrf(vrf.as_deref()),
+                        ep.addresses,
+                        in_vrf(ep.vrf.as_deref()),
+                        ep.host_ifname
                     ),
                 ));
             }
@@ -428,6 +491,7 @@ impl Registry {
                     host_ifname: ep.host_ifname,
                     addresses: ep.addresses,
                     network: ep.network,
+                    vrf: ep.vrf,
                 },
             );
             self.changed();
@@ -468,6 +532,7 @@ impl Registry {
                 host_ifname: a.host_ifname,
                 addresses: a.addresses,
                 network: None,
+                vrf: None,
             };
             validate_reservation(&r)
                 .map_err(|m| Refused::new(Refusal::Invalid, format!("IPAM file: {m}")))?;
@@ -487,7 +552,11 @@ impl Registry {
                 }
                 continue;
             }
-            if let Some(other) = self.holders(&r.addresses, Some(&k)).into_iter().next() {
+            if let Some(other) = self
+                .holders(&r.addresses, None, Some(&k))
+                .into_iter()
+                .next()
+            {
                 return Err(conflict(format!(
                     "{:?} of container {} interface {} are held by container {} interface {}",
                     r.addresses, k.0, k.1, other.0, other.1
@@ -575,6 +644,7 @@ impl Registry {
             endpoints: self.list(),
             reserved: self.reservations(),
             last: self.last.clone(),
+            vrf_last: self.vrf_last.clone(),
         };
         let bytes = match serde_json::to_vec_pretty(&state) {
             Ok(b) => b,
@@ -720,6 +790,11 @@ fn save(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// " in VRF NAME", or nothing for the main table (for messages).
+fn in_vrf(vrf: Option<&str>) -> String {
+    vrf.map(|v| format!(" in VRF {v}")).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -735,6 +810,7 @@ mod tests {
             host_ifname: host.into(),
             pools: pools.iter().map(|p| p.parse().unwrap()).collect(),
             network: None,
+            vrf: None,
         }
     }
 
@@ -751,6 +827,7 @@ mod tests {
             mtu: 1500,
             namespace: None,
             network: None,
+            vrf: None,
         }
     }
 
@@ -1163,5 +1240,67 @@ mod tests {
             .reserve(claim("old1", "ternold1", &["10.0.0.0/24"]), &[])
             .unwrap();
         assert_eq!(old.addresses[0].to_string(), "10.0.0.9/32");
+    }
+
+    #[test]
+    fn vrfs_share_addresses_but_never_hold_one_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(STATE_FILE);
+        let mut reg = Registry::load(file.clone());
+        let pool = "10.240.1.0/24";
+        let in_vrf = |cid: &str, host: &str, vrf: Option<&str>| EndpointClaim {
+            vrf: vrf.map(str::to_owned),
+            ..claim(cid, host, &[pool])
+        };
+        let addr = |r: &Reservation| r.addresses[0].to_string();
+        let red1 = reg
+            .reserve(in_vrf("r1", "ternr1", Some("red")), &[])
+            .unwrap();
+        let red2 = reg
+            .reserve(in_vrf("r2", "ternr2", Some("red")), &[])
+            .unwrap();
+        let blue1 = reg
+            .reserve(in_vrf("b1", "ternb1", Some("blue")), &[])
+            .unwrap();
+        let main1 = reg.reserve(in_vrf("m1", "ternm1", None), &[]).unwrap();
+        assert_eq!(addr(&red1), "10.240.1.2/32");
+        assert_eq!(addr(&red2), "10.240.1.3/32", "never twice in one VRF");
+        assert_eq!(
+            addr(&blue1),
+            "10.240.1.2/32",
+            "the same address in another VRF"
+        );
+        assert_eq!(
+            addr(&main1),
+            "10.240.1.2/32",
+            "the main table is a space of its own"
+        );
+        assert_eq!(red1.vrf.as_deref(), Some("red"));
+        // Registering needs the VRF the addresses were taken in.
+        let mut e = ep("r1", "ternr1", 21, "10.240.1.2/32");
+        let refused = reg.add(e.clone()).unwrap_err();
+        assert_eq!(refused.reason, Refusal::Conflict, "{refused}");
+        e.vrf = Some("red".into());
+        reg.add(e.clone()).unwrap();
+        // The same key claimed again in another VRF is refused.
+        let refused = reg
+            .reserve(in_vrf("r1", "ternr1", Some("blue")), &[])
+            .unwrap_err();
+        assert_eq!(refused.reason, Refusal::Conflict, "{refused}");
+        // Saved and loaded again: each VRF keeps its addresses and cursor.
+        if let Some(s) = reg.unsaved() {
+            s.write().unwrap();
+        }
+        let mut loaded = Registry::load(file);
+        assert_eq!(loaded.list(), [e]);
+        assert_eq!(loaded.reservations().len(), 3);
+        let blue2 = loaded
+            .reserve(in_vrf("b2", "ternb2", Some("blue")), &[])
+            .unwrap();
+        assert_eq!(addr(&blue2), "10.240.1.3/32");
+        let red3 = loaded
+            .reserve(in_vrf("r3", "ternr3", Some("red")), &[])
+            .unwrap();
+        assert_eq!(addr(&red3), "10.240.1.4/32");
     }
 }

@@ -18,5 +18,6 @@ pub mod route_table;
 pub mod server;
 pub mod services;
 pub mod speaker;
+pub mod srv6;
 pub mod statics;
 pub mod vpn;

@@ -201,7 +201,7 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
         pins: pins.clone(),
     })
     .await?;
-    let (endpoints, loc_rib) = daemon.subscriptions();
+    let (endpoints, loc_rib, vpn_routes) = daemon.subscriptions();
     let (daemon, mut daemon_task) = tern_bgpd::daemon::actor::spawn(daemon);
     tracing::info!(
         instance = instance.as_deref().unwrap_or("-"),
@@ -214,7 +214,7 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
     // second, so counters follow interfaces that appear, vanish or are
     // re-created.
     let mut reconciler = tokio::spawn(daemon.clone().tick_every_second());
-    let mut follower = tokio::spawn(daemon.clone().follow(endpoints, loc_rib));
+    let mut follower = tokio::spawn(daemon.clone().follow(endpoints, loc_rib, vpn_routes));
     // Services and the egress gateway share the conntrack map: collected
     // whenever a datapath is loaded (its map pinned), whichever uses it.
     let collector = tokio::spawn(tern_bgpd::services::collect_conntrack(pins.clone()));

@@ -69,6 +69,7 @@ pub async fn route_rows(netlink: &tern_netlink::Netlink, ipv6: bool) -> Result<R
                 ifindex: Some(l.index),
                 ifname: Some(l.name.clone()),
                 weight: 1,
+                seg6: Vec::new(),
             };
             let prefix = a.trunc();
             match connected.iter_mut().find(|r| r.prefix == prefix) {
@@ -224,6 +225,7 @@ pub async fn fib_routes(
                         ifindex: h.ifindex,
                         ifname: h.ifindex.and_then(|i| names.get(&i).cloned()),
                         weight: h.weight,
+                        seg6: Vec::new(),
                     })
                     .collect(),
                 uptime_secs: since.map(|t| now.saturating_sub(t)),

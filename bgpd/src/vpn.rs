@@ -57,6 +57,11 @@ impl VpnFeed {
         self.inner.routes.subscribe()
     }
 
+    /// The daemon's side: the VPN routes chosen now.
+    pub fn routes(&self) -> Vec<VpnRoute> {
+        self.inner.routes.borrow().clone()
+    }
+
     /// The daemon's side: each VRF's prefixes on this node now.
     pub fn set_vrf_prefixes(&self, prefixes: VrfPrefixes) {
         self.inner.vrf_prefixes.send_if_modified(|p| {

@@ -37,6 +37,9 @@ pub enum Action {
     /// `show ip route`, `show ipv6 route`.
     ShowIpRoute,
     ShowIpv6Route,
+    /// `show ip route vrf NAME`, `show ipv6 route vrf NAME`.
+    ShowIpRouteVrf,
+    ShowIpv6RouteVrf,
     /// `clear bgp *|ADDR [soft [in|out]]`.
     ClearBgp,
     ClearBgpSoft,
@@ -122,6 +125,8 @@ const ADVERTISED: Token = Kw(
     "Display the routes advertised to a BGP neighbor",
 );
 const ROUTE: Token = Kw("route", "IP routing table");
+const VRF: Token = Kw("vrf", "Specify the VRF");
+const VRF_NAME: Token = Token::Arg("NAME", "The VRF name", ArgKind::Word);
 const V4_NET: Token = Token::Arg(
     "A.B.C.D",
     "Network in the BGP routing table to display",
@@ -385,6 +390,17 @@ pub const COMMANDS: &[CommandDef] = &[
         Action::ShowBgpAdvertisedV6,
     ),
     show(&[SHOW, IP, ROUTE], Action::ShowIpRoute),
+    show(&[SHOW, IP, ROUTE, VRF, VRF_NAME], Action::ShowIpRouteVrf),
+    show(
+        &[
+            SHOW,
+            Kw("ipv6", "IPv6 information"),
+            Kw("route", "IPv6 routing table"),
+            VRF,
+            VRF_NAME,
+        ],
+        Action::ShowIpv6RouteVrf,
+    ),
     show(
         &[
             SHOW,
@@ -737,6 +753,15 @@ mod tests {
         assert_eq!(ok("show bgp neighbors json").word, None);
         assert_eq!(ok("sh ip ro").action, Action::ShowIpRoute);
         assert_eq!(ok("show ipv6 route json").action, Action::ShowIpv6Route);
+        let v = ok("sh ip ro vrf red json");
+        assert_eq!(
+            (v.action, v.word.as_deref(), v.json),
+            (Action::ShowIpRouteVrf, Some("red"), true)
+        );
+        assert_eq!(
+            ok("show ipv6 route vrf blue").action,
+            Action::ShowIpv6RouteVrf
+        );
         assert_eq!(ok("clear bgp *").action, Action::ClearBgp);
         assert_eq!(ok("clear ip bgp * soft").action, Action::ClearBgpSoft);
         let p = ok("clear bgp 192.0.2.0 soft in");

@@ -77,10 +77,42 @@ pub fn datapath_text(i: &DatapathInfo) -> String {
     for c in &i.paths {
         let _ = writeln!(out, "    {:<16} {}", c.name, c.count);
     }
+    srv6_text(&mut out, &i.srv6);
     if let Some(e) = &i.last_error {
         let _ = writeln!(out, "  Last error: {e}");
     }
     out
+}
+
+/// The SRv6 part of `show datapath`, when there is one.
+fn srv6_text(out: &mut String, s: &tern_control::DatapathSrv6) {
+    if s == &tern_control::DatapathSrv6::default() {
+        return;
+    }
+    let locs: Vec<String> = s.locators.iter().map(ToString::to_string).collect();
+    let _ = writeln!(out, "  SRv6 locators: {}", locs.join(" "));
+    let _ = writeln!(out, "  SRv6 local SIDs: {}", s.sids.len());
+    for (sid, behavior, table) in &s.sids {
+        let _ = writeln!(
+            out,
+            "    {:<40} {behavior:<9} table {table}",
+            sid.to_string()
+        );
+    }
+    let _ = writeln!(out, "  SRv6 policies: {}", s.policies.len());
+    for (table, prefix, segs) in &s.policies {
+        let segs: Vec<String> = segs.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            out,
+            "    table {table:<6} {:<24} -> {}",
+            prefix.to_string(),
+            segs.join(",")
+        );
+    }
+    let _ = writeln!(out, "  VRF interfaces: {}", s.vrf_ifaces.len());
+    for (ifname, table) in &s.vrf_ifaces {
+        let _ = writeln!(out, "    {ifname:<16} table {table}");
+    }
 }
 
 /// `show datapath json`, camelCase keys.
@@ -122,6 +154,19 @@ pub fn datapath_json(i: &DatapathInfo) -> Value {
         })).collect::<Vec<_>>(),
         "paths": paths,
         "lastError": i.last_error,
+        "srv6": {
+            "locators": i.srv6.locators.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "sids": i.srv6.sids.iter().map(|(sid, b, t)| json!({
+                "sid": sid.to_string(), "behavior": b, "table": t
+            })).collect::<Vec<_>>(),
+            "policies": i.srv6.policies.iter().map(|(t, p, segs)| json!({
+                "table": t, "prefix": p.to_string(),
+                "segments": segs.iter().map(ToString::to_string).collect::<Vec<_>>()
+            })).collect::<Vec<_>>(),
+            "vrfInterfaces": i.srv6.vrf_ifaces.iter().map(|(n, t)| json!({
+                "ifname": n, "table": t
+            })).collect::<Vec<_>>(),
+        },
     })
 }
 
@@ -242,6 +287,7 @@ mod tests {
                 mtu: 1450,
                 namespace: None,
                 network: None,
+                vrf: None,
             },
             id: Some(3),
             attached: true,
@@ -299,5 +345,33 @@ mod tests {
         assert!(datapath_text(&i).contains("XDP: auto, attached (native) on eth1"));
         assert_eq!(datapath_json(&i)["xdp"]["attached"], true);
         assert_eq!(datapath_json(&i)["xdp"]["mode"], "native");
+        assert!(
+            !datapath_text(&i).contains("SRv6"),
+            "no SRv6 part without SRv6"
+        );
+        let sid: std::net::Ipv6Addr = "fc00:0:1:1::".parse().unwrap();
+        let i = DatapathInfo {
+            mode: Some("native".into()),
+            srv6: tern_control::DatapathSrv6 {
+                locators: vec!["fc00:0:1::/48".parse().unwrap()],
+                sids: vec![(sid, "End.DT46".into(), 100)],
+                policies: vec![(
+                    100,
+                    "10.240.2.2/32".parse().unwrap(),
+                    vec!["fc00:0:2:1::".parse().unwrap()],
+                )],
+                vrf_ifaces: vec![("ternred0".into(), 100)],
+            },
+            ..Default::default()
+        };
+        let t = datapath_text(&i);
+        assert!(t.contains("SRv6 locators: fc00:0:1::/48"), "{t}");
+        assert!(t.contains("End.DT46  table 100"), "{t}");
+        assert!(t.contains("10.240.2.2/32"), "{t}");
+        assert!(t.contains("ternred0         table 100"), "{t}");
+        let j = datapath_json(&i);
+        assert_eq!(j["srv6"]["sids"][0]["behavior"], "End.DT46");
+        assert_eq!(j["srv6"]["policies"][0]["segments"][0], "fc00:0:2:1::");
+        assert_eq!(j["srv6"]["vrfInterfaces"][0]["table"], 100);
     }
 }

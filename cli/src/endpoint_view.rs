@@ -80,6 +80,7 @@ mod tests {
             mtu: 1450,
             namespace: Some("finance".into()),
             network: None,
+            vrf: None,
         };
         let t = endpoints_text(std::slice::from_ref(&e));
         assert!(t.starts_with("Endpoints: 1\n"), "{t}");

@@ -90,6 +90,10 @@ fn rows_text(routes: &[FibRoute], out: &mut String) {
                     );
                 }
             }
+            if !h.seg6.is_empty() {
+                let segs: Vec<String> = h.seg6.iter().map(ToString::to_string).collect();
+                let _ = write!(out, ", seg6 {}", segs.join(","));
+            }
             if r.protocol == "bgp" || r.protocol == "static" {
                 let _ = write!(out, ", weight {}", h.weight);
             }
@@ -129,6 +133,28 @@ pub fn routes_json(routes: &[FibRoute]) -> Value {
         }
     }
     Value::Object(top)
+}
+
+/// `show ip route vrf NAME`: the codes, the VRF's line, its routes.
+pub fn vrf_routes_text(routes: &[FibRoute], ipv6: bool, vrf: &str) -> String {
+    let mut out = String::from(if ipv6 { CODES_V6 } else { CODES_V4 });
+    let _ = writeln!(out, "VRF {vrf}:");
+    rows_text(routes, &mut out);
+    out
+}
+
+/// `show ip route vrf NAME json`: as the main table's, each route with the
+/// VRF's name.
+pub fn vrf_routes_json(routes: &[FibRoute], vrf: &str) -> Value {
+    let mut v = routes_json(routes);
+    if let Some(top) = v.as_object_mut() {
+        for entry in top.values_mut().filter_map(Value::as_array_mut).flatten() {
+            if let Some(o) = entry.as_object_mut() {
+                o.insert("vrfName".into(), json!(vrf));
+            }
+        }
+    }
+    v
 }
 
 /// `show ip route [json]` of routes that ternd streams in prefix order,
@@ -249,6 +275,10 @@ fn route_json(r: &FibRoute) -> Value {
                 if r.protocol == "bgp" || r.protocol == "static" {
                     o.insert("weight".into(), json!(h.weight));
                 }
+                if !h.seg6.is_empty() {
+                    let segs: Vec<String> = h.seg6.iter().map(ToString::to_string).collect();
+                    o.insert("seg6".into(), json!({ "segs": segs.join(",") }));
+                }
                 Value::Object(o)
             })
             .collect();
@@ -294,6 +324,7 @@ mod tests {
             ifindex: Some(2),
             ifname: Some(ifname.into()),
             weight: 1,
+            seg6: Vec::new(),
         }
     }
 
@@ -439,5 +470,53 @@ mod tests {
         }
         assert_eq!(stream(true, &[]), crate::render::pretty(&routes_json(&[])));
         assert_eq!(stream(false, &[]), routes_text(&[], false));
+    }
+
+    #[test]
+    fn a_vrfs_table_with_an_srv6_route() {
+        let pod = FibRoute {
+            prefix: "10.240.1.2/32".parse().unwrap(),
+            protocol: "kernel".into(),
+            distance: 0,
+            metric: 0,
+            table: 100,
+            nexthops: vec![hop(None, "tern0123456789a")],
+            uptime_secs: None,
+            blackhole: false,
+        };
+        let remote = FibRoute {
+            prefix: "10.240.2.2/32".parse().unwrap(),
+            protocol: "bgp".into(),
+            distance: 20,
+            metric: 0,
+            table: 100,
+            nexthops: vec![FibNextHop {
+                gateway: Some("2001:db8:0:1::1".into()),
+                ifindex: None,
+                ifname: None,
+                weight: 1,
+                seg6: vec!["fc00:0:2:1::".parse().unwrap()],
+            }],
+            uptime_secs: None,
+            blackhole: false,
+        };
+        let routes = [pod, remote];
+        let t = vrf_routes_text(&routes, false, "red");
+        assert!(t.starts_with(CODES_V4), "{t}");
+        let rows: Vec<&str> = t[CODES_V4.len()..].lines().collect();
+        assert_eq!(
+            rows,
+            [
+                "VRF red:",
+                "K>* 10.240.1.2/32 [0/0] is directly connected, tern0123456789a",
+                "B>* 10.240.2.2/32 [20/0] via 2001:db8:0:1::1, seg6 fc00:0:2:1::, weight 1",
+            ]
+        );
+        let j = vrf_routes_json(&routes, "red");
+        let r = &j["10.240.2.2/32"][0];
+        assert_eq!(r["vrfName"], "red");
+        assert_eq!(r["table"], 100);
+        assert_eq!(r["nexthops"][0]["seg6"]["segs"], "fc00:0:2:1::");
+        assert!(j["10.240.1.2/32"][0]["nexthops"][0].get("seg6").is_none());
     }
 }

@@ -370,6 +370,10 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
         Action::ShowEndpoints => Request::ShowDatapathEndpoints,
         Action::ShowDatapath => Request::ShowDatapath,
         Action::ShowDatapathDrops => Request::ShowDatapathDrops,
+        Action::ShowIpRouteVrf | Action::ShowIpv6RouteVrf => Request::ShowVrfRoutes {
+            ipv6: p.action == Action::ShowIpv6RouteVrf,
+            vrf: p.word.clone().unwrap_or_default(),
+        },
         Action::ShowServices => Request::ShowServices {
             name: p.word.clone(),
         },
@@ -512,6 +516,14 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
         } else {
             crate::datapath_view::datapath_text(&info)
         }),
+        (Action::ShowIpRouteVrf | Action::ShowIpv6RouteVrf, Reply::Routes { routes }) => {
+            let vrf = p.word.clone().unwrap_or_default();
+            Ok(if p.json {
+                render::pretty(&crate::route::vrf_routes_json(&routes, &vrf))
+            } else {
+                crate::route::vrf_routes_text(&routes, p.action == Action::ShowIpv6RouteVrf, &vrf)
+            })
+        }
         (Action::ShowServices, Reply::Services { services }) => Ok(if p.json {
             render::pretty(&crate::service_view::services_json(&services))
         } else {

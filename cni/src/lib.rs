@@ -114,6 +114,8 @@ fn link_spec(
         ifname: env.ifname.clone(),
         host_ifname: host_ifname(&env.container_id, &env.ifname),
         mtu: net.mtu,
+        // A VRF pod's host routes go into the VRF's table: ternd's work.
+        host_routes: net.vrf.is_none(),
         addresses,
         routes,
     }
@@ -264,6 +266,7 @@ fn add(env: &Env, net: &Network) -> Result<serde_json::Value, CniError> {
         host_ifname: host.clone(),
         pools: net.pools.clone(),
         network: Some(net.name.clone()),
+        vrf: net.vrf.clone(),
     };
     let addresses = ternd::allocate(&net.socket, claim)?.addresses;
     crash_point("after-ipam");
@@ -304,6 +307,7 @@ fn add(env: &Env, net: &Network) -> Result<serde_json::Value, CniError> {
         mtu: net.mtu,
         namespace: env.namespace.clone(),
         network: Some(net.name.clone()),
+        vrf: net.vrf.clone(),
     };
     if let Err(e) = ternd::register(&net.socket, endpoint) {
         let _ = pod::pod_link_del(&host);

@@ -332,6 +332,9 @@ pub struct NetConf {
     /// (libcni sends both).
     #[serde(rename = "cni.dev/attachments")]
     pub attachments: Option<Vec<Attachment>>,
+    /// The VRF the network's pods join (a `vrf NAME` of ternd's config);
+    /// absent: the main table.
+    pub vrf: Option<String>,
 }
 
 /// A checked network configuration.
@@ -345,6 +348,8 @@ pub struct Network {
     pub data_dir: PathBuf,
     pub prev_result: Option<serde_json::Value>,
     pub valid_attachments: Option<Vec<Attachment>>,
+    /// The VRF of the network's pods (ternd checks that it exists).
+    pub vrf: Option<String>,
 }
 
 /// Parses stdin's network configuration for `command`. Text that is not
@@ -443,6 +448,11 @@ pub fn parse_netconf(bytes: &[u8], command: Command) -> Result<Network, CniError
         Some(d) => return Err(bad(format!("dataDir {} is not absolute", d.display()))),
         None => PathBuf::from(DEFAULT_DATA_DIR).join(&conf.name),
     };
+    if conf.vrf.as_deref().is_some_and(str::is_empty) {
+        return Err(bad(
+            "vrf is empty: give a VRF name or leave the key out".into()
+        ));
+    }
     let mut pools = conf.pod_cidrs;
     pools.sort_by_key(|p| p.addr().is_ipv6());
     Ok(Network {
@@ -454,6 +464,7 @@ pub fn parse_netconf(bytes: &[u8], command: Command) -> Result<Network, CniError
         data_dir,
         prev_result: conf.prev_result,
         valid_attachments: conf.valid_attachments.or(conf.attachments),
+        vrf: conf.vrf,
     })
 }
 
@@ -641,6 +652,13 @@ mod tests {
         assert_eq!(n.socket, PathBuf::from("/run/tern/node1/ternd.sock"));
         assert_eq!(n.data_dir, PathBuf::from("/var/lib/tern/cni/tern"));
         let code = |s: &str| parse_netconf(s.as_bytes(), Command::Add).unwrap_err().code;
+        assert_eq!(n.vrf, None);
+        let red = br#"{"cniVersion":"1.0.0","name":"red","type":"tern-cni",
+            "podCIDRs":["10.240.1.0/24"],"vrf":"red"}"#;
+        assert_eq!(
+            parse_netconf(red, Command::Add).unwrap().vrf.as_deref(),
+            Some("red")
+        );
         assert_eq!(code("{"), Code::Decode);
         for v in ["0.2.0", "1.2.0", "garbage", ""] {
             assert_eq!(
@@ -661,6 +679,7 @@ mod tests {
             r#"{"cniVersion":"1.0.0","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"],"dataDir":"rel"}"#,
             r#"{"cniVersion":"1.0.0","name":"","type":"tern-cni","podCIDRs":["10.0.0.0/24"]}"#,
             r#"{"cniVersion":"1.0.0","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"],"ternd":{"instance":"../x"}}"#,
+            r#"{"cniVersion":"1.0.0","name":"t","type":"tern-cni","podCIDRs":["10.0.0.0/24"],"vrf":""}"#,
         ] {
             assert_eq!(code(bad), Code::InvalidConfig, "{bad}");
         }

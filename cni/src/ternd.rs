@@ -117,7 +117,7 @@ pub fn import(socket: &Path, file: IpamFile) -> Result<(), CniError> {
 /// ternd's eBPF datapath as `show datapath` reports it (STATUS).
 pub fn datapath(socket: &Path) -> Result<tern_control::DatapathInfo, CniError> {
     match ask(socket, &Request::ShowDatapath)? {
-        Reply::Datapath(info) => Ok(info),
+        Reply::Datapath(info) => Ok(*info),
         other => Err(unexpected(other)),
     }
 }

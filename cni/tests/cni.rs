@@ -541,6 +541,7 @@ fn ternd_refuses_an_endpoint_its_datapath_cannot_program() {
         host_ifname: host.clone(),
         pools: vec!["10.244.7.0/24".parse().expect("pool")],
         network: Some("tern-test".into()),
+        vrf: None,
     };
     let r = tern_cni::ternd::allocate(&node.socket(), claim).expect("allocate");
     // A veth for it, as the plugin would make.
@@ -575,6 +576,7 @@ fn ternd_refuses_an_endpoint_its_datapath_cannot_program() {
         mtu: 1500,
         namespace: None,
         network: Some("tern-test".into()),
+        vrf: None,
     };
     let e = tern_cni::ternd::register(&node.socket(), ep).expect_err("registered");
     assert_eq!(e.code, tern_cni::spec::Code::Datapath, "{e}");

@@ -1,7 +1,7 @@
 //! What `show datapath`, `show datapath endpoints` and `show datapath
 //! drops` carry from ternd to tern: the eBPF pod datapath's settings, its
 //! endpoints with their counters, and its drop and path counters.
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
@@ -57,6 +57,22 @@ pub struct DatapathInfo {
     pub paths: Vec<NamedCount>,
     /// The last failure while programming the datapath, if any.
     pub last_error: Option<String>,
+    /// The SRv6 L3VPN's maps as they are (empty without SRv6).
+    #[serde(default)]
+    pub srv6: DatapathSrv6,
+}
+
+/// The SRv6 maps of the datapath, read back from the kernel.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatapathSrv6 {
+    /// This node's locators.
+    pub locators: Vec<IpNet>,
+    /// Local SIDs: (SID, behavior as RFC 8986 names it, VRF table).
+    pub sids: Vec<(Ipv6Addr, String, u32)>,
+    /// SR policies (H.Encaps.Red): (VRF table, prefix, segments).
+    pub policies: Vec<(u32, IpNet, Vec<Ipv6Addr>)>,
+    /// Pod interfaces in a VRF: (host veth name, table).
+    pub vrf_ifaces: Vec<(String, u32)>,
 }
 
 /// A counter with its name.

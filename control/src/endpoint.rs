@@ -44,6 +44,12 @@ pub struct Endpoint {
     /// predates the field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
+    /// The VRF the pod is in (the network configuration's `vrf`): its
+    /// addresses live in the VRF's table, apart from the main table's and
+    /// other VRFs' pods (which may hold the same addresses). None: the main
+    /// table, as before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrf: Option<String>,
 }
 
 impl Endpoint {
@@ -73,6 +79,10 @@ pub struct EndpointClaim {
     /// predates the field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
+    /// The network configuration's `vrf`: the addresses are unique within
+    /// that VRF (None: the main table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrf: Option<String>,
 }
 
 /// Addresses ternd holds for a pod interface whose ADD has not finished
@@ -91,6 +101,9 @@ pub struct Reservation {
     /// predates the field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
+    /// The claim's VRF (None: the main table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrf: Option<String>,
 }
 
 /// Why ternd refused an endpoint request; tern-cni turns each into the CNI
@@ -156,6 +169,7 @@ mod tests {
             mtu: 1500,
             namespace: None,
             network: None,
+            vrf: None,
         }
     }
 
@@ -168,6 +182,7 @@ mod tests {
             host_ifname: "tern0123456789a".into(),
             pools: vec!["10.244.1.0/24".parse().unwrap()],
             network: Some("tern".into()),
+            vrf: None,
         };
         let reservation = Reservation {
             container_id: "c1".into(),
@@ -176,6 +191,7 @@ mod tests {
             host_ifname: "tern0123456789a".into(),
             addresses: vec!["10.244.1.2/32".parse().unwrap()],
             network: None,
+            vrf: None,
         };
         // The IPAM file as tern-cni wrote it.
         let file: IpamFile = serde_json::from_str(
@@ -238,5 +254,24 @@ mod tests {
             serde_json::from_str::<Request>(&req).unwrap(),
             Request::EndpointAdd(ep)
         );
+    }
+
+    #[test]
+    fn vrf_is_optional_on_the_wire() {
+        let old = serde_json::to_value(sample()).unwrap();
+        assert!(old.get("vrf").is_none(), "{old}");
+        let mut ep = sample();
+        ep.vrf = Some("red".into());
+        let s = serde_json::to_string(&Request::EndpointAdd(ep.clone())).unwrap();
+        assert!(s.contains(r#""vrf":"red""#), "{s}");
+        assert_eq!(
+            serde_json::from_str::<Request>(&s).unwrap(),
+            Request::EndpointAdd(ep)
+        );
+        let claim: EndpointClaim = serde_json::from_str(
+            r#"{"container_id":"c1","ifname":"eth0","netns":"/n","host_ifname":"h","pools":[],"vrf":"blue"}"#,
+        )
+        .unwrap();
+        assert_eq!(claim.vrf.as_deref(), Some("blue"));
     }
 }

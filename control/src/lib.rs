@@ -26,7 +26,7 @@ pub mod grammar;
 pub mod services;
 pub mod show;
 
-pub use datapath::{DatapathEndpoint, DatapathInfo, EndpointTraffic, NamedCount};
+pub use datapath::{DatapathEndpoint, DatapathInfo, DatapathSrv6, EndpointTraffic, NamedCount};
 pub use endpoint::{
     Endpoint, EndpointClaim, IpamFile, IpamFileAllocation, Refusal, Reservation, check_namespace,
 };
@@ -196,6 +196,10 @@ pub enum Request {
         #[serde(default)]
         stream: bool,
     },
+    /// `show ip route vrf NAME` / `show ipv6 route vrf NAME`: the VRF's
+    /// table (its pods' routes, and the remote VPN prefixes its SR
+    /// policies reach). Answered with [`Reply::Routes`].
+    ShowVrfRoutes { ipv6: bool, vrf: String },
     /// Services in bulk (an orchestrator's call): upsert and delete many
     /// at once, or with `replace_all` make the given ones all there are.
     /// All or nothing: one bad service refuses the whole request.
@@ -298,7 +302,7 @@ pub enum Reply {
         reason: Refusal,
         message: String,
     },
-    Datapath(DatapathInfo),
+    Datapath(Box<DatapathInfo>),
     DatapathEndpoints {
         endpoints: Vec<DatapathEndpoint>,
     },

@@ -338,6 +338,10 @@ pub struct FibNextHop {
     pub ifindex: Option<u32>,
     pub ifname: Option<String>,
     pub weight: u8,
+    /// The SRv6 segments a VRF's route to a remote VPN prefix is
+    /// encapsulated with (zebra's `seg6` next hop); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seg6: Vec<std::net::Ipv6Addr>,
 }
 
 #[cfg(test)]

@@ -92,6 +92,10 @@ pub struct PodLinkSpec {
     /// default route of a family (0.0.0.0/0, ::/0) when this interface owns
     /// it, the network's pod CIDRs otherwise (see [`foreign_defaults`]).
     pub routes: Vec<IpNet>,
+    /// Whether the node's host routes to the pod go into the main table
+    /// here; false for a pod in a VRF, whose host routes ternd installs in
+    /// the VRF's table ([`crate::Netlink::vrf_pod_route_replace`]).
+    pub host_routes: bool,
 }
 
 /// The two ends of a wired pod interface.
@@ -266,18 +270,84 @@ async fn add_route(h: &Handle, msg: RouteMessage, what: String) -> Result<(), Po
 
 /// Host route to one pod address over the host end.
 fn host_route(addr: IpNet, host_index: u32) -> RouteMessage {
+    host_route_in(addr, host_index, None)
+}
+
+/// The same in `table` (None: the main table).
+fn host_route_in(addr: IpNet, host_index: u32, table: Option<u32>) -> RouteMessage {
     match addr.addr() {
-        IpAddr::V4(a) => RouteMessageBuilder::<Ipv4Addr>::new()
-            .destination_prefix(a, 32)
-            .output_interface(host_index)
-            .scope(RouteScope::Link)
-            .protocol(RouteProtocol::Other(CNI_ROUTE_PROTO))
-            .build(),
-        IpAddr::V6(a) => RouteMessageBuilder::<Ipv6Addr>::new()
-            .destination_prefix(a, 128)
-            .output_interface(host_index)
-            .protocol(RouteProtocol::Other(CNI_ROUTE_PROTO))
-            .build(),
+        IpAddr::V4(a) => {
+            let b = RouteMessageBuilder::<Ipv4Addr>::new()
+                .destination_prefix(a, 32)
+                .output_interface(host_index)
+                .scope(RouteScope::Link)
+                .protocol(RouteProtocol::Other(CNI_ROUTE_PROTO));
+            match table {
+                Some(t) => b.table_id(t).build(),
+                None => b.build(),
+            }
+        }
+        IpAddr::V6(a) => {
+            let b = RouteMessageBuilder::<Ipv6Addr>::new()
+                .destination_prefix(a, 128)
+                .output_interface(host_index)
+                .protocol(RouteProtocol::Other(CNI_ROUTE_PROTO));
+            match table {
+                Some(t) => b.table_id(t).build(),
+                None => b.build(),
+            }
+        }
+    }
+}
+
+impl crate::Netlink {
+    /// Installs (or replaces) the host route of a VRF pod's address `addr`
+    /// over its host veth `host_index` in the VRF's `table`, as tern-cni
+    /// installs a main-table pod's (scope link, protocol
+    /// [`CNI_ROUTE_PROTO`]).
+    pub async fn vrf_pod_route_replace(
+        &self,
+        addr: IpNet,
+        host_index: u32,
+        table: u32,
+    ) -> Result<(), crate::Error> {
+        self.handle
+            .route()
+            .add(host_route_in(addr, host_index, Some(table)))
+            .replace()
+            .execute()
+            .await
+            .map_err(|source| crate::Error::Request {
+                what: "VRF pod route add",
+                source,
+            })
+    }
+
+    /// Deletes that route; one that is not there is no error.
+    pub async fn vrf_pod_route_delete(
+        &self,
+        addr: IpNet,
+        host_index: u32,
+        table: u32,
+    ) -> Result<(), crate::Error> {
+        match self
+            .handle
+            .route()
+            .del(host_route_in(addr, host_index, Some(table)))
+            .execute()
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(rtnetlink::Error::NetlinkError(e))
+                if e.code.is_some_and(|c| c.get() == -nix::libc::ESRCH) =>
+            {
+                Ok(())
+            }
+            Err(source) => Err(crate::Error::Request {
+                what: "VRF pod route delete",
+                source,
+            }),
+        }
     }
 }
 
@@ -388,6 +458,9 @@ pub fn pod_link_add(spec: &PodLinkSpec) -> Result<PodLink, PodError> {
             set_up(&h, host_ifindex, "the host veth").await?;
             for a in &spec.addresses {
                 add_neighbour(&h, host_ifindex, a.addr(), &pod_mac2).await?;
+                if !spec.host_routes {
+                    continue;
+                }
                 add_route(
                     &h,
                     host_route(*a, host_ifindex),

@@ -52,7 +52,8 @@ enum Msg {
     Reload(Box<Config>, oneshot::Sender<Result<(), String>>),
     /// A second passed: follow the interfaces.
     Tick(oneshot::Sender<Option<Save>>),
-    /// The endpoints or the Loc-RIB changed: program the datapath.
+    /// The endpoints, the Loc-RIB or the VPN routes changed: program the
+    /// datapath.
     DatapathChanged(oneshot::Sender<()>),
     /// Stop serving and hand the state back for the shutdown sequence.
     Stop(oneshot::Sender<Daemon>),
@@ -154,7 +155,11 @@ impl Daemon {
     async fn follow_datapath(&mut self) {
         if self.datapath.is_none() {
             // No maps to program, but the egress gateways' health (a best
-            // path of an egress IP) still shows in `show egress-gateway`.
+            // path of an egress IP) still shows in `show egress-gateway`,
+            // and BGP still hears of the VRFs (empty: no VRF pod runs
+            // without the datapath).
+            let eps = self.endpoints.list();
+            self.srv6_plan(&eps);
             self.egress_sync();
             return;
         }
@@ -297,18 +302,21 @@ impl DaemonHandle {
         }
     }
 
-    /// Has the datapath programmed whenever the endpoint registry or the
-    /// Loc-RIB changes (the once-a-second tick catches the rest). A task of
-    /// its own: it ends with the daemon or when a source is gone.
+    /// Has the datapath programmed whenever the endpoint registry, the
+    /// Loc-RIB or the VPN routes BGP chose change (the once-a-second tick
+    /// catches the rest). A task of its own: it ends with the daemon or
+    /// when a source is gone.
     pub async fn follow(
         self,
         mut endpoints: watch::Receiver<Vec<tern_control::Endpoint>>,
         mut loc_rib: watch::Receiver<LocRibView>,
+        mut vpn_routes: watch::Receiver<Vec<tern_srv6::VpnRoute>>,
     ) {
         loop {
             tokio::select! {
                 r = endpoints.changed() => if r.is_err() { return },
                 r = loc_rib.changed() => if r.is_err() { return },
+                r = vpn_routes.changed() => if r.is_err() { return },
             }
             if self.ask(Msg::DatapathChanged).await.is_none() {
                 return;

@@ -9,6 +9,7 @@ use tern_netlink::Link;
 use super::Daemon;
 use crate::config::DatapathConfig;
 use crate::datapath::{DatapathRuntime, tunnel_routes, unconfigured};
+use crate::srv6::Srv6Wanted;
 impl Daemon {
     /// Starts, keeps or stops the datapath for `cfg` (a config change or
     /// ternd's start). Loading failures refuse the change.
@@ -43,19 +44,35 @@ impl Daemon {
         Ok(())
     }
 
+    /// The SRv6 L3VPN's share of a pass: each VRF's pod prefixes handed
+    /// to BGP, and the plan of the VPN routes BGP chose (kept for `show`)
+    /// turned into the datapath's state.
+    pub fn srv6_plan(&mut self, eps: &[tern_control::Endpoint]) -> Srv6Wanted {
+        let cfg = &self.config.srv6;
+        let prefixes = crate::srv6::vrf_prefixes(cfg, eps);
+        self.vpn.set_vrf_prefixes(prefixes.clone());
+        let plan = tern_srv6::plan(cfg, &self.vpn.routes(), &prefixes);
+        let wanted = crate::srv6::wanted(cfg, &plan);
+        self.srv6_plan = plan;
+        wanted
+    }
+
     /// One reconcile pass with the links given (see
     /// [`DatapathRuntime::reconcile`]).
     pub async fn datapath_reconcile_with(&mut self, cfg: &DatapathConfig, links: &[Link]) {
         self.egress.set_node_addrs(links);
+        let eps = self.endpoints.list();
+        let srv6 = self.srv6_plan(&eps);
         if self.datapath.is_none() {
             self.services_sync();
             self.egress_sync();
             return;
         }
-        let eps = self.endpoints.list();
         let (tunnels, over) = self.loc_rib.read(|rib| tunnel_routes(cfg, rib));
+        let vrf_tables = crate::srv6::vrf_tables(&self.config.srv6);
         if let Some(rt) = &mut self.datapath {
-            rt.reconcile(cfg, links, &eps, (&tunnels, over)).await;
+            rt.reconcile(cfg, links, &eps, (&tunnels, over), (&vrf_tables, &srv6))
+                .await;
         }
         self.services_sync();
         self.egress_sync();

@@ -46,6 +46,8 @@ pub struct Daemon {
     pub(crate) loc_rib: crate::locrib::LocRibFeed,
     /// The VPN routes BGP chose and the VRFs' prefixes (SRv6 L3VPN).
     pub(crate) vpn: crate::vpn::VpnFeed,
+    /// The SRv6 plan of the last datapath pass (`show` reads it).
+    pub(crate) srv6_plan: tern_srv6::Srv6Plan,
 }
 
 /// What a ternd starts from: its configuration, where it came from, the
@@ -101,6 +103,7 @@ impl Daemon {
             statics: Default::default(),
             loc_rib,
             vpn,
+            srv6_plan: Default::default(),
         };
         // Before the first client can ask; the reconcile loop follows
         // later changes.
@@ -123,15 +126,21 @@ impl Daemon {
         Ok(d)
     }
 
-    /// The endpoints' and the Loc-RIB's subscriptions, which the daemon's
-    /// follower task watches (see [`actor::DaemonHandle::follow`]).
+    /// The endpoints', the Loc-RIB's and the VPN routes' subscriptions,
+    /// which the daemon's follower task watches (see
+    /// [`actor::DaemonHandle::follow`]).
     pub fn subscriptions(
         &self,
     ) -> (
         tokio::sync::watch::Receiver<Vec<tern_control::Endpoint>>,
         tokio::sync::watch::Receiver<crate::locrib::LocRibView>,
+        tokio::sync::watch::Receiver<Vec<tern_srv6::VpnRoute>>,
     ) {
-        (self.endpoints.subscribe(), self.loc_rib.subscribe())
+        (
+            self.endpoints.subscribe(),
+            self.loc_rib.subscribe(),
+            self.vpn.subscribe_routes(),
+        )
     }
 
     /// The clean stop: the BGP sessions ceased and Tern's routes taken
@@ -241,8 +250,20 @@ impl Daemon {
         let services_changed = new.services != self.config.services;
         let egress_changed = new.egress != self.config.egress;
         let statics_changed = new.static_routes != self.config.static_routes;
+        let srv6_changed = new.srv6 != self.config.srv6;
         let bgp_before = self.bgp.as_ref().map(|b| b.speaker.clone());
         self.commit_bgp(new).await?;
+        if srv6_changed && !egress_changed {
+            // VRF tables, SIDs and policies: a datapath pass (the egress
+            // change below makes one too).
+            match self.netlink.links().await {
+                Ok(links) => {
+                    let cfg = self.config.datapath.clone();
+                    self.datapath_reconcile_with(&cfg, &links).await;
+                }
+                Err(e) => tracing::warn!(error = %e, "link dump failed"),
+            }
+        }
         if egress_changed {
             // The gateways' egress IPs are followed in the Loc-RIB.
             self.retap();
@@ -294,10 +315,17 @@ impl Daemon {
             .await;
     }
 
+    /// The main table's pods (a VRF pod never reaches services or the
+    /// egress gateway, and its addresses may be another pod's).
+    fn main_table_pods(&self) -> Vec<tern_control::Endpoint> {
+        let mut eps = self.endpoints.list();
+        eps.retain(|e| e.vrf.is_none());
+        eps
+    }
+
     /// The local pods' addresses: which backends are on this node.
     fn local_addresses(&self) -> std::collections::HashSet<std::net::IpAddr> {
-        self.endpoints
-            .list()
+        self.main_table_pods()
             .iter()
             .flat_map(|e| e.addresses.iter().map(|a| a.addr()))
             .collect()
@@ -320,9 +348,12 @@ impl Daemon {
         };
         // The datapath first: with one, a VIP is announced only once its
         // frontend is programmed here (never before the node can serve it).
+        let pod_netns: std::collections::BTreeSet<String> = self
+            .main_table_pods()
+            .into_iter()
+            .map(|e| e.netns)
+            .collect();
         self.service_vips = if let Some(rt) = &mut self.datapath {
-            let pod_netns: std::collections::BTreeSet<String> =
-                self.endpoints.list().into_iter().map(|e| e.netns).collect();
             self.services.reconcile(
                 rt.datapath_mut(),
                 &self.config.services,
@@ -357,8 +388,7 @@ impl Daemon {
     /// The local pods as the egress gateway's plan sees them: each address
     /// of each endpoint, with the pod's namespace.
     fn egress_pods(&self) -> Vec<tern_egressgw::PodInfo> {
-        self.endpoints
-            .list()
+        self.main_table_pods()
             .iter()
             .flat_map(|e| {
                 e.addresses.iter().map(|a| tern_egressgw::PodInfo {
@@ -704,6 +734,9 @@ impl Daemon {
                 message: "write memory is served by the control server".into(),
             },
             Request::EndpointAllocate(claim) => {
+                if let Some(why) = self.vrf_refusal(&claim) {
+                    return refused(why);
+                }
                 let links = match self.netlink.links().await {
                     Ok(l) => l,
                     Err(e) => {
@@ -744,7 +777,7 @@ impl Daemon {
                 self.endpoints_reply(r)
             }
             Request::ShowEndpoints => self.endpoints_reply(Ok(self.endpoints.list())),
-            Request::ShowDatapath => Reply::Datapath(self.datapath_info()),
+            Request::ShowDatapath => Reply::Datapath(Box::new(self.datapath_info())),
             Request::ShowDatapathEndpoints => Reply::DatapathEndpoints {
                 endpoints: self.datapath_endpoints(),
             },
@@ -765,6 +798,7 @@ impl Daemon {
             | Request::ShowBgpNeighbors { .. }
             | Request::ShowBgpAdjRib { .. }
             | Request::ShowRoutes { .. }
+            | Request::ShowVrfRoutes { .. }
             | Request::ClearBgp { .. } => self.show(req).await,
             Request::ShowInterfaces { name } => match self.netlink.links().await {
                 Err(e) => Reply::Error {
@@ -788,6 +822,27 @@ impl Daemon {
                 }
             },
         }
+    }
+
+    /// Why a claim for a pod in a VRF is refused: the VRF must be
+    /// configured with a table, and the eBPF datapath must run (the kernel
+    /// has no VRF devices: a VRF is its table plus the datapath's maps).
+    fn vrf_refusal(
+        &self,
+        claim: &tern_control::EndpointClaim,
+    ) -> Option<crate::endpoints::Refused> {
+        let vrf = claim.vrf.as_deref()?;
+        let why = match crate::srv6::vrf_table(&self.config.srv6, vrf) {
+            Err(why) => why,
+            Ok(_) if self.config.datapath.mode.is_none() => {
+                format!("VRF {vrf}: pods in a VRF need the eBPF datapath (no `datapath mode` line)")
+            }
+            Ok(_) => return None,
+        };
+        Some(crate::endpoints::Refused {
+            reason: tern_control::Refusal::Invalid,
+            message: why,
+        })
     }
 
     /// The endpoints and reservations after an endpoint request, or why it

@@ -17,6 +17,7 @@ async fn answer(daemon: &mut Daemon, req: Request) -> Reply {
     let speaker = daemon.bgp.as_ref().map(|b| b.speaker.clone());
     let answer = match (req, speaker) {
         (Request::ShowRoutes { ipv6, .. }, speaker) => routes(daemon, ipv6, speaker).await,
+        (Request::ShowVrfRoutes { ipv6, vrf }, _) => vrf_routes(daemon, ipv6, &vrf).await,
         (Request::ShowBgpRoutes { .. }, None) => Ok(Reply::BgpTable(Default::default())),
         (Request::ShowBgpNeighbors { .. }, None) => Ok(Reply::BgpNeighbors {
             configured: false,
@@ -70,6 +71,79 @@ async fn answer(daemon: &mut Daemon, req: Request) -> Reply {
         (other, _) => Err(format!("not a show request: {other:?}")),
     };
     answer.unwrap_or_else(|message| Reply::Error { message })
+}
+
+/// `show ip route vrf NAME` / `show ipv6 route vrf NAME`: the VRF's
+/// kernel table as zebra shows a VRF (its pods' host routes are kernel
+/// routes: tern-cni's protocol 203 is no zebra protocol), and the remote
+/// VPN prefixes the VRF imported as BGP routes through the VPN route's next
+/// hop, with the SID they are encapsulated to as zebra's `seg6`.
+async fn vrf_routes(daemon: &mut Daemon, ipv6: bool, vrf: &str) -> Result<Reply, String> {
+    use tern_control::{FibNextHop, FibRoute};
+    let table = crate::srv6::vrf_table(&daemon.config.srv6, vrf)
+        .map_err(|_| format!("VRF {vrf} not found"))?;
+    let links = daemon
+        .netlink
+        .links()
+        .await
+        .map_err(|e| format!("cannot read interfaces: {e}"))?;
+    let name = |i: u32| links.iter().find(|l| l.index == i).map(|l| l.name.clone());
+    let mut routes: Vec<FibRoute> = Vec::new();
+    daemon
+        .netlink
+        .visit_kernel_routes(ipv6, Some(table), |k| {
+            if k.route.prefix.addr().is_ipv6() != ipv6 || k.route.table != table {
+                return;
+            }
+            routes.push(FibRoute {
+                prefix: k.route.prefix,
+                protocol: "kernel".into(),
+                distance: 0,
+                metric: k.route.metric,
+                table,
+                nexthops: k
+                    .route
+                    .nexthops
+                    .iter()
+                    .map(|h| FibNextHop {
+                        gateway: h.gateway.map(|g| g.to_string()),
+                        ifindex: h.ifindex,
+                        ifname: h.ifindex.and_then(name),
+                        weight: h.weight,
+                        seg6: Vec::new(),
+                    })
+                    .collect(),
+                uptime_secs: None,
+                blackhole: k.blackhole,
+            });
+        })
+        .await
+        .map_err(|e| format!("cannot read routes: {e}"))?;
+    for e in daemon
+        .srv6_plan
+        .encap
+        .iter()
+        .filter(|e| e.table == table && e.prefix.addr().is_ipv6() == ipv6)
+    {
+        routes.push(FibRoute {
+            prefix: e.prefix,
+            protocol: "bgp".into(),
+            distance: 20,
+            metric: 0,
+            table,
+            nexthops: vec![FibNextHop {
+                gateway: Some(e.next_hop.to_string()),
+                ifindex: None,
+                ifname: None,
+                weight: 1,
+                seg6: vec![e.sid],
+            }],
+            uptime_secs: None,
+            blackhole: false,
+        });
+    }
+    routes.sort_by_key(|r| r.prefix);
+    Ok(Reply::Routes { routes })
 }
 
 /// `show ip route` / `show ipv6 route` in one reply.

@@ -501,3 +501,32 @@ fn pods_are_checked() {
     ));
     assert!(e.to_string().contains("only for Tern nodes"), "{e}");
 }
+
+#[test]
+fn srv6_lab_parses() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/srv6.clab.yml");
+    let t = Topology::load(&path).unwrap_or_else(|e| panic!("srv6.clab.yml must parse: {e}"));
+    let roles: Vec<(&str, Role)> = t.nodes.iter().map(|n| (n.name.as_str(), n.role)).collect();
+    assert_eq!(
+        roles,
+        [
+            ("tor1", Role::Frr),
+            ("node1", Role::Tern),
+            ("node2", Role::Tern)
+        ]
+    );
+    // The pods come from lab/tools/cni_pod.py with each VRF's network
+    // configuration, not from the `tern.pods` label.
+    assert!(t.nodes.iter().all(|n| n.pods.is_empty()));
+    for n in ["node1", "node2"] {
+        for vrf in ["red", "blue"] {
+            let conf = path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(format!("srv6/{n}/{vrf}.conf"));
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&conf).expect("netconf")).expect("JSON");
+            assert_eq!(v["vrf"], vrf, "{}", conf.display());
+        }
+    }
+}
