@@ -267,13 +267,27 @@ fn vrf_pods_reach_their_own_vrf_across_nodes_over_srv6() {
         (false, "show ip route vrf red json"),
         (true, "show ipv6 route vrf red json"),
     ] {
-        let t = tern(&ns("node1"), cmd);
         let own = pods.addr("node1", "red1", v6);
         let len = if v6 { 128 } else { 32 };
+        let remote = pods.addr("node2", "red2", v6);
+        // The BGP sessions come up and the VPN routes arrive after the
+        // datapath is programmed.
+        let t = eventually(90, &format!("node1: {remote} in {cmd}"), || {
+            let t = tern(&ns("node1"), cmd);
+            if t[format!("{remote}/{len}")][0]["protocol"] == "bgp" {
+                Ok(t)
+            } else {
+                Err(format!(
+                    "{t}\ntor1:\n{}\n{}\nnode1: {}",
+                    tern_tests::vtysh_text(&ns("tor1"), "show bgp summary"),
+                    tern_tests::vtysh_text(&ns("tor1"), "show bgp ipv4 vpn"),
+                    tern(&ns("node1"), "show bgp summary json")
+                ))
+            }
+        });
         let mine = &t[format!("{own}/{len}")][0];
         assert_eq!(mine["protocol"], "kernel", "{cmd}: {t}");
         assert_eq!(mine["vrfName"], "red", "{cmd}: {t}");
-        let remote = pods.addr("node2", "red2", v6);
         let theirs = &t[format!("{remote}/{len}")][0];
         assert_eq!(theirs["protocol"], "bgp", "{cmd}: {t}");
         let seg = theirs["nexthops"][0]["seg6"]["segs"]
