@@ -1,6 +1,7 @@
 //! The SRv6 L3VPN end to end (lab/topologies/srv6.clab.yml, issue 14): FRR
-//! tor1 on an IPv6 fabric (SIDs routed over IPv6; VPNv4 routes on IPv4 sessions), two Tern nodes, each with pods red1 and
-//! red2 in VRF red and blue1 in VRF blue, blue1 holding red1's addresses.
+//! tor1 on an IPv6 fabric (the SIDs routed over IPv6, VPNv4 routes on IPv4
+//! sessions), two Tern nodes, each with pods red1 and red2 in VRF red and
+//! blue1 in VRF blue, blue1 holding red1's addresses.
 //! Checked with real packets:
 //! - red pods reach the other node's red pods and blue1 the other blue1
 //!   (ping and a 1 MiB TCP transfer with every byte checked, IPv4 and
