@@ -275,7 +275,7 @@ fn services_balance_vips_from_the_tor_to_pods_on_both_nodes() {
             c["count"].as_u64().unwrap_or(0) > 0,
             "{node} carried connections: {c}"
         );
-        // `datapath xdp auto` (the default): the uplink (a veth) takes the
+        // `datapath xdp auto` (the lab's nodes have it): the uplink (a veth) takes the
         // XDP program in native mode, and north-south connections to the
         // local pods were translated there (all answered above).
         let d = tern(node, "show datapath json");

@@ -9,8 +9,8 @@
 //! datapath vxlan-port N          (default 4789)
 //! datapath geneve-port N         (default 6081)
 //! datapath cluster-cidr PREFIX   (repeatable: learnt prefixes inside it are pod CIDRs)
-//! datapath xdp auto|off          (default auto: the uplink's XDP service fast
-//!                                 path where its driver has native XDP)
+//! datapath xdp auto|off          (default off; auto: the uplink's XDP service
+//!                                 fast path where its driver has native XDP)
 //! ```
 //! Every line has a `no` form that returns to the default.
 use std::{collections::BTreeSet, fmt::Write as _};
@@ -72,8 +72,10 @@ pub struct DatapathConfig {
     /// Prefixes that hold every node's pod CIDR: a prefix learnt over BGP
     /// that lies inside one of them is a remote pod CIDR (tunnel map entry).
     pub cluster_cidrs: BTreeSet<IpNet>,
-    /// `datapath xdp auto` (the default): the uplink's XDP program in native
-    /// mode where the driver has it; `off`: the TC programs only.
+    /// `datapath xdp auto`: the uplink's XDP program in native mode where the
+    /// driver has it; `off` (the default): the TC programs only. Off by
+    /// default because XDP needs full checksums from the uplink's peer (a
+    /// veth peer's locally made packets carry partial ones).
     pub xdp: bool,
 }
 
@@ -86,7 +88,7 @@ impl Default for DatapathConfig {
             vxlan_port: DEFAULT_VXLAN_PORT,
             geneve_port: DEFAULT_GENEVE_PORT,
             cluster_cidrs: BTreeSet::new(),
-            xdp: true,
+            xdp: false,
         }
     }
 }
@@ -140,7 +142,7 @@ pub(crate) fn apply(dp: &mut DatapathConfig, words: &[&str]) -> Result<Handled, 
                 _ => return Err(format!("invalid datapath xdp \"{v}\" (auto or off)")),
             }
         }
-        ["no", "datapath", "xdp", ..] => dp.xdp = true,
+        ["no", "datapath", "xdp", ..] => dp.xdp = false,
         ["no", "datapath", "mode", ..] => dp.mode = None,
         ["no", "datapath", "uplink", ..] => dp.uplink = None,
         ["no", "datapath", "vni", ..] => dp.vni = DEFAULT_VNI,
@@ -202,8 +204,8 @@ pub(crate) fn render(dp: &DatapathConfig, out: &mut String) {
     for c in &dp.cluster_cidrs {
         let _ = writeln!(out, "datapath cluster-cidr {c}");
     }
-    if !dp.xdp {
-        let _ = writeln!(out, "datapath xdp off");
+    if dp.xdp {
+        let _ = writeln!(out, "datapath xdp auto");
     }
     if let Some(m) = dp.mode {
         let _ = writeln!(out, "datapath mode {}", m.keyword());
@@ -222,7 +224,7 @@ mod tests {
         let text = "datapath mode vxlan\ndatapath uplink eth1\ndatapath vni 4242\n\
                     datapath vxlan-port 8472\ndatapath geneve-port 6082\n\
                     datapath cluster-cidr 10.244.0.0/16\ndatapath cluster-cidr 2001:db8:244::/48\n\
-                    datapath xdp off\n";
+                    datapath xdp auto\n";
         let c = Config::parse("t", text).expect("valid");
         let d = &c.datapath;
         assert_eq!(d.mode, Some(super::DatapathMode::Vxlan));
@@ -231,7 +233,7 @@ mod tests {
         assert!(d.is_pod_cidr(&"10.244.2.0/24".parse().unwrap()));
         assert!(d.is_pod_cidr(&"2001:db8:244:2::/64".parse().unwrap()));
         assert!(!d.is_pod_cidr(&"198.51.100.12/32".parse().unwrap()));
-        assert!(!d.xdp);
+        assert!(d.xdp);
         let r = c.render();
         let again = Config::parse("running", &r).expect("rendered config parses");
         assert_eq!(again, c, "{r}");

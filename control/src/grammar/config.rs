@@ -389,12 +389,9 @@ fn datapath() -> Vec<Pattern> {
         vec![
             dp,
             xdp,
-            Kw(
-                "auto",
-                "Native XDP where the uplink's driver has it (default)",
-            ),
+            Kw("auto", "Native XDP where the uplink's driver has it"),
         ],
-        vec![dp, xdp, Kw("off", "TC programs only")],
+        vec![dp, xdp, Kw("off", "TC programs only (default)")],
         vec![NO, dp, xdp],
     ];
     p.extend(
