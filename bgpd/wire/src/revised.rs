@@ -10,7 +10,6 @@ use std::net::Ipv4Addr;
 use thiserror::Error;
 
 use crate::attr_type;
-use crate::attributes::Srv6Malformation;
 use crate::family::AfiSafi;
 use crate::notification::{NotificationMessage, code, update_subcode};
 
@@ -244,4 +243,32 @@ impl UpdateOutcome {
             Self::Accept | Self::SessionReset(_) => &[],
         }
     }
+}
+
+/// Why the SRv6 part of a Prefix-SID attribute is malformed (RFC 9252 §8:
+/// the whole attribute is then discarded, RFC 8669's rule).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum Srv6Malformation {
+    /// An SRv6 Service TLV without even its reserved octet.
+    #[error("SRv6 Service TLV without its reserved octet")]
+    ServiceTooShort,
+    /// A sub-TLV header or value runs past its SRv6 Service TLV.
+    #[error("an SRv6 Service sub-TLV runs past its TLV")]
+    SubTlvOverrun,
+    /// A SID Information sub-TLV shorter than its 21 fixed octets.
+    #[error("SRv6 SID Information sub-TLV of {length} octets, fewer than 21")]
+    SidInformationTooShort { length: usize },
+    /// A sub-sub-TLV header or value runs past its SID Information sub-TLV.
+    #[error("an SRv6 Service Data sub-sub-TLV runs past its sub-TLV")]
+    SubSubTlvOverrun,
+    /// A SID Structure sub-sub-TLV whose length is not 6.
+    #[error("SRv6 SID Structure sub-sub-TLV of {length} octets, not 6")]
+    StructureLength { length: usize },
+    /// Locator block, node, function and argument add up to more than 128 bits.
+    #[error("SRv6 SID structure of {bits} bits, more than 128")]
+    StructureTooLong { bits: u16 },
+    /// The transposed bits do not fit the SID (offset + length > 128) or
+    /// any label field (more than 24 bits).
+    #[error("SRv6 transposition of {length} bits at offset {offset} does not fit")]
+    Transposition { offset: u8, length: u8 },
 }
