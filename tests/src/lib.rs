@@ -163,6 +163,16 @@ impl Lab {
             topo,
             _copy: copy,
         };
+        // A run that was killed (no Drop) leaves its lab up under the same
+        // name; its processes and namespaces would make this `up` fail.
+        if lab.state_dir().exists() {
+            eprintln!("lab {name}: taking down what an earlier run left up");
+            run_ok(
+                Command::new(bin("tern-lab"))
+                    .args(["down", "--lab"])
+                    .arg(name),
+            );
+        }
         run_ok(
             Command::new(bin("tern-lab"))
                 .args(["up", "-t"])

@@ -138,6 +138,24 @@ fn spread(names: &[String]) -> BTreeMap<String, usize> {
     m
 }
 
+/// The destinations of the routes ternd installed in `ns`, both families.
+fn kernel_routes(ns: &str) -> Vec<String> {
+    let proto = tern_netlink::TERN_PROTO.to_string();
+    ["-4", "-6"]
+        .iter()
+        .flat_map(|fam| {
+            let v = tern_tests::json(
+                Command::new("ip").args(["-n", ns, fam, "-j", "route", "show", "proto", &proto]),
+            );
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["dst"].as_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// The paths tor1 has for `prefix` (0 when it has no route).
 fn tor_paths(tor: &str, prefix: &str, v6: bool) -> usize {
     let cmd = format!(
@@ -251,6 +269,37 @@ fn services_balance_vips_from_the_tor_to_pods_on_both_nodes() {
         ),
     );
 
+    // Traffic starts only once each node has the routes (BGP, through
+    // tor1) back to the client and to the other node's pods and uplink
+    // (policy cluster forwards there, SNATed to the node). Without them a
+    // node's first SYN-ACK is lost, and the client's retransmitted SYN may
+    // take the other ECMP path: over veth, tor1 hashes with the hash the
+    // client's socket put on the packet, and TCP changes that hash on a
+    // retransmission. Two nodes then translate one flow differently, and
+    // the backend resets it.
+    for (node, other) in [(&n1, 2), (&n2, 1)] {
+        let want = [
+            "203.0.113.0/24".to_owned(),
+            "2001:db8:ff::/64".to_owned(),
+            format!("10.244.{other}.0/24"),
+            format!("2001:db8:244:{other}::/64"),
+            format!("192.0.2.{}/31", 2 * (other - 1)),
+            format!("2001:db8:0:{other}::/64"),
+        ];
+        eventually(
+            60,
+            &format!("{node}: routes to the client and the other node"),
+            || {
+                let have = kernel_routes(node);
+                let missing: Vec<&String> = want.iter().filter(|w| !have.contains(*w)).collect();
+                if missing.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("missing {missing:?} in {have:?}"))
+                }
+            },
+        );
+    }
     // Announced by both nodes, ECMP on tor1; every connection answered,
     // spread over the four pods.
     wait_paths(&tor, &format!("{VIP}/32"), false, 2);
