@@ -30,6 +30,28 @@ pub fn vrf_tables(cfg: &Srv6Config) -> BTreeMap<String, u32> {
         .collect()
 }
 
+/// The locators for `show segment-routing srv6 locator`, by name; the
+/// one BGP takes its SIDs from is owned by bgp.
+pub fn locator_views(cfg: &Srv6Config) -> Vec<tern_control::Srv6LocatorView> {
+    cfg.locators
+        .values()
+        .zip(1..)
+        .map(|(l, id)| {
+            let s = l.structure();
+            tern_control::Srv6LocatorView {
+                name: l.name().to_owned(),
+                id,
+                prefix: l.prefix().to_string(),
+                block_len: s.block_len,
+                node_len: s.node_len,
+                function_len: s.func_len,
+                argument_len: s.arg_len,
+                owner: (cfg.bgp_locator.as_deref() == Some(l.name())).then(|| "bgp".to_owned()),
+            }
+        })
+        .collect()
+}
+
 /// Why a pod cannot join `vrf`, or its table.
 pub fn vrf_table(cfg: &Srv6Config, vrf: &str) -> Result<u32, String> {
     match cfg.vrfs.get(vrf) {

@@ -7,9 +7,11 @@ use tern_control::{BgpPeerSummary, BgpSummary};
 use crate::render::uptime;
 
 /// The families a summary can show, with FRR's titles and JSON keys.
-pub const FAMILIES: [(&str, &str); 2] = [
+pub const FAMILIES: [(&str, &str); 4] = [
     ("ipv4Unicast", "IPv4 Unicast"),
+    ("ipv4Vpn", "IPv4 VPN"),
     ("ipv6Unicast", "IPv6 Unicast"),
+    ("ipv6Vpn", "IPv6 VPN"),
 ];
 
 fn peers_of<'a>(s: &'a BgpSummary, family: &'a str) -> impl Iterator<Item = &'a BgpPeerSummary> {

@@ -17,7 +17,7 @@ const NO_INSTANCE: &str = "Default BGP instance not found";
 const DEFAULT_LOCAL_PREF: u32 = 100;
 
 /// Status codes: `*` valid, `>` best or `=` multipath, `i` internal.
-fn status(p: &BgpPath) -> String {
+pub(crate) fn status(p: &BgpPath) -> String {
     let valid = if p.valid { '*' } else { ' ' };
     let sel = if p.best {
         '>'
@@ -111,10 +111,15 @@ pub(crate) fn row(
     } else {
         out.push_str(&" ".repeat(17));
     }
-    let nh = match nh_hostname(p, local_host) {
+    let mut nh = match nh_hostname(p, local_host) {
         Some(h) => format!("{}({})", table_next_hop(p), crate::render::printable(h)),
         None => table_next_hop(p).to_owned(),
     };
+    // A VPN route exported from a VRF: the VRF's id, and `<` for
+    // announce-nh-self.
+    if p.vpn.as_ref().is_some_and(|v| v.vrf.is_some()) {
+        let _ = write!(nh, "@{}<", vrf_id_text(p));
+    }
     out.push_str(&nh);
     pad(out, nh.len(), 16, 36);
     match p.med {
@@ -137,7 +142,7 @@ pub(crate) fn row(
 }
 
 /// [`row`], without hostnames when `hide` (FRR's traditional profile).
-fn row_shown(
+pub(crate) fn row_shown(
     r: &BgpRoute,
     p: &BgpPath,
     first: bool,
@@ -239,7 +244,12 @@ fn selection_reason(r: &BgpRoute) -> Option<&'static str> {
     (r.paths.len() == 1).then_some("First path received")
 }
 
-fn path_json(r: &BgpRoute, p: &BgpPath, family: BgpFamily, local_host: Option<&str>) -> Value {
+pub(crate) fn path_json(
+    r: &BgpRoute,
+    p: &BgpPath,
+    family: BgpFamily,
+    local_host: Option<&str>,
+) -> Value {
     let mut o = Map::new();
     o.insert("valid".into(), json!(p.valid));
     if p.best {
@@ -461,17 +471,40 @@ pub fn detail_text(t: &BgpTable, local_host: Option<&str>) -> String {
         return "% Network not in table\n".to_owned();
     };
     let mut out = String::new();
+    route_detail_text(r, local_host, None, &mut out);
+    out
+}
+
+/// One prefix in detail; `rd` for a VPN route (`show bgp ipv4 vpn
+/// PREFIX`), which FRR prints with its RD, its local label, and each
+/// path's remote label and SID, without the table name and the
+/// bestpath-from-AS.
+pub(crate) fn route_detail_text(
+    r: &BgpRoute,
+    local_host: Option<&str>,
+    rd: Option<&str>,
+    out: &mut String,
+) {
+    let vpn = rd.is_some();
     let _ = writeln!(
         out,
-        "BGP routing table entry for {}, version {}",
-        r.prefix, r.version
+        "BGP routing table entry for {}{}, version {}",
+        rd.map(|d| format!("{d}:")).unwrap_or_default(),
+        r.prefix,
+        r.version
     );
+    if vpn {
+        // The local label: Tern allocates none (SRv6 services carry the
+        // SID's function in the label, per path).
+        out.push_str("not allocated\n");
+    }
+    let table = if vpn { "" } else { ", table default" };
     let best = r.paths.iter().position(|p| p.best);
     match best {
         Some(b) => {
             let _ = writeln!(
                 out,
-                "Paths: ({} available, best #{}, table default)",
+                "Paths: ({} available, best #{}{table})",
                 r.paths.len(),
                 b + 1
             );
@@ -516,7 +549,11 @@ pub fn detail_text(t: &BgpTable, local_host: Option<&str>) -> String {
             }
             .to_owned(),
         };
-        let _ = writeln!(out, "    {nh} from {from} ({})", p.peer_router_id);
+        let vrf = match p.vpn.as_ref().and_then(|v| v.vrf.as_deref()) {
+            Some(name) => format!(" vrf {name}({}) announce-nh-self", vrf_id_text(p)),
+            None => String::new(),
+        };
+        let _ = writeln!(out, "    {nh} from {from} ({}){vrf}", p.peer_router_id);
         if let Some(ll) = &p.next_hop_link_local {
             if link_local_used(p) {
                 let _ = writeln!(out, "    ({ll}) (used)");
@@ -551,7 +588,8 @@ pub fn detail_text(t: &BgpTable, local_host: Option<&str>) -> String {
             line.push_str(", multipath");
         }
         if p.best {
-            if p.from_as == 0 {
+            if vpn {
+            } else if p.from_as == 0 {
                 line.push_str(", bestpath-from-AS Local");
             } else {
                 let _ = write!(line, ", bestpath-from-AS {}", p.from_as);
@@ -588,6 +626,12 @@ pub fn detail_text(t: &BgpTable, local_host: Option<&str>) -> String {
             }
             out.push('\n');
         }
+        if let Some(v) = &p.vpn {
+            let _ = writeln!(out, "      Remote label: {}", v.label);
+            if let Some(sid) = &v.sid {
+                let _ = writeln!(out, "      Remote SID: {sid}");
+            }
+        }
         if let Some(u) = &p.last_update {
             // ctime's text ends in its own newline, as in FRR.
             let _ = write!(out, "      Last update: {}", u.string);
@@ -596,7 +640,14 @@ pub fn detail_text(t: &BgpTable, local_host: Option<&str>) -> String {
             }
         }
     }
-    out
+}
+
+/// The id FRR prints after a VPN path's VRF ("-" when it has none).
+pub(crate) fn vrf_id_text(p: &BgpPath) -> String {
+    p.vpn
+        .as_ref()
+        .and_then(|v| v.vrf_id)
+        .map_or_else(|| "-".to_owned(), |id| id.to_string())
 }
 
 /// `show ip bgp PREFIX json`: `{}` when the prefix is not in the table.
@@ -607,6 +658,16 @@ pub fn detail_json(t: &BgpTable, family: BgpFamily, local_host: Option<&str>) ->
     let Some(r) = t.routes.first() else {
         return json!({});
     };
+    route_detail_json(r, family, local_host)
+}
+
+/// One prefix in detail as FRR's JSON has it (a VPN path adds its VRF,
+/// remote label and SID).
+pub(crate) fn route_detail_json(
+    r: &BgpRoute,
+    family: BgpFamily,
+    local_host: Option<&str>,
+) -> Value {
     let mut adv = Map::new();
     for (addr, host) in &r.advertised_to {
         let mut o = Map::new();
@@ -633,6 +694,13 @@ pub fn detail_json(t: &BgpTable, family: BgpFamily, local_host: Option<&str>) ->
                     "length": p.as_path_length,
                 }),
             );
+            if let Some(v) = &p.vpn
+                && let Some(name) = &v.vrf
+            {
+                o.insert("nhVrfName".into(), json!(name));
+                o.insert("nhVrfId".into(), json!(v.vrf_id.map_or(-1, i64::from)));
+                o.insert("announceNexthopSelf".into(), json!(true));
+            }
             o.insert("origin".into(), json!(p.origin));
             if let Some(m) = p.med {
                 o.insert("metric".into(), json!(m));
@@ -657,7 +725,9 @@ pub fn detail_json(t: &BgpTable, family: BgpFamily, local_host: Option<&str>) ->
             }
             if p.best {
                 let mut b = Map::new();
-                b.insert("bestpathFromAs".into(), json!(p.from_as));
+                if p.vpn.is_none() {
+                    b.insert("bestpathFromAs".into(), json!(p.from_as));
+                }
                 b.insert("overall".into(), json!(true));
                 if let Some(why) = selection_reason(r) {
                     b.insert("selectionReason".into(), json!(why));
@@ -698,6 +768,12 @@ pub fn detail_json(t: &BgpTable, family: BgpFamily, local_host: Option<&str>) ->
             }
             if !p.cluster_list.is_empty() {
                 o.insert("clusterList".into(), json!({"list": p.cluster_list}));
+            }
+            if let Some(v) = &p.vpn {
+                o.insert("remoteLabel".into(), json!(v.label));
+                if let Some(sid) = &v.sid {
+                    o.insert("remoteSid".into(), json!(sid));
+                }
             }
             if let Some(u) = &p.last_update {
                 o.insert(

@@ -20,12 +20,26 @@ pub enum Action {
     ShowBgpSummary,
     ShowBgpSummaryV4,
     ShowBgpSummaryV6,
+    ShowBgpSummaryVpnV4,
+    ShowBgpSummaryVpnV6,
     /// `show ip bgp`, `show bgp [ipv4 unicast]`: the IPv4 Loc-RIB.
     ShowBgpV4,
     ShowBgpV6,
     /// `show ip bgp PREFIX|ADDR`: one prefix in detail.
     ShowBgpRouteV4,
     ShowBgpRouteV6,
+    /// `show bgp ipv4|ipv6 vpn [rd RD]`: the VPN table by RD.
+    ShowBgpVpnV4,
+    ShowBgpVpnV6,
+    /// `show bgp ipv4|ipv6 vpn [rd RD] PREFIX`: one prefix in detail.
+    ShowBgpVpnRouteV4,
+    ShowBgpVpnRouteV6,
+    /// `show segment-routing srv6 locator`.
+    ShowSrv6Locators,
+    /// `show segment-routing srv6 locator NAME detail`.
+    ShowSrv6LocatorDetail,
+    /// `show vrf`.
+    ShowVrfs,
     /// `show bgp neighbors [ADDR]`.
     ShowBgpNeighbors,
     /// `show ip bgp neighbors ADDR received-routes|advertised-routes`
@@ -91,6 +105,17 @@ const IP: Token = Kw("ip", "IP information");
 const IPV4: Token = Kw("ipv4", "Address Family");
 const IPV6: Token = Kw("ipv6", "Address Family");
 const UNICAST: Token = Kw("unicast", "Address Family modifier");
+const VPN: Token = Kw("vpn", "Virtual Private Network");
+const SEGMENT_ROUTING: Token = Kw("segment-routing", "Segment-Routing");
+const SRV6: Token = Kw("srv6", "Segment-Routing SRv6");
+const LOCATOR: Token = Kw("locator", "Locator Information");
+const LOCATOR_NAME: Token = Token::Arg("NAME", "Locator Name", ArgKind::Word);
+const RD: Token = Kw("rd", "Display information for a route distinguisher");
+const RD_VALUE: Token = Token::Arg(
+    "ASN:NN_OR_IP-ADDRESS:NN",
+    "VPN Route Distinguisher",
+    ArgKind::Word,
+);
 const SERVICE: Token = Kw("service", "Kubernetes-style services");
 const VIP: Token = Kw("vip", "Service LoadBalancer VIPs announced over BGP");
 const DATAPATH: Token = Kw("datapath", "Tern's datapath state");
@@ -305,6 +330,14 @@ pub const COMMANDS: &[CommandDef] = &[
         json: true,
         action: Action::ShowBgpSummaryV6,
     },
+    show(
+        &[SHOW, BGP, IPV4, VPN, SUMMARY],
+        Action::ShowBgpSummaryVpnV4,
+    ),
+    show(
+        &[SHOW, BGP, IPV6, VPN, SUMMARY],
+        Action::ShowBgpSummaryVpnV6,
+    ),
     show(&[SHOW, IP, BGP], Action::ShowBgpV4),
     show(&[SHOW, BGP], Action::ShowBgpV4),
     show(&[SHOW, BGP, IPV4, UNICAST], Action::ShowBgpV4),
@@ -338,6 +371,46 @@ pub const COMMANDS: &[CommandDef] = &[
     show(
         &[SHOW, BGP, IPV6, UNICAST, V6_PREFIX],
         Action::ShowBgpRouteV6,
+    ),
+    show(
+        &[SHOW, SEGMENT_ROUTING, SRV6, LOCATOR],
+        Action::ShowSrv6Locators,
+    ),
+    show(
+        &[
+            SHOW,
+            SEGMENT_ROUTING,
+            SRV6,
+            LOCATOR,
+            LOCATOR_NAME,
+            Kw("detail", "Detailed information"),
+        ],
+        Action::ShowSrv6LocatorDetail,
+    ),
+    CommandDef {
+        tokens: &[SHOW, Kw("vrf", "VRF")],
+        json: false,
+        action: Action::ShowVrfs,
+    },
+    show(&[SHOW, BGP, IPV4, VPN], Action::ShowBgpVpnV4),
+    show(&[SHOW, BGP, IPV4, VPN, RD, RD_VALUE], Action::ShowBgpVpnV4),
+    show(
+        &[SHOW, BGP, IPV4, VPN, V4_PREFIX],
+        Action::ShowBgpVpnRouteV4,
+    ),
+    show(
+        &[SHOW, BGP, IPV4, VPN, RD, RD_VALUE, V4_PREFIX],
+        Action::ShowBgpVpnRouteV4,
+    ),
+    show(&[SHOW, BGP, IPV6, VPN], Action::ShowBgpVpnV6),
+    show(&[SHOW, BGP, IPV6, VPN, RD, RD_VALUE], Action::ShowBgpVpnV6),
+    show(
+        &[SHOW, BGP, IPV6, VPN, V6_PREFIX],
+        Action::ShowBgpVpnRouteV6,
+    ),
+    show(
+        &[SHOW, BGP, IPV6, VPN, RD, RD_VALUE, V6_PREFIX],
+        Action::ShowBgpVpnRouteV6,
     ),
     show(&[SHOW, BGP, NEIGHBORS], Action::ShowBgpNeighbors),
     show(
@@ -772,6 +845,38 @@ mod tests {
             Action::ClearBgpSoftOut
         );
         assert_eq!(parse("clear bgp"), Err(ParseError::Incomplete));
+    }
+
+    #[test]
+    fn vpn_srv6_and_vrf_forms() {
+        assert_eq!(ok("sh bgp ipv4 vpn").action, Action::ShowBgpVpnV4);
+        let p = ok("show bgp ipv4 vpn rd 65001:1 json");
+        assert_eq!(p.action, Action::ShowBgpVpnV4);
+        assert_eq!(p.word.as_deref(), Some("65001:1"));
+        assert!(p.json);
+        let p = ok("show bgp ipv6 vpn rd 192.0.2.1:7 2001:db8::/64");
+        assert_eq!(p.action, Action::ShowBgpVpnRouteV6);
+        assert_eq!(p.word.as_deref(), Some("192.0.2.1:7"));
+        assert_eq!(p.prefix, Some("2001:db8::/64".parse().unwrap()));
+        let p = ok("show bgp ipv4 vpn 10.1.0.0/24");
+        assert_eq!(p.action, Action::ShowBgpVpnRouteV4);
+        assert_eq!(p.word, None);
+        assert_eq!(
+            ok("show segment-routing srv6 locator json").action,
+            Action::ShowSrv6Locators
+        );
+        let p = ok("sh segment-routing srv6 locator main detail");
+        assert_eq!(p.action, Action::ShowSrv6LocatorDetail);
+        assert_eq!(p.word.as_deref(), Some("main"));
+        assert_eq!(ok("show vrf").action, Action::ShowVrfs);
+        assert_eq!(
+            ok("show bgp ipv6 vpn summary json").action,
+            Action::ShowBgpSummaryVpnV6
+        );
+        assert!(
+            parse("show vrf json").is_err(),
+            "FRR 8.4 has no `show vrf json`"
+        );
     }
 
     #[test]

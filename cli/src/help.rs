@@ -319,16 +319,18 @@ mod tests {
     fn show_lists_the_next_words_in_vtysh_format() {
         assert_eq!(
             help("show "),
-            "  bfd             Bidirection Forwarding Detection\n\
-             \x20 bgp             BGP information\n\
-             \x20 datapath        Tern's datapath state\n\
-             \x20 egress-gateway  Egress gateway policies, gateways and translations\n\
-             \x20 interface       Interface status and configuration\n\
-             \x20 ip              IP information\n\
-             \x20 ipv6            IPv6 information\n\
-             \x20 running-config  running configuration (same as write terminal)\n\
-             \x20 service         Kubernetes-style services\n\
-             \x20 version         Displays ternd version\n"
+            "  bfd              Bidirection Forwarding Detection\n\
+             \x20 bgp              BGP information\n\
+             \x20 datapath         Tern's datapath state\n\
+             \x20 egress-gateway   Egress gateway policies, gateways and translations\n\
+             \x20 interface        Interface status and configuration\n\
+             \x20 ip               IP information\n\
+             \x20 ipv6             IPv6 information\n\
+             \x20 running-config   running configuration (same as write terminal)\n\
+             \x20 segment-routing  Segment-Routing\n\
+             \x20 service          Kubernetes-style services\n\
+             \x20 version          Displays ternd version\n\
+             \x20 vrf              VRF\n"
         );
     }
 

@@ -12,10 +12,10 @@ use std::io::Write;
 use tern_control::{BgpFamily, ClearMode, Reply, Request, grammar};
 
 use crate::{
-    bgp, bgp_neighbors, bgp_table,
+    bgp, bgp_neighbors, bgp_table, bgp_vpn,
     client::{Client, ClientError},
     commands::{self, Action, Parsed},
-    render, route,
+    render, route, srv6_view,
 };
 
 /// Something that answers control requests: ternd's socket, or a fake in
@@ -358,9 +358,11 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
         Action::ShowInterface => Request::ShowInterfaces {
             name: p.ifname.clone(),
         },
-        Action::ShowBgpSummary | Action::ShowBgpSummaryV4 | Action::ShowBgpSummaryV6 => {
-            Request::ShowBgpSummary
-        }
+        Action::ShowBgpSummary
+        | Action::ShowBgpSummaryV4
+        | Action::ShowBgpSummaryV6
+        | Action::ShowBgpSummaryVpnV4
+        | Action::ShowBgpSummaryVpnV6 => Request::ShowBgpSummary,
         Action::VipAdd | Action::VipDel => match p.prefix {
             Some(prefix) if p.action == Action::VipAdd => Request::AddVip { prefix },
             Some(prefix) => Request::DelVip { prefix },
@@ -388,6 +390,16 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
         Action::ShowBgpV4 | Action::ShowBgpV6 | Action::ShowBgpRouteV4 | Action::ShowBgpRouteV6 => {
             bgp_routes_request(p)?
         }
+        Action::ShowSrv6Locators | Action::ShowSrv6LocatorDetail => Request::ShowSrv6Locators,
+        Action::ShowVrfs => Request::ShowVrfs,
+        Action::ShowBgpVpnV4
+        | Action::ShowBgpVpnV6
+        | Action::ShowBgpVpnRouteV4
+        | Action::ShowBgpVpnRouteV6 => Request::ShowBgpVpn {
+            ipv6: matches!(p.action, Action::ShowBgpVpnV6 | Action::ShowBgpVpnRouteV6),
+            rd: p.word.clone(),
+            prefix: p.prefix,
+        },
         Action::ShowBgpNeighbors => match p.word.as_deref().map(str::parse) {
             None => Request::ShowBgpNeighbors { address: None },
             Some(Ok(a)) => Request::ShowBgpNeighbors { address: Some(a) },
@@ -485,12 +497,18 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
             })
         }
         (
-            Action::ShowBgpSummary | Action::ShowBgpSummaryV4 | Action::ShowBgpSummaryV6,
+            Action::ShowBgpSummary
+            | Action::ShowBgpSummaryV4
+            | Action::ShowBgpSummaryV6
+            | Action::ShowBgpSummaryVpnV4
+            | Action::ShowBgpSummaryVpnV6,
             Reply::BgpSummary(s),
         ) => {
             let family = match p.action {
                 Action::ShowBgpSummaryV4 => Some("ipv4Unicast"),
                 Action::ShowBgpSummaryV6 => Some("ipv6Unicast"),
+                Action::ShowBgpSummaryVpnV4 => Some("ipv4Vpn"),
+                Action::ShowBgpSummaryVpnV6 => Some("ipv6Vpn"),
                 _ => None,
             };
             Ok(if p.json {
@@ -580,6 +598,39 @@ fn execute(control: &mut dyn Control, p: &Parsed) -> Result<String, String> {
                 (false, true) => render::pretty(&bgp_table::table_json(&t, family, host)),
                 (true, false) => bgp_table::detail_text(&t, host),
                 (true, true) => render::pretty(&bgp_table::detail_json(&t, family, host)),
+            })
+        }
+        (Action::ShowSrv6Locators, Reply::Srv6Locators { locators }) => Ok(if p.json {
+            render::pretty(&srv6_view::locators_json(&locators))
+        } else {
+            srv6_view::locators_text(&locators)
+        }),
+        (Action::ShowSrv6LocatorDetail, Reply::Srv6Locators { locators }) => {
+            let name = p.word.as_deref().unwrap_or_default();
+            Ok(if p.json {
+                render::pretty(&srv6_view::locator_detail_json(&locators, name))
+            } else {
+                srv6_view::locator_detail_text(&locators, name)
+            })
+        }
+        (Action::ShowVrfs, Reply::Vrfs { vrfs }) => Ok(srv6_view::vrfs_text(&vrfs)),
+        (
+            Action::ShowBgpVpnV4
+            | Action::ShowBgpVpnV6
+            | Action::ShowBgpVpnRouteV4
+            | Action::ShowBgpVpnRouteV6,
+            Reply::BgpVpnTable(t),
+        ) => {
+            let ipv6 = matches!(p.action, Action::ShowBgpVpnV6 | Action::ShowBgpVpnRouteV6);
+            let detail = matches!(
+                p.action,
+                Action::ShowBgpVpnRouteV4 | Action::ShowBgpVpnRouteV6
+            );
+            Ok(match (detail, p.json) {
+                (false, false) => bgp_vpn::vpn_text(&t),
+                (false, true) => render::pretty(&bgp_vpn::vpn_json(&t, ipv6)),
+                (true, false) => bgp_vpn::vpn_detail_text(&t),
+                (true, true) => render::pretty(&bgp_vpn::vpn_detail_json(&t, ipv6)),
             })
         }
         (

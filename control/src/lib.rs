@@ -33,7 +33,7 @@ pub use endpoint::{
 pub use show::{
     AsPathSegment, BgpFamily, BgpNeighbor, BgpPath, BgpRoute, BgpTable, ClearMode, FibNextHop,
     FibRoute, GracefulRestartView, LastUpdate, MessageCounters, NeighborCapability, NeighborFamily,
-    RemoteGracefulRestart,
+    RemoteGracefulRestart, Srv6LocatorView, VpnPathInfo, VpnRdRoutes, VpnTable, VrfView,
 };
 
 /// Longest line the framing helpers read, in bytes (tern-cni bounds
@@ -177,6 +177,21 @@ pub enum Request {
         #[serde(default)]
         stream: bool,
     },
+    /// `show bgp ipv4|ipv6 vpn [rd RD] [PREFIX]`: the VPN routes of one
+    /// family, of one route distinguisher ("65001:1") and one prefix when
+    /// given. Answered with [`Reply::BgpVpnTable`].
+    ShowBgpVpn {
+        ipv6: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rd: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<IpNet>,
+    },
+    /// `show segment-routing srv6 locator`. Answered with
+    /// [`Reply::Srv6Locators`].
+    ShowSrv6Locators,
+    /// `show vrf`. Answered with [`Reply::Vrfs`].
+    ShowVrfs,
     /// `show bgp neighbors [ADDR]`.
     ShowBgpNeighbors { address: Option<std::net::IpAddr> },
     /// `show ip bgp neighbors ADDR received-routes|advertised-routes`: the
@@ -311,6 +326,14 @@ pub enum Reply {
         drops: Vec<NamedCount>,
     },
     BgpTable(BgpTable),
+    /// `show bgp ipv4|ipv6 vpn`.
+    BgpVpnTable(VpnTable),
+    Srv6Locators {
+        locators: Vec<Srv6LocatorView>,
+    },
+    Vrfs {
+        vrfs: Vec<VrfView>,
+    },
     /// The first reply of a streamed table: its header (no routes).
     BgpTableStart(BgpTable),
     /// The next routes of a streamed table, in address order.

@@ -30,6 +30,58 @@ pub struct BgpTable {
     pub hide_hostnames: bool,
 }
 
+/// `show bgp ipv4|ipv6 vpn`: the VPN routes of one family (RFC 4364,
+/// RFC 4659), grouped by route distinguisher.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VpnTable {
+    /// False when the config has no `router bgp`.
+    pub configured: bool,
+    pub router_id: String,
+    pub local_as: u32,
+    pub local_hostname: Option<String>,
+    /// Best-path changes in the family's VPN table so far.
+    pub table_version: u64,
+    /// Route distinguishers in order ("65001:1"), each with its routes in
+    /// address order.
+    pub rds: Vec<VpnRdRoutes>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hide_hostnames: bool,
+}
+
+/// The routes of one route distinguisher.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VpnRdRoutes {
+    /// FRR's text form ("65001:1", "192.0.2.1:7").
+    pub rd: String,
+    pub routes: Vec<BgpRoute>,
+}
+
+/// What a VPN path carries besides the attributes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VpnPathInfo {
+    /// The 20-bit label of the NLRI (with RFC 9252 transposition, the
+    /// SID's function bits).
+    pub label: u32,
+    /// The SRv6 service SID as the Prefix-SID attribute carries it (with
+    /// RFC 9252 transposition, the function bits are in the label; FRR's
+    /// "Remote SID"); None when the path has none, which makes it
+    /// ineligible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// The SID structure: locator block, locator node, function and
+    /// argument lengths in bits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid_structure: Option<[u8; 4]>,
+    /// A local path: the VRF it is exported from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrf: Option<String>,
+    /// That VRF's id as `show vrf` lists it (Tern's VRFs are routing
+    /// tables without a VRF device: the id is the table's); None while the
+    /// VRF has no table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrf_id: Option<u32>,
+}
+
 /// A prefix and its paths, best first.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BgpRoute {
@@ -122,6 +174,9 @@ pub struct BgpPath {
     /// When the path arrived or last changed (FRR's "Last update").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update: Option<LastUpdate>,
+    /// A VPN path's label and SID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpn: Option<VpnPathInfo>,
 }
 
 /// A moment as FRR's bgpd reports it: Unix seconds and ctime(3)'s text in
@@ -365,4 +420,30 @@ mod tests {
         .unwrap();
         assert!(s.table_version.is_empty());
     }
+}
+
+/// `show segment-routing srv6 locator`: one locator of the config.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Srv6LocatorView {
+    pub name: String,
+    /// 1, 2, ... in the order the list has them (by name).
+    pub id: u32,
+    pub prefix: String,
+    pub block_len: u8,
+    pub node_len: u8,
+    pub function_len: u8,
+    pub argument_len: u8,
+    /// The protocol whose SIDs come from it ("bgp"), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+/// `show vrf`: one VRF of the config.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VrfView {
+    pub name: String,
+    /// Its routing table (also its id: Tern's VRFs have no VRF device);
+    /// None while the block has no `table` line, which leaves it inactive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<u32>,
 }

@@ -29,7 +29,7 @@ use std::{
 use serde_json::Value;
 use tern_tests::{
     Capture, Lab, bin, eventually, in_netns, ns_ping, repo_root, require_tool, run_ok,
-    tcp_transfer, tern,
+    tcp_transfer, tern, vtysh,
 };
 
 /// The lab's name in this test (namespaces `clab-srv6-*`).
@@ -298,6 +298,59 @@ fn vrf_pods_reach_their_own_vrf_across_nodes_over_srv6() {
         let blue = tern(&ns("node1"), &cmd.replace("red", "blue"));
         assert!(blue.get(format!("{remote}/{len}")).is_none(), "{blue}");
     }
+
+    // The VPN tables as FRR shows them: node1 has its own red pods under
+    // its RD (exported from VRF red, table 100) and node2's under node2's
+    // RD, with the label and SID that tor1's FRR received for the same
+    // route from node2.
+    for v6 in [false, true] {
+        let (fam, len) = if v6 { ("ipv6", 128) } else { ("ipv4", 32) };
+        let own = format!("{}/{len}", pods.addr("node1", "red1", v6));
+        let remote = format!("{}/{len}", pods.addr("node2", "red2", v6));
+        let t = tern(&ns("node1"), &format!("show bgp {fam} vpn json"));
+        let rds = &t["routes"]["routeDistinguishers"];
+        let mine = &rds["65001:100"][&own][0];
+        assert_eq!(mine["nhVrfName"], "red", "{t}");
+        assert_eq!(mine["nhVrfId"], 100, "{t}");
+        assert_eq!(mine["bestpath"], true, "{t}");
+        assert_eq!(rds["65002:100"][&remote][0]["valid"], true, "{t}");
+        let detail = format!("show bgp {fam} vpn rd 65002:100 {remote} json");
+        let ours = tern(&ns("node1"), &detail);
+        let frr = eventually(30, &format!("tor1: {remote} from node2"), || {
+            let v = vtysh(&ns("tor1"), &detail);
+            if v["65002:100"]["paths"][0]["remoteSid"].is_string() {
+                Ok(v)
+            } else {
+                Err(v.to_string())
+            }
+        });
+        for key in ["remoteSid", "remoteLabel"] {
+            assert_eq!(
+                ours["65002:100"]["paths"][0][key], frr["65002:100"]["paths"][0][key],
+                "{key}: tern {ours}\nfrr {frr}"
+            );
+        }
+        let text = tern_tests::tern_text(&ns("node1"), &format!("show bgp {fam} vpn"));
+        assert!(text.contains("Route Distinguisher: 65002:100\n"), "{text}");
+        assert!(text.contains(" sid=fc00:0:2:"), "{text}");
+    }
+    // The VPN families in the summary: node2's routes through tor1, ours
+    // sent to it.
+    let sum = tern(&ns("node1"), "show bgp summary json");
+    for (fam, peer) in [("ipv4Vpn", "192.0.2.0"), ("ipv6Vpn", "2001:db8:0:1::1")] {
+        let p = &sum[fam]["peers"][peer];
+        assert!(p["pfxRcd"].as_u64().unwrap_or(0) >= 2, "{fam}: {sum}");
+        assert!(p["pfxSnt"].as_u64().unwrap_or(0) >= 2, "{fam}: {sum}");
+    }
+    let loc = tern(&ns("node1"), "show segment-routing srv6 locator json");
+    assert_eq!(loc["locators"][0]["name"], "MAIN", "{loc}");
+    assert_eq!(loc["locators"][0]["prefix"], "fc00:0:1::/48", "{loc}");
+    assert_eq!(loc["locators"][0]["chunks"][0]["proto"], "bgp", "{loc}");
+    let vrfs = tern_tests::tern_text(&ns("node1"), "show vrf");
+    assert_eq!(
+        vrfs, "vrf blue id 200 table 200 (configured)\nvrf red id 100 table 100 (configured)\n",
+        "show vrf"
+    );
 
     let capture = Capture::filtered(&ns("node1"), "eth1", &dir.join("srv6.pcap"), "ip6");
     let drops_before: Vec<_> = NODES.iter().map(|n| drops(n)).collect();

@@ -34,6 +34,9 @@ pub struct VpnKey {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServiceSid {
     pub sid: Ipv6Addr,
+    /// The SID as the Prefix-SID attribute carried it (the transposed
+    /// bits zero), which FRR shows as the remote SID.
+    pub advertised: Ipv6Addr,
     /// RFC 8986 code point (End.DT4 19, End.DT6 18, End.DT46 20).
     pub behavior: u16,
     pub structure: Option<Srv6SidStructure>,
@@ -82,6 +85,9 @@ pub struct VpnRib {
     dests: BTreeMap<VpnKey, Vec<VpnPath>>,
     /// `bgp always-compare-med` (off in Tern).
     always_compare_med: bool,
+    /// Best-path changes so far, VPN-IPv4 then VPN-IPv6 (FRR's table
+    /// version).
+    versions: [u64; 2],
 }
 
 impl VpnRib {
@@ -100,7 +106,21 @@ impl VpnRib {
             None => paths.push(path),
         }
         order(paths, always);
-        best_of(paths) != before.as_ref()
+        let changed = best_of(paths) != before.as_ref();
+        self.count_change(&key, changed);
+        changed
+    }
+
+    fn count_change(&mut self, key: &VpnKey, changed: bool) {
+        if changed {
+            self.versions[usize::from(key.prefix.addr().is_ipv6())] += 1;
+        }
+    }
+
+    /// Best-path changes so far in the VPN-IPv4 (`ipv6` false) or
+    /// VPN-IPv6 table.
+    pub fn table_version(&self, ipv6: bool) -> u64 {
+        self.versions[usize::from(ipv6)]
     }
 
     /// Removes the path of `source` for `key`. Returns whether the best
@@ -117,6 +137,7 @@ impl VpnRib {
         if paths.is_empty() {
             self.dests.remove(key);
         }
+        self.count_change(key, changed);
         changed
     }
 
@@ -248,6 +269,7 @@ pub fn changes_of_update(
             };
             Some(ServiceSid {
                 sid: full,
+                advertised: i.sid,
                 behavior: i.behavior,
                 structure,
             })

@@ -40,6 +40,7 @@ fn path(last: u8, as_path: &[u32], rts: &[u32], sid: Option<u16>) -> VpnPath {
         label: Label::new(16).unwrap(),
         sid: sid.map(|f| ServiceSid {
             sid: Ipv6Addr::new(0x2001, 0xdb8, u16::from(last), f, 0, 0, 0, 0),
+            advertised: Ipv6Addr::new(0x2001, 0xdb8, u16::from(last), f, 0, 0, 0, 0),
             behavior: 19,
             structure: None,
         }),

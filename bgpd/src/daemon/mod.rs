@@ -778,6 +778,21 @@ impl Daemon {
             }
             Request::ShowEndpoints => self.endpoints_reply(Ok(self.endpoints.list())),
             Request::ShowDatapath => Reply::Datapath(Box::new(self.datapath_info())),
+            Request::ShowSrv6Locators => Reply::Srv6Locators {
+                locators: crate::srv6::locator_views(&self.config.srv6),
+            },
+            Request::ShowVrfs => Reply::Vrfs {
+                vrfs: self
+                    .config
+                    .srv6
+                    .vrfs
+                    .values()
+                    .map(|v| tern_control::VrfView {
+                        name: v.name.clone(),
+                        table: v.table,
+                    })
+                    .collect(),
+            },
             Request::ShowDatapathEndpoints => Reply::DatapathEndpoints {
                 endpoints: self.datapath_endpoints(),
             },
@@ -799,6 +814,7 @@ impl Daemon {
             | Request::ShowBgpAdjRib { .. }
             | Request::ShowRoutes { .. }
             | Request::ShowVrfRoutes { .. }
+            | Request::ShowBgpVpn { .. }
             | Request::ClearBgp { .. } => self.show(req).await,
             Request::ShowInterfaces { name } => match self.netlink.links().await {
                 Err(e) => Reply::Error {

@@ -19,6 +19,23 @@ async fn answer(daemon: &mut Daemon, req: Request) -> Reply {
         (Request::ShowRoutes { ipv6, .. }, speaker) => routes(daemon, ipv6, speaker).await,
         (Request::ShowVrfRoutes { ipv6, vrf }, _) => vrf_routes(daemon, ipv6, &vrf).await,
         (Request::ShowBgpRoutes { .. }, None) => Ok(Reply::BgpTable(Default::default())),
+        (Request::ShowBgpVpn { .. }, None) => Ok(Reply::BgpVpnTable(Default::default())),
+        (Request::ShowBgpVpn { ipv6, rd, prefix }, Some(sp)) => {
+            let rd = match rd
+                .as_deref()
+                .map(str::parse::<tern_srv6::RouteDistinguisher>)
+            {
+                None => None,
+                Some(Ok(rd)) => Some(tern_bgp_wire::RouteDistinguisher(rd.to_bytes())),
+                // FRR's words for an RD it cannot read.
+                Some(Err(_)) => {
+                    return Reply::Error {
+                        message: "Malformed Route Distinguisher".to_owned(),
+                    };
+                }
+            };
+            sp.vpn_table(ipv6, rd, prefix).await.map(Reply::BgpVpnTable)
+        }
         (Request::ShowBgpNeighbors { .. }, None) => Ok(Reply::BgpNeighbors {
             configured: false,
             neighbors: Vec::new(),

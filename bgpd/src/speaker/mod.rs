@@ -1473,6 +1473,13 @@ impl Speaker {
                         self.rib.advertised_count(p.id, *f) as u64,
                     );
                 }
+                let mut families: Vec<String> =
+                    families.iter().map(|f| family_key(*f).to_owned()).collect();
+                for (f, rcvd, sent) in self.vpn_peer_counts(*addr) {
+                    families.push(f.key().to_owned());
+                    pfx_rcvd.insert(f.key().to_owned(), rcvd);
+                    pfx_sent.insert(f.key().to_owned(), sent);
+                }
                 let established_count: u32 = p.stats.established_before
                     + p.conns.iter().map(|c| c.fsm.established_count).sum::<u32>();
                 BgpPeerSummary {
@@ -1483,7 +1490,7 @@ impl Speaker {
                     msg_rcvd: p.stats.msg_rcvd,
                     msg_sent: p.stats.msg_sent,
                     uptime_secs: p.stats.since.map(|t| t.elapsed().as_secs()),
-                    families: families.iter().map(|f| family_key(*f).to_owned()).collect(),
+                    families,
                     pfx_rcvd,
                     pfx_sent,
                     established: established_count,
@@ -1498,18 +1505,26 @@ impl Speaker {
                 }
             })
             .collect();
+        let mut rib_memory: BTreeMap<String, u64> = Family::ALL
+            .iter()
+            .map(|f| (family_key(*f).to_owned(), self.rib.memory(*f) as u64))
+            .collect();
+        let mut table_version: BTreeMap<String, u64> = Family::ALL
+            .iter()
+            .map(|f| (family_key(*f).to_owned(), self.rib.table_version(*f)))
+            .collect();
+        for f in tern_bgp::config::VpnFamily::ALL {
+            let (count, bytes, version) = self.vpn_table_counts(f);
+            rib_count.insert(f.key().to_owned(), count);
+            rib_memory.insert(f.key().to_owned(), bytes);
+            table_version.insert(f.key().to_owned(), version);
+        }
         BgpSummary {
             configured: true,
             router_id: self.router_id.to_string(),
             local_as: self.config.asn,
-            rib_memory: Family::ALL
-                .iter()
-                .map(|f| (family_key(*f).to_owned(), self.rib.memory(*f) as u64))
-                .collect(),
-            table_version: Family::ALL
-                .iter()
-                .map(|f| (family_key(*f).to_owned(), self.rib.table_version(*f)))
-                .collect(),
+            rib_memory,
+            table_version,
             rib_count,
             peers,
             hide_hostnames: self.hide_hostnames(),

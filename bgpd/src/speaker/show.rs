@@ -17,7 +17,7 @@ use ipnet::IpNet;
 use tern_bgp_wire::{AsSegmentType, Capability, Message, NotificationMessage, OpenMessage, Origin};
 use tern_control::{
     AdjRibError, AsPathSegment, BgpNeighbor, BgpPath, BgpRoute, BgpTable, ClearMode,
-    NeighborCapability, NeighborFamily,
+    NeighborCapability, NeighborFamily, VpnTable,
 };
 use tokio::sync::oneshot;
 
@@ -77,6 +77,13 @@ pub enum ShowCommand {
         address: Option<IpAddr>,
         mode: ClearMode,
         reply: oneshot::Sender<Result<Vec<String>, String>>,
+    },
+    /// `show bgp ipv4|ipv6 vpn [rd RD] [PREFIX]`.
+    Vpn {
+        ipv6: bool,
+        rd: Option<tern_bgp_wire::RouteDistinguisher>,
+        prefix: Option<IpNet>,
+        reply: oneshot::Sender<VpnTable>,
     },
     /// `show ip bgp neighbors ADDR received-routes|advertised-routes`.
     AdjRib {
@@ -152,6 +159,23 @@ impl SpeakerHandle {
         self.ask(|reply| ShowCommand::BestPaths {
             family,
             prefixes,
+            reply,
+        })
+        .await
+        .ok_or_else(|| NOT_RUNNING.to_owned())
+    }
+
+    /// `show bgp ipv4|ipv6 vpn [rd RD] [PREFIX]`.
+    pub async fn vpn_table(
+        &self,
+        ipv6: bool,
+        rd: Option<tern_bgp_wire::RouteDistinguisher>,
+        prefix: Option<IpNet>,
+    ) -> Result<VpnTable, String> {
+        self.ask(|reply| ShowCommand::Vpn {
+            ipv6,
+            rd,
+            prefix,
             reply,
         })
         .await
@@ -332,6 +356,14 @@ impl Speaker {
             } => {
                 let _ = reply.send(self.clear(address, mode));
             }
+            ShowCommand::Vpn {
+                ipv6,
+                rd,
+                prefix,
+                reply,
+            } => {
+                let _ = reply.send(self.vpn_table(ipv6, rd, prefix));
+            }
             ShowCommand::AdjRib {
                 family,
                 address,
@@ -441,7 +473,7 @@ impl Speaker {
     }
 
     /// The hostname we send in the FQDN capability.
-    fn local_hostname(&self) -> Option<String> {
+    pub(super) fn local_hostname(&self) -> Option<String> {
         self.opts.hostname.clone().or_else(|| {
             nix::unistd::gethostname()
                 .ok()
@@ -478,7 +510,7 @@ impl Speaker {
 
     /// One path; `detail` for `show ip bgp PREFIX`, whose "Last update"
     /// needs the time as text (the table only reads the epoch).
-    fn bgp_path(&self, family: Family, p: &PathView, detail: bool) -> BgpPath {
+    pub(super) fn bgp_path(&self, family: Family, p: &PathView, detail: bool) -> BgpPath {
         let a = &p.attrs;
         let unspecified = match family {
             Family::Ipv4Unicast => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -562,6 +594,7 @@ impl Speaker {
             originator_id: a.originator_id.map(|o| o.to_string()),
             cluster_list: a.cluster_list.iter().map(ToString::to_string).collect(),
             path_id: p.path_id,
+            vpn: None,
         }
     }
 

@@ -21,6 +21,9 @@ use tern_srv6::VpnExport;
 
 use super::Speaker;
 use crate::vpn::VrfPrefixes;
+use tern_bgp::Family;
+use tern_bgp::rib::{PathAttrs, PathSource, PathView};
+use tern_control::{BgpPath, BgpRoute, VpnPathInfo, VpnRdRoutes, VpnTable};
 
 /// What the speaker holds of the VPN families.
 #[derive(Debug, Default)]
@@ -233,6 +236,215 @@ impl Speaker {
         }
         tracing::info!(routes = routes.len(), "VPN routes published");
         self.opts.vpn.publish_routes(routes);
+    }
+}
+
+impl Speaker {
+    /// `show bgp ipv4|ipv6 vpn [rd RD] [PREFIX]`: this node's exports (a
+    /// local path, weight 32768, best) and the paths the peers sent, by
+    /// route distinguisher then prefix. A received path is best when it is
+    /// the VPN RIB's best and nothing is exported for the destination.
+    pub(super) fn vpn_table(
+        &self,
+        ipv6: bool,
+        rd: Option<RouteDistinguisher>,
+        prefix: Option<IpNet>,
+    ) -> VpnTable {
+        let wanted = |k: &VpnKey| {
+            k.prefix.addr().is_ipv6() == ipv6
+                && rd.is_none_or(|r| r == k.rd)
+                && prefix.is_none_or(|p| p == k.prefix)
+        };
+        let detail = prefix.is_some();
+        let family = if ipv6 {
+            Family::Ipv6Unicast
+        } else {
+            Family::Ipv4Unicast
+        };
+        let mut dests: BTreeMap<VpnKey, Vec<BgpPath>> = BTreeMap::new();
+        for (k, e) in self.vpn.exports.iter().filter(|(k, _)| wanted(k)) {
+            dests
+                .entry(*k)
+                .or_default()
+                .push(self.vpn_local_path(family, e, detail));
+        }
+        for (k, paths) in self.vpn.rib.iter().filter(|(k, _)| wanted(k)) {
+            let exported = dests.contains_key(k);
+            let list = dests.entry(*k).or_default();
+            for (i, p) in paths.iter().enumerate() {
+                let best = !exported && i == 0 && p.eligible();
+                list.push(self.vpn_peer_path(family, p, best, detail));
+            }
+        }
+        let mut rds: Vec<VpnRdRoutes> = Vec::new();
+        for (k, paths) in dests {
+            let rd = k.rd.to_string();
+            if rds.last().is_none_or(|r| r.rd != rd) {
+                rds.push(VpnRdRoutes {
+                    rd,
+                    routes: Vec::new(),
+                });
+            }
+            if let Some(last) = rds.last_mut() {
+                last.routes.push(BgpRoute {
+                    prefix: k.prefix,
+                    version: 0,
+                    paths,
+                    advertised_to: if detail {
+                        self.vpn_advertised_to(&k)
+                    } else {
+                        Vec::new()
+                    },
+                });
+            }
+        }
+        VpnTable {
+            configured: true,
+            router_id: self.router_id.to_string(),
+            local_as: self.config.asn,
+            local_hostname: self.local_hostname(),
+            table_version: self.vpn.rib.table_version(ipv6),
+            rds,
+            hide_hostnames: self.hide_hostnames(),
+        }
+    }
+
+    /// For `show bgp summary`, of `peer` in each VPN family it is
+    /// activated for: the family, the paths it sent that the VPN RIB holds
+    /// and the routes it was sent.
+    pub(super) fn vpn_peer_counts(&self, peer: IpAddr) -> Vec<(VpnFamily, u64, u64)> {
+        VpnFamily::ALL
+            .into_iter()
+            .filter(|f| self.config.vpn_active(*f, peer))
+            .map(|f| {
+                let of = |k: &VpnKey| k.prefix.addr().is_ipv6() != f.is_ipv4();
+                let rcvd = self
+                    .vpn
+                    .rib
+                    .iter()
+                    .filter(|(k, paths)| {
+                        of(k) && paths.iter().any(|p| p.source == VpnSource::Peer(peer))
+                    })
+                    .count();
+                let sent = self
+                    .vpn
+                    .adj_out
+                    .get(&peer)
+                    .map_or(0, |s| s.keys().filter(|k| of(k)).count());
+                (f, rcvd as u64, sent as u64)
+            })
+            .collect()
+    }
+
+    /// For `show bgp summary`: the VPN table of `family`, destinations
+    /// (received or exported), an estimate of the bytes they take, and
+    /// the table version.
+    pub(super) fn vpn_table_counts(&self, family: VpnFamily) -> (u64, u64, u64) {
+        let ipv6 = !family.is_ipv4();
+        let of = |k: &VpnKey| k.prefix.addr().is_ipv6() == ipv6;
+        let received: Vec<usize> = self
+            .vpn
+            .rib
+            .iter()
+            .filter(|(k, _)| of(k))
+            .map(|(_, p)| p.len())
+            .collect();
+        let exported_only = self
+            .vpn
+            .exports
+            .keys()
+            .filter(|k| of(k) && self.vpn.rib.paths(k).is_empty())
+            .count();
+        let dests = received.len() + exported_only;
+        let paths: usize = received.iter().sum::<usize>() + exported_only;
+        let bytes = dests * std::mem::size_of::<VpnKey>() + paths * std::mem::size_of::<VpnPath>();
+        (dests as u64, bytes as u64, self.vpn.rib.table_version(ipv6))
+    }
+
+    /// The established peers `key` was sent to: (address, hostname).
+    fn vpn_advertised_to(&self, key: &VpnKey) -> Vec<(String, Option<String>)> {
+        self.vpn
+            .adj_out
+            .iter()
+            .filter(|(_, sent)| sent.contains_key(key))
+            .filter_map(|(addr, _)| self.peers.get(addr))
+            .map(|p| (p.addr.to_string(), p.stats.hostname.clone()))
+            .collect()
+    }
+
+    /// An export as a local path: ORIGIN IGP, its route targets.
+    fn vpn_local_path(&self, family: Family, e: &VpnExport, detail: bool) -> BgpPath {
+        let attrs = PathAttrs {
+            ext_communities: e
+                .rts
+                .iter()
+                .map(|rt| ExtendedCommunity(rt.to_bytes()))
+                .collect(),
+            // What the announcement carries: no MED.
+            med: None,
+            ..PathAttrs::local()
+        };
+        let view = PathView {
+            source: PathSource::Local,
+            path_id: 0,
+            attrs: std::sync::Arc::new(attrs),
+            best: true,
+            multipath: false,
+            valid: true,
+            last_update: None,
+        };
+        let mut path = self.bgp_path(family, &view, detail);
+        path.vpn = Some(VpnPathInfo {
+            label: e.label,
+            sid: Some(e.advertised_sid.to_string()),
+            sid_structure: Some([
+                e.structure.block_len,
+                e.structure.node_len,
+                e.structure.func_len,
+                e.structure.arg_len,
+            ]),
+            vrf: Some(e.vrf.clone()),
+            vrf_id: self.vpn.srv6.vrfs.get(&e.vrf).and_then(|v| v.table),
+        });
+        path
+    }
+
+    /// A received path. One without a usable SID is shown, not valid.
+    fn vpn_peer_path(&self, family: Family, p: &VpnPath, best: bool, detail: bool) -> BgpPath {
+        let source = match (p.source, self.peers.get(&p.sender.addr)) {
+            (VpnSource::Peer(addr), Some(peer)) => PathSource::Peer {
+                id: peer.id,
+                addr,
+                router_id: p.sender.router_id,
+                ibgp: !p.sender.ebgp,
+            },
+            _ => PathSource::Local,
+        };
+        let view = PathView {
+            source,
+            path_id: 0,
+            attrs: std::sync::Arc::clone(&p.attrs),
+            best,
+            multipath: false,
+            valid: p.eligible(),
+            last_update: None,
+        };
+        let mut path = self.bgp_path(family, &view, detail);
+        path.vpn = Some(VpnPathInfo {
+            label: p.label.value(),
+            sid: p.sid.map(|s| s.advertised.to_string()),
+            sid_structure: p.sid.and_then(|s| s.structure).map(|s| {
+                [
+                    s.locator_block_len,
+                    s.locator_node_len,
+                    s.function_len,
+                    s.argument_len,
+                ]
+            }),
+            vrf: None,
+            vrf_id: None,
+        });
+        path
     }
 }
 

@@ -283,6 +283,14 @@ impl VpnFamily {
     pub fn is_ipv4(self) -> bool {
         self == VpnFamily::Ipv4
     }
+
+    /// FRR's JSON key (`ipv4Vpn`).
+    pub fn key(self) -> &'static str {
+        match self {
+            VpnFamily::Ipv4 => "ipv4Vpn",
+            VpnFamily::Ipv6 => "ipv6Vpn",
+        }
+    }
 }
 
 /// `frr defaults traditional|datacenter`: FRR's two sets of defaults.
