@@ -286,6 +286,32 @@ mod updates {
     }
 
     #[test]
+    fn a_sid_structure_that_does_not_fit_makes_the_route_ineligible() {
+        // RFC 9252 §7: a well framed structure whose transposition runs
+        // past the SID makes the SID invalid; the path is kept, never best.
+        let mut update = announce(true);
+        for a in &mut update.attributes {
+            if let Attribute::PrefixSid(p) = &mut a.value {
+                let bad = Srv6SidStructure {
+                    transposition_offset: 120,
+                    ..structure()
+                };
+                *p = PrefixSid::srv6_l3_service(
+                    p.srv6_l3().unwrap().first_sid().unwrap().sid,
+                    19,
+                    Some(bad),
+                );
+            }
+        }
+        let changes = changes_of_update(&update, sender(), &[VpnFamily::Ipv4], true);
+        let path = changes[0].1.clone().expect("announced");
+        assert_eq!(path.sid, None);
+        let mut rib = VpnRib::new();
+        rib.update(key(), path);
+        assert_eq!(rib.best(&key()), None);
+    }
+
+    #[test]
     fn without_a_prefix_sid_the_route_is_kept_ineligible() {
         let update = announce(false);
         let changes = changes_of_update(&update, sender(), &[VpnFamily::Ipv4], true);

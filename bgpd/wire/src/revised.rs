@@ -110,8 +110,9 @@ pub enum Fault {
     /// Originator SRGB TLV has the wrong size (RFC 8669 §6).
     #[error("Prefix-SID TLVs do not add up to the attribute length")]
     PrefixSidTlv,
-    /// An SRv6 L3/L2 Service TLV of the Prefix-SID is malformed (RFC 9252
-    /// §8): the whole attribute is discarded, as for [`Fault::PrefixSidTlv`].
+    /// An SRv6 L3/L2 Service TLV of the Prefix-SID is malformed: the
+    /// UPDATE is treated as withdraw (RFC 9252 §7), where other Prefix-SID
+    /// faults discard the attribute (RFC 8669 §6).
     #[error("Prefix-SID SRv6 Service TLV malformed: {0}")]
     PrefixSidSrv6(Srv6Malformation),
     /// A PMSI Tunnel of a type RFC 6514 does not define.
@@ -245,13 +246,21 @@ impl UpdateOutcome {
     }
 }
 
-/// Why the SRv6 part of a Prefix-SID attribute is malformed (RFC 9252 §8:
-/// the whole attribute is then discarded, RFC 8669's rule).
+/// Why the SRv6 part of a Prefix-SID attribute is malformed, or its SID
+/// structure unusable. A malformed SRv6 Service TLV (its framing: the
+/// variants up to [`Srv6Malformation::StructureLength`]) makes the UPDATE
+/// treat-as-withdraw (RFC 9252 §7); a structure that is well framed but
+/// does not fit ([`Srv6Malformation::StructureTooLong`],
+/// [`Srv6Malformation::Transposition`]) makes the SID invalid, and the
+/// VPN layer keeps the path as ineligible.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
 pub enum Srv6Malformation {
     /// An SRv6 Service TLV without even its reserved octet.
     #[error("SRv6 Service TLV without its reserved octet")]
     ServiceTooShort,
+    /// An SRv6 Service TLV whose length runs past the Prefix-SID attribute.
+    #[error("an SRv6 Service TLV runs past the Prefix-SID attribute")]
+    ServiceOverrun,
     /// A sub-TLV header or value runs past its SRv6 Service TLV.
     #[error("an SRv6 Service sub-TLV runs past its TLV")]
     SubTlvOverrun,

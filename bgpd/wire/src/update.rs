@@ -121,10 +121,13 @@ fn action_for(code: u8, fault: &Fault) -> Action {
         Fault::Duplicate => Action::AttributeDiscard,
         // RFC 7606 §7.11, §7.12; §5.3 for their NLRI.
         _ if mp => Action::SessionReset,
+        // RFC 9252 §7: a malformed SRv6 Service TLV withdraws the routes
+        // (discarding the Prefix-SID would leave VPN routes without their
+        // service).
+        Fault::PrefixSidSrv6(_) => Action::TreatAsWithdraw,
         _ => match code {
             // RFC 7606 §7.6, §7.7; RFC 6793 §6 for the AS4 attributes; RFC 7607;
-            // Prefix-SID (RFC 8669 §6: "attribute discard"; RFC 9252 §8 for
-            // its SRv6 Service TLVs).
+            // Prefix-SID (RFC 8669 §6: "attribute discard").
             t::ATOMIC_AGGREGATE
             | t::AGGREGATOR
             | t::AS4_PATH

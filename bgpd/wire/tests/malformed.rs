@@ -1120,7 +1120,7 @@ fn well_formed_srv6_service_is_accepted_and_typed() {
 }
 
 #[test]
-fn malformed_srv6_service_discards_the_prefix_sid_only() {
+fn malformed_srv6_service_is_treat_as_withdraw() {
     use tern_bgp_wire::Srv6Malformation as M;
     let sid_info = |subsub: &[u8]| tlv(1, &sid_information(subsub));
     let cases: Vec<(&str, Vec<u8>, M)> = vec![
@@ -1157,36 +1157,20 @@ fn malformed_srv6_service_discards_the_prefix_sid_only() {
             M::StructureLength { length: 7 },
         ),
         (
-            "structure over 128 bits",
-            prefix_sid_l3(&sid_info(&tlv(1, &[64, 48, 16, 8, 16, 112]))),
-            M::StructureTooLong { bits: 136 },
-        ),
-        (
-            "transposition past the SID",
-            prefix_sid_l3(&sid_info(&tlv(1, &[40, 24, 16, 0, 16, 120]))),
-            M::Transposition {
-                offset: 120,
-                length: 16,
-            },
-        ),
-        (
-            "transposition wider than a label",
-            prefix_sid_l3(&sid_info(&tlv(1, &[40, 24, 32, 0, 25, 64]))),
-            M::Transposition {
-                offset: 64,
-                length: 25,
-            },
-        ),
-        (
             "L2 Service TLV without its reserved octet",
             attr(0xc0, attr_type::PREFIX_SID, &tlv(6, &[])),
             M::ServiceTooShort,
+        ),
+        (
+            "L3 Service TLV past the attribute",
+            attr(0xc0, attr_type::PREFIX_SID, &[5, 0, 30, 0]),
+            M::ServiceOverrun,
         ),
     ];
     for (what, prefix_sid, fault) in cases {
         let u = decode_update(&vpn_update(prefix_sid), &ctx());
         assert!(
-            matches!(u.outcome, UpdateOutcome::AttributeDiscard(_)),
+            matches!(u.outcome, UpdateOutcome::TreatAsWithdraw(_)),
             "{what}: {:?}",
             u.outcome
         );
@@ -1195,18 +1179,61 @@ fn malformed_srv6_service_discards_the_prefix_sid_only() {
             [(
                 attr_type::PREFIX_SID,
                 Fault::PrefixSidSrv6(fault),
-                Action::AttributeDiscard
+                Action::TreatAsWithdraw
             )],
             "{what}"
         );
-        assert!(u.attribute(attr_type::PREFIX_SID).is_none(), "{what}");
-        assert!(u.attribute(attr_type::COMMUNITIES).is_some(), "{what}");
-        // The VPN route stays; whether it is usable without its SID is the
-        // VPN layer's call (RFC 9252 §8).
-        assert_eq!(u.announced().len(), 1, "{what}");
+        // RFC 9252 §7: the VPN route is withdrawn, not kept without its
+        // service.
+        assert!(u.announced().is_empty(), "{what}");
+        assert_eq!(u.withdrawals().len(), 1, "{what}");
         assert_eq!(
             u.outcome.issues()[0].subcode(),
             tern_bgp_wire::update_subcode::OPTIONAL_ATTRIBUTE_ERROR
+        );
+    }
+    // A well framed structure that does not fit makes the SID invalid
+    // (the VPN layer keeps the path as ineligible), not the TLV malformed.
+    let unusable: [(&str, [u8; 6], M); 3] = [
+        (
+            "structure over 128 bits",
+            [64, 48, 16, 8, 16, 112],
+            M::StructureTooLong { bits: 136 },
+        ),
+        (
+            "transposition past the SID",
+            [40, 24, 16, 0, 16, 120],
+            M::Transposition {
+                offset: 120,
+                length: 16,
+            },
+        ),
+        (
+            "transposition wider than a label",
+            [40, 24, 32, 0, 25, 64],
+            M::Transposition {
+                offset: 64,
+                length: 25,
+            },
+        ),
+    ];
+    for (what, structure, fault) in unusable {
+        let u = decode_update(
+            &vpn_update(prefix_sid_l3(&sid_info(&tlv(1, &structure)))),
+            &ctx(),
+        );
+        assert_eq!(u.outcome, UpdateOutcome::Accept, "{what}");
+        assert_eq!(u.announced().len(), 1, "{what}");
+        let Some(Attribute::PrefixSid(p)) = u.attribute(attr_type::PREFIX_SID).map(|a| &a.value)
+        else {
+            panic!("{what}: no Prefix-SID");
+        };
+        let service = p.srv6_l3().expect("L3 service");
+        let info = service.first_sid().expect("SID");
+        assert_eq!(
+            info.structure().map(|s| s.validate()),
+            Some(Err(fault)),
+            "{what}"
         );
     }
     // Unknown sub-TLVs and sub-sub-TLVs are not errors.

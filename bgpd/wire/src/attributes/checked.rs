@@ -117,16 +117,24 @@ pub(crate) fn ipv6_ext_communities(value: &[u8]) -> Result<(), Fault> {
 /// exactly fill the attribute, the Label-Index TLV (reserved 1, flags 2,
 /// label index 4) and the Originator SRGB TLV (flags 2, then 6-octet ranges)
 /// must have their defined sizes, and each SRv6 L3/L2 Service TLV must be
-/// well formed down to its sub-sub-TLVs (RFC 9252 §8). RFC 8669 §6 makes
-/// any of this an attribute discard, and RFC 9252 §8 keeps that rule for
-/// the SRv6 Service TLVs.
+/// well formed down to its sub-sub-TLVs (RFC 9252 §7). RFC 8669 §6 makes
+/// a fault of the attribute an attribute discard; RFC 9252 §7 makes a
+/// malformed SRv6 Service TLV (one that runs past the attribute included)
+/// a treat-as-withdraw ([`Fault::PrefixSidSrv6`]).
 pub(crate) fn prefix_sid(value: &[u8]) -> Result<(), Fault> {
     use super::srv6::{Srv6Service, prefix_sid_tlv as tlv};
     let mut r = Reader::new(value);
     while !r.is_empty() {
-        let (Some(t), Some(v)) = (r.u8(), r.u16().and_then(|n| r.take(usize::from(n)))) else {
-            return Err(Fault::PrefixSidTlv);
+        let t = r.u8();
+        let Some(v) = r.u16().and_then(|n| r.take(usize::from(n))) else {
+            return Err(match t {
+                Some(tlv::SRV6_L3_SERVICE | tlv::SRV6_L2_SERVICE) => {
+                    Fault::PrefixSidSrv6(super::Srv6Malformation::ServiceOverrun)
+                }
+                _ => Fault::PrefixSidTlv,
+            });
         };
+        let t = t.unwrap_or_default();
         let ok = match t {
             tlv::LABEL_INDEX => v.len() == 7,
             tlv::ORIGINATOR_SRGB => v.len() >= 8 && (v.len() - 2).is_multiple_of(6),
@@ -229,5 +237,14 @@ mod tests {
                 crate::attributes::Srv6Malformation::SubTlvOverrun
             ))
         );
+        // An SRv6 Service TLV longer than the attribute is a malformed SRv6
+        // Service TLV (RFC 9252 §7), another type's overrun a Prefix-SID fault.
+        assert_eq!(
+            prefix_sid(&[5, 0, 9, 0]),
+            Err(Fault::PrefixSidSrv6(
+                crate::attributes::Srv6Malformation::ServiceOverrun
+            ))
+        );
+        assert_eq!(prefix_sid(&[9, 0, 9, 0]), Err(Fault::PrefixSidTlv));
     }
 }

@@ -124,7 +124,10 @@ impl Srv6SidStructure {
         }
     }
 
-    /// Checks the RFC 9252 §3.2.1 constraints that make the structure usable.
+    /// Checks the RFC 9252 §3.2.1 constraints that make the structure
+    /// usable: at most 128 bits, the transposed bits within the SID and no
+    /// wider than a label field. A received structure that fails makes its
+    /// SID invalid (RFC 9252 §7), not the attribute malformed.
     pub fn validate(&self) -> Result<(), Srv6Malformation> {
         let bits = u16::from(self.locator_block_len)
             + u16::from(self.locator_node_len)
@@ -219,7 +222,8 @@ impl Srv6SidStructure {
             transposition_len: tl,
             transposition_offset: to,
         };
-        s.validate()?;
+        // Well framed is all the wire asks; whether the structure is
+        // usable is [`Self::validate`]'s answer where the SID is used.
         Ok(s)
     }
 
@@ -602,29 +606,40 @@ mod tests {
         b[6] = 29;
         b[30] = 5;
         assert_eq!(decode_tlvs(&b), Err(M::StructureLength { length: 5 }));
-        // Lengths over 128 bits.
-        let mut b = base.clone();
-        b[31] = 100;
-        assert_eq!(decode_tlvs(&b), Err(M::StructureTooLong { bits: 140 }));
-        // Transposition past the SID, and wider than any label.
-        let mut b = base.clone();
-        b[36] = 120;
-        assert_eq!(
-            decode_tlvs(&b),
-            Err(M::Transposition {
-                offset: 120,
-                length: 16
+        // Well framed structures that do not fit decode (the SID is then
+        // invalid, RFC 9252 §7) and fail `validate`: lengths over 128 bits,
+        // transposition past the SID, and wider than any label.
+        let structure_of = |b: &[u8]| -> Option<Srv6SidStructure> {
+            let tlvs = decode_tlvs(b).ok()??;
+            tlvs.iter().find_map(|t| match t {
+                PrefixSidTlv::Srv6L3Service(s) => s.first_sid()?.structure().copied(),
+                _ => None,
             })
-        );
-        let mut b = base;
-        b[35] = 25;
-        assert_eq!(
-            decode_tlvs(&b),
-            Err(M::Transposition {
-                offset: 64,
-                length: 25
-            })
-        );
+        };
+        for (at, value, fault) in [
+            (31, 100, M::StructureTooLong { bits: 140 }),
+            (
+                36,
+                120,
+                M::Transposition {
+                    offset: 120,
+                    length: 16,
+                },
+            ),
+            (
+                35,
+                25,
+                M::Transposition {
+                    offset: 64,
+                    length: 25,
+                },
+            ),
+        ] {
+            let mut b = base.clone();
+            b[at] = value;
+            let s = structure_of(&b).expect("decodes");
+            assert_eq!(s.validate(), Err(fault));
+        }
         // Broken outer framing is the caller's fault, not an SRv6 one.
         assert_eq!(decode_tlvs(&[5, 0, 9, 0]), Ok(None));
     }
