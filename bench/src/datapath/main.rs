@@ -9,7 +9,9 @@
 //! - (c) the same with 1000 non-matching iptables FORWARD rules and one
 //!   ACCEPT (what a classic CNI's node does);
 //! - (d) and (e) pod to pod through Tern's VXLAN and Geneve modes;
-//! - (f) pod to pod over the kernel's own VXLAN device with plain routes.
+//! - (f) pod to pod over the kernel's own VXLAN device with plain routes;
+//! - (g) pod to pod over Tern's SRv6 L3VPN: the pods in a VRF, H.Encaps.Red
+//!   to the other node's End.DT46 SID over an IPv6 underlay, all in eBPF.
 //!
 //! Tern's datapath is loaded through the `tern_ebpf::Datapath` API, as ternd
 //! does. Every case checks that its packets took the path it names (Tern's
@@ -46,7 +48,9 @@ use tern_ebpf::datapath::{Mode, PathKind};
 
 use crate::measure::{Figures, Params};
 use crate::report::{Case, Row};
-use crate::topo::{IPTABLES_RULES, KERNEL_VXLAN, Topology, UPLINK_MTU};
+use crate::topo::{IPTABLES_RULES, KERNEL_VXLAN, SRV6_OVERHEAD, SRV6_TABLE, Topology, UPLINK_MTU};
+use tern_ebpf::DatapathConfig;
+use tern_ebpf::srv6::{Behavior, Srv6Encap};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -67,9 +71,9 @@ struct Args {
     /// Seconds of each request/response run.
     #[arg(long, default_value_t = 3)]
     rr_seconds: u64,
-    /// Cases to run: any of a,b,c0,c,d,e,f (a ratio needs (a), the tunnel
-    /// targets need (f)).
-    #[arg(long, value_delimiter = ',', default_value = "a,b,c0,c,d,e,f")]
+    /// Cases to run: any of a,b,c0,c,d,e,f,g (a ratio needs (a), the tunnel
+    /// targets need (f), SRv6's needs (e)).
+    #[arg(long, value_delimiter = ',', default_value = "a,b,c0,c,d,e,f,g")]
     cases: Vec<String>,
     /// Rounds over all cases; the table shows medians over the rounds (a
     /// ratio: the median of the per-round ratios), the notes every round.
@@ -240,7 +244,7 @@ fn round(t: &Topology, cases: &[Case], params: &Params) -> Result<Vec<(Case, Fig
     .into_iter()
     .filter(|(c, _)| want(*c))
     .collect();
-    if tern.is_empty() {
+    if tern.is_empty() && !want(Case::G) {
         return Ok(out);
     }
     let (mut dp1, mut s1) = t.load_datapath(1)?;
@@ -288,6 +292,13 @@ fn round(t: &Topology, cases: &[Case], params: &Params) -> Result<Vec<(Case, Fig
                 ),
             ));
         }
+        if want(Case::G) {
+            out.push(srv6_case(
+                t,
+                [(&mut dp1, &s1), (&mut dp2, &s2)],
+                &pod_to_pod,
+            )?);
+        }
         Ok(())
     })();
     dp1.shutdown();
@@ -298,11 +309,77 @@ fn round(t: &Topology, cases: &[Case], params: &Params) -> Result<Vec<(Case, Fig
     // reported before a clean-up error.
     let cleanup = t
         .remove_tern_vxlan()
+        .and_then(|()| {
+            if want(Case::G) {
+                t.remove_srv6()
+            } else {
+                Ok(())
+            }
+        })
         .and_then(|()| t.remote_routes_via_uplink())
         .and_then(|()| t.set_pod_mtu(UPLINK_MTU));
     result?;
     cleanup?;
     Ok(out)
+}
+
+/// Case (g), last of a round (the pods stop being endpoints of the
+/// default VRF): each node's pods in VRF table [`SRV6_TABLE`], its
+/// End.DT46 SID decapsulating into that table, the other node's pod CIDR
+/// encapsulated to the other node's SID (H.Encaps.Red over IPv6), the pods'
+/// MTU lowered by the outer header.
+fn srv6_case(
+    t: &Topology,
+    nodes: [(&mut Datapath, &DatapathConfig); 2],
+    pod_to_pod: &dyn Fn(Case, u16) -> Result<Figures>,
+) -> Result<(Case, Figures, String)> {
+    t.setup_srv6()?;
+    let _ = t.remove_remote_routes();
+    let mut dps = Vec::new();
+    for (i, (dp, s)) in (1u8..).zip(nodes) {
+        let other = 3 - i;
+        dp.set_config(
+            &s.with_mode(Mode::Native)
+                .with_local_v6(Some(Topology::node_v6(i))),
+        )?;
+        for j in 1..=2 {
+            let p = t.pod(i, j)?;
+            dp.remove_endpoint(IpAddr::V4(p.v4))?;
+            dp.set_vrf_iface(t.host_ifindex(p)?, SRV6_TABLE)?;
+        }
+        dp.upsert_srv6_locator(Topology::locator(i))?;
+        dp.upsert_srv6_sid(Topology::srv6_sid(i), Behavior::EndDt46, SRV6_TABLE)?;
+        dp.upsert_srv6_encap(
+            SRV6_TABLE,
+            Topology::pod_cidr(other).parse()?,
+            &Srv6Encap::new(vec![Topology::srv6_sid(other)]),
+        )?;
+        dps.push(dp);
+    }
+    let mtu = UPLINK_MTU - SRV6_OVERHEAD;
+    t.set_pod_mtu(mtu)?;
+    let (o, i) = (PathKind::Srv6Encap, PathKind::Srv6Decap);
+    let (o0, i0) = (path(dps[0], o)?, path(dps[1], i)?);
+    let d0 = drops(dps[0])? + drops(dps[1])?;
+    let f = pod_to_pod(Case::G, 5291)?;
+    let (o1, i1) = (path(dps[0], o)?, path(dps[1], i)?);
+    let d1 = drops(dps[0])? + drops(dps[1])?;
+    if o1 <= o0 || i1 <= i0 {
+        bail!(
+            "case (g): the packets did not take the SRv6 paths \
+             (node 1 {o:?} {o0} -> {o1}, node 2 {i:?} {i0} -> {i1})"
+        );
+    }
+    Ok((
+        Case::G,
+        f,
+        format!(
+            "node 1 {o:?} {} packets, node 2 {i:?} {}, datapath drops {}, pod MTU {mtu}",
+            o1 - o0,
+            i1 - i0,
+            d1 - d0
+        ),
+    ))
 }
 
 fn path(dp: &Datapath, p: PathKind) -> Result<u64> {

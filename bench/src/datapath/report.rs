@@ -19,6 +19,7 @@ pub enum Case {
     D,
     E,
     F,
+    G,
 }
 
 impl Case {
@@ -31,7 +32,8 @@ impl Case {
             "d" => Case::D,
             "e" => Case::E,
             "f" => Case::F,
-            other => bail!("unknown case `{other}` (cases: a, b, c0, c, d, e, f)"),
+            "g" => Case::G,
+            other => bail!("unknown case `{other}` (cases: a, b, c0, c, d, e, f, g)"),
         })
     }
 
@@ -44,6 +46,7 @@ impl Case {
             Case::D => "(d) pod to pod, Tern VXLAN",
             Case::E => "(e) pod to pod, Tern Geneve",
             Case::F => "(f) pod to pod, kernel VXLAN device",
+            Case::G => "(g) pod to pod, Tern SRv6 L3VPN",
         }
     }
 
@@ -53,6 +56,7 @@ impl Case {
             Case::B => ">= 0.95 x (a)",
             Case::C0 | Case::C | Case::F => "reference",
             Case::D | Case::E => ">= (f); aim 0.8 x (a)",
+            Case::G => ">= 0.9 x (e)",
         }
     }
 }
@@ -131,6 +135,9 @@ fn verdict(rows: &[Row], r: &Row) -> String {
             let aim = a.map_or("-".to_owned(), |a| word(ratio(r, a) >= 0.8).to_owned());
             format!("{vs_f}; aim {aim}")
         }
+        Case::G => find(rows, Case::E).map_or("- (no (e))".into(), |e| {
+            format!("{} ({:.2} x (e))", word(ratio(r, e) >= 0.9), ratio(r, e))
+        }),
         _ => "-".into(),
     }
 }

@@ -13,11 +13,12 @@
 //! ```
 
 use std::fs::File;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use ipnet::Ipv6Net;
 use nix::sched::{CloneFlags, setns};
 use tern_ebpf::datapath::{EP_FLAG_VETH_PEER, EndpointInfo, Mode};
 use tern_ebpf::{Datapath, DatapathConfig, Hook};
@@ -32,6 +33,11 @@ pub const KERNEL_VXLAN: &str = "vxk0";
 pub const VNI: u32 = 4242;
 /// The uplink's MTU; tunnel cases give the pods 50 bytes less.
 pub const UPLINK_MTU: u32 = 1500;
+/// The VRF table the pods move to for the SRv6 case.
+pub const SRV6_TABLE: u32 = 100;
+/// What H.Encaps.Red adds to a pod's packet with one segment: an IPv6
+/// header, no routing header.
+pub const SRV6_OVERHEAD: u32 = 40;
 /// Number of FORWARD rules that do not match in case (c).
 pub const IPTABLES_RULES: usize = 1000;
 
@@ -528,6 +534,90 @@ impl Topology {
         .with_local_v4(Some(Self::node_addr(i)));
         dp.set_config(&settings)?;
         Ok((dp, settings))
+    }
+
+    /// Node `i`'s IPv6 address on the uplink (the SRv6 underlay).
+    pub fn node_v6(i: u8) -> Ipv6Addr {
+        Ipv6Addr::new(0xfd00, 0x250, 0, 0, 0, 0, 0, u16::from(i))
+    }
+
+    /// Node `i`'s SRv6 locator.
+    pub fn locator(i: u8) -> Ipv6Net {
+        Ipv6Net::new(Ipv6Addr::new(0xfc00, 0, u16::from(i), 0, 0, 0, 0, 0), 48).expect("a /48")
+    }
+
+    /// Node `i`'s End.DT46 SID of the pods' VRF.
+    pub fn srv6_sid(i: u8) -> Ipv6Addr {
+        Ipv6Addr::new(0xfc00, 0, u16::from(i), 0x100, 0, 0, 0, 0)
+    }
+
+    /// The SRv6 case's underlay and VRF: the uplink's IPv6 addresses, each
+    /// node's route to the other's locator, IPv6 forwarding, and the pods'
+    /// host routes in VRF table [`SRV6_TABLE`].
+    pub fn setup_srv6(&self) -> Result<()> {
+        for (i, other) in [(1u8, 2u8), (2, 1)] {
+            let n = self.node(i);
+            run(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    &n,
+                    "sysctl",
+                    "-qw",
+                    "net.ipv6.conf.all.forwarding=1",
+                ],
+            )?;
+            let a = format!("{}/64", Self::node_v6(i));
+            ip(&["-n", &n, "addr", "replace", &a, "dev", UPLINK, "nodad"])?;
+            let (loc, gw) = (
+                Self::locator(other).to_string(),
+                Self::node_v6(other).to_string(),
+            );
+            ip(&[
+                "-n", &n, "-6", "route", "replace", &loc, "via", &gw, "dev", UPLINK,
+            ])?;
+            let table = SRV6_TABLE.to_string();
+            for p in self.pods.iter().filter(|p| p.node == i) {
+                let host = p.v4.to_string();
+                ip(&[
+                    "-n", &n, "route", "replace", &host, "dev", &p.host_if, "scope", "link",
+                    "table", &table,
+                ])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the SRv6 case's routes and addresses away again.
+    pub fn remove_srv6(&self) -> Result<()> {
+        for i in 1..=2u8 {
+            let n = self.node(i);
+            ip(&["-n", &n, "route", "flush", "table", &SRV6_TABLE.to_string()])?;
+            let a = format!("{}/64", Self::node_v6(i));
+            ip(&["-n", &n, "addr", "del", &a, "dev", UPLINK])?;
+        }
+        Ok(())
+    }
+
+    /// The ifindex of pod `p`'s host veth in its node.
+    pub fn host_ifindex(&self, p: &Pod) -> Result<u32> {
+        let line = output(
+            "ip",
+            &[
+                "-n",
+                &self.node(p.node),
+                "-o",
+                "link",
+                "show",
+                "dev",
+                &p.host_if,
+            ],
+        )?;
+        line.split(':')
+            .next()
+            .and_then(|n| n.trim().parse().ok())
+            .with_context(|| format!("no ifindex in `{line}`"))
     }
 
     /// Deletes Tern's VXLAN devices (after the datapaths were shut down).
