@@ -17,9 +17,11 @@ use std::{
 
 mod capture;
 mod netns;
+mod pods;
 
 pub use capture::{Capture, Encap, Tunnel, check_tunnel_capture, require_tool};
 pub use netns::{Netns, enter_netns, in_netns, netns_command, with_netns};
+pub use pods::CniPods;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {

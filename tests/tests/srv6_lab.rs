@@ -21,15 +21,14 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     io::{Read, Write},
     net::{IpAddr, Ipv6Addr, SocketAddr},
-    path::{Path, PathBuf},
+    path::Path,
     process::Command,
     time::Duration,
 };
 
-use serde_json::Value;
 use tern_tests::{
-    Capture, Lab, bin, eventually, in_netns, ns_ping, repo_root, require_tool, run_ok,
-    tcp_transfer, tern, vtysh,
+    Capture, CniPods, Lab, eventually, in_netns, ns_ping, require_tool, run_ok, tcp_transfer, tern,
+    vtysh,
 };
 
 /// The lab's name in this test (namespaces `clab-srv6-*`).
@@ -37,68 +36,6 @@ const LAB: &str = "srv6";
 const NODES: [&str; 2] = ["node1", "node2"];
 /// Each node's pods and their VRF.
 const PODS: [(&str, &str); 3] = [("red1", "red"), ("red2", "red"), ("blue1", "blue")];
-
-/// The pods, added by lab/tools/cni_pod.py with their VRF's network
-/// configuration; CNI DEL and their namespaces go on drop (before the
-/// lab's `down`).
-struct Pods {
-    /// The lab's copy of the topology folder.
-    dir: PathBuf,
-    added: Vec<(String, String, PathBuf)>,
-    /// (node, pod) -> (IPv4, IPv6).
-    addrs: BTreeMap<(String, String), (String, String)>,
-}
-
-impl Pods {
-    fn add(&mut self, node: &str, pod: &str, vrf: &str) {
-        let netconf = self.dir.join(format!("srv6/{node}/{vrf}.conf"));
-        let out = run_ok(
-            Command::new("python3")
-                .arg(repo_root().join("lab/tools/cni_pod.py"))
-                .args(["add", LAB, node, pod, "--k8s-namespace", vrf])
-                .arg("--netconf")
-                .arg(&netconf)
-                .arg("--cni")
-                .arg(bin("tern-cni")),
-        );
-        self.added
-            .push((node.to_owned(), pod.to_owned(), netconf.clone()));
-        let result: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-        let addr = |v6: bool| {
-            result["ips"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|i| i["address"].as_str())
-                .filter_map(|a| a.split('/').next())
-                .find(|a| a.contains(':') == v6)
-                .unwrap_or_else(|| panic!("no address of {node}/{pod}: {out}"))
-                .to_owned()
-        };
-        self.addrs
-            .insert((node.to_owned(), pod.to_owned()), (addr(false), addr(true)));
-    }
-
-    fn addr(&self, node: &str, pod: &str, v6: bool) -> String {
-        let (a4, a6) = &self.addrs[&(node.to_owned(), pod.to_owned())];
-        if v6 { a6.clone() } else { a4.clone() }
-    }
-}
-
-impl Drop for Pods {
-    fn drop(&mut self) {
-        for (node, pod, netconf) in self.added.iter().rev() {
-            let _ = Command::new("python3")
-                .arg(repo_root().join("lab/tools/cni_pod.py"))
-                .args(["del", LAB, node, pod])
-                .arg("--netconf")
-                .arg(netconf)
-                .arg("--cni")
-                .arg(bin("tern-cni"))
-                .output();
-        }
-    }
-}
 
 fn ns(node: &str) -> String {
     format!("clab-{LAB}-{node}")
@@ -225,14 +162,10 @@ fn vrf_pods_reach_their_own_vrf_across_nodes_over_srv6() {
         .parent()
         .expect("the copy's folder")
         .to_owned();
-    let mut pods = Pods {
-        dir: dir.clone(),
-        added: Vec::new(),
-        addrs: BTreeMap::new(),
-    };
+    let mut pods = CniPods::new(LAB);
     for node in NODES {
         for (pod, vrf) in PODS {
-            pods.add(node, pod, vrf);
+            pods.add(node, pod, vrf, &dir.join(format!("srv6/{node}/{vrf}.conf")));
         }
         // Two VRFs, the same addresses; never twice in one VRF.
         for v6 in [false, true] {
