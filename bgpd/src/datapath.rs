@@ -236,8 +236,11 @@ impl DatapathRuntime {
                 cfg.uplink.as_deref().unwrap_or_default()
             ));
         }
-        // The VXLAN device, in VXLAN mode only.
-        if mode == DatapathMode::Vxlan {
+        // The VXLAN device, in every mode: a node that leaves VXLAN mode
+        // (or has not entered it yet) still takes its peers' VXLAN while
+        // they switch, as the uplink takes Geneve in every mode. Only the
+        // encapsulation follows the mode.
+        {
             match self
                 .netlink
                 .vxlan_external_ensure(VXLAN_DEVICE, cfg.vxlan_port)
@@ -258,8 +261,6 @@ impl DatapathRuntime {
                 }
                 Err(e) => errors.push(format!("creating {VXLAN_DEVICE}: {e}")),
             }
-        } else if self.vxlan.is_some() {
-            self.remove_vxlan().await;
         }
         // The settings map.
         let (local_v4, local_v6) = uplink.map(local_addrs).unwrap_or((None, None));
