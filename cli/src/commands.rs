@@ -112,8 +112,8 @@ const LOCATOR: Token = Kw("locator", "Locator Information");
 const LOCATOR_NAME: Token = Token::Arg("NAME", "Locator Name", ArgKind::Word);
 const RD: Token = Kw("rd", "Display information for a route distinguisher");
 const RD_VALUE: Token = Token::Arg(
-    "ASN:NN_OR_IP-ADDRESS:NN",
-    "VPN Route Distinguisher",
+    "<ASN:NN_OR_IP-ADDRESS:NN|all>",
+    "VPN Route Distinguisher, or all of them",
     ArgKind::Word,
 );
 const SERVICE: Token = Kw("service", "Kubernetes-style services");

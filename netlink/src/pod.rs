@@ -204,6 +204,56 @@ struct IfreqData {
     pad: [u8; 16],
 }
 
+/// The MTU of each `(netns, ifname)` as the pod sees it now (`ip link set
+/// eth0 mtu N` inside a pod changes it after CNI ADD), None where the
+/// namespace or the interface is gone. One thread enters each namespace in
+/// turn and asks with SIOCGIFMTU: a few microseconds a pod.
+pub fn pod_mtus(pods: &[(&Path, &str)]) -> Vec<Option<u32>> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            pods.iter()
+                .map(|(netns, ifname)| {
+                    let fd = File::open(netns).ok()?;
+                    nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).ok()?;
+                    if_mtu(ifname).ok()
+                })
+                .collect()
+        })
+        .join()
+        .unwrap_or_else(|_| vec![None; pods.len()])
+    })
+}
+
+/// `ifname`'s MTU in the calling thread's network namespace.
+#[allow(unsafe_code)]
+fn if_mtu(ifname: &str) -> std::io::Result<u32> {
+    use std::os::fd::AsRawFd;
+    let bytes = ifname.as_bytes();
+    if bytes.len() >= 16 {
+        return Err(std::io::Error::from_raw_os_error(nix::libc::EINVAL));
+    }
+    let sock = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Datagram,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: ifreq is plain old data; all zeroes is a valid value.
+    let mut req: nix::libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(bytes) {
+        *d = *s as nix::libc::c_char;
+    }
+    // SAFETY: `req` outlives the call; the kernel reads the name and writes
+    // the MTU into the union.
+    let rc = unsafe { nix::libc::ioctl(sock.as_raw_fd(), nix::libc::SIOCGIFMTU as _, &mut req) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: SIOCGIFMTU filled the union's MTU member.
+    let mtu = unsafe { req.ifr_ifru.ifru_mtu };
+    u32::try_from(mtu).map_err(|_| std::io::Error::from_raw_os_error(nix::libc::EINVAL))
+}
+
 /// Turns generic receive offload on for `ifname` in the calling thread's
 /// network namespace (`ethtool -K IFNAME gro on`). On a veth this also
 /// gives the device a NAPI queue, so that frames an XDP program redirects

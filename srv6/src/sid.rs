@@ -47,6 +47,8 @@ pub enum Behavior {
 }
 
 impl Behavior {
+    pub const END_DX6: u16 = 16;
+    pub const END_DX4: u16 = 17;
     pub const END_DT6: u16 = 18;
     pub const END_DT4: u16 = 19;
     pub const END_DT46: u16 = 20;
@@ -72,13 +74,21 @@ impl Behavior {
 
     /// Whether a packet to a SID of this behavior may carry an IPv4
     /// (`ipv4`) or IPv6 payload: a VPN route's family must fit its SID.
-    /// The opaque behavior says nothing, so it fits both.
+    /// RFC 8986's behaviors that are no L3 service (End, End.X, End.T and
+    /// the binding SIDs, 1-15; the L2 services, 21-27) fit neither, End.DX4
+    /// and End.DX6 one family; a behavior Tern does not know (the opaque
+    /// one, uSID flavours, anything newer) fits both: RFC 9252 §3.1 says an
+    /// unrecognized behavior is not invalid, and an ingress node only
+    /// encapsulates to the SID.
     pub fn carries(self, ipv4: bool) -> bool {
         match self {
             Behavior::EndDt4 => ipv4,
             Behavior::EndDt6 => !ipv4,
             Behavior::EndDt46 => true,
-            Behavior::Other(c) => c == Behavior::OPAQUE,
+            Behavior::Other(Behavior::END_DX4) => ipv4,
+            Behavior::Other(Behavior::END_DX6) => !ipv4,
+            Behavior::Other(1..=15 | 21..=27) => false,
+            Behavior::Other(_) => true,
         }
     }
 }

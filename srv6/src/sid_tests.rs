@@ -127,6 +127,14 @@ fn behaviors_and_codepoints() {
     assert!(Behavior::EndDt46.carries(true) && Behavior::EndDt46.carries(false));
     assert!(Behavior::Other(0xffff).carries(true));
     assert!(!Behavior::Other(1).carries(true), "End is no VPN behavior");
+    assert!(
+        !Behavior::Other(21).carries(true),
+        "End.DX2 is an L2 service"
+    );
+    assert!(Behavior::Other(17).carries(true) && !Behavior::Other(17).carries(false));
+    assert!(!Behavior::Other(16).carries(true) && Behavior::Other(16).carries(false));
+    // RFC 9252 §3.1: a behavior Tern does not know is not invalid.
+    assert!(Behavior::Other(99).carries(true) && Behavior::Other(99).carries(false));
     assert_eq!(SidScope::PerVrf.behavior(), Behavior::EndDt46);
 }
 

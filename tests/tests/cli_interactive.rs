@@ -263,8 +263,8 @@ fn interactive_shell_like_vtysh() {
     });
     let text = new.join("\n");
     assert!(
-        text.contains("  interface       Interface status and configuration")
-            && text.contains("  version         Displays ternd version"),
+        text.contains("  interface        Interface status and configuration")
+            && text.contains("  version          Displays ternd version"),
         "{text}"
     );
     assert!(!text.contains('?'), "{text}");

@@ -245,6 +245,39 @@ fn pods_talk_in_native_vxlan_and_geneve_mode_switched_live() {
         pids,
         "ternd was not restarted"
     );
+    // `show datapath endpoints` gives the MTU a pod has now: one raised
+    // past what the tunnel allows (1430 in Geneve mode) is flagged.
+    let mtu_of = |mtu: u32| {
+        run_ok(Command::new("ip").args([
+            "-n",
+            &n1p1,
+            "link",
+            "set",
+            "eth0",
+            "mtu",
+            &mtu.to_string(),
+        ]));
+        let eps = tern_json(&node1, "show datapath endpoints json");
+        eps["endpoints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["containerId"] == n1p1.as_str())
+            .cloned()
+            .unwrap_or_else(|| panic!("no endpoint {n1p1} in {eps}"))
+    };
+    let e = mtu_of(1500);
+    assert_eq!(
+        (e["mtu"].as_u64(), e["mtuTooBig"].as_bool()),
+        (Some(1500), Some(true)),
+        "{e}"
+    );
+    let e = mtu_of(1430);
+    assert_eq!(
+        (e["mtu"].as_u64(), e["mtuTooBig"].as_bool()),
+        (Some(1430), Some(false)),
+        "{e}"
+    );
     // A pod whose host veth goes (its namespace deleted without CNI DEL):
     // its program and endpoint entries go too.
     let eps = tern_json(&node1, "show datapath endpoints json");

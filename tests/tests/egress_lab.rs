@@ -31,7 +31,6 @@ use std::{
     collections::BTreeMap,
     io::{BufRead, BufReader, Read, Write},
     net::{IpAddr, SocketAddr, TcpStream},
-    path::PathBuf,
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -39,7 +38,7 @@ use std::{
 
 use serde_json::Value;
 use tern_tests::{
-    Lab, Ternd, bin, eventually, gone, in_netns, netns_command, repo_root, run_ok, tern,
+    CniPods, Lab, Ternd, bin, eventually, gone, in_netns, netns_command, repo_root, run_ok, tern,
     tern_script, vtysh, vtysh_config,
 };
 
@@ -75,63 +74,6 @@ fn need(program: &str, arg: &str) {
         .output()
         .is_ok_and(|o| o.status.success());
     assert!(ok, "{program} is missing: run lab/setup.sh");
-}
-
-/// The lab's pods, added with CNI_ARGS by lab/tools/cni_pod.py; CNI DEL
-/// and their namespaces go on drop (before the lab's `down`).
-struct Pods {
-    netconf: PathBuf,
-    names: Vec<String>,
-}
-
-impl Pods {
-    /// Adds pod `pod` of node1 in Kubernetes namespace `k8s_ns`; returns its
-    /// IPv4 and IPv6 addresses from tern-cni's result.
-    fn add(&mut self, pod: &str, k8s_ns: &str) -> (String, String) {
-        let out = run_ok(
-            Command::new("python3")
-                .arg(tool("cni_pod.py"))
-                .args(["add", LAB, "node1", pod, "--k8s-namespace", k8s_ns])
-                .arg("--netconf")
-                .arg(&self.netconf)
-                .arg("--cni")
-                .arg(bin("tern-cni")),
-        );
-        self.names.push(pod.to_owned());
-        let result: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-        let addr = |v6: bool| {
-            result["ips"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|i| i["address"].as_str())
-                .filter_map(|a| a.split('/').next())
-                .find(|a| a.contains(':') == v6)
-                .unwrap_or_else(|| {
-                    panic!(
-                        "no {} address for {pod}: {out}",
-                        if v6 { "IPv6" } else { "IPv4" }
-                    )
-                })
-                .to_owned()
-        };
-        (addr(false), addr(true))
-    }
-}
-
-impl Drop for Pods {
-    fn drop(&mut self) {
-        for pod in &self.names {
-            let _ = Command::new("python3")
-                .arg(tool("cni_pod.py"))
-                .args(["del", LAB, "node1", pod])
-                .arg("--netconf")
-                .arg(&self.netconf)
-                .arg("--cni")
-                .arg(bin("tern-cni"))
-                .output();
-        }
-    }
 }
 
 /// One line of the database's log: protocol, source address, local address.
@@ -886,16 +828,21 @@ fn egress_gateway_end_to_end() {
         }
     });
     // Declared after the lab: CNI DEL runs while the lab's ternd still does.
-    let mut pods = Pods {
-        netconf: lab
-            .topology()
-            .parent()
-            .expect("topology folder")
-            .join("egress/node1/10-tern.conf"),
-        names: Vec::new(),
+    let netconf = lab
+        .topology()
+        .parent()
+        .expect("topology folder")
+        .join("egress/node1/10-tern.conf");
+    let mut pods = CniPods::new(LAB);
+    let mut add = |pod: &str, k8s_ns: &str| {
+        pods.add("node1", pod, k8s_ns, &netconf);
+        (
+            pods.addr("node1", pod, false),
+            pods.addr("node1", pod, true),
+        )
     };
-    let fin_addrs = pods.add("finance-1", "finance");
-    let web_addrs = pods.add("web-1", "web");
+    let fin_addrs = add("finance-1", "finance");
+    let web_addrs = add("web-1", "web");
     let db = Db::start(&lab);
     let n1 = lab.ns("node1");
     let c = Ctx {

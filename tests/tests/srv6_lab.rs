@@ -27,8 +27,8 @@ use std::{
 };
 
 use tern_tests::{
-    Capture, CniPods, Lab, eventually, in_netns, ns_ping, require_tool, run_ok, tcp_transfer, tern,
-    vtysh,
+    Capture, CniPods, Lab, bin, eventually, in_netns, ns_ping, require_tool, run, run_ok,
+    tcp_transfer, tern, vtysh,
 };
 
 /// The lab's name in this test (namespaces `clab-srv6-*`).
@@ -267,6 +267,23 @@ fn vrf_pods_reach_their_own_vrf_across_nodes_over_srv6() {
         assert!(text.contains("Route Distinguisher: 65002:100\n"), "{text}");
         assert!(text.contains(" sid=fc00:0:2:"), "{text}");
     }
+    // `rd all` is the whole table; an RD that does not read is refused
+    // with FRR's words.
+    assert_eq!(
+        tern_tests::tern_text(&ns("node1"), "show bgp ipv4 vpn rd all"),
+        tern_tests::tern_text(&ns("node1"), "show bgp ipv4 vpn")
+    );
+    let bad = run(Command::new(bin("tern")).args([
+        "-N",
+        &ns("node1"),
+        "-c",
+        "show bgp ipv4 vpn rd 65001:x",
+    ]));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("% Malformed Route Distinguisher")
+            || String::from_utf8_lossy(&bad.stdout).contains("% Malformed Route Distinguisher"),
+        "{bad:?}"
+    );
     // The VPN families in the summary: node2's routes through tor1, ours
     // sent to it.
     let sum = tern(&ns("node1"), "show bgp summary json");

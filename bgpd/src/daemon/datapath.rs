@@ -88,10 +88,21 @@ impl Daemon {
 
     /// `show datapath endpoints`: the registry with the datapath's counters.
     pub fn datapath_endpoints(&self) -> Vec<DatapathEndpoint> {
-        self.endpoints
-            .list()
-            .into_iter()
-            .map(|endpoint| {
+        let list = self.endpoints.list();
+        // The MTU each pod has now (it may have changed its interface's
+        // since ADD); the recorded one where the pod cannot be asked.
+        let asked: Vec<(&std::path::Path, &str)> = list
+            .iter()
+            .map(|e| (std::path::Path::new(&e.netns), e.ifname.as_str()))
+            .collect();
+        let mtus = tern_netlink::pod::pod_mtus(&asked);
+        list.iter()
+            .cloned()
+            .zip(mtus)
+            .map(|(mut endpoint, now)| {
+                if let Some(mtu) = now {
+                    endpoint.mtu = mtu;
+                }
                 let mtu_too_big = self
                     .datapath
                     .as_ref()

@@ -21,8 +21,10 @@ async fn answer(daemon: &mut Daemon, req: Request) -> Reply {
         (Request::ShowBgpRoutes { .. }, None) => Ok(Reply::BgpTable(Default::default())),
         (Request::ShowBgpVpn { .. }, None) => Ok(Reply::BgpVpnTable(Default::default())),
         (Request::ShowBgpVpn { ipv6, rd, prefix }, Some(sp)) => {
+            // `rd all` is every RD, as no `rd` at all.
             let rd = match rd
                 .as_deref()
+                .filter(|r| *r != "all")
                 .map(str::parse::<tern_srv6::RouteDistinguisher>)
             {
                 None => None,

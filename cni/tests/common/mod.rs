@@ -276,7 +276,15 @@ impl Node {
     }
 
     pub fn host_veths(&self) -> Vec<String> {
-        let out = ok(Command::new("ip").args(["-n", &self.host_ns, "-o", "link", "show"]));
+        let out = ok(Command::new("ip").args([
+            "-n",
+            &self.host_ns,
+            "-o",
+            "link",
+            "show",
+            "type",
+            "veth",
+        ]));
         out.lines()
             .filter_map(|l| l.split(": ").nth(1))
             .map(|n| n.split('@').next().unwrap_or(n).to_owned())
