@@ -364,9 +364,11 @@ pub fn addr_of(result: &Value, v6: bool) -> String {
         .to_owned()
 }
 
+/// `to` answers a ping from the pod (one reply of up to three: the first
+/// echo may wait for neighbour resolution on the way).
 pub fn ping(from_netns: &str, to: &str) {
     let ns = from_netns.rsplit('/').next().unwrap_or_default();
-    ok(netns_command(ns, "ping").args(["-c", "1", "-W", "2", to]));
+    ok(netns_command(ns, "ping").args(["-c", "3", "-i", "0.2", "-W", "2", to]));
 }
 /// Runs a command that must fail; returns its error document's code.
 pub fn err_code(node: &Node, env: &[(&str, &str)], stdin: &str) -> u64 {
