@@ -102,18 +102,23 @@ fn tunnel_out_inner(
         _ => cfg.uplink_mtu,
     };
     // What goes on the wire: the packet, or each segment of a GSO packet.
-    // Against the uplink's MTU alone GSO segments need no check: adjust_room
-    // shrinks gso_size by the overhead, and the segments fit.
+    // Against the uplink's MTU alone TCP segments need no check: adjust_room
+    // shrinks gso_size by the overhead, and the segments fit. UDP GSO
+    // segments are the application's datagrams and keep their size
+    // (the VXLAN device segments them as they are; Geneve refuses them,
+    // below): each must fit with the overhead.
     let gso = skb_gso_size(ctx);
+    let udp_gso = gso != 0 && ip.proto == IPPROTO_UDP;
     let wire = if gso == 0 {
         ip.len as u32
-    } else if learnt.is_some() {
+    } else if learnt.is_some() || udp_gso {
         segment_len(ctx, ip, gso)?
     } else {
         0
     };
     if path != 0 && wire != 0 && wire + overhead > path {
-        if ip.df {
+        // A GSO packet is not quoted in an ICMP answer.
+        if ip.df && !udp_gso {
             return Ok(icmp::too_big(
                 ctx.skb.skb,
                 ip,
@@ -130,6 +135,11 @@ fn tunnel_out_inner(
     dec_ttl(ctx, ip)?;
     Ok(match mode {
         Mode::Vxlan => vxlan_out(ctx.skb.skb, cfg, remote),
+        // A pod's UDP GSO write cannot cross Geneve on this kernel: the
+        // receiving node's decapsulation could not split it into its
+        // datagrams (see the uplink's Geneve decap). It is dropped and
+        // counted here, before anything goes on the wire.
+        _ if udp_gso => return Err(DropReason::EncapFailed),
         _ => geneve_out(ctx.skb.skb, cfg, remote),
     })
 }
@@ -500,6 +510,15 @@ fn geneve_in_inner(ctx: &TcContext, outer: &L3, cfg: &DatapathConfig) -> Result<
     } else {
         Some(endpoint(&inner.dst).ok_or(DropReason::NoEndpoint)?)
     };
+    // A UDP GSO packet (a pod's UDP_SEGMENT write, kept whole by the
+    // sender's encapsulation) cannot be delivered from here on this
+    // kernel: bpf_skb_adjust_room leaves its UDP tunnel GSO state behind
+    // (only BPF_F_ADJ_ROOM_DECAP_L4_UDP, newer than Linux 6.18, clears
+    // it), and the pod's stack could not split it into datagrams. It is
+    // dropped and counted rather than lost unseen.
+    if skb_gso_size(ctx) != 0 && inner.proto == IPPROTO_UDP {
+        return Err(DropReason::DecapFailed);
+    }
     let flags = if inner.v6 {
         BPF_F_ADJ_ROOM_DECAP_L3_IPV6
     } else {
