@@ -482,6 +482,51 @@ pub fn ns_ping(from_ns: &str, to: &str, count: u32) -> Result<(), String> {
 /// Size of each [`tcp_transfer`].
 pub const TRANSFER: usize = 1 << 20;
 
+/// Ten `segment`-byte datagrams sent from `from_ns` to `addr:port` (a
+/// socket in `to_ns`) as one UDP GSO write (UDP_SEGMENT): Ok when each
+/// arrives whole within `wait`, Err saying which did not.
+pub fn udp_gso(
+    from_ns: &str,
+    to_ns: &str,
+    addr: std::net::IpAddr,
+    port: u16,
+    segment: u16,
+    wait: std::time::Duration,
+) -> Result<(), String> {
+    use nix::sys::socket::{setsockopt, sockopt::UdpGsoSegment};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+    let any = |port| match addr {
+        IpAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+        IpAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+    };
+    let rx = with_netns(to_ns, || UdpSocket::bind(any(port))).map_err(|e| format!("bind: {e}"))?;
+    rx.set_read_timeout(Some(wait))
+        .map_err(|e| format!("timeout: {e}"))?;
+    with_netns(from_ns, || -> Result<(), String> {
+        let tx = UdpSocket::bind(any(0)).map_err(|e| format!("bind: {e}"))?;
+        setsockopt(&tx, UdpGsoSegment, &i32::from(segment))
+            .map_err(|e| format!("UDP_SEGMENT: {e}"))?;
+        let data: Vec<u8> = (0..10 * u32::from(segment))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        tx.send_to(&data, SocketAddr::new(addr, port))
+            .map(|_| ())
+            .map_err(|e| format!("send: {e}"))
+    })?;
+    let mut buf = vec![0u8; usize::from(segment) + 100];
+    for i in 0..10 {
+        let (n, _) = rx
+            .recv_from(&mut buf)
+            .map_err(|e| format!("UDP GSO to {addr}: datagram {i} of 10: {e}"))?;
+        if n != usize::from(segment) {
+            return Err(format!(
+                "UDP GSO to {addr}: datagram {i} of {n} bytes, not {segment}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// 1 MiB over TCP from a socket in `client_ns` to a listener on
 /// `server_addr:port` in `server_ns`; the server checks that the
 /// connection is the client's and counts and checks every byte.

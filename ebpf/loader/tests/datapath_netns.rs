@@ -14,7 +14,7 @@ mod common;
 
 use std::{
     io::{Read, Write},
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream},
     path::{Path, PathBuf},
     process::Command,
     time::Duration,
@@ -26,7 +26,7 @@ use tern_ebpf::{
 };
 use tern_tests::{
     Capture, Encap, Netns, Tunnel, check_tunnel_capture, netns_command, require_tool, run_ok,
-    with_netns,
+    udp_gso, with_netns,
 };
 
 const VNI: u32 = 4242;
@@ -260,33 +260,6 @@ fn tcp_transfer(from: &Pod, to: &Pod, addr: IpAddr, port: u16) {
 }
 
 /// The drop reasons counted so far, with their counts.
-/// Ten 1300-byte datagrams sent as one UDP GSO write (UDP_SEGMENT): each
-/// arrives whole, in every mode (a tunnel must keep the segment size, not
-/// shrink it as for TCP).
-fn udp_gso(what: &str, from: &Pod, to: &Pod, addr: IpAddr, port: u16, wait: Duration) {
-    use nix::sys::socket::{setsockopt, sockopt::UdpGsoSegment};
-    let any = |port| match addr {
-        IpAddr::V4(_) => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
-        IpAddr::V6(_) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
-    };
-    let rx = with_netns(&to.ns, || UdpSocket::bind(any(port)).unwrap());
-    rx.set_read_timeout(Some(wait)).unwrap();
-    with_netns(&from.ns, || {
-        let tx = UdpSocket::bind(any(0)).unwrap();
-        setsockopt(&tx, UdpGsoSegment, &1300).expect("UDP_SEGMENT");
-        let data: Vec<u8> = (0..13_000u32).map(|i| (i % 251) as u8).collect();
-        tx.send_to(&data, SocketAddr::new(addr, port))
-            .expect("send");
-    });
-    let mut buf = [0u8; 2000];
-    for i in 0..10 {
-        let (n, _) = rx
-            .recv_from(&mut buf)
-            .unwrap_or_else(|e| panic!("{what}: UDP GSO to {addr}: datagram {i} of 10: {e}"));
-        assert_eq!(n, 1300, "{what}: UDP GSO to {addr}: datagram {i}");
-    }
-}
-
 fn dropped(dp: &Datapath) -> Vec<(DropReason, u64)> {
     dp.drop_counters()
         .unwrap()
@@ -385,7 +358,7 @@ fn pods_talk_on_one_node_and_across_nodes_in_native_vxlan_and_geneve_mode() {
                 };
                 let before = failed(if from.node == 1 { &dp1 } else { &dp2 });
                 let wait = Duration::from_secs(if geneve_across { 1 } else { 5 });
-                let done = std::panic::catch_unwind(|| udp_gso(&what, from, to, addr, port, wait));
+                let done = udp_gso(&from.ns, &to.ns, addr, port, 1300, wait);
                 let after = failed(if from.node == 1 { &dp1 } else { &dp2 });
                 if geneve_across {
                     expected_encap_failed[from.node - 1] += 1;
@@ -396,7 +369,7 @@ fn pods_talk_on_one_node_and_across_nodes_in_native_vxlan_and_geneve_mode() {
                 } else {
                     assert!(
                         done.is_ok(),
-                        "{what}: UDP GSO to {addr} lost; drops: node 1 {:?}, node 2 {:?}",
+                        "{what}: {done:?}; drops: node 1 {:?}, node 2 {:?}",
                         dropped(&dp1),
                         dropped(&dp2)
                     );

@@ -16,7 +16,7 @@ mod common;
 
 use std::{
     io::{ErrorKind, Read, Write},
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream},
     path::PathBuf,
     process::Command,
     time::Duration,
@@ -27,7 +27,7 @@ use tern_ebpf::{
     datapath::{Mode, PathKind},
     srv6::{Behavior, Srv6Encap},
 };
-use tern_tests::{Capture, Netns, netns_command, require_tool, run_ok, with_netns};
+use tern_tests::{Capture, Netns, netns_command, require_tool, run_ok, udp_gso, with_netns};
 
 /// The VRFs: (name, table id).
 const VRFS: [(&str, u32); 2] = [("a", 100), ("b", 200)];
@@ -232,29 +232,6 @@ fn tcp_transfer(from_ns: &str, to_ns: &str, addr: IpAddr, port: u16) {
     });
 }
 
-/// Sends 14,000 bytes in one UDP GSO send (segments of 1,400) from the
-/// pod in `from_ns` to `addr` (a socket in `to_ns`); all ten datagrams must
-/// arrive whole.
-fn udp_gso(from_ns: &str, to_ns: &str, addr: IpAddr, port: u16) {
-    use nix::sys::socket::{setsockopt, sockopt::UdpGsoSegment};
-    let rx = with_netns(to_ns, || UdpSocket::bind(bind_any(addr, port)).unwrap());
-    rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    with_netns(from_ns, || {
-        let tx = UdpSocket::bind(bind_any(addr, 0)).unwrap();
-        setsockopt(&tx, UdpGsoSegment, &1400).expect("UDP_SEGMENT");
-        let data: Vec<u8> = (0..14_000u32).map(|i| (i % 253) as u8).collect();
-        tx.send_to(&data, SocketAddr::new(addr, port))
-            .expect("send");
-    });
-    let mut buf = [0u8; 2000];
-    for i in 0..10 {
-        let (n, _) = rx
-            .recv_from(&mut buf)
-            .unwrap_or_else(|e| panic!("UDP GSO to {addr}: datagram {i} of 10: {e}"));
-        assert_eq!(n, 1400, "UDP GSO to {addr}: datagram {i}");
-    }
-}
-
 /// What the fabric captures keep: IPv6 unicast but ICMPv6 (neighbour
 /// discovery).
 const FABRIC_FILTER: &str = "ip6 and not icmp6 and not ip6 multicast";
@@ -287,7 +264,15 @@ fn pods_reach_their_own_vrf_across_nodes_over_srv6_and_never_the_other() {
     // datagrams of 1,400 by the pod's stack only when it leaves a link.
     for addr in [IpAddr::V4(pod_v4(2)), IpAddr::V6(pod_v6(2))] {
         port += 1;
-        udp_gso(&lab.pod(1, "a"), &lab.pod(2, "a"), addr, port);
+        udp_gso(
+            &lab.pod(1, "a"),
+            &lab.pod(2, "a"),
+            addr,
+            port,
+            1400,
+            Duration::from_secs(5),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     }
     // Isolation: a listener in node 2's VRF A pod is not reachable from
     // node 1's VRF B pod, whose packets land in node 2's VRF B pod (no
@@ -374,7 +359,8 @@ fn pods_reach_their_own_vrf_across_nodes_over_srv6_and_never_the_other() {
         port += 1;
         tcp_transfer(&from, &to, addr, port);
         port += 1;
-        udp_gso(&from, &to, addr, port);
+        udp_gso(&from, &to, addr, port, 1400, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     let pcap = capture.stop();
     let out = run(&format!(
