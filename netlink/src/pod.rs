@@ -224,10 +224,9 @@ pub fn pod_mtus(pods: &[(&Path, &str)]) -> Vec<Option<u32>> {
     })
 }
 
-/// `ifname`'s MTU in the calling thread's network namespace.
-#[allow(unsafe_code)]
-fn if_mtu(ifname: &str) -> std::io::Result<u32> {
-    use std::os::fd::AsRawFd;
+/// A socket to ask interface ioctls of in the calling thread's network
+/// namespace, and `ifname` as bytes once it fits an ifreq's name.
+fn ioctl_socket(ifname: &str) -> std::io::Result<(std::os::fd::OwnedFd, &[u8])> {
     let bytes = ifname.as_bytes();
     if bytes.len() >= 16 {
         return Err(std::io::Error::from_raw_os_error(nix::libc::EINVAL));
@@ -238,6 +237,14 @@ fn if_mtu(ifname: &str) -> std::io::Result<u32> {
         nix::sys::socket::SockFlag::SOCK_CLOEXEC,
         None,
     )?;
+    Ok((sock, bytes))
+}
+
+/// `ifname`'s MTU in the calling thread's network namespace.
+#[allow(unsafe_code)]
+fn if_mtu(ifname: &str) -> std::io::Result<u32> {
+    use std::os::fd::AsRawFd;
+    let (sock, bytes) = ioctl_socket(ifname)?;
     // SAFETY: ifreq is plain old data; all zeroes is a valid value.
     let mut req: nix::libc::ifreq = unsafe { std::mem::zeroed() };
     for (d, s) in req.ifr_name.iter_mut().zip(bytes) {
@@ -261,16 +268,7 @@ fn if_mtu(ifname: &str) -> std::io::Result<u32> {
 #[allow(unsafe_code)]
 pub fn enable_gro(ifname: &str) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
-    let bytes = ifname.as_bytes();
-    if bytes.len() >= 16 {
-        return Err(std::io::Error::from_raw_os_error(nix::libc::EINVAL));
-    }
-    let sock = nix::sys::socket::socket(
-        nix::sys::socket::AddressFamily::Inet,
-        nix::sys::socket::SockType::Datagram,
-        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
+    let (sock, bytes) = ioctl_socket(ifname)?;
     let mut value = EthtoolValue {
         cmd: ETHTOOL_SGRO,
         data: 1,

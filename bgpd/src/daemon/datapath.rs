@@ -96,8 +96,7 @@ impl Daemon {
             .map(|e| (std::path::Path::new(&e.netns), e.ifname.as_str()))
             .collect();
         let mtus = tern_netlink::pod::pod_mtus(&asked);
-        list.iter()
-            .cloned()
+        list.into_iter()
             .zip(mtus)
             .map(|(mut endpoint, now)| {
                 if let Some(mtu) = now {
