@@ -269,10 +269,10 @@ impl Speaker {
                 .push(self.vpn_local_path(family, e, detail));
         }
         for (k, paths) in self.vpn.rib.iter().filter(|(k, _)| wanted(k)) {
-            let exported = dests.contains_key(k);
+            let chosen = self.vpn.rib.best(k).filter(|_| !dests.contains_key(k));
             let list = dests.entry(*k).or_default();
-            for (i, p) in paths.iter().enumerate() {
-                let best = !exported && i == 0 && p.eligible();
+            for p in paths {
+                let best = chosen.is_some_and(|b| std::ptr::eq(b, p));
                 list.push(self.vpn_peer_path(family, p, best, detail));
             }
         }
