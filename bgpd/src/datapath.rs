@@ -37,7 +37,10 @@ use tern_control::{DatapathInfo, DatapathSrv6, Endpoint, EndpointTraffic, NamedC
 // is ternd's `datapath` config section, so the map's goes by `MapConfig`.
 use tern_ebpf::{
     Datapath, DatapathConfig as MapConfig, Hook,
-    datapath::{EP_FLAG_VETH_PEER, EndpointInfo, MAX_ENDPOINTS, Mode},
+    datapath::{
+        EP_FLAG_VETH_PEER, EndpointInfo, MAX_ENDPOINTS, MIN_PATH_MTU_V4, Mode, TUNNEL_OVERHEAD_V4,
+        TUNNEL_OVERHEAD_V6,
+    },
     srv6::Srv6State,
 };
 use tern_netlink::{Link, Netlink};
@@ -48,8 +51,19 @@ use crate::{
     srv6::Srv6Wanted,
 };
 
-/// Name of the collect_md VXLAN device ternd creates in VXLAN mode.
+/// Name of the collect_md VXLAN device ternd creates (in every mode).
 pub const VXLAN_DEVICE: &str = "tern_vxlan";
+
+/// The packet mark under which a pod's IPv4 packet without DF, too big for
+/// its tunnel, is handed to the stack to be fragmented (the datapath's
+/// `frag_mark`).
+pub const FRAG_MARK: u32 = 0x7e4f;
+/// The routing table of those packets: one route into the VXLAN device
+/// with the tunnel's room as its MTU.
+pub const FRAG_TABLE: u32 = 0x7e4f;
+/// The priority of the rule "fwmark FRAG_MARK lookup FRAG_TABLE" (before
+/// the main table's 32766).
+pub const FRAG_RULE_PRIORITY: u32 = 0x7e4f;
 
 /// One endpoint as programmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +97,9 @@ pub struct DatapathRuntime {
     uplink: Option<(String, u32)>,
     /// The VXLAN device's ifindex, when ternd made one.
     vxlan: Option<u32>,
+    /// The fragmentation route as installed: the VXLAN device's ifindex
+    /// and the route's MTU.
+    frag: Option<(u32, u32)>,
     /// The uplink the XDP program was last wanted on (`datapath xdp auto`),
     /// and what came of it.
     xdp_wanted: Option<(String, u32)>,
@@ -160,6 +177,7 @@ impl DatapathRuntime {
             netlink,
             uplink: None,
             vxlan: None,
+            frag: None,
             xdp_wanted: None,
             xdp: XdpState::Off,
             endpoints: BTreeMap::new(),
@@ -258,6 +276,16 @@ impl DatapathRuntime {
                         }
                     }
                     self.vxlan = Some(index);
+                    let mtu = self.frag_mtu(uplink.map_or(1500, |l| l.mtu), tunnels);
+                    if self.frag != Some((index, mtu)) {
+                        match Self::frag_install(&self.netlink, index, mtu).await {
+                            Ok(()) => self.frag = Some((index, mtu)),
+                            Err(e) => {
+                                self.frag = None;
+                                errors.push(format!("fragmentation route: {e}"));
+                            }
+                        }
+                    }
                 }
                 Err(e) => errors.push(format!("creating {VXLAN_DEVICE}: {e}")),
             }
@@ -274,6 +302,7 @@ impl DatapathRuntime {
             // mode.
             geneve_port: cfg.geneve_port,
             vxlan_port: cfg.vxlan_port,
+            frag_mark: if self.frag.is_some() { FRAG_MARK } else { 0 },
             ..MapConfig::new(mode_of(mode))
         }
         .with_local_v4(local_v4)
@@ -513,7 +542,56 @@ impl DatapathRuntime {
         }
     }
 
+    /// The MTU of the fragmentation route: the smallest path towards the
+    /// nodes (the uplink's MTU, or less where a router said so) less the
+    /// tunnel's overhead (an IPv6 underlay's when a node is reached over
+    /// IPv6).
+    fn frag_mtu(&self, uplink_mtu: u32, tunnels: &[(IpNet, IpAddr)]) -> u32 {
+        let now = tern_ebpf::services::monotonic_ns();
+        let learnt = self
+            .dp
+            .path_mtus(now)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, p)| p.mtu)
+            .min();
+        let path = learnt.map_or(uplink_mtu, |m| m.min(uplink_mtu));
+        let overhead = if tunnels.iter().any(|(_, node)| node.is_ipv6()) {
+            TUNNEL_OVERHEAD_V6
+        } else {
+            TUNNEL_OVERHEAD_V4
+        };
+        path.saturating_sub(overhead)
+            .max(MIN_PATH_MTU_V4 - overhead)
+    }
+
+    /// Installs the fragmentation rule and route (see [`FRAG_MARK`]).
+    async fn frag_install(
+        netlink: &Netlink,
+        vxlan: u32,
+        mtu: u32,
+    ) -> Result<(), tern_netlink::Error> {
+        netlink
+            .frag_rule_ensure(FRAG_MARK, FRAG_TABLE, FRAG_RULE_PRIORITY)
+            .await?;
+        netlink.frag_route_replace(FRAG_TABLE, vxlan, mtu).await?;
+        tracing::info!(
+            mtu,
+            table = FRAG_TABLE,
+            "fragmentation route for the tunnels"
+        );
+        Ok(())
+    }
+
     async fn remove_vxlan(&mut self) {
+        if let Err(e) = self
+            .netlink
+            .frag_rule_delete(FRAG_MARK, FRAG_TABLE, FRAG_RULE_PRIORITY)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot delete the fragmentation rule");
+        }
+        self.frag = None;
         let _ = self.dp.detach(VXLAN_DEVICE);
         match self.netlink.link_delete(VXLAN_DEVICE).await {
             Ok(_) => tracing::info!(ifname = VXLAN_DEVICE, "VXLAN device removed"),

@@ -10,6 +10,7 @@
 //! for (TCP MD5, TTL and minimum TTL, SO_ATTACH_FILTER): see [`sockopt`].
 mod batch;
 mod fib;
+mod frag;
 pub mod link;
 mod nexthop;
 pub mod pod;

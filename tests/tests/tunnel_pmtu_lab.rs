@@ -10,7 +10,15 @@
 //!   with the room the tunnel leaves (1400 - 50 = 1350), so ping reports
 //!   that MTU;
 //! - 1 MiB over TCP goes through, both ways (node2's own uplink is 1400:
-//!   its pods are told at once).
+//!   its pods are told at once);
+//! - IPv4 without DF is fragmented as a router would (issue 17, item 2):
+//!   4000-byte and 1430-byte pings without DF (the pods' route caches
+//!   flushed, so that they send packets of their link's MTU, 1430) go
+//!   through, both ways, none lost. node1 fragments the requests (too big
+//!   for the 1350 bytes the learnt path leaves), node2 the replies (its
+//!   narrowed uplink leaves 1350 too), each through its stack and the
+//!   VXLAN device's egress program (`stack-fragment`,
+//!   `fragment-tunnelled`).
 //!
 //! Before, large packets from node1's pods vanished (Geneve sets DF on the
 //! outer header; VXLAN's outer IPv6 cannot be fragmented on the way), and
@@ -28,11 +36,22 @@ const LINK_MTU: u32 = 1400;
 
 /// `ping -M do` from `ns` to `to` with `size` bytes of payload; ping's output.
 fn ping_df(ns: &str, to: &str, size: u32) -> String {
+    ping(ns, to, "do", size, 1)
+}
+
+/// `count` pings without DF (`-M dont`), 0.2 s apart; ping's output.
+fn ping_no_df(ns: &str, to: &str, size: u32, count: u32) -> String {
+    ping(ns, to, "dont", size, count)
+}
+
+fn ping(ns: &str, to: &str, df: &str, size: u32, count: u32) -> String {
     let out = run(netns_command(ns, "ping").args([
         "-M",
-        "do",
+        df,
         "-c",
-        "1",
+        &count.to_string(),
+        "-i",
+        "0.2",
         "-W",
         "1",
         "-s",
@@ -121,6 +140,9 @@ fn pods_behind_a_narrower_link_are_told_its_mtu_in_vxlan_and_geneve_mode() {
             tcp_transfer(&p2, &a2, &p1, port);
             tcp_transfer(&p1, &a1, &p2, port + 1);
             port += 2;
+            if !v6 {
+                no_df_is_fragmented(mode, (&n1, &n2), (&p1, &p2), &a2);
+            }
         }
         let v = tern(&n1, "show datapath json");
         let learnt = v["pathMtus"].as_array().cloned().unwrap_or_default();
@@ -139,4 +161,46 @@ fn pods_behind_a_narrower_link_are_told_its_mtu_in_vxlan_and_geneve_mode() {
         );
     }
     println!("1 MiB over TCP both ways in Geneve and VXLAN mode, IPv4 and IPv6");
+}
+
+/// A path counter of `show datapath json` on node `n`.
+fn path_count(n: &str, name: &str) -> u64 {
+    tern(n, "show datapath json")["paths"][name]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// IPv4 pings without DF from `p1` to `a2` (`p2`'s) in `mode`: 4000 and
+/// 1430 bytes, every one answered; each node fragmented through its stack
+/// (node1 the requests, node2 the replies).
+fn no_df_is_fragmented(mode: &str, (n1, n2): (&str, &str), (p1, p2): (&str, &str), a2: &str) {
+    for p in [p1, p2] {
+        run_ok(Command::new("ip").args(["-n", p, "-4", "route", "flush", "cache"]));
+    }
+    let before = [n1, n2].map(|n| {
+        (
+            path_count(n, "stack-fragment"),
+            path_count(n, "fragment-tunnelled"),
+        )
+    });
+    for size in [3972, 1402] {
+        let out = ping_no_df(p1, a2, size, 10);
+        assert!(
+            out.contains(" 0% packet loss"),
+            "{mode}: {} bytes without DF from {p1} to {a2}: {out}",
+            size + 28
+        );
+    }
+    for (n, (made, tunnelled)) in [n1, n2].into_iter().zip(before) {
+        let (m, t) = (
+            path_count(n, "stack-fragment"),
+            path_count(n, "fragment-tunnelled"),
+        );
+        assert!(
+            m > made && t > tunnelled,
+            "{mode}: {n} fragmented through its stack: stack-fragment {made} -> {m}, \
+             fragment-tunnelled {tunnelled} -> {t}"
+        );
+    }
+    println!("{mode}: 4000 and 1430 bytes without DF fragmented by both nodes, none lost");
 }

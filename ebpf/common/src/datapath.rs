@@ -62,6 +62,10 @@ pub const PROG_UPLINK_INGRESS: &str = "tern_uplink_ingress";
 pub const PROG_UPLINK_XDP: &str = "tern_uplink_xdp";
 /// TCX ingress of the collect_md VXLAN device: decapsulated packets.
 pub const PROG_VXLAN_INGRESS: &str = "tern_vxlan_ingress";
+/// TCX egress of the collect_md VXLAN device: the fragments the node's
+/// stack made of a pod's packet too big for its tunnel
+/// ([`DatapathConfig::frag_mark`]), tunnelled one by one.
+pub const PROG_VXLAN_EGRESS: &str = "tern_vxlan_egress";
 /// A program that returns TCX_NEXT and does nothing (benchmark baseline).
 pub const PROG_NOOP: &str = "tern_noop";
 /// Benchmark probe: one endpoint-map lookup of the IPv4 destination.
@@ -250,6 +254,14 @@ pub struct DatapathConfig {
     /// `CFG_FLAG_*` bits. The loader owns them (they follow its trace,
     /// services and egress switches): it ignores those it is given.
     pub flags: u32,
+    /// The packet mark under which the node's stack routes a pod's IPv4
+    /// packet without DF that is too big for its tunnel (0: none, such a
+    /// packet is dropped as [`DropReason::MtuExceeded`]). ternd sets it
+    /// once a rule sends that mark to a table whose route leads into the
+    /// VXLAN device with the tunnel's room as its MTU: the stack fragments
+    /// the packet like a router, and `tern_vxlan_egress` tunnels each
+    /// fragment ([`PathKind::Fragmented`]).
+    pub frag_mark: u32,
 }
 
 impl DatapathConfig {
@@ -268,6 +280,7 @@ impl DatapathConfig {
             local_v4: [0; 4],
             local_v6: [0; 16],
             flags: 0,
+            frag_mark: 0,
         }
     }
 
@@ -536,10 +549,16 @@ pub enum PathKind {
     /// redirected to its pod by the uplink's XDP program (the TC program
     /// never saw it).
     ServiceXdp = 18,
+    /// A pod's IPv4 packet without DF, too big for its tunnel, handed to
+    /// the node's stack to be fragmented ([`DatapathConfig::frag_mark`]).
+    Fragmented = 19,
+    /// A fragment the node's stack made, tunnelled by the VXLAN device's
+    /// egress program.
+    FragmentTunnelled = 20,
 }
 
 /// Number of [`PathKind`] values (size of [`PATHS_MAP`]).
-pub const PATH_KINDS: u32 = 19;
+pub const PATH_KINDS: u32 = 21;
 
 impl PathKind {
     /// Every path, in index order.
@@ -563,6 +582,8 @@ impl PathKind {
         PathKind::Srv6Decap,
         PathKind::VrfLocal,
         PathKind::ServiceXdp,
+        PathKind::Fragmented,
+        PathKind::FragmentTunnelled,
     ];
     /// Short name for output.
     pub const fn name(self) -> &'static str {
@@ -586,6 +607,8 @@ impl PathKind {
             PathKind::Srv6Decap => "srv6-decap",
             PathKind::VrfLocal => "vrf-local",
             PathKind::ServiceXdp => "service-xdp",
+            PathKind::Fragmented => "stack-fragment",
+            PathKind::FragmentTunnelled => "fragment-tunnelled",
         }
     }
 }
@@ -677,7 +700,7 @@ const _: () = assert!(core::mem::size_of::<EndpointInfo>() == 24);
 const _: () = assert!(core::mem::size_of::<EndpointCounters>() == 32);
 const _: () = assert!(core::mem::size_of::<RemoteNode>() == 24);
 const _: () = assert!(core::mem::size_of::<PathMtu>() == 16);
-const _: () = assert!(core::mem::size_of::<DatapathConfig>() == 48);
+const _: () = assert!(core::mem::size_of::<DatapathConfig>() == 52);
 const _: () = assert!(core::mem::size_of::<RedirectTrace>() == 52);
 
 // SAFETY (all impls below): the types are #[repr(C)], made of integers and

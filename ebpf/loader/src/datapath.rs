@@ -27,14 +27,15 @@ use ipnet::IpNet;
 pub use tern_ebpf_common::datapath::{
     CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, CFG_FLAG_SRV6, CFG_FLAG_TRACE, DatapathConfig, DropReason,
     EP_FLAG_VETH_PEER, EndpointCounters, EndpointInfo, GENEVE_DEFAULT_PORT, IpKey,
-    MAX_ENDPOINT_ADDRESSES, MAX_ENDPOINTS, MAX_TUNNEL_ROUTES, Mode, PathKind, PathMtu,
-    REDIRECT_EGRESS, REDIRECT_NEIGH, REDIRECT_PEER, RedirectTrace, RemoteNode, TUNNEL_OVERHEAD_V4,
-    TUNNEL_OVERHEAD_V6, VXLAN_DEFAULT_PORT,
+    MAX_ENDPOINT_ADDRESSES, MAX_ENDPOINTS, MAX_TUNNEL_ROUTES, MIN_PATH_MTU_V4, Mode, PathKind,
+    PathMtu, REDIRECT_EGRESS, REDIRECT_NEIGH, REDIRECT_PEER, RedirectTrace, RemoteNode,
+    TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6, VXLAN_DEFAULT_PORT,
 };
 use tern_ebpf_common::datapath::{
     CONFIG_MAP, DROPS_MAP, ENDPOINT_COUNTERS_MAP, ENDPOINTS_MAP, PATH_MTU_MAP, PATHS_MAP,
     POD_IFACES_MAP, PROG_NOOP, PROG_POD_INGRESS, PROG_PROBE_ENDPOINT, PROG_PROBE_FIB,
-    PROG_UPLINK_INGRESS, PROG_UPLINK_XDP, PROG_VXLAN_INGRESS, TRACE_MAP, TUNNELS_MAP,
+    PROG_UPLINK_INGRESS, PROG_UPLINK_XDP, PROG_VXLAN_EGRESS, PROG_VXLAN_INGRESS, TRACE_MAP,
+    TUNNELS_MAP,
 };
 
 pub use crate::maps::{CT_PIN, ip_key, key_ip};
@@ -45,14 +46,16 @@ use crate::{
 };
 use tern_ebpf_common::{egress, services, srv6};
 
-/// Where a datapath program is attached (all on TCX ingress).
+/// Where a datapath program is attached (on TCX ingress; the VXLAN device
+/// gets its egress program too).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hook {
     /// A pod's host-side veth: packets the pod sends.
     Pod,
     /// The node's uplink: Geneve decapsulation, native delivery.
     Uplink,
-    /// The collect_md VXLAN device: decapsulated packets.
+    /// The collect_md VXLAN device: decapsulated packets (ingress) and the
+    /// stack's fragments of pods' packets too big for the tunnel (egress).
     Vxlan,
     /// The no-op program (benchmark baseline).
     Noop,
@@ -65,6 +68,14 @@ impl Hook {
             Hook::Uplink => PROG_UPLINK_INGRESS,
             Hook::Vxlan => PROG_VXLAN_INGRESS,
             Hook::Noop => PROG_NOOP,
+        }
+    }
+
+    /// The program on the interface's TCX egress, if the hook has one.
+    fn egress_program(self) -> Option<&'static str> {
+        match self {
+            Hook::Vxlan => Some(PROG_VXLAN_EGRESS),
+            _ => None,
         }
     }
 }
@@ -147,11 +158,21 @@ pub struct TunnelDiff {
     pub refused: usize,
 }
 
+/// Programs attached to one interface.
+#[derive(Debug)]
+struct Attached {
+    hook: Hook,
+    ifindex: u32,
+    link: SchedClassifierLinkId,
+    /// The hook's egress program's link, if it has one.
+    egress: Option<SchedClassifierLinkId>,
+}
+
 /// The pod datapath of one node.
 pub struct Datapath {
     pub(crate) ebpf: Ebpf,
     pins: Vec<PathBuf>,
-    attached: BTreeMap<String, (Hook, u32, SchedClassifierLinkId)>,
+    attached: BTreeMap<String, Attached>,
     /// The uplink's XDP program, where it is attached (native mode only).
     xdp: Option<(String, u32, XdpLinkId)>,
     /// The programs record their redirects ([`Datapath::set_trace`]).
@@ -213,8 +234,11 @@ impl Datapath {
     /// (native mode).
     pub fn load(pin_dir: Option<&Path>) -> Result<Self, Error> {
         let mut ebpf = crate::load_object(crate::DATAPATH_OBJ)?;
-        for hook in [Hook::Pod, Hook::Uplink, Hook::Vxlan, Hook::Noop] {
-            let name = hook.program();
+        let names = [Hook::Pod, Hook::Uplink, Hook::Vxlan, Hook::Noop]
+            .map(Hook::program)
+            .into_iter()
+            .chain([PROG_VXLAN_EGRESS]);
+        for name in names {
             let prog: &mut SchedClassifier = ebpf
                 .program_mut(name)
                 .ok_or(Error::Missing(name))?
@@ -274,40 +298,60 @@ impl Datapath {
     /// interface with the same hook again is a no-op; another hook replaces
     /// the first.
     pub fn attach(&mut self, hook: Hook, ifname: &str) -> Result<u32, Error> {
-        if let Some((h, ifindex, _)) = self.attached.get(ifname) {
-            if *h == hook {
-                return Ok(*ifindex);
+        if let Some(a) = self.attached.get(ifname) {
+            if a.hook == hook {
+                return Ok(a.ifindex);
             }
             self.detach(ifname)?;
         }
         let ifindex = nix::net::if_::if_nametoindex(ifname)
             .map_err(|e| Error::Invalid(format!("interface {ifname}: {e}")))?;
         let link = self
-            .prog_mut(hook)?
+            .prog_mut(hook.program())?
             .attach(ifname, TcAttachType::Ingress)
             .map_err(|source| Error::Attach {
                 ifname: ifname.to_owned(),
                 dir: "ingress",
                 source,
             })?;
-        self.attached
-            .insert(ifname.to_owned(), (hook, ifindex, link));
+        let egress = match hook.egress_program() {
+            None => None,
+            Some(name) => match self.prog_mut(name)?.attach(ifname, TcAttachType::Egress) {
+                Ok(l) => Some(l),
+                Err(source) => {
+                    let _ = self.prog_mut(hook.program())?.detach(link);
+                    return Err(Error::Attach {
+                        ifname: ifname.to_owned(),
+                        dir: "egress",
+                        source,
+                    });
+                }
+            },
+        };
+        self.attached.insert(
+            ifname.to_owned(),
+            Attached {
+                hook,
+                ifindex,
+                link,
+                egress,
+            },
+        );
         tracing::info!(ifname, ifindex, ?hook, "datapath attached");
         Ok(ifindex)
     }
 
     /// Detaches whatever this datapath attached to `ifname`.
     pub fn detach(&mut self, ifname: &str) -> Result<(), Error> {
-        let (hook, _, link) = self
+        let a = self
             .attached
             .remove(ifname)
             .ok_or_else(|| Error::NotAttached(ifname.to_owned()))?;
-        // The interface may be gone already (its link died with it).
-        let name = hook.program();
-        let _ = self
-            .prog_mut(hook)?
-            .detach(link)
-            .map_err(|source| Error::Program { name, source });
+        // The interface may be gone already (its links died with it).
+        let _ = self.prog_mut(a.hook.program())?.detach(a.link);
+        if let (Some(name), Some(link)) = (a.hook.egress_program(), a.egress) {
+            let _ = self.prog_mut(name)?.detach(link);
+        }
         Ok(())
     }
 
@@ -412,7 +456,7 @@ impl Datapath {
     pub fn attached(&self) -> impl Iterator<Item = (&str, Hook, u32)> {
         self.attached
             .iter()
-            .map(|(n, (h, i, _))| (n.as_str(), *h, *i))
+            .map(|(n, a)| (n.as_str(), a.hook, a.ifindex))
     }
 
     /// Replaces the settings; the next packet sees them (a live mode
@@ -850,8 +894,11 @@ impl Datapath {
     /// The verifier's and the JIT's figures of each attachable program.
     pub fn program_stats(&self) -> Result<Vec<ProgramStats>, Error> {
         let mut out = Vec::new();
-        for hook in [Hook::Pod, Hook::Uplink, Hook::Vxlan, Hook::Noop] {
-            let name = hook.program();
+        let names = [Hook::Pod, Hook::Uplink, Hook::Vxlan, Hook::Noop]
+            .map(Hook::program)
+            .into_iter()
+            .chain([PROG_VXLAN_EGRESS]);
+        for name in names {
             let prog: &SchedClassifier = self
                 .ebpf
                 .program(name)
@@ -883,8 +930,7 @@ impl Datapath {
         }
     }
 
-    fn prog_mut(&mut self, hook: Hook) -> Result<&mut SchedClassifier, Error> {
-        let name = hook.program();
+    fn prog_mut(&mut self, name: &'static str) -> Result<&mut SchedClassifier, Error> {
         self.ebpf
             .program_mut(name)
             .ok_or(Error::Missing(name))?

@@ -12,6 +12,8 @@
 //!   service packets to a pod of this node, translated and redirected into
 //!   the pod before an skb exists; the rest passes to `tern_uplink_ingress`.
 //! - `tern_vxlan_ingress`: packets the VXLAN device decapsulated -> the pod.
+//! - `tern_vxlan_egress`: fragments the node's stack made of a pod's IPv4
+//!   packet without DF too big for its tunnel -> tunnelled one by one.
 //! - SRv6 L3VPN (dp/srv6.rs), only while SRv6 state exists: a pod in a VRF
 //!   is encapsulated (H.Encaps.Red) or routed in its VRF's table; on the
 //!   uplink, IPv6 to a local End.DT4/DT6/DT46 SID is decapsulated into the
@@ -350,6 +352,46 @@ fn try_vxlan_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
         }
     }
     Ok(deliver(ctx.skb.skb, ip, ep, PathKind::VxlanDeliver, cfg))
+}
+
+/// Leaving the VXLAN device: the fragments the node's stack made of a pod's
+/// packet too big for its tunnel (marked by `tern_pod_ingress`, routed by
+/// ternd's rule into this device) are tunnelled one by one; everything
+/// else (the pods' own tunnelled packets) passes untouched.
+#[classifier]
+pub fn tern_vxlan_egress(ctx: TcContext) -> i32 {
+    // SAFETY: the context is the kernel's __sk_buff; mark is readable by TC programs.
+    let mark = unsafe { (*ctx.skb.skb).mark };
+    if mark == 0 {
+        return TC_ACT_UNSPEC;
+    }
+    verdict(try_vxlan_egress(&ctx, mark))
+}
+
+fn try_vxlan_egress(ctx: &TcContext, mark: u32) -> Result<i32, DropReason> {
+    let Some(cfg) = config() else {
+        return Ok(TC_ACT_UNSPEC);
+    };
+    if mark != cfg.frag_mark {
+        return Ok(TC_ACT_UNSPEC);
+    }
+    // The mark has done its work (the outer packet is routed without it).
+    // SAFETY: as above; TC programs may write mark.
+    unsafe { (*ctx.skb.skb).mark = 0 };
+    let mut ip = MaybeUninit::uninit();
+    if !parse_l3(ctx, ETH_LEN, ethertype(ctx)?, &mut ip)? {
+        return Err(DropReason::NoTunnel);
+    }
+    // SAFETY: parse_l3 answered true: it initialised `ip`.
+    let ip = unsafe { ip.assume_init_mut() };
+    let remote = tunnel(&ip.dst).ok_or(DropReason::NoTunnel)?;
+    Ok(dp::tunnel::tunnel_fragment(
+        ctx.skb.skb,
+        ip,
+        cfg,
+        Mode::from_u32(cfg.mode),
+        remote,
+    ))
 }
 
 /// Does nothing: the baseline of the benchmark.

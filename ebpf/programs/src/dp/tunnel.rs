@@ -46,8 +46,8 @@ use tern_ebpf_common::srv6::{IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_ROUTING};
 
 use super::{
     fwd::{
-        deliver, fib_lookup, fib_params, redirect_to_nexthop, skb_gso_size, to_stack, verdict,
-        words,
+        TCX_NEXT, deliver, fib_lookup, fib_params, redirect_to_nexthop, skb_gso_size, to_stack,
+        verdict, words,
     },
     icmp,
     maps::{count_path, endpoint, scratch, trace},
@@ -126,7 +126,17 @@ fn tunnel_out_inner(
                 cfg,
             ));
         }
-        // IPv4 without DF would need fragmenting the inner packet: not done here.
+        // IPv4 without DF is fragmented, as a router would: the node's
+        // stack does it under `frag_mark` (a rule leads it into the VXLAN
+        // device with the tunnel's room as the route's MTU) and
+        // `tern_vxlan_egress` tunnels each fragment. An egress gateway's
+        // packet is not (its gateway takes no fragments).
+        if !ip.v6 && cfg.frag_mark != 0 && remote.vni == 0 {
+            // SAFETY: the context is the kernel's __sk_buff; TC programs may write mark.
+            unsafe { (*ctx.skb.skb).mark = cfg.frag_mark };
+            count_path(PathKind::Fragmented);
+            return Ok(TCX_NEXT);
+        }
         return Err(DropReason::MtuExceeded);
     }
     if ip.ttl <= 1 {
@@ -142,6 +152,62 @@ fn tunnel_out_inner(
         _ if udp_gso => return Err(DropReason::EncapFailed),
         _ => geneve_out(ctx.skb.skb, cfg, remote),
     })
+}
+
+/// Tunnels a fragment the node's stack made of a pod's packet too big for
+/// its tunnel (see [`DatapathConfig::frag_mark`]), leaving the VXLAN
+/// device: in VXLAN mode it gets its tunnel key and goes on into the
+/// device; in Geneve mode it is encapsulated and redirected to the uplink.
+/// The stack has routed it already (its TTL is decremented).
+#[inline(never)]
+pub fn tunnel_fragment(
+    skb: *mut __sk_buff,
+    ip: &L3,
+    cfg: &DatapathConfig,
+    mode: Mode,
+    remote: &RemoteNode,
+) -> i32 {
+    verdict(tunnel_fragment_inner(
+        &TcContext::new(skb),
+        ip,
+        cfg,
+        mode,
+        remote,
+    ))
+}
+
+#[inline(always)]
+fn tunnel_fragment_inner(
+    ctx: &TcContext,
+    ip: &L3,
+    cfg: &DatapathConfig,
+    mode: Mode,
+    remote: &RemoteNode,
+) -> Result<i32, DropReason> {
+    let overhead = if remote.family == 6 {
+        TUNNEL_OVERHEAD_V6
+    } else {
+        TUNNEL_OVERHEAD_V4
+    };
+    let path = match path_mtu(remote) {
+        Some(m) if cfg.uplink_mtu == 0 || m < cfg.uplink_mtu => m,
+        _ => cfg.uplink_mtu,
+    };
+    // ternd keeps the route's MTU at the smallest path it knows of; a
+    // path that shrank since is caught here rather than sent to be lost.
+    if path != 0 && ip.len as u32 + overhead > path {
+        return Err(DropReason::MtuExceeded);
+    }
+    count_path(PathKind::FragmentTunnelled);
+    match mode {
+        Mode::Vxlan => {
+            set_vxlan_key(ctx, cfg, remote)?;
+            count_path(PathKind::VxlanEncap);
+            Ok(TCX_NEXT)
+        }
+        Mode::Geneve => Ok(geneve_out(ctx.skb.skb, cfg, remote)),
+        Mode::Native => Err(DropReason::NoTunnel),
+    }
 }
 
 #[map(name = "TERN_PATH_MTU")]
@@ -278,6 +344,26 @@ fn vxlan_out_inner(
     cfg: &DatapathConfig,
     remote: &RemoteNode,
 ) -> Result<i32, DropReason> {
+    set_vxlan_key(ctx, cfg, remote)?;
+    trace(cfg, |t| {
+        t.kind = REDIRECT_EGRESS;
+        t.ifindex = cfg.vxlan_ifindex;
+        t.tunnel_id = vni_of(cfg, remote);
+        t.tunnel_family = remote.family;
+        t.tunnel_remote = remote.addr;
+    });
+    count_path(PathKind::VxlanEncap);
+    // SAFETY: a plain helper call.
+    Ok(unsafe { bpf_redirect(cfg.vxlan_ifindex, 0) } as i32)
+}
+
+/// Gives the packet its VXLAN tunnel key (VNI, this node, `remote`).
+#[inline(always)]
+fn set_vxlan_key(
+    ctx: &TcContext,
+    cfg: &DatapathConfig,
+    remote: &RemoteNode,
+) -> Result<(), DropReason> {
     // SAFETY: bpf_tunnel_key is plain old data.
     let mut key: bpf_tunnel_key = unsafe { core::mem::zeroed() };
     key.tunnel_id = vni_of(cfg, remote);
@@ -308,16 +394,7 @@ fn vxlan_out_inner(
     if rc != 0 {
         return Err(DropReason::RedirectFailed);
     }
-    trace(cfg, |t| {
-        t.kind = REDIRECT_EGRESS;
-        t.ifindex = cfg.vxlan_ifindex;
-        t.tunnel_id = vni_of(cfg, remote);
-        t.tunnel_family = remote.family;
-        t.tunnel_remote = remote.addr;
-    });
-    count_path(PathKind::VxlanEncap);
-    // SAFETY: a plain helper call.
-    Ok(unsafe { bpf_redirect(cfg.vxlan_ifindex, 0) } as i32)
+    Ok(())
 }
 
 /// The VNI towards `remote`: its own (an egress policy's) or the datapath's.
