@@ -134,7 +134,7 @@ fn mode_of(m: DatapathMode) -> Mode {
     }
 }
 
-fn parse_mac(s: &str) -> Option<[u8; 6]> {
+pub(crate) fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let mut out = [0u8; 6];
     let mut parts = s.split(':');
     for b in &mut out {
@@ -335,6 +335,11 @@ impl DatapathRuntime {
             }
             Ok(_) => {}
             Err(e) => errors.push(format!("writing the tunnel map: {e}")),
+        }
+        let vteps: BTreeMap<IpAddr, [u8; 6]> =
+            cfg.vteps.values().map(|v| (v.addr, v.mac)).collect();
+        if let Err(e) = self.dp.set_vteps(&vteps) {
+            errors.push(format!("writing the external VTEPs: {e}"));
         }
         let err = (!errors.is_empty()).then(|| errors.join("; "));
         if err != self.last_error {

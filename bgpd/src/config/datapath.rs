@@ -13,7 +13,11 @@
 //!                                 fast path where its driver has native XDP)
 //! ```
 //! Every line has a `no` form that returns to the default.
-use std::{collections::BTreeSet, fmt::Write as _};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt::Write as _,
+    net::IpAddr,
+};
 
 use ipnet::IpNet;
 
@@ -77,6 +81,20 @@ pub struct DatapathConfig {
     /// default because XDP needs full checksums from the uplink's peer (a
     /// veth peer's locally made packets carry partial ones).
     pub xdp: bool,
+    /// `datapath vtep PREFIX ADDRESS MAC`: pods (or any hosts) of PREFIX
+    /// live behind an external VTEP (a Linux VXLAN device, a hardware
+    /// VTEP) at ADDRESS, whose device takes frames to MAC. They are
+    /// tunnelled to like another node's pods.
+    pub vteps: BTreeMap<IpNet, Vtep>,
+}
+
+/// An external VTEP behind a prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Vtep {
+    /// Its underlay address.
+    pub addr: IpAddr,
+    /// Its device's MAC address.
+    pub mac: [u8; 6],
 }
 
 impl Default for DatapathConfig {
@@ -89,6 +107,7 @@ impl Default for DatapathConfig {
             geneve_port: DEFAULT_GENEVE_PORT,
             cluster_cidrs: BTreeSet::new(),
             xdp: false,
+            vteps: BTreeMap::new(),
         }
     }
 }
@@ -105,6 +124,27 @@ fn parse_port(what: &str, s: &str) -> Result<u16, String> {
         Ok(p) if p > 0 => Ok(p),
         _ => Err(format!("invalid {what} \"{s}\": a UDP port 1-65535")),
     }
+}
+
+/// A prefix without host bits.
+fn parse_prefix(p: &str) -> Result<IpNet, String> {
+    let net: IpNet = p
+        .parse()
+        .map_err(|_| format!("invalid prefix \"{p}\" (A.B.C.D/M or X:X::X:X/M)"))?;
+    if net.trunc() != net {
+        return Err(format!(
+            "{p}: host bits are set (did you mean {}?)",
+            net.trunc()
+        ));
+    }
+    Ok(net)
+}
+
+fn mac_string(m: &[u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// Applies one `[no] datapath ...` line (top-level config mode).
@@ -124,16 +164,7 @@ pub(crate) fn apply(dp: &mut DatapathConfig, words: &[&str]) -> Result<Handled, 
         ["datapath", "vxlan-port", p] => dp.vxlan_port = parse_port("VXLAN port", p)?,
         ["datapath", "geneve-port", p] => dp.geneve_port = parse_port("Geneve port", p)?,
         ["datapath", "cluster-cidr", p] => {
-            let net: IpNet = p
-                .parse()
-                .map_err(|_| format!("invalid prefix \"{p}\" (A.B.C.D/M or X:X::X:X/M)"))?;
-            if net.trunc() != net {
-                return Err(format!(
-                    "{p}: host bits are set (did you mean {}?)",
-                    net.trunc()
-                ));
-            }
-            dp.cluster_cidrs.insert(net);
+            dp.cluster_cidrs.insert(parse_prefix(p)?);
         }
         ["datapath", "xdp", v] => {
             dp.xdp = match *v {
@@ -141,6 +172,35 @@ pub(crate) fn apply(dp: &mut DatapathConfig, words: &[&str]) -> Result<Handled, 
                 "off" => false,
                 _ => return Err(format!("invalid datapath xdp \"{v}\" (auto or off)")),
             }
+        }
+        ["datapath", "vtep", p, a, m] => {
+            let net = parse_prefix(p)?;
+            let addr: IpAddr = a
+                .parse()
+                .map_err(|_| format!("invalid VTEP address \"{a}\" (A.B.C.D or X:X::X:X)"))?;
+            let mac = crate::datapath::parse_mac(m)
+                .filter(|m| m[0] & 1 == 0 && *m != [0; 6])
+                .ok_or_else(|| format!("invalid VTEP MAC \"{m}\" (a unicast XX:XX:XX:XX:XX:XX)"))?;
+            if let Some((q, other)) = dp
+                .vteps
+                .iter()
+                .find(|(q, v)| v.addr == addr && v.mac != mac && **q != net)
+            {
+                return Err(format!(
+                    "VTEP {addr} has MAC {} for {q}: one MAC per VTEP",
+                    mac_string(&other.mac)
+                ));
+            }
+            dp.vteps.insert(net, Vtep { addr, mac });
+        }
+        ["no", "datapath", "vtep", p, ..] => {
+            let net: IpNet = p.parse().map_err(|_| format!("invalid prefix \"{p}\""))?;
+            if dp.vteps.remove(&net).is_none() {
+                return Err(format!("vtep {p} is not configured"));
+            }
+        }
+        ["datapath", "vtep", ..] => {
+            return Err("usage: datapath vtep PREFIX ADDRESS MAC".into());
         }
         ["no", "datapath", "xdp", ..] => dp.xdp = false,
         ["no", "datapath", "mode", ..] => dp.mode = None,
@@ -171,12 +231,12 @@ pub(crate) fn apply(dp: &mut DatapathConfig, words: &[&str]) -> Result<Handled, 
         }
         ["datapath", other, ..] | ["no", "datapath", other, ..] => {
             return Err(format!(
-                "unknown datapath setting \"{other}\" (mode, uplink, vni, vxlan-port, geneve-port, cluster-cidr, xdp)"
+                "unknown datapath setting \"{other}\" (mode, uplink, vni, vxlan-port, geneve-port, cluster-cidr, xdp, vtep)"
             ));
         }
         ["datapath"] | ["no", "datapath"] => {
             return Err(
-                "datapath needs a setting (mode, uplink, vni, vxlan-port, geneve-port, cluster-cidr, xdp)"
+                "datapath needs a setting (mode, uplink, vni, vxlan-port, geneve-port, cluster-cidr, xdp, vtep)"
                     .into(),
             );
         }
@@ -207,6 +267,9 @@ pub(crate) fn render(dp: &DatapathConfig, out: &mut String) {
     if dp.xdp {
         let _ = writeln!(out, "datapath xdp auto");
     }
+    for (p, v) in &dp.vteps {
+        let _ = writeln!(out, "datapath vtep {p} {} {}", v.addr, mac_string(&v.mac));
+    }
     if let Some(m) = dp.mode {
         let _ = writeln!(out, "datapath mode {}", m.keyword());
     }
@@ -224,7 +287,8 @@ mod tests {
         let text = "datapath mode vxlan\ndatapath uplink eth1\ndatapath vni 4242\n\
                     datapath vxlan-port 8472\ndatapath geneve-port 6082\n\
                     datapath cluster-cidr 10.244.0.0/16\ndatapath cluster-cidr 2001:db8:244::/48\n\
-                    datapath xdp auto\n";
+                    datapath xdp auto\ndatapath vtep 10.99.0.0/24 192.0.2.99 02:00:00:00:99:01\n\
+                    datapath vtep fd00:99::/64 192.0.2.99 02:00:00:00:99:01\n";
         let c = Config::parse("t", text).expect("valid");
         let d = &c.datapath;
         assert_eq!(d.mode, Some(super::DatapathMode::Vxlan));
@@ -234,6 +298,7 @@ mod tests {
         assert!(d.is_pod_cidr(&"2001:db8:244:2::/64".parse().unwrap()));
         assert!(!d.is_pod_cidr(&"198.51.100.12/32".parse().unwrap()));
         assert!(d.xdp);
+        assert_eq!(d.vteps.len(), 2);
         let r = c.render();
         let again = Config::parse("running", &r).expect("rendered config parses");
         assert_eq!(again, c, "{r}");
@@ -243,7 +308,8 @@ mod tests {
             &format!(
                 "{text}no datapath mode\nno datapath uplink\nno datapath vni\nno datapath vxlan-port\n\
                  no datapath geneve-port\nno datapath cluster-cidr 10.244.0.0/16\n\
-                 no datapath cluster-cidr 2001:db8:244::/48\nno datapath xdp\n"
+                 no datapath cluster-cidr 2001:db8:244::/48\nno datapath xdp\n\
+                 no datapath vtep 10.99.0.0/24\nno datapath vtep fd00:99::/64\n"
             ),
         )
         .expect("valid");
@@ -271,6 +337,32 @@ mod tests {
             ("datapath xdp", "usage: datapath xdp"),
             ("datapath xdp auto off", "takes one value"),
             ("datapath", "needs a setting"),
+            (
+                "datapath vtep 10.99.0.0/24 192.0.2.99",
+                "usage: datapath vtep",
+            ),
+            (
+                "datapath vtep 10.99.0.1/24 192.0.2.99 02:00:00:00:99:01",
+                "host bits",
+            ),
+            (
+                "datapath vtep 10.99.0.0/24 nowhere 02:00:00:00:99:01",
+                "invalid VTEP address",
+            ),
+            (
+                "datapath vtep 10.99.0.0/24 192.0.2.99 01:00:5e:00:00:01",
+                "invalid VTEP MAC",
+            ),
+            (
+                "datapath vtep 10.99.0.0/24 192.0.2.99 02:00:00",
+                "invalid VTEP MAC",
+            ),
+            (
+                "datapath vtep 10.99.0.0/24 192.0.2.99 02:00:00:00:99:01\n\
+                 datapath vtep 10.98.0.0/24 192.0.2.99 02:00:00:00:99:02",
+                "one MAC per VTEP",
+            ),
+            ("no datapath vtep 10.99.0.0/24", "not configured"),
         ] {
             let errs = Config::parse("t", line).expect_err(line);
             assert!(errs[0].reason.contains(want), "{line}: {errs:?}");

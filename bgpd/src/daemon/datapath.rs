@@ -68,7 +68,9 @@ impl Daemon {
             self.egress_sync();
             return;
         }
-        let (tunnels, over) = self.loc_rib.read(|rib| tunnel_routes(cfg, rib));
+        let (mut tunnels, over) = self.loc_rib.read(|rib| tunnel_routes(cfg, rib));
+        // External VTEPs' prefixes, configured (they win over BGP's).
+        tunnels.extend(cfg.vteps.iter().map(|(p, v)| (*p, v.addr)));
         let vrf_tables = crate::srv6::vrf_tables(&self.config.srv6);
         if let Some(rt) = &mut self.datapath {
             rt.reconcile(cfg, links, &eps, (&tunnels, over), (&vrf_tables, &srv6))

@@ -38,6 +38,13 @@ pub const PATH_MTU_TIMEOUT_SECS: u64 = 600;
 /// tunnel further).
 pub const MIN_PATH_MTU_V4: u32 = 552;
 pub const MIN_PATH_MTU_V6: u32 = 1280;
+/// Hash map: address of an external VTEP ([`IpKey`]) -> [`VtepMac`]: a
+/// node that is not Tern (a Linux VXLAN device, a hardware VTEP) whose
+/// device takes only frames addressed to its own MAC. Packets tunnelled to
+/// it carry that MAC as their inner destination ([`CFG_FLAG_VTEP`]).
+pub const VTEPS_MAP: &str = "TERN_VTEPS";
+/// External VTEPs the map holds.
+pub const MAX_VTEPS: u32 = 1024;
 /// Per-CPU array of one [`RedirectTrace`]: the last redirect decision
 /// (written only while [`CFG_FLAG_TRACE`] is set).
 pub const TRACE_MAP: &str = "TERN_TRACE";
@@ -172,6 +179,14 @@ pub struct RemoteNode {
     /// The VNI to send with; 0: the datapath's own ([`DatapathConfig::vni`]).
     /// The egress gateway sends a policy's traffic with the policy's id.
     pub vni: u32,
+}
+
+/// The MAC address of an external VTEP's device ([`VTEPS_MAP`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VtepMac {
+    pub mac: [u8; 6],
+    pub pad: [u8; 2],
 }
 
 /// A learnt path MTU and when it expires (CLOCK_MONOTONIC nanoseconds).
@@ -359,6 +374,9 @@ pub const CFG_FLAG_EGRESS: u32 = 4;
 /// up in the VRF map and IPv6 on the uplink in the SID map (without it,
 /// the programs skip both lookups).
 pub const CFG_FLAG_SRV6: u32 = 8;
+/// [`DatapathConfig::flags`]: external VTEPs exist: a tunnelled packet's
+/// remote node is looked up in [`VTEPS_MAP`] (without it, never).
+pub const CFG_FLAG_VTEP: u32 = 16;
 
 /// Why a packet was dropped: the index into [`DROPS_MAP`].
 #[repr(u32)]
@@ -700,6 +718,7 @@ const _: () = assert!(core::mem::size_of::<EndpointInfo>() == 24);
 const _: () = assert!(core::mem::size_of::<EndpointCounters>() == 32);
 const _: () = assert!(core::mem::size_of::<RemoteNode>() == 24);
 const _: () = assert!(core::mem::size_of::<PathMtu>() == 16);
+const _: () = assert!(core::mem::size_of::<VtepMac>() == 8);
 const _: () = assert!(core::mem::size_of::<DatapathConfig>() == 52);
 const _: () = assert!(core::mem::size_of::<RedirectTrace>() == 52);
 
@@ -713,6 +732,7 @@ mod pod {
     unsafe impl aya::Pod for IpKey {}
     unsafe impl aya::Pod for EndpointInfo {}
     unsafe impl aya::Pod for EndpointCounters {}
+    unsafe impl aya::Pod for VtepMac {}
     unsafe impl aya::Pod for RemoteNode {}
     unsafe impl aya::Pod for PathMtu {}
     unsafe impl aya::Pod for DatapathConfig {}

@@ -25,17 +25,17 @@ use aya::{
 };
 use ipnet::IpNet;
 pub use tern_ebpf_common::datapath::{
-    CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, CFG_FLAG_SRV6, CFG_FLAG_TRACE, DatapathConfig, DropReason,
-    EP_FLAG_VETH_PEER, EndpointCounters, EndpointInfo, GENEVE_DEFAULT_PORT, IpKey,
-    MAX_ENDPOINT_ADDRESSES, MAX_ENDPOINTS, MAX_TUNNEL_ROUTES, MIN_PATH_MTU_V4, Mode, PathKind,
-    PathMtu, REDIRECT_EGRESS, REDIRECT_NEIGH, REDIRECT_PEER, RedirectTrace, RemoteNode,
-    TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6, VXLAN_DEFAULT_PORT,
+    CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, CFG_FLAG_SRV6, CFG_FLAG_TRACE, CFG_FLAG_VTEP,
+    DatapathConfig, DropReason, EP_FLAG_VETH_PEER, EndpointCounters, EndpointInfo,
+    GENEVE_DEFAULT_PORT, IpKey, MAX_ENDPOINT_ADDRESSES, MAX_ENDPOINTS, MAX_TUNNEL_ROUTES,
+    MIN_PATH_MTU_V4, Mode, PathKind, PathMtu, REDIRECT_EGRESS, REDIRECT_NEIGH, REDIRECT_PEER,
+    RedirectTrace, RemoteNode, TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6, VXLAN_DEFAULT_PORT,
 };
 use tern_ebpf_common::datapath::{
-    CONFIG_MAP, DROPS_MAP, ENDPOINT_COUNTERS_MAP, ENDPOINTS_MAP, PATH_MTU_MAP, PATHS_MAP,
-    POD_IFACES_MAP, PROG_NOOP, PROG_POD_INGRESS, PROG_PROBE_ENDPOINT, PROG_PROBE_FIB,
+    CONFIG_MAP, DROPS_MAP, ENDPOINT_COUNTERS_MAP, ENDPOINTS_MAP, MAX_VTEPS, PATH_MTU_MAP,
+    PATHS_MAP, POD_IFACES_MAP, PROG_NOOP, PROG_POD_INGRESS, PROG_PROBE_ENDPOINT, PROG_PROBE_FIB,
     PROG_UPLINK_INGRESS, PROG_UPLINK_XDP, PROG_VXLAN_EGRESS, PROG_VXLAN_INGRESS, TRACE_MAP,
-    TUNNELS_MAP,
+    TUNNELS_MAP, VTEPS_MAP, VtepMac,
 };
 
 pub use crate::maps::{CT_PIN, ip_key, key_ip};
@@ -183,6 +183,8 @@ pub struct Datapath {
     pub(crate) egress: bool,
     /// The programs look into the SRv6 maps.
     pub(crate) srv6: bool,
+    /// External VTEPs as written to their map.
+    vteps: BTreeMap<IpAddr, [u8; 6]>,
     /// The lookup-table pool, mapped on first use.
     pub(crate) pool: Option<TablePool>,
     /// What the tunnel map holds, as written (read from the map once, when
@@ -201,7 +203,7 @@ impl std::fmt::Debug for Datapath {
     }
 }
 
-const PINNED: [(&str, &str); 24] = [
+const PINNED: [(&str, &str); 25] = [
     (ENDPOINTS_MAP, "dp_endpoints"),
     (POD_IFACES_MAP, "dp_pod_ifaces"),
     (ENDPOINT_COUNTERS_MAP, "dp_endpoint_counters"),
@@ -209,6 +211,7 @@ const PINNED: [(&str, &str); 24] = [
     (PATHS_MAP, "dp_paths"),
     (TUNNELS_MAP, "dp_tunnels"),
     (PATH_MTU_MAP, "dp_path_mtu"),
+    (VTEPS_MAP, "dp_vteps"),
     (CONFIG_MAP, "dp_config"),
     (TRACE_MAP, "dp_trace"),
     (services::SERVICES_MAP, "dp_services"),
@@ -264,6 +267,7 @@ impl Datapath {
             services: false,
             egress: false,
             srv6: false,
+            vteps: BTreeMap::new(),
             pool: None,
             tunnels: None,
         };
@@ -483,6 +487,9 @@ impl Datapath {
         if self.srv6 {
             flags |= CFG_FLAG_SRV6;
         }
+        if !self.vteps.is_empty() {
+            flags |= CFG_FLAG_VTEP;
+        }
         let mut map: Array<&mut MapData, DatapathConfig> = Array::try_from(
             self.ebpf
                 .map_mut(CONFIG_MAP)
@@ -690,6 +697,48 @@ impl Datapath {
         let result = write_tunnels(&mut self.ebpf, &mut have, &want, &mut diff);
         self.tunnels = Some(have);
         result.map(|()| diff)
+    }
+
+    /// Replaces the external VTEPs (node address -> its device's MAC): the
+    /// packets tunnelled to one carry its MAC as their inner destination.
+    /// Only the difference is written; the programs look VTEPs up only
+    /// while there are some.
+    pub fn set_vteps(&mut self, want: &BTreeMap<IpAddr, [u8; 6]>) -> Result<(), Error> {
+        if &self.vteps == want {
+            return Ok(());
+        }
+        let mut map: HashMap<&mut MapData, IpKey, VtepMac> = HashMap::try_from(
+            self.ebpf
+                .map_mut(VTEPS_MAP)
+                .ok_or(Error::Missing(VTEPS_MAP))?,
+        )
+        .map_err(map_err(VTEPS_MAP))?;
+        if want.len() > MAX_VTEPS as usize {
+            return Err(Error::Invalid(format!(
+                "{} external VTEPs: at most {MAX_VTEPS}",
+                want.len()
+            )));
+        }
+        for (addr, mac) in want {
+            if self.vteps.get(addr) != Some(mac) {
+                let v = VtepMac {
+                    mac: *mac,
+                    pad: [0; 2],
+                };
+                map.insert(ip_key(*addr), v, 0)
+                    .map_err(map_err(VTEPS_MAP))?;
+            }
+        }
+        for addr in self.vteps.keys().filter(|a| !want.contains_key(a)) {
+            match map.remove(&ip_key(*addr)) {
+                Ok(()) => {}
+                Err(e) if not_found(&e) => {}
+                Err(e) => return Err(map_err(VTEPS_MAP)(e)),
+            }
+        }
+        let config = self.config()?;
+        self.vteps = want.clone();
+        self.set_config(&config)
     }
 
     /// The tunnel routes in the map.

@@ -33,14 +33,14 @@ use aya_ebpf::{
     },
     helpers::generated::{bpf_get_hash_recalc, bpf_redirect, bpf_skb_set_tunnel_key},
     macros::map,
-    maps::LruHashMap,
+    maps::{HashMap, LruHashMap},
     programs::TcContext,
 };
 use tern_ebpf_common::datapath::{
-    CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, CFG_FLAG_SRV6, DatapathConfig, DropReason,
-    GENEVE_PROTO_ETH, IpKey, MIN_PATH_MTU_V4, MIN_PATH_MTU_V6, Mode, PATH_MTU_ENTRIES,
+    CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, CFG_FLAG_SRV6, CFG_FLAG_VTEP, DatapathConfig, DropReason,
+    GENEVE_PROTO_ETH, IpKey, MAX_VTEPS, MIN_PATH_MTU_V4, MIN_PATH_MTU_V6, Mode, PATH_MTU_ENTRIES,
     PATH_MTU_TIMEOUT_SECS, PathKind, PathMtu, REDIRECT_EGRESS, RemoteNode, TUNNEL_OVERHEAD_V4,
-    TUNNEL_OVERHEAD_V6,
+    TUNNEL_OVERHEAD_V6, VtepMac,
 };
 use tern_ebpf_common::srv6::{IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_ROUTING};
 
@@ -143,6 +143,7 @@ fn tunnel_out_inner(
         return Ok(to_stack());
     }
     dec_ttl(ctx, ip)?;
+    to_vtep(ctx, cfg, remote)?;
     Ok(match mode {
         Mode::Vxlan => vxlan_out(ctx.skb.skb, cfg, remote),
         // A pod's UDP GSO write cannot cross Geneve on this kernel: the
@@ -199,6 +200,7 @@ fn tunnel_fragment_inner(
         return Err(DropReason::MtuExceeded);
     }
     count_path(PathKind::FragmentTunnelled);
+    to_vtep(ctx, cfg, remote)?;
     match mode {
         Mode::Vxlan => {
             set_vxlan_key(ctx, cfg, remote)?;
@@ -208,6 +210,25 @@ fn tunnel_fragment_inner(
         Mode::Geneve => Ok(geneve_out(ctx.skb.skb, cfg, remote)),
         Mode::Native => Err(DropReason::NoTunnel),
     }
+}
+
+#[map(name = "TERN_VTEPS")]
+static VTEPS: HashMap<IpKey, VtepMac> = HashMap::with_max_entries(MAX_VTEPS, 0);
+
+/// A packet for an external VTEP (a device that takes only frames to its
+/// own MAC) gets that MAC as its destination; Tern nodes ignore the inner
+/// Ethernet addresses.
+#[inline(always)]
+fn to_vtep(ctx: &TcContext, cfg: &DatapathConfig, remote: &RemoteNode) -> Result<(), DropReason> {
+    if cfg.flags & CFG_FLAG_VTEP == 0 {
+        return Ok(());
+    }
+    // SAFETY: map values stay valid while the program runs; plain data.
+    if let Some(v) = unsafe { VTEPS.get(&IpKey { addr: remote.addr }) } {
+        let mac = v.mac;
+        store(ctx, 0, &mac, 0)?;
+    }
+    Ok(())
 }
 
 #[map(name = "TERN_PATH_MTU")]
