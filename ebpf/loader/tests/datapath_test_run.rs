@@ -429,6 +429,7 @@ fn geneve_encap_writes_exact_headers_and_decap_restores_the_inner_packet() {
         ("10.2.0.0/16".parse().unwrap(), "10.0.0.2".parse().unwrap()),
         ("fd00:2::/64".parse().unwrap(), "10.0.0.2".parse().unwrap()),
         ("10.3.0.0/16".parse().unwrap(), "fd00::2".parse().unwrap()),
+        ("fd00:3::/64".parse().unwrap(), "fd00::2".parse().unwrap()),
     ])
     .unwrap();
 
@@ -516,7 +517,7 @@ fn geneve_encap_writes_exact_headers_and_decap_restores_the_inner_packet() {
     // Endpoint 5 was removed and added again: its counters restarted.
     assert_eq!(dp.endpoint_counters(5).unwrap().to_pod_packets, 1);
 
-    // IPv6 underlay: outer IPv6, zero UDP checksum, flow label from the hash.
+    // IPv6 underlay: outer IPv6, UDP checksum computed, flow label from the hash.
     let pkt = ipv4_udp(A4, Ipv4Addr::new(10, 3, 0, 1), 64, 100, true);
     let out = dp.test_run(Hook::Pod, &pkt, 0).unwrap();
     assert_eq!(
@@ -539,9 +540,10 @@ fn geneve_encap_writes_exact_headers_and_decap_restores_the_inner_packet() {
     assert_eq!(&p[38..54], &"fd00::2".parse::<Ipv6Addr>().unwrap().octets());
     assert_eq!(u16::from_be_bytes([p[56], p[57]]), 6081);
     assert_eq!(
-        &p[60..62],
-        &[0, 0],
-        "UDP checksum zero (RFC 8926 3.3, RFC 6935)"
+        l4_csum(&p[14..54], &p[54..]),
+        0,
+        "outer UDP checksum {:02x?} (RFC 8200 8.1)",
+        &p[60..62]
     );
     assert_eq!(
         &p[62..70],
@@ -560,6 +562,100 @@ fn geneve_encap_writes_exact_headers_and_decap_restores_the_inner_packet() {
         }[..]
     );
     assert_eq!(total_drops(&dp), 0);
+    outer_udp6_checksums_cover_every_kind_of_inner_packet(&mut dp);
+}
+
+/// Over an IPv6 underlay, the outer UDP checksum must be right for what
+/// goes on the wire, whatever the inner packet: one whose own checksum
+/// covers it (TCP, UDP, ICMP, ICMPv6: taken from that checksum, also when
+/// the stack fills it only on transmit), or one that is summed (UDP with
+/// checksum 0, fragments, other protocols), of every length the summing
+/// handles in its own way (512-byte chunks, halving pieces, an odd byte).
+fn outer_udp6_checksums_cover_every_kind_of_inner_packet(dp: &mut Datapath) {
+    let to4 = Ipv4Addr::new(10, 3, 0, 1);
+    let to6: Ipv6Addr = "fd00:3::1".parse().unwrap();
+    let with_l4_csum = |mut f: Vec<u8>, at: usize| {
+        let ip_end = if f[12] == 0x08 { 34 } else { 54 };
+        f[ip_end + at..ip_end + at + 2].copy_from_slice(&[0, 0]);
+        let c = l4_csum(&f[14..ip_end], &f[ip_end..]);
+        f[ip_end + at..ip_end + at + 2].copy_from_slice(&c.to_be_bytes());
+        f
+    };
+    let mut cases: Vec<(String, Vec<u8>)> = Vec::new();
+    for n in [0, 1, 3, 4, 61, 100, 511, 512, 513, 1023, 1400] {
+        cases.push((
+            format!("IPv4 UDP, checksum 0, {n} bytes"),
+            ipv4_udp(A4, to4, 64, n, true),
+        ));
+        cases.push((
+            format!("IPv4 UDP, checksum set, {n} bytes"),
+            with_l4_csum(ipv4_udp(A4, to4, 64, n, true), 6),
+        ));
+        cases.push((
+            format!("IPv6 UDP, {n} bytes"),
+            with_l4_csum(ipv6_udp(A6, to6, 64, n), 6),
+        ));
+    }
+    cases.push(("IPv4 TCP".into(), ipv4_tcp(A4, to4, 40000, 80, 0x18)));
+    let mut frag = ipv4_udp(A4, to4, 64, 301, false);
+    frag[20] |= 0x20; // more fragments
+    frag[24..26].copy_from_slice(&[0, 0]);
+    let c = csum(&frag[14..34]);
+    frag[24..26].copy_from_slice(&c.to_be_bytes());
+    cases.push(("IPv4 first fragment".into(), frag));
+    let mut gre = ipv4_udp(A4, to4, 64, 77, true);
+    gre[23] = 47;
+    gre[24..26].copy_from_slice(&[0, 0]);
+    let c = csum(&gre[14..34]);
+    gre[24..26].copy_from_slice(&c.to_be_bytes());
+    cases.push(("IPv4 GRE".into(), gre));
+    let mut icmp = vec![0u8; 14];
+    icmp[12..14].copy_from_slice(&[0x08, 0x00]);
+    icmp.extend(ipv4_header(A4, to4, 1, 64, 20 + 8 + 56, true));
+    let mut echo = vec![8u8, 0, 0, 0, 0x12, 0x34, 0, 1];
+    echo.extend((0..56).map(|i| i as u8));
+    let c = csum(&echo);
+    echo[2..4].copy_from_slice(&c.to_be_bytes());
+    icmp.extend(echo);
+    cases.push(("IPv4 ICMP echo".into(), icmp));
+    let mut icmp6 = with_l4_csum(ipv6_udp(A6, to6, 64, 40), 6);
+    icmp6[20] = 58;
+    icmp6[54..56].copy_from_slice(&[128, 0]); // echo request, code 0
+    let icmp6 = with_l4_csum(icmp6, 2);
+    cases.push(("IPv6 ICMPv6 echo".into(), icmp6));
+    for (what, pkt) in &cases {
+        let out = dp.test_run(Hook::Pod, pkt, 0).unwrap();
+        assert_eq!(out.verdict, REDIRECT, "{what}: {:?}", dp.drop_counters());
+        let p = &out.packet;
+        assert_eq!(&p[12..14], &[0x86, 0xdd], "{what}: IPv6 underlay");
+        assert_ne!(&p[60..62], &[0, 0], "{what}: a checksum is sent");
+        assert_eq!(
+            l4_csum(&p[14..54], &p[54..]),
+            0,
+            "{what}: outer UDP checksum {:02x?}",
+            &p[60..62]
+        );
+    }
+    // A TCP segment whose checksum the stack fills only on transmit
+    // (CHECKSUM_PARTIAL: the field holds the pseudo-header's sum): the outer
+    // checksum is right for the segment as it leaves, checksum filled.
+    let whole = ipv4_tcp(A4, to4, 40000, 80, 0x18);
+    let mut partial = whole.clone();
+    let mut pseudo = whole[26..34].to_vec();
+    pseudo.extend_from_slice(&[0, 6]);
+    pseudo.extend_from_slice(&((whole.len() - 34) as u16).to_be_bytes());
+    let folded = !csum(&pseudo);
+    partial[50..52].copy_from_slice(&folded.to_be_bytes());
+    let out = dp.test_run(Hook::Pod, &partial, 0).unwrap();
+    assert_eq!(out.verdict, REDIRECT);
+    let mut p = out.packet;
+    let inner_l4 = 84 + 20;
+    p[inner_l4 + 16..inner_l4 + 18].copy_from_slice(&whole[50..52]);
+    assert_eq!(
+        l4_csum(&p[14..54], &p[54..]),
+        0,
+        "outer checksum of a partial-checksum TCP segment, once filled"
+    );
 }
 
 /// A Geneve frame to this node (10.0.0.1) carrying `inner`, with the

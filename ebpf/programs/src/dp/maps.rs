@@ -49,6 +49,11 @@ pub struct Scratch {
     pub quote_v4: [u8; 28],
     pub quote_v6: [u8; 48],
     pub eth: [u8; 12],
+    /// Packet bytes being summed for a checksum (bpf_csum_diff takes at
+    /// most 512 at a time).
+    pub chunk: [u8; 512],
+    /// An inner IPv6 header being summed.
+    pub hdr6: [u8; 40],
     pub fib: FibParams,
     /// The outer IPv6 header and SRH of an SRv6 encapsulation.
     pub srv6: [u8; tern_ebpf_common::srv6::MAX_ENCAP_OVERHEAD],

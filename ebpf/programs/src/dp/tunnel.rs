@@ -16,11 +16,17 @@
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! ```
 //! The UDP source port is taken from the inner flow's hash (entropy for
-//! ECMP, RFC 8926 section 3.3), in 49152-65535. The UDP checksum is 0: for
-//! IPv4 that is allowed outright; for IPv6, RFC 8926 section 3.3 allows it
-//! under RFC 6935/6936's conditions (a tunnel endpoint that checks the
-//! inner packet and a payload that carries its own checksums), which hold
-//! here. The outer IPv4 header checksum is computed.
+//! ECMP, RFC 8926 section 3.3), in 49152-65535. The UDP checksum over IPv4
+//! is 0, as VXLAN's (RFC 8926 section 3.3 allows it). Over IPv6 it is
+//! computed (RFC 8200 section 8.1), as the kernel's VXLAN device does:
+//! from the inner packet's own checksum where it has one that covers it
+//! (TCP, UDP, ICMP, ICMPv6: the sum of a checksummed segment is known
+//! without reading it, and stays right when the checksum is only filled in
+//! later, on transmit), else by summing the packet. A GSO packet's
+//! segments are made after this program, copying its outer header, and a
+//! program cannot ask for a checksum per segment (bpf_skb_adjust_room
+//! sets SKB_GSO_UDP_TUNNEL, never its _CSUM variant): they keep 0. The
+//! outer IPv4 header checksum is computed.
 use core::mem::MaybeUninit;
 
 use aya_ebpf::{
@@ -28,10 +34,12 @@ use aya_ebpf::{
         __sk_buff, BPF_F_ADJ_ROOM_DECAP_L3_IPV4, BPF_F_ADJ_ROOM_DECAP_L3_IPV6,
         BPF_F_ADJ_ROOM_ENCAP_L2_ETH, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6,
         BPF_F_ADJ_ROOM_ENCAP_L4_UDP, BPF_F_DONT_FRAGMENT, BPF_F_TUNINFO_IPV6,
-        BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LOOKUP_OUTPUT, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC,
-        bpf_tunnel_key,
+        BPF_FIB_LKUP_RET_SUCCESS, BPF_FIB_LOOKUP_OUTPUT, TC_ACT_REDIRECT,
+        bpf_adj_room_mode::BPF_ADJ_ROOM_MAC, bpf_tunnel_key,
     },
-    helpers::generated::{bpf_get_hash_recalc, bpf_redirect, bpf_skb_set_tunnel_key},
+    helpers::generated::{
+        bpf_csum_diff, bpf_get_hash_recalc, bpf_redirect, bpf_skb_set_tunnel_key,
+    },
     macros::map,
     maps::{HashMap, LruHashMap},
     programs::TcContext,
@@ -53,7 +61,7 @@ use super::{
     maps::{count_path, endpoint, scratch, trace},
     pkt::{
         ETH_LEN, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_UDP, L3, csum_add,
-        csum_fold, dec_ttl, load, parse_l3, store,
+        csum_fold, dec_ttl, load, load_into, parse_l3, store,
     },
     svc::{IPPROTO_TCP, now},
 };
@@ -151,7 +159,7 @@ fn tunnel_out_inner(
         // datagrams (see the uplink's Geneve decap). It is dropped and
         // counted here, before anything goes on the wire.
         _ if udp_gso => return Err(DropReason::EncapFailed),
-        _ => geneve_out(ctx.skb.skb, cfg, remote),
+        _ => geneve_v6_checksum(ctx, ip, remote, geneve_out(ctx.skb.skb, cfg, remote)),
     })
 }
 
@@ -207,7 +215,12 @@ fn tunnel_fragment_inner(
             count_path(PathKind::VxlanEncap);
             Ok(TCX_NEXT)
         }
-        Mode::Geneve => Ok(geneve_out(ctx.skb.skb, cfg, remote)),
+        Mode::Geneve => Ok(geneve_v6_checksum(
+            ctx,
+            ip,
+            remote,
+            geneve_out(ctx.skb.skb, cfg, remote),
+        )),
         Mode::Native => Err(DropReason::NoTunnel),
     }
 }
@@ -535,6 +548,176 @@ fn geneve_out_inner(
         return Err(DropReason::NoRoute);
     }
     Ok(redirect_to_nexthop(p, PathKind::GeneveEncap, cfg))
+}
+
+/// Where the inner IP packet starts in a Geneve frame with an IPv6 outer
+/// header: outer Ethernet, IPv6, UDP, Geneve, inner Ethernet.
+const INNER_V6: usize = ETH_LEN + TUNNEL_OVERHEAD_V6 as usize;
+/// The longest packet summed for a checksum, in 512-byte chunks (a
+/// 9216-byte jumbo frame fits).
+const SUM_CHUNKS: usize = 18;
+
+/// After [`geneve_out`] answered `verdict`: a frame on its way over IPv6
+/// (not a GSO packet) gets its outer UDP checksum. The frame is still the
+/// program's to change (the redirect happens when the program returns),
+/// and this runs in a frame of its own beside geneve_out's, not under it
+/// (BPF's 512 bytes of stack are for the whole call chain).
+#[inline(always)]
+fn geneve_v6_checksum(ctx: &TcContext, ip: &L3, remote: &RemoteNode, verdict: i32) -> i32 {
+    if verdict != TC_ACT_REDIRECT as i32 || remote.family != 6 || skb_gso_size(ctx) != 0 {
+        return verdict;
+    }
+    store_udp6_checksum(ctx.skb.skb, ip, verdict)
+}
+
+#[inline(never)]
+fn store_udp6_checksum(skb: *mut __sk_buff, ip: &L3, verdict: i32) -> i32 {
+    let ctx = TcContext::new(skb);
+    let payload = (ctx.len() as usize - ETH_LEN - 40).min(0xffff) as u16;
+    let r = udp6_checksum(&ctx, ip, payload)
+        .and_then(|c| store(&ctx, ETH_LEN + 46, &c.to_be_bytes(), 0));
+    match r {
+        Ok(()) => verdict,
+        Err(e) => super::fwd::verdict(Err(e)),
+    }
+}
+
+/// The outer UDP checksum of a Geneve frame over IPv6 whose headers are
+/// written (checksum field 0) and whose inner packet is `ip` (as it was
+/// before the encapsulation), `payload` bytes of UDP in all.
+#[inline(always)]
+fn udp6_checksum(ctx: &TcContext, ip: &L3, payload: u16) -> Result<u16, DropReason> {
+    let s = scratch().ok_or(DropReason::EncapFailed)?;
+    // The pseudo-header (RFC 8200 section 8.1) and the outer headers from
+    // UDP to the inner Ethernet header, as written.
+    let h = &s.geneve_v6;
+    let mut sum = csum_add(0, &h[8..40]) + u32::from(payload) + u32::from(IPPROTO_UDP);
+    sum += csum_add(0, &h[40..70]);
+    let l4_len = (ip.len - ip.hdr_len) as u32;
+    let l4 = INNER_V6 + ip.hdr_len;
+    // The inner segment's own checksum covers it: its sum is the
+    // complement of its pseudo-header's. An IPv4 header with a right
+    // checksum sums to zero (in one's complement); an IPv6 header is summed.
+    let covered = !ip.frag
+        && match ip.proto {
+            IPPROTO_TCP => true,
+            IPPROTO_ICMPV6 => ip.v6,
+            IPPROTO_UDP => {
+                let c: [u8; 2] = load_copy(ctx, l4 + 6)?;
+                c != [0, 0]
+            }
+            IPPROTO_ICMP => !ip.v6,
+            _ => false,
+        };
+    if covered {
+        if ip.v6 {
+            load_into(ctx, INNER_V6, &mut s.hdr6)?;
+            sum += csum_add(0, &s.hdr6);
+        }
+        if ip.proto != IPPROTO_ICMP {
+            let mut pseudo = csum_add(0, &ip.src.addr) + csum_add(0, &ip.dst.addr);
+            pseudo += l4_len + u32::from(ip.proto);
+            sum += u32::from(csum_fold(pseudo));
+        }
+    } else {
+        sum += sum_packet(ctx, INNER_V6, INNER_V6 + ip.len)?;
+    }
+    let c = csum_fold(sum);
+    // A computed 0 is sent as all ones (0 means "no checksum").
+    Ok(if c == 0 { 0xffff } else { c })
+}
+
+/// The one's complement sum of the packet's bytes from `off` to `end`, as
+/// 16-bit big-endian words: 512-byte chunks, then the rest in halving
+/// pieces (few steps for the verifier to walk).
+#[inline(always)]
+fn sum_packet(ctx: &TcContext, mut off: usize, end: usize) -> Result<u32, DropReason> {
+    let mut wide = 0u64;
+    for _ in 0..SUM_CHUNKS {
+        if off + 512 > end {
+            break;
+        }
+        wide += sum_chunk::<512>(ctx, off)?;
+        off += 512;
+    }
+    if off + 512 <= end {
+        // Longer than a jumbo frame: not a packet this program sends.
+        return Err(DropReason::EncapFailed);
+    }
+    macro_rules! piece {
+        ($n:literal) => {
+            if off + $n <= end {
+                wide += sum_chunk::<$n>(ctx, off)?;
+                off += $n;
+            }
+        };
+    }
+    piece!(256);
+    piece!(128);
+    piece!(64);
+    piece!(32);
+    piece!(16);
+    piece!(8);
+    piece!(4);
+    // bpf_csum_diff sums the chunks as the CPU reads them (little-endian
+    // words); a one's complement sum of byte-swapped words is the
+    // byte-swapped sum (RFC 1071), so it is folded and swapped back.
+    let mut folded = (wide & 0xffff) + ((wide >> 16) & 0xffff) + (wide >> 32);
+    folded = (folded & 0xffff) + (folded >> 16);
+    folded = (folded & 0xffff) + (folded >> 16);
+    let mut sum = u32::from((folded as u16).swap_bytes());
+    if off + 2 <= end {
+        let w: [u8; 2] = load_copy(ctx, off)?;
+        sum += u32::from(u16::from_be_bytes(w));
+        off += 2;
+    }
+    if off < end {
+        let b: [u8; 1] = load_copy(ctx, off)?;
+        sum += u32::from(b[0]) << 8;
+    }
+    Ok(sum)
+}
+
+/// bpf_csum_diff's sum of the `N` packet bytes at `off` (a multiple of 4,
+/// at most 512), through the scratch chunk.
+#[inline(always)]
+fn sum_chunk<const N: usize>(ctx: &TcContext, off: usize) -> Result<u64, DropReason> {
+    let s = scratch().ok_or(DropReason::EncapFailed)?;
+    // SAFETY: the chunk holds 512 bytes; N is at most that.
+    let rc = unsafe {
+        aya_ebpf::helpers::generated::bpf_skb_load_bytes(
+            ctx.skb.skb.cast(),
+            off as u32,
+            s.chunk.as_mut_ptr().cast(),
+            N as u32,
+        )
+    };
+    if rc != 0 {
+        return Err(DropReason::Truncated);
+    }
+    // SAFETY: as above; no `from` buffer.
+    let r = unsafe {
+        bpf_csum_diff(
+            core::ptr::null_mut(),
+            0,
+            s.chunk.as_mut_ptr().cast(),
+            N as u32,
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(DropReason::EncapFailed);
+    }
+    Ok(r as u64)
+}
+
+/// `N` bytes at `off` through bpf_skb_load_bytes (the packet's data need not
+/// be linear).
+#[inline(always)]
+fn load_copy<const N: usize>(ctx: &TcContext, off: usize) -> Result<[u8; N], DropReason> {
+    let mut b = [0u8; N];
+    load_into(ctx, off, &mut b)?;
+    Ok(b)
 }
 
 /// [`geneve_in`]: decapsulated, a local pod's packet, to be delivered by
