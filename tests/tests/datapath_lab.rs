@@ -312,6 +312,14 @@ fn pods_talk_in_native_vxlan_and_geneve_mode_switched_live() {
             Err(v.to_string())
         }
     });
+    let rules = run_ok(Command::new("ip").args(["-n", &node1, "-4", "rule", "show"]));
+    assert!(rules.contains("fwmark 0x7e4f lookup 32335"), "{rules}");
+    let route =
+        run_ok(Command::new("ip").args(["-n", &node1, "-4", "route", "show", "table", "32335"]));
+    assert!(
+        route.contains("default dev tern_vxlan") && route.contains("mtu lock"),
+        "{route}"
+    );
     tern(&node1, &["configure terminal", "no datapath mode"]);
     let v = tern_json(&node1, "show datapath json");
     assert_eq!(v["mode"], Value::Null, "{v}");
@@ -324,6 +332,9 @@ fn pods_talk_in_native_vxlan_and_geneve_mode_switched_live() {
     );
     let links = run_ok(Command::new("ip").args(["-n", &node1, "link", "show"]));
     assert!(!links.contains("tern_vxlan"), "{links}");
+    // The tunnels' fragmentation rule went with the device (its route did).
+    let rules = run_ok(Command::new("ip").args(["-n", &node1, "-4", "rule", "show"]));
+    assert!(!rules.contains("0x7e4f"), "{rules}");
     let drops = run(Command::new(bin("tern")).args(["-N", &node1, "-c", "show datapath drops"]));
     assert!(
         !drops.status.success() && String::from_utf8_lossy(&drops.stderr).contains("not running"),
