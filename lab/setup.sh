@@ -10,13 +10,14 @@ fail() { printf '[setup] FAILED: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "must run as root (netns, bpf and apt need it)"
 
 # Debian packages: the real peers (frr, gobgpd, bird2, exabgp), traffic and
-# capture tools, what the lab runner itself calls, and the container runtime
+# capture tools (bpftool: the soak counts map entries), what the lab runner
+# itself calls, and the container runtime
 # that tests tern-cni as users run it (podman with runc, Debian's CNI
 # plugins, busybox-static for the containers' root filesystem).
 APT_PACKAGES=(
   frr gobgpd bird2 exabgp iperf3 iputils-ping tcpdump tshark jq
   iproute2 procps psmisc nftables iptables ethtool
-  containernetworking-plugins tmux xxd
+  containernetworking-plugins tmux xxd bpftool
   podman runc busybox-static
 )
 
