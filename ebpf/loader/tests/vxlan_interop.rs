@@ -17,20 +17,16 @@
 //! root, iproute2 and ping; fails (never skips) without them. Namespaces
 //! carry the prefix `tvi<pid>` and are deleted on drop.
 #![allow(clippy::unwrap_used)]
+mod common;
 
-use std::{
-    io::{Read, Write},
-    net::{IpAddr, SocketAddr, TcpListener, TcpStream},
-    path::Path,
-    process::Command,
-    time::Duration,
-};
+use std::path::Path;
 
+use common::sh;
 use tern_ebpf::{
     Datapath, DatapathConfig, Hook,
     datapath::{DropReason, EP_FLAG_VETH_PEER, EndpointInfo, Mode, PathKind},
 };
-use tern_tests::{Netns, netns_command, require_tool, run_ok, with_netns};
+use tern_tests::{Netns, netns_command, require_tool, run_ok, tcp_transfer, with_netns};
 
 const VNI: u32 = 4242;
 const POD_MAC: [u8; 6] = [0x02, 0, 0, 1, 1, 2];
@@ -38,16 +34,6 @@ const HOST_MAC: [u8; 6] = [0x02, 0, 0, 1, 1, 1];
 /// The Linux devices' MACs: vx4 (IPv4 underlay), vx6 (IPv6 underlay).
 const VX4_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x99, 4];
 const VX6_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x99, 6];
-
-fn sh(cmd: &str) {
-    let out = Command::new("sh").arg("-c").arg(cmd).output().expect("sh");
-    assert!(
-        out.status.success(),
-        "`{cmd}` failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn mac(m: &[u8; 6]) -> String {
     m.iter()
@@ -58,36 +44,6 @@ fn mac(m: &[u8; 6]) -> String {
 
 fn ping(ns: &str, to: &str) {
     run_ok(netns_command(ns, "ping").args(["-c", "3", "-i", "0.2", "-W", "2", to]));
-}
-
-/// 1 MiB over TCP from `from` to `to`'s listener on `addr`.
-fn tcp(from: &str, to: &str, addr: IpAddr, port: u16) {
-    let data: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
-    let l = with_netns(to, || {
-        TcpListener::bind(SocketAddr::new(addr, port)).unwrap()
-    });
-    std::thread::scope(|s| {
-        let server = s.spawn(|| {
-            let (mut c, _) = l.accept().unwrap();
-            c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-            let mut got = Vec::new();
-            c.read_to_end(&mut got).unwrap();
-            got
-        });
-        with_netns(from, || {
-            let mut c =
-                TcpStream::connect_timeout(&SocketAddr::new(addr, port), Duration::from_secs(10))
-                    .unwrap_or_else(|e| panic!("connect {from} -> {addr}: {e}"));
-            c.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
-            c.write_all(&data).unwrap();
-        });
-        let got = server.join().unwrap();
-        assert!(
-            got == data,
-            "TCP {from} -> {addr}: {} bytes arrived",
-            got.len()
-        );
-    });
 }
 
 #[test]
@@ -239,8 +195,7 @@ fn tern_vxlan_talks_with_linux_vxlan_devices_over_both_underlays() {
                     .args(["-c", "3", "-i", "0.2", "-W", "2", "-I", own, dev]),
             );
             ping(&linux, own);
-            let addr: IpAddr = dev.parse().unwrap();
-            tcp(&pod, &linux, addr, port);
+            tcp_transfer(&linux, dev, &pod, port);
             port += 1;
             println!(
                 "{underlay} underlay: pod {own} <-> Linux VXLAN {dev}: ping both ways, 1 MiB over TCP"
