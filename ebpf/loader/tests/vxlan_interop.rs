@@ -86,19 +86,10 @@ fn tern_vxlan_talks_with_linux_vxlan_devices_over_both_underlays() {
     ] {
         sh(&format!(
             "ip -n {linux} link add {dev} address {m} type vxlan id {VNI} local {local} remote {remote} dstport 4789 \
-             && ip -n {linux} addr add {four} dev {dev} && ip -n {linux} addr add {six} dev {dev} nodad \
-             && ip -n {linux} link set {dev} up",
+             && ip -n {linux} addr add {four} dev {dev} && ip -n {linux} addr add {six} dev {dev} nodad",
             m = mac(&m)
         ));
     }
-    // The pod's addresses behind each Linux device, with a neighbour entry
-    // (the Tern node answers no ARP or ND over the tunnel; any MAC does).
-    sh(&format!(
-        "ip -n {linux} route add 10.251.1.11/32 dev vx4 && ip -n {linux} neigh add 10.251.1.11 lladdr 02:00:00:00:00:aa dev vx4 nud permanent \
-         && ip -n {linux} route add 10.251.1.12/32 dev vx6 && ip -n {linux} neigh add 10.251.1.12 lladdr 02:00:00:00:00:aa dev vx6 nud permanent \
-         && ip -n {linux} -6 route add fd00:251:1::11/128 dev vx4 && ip -n {linux} -6 neigh add fd00:251:1::11 lladdr 02:00:00:00:00:aa dev vx4 nud permanent \
-         && ip -n {linux} -6 route add fd00:251:1::12/128 dev vx6 && ip -n {linux} -6 neigh add fd00:251:1::12 lladdr 02:00:00:00:00:aa dev vx6 nud permanent"
-    ));
     // The pod, as tern-cni sets one up, with one address per family for
     // each underlay (the Linux side routes each to one device; the pod
     // takes the second ones as sources towards the IPv6 underlay's
@@ -171,6 +162,19 @@ fn tern_vxlan_talks_with_linux_vxlan_devices_over_both_underlays() {
     )
     .unwrap();
 
+    // The Linux devices come up (and send their first neighbour discovery
+    // over the tunnel) once Tern takes their VNI.
+    sh(&format!(
+        "ip -n {linux} link set vx4 up && ip -n {linux} link set vx6 up"
+    ));
+    // The pod's addresses behind each Linux device, with a neighbour entry
+    // (the Tern node answers no ARP or ND over the tunnel; any MAC does).
+    sh(&format!(
+        "ip -n {linux} route add 10.251.1.11/32 dev vx4 && ip -n {linux} neigh add 10.251.1.11 lladdr 02:00:00:00:00:aa dev vx4 nud permanent \
+         && ip -n {linux} route add 10.251.1.12/32 dev vx6 && ip -n {linux} neigh add 10.251.1.12 lladdr 02:00:00:00:00:aa dev vx6 nud permanent \
+         && ip -n {linux} -6 route add fd00:251:1::11/128 dev vx4 && ip -n {linux} -6 neigh add fd00:251:1::11 lladdr 02:00:00:00:00:aa dev vx4 nud permanent \
+         && ip -n {linux} -6 route add fd00:251:1::12/128 dev vx6 && ip -n {linux} -6 neigh add fd00:251:1::12 lladdr 02:00:00:00:00:aa dev vx6 nud permanent"
+    ));
     let mut port = 7300;
     for (underlay, own4, own6, dev4, dev6) in [
         (
