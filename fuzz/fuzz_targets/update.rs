@@ -2,16 +2,14 @@
 // picked by the first octet.
 #![no_main]
 
-mod common;
-
 use libfuzzer_sys::fuzz_target;
 use tern_bgp_wire::{Attribute, Message, PrefixSid, UpdateMessage};
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: tern_fuzz::check_build(), |data: &[u8]| {
     let Some((&selector, body)) = data.split_first() else {
         return;
     };
-    let ctx = common::codec(selector);
+    let ctx = tern_fuzz::wire::codec(selector);
     let update = UpdateMessage::decode(body, &ctx);
     // The helpers the session uses must hold up too.
     let _ = (
@@ -28,5 +26,5 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(PrefixSid::from_tlvs(&tlvs).as_ref(), Ok(p));
         }
     }
-    common::round_trip(&Message::Update(update), &ctx);
+    tern_fuzz::wire::round_trip(&Message::Update(update), &ctx);
 });

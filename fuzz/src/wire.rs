@@ -1,5 +1,6 @@
-// Shared by the fuzz targets: the codec state picked by the first input
-// octet, and the round-trip property every decoded message must satisfy.
+//! Shared by the BGP fuzz targets: the codec state picked by the first
+//! input octet, and the round-trip property every decoded message must
+//! satisfy.
 
 use tern_bgp_wire::{AfiSafi, Codec, Message, UpdateOutcome};
 
