@@ -8,10 +8,9 @@ pub mod wire;
 /// miss the overflows and broken invariants it is meant to catch. Every
 /// target calls it once, before the first input.
 pub fn check_build() {
-    assert!(
-        cfg!(debug_assertions),
-        "fuzz target built without debug assertions"
-    );
+    if !cfg!(debug_assertions) {
+        panic!("fuzz target built without debug assertions");
+    }
     // An overflow must panic: try one, with the panic hook (libFuzzer's
     // abort) set aside meanwhile.
     let hook = std::panic::take_hook();
