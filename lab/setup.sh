@@ -98,7 +98,7 @@ ip netns list >/dev/null 2>&1 || fail "ip netns does not work"
 mkdir -p /etc/iproute2/rt_protos.d
 [ -f /etc/iproute2/rt_protos.d/tern.conf ] || printf '202\ttern\n' > /etc/iproute2/rt_protos.d/tern.conf
 
-# cargo-fuzz runs the BGP decoders' fuzz targets (bgpd/wire/fuzz/run.sh).
+# cargo-fuzz runs the fuzz targets (fuzz/run.sh).
 if ! cargo fuzz --version >/dev/null 2>&1; then
   say "installing cargo-fuzz (about two minutes)"
   cargo install --locked cargo-fuzz@0.13.2 || fail "cargo-fuzz did not install"
