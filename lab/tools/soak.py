@@ -201,6 +201,21 @@ def soak(a, netconf_file):
     flaps_secs = time.monotonic() - start
     time.sleep(5)
     after = measure(lab, "node1")
+    n = json.loads(vtysh(f"clab-{lab}-tor1", f"show bgp neighbors {NODE_PEER} json"))
+    n = n.get(NODE_PEER, {})
+    print(
+        "\nsoak: tor1's session with node1 at the end: "
+        + ", ".join(
+            f"{k} {n.get(k)}"
+            for k in ["bgpState", "bgpTimerUpString", "connectionsEstablished",
+                      "connectionsDropped", "lastResetDueTo", "lastNotificationReason"]
+        )
+    )
+    keep = os.path.join(tempfile.gettempdir(), f"tern-soak-{lab}-node1.log")
+    log = f"/run/tern-lab/{lab}/node1/node.log"
+    if os.path.exists(log):
+        shutil.copyfile(log, keep)
+        print(f"soak: node1's ternd log kept in {keep}")
     print(
         f"\nsoak: node1 of lab {lab}: {a.pods} pod ADD/DEL cycles in {pods_secs:.0f} s, "
         f"{a.flaps} BGP flaps (FRR clear bgp) in {flaps_secs:.0f} s\n"
