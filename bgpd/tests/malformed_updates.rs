@@ -384,6 +384,63 @@ fn a_peer_that_never_sends_end_of_rib_is_reset() {
     assert_eq!((n.code, n.subcode), (6, 0), "Cease: {n:?}");
 }
 
+#[test]
+fn each_session_gets_its_own_end_of_rib_wait() {
+    // The wait is 4 s. The first session sends nothing and is closed by
+    // the peer after 2 s; the second one comes up at once on the same
+    // connection slot. The first session's wait must not end the second:
+    // that one is reset only after 4 s of its own (a flapping peer was
+    // otherwise cut off for good, each old wait killing the next session).
+    let s = setup("eor2", " bgp graceful-restart stalepath-time 4\n");
+    let gr = || {
+        vec![Capability::GracefulRestart(
+            tern_bgp_wire::GracefulRestart {
+                restart_state: false,
+                notification: false,
+                restart_time: 120,
+                families: Vec::new(),
+            },
+        )]
+    };
+    let peer_ns = s.peer.0.clone();
+    let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish_with(&peer_ns, gr())).join())
+        .expect("peer thread");
+    eventually(10, "Established", || peer_state(&s) == "Established");
+    std::thread::sleep(Duration::from_secs(2));
+    // Cease / Administrative Reset, as FRR's `clear bgp` sends it.
+    p.send(&message(3, &[6, 4]));
+    drop(p);
+    eventually(10, "the session closed", || peer_state(&s) != "Established");
+
+    let peer_ns = s.peer.0.clone();
+    let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish_with(&peer_ns, gr())).join())
+        .expect("peer thread");
+    let up = Instant::now();
+    let keepalives = p.stream.try_clone().expect("clone");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ka = {
+        let stop = std::sync::Arc::clone(&stop);
+        let mut w = keepalives;
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if w.write_all(&message(4, &[])).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        })
+    };
+    let n = p.notification().expect("a NOTIFICATION before the close");
+    let lived = up.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = ka.join();
+    assert_eq!((n.code, n.subcode), (6, 0), "Cease: {n:?}");
+    assert!(
+        lived >= Duration::from_millis(3500),
+        "the second session was reset after {lived:?}, before its own 4 s wait"
+    );
+}
+
 /// MP_REACH_NLRI for VPN-IPv4 (AFI 1, SAFI 128), never negotiated on the
 /// session, whose NLRI carries an ADD-PATH path id (also never negotiated):
 /// unparseable as VPN-IPv4, and to be ignored (RFC 4760 §7), not answered

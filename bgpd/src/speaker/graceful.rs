@@ -15,7 +15,7 @@
 //! again are deleted) once every configured peer has sent End-of-RIB for
 //! each of its families, or when the stale-path time runs out.
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tern_bgp_wire::{Capability, GracefulRestart, OpenMessage};
 
@@ -209,27 +209,63 @@ impl Speaker {
     /// family. A session on which it sends neither End-of-RIB nor UPDATEs
     /// for that long is not one the peer keeps (a peer may answer
     /// KEEPALIVEs on a connection it has otherwise dropped), and is reset.
+    /// The watch belongs to this session: the connection slot `conn` is
+    /// used again by the peer's next session, which gets a watch of its own.
     pub(super) fn watch_end_of_rib(&mut self, peer: IpAddr, conn: super::io::ConnId) {
-        if self.peers.get(&peer).is_none_or(|p| p.remote_gr.is_none()) {
+        let Some(p) = self.peers.get_mut(&peer) else {
             return;
+        };
+        if let Some(old) = p.eor_watch.take() {
+            old.abort();
         }
+        let (Some(_), Some(since)) = (&p.remote_gr, p.stats.since) else {
+            return;
+        };
         let wait = Duration::from_secs(u64::from(
             self.config.graceful_restart.stalepath_time().max(1),
         ));
-        let tx = self.self_tx.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(wait).await;
-            let _ = tx.send(Command::EndOfRibDue { peer, conn, wait });
-        });
+        let h = self.end_of_rib_timer(peer, conn, since, wait, since + wait);
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.eor_watch = Some(h);
+        }
     }
 
-    /// The End-of-RIB wait of `conn` ran out: reset the session if the peer
-    /// sent neither every End-of-RIB nor any UPDATE in that time.
-    pub(super) fn end_of_rib_due(&mut self, peer: IpAddr, conn: super::io::ConnId, wait: Duration) {
+    /// Sends [`Command::EndOfRibDue`] for the session of `conn` that came
+    /// up at `since` when `due` comes.
+    fn end_of_rib_timer(
+        &self,
+        peer: IpAddr,
+        conn: super::io::ConnId,
+        since: Instant,
+        wait: Duration,
+        due: Instant,
+    ) -> tokio::task::JoinHandle<()> {
+        let tx = self.self_tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+            let _ = tx.send(Command::EndOfRibDue {
+                peer,
+                conn,
+                since,
+                wait,
+            });
+        })
+    }
+
+    /// The End-of-RIB wait of the session of `conn` that came up at `since`
+    /// ran out: reset it if the peer sent neither every End-of-RIB nor any
+    /// UPDATE on it in the last `wait`.
+    pub(super) fn end_of_rib_due(
+        &mut self,
+        peer: IpAddr,
+        conn: super::io::ConnId,
+        since: Instant,
+        wait: Duration,
+    ) {
         let Some(p) = self.peers.get(&peer) else {
             return;
         };
-        if p.established_conn() != Some(conn) {
+        if p.established_conn() != Some(conn) || p.stats.since != Some(since) {
             return; // that session is gone
         }
         let Some(info) = &p.info else {
@@ -244,24 +280,23 @@ impl Speaker {
         if missing.is_empty() {
             return;
         }
-        if let Some(at) = p.stats.last_update
+        // An UPDATE of this session within the wait: it is still sending
+        // its table; look again once the wait has passed since that one.
+        if let Some(at) = p.stats.last_update.filter(|at| *at >= since)
             && at.elapsed() < wait
         {
-            // Still sending its table: look again later.
-            let tx = self.self_tx.clone();
-            let again = wait - at.elapsed();
-            tokio::spawn(async move {
-                tokio::time::sleep(again).await;
-                let _ = tx.send(Command::EndOfRibDue { peer, conn, wait });
-            });
+            let h = self.end_of_rib_timer(peer, conn, since, wait, at + wait);
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.eor_watch = Some(h);
+            }
             return;
         }
         tracing::warn!(
             %peer,
             families = ?missing,
             wait_secs = wait.as_secs(),
-            "no End-of-RIB from a peer that advertised graceful restart, and no UPDATE, since \
-             the session came up: the peer does not keep this session; resetting it"
+            "no End-of-RIB from a peer that advertised graceful restart, and no UPDATE for the \
+             stale-path time: the peer does not keep this session; resetting it"
         );
         let n = tern_bgp_wire::NotificationMessage::cease(0);
         self.fsm_event(peer, conn, tern_bgp::fsm::Event::AutomaticStop(n));

@@ -54,11 +54,13 @@ pub enum Command {
     GracefulTimer(IpAddr),
     /// (internal) We restarted and waited long enough for End-of-RIBs.
     RestartOver,
-    /// (internal) The End-of-RIB wait of an established connection ran
-    /// out (graceful.rs).
+    /// (internal) The End-of-RIB wait of an established session ran out
+    /// (graceful.rs). A connection slot outlives its sessions, so the
+    /// session is named by the moment it came up as well.
     EndOfRibDue {
         peer: IpAddr,
         conn: ConnId,
+        since: Instant,
         wait: Duration,
     },
     /// An address or a link came up: sessions waiting in Active try to
@@ -615,7 +617,12 @@ impl Speaker {
             }
             Command::GracefulTimer(peer) => self.graceful_timer(peer),
             Command::RestartOver => self.restart_over(),
-            Command::EndOfRibDue { peer, conn, wait } => self.end_of_rib_due(peer, conn, wait),
+            Command::EndOfRibDue {
+                peer,
+                conn,
+                since,
+                wait,
+            } => self.end_of_rib_due(peer, conn, since, wait),
             Command::InterfaceDown(addrs) => self.interface_down(&addrs),
             Command::Reconfigure(cfg) => {
                 self.reconfigure(*cfg);
@@ -1381,6 +1388,9 @@ impl Speaker {
             p.stats.local_sock = None;
             p.stats.remote_sock = None;
             p.stats.since = Some(Instant::now());
+            if let Some(w) = p.eor_watch.take() {
+                w.abort();
+            }
             if log_changes {
                 tracing::warn!(%peer, reason = %peer::describe(&reason), "session down");
             } else {

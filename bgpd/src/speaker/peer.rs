@@ -197,6 +197,16 @@ pub struct Peer {
     /// The peer's Graceful Restart capability (RFC 4724) on the last
     /// established session.
     pub remote_gr: Option<GracefulRestart>,
+    /// The End-of-RIB watch of the established session (graceful.rs).
+    pub eor_watch: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if let Some(w) = self.eor_watch.take() {
+            w.abort();
+        }
+    }
 }
 
 impl Peer {
@@ -249,6 +259,7 @@ impl Peer {
             info: None,
             route_refresh: false,
             remote_gr: None,
+            eor_watch: None,
         })
     }
 
