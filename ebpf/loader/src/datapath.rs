@@ -163,15 +163,56 @@ pub struct TunnelDiff {
 struct Attached {
     hook: Hook,
     ifindex: u32,
-    link: SchedClassifierLinkId,
+    link: TcLink,
     /// The hook's egress program's link, if it has one.
-    egress: Option<SchedClassifierLinkId>,
+    egress: Option<TcLink>,
+}
+
+/// A TCX link of the datapath: owned by the program (no pin dir), or
+/// pinned, so that it outlives this process and the next ternd takes it
+/// over.
+#[derive(Debug)]
+enum TcLink {
+    Owned(SchedClassifierLinkId),
+    Pinned(PathBuf),
+}
+
+/// The links' folder under the pin dir.
+const LINKS_DIR: &str = "links";
+
+/// Whether the map pinned at `path` (if any) has the layout `obj` defines
+/// for `map_name`: None when nothing is pinned there.
+fn pin_fits(obj: &aya_obj::Object, map_name: &str, path: &Path) -> Option<bool> {
+    if !path.exists() {
+        return None;
+    }
+    let Ok(info) = aya::maps::MapInfo::from_pin(path) else {
+        return Some(false);
+    };
+    let Some(def) = obj.maps.get(map_name) else {
+        return Some(false);
+    };
+    let ty = info.map_type().ok().map(|t| t as u32);
+    Some(
+        ty == Some(def.map_type())
+            && info.key_size() == def.key_size()
+            && info.value_size() == def.value_size()
+            && info.max_entries() == def.max_entries()
+            && info.map_flags() == def.map_flags(),
+    )
 }
 
 /// The pod datapath of one node.
 pub struct Datapath {
     pub(crate) ebpf: Ebpf,
+    /// The maps' pins.
     pins: Vec<PathBuf>,
+    /// Where the links are pinned (with a pin dir).
+    links_dir: Option<PathBuf>,
+    /// Pinned links found at load that no attach has taken over yet.
+    stale_links: std::collections::BTreeSet<PathBuf>,
+    /// Every map came from an earlier ternd's pins.
+    adopted: bool,
     attached: BTreeMap<String, Attached>,
     /// The uplink's XDP program, where it is attached (native mode only).
     xdp: Option<(String, u32, XdpLinkId)>,
@@ -233,10 +274,55 @@ const PINNED: [(&str, &str); 25] = [
 
 impl Datapath {
     /// Loads the programs (the kernel verifies them) and, with `pin_dir`,
-    /// pins the maps there. Settings start as [`DatapathConfig::default`]
-    /// (native mode).
+    /// pins the maps there and the links under its `links` folder.
+    ///
+    /// What an earlier ternd of the instance left pinned (it was killed,
+    /// or stopped for a restart with [`Datapath::release`]) is adopted:
+    /// each map whose pin has this object's layout is used as it is, with
+    /// its entries (a pin of another layout is replaced), and the settings
+    /// are kept; pinned links are taken over by [`Datapath::attach`], which
+    /// swaps the new program in atomically. Pods keep forwarding through
+    /// the old programs until then. Settings of a fresh datapath start as
+    /// [`DatapathConfig::default`] (native mode).
     pub fn load(pin_dir: Option<&Path>) -> Result<Self, Error> {
-        let mut ebpf = crate::load_object(crate::DATAPATH_OBJ)?;
+        let mut map_pins = Vec::new();
+        let mut adopted = 0;
+        let mut stale_links = std::collections::BTreeSet::new();
+        if let Some(dir) = pin_dir {
+            let links = dir.join(LINKS_DIR);
+            fs::create_dir_all(&links).map_err(|source| Error::Pin {
+                path: links.clone(),
+                source,
+            })?;
+            let obj = aya_obj::Object::parse(crate::DATAPATH_OBJ)
+                .map_err(|e| Error::Invalid(format!("the datapath object: {e}")))?;
+            for (map_name, file) in PINNED {
+                let path = dir.join(file);
+                match pin_fits(&obj, map_name, &path) {
+                    None => {}
+                    Some(true) => adopted += 1,
+                    Some(false) => {
+                        tracing::warn!(path = %path.display(), "pinned map of another layout: replaced (its entries are lost)");
+                        fs::remove_file(&path).map_err(|source| Error::Pin {
+                            path: path.clone(),
+                            source,
+                        })?;
+                    }
+                }
+                map_pins.push((map_name, path));
+            }
+            let entries = fs::read_dir(&links).map_err(|source| Error::Pin {
+                path: links.clone(),
+                source,
+            })?;
+            stale_links.extend(entries.flatten().map(|e| e.path()));
+        }
+        let mut loader = aya::EbpfLoader::new();
+        loader.btf(None);
+        for (name, path) in &map_pins {
+            loader.map_pin_path(name, path.as_path());
+        }
+        let mut ebpf = loader.load(crate::DATAPATH_OBJ)?;
         let names = [Hook::Pod, Hook::Uplink, Hook::Vxlan, Hook::Noop]
             .map(Hook::program)
             .into_iter()
@@ -260,7 +346,9 @@ impl Datapath {
             .map_err(|source| Error::Program { name, source })?;
         let mut dp = Datapath {
             ebpf,
-            pins: Vec::new(),
+            pins: map_pins.into_iter().map(|(_, p)| p).collect(),
+            links_dir: pin_dir.map(|d| d.join(LINKS_DIR)),
+            stale_links,
             attached: BTreeMap::new(),
             xdp: None,
             trace: false,
@@ -270,37 +358,42 @@ impl Datapath {
             vteps: BTreeMap::new(),
             pool: None,
             tunnels: None,
+            adopted: adopted == PINNED.len(),
         };
-        if let Some(dir) = pin_dir {
-            fs::create_dir_all(dir).map_err(|source| Error::Pin {
-                path: dir.to_owned(),
-                source,
-            })?;
-            for (map_name, file) in PINNED {
-                let path = dir.join(file);
-                match fs::remove_file(&path) {
-                    Ok(()) => tracing::info!(path = %path.display(), "replaced stale pin"),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(source) => return Err(Error::Pin { path, source }),
-                }
-                let map = dp.ebpf.map(map_name).ok_or(Error::Missing(map_name))?;
-                map.pin(&path).map_err(|e| Error::Pin {
-                    path: path.clone(),
-                    source: io::Error::other(e),
-                })?;
-                dp.pins.push(path);
-            }
+        if dp.adopted {
+            // The running settings stay; the flags the loader owns follow
+            // them until their owners write again.
+            let flags = dp.raw_config()?.flags;
+            dp.trace = flags & CFG_FLAG_TRACE != 0;
+            dp.services = flags & CFG_FLAG_SERVICES != 0;
+            dp.egress = flags & CFG_FLAG_EGRESS != 0;
+            dp.srv6 = flags & CFG_FLAG_SRV6 != 0;
+            dp.vteps = dp.read_vteps()?;
+            tracing::info!(
+                maps = adopted,
+                links = dp.stale_links.len(),
+                "adopted the datapath an earlier ternd left running"
+            );
+        } else {
+            dp.set_config(&DatapathConfig::default())?;
+            dp.set_conntrack_timeouts(services::ServicesConfig::default())?;
+            dp.set_egress_config(egress::EgressConfig::default())?;
         }
-        dp.set_config(&DatapathConfig::default())?;
-        dp.set_conntrack_timeouts(services::ServicesConfig::default())?;
-        dp.set_egress_config(egress::EgressConfig::default())?;
         Ok(dp)
+    }
+
+    /// Whether every map was adopted from an earlier ternd's pins (see
+    /// [`Datapath::load`]).
+    pub fn adopted(&self) -> bool {
+        self.adopted
     }
 
     /// Attaches the program for `hook` to TCX ingress of `ifname` (in the
     /// caller's network namespace). Returns its ifindex. Attaching the same
     /// interface with the same hook again is a no-op; another hook replaces
-    /// the first.
+    /// the first. With a pin dir the link is pinned, and a link an earlier
+    /// ternd pinned on this interface is taken over: the kernel swaps this
+    /// program in, with no moment without one.
     pub fn attach(&mut self, hook: Hook, ifname: &str) -> Result<u32, Error> {
         if let Some(a) = self.attached.get(ifname) {
             if a.hook == hook {
@@ -310,25 +403,14 @@ impl Datapath {
         }
         let ifindex = nix::net::if_::if_nametoindex(ifname)
             .map_err(|e| Error::Invalid(format!("interface {ifname}: {e}")))?;
-        let link = self
-            .prog_mut(hook.program())?
-            .attach(ifname, TcAttachType::Ingress)
-            .map_err(|source| Error::Attach {
-                ifname: ifname.to_owned(),
-                dir: "ingress",
-                source,
-            })?;
+        let link = self.attach_tc(hook.program(), ifname, ifindex, TcAttachType::Ingress)?;
         let egress = match hook.egress_program() {
             None => None,
-            Some(name) => match self.prog_mut(name)?.attach(ifname, TcAttachType::Egress) {
+            Some(name) => match self.attach_tc(name, ifname, ifindex, TcAttachType::Egress) {
                 Ok(l) => Some(l),
-                Err(source) => {
-                    let _ = self.prog_mut(hook.program())?.detach(link);
-                    return Err(Error::Attach {
-                        ifname: ifname.to_owned(),
-                        dir: "egress",
-                        source,
-                    });
+                Err(e) => {
+                    self.drop_tc(hook.program(), link);
+                    return Err(e);
                 }
             },
         };
@@ -345,18 +427,120 @@ impl Datapath {
         Ok(ifindex)
     }
 
-    /// Detaches whatever this datapath attached to `ifname`.
+    /// Attaches program `name` to `ifname` in direction `dir`: pinned
+    /// (taking over an earlier ternd's link there) with a pin dir, owned
+    /// by the program without.
+    fn attach_tc(
+        &mut self,
+        name: &'static str,
+        ifname: &str,
+        ifindex: u32,
+        dir: TcAttachType,
+    ) -> Result<TcLink, Error> {
+        let dir_name = match dir {
+            TcAttachType::Ingress => "ingress",
+            _ => "egress",
+        };
+        let attach_err = |source| Error::Attach {
+            ifname: ifname.to_owned(),
+            dir: dir_name,
+            source,
+        };
+        let Some(links) = &self.links_dir else {
+            let id = self
+                .prog_mut(name)?
+                .attach(ifname, dir)
+                .map_err(attach_err)?;
+            return Ok(TcLink::Owned(id));
+        };
+        let path = links.join(format!("{ifindex}-{dir_name}"));
+        if self.stale_links.remove(&path) {
+            match self.adopt_tc(name, &path) {
+                Ok(()) => {
+                    tracing::info!(ifname, dir = dir_name, "took over the pinned link");
+                    return Ok(TcLink::Pinned(path));
+                }
+                Err(e) => {
+                    // The interface it was on is gone (a new one may
+                    // carry its name): attach afresh.
+                    tracing::info!(ifname, dir = dir_name, error = %e, "pinned link not taken over");
+                    let _ = fs::remove_file(&path);
+                }
+            }
+        }
+        let prog = self.prog_mut(name)?;
+        let id = prog.attach(ifname, dir).map_err(attach_err)?;
+        let link = prog
+            .take_link(id)
+            .map_err(|source| Error::Program { name, source })?;
+        let fd = aya::programs::links::FdLink::try_from(link)
+            .map_err(|e| Error::Invalid(format!("link of {ifname}: {e}")))?;
+        // Dropping the pinned value closes our descriptor; the pin keeps
+        // the link (an error drops the link, which detaches it).
+        fd.pin(&path).map_err(|e| Error::Pin {
+            path: path.clone(),
+            source: io::Error::other(e),
+        })?;
+        Ok(TcLink::Pinned(path))
+    }
+
+    /// Puts program `name` into the link pinned at `path`.
+    fn adopt_tc(&mut self, name: &'static str, path: &Path) -> Result<(), Error> {
+        let invalid =
+            |e: &dyn std::fmt::Display| Error::Invalid(format!("{}: {e}", path.display()));
+        let pinned = aya::programs::links::PinnedLink::from_pin(path).map_err(|e| invalid(&e))?;
+        let link = aya::programs::tc::SchedClassifierLink::try_from(
+            aya::programs::links::FdLink::from(pinned),
+        )
+        .map_err(|e| invalid(&e))?;
+        let prog = self.prog_mut(name)?;
+        let id = prog
+            .attach_to_link(link)
+            .map_err(|source| Error::Program { name, source })?;
+        // Our descriptor closes; the pin keeps the link.
+        let _ = prog.take_link(id);
+        Ok(())
+    }
+
+    /// Detaches a link of program `name`.
+    fn drop_tc(&mut self, name: &'static str, link: TcLink) {
+        match link {
+            TcLink::Owned(id) => {
+                if let Ok(p) = self.prog_mut(name) {
+                    // The interface may be gone already (its links died with it).
+                    let _ = p.detach(id);
+                }
+            }
+            // With no descriptor left, removing the pin detaches it.
+            TcLink::Pinned(path) => {
+                let _ = fs::remove_file(path);
+            }
+        }
+    }
+
+    /// Detaches `ifname`'s programs.
     pub fn detach(&mut self, ifname: &str) -> Result<(), Error> {
         let a = self
             .attached
             .remove(ifname)
             .ok_or_else(|| Error::NotAttached(ifname.to_owned()))?;
-        // The interface may be gone already (its links died with it).
-        let _ = self.prog_mut(a.hook.program())?.detach(a.link);
+        self.drop_tc(a.hook.program(), a.link);
         if let (Some(name), Some(link)) = (a.hook.egress_program(), a.egress) {
-            let _ = self.prog_mut(name)?.detach(link);
+            self.drop_tc(name, link);
         }
         Ok(())
+    }
+
+    /// Removes the pinned links found at load that no [`Datapath::attach`]
+    /// took over (their interfaces are gone or no longer wanted), which
+    /// detaches them. Called once the first reconcile has attached what it
+    /// wants.
+    pub fn sweep_stale_links(&mut self) -> usize {
+        let n = self.stale_links.len();
+        for p in std::mem::take(&mut self.stale_links) {
+            let _ = fs::remove_file(p);
+        }
+        n
     }
 
     /// Attaches the uplink's XDP program (`tern_uplink_xdp`) to `ifname` in
@@ -511,6 +695,30 @@ impl Datapath {
         .map_err(map_err(CONFIG_MAP))?;
         let c = map.get(&0, 0).map_err(map_err(CONFIG_MAP))?;
         Ok(DatapathConfig { flags: 0, ..c })
+    }
+
+    /// The settings with the loader's flags, as the programs see them.
+    fn raw_config(&self) -> Result<DatapathConfig, Error> {
+        let map: Array<&MapData, DatapathConfig> = Array::try_from(
+            self.ebpf
+                .map(CONFIG_MAP)
+                .ok_or(Error::Missing(CONFIG_MAP))?,
+        )
+        .map_err(map_err(CONFIG_MAP))?;
+        map.get(&0, 0).map_err(map_err(CONFIG_MAP))
+    }
+
+    /// The external VTEPs in their map.
+    fn read_vteps(&self) -> Result<BTreeMap<IpAddr, [u8; 6]>, Error> {
+        let map: HashMap<&MapData, IpKey, VtepMac> =
+            HashMap::try_from(self.ebpf.map(VTEPS_MAP).ok_or(Error::Missing(VTEPS_MAP))?)
+                .map_err(map_err(VTEPS_MAP))?;
+        map.iter()
+            .map(|r| {
+                r.map(|(k, v)| (key_ip(&k), v.mac))
+                    .map_err(map_err(VTEPS_MAP))
+            })
+            .collect()
     }
 
     /// Adds or updates the local pod with address `ip`. A new endpoint id
@@ -973,10 +1181,25 @@ impl Datapath {
         for n in names {
             let _ = self.detach(&n);
         }
+        self.sweep_stale_links();
         let _ = self.detach_xdp();
         for p in self.pins.drain(..) {
             let _ = fs::remove_file(p);
         }
+        if let Some(d) = self.links_dir.take() {
+            let _ = fs::remove_dir(d);
+        }
+    }
+
+    /// Lets go of the datapath and leaves it running for the next ternd
+    /// (a stop for a restart): the pinned maps and links stay, so pods
+    /// keep forwarding with the programs and state of now until the next
+    /// [`Datapath::load`] adopts them. The XDP fast path, which is not
+    /// pinned, ends here; its packets take the TC path meanwhile.
+    pub fn release(mut self) {
+        self.pins.clear();
+        self.attached.clear();
+        self.stale_links.clear();
     }
 
     fn prog_mut(&mut self, name: &'static str) -> Result<&mut SchedClassifier, Error> {
