@@ -170,6 +170,9 @@ pub struct BgpRuntime {
     /// Whether the watch follows the kernel's routes (`redistribute kernel`
     /// or `static` is configured).
     routes_wanted: tokio::sync::watch::Sender<bool>,
+    /// True while the routes of a previous ternd are kept (graceful
+    /// restart) until the peers' End-of-RIB.
+    fib_restarting: tokio::sync::watch::Receiver<bool>,
 }
 
 impl BgpRuntime {
@@ -193,8 +196,9 @@ impl BgpRuntime {
         // The interface watch keeps the FIB task's on-link subnets current.
         let (on_link, on_link_rx) =
             tokio::sync::watch::channel(crate::fib::on_link_subnets(&links));
-        let (fib, restarting) =
+        let (fib, fib_restarting) =
             crate::fib::spawn(Netlink::open()?, bgp.graceful_restart.enabled, on_link_rx).await;
+        let restarting = *fib_restarting.borrow();
         // The datapath's tunnel map follows the speaker's best paths.
         loc_rib.clear();
         let fib_alive = fib.clone();
@@ -225,7 +229,14 @@ impl BgpRuntime {
             watcher: abort,
             supervisor,
             routes_wanted,
+            fib_restarting,
         })
+    }
+
+    /// Whether ternd is still restarting gracefully: the previous ternd's
+    /// routes are kept until every peer has sent End-of-RIB.
+    pub fn restarting(&self) -> bool {
+        *self.fib_restarting.borrow()
     }
 
     /// A live change of `router bgp` (same AS and router-id): the speaker

@@ -114,6 +114,13 @@ pub struct DatapathRuntime {
     /// The SRv6 state last written in full (None: never, or the last
     /// write failed and is retried).
     srv6: Option<Srv6State>,
+    /// The endpoints an earlier ternd left in the adopted maps, until the
+    /// first reconcile has taken over what is still wanted: their ids are
+    /// kept, and what is left then is removed with the links no pod took.
+    adopted: Option<BTreeMap<IpAddr, EndpointInfo>>,
+    /// The tunnel map an earlier ternd left, kept in the map while BGP
+    /// restarts gracefully (its routes are not all learnt again yet).
+    adopted_tunnels: Option<Vec<(IpNet, IpAddr)>>,
 }
 
 impl std::fmt::Debug for DatapathRuntime {
@@ -172,6 +179,15 @@ impl DatapathRuntime {
         let dp = Datapath::load(Some(pins))
             .context("cannot load the eBPF pod datapath (root and bpffs needed)")?;
         let settings = dp.config().context("reading the datapath settings")?;
+        let (adopted, adopted_tunnels) = if dp.adopted() {
+            let eps = dp.endpoints().context("reading the adopted endpoints")?;
+            let tunnels = dp
+                .tunnel_routes()
+                .context("reading the adopted tunnel map")?;
+            (Some(eps.into_iter().collect()), Some(tunnels))
+        } else {
+            (None, None)
+        };
         Ok(Self {
             dp,
             netlink,
@@ -185,6 +201,8 @@ impl DatapathRuntime {
             last_error: None,
             tunnels_over: 0,
             srv6: None,
+            adopted,
+            adopted_tunnels,
         })
     }
 
@@ -341,6 +359,9 @@ impl DatapathRuntime {
         if let Err(e) = self.dp.set_vteps(&vteps) {
             errors.push(format!("writing the external VTEPs: {e}"));
         }
+        if errors.is_empty() {
+            self.sweep_adopted();
+        }
         let err = (!errors.is_empty()).then(|| errors.join("; "));
         if err != self.last_error {
             if let Some(e) = &err {
@@ -478,7 +499,16 @@ impl DatapathRuntime {
                 Some(p) => p.id,
                 None => {
                     let used: BTreeSet<u32> = self.endpoints.values().map(|p| p.id).collect();
-                    match (1..MAX_ENDPOINTS).find(|i| !used.contains(i)) {
+                    // A pod an earlier ternd programmed keeps its id (and
+                    // so its counters).
+                    let kept = self.adopted.as_ref().and_then(|a| {
+                        ep.addresses
+                            .iter()
+                            .filter_map(|addr| a.get(&addr.addr()))
+                            .find(|i| i.ifindex == ep.host_ifindex && !used.contains(&i.id))
+                            .map(|i| i.id)
+                    });
+                    match kept.or_else(|| (1..MAX_ENDPOINTS).find(|i| !used.contains(i))) {
                         Some(i) => i,
                         None => {
                             errors.push(format!("endpoint {name}: no free endpoint id"));
@@ -547,6 +577,36 @@ impl DatapathRuntime {
         }
     }
 
+    /// After the first complete reconcile of an adopted datapath: the
+    /// endpoints and links the earlier ternd left that no pod took over
+    /// (pods deleted while no ternd ran) are removed.
+    fn sweep_adopted(&mut self) {
+        let Some(adopted) = self.adopted.take() else {
+            return;
+        };
+        let wanted: BTreeSet<IpAddr> = self
+            .endpoints
+            .values()
+            .filter(|p| p.vrf_table.is_none())
+            .flat_map(|p| p.addrs.iter().copied())
+            .collect();
+        let mut removed = 0;
+        for ip in adopted.keys().filter(|ip| !wanted.contains(ip)) {
+            match self.dp.remove_endpoint(*ip) {
+                Ok(true) => removed += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(%ip, error = %e, "cannot remove a stale endpoint"),
+            }
+        }
+        let links = self.dp.sweep_stale_links();
+        tracing::info!(
+            endpoints = adopted.len() - removed,
+            removed,
+            stale_links = links,
+            "took over the datapath of the earlier ternd"
+        );
+    }
+
     /// The MTU of the fragmentation route: the smallest path towards the
     /// nodes (the uplink's MTU, or less where a router said so) less the
     /// tunnel's overhead (an IPv6 underlay's when a node is reached over
@@ -603,6 +663,30 @@ impl DatapathRuntime {
             Err(e) => tracing::warn!(error = %e, "cannot delete the VXLAN device"),
         }
         self.vxlan = None;
+    }
+
+    /// While BGP restarts gracefully (`restarting`), the earlier ternd's
+    /// tunnel routes that BGP has not learnt again stay in `tunnels`, as
+    /// its kernel routes stay in the FIB: a node's pods keep reaching the
+    /// others until the peers' End-of-RIB. After that, BGP alone decides.
+    pub fn keep_adopted_tunnels(&mut self, restarting: bool, tunnels: &mut Vec<(IpNet, IpAddr)>) {
+        if !restarting {
+            self.adopted_tunnels = None;
+        }
+        let Some(old) = &self.adopted_tunnels else {
+            return;
+        };
+        let have: BTreeSet<IpNet> = tunnels.iter().map(|(p, _)| *p).collect();
+        tunnels.extend(old.iter().filter(|(p, _)| !have.contains(p)).copied());
+    }
+
+    /// A stop for a restart (graceful restart configured): the programs,
+    /// their pinned maps and links, the VXLAN device and the fragmentation
+    /// route stay, so that pods keep forwarding until the next ternd
+    /// adopts them.
+    pub fn release(self) {
+        self.dp.release();
+        tracing::info!("eBPF datapath left running for the next ternd");
     }
 
     /// Detaches every program, deletes the VXLAN device, removes the pins.

@@ -43,12 +43,13 @@ pub enum FibMsg {
 
 /// Starts the FIB task; returns the sender the speaker writes to, and
 /// whether the kernel holds routes of a previous ternd that are kept
-/// (`keep`: graceful restart is configured) for a later reconcile.
+/// (`keep`: graceful restart is configured) for a later reconcile: true
+/// in the watch until that reconcile is done.
 pub async fn spawn(
     netlink: Netlink,
     keep: bool,
     on_link: watch::Receiver<OnLinkSubnets>,
-) -> (mpsc::UnboundedSender<FibMsg>, bool) {
+) -> (mpsc::UnboundedSender<FibMsg>, watch::Receiver<bool>) {
     let old = if keep {
         match netlink.kernel_routes(Some(TERN_PROTO), None).await {
             Ok(r) => r.len(),
@@ -76,6 +77,7 @@ pub async fn spawn(
     // kernel then builds no per-route next-hop state (about a third of its
     // work per route in a full-table install).
     netlink.set_nexthop_objects(true).await;
+    let (restart_tx, restart_rx) = watch::channel(restarting);
     let (tx, mut rx) = mpsc::unbounded_channel::<FibMsg>();
     tokio::spawn(async move {
         // While restarting: the prefixes installed by this ternd.
@@ -139,10 +141,11 @@ pub async fn spawn(
             }
             if reconcile && let Some(set) = installed.take() {
                 reconcile_stale(&netlink, &set).await;
+                restart_tx.send_replace(false);
             }
         }
     });
-    (tx, restarting)
+    (tx, restart_rx)
 }
 
 /// Puts queued changes in the kernel's fastest order

@@ -72,7 +72,9 @@ impl Daemon {
         // External VTEPs' prefixes, configured (they win over BGP's).
         tunnels.extend(cfg.vteps.iter().map(|(p, v)| (*p, v.addr)));
         let vrf_tables = crate::srv6::vrf_tables(&self.config.srv6);
+        let restarting = self.bgp.as_ref().is_some_and(|b| b.restarting());
         if let Some(rt) = &mut self.datapath {
+            rt.keep_adopted_tunnels(restarting, &mut tunnels);
             rt.reconcile(cfg, links, &eps, (&tunnels, over), (&vrf_tables, &srv6))
                 .await;
         }

@@ -144,11 +144,13 @@ impl Daemon {
     }
 
     /// The clean stop: the BGP sessions ceased and Tern's routes taken
-    /// out of the kernel (with graceful restart configured, both are left
-    /// to the next ternd), the static routes removed (as zebra's go with
-    /// it), the datapath and the counters detached, the pins' directory
-    /// removed when empty.
-    pub async fn shutdown(mut self) {
+    /// out of the kernel, the datapath detached (with graceful restart
+    /// configured, the three are left to the next ternd), the static
+    /// routes removed (as zebra's go with it), the counters detached, the
+    /// pins' directory removed when empty.
+    ///
+    /// Returns whether routes and datapath were left for the next ternd.
+    pub async fn shutdown(mut self) -> bool {
         let graceful = self
             .config
             .bgp
@@ -162,12 +164,17 @@ impl Daemon {
         let nl = self.netlink.clone();
         self.statics.remove_all(&nl).await;
         if let Some(dp) = self.datapath.take() {
-            dp.shutdown().await;
+            if graceful {
+                dp.release();
+            } else {
+                dp.shutdown().await;
+            }
         }
         self.counters.shutdown();
         let pins = std::mem::take(&mut self.pins);
         drop(self);
         let _ = std::fs::remove_dir(&pins);
+        graceful
     }
 
     /// The node's name: the config's hostname, else the system's.
