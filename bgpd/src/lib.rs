@@ -12,6 +12,7 @@ pub mod datapath;
 pub mod egress;
 pub mod endpoints;
 pub mod fib;
+pub mod guard;
 pub mod locrib;
 pub mod logging;
 pub mod route_table;

@@ -40,6 +40,10 @@ struct Args {
     /// Where bpffs is mounted.
     #[arg(long, default_value = "/sys/fs/bpf")]
     bpffs: PathBuf,
+    /// (internal) Run as the stale-state guard of the instance's ternd
+    /// with this restart time in seconds (see tern_bgpd::guard).
+    #[arg(long, value_name = "SECS", hide = true)]
+    stale_guard: Option<u16>,
 }
 
 fn main() -> ExitCode {
@@ -49,6 +53,9 @@ fn main() -> ExitCode {
     {
         eprintln!("ternd: {e}");
         return ExitCode::from(2);
+    }
+    if let Some(secs) = args.stale_guard {
+        return stale_guard(&args, secs);
     }
     let config_path = args.config.clone().unwrap_or_else(|| match &args.instance {
         Some(n) => PathBuf::from("/etc/tern").join(n).join("ternd.conf"),
@@ -83,6 +90,29 @@ fn main() -> ExitCode {
         Err(e) => {
             // Once: the log and stderr are the same stream.
             eprintln!("ternd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `ternd --stale-guard SECS`: the guard process ternd starts (see
+/// [`tern_bgpd::guard`]); it logs to ternd's standard error.
+fn stale_guard(args: &Args, secs: u16) -> ExitCode {
+    tern_bgpd::guard::close_inherited();
+    tern_bgpd::logging::init(&Config::default());
+    let socket = match tern_control::socket_path(args.instance.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ternd: stale guard: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let pins = tern_bgpd::guard::pins(&args.bpffs, args.instance.as_deref());
+    let wait = std::time::Duration::from_secs(u64::from(secs));
+    match tern_bgpd::guard::run(&socket, &pins, wait) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("stale guard: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -194,6 +224,13 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
     // Bind first: a second daemon of the same instance stops here, before
     // it touches the first one's pins.
     let listener = server::bind(&socket)?;
+    // What peers give us to come back is what the guard waits.
+    let restart_time = config
+        .bgp
+        .as_ref()
+        .map_or(tern_bgp::config::model::DEFAULT_RESTART_TIME, |b| {
+            b.graceful_restart.restart_time()
+        });
     let daemon = Daemon::start(Start {
         config,
         config_file: config_path.clone(),
@@ -201,6 +238,14 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
         pins: pins.clone(),
     })
     .await?;
+    let guard = match tern_bgpd::guard::Guard::spawn(instance.as_deref(), &args.bpffs, restart_time)
+    {
+        Ok(g) => Some(g),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the stale-state guard: a killed ternd's routes stay until the next ternd");
+            None
+        }
+    };
     let (endpoints, loc_rib, vpn_routes) = daemon.subscriptions();
     let (daemon, mut daemon_task) = tern_bgpd::daemon::actor::spawn(daemon);
     tracing::info!(
@@ -253,7 +298,14 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
     let Some(d) = daemon.stop().await else {
         anyhow::bail!("the daemon's task is gone: cannot stop cleanly");
     };
-    d.shutdown().await;
+    let left_running = d.shutdown().await;
+    if let Some(g) = guard {
+        if left_running {
+            g.keep_watch();
+        } else {
+            g.stand_down();
+        }
+    }
     let _ = std::fs::remove_file(&socket);
     if instance.is_some()
         && let Some(dir) = socket.parent()
