@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::Options;
 use crate::error::LabError;
-use crate::names::{self, FRR_RUN_DIR, TERN_RUN_DIR};
+use crate::names::{self, FRR_RUN_DIR, TERN_PIN_DIR, TERN_RUN_DIR};
 use crate::netns;
 use crate::process::{self, StopOutcome};
 use crate::state::{self, LabState};
@@ -109,7 +109,7 @@ fn lab_run_dirs(lab: &str, state: Option<&LabState>, opts: &Options) -> Vec<Path
                 .collect()
         })
         .unwrap_or_default();
-    for parent in [FRR_RUN_DIR, TERN_RUN_DIR] {
+    for parent in [FRR_RUN_DIR, TERN_RUN_DIR, TERN_PIN_DIR] {
         let Ok(entries) = fs::read_dir(parent) else {
             continue;
         };

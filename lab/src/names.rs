@@ -8,6 +8,9 @@ pub const NETNS_DIR: &str = "/run/netns";
 pub const FRR_RUN_DIR: &str = "/var/run/frr";
 /// ternd's run directory; each instance serves `TERN_RUN_DIR/INSTANCE/ternd.sock`.
 pub const TERN_RUN_DIR: &str = "/run/tern";
+/// Where ternd pins its eBPF maps and links, a folder per instance (the
+/// node's namespace name): a ternd stopped for a restart leaves them.
+pub const TERN_PIN_DIR: &str = "/sys/fs/bpf/tern";
 /// Where the runner keeps one state directory per lab.
 pub const DEFAULT_STATE_ROOT: &str = "/run/tern-lab";
 /// Where FRR's daemons are installed on Debian.
