@@ -2,10 +2,12 @@
 //! attach to the uplink, the VXLAN device and pod veths through TCX,
 //! program endpoints, tunnel routes and the settings, read the counters.
 //!
-//! A daemon holds one [`Datapath`] per instance. Maps are pinned under the
-//! instance's bpffs dir (stale pins of an earlier run are replaced); dropping
-//! the value or calling [`Datapath::shutdown`] detaches everything and
-//! removes the pins. Changing the mode is a map write: no reload, no
+//! A daemon holds one [`Datapath`] per instance. Maps and TCX links are
+//! pinned under the instance's bpffs dir, so that the programs keep
+//! forwarding when the daemon is killed or stops for a restart
+//! ([`Datapath::release`]); the next [`Datapath::load`] adopts them.
+//! Dropping the value or calling [`Datapath::shutdown`] detaches everything
+//! and removes the pins. Changing the mode is a map write: no reload, no
 //! re-attach, the next packet sees it.
 use std::{
     collections::BTreeMap,
@@ -1200,6 +1202,7 @@ impl Datapath {
         self.pins.clear();
         self.attached.clear();
         self.stale_links.clear();
+        self.links_dir = None;
     }
 
     fn prog_mut(&mut self, name: &'static str) -> Result<&mut SchedClassifier, Error> {
@@ -1262,10 +1265,9 @@ fn nr_cpus() -> Result<usize, Error> {
 }
 
 impl Drop for Datapath {
+    /// As [`Datapath::shutdown`], unless [`Datapath::release`] let go.
     fn drop(&mut self) {
-        for p in self.pins.drain(..) {
-            let _ = fs::remove_file(p);
-        }
+        self.shutdown();
     }
 }
 
