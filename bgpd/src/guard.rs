@@ -109,7 +109,7 @@ pub fn run(socket: &Path, pins: &Path, restart_time: Duration) -> anyhow::Result
         "ternd ended and left its routes and datapath: waiting for a ternd to take them over"
     );
     loop {
-        if answers(socket) {
+        if crate::server::answers(socket) {
             tracing::info!("a new ternd answers: it has taken over; the guard exits");
             return Ok(());
         }
@@ -123,25 +123,6 @@ pub fn run(socket: &Path, pins: &Path, restart_time: Duration) -> anyhow::Result
         "no ternd came back within the restart time: removing the routes and the datapath it left"
     );
     clean_up(pins)
-}
-
-/// Whether a ternd answers a request on `socket`. A connection alone
-/// proves nothing: the dying ternd's listener may take one before the
-/// kernel has closed it.
-fn answers(socket: &Path) -> bool {
-    use std::io::BufRead;
-    let Ok(mut s) = std::os::unix::net::UnixStream::connect(socket) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = s.set_write_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"{\"request\":\"show-version\"}\n").is_err() {
-        return false;
-    }
-    let mut line = String::new();
-    std::io::BufReader::new(s)
-        .read_line(&mut line)
-        .is_ok_and(|n| n > 0)
 }
 
 fn clean_up(pins: &Path) -> anyhow::Result<()> {

@@ -64,6 +64,26 @@ pub enum ServerError {
     },
 }
 
+/// Whether a ternd answers a request on the control socket at `path`. A
+/// connection alone proves nothing: a ternd being killed still takes one
+/// until the last of its threads is gone, and never answers it.
+pub fn answers(path: &Path) -> bool {
+    use std::io::{BufRead, Write};
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(path) else {
+        return false;
+    };
+    let limit = Some(std::time::Duration::from_secs(3));
+    let _ = s.set_read_timeout(limit);
+    let _ = s.set_write_timeout(limit);
+    if s.write_all(b"{\"request\":\"show-version\"}\n").is_err() {
+        return false;
+    }
+    let mut line = String::new();
+    io::BufReader::new(s)
+        .read_line(&mut line)
+        .is_ok_and(|n| n > 0)
+}
+
 /// Binds the control socket, replacing a stale one left by a dead daemon.
 pub fn bind(path: &Path) -> Result<UnixListener, ServerError> {
     let dir = path.parent().unwrap_or(Path::new("/"));
@@ -73,7 +93,7 @@ pub fn bind(path: &Path) -> Result<UnixListener, ServerError> {
         source,
     })?;
     if path.exists() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        if answers(path) {
             return Err(ServerError::InUse(path.to_owned()));
         }
         std::fs::remove_file(path).map_err(|source| ServerError::Io {
