@@ -8,7 +8,7 @@ use tern_netlink::Link;
 
 use super::Daemon;
 use crate::config::DatapathConfig;
-use crate::datapath::{DatapathRuntime, tunnel_routes, unconfigured};
+use crate::datapath::{DatapathRuntime, trusted_sources, tunnel_routes, unconfigured};
 use crate::srv6::Srv6Wanted;
 impl Daemon {
     /// Starts, keeps or stops the datapath for `cfg` (a config change or
@@ -71,10 +71,18 @@ impl Daemon {
         let (mut tunnels, over) = self.loc_rib.read(|rib| tunnel_routes(cfg, rib));
         // External VTEPs' prefixes, configured (they win over BGP's).
         tunnels.extend(cfg.vteps.iter().map(|(p, v)| (*p, v.addr)));
+        let trusted = trusted_sources(cfg, &tunnels, self.config.egress.gateway_nodes());
         let vrf_tables = crate::srv6::vrf_tables(&self.config.srv6);
         if let Some(rt) = &mut self.datapath {
-            rt.reconcile(cfg, links, &eps, (&tunnels, over), (&vrf_tables, &srv6))
-                .await;
+            rt.reconcile(
+                cfg,
+                links,
+                &eps,
+                (&tunnels, over),
+                &trusted,
+                (&vrf_tables, &srv6),
+            )
+            .await;
         }
         self.services_sync();
         self.egress_sync();
