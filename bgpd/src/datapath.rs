@@ -216,6 +216,7 @@ impl DatapathRuntime {
         links: &[Link],
         endpoints: &[Endpoint],
         (tunnels, over): (&[(IpNet, IpAddr)], usize),
+        trusted: &BTreeSet<IpNet>,
         (vrf_tables, srv6): (&BTreeMap<String, u32>, &Srv6Wanted),
     ) {
         if over != self.tunnels_over {
@@ -341,6 +342,12 @@ impl DatapathRuntime {
         self.reconcile_endpoints(links, endpoints, vrf_tables, &mut errors)
             .await;
         self.sync_srv6(srv6, &mut errors);
+        // The trusted tunnel sources before the tunnel map: a node is
+        // trusted by the time packets are tunnelled to it (its answers
+        // come back at once).
+        if let Err(e) = self.dp.set_trusted_sources(trusted) {
+            errors.push(format!("writing the trusted tunnel sources: {e}"));
+        }
         match self.dp.replace_tunnel_routes(tunnels) {
             Ok(d) if d != Default::default() => {
                 tracing::info!(
@@ -795,6 +802,7 @@ impl DatapathRuntime {
                 _ => None,
             },
             tunnels: self.dp.tunnel_routes().unwrap_or_default(),
+            trusted_sources: self.dp.trusted_sources().unwrap_or_default(),
             path_mtus: {
                 let now = tern_ebpf::services::monotonic_ns();
                 self.dp
@@ -897,6 +905,26 @@ pub fn tunnel_routes(cfg: &DatapathConfig, rib: &LocRibView) -> (Vec<(IpNet, IpA
     (routes, over)
 }
 
+/// The outer sources Geneve and VXLAN are taken from: the nodes of the
+/// tunnel map (`tunnels`' next hops, the external VTEPs' prefixes among
+/// them), the external VTEPs, the egress gateway nodes of the policies
+/// (`gateway_nodes`: their replies come back tunnelled) and the
+/// `datapath node-prefix` ranges.
+pub fn trusted_sources(
+    cfg: &DatapathConfig,
+    tunnels: &[(IpNet, IpAddr)],
+    gateway_nodes: impl IntoIterator<Item = IpAddr>,
+) -> BTreeSet<IpNet> {
+    tunnels
+        .iter()
+        .map(|(_, nh)| *nh)
+        .chain(cfg.vteps.values().map(|v| v.addr))
+        .chain(gateway_nodes)
+        .map(IpNet::from)
+        .chain(cfg.node_prefixes.iter().copied())
+        .collect()
+}
+
 pub fn unconfigured(cfg: &DatapathConfig) -> DatapathInfo {
     DatapathInfo {
         mode: cfg.mode.map(|m| m.keyword().to_owned()),
@@ -972,6 +1000,38 @@ mod tests {
             MAX_PREFIXES_PER_NODE
         );
         assert!(routes.contains(&("10.244.200.0/24".parse().unwrap(), honest)));
+    }
+
+    #[test]
+    fn trusted_sources_are_the_tunnel_nodes_vteps_gateways_and_node_prefixes() {
+        let cfg = crate::config::Config::parse(
+            "t",
+            "datapath vtep 10.99.0.0/24 192.0.2.99 02:00:00:00:99:01\n\
+             datapath node-prefix 198.51.100.0/24\ndatapath node-prefix 2001:db8:ff::/48\n",
+        )
+        .expect("valid")
+        .datapath;
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let net = |s: &str| s.parse::<IpNet>().unwrap();
+        let tunnels = [
+            (net("10.244.2.0/24"), ip("192.0.2.3")),
+            (net("2001:db8:244:2::/64"), ip("192.0.2.3")),
+            (net("10.244.3.0/24"), ip("2001:db8::4")),
+        ];
+        let got = trusted_sources(&cfg, &tunnels, [ip("192.0.2.7")]);
+        let want: BTreeSet<IpNet> = [
+            "192.0.2.3/32",
+            "2001:db8::4/128",
+            "192.0.2.99/32",
+            "192.0.2.7/32",
+            "198.51.100.0/24",
+            "2001:db8:ff::/48",
+        ]
+        .iter()
+        .map(|s| net(s))
+        .collect();
+        assert_eq!(got, want);
+        assert!(trusted_sources(&DatapathConfig::default(), &[], []).is_empty());
     }
 
     #[test]

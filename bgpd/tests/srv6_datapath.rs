@@ -119,8 +119,15 @@ async fn pass(
     let plan = tern_srv6::plan(cfg, routes, &prefixes);
     let wanted = srv6::wanted(cfg, &plan);
     let tables = srv6::vrf_tables(cfg);
-    rt.reconcile(dp_cfg, &links, eps, (&[], 0), (&tables, &wanted))
-        .await;
+    rt.reconcile(
+        dp_cfg,
+        &links,
+        eps,
+        (&[], 0),
+        &Default::default(),
+        (&tables, &wanted),
+    )
+    .await;
     wanted
 }
 

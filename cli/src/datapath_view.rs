@@ -67,6 +67,10 @@ pub fn datapath_text(i: &DatapathInfo) -> String {
     for (p, node) in &i.tunnels {
         let _ = writeln!(out, "    {:<24} -> {node}", p.to_string());
     }
+    let _ = writeln!(out, "  Trusted tunnel sources: {}", i.trusted_sources.len());
+    for p in &i.trusted_sources {
+        let _ = writeln!(out, "    {p}");
+    }
     if !i.path_mtus.is_empty() {
         let _ = writeln!(out, "  Path MTUs learnt: {}", i.path_mtus.len());
         for (node, mtu, left) in &i.path_mtus {
@@ -149,6 +153,7 @@ pub fn datapath_json(i: &DatapathInfo) -> Value {
         "attached": attached,
         "xdp": { "config": i.xdp, "attached": i.xdp_mode.is_some(), "mode": i.xdp_mode, "note": i.xdp_note },
         "tunnels": tunnels,
+        "trustedSources": i.trusted_sources.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "pathMtus": i.path_mtus.iter().map(|(n, m, left)| json!({
             "node": n.to_string(), "mtu": m, "expiresIn": left
         })).collect::<Vec<_>>(),
@@ -335,6 +340,20 @@ mod tests {
         };
         assert!(datapath_text(&i).contains("Pod MTU: 1430"));
         assert_eq!(datapath_json(&i)["podMtu"], 1430);
+        let i = DatapathInfo {
+            mode: Some("geneve".into()),
+            trusted_sources: vec![
+                "192.0.2.3/32".parse().unwrap(),
+                "198.51.100.0/24".parse().unwrap(),
+            ],
+            ..Default::default()
+        };
+        let t = datapath_text(&i);
+        assert!(
+            t.contains("  Trusted tunnel sources: 2\n    192.0.2.3/32\n    198.51.100.0/24\n"),
+            "{t}"
+        );
+        assert_eq!(datapath_json(&i)["trustedSources"][1], "198.51.100.0/24");
         let i = DatapathInfo {
             mode: Some("native".into()),
             uplink: Some("eth1".into()),

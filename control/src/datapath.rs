@@ -49,6 +49,11 @@ pub struct DatapathInfo {
     pub xdp_note: Option<String>,
     /// The tunnel map: remote pod prefix -> node address.
     pub tunnels: Vec<(IpNet, IpAddr)>,
+    /// The outer sources Geneve and VXLAN are taken from (nodes, external
+    /// VTEPs, egress gateway nodes, `datapath node-prefix` ranges), as the
+    /// map holds them.
+    #[serde(default)]
+    pub trusted_sources: Vec<IpNet>,
     /// Path MTUs the tunnel learnt from routers' ICMP errors: node
     /// address, MTU, seconds left.
     #[serde(default)]

@@ -224,6 +224,11 @@ fn pods_talk_in_native_vxlan_and_geneve_mode_switched_live() {
         let (e1, v1) = drops_total(&node1);
         let (e2, v2) = drops_total(&node2);
         assert!(e1 == d1 && e2 == d2, "{mode}: packets dropped: {v1} {v2}");
+        // Also none during the live switch: each node trusted the other
+        // (its tunnel map's node) before the first tunnelled packet.
+        for v in [&v1, &v2] {
+            assert_eq!(v["drops"]["unknown-tunnel-source"], 0, "{mode}: {v}");
+        }
         if let Some(capture) = capture {
             let encap = if mode == "vxlan" {
                 Encap::Vxlan

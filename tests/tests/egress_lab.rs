@@ -869,5 +869,26 @@ fn egress_gateway_end_to_end() {
     let _node2 = failover(&c);
     many_connections(&c);
     tunnel_modes(&c);
+    trusted_sources(&c);
     println!("done in {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// Every node trusts its `datapath node-prefix` ranges (in native mode the
+/// gateways learn their client nodes from nothing else), and nothing the
+/// lab sent was refused as coming from an unknown tunnel source.
+fn trusted_sources(c: &Ctx) {
+    for n in c.nodes() {
+        let v = tern(n, "show datapath json");
+        let trusted = v["trustedSources"].to_string();
+        for p in ["192.0.2.0/31", "192.0.2.4/31", "2001:db8:0:1::/64"] {
+            assert!(trusted.contains(&format!("\"{p}\"")), "{n}: {p} in {v}");
+        }
+    }
+    assert_eq!(
+        c.drops_of("unknown-tunnel-source"),
+        0,
+        "tunnelled packets refused: {:?}",
+        c.nodes().iter().map(|n| drops(n)).collect::<Vec<_>>()
+    );
+    println!("every node trusts the nodes' ranges; no tunnel source refused");
 }

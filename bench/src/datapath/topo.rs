@@ -524,6 +524,9 @@ impl Topology {
             Self::pod_cidr(other).parse()?,
             IpAddr::V4(Self::node_addr(other)),
         )])?;
+        // The other node is the one trusted tunnel source (as ternd
+        // derives it from the tunnel map).
+        dp.set_trusted_sources(&[ipnet::IpNet::from(IpAddr::V4(Self::node_addr(other)))].into())?;
         let settings = DatapathConfig {
             vni: VNI,
             vxlan_ifindex: vx,

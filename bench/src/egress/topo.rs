@@ -559,6 +559,9 @@ fn load_node(spec: NodeSpec) -> Result<Datapath> {
     if !spec.tunnels.is_empty() {
         dp.replace_tunnel_routes(&spec.tunnels)?;
     }
+    // The remote chain's nodes tunnel to each other (steered traffic, its
+    // replies): each takes the other's Geneve.
+    dp.set_trusted_sources(&UNDERLAY.map(|a| IpNet::from(IpAddr::V4(a))).into())?;
     dp.sync_egress(&spec.egress)
         .with_context(|| format!("the egress policy in {}", spec.ns))?;
     Ok(dp)

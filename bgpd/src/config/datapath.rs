@@ -11,6 +11,9 @@
 //! datapath cluster-cidr PREFIX   (repeatable: learnt prefixes inside it are pod CIDRs)
 //! datapath xdp auto|off          (default off; auto: the uplink's XDP service
 //!                                 fast path where its driver has native XDP)
+//! datapath vtep PREFIX ADDRESS MAC (repeatable: PREFIX behind an external VTEP)
+//! datapath node-prefix PREFIX    (repeatable: underlay range of the cluster's
+//!                                 nodes, trusted as a tunnel source)
 //! ```
 //! Every line has a `no` form that returns to the default.
 use std::{
@@ -86,6 +89,12 @@ pub struct DatapathConfig {
     /// VTEP) at ADDRESS, whose device takes frames to MAC. They are
     /// tunnelled to like another node's pods.
     pub vteps: BTreeMap<IpNet, Vtep>,
+    /// `datapath node-prefix PREFIX`: underlay ranges of the cluster's
+    /// nodes. Geneve and VXLAN are taken only from a known node: a tunnel
+    /// map node, an external VTEP, an egress gateway node, or an address
+    /// inside one of these (the nodes a gateway serves in native mode,
+    /// where BGP's next hops are the fabric's, not the nodes').
+    pub node_prefixes: BTreeSet<IpNet>,
 }
 
 /// An external VTEP behind a prefix.
@@ -108,6 +117,7 @@ impl Default for DatapathConfig {
             cluster_cidrs: BTreeSet::new(),
             xdp: false,
             vteps: BTreeMap::new(),
+            node_prefixes: BTreeSet::new(),
         }
     }
 }
@@ -202,6 +212,18 @@ pub(crate) fn apply(dp: &mut DatapathConfig, words: &[&str]) -> Result<Handled, 
         ["datapath", "vtep", ..] => {
             return Err("usage: datapath vtep PREFIX ADDRESS MAC".into());
         }
+        ["datapath", "node-prefix", p] => {
+            dp.node_prefixes.insert(parse_prefix(p)?);
+        }
+        ["no", "datapath", "node-prefix", p] => {
+            let net: IpNet = p.parse().map_err(|_| format!("invalid prefix \"{p}\""))?;
+            if !dp.node_prefixes.remove(&net) {
+                return Err(format!("node-prefix {p} is not configured"));
+            }
+        }
+        ["datapath", "node-prefix"] | ["no", "datapath", "node-prefix"] => {
+            return Err("usage: datapath node-prefix PREFIX".into());
+        }
         ["no", "datapath", "xdp", ..] => dp.xdp = false,
         ["no", "datapath", "mode", ..] => dp.mode = None,
         ["no", "datapath", "uplink", ..] => dp.uplink = None,
@@ -224,19 +246,20 @@ pub(crate) fn apply(dp: &mut DatapathConfig, words: &[&str]) -> Result<Handled, 
         ["datapath", "xdp"] => return Err("usage: datapath xdp auto|off".into()),
         [
             "datapath",
-            "mode" | "uplink" | "vni" | "vxlan-port" | "geneve-port" | "cluster-cidr" | "xdp",
+            "mode" | "uplink" | "vni" | "vxlan-port" | "geneve-port" | "cluster-cidr" | "xdp"
+            | "node-prefix",
             ..,
         ] => {
             return Err(format!("datapath {} takes one value", words[1]));
         }
         ["datapath", other, ..] | ["no", "datapath", other, ..] => {
             return Err(format!(
-                "unknown datapath setting \"{other}\" (mode, uplink, vni, vxlan-port, geneve-port, cluster-cidr, xdp, vtep)"
+                "unknown datapath setting \"{other}\" (mode, uplink, vni, vxlan-port, geneve-port, cluster-cidr, xdp, vtep, node-prefix)"
             ));
         }
         ["datapath"] | ["no", "datapath"] => {
             return Err(
-                "datapath needs a setting (mode, uplink, vni, vxlan-port, geneve-port, cluster-cidr, xdp, vtep)"
+                "datapath needs a setting (mode, uplink, vni, vxlan-port, geneve-port, cluster-cidr, xdp, vtep, node-prefix)"
                     .into(),
             );
         }
@@ -270,6 +293,9 @@ pub(crate) fn render(dp: &DatapathConfig, out: &mut String) {
     for (p, v) in &dp.vteps {
         let _ = writeln!(out, "datapath vtep {p} {} {}", v.addr, mac_string(&v.mac));
     }
+    for p in &dp.node_prefixes {
+        let _ = writeln!(out, "datapath node-prefix {p}");
+    }
     if let Some(m) = dp.mode {
         let _ = writeln!(out, "datapath mode {}", m.keyword());
     }
@@ -282,13 +308,18 @@ pub(crate) fn render(dp: &DatapathConfig, out: &mut String) {
 mod tests {
     use crate::config::Config;
 
+    fn r_lines(r: &str) -> Vec<&str> {
+        r.lines().collect()
+    }
+
     #[test]
     fn lines_round_trip_through_running_config() {
         let text = "datapath mode vxlan\ndatapath uplink eth1\ndatapath vni 4242\n\
                     datapath vxlan-port 8472\ndatapath geneve-port 6082\n\
                     datapath cluster-cidr 10.244.0.0/16\ndatapath cluster-cidr 2001:db8:244::/48\n\
                     datapath xdp auto\ndatapath vtep 10.99.0.0/24 192.0.2.99 02:00:00:00:99:01\n\
-                    datapath vtep fd00:99::/64 192.0.2.99 02:00:00:00:99:01\n";
+                    datapath vtep fd00:99::/64 192.0.2.99 02:00:00:00:99:01\n\
+                    datapath node-prefix 192.0.2.0/24\ndatapath node-prefix 2001:db8:ff::/48\n";
         let c = Config::parse("t", text).expect("valid");
         let d = &c.datapath;
         assert_eq!(d.mode, Some(super::DatapathMode::Vxlan));
@@ -299,6 +330,18 @@ mod tests {
         assert!(!d.is_pod_cidr(&"198.51.100.12/32".parse().unwrap()));
         assert!(d.xdp);
         assert_eq!(d.vteps.len(), 2);
+        assert_eq!(
+            d.node_prefixes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["192.0.2.0/24", "2001:db8:ff::/48"]
+        );
+        assert!(
+            r_lines(&c.render()).contains(&"datapath node-prefix 2001:db8:ff::/48"),
+            "{}",
+            c.render()
+        );
         let r = c.render();
         let again = Config::parse("running", &r).expect("rendered config parses");
         assert_eq!(again, c, "{r}");
@@ -309,7 +352,8 @@ mod tests {
                 "{text}no datapath mode\nno datapath uplink\nno datapath vni\nno datapath vxlan-port\n\
                  no datapath geneve-port\nno datapath cluster-cidr 10.244.0.0/16\n\
                  no datapath cluster-cidr 2001:db8:244::/48\nno datapath xdp\n\
-                 no datapath vtep 10.99.0.0/24\nno datapath vtep fd00:99::/64\n"
+                 no datapath vtep 10.99.0.0/24\nno datapath vtep fd00:99::/64\n\
+                 no datapath node-prefix 192.0.2.0/24\nno datapath node-prefix 2001:db8:ff::/48\n"
             ),
         )
         .expect("valid");
@@ -363,6 +407,17 @@ mod tests {
                 "one MAC per VTEP",
             ),
             ("no datapath vtep 10.99.0.0/24", "not configured"),
+            ("datapath node-prefix 192.0.2.1/24", "host bits"),
+            ("datapath node-prefix 2001:db8::1/64", "host bits"),
+            ("datapath node-prefix nodes", "invalid prefix"),
+            ("datapath node-prefix", "usage: datapath node-prefix"),
+            ("no datapath node-prefix", "usage: datapath node-prefix"),
+            (
+                "datapath node-prefix 192.0.2.0/24 198.51.100.0/24",
+                "takes one value",
+            ),
+            ("no datapath node-prefix 192.0.2.0/24", "not configured"),
+            ("no datapath node-prefix x", "invalid prefix"),
         ] {
             let errs = Config::parse("t", line).expect_err(line);
             assert!(errs[0].reason.contains(want), "{line}: {errs:?}");

@@ -53,6 +53,19 @@ impl EgressConfig {
         out.dedup();
         out
     }
+
+    /// Every gateway node of every policy: known nodes, whose tunnelled
+    /// replies the pods' nodes take.
+    pub fn gateway_nodes(&self) -> Vec<std::net::IpAddr> {
+        let mut out: Vec<std::net::IpAddr> = self
+            .table
+            .iter()
+            .flat_map(|p| p.gateways.iter().map(|g| g.node))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
 }
 
 const USAGE: &str = "usage: egress-gateway policy NAME | egress-gateway nat port-range MIN MAX | \

@@ -8,7 +8,7 @@ use tern_netlink::Link;
 
 use super::Daemon;
 use crate::config::DatapathConfig;
-use crate::datapath::{DatapathRuntime, tunnel_routes, unconfigured};
+use crate::datapath::{DatapathRuntime, trusted_sources, tunnel_routes, unconfigured};
 use crate::srv6::Srv6Wanted;
 impl Daemon {
     /// Starts, keeps or stops the datapath for `cfg` (a config change or
@@ -75,8 +75,18 @@ impl Daemon {
         let restarting = self.bgp.as_ref().is_some_and(|b| b.restarting());
         if let Some(rt) = &mut self.datapath {
             rt.keep_adopted_tunnels(restarting, &mut tunnels);
-            rt.reconcile(cfg, links, &eps, (&tunnels, over), (&vrf_tables, &srv6))
-                .await;
+        }
+        let trusted = trusted_sources(cfg, &tunnels, self.config.egress.gateway_nodes());
+        if let Some(rt) = &mut self.datapath {
+            rt.reconcile(
+                cfg,
+                links,
+                &eps,
+                (&tunnels, over),
+                &trusted,
+                (&vrf_tables, &srv6),
+            )
+            .await;
         }
         self.services_sync();
         self.egress_sync();

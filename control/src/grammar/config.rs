@@ -394,6 +394,27 @@ fn datapath() -> Vec<Pattern> {
         vec![dp, xdp, Kw("off", "TC programs only (default)")],
         vec![NO, dp, xdp],
     ];
+    let node_prefix = Kw(
+        "node-prefix",
+        "Underlay range of the cluster's nodes (trusted tunnel sources)",
+    );
+    let vtep = Kw("vtep", "Prefix behind an external VTEP");
+    for prefix in [prefix4, prefix6] {
+        p.push(vec![dp, node_prefix, prefix]);
+        p.push(vec![NO, dp, node_prefix, prefix]);
+        p.push(vec![
+            dp,
+            vtep,
+            prefix,
+            Arg(
+                "A.B.C.D|X:X::X:X",
+                "VTEP's underlay address",
+                ArgKind::IpAddr,
+            ),
+            Arg("XX:XX:XX:XX:XX:XX", "VTEP device's MAC address", Word),
+        ]);
+        p.push(vec![NO, dp, vtep, prefix]);
+    }
     p.extend(
         [
             ("native", "Routed by the kernel FIB (BGP routes)"),

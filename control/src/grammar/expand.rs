@@ -279,6 +279,14 @@ mod tests {
             "datapath cluster-cidr 10.244.0.0/16"
         );
         assert_eq!(
+            expand("config", "datap node 192.0.2.0/24"),
+            "datapath node-prefix 192.0.2.0/24"
+        );
+        assert_eq!(
+            expand("config", "no datap node 2001:db8::/48"),
+            "no datapath node-prefix 2001:db8::/48"
+        );
+        assert_eq!(
             expand("config", "egr pol legacy-db"),
             "egress-gateway policy legacy-db"
         );

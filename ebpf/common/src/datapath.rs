@@ -45,6 +45,14 @@ pub const MIN_PATH_MTU_V6: u32 = 1280;
 pub const VTEPS_MAP: &str = "TERN_VTEPS";
 /// External VTEPs the map holds.
 pub const MAX_VTEPS: u32 = 1024;
+/// LPM trie: trusted outer source ([`IpKey`] with a prefix length, IPv4 as
+/// `::ffff:a.b.c.d/96+len`, as [`TUNNELS_MAP`]) -> `u32` (1). Geneve and
+/// VXLAN packets are decapsulated only from a source inside one of them:
+/// the other nodes, the external VTEPs and the nodes' underlay ranges.
+/// Anything else is dropped as [`DropReason::UnknownTunnelSource`].
+pub const NODES_MAP: &str = "TERN_NODES";
+/// Trusted outer sources (addresses or prefixes) the map holds.
+pub const MAX_TRUSTED_SOURCES: u32 = 4096;
 /// Per-CPU array of one [`RedirectTrace`]: the last redirect decision
 /// (written only while [`CFG_FLAG_TRACE`] is set).
 pub const TRACE_MAP: &str = "TERN_TRACE";
@@ -451,10 +459,13 @@ pub enum DropReason {
     /// The VRF's table has no usable route for the packet (decapsulated,
     /// or from a pod in the VRF with no encapsulation policy for it).
     VrfNoRoute = 24,
+    /// A Geneve or VXLAN packet from an outer source that is not a trusted
+    /// one ([`NODES_MAP`]: no known node, external VTEP or node prefix).
+    UnknownTunnelSource = 25,
 }
 
 /// Number of [`DropReason`] values (size of [`DROPS_MAP`]).
-pub const DROP_REASONS: u32 = 25;
+pub const DROP_REASONS: u32 = 26;
 
 impl DropReason {
     /// Every reason, in index order.
@@ -484,6 +495,7 @@ impl DropReason {
         DropReason::Srv6WrongInner,
         DropReason::HopLimitExceeded,
         DropReason::VrfNoRoute,
+        DropReason::UnknownTunnelSource,
     ];
     /// Short name for output (`show` commands, JSON keys).
     pub const fn name(self) -> &'static str {
@@ -513,6 +525,7 @@ impl DropReason {
             DropReason::Srv6WrongInner => "srv6-wrong-inner",
             DropReason::HopLimitExceeded => "hop-limit-exceeded",
             DropReason::VrfNoRoute => "vrf-no-route",
+            DropReason::UnknownTunnelSource => "unknown-tunnel-source",
         }
     }
 }

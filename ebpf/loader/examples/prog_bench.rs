@@ -180,6 +180,8 @@ fn main() -> Result<()> {
         )?;
     }
     dp.replace_tunnel_routes(&[("10.2.0.0/16".parse()?, "10.0.0.2".parse()?)])?;
+    // The other node, whose Geneve the decapsulation bench sends.
+    dp.set_trusted_sources(&["10.0.0.2/32".parse()?].into())?;
     let base = DatapathConfig {
         vni: 4242,
         vxlan_ifindex: up,

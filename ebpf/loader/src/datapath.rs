@@ -10,7 +10,7 @@
 //! and removes the pins. Changing the mode is a map write: no reload, no
 //! re-attach, the next packet sees it.
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     fs, io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::{Path, PathBuf},
@@ -29,15 +29,16 @@ use ipnet::IpNet;
 pub use tern_ebpf_common::datapath::{
     CFG_FLAG_EGRESS, CFG_FLAG_SERVICES, CFG_FLAG_SRV6, CFG_FLAG_TRACE, CFG_FLAG_VTEP,
     DatapathConfig, DropReason, EP_FLAG_VETH_PEER, EndpointCounters, EndpointInfo,
-    GENEVE_DEFAULT_PORT, IpKey, MAX_ENDPOINT_ADDRESSES, MAX_ENDPOINTS, MAX_TUNNEL_ROUTES,
-    MIN_PATH_MTU_V4, Mode, PathKind, PathMtu, REDIRECT_EGRESS, REDIRECT_NEIGH, REDIRECT_PEER,
-    RedirectTrace, RemoteNode, TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6, VXLAN_DEFAULT_PORT,
+    GENEVE_DEFAULT_PORT, IpKey, MAX_ENDPOINT_ADDRESSES, MAX_ENDPOINTS, MAX_TRUSTED_SOURCES,
+    MAX_TUNNEL_ROUTES, MIN_PATH_MTU_V4, Mode, PathKind, PathMtu, REDIRECT_EGRESS, REDIRECT_NEIGH,
+    REDIRECT_PEER, RedirectTrace, RemoteNode, TUNNEL_OVERHEAD_V4, TUNNEL_OVERHEAD_V6,
+    VXLAN_DEFAULT_PORT,
 };
 use tern_ebpf_common::datapath::{
-    CONFIG_MAP, DROPS_MAP, ENDPOINT_COUNTERS_MAP, ENDPOINTS_MAP, MAX_VTEPS, PATH_MTU_MAP,
-    PATHS_MAP, POD_IFACES_MAP, PROG_NOOP, PROG_POD_INGRESS, PROG_PROBE_ENDPOINT, PROG_PROBE_FIB,
-    PROG_UPLINK_INGRESS, PROG_UPLINK_XDP, PROG_VXLAN_EGRESS, PROG_VXLAN_INGRESS, TRACE_MAP,
-    TUNNELS_MAP, VTEPS_MAP, VtepMac,
+    CONFIG_MAP, DROPS_MAP, ENDPOINT_COUNTERS_MAP, ENDPOINTS_MAP, MAX_VTEPS, NODES_MAP,
+    PATH_MTU_MAP, PATHS_MAP, POD_IFACES_MAP, PROG_NOOP, PROG_POD_INGRESS, PROG_PROBE_ENDPOINT,
+    PROG_PROBE_FIB, PROG_UPLINK_INGRESS, PROG_UPLINK_XDP, PROG_VXLAN_EGRESS, PROG_VXLAN_INGRESS,
+    TRACE_MAP, TUNNELS_MAP, VTEPS_MAP, VtepMac,
 };
 
 pub use crate::maps::{CT_PIN, ip_key, key_ip};
@@ -233,6 +234,9 @@ pub struct Datapath {
     /// What the tunnel map holds, as written (read from the map once, when
     /// first needed): each change is a diff against it, not a map dump.
     tunnels: Option<BTreeMap<IpNet, IpAddr>>,
+    /// The trusted outer sources as written to their map (empty after
+    /// [`Datapath::load`], which starts from fresh maps).
+    trusted: BTreeSet<IpNet>,
 }
 
 impl std::fmt::Debug for Datapath {
@@ -246,7 +250,7 @@ impl std::fmt::Debug for Datapath {
     }
 }
 
-const PINNED: [(&str, &str); 25] = [
+const PINNED: [(&str, &str); 26] = [
     (ENDPOINTS_MAP, "dp_endpoints"),
     (POD_IFACES_MAP, "dp_pod_ifaces"),
     (ENDPOINT_COUNTERS_MAP, "dp_endpoint_counters"),
@@ -255,6 +259,7 @@ const PINNED: [(&str, &str); 25] = [
     (TUNNELS_MAP, "dp_tunnels"),
     (PATH_MTU_MAP, "dp_path_mtu"),
     (VTEPS_MAP, "dp_vteps"),
+    (NODES_MAP, "dp_nodes"),
     (CONFIG_MAP, "dp_config"),
     (TRACE_MAP, "dp_trace"),
     (services::SERVICES_MAP, "dp_services"),
@@ -361,6 +366,7 @@ impl Datapath {
             pool: None,
             tunnels: None,
             adopted: adopted == PINNED.len(),
+            trusted: BTreeSet::new(),
         };
         if dp.adopted {
             // The running settings stay; the flags the loader owns follow
@@ -371,6 +377,7 @@ impl Datapath {
             dp.egress = flags & CFG_FLAG_EGRESS != 0;
             dp.srv6 = flags & CFG_FLAG_SRV6 != 0;
             dp.vteps = dp.read_vteps()?;
+            dp.trusted = dp.trusted_sources()?.into_iter().collect();
             tracing::info!(
                 maps = adopted,
                 links = dp.stale_links.len(),
@@ -951,6 +958,45 @@ impl Datapath {
         self.set_config(&config)
     }
 
+    /// Makes the trusted outer sources exactly `want` (node addresses and
+    /// prefixes, either family): Geneve and VXLAN packets from any other
+    /// source are dropped as [`DropReason::UnknownTunnelSource`]. Only the
+    /// difference against what this `Datapath` wrote is written (no map
+    /// dump), new entries before stale ones go, so that a source trusted
+    /// before and after is never missing in between (stale ones go first
+    /// only when both would not fit the map together). More than the map
+    /// holds is refused and nothing changes; a write the kernel refuses
+    /// stops the update (what was written is remembered, the next call
+    /// goes on from there).
+    pub fn set_trusted_sources(&mut self, want: &BTreeSet<IpNet>) -> Result<(), Error> {
+        let want: BTreeSet<IpNet> = want.iter().map(IpNet::trunc).collect();
+        if want == self.trusted {
+            return Ok(());
+        }
+        let room = MAX_TRUSTED_SOURCES as usize;
+        if want.len() > room {
+            return Err(Error::Invalid(format!(
+                "{} trusted tunnel sources: at most {MAX_TRUSTED_SOURCES}",
+                want.len()
+            )));
+        }
+        write_trusted(&mut self.ebpf, &mut self.trusted, &want)
+    }
+
+    /// The trusted outer sources in the map.
+    pub fn trusted_sources(&self) -> Result<Vec<IpNet>, Error> {
+        let map: LpmTrie<&MapData, [u8; 16], u32> =
+            LpmTrie::try_from(self.ebpf.map(NODES_MAP).ok_or(Error::Missing(NODES_MAP))?)
+                .map_err(map_err(NODES_MAP))?;
+        let mut out = Vec::new();
+        for kv in map.iter() {
+            let (k, _) = kv.map_err(map_err(NODES_MAP))?;
+            out.extend(lpm_prefix(&k));
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// The tunnel routes in the map.
     pub fn tunnel_routes(&self) -> Result<Vec<(IpNet, IpAddr)>, Error> {
         let map: LpmTrie<&MapData, [u8; 16], RemoteNode> = LpmTrie::try_from(
@@ -1339,4 +1385,43 @@ fn write_tunnels(
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// Brings the trusted-source map from `have` to `want` (see
+/// [`Datapath::set_trusted_sources`]), keeping `have` true to the map.
+fn write_trusted(
+    ebpf: &mut Ebpf,
+    have: &mut BTreeSet<IpNet>,
+    want: &BTreeSet<IpNet>,
+) -> Result<(), Error> {
+    let mut map: LpmTrie<&mut MapData, [u8; 16], u32> =
+        LpmTrie::try_from(ebpf.map_mut(NODES_MAP).ok_or(Error::Missing(NODES_MAP))?)
+            .map_err(map_err(NODES_MAP))?;
+    let new: Vec<IpNet> = want.difference(have).copied().collect();
+    let stale: Vec<IpNet> = have.difference(want).copied().collect();
+    let stale_first = have.len() + new.len() > MAX_TRUSTED_SOURCES as usize;
+    let remove = |map: &mut LpmTrie<&mut MapData, [u8; 16], u32>,
+                  have: &mut BTreeSet<IpNet>|
+     -> Result<(), Error> {
+        for p in &stale {
+            match map.remove(&lpm_key(p)) {
+                Ok(()) => {}
+                Err(e) if not_found(&e) => {}
+                Err(e) => return Err(map_err(NODES_MAP)(e)),
+            }
+            have.remove(p);
+        }
+        Ok(())
+    };
+    if stale_first {
+        remove(&mut map, have)?;
+    }
+    for p in &new {
+        map.insert(&lpm_key(p), 1, 0).map_err(map_err(NODES_MAP))?;
+        have.insert(*p);
+    }
+    if !stale_first {
+        remove(&mut map, have)?;
+    }
+    Ok(())
 }

@@ -301,6 +301,10 @@ fn pods_talk_on_one_node_and_across_nodes_in_native_vxlan_and_geneve_mode() {
                 (format!("fd00:251:{other}::/64").parse().unwrap(), node),
             ])
             .unwrap();
+            // The tunnel map's node is the one trusted outer source (as
+            // ternd derives it).
+            dp.set_trusted_sources(&[ipnet::IpNet::from(node)].into())
+                .unwrap();
         }
         let mtu = s1.pod_mtu(outer_v6);
         for p in &pods {

@@ -55,6 +55,10 @@ fn add_pods(dp: &mut Datapath) {
     }
 }
 
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
 fn total_drops(dp: &Datapath) -> u64 {
     dp.drop_counters().unwrap().iter().map(|(_, n)| n).sum()
 }
@@ -432,6 +436,9 @@ fn geneve_encap_writes_exact_headers_and_decap_restores_the_inner_packet() {
         ("fd00:3::/64".parse().unwrap(), "fd00::2".parse().unwrap()),
     ])
     .unwrap();
+    // The node that sends back (what ternd trusts: the tunnel map's nodes).
+    dp.set_trusted_sources(&[net("10.0.0.2/32")].into())
+        .unwrap();
 
     for pkt in [
         ipv4_udp(A4, Ipv4Addr::new(10, 2, 3, 4), 64, 200, true),
@@ -497,6 +504,7 @@ fn geneve_encap_writes_exact_headers_and_decap_restores_the_inner_packet() {
             },
         )
         .unwrap();
+        wire[26..30].copy_from_slice(&[10, 0, 0, 2]); // from the other node
         wire[30..34].copy_from_slice(&[10, 0, 0, 1]); // addressed to this node
         wire[24..26].copy_from_slice(&[0, 0]);
         let c = csum(&wire[14..34]);
@@ -689,6 +697,8 @@ fn malformed_and_truncated_packets_are_dropped_and_counted_by_reason() {
     add_pods(&mut dp);
     let up = geneve_uplink();
     dp.set_config(&tunnel_settings(Mode::Geneve, up)).unwrap();
+    dp.set_trusted_sources(&[net("10.0.0.2/32")].into())
+        .unwrap();
     let good_g = [0x00, 0x00, 0x65, 0x58, 0x12, 0x34, 0x56, 0x00];
     let inner = ipv4_udp(A4, B4, 64, 30, false);
 
@@ -832,6 +842,188 @@ fn malformed_and_truncated_packets_are_dropped_and_counted_by_reason() {
     let mut other = geneve_frame(good_g, &inner);
     other[36..38].copy_from_slice(&6082u16.to_be_bytes());
     assert_eq!(dp.test_run(Hook::Uplink, &other, 0).unwrap().verdict, NEXT);
+}
+
+/// A Geneve frame (VNI 0x123456) from `src` to `dst` carrying `inner`: an
+/// IPv4 or an IPv6 outer header, by the addresses' family.
+fn geneve_from(src: IpAddr, dst: IpAddr, inner: &[u8]) -> Vec<u8> {
+    let udp_len = 8 + 8 + inner.len();
+    let mut f = Vec::new();
+    f.extend_from_slice(&HOST_MAC);
+    f.extend_from_slice(&POD_MAC);
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            f.extend_from_slice(&[0x08, 0x00]);
+            f.extend(ipv4_header(s, d, 17, 64, 20 + udp_len, true));
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            f.extend_from_slice(&[0x86, 0xdd]);
+            f.extend_from_slice(&[0x60, 0, 0, 0]);
+            f.extend_from_slice(&(udp_len as u16).to_be_bytes());
+            f.extend_from_slice(&[17, 64]);
+            f.extend_from_slice(&s.octets());
+            f.extend_from_slice(&d.octets());
+        }
+        _ => panic!("one family"),
+    }
+    f.extend_from_slice(&50000u16.to_be_bytes());
+    f.extend_from_slice(&6081u16.to_be_bytes());
+    f.extend_from_slice(&(udp_len as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(&[0x00, 0x00, 0x65, 0x58, 0x12, 0x34, 0x56, 0x00]);
+    f.extend_from_slice(inner);
+    f
+}
+
+#[test]
+fn geneve_is_decapsulated_only_from_trusted_outer_sources() {
+    let mut dp = load();
+    dp.set_trace(true).unwrap(); // the delivery target is checked
+    add_pods(&mut dp);
+    let up = geneve_uplink();
+    dp.set_config(&tunnel_settings(Mode::Geneve, up)).unwrap();
+    let inner = ipv4_udp(A4, B4, 64, 30, false);
+    let this4: IpAddr = "10.0.0.1".parse().unwrap();
+    let this6: IpAddr = "fd00::1".parse().unwrap();
+    let unknown = |dp: &Datapath| drops(dp, DropReason::UnknownTunnelSource);
+    // (outer source, outer destination, underlay)
+    let senders: [(IpAddr, IpAddr, &str); 2] = [
+        ("10.0.0.2".parse().unwrap(), this4, "IPv4"),
+        ("fd00::2".parse().unwrap(), this6, "IPv6"),
+    ];
+    let delivered = |dp: &mut Datapath, frame: &[u8], what: &str| {
+        dp.clear_trace().unwrap();
+        let out = dp.test_run(Hook::Uplink, frame, 0).unwrap();
+        assert_eq!(
+            out.verdict,
+            REDIRECT,
+            "{what}: drops {:?}",
+            dp.drop_counters().unwrap()
+        );
+        let t = dp.last_redirect().unwrap().unwrap();
+        assert_eq!((t.kind, t.ifindex), (REDIRECT_PEER, B_IFINDEX), "{what}");
+        assert_eq!(&out.packet[14..], &inner[14..], "{what}: the inner packet");
+    };
+    let refused = |dp: &Datapath, frame: &[u8], what: &str| {
+        let before = unknown(dp);
+        let out = dp.test_run(Hook::Uplink, frame, 0).unwrap();
+        assert_eq!(out.verdict, SHOT, "{what}");
+        assert_eq!(unknown(dp), before + 1, "{what}: counted");
+    };
+
+    // Nothing trusted yet: every source is refused, both underlays.
+    for (src, dst, underlay) in senders {
+        refused(
+            &dp,
+            &geneve_from(src, dst, &inner),
+            &format!("{underlay}: untrusted {src}"),
+        );
+    }
+    assert_eq!(unknown(&dp), 2);
+    assert_eq!(path(&dp, PathKind::GeneveDecap), 0);
+
+    // The nodes' own addresses.
+    let hosts = [net("10.0.0.2/32"), net("fd00::2/128")].into();
+    dp.set_trusted_sources(&hosts).unwrap();
+    assert_eq!(
+        dp.trusted_sources().unwrap(),
+        hosts.iter().copied().collect::<Vec<_>>()
+    );
+    for (src, dst, underlay) in senders {
+        delivered(
+            &mut dp,
+            &geneve_from(src, dst, &inner),
+            &format!("{underlay}: trusted host {src}"),
+        );
+    }
+    // A neighbour of a trusted node is still a stranger.
+    refused(
+        &dp,
+        &geneve_from("10.0.0.3".parse().unwrap(), this4, &inner),
+        "IPv4: 10.0.0.3 beside a trusted 10.0.0.2",
+    );
+    refused(
+        &dp,
+        &geneve_from("fd00::3".parse().unwrap(), this6, &inner),
+        "IPv6: fd00::3 beside a trusted fd00::2",
+    );
+
+    // The nodes' underlay ranges instead (the hosts' entries go).
+    let ranges = [net("10.0.0.0/24"), net("fd00::/64")].into();
+    dp.set_trusted_sources(&ranges).unwrap();
+    assert_eq!(
+        dp.trusted_sources().unwrap(),
+        ranges.iter().copied().collect::<Vec<_>>()
+    );
+    for (src, dst, underlay) in [
+        ("10.0.0.3".parse().unwrap(), this4, "IPv4"),
+        ("fd00::3".parse().unwrap(), this6, "IPv6"),
+    ] {
+        delivered(
+            &mut dp,
+            &geneve_from(src, dst, &inner),
+            &format!("{underlay}: {src} inside a trusted prefix"),
+        );
+    }
+    for (src, dst, underlay) in [
+        ("10.0.1.2".parse().unwrap(), this4, "IPv4"),
+        ("fd00:0:0:1::2".parse().unwrap(), this6, "IPv6"),
+    ] {
+        refused(
+            &dp,
+            &geneve_from(src, dst, &inner),
+            &format!("{underlay}: {src} outside the trusted prefixes"),
+        );
+    }
+    // An IPv4 prefix trusts no IPv6 address that shares its bits.
+    dp.set_trusted_sources(&[net("10.0.0.0/24")].into())
+        .unwrap();
+    refused(
+        &dp,
+        &geneve_from("fd00::2".parse().unwrap(), this6, &inner),
+        "IPv6 with only an IPv4 prefix trusted",
+    );
+    // Trust withdrawn: refused again.
+    dp.set_trusted_sources(&Default::default()).unwrap();
+    assert!(dp.trusted_sources().unwrap().is_empty());
+    refused(
+        &dp,
+        &geneve_from("10.0.0.2".parse().unwrap(), this4, &inner),
+        "IPv4 after the trust is withdrawn",
+    );
+    assert_eq!(path(&dp, PathKind::GeneveDecap), 4);
+    assert_eq!(unknown(&dp), 8);
+    assert_eq!(total_drops(&dp), 8, "{:?}", dp.drop_counters().unwrap());
+}
+
+/// The trusted sources are written as a difference, and a whole new set
+/// larger than what is left free of the map replaces the old one.
+#[test]
+fn trusted_sources_take_a_whole_new_set_at_capacity() {
+    let mut dp = load();
+    let set = |base: u8| -> std::collections::BTreeSet<IpNet> {
+        (0..tern_ebpf::datapath::MAX_TRUSTED_SOURCES)
+            .map(|i| {
+                IpNet::new(
+                    IpAddr::V4(Ipv4Addr::new(base, (i >> 8) as u8, i as u8, 0)),
+                    24,
+                )
+                .unwrap()
+            })
+            .collect()
+    };
+    let (a, b) = (set(10), set(11));
+    dp.set_trusted_sources(&a).unwrap();
+    assert_eq!(dp.trusted_sources().unwrap().len(), a.len());
+    dp.set_trusted_sources(&b).unwrap();
+    assert_eq!(
+        dp.trusted_sources().unwrap(),
+        b.iter().copied().collect::<Vec<_>>()
+    );
+    let mut too_many = b.clone();
+    too_many.insert(net("192.0.2.0/24"));
+    assert!(dp.set_trusted_sources(&too_many).is_err());
+    assert_eq!(dp.trusted_sources().unwrap().len(), b.len(), "unchanged");
 }
 
 #[test]

@@ -71,6 +71,9 @@ fn load(mode: Mode) -> Datapath {
         )
         .unwrap();
     }
+    // The other nodes, whose tunnelled packets this node takes.
+    dp.set_trusted_sources(&[net("10.0.0.2/32"), net("10.0.0.3/32")].into())
+        .unwrap();
     dp
 }
 
@@ -304,7 +307,16 @@ fn the_gateway_refuses_what_the_policy_does_not_allow_and_counts_it() {
         EgressConfig::default(),
     ))
     .unwrap();
-    let cases: [(&str, Vec<u8>, DropReason); 5] = [
+    let cases: [(&str, Vec<u8>, DropReason); 6] = [
+        (
+            "a policy's VNI from a host that is no known node",
+            geneve(
+                Ipv4Addr::new(10, 0, 0, 9),
+                POLICY,
+                &ipv4_tcp(REMOTE_POD, SERVER, 1, 2, 0x02),
+            ),
+            DropReason::UnknownTunnelSource,
+        ),
         (
             "an excluded destination",
             geneve(PEER_A, POLICY, &ipv4_tcp(REMOTE_POD, EXCLUDED, 1, 2, 0x02)),

@@ -5,7 +5,9 @@
 //! IPv6 address of its own. The Linux devices are set up as an operator
 //! sets up a VTEP (`ip link add vxN type vxlan id VNI local A remote B`);
 //! Tern knows them by `datapath vtep` (here the loader's
-//! [`Datapath::set_vteps`], with the tunnel routes of their prefixes).
+//! [`Datapath::set_vteps`], with the tunnel routes of their prefixes and
+//! their addresses as trusted outer sources: until they are, their packets
+//! are dropped as unknown-tunnel-source).
 //!
 //! Checked, for each underlay family and each inner family, both ways:
 //! ping from the pod to the device's address and from the Linux namespace
@@ -175,6 +177,42 @@ fn tern_vxlan_talks_with_linux_vxlan_devices_over_both_underlays() {
          && ip -n {linux} -6 route add fd00:251:1::11/128 dev vx4 && ip -n {linux} -6 neigh add fd00:251:1::11 lladdr 02:00:00:00:00:aa dev vx4 nud permanent \
          && ip -n {linux} -6 route add fd00:251:1::12/128 dev vx6 && ip -n {linux} -6 neigh add fd00:251:1::12 lladdr 02:00:00:00:00:aa dev vx6 nud permanent"
     ));
+    // Until its addresses are trusted outer sources, the Linux VTEP's
+    // packets are dropped (counted) on both underlays, whatever they carry.
+    let unknown = |dp: &Datapath| {
+        dp.drop_counters()
+            .unwrap()
+            .into_iter()
+            .find(|(r, _)| *r == DropReason::UnknownTunnelSource)
+            .map_or(0, |(_, n)| n)
+    };
+    for (underlay, own) in [("IPv4", "10.251.1.11"), ("IPv6", "10.251.1.12")] {
+        let before = unknown(&dp);
+        let st = netns_command(&linux, "ping")
+            .args(["-c", "2", "-i", "0.2", "-W", "1", own])
+            .output()
+            .unwrap();
+        assert!(
+            !st.status.success(),
+            "{underlay} underlay: ping from an untrusted VTEP got through"
+        );
+        assert!(
+            unknown(&dp) >= before + 2,
+            "{underlay} underlay: counted as unknown-tunnel-source ({before} -> {})",
+            unknown(&dp)
+        );
+    }
+    // Trusted as ternd trusts it: the `datapath vtep` address (with the
+    // tunnel map's nodes, the same here).
+    dp.set_trusted_sources(
+        &[
+            "10.250.0.2/32".parse().unwrap(),
+            "fd00:250::2/128".parse().unwrap(),
+        ]
+        .into(),
+    )
+    .unwrap();
+    let refused = unknown(&dp);
     let mut port = 7300;
     for (underlay, own4, own6, dev4, dev6) in [
         (
@@ -206,11 +244,12 @@ fn tern_vxlan_talks_with_linux_vxlan_devices_over_both_underlays() {
             );
         }
     }
+    // Nothing dropped once trusted (the refused ones were counted before).
     let drops: Vec<(DropReason, u64)> = dp
         .drop_counters()
         .unwrap()
         .into_iter()
-        .filter(|(_, n)| *n > 0)
+        .filter(|(r, n)| *n > 0 && !(*r == DropReason::UnknownTunnelSource && *n == refused))
         .collect();
     assert!(drops.is_empty(), "datapath drops: {drops:?}");
     let paths = dp.path_counters().unwrap();

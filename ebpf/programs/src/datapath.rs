@@ -52,8 +52,8 @@ use aya_ebpf::{
     programs::{TcContext, XdpContext},
 };
 use dp::{
-    fwd::{deliver, fib_lookup, fib_params, native, skb_ifindex, to_stack, verdict},
-    maps::{EpDir, config, count_endpoint, endpoint, is_pod_iface, tunnel},
+    fwd::{deliver, fib_lookup, fib_params, native, skb_ifindex, to_stack, unwords, verdict},
+    maps::{EpDir, config, count_endpoint, endpoint, is_pod_iface, trusted_source, tunnel},
     pkt::{
         ETH_LEN, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_UDP, forwardable, load, parse_l3, ptr_at,
         v4_key,
@@ -297,16 +297,27 @@ fn try_vxlan_ingress(ctx: &TcContext) -> Result<i32, DropReason> {
     let size = core::mem::size_of::<bpf_tunnel_key>() as u32;
     // SAFETY: `key` is a valid bpf_tunnel_key of the size passed. An IPv6
     // outer header needs the IPv6 flag, else the helper fails.
-    let rc = unsafe {
-        let rc = bpf_skb_get_tunnel_key(ctx.skb.skb, &mut key, size, 0);
-        if rc == 0 {
-            rc
-        } else {
+    let v4 = unsafe { bpf_skb_get_tunnel_key(ctx.skb.skb, &mut key, size, 0) } == 0;
+    // SAFETY: as above.
+    if !v4
+        && unsafe {
             bpf_skb_get_tunnel_key(ctx.skb.skb, &mut key, size, u64::from(BPF_F_TUNINFO_IPV6))
+        } != 0
+    {
+        return Err(DropReason::BadHeader);
+    }
+    // The outer source: only the cluster's nodes and external VTEPs may
+    // send into it, whatever the VNI.
+    // SAFETY: the helper filled the union member of the family it was asked for.
+    let src = unsafe {
+        if v4 {
+            v4_key(key.__bindgen_anon_1.remote_ipv4.to_be_bytes()).addr
+        } else {
+            unwords(&key.__bindgen_anon_1.remote_ipv6)
         }
     };
-    if rc != 0 {
-        return Err(DropReason::BadHeader);
+    if !trusted_source(&src) {
+        return Err(DropReason::UnknownTunnelSource);
     }
     let Some(cfg) = config() else {
         return Ok(to_stack());

@@ -149,8 +149,10 @@ pub fn words(a: &[u8; 16]) -> [u32; 4] {
     ]
 }
 
+/// The 16 bytes of an address from the four network-order words the
+/// kernel's structures hold ([`words`] the other way).
 #[inline(always)]
-fn unwords(w: &[u32; 4]) -> [u8; 16] {
+pub fn unwords(w: &[u32; 4]) -> [u8; 16] {
     let mut a = [0u8; 16];
     a[0..4].copy_from_slice(&w[0].to_ne_bytes());
     a[4..8].copy_from_slice(&w[1].to_ne_bytes());

@@ -6,8 +6,8 @@ use aya_ebpf::{
 };
 use tern_ebpf_common::datapath::{
     CFG_FLAG_TRACE, DROP_REASONS, DatapathConfig, DropReason, ENDPOINT_MAP_ENTRIES,
-    EndpointCounters, EndpointInfo, IpKey, MAX_ENDPOINTS, MAX_TUNNEL_ROUTES, PATH_KINDS, PathKind,
-    RedirectTrace, RemoteNode,
+    EndpointCounters, EndpointInfo, IpKey, MAX_ENDPOINTS, MAX_TRUSTED_SOURCES, MAX_TUNNEL_ROUTES,
+    PATH_KINDS, PathKind, RedirectTrace, RemoteNode,
 };
 
 #[map(name = "TERN_ENDPOINTS")]
@@ -34,6 +34,9 @@ static PATHS: PerCpuArray<u64> = PerCpuArray::with_max_entries(PATH_KINDS, 0);
 
 #[map(name = "TERN_TUNNELS")]
 static TUNNELS: LpmTrie<[u8; 16], RemoteNode> = LpmTrie::with_max_entries(MAX_TUNNEL_ROUTES, 0);
+
+#[map(name = "TERN_NODES")]
+static NODES: LpmTrie<[u8; 16], u32> = LpmTrie::with_max_entries(MAX_TRUSTED_SOURCES, 0);
 
 #[map(name = "TERN_DP_CONFIG")]
 static CONFIG: Array<DatapathConfig> = Array::with_max_entries(1, 0);
@@ -84,6 +87,13 @@ pub fn endpoint(a: &IpKey) -> Option<&'static EndpointInfo> {
 #[inline(always)]
 pub fn tunnel(a: &IpKey) -> Option<&'static RemoteNode> {
     TUNNELS.get(Key::new(128, a.addr))
+}
+
+/// Whether `a` is a trusted outer source of tunnelled packets (a node, an
+/// external VTEP, inside a node prefix).
+#[inline(always)]
+pub fn trusted_source(a: &[u8; 16]) -> bool {
+    NODES.get(Key::new(128, *a)).is_some()
 }
 
 /// The datapath configuration (all zero, native mode, until the loader sets it).

@@ -58,7 +58,7 @@ use super::{
         verdict, words,
     },
     icmp,
-    maps::{count_path, endpoint, scratch, trace},
+    maps::{count_path, endpoint, scratch, trace, trusted_source},
     pkt::{
         ETH_LEN, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_UDP, L3, csum_add,
         csum_fold, dec_ttl, load, load_into, parse_l3, store,
@@ -738,6 +738,12 @@ pub fn geneve_in(skb: *mut __sk_buff, outer: &L3, cfg: &DatapathConfig) -> i32 {
 
 #[inline(always)]
 fn geneve_in_inner(ctx: &TcContext, outer: &L3, cfg: &DatapathConfig) -> Result<i32, DropReason> {
+    // Only the nodes (and external VTEPs) of the cluster may send into it,
+    // whatever the VNI: a host elsewhere on the underlay cannot reach pods
+    // or egress gateway policies by encapsulating.
+    if !trusted_source(&outer.src.addr) {
+        return Err(DropReason::UnknownTunnelSource);
+    }
     let udp_off = outer.off + outer.hdr_len;
     let udp: [u8; 8] = load(ctx, udp_off)?;
     let udp_len = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
