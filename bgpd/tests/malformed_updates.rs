@@ -36,8 +36,16 @@ struct Setup {
 }
 
 impl Drop for Setup {
+    /// A clean stop (SIGTERM), so that ternd removes its pins and stands
+    /// its stale-state guard down; SIGKILL after 5 s.
     fn drop(&mut self) {
         if let Some(mut c) = self.ternd.take() {
+            let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while matches!(c.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -136,6 +144,42 @@ fn attrs(parts: &[&[u8]]) -> Vec<u8> {
 struct Peer {
     stream: TcpStream,
     buf: Vec<u8>,
+}
+
+/// A thread answering for the peer with a KEEPALIVE every 500 ms, as a
+/// peer that keeps the connection but sends nothing else; stopped on drop.
+struct Keepalives {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Keepalives {
+    fn start(p: &Peer) -> Keepalives {
+        let mut w = p.stream.try_clone().expect("clone");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                if w.write_all(&message(4, &[])).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        });
+        Keepalives {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Keepalives {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Peer {
@@ -364,23 +408,9 @@ fn a_peer_that_never_sends_end_of_rib_is_reset() {
     let peer_ns = s.peer.0.clone();
     let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish_with(&peer_ns, gr())).join())
         .expect("peer thread");
-    let keepalives = p.stream.try_clone().expect("clone");
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let ka = {
-        let stop = std::sync::Arc::clone(&stop);
-        let mut w = keepalives;
-        std::thread::spawn(move || {
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if w.write_all(&message(4, &[])).is_err() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(500));
-            }
-        })
-    };
+    let ka = Keepalives::start(&p);
     let n = p.notification().expect("a NOTIFICATION before the close");
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let _ = ka.join();
+    drop(ka);
     assert_eq!((n.code, n.subcode), (6, 0), "Cease: {n:?}");
 }
 
@@ -416,24 +446,10 @@ fn each_session_gets_its_own_end_of_rib_wait() {
     let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish_with(&peer_ns, gr())).join())
         .expect("peer thread");
     let up = Instant::now();
-    let keepalives = p.stream.try_clone().expect("clone");
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let ka = {
-        let stop = std::sync::Arc::clone(&stop);
-        let mut w = keepalives;
-        std::thread::spawn(move || {
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if w.write_all(&message(4, &[])).is_err() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(500));
-            }
-        })
-    };
+    let ka = Keepalives::start(&p);
     let n = p.notification().expect("a NOTIFICATION before the close");
     let lived = up.elapsed();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let _ = ka.join();
+    drop(ka);
     assert_eq!((n.code, n.subcode), (6, 0), "Cease: {n:?}");
     assert!(
         lived >= Duration::from_millis(3500),

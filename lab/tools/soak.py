@@ -89,6 +89,8 @@ def measure(lab, node):
         "endpoint map entries": map_entries(pins, "dp_endpoints"),
         "pod interface map entries": map_entries(pins, "dp_pod_ifaces"),
         "tunnel map entries": map_entries(pins, "dp_tunnels"),
+        "trusted tunnel sources": map_entries(pins, "dp_nodes"),
+        "pinned TCX links": len(os.listdir(os.path.join(pins, "links"))),
         "IPv4 routes (all tables)": count_lines(run(["ip", "-n", ns, "-4", "route", "show", "table", "all"])),
         "IPv6 routes (all tables)": count_lines(run(["ip", "-n", ns, "-6", "route", "show", "table", "all"])),
         "nexthop objects": count_lines(run(["ip", "-n", ns, "nexthop", "show"], check=False)),

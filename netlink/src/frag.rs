@@ -22,13 +22,6 @@ const ESRCH: i32 = 3;
 /// RTAX_MTU, the metric's index (its bit in RTAX_LOCK locks it).
 const RTAX_MTU: u32 = 2;
 
-fn errno(e: &rtnetlink::Error) -> Option<i32> {
-    match e {
-        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
-        _ => None,
-    }
-}
-
 /// The rule: packets marked `mark` are routed by `table`, at `priority`.
 fn rule_message(mark: u32, table: u32, priority: u32) -> RuleMessage {
     let mut m = RuleMessage::default();
@@ -55,7 +48,7 @@ impl Netlink {
         *req.message_mut() = rule_message(mark, table, priority);
         match req.execute().await {
             Ok(()) => Ok(()),
-            Err(e) if errno(&e) == Some(EEXIST) => Ok(()),
+            Err(e) if crate::errno(&e) == Some(EEXIST) => Ok(()),
             Err(source) => Err(Error::Request {
                 what: "adding the fragmentation rule",
                 source,
@@ -78,7 +71,7 @@ impl Netlink {
             .await
         {
             Ok(()) => Ok(()),
-            Err(e) if matches!(errno(&e), Some(ENOENT | ESRCH)) => Ok(()),
+            Err(e) if matches!(crate::errno(&e), Some(ENOENT | ESRCH)) => Ok(()),
             Err(source) => Err(Error::Request {
                 what: "deleting the fragmentation rule",
                 source,

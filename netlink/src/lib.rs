@@ -20,6 +20,14 @@ pub mod statics;
 mod tunnel_dev;
 mod watch;
 
+/// The kernel's errno in an rtnetlink error, if it carries one.
+pub(crate) fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
+        _ => None,
+    }
+}
+
 pub use batch::{BatchReport, OpError, OpFailure};
 pub use link::{Link, LinkStats, OperState};
 pub use route::{

@@ -112,13 +112,6 @@ fn req(what: impl Into<String>) -> impl FnOnce(rtnetlink::Error) -> PodError {
     move |source| PodError::Request { what, source }
 }
 
-fn errno(e: &rtnetlink::Error) -> Option<i32> {
-    match e {
-        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
-        _ => None,
-    }
-}
-
 /// Runs `f` with a netlink handle of the current namespace, or of `netns`
 /// (on a thread that enters it).
 fn run<T, F, Fut>(netns: Option<&File>, f: F) -> Result<T, PodError>
@@ -159,7 +152,7 @@ fn open_netns(path: &Path) -> Result<File, PodError> {
 async fn link_by_name(h: &Handle, name: &str) -> Result<Option<LinkMessage>, PodError> {
     match h.link().get().match_name(name).execute().try_next().await {
         Ok(m) => Ok(m),
-        Err(e) if errno(&e) == Some(ENODEV) => Ok(None),
+        Err(e) if crate::errno(&e) == Some(ENODEV) => Ok(None),
         Err(e) => Err(req(format!("looking up link {name}"))(e)),
     }
 }
@@ -425,7 +418,7 @@ pub fn pod_link_add(spec: &PodLinkSpec) -> Result<PodLink, PodError> {
             .mtu(spec.mtu)
             .build();
         h.link().add(msg).execute().await.map_err(|e| {
-            if errno(&e) == Some(EEXIST) {
+            if crate::errno(&e) == Some(EEXIST) {
                 PodError::Exists(format!(
                     "cannot create the veth pair: {} already exists in the pod or {} on the node",
                     spec.ifname, spec.host_ifname
@@ -540,7 +533,7 @@ pub fn pod_link_del(host_ifname: &str) -> Result<bool, PodError> {
         };
         match h.link().del(m.header.index).execute().await {
             Ok(()) => Ok(true),
-            Err(e) if errno(&e) == Some(ENODEV) => Ok(false),
+            Err(e) if crate::errno(&e) == Some(ENODEV) => Ok(false),
             Err(e) => Err(req(format!("deleting {host_ifname}"))(e)),
         }
     })

@@ -11,13 +11,6 @@ use crate::{Error, Netlink};
 
 const ENODEV: i32 = 19;
 
-fn errno(e: &rtnetlink::Error) -> Option<i32> {
-    match e {
-        rtnetlink::Error::NetlinkError(m) => m.code.map(|c| -c.get()),
-        _ => None,
-    }
-}
-
 /// Whether a link message describes a collect_md VXLAN device on `port`.
 fn is_external_vxlan(m: &LinkMessage, port: u16) -> bool {
     m.attributes.iter().any(|a| match a {
@@ -43,7 +36,7 @@ impl Netlink {
             .await
         {
             Ok(m) => Ok(m),
-            Err(e) if errno(&e) == Some(ENODEV) => Ok(None),
+            Err(e) if crate::errno(&e) == Some(ENODEV) => Ok(None),
             Err(source) => Err(Error::Request {
                 what: "link lookup",
                 source,
@@ -109,7 +102,7 @@ impl Netlink {
         };
         match self.handle.link().del(m.header.index).execute().await {
             Ok(()) => Ok(true),
-            Err(e) if errno(&e) == Some(ENODEV) => Ok(false),
+            Err(e) if crate::errno(&e) == Some(ENODEV) => Ok(false),
             Err(source) => Err(Error::Request {
                 what: "deleting a link",
                 source,

@@ -430,6 +430,55 @@ pub fn tern_text(ns: &str, cmd: &str) -> String {
     run_ok(Command::new(bin("tern")).args(["-N", ns, "-c", cmd]))
 }
 
+/// `tern -N ns -c CMD1 -c CMD2 ...`, as `vtysh -c` runs several commands
+/// in one session (config mode carries over); its stdout.
+pub fn tern_cmds(ns: &str, cmds: &[&str]) -> String {
+    let mut c = Command::new(bin("tern"));
+    c.args(["-N", ns]);
+    for cmd in cmds {
+        c.args(["-c", cmd]);
+    }
+    run_ok(&mut c)
+}
+
+/// Adds `line` after each line starting with `after` in `file` (a lab
+/// config copy); panics when there is none.
+pub fn insert_after(file: &Path, after: &str, line: &str) {
+    let text = std::fs::read_to_string(file).expect("config");
+    let mut out = String::new();
+    for l in text.lines() {
+        out.push_str(l);
+        out.push('\n');
+        if l.starts_with(after) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert!(out.len() > text.len(), "no {after:?} in {}", file.display());
+    std::fs::write(file, out).expect("write config");
+}
+
+/// tor1 of the datapath lab passes the announcing node's address on as
+/// the next hop of the pod CIDRs (the tunnel modes need it; see the
+/// topology's comments).
+pub fn tor_next_hop_unchanged(tor: &str) {
+    vtysh_config(
+        tor,
+        &[
+            "router bgp 65000",
+            "address-family ipv4 unicast",
+            "neighbor 192.0.2.1 attribute-unchanged next-hop",
+            "neighbor 192.0.2.3 attribute-unchanged next-hop",
+            "exit-address-family",
+            "address-family ipv6 unicast",
+            "neighbor 2001:db8:0:1::2 attribute-unchanged next-hop",
+            "neighbor 2001:db8:0:2::2 attribute-unchanged next-hop",
+            "end",
+            "clear bgp * soft out",
+        ],
+    );
+}
+
 /// Tern's routes (protocol 202) in a namespace's main table: (prefix,
 /// gateway) pairs.
 pub fn tern_routes(ns: &str) -> Vec<(String, String)> {

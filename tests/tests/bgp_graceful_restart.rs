@@ -9,14 +9,11 @@
 //!    and after the new bgpd's End-of-RIB drops the one it no longer sends.
 //!
 //! Needs root and FRR (lab/setup.sh).
-use std::{
-    collections::BTreeSet,
-    path::{Path, PathBuf},
-    process::Command,
-    time::Duration,
-};
+use std::{collections::BTreeSet, path::PathBuf, process::Command, time::Duration};
 
-use tern_tests::{Lab, eventually, gone, json, netns_command, run_ok, vtysh, vtysh_config};
+use tern_tests::{
+    Lab, eventually, gone, insert_after, json, netns_command, run_ok, vtysh, vtysh_config,
+};
 
 /// The prefixes of Tern's IPv4 routes (protocol 202) in `node`'s kernel.
 fn fib(node: &str) -> Vec<String> {
@@ -42,22 +39,6 @@ impl Drop for Bgpd {
                 .output();
         }
     }
-}
-
-/// Adds `line` after the line starting with `after` in `file`.
-fn insert_after(file: &Path, after: &str, line: &str) {
-    let text = std::fs::read_to_string(file).expect("config");
-    let mut out = String::new();
-    for l in text.lines() {
-        out.push_str(l);
-        out.push('\n');
-        if l.starts_with(after) {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    assert!(out.len() > text.len(), "no {after:?} in {}", file.display());
-    std::fs::write(file, out).expect("write config");
 }
 
 #[test]

@@ -20,22 +20,14 @@ use std::{
 use serde_json::Value;
 use tern_tests::{
     Capture, Encap, Lab, Tunnel, bin, check_tunnel_capture, eventually, netns_command,
-    netns_with_prefix, ns_ping, pod_addr, require_tool, run, run_ok, tcp_transfer,
+    netns_with_prefix, ns_ping, pod_addr, require_tool, run, run_ok, tcp_transfer, tern_cmds,
+    tor_next_hop_unchanged,
 };
 
 const VNI: u32 = 4242;
 
-fn tern(instance: &str, cmds: &[&str]) -> String {
-    let mut c = Command::new(bin("tern"));
-    c.args(["-N", instance]);
-    for cmd in cmds {
-        c.args(["-c", cmd]);
-    }
-    run_ok(&mut c)
-}
-
 fn tern_json(instance: &str, cmd: &str) -> Value {
-    let out = tern(instance, &[cmd]);
+    let out = tern_cmds(instance, &[cmd]);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{cmd}: {e}: {out}"))
 }
 
@@ -75,32 +67,12 @@ fn ep_counters(instance: &str, pod_ns: &str) -> (u64, u64) {
 }
 
 fn ternd_pid(instance: &str) -> String {
-    let out = tern(instance, &["show version"]);
+    let out = tern_cmds(instance, &["show version"]);
     out.split("ternd pid ")
         .nth(1)
         .and_then(|r| r.split(',').next())
         .unwrap_or_else(|| panic!("no pid in show version: {out}"))
         .to_owned()
-}
-
-/// The ToR passes the announcing node's address on as the next hop (the
-/// tunnel modes need it; see the topology's comments).
-fn tor_next_hop_unchanged(tor: &str) {
-    tern_tests::vtysh_config(
-        tor,
-        &[
-            "router bgp 65000",
-            "address-family ipv4 unicast",
-            "neighbor 192.0.2.1 attribute-unchanged next-hop",
-            "neighbor 192.0.2.3 attribute-unchanged next-hop",
-            "exit-address-family",
-            "address-family ipv6 unicast",
-            "neighbor 2001:db8:0:1::2 attribute-unchanged next-hop",
-            "neighbor 2001:db8:0:2::2 attribute-unchanged next-hop",
-            "end",
-            "clear bgp * soft out",
-        ],
-    );
 }
 
 #[test]
@@ -143,7 +115,7 @@ fn pods_talk_in_native_vxlan_and_geneve_mode_switched_live() {
                 .expect("ping");
             std::thread::sleep(Duration::from_secs(1));
             for n in [&node1, &node2] {
-                tern(n, &["configure terminal", &format!("datapath mode {mode}")]);
+                tern_cmds(n, &["configure terminal", &format!("datapath mode {mode}")]);
                 std::thread::sleep(Duration::from_secs(1));
             }
             let out = stream.wait_with_output().expect("ping");
@@ -308,7 +280,7 @@ fn pods_talk_in_native_vxlan_and_geneve_mode_switched_live() {
     });
     // Live removal: every program detached, the pins gone, the VXLAN device
     // too (after a trip through VXLAN mode).
-    tern(&node1, &["configure terminal", "datapath mode vxlan"]);
+    tern_cmds(&node1, &["configure terminal", "datapath mode vxlan"]);
     eventually(30, "VXLAN device", || {
         let v = tern_json(&node1, "show datapath json");
         if v["vxlanDevice"] == "tern_vxlan" {
@@ -325,7 +297,7 @@ fn pods_talk_in_native_vxlan_and_geneve_mode_switched_live() {
         route.contains("default dev tern_vxlan") && route.contains("mtu lock"),
         "{route}"
     );
-    tern(&node1, &["configure terminal", "no datapath mode"]);
+    tern_cmds(&node1, &["configure terminal", "no datapath mode"]);
     let v = tern_json(&node1, "show datapath json");
     assert_eq!(v["mode"], Value::Null, "{v}");
     assert_eq!(v["loaded"], false, "{v}");

@@ -20,29 +20,19 @@
 use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
-    path::Path,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use tern_tests::{
-    Lab, Ternd, bin, eventually, gone, in_netns, netns_command, ns_ping, pod_addr, require_tool,
-    run_ok,
+    Lab, Ternd, bin, eventually, gone, in_netns, insert_after, netns_command, ns_ping, pod_addr,
+    require_tool, run_ok, tern_cmds, tor_next_hop_unchanged,
 };
-
-fn tern(instance: &str, cmds: &[&str]) -> String {
-    let mut c = Command::new(bin("tern"));
-    c.args(["-N", instance]);
-    for cmd in cmds {
-        c.args(["-c", cmd]);
-    }
-    run_ok(&mut c)
-}
 
 /// (from-pod packets, to-pod packets) of the endpoint of `pod_ns`, as the
 /// datapath counted them.
 fn ep_counters(instance: &str, pod_ns: &str) -> (u64, u64) {
-    let out = tern(instance, &["show datapath endpoints json"]);
+    let out = tern_cmds(instance, &["show datapath endpoints json"]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     let e = v["endpoints"]
         .as_array()
@@ -55,22 +45,6 @@ fn ep_counters(instance: &str, pod_ns: &str) -> (u64, u64) {
         c["fromPodPackets"].as_u64().unwrap_or_default(),
         c["toPodPackets"].as_u64().unwrap_or_default(),
     )
-}
-
-/// Adds `line` after the line starting with `after` in `file`.
-fn insert_after(file: &Path, after: &str, line: &str) {
-    let text = std::fs::read_to_string(file).expect("config");
-    let mut out = String::new();
-    for l in text.lines() {
-        out.push_str(l);
-        out.push('\n');
-        if l.starts_with(after) {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    assert!(out.len() > text.len(), "no {after:?} in {}", file.display());
-    std::fs::write(file, out).expect("write config");
 }
 
 /// SIGKILL to `pid`; waits until it is gone.
@@ -139,26 +113,6 @@ fn trickle(
     })
 }
 
-/// The ToR passes the announcing node's address on as the next hop (the
-/// tunnel modes need it; see the topology's comments).
-fn tor_next_hop_unchanged(tor: &str) {
-    tern_tests::vtysh_config(
-        tor,
-        &[
-            "router bgp 65000",
-            "address-family ipv4 unicast",
-            "neighbor 192.0.2.1 attribute-unchanged next-hop",
-            "neighbor 192.0.2.3 attribute-unchanged next-hop",
-            "exit-address-family",
-            "address-family ipv6 unicast",
-            "neighbor 2001:db8:0:1::2 attribute-unchanged next-hop",
-            "neighbor 2001:db8:0:2::2 attribute-unchanged next-hop",
-            "end",
-            "clear bgp * soft out",
-        ],
-    );
-}
-
 #[test]
 fn pods_keep_talking_while_ternd_is_killed_and_restarted() {
     for t in ["ping", "vtysh"] {
@@ -189,7 +143,7 @@ fn pods_keep_talking_while_ternd_is_killed_and_restarted() {
             tor_next_hop_unchanged(&tor1);
             for n in [&node1, &node2] {
                 // Saved, so that the restarted ternd starts in this mode.
-                tern(
+                tern_cmds(
                     n,
                     &[
                         "configure terminal",
@@ -294,7 +248,7 @@ fn pods_keep_talking_while_ternd_is_killed_and_restarted() {
     // Unpinned and detached before the lab goes (the guards' SIGTERM is a
     // stop for a restart, which leaves the datapath pinned).
     for n in [&node1, &node2] {
-        tern(n, &["configure terminal", "no datapath mode"]);
+        tern_cmds(n, &["configure terminal", "no datapath mode"]);
     }
     drop(guards);
 }

@@ -28,7 +28,6 @@ use std::process::Command;
 
 use tern_tests::{
     Lab, eventually, netns_command, pod_addr, run, run_ok, tcp_transfer, tern, tern_script,
-    vtysh_config,
 };
 
 /// The narrowed link's MTU.
@@ -70,21 +69,7 @@ fn pods_behind_a_narrower_link_are_told_its_mtu_in_vxlan_and_geneve_mode() {
     let lab = Lab::up("datapath.clab.yml", "pmtu");
     let (tor, n1, n2) = (lab.ns("tor1"), lab.ns("node1"), lab.ns("node2"));
     let (p1, p2) = (lab.ns("node1-pod1"), lab.ns("node2-pod1"));
-    vtysh_config(
-        &tor,
-        &[
-            "router bgp 65000",
-            "address-family ipv4 unicast",
-            "neighbor 192.0.2.1 attribute-unchanged next-hop",
-            "neighbor 192.0.2.3 attribute-unchanged next-hop",
-            "exit-address-family",
-            "address-family ipv6 unicast",
-            "neighbor 2001:db8:0:1::2 attribute-unchanged next-hop",
-            "neighbor 2001:db8:0:2::2 attribute-unchanged next-hop",
-            "end",
-            "clear bgp * soft out",
-        ],
-    );
+    tern_tests::tor_next_hop_unchanged(&tor);
     let mtu = LINK_MTU.to_string();
     run_ok(Command::new("ip").args(["-n", &tor, "link", "set", "eth2", "mtu", &mtu]));
     run_ok(Command::new("ip").args(["-n", &n2, "link", "set", "eth1", "mtu", &mtu]));
