@@ -80,8 +80,18 @@ pub fn parent(mode: &str) -> Option<&'static str> {
 }
 
 /// The words of one config mode (as the daemon names it in its reply),
-/// with `end`, `exit` and `do`.
-pub fn patterns(mode: &str) -> Vec<Pattern> {
+/// with `end`, `exit` and `do`; an unknown mode has only those three.
+/// Built once: ternd spells out every config line it reads through them.
+pub fn patterns(mode: &str) -> &'static [Pattern] {
+    static ALL: std::sync::OnceLock<Vec<(&'static str, Vec<Pattern>)>> = std::sync::OnceLock::new();
+    let all = ALL.get_or_init(|| MODES.iter().chain([&""]).map(|m| (*m, build(m))).collect());
+    all.iter()
+        .find(|(m, _)| *m == mode)
+        .or_else(|| all.last())
+        .map_or(&[], |(_, p)| p.as_slice())
+}
+
+fn build(mode: &str) -> Vec<Pattern> {
     let mut p = match mode {
         "config" => top(),
         "config-if" => interface(),

@@ -39,12 +39,12 @@ pub fn expand(mode: &str, line: &str) -> Result<String, Ambiguous> {
     let mut m = Some(mode);
     while let Some(name) = m {
         let own = config::patterns(name);
-        let n = narrow(&own, &words);
+        let n = narrow(own, &words);
         let complete = n.complete(words.len());
         if !complete.is_empty() {
             return spell_out(line, &words[..n.seen], &complete, true);
         }
-        all.extend(own);
+        all.extend(own.iter().cloned());
         m = config::parent(name);
     }
     let n = narrow(&all, &words);
