@@ -144,6 +144,11 @@ fn ensure_bpffs(path: &std::path::Path) -> Result<(), String> {
     match mounted {
         Ok(()) => {
             tracing::info!(path = %shown, "bpffs was not mounted: mounted it");
+            tracing::warn!(
+                "this bpffs is this ternd's own (ip netns exec hides the host's): its pinned \
+                 datapath dies with it and a restart cannot adopt it; start ternd with \
+                 `nsenter --net=/run/netns/NS` to keep the host's bpffs"
+            );
             Ok(())
         }
         Err(e) => Err(format!(
