@@ -280,7 +280,7 @@ pub fn describe_in_mode(
         Mode::Exec => describe(&exec_patterns(), line, ifnames),
         Mode::Config(m) => match after_do(line) {
             Some((body, _)) => describe(&exec_patterns(), body, ifnames),
-            None => describe(&grammar::config::patterns(m), line, ifnames),
+            None => describe(grammar::config::patterns(m), line, ifnames),
         },
     }
 }
@@ -298,7 +298,7 @@ pub fn complete_in_mode(
                 let (start, words) = complete(&exec_patterns(), body, ifnames);
                 (start + offset, words)
             }
-            None => complete(&grammar::config::patterns(m), line, ifnames),
+            None => complete(grammar::config::patterns(m), line, ifnames),
         },
     }
 }

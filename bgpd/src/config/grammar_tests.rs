@@ -158,7 +158,7 @@ fn ternd_knows_every_pattern_of_the_shared_grammar() {
                 grammar::expand(mode, &line).as_deref(),
                 Ok(line.as_str()),
                 "{mode}: {}",
-                written(&p)
+                written(p)
             );
             let mut config = Config::default();
             let mut session = ConfigSession::default();
@@ -169,13 +169,13 @@ fn ternd_knows_every_pattern_of_the_shared_grammar() {
             let answer = session.apply(&mut config, &line);
             let exempt = NOT_IN_TERND
                 .iter()
-                .any(|(m, w, _)| (*m == mode || *m == "*") && *w == written(&p));
+                .any(|(m, w, _)| (*m == mode || *m == "*") && *w == written(p));
             match (answer, exempt) {
                 (Err(reason), false) if is_unknown(&reason) => {
                     unknown.push(format!("{mode}: {line}: {reason}"));
                 }
                 (Err(reason), true) if is_unknown(&reason) => {}
-                (_, true) => exempt_known.push(format!("{mode}: {}", written(&p))),
+                (_, true) => exempt_known.push(format!("{mode}: {}", written(p))),
                 (_, false) => {}
             }
             checked += 1;
