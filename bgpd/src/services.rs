@@ -252,6 +252,10 @@ pub struct ServicesRuntime {
     sock_netns: Option<BTreeSet<u64>>,
     /// Where the socket programs are attached, or why they are not.
     pub socket_lb: Option<Result<std::path::PathBuf, String>>,
+    /// The datapath was adopted from an earlier ternd: after the first
+    /// full pass, frontends this runtime did not write (services deleted
+    /// while no ternd ran) are removed.
+    sweep: bool,
 }
 
 impl Default for ServicesRuntime {
@@ -277,6 +281,7 @@ impl Default for ServicesRuntime {
             netns: BTreeMap::new(),
             sock_netns: None,
             socket_lb: None,
+            sweep: false,
         }
     }
 }
@@ -294,12 +299,14 @@ pub fn announcements(cfg: &ServicesConfig, node: &NodeView) -> BTreeSet<IpNet> {
 }
 
 impl ServicesRuntime {
-    /// Forgets what was programmed (a new datapath was loaded, with empty
-    /// maps).
-    pub fn datapath_reset(&mut self) {
+    /// Forgets what was programmed (a datapath was loaded: with empty maps,
+    /// or `adopted` from an earlier ternd, whose entries the next full pass
+    /// writes again and sweeps).
+    pub fn datapath_reset(&mut self, adopted: bool) {
         let announced = self.announced.take();
         *self = ServicesRuntime::default();
         self.announced = announced;
+        self.sweep = adopted;
     }
 
     /// Programs the datapath for `cfg` as seen by `node`: every service,
@@ -331,7 +338,12 @@ impl ServicesRuntime {
             self.sync_netns(dp, pod_netns);
         }
         match self.program(dp, cfg, node, only) {
-            Ok(()) => self.last_error = None,
+            Ok(()) => {
+                self.last_error = None;
+                if only.is_none() && std::mem::take(&mut self.sweep) {
+                    self.sweep_frontends(dp);
+                }
+            }
             Err(e) => {
                 let msg = format!("{e:#}");
                 if self.last_error.as_ref() != Some(&msg) {
@@ -340,6 +352,32 @@ impl ServicesRuntime {
                 self.last_error = Some(msg);
             }
         }
+    }
+
+    /// Removes the frontends (and address markers) in the map that this
+    /// runtime did not write: an earlier ternd's, for services gone since.
+    fn sweep_frontends(&mut self, dp: &mut Datapath) {
+        let stale: Vec<ServiceKey> = match dp.frontends() {
+            Ok(f) => f
+                .into_iter()
+                .map(|(k, _)| k)
+                .filter(|k| !self.frontends.contains_key(k) && !self.marker_refs.contains_key(k))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the adopted frontends");
+                return;
+            }
+        };
+        for k in &stale {
+            if let Err(e) = dp.remove_frontend(k) {
+                tracing::warn!(error = %e, "cannot remove a stale frontend");
+            }
+        }
+        tracing::info!(
+            kept = self.frontends.len(),
+            removed = stale.len(),
+            "took over the services of the earlier ternd"
+        );
     }
 
     /// The socket programs serve the pods' namespaces and the node's own.

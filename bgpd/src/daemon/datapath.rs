@@ -31,8 +31,8 @@ impl Daemon {
             (Some(_), false) => {
                 let rt = DatapathRuntime::load(&self.pins, self.netlink.clone())?;
                 tracing::info!(pins = %self.pins.display(), "eBPF pod datapath loaded");
+                self.services.datapath_reset(rt.datapath().adopted());
                 self.datapath = Some(rt);
-                self.services.datapath_reset();
                 self.egress.datapath_reset();
             }
             _ => {}
