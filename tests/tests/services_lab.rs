@@ -19,6 +19,8 @@
 //! - 10,000 services loaded in bulk, answered;
 //! - a bad service line is refused with its reason and changes nothing;
 //! - a service survives a restart of ternd (`write memory`);
+//! - with graceful restart, node1's ternd is killed and started again
+//!   under a stream of connections to the VIP: every one is answered;
 //! - policy local: a node whose pods go withdraws the VIP.
 //!
 //! Needs root, FRR and python3 (lab/setup.sh); fails (never skips) without
@@ -37,6 +39,8 @@ use tern_tests::{
 
 const VIP: &str = "198.51.100.100";
 const VIP6: &str = "2001:db8:100::100";
+/// A service node1 has only until its ternd is killed.
+const TEMP_VIP: &str = "198.51.100.201";
 const PODS: [(&str, &str); 4] = [
     ("node1", "pod1"),
     ("node1", "pod2"),
@@ -177,6 +181,34 @@ fn wait_paths(tor: &str, prefix: &str, v6: bool, want: usize) {
             Err(format!("tor1 has {n} paths to {prefix}, want {want}"))
         }
     });
+}
+
+/// How many frontends of IPv4 address `vip` the pinned service map of
+/// `ns`'s ternd holds (read with bpftool, as the programs see it).
+fn frontends_of(ns: &str, vip: &str) -> usize {
+    let ip: std::net::Ipv4Addr = vip.parse().expect("IPv4 VIP");
+    let want = ip.octets();
+    let v: Value = serde_json::from_str(&run_ok(Command::new("bpftool").args([
+        "-j",
+        "map",
+        "dump",
+        "pinned",
+        &format!("/sys/fs/bpf/tern/{ns}/dp_services"),
+    ])))
+    .expect("bpftool json");
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| {
+            let key: Vec<u8> = e["key"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|b| u8::from_str_radix(b.as_str()?.trim_start_matches("0x"), 16).ok())
+                .collect();
+            key.windows(4).any(|w| w == want)
+        })
+        .count()
 }
 
 /// Configures both nodes with the same lines (config mode, then `end`).
@@ -605,6 +637,89 @@ fn services_balance_vips_from_the_tor_to_pods_on_both_nodes() {
         } else {
             Err(format!("after the restart: {by:?}"))
         }
+    });
+
+    // Hitless restart through the VIP: with graceful restart, node1's
+    // ternd is killed (SIGKILL) and started again while a client keeps
+    // opening connections to the VIP; tor1 keeps both paths (node1's
+    // routes stale), node1's pinned datapath keeps translating, and every
+    // connection is answered. The first restart (SIGTERM) only brings up
+    // sessions that negotiated graceful restart.
+    tern_script(
+        &n1,
+        "configure terminal\nrouter bgp 65001\n bgp graceful-restart\nend\nwrite memory\n",
+    );
+    drop(_ternd);
+    let ternd = lab.start_ternd("node1", None);
+    wait_paths(&tor, &format!("{VIP}/32"), false, 2);
+    eventually(
+        30,
+        "every connection answered after the graceful restart",
+        || {
+            let answers = client(&cl, "tcp", VIP, 80, 40, 0, "");
+            if answers.iter().any(|(_, a)| a.starts_with("ERR")) {
+                return Err(format!("{answers:?}"));
+            }
+            Ok(())
+        },
+    );
+    // A service configured live and never saved: the killed ternd has
+    // its frontend in the pinned maps, the next one does not know it and
+    // sweeps it once it has programmed its own.
+    tern_script(
+        &n1,
+        &format!(
+            "configure terminal\nservice temp\n frontend {TEMP_VIP} port 80 tcp\n \
+             backend {} port 8080\nexit\nend\n",
+            v4[0]
+        ),
+    );
+    eventually(30, "temp's frontend in node1's map", || {
+        frontends_of(&n1, TEMP_VIP) >= 1
+    });
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (cl, stop) = (cl.clone(), std::sync::Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut answers = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                answers.extend(client(&cl, "tcp", VIP, 80, 20, 0, ""));
+            }
+            answers
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let pid = ternd.pid().to_string();
+    run_ok(Command::new("kill").args(["-KILL", &pid]));
+    drop(ternd);
+    let _ternd = lab.start_ternd("node1", None);
+    eventually(30, "the new ternd answers", || {
+        Command::new(bin("tern"))
+            .args(["-N", &n1, "-c", "show version"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answers = load.join().expect("client thread");
+    let failed: Vec<_> = answers
+        .iter()
+        .filter(|(_, a)| a.starts_with("ERR"))
+        .collect();
+    assert!(
+        answers.len() >= 40 && failed.is_empty(),
+        "connections to the VIP while node1's ternd was killed and restarted: \
+         {} of {} failed: {failed:?}",
+        failed.len(),
+        answers.len()
+    );
+    assert_eq!(
+        tor_paths(&tor, &format!("{VIP}/32"), false),
+        2,
+        "tor1 kept both paths"
+    );
+    eventually(30, "temp's frontend swept by the new ternd", || {
+        frontends_of(&n1, TEMP_VIP) == 0
     });
 
     // Policy local: when node2's pods go (their veths vanish, as at CNI
