@@ -18,7 +18,7 @@
 //! VXLAN device with its fragmentation rule, as a clean stop would have.
 use std::{
     io::{Read, Write},
-    path::{Path, PathBuf},
+    path::Path,
     process::{Child, ChildStdin, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -157,9 +157,4 @@ fn clean_up(pins: &Path) -> anyhow::Result<()> {
             anyhow::bail!("clean-up incomplete: {}", errors.join("; "))
         }
     })
-}
-
-/// The pin dir the guard of `instance` removes.
-pub fn pins(bpffs: &Path, instance: Option<&str>) -> PathBuf {
-    tern_ebpf::pin_dir(bpffs, instance.unwrap_or("default"))
 }

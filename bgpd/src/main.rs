@@ -95,6 +95,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// The instance's bpffs folder (its pins), which its guard removes too.
+fn pin_dir(args: &Args) -> PathBuf {
+    tern_ebpf::pin_dir(&args.bpffs, args.instance.as_deref().unwrap_or("default"))
+}
+
 /// `ternd --stale-guard SECS`: the guard process ternd starts (see
 /// [`tern_bgpd::guard`]); it logs to ternd's standard error.
 fn stale_guard(args: &Args, secs: u16) -> ExitCode {
@@ -107,7 +112,7 @@ fn stale_guard(args: &Args, secs: u16) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let pins = tern_bgpd::guard::pins(&args.bpffs, args.instance.as_deref());
+    let pins = pin_dir(args);
     let wait = std::time::Duration::from_secs(u64::from(secs));
     match tern_bgpd::guard::run(&socket, &pins, wait) {
         Ok(()) => ExitCode::SUCCESS,
@@ -224,7 +229,7 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
     let mut deaths = tern_bgpd::bgp_runtime::task_deaths();
     let instance = args.instance.clone();
     let socket = tern_control::socket_path(instance.as_deref())?;
-    let pins = tern_ebpf::pin_dir(&args.bpffs, instance.as_deref().unwrap_or("default"));
+    let pins = pin_dir(&args);
     ensure_bpffs(&args.bpffs).map_err(|e| anyhow::anyhow!(e))?;
     // Bind first: a second daemon of the same instance stops here, before
     // it touches the first one's pins.

@@ -369,24 +369,30 @@ fn maximum_prefix_stops_the_session_with_cease_1() {
     assert_eq!(peer_state(&s), "Idle (PfxCt)");
 }
 
+/// The Graceful Restart capability of a helper-only peer (no R bit, no
+/// family preserved).
+fn graceful_restart() -> Vec<Capability> {
+    vec![Capability::GracefulRestart(
+        tern_bgp_wire::GracefulRestart {
+            restart_state: false,
+            notification: false,
+            restart_time: 120,
+            families: Vec::new(),
+        },
+    )]
+}
+
 #[test]
 fn a_peer_that_never_sends_end_of_rib_is_reset() {
     // The End-of-RIB wait is the stale-path time: 3 s here.
     let s = setup("eor", " bgp graceful-restart stalepath-time 3\n");
-    let gr = || {
-        vec![Capability::GracefulRestart(
-            tern_bgp_wire::GracefulRestart {
-                restart_state: false,
-                notification: false,
-                restart_time: 120,
-                families: Vec::new(),
-            },
-        )]
-    };
     // A peer that sends its routes and End-of-RIB keeps the session.
     let peer_ns = s.peer.0.clone();
-    let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish_with(&peer_ns, gr())).join())
-        .expect("peer thread");
+    let mut p = std::thread::scope(|sc| {
+        sc.spawn(|| Peer::establish_with(&peer_ns, graceful_restart()))
+            .join()
+    })
+    .expect("peer thread");
     eventually(10, "Established", || peer_state(&s) == "Established");
     p.send(&update(
         &attrs(&[&ORIGIN_IGP, &AS_PATH, &NEXT_HOP]),
@@ -406,8 +412,11 @@ fn a_peer_that_never_sends_end_of_rib_is_reset() {
     // One that answers KEEPALIVEs but sends neither UPDATE nor
     // End-of-RIB is not keeping the session: ternd resets it with a Cease.
     let peer_ns = s.peer.0.clone();
-    let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish_with(&peer_ns, gr())).join())
-        .expect("peer thread");
+    let mut p = std::thread::scope(|sc| {
+        sc.spawn(|| Peer::establish_with(&peer_ns, graceful_restart()))
+            .join()
+    })
+    .expect("peer thread");
     let ka = Keepalives::start(&p);
     let n = p.notification().expect("a NOTIFICATION before the close");
     drop(ka);
@@ -422,19 +431,12 @@ fn each_session_gets_its_own_end_of_rib_wait() {
     // that one is reset only after 4 s of its own (a flapping peer was
     // otherwise cut off for good, each old wait killing the next session).
     let s = setup("eor2", " bgp graceful-restart stalepath-time 4\n");
-    let gr = || {
-        vec![Capability::GracefulRestart(
-            tern_bgp_wire::GracefulRestart {
-                restart_state: false,
-                notification: false,
-                restart_time: 120,
-                families: Vec::new(),
-            },
-        )]
-    };
     let peer_ns = s.peer.0.clone();
-    let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish_with(&peer_ns, gr())).join())
-        .expect("peer thread");
+    let mut p = std::thread::scope(|sc| {
+        sc.spawn(|| Peer::establish_with(&peer_ns, graceful_restart()))
+            .join()
+    })
+    .expect("peer thread");
     eventually(10, "Established", || peer_state(&s) == "Established");
     std::thread::sleep(Duration::from_secs(2));
     // Cease / Administrative Reset, as FRR's `clear bgp` sends it.
@@ -443,8 +445,11 @@ fn each_session_gets_its_own_end_of_rib_wait() {
     eventually(10, "the session closed", || peer_state(&s) != "Established");
 
     let peer_ns = s.peer.0.clone();
-    let mut p = std::thread::scope(|sc| sc.spawn(|| Peer::establish_with(&peer_ns, gr())).join())
-        .expect("peer thread");
+    let mut p = std::thread::scope(|sc| {
+        sc.spawn(|| Peer::establish_with(&peer_ns, graceful_restart()))
+            .join()
+    })
+    .expect("peer thread");
     let up = Instant::now();
     let ka = Keepalives::start(&p);
     let n = p.notification().expect("a NOTIFICATION before the close");

@@ -458,6 +458,25 @@ pub fn insert_after(file: &Path, after: &str, line: &str) {
     std::fs::write(file, out).expect("write config");
 }
 
+/// (from-pod packets, to-pod packets) of the endpoint of `pod_ns`, as the
+/// datapath of ternd instance `ns` counted them; its program must be
+/// attached.
+pub fn endpoint_counters(ns: &str, pod_ns: &str) -> (u64, u64) {
+    let v = tern(ns, "show datapath endpoints json");
+    let e = v["endpoints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["containerId"] == pod_ns)
+        .unwrap_or_else(|| panic!("no endpoint {pod_ns} in {v}"));
+    assert_eq!(e["attached"], true, "pod program attached to {pod_ns}: {e}");
+    let c = &e["counters"];
+    (
+        c["fromPodPackets"].as_u64().unwrap_or_default(),
+        c["toPodPackets"].as_u64().unwrap_or_default(),
+    )
+}
+
 /// tor1 of the datapath lab passes the announcing node's address on as
 /// the next hop of the pod CIDRs (the tunnel modes need it; see the
 /// topology's comments).

@@ -19,9 +19,9 @@ use std::{
 
 use serde_json::Value;
 use tern_tests::{
-    Capture, Encap, Lab, Tunnel, bin, check_tunnel_capture, eventually, netns_command,
-    netns_with_prefix, ns_ping, pod_addr, require_tool, run, run_ok, tcp_transfer, tern_cmds,
-    tor_next_hop_unchanged,
+    Capture, Encap, Lab, Tunnel, bin, check_tunnel_capture, endpoint_counters, eventually,
+    netns_command, netns_with_prefix, ns_ping, pod_addr, require_tool, run, run_ok, tcp_transfer,
+    tern_cmds, tor_next_hop_unchanged,
 };
 
 const VNI: u32 = 4242;
@@ -47,23 +47,6 @@ fn drops_total(instance: &str) -> (u64, Value) {
         .as_u64()
         .unwrap_or_else(|| panic!("no total in {v}"));
     (total, v)
-}
-
-/// (from-pod packets, to-pod packets) of the endpoint of `pod_ns`.
-fn ep_counters(instance: &str, pod_ns: &str) -> (u64, u64) {
-    let v = tern_json(instance, "show datapath endpoints json");
-    let e = v["endpoints"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["containerId"] == pod_ns)
-        .unwrap_or_else(|| panic!("no endpoint {pod_ns} in {v}"));
-    assert_eq!(e["attached"], true, "pod program attached to {pod_ns}: {e}");
-    let c = &e["counters"];
-    (
-        c["fromPodPackets"].as_u64().unwrap_or_default(),
-        c["toPodPackets"].as_u64().unwrap_or_default(),
-    )
 }
 
 fn ternd_pid(instance: &str) -> String {
@@ -165,7 +148,7 @@ fn pods_talk_in_native_vxlan_and_geneve_mode_switched_live() {
             .then(|| Capture::start(&node1, "eth1", &dir.join(format!("{mode}.pcap"))));
         let (p1, p2) = (paths(&node1), paths(&node2));
         let (d1, d2) = (drops_total(&node1).0, drops_total(&node2).0);
-        let ep_before = ep_counters(&node1, &n1p1);
+        let ep_before = endpoint_counters(&node1, &n1p1);
         for (from, to) in pairs {
             for v6 in [false, true] {
                 let addr = pod_addr(to, v6);
@@ -188,7 +171,7 @@ fn pods_talk_in_native_vxlan_and_geneve_mode_switched_live() {
             assert!(grew(a, b, out), "{mode}: {name} sent by {out}: {b}");
             assert!(grew(a, b, inn), "{mode}: {name} received by {inn}: {b}");
         }
-        let ep_after = ep_counters(&node1, &n1p1);
+        let ep_after = endpoint_counters(&node1, &n1p1);
         assert!(
             ep_after.0 > ep_before.0 && ep_after.1 > ep_before.1,
             "{mode}: {n1p1}'s endpoint counters moved: {ep_before:?} -> {ep_after:?}"

@@ -25,27 +25,9 @@ use std::{
 };
 
 use tern_tests::{
-    Lab, Ternd, bin, eventually, gone, in_netns, insert_after, netns_command, ns_ping, pod_addr,
-    require_tool, run_ok, tern_cmds, tor_next_hop_unchanged,
+    Lab, Ternd, bin, endpoint_counters, eventually, gone, in_netns, insert_after, netns_command,
+    ns_ping, pod_addr, require_tool, run_ok, tern_cmds, tor_next_hop_unchanged,
 };
-
-/// (from-pod packets, to-pod packets) of the endpoint of `pod_ns`, as the
-/// datapath counted them.
-fn ep_counters(instance: &str, pod_ns: &str) -> (u64, u64) {
-    let out = tern_cmds(instance, &["show datapath endpoints json"]);
-    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-    let e = v["endpoints"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["containerId"] == pod_ns)
-        .unwrap_or_else(|| panic!("no endpoint {pod_ns} in {v}"));
-    let c = &e["counters"];
-    (
-        c["fromPodPackets"].as_u64().unwrap_or_default(),
-        c["toPodPackets"].as_u64().unwrap_or_default(),
-    )
-}
 
 /// SIGKILL to `pid`; waits until it is gone.
 fn kill9(pid: i32) {
@@ -163,7 +145,7 @@ fn pods_keep_talking_while_ternd_is_killed_and_restarted() {
         // node1-pod2 only answers node2-pod2's pings: the datapath must
         // count every request and every reply, also those that crossed
         // while no ternd ran.
-        let counted = ep_counters(&node1, &n1p2);
+        let counted = endpoint_counters(&node1, &n1p2);
         let pings = [
             (&n1p1, pod_addr(&n2p1, false)),
             (&n2p2, pod_addr(&n1p2, true)),
@@ -217,7 +199,7 @@ fn pods_keep_talking_while_ternd_is_killed_and_restarted() {
                 "{mode}: ping {what} lost packets while ternd restarted: {text}"
             );
         }
-        let now = ep_counters(&node1, &n1p2);
+        let now = endpoint_counters(&node1, &n1p2);
         let n = secs * 50;
         assert!(
             now.0 - counted.0 >= n && now.1 - counted.1 >= n,
