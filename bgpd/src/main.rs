@@ -241,13 +241,8 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
         .map_or(tern_bgp::config::model::DEFAULT_RESTART_TIME, |b| {
             b.graceful_restart.restart_time()
         });
-    let daemon = Daemon::start(Start {
-        config,
-        config_file: config_path.clone(),
-        instance: instance.clone(),
-        pins: pins.clone(),
-    })
-    .await?;
+    // Before anything is pinned or installed: what a ternd that dies
+    // from here on leaves is watched.
     let guard = match tern_bgpd::guard::Guard::spawn(instance.as_deref(), &args.bpffs, restart_time)
     {
         Ok(g) => Some(g),
@@ -256,6 +251,13 @@ async fn run(args: Args, config_path: PathBuf, config: Config) -> anyhow::Result
             None
         }
     };
+    let daemon = Daemon::start(Start {
+        config,
+        config_file: config_path.clone(),
+        instance: instance.clone(),
+        pins: pins.clone(),
+    })
+    .await?;
     let (endpoints, loc_rib, vpn_routes) = daemon.subscriptions();
     let (daemon, mut daemon_task) = tern_bgpd::daemon::actor::spawn(daemon);
     tracing::info!(
